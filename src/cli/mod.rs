@@ -1,0 +1,49 @@
+//! Command-line wiring (clap). Each subcommand's arguments and handler live in their own
+//! file under `src/cli/`; this file only dispatches and maps results to exit codes.
+//!
+//! Exit codes: 0 ok / no changes; 1 error; 2 changes present (`--detailed-exitcode`);
+//! 3 budget guardrail exceeded.
+
+use clap::{Parser, Subcommand};
+
+/// Exit code: success, or no changes.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: an error the user can act on.
+pub const EXIT_ERROR: i32 = 1;
+/// Exit code: the plan has changes (with `--detailed-exitcode`).
+pub const EXIT_CHANGES: i32 = 2;
+/// Exit code: a budget guardrail was exceeded.
+pub const EXIT_BUDGET: i32 = 3;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "flotilla",
+    version,
+    about = "Plan, cost and apply fleets of per-tenant stacks on Fly.io from one YAML spec",
+    long_about = None,
+    after_help = "Examples:\n  flotilla validate specs/jarvis.yaml\n  flotilla plan specs/jarvis.yaml\n  flotilla plan specs/jarvis.yaml --state tests/states/jarvis-drift.json --format json\n  flotilla graph specs/jarvis.yaml --format dot"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {}
+
+/// Parses the process arguments, runs the command and returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_ERROR } else { EXIT_OK };
+            let _ = e.print();
+            return code;
+        }
+    };
+    run(cli)
+}
+
+pub fn run(cli: Cli) -> i32 {
+    match cli.command {}
+}

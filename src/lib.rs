@@ -1,0 +1,11 @@
+//! flotilla: declare per-tenant Fly.io stacks in YAML, see a plan with its monthly cost,
+//! and apply it idempotently.
+//!
+//! The pipeline, top to bottom (see ARCHITECTURE.md):
+//! spec YAML → [`spec`] (parse, validate, expand) → desired [`resource`]s →
+//! [`graph`] → [`plan`] (diff against observed [`state`]) → [`render`].
+
+pub mod cli;
+pub mod diag;
+pub mod money;
+pub mod platform;

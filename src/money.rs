@@ -1,0 +1,74 @@
+//! Money: exact decimal US dollars. Arithmetic never rounds; only display does.
+
+use rust_decimal::{Decimal, RoundingStrategy};
+
+/// An exact amount of US dollars.
+pub type Usd = Decimal;
+
+/// Hours in Fly's billing month (30 days × 24 h).
+pub const HOURS_PER_MONTH: u32 = 720;
+
+/// Rounds to cents (half away from zero) for display only.
+pub fn to_cents(v: Usd) -> Usd {
+    v.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
+}
+
+/// `$12.34` (negative: `-$12.34`).
+pub fn fmt_usd(v: Usd) -> String {
+    let c = to_cents(v);
+    if c.is_sign_negative() && !c.is_zero() {
+        format!("-${:.2}", -c)
+    } else {
+        format!("${:.2}", c.abs())
+    }
+}
+
+/// `+$1.23` / `-$1.23` / `$0.00`, for deltas.
+pub fn fmt_delta(v: Usd) -> String {
+    let c = to_cents(v);
+    if c.is_zero() {
+        "$0.00".to_string()
+    } else if c.is_sign_negative() {
+        format!("-${:.2}", -c)
+    } else {
+        format!("+${c:.2}")
+    }
+}
+
+/// The JSON form of money: a number in dollars with at most 4 decimals.
+pub fn json_usd(v: Usd) -> serde_json::Value {
+    let r = v
+        .round_dp_with_strategy(4, RoundingStrategy::MidpointAwayFromZero)
+        .normalize();
+    // Display-only conversion: a value with at most 4 decimals (and far below 2^53 cents)
+    // prints back as the same shortest decimal text.
+    serde_json::from_str::<serde_json::Number>(&r.to_string())
+        .map(serde_json::Value::Number)
+        .unwrap_or(serde_json::Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    #[test]
+    fn display_rounds_half_away_from_zero() {
+        assert_eq!(fmt_usd(Decimal::from_str("10.685").unwrap()), "$10.69");
+        assert_eq!(fmt_usd(Decimal::from_str("-0.004").unwrap()), "$0.00");
+        assert_eq!(fmt_usd(Decimal::from_str("-2.5").unwrap()), "-$2.50");
+        assert_eq!(fmt_delta(Decimal::from_str("1.905").unwrap()), "+$1.91");
+        assert_eq!(fmt_delta(Decimal::from_str("-1.905").unwrap()), "-$1.91");
+    }
+
+    #[test]
+    fn json_keeps_four_decimals() {
+        let v = json_usd(Decimal::from_str("1.781666666").unwrap());
+        assert_eq!(v.to_string(), "1.7817");
+        assert_eq!(
+            json_usd(Decimal::from_str("10.69").unwrap()).to_string(),
+            "10.69"
+        );
+        assert_eq!(json_usd(Decimal::ZERO).to_string(), "0");
+    }
+}
