@@ -1,0 +1,434 @@
+//! Resource kinds shared by the desired state (expanded from a spec) and the observed
+//! state (read from Fly, the simulator or a `--state` file), with stable addresses.
+//!
+//! `Desired` and `Observed` hold the same [`Resource`] type so that a plan is a plain
+//! comparison. Nothing here knows about YAML or HTTP.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::platform::CpuKind;
+
+/// Metadata keys that mark a Machine as managed by flotilla.
+pub const META_MANAGED: &str = "flotilla_managed";
+pub const META_TENANT: &str = "flotilla_tenant";
+pub const META_ROLE: &str = "flotilla_role";
+pub const META_INDEX: &str = "flotilla_index";
+/// The keyed fingerprint of the app secrets a Machine was last updated with.
+pub const META_SECRETS: &str = "flotilla_secrets";
+
+/// The kinds of resources flotilla manages, in creation order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    App,
+    Secret,
+    Volume,
+    BackupPolicy,
+    Machine,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::App => "app",
+            Kind::Secret => "secret",
+            Kind::Volume => "volume",
+            Kind::BackupPolicy => "backup_policy",
+            Kind::Machine => "machine",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A stable, human-readable resource address, e.g. `tenant.alice.machine[0]`,
+/// `tenant.alice.volume.workspace[0]`, `app.my-jarvis-router.machine[1]`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Address(pub String);
+
+/// Who owns a group of resources: a tenant, or a shared (non-tenant) app.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Owner<'a> {
+    Tenant(&'a str),
+    SharedApp(&'a str),
+}
+
+impl Address {
+    fn prefix(owner: &Owner<'_>) -> String {
+        match owner {
+            Owner::Tenant(t) => format!("tenant.{t}"),
+            Owner::SharedApp(a) => format!("app.{a}"),
+        }
+    }
+    /// The app itself: `tenant.alice.app` or `app.my-jarvis-router`.
+    pub fn app(owner: &Owner<'_>) -> Address {
+        match owner {
+            Owner::Tenant(t) => Address(format!("tenant.{t}.app")),
+            Owner::SharedApp(a) => Address(format!("app.{a}")),
+        }
+    }
+    pub fn machine(owner: &Owner<'_>, index: u32) -> Address {
+        Address(format!("{}.machine[{index}]", Self::prefix(owner)))
+    }
+    pub fn volume(owner: &Owner<'_>, name: &str, index: u32) -> Address {
+        Address(format!("{}.volume.{name}[{index}]", Self::prefix(owner)))
+    }
+    pub fn backup(owner: &Owner<'_>, volume: &str, index: u32) -> Address {
+        Address(format!("{}.backup.{volume}[{index}]", Self::prefix(owner)))
+    }
+    pub fn secret(owner: &Owner<'_>, name: &str) -> Address {
+        Address(format!("{}.secret.{name}", Self::prefix(owner)))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Usage assumptions that drive the cost model (never sent to Fly).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Hours per day a Machine with an idle policy is started (0–24).
+    pub active_hours_per_day: Decimal,
+    /// Used size of the root filesystem, billed while stopped or suspended.
+    pub rootfs_gb: Decimal,
+    /// Outbound internet traffic per Machine per month.
+    pub egress_gb_month: Decimal,
+    /// Private cross-region traffic per Machine per month.
+    pub private_egress_gb_month: Decimal,
+    /// Data stored on a volume (for snapshot storage); `None` = the provisioned size.
+    pub volume_used_gb: Option<Decimal>,
+    /// Share of a volume's data that changes per day (0–1), for incremental snapshots.
+    pub snapshot_daily_change: Decimal,
+    /// Dedicated IPv4 addresses per app.
+    pub dedicated_ipv4: u32,
+    /// Single-hostname certificates per app.
+    pub certificates: u32,
+    /// Wildcard certificates per app.
+    pub wildcard_certificates: u32,
+}
+
+impl Default for Usage {
+    fn default() -> Self {
+        Usage {
+            active_hours_per_day: Decimal::from(24),
+            rootfs_gb: Decimal::ONE,
+            egress_gb_month: Decimal::ZERO,
+            private_egress_gb_month: Decimal::ZERO,
+            volume_used_gb: None,
+            snapshot_daily_change: Decimal::new(5, 2),
+            dedicated_ipv4: 0,
+            certificates: 0,
+            wildcard_certificates: 0,
+        }
+    }
+}
+
+/// What a Machine does when idle (maps to Fly's per-service `autostop`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IdleMode {
+    Off,
+    Stop,
+    Suspend,
+}
+
+impl IdleMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdleMode::Off => "off",
+            IdleMode::Stop => "stop",
+            IdleMode::Suspend => "suspend",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdlePolicy {
+    pub mode: IdleMode,
+    /// Start on incoming traffic (Fly's `autostart`).
+    pub autostart: bool,
+    /// Machines kept running in the primary region (Fly's `min_machines_running`).
+    pub min_running: u32,
+}
+
+impl Default for IdlePolicy {
+    fn default() -> Self {
+        IdlePolicy {
+            mode: IdleMode::Off,
+            autostart: true,
+            min_running: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Guest {
+    pub cpu_kind: CpuKind,
+    pub cpus: u32,
+    pub memory_mb: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Port {
+    pub port: u16,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub handlers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub force_https: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Concurrency {
+    /// `connections` or `requests`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub soft_limit: u32,
+    pub hard_limit: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Service {
+    pub protocol: String,
+    pub internal_port: u16,
+    pub ports: Vec<Port>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<Concurrency>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Check {
+    /// `http` or `tcp`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub port: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// Go-style durations as Fly takes them (`15s`, `1m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grace_period: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mount {
+    /// Address of the volume resource mounted here.
+    pub volume: Address,
+    /// The volume's Fly name.
+    pub volume_name: String,
+    pub path: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppSpec {
+    pub name: String,
+    pub org: String,
+    /// True for a shared (non-tenant) app declared under `apps:`.
+    pub shared: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MachineSpec {
+    pub name: String,
+    pub region: String,
+    /// Regions tried in order when `region` has no capacity; a Machine running in one of
+    /// them satisfies the spec.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fallback_regions: Vec<String>,
+    pub image: String,
+    /// The Fly preset name (`shared-cpu-1x`).
+    pub size: String,
+    pub guest: Guest,
+    pub env: BTreeMap<String, String>,
+    /// `None` when the spec declares no services (then they are not compared).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub services: Option<Vec<Service>>,
+    /// `None` when the spec declares no checks (then they are not compared).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checks: Option<BTreeMap<String, Check>>,
+    /// Declared metadata plus flotilla's ownership keys.
+    pub metadata: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<Mount>,
+    pub idle: IdlePolicy,
+    /// Fly restart policy (`no`, `always`, `on-failure`) when declared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart: Option<String>,
+    /// Names of the app secrets this Machine sees (its app's secrets).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
+    pub role: String,
+    pub index: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeSpec {
+    pub name: String,
+    pub region: String,
+    pub size_gb: u32,
+    pub encrypted: bool,
+    /// The Machine that mounts this volume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<Address>,
+    /// Fly volume ID of the Machine it is attached to (observed only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attached_machine_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupSpec {
+    /// The volume whose snapshots this policy governs.
+    pub volume: Address,
+    /// Days Fly keeps automatic daily snapshots (1–60).
+    pub snapshot_retention: u32,
+    /// Fly's automatic daily snapshots.
+    pub auto_backup: bool,
+    /// Take an on-demand snapshot before the volume is destroyed (client-side policy).
+    pub snapshot_before_destroy: bool,
+}
+
+/// Where a secret's value comes from at apply time. Values are never stored.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretSource {
+    /// An environment variable of the process running `apply`.
+    Env(String),
+    /// A file, resolved relative to the spec's directory.
+    File(String),
+    /// Observed on Fly; the source is unknown.
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretSpec {
+    pub name: String,
+    pub source: SecretSource,
+    /// Fly's opaque digest (observed only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Spec {
+    App(AppSpec),
+    Secret(SecretSpec),
+    Volume(VolumeSpec),
+    BackupPolicy(BackupSpec),
+    Machine(Box<MachineSpec>),
+}
+
+/// One managed resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resource {
+    pub address: Address,
+    /// The tenant it belongs to; `None` for shared apps and their resources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// The Fly app it lives in (an app's own name for the app itself).
+    pub app: String,
+    /// Refuse to destroy or replace it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub prevent_destroy: bool,
+    /// Fly's ID, known once it exists (observed only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Cost assumptions (desired only; observed resources borrow their counterpart's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    #[serde(flatten)]
+    pub spec: Spec,
+}
+
+impl Resource {
+    pub fn kind(&self) -> Kind {
+        match &self.spec {
+            Spec::App(_) => Kind::App,
+            Spec::Secret(_) => Kind::Secret,
+            Spec::Volume(_) => Kind::Volume,
+            Spec::BackupPolicy(_) => Kind::BackupPolicy,
+            Spec::Machine(_) => Kind::Machine,
+        }
+    }
+
+    pub fn machine(&self) -> Option<&MachineSpec> {
+        match &self.spec {
+            Spec::Machine(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    pub fn volume(&self) -> Option<&VolumeSpec> {
+        match &self.spec {
+            Spec::Volume(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The Fly name of the resource (app, Machine, volume or secret name).
+    pub fn name(&self) -> &str {
+        match &self.spec {
+            Spec::App(a) => &a.name,
+            Spec::Secret(s) => &s.name,
+            Spec::Volume(v) => &v.name,
+            Spec::BackupPolicy(_) => self.address.as_str(),
+            Spec::Machine(m) => &m.name,
+        }
+    }
+}
+
+/// A set of resources with an index by address, sorted deterministically.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ResourceSet {
+    pub resources: Vec<Resource>,
+}
+
+impl ResourceSet {
+    pub fn new(mut resources: Vec<Resource>) -> Self {
+        resources.sort_by(|a, b| a.address.cmp(&b.address));
+        ResourceSet { resources }
+    }
+
+    /// Binary search by address (resources are sorted).
+    pub fn get(&self, address: &Address) -> Option<&Resource> {
+        self.resources
+            .binary_search_by(|r| r.address.cmp(address))
+            .ok()
+            .map(|i| &self.resources[i])
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Resource> {
+        self.resources.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.resources.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.resources.is_empty()
+    }
+
+    pub fn count(&self, kind: Kind) -> usize {
+        self.resources.iter().filter(|r| r.kind() == kind).count()
+    }
+}
