@@ -7,6 +7,12 @@
 
 pub mod cli;
 pub mod diag;
+pub mod fly;
+pub mod graph;
 pub mod money;
+pub mod plan;
 pub mod platform;
+pub mod render;
 pub mod resource;
+pub mod spec;
+pub mod state;
