@@ -234,7 +234,8 @@ pub fn diff(desired: &ResourceSet, observed: &Observed) -> Plan {
         }
         c.action = if c.fields.iter().any(|f| f.forces_replace) {
             Action::Replace
-        } else if c.fields.is_empty() && !c.adopt {
+        } else if c.fields.is_empty() {
+            // Adopting a volume or app changes nothing on Fly: they carry no metadata.
             Action::Noop
         } else {
             Action::Update

@@ -50,14 +50,16 @@ impl Templates {
         r
     }
 
-    /// Renders `src` with `ctx`; plain strings are returned as they are.
-    pub fn render(&mut self, src: &str, ctx: &Value) -> Result<String, String> {
+    /// Renders `src` with `ctx`; plain strings are returned as they are. A template
+    /// that does not compile renders to `Err(None)` (its error was reported when it was
+    /// compiled); a render error is `Err(Some(message))`.
+    pub fn render(&mut self, src: &str, ctx: &Value) -> Result<String, Option<String>> {
         if !is_template(src) {
             return Ok(src.to_string());
         }
-        let name = self.name_of(src)?;
-        let t = self.env.get_template(&name).map_err(|e| describe(&e))?;
-        t.render(ctx).map_err(|e| describe(&e))
+        let name = self.name_of(src).map_err(|_| None)?;
+        let t = self.env.get_template(&name).map_err(|e| Some(describe(&e)))?;
+        t.render(ctx).map_err(|e| Some(describe(&e)))
     }
 }
 
@@ -100,9 +102,10 @@ mod tests {
     fn undefined_and_syntax_errors() {
         let mut t = Templates::new();
         let ctx = context! { tenant => context! { name => "alice" } };
-        let e = t.render("{{ tenant.nmae }}", &ctx).unwrap_err();
+        let e = t.render("{{ tenant.nmae }}", &ctx).unwrap_err().unwrap();
         assert!(e.contains("undefined"), "{e}");
-        let e = t.render("{{ tenant.name ", &ctx).unwrap_err();
+        let e = t.compile("{{ tenant.name ").unwrap_err();
         assert!(e.contains("syntax"), "{e}");
+        assert_eq!(t.render("{{ tenant.name ", &ctx), Err(None));
     }
 }
