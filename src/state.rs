@@ -141,6 +141,10 @@ struct AppIndex<'d> {
 
 /// Decides what in `snap` flotilla owns and maps it to addresses.
 pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
+    if snap.apps.is_empty() {
+        let resources = ResourceSet::default();
+        return Observed { fingerprint: fingerprint(&resources), resources, ..Observed::default() };
+    }
     let mut by_app: HashMap<&str, AppIndex<'_>> = HashMap::new();
     for r in desired.resources.iter() {
         let e = by_app.entry(r.app.as_str()).or_default();
@@ -421,9 +425,10 @@ fn tenant_of(addr: &Address) -> Option<String> {
     addr.0.strip_prefix("tenant.").and_then(|r| r.split('.').next()).map(str::to_string)
 }
 
-/// `sha256:…` of a resource set's canonical JSON.
+/// `sha256:…` of a resource set's canonical JSON (sorted by address, so the order the
+/// API lists things in does not matter).
 pub fn fingerprint(set: &ResourceSet) -> String {
-    let json = serde_json::to_vec(set).unwrap_or_default();
+    let json = serde_json::to_vec(&set.sorted()).unwrap_or_default();
     crate::spec::hash_bytes(&json)
 }
 

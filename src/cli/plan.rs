@@ -89,10 +89,15 @@ pub fn run(args: PlanArgs) -> i32 {
         tenants: &args.tenants,
         created_at: chrono::Utc::now(),
     };
-    let narrowed = crate::plan::filter_tenants(&desired.resources, &args.tenants);
-    let doc = PlanDocument::new(&plan, &meta, &observed.unmanaged, Some(&narrowed));
+    let has_errors = !plan.errors.is_empty();
+    let has_changes = plan.has_changes();
+    let mut doc = PlanDocument::new(plan, &meta, &observed.unmanaged, None);
     if let Some(out) = &args.out {
-        if let Err(d) = doc.save(out) {
+        // A saved plan carries the (narrowed) desired state that `apply` will execute.
+        doc.desired = Some(crate::plan::filter_tenants(&desired.resources, &args.tenants));
+        let saved = doc.save(out);
+        doc.desired = None;
+        if let Err(d) = saved {
             eprint_diag(&d);
             return super::EXIT_ERROR;
         }
@@ -100,12 +105,17 @@ pub fn run(args: PlanArgs) -> i32 {
     }
     let style = if args.no_color { Style::plain() } else { Style::detect() };
     print_out(&match args.format {
-        Format::Text => plan_text(&doc, style),
+        Format::Text => plan_text(&doc, Some(&desired.resources), style),
         Format::Json => plan_json(&doc) + "\n",
         Format::Markdown => plan_markdown(&doc),
     });
-    if !plan.errors.is_empty() {
+    // The process exits next: handing large structures back to the allocator one piece
+    // at a time would only delay the exit.
+    std::mem::forget(doc);
+    std::mem::forget(observed);
+    std::mem::forget(loaded);
+    if has_errors {
         return super::EXIT_ERROR;
     }
-    if args.detailed_exitcode && plan.has_changes() { super::EXIT_CHANGES } else { super::EXIT_OK }
+    if args.detailed_exitcode && has_changes { super::EXIT_CHANGES } else { super::EXIT_OK }
 }

@@ -267,8 +267,7 @@ pub fn diff(desired: &ResourceSet, observed: &Observed) -> Plan {
     }
 
     cascade(&mut changes, desired);
-    // Grouped by owner (tenant or shared app), then in creation order within a group.
-    changes.sort_by(|a, b| (owner_key(&a.address), a.kind, &a.address).cmp(&(owner_key(&b.address), b.kind, &b.address)));
+    let changes = sort_changes(changes, desired);
     let mut summary = Summary::default();
     for c in &changes {
         match c.action {
@@ -310,12 +309,42 @@ fn cascade(changes: &mut [Change], desired: &ResourceSet) {
     }
 }
 
+/// Groups changes by owner (tenant or shared app) in the order the spec declares them
+/// (owners only observed, i.e. deleted, come last in natural order), then in creation
+/// order within a group.
+fn sort_changes(changes: Vec<Change>, desired: &ResourceSet) -> Vec<Change> {
+    let mut rank: HashMap<&str, usize> = HashMap::new();
+    for r in desired.iter() {
+        let n = rank.len();
+        rank.entry(owner_key(&r.address)).or_insert(n);
+    }
+    let mut gone: Vec<&str> = changes.iter().map(|c| owner_key(&c.address)).filter(|o| !rank.contains_key(o)).collect();
+    gone.sort_by(|a, b| crate::resource::natural_cmp(a, b));
+    gone.dedup();
+    let base = rank.len();
+    let gone_rank: HashMap<&str, usize> = gone.into_iter().enumerate().map(|(i, o)| (o, base + i)).collect();
+    let keys: Vec<(usize, Kind, usize)> = changes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let o = owner_key(&c.address);
+            let r = rank.get(o).or_else(|| gone_rank.get(o)).copied().unwrap_or(usize::MAX);
+            (r, c.kind, desired.position(&c.address).unwrap_or(usize::MAX - changes.len() + i))
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..changes.len()).collect();
+    order.sort_by(|a, b| keys[*a].cmp(&keys[*b]).then_with(|| changes[*a].address.cmp(&changes[*b].address)));
+    let mut slots: Vec<Option<Change>> = changes.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
+}
+
 /// `tenant.alice` of `tenant.alice.machine[0]`; `app.router` of `app.router.machine[1]`.
-fn owner_key(a: &Address) -> Address {
-    let mut parts = a.0.splitn(3, '.');
-    let head = parts.next().unwrap_or_default();
-    let name = parts.next().unwrap_or_default();
-    Address(format!("{head}.{name}"))
+fn owner_key(a: &Address) -> &str {
+    let s = a.as_str();
+    match s.find('.').and_then(|first| s[first + 1..].find('.').map(|second| first + 1 + second)) {
+        Some(end) => &s[..end],
+        None => s,
+    }
 }
 
 fn field(path: &str, before: Value, after: Value, forces_replace: bool) -> FieldChange {

@@ -58,7 +58,7 @@ pub struct PlanMeta<'a> {
 }
 
 impl PlanDocument {
-    pub fn new(plan: &Plan, meta: &PlanMeta<'_>, unmanaged: &[Unmanaged], desired: Option<&ResourceSet>) -> Self {
+    pub fn new(plan: Plan, meta: &PlanMeta<'_>, unmanaged: &[Unmanaged], desired: Option<ResourceSet>) -> Self {
         PlanDocument {
             format_version: PLAN_FORMAT_VERSION,
             flotilla_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -71,11 +71,11 @@ impl PlanDocument {
             tenants: meta.tenants.to_vec(),
             pricing_version: plan.cost.as_ref().map(|c| c.pricing_version.clone()),
             summary: plan.summary,
-            changes: plan.changes.clone(),
-            errors: plan.errors.clone(),
-            cost: plan.cost.clone(),
+            changes: plan.changes,
+            errors: plan.errors,
+            cost: plan.cost,
             unmanaged: unmanaged.to_vec(),
-            desired: desired.cloned(),
+            desired,
         }
     }
 

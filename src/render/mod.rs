@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::money::{fmt_delta, fmt_usd};
 use crate::plan::saved::PlanDocument;
 use crate::plan::{Action, Change, FieldChange};
-use crate::resource::Kind;
+use crate::resource::{Kind, ResourceSet};
 
 /// ANSI styling that is a no-op when colours are off.
 #[derive(Debug, Clone, Copy)]
@@ -124,8 +124,8 @@ fn field_line(f: &FieldChange, st: Style, out: &mut String) {
 }
 
 /// What a created resource is, in one line.
-fn describe_create(doc: &PlanDocument, c: &Change) -> String {
-    let Some(r) = doc.desired.as_ref().and_then(|d| d.get(&c.address)) else { return String::new() };
+fn describe_create(desired: Option<&ResourceSet>, c: &Change) -> String {
+    let Some(r) = desired.and_then(|d| d.get(&c.address)) else { return format!("{} in app {}", c.kind, c.app) };
     match &r.spec {
         crate::resource::Spec::App(a) => format!("app {}", a.name),
         crate::resource::Spec::Secret(s) => {
@@ -157,9 +157,10 @@ fn describe_create(doc: &PlanDocument, c: &Change) -> String {
     }
 }
 
-/// The plan in Terraform's style. `details` prints every created resource; without it
-/// creations are one line each.
-pub fn plan_text(doc: &PlanDocument, st: Style) -> String {
+/// The plan in Terraform's style. `desired` (the desired state the plan was made from)
+/// describes created resources; without it they are named by kind and app.
+pub fn plan_text(doc: &PlanDocument, desired: Option<&ResourceSet>, st: Style) -> String {
+    let desired = desired.or(doc.desired.as_ref());
     let mut out = String::with_capacity(doc.changes.len() * 96);
     let actionable: Vec<&Change> = doc.changes.iter().filter(|c| c.action != Action::Noop).collect();
     if actionable.is_empty() {
@@ -170,7 +171,7 @@ pub fn plan_text(doc: &PlanDocument, st: Style) -> String {
     for c in &actionable {
         let _ = writeln!(out, "  {} {}", st.bold(&format!("# {}", c.address)), verb(c));
         let what = match c.action {
-            Action::Create => describe_create(doc, c),
+            Action::Create => describe_create(desired, c),
             _ => {
                 let name = c.id.as_deref().map(|i| format!(" ({i})")).unwrap_or_default();
                 format!("{} in app {}{name}", c.kind, c.app)
@@ -342,9 +343,8 @@ pub fn plan_markdown(doc: &PlanDocument) -> String {
     env.render_str(PLAN_MD, ctx).unwrap_or_else(|e| format!("(markdown rendering failed: {e})\n"))
 }
 
-/// The plan document as pretty JSON (without the desired state).
+/// The plan document as pretty JSON (the desired state is included only when the
+/// document carries it, as saved plans do).
 pub fn plan_json(doc: &PlanDocument) -> String {
-    let mut d = doc.clone();
-    d.desired = None;
-    d.to_json_pretty()
+    doc.to_json_pretty()
 }

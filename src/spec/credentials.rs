@@ -4,6 +4,10 @@
 /// What a string looks like, if it looks like a credential.
 pub fn looks_like_credential(value: &str, key: Option<&str>) -> Option<&'static str> {
     let v = value.trim();
+    // Every pattern below needs at least 15 characters.
+    if v.len() < 15 {
+        return None;
+    }
     if let Some(kind) = known_token(v) {
         return Some(kind);
     }

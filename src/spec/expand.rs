@@ -37,11 +37,32 @@ pub struct Sink {
     list: Vec<Diagnostic>,
     counts: Vec<usize>,
     seen: HashMap<(String, String), usize>,
+    /// Keys in the order they were added (repeats included), to replay them.
+    log: Vec<(String, String)>,
 }
 
 impl Sink {
     pub fn new(file: &str) -> Self {
-        Sink { file: file.to_string(), list: Vec::new(), counts: Vec::new(), seen: HashMap::new() }
+        Sink { file: file.to_string(), list: Vec::new(), counts: Vec::new(), seen: HashMap::new(), log: Vec::new() }
+    }
+
+    /// A position in the log of added diagnostics.
+    pub fn position(&self) -> usize {
+        self.log.len()
+    }
+
+    /// The keys of diagnostics added since `pos`.
+    pub fn keys_since(&self, pos: usize) -> Vec<(String, String)> {
+        self.log[pos.min(self.log.len())..].to_vec()
+    }
+
+    /// Counts the diagnostics with these keys once more (a cached result reused).
+    pub fn replay(&mut self, keys: &[(String, String)]) {
+        for k in keys {
+            if let Some(i) = self.seen.get(k) {
+                self.counts[*i] += 1;
+            }
+        }
     }
 
     pub fn add(&mut self, mut d: Diagnostic) {
@@ -49,6 +70,7 @@ impl Sink {
             d.file = Some(self.file.clone());
         }
         let key = (d.path.clone().unwrap_or_default(), d.message.clone());
+        self.log.push(key.clone());
         match self.seen.get(&key) {
             Some(i) => self.counts[*i] += 1,
             None => {
@@ -351,8 +373,9 @@ impl<'a> Expander<'a> {
         }
 
         let mut env = Vec::new();
+        let env_origin = origin("env");
         for (k, v, m) in eff.text_map("env") {
-            let p = format!("{}.{k}", origin("env"));
+            let p = format!("{env_origin}.{k}");
             if !is_env_name(&k) {
                 add(&mut self.sink, err(format!("`{k}` is not a valid environment variable name"), &p, m).hint("use letters, digits and underscores, not starting with a digit"));
             }
@@ -365,8 +388,9 @@ impl<'a> Expander<'a> {
             env.push((k, v, p, m));
         }
         let mut metadata = Vec::new();
+        let metadata_origin = origin("metadata");
         for (k, v, m) in eff.text_map("metadata") {
-            let p = format!("{}.{k}", origin("metadata"));
+            let p = format!("{metadata_origin}.{k}");
             if k.starts_with("flotilla_") || k.starts_with("fly_") {
                 add(&mut self.sink, err(format!("metadata key `{k}` is reserved"), &p, m).hint("keys starting with `flotilla_` or `fly_` are set by flotilla and Fly"));
             }
@@ -378,8 +402,9 @@ impl<'a> Expander<'a> {
             metadata.push((k, v, p, m));
         }
         let mut secrets = Vec::new();
+        let secrets_origin = origin("secrets");
         for (name, src, m) in eff.secrets() {
-            let p = format!("{}.{name}", origin("secrets"));
+            let p = format!("{secrets_origin}.{name}");
             if !is_env_name(&name) {
                 add(&mut self.sink, err(format!("`{name}` is not a valid secret name"), &p, m).hint("secrets become environment variables: use letters, digits and underscores"));
             }
@@ -508,6 +533,9 @@ impl<'a> Expander<'a> {
         let mut out = Vec::new();
         let Some(entries) = self.root.get("tenants").and_then(Node::as_seq) else { return out };
         let mut names: HashMap<String, String> = HashMap::new();
+        // Tenants that set nothing but a name and a tier share the settings of that tier:
+        // resolve each tier once (large explicit lists are mostly such entries).
+        let mut by_tier: HashMap<Option<String>, (Option<Rc<Resolved>>, Vec<(String, String)>)> = HashMap::new();
         for (idx, entry) in entries.iter().enumerate() {
             if entry.as_map().is_none() {
                 continue; // reported by the schema check
@@ -564,16 +592,27 @@ impl<'a> Expander<'a> {
                 if !self.check_tenant_name(&name, &format!("{path}.name"), nmark, &mut names) {
                     continue;
                 }
-                let layers = self.layers(entry, &path, tier.as_ref().map(|(t, m)| (t.as_str(), *m)));
-                let eff = Effective::new(layers);
-                let Some(settings) = self.resolve(&eff, &format!("tenant `{name}`"), &format!("tenant.{name}")) else { continue };
-                out.push(TenantDecl {
-                    name,
-                    tier: tier.map(|t| t.0),
-                    path,
-                    i: None,
-                    settings: Rc::new(settings),
-                });
+                let plain = entry.as_map().is_some_and(|m| m.iter().all(|(k, _)| matches!(k.scalar_text(), Some("name" | "tier"))));
+                let tier_name = tier.as_ref().map(|t| t.0.clone());
+                let settings = match by_tier.get(&tier_name).filter(|_| plain) {
+                    Some((settings, keys)) => {
+                        let (settings, keys) = (settings.clone(), keys.clone());
+                        self.sink.replay(&keys);
+                        settings
+                    }
+                    None => {
+                        let pos = self.sink.position();
+                        let layers = self.layers(entry, &path, tier.as_ref().map(|(t, m)| (t.as_str(), *m)));
+                        let eff = Effective::new(layers);
+                        let settings = self.resolve(&eff, &format!("tenant `{name}`"), &format!("tenant.{name}")).map(Rc::new);
+                        if plain {
+                            by_tier.insert(tier_name.clone(), (settings.clone(), self.sink.keys_since(pos)));
+                        }
+                        settings
+                    }
+                };
+                let Some(settings) = settings else { continue };
+                out.push(TenantDecl { name, tier: tier_name, path, i: None, settings });
             }
         }
         out
@@ -736,8 +775,10 @@ impl<'a> Expander<'a> {
 
         // Secrets: one resource per app and name; Machines see all of their app's secrets.
         let mut app_secret_names: HashMap<String, Vec<String>> = HashMap::new();
+        let tenant_of_app: HashMap<&str, &str> =
+            infos.iter().filter(|i| !shared.contains_key(&i.app)).map(|i| (i.app.as_str(), i.name.as_str())).collect();
         for (app, secrets) in &book.secrets {
-            let owner_tenant = infos.iter().find(|i| &i.app == app && !shared.contains_key(app)).map(|i| i.name.clone());
+            let owner_tenant = tenant_of_app.get(app.as_str()).map(|t| t.to_string());
             for (name, (source, _path, address)) in secrets {
                 resources.push(Resource {
                     address: address.clone(),
