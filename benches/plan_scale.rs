@@ -37,7 +37,10 @@ tenants:
     let regions = ["iad", "sjc", "fra", "lhr"];
     for i in 0..n {
         if i % 3 == 0 {
-            s.push_str(&format!("  - {{ name: t{i:05}, tier: pro, region: {} }}\n", regions[i % 4]));
+            s.push_str(&format!(
+                "  - {{ name: t{i:05}, tier: pro, region: {} }}\n",
+                regions[i % 4]
+            ));
         } else {
             s.push_str(&format!("  - {{ name: t{i:05} }}\n"));
         }
@@ -54,7 +57,10 @@ fn time<T>(f: impl FnOnce() -> T) -> (T, Duration) {
 /// Runs a command and returns (wall, peak RSS in KB) of the child.
 fn run_measured(cmd: &mut std::process::Command) -> (Duration, i64) {
     let t = Instant::now();
-    let mut child = cmd.stdout(std::process::Stdio::null()).spawn().expect("spawn flotilla");
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn flotilla");
     let pid = child.id() as libc::pid_t;
     let mut status = 0;
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -63,7 +69,10 @@ fn run_measured(cmd: &mut std::process::Command) -> (Duration, i64) {
     let wall = t.elapsed();
     assert_eq!(r, pid, "wait4 failed");
     let _ = child.try_wait();
-    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "flotilla failed");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "flotilla failed"
+    );
     (wall, usage.ru_maxrss)
 }
 
@@ -74,7 +83,11 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let status = std::process::Command::new("cargo").args(["build", "--release", "--quiet"]).current_dir(&root).status().expect("cargo");
+    let status = std::process::Command::new("cargo")
+        .args(["build", "--release", "--quiet"])
+        .current_dir(&root)
+        .status()
+        .expect("cargo");
     assert!(status.success());
     let bin = root.join("target/release/flotilla");
     let dir = root.join("target/bench");
@@ -95,9 +108,22 @@ fn main() {
         let wall = median(walls);
         let mut jwalls = Vec::new();
         for _ in 0..3 {
-            jwalls.push(run_measured(std::process::Command::new(&bin).arg("plan").arg(&path).args(["--format", "json"])).0);
+            jwalls.push(
+                run_measured(
+                    std::process::Command::new(&bin)
+                        .arg("plan")
+                        .arg(&path)
+                        .args(["--format", "json"]),
+                )
+                .0,
+            );
         }
-        println!("plan {n} tenants: text {:.3} s, json {:.3} s (median), peak RSS {} MB", wall.as_secs_f64(), median(jwalls).as_secs_f64(), rss / 1024);
+        println!(
+            "plan {n} tenants: text {:.3} s, json {:.3} s (median), peak RSS {} MB",
+            wall.as_secs_f64(),
+            median(jwalls).as_secs_f64(),
+            rss / 1024
+        );
         results.push((n, wall));
     }
     let ratio = results[1].1.as_secs_f64() / results[0].1.as_secs_f64();
@@ -106,9 +132,11 @@ fn main() {
 
 fn stages(path: &Path) {
     let bytes = std::fs::read(path).expect("read");
-    let (loaded, t_load) = time(|| flotilla::spec::load_bytes(&bytes, "fleet.yaml").expect("valid"));
+    let (loaded, t_load) =
+        time(|| flotilla::spec::load_bytes(&bytes, "fleet.yaml").expect("valid"));
     let d = &loaded.desired;
-    let (observed, t_obs) = time(|| flotilla::state::interpret(&flotilla::state::Snapshot::empty(&d.org), d));
+    let (observed, t_obs) =
+        time(|| flotilla::state::interpret(&flotilla::state::Snapshot::empty(&d.org), d));
     let (plan, t_diff) = time(|| flotilla::plan::plan(d, &observed, &[]));
     let (_, t_graph) = time(|| flotilla::graph::Graph::build(&d.resources).expect("graph"));
     let meta = flotilla::plan::saved::PlanMeta {
@@ -121,7 +149,9 @@ fn stages(path: &Path) {
         created_at: chrono::Utc::now(),
     };
     let (doc, t_doc) = time(|| flotilla::plan::saved::PlanDocument::new(plan, &meta, &[], None));
-    let (text, t_text) = time(|| flotilla::render::plan_text(&doc, Some(&d.resources), flotilla::render::Style::plain()));
+    let (text, t_text) = time(|| {
+        flotilla::render::plan_text(&doc, Some(&d.resources), flotilla::render::Style::plain())
+    });
     let (json, t_json) = time(|| flotilla::render::plan_json(&doc));
     println!(
         "  {} resources: load+validate+expand {:?}, observe {:?}, diff {:?}, graph {:?}, document {:?}, text {:?} ({} KB), json {:?} ({} KB)",

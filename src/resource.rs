@@ -493,7 +493,10 @@ impl ResourceSet {
                 kept.push(r);
             }
         }
-        ResourceSet { resources: kept, index }
+        ResourceSet {
+            resources: kept,
+            index,
+        }
     }
 
     pub fn get(&self, address: &Address) -> Option<&Resource> {
@@ -557,13 +560,28 @@ mod tests {
 
     #[test]
     fn addresses_sort_naturally() {
-        let mut v: Vec<Address> = ["tenant.user-10.app", "tenant.user-2.app", "tenant.user-1.machine[10]", "tenant.user-1.machine[9]", "tenant.user-1.app"]
-            .iter()
-            .map(|s| Address(s.to_string()))
-            .collect();
+        let mut v: Vec<Address> = [
+            "tenant.user-10.app",
+            "tenant.user-2.app",
+            "tenant.user-1.machine[10]",
+            "tenant.user-1.machine[9]",
+            "tenant.user-1.app",
+        ]
+        .iter()
+        .map(|s| Address(s.to_string()))
+        .collect();
         v.sort();
         let s: Vec<&str> = v.iter().map(|a| a.as_str()).collect();
-        assert_eq!(s, vec!["tenant.user-1.app", "tenant.user-1.machine[9]", "tenant.user-1.machine[10]", "tenant.user-2.app", "tenant.user-10.app"]);
+        assert_eq!(
+            s,
+            vec![
+                "tenant.user-1.app",
+                "tenant.user-1.machine[9]",
+                "tenant.user-1.machine[10]",
+                "tenant.user-2.app",
+                "tenant.user-10.app"
+            ]
+        );
         assert_eq!(natural_cmp("a01", "a1"), "a01".cmp("a1"));
         assert_eq!(natural_cmp("t10x", "t10y"), std::cmp::Ordering::Less);
         assert_eq!(natural_cmp("t109", "t11"), std::cmp::Ordering::Greater);

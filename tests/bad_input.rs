@@ -10,7 +10,12 @@ fn validate_bytes(bytes: &[u8]) -> (i32, String) {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("spec.yaml");
     std::fs::write(&p, bytes).unwrap();
-    let out = bin().arg("validate").arg(&p).timeout(Duration::from_secs(60)).output().unwrap();
+    let out = bin()
+        .arg("validate")
+        .arg(&p)
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(!err.contains("panicked"), "panic: {err}");
     (out.status.code().unwrap_or(-1), err)
@@ -18,10 +23,16 @@ fn validate_bytes(bytes: &[u8]) -> (i32, String) {
 
 #[test]
 fn missing_file_and_directory() {
-    let out = bin().args(["validate", "specs/nope.yaml"]).output().unwrap();
+    let out = bin()
+        .args(["validate", "specs/nope.yaml"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("specs/nope.yaml") && err.contains("cannot read the file"), "{err}");
+    assert!(
+        err.contains("specs/nope.yaml") && err.contains("cannot read the file"),
+        "{err}"
+    );
     let out = bin().args(["validate", "specs"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is a directory"));
@@ -41,7 +52,10 @@ fn empty_and_whitespace() {
 fn invalid_utf8_names_the_position() {
     let (code, err) = validate_bytes(b"version: 1\norg: \xc3\x28bad\n");
     assert_eq!(code, 1);
-    assert!(err.contains("not valid UTF-8") && err.contains("spec.yaml:2:6"), "{err}");
+    assert!(
+        err.contains("not valid UTF-8") && err.contains("spec.yaml:2:6"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -55,14 +69,27 @@ fn huge_file_is_refused_quickly() {
 
 #[test]
 fn deep_nesting_and_alias_bombs() {
-    let deep = format!("version: 1\norg: acme\ndefaults: {}{}\n", "[".repeat(200_000), "]".repeat(200_000));
+    let deep = format!(
+        "version: 1\norg: acme\ndefaults: {}{}\n",
+        "[".repeat(200_000),
+        "]".repeat(200_000)
+    );
     let (code, err) = validate_bytes(deep.as_bytes());
     assert_eq!(code, 1);
-    assert!(err.contains("nested more than 64 levels") || err.contains("malformed"), "{err}");
-    let deep_maps = format!("version: 1\norg: acme\nx: {}1{}\n", "{a: ".repeat(5000), "}".repeat(5000));
+    assert!(
+        err.contains("nested more than 64 levels") || err.contains("malformed"),
+        "{err}"
+    );
+    let deep_maps = format!(
+        "version: 1\norg: acme\nx: {}1{}\n",
+        "{a: ".repeat(5000),
+        "}".repeat(5000)
+    );
     let (code, _) = validate_bytes(deep_maps.as_bytes());
     assert_eq!(code, 1);
-    let (code, err) = validate_bytes(&std::fs::read(common::root().join("examples/invalid/alias-bomb.yaml")).unwrap());
+    let (code, err) = validate_bytes(
+        &std::fs::read(common::root().join("examples/invalid/alias-bomb.yaml")).unwrap(),
+    );
     assert_eq!(code, 1);
     assert!(err.contains("alias bomb"));
 }

@@ -6,9 +6,47 @@ mod common;
 use proptest::prelude::*;
 
 const JUNK: &[&str] = &[
-    "{", "}", "[", "]", ":", ",", "-", "&a", "*a", "!", "|", ">", "'", "\"", "\n", "\t", " ", "#", "%", "@", "`", "~",
-    "<<: *a", "null", "true", "-1", "0", "99999999999999999999", "1.5", "2gb", "{{", "}}", "{{ x }}", "{% if %}", "ü",
-    "\u{feff}", "\0", "?", "---", "...", "&a [*a, *a]",
+    "{",
+    "}",
+    "[",
+    "]",
+    ":",
+    ",",
+    "-",
+    "&a",
+    "*a",
+    "!",
+    "|",
+    ">",
+    "'",
+    "\"",
+    "\n",
+    "\t",
+    " ",
+    "#",
+    "%",
+    "@",
+    "`",
+    "~",
+    "<<: *a",
+    "null",
+    "true",
+    "-1",
+    "0",
+    "99999999999999999999",
+    "1.5",
+    "2gb",
+    "{{",
+    "}}",
+    "{{ x }}",
+    "{% if %}",
+    "ü",
+    "\u{feff}",
+    "\0",
+    "?",
+    "---",
+    "...",
+    "&a [*a, *a]",
 ];
 
 #[derive(Debug, Clone)]
@@ -26,7 +64,8 @@ fn mutation() -> impl Strategy<Value = Mutation> {
         (any::<usize>(), 0..JUNK.len()).prop_map(|(at, junk)| Mutation::Insert { at, junk }),
         any::<usize>().prop_map(|line| Mutation::DuplicateLine { line }),
         (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Mutation::SwapLines { a, b }),
-        (any::<usize>(), 0..JUNK.len()).prop_map(|(line, junk)| Mutation::ReplaceValue { line, junk }),
+        (any::<usize>(), 0..JUNK.len())
+            .prop_map(|(line, junk)| Mutation::ReplaceValue { line, junk }),
     ]
 }
 
@@ -92,11 +131,17 @@ fn exercise(bytes: &[u8]) {
         let applied = common::applied_snapshot(d);
         let observed = flotilla::state::interpret(&applied, d);
         let again = flotilla::plan::plan(d, &observed, &[]);
-        assert!(!again.has_changes(), "a valid mutant must converge against its applied state");
+        assert!(
+            !again.has_changes(),
+            "a valid mutant must converge against its applied state"
+        );
         assert_eq!(plan.summary.create, d.resources.len());
     } else {
         // Errors render without panicking either.
-        let e = flotilla::spec::load_bytes(bytes, "mutant.yaml").err().map(|d| d.to_string()).unwrap_or_default();
+        let e = flotilla::spec::load_bytes(bytes, "mutant.yaml")
+            .err()
+            .map(|d| d.to_string())
+            .unwrap_or_default();
         assert!(!e.is_empty());
     }
 }

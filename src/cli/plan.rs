@@ -56,8 +56,18 @@ pub fn run(args: PlanArgs) -> i32 {
     let desired = &loaded.desired;
     for t in &args.tenants {
         if !desired.tenants.iter().any(|x| &x.name == t) {
-            let hint = suggest(t, desired.tenants.iter().map(|x| x.name.as_str()), "tenants");
-            eprint_diag(&Diagnostic::error(format!("--tenant {t}: no such tenant in {}", args.spec.display())).hint(hint));
+            let hint = suggest(
+                t,
+                desired.tenants.iter().map(|x| x.name.as_str()),
+                "tenants",
+            );
+            eprint_diag(
+                &Diagnostic::error(format!(
+                    "--tenant {t}: no such tenant in {}",
+                    args.spec.display()
+                ))
+                .hint(hint),
+            );
             return super::EXIT_ERROR;
         }
     }
@@ -73,8 +83,11 @@ pub fn run(args: PlanArgs) -> i32 {
     };
     if snapshot.org != desired.org {
         eprint_diag(
-            &Diagnostic::error(format!("the observed state is of org `{}` but the spec declares org `{}`", snapshot.org, desired.org))
-                .hint("observe the spec's organization, or fix `org:` in the spec"),
+            &Diagnostic::error(format!(
+                "the observed state is of org `{}` but the spec declares org `{}`",
+                snapshot.org, desired.org
+            ))
+            .hint("observe the spec's organization, or fix `org:` in the spec"),
         );
         return super::EXIT_ERROR;
     }
@@ -94,16 +107,27 @@ pub fn run(args: PlanArgs) -> i32 {
     let mut doc = PlanDocument::new(plan, &meta, &observed.unmanaged, None);
     if let Some(out) = &args.out {
         // A saved plan carries the (narrowed) desired state that `apply` will execute.
-        doc.desired = Some(crate::plan::filter_tenants(&desired.resources, &args.tenants));
+        doc.desired = Some(crate::plan::filter_tenants(
+            &desired.resources,
+            &args.tenants,
+        ));
         let saved = doc.save(out);
         doc.desired = None;
         if let Err(d) = saved {
             eprint_diag(&d);
             return super::EXIT_ERROR;
         }
-        eprintln!("Saved the plan to {}; apply it with `flotilla apply {}`.", out.display(), out.display());
+        eprintln!(
+            "Saved the plan to {}; apply it with `flotilla apply {}`.",
+            out.display(),
+            out.display()
+        );
     }
-    let style = if args.no_color { Style::plain() } else { Style::detect() };
+    let style = if args.no_color {
+        Style::plain()
+    } else {
+        Style::detect()
+    };
     print_out(&match args.format {
         Format::Text => plan_text(&doc, Some(&desired.resources), style),
         Format::Json => plan_json(&doc) + "\n",
@@ -117,5 +141,9 @@ pub fn run(args: PlanArgs) -> i32 {
     if has_errors {
         return super::EXIT_ERROR;
     }
-    if args.detailed_exitcode && has_changes { super::EXIT_CHANGES } else { super::EXIT_OK }
+    if args.detailed_exitcode && has_changes {
+        super::EXIT_CHANGES
+    } else {
+        super::EXIT_OK
+    }
 }

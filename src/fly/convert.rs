@@ -9,11 +9,15 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 use crate::fly::types as fly;
-use crate::resource::{Address, MachineSpec, META_SECRETS};
+use crate::resource::{Address, META_SECRETS, MachineSpec};
 
 /// The Machine config to send for `m`. `volume_ids` maps volume addresses to Fly IDs;
 /// `base` is the current config when updating.
-pub fn machine_config(m: &MachineSpec, volume_ids: &HashMap<Address, String>, base: Option<&fly::MachineConfig>) -> fly::MachineConfig {
+pub fn machine_config(
+    m: &MachineSpec,
+    volume_ids: &HashMap<Address, String>,
+    base: Option<&fly::MachineConfig>,
+) -> fly::MachineConfig {
     let mut c = base.cloned().unwrap_or_default();
     c.image = m.image.clone();
     let mut guest = c.guest.take().unwrap_or_default();
@@ -28,19 +32,31 @@ pub fn machine_config(m: &MachineSpec, volume_ids: &HashMap<Address, String>, ba
             .enumerate()
             .map(|(i, s)| {
                 // Keep server-side extras of the service at the same position.
-                let extra = base.and_then(|b| b.services.get(i)).map(|b| b.extra.clone()).unwrap_or_default();
+                let extra = base
+                    .and_then(|b| b.services.get(i))
+                    .map(|b| b.extra.clone())
+                    .unwrap_or_default();
                 fly::Service {
                     protocol: s.protocol.clone(),
                     internal_port: s.internal_port,
                     ports: s
                         .ports
                         .iter()
-                        .map(|p| fly::Port { port: Some(p.port), handlers: p.handlers.clone(), force_https: p.force_https, extra: Map::new() })
+                        .map(|p| fly::Port {
+                            port: Some(p.port),
+                            handlers: p.handlers.clone(),
+                            force_https: p.force_https,
+                            extra: Map::new(),
+                        })
                         .collect(),
                     autostop: Some(m.idle.mode.as_str().to_string()),
                     autostart: Some(m.idle.autostart),
                     min_machines_running: Some(m.idle.min_running),
-                    concurrency: s.concurrency.as_ref().map(|x| fly::Concurrency { kind: x.kind.clone(), soft_limit: x.soft_limit, hard_limit: x.hard_limit }),
+                    concurrency: s.concurrency.as_ref().map(|x| fly::Concurrency {
+                        kind: x.kind.clone(),
+                        soft_limit: x.soft_limit,
+                        hard_limit: x.hard_limit,
+                    }),
                     extra,
                 }
             })
@@ -78,7 +94,8 @@ pub fn machine_config(m: &MachineSpec, volume_ids: &HashMap<Address, String>, ba
         .collect();
     // Metadata: keep what others set, replace flotilla's own keys (except the secrets
     // fingerprint, which the executor manages) and the declared ones.
-    c.metadata.retain(|k, _| !k.starts_with("flotilla_") || k == META_SECRETS);
+    c.metadata
+        .retain(|k, _| !k.starts_with("flotilla_") || k == META_SECRETS);
     for (k, v) in &m.metadata {
         c.metadata.insert(k.clone(), v.clone());
     }
@@ -96,7 +113,13 @@ pub fn create_machine_body(m: &MachineSpec, region: &str, config: &fly::MachineC
 }
 
 /// The body of `POST /v1/apps/{app}/volumes`.
-pub fn create_volume_body(name: &str, region: &str, size_gb: u32, encrypted: bool, snapshot_retention: u32) -> Value {
+pub fn create_volume_body(
+    name: &str,
+    region: &str,
+    size_gb: u32,
+    encrypted: bool,
+    snapshot_retention: u32,
+) -> Value {
     serde_json::json!({
         "name": name, "region": region, "size_gb": size_gb, "encrypted": encrypted,
         "snapshot_retention": snapshot_retention,
@@ -130,14 +153,22 @@ tenants: [{ name: a }]
         let vol = Address("tenant.a.volume.data[0]".into());
         let ids: HashMap<Address, String> = [(vol.clone(), "vol_1".to_string())].into();
         let mut base = fly::MachineConfig::default();
-        base.metadata.insert("fly_platform_version".into(), "v2".into());
+        base.metadata
+            .insert("fly_platform_version".into(), "v2".into());
         base.extra.insert("init".into(), serde_json::json!({}));
         let c = machine_config(m, &ids, Some(&base));
         assert_eq!(c.metadata["fly_platform_version"], "v2");
         assert_eq!(c.extra["init"], serde_json::json!({}));
         assert_eq!(c.services[0].autostop.as_deref(), Some("suspend"));
         assert_eq!(c.mounts[0].volume, "vol_1");
-        let machine = fly::Machine { id: "m1".into(), name: m.name.clone(), region: "iad".into(), state: "started".into(), config: c, ..Default::default() };
+        let machine = fly::Machine {
+            id: "m1".into(),
+            name: m.name.clone(),
+            region: "iad".into(),
+            state: "started".into(),
+            config: c,
+            ..Default::default()
+        };
         let vols: HashMap<&str, (&Address, &str)> = [("vol_1", (&vol, "data"))].into();
         let back = normalize_machine(&machine, &vols);
         assert_eq!(back.image, m.image);

@@ -24,11 +24,20 @@ impl Templates {
         // `{{ i | pad(4) }}` → `0042`.
         env.add_filter("pad", |v: Value, width: usize| -> String {
             let s = v.to_string();
-            if s.len() >= width { s } else { format!("{}{s}", "0".repeat(width - s.len())) }
+            if s.len() >= width {
+                s
+            } else {
+                format!("{}{s}", "0".repeat(width - s.len()))
+            }
         });
         // `{{ tenant.name | underscore }}` → `acme_corp` (volume names allow no dashes).
-        env.add_filter("underscore", |s: String| -> String { s.replace(['-', '.'], "_") });
-        Templates { env, compiled: HashMap::new() }
+        env.add_filter("underscore", |s: String| -> String {
+            s.replace(['-', '.'], "_")
+        });
+        Templates {
+            env,
+            compiled: HashMap::new(),
+        }
     }
 
     /// Checks that a template compiles.
@@ -58,7 +67,10 @@ impl Templates {
             return Ok(src.to_string());
         }
         let name = self.name_of(src).map_err(|_| None)?;
-        let t = self.env.get_template(&name).map_err(|e| Some(describe(&e)))?;
+        let t = self
+            .env
+            .get_template(&name)
+            .map_err(|e| Some(describe(&e)))?;
         t.render(ctx).map_err(|e| Some(describe(&e)))
     }
 }
@@ -91,7 +103,10 @@ mod tests {
     fn renders_and_caches() {
         let mut t = Templates::new();
         let ctx = context! { tenant => context! { name => "alice" }, i => 7 };
-        assert_eq!(t.render("app-{{ tenant.name }}", &ctx).unwrap(), "app-alice");
+        assert_eq!(
+            t.render("app-{{ tenant.name }}", &ctx).unwrap(),
+            "app-alice"
+        );
         assert_eq!(t.render("user-{{ i | pad(3) }}", &ctx).unwrap(), "user-007");
         assert_eq!(t.render("{{ 'a-b' | underscore }}", &ctx).unwrap(), "a_b");
         assert_eq!(t.render("plain", &ctx).unwrap(), "plain");

@@ -22,7 +22,9 @@ pub fn bin() -> assert_cmd::Command {
 }
 
 pub fn load(spec: &str) -> Desired {
-    flotilla::spec::load_file(&root().join(spec)).expect("valid spec").desired
+    flotilla::spec::load_file(&root().join(spec))
+        .expect("valid spec")
+        .desired
 }
 
 fn short_id(prefix: &str, seed: &str) -> String {
@@ -50,7 +52,12 @@ pub fn applied_snapshot(desired: &Desired) -> Snapshot {
             return i;
         }
         apps.push(AppSnapshot {
-            app: fly::App { id: short_id("app_", name), name: name.to_string(), status: Some("deployed".into()), ..Default::default() },
+            app: fly::App {
+                id: short_id("app_", name),
+                name: name.to_string(),
+                status: Some("deployed".into()),
+                ..Default::default()
+            },
             ..Default::default()
         });
         apps.len() - 1
@@ -93,13 +100,21 @@ pub fn applied_snapshot(desired: &Desired) -> Snapshot {
                 // What Fly adds on its side.
                 config.extra.insert("init".into(), serde_json::json!({}));
                 config.extra.insert("dns".into(), serde_json::json!({}));
-                config.metadata.insert("fly_platform_version".into(), "v2".into());
-                config.metadata.insert("fly_process_group".into(), "app".into());
+                config
+                    .metadata
+                    .insert("fly_platform_version".into(), "v2".into());
+                config
+                    .metadata
+                    .insert("fly_process_group".into(), "app".into());
                 if config.restart.is_none() {
-                    config.restart = Some(fly::Restart { policy: Some("on-failure".into()), max_retries: Some(10) });
+                    config.restart = Some(fly::Restart {
+                        policy: Some("on-failure".into()),
+                        max_retries: Some(10),
+                    });
                 }
                 for s in &mut config.services {
-                    s.extra.insert("force_instance_key".into(), serde_json::Value::Null);
+                    s.extra
+                        .insert("force_instance_key".into(), serde_json::Value::Null);
                 }
                 let tag = m.image.rsplit(':').next().unwrap_or("latest").to_string();
                 apps[i].machines.push(fly::Machine {
@@ -114,7 +129,10 @@ pub fn applied_snapshot(desired: &Desired) -> Snapshot {
                         registry: "registry.fly.io".into(),
                         repository: m.image.split(':').next().unwrap_or_default().to_string(),
                         tag,
-                        digest: format!("sha256:{}", &flotilla::spec::hash_bytes(m.image.as_bytes())[7..]),
+                        digest: format!(
+                            "sha256:{}",
+                            &flotilla::spec::hash_bytes(m.image.as_bytes())[7..]
+                        ),
                         ..Default::default()
                     }),
                     created_at: Some("2026-11-01T10:00:00Z".into()),
@@ -128,11 +146,19 @@ pub fn applied_snapshot(desired: &Desired) -> Snapshot {
         a.app.machine_count = Some(a.machines.len() as u64);
         a.app.volume_count = Some(a.volumes.len() as u64);
     }
-    Snapshot { format_version: 1, org: desired.org.clone(), observed_at: Some("2026-11-01T12:00:00Z".into()), apps }
+    Snapshot {
+        format_version: 1,
+        org: desired.org.clone(),
+        observed_at: Some("2026-11-01T12:00:00Z".into()),
+        apps,
+    }
 }
 
 pub fn app_mut<'a>(s: &'a mut Snapshot, name: &str) -> &'a mut AppSnapshot {
-    s.apps.iter_mut().find(|a| a.app.name == name).expect("app in snapshot")
+    s.apps
+        .iter_mut()
+        .find(|a| a.app.name == name)
+        .expect("app in snapshot")
 }
 
 /// Writes a fixture when `UPDATE_FIXTURES=1`, else checks the committed one is current.
@@ -143,5 +169,9 @@ pub fn check_fixture(path: &Path, snap: &Snapshot) {
         return;
     }
     let committed = std::fs::read_to_string(path).unwrap_or_default();
-    assert!(committed == json, "{} is out of date; regenerate with UPDATE_FIXTURES=1 cargo test --test plan_states", path.display());
+    assert!(
+        committed == json,
+        "{} is out of date; regenerate with UPDATE_FIXTURES=1 cargo test --test plan_states",
+        path.display()
+    );
 }
