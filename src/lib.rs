@@ -18,5 +18,6 @@ pub mod plan;
 pub mod platform;
 pub mod render;
 pub mod resource;
+pub mod secrets;
 pub mod spec;
 pub mod state;

@@ -380,6 +380,10 @@ pub struct SecretSpec {
     /// Fly's opaque digest (observed only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
+    /// Keyed fingerprint of the value (see `secrets`): of the value to set (desired, when
+    /// values are known) or of the value the app's Machines recorded (observed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -440,6 +440,18 @@ pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
             })
             .collect();
         let mut secret_names_listed: HashSet<String> = HashSet::new();
+        // Fingerprints the managed Machines recorded, per secret: known when they agree.
+        let mut recorded: HashMap<String, HashSet<String>> = HashMap::new();
+        let managed_slots = slots.values().filter(|m| is_managed(m)).count();
+        let mut recorded_by: HashMap<String, usize> = HashMap::new();
+        for m in slots.values().filter(|m| is_managed(m)) {
+            if let Some(list) = m.config.metadata.get(META_SECRETS) {
+                for (n, fp) in crate::secrets::decode(list) {
+                    *recorded_by.entry(n.clone()).or_default() += 1;
+                    recorded.entry(n).or_default().insert(fp);
+                }
+            }
+        }
         for (addr, m) in slots
             .iter()
             .map(|(a, m)| (a.clone(), *m))
@@ -504,6 +516,12 @@ pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
                     name: s.name.clone(),
                     source: SecretSource::Unknown,
                     digest: Some(s.digest.clone()),
+                    fingerprint: recorded
+                        .get(&s.name)
+                        .filter(|fps| {
+                            fps.len() == 1 && recorded_by.get(&s.name) == Some(&managed_slots)
+                        })
+                        .and_then(|fps| fps.iter().next().cloned()),
                 }),
             });
         }

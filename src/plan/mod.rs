@@ -212,7 +212,28 @@ pub fn diff(desired: &ResourceSet, observed: &Observed) -> Plan {
         c.id = o.id.clone();
         c.adopt = observed.adopted.contains(&d.address);
         match (&d.spec, &o.spec) {
-            (Spec::App(_), Spec::App(_)) | (Spec::Secret(_), Spec::Secret(_)) => {}
+            (Spec::App(_), Spec::App(_)) => {}
+            (Spec::Secret(ds), Spec::Secret(os)) => {
+                // Values are compared only when they are known (apply, live plans), by
+                // keyed fingerprint; the value itself never enters a plan.
+                if let Some(fp) = &ds.fingerprint
+                    && os.fingerprint.as_ref() != Some(fp)
+                {
+                    c.fields.push(FieldChange {
+                        path: "fingerprint".into(),
+                        before: Some(
+                            os.fingerprint
+                                .as_ref()
+                                .map_or(json!("(not recorded)"), |f| json!(f)),
+                        ),
+                        after: Some(json!(fp)),
+                        forces_replace: false,
+                    });
+                    c.reasons.push(
+                        "the value changed (or was never recorded by flotilla): set it once".into(),
+                    );
+                }
+            }
             (Spec::Volume(dv), Spec::Volume(ov)) => {
                 if dv.region != ov.region {
                     c.fields

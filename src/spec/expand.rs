@@ -1139,6 +1139,7 @@ impl<'a> Expander<'a> {
                         name: name.clone(),
                         source: source.clone(),
                         digest: None,
+                        fingerprint: None,
                     }),
                 });
             }
