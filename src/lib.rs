@@ -9,3 +9,4 @@ pub mod cli;
 pub mod diag;
 pub mod money;
 pub mod platform;
+pub mod sim;

@@ -6,6 +6,8 @@
 
 use clap::{Parser, Subcommand};
 
+mod sim;
+
 /// Exit code: success, or no changes.
 pub const EXIT_OK: i32 = 0;
 /// Exit code: an error the user can act on.
@@ -29,7 +31,10 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Run a local Fly Machines API simulator (try flotilla without a Fly account).
+    Sim(sim::SimArgs),
+}
 
 /// Parses the process arguments, runs the command and returns the exit code.
 pub fn main() -> i32 {
@@ -45,5 +50,7 @@ pub fn main() -> i32 {
 }
 
 pub fn run(cli: Cli) -> i32 {
-    match cli.command {}
+    match cli.command {
+        Command::Sim(args) => sim::run(args),
+    }
 }
