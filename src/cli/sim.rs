@@ -160,15 +160,20 @@ fn serve(args: ServeArgs) -> i32 {
                 return EXIT_ERROR;
             }
         };
-        println!("flotilla sim listening on {}", handle.base_url());
-        println!("  token: pass 'Authorization: Bearer <token>' (default token: test)");
+        // stdout may be a pipe the reader closed; a lost status line is no error.
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, "flotilla sim listening on {}", handle.base_url());
+        let _ = writeln!(
+            out,
+            "  token: pass 'Authorization: Bearer <token>' (default token: test)"
+        );
         if let Some(state) = &args.state {
-            println!("  state: {}", state.display());
+            let _ = writeln!(out, "  state: {}", state.display());
         }
-        let _ = std::io::stdout().flush();
+        let _ = out.flush();
         shutdown_signal().await;
         handle.shutdown().await;
-        println!("flotilla sim stopped");
+        let _ = writeln!(out, "flotilla sim stopped");
         EXIT_OK
     })
 }
