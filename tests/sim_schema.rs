@@ -79,13 +79,13 @@ fn patch(defs: &mut Map<String, Value>) {
             continue;
         };
         for prop in props.values_mut() {
-            if let Some(t) = prop.get("type").and_then(Value::as_str) {
-                if matches!(
+            if let Some(t) = prop.get("type").and_then(Value::as_str)
+                && matches!(
                     t,
                     "string" | "integer" | "boolean" | "number" | "object" | "array"
-                ) {
-                    prop["type"] = json!([t, "null"]);
-                }
+                )
+            {
+                prop["type"] = json!([t, "null"]);
             }
         }
     }

@@ -248,6 +248,7 @@ mod tests {
             secrets: Default::default(),
             secrets_version: 0,
             next_seq: 0,
+            live_machines: 0,
         }
     }
 

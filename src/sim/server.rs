@@ -88,6 +88,9 @@ impl Sim {
             auto_idle: cfg.auto_idle,
         };
         world.epoch = world.epoch.wrapping_add(1);
+        for app in world.apps.values_mut() {
+            app.recount();
+        }
         let log = match &cfg.request_log {
             Some(path) => Some(Mutex::new(RequestLog::open(path).map_err(|e| {
                 SimError::Config(format!("cannot open request log {}: {e}", path.display()))

@@ -250,47 +250,78 @@ impl Machine {
         })
     }
 
-    /// The Machine as Fly answers it.
-    pub fn to_json(&self) -> Value {
-        let mut v = json!({
-            "id": self.id,
-            "name": self.name,
-            "state": self.state.as_str(),
-            "region": self.region,
-            "image_ref": self.image_ref,
-            "instance_id": self.instance_id,
-            "private_ip": self.private_ip,
-            "created_at": rfc3339_secs(self.created_at_ms),
-            "updated_at": rfc3339_secs(self.updated_at_ms),
-            "config": self.config,
-            "events": self.events,
-            "host_status": "ok",
-            "cordoned": self.cordoned,
-        });
-        if let Some(checks) = &self.config.checks
-            && !checks.is_empty()
-            && let Some(obj) = v.as_object_mut()
-        {
-            let status = if self.state == MachineState::Started {
-                "passing"
-            } else {
-                "critical"
-            };
-            let list: Vec<Value> = checks
-                .keys()
-                .map(|name| {
-                    json!({
-                        "name": name,
-                        "status": status,
-                        "output": "",
-                        "updated_at": rfc3339_secs(self.updated_at_ms),
+    /// The Machine as Fly answers it, borrowed for direct serialization.
+    pub fn view(&self) -> MachineView<'_> {
+        let checks = self
+            .config
+            .checks
+            .as_ref()
+            .filter(|c| !c.is_empty())
+            .map(|c| {
+                let status = if self.state == MachineState::Started {
+                    "passing"
+                } else {
+                    "critical"
+                };
+                c.keys()
+                    .map(|name| CheckView {
+                        name,
+                        status,
+                        output: "",
+                        updated_at: rfc3339_secs(self.updated_at_ms),
                     })
-                })
-                .collect();
-            obj.insert("checks".into(), Value::Array(list));
+                    .collect()
+            });
+        MachineView {
+            id: &self.id,
+            name: &self.name,
+            state: self.state.as_str(),
+            region: &self.region,
+            image_ref: &self.image_ref,
+            instance_id: &self.instance_id,
+            private_ip: &self.private_ip,
+            created_at: rfc3339_secs(self.created_at_ms),
+            updated_at: rfc3339_secs(self.updated_at_ms),
+            config: &self.config,
+            events: &self.events,
+            checks,
+            host_status: "ok",
+            cordoned: self.cordoned,
+            nonce: None,
         }
-        v
     }
+}
+
+/// Fly's `CheckStatus`.
+#[derive(Debug, Serialize)]
+pub(crate) struct CheckView<'a> {
+    name: &'a str,
+    status: &'static str,
+    output: &'static str,
+    updated_at: String,
+}
+
+/// Fly's `Machine` response, borrowing from the stored Machine.
+#[derive(Debug, Serialize)]
+pub(crate) struct MachineView<'a> {
+    id: &'a str,
+    name: &'a str,
+    state: &'static str,
+    region: &'a str,
+    image_ref: &'a ImageRef,
+    instance_id: &'a str,
+    private_ip: &'a str,
+    created_at: String,
+    updated_at: String,
+    config: &'a MachineConfig,
+    events: &'a [MachineEvent],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checks: Option<Vec<CheckView<'a>>>,
+    host_status: &'static str,
+    cordoned: bool,
+    /// Only on create with `lease_ttl`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -404,6 +435,9 @@ pub(crate) struct App {
     pub secrets: BTreeMap<String, Secret>,
     pub secrets_version: u64,
     pub next_seq: u64,
+    /// Machines not yet destroyed (kept so app reads stay O(1) with many Machines).
+    #[serde(default)]
+    pub live_machines: usize,
 }
 
 impl App {
@@ -420,6 +454,7 @@ impl App {
             return;
         };
         if let Some(at) = m.advance(now, version, t) {
+            self.live_machines = self.live_machines.saturating_sub(1);
             self.start_detach(id, at.saturating_add(t.detach));
         }
     }
@@ -462,25 +497,27 @@ impl App {
         }
     }
 
-    pub fn live_machine_count(&self) -> usize {
-        self.machines
+    /// Recounts the Machines not yet destroyed (after loading a state file).
+    pub fn recount(&mut self) {
+        self.live_machines = self
+            .machines
             .values()
             .filter(|m| m.state != MachineState::Destroyed)
-            .count()
+            .count();
     }
 
     pub fn list_json(&self) -> Value {
         json!({
             "id": self.id,
             "name": self.name,
-            "machine_count": self.live_machine_count(),
+            "machine_count": self.live_machines,
             "volume_count": self.volumes.len(),
             "network": self.network,
         })
     }
 
     pub fn to_json(&self) -> Value {
-        let status = if self.live_machine_count() > 0 {
+        let status = if self.live_machines > 0 {
             "deployed"
         } else {
             "pending"
@@ -490,7 +527,7 @@ impl App {
             "name": self.name,
             "status": status,
             "organization": { "name": self.org_slug, "slug": self.org_slug },
-            "machine_count": self.live_machine_count(),
+            "machine_count": self.live_machines,
             "volume_count": self.volumes.len(),
             "network": self.network,
         })

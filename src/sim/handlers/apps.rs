@@ -64,6 +64,7 @@ pub(crate) async fn create(axum::extract::State(sim): AppState, body: Bytes) -> 
             secrets: Default::default(),
             secrets_version: 0,
             next_seq: 0,
+            live_machines: 0,
         },
     );
     drop(world);

@@ -8,8 +8,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::{
-    AppState, Pairs, check_lease, check_not_destroyed, check_region, lease_nonce, ok_json, ok_true,
-    query, query_flag,
+    AppState, Pairs, check_lease, check_not_destroyed, check_region, lease_nonce, ok_json,
+    ok_serialized, ok_true, query, query_flag,
 };
 use crate::sim::error::{ApiError, ApiResult, parse_body, parse_optional_body};
 use crate::sim::model::{CreateMachineRequest, LeaseRequest, MetadataValue};
@@ -151,18 +151,18 @@ pub(crate) async fn create(
             version: instance_id,
         });
     }
-    let mut out = m.to_json();
-    if m.lease.is_some()
-        && let Some(obj) = out.as_object_mut()
-    {
-        obj.insert("nonce".into(), nonce.into());
+    let mut view = m.view();
+    if m.lease.is_some() {
+        view.nonce = Some(&nonce);
     }
+    let out = ok_serialized(&view)?;
     let vol = m.config.mounted_volume().map(str::to_string);
     a.machines.insert(id.clone(), m);
+    a.live_machines += 1;
     attach(a, vol.as_deref(), &id);
     drop(world);
     sim.mutated();
-    Ok(ok_json(out))
+    Ok(out)
 }
 
 pub(crate) async fn list(State(sim): AppState, Path(app): Path<String>, q: Pairs) -> ApiResult {
@@ -196,14 +196,15 @@ pub(crate) async fn list(State(sim): AppState, Path(app): Path<String>, q: Pairs
         })
         .collect();
     selected.sort_by_key(|m| m.seq);
-    let out: Vec<Value> = selected.iter().map(|m| m.to_json()).collect();
-    Ok(ok_json(Value::Array(out)))
+    let views: Vec<_> = selected.iter().map(|m| m.view()).collect();
+    ok_serialized(&views)
 }
 
 pub(crate) async fn get(State(sim): AppState, Path((app, id)): MachinePath) -> ApiResult {
     sim.rate_limit(Action::MachineGet, &id)?;
-    let out = with_app(&sim, &app, &id, |a, _| Ok(a.machine_mut(&id)?.to_json()))?;
-    Ok(ok_json(out))
+    with_app(&sim, &app, &id, |a, _| {
+        ok_serialized(&a.machine_mut(&id)?.view())
+    })
 }
 
 /// Full-config update: a new `instance_id`, and a restart of a running Machine.
@@ -284,7 +285,7 @@ pub(crate) async fn update(
             }
             _ => m.schedule(t, S::Starting, &[(tm.start, S::Started)]),
         }
-        let out = m.to_json();
+        let out = ok_serialized(&m.view())?;
         if old_vol != new_vol {
             if let Some(old) = old_vol {
                 a.start_detach(&id, t);
@@ -295,7 +296,7 @@ pub(crate) async fn update(
         Ok(out)
     })?;
     sim.mutated();
-    Ok(ok_json(out))
+    Ok(out)
 }
 
 pub(crate) async fn delete(

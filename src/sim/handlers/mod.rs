@@ -30,6 +30,22 @@ pub(crate) fn ok_json(v: Value) -> Response {
     (StatusCode::OK, Json(v)).into_response()
 }
 
+/// Serializes `v` straight into a 200 JSON response (no intermediate `Value`).
+pub(crate) fn ok_serialized<T: serde::Serialize>(v: &T) -> Result<Response, ApiError> {
+    let bytes = serde_json::to_vec(v).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("serialization failed: {e}"),
+        )
+    })?;
+    Ok((
+        StatusCode::OK,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        bytes,
+    )
+        .into_response())
+}
+
 pub(crate) fn status_json(status: StatusCode, v: Value) -> Response {
     (status, Json(v)).into_response()
 }
