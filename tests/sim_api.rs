@@ -82,8 +82,7 @@ async fn app_names_are_validated() {
 
 #[tokio::test]
 async fn deleting_an_app_with_running_machines_needs_force() {
-    let sim = start_sim().await;
-    sim.create_app("busy").await;
+    let sim = start_with_app("busy").await;
     let vol = sim.create_volume("busy", "data", "sjc").await;
     let m = sim
         .create_machine(
@@ -144,8 +143,7 @@ async fn auth_is_required_with_flys_error_shape() {
 
 #[tokio::test]
 async fn malformed_input_is_a_fly_shaped_4xx() {
-    let sim = start_sim().await;
-    sim.create_app("bad").await;
+    let sim = start_with_app("bad").await;
     let url = format!("{}/v1/apps/bad/machines", sim.base);
     for raw in [
         "{",
@@ -211,8 +209,7 @@ async fn malformed_input_is_a_fly_shaped_4xx() {
 
 #[tokio::test]
 async fn machine_config_is_normalized_like_fly() {
-    let sim = start_sim().await;
-    sim.create_app("norm").await;
+    let sim = start_with_app("norm").await;
     let m = sim
         .create_machine(
             "norm",
@@ -283,8 +280,7 @@ async fn machine_config_is_normalized_like_fly() {
 
 #[tokio::test]
 async fn machine_lifecycle_goes_through_async_states() {
-    let sim = start_sim().await;
-    sim.create_app("life").await;
+    let sim = start_with_app("life").await;
     let m = sim.create_machine("life", machine_body("nginx")).await;
     let mid = id(&m);
     let path = format!("/v1/apps/life/machines/{mid}");
@@ -318,9 +314,18 @@ async fn machine_lifecycle_goes_through_async_states() {
 
     let instance = sim.machine("life", &mid).await["instance_id"].clone();
     assert_eq!(sim.post_empty(&format!("{path}/restart")).await.status, 200);
-    assert_ne!(sim.machine("life", &mid).await["state"], "started");
     sim.wait_state("life", &mid, "started").await;
-    assert_eq!(sim.machine("life", &mid).await["instance_id"], instance);
+    let after = sim.machine("life", &mid).await;
+    assert_eq!(after["instance_id"], instance);
+    // Newest first: the reboot's start follows the restart request.
+    assert_eq!(after["events"][0]["status"], "started");
+    assert!(
+        after["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "restart")
+    );
 
     assert_eq!(sim.post_empty(&format!("{path}/cordon")).await.status, 200);
     assert_eq!(sim.machine("life", &mid).await["cordoned"], true);
@@ -355,8 +360,7 @@ async fn machine_lifecycle_goes_through_async_states() {
 
 #[tokio::test]
 async fn skip_launch_and_stopped_deletes() {
-    let sim = start_sim().await;
-    sim.create_app("skip").await;
+    let sim = start_with_app("skip").await;
     let m = sim
         .create_machine(
             "skip",
@@ -397,8 +401,7 @@ async fn skip_launch_and_stopped_deletes() {
 
 #[tokio::test]
 async fn list_filters_by_region_and_metadata() {
-    let sim = start_sim().await;
-    sim.create_app("filt").await;
+    let sim = start_with_app("filt").await;
     for (region, tenant) in [("sjc", "a"), ("sjc", "b"), ("fra", "a")] {
         sim.create_machine(
             "filt",
@@ -441,8 +444,7 @@ async fn list_filters_by_region_and_metadata() {
 
 #[tokio::test]
 async fn metadata_changes_without_restart() {
-    let sim = start_sim().await;
-    sim.create_app("meta").await;
+    let sim = start_with_app("meta").await;
     let m = sim.create_machine("meta", machine_body("nginx")).await;
     let mid = id(&m);
     sim.wait_state("meta", &mid, "started").await;
@@ -469,8 +471,7 @@ async fn metadata_changes_without_restart() {
 
 #[tokio::test]
 async fn leases_guard_changes() {
-    let sim = start_sim().await;
-    sim.create_app("lease").await;
+    let sim = start_with_app("lease").await;
     let m = sim
         .create_machine(
             "lease",
@@ -549,11 +550,7 @@ async fn leases_guard_changes() {
 
 #[tokio::test]
 async fn update_conflicts_and_preconditions() {
-    let sim = start_with(flotilla::sim::SimConfig {
-        time_scale: 10.0,
-        ..fast_config()
-    })
-    .await;
+    let sim = start_with(scaled(10.0)).await;
     sim.create_app("upd").await;
     let m = sim.create_machine("upd", machine_body("nginx")).await;
     let mid = id(&m);
@@ -599,8 +596,7 @@ async fn update_conflicts_and_preconditions() {
 
 #[tokio::test]
 async fn volumes_create_list_update_extend_snapshot_delete() {
-    let sim = start_sim().await;
-    sim.create_app("vols").await;
+    let sim = start_with_app("vols").await;
     let r = sim
         .post(
             "/v1/apps/vols/volumes",
@@ -836,8 +832,7 @@ async fn attached_volume_detaches_only_after_a_delay() {
 
 #[tokio::test]
 async fn secrets_list_set_delete_bulk_without_values() {
-    let sim = start_sim().await;
-    sim.create_app("sec").await;
+    let sim = start_with_app("sec").await;
     let r = sim.get("/v1/apps/sec/secrets").await;
     assert_eq!(r.body, json!({"secrets": []}));
     let r = sim
@@ -902,8 +897,7 @@ async fn secrets_list_set_delete_bulk_without_values() {
 
 #[tokio::test]
 async fn secrets_reach_machines_only_at_boot_or_update() {
-    let sim = start_sim().await;
-    sim.create_app("boot").await;
+    let sim = start_with_app("boot").await;
     sim.post("/v1/apps/boot/secrets/TOKEN_A", json!({"value": "1"}))
         .await;
     let m1 = id(&sim.create_machine("boot", machine_body("nginx")).await);

@@ -116,8 +116,7 @@ async fn time_scale_shortens_rate_limit_windows() {
 
 #[tokio::test]
 async fn rate_limits_off_by_config() {
-    let sim = start_sim().await;
-    sim.create_app("free").await;
+    let sim = start_with_app("free").await;
     for _ in 0..30 {
         assert_eq!(sim.get("/v1/apps/free").await.status, 200);
     }
@@ -189,8 +188,7 @@ async fn after_faults_apply_the_change_then_fail() {
 
 #[tokio::test]
 async fn lost_response_applies_the_change_but_drops_the_connection() {
-    let sim = start_sim().await;
-    sim.create_app("lost").await;
+    let sim = start_with_app("lost").await;
     let r = sim.get("/__sim/faults").await;
     assert_eq!(r.body["spec"], "none");
     sim.put("/__sim/faults", json!({"spec": "lost_response=1"}))
@@ -214,14 +212,7 @@ async fn lost_response_applies_the_change_but_drops_the_connection() {
 
 #[tokio::test]
 async fn timeouts_hang_then_drop_without_the_change() {
-    let sim = start_with(SimConfig {
-        time_scale: 1.0,
-        ..fast_config()
-    })
-    .await;
-    sim.handle
-        .control()
-        .set_faults("timeout=1,hang=200ms".parse().unwrap());
+    let sim = start_with_faults(1.0, "timeout=1,hang=200ms").await;
     let started = Instant::now();
     let err = sim
         .client
@@ -250,14 +241,7 @@ async fn timeouts_hang_then_drop_without_the_change() {
 
 #[tokio::test]
 async fn latency_is_added() {
-    let sim = start_with(SimConfig {
-        time_scale: 1.0,
-        ..fast_config()
-    })
-    .await;
-    sim.handle
-        .control()
-        .set_faults("latency=40ms..60ms".parse().unwrap());
+    let sim = start_with_faults(1.0, "latency=40ms..60ms").await;
     let started = Instant::now();
     let r = sim.get("/v1/apps?org_slug=personal").await;
     assert_eq!(r.status, 200);
@@ -267,9 +251,7 @@ async fn latency_is_added() {
 
 #[tokio::test]
 async fn capacity_errors_for_named_regions() {
-    let mut cfg = fast_config();
-    cfg.faults = "capacity=sjc+gru".parse().unwrap();
-    let sim = start_with(cfg).await;
+    let sim = start_with_faults(100.0, "capacity=sjc+gru").await;
     sim.create_app("cap").await;
     let r = sim
         .post("/v1/apps/cap/machines", machine_body("nginx"))
@@ -308,9 +290,7 @@ async fn capacity_errors_for_named_regions() {
 
 #[tokio::test]
 async fn fail_after_n_requests() {
-    let mut cfg = fast_config();
-    cfg.faults = "fail_after=3".parse().unwrap();
-    let sim = start_with(cfg).await;
+    let sim = start_with_faults(100.0, "fail_after=3").await;
     for _ in 0..3 {
         assert_eq!(sim.get("/v1/apps?org_slug=personal").await.status, 200);
     }
@@ -414,11 +394,7 @@ async fn auto_idle_stops_machines_after_the_idle_period() {
 async fn time_scale_keeps_the_ratios() {
     // At 1000x a full cycle with a 10 s detach runs in milliseconds; at 1x a Machine
     // observed right after create has not booted yet.
-    let fast = start_with(SimConfig {
-        time_scale: 1000.0,
-        ..fast_config()
-    })
-    .await;
+    let fast = start_with(scaled(1000.0)).await;
     fast.create_app("fast").await;
     let vid = fast.create_volume("fast", "d", "sjc").await;
     let m = id(&fast
@@ -447,11 +423,7 @@ async fn time_scale_keeps_the_ratios() {
     }
     assert!(deleted);
 
-    let slow = start_with(SimConfig {
-        time_scale: 1.0,
-        ..fast_config()
-    })
-    .await;
+    let slow = start_with(scaled(1.0)).await;
     slow.create_app("slow").await;
     let m = id(&slow.create_machine("slow", machine_body("nginx")).await);
     assert_eq!(slow.machine("slow", &m).await["state"], "created");

@@ -27,8 +27,7 @@ fn world() -> &'static World {
             .build()
             .unwrap();
         let (sim, machine, volume) = rt.block_on(async {
-            let sim = start_sim().await;
-            sim.create_app("fz").await;
+            let sim = start_with_app("fz").await;
             let volume = sim.create_volume("fz", "data", "sjc").await;
             let m = sim
                 .create_machine(

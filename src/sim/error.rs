@@ -14,7 +14,13 @@ pub(crate) struct ApiError {
     pub code: Option<&'static str>,
     /// Seconds, possibly fractional under time scaling.
     pub retry_after: Option<f64>,
+    /// The injected fault this error stands for, if any (counted and logged as such).
+    pub fault: Option<&'static str>,
 }
+
+/// Marks a response produced by a fault a handler injected (e.g. `capacity`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FaultMark(pub &'static str);
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
@@ -23,6 +29,7 @@ impl ApiError {
             message: message.into(),
             code: None,
             retry_after: None,
+            fault: None,
         }
     }
     pub fn bad_request(message: impl Into<String>) -> ApiError {
@@ -49,10 +56,12 @@ impl ApiError {
         self
     }
     pub fn capacity(region: &str) -> ApiError {
-        ApiError::unprocessable(format!(
+        let mut e = ApiError::unprocessable(format!(
             "insufficient resources available to fulfill request: insufficient capacity in region {region}"
         ))
-        .with_code("insufficient_capacity")
+        .with_code("insufficient_capacity");
+        e.fault = Some("capacity");
+        e
     }
     pub fn too_many_requests(message: impl Into<String>, retry_after: f64) -> ApiError {
         let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, message);
@@ -96,6 +105,9 @@ impl IntoResponse for ApiError {
             body.insert("status".into(), code.into());
         }
         let mut resp = (self.status, axum::Json(serde_json::Value::Object(body))).into_response();
+        if let Some(kind) = self.fault {
+            resp.extensions_mut().insert(FaultMark(kind));
+        }
         if let Some(secs) = self.retry_after
             && let Ok(v) = HeaderValue::from_str(&retry_after_value(secs))
         {

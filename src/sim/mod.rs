@@ -157,15 +157,16 @@ fn validate(cfg: &SimConfig) -> Result<(), SimError> {
     Ok(())
 }
 
-/// A running simulator (started with [`start`]).
-pub struct SimHandle {
+/// Where a running simulator listens, and its control surface. Both handle types
+/// dereference to this, so `handle.addr()`, `handle.base_url()` and
+/// `handle.control()` work on either.
+#[derive(Clone)]
+pub struct SimEndpoint {
     addr: SocketAddr,
-    stop: watch::Sender<bool>,
-    task: Option<tokio::task::JoinHandle<()>>,
     control: SimControl,
 }
 
-impl SimHandle {
+impl SimEndpoint {
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
@@ -173,14 +174,30 @@ impl SimHandle {
 
     /// `http://127.0.0.1:PORT`: append `/v1/...` as with `https://api.machines.dev`.
     pub fn base_url(&self) -> String {
-        base_url(self.addr)
+        format!("http://{}", self.addr)
     }
 
     /// Inspection and control (counters, faults, idle, secrets freshness).
     pub fn control(&self) -> &SimControl {
         &self.control
     }
+}
 
+/// A running simulator (started with [`start`]).
+pub struct SimHandle {
+    endpoint: SimEndpoint,
+    stop: watch::Sender<bool>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl std::ops::Deref for SimHandle {
+    type Target = SimEndpoint;
+    fn deref(&self) -> &SimEndpoint {
+        &self.endpoint
+    }
+}
+
+impl SimHandle {
     /// Stops serving, then writes the state file and flushes the request log.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
@@ -195,10 +212,6 @@ impl Drop for SimHandle {
         // The server task still saves and flushes if its runtime keeps running.
         let _ = self.stop.send(true);
     }
-}
-
-fn base_url(addr: SocketAddr) -> String {
-    format!("http://{addr}")
 }
 
 /// Starts the simulator on `addr` (port 0: an ephemeral port) in the current tokio
@@ -231,35 +244,31 @@ pub async fn start(cfg: SimConfig, addr: SocketAddr) -> Result<SimHandle, SimErr
         .await;
     });
     Ok(SimHandle {
-        addr: local,
+        endpoint: SimEndpoint {
+            addr: local,
+            control: SimControl { sim },
+        },
         stop,
         task: Some(task),
-        control: SimControl { sim },
     })
 }
 
 /// A simulator running on its own runtime thread (from [`start_blocking`]); dropping
 /// it stops it the same way as [`BlockingSimHandle::shutdown`].
 pub struct BlockingSimHandle {
-    addr: SocketAddr,
+    endpoint: SimEndpoint,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
-    control: SimControl,
+}
+
+impl std::ops::Deref for BlockingSimHandle {
+    type Target = SimEndpoint;
+    fn deref(&self) -> &SimEndpoint {
+        &self.endpoint
+    }
 }
 
 impl BlockingSimHandle {
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    pub fn base_url(&self) -> String {
-        base_url(self.addr)
-    }
-
-    pub fn control(&self) -> &SimControl {
-        &self.control
-    }
-
     /// Stops serving, writes the state file, flushes the log and joins the thread.
     pub fn shutdown(mut self) {
         self.stop_and_join();
@@ -303,7 +312,7 @@ pub fn start_blocking(cfg: SimConfig, addr: SocketAddr) -> Result<BlockingSimHan
             rt.block_on(async move {
                 match start(cfg, addr).await {
                     Ok(handle) => {
-                        let _ = ready_tx.send(Ok((handle.addr(), handle.control().clone())));
+                        let _ = ready_tx.send(Ok(handle.endpoint.clone()));
                         let _ = stop_rx.await;
                         handle.shutdown().await;
                     }
@@ -314,11 +323,10 @@ pub fn start_blocking(cfg: SimConfig, addr: SocketAddr) -> Result<BlockingSimHan
             });
         })?;
     match ready_rx.recv() {
-        Ok(Ok((addr, control))) => Ok(BlockingSimHandle {
-            addr,
+        Ok(Ok(endpoint)) => Ok(BlockingSimHandle {
+            endpoint,
             stop: Some(stop_tx),
             thread: Some(thread),
-            control,
         }),
         Ok(Err(e)) => {
             let _ = thread.join();

@@ -237,19 +237,13 @@ mod tests {
     use super::*;
 
     fn app() -> App {
-        App {
-            id: "a".into(),
-            name: "a".into(),
-            org_slug: "personal".into(),
-            network: "default".into(),
-            created_at_ms: 0,
-            machines: Default::default(),
-            volumes: Default::default(),
-            secrets: Default::default(),
-            secrets_version: 0,
-            next_seq: 0,
-            live_machines: 0,
-        }
+        App::new(
+            "a".into(),
+            "a".into(),
+            "personal".into(),
+            "default".into(),
+            0,
+        )
     }
 
     fn cfg(v: serde_json::Value) -> MachineConfig {

@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
 use super::clock::{Scale, now_ms};
-use super::error::ApiError;
+use super::error::{ApiError, FaultMark};
 use super::faults::{After, Before, FaultConfig, FaultState};
 use super::handlers;
 use super::ids::IdGen;
@@ -40,10 +40,6 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Marks a response whose connection must be dropped without answering.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Disconnect;
-
-/// Marks a response produced by a fault the handler injected (capacity).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct FaultMark(pub &'static str);
 
 /// Everything the handlers share.
 pub(crate) struct Sim {
@@ -137,8 +133,12 @@ impl Sim {
             })
     }
 
-    pub fn capacity_fails(&self, region: &str) -> bool {
-        lock(&self.faults).capacity_fails(region)
+    /// The injected capacity error for creates in `region`, if configured.
+    pub fn check_capacity(&self, region: &str) -> Result<(), ApiError> {
+        if lock(&self.faults).capacity_fails(region) {
+            return Err(ApiError::capacity(region));
+        }
+        Ok(())
     }
 
     pub fn set_faults(&self, cfg: FaultConfig) {

@@ -441,6 +441,22 @@ pub(crate) struct App {
 }
 
 impl App {
+    pub fn new(id: String, name: String, org_slug: String, network: String, now: i64) -> App {
+        App {
+            id,
+            name,
+            org_slug,
+            network,
+            created_at_ms: now,
+            machines: BTreeMap::new(),
+            volumes: BTreeMap::new(),
+            secrets: BTreeMap::new(),
+            secrets_version: 0,
+            next_seq: 0,
+            live_machines: 0,
+        }
+    }
+
     pub fn seq(&mut self) -> u64 {
         self.next_seq += 1;
         self.next_seq

@@ -26,6 +26,28 @@ pub fn fast_config() -> SimConfig {
     }
 }
 
+/// [`fast_config`] with another time scale.
+pub fn scaled(time_scale: f64) -> SimConfig {
+    SimConfig {
+        time_scale,
+        ..fast_config()
+    }
+}
+
+/// A simulator at the given time scale with faults injected from the start.
+pub async fn start_with_faults(time_scale: f64, spec: &str) -> TestSim {
+    let mut cfg = scaled(time_scale);
+    cfg.faults = spec.parse().unwrap();
+    start_with(cfg).await
+}
+
+/// A fast simulator that already has one app.
+pub async fn start_with_app(app: &str) -> TestSim {
+    let sim = start_sim().await;
+    sim.create_app(app).await;
+    sim
+}
+
 pub async fn start_sim() -> TestSim {
     start_with(fast_config()).await
 }

@@ -50,22 +50,15 @@ pub(crate) async fn create(axum::extract::State(sim): AppState, body: Bytes) -> 
     let id = lock(&sim.ids).app_id();
     world.apps.insert(
         name.clone(),
-        App {
-            id: id.clone(),
+        App::new(
+            id.clone(),
             name,
-            org_slug: org,
-            network: req
-                .network
+            org,
+            req.network
                 .filter(|n| !n.is_empty())
                 .unwrap_or_else(|| "default".into()),
-            created_at_ms: t,
-            machines: Default::default(),
-            volumes: Default::default(),
-            secrets: Default::default(),
-            secrets_version: 0,
-            next_seq: 0,
-            live_machines: 0,
-        },
+            t,
+        ),
     );
     drop(world);
     sim.mutated();

@@ -8,34 +8,17 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::{
-    AppState, Pairs, check_lease, check_not_destroyed, check_region, lease_nonce, ok_json,
-    ok_serialized, ok_true, query, query_flag,
+    AppState, Entity, Pairs, check_lease, check_not_destroyed, check_region, lease_nonce, ok_json,
+    ok_serialized, ok_true, query, query_flag, with_entity,
 };
 use crate::sim::error::{ApiError, ApiResult, parse_body, parse_optional_body};
 use crate::sim::model::{CreateMachineRequest, LeaseRequest, MetadataValue};
 use crate::sim::normalize::{image_ref, normalize_config};
 use crate::sim::ratelimit::Action;
-use crate::sim::server::{FaultMark, Sim, lock, now};
+use crate::sim::server::{Sim, lock, now};
 use crate::sim::world::{App, Lease, Machine, MachineState as S, Timing};
 
 type MachinePath = Path<(String, String)>;
-
-/// Locks the world, brings the Machine up to date and runs `f` on its app.
-fn with_app<R>(
-    sim: &Sim,
-    app: &str,
-    id: &str,
-    f: impl FnOnce(&mut App, i64) -> Result<R, ApiError>,
-) -> Result<R, ApiError> {
-    let t = now();
-    let mut world = sim.world();
-    let a = world.app_mut(app)?;
-    a.advance_machine(id, t, &sim.timing);
-    if !a.machines.contains_key(id) {
-        return Err(ApiError::machine_not_found());
-    }
-    f(a, t)
-}
 
 /// A lifecycle action: rate limit, lease check, then `f` on the Machine.
 fn action(
@@ -46,7 +29,7 @@ fn action(
     f: impl FnOnce(&mut Machine, i64, &Timing) -> Result<Response, ApiError>,
 ) -> ApiResult {
     sim.rate_limit(act, &id)?;
-    let resp = with_app(sim, &app, &id, |a, t| {
+    let resp = with_entity(sim, &app, Entity::Machine, &id, |a, t| {
         let m = a.machine_mut(&id)?;
         check_lease(m, headers)?;
         check_not_destroyed(m)?;
@@ -94,11 +77,7 @@ pub(crate) async fn create(
     let t = now();
     let mut world = sim.world();
     let a = world.app_mut(&app)?;
-    if sim.capacity_fails(&region) {
-        let mut resp = ApiError::capacity(&region).into_response();
-        resp.extensions_mut().insert(FaultMark("capacity"));
-        return Ok(resp);
-    }
+    sim.check_capacity(&region)?;
     if let Some(vol) = config.mounted_volume().map(str::to_string) {
         a.advance_volume(&vol, t, &sim.timing);
     }
@@ -202,7 +181,7 @@ pub(crate) async fn list(State(sim): AppState, Path(app): Path<String>, q: Pairs
 
 pub(crate) async fn get(State(sim): AppState, Path((app, id)): MachinePath) -> ApiResult {
     sim.rate_limit(Action::MachineGet, &id)?;
-    with_app(&sim, &app, &id, |a, _| {
+    with_entity(&sim, &app, Entity::Machine, &id, |a, _| {
         ok_serialized(&a.machine_mut(&id)?.view())
     })
 }
@@ -216,7 +195,7 @@ pub(crate) async fn update(
 ) -> ApiResult {
     let req: CreateMachineRequest = parse_body(&body)?;
     sim.rate_limit(Action::MachineUpdate, &id)?;
-    let out = with_app(&sim, &app, &id, |a, t| {
+    let out = with_entity(&sim, &app, Entity::Machine, &id, |a, t| {
         let (region, old_vol) = {
             let m = a.machine_mut(&id)?;
             check_lease(m, &headers)?;
@@ -307,7 +286,7 @@ pub(crate) async fn delete(
 ) -> ApiResult {
     let force = query_flag(&q, "force")? || query_flag(&q, "kill")?;
     sim.rate_limit(Action::MachineDelete, &id)?;
-    let resp = with_app(&sim, &app, &id, |a, t| {
+    let resp = with_entity(&sim, &app, Entity::Machine, &id, |a, t| {
         let m = a.machine_mut(&id)?;
         if m.state == S::Destroyed {
             return Err(ApiError::machine_not_found());
@@ -487,7 +466,7 @@ pub(crate) async fn wait(
         let notified = sim.changed.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let next = with_app(&sim, &app, &id, |a, _| {
+        let next = with_entity(&sim, &app, Entity::Machine, &id, |a, _| {
             let m = a.machine_mut(&id)?;
             Ok((m.state == target, m.next_change_ms()))
         })?;
@@ -521,7 +500,7 @@ pub(crate) async fn wait(
 
 pub(crate) async fn events(State(sim): AppState, Path((app, id)): MachinePath) -> ApiResult {
     sim.rate_limit(Action::MachineEvents, &id)?;
-    let out = with_app(&sim, &app, &id, |a, _| {
+    let out = with_entity(&sim, &app, Entity::Machine, &id, |a, _| {
         Ok(serde_json::to_value(&a.machine_mut(&id)?.events).unwrap_or(Value::Null))
     })?;
     Ok(ok_json(out))
@@ -529,7 +508,7 @@ pub(crate) async fn events(State(sim): AppState, Path((app, id)): MachinePath) -
 
 pub(crate) async fn lease_get(State(sim): AppState, Path((app, id)): MachinePath) -> ApiResult {
     sim.rate_limit(Action::LeaseGet, &id)?;
-    let out = with_app(&sim, &app, &id, |a, _| {
+    let out = with_entity(&sim, &app, Entity::Machine, &id, |a, _| {
         a.machine_mut(&id)?
             .lease_json()
             .ok_or_else(|| ApiError::not_found("lease not found"))
@@ -561,7 +540,7 @@ pub(crate) async fn lease_create(
         ));
     }
     sim.rate_limit(Action::LeaseCreate, &id)?;
-    let out = with_app(&sim, &app, &id, |a, t| {
+    let out = with_entity(&sim, &app, Entity::Machine, &id, |a, t| {
         let nonce = lock(&sim.ids).nonce();
         let m = a.machine_mut(&id)?;
         check_not_destroyed(m)?;
@@ -599,7 +578,7 @@ pub(crate) async fn lease_release(
     headers: HeaderMap,
 ) -> ApiResult {
     sim.rate_limit(Action::LeaseRelease, &id)?;
-    with_app(&sim, &app, &id, |a, _| {
+    with_entity(&sim, &app, Entity::Machine, &id, |a, _| {
         let m = a.machine_mut(&id)?;
         let Some(lease) = &m.lease else {
             return Err(ApiError::not_found("lease not found"));
@@ -622,7 +601,7 @@ pub(crate) async fn lease_release(
 
 pub(crate) async fn metadata_get(State(sim): AppState, Path((app, id)): MachinePath) -> ApiResult {
     sim.rate_limit(Action::MetadataGet, &id)?;
-    let out = with_app(&sim, &app, &id, |a, _| {
+    let out = with_entity(&sim, &app, Entity::Machine, &id, |a, _| {
         let m = a.machine_mut(&id)?;
         Ok(json!(m.config.metadata.clone().unwrap_or_default()))
     })?;
@@ -648,7 +627,7 @@ pub(crate) async fn metadata_set(
     check_metadata_key(&key)?;
     let value: MetadataValue = parse_body(&body)?;
     sim.rate_limit(Action::MetadataSet, &id)?;
-    with_app(&sim, &app, &id, |a, t| {
+    with_entity(&sim, &app, Entity::Machine, &id, |a, t| {
         let m = a.machine_mut(&id)?;
         check_not_destroyed(m)?;
         m.config
@@ -668,7 +647,7 @@ pub(crate) async fn metadata_delete(
 ) -> ApiResult {
     check_metadata_key(&key)?;
     sim.rate_limit(Action::MetadataDelete, &id)?;
-    with_app(&sim, &app, &id, |a, t| {
+    with_entity(&sim, &app, Entity::Machine, &id, |a, t| {
         let m = a.machine_mut(&id)?;
         check_not_destroyed(m)?;
         if let Some(md) = &mut m.config.metadata {

@@ -10,8 +10,8 @@ use axum::routing::{get, post, put};
 use serde_json::Value;
 
 use super::error::ApiError;
-use super::server::Sim;
-use super::world::{Machine, MachineState};
+use super::server::{Sim, now};
+use super::world::{App, Machine, MachineState};
 
 pub(crate) mod apps;
 pub(crate) mod control;
@@ -111,6 +111,44 @@ pub(crate) fn check_not_destroyed(m: &Machine) -> Result<(), ApiError> {
         ))),
         _ => Ok(()),
     }
+}
+
+/// A kind of entity inside an app that handlers look up by id.
+#[derive(Clone, Copy)]
+pub(crate) enum Entity {
+    Machine,
+    Volume,
+}
+
+/// Locks the world, brings the entity up to date (404 if unknown) and runs `f` on
+/// its app with the current time.
+pub(crate) fn with_entity<R>(
+    sim: &Sim,
+    app: &str,
+    kind: Entity,
+    id: &str,
+    f: impl FnOnce(&mut App, i64) -> Result<R, ApiError>,
+) -> Result<R, ApiError> {
+    let t = now();
+    let mut world = sim.world();
+    let a = world.app_mut(app)?;
+    let known = match kind {
+        Entity::Machine => {
+            a.advance_machine(id, t, &sim.timing);
+            a.machines.contains_key(id)
+        }
+        Entity::Volume => {
+            a.advance_volume(id, t, &sim.timing);
+            a.volumes.contains_key(id)
+        }
+    };
+    if !known {
+        return Err(match kind {
+            Entity::Machine => ApiError::machine_not_found(),
+            Entity::Volume => ApiError::volume_not_found(),
+        });
+    }
+    f(a, t)
 }
 
 pub(crate) fn check_region(region: &str) -> Result<(), ApiError> {

@@ -3,10 +3,9 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
-use super::{AppState, check_region, ok_json};
+use super::{AppState, Entity, check_region, ok_json, with_entity};
 use crate::platform::{
     SNAPSHOT_RETENTION_DEFAULT, SNAPSHOT_RETENTION_MAX, SNAPSHOT_RETENTION_MIN, VOLUME_MAX_GB,
     VOLUME_MIN_GB,
@@ -16,7 +15,7 @@ use crate::sim::error::{ApiError, ApiResult, parse_body, parse_optional_body};
 use crate::sim::ids::digest;
 use crate::sim::model::{CreateVolumeRequest, ExtendVolumeRequest, UpdateVolumeRequest};
 use crate::sim::ratelimit::Action;
-use crate::sim::server::{FaultMark, Sim, lock, now};
+use crate::sim::server::{lock, now};
 use crate::sim::world::{App, MachineState, Snapshot, Volume};
 
 type VolumePath = Path<(String, String)>;
@@ -42,23 +41,6 @@ fn check_size(gb: u32) -> Result<u32, ApiError> {
             "invalid size_gb {gb}: expected {VOLUME_MIN_GB} to {VOLUME_MAX_GB}"
         )))
     }
-}
-
-/// Locks the world, brings the volume up to date and runs `f` on its app.
-fn with_volume<R>(
-    sim: &Sim,
-    app: &str,
-    id: &str,
-    f: impl FnOnce(&mut App, i64) -> Result<R, ApiError>,
-) -> Result<R, ApiError> {
-    let t = now();
-    let mut world = sim.world();
-    let a = world.app_mut(app)?;
-    a.advance_volume(id, t, &sim.timing);
-    if !a.volumes.contains_key(id) {
-        return Err(ApiError::volume_not_found());
-    }
-    f(a, t)
 }
 
 fn find_snapshot<'a>(a: &'a App, snapshot_id: &str) -> Option<&'a Snapshot> {
@@ -99,11 +81,7 @@ pub(crate) async fn create(
     let t = now();
     let mut world = sim.world();
     let a = world.app_mut(&app)?;
-    if sim.capacity_fails(&region) {
-        let mut resp = ApiError::capacity(&region).into_response();
-        resp.extensions_mut().insert(FaultMark("capacity"));
-        return Ok(resp);
-    }
+    sim.check_capacity(&region)?;
     let mut size = req.size_gb.unwrap_or(VOLUME_MIN_GB);
     let mut ready_at = t;
     if let Some(sid) = &req.snapshot_id {
@@ -200,7 +178,9 @@ pub(crate) async fn list(State(sim): AppState, Path(app): Path<String>) -> ApiRe
 
 pub(crate) async fn get(State(sim): AppState, Path((app, id)): VolumePath) -> ApiResult {
     sim.rate_limit(Action::VolumeGet, &id)?;
-    let out = with_volume(&sim, &app, &id, |a, t| Ok(a.volume_mut(&id)?.to_json(t)))?;
+    let out = with_entity(&sim, &app, Entity::Volume, &id, |a, t| {
+        Ok(a.volume_mut(&id)?.to_json(t))
+    })?;
     Ok(ok_json(out))
 }
 
@@ -215,7 +195,7 @@ pub(crate) async fn update(
         check_retention(days)?;
     }
     sim.rate_limit(Action::VolumeUpdate, &id)?;
-    let out = with_volume(&sim, &app, &id, |a, t| {
+    let out = with_entity(&sim, &app, Entity::Volume, &id, |a, t| {
         let v = a.volume_mut(&id)?;
         if let Some(days) = req.snapshot_retention {
             v.snapshot_retention = days;
@@ -237,7 +217,7 @@ pub(crate) async fn extend(
 ) -> ApiResult {
     let req: ExtendVolumeRequest = parse_body(&body)?;
     sim.rate_limit(Action::VolumeExtend, &id)?;
-    let out = with_volume(&sim, &app, &id, |a, t| {
+    let out = with_entity(&sim, &app, Entity::Volume, &id, |a, t| {
         let running = {
             let v = a.volume_mut(&id)?;
             if req.size_gb <= v.size_gb {
@@ -272,7 +252,7 @@ pub(crate) async fn extend(
 /// has not completed, holds it.
 pub(crate) async fn delete(State(sim): AppState, Path((app, id)): VolumePath) -> ApiResult {
     sim.rate_limit(Action::VolumeDelete, &id)?;
-    let out = with_volume(&sim, &app, &id, |a, t| {
+    let out = with_entity(&sim, &app, Entity::Volume, &id, |a, t| {
         let v = a.volume_mut(&id)?;
         if let Some(mid) = &v.attached_machine_id {
             return Err(ApiError::precondition(format!(
@@ -292,7 +272,7 @@ pub(crate) async fn delete(State(sim): AppState, Path((app, id)): VolumePath) ->
 
 pub(crate) async fn snapshots(State(sim): AppState, Path((app, id)): VolumePath) -> ApiResult {
     sim.rate_limit(Action::SnapshotList, &id)?;
-    let out = with_volume(&sim, &app, &id, |a, t| {
+    let out = with_entity(&sim, &app, Entity::Volume, &id, |a, t| {
         let v = a.volume_mut(&id)?;
         Ok(Value::Array(
             v.snapshots.iter().map(|s| s.to_json(t)).collect(),
@@ -307,7 +287,7 @@ pub(crate) async fn snapshot_create(
     Path((app, id)): VolumePath,
 ) -> ApiResult {
     sim.rate_limit(Action::SnapshotCreate, &id)?;
-    let out = with_volume(&sim, &app, &id, |a, t| {
+    let out = with_entity(&sim, &app, Entity::Volume, &id, |a, t| {
         let sid = lock(&sim.ids).snapshot_id();
         let v = a.volume_mut(&id)?;
         let snap = Snapshot {
