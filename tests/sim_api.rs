@@ -524,11 +524,12 @@ async fn leases_guard_changes() {
     assert_eq!(r.status, 200);
     assert_eq!(sim.get(&format!("{p}/lease")).await.status, 404);
 
-    // Acquire, refresh with the nonce, then it expires (TTL is scaled: 1 s / 100).
+    // Acquire, then refresh with the nonce to a short TTL, then it expires (TTLs are
+    // scaled: 60 s / 100 = 600 ms, then 10 ms).
     let r = sim
         .post(
             &format!("{p}/lease"),
-            json!({"ttl": 1, "description": "deploy"}),
+            json!({"ttl": 60, "description": "deploy"}),
         )
         .await;
     assert_eq!(r.status, 200);
@@ -536,14 +537,14 @@ async fn leases_guard_changes() {
     let r = sim
         .send(
             Method::POST,
-            &format!("{p}/lease?ttl=2"),
+            &format!("{p}/lease?ttl=1"),
             None,
             &[("fly-machine-lease-nonce", &n2)],
         )
         .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["data"]["nonce"], n2.as_str());
-    tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     assert_eq!(sim.get(&format!("{p}/lease")).await.status, 404);
     assert_eq!(sim.post(&p, cfg).await.status, 200);
 }

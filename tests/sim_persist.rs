@@ -296,7 +296,12 @@ async fn the_binary_serves_persists_and_stops_on_ctrl_c() {
         .json()
         .await
         .unwrap();
-    assert_eq!(r["apps"][0]["name"], "from-cli");
+    assert_eq!(
+        r["apps"][0]["name"],
+        "from-cli",
+        "state file: {:?}",
+        std::fs::read_to_string(&state)
+    );
     assert!(interrupt_and_wait(child).success());
 }
 

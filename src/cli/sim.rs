@@ -125,19 +125,39 @@ pub fn run(args: SimArgs) -> i32 {
     }
 }
 
-async fn shutdown_signal() {
+/// Ctrl-C (SIGINT) or SIGTERM. The handlers are installed when this is created, so
+/// create it before announcing the address: a signal sent right after the announcement
+/// must not kill the process before the state is saved.
+struct ShutdownSignal {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl ShutdownSignal {
+    fn install() -> ShutdownSignal {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let signals = signal(SignalKind::interrupt())
+                .and_then(|i| Ok((i, signal(SignalKind::terminate())?)))
+                .ok();
+            ShutdownSignal { signals }
+        }
+        #[cfg(not(unix))]
+        ShutdownSignal {}
+    }
+
+    async fn recv(self) {
+        #[cfg(unix)]
+        if let Some((mut int, mut term)) = self.signals {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
+                _ = int.recv() => {}
                 _ = term.recv() => {}
             }
             return;
         }
+        let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 fn serve(args: ServeArgs) -> i32 {
@@ -160,6 +180,7 @@ fn serve(args: ServeArgs) -> i32 {
                 return EXIT_ERROR;
             }
         };
+        let signal = ShutdownSignal::install();
         // stdout may be a pipe the reader closed; a lost status line is no error.
         let mut out = std::io::stdout();
         let _ = writeln!(out, "flotilla sim listening on {}", handle.base_url());
@@ -171,7 +192,7 @@ fn serve(args: ServeArgs) -> i32 {
             let _ = writeln!(out, "  state: {}", state.display());
         }
         let _ = out.flush();
-        shutdown_signal().await;
+        signal.recv().await;
         handle.shutdown().await;
         let _ = writeln!(out, "flotilla sim stopped");
         EXIT_OK
