@@ -31,30 +31,33 @@ pub(crate) fn rfc3339_millis(ms: i64) -> String {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Scale(pub f64);
 
+/// The longest delay the simulator schedules: about 30 years, far beyond any run and
+/// far from overflowing clock arithmetic.
+const MAX_SECS: f64 = 1.0e9;
+
 impl Scale {
+    fn real_secs(self, sim_secs: f64) -> f64 {
+        let secs = sim_secs / self.0;
+        if secs.is_nan() || secs <= 0.0 {
+            0.0
+        } else {
+            secs.min(MAX_SECS)
+        }
+    }
+
     /// A simulated duration in real milliseconds.
     pub fn ms(self, d: Duration) -> i64 {
-        let ms = d.as_secs_f64() * 1000.0 / self.0;
-        if ms.is_finite() && ms > 0.0 {
-            ms.round().min(i64::MAX as f64 / 4.0) as i64
-        } else {
-            0
-        }
+        (self.real_secs(d.as_secs_f64()) * 1000.0).round() as i64
     }
 
     /// A simulated duration in real time.
     pub fn real(self, d: Duration) -> Duration {
-        let secs = d.as_secs_f64() / self.0;
-        if secs.is_finite() && secs > 0.0 {
-            Duration::from_secs_f64(secs.min(1.0e9))
-        } else {
-            Duration::ZERO
-        }
+        Duration::from_secs_f64(self.real_secs(d.as_secs_f64()))
     }
 
     /// Simulated seconds in real milliseconds.
     pub fn secs_ms(self, secs: f64) -> i64 {
-        self.ms(Duration::from_secs_f64(secs.clamp(0.0, 1.0e9)))
+        (self.real_secs(secs) * 1000.0).round() as i64
     }
 }
 
@@ -69,6 +72,12 @@ mod tests {
         assert_eq!(s.real(Duration::from_secs(1)), Duration::from_millis(10));
         assert_eq!(Scale(1.0).secs_ms(1.5), 1500);
         assert_eq!(Scale(1.0).secs_ms(-3.0), 0);
+        assert_eq!(Scale(1.0).secs_ms(f64::NAN), 0);
+        assert_eq!(Scale(1e-300).ms(Duration::from_secs(1)), 1_000_000_000_000);
+        assert_eq!(
+            Scale(1e-300).real(Duration::MAX),
+            Duration::from_secs(1_000_000_000)
+        );
     }
 
     #[test]

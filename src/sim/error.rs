@@ -84,10 +84,10 @@ impl ApiError {
 
 /// Formats a `Retry-After` value: whole seconds when integral, else milliseconds precision.
 pub(crate) fn retry_after_value(secs: f64) -> String {
-    let secs = if secs.is_finite() && secs > 0.0 {
-        secs
-    } else {
+    let secs = if secs.is_nan() || secs <= 0.0 {
         0.0
+    } else {
+        secs.min(86_400.0)
     };
     if secs >= 1.0 {
         format!("{}", secs.ceil() as u64)
@@ -150,6 +150,7 @@ mod tests {
         assert_eq!(retry_after_value(1.2), "2");
         assert_eq!(retry_after_value(0.0104), "0.011");
         assert_eq!(retry_after_value(f64::NAN), "0.001");
+        assert_eq!(retry_after_value(f64::INFINITY), "86400");
     }
 
     #[test]

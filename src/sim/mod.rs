@@ -198,6 +198,16 @@ impl std::ops::Deref for SimHandle {
 }
 
 impl SimHandle {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.endpoint.addr()
+    }
+
+    /// `http://127.0.0.1:PORT`: append `/v1/...` as with `https://api.machines.dev`.
+    pub fn base_url(&self) -> String {
+        self.endpoint.base_url()
+    }
+
     /// Stops serving, then writes the state file and flushes the request log.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);

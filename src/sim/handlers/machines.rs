@@ -485,7 +485,9 @@ pub(crate) async fn wait(
                 let until_change = next_change
                     .map(|at| std::time::Duration::from_millis((at - now()).max(0) as u64 + 1))
                     .unwrap_or(std::time::Duration::from_secs(3600));
-                let wake = deadline.min(tokio::time::Instant::now() + until_change);
+                let wake = tokio::time::Instant::now()
+                    .checked_add(until_change)
+                    .map_or(deadline, |w| w.min(deadline));
                 tokio::select! {
                     _ = &mut notified => {}
                     _ = tokio::time::sleep_until(wake) => {}
