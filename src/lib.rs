@@ -19,5 +19,6 @@ pub mod platform;
 pub mod render;
 pub mod resource;
 pub mod secrets;
+pub mod sim;
 pub mod spec;
 pub mod state;

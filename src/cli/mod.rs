@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 pub mod common;
 mod graph;
 mod plan;
+mod sim;
 mod validate;
 
 /// Exit code: success, or no changes.
@@ -41,6 +42,8 @@ pub enum Command {
     Plan(plan::PlanArgs),
     /// Show the dependency graph of a spec's resources.
     Graph(graph::GraphArgs),
+    /// Run a local Fly Machines API simulator (try flotilla without a Fly account).
+    Sim(sim::SimArgs),
 }
 
 /// Parses the process arguments, runs the command and returns the exit code.
@@ -61,5 +64,6 @@ pub fn run(cli: Cli) -> i32 {
         Command::Validate(a) => validate::run(a),
         Command::Plan(a) => plan::run(a),
         Command::Graph(a) => graph::run(a),
+        Command::Sim(args) => sim::run(args),
     }
 }

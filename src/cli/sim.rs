@@ -1,0 +1,200 @@
+//! `flotilla sim serve`: the Fly Machines API simulator as a long-running server.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Subcommand, ValueEnum};
+
+use super::{EXIT_ERROR, EXIT_OK};
+use crate::sim::{FaultConfig, SimConfig, parse_duration};
+
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    #[command(subcommand)]
+    pub command: SimCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SimCommand {
+    /// Serve the Fly Machines API on a local address until Ctrl-C.
+    #[command(after_help = SERVE_EXAMPLES)]
+    Serve(ServeArgs),
+}
+
+const SERVE_EXAMPLES: &str = "\
+Examples:
+  flotilla sim serve
+  curl -H 'Authorization: Bearer test' 'localhost:4280/v1/apps?org_slug=personal'
+  flotilla sim serve --state .flotilla/sim.json --time-scale 60
+  flotilla sim serve --faults '503=0.05,latency=20ms..200ms,lost_response=0.02' --seed 7
+  flotilla sim serve --addr 127.0.0.1:0 --rate-limits off --request-log sim-requests.jsonl
+
+Fault grammar (--faults, comma-separated):
+  429=P | 500=P | 502=P | 503=P   answer that status before the change (probability P)
+  503@after=P                     apply the change, then answer the status anyway
+  latency=50ms | latency=10ms..200ms   added delay (fixed or uniform)
+  timeout=P  hang=30s             hang, then drop the connection unanswered
+  lost_response=P                 apply the change, then drop the connection
+  capacity=sjc+gru                creates in these regions fail with 422
+  fail_after=N                    serve N requests, then 503 for every later one";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the chosen address is printed).
+    #[arg(long, default_value = "127.0.0.1:4280")]
+    pub addr: SocketAddr,
+    /// Persist the simulated world in this JSON file and reload it on start.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Bearer token clients must send.
+    #[arg(
+        long,
+        env = "FLOTILLA_SIM_TOKEN",
+        default_value = "test",
+        hide_env_values = true
+    )]
+    pub token: String,
+    /// Divide every simulated delay and rate-limit window by N.
+    #[arg(long, value_name = "N", default_value_t = 1.0)]
+    pub time_scale: f64,
+    /// Seed for ids and fault decisions.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Faults to inject (grammar below).
+    #[arg(long, value_name = "SPEC", value_parser = parse_faults)]
+    pub faults: Option<FaultConfig>,
+    /// Fly's documented rate limits.
+    #[arg(long, value_enum, default_value_t = OnOff::On)]
+    pub rate_limits: OnOff,
+    /// Append one JSON line per API request to this file.
+    #[arg(long, value_name = "FILE")]
+    pub request_log: Option<PathBuf>,
+    /// Delay before a destroyed Machine's volume detaches (e.g. 10s, 1m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub detach_delay: Option<Duration>,
+    /// Idle time before an autostop Machine stops or suspends.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub idle_period: Option<Duration>,
+    /// Start the idle clock on every boot of an autostop Machine.
+    #[arg(long)]
+    pub auto_idle: bool,
+    /// Region for Machines created without one.
+    #[arg(long, default_value = "iad")]
+    pub default_region: String,
+}
+
+fn parse_faults(s: &str) -> Result<FaultConfig, String> {
+    s.parse::<FaultConfig>().map_err(|e| e.to_string())
+}
+
+impl ServeArgs {
+    fn config(&self) -> SimConfig {
+        let mut cfg = SimConfig {
+            token: self.token.clone(),
+            time_scale: self.time_scale,
+            seed: self.seed,
+            rate_limits: self.rate_limits == OnOff::On,
+            faults: self.faults.clone().unwrap_or_default(),
+            state_file: self.state.clone(),
+            request_log: self.request_log.clone(),
+            default_region: self.default_region.clone(),
+            auto_idle: self.auto_idle,
+            ..SimConfig::default()
+        };
+        if let Some(d) = self.detach_delay {
+            cfg.detach_delay = d;
+        }
+        if let Some(d) = self.idle_period {
+            cfg.idle_period = d;
+        }
+        cfg
+    }
+}
+
+pub fn run(args: SimArgs) -> i32 {
+    match args.command {
+        SimCommand::Serve(a) => serve(a),
+    }
+}
+
+/// Ctrl-C (SIGINT) or SIGTERM. The handlers are installed when this is created, so
+/// create it before announcing the address: a signal sent right after the announcement
+/// must not kill the process before the state is saved.
+struct ShutdownSignal {
+    #[cfg(unix)]
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl ShutdownSignal {
+    fn install() -> ShutdownSignal {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let signals = signal(SignalKind::interrupt())
+                .and_then(|i| Ok((i, signal(SignalKind::terminate())?)))
+                .ok();
+            ShutdownSignal { signals }
+        }
+        #[cfg(not(unix))]
+        ShutdownSignal {}
+    }
+
+    async fn recv(self) {
+        #[cfg(unix)]
+        if let Some((mut int, mut term)) = self.signals {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn serve(args: ServeArgs) -> i32 {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    let cfg = args.config();
+    rt.block_on(async move {
+        let handle = match crate::sim::start(cfg, args.addr).await {
+            Ok(h) => h,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_ERROR;
+            }
+        };
+        let signal = ShutdownSignal::install();
+        // stdout may be a pipe the reader closed; a lost status line is no error.
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, "flotilla sim listening on {}", handle.base_url());
+        let _ = writeln!(
+            out,
+            "  token: pass 'Authorization: Bearer <token>' (default token: test)"
+        );
+        if let Some(state) = &args.state {
+            let _ = writeln!(out, "  state: {}", state.display());
+        }
+        let _ = out.flush();
+        signal.recv().await;
+        handle.shutdown().await;
+        let _ = writeln!(out, "flotilla sim stopped");
+        EXIT_OK
+    })
+}

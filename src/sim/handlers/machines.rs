@@ -1,0 +1,666 @@
+//! `/v1/apps/{app}/machines`: create, list, get, update, delete, lifecycle actions,
+//! wait, leases, metadata and events.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::{
+    AppState, Entity, Pairs, check_lease, check_not_destroyed, check_region, lease_nonce, ok_json,
+    ok_serialized, ok_true, query, query_flag, with_entity,
+};
+use crate::sim::error::{ApiError, ApiResult, parse_body, parse_optional_body};
+use crate::sim::model::{CreateMachineRequest, LeaseRequest, MetadataValue};
+use crate::sim::normalize::{image_ref, normalize_config};
+use crate::sim::ratelimit::Action;
+use crate::sim::server::{Sim, lock, now};
+use crate::sim::world::{App, Lease, Machine, MachineState as S, Timing};
+
+type MachinePath = Path<(String, String)>;
+
+/// A lifecycle action: rate limit, lease check, then `f` on the Machine.
+fn action(
+    sim: &Sim,
+    act: Action,
+    (app, id): (String, String),
+    headers: &HeaderMap,
+    f: impl FnOnce(&mut Machine, i64, &Timing) -> Result<Response, ApiError>,
+) -> ApiResult {
+    sim.rate_limit(act, &id)?;
+    let resp = with_entity(sim, &app, Entity::Machine, &id, |a, t| {
+        let m = a.machine_mut(&id)?;
+        check_lease(m, headers)?;
+        check_not_destroyed(m)?;
+        f(m, t, &sim.timing)
+    })?;
+    sim.mutated();
+    Ok(resp)
+}
+
+fn busy(m: &Machine) -> ApiError {
+    ApiError::conflict(format!(
+        "machine {} is {}; retry once it settles",
+        m.id,
+        m.state.as_str()
+    ))
+}
+
+/// Attaches `vol` to `machine_id` (clearing any pending detach).
+fn attach(a: &mut App, vol: Option<&str>, machine_id: &str) {
+    if let Some(v) = vol.and_then(|v| a.volumes.get_mut(v)) {
+        v.attached_machine_id = Some(machine_id.to_string());
+        v.detach_at_ms = None;
+    }
+}
+
+pub(crate) async fn create(
+    State(sim): AppState,
+    Path(app): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let req: CreateMachineRequest = parse_body(&body)?;
+    sim.rate_limit(Action::MachineCreate, &app)?;
+    let config = req
+        .config
+        .ok_or_else(|| ApiError::bad_request("config is required"))?;
+    let region = req.region.unwrap_or_else(|| sim.default_region.clone());
+    check_region(&region)?;
+    if let Some(name) = &req.name
+        && let Some(problem) = crate::platform::machine_name_problem(name)
+    {
+        return Err(ApiError::bad_request(format!(
+            "invalid machine name {name:?}: {problem}"
+        )));
+    }
+    let t = now();
+    let mut world = sim.world();
+    let a = world.app_mut(&app)?;
+    sim.check_capacity(&region)?;
+    if let Some(vol) = config.mounted_volume().map(str::to_string) {
+        a.advance_volume(&vol, t, &sim.timing);
+    }
+    let config = normalize_config(config, a, &region, None)?;
+    let (id, instance_id, private_ip, name, nonce) = {
+        let mut ids = lock(&sim.ids);
+        let mut id = ids.machine_id();
+        while a.machines.contains_key(&id) {
+            id = ids.machine_id();
+        }
+        let name = req.name.clone().unwrap_or_else(|| ids.machine_name());
+        (id, ids.instance_id(), ids.private_ip(), name, ids.nonce())
+    };
+    let seq = a.seq();
+    let mut m = Machine {
+        id: id.clone(),
+        name,
+        region,
+        instance_id: instance_id.clone(),
+        private_ip,
+        created_at_ms: t,
+        updated_at_ms: t,
+        seq,
+        state: S::Created,
+        steps: Default::default(),
+        image_ref: image_ref(config.image.as_deref().unwrap_or_default()),
+        config,
+        events: Vec::new(),
+        cordoned: req.skip_service_registration.unwrap_or(false),
+        lease: None,
+        secrets_seen: None,
+        idle_at_ms: None,
+        destroyed_at_ms: None,
+    };
+    m.event("launch", "created", "user", t);
+    if !req.skip_launch.unwrap_or(false) {
+        let tm = &sim.timing;
+        m.schedule(
+            t,
+            S::Created,
+            &[(tm.create, S::Starting), (tm.start, S::Started)],
+        );
+    }
+    if let Some(ttl) = req.lease_ttl {
+        m.lease = Some(Lease {
+            nonce: nonce.clone(),
+            owner: "flotilla-sim".into(),
+            description: String::new(),
+            expires_at_ms: t.saturating_add(sim.scale.secs_ms(ttl as f64)),
+            version: instance_id,
+        });
+    }
+    let mut view = m.view();
+    if m.lease.is_some() {
+        view.nonce = Some(&nonce);
+    }
+    let out = ok_serialized(&view)?;
+    let vol = m.config.mounted_volume().map(str::to_string);
+    a.machines.insert(id.clone(), m);
+    a.live_machines += 1;
+    attach(a, vol.as_deref(), &id);
+    drop(world);
+    sim.mutated();
+    Ok(out)
+}
+
+pub(crate) async fn list(State(sim): AppState, Path(app): Path<String>, q: Pairs) -> ApiResult {
+    let include_deleted = query_flag(&q, "include_deleted")?;
+    let region = query(&q, "region").filter(|r| !r.is_empty());
+    let meta: Vec<(&str, &str)> = q
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix("metadata.").map(|k| (k, v.as_str())))
+        .collect();
+    sim.rate_limit(Action::MachineList, &app)?;
+    let t = now();
+    let mut world = sim.world();
+    let a = world.app_mut(&app)?;
+    let ids: Vec<String> = a.machines.keys().cloned().collect();
+    for id in &ids {
+        a.advance_machine(id, t, &sim.timing);
+    }
+    let mut selected: Vec<&Machine> = a
+        .machines
+        .values()
+        .filter(|m| include_deleted || m.state != S::Destroyed)
+        .filter(|m| region.is_none_or(|r| m.region == r))
+        .filter(|m| {
+            meta.iter().all(|(k, v)| {
+                m.config
+                    .metadata
+                    .as_ref()
+                    .and_then(|md| md.get(*k))
+                    .is_some_and(|x| x == v)
+            })
+        })
+        .collect();
+    selected.sort_by_key(|m| m.seq);
+    let views: Vec<_> = selected.iter().map(|m| m.view()).collect();
+    ok_serialized(&views)
+}
+
+pub(crate) async fn get(State(sim): AppState, Path((app, id)): MachinePath) -> ApiResult {
+    sim.rate_limit(Action::MachineGet, &id)?;
+    with_entity(&sim, &app, Entity::Machine, &id, |a, _| {
+        ok_serialized(&a.machine_mut(&id)?.view())
+    })
+}
+
+/// Full-config update: a new `instance_id`, and a restart of a running Machine.
+pub(crate) async fn update(
+    State(sim): AppState,
+    Path((app, id)): MachinePath,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let req: CreateMachineRequest = parse_body(&body)?;
+    sim.rate_limit(Action::MachineUpdate, &id)?;
+    let out = with_entity(&sim, &app, Entity::Machine, &id, |a, t| {
+        let (region, old_vol) = {
+            let m = a.machine_mut(&id)?;
+            check_lease(m, &headers)?;
+            check_not_destroyed(m)?;
+            if matches!(m.state, S::Replacing | S::Stopping | S::Suspending) {
+                return Err(busy(m));
+            }
+            if let Some(cv) = req.current_version.as_deref().filter(|v| !v.is_empty())
+                && cv != m.instance_id
+            {
+                return Err(ApiError::precondition(format!(
+                    "current_version {cv} does not match the machine's version {}",
+                    m.instance_id
+                )));
+            }
+            if let Some(r) = req.region.as_deref().filter(|r| !r.is_empty())
+                && r != m.region
+            {
+                return Err(ApiError::bad_request(
+                    "region cannot be changed; create a new machine in the other region",
+                ));
+            }
+            if let Some(n) = req.name.as_deref().filter(|n| !n.is_empty())
+                && n != m.name
+            {
+                return Err(ApiError::bad_request("name cannot be changed"));
+            }
+            (
+                m.region.clone(),
+                m.config.mounted_volume().map(str::to_string),
+            )
+        };
+        let config = req
+            .config
+            .clone()
+            .ok_or_else(|| ApiError::bad_request("config is required"))?;
+        if let Some(vol) = config.mounted_volume().map(str::to_string) {
+            a.advance_volume(&vol, t, &sim.timing);
+        }
+        let config = normalize_config(config, a, &region, Some(&id))?;
+        let new_vol = config.mounted_volume().map(str::to_string);
+        let version = a.secrets_version;
+        let instance_id = lock(&sim.ids).instance_id();
+        let tm = &sim.timing;
+        let m = a.machine_mut(&id)?;
+        m.image_ref = image_ref(config.image.as_deref().unwrap_or_default());
+        m.config = config;
+        m.instance_id = instance_id;
+        m.updated_at_ms = t;
+        if let Some(c) = req.skip_service_registration {
+            m.cordoned = c;
+        }
+        m.event("update", "replacing", "user", t);
+        match m.state {
+            S::Started | S::Starting => m.schedule(
+                t,
+                S::Replacing,
+                &[(tm.replace, S::Starting), (tm.start, S::Started)],
+            ),
+            _ if req.skip_launch.unwrap_or(false) => {
+                // The new version captures the secrets of now, and boots with them later.
+                m.secrets_seen = Some(version);
+                if m.state == S::Suspended {
+                    m.schedule(t, S::Stopped, &[]);
+                }
+            }
+            _ => m.schedule(t, S::Starting, &[(tm.start, S::Started)]),
+        }
+        let out = ok_serialized(&m.view())?;
+        if old_vol != new_vol {
+            if let Some(old) = old_vol {
+                a.start_detach(&id, t);
+                a.advance_volume(&old, t, &sim.timing);
+            }
+            attach(a, new_vol.as_deref(), &id);
+        }
+        Ok(out)
+    })?;
+    sim.mutated();
+    Ok(out)
+}
+
+pub(crate) async fn delete(
+    State(sim): AppState,
+    Path((app, id)): MachinePath,
+    headers: HeaderMap,
+    q: Pairs,
+) -> ApiResult {
+    let force = query_flag(&q, "force")? || query_flag(&q, "kill")?;
+    sim.rate_limit(Action::MachineDelete, &id)?;
+    let resp = with_entity(&sim, &app, Entity::Machine, &id, |a, t| {
+        let m = a.machine_mut(&id)?;
+        if m.state == S::Destroyed {
+            return Err(ApiError::machine_not_found());
+        }
+        check_lease(m, &headers)?;
+        check_not_destroyed(m)?;
+        if m.state.is_active() && !force {
+            return Err(ApiError::precondition(
+                "unable to destroy machine, not currently stopped, suspended or created; stop it first or pass force=true",
+            ));
+        }
+        m.event("destroy", "destroying", "user", t);
+        m.lease = None;
+        m.schedule(t, S::Destroying, &[(sim.timing.destroy, S::Destroyed)]);
+        Ok(ok_true())
+    })?;
+    sim.mutated();
+    Ok(resp)
+}
+
+pub(crate) async fn start(
+    State(sim): AppState,
+    Path(p): MachinePath,
+    headers: HeaderMap,
+) -> ApiResult {
+    action(&sim, Action::MachineStart, p, &headers, |m, t, tm| {
+        let previous = m.state;
+        let boot = match previous {
+            S::Created | S::Stopped | S::Failed => tm.start,
+            S::Suspended => tm.resume,
+            S::Started | S::Starting | S::Replacing => {
+                return Err(ApiError::precondition(
+                    "machine still active, refusing to start",
+                ));
+            }
+            _ => return Err(busy(m)),
+        };
+        m.event("start", "starting", "user", t);
+        m.schedule(t, S::Starting, &[(boot, S::Started)]);
+        Ok(ok_json(json!({ "previous_state": previous.as_str() })))
+    })
+}
+
+pub(crate) async fn stop(
+    State(sim): AppState,
+    Path(p): MachinePath,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let _: Value = parse_optional_body::<Option<Value>>(&body)?.unwrap_or(Value::Null);
+    action(&sim, Action::MachineStop, p, &headers, |m, t, tm| {
+        match m.state {
+            S::Started | S::Starting | S::Replacing | S::Suspending => {
+                m.event("stop", "stopping", "user", t);
+                m.schedule(t, S::Stopping, &[(tm.stop, S::Stopped)]);
+            }
+            S::Suspended => {
+                m.event("exit", "stopped", "user", t);
+                m.schedule(t, S::Stopped, &[]);
+            }
+            _ => {}
+        }
+        Ok(ok_true())
+    })
+}
+
+pub(crate) async fn suspend(
+    State(sim): AppState,
+    Path(p): MachinePath,
+    headers: HeaderMap,
+) -> ApiResult {
+    action(&sim, Action::MachineSuspend, p, &headers, |m, t, tm| {
+        match m.state {
+            S::Started => {
+                let mem = m.config.memory_mb();
+                if mem > crate::platform::SUSPEND_MAX_MEMORY_MB {
+                    return Err(ApiError::precondition(format!(
+                        "machine has {mem} MB of memory; suspend supports at most {} MB",
+                        crate::platform::SUSPEND_MAX_MEMORY_MB
+                    )));
+                }
+                m.event("suspend", "suspending", "user", t);
+                m.schedule(t, S::Suspending, &[(tm.suspend, S::Suspended)]);
+            }
+            S::Suspended | S::Suspending => {}
+            _ => {
+                return Err(ApiError::precondition(format!(
+                    "machine is {}, only a started machine can be suspended",
+                    m.state.as_str()
+                )));
+            }
+        }
+        Ok(ok_true())
+    })
+}
+
+pub(crate) async fn restart(
+    State(sim): AppState,
+    Path(p): MachinePath,
+    headers: HeaderMap,
+) -> ApiResult {
+    action(&sim, Action::MachineRestart, p, &headers, |m, t, tm| {
+        if m.state != S::Started {
+            return Err(ApiError::precondition(format!(
+                "machine is {}, only a started machine can be restarted",
+                m.state.as_str()
+            )));
+        }
+        m.event("restart", "stopping", "user", t);
+        m.schedule(
+            t,
+            S::Stopping,
+            &[(tm.stop, S::Starting), (tm.start, S::Started)],
+        );
+        Ok(ok_true())
+    })
+}
+
+pub(crate) async fn cordon(
+    State(sim): AppState,
+    Path(p): MachinePath,
+    headers: HeaderMap,
+) -> ApiResult {
+    action(&sim, Action::MachineCordon, p, &headers, |m, t, _| {
+        m.cordoned = true;
+        m.updated_at_ms = t;
+        Ok(ok_true())
+    })
+}
+
+pub(crate) async fn uncordon(
+    State(sim): AppState,
+    Path(p): MachinePath,
+    headers: HeaderMap,
+) -> ApiResult {
+    action(&sim, Action::MachineUncordon, p, &headers, |m, t, _| {
+        m.cordoned = false;
+        m.updated_at_ms = t;
+        Ok(ok_true())
+    })
+}
+
+/// Longest wait a single request may ask for, in (simulated) seconds.
+const MAX_WAIT_SECS: u64 = 60;
+
+/// Blocks until the Machine reaches `state` (default `started`) or `timeout` seconds
+/// (default and maximum 60, simulated time) pass: then 408.
+pub(crate) async fn wait(
+    State(sim): AppState,
+    Path((app, id)): MachinePath,
+    q: Pairs,
+) -> ApiResult {
+    let target = match query(&q, "state").unwrap_or("started") {
+        "started" => S::Started,
+        "stopped" => S::Stopped,
+        "suspended" => S::Suspended,
+        "destroyed" => S::Destroyed,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "invalid state {other:?}: expected started, stopped, suspended or destroyed"
+            )));
+        }
+    };
+    let timeout = match query(&q, "timeout").filter(|s| !s.is_empty()) {
+        None => MAX_WAIT_SECS,
+        Some(s) => s
+            .trim_end_matches('s')
+            .parse::<u64>()
+            .map_err(|_| ApiError::bad_request(format!("invalid timeout {s:?}: expected seconds")))?
+            .min(MAX_WAIT_SECS),
+    };
+    sim.rate_limit(Action::MachineWait, &id)?;
+    let deadline =
+        tokio::time::Instant::now() + sim.scale.real(std::time::Duration::from_secs(timeout));
+    let mut shutdown = sim.shutdown.clone();
+    loop {
+        let notified = sim.changed.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let next = with_entity(&sim, &app, Entity::Machine, &id, |a, _| {
+            let m = a.machine_mut(&id)?;
+            Ok((m.state == target, m.next_change_ms()))
+        })?;
+        match next {
+            (true, _) => return Ok(ok_true()),
+            (false, next_change) => {
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(ApiError::new(
+                        StatusCode::REQUEST_TIMEOUT,
+                        format!(
+                            "deadline_exceeded: machine {id} did not reach state {} within {timeout}s",
+                            target.as_str()
+                        ),
+                    ));
+                }
+                let until_change = next_change
+                    .map(|at| std::time::Duration::from_millis((at - now()).max(0) as u64 + 1))
+                    .unwrap_or(std::time::Duration::from_secs(3600));
+                let wake = tokio::time::Instant::now()
+                    .checked_add(until_change)
+                    .map_or(deadline, |w| w.min(deadline));
+                tokio::select! {
+                    _ = &mut notified => {}
+                    _ = tokio::time::sleep_until(wake) => {}
+                    _ = shutdown.changed() => {
+                        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "simulator is shutting down"));
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub(crate) async fn events(State(sim): AppState, Path((app, id)): MachinePath) -> ApiResult {
+    sim.rate_limit(Action::MachineEvents, &id)?;
+    let out = with_entity(&sim, &app, Entity::Machine, &id, |a, _| {
+        Ok(serde_json::to_value(&a.machine_mut(&id)?.events).unwrap_or(Value::Null))
+    })?;
+    Ok(ok_json(out))
+}
+
+pub(crate) async fn lease_get(State(sim): AppState, Path((app, id)): MachinePath) -> ApiResult {
+    sim.rate_limit(Action::LeaseGet, &id)?;
+    let out = with_entity(&sim, &app, Entity::Machine, &id, |a, _| {
+        a.machine_mut(&id)?
+            .lease_json()
+            .ok_or_else(|| ApiError::not_found("lease not found"))
+    })?;
+    Ok(ok_json(out))
+}
+
+/// Acquires a lease (`ttl` in the body or the query, seconds), or refreshes the one
+/// whose nonce the request carries. 409 when another party holds it.
+pub(crate) async fn lease_create(
+    State(sim): AppState,
+    Path((app, id)): MachinePath,
+    headers: HeaderMap,
+    q: Pairs,
+    body: Bytes,
+) -> ApiResult {
+    let req: LeaseRequest = parse_optional_body(&body)?;
+    let ttl =
+        match query(&q, "ttl") {
+            Some(s) => Some(s.parse::<u64>().map_err(|_| {
+                ApiError::bad_request(format!("invalid ttl {s:?}: expected seconds"))
+            })?),
+            None => req.ttl,
+        }
+        .unwrap_or(sim.default_lease_ttl);
+    if ttl == 0 || ttl > 3600 {
+        return Err(ApiError::bad_request(
+            "invalid ttl: expected 1 to 3600 seconds",
+        ));
+    }
+    sim.rate_limit(Action::LeaseCreate, &id)?;
+    let out = with_entity(&sim, &app, Entity::Machine, &id, |a, t| {
+        let nonce = lock(&sim.ids).nonce();
+        let m = a.machine_mut(&id)?;
+        check_not_destroyed(m)?;
+        let expires = t.saturating_add(sim.scale.secs_ms(ttl as f64));
+        match &mut m.lease {
+            Some(l) if lease_nonce(&headers) == Some(l.nonce.as_str()) => {
+                l.expires_at_ms = expires;
+            }
+            Some(l) => {
+                return Err(ApiError::conflict(format!(
+                    "lease currently held by {}, expires at {}",
+                    l.owner,
+                    crate::sim::clock::rfc3339_secs(l.expires_at_ms)
+                )));
+            }
+            None => {
+                m.lease = Some(Lease {
+                    nonce,
+                    owner: "flotilla-sim".into(),
+                    description: req.description.clone().unwrap_or_default(),
+                    expires_at_ms: expires,
+                    version: m.instance_id.clone(),
+                });
+            }
+        }
+        Ok(m.lease_json().unwrap_or(Value::Null))
+    })?;
+    sim.mutated();
+    Ok(ok_json(out))
+}
+
+pub(crate) async fn lease_release(
+    State(sim): AppState,
+    Path((app, id)): MachinePath,
+    headers: HeaderMap,
+) -> ApiResult {
+    sim.rate_limit(Action::LeaseRelease, &id)?;
+    with_entity(&sim, &app, Entity::Machine, &id, |a, _| {
+        let m = a.machine_mut(&id)?;
+        let Some(lease) = &m.lease else {
+            return Err(ApiError::not_found("lease not found"));
+        };
+        match lease_nonce(&headers) {
+            None => Err(ApiError::bad_request(format!(
+                "the {} header is required to release a lease",
+                super::LEASE_HEADER
+            ))),
+            Some(n) if n != lease.nonce => Err(ApiError::precondition("lease nonce mismatch")),
+            Some(_) => {
+                m.lease = None;
+                Ok(())
+            }
+        }
+    })?;
+    sim.mutated();
+    Ok(ok_true())
+}
+
+pub(crate) async fn metadata_get(State(sim): AppState, Path((app, id)): MachinePath) -> ApiResult {
+    sim.rate_limit(Action::MetadataGet, &id)?;
+    let out = with_entity(&sim, &app, Entity::Machine, &id, |a, _| {
+        let m = a.machine_mut(&id)?;
+        Ok(json!(m.config.metadata.clone().unwrap_or_default()))
+    })?;
+    Ok(ok_json(out))
+}
+
+fn check_metadata_key(key: &str) -> Result<(), ApiError> {
+    if key.is_empty() || key.len() > 256 || key.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(ApiError::bad_request(format!(
+            "invalid metadata key {key:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// Sets one metadata key without restarting the Machine.
+pub(crate) async fn metadata_set(
+    State(sim): AppState,
+    Path((app, id, key)): Path<(String, String, String)>,
+    body: Bytes,
+) -> ApiResult {
+    check_metadata_key(&key)?;
+    let value: MetadataValue = parse_body(&body)?;
+    sim.rate_limit(Action::MetadataSet, &id)?;
+    with_entity(&sim, &app, Entity::Machine, &id, |a, t| {
+        let m = a.machine_mut(&id)?;
+        check_not_destroyed(m)?;
+        m.config
+            .metadata
+            .get_or_insert_with(Default::default)
+            .insert(key.clone(), value.value.clone());
+        m.updated_at_ms = t;
+        Ok(())
+    })?;
+    sim.mutated();
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub(crate) async fn metadata_delete(
+    State(sim): AppState,
+    Path((app, id, key)): Path<(String, String, String)>,
+) -> ApiResult {
+    check_metadata_key(&key)?;
+    sim.rate_limit(Action::MetadataDelete, &id)?;
+    with_entity(&sim, &app, Entity::Machine, &id, |a, t| {
+        let m = a.machine_mut(&id)?;
+        check_not_destroyed(m)?;
+        if let Some(md) = &mut m.config.metadata {
+            md.remove(&key);
+            if md.is_empty() {
+                m.config.metadata = None;
+            }
+        }
+        m.updated_at_ms = t;
+        Ok(())
+    })?;
+    sim.mutated();
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

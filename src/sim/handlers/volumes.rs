@@ -1,0 +1,320 @@
+//! `/v1/apps/{app}/volumes`: create (also from a snapshot or as a fork), list, get,
+//! update, extend (grow only), delete (refused while attached), snapshots.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use serde_json::{Value, json};
+
+use super::{AppState, Entity, check_region, ok_json, with_entity};
+use crate::platform::{
+    SNAPSHOT_RETENTION_DEFAULT, SNAPSHOT_RETENTION_MAX, SNAPSHOT_RETENTION_MIN, VOLUME_MAX_GB,
+    VOLUME_MIN_GB,
+};
+use crate::sim::clock::rfc3339_millis;
+use crate::sim::error::{ApiError, ApiResult, parse_body, parse_optional_body};
+use crate::sim::ids::digest;
+use crate::sim::model::{CreateVolumeRequest, ExtendVolumeRequest, UpdateVolumeRequest};
+use crate::sim::ratelimit::Action;
+use crate::sim::server::{lock, now};
+use crate::sim::world::{App, MachineState, Snapshot, Volume};
+
+type VolumePath = Path<(String, String)>;
+
+/// Zones per region a volume can land in (for `require_unique_zone`).
+const ZONES_PER_REGION: usize = 16;
+
+fn check_retention(days: u32) -> Result<u32, ApiError> {
+    if (SNAPSHOT_RETENTION_MIN..=SNAPSHOT_RETENTION_MAX).contains(&days) {
+        Ok(days)
+    } else {
+        Err(ApiError::bad_request(format!(
+            "invalid snapshot_retention {days}: expected {SNAPSHOT_RETENTION_MIN} to {SNAPSHOT_RETENTION_MAX} days"
+        )))
+    }
+}
+
+fn check_size(gb: u32) -> Result<u32, ApiError> {
+    if (VOLUME_MIN_GB..=VOLUME_MAX_GB).contains(&gb) {
+        Ok(gb)
+    } else {
+        Err(ApiError::bad_request(format!(
+            "invalid size_gb {gb}: expected {VOLUME_MIN_GB} to {VOLUME_MAX_GB}"
+        )))
+    }
+}
+
+fn find_snapshot<'a>(a: &'a App, snapshot_id: &str) -> Option<&'a Snapshot> {
+    a.volumes
+        .values()
+        .flat_map(|v| v.snapshots.iter())
+        .find(|s| s.id == snapshot_id)
+}
+
+pub(crate) async fn create(
+    State(sim): AppState,
+    Path(app): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let req: CreateVolumeRequest = parse_body(&body)?;
+    let name = req.name.clone().unwrap_or_default();
+    if let Some(problem) = crate::platform::volume_name_problem(&name) {
+        return Err(ApiError::bad_request(format!(
+            "invalid volume name {name:?}: {problem}"
+        )));
+    }
+    let region = req
+        .region
+        .clone()
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| ApiError::bad_request("region is required"))?;
+    check_region(&region)?;
+    let retention = check_retention(req.snapshot_retention.unwrap_or(SNAPSHOT_RETENTION_DEFAULT))?;
+    if let Some(fs) = &req.fstype
+        && fs != "ext4"
+        && fs != "raw"
+    {
+        return Err(ApiError::bad_request(format!(
+            "invalid fstype {fs:?}: expected ext4 or raw"
+        )));
+    }
+    sim.rate_limit(Action::VolumeCreate, &app)?;
+    let t = now();
+    let mut world = sim.world();
+    let a = world.app_mut(&app)?;
+    sim.check_capacity(&region)?;
+    let mut size = req.size_gb.unwrap_or(VOLUME_MIN_GB);
+    let mut ready_at = t;
+    if let Some(sid) = &req.snapshot_id {
+        let snap = find_snapshot(a, sid)
+            .ok_or_else(|| ApiError::not_found(format!("snapshot {sid} not found")))?;
+        if t < snap.ready_at_ms {
+            return Err(ApiError::precondition(format!(
+                "snapshot {sid} is not complete yet"
+            )));
+        }
+        size = req.size_gb.unwrap_or(snap.size_gb);
+        if size < snap.size_gb {
+            return Err(ApiError::bad_request(format!(
+                "size_gb {size} is smaller than the snapshot's {} GB",
+                snap.size_gb
+            )));
+        }
+        ready_at = t.saturating_add(sim.timing.restore);
+    }
+    if let Some(src) = &req.source_volume_id {
+        let source = a
+            .volumes
+            .get(src)
+            .ok_or_else(|| ApiError::not_found(format!("source volume {src} not found")))?;
+        size = size.max(source.size_gb);
+        ready_at = t.saturating_add(sim.timing.restore);
+    }
+    let size = check_size(size)?;
+    let taken: Vec<&str> = a
+        .volumes
+        .values()
+        .filter(|v| v.name == name && v.region == region)
+        .map(|v| v.zone.as_str())
+        .collect();
+    let unique = req.require_unique_zone.unwrap_or(true);
+    if unique && taken.len() >= ZONES_PER_REGION {
+        return Err(ApiError::unprocessable(format!(
+            "insufficient resources available to fulfill request: no zone in {region} without a volume named {name}"
+        ))
+        .with_code("insufficient_capacity"));
+    }
+    let (id, zone) = {
+        let mut ids = lock(&sim.ids);
+        let mut id = ids.volume_id();
+        while a.volumes.contains_key(&id) {
+            id = ids.volume_id();
+        }
+        let mut zone = ids.zone();
+        while unique && taken.contains(&zone.as_str()) {
+            zone = ids.zone();
+        }
+        (id, zone)
+    };
+    let seq = a.seq();
+    let vol = Volume {
+        id: id.clone(),
+        name,
+        region,
+        zone,
+        size_gb: size,
+        encrypted: req.encrypted.unwrap_or(true),
+        fstype: req.fstype.clone().unwrap_or_else(|| "ext4".into()),
+        snapshot_retention: retention,
+        auto_backup_enabled: req.auto_backup_enabled.unwrap_or(true),
+        created_at_ms: t,
+        seq,
+        ready_at_ms: ready_at,
+        attached_machine_id: None,
+        detach_at_ms: None,
+        snapshots: Vec::new(),
+    };
+    let out = vol.to_json(t);
+    a.volumes.insert(id, vol);
+    drop(world);
+    sim.mutated();
+    Ok(ok_json(out))
+}
+
+pub(crate) async fn list(State(sim): AppState, Path(app): Path<String>) -> ApiResult {
+    sim.rate_limit(Action::VolumeList, &app)?;
+    let t = now();
+    let mut world = sim.world();
+    let a = world.app_mut(&app)?;
+    let ids: Vec<String> = a.volumes.keys().cloned().collect();
+    for id in &ids {
+        a.advance_volume(id, t, &sim.timing);
+    }
+    let mut vols: Vec<&Volume> = a.volumes.values().collect();
+    vols.sort_by_key(|v| v.seq);
+    Ok(ok_json(Value::Array(
+        vols.iter().map(|v| v.to_json(t)).collect(),
+    )))
+}
+
+pub(crate) async fn get(State(sim): AppState, Path((app, id)): VolumePath) -> ApiResult {
+    sim.rate_limit(Action::VolumeGet, &id)?;
+    let out = with_entity(&sim, &app, Entity::Volume, &id, |a, t| {
+        Ok(a.volume_mut(&id)?.to_json(t))
+    })?;
+    Ok(ok_json(out))
+}
+
+/// `snapshot_retention` and `auto_backup_enabled`; other fields cannot change.
+pub(crate) async fn update(
+    State(sim): AppState,
+    Path((app, id)): VolumePath,
+    body: Bytes,
+) -> ApiResult {
+    let req: UpdateVolumeRequest = parse_optional_body(&body)?;
+    if let Some(days) = req.snapshot_retention {
+        check_retention(days)?;
+    }
+    sim.rate_limit(Action::VolumeUpdate, &id)?;
+    let out = with_entity(&sim, &app, Entity::Volume, &id, |a, t| {
+        let v = a.volume_mut(&id)?;
+        if let Some(days) = req.snapshot_retention {
+            v.snapshot_retention = days;
+        }
+        if let Some(b) = req.auto_backup_enabled {
+            v.auto_backup_enabled = b;
+        }
+        Ok(v.to_json(t))
+    })?;
+    sim.mutated();
+    Ok(ok_json(out))
+}
+
+/// Grows a volume; shrinking (or staying the same size) is a 400.
+pub(crate) async fn extend(
+    State(sim): AppState,
+    Path((app, id)): VolumePath,
+    body: Bytes,
+) -> ApiResult {
+    let req: ExtendVolumeRequest = parse_body(&body)?;
+    sim.rate_limit(Action::VolumeExtend, &id)?;
+    let out = with_entity(&sim, &app, Entity::Volume, &id, |a, t| {
+        let running = {
+            let v = a.volume_mut(&id)?;
+            if req.size_gb <= v.size_gb {
+                return Err(ApiError::bad_request(format!(
+                    "size_gb {} must be larger than the current size {} GB; volumes cannot shrink",
+                    req.size_gb, v.size_gb
+                )));
+            }
+            check_size(req.size_gb)?;
+            v.size_gb = req.size_gb;
+            v.attached_machine_id.clone()
+        };
+        let needs_restart = running
+            .and_then(|mid| a.machines.get(&mid))
+            .is_some_and(|m| m.state == MachineState::Started);
+        let vol = a.volume_mut(&id)?.to_json(t);
+        // Mounted Machines see the new size in their config.
+        for m in a.machines.values_mut() {
+            for mount in m.config.mounts.iter_mut().flatten() {
+                if mount.volume.as_deref() == Some(id.as_str()) {
+                    mount.size_gb = Some(req.size_gb);
+                }
+            }
+        }
+        Ok(json!({ "volume": vol, "needs_restart": needs_restart }))
+    })?;
+    sim.mutated();
+    Ok(ok_json(out))
+}
+
+/// Deletes a volume; refused (412) while a Machine, even a destroyed one whose detach
+/// has not completed, holds it.
+pub(crate) async fn delete(State(sim): AppState, Path((app, id)): VolumePath) -> ApiResult {
+    sim.rate_limit(Action::VolumeDelete, &id)?;
+    let out = with_entity(&sim, &app, Entity::Volume, &id, |a, t| {
+        let v = a.volume_mut(&id)?;
+        if let Some(mid) = &v.attached_machine_id {
+            return Err(ApiError::precondition(format!(
+                "volume {id} is attached to machine {mid}; destroy the machine and wait for the volume to detach"
+            )));
+        }
+        let mut out = v.to_json(t);
+        if let Some(obj) = out.as_object_mut() {
+            obj.insert("state".into(), "destroyed".into());
+        }
+        a.volumes.remove(&id);
+        Ok(out)
+    })?;
+    sim.mutated();
+    Ok(ok_json(out))
+}
+
+pub(crate) async fn snapshots(State(sim): AppState, Path((app, id)): VolumePath) -> ApiResult {
+    sim.rate_limit(Action::SnapshotList, &id)?;
+    let out = with_entity(&sim, &app, Entity::Volume, &id, |a, t| {
+        let v = a.volume_mut(&id)?;
+        Ok(Value::Array(
+            v.snapshots.iter().map(|s| s.to_json(t)).collect(),
+        ))
+    })?;
+    Ok(ok_json(out))
+}
+
+/// Takes an on-demand snapshot; it is listed at once and completes after a delay.
+pub(crate) async fn snapshot_create(
+    State(sim): AppState,
+    Path((app, id)): VolumePath,
+) -> ApiResult {
+    sim.rate_limit(Action::SnapshotCreate, &id)?;
+    let out = with_entity(&sim, &app, Entity::Volume, &id, |a, t| {
+        let sid = lock(&sim.ids).snapshot_id();
+        let v = a.volume_mut(&id)?;
+        let snap = Snapshot {
+            id: sid.clone(),
+            size: u64::from(v.size_gb) * 12_000_000,
+            digest: digest(&["snapshot", &sid])[..32].to_string(),
+            created_at_ms: t,
+            ready_at_ms: t.saturating_add(sim.timing.snapshot),
+            retention_days: v.snapshot_retention,
+            size_gb: v.size_gb,
+        };
+        v.snapshots.push(snap);
+        Ok(json!({
+            "Msg": {
+                "backup": {
+                    "volume_id": id,
+                    "state": "prepare",
+                    "type": "BACKUP_TYPE_ON_DEMAND",
+                    "message": "",
+                    "created_at": rfc3339_millis(t),
+                    "updated_at": rfc3339_millis(t),
+                    "finished_at": null,
+                    "graph_id": sid,
+                }
+            }
+        }))
+    })?;
+    sim.mutated();
+    Ok(ok_json(out))
+}

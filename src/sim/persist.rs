@@ -1,0 +1,134 @@
+//! The state file: the world as JSON, written atomically (temporary file + rename) and
+//! read back strictly. A corrupt or foreign file is an error, never a silent reset.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::SimError;
+use super::world::World;
+
+const FORMAT: &str = "flotilla-sim-state";
+const VERSION: u32 = 1;
+
+#[derive(Serialize, Deserialize)]
+struct StateFile {
+    format: String,
+    version: u32,
+    world: World,
+}
+
+fn corrupt(path: &Path, message: impl Into<String>) -> SimError {
+    SimError::State {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+/// Reads the world from `path`; a missing file is an empty world.
+pub(crate) fn load(path: &Path) -> Result<World, SimError> {
+    let text = match fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(World::default()),
+        Err(e) => return Err(corrupt(path, format!("cannot read: {e}"))),
+    };
+    let head: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| corrupt(path, format!("not valid JSON ({e})")))?;
+    if head.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
+        return Err(corrupt(
+            path,
+            format!("not a flotilla simulator state file (expected \"format\": \"{FORMAT}\")"),
+        ));
+    }
+    let version = head.get("version").and_then(|v| v.as_u64());
+    if version != Some(u64::from(VERSION)) {
+        return Err(corrupt(
+            path,
+            format!(
+                "unsupported state file version {version:?}; this flotilla reads version {VERSION}"
+            ),
+        ));
+    }
+    let file: StateFile = serde_json::from_value(head)
+        .map_err(|e| corrupt(path, format!("invalid simulator state: {e}")))?;
+    Ok(file.world)
+}
+
+/// Serializes the world (call with the world locked, then write without the lock).
+pub(crate) fn serialize(world: &World) -> Result<Vec<u8>, SimError> {
+    #[derive(Serialize)]
+    struct Borrowed<'a> {
+        format: &'a str,
+        version: u32,
+        world: &'a World,
+    }
+    serde_json::to_vec(&Borrowed {
+        format: FORMAT,
+        version: VERSION,
+        world,
+    })
+    .map_err(|e| SimError::Io(std::io::Error::other(e)))
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file beside it, fsync, rename.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SimError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    fs::create_dir_all(&dir)?;
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "sim.json".into());
+    let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    Ok(result?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested").join("sim.json");
+        assert_eq!(load(&path).unwrap(), World::default());
+        let w = World {
+            epoch: 3,
+            ..World::default()
+        };
+        write_atomic(&path, &serialize(&w).unwrap()).unwrap();
+        assert_eq!(load(&path).unwrap(), w);
+        let leftovers: Vec<_> = fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+            .collect();
+        assert!(leftovers.is_empty());
+
+        for bad in [
+            "",
+            "{",
+            "[]",
+            r#"{"format":"other"}"#,
+            r#"{"format":"flotilla-sim-state","version":9}"#,
+            r#"{"format":"flotilla-sim-state","version":1,"world":{"apps":3}}"#,
+        ] {
+            fs::write(&path, bad).unwrap();
+            let err = load(&path).unwrap_err().to_string();
+            assert!(err.contains("sim.json"), "{err}");
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! Request counters and the JSON-lines request log. Neither ever records a header or a
+//! body, so tokens and secret values cannot leak into them.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// Counts of the API requests served (control endpoints under `/__sim` excluded).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Every API request.
+    pub requests: u64,
+    /// Requests by HTTP method.
+    pub by_method: BTreeMap<String, u64>,
+    /// Requests by status answered (`0`: the connection was dropped unanswered).
+    pub by_status: BTreeMap<u16, u64>,
+    /// Requests by `"METHOD STATUS"`, e.g. `"POST 200"`.
+    pub by_method_status: BTreeMap<String, u64>,
+    /// Requests with a method other than GET and HEAD.
+    pub mutating: u64,
+    /// 429 answers sent by the rate limiter (injected 429s count as faults).
+    pub rate_limited: u64,
+    /// Every injected fault.
+    pub faults: u64,
+    /// Injected faults by kind (`500`, `503@after`, `timeout`, `lost_response`, …).
+    pub faults_by_kind: BTreeMap<String, u64>,
+}
+
+/// One served request, as counted and logged.
+pub(crate) struct Record<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub status: u16,
+    /// What the handler answered when the response was then lost.
+    pub handler_status: Option<u16>,
+    pub latency_ms: f64,
+    pub fault: Option<&'a str>,
+    pub rate_limited: bool,
+}
+
+pub(crate) fn is_mutating(method: &str) -> bool {
+    !matches!(method, "GET" | "HEAD")
+}
+
+impl Counters {
+    pub(crate) fn record(&mut self, r: &Record<'_>) {
+        self.requests += 1;
+        *self.by_method.entry(r.method.to_string()).or_default() += 1;
+        *self.by_status.entry(r.status).or_default() += 1;
+        *self
+            .by_method_status
+            .entry(format!("{} {}", r.method, r.status))
+            .or_default() += 1;
+        if is_mutating(r.method) {
+            self.mutating += 1;
+        }
+        if r.rate_limited {
+            self.rate_limited += 1;
+        }
+        if let Some(kind) = r.fault {
+            self.faults += 1;
+            *self.faults_by_kind.entry(kind.to_string()).or_default() += 1;
+        }
+    }
+}
+
+/// Appends one JSON object per request to a file.
+pub(crate) struct RequestLog {
+    out: BufWriter<File>,
+}
+
+impl RequestLog {
+    pub fn open(path: &Path) -> std::io::Result<RequestLog> {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(RequestLog {
+            out: BufWriter::new(file),
+        })
+    }
+
+    pub fn write(&mut self, r: &Record<'_>) {
+        let mut line = json!({
+            "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "method": r.method,
+            "path": r.path,
+            "status": r.status,
+            "latency_ms": (r.latency_ms * 1000.0).round() / 1000.0,
+            "fault": r.fault,
+            "mutating": is_mutating(r.method),
+        });
+        if let (Some(s), Some(obj)) = (r.handler_status, line.as_object_mut()) {
+            obj.insert("handler_status".into(), s.into());
+        }
+        // A failing log write must not fail the request it describes.
+        let _ = serde_json::to_writer(&mut self.out, &line);
+        let _ = self.out.write_all(b"\n");
+    }
+
+    pub fn flush(&mut self) {
+        let _ = self.out.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts() {
+        let mut c = Counters::default();
+        c.record(&Record {
+            method: "POST",
+            path: "/v1/apps",
+            status: 201,
+            handler_status: None,
+            latency_ms: 1.0,
+            fault: None,
+            rate_limited: false,
+        });
+        c.record(&Record {
+            method: "GET",
+            path: "/v1/apps",
+            status: 503,
+            handler_status: None,
+            latency_ms: 1.0,
+            fault: Some("503"),
+            rate_limited: false,
+        });
+        assert_eq!(c.requests, 2);
+        assert_eq!(c.mutating, 1);
+        assert_eq!(c.by_method_status["GET 503"], 1);
+        assert_eq!(c.faults_by_kind["503"], 1);
+    }
+}

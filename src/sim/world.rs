@@ -1,0 +1,578 @@
+//! The simulated world: apps, Machines, volumes and secrets, and the Machine state
+//! machine. Time-driven changes are stored as deadlines (real Unix milliseconds) and
+//! applied lazily when an entity is read or changed, so the world needs no timers and
+//! persists as plain data.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::clock::{rfc3339_millis, rfc3339_secs};
+use super::error::ApiError;
+use super::model::{Autostop, ImageRef, MachineConfig, MachineEvent};
+
+/// Fly's Machine states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MachineState {
+    Created,
+    Starting,
+    Started,
+    Stopping,
+    Stopped,
+    Suspending,
+    Suspended,
+    Replacing,
+    Destroying,
+    Destroyed,
+    Failed,
+}
+
+impl MachineState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MachineState::Created => "created",
+            MachineState::Starting => "starting",
+            MachineState::Started => "started",
+            MachineState::Stopping => "stopping",
+            MachineState::Stopped => "stopped",
+            MachineState::Suspending => "suspending",
+            MachineState::Suspended => "suspended",
+            MachineState::Replacing => "replacing",
+            MachineState::Destroying => "destroying",
+            MachineState::Destroyed => "destroyed",
+            MachineState::Failed => "failed",
+        }
+    }
+
+    /// Running or about to run: the states an app delete without `force` refuses.
+    pub fn is_active(self) -> bool {
+        matches!(
+            self,
+            MachineState::Starting
+                | MachineState::Started
+                | MachineState::Stopping
+                | MachineState::Suspending
+                | MachineState::Replacing
+        )
+    }
+}
+
+/// Real-time durations (milliseconds) derived from the configuration and time scale.
+#[derive(Debug, Clone)]
+pub(crate) struct Timing {
+    pub create: i64,
+    pub start: i64,
+    pub resume: i64,
+    pub stop: i64,
+    pub suspend: i64,
+    pub replace: i64,
+    pub destroy: i64,
+    pub detach: i64,
+    pub idle: i64,
+    pub restore: i64,
+    pub snapshot: i64,
+    pub auto_idle: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Step {
+    pub at_ms: i64,
+    pub state: MachineState,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Lease {
+    pub nonce: String,
+    pub owner: String,
+    pub description: String,
+    pub expires_at_ms: i64,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Machine {
+    pub id: String,
+    pub name: String,
+    pub region: String,
+    pub instance_id: String,
+    pub private_ip: String,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+    pub seq: u64,
+    pub state: MachineState,
+    pub steps: VecDeque<Step>,
+    pub config: MachineConfig,
+    pub image_ref: ImageRef,
+    /// Newest first.
+    pub events: Vec<MachineEvent>,
+    pub cordoned: bool,
+    pub lease: Option<Lease>,
+    /// The app secrets version this Machine booted (or was updated) with.
+    pub secrets_seen: Option<u64>,
+    pub idle_at_ms: Option<i64>,
+    pub destroyed_at_ms: Option<i64>,
+}
+
+const MAX_EVENTS: usize = 20;
+
+impl Machine {
+    pub fn event(&mut self, kind: &str, status: &str, source: &str, at_ms: i64) {
+        self.events.insert(
+            0,
+            MachineEvent {
+                kind: kind.into(),
+                status: status.into(),
+                source: source.into(),
+                timestamp: at_ms,
+            },
+        );
+        self.events.truncate(MAX_EVENTS);
+    }
+
+    /// Puts the Machine in `now_state` and queues the following states, each `offset`
+    /// milliseconds after the previous one.
+    pub fn schedule(&mut self, now: i64, now_state: MachineState, then: &[(i64, MachineState)]) {
+        self.state = now_state;
+        self.updated_at_ms = now;
+        self.steps.clear();
+        let mut at = now;
+        for (offset, state) in then {
+            at = at.saturating_add((*offset).max(0));
+            self.steps.push_back(Step {
+                at_ms: at,
+                state: *state,
+            });
+        }
+        if now_state != MachineState::Started {
+            self.idle_at_ms = None;
+        }
+    }
+
+    /// When the next queued change happens, if any.
+    pub fn next_change_ms(&self) -> Option<i64> {
+        self.steps.front().map(|s| s.at_ms).or(self
+            .idle_at_ms
+            .filter(|_| self.state == MachineState::Started))
+    }
+
+    fn enter(&mut self, state: MachineState, at: i64, secrets_version: u64, t: &Timing) {
+        self.state = state;
+        self.updated_at_ms = at;
+        match state {
+            MachineState::Started => {
+                self.secrets_seen = Some(secrets_version);
+                self.event("start", "started", "flyd", at);
+                if t.auto_idle && self.config.autostop() != Autostop::Off {
+                    self.idle_at_ms = Some(at.saturating_add(t.idle));
+                }
+            }
+            MachineState::Starting => {}
+            MachineState::Stopped => self.event("exit", "stopped", "flyd", at),
+            MachineState::Suspended => self.event("suspend", "suspended", "flyd", at),
+            MachineState::Destroyed => {
+                self.event("destroy", "destroyed", "flyd", at);
+                self.destroyed_at_ms = Some(at);
+                self.lease = None;
+            }
+            _ => {}
+        }
+    }
+
+    /// Applies every change due by `now`. Returns when the Machine was destroyed, if
+    /// that happened in this call.
+    pub fn advance(&mut self, now: i64, secrets_version: u64, t: &Timing) -> Option<i64> {
+        let mut destroyed = None;
+        if self.lease.as_ref().is_some_and(|l| l.expires_at_ms <= now) {
+            self.lease = None;
+        }
+        loop {
+            if let Some(step) = self.steps.front().cloned()
+                && step.at_ms <= now
+            {
+                self.steps.pop_front();
+                self.enter(step.state, step.at_ms, secrets_version, t);
+                if step.state == MachineState::Destroyed {
+                    destroyed = Some(step.at_ms);
+                }
+                continue;
+            }
+            if self.steps.is_empty()
+                && self.state == MachineState::Started
+                && let Some(at) = self.idle_at_ms.filter(|at| *at <= now)
+            {
+                self.idle_at_ms = None;
+                self.idle_stop(at, t);
+                continue;
+            }
+            return destroyed;
+        }
+    }
+
+    /// The Fly Proxy's autostop: suspend when asked and possible, else stop.
+    pub fn idle_stop(&mut self, at: i64, t: &Timing) {
+        match self.config.autostop() {
+            Autostop::Off => {}
+            Autostop::Suspend
+                if self.config.memory_mb() <= crate::platform::SUSPEND_MAX_MEMORY_MB =>
+            {
+                self.event("suspend", "suspending", "fly-proxy", at);
+                self.schedule(
+                    at,
+                    MachineState::Suspending,
+                    &[(t.suspend, MachineState::Suspended)],
+                );
+            }
+            _ => {
+                self.event("stop", "stopping", "fly-proxy", at);
+                self.schedule(
+                    at,
+                    MachineState::Stopping,
+                    &[(t.stop, MachineState::Stopped)],
+                );
+            }
+        }
+    }
+
+    pub fn lease_json(&self) -> Option<Value> {
+        self.lease.as_ref().map(|l| {
+            json!({
+                "status": "success",
+                "data": {
+                    "nonce": l.nonce,
+                    "expires_at": l.expires_at_ms / 1000,
+                    "owner": l.owner,
+                    "description": l.description,
+                    "version": l.version,
+                }
+            })
+        })
+    }
+
+    /// The Machine as Fly answers it, borrowed for direct serialization.
+    pub fn view(&self) -> MachineView<'_> {
+        let checks = self
+            .config
+            .checks
+            .as_ref()
+            .filter(|c| !c.is_empty())
+            .map(|c| {
+                let status = if self.state == MachineState::Started {
+                    "passing"
+                } else {
+                    "critical"
+                };
+                c.keys()
+                    .map(|name| CheckView {
+                        name,
+                        status,
+                        output: "",
+                        updated_at: rfc3339_secs(self.updated_at_ms),
+                    })
+                    .collect()
+            });
+        MachineView {
+            id: &self.id,
+            name: &self.name,
+            state: self.state.as_str(),
+            region: &self.region,
+            image_ref: &self.image_ref,
+            instance_id: &self.instance_id,
+            private_ip: &self.private_ip,
+            created_at: rfc3339_secs(self.created_at_ms),
+            updated_at: rfc3339_secs(self.updated_at_ms),
+            config: &self.config,
+            events: &self.events,
+            checks,
+            host_status: "ok",
+            cordoned: self.cordoned,
+            nonce: None,
+        }
+    }
+}
+
+/// Fly's `CheckStatus`.
+#[derive(Debug, Serialize)]
+pub(crate) struct CheckView<'a> {
+    name: &'a str,
+    status: &'static str,
+    output: &'static str,
+    updated_at: String,
+}
+
+/// Fly's `Machine` response, borrowing from the stored Machine.
+#[derive(Debug, Serialize)]
+pub(crate) struct MachineView<'a> {
+    id: &'a str,
+    name: &'a str,
+    state: &'static str,
+    region: &'a str,
+    image_ref: &'a ImageRef,
+    instance_id: &'a str,
+    private_ip: &'a str,
+    created_at: String,
+    updated_at: String,
+    config: &'a MachineConfig,
+    events: &'a [MachineEvent],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checks: Option<Vec<CheckView<'a>>>,
+    host_status: &'static str,
+    cordoned: bool,
+    /// Only on create with `lease_ttl`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Snapshot {
+    pub id: String,
+    pub size: u64,
+    pub digest: String,
+    pub created_at_ms: i64,
+    pub ready_at_ms: i64,
+    pub retention_days: u32,
+    pub size_gb: u32,
+}
+
+impl Snapshot {
+    pub fn to_json(&self, now: i64) -> Value {
+        json!({
+            "id": self.id,
+            "size": self.size,
+            "digest": self.digest,
+            "created_at": rfc3339_millis(self.created_at_ms),
+            "status": if now >= self.ready_at_ms { "created" } else { "running" },
+            "retention_days": self.retention_days,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Volume {
+    pub id: String,
+    pub name: String,
+    pub region: String,
+    pub zone: String,
+    pub size_gb: u32,
+    pub encrypted: bool,
+    pub fstype: String,
+    pub snapshot_retention: u32,
+    pub auto_backup_enabled: bool,
+    pub created_at_ms: i64,
+    pub seq: u64,
+    /// `restoring` until this time (created from a snapshot), then `created`.
+    pub ready_at_ms: i64,
+    pub attached_machine_id: Option<String>,
+    /// When the attachment of a destroyed Machine clears.
+    pub detach_at_ms: Option<i64>,
+    pub snapshots: Vec<Snapshot>,
+}
+
+impl Volume {
+    pub fn state(&self, now: i64) -> &'static str {
+        if now < self.ready_at_ms {
+            "restoring"
+        } else {
+            "created"
+        }
+    }
+
+    pub fn to_json(&self, now: i64) -> Value {
+        let blocks = u64::from(self.size_gb) * 262_144;
+        json!({
+            "id": self.id,
+            "name": self.name,
+            "state": self.state(now),
+            "size_gb": self.size_gb,
+            "region": self.region,
+            "zone": self.zone,
+            "encrypted": self.encrypted,
+            "attached_machine_id": self.attached_machine_id,
+            "attached_alloc_id": null,
+            "created_at": rfc3339_millis(self.created_at_ms),
+            "blocks": blocks,
+            "block_size": 4096,
+            "blocks_free": blocks.saturating_sub(6),
+            "blocks_avail": blocks.saturating_mul(95) / 100,
+            "fstype": self.fstype,
+            "snapshot_retention": self.snapshot_retention,
+            "auto_backup_enabled": self.auto_backup_enabled,
+            "host_dedication_key": "",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Secret {
+    pub name: String,
+    /// Opaque; derived from the value, which is never stored.
+    pub digest: String,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+impl Secret {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "name": self.name,
+            "digest": self.digest,
+            "created_at": rfc3339_millis(self.created_at_ms),
+            "updated_at": rfc3339_millis(self.updated_at_ms),
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct App {
+    pub id: String,
+    pub name: String,
+    pub org_slug: String,
+    pub network: String,
+    pub created_at_ms: i64,
+    pub machines: BTreeMap<String, Machine>,
+    pub volumes: BTreeMap<String, Volume>,
+    pub secrets: BTreeMap<String, Secret>,
+    pub secrets_version: u64,
+    pub next_seq: u64,
+    /// Machines not yet destroyed (kept so app reads stay O(1) with many Machines).
+    #[serde(default)]
+    pub live_machines: usize,
+}
+
+impl App {
+    pub fn new(id: String, name: String, org_slug: String, network: String, now: i64) -> App {
+        App {
+            id,
+            name,
+            org_slug,
+            network,
+            created_at_ms: now,
+            machines: BTreeMap::new(),
+            volumes: BTreeMap::new(),
+            secrets: BTreeMap::new(),
+            secrets_version: 0,
+            next_seq: 0,
+            live_machines: 0,
+        }
+    }
+
+    pub fn seq(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq
+    }
+
+    /// Advances one Machine and, when it is destroyed, starts the delayed detach of
+    /// its volumes.
+    pub fn advance_machine(&mut self, id: &str, now: i64, t: &Timing) {
+        let version = self.secrets_version;
+        let Some(m) = self.machines.get_mut(id) else {
+            return;
+        };
+        if let Some(at) = m.advance(now, version, t) {
+            self.live_machines = self.live_machines.saturating_sub(1);
+            self.start_detach(id, at.saturating_add(t.detach));
+        }
+    }
+
+    /// Queues the detach of every volume attached to `machine_id` at `at`.
+    pub fn start_detach(&mut self, machine_id: &str, at: i64) {
+        for v in self.volumes.values_mut() {
+            if v.attached_machine_id.as_deref() == Some(machine_id) && v.detach_at_ms.is_none() {
+                v.detach_at_ms = Some(at);
+            }
+        }
+    }
+
+    /// Advances one volume (and the Machine it is attached to).
+    pub fn advance_volume(&mut self, id: &str, now: i64, t: &Timing) {
+        let attached = self
+            .volumes
+            .get(id)
+            .and_then(|v| v.attached_machine_id.clone());
+        if let Some(mid) = attached {
+            self.advance_machine(&mid, now, t);
+        }
+        if let Some(v) = self.volumes.get_mut(id)
+            && v.detach_at_ms.is_some_and(|at| at <= now)
+        {
+            v.detach_at_ms = None;
+            v.attached_machine_id = None;
+        }
+    }
+
+    /// Advances everything in the app (used before changes that read many entities).
+    pub fn advance_all(&mut self, now: i64, t: &Timing) {
+        let ids: Vec<String> = self.machines.keys().cloned().collect();
+        for id in &ids {
+            self.advance_machine(id, now, t);
+        }
+        let vids: Vec<String> = self.volumes.keys().cloned().collect();
+        for id in &vids {
+            self.advance_volume(id, now, t);
+        }
+    }
+
+    /// Recounts the Machines not yet destroyed (after loading a state file).
+    pub fn recount(&mut self) {
+        self.live_machines = self
+            .machines
+            .values()
+            .filter(|m| m.state != MachineState::Destroyed)
+            .count();
+    }
+
+    pub fn list_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "name": self.name,
+            "machine_count": self.live_machines,
+            "volume_count": self.volumes.len(),
+            "network": self.network,
+        })
+    }
+
+    pub fn to_json(&self) -> Value {
+        let status = if self.live_machines > 0 {
+            "deployed"
+        } else {
+            "pending"
+        };
+        json!({
+            "id": self.id,
+            "name": self.name,
+            "status": status,
+            "organization": { "name": self.org_slug, "slug": self.org_slug },
+            "machine_count": self.live_machines,
+            "volume_count": self.volumes.len(),
+            "network": self.network,
+        })
+    }
+
+    /// A Machine by id, 404 if unknown.
+    pub fn machine_mut(&mut self, id: &str) -> Result<&mut Machine, ApiError> {
+        self.machines
+            .get_mut(id)
+            .ok_or_else(ApiError::machine_not_found)
+    }
+
+    pub fn volume_mut(&mut self, id: &str) -> Result<&mut Volume, ApiError> {
+        self.volumes
+            .get_mut(id)
+            .ok_or_else(ApiError::volume_not_found)
+    }
+}
+
+/// Everything the simulator knows; this is what the state file holds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct World {
+    pub apps: BTreeMap<String, App>,
+    /// Bumped on every load so that a reloaded world draws fresh ids.
+    pub epoch: u64,
+}
+
+impl World {
+    pub fn app_mut(&mut self, name: &str) -> Result<&mut App, ApiError> {
+        self.apps.get_mut(name).ok_or_else(ApiError::app_not_found)
+    }
+}
