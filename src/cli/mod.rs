@@ -35,6 +35,8 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once per process: the size of the biggest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Check a spec and report every problem (file:line:column, path, what, hint).
     Validate(validate::ValidateArgs),
