@@ -9,4 +9,5 @@ pub mod cli;
 pub mod diag;
 pub mod money;
 pub mod platform;
+pub mod pricing;
 pub mod resource;

@@ -35,16 +35,50 @@ pub fn fmt_delta(v: Usd) -> String {
     }
 }
 
-/// The JSON form of money: a number in dollars with at most 4 decimals.
-pub fn json_usd(v: Usd) -> serde_json::Value {
+/// A unit price for display: cents when it has at most two decimals (`$0.15`), else up
+/// to six decimals (`$0.002694`), since per-hour prices are fractions of a cent.
+pub fn fmt_rate(v: Usd) -> String {
+    let r = v.round_dp_with_strategy(6, RoundingStrategy::MidpointAwayFromZero);
+    let sign = if r.is_sign_negative() && !r.is_zero() {
+        "-"
+    } else {
+        ""
+    };
+    let a = r.abs();
+    if a.normalize().scale() <= 2 {
+        format!("{sign}${a:.2}")
+    } else {
+        format!("{sign}${}", a.normalize())
+    }
+}
+
+/// `+12.3%` / `-4.0%` / `0.0%` (one decimal, for display).
+pub fn fmt_percent(p: Decimal) -> String {
+    let r = p.round_dp_with_strategy(1, RoundingStrategy::MidpointAwayFromZero);
+    if r.is_zero() {
+        "0.0%".to_string()
+    } else if r.is_sign_negative() {
+        format!("-{:.1}%", -r)
+    } else {
+        format!("+{r:.1}%")
+    }
+}
+
+/// A JSON number with at most `dp` decimals (display-only conversion).
+pub fn json_decimal(v: Decimal, dp: u32) -> serde_json::Value {
     let r = v
-        .round_dp_with_strategy(4, RoundingStrategy::MidpointAwayFromZero)
+        .round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero)
         .normalize();
-    // Display-only conversion: a value with at most 4 decimals (and far below 2^53 cents)
-    // prints back as the same shortest decimal text.
     serde_json::from_str::<serde_json::Number>(&r.to_string())
         .map(serde_json::Value::Number)
         .unwrap_or(serde_json::Value::Null)
+}
+
+/// The JSON form of money: a number in dollars with at most 4 decimals.
+pub fn json_usd(v: Usd) -> serde_json::Value {
+    // Display-only conversion: a value with at most 4 decimals (and far below 2^53 cents)
+    // prints back as the same shortest decimal text.
+    json_decimal(v, 4)
 }
 
 #[cfg(test)]
@@ -59,6 +93,19 @@ mod tests {
         assert_eq!(fmt_usd(Decimal::from_str("-2.5").unwrap()), "-$2.50");
         assert_eq!(fmt_delta(Decimal::from_str("1.905").unwrap()), "+$1.91");
         assert_eq!(fmt_delta(Decimal::from_str("-1.905").unwrap()), "-$1.91");
+    }
+
+    #[test]
+    fn rates_and_percentages() {
+        let d = |s: &str| Decimal::from_str(s).unwrap();
+        assert_eq!(fmt_rate(d("0.15")), "$0.15");
+        assert_eq!(fmt_rate(d("5")), "$5.00");
+        assert_eq!(fmt_rate(d("1.94") / d("720")), "$0.002694");
+        assert_eq!(fmt_rate(d("-0.08")), "-$0.08");
+        assert_eq!(fmt_percent(d("12.345")), "+12.3%");
+        assert_eq!(fmt_percent(d("-4")), "-4.0%");
+        assert_eq!(fmt_percent(d("0.01")), "0.0%");
+        assert_eq!(json_decimal(d("0.0026944444"), 6).to_string(), "0.002694");
     }
 
     #[test]
