@@ -6,6 +6,7 @@
 //! [`graph`] → [`plan`] (diff against observed [`state`]) → [`render`].
 
 pub mod cli;
+pub mod cost;
 pub mod diag;
 pub mod money;
 pub mod platform;

@@ -1,0 +1,542 @@
+//! Cost reports as text (terminal), JSON (the contract in ARCHITECTURE.md) and markdown
+//! (a pull-request comment). Rendering only: every figure comes computed in the report.
+
+use std::fmt::Write as _;
+
+use serde_json::{Map, Value, json};
+
+use super::{Change, ChangeStatus, CostDelta, CostReport, LineItem, ORG, SHARED, Verdict};
+use crate::money::{Usd, fmt_delta, fmt_percent, fmt_rate, fmt_usd, json_decimal, json_usd};
+use crate::pricing::SourceRef;
+
+/// The hidden marker that lets CI find and update its own pull-request comment.
+pub const MARKDOWN_MARKER: &str = "<!-- flotilla-cost-preview -->";
+
+/// At most this many rows in each markdown table (GitHub caps a comment at 65,536
+/// characters); the rest is summarised.
+pub const MARKDOWN_MAX_ROWS: usize = 100;
+
+/// What to render: the report, and optionally a base report with its delta and a budget
+/// verdict.
+#[derive(Debug, Clone, Copy)]
+pub struct View<'a> {
+    /// A name for the fleet (the spec path or organization).
+    pub title: &'a str,
+    pub report: &'a CostReport,
+    pub base: Option<(&'a CostReport, &'a CostDelta)>,
+    pub verdict: Option<&'a Verdict>,
+}
+
+fn source_id(r: &SourceRef) -> String {
+    format!("{}:{}", r.table.file(), r.line)
+}
+
+fn month_note(report: &CostReport) -> String {
+    format!(
+        "pricing fly/{} · a month is {} days = {} hours",
+        report.pricing_version, report.assumptions.month_days, report.assumptions.hours_per_month
+    )
+}
+
+/// A plain-text table: the first column left-aligned, the others right-aligned.
+fn text_table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let n = headers.len();
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate().take(n) {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let fmt_row = |cells: Vec<&str>, out: &mut String| {
+        let mut line = String::from("  ");
+        for (i, c) in cells.iter().enumerate() {
+            let pad = widths[i].saturating_sub(c.chars().count());
+            if i == 0 {
+                line.push_str(c);
+                line.push_str(&" ".repeat(pad));
+            } else {
+                line.push_str("  ");
+                line.push_str(&" ".repeat(pad));
+                line.push_str(c);
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    };
+    fmt_row(headers.to_vec(), &mut out);
+    for r in rows {
+        fmt_row(r.iter().map(|s| s.as_str()).collect(), &mut out);
+    }
+    out
+}
+
+fn money_rows<'a>(it: impl Iterator<Item = (&'a String, &'a Usd)>) -> Vec<Vec<String>> {
+    it.map(|(k, v)| vec![k.clone(), fmt_usd(*v)]).collect()
+}
+
+fn change_rows(changes: &[Change], limit: usize) -> Vec<Vec<String>> {
+    changes
+        .iter()
+        .take(limit)
+        .map(|c| {
+            vec![
+                c.key.clone(),
+                fmt_usd(c.before),
+                fmt_usd(c.after),
+                fmt_delta(c.delta),
+                status_word(c.status).to_string(),
+            ]
+        })
+        .collect()
+}
+
+fn status_word(s: ChangeStatus) -> &'static str {
+    match s {
+        ChangeStatus::Added => "added",
+        ChangeStatus::Removed => "removed",
+        ChangeStatus::Changed => "changed",
+    }
+}
+
+fn line_quantity(l: &LineItem) -> String {
+    format!("{} {}", l.quantity.round_dp(4).normalize(), l.unit)
+}
+
+fn headline(v: &View<'_>) -> String {
+    match v.base {
+        Some((_, d)) => format!(
+            "{} → {} per month ({}{})",
+            fmt_usd(d.base_total),
+            fmt_usd(d.head_total),
+            fmt_delta(d.delta),
+            d.percent
+                .map(|p| format!(", {}", fmt_percent(p)))
+                .unwrap_or_default()
+        ),
+        None => format!("{} per month", fmt_usd(v.report.total)),
+    }
+}
+
+/// The terminal report: totals, breakdowns, every line, assumptions and warnings.
+pub fn text(v: &View<'_>) -> String {
+    let r = v.report;
+    let mut out = String::new();
+    let _ = writeln!(out, "Cost of {}: {}", v.title, headline(v));
+    let _ = writeln!(out, "  ({})", month_note(r));
+    if let Some((base, d)) = v.base {
+        if base.pricing_version != r.pricing_version {
+            let _ = writeln!(out, "  (base priced with fly/{})", base.pricing_version);
+        }
+        out.push('\n');
+        if d.tenants.is_empty() {
+            let _ = writeln!(out, "No tenant's cost changed.");
+        } else {
+            let _ = writeln!(out, "Tenants whose cost changed:");
+            out.push_str(&text_table(
+                &["tenant", "before", "after", "change", ""],
+                &change_rows(&d.tenants, usize::MAX),
+            ));
+        }
+        if !d.addresses.is_empty() {
+            out.push('\n');
+            let _ = writeln!(out, "Resources whose cost changed:");
+            out.push_str(&text_table(
+                &["resource", "before", "after", "change", ""],
+                &change_rows(&d.addresses, usize::MAX),
+            ));
+        }
+    }
+    out.push('\n');
+    let _ = writeln!(out, "By tenant:");
+    out.push_str(&text_table(
+        &["tenant", "monthly"],
+        &money_rows(r.by_tenant.iter()),
+    ));
+    out.push('\n');
+    let _ = writeln!(out, "By kind:");
+    out.push_str(&text_table(
+        &["kind", "monthly"],
+        &money_rows(r.by_kind.iter()),
+    ));
+    out.push('\n');
+    let _ = writeln!(out, "By item:");
+    out.push_str(&text_table(
+        &["item", "monthly"],
+        &money_rows(r.by_item.iter()),
+    ));
+    out.push('\n');
+    let _ = writeln!(out, "Lines:");
+    let rows: Vec<Vec<String>> = r
+        .lines
+        .iter()
+        .map(|l| {
+            vec![
+                l.address.to_string(),
+                l.item.as_str().to_string(),
+                l.description.clone(),
+                line_quantity(l),
+                fmt_rate(l.unit_price),
+                fmt_usd(l.monthly),
+            ]
+        })
+        .collect();
+    out.push_str(&text_table(
+        &[
+            "resource",
+            "item",
+            "what",
+            "quantity",
+            "unit price",
+            "monthly",
+        ],
+        &rows,
+    ));
+    let _ = writeln!(out, "  total: {}", fmt_usd(r.total));
+    out.push('\n');
+    let _ = writeln!(out, "Assumptions:");
+    for rule in &r.assumptions.rules {
+        let _ = writeln!(out, "  - {rule}");
+    }
+    let u = &r.assumptions.default_usage;
+    let _ = writeln!(
+        out,
+        "  - Default usage: {} active h/day, rootfs {} GB, egress {} GB/month, snapshot daily change {}.",
+        u.active_hours_per_day.normalize(),
+        u.rootfs_gb.normalize(),
+        u.egress_gb_month.normalize(),
+        u.snapshot_daily_change.normalize()
+    );
+    let _ = writeln!(
+        out,
+        "  - Prices: {} (see `flotilla pricing show {}` for every row and source).",
+        r.assumptions.pricing_origin, r.pricing_version
+    );
+    if !r.warnings.is_empty() {
+        out.push('\n');
+        let _ = writeln!(out, "Warnings:");
+        for w in &r.warnings {
+            let _ = writeln!(out, "  - {w}");
+        }
+    }
+    if let Some(verdict) = v.verdict {
+        out.push('\n');
+        match verdict {
+            Verdict::Within => {
+                let _ = writeln!(out, "Budget: within limits.");
+            }
+            Verdict::Exceeded { reason } => {
+                let _ = writeln!(out, "{reason}");
+            }
+        }
+    }
+    out
+}
+
+fn money_map<'a>(it: impl Iterator<Item = (&'a String, &'a Usd)>) -> Value {
+    let mut m = Map::new();
+    for (k, v) in it {
+        m.insert(k.clone(), json_usd(*v));
+    }
+    Value::Object(m)
+}
+
+fn json_changes(changes: &[Change]) -> Value {
+    Value::Array(
+        changes
+            .iter()
+            .map(|c| {
+                json!({
+                    "key": c.key,
+                    "status": status_word(c.status),
+                    "before_usd": json_usd(c.before),
+                    "after_usd": json_usd(c.after),
+                    "delta_usd": json_usd(c.delta),
+                })
+            })
+            .collect(),
+    )
+}
+
+fn json_line(l: &LineItem) -> Value {
+    json!({
+        "address": l.address.as_str(),
+        "kind": l.kind,
+        "tenant": l.tenant,
+        "app": l.app,
+        "item": l.item.as_str(),
+        "description": l.description,
+        "quantity": json_decimal(l.quantity, 6),
+        "unit": l.unit,
+        "unit_price_usd": json_decimal(l.unit_price, 6),
+        "monthly_usd": json_usd(l.monthly),
+        "pricing_version": l.pricing_version.to_string(),
+        "sources": l.sources.iter().map(source_id).collect::<Vec<_>>(),
+        "assumptions": l.assumptions,
+    })
+}
+
+/// The JSON contract: `pricing_version`, `monthly_usd`, `by_tenant`, `by_kind`, `lines`,
+/// `assumptions`; with a base also `base_monthly_usd`, `delta_usd` and the changes.
+pub fn json(v: &View<'_>) -> Value {
+    let r = v.report;
+    let mut citations = Map::new();
+    for (sref, c) in &r.citations {
+        citations.insert(
+            source_id(sref),
+            json!({
+                "file": c.file,
+                "line": c.line,
+                "key": c.key,
+                "value": c.value,
+                "status": c.status.as_str(),
+                "source": c.source,
+                "url": c.url,
+                "note": c.note,
+            }),
+        );
+    }
+    let unpublished: Vec<Value> = r
+        .unpublished
+        .iter()
+        .map(|u| {
+            json!({
+                "file": u.citation.file,
+                "line": u.citation.line,
+                "key": u.citation.key,
+                "value": u.citation.value,
+                "status": u.citation.status.as_str(),
+                "note": u.citation.note,
+                "lines": u.lines,
+            })
+        })
+        .collect();
+    let mut out = json!({
+        "format_version": 1,
+        "title": v.title,
+        "pricing_version": r.pricing_version.to_string(),
+        "pricing_origin": r.assumptions.pricing_origin,
+        "currency": r.assumptions.currency,
+        "monthly_usd": json_usd(r.total),
+        "by_tenant": money_map(r.by_tenant.iter()),
+        "by_kind": money_map(r.by_kind.iter()),
+        "by_item": money_map(r.by_item.iter()),
+        "lines": r.lines.iter().map(json_line).collect::<Vec<_>>(),
+        "assumptions": {
+            "month_days": r.assumptions.month_days,
+            "hours_per_month": r.assumptions.hours_per_month,
+            "pricing_version": r.pricing_version.to_string(),
+            "default_usage": r.assumptions.default_usage,
+            "rules": r.assumptions.rules,
+            "unpublished_figures": unpublished,
+        },
+        "citations": citations,
+        "warnings": r.warnings,
+    });
+    if let (Some((base, d)), Some(obj)) = (v.base, out.as_object_mut()) {
+        obj.insert("base_monthly_usd".into(), json_usd(d.base_total));
+        obj.insert("delta_usd".into(), json_usd(d.delta));
+        obj.insert(
+            "delta_percent".into(),
+            d.percent.map(|p| json_decimal(p, 2)).unwrap_or(Value::Null),
+        );
+        obj.insert(
+            "base_pricing_version".into(),
+            Value::String(base.pricing_version.to_string()),
+        );
+        obj.insert(
+            "changes".into(),
+            json!({
+                "tenants": json_changes(&d.tenants),
+                "addresses": json_changes(&d.addresses),
+                "kinds": json_changes(&d.kinds),
+                "items": json_changes(&d.items),
+            }),
+        );
+    }
+    if let (Some(verdict), Some(obj)) = (v.verdict, out.as_object_mut()) {
+        obj.insert(
+            "budget".into(),
+            match verdict {
+                Verdict::Within => json!({"exceeded": false}),
+                Verdict::Exceeded { reason } => json!({"exceeded": true, "reason": reason}),
+            },
+        );
+    }
+    out
+}
+
+fn md_escape(s: &str) -> String {
+    s.replace('|', "\\|")
+}
+
+fn md_table(headers: &[&str], right: &[bool], rows: &[Vec<String>]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "| {} |", headers.join(" | "));
+    let seps: Vec<&str> = right
+        .iter()
+        .map(|r| if *r { "---:" } else { "---" })
+        .collect();
+    let _ = writeln!(out, "|{}|", seps.join("|"));
+    for r in rows {
+        let cells: Vec<String> = r.iter().map(|c| md_escape(c)).collect();
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
+    }
+    out
+}
+
+fn more_rows(total: usize, shown: usize, what: &str) -> String {
+    if total > shown {
+        format!(
+            "\n_… and {} more {what}; run `flotilla cost` locally for all of them._\n",
+            total - shown
+        )
+    } else {
+        String::new()
+    }
+}
+
+/// A pull-request comment: headline delta, changed tenants, budget verdict, a collapsible
+/// full breakdown, assumptions and the pricing version.
+pub fn markdown(v: &View<'_>) -> String {
+    let r = v.report;
+    let mut out = String::new();
+    let _ = writeln!(out, "{MARKDOWN_MARKER}");
+    let _ = writeln!(out, "### Cost preview: `{}`", v.title);
+    out.push('\n');
+    let _ = writeln!(out, "**Monthly cost: {}**", headline(v));
+    out.push('\n');
+    let _ = writeln!(out, "_{}_", month_note(r));
+    out.push('\n');
+    match v.verdict {
+        Some(Verdict::Exceeded { reason }) => {
+            let _ = writeln!(out, "> [!CAUTION]\n> **{}**", md_escape(reason));
+            out.push('\n');
+        }
+        Some(Verdict::Within) => {
+            let _ = writeln!(out, "Budget: within limits.");
+            out.push('\n');
+        }
+        None => {}
+    }
+    if let Some((base, d)) = v.base {
+        if base.pricing_version != r.pricing_version {
+            let _ = writeln!(
+                out,
+                "_The base was priced with fly/{}._\n",
+                base.pricing_version
+            );
+        }
+        if d.tenants.is_empty() {
+            let _ = writeln!(out, "No tenant's monthly cost changed.");
+        } else {
+            let _ = writeln!(out, "#### Tenants whose cost changed ({})", d.tenants.len());
+            out.push('\n');
+            out.push_str(&md_table(
+                &["Tenant", "Before", "After", "Change", ""],
+                &[false, true, true, true, false],
+                &change_rows(&d.tenants, MARKDOWN_MAX_ROWS),
+            ));
+            out.push_str(&more_rows(d.tenants.len(), MARKDOWN_MAX_ROWS, "tenants"));
+        }
+        out.push('\n');
+        if !d.addresses.is_empty() {
+            let _ = writeln!(
+                out,
+                "<details><summary>Resources whose cost changed ({})</summary>\n",
+                d.addresses.len()
+            );
+            out.push_str(&md_table(
+                &["Resource", "Before", "After", "Change", ""],
+                &[false, true, true, true, false],
+                &change_rows(&d.addresses, MARKDOWN_MAX_ROWS),
+            ));
+            out.push_str(&more_rows(
+                d.addresses.len(),
+                MARKDOWN_MAX_ROWS,
+                "resources",
+            ));
+            let _ = writeln!(out, "\n</details>\n");
+        }
+    }
+    let tenants = r.tenant_count();
+    let _ = writeln!(
+        out,
+        "<details><summary>Full breakdown: {} tenants, {} lines</summary>\n",
+        tenants,
+        r.lines.len()
+    );
+    let kind_rows: Vec<Vec<String>> = r
+        .by_kind
+        .iter()
+        .map(|(k, v)| vec![k.clone(), fmt_usd(*v)])
+        .collect();
+    out.push_str(&md_table(&["Kind", "Monthly"], &[false, true], &kind_rows));
+    out.push('\n');
+    let item_rows: Vec<Vec<String>> = r
+        .by_item
+        .iter()
+        .map(|(k, v)| vec![k.clone(), fmt_usd(*v)])
+        .collect();
+    out.push_str(&md_table(&["Item", "Monthly"], &[false, true], &item_rows));
+    out.push('\n');
+    let mut tenant_rows: Vec<(&String, &Usd)> = r.by_tenant.iter().collect();
+    tenant_rows.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let shown: Vec<Vec<String>> = tenant_rows
+        .iter()
+        .take(MARKDOWN_MAX_ROWS)
+        .map(|(k, v)| vec![(*k).clone(), fmt_usd(**v)])
+        .collect();
+    out.push_str(&md_table(&["Tenant", "Monthly"], &[false, true], &shown));
+    out.push_str(&more_rows(tenant_rows.len(), MARKDOWN_MAX_ROWS, "tenants"));
+    out.push('\n');
+    let line_rows: Vec<Vec<String>> = r
+        .lines
+        .iter()
+        .take(MARKDOWN_MAX_ROWS)
+        .map(|l| {
+            vec![
+                format!("`{}`", l.address),
+                l.description.clone(),
+                line_quantity(l),
+                fmt_rate(l.unit_price),
+                fmt_usd(l.monthly),
+            ]
+        })
+        .collect();
+    out.push_str(&md_table(
+        &["Resource", "What", "Quantity", "Unit price", "Monthly"],
+        &[false, false, true, true, true],
+        &line_rows,
+    ));
+    out.push_str(&more_rows(r.lines.len(), MARKDOWN_MAX_ROWS, "lines"));
+    let _ = writeln!(out, "\n</details>\n");
+    let _ = writeln!(out, "<details><summary>Assumptions</summary>\n");
+    for rule in &r.assumptions.rules {
+        let _ = writeln!(out, "- {rule}");
+    }
+    let _ = writeln!(
+        out,
+        "- By tenant, `{SHARED}` collects shared apps and `{ORG}` the organization-wide allowances."
+    );
+    let _ = writeln!(
+        out,
+        "- Prices: {} (pricing version {}).",
+        r.assumptions.pricing_origin, r.pricing_version
+    );
+    let _ = writeln!(out, "\n</details>");
+    if !r.warnings.is_empty() {
+        out.push('\n');
+        let _ = writeln!(
+            out,
+            "<details><summary>Warnings: {} unpublished figure{}</summary>\n",
+            r.warnings.len(),
+            if r.warnings.len() == 1 { "" } else { "s" }
+        );
+        for w in &r.warnings {
+            let _ = writeln!(out, "- {}", md_escape(w));
+        }
+        let _ = writeln!(out, "\n</details>");
+    }
+    out
+}
