@@ -8,7 +8,13 @@
 pub mod cli;
 pub mod cost;
 pub mod diag;
+pub mod fly;
+pub mod graph;
 pub mod money;
+pub mod plan;
 pub mod platform;
 pub mod pricing;
+pub mod render;
 pub mod resource;
+pub mod spec;
+pub mod state;

@@ -119,3 +119,41 @@ mod tests {
         assert_eq!(json_usd(Decimal::ZERO).to_string(), "0");
     }
 }
+
+/// Serde for `Option<Usd>` as a JSON number with at most 4 decimals (reads numbers or
+/// decimal strings back exactly as written).
+pub mod usd_opt {
+    use super::*;
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::str::FromStr;
+
+    pub fn serialize<S: Serializer>(v: &Option<Usd>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(x) => serde::Serialize::serialize(&json_usd(*x), s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Usd>, D::Error> {
+        match Option::<serde_json::Value>::deserialize(d)? {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::Number(n)) => Decimal::from_str(&n.to_string()).map(Some).map_err(serde::de::Error::custom),
+            Some(serde_json::Value::String(s)) => Decimal::from_str(&s).map(Some).map_err(serde::de::Error::custom),
+            Some(other) => Err(serde::de::Error::custom(format!("expected an amount in dollars, found {other}"))),
+        }
+    }
+}
+
+/// Serde for `Usd` as a JSON number with at most 4 decimals.
+pub mod usd {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Usd, s: S) -> Result<S::Ok, S::Error> {
+        serde::Serialize::serialize(&json_usd(*v), s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Usd, D::Error> {
+        super::usd_opt::deserialize(d)?.ok_or_else(|| serde::de::Error::custom("an amount is required"))
+    }
+}

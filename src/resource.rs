@@ -51,9 +51,56 @@ impl fmt::Display for Kind {
 
 /// A stable, human-readable resource address, e.g. `tenant.alice.machine[0]`,
 /// `tenant.alice.volume.workspace[0]`, `app.my-jarvis-router.machine[1]`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+///
+/// Addresses order naturally: runs of digits compare as numbers, so `user-2` comes
+/// before `user-10` and `machine[2]` before `machine[10]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Address(pub String);
+
+impl Ord for Address {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        natural_cmp(&self.0, &other.0)
+    }
+}
+
+impl PartialOrd for Address {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Compares strings with digit runs taken as numbers (ties broken bytewise).
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let (ab, bb) = (a.as_bytes(), b.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    while i < ab.len() && j < bb.len() {
+        if ab[i].is_ascii_digit() && bb[j].is_ascii_digit() {
+            let si = i;
+            while i < ab.len() && ab[i].is_ascii_digit() {
+                i += 1;
+            }
+            let sj = j;
+            while j < bb.len() && bb[j].is_ascii_digit() {
+                j += 1;
+            }
+            let na = a[si..i].trim_start_matches('0');
+            let nb = b[sj..j].trim_start_matches('0');
+            let ord = na.len().cmp(&nb.len()).then_with(|| na.cmp(nb));
+            if ord != Ordering::Equal {
+                return ord;
+            }
+        } else {
+            if ab[i] != bb[j] {
+                return ab[i].cmp(&bb[j]);
+            }
+            i += 1;
+            j += 1;
+        }
+    }
+    (ab.len() - i).cmp(&(bb.len() - j)).then_with(|| a.cmp(b))
+}
 
 /// Who owns a group of resources: a tenant, or a shared (non-tenant) app.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -416,7 +463,7 @@ impl ResourceSet {
             .map(|i| &self.resources[i])
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &Resource> {
+    pub fn iter(&self) -> std::slice::Iter<'_, Resource> {
         self.resources.iter()
     }
 
@@ -430,5 +477,45 @@ impl ResourceSet {
 
     pub fn count(&self, kind: Kind) -> usize {
         self.resources.iter().filter(|r| r.kind() == kind).count()
+    }
+}
+
+/// A tenant as declared (after generators are expanded).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantInfo {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
+    /// The Fly app its Machines live in.
+    pub app: String,
+}
+
+/// The desired state: everything a spec declares, fully resolved.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Desired {
+    pub org: String,
+    pub resources: ResourceSet,
+    /// The spec's default usage assumptions (used to price resources that are only
+    /// observed, such as those about to be deleted).
+    pub default_usage: Usage,
+    pub tenants: Vec<TenantInfo>,
+    /// Every app name the spec manages (tenant apps and shared apps).
+    pub apps: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_sort_naturally() {
+        let mut v: Vec<Address> = ["tenant.user-10.app", "tenant.user-2.app", "tenant.user-1.machine[10]", "tenant.user-1.machine[9]", "tenant.user-1.app"]
+            .iter()
+            .map(|s| Address(s.to_string()))
+            .collect();
+        v.sort();
+        let s: Vec<&str> = v.iter().map(|a| a.as_str()).collect();
+        assert_eq!(s, vec!["tenant.user-1.app", "tenant.user-1.machine[9]", "tenant.user-1.machine[10]", "tenant.user-2.app", "tenant.user-10.app"]);
+        assert_eq!(natural_cmp("a01", "a1"), "a01".cmp("a1"));
     }
 }

@@ -6,6 +6,11 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod common;
+mod graph;
+mod plan;
+mod validate;
+
 /// Exit code: success, or no changes.
 pub const EXIT_OK: i32 = 0;
 /// Exit code: an error the user can act on.
@@ -29,7 +34,14 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Check a spec and report every problem (file:line:column, path, what, hint).
+    Validate(validate::ValidateArgs),
+    /// Show what would change, per resource, with the monthly cost before and after.
+    Plan(plan::PlanArgs),
+    /// Show the dependency graph of a spec's resources.
+    Graph(graph::GraphArgs),
+}
 
 /// Parses the process arguments, runs the command and returns the exit code.
 pub fn main() -> i32 {
@@ -45,5 +57,9 @@ pub fn main() -> i32 {
 }
 
 pub fn run(cli: Cli) -> i32 {
-    match cli.command {}
+    match cli.command {
+        Command::Validate(a) => validate::run(a),
+        Command::Plan(a) => plan::run(a),
+        Command::Graph(a) => graph::run(a),
+    }
 }

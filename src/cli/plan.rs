@@ -1,0 +1,111 @@
+//! `flotilla plan SPEC`: what would change, and what it costs.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::common::{Format, eprint_diag, load_spec, print_out};
+use crate::diag::{Diagnostic, suggest};
+use crate::plan::saved::{PlanDocument, PlanMeta};
+use crate::render::{Style, plan_json, plan_markdown, plan_text};
+use crate::state::{Snapshot, interpret};
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  flotilla plan specs/jarvis.yaml
+  flotilla plan specs/jarvis.yaml --state tests/states/jarvis-drift.json
+  flotilla plan specs/jarvis.yaml --tenant alice --tenant bob
+  flotilla plan specs/jarvis.yaml --format json --out plans/jarvis.plan.json
+  flotilla plan specs/jarvis.yaml --detailed-exitcode   # exit 2 when there are changes")]
+pub struct PlanArgs {
+    /// The spec file.
+    #[arg(value_name = "SPEC")]
+    pub spec: PathBuf,
+    /// Compare against an observed-state JSON file instead of an empty organization.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Save the plan (with the desired state, spec hash and observed fingerprint) for
+    /// `flotilla apply PLANFILE`.
+    #[arg(long, value_name = "PLANFILE")]
+    pub out: Option<PathBuf>,
+    /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Only plan these tenants (repeatable).
+    #[arg(long = "tenant", value_name = "NAME")]
+    pub tenants: Vec<String>,
+    /// Never colour the text output (colours are used only on a terminal; NO_COLOR is honoured).
+    #[arg(long)]
+    pub no_color: bool,
+}
+
+pub fn load_state(path: &std::path::Path) -> Result<Snapshot, Diagnostic> {
+    let file = path.display().to_string();
+    let bytes = crate::spec::read_limited(path).map_err(|d| d.file(file.clone()))?;
+    Snapshot::from_json(&bytes, &file)
+}
+
+pub fn run(args: PlanArgs) -> i32 {
+    let loaded = match load_spec(&args.spec) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let desired = &loaded.desired;
+    for t in &args.tenants {
+        if !desired.tenants.iter().any(|x| &x.name == t) {
+            let hint = suggest(t, desired.tenants.iter().map(|x| x.name.as_str()), "tenants");
+            eprint_diag(&Diagnostic::error(format!("--tenant {t}: no such tenant in {}", args.spec.display())).hint(hint));
+            return super::EXIT_ERROR;
+        }
+    }
+    let (snapshot, source) = match &args.state {
+        Some(p) => match load_state(p) {
+            Ok(s) => (s, format!("state:{}", p.display())),
+            Err(d) => {
+                eprint_diag(&d);
+                return super::EXIT_ERROR;
+            }
+        },
+        None => (Snapshot::empty(&desired.org), "empty".to_string()),
+    };
+    if snapshot.org != desired.org {
+        eprint_diag(
+            &Diagnostic::error(format!("the observed state is of org `{}` but the spec declares org `{}`", snapshot.org, desired.org))
+                .hint("observe the spec's organization, or fix `org:` in the spec"),
+        );
+        return super::EXIT_ERROR;
+    }
+    let observed = interpret(&snapshot, desired);
+    let plan = crate::plan::plan(desired, &observed, &args.tenants);
+    let meta = PlanMeta {
+        org: &desired.org,
+        spec_file: &loaded.file,
+        spec_hash: &loaded.spec_hash,
+        observed_fingerprint: &observed.fingerprint,
+        observed_source: &source,
+        tenants: &args.tenants,
+        created_at: chrono::Utc::now(),
+    };
+    let narrowed = crate::plan::filter_tenants(&desired.resources, &args.tenants);
+    let doc = PlanDocument::new(&plan, &meta, &observed.unmanaged, Some(&narrowed));
+    if let Some(out) = &args.out {
+        if let Err(d) = doc.save(out) {
+            eprint_diag(&d);
+            return super::EXIT_ERROR;
+        }
+        eprintln!("Saved the plan to {}; apply it with `flotilla apply {}`.", out.display(), out.display());
+    }
+    let style = if args.no_color { Style::plain() } else { Style::detect() };
+    print_out(&match args.format {
+        Format::Text => plan_text(&doc, style),
+        Format::Json => plan_json(&doc) + "\n",
+        Format::Markdown => plan_markdown(&doc),
+    });
+    if !plan.errors.is_empty() {
+        return super::EXIT_ERROR;
+    }
+    if args.detailed_exitcode && plan.has_changes() { super::EXIT_CHANGES } else { super::EXIT_OK }
+}

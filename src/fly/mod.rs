@@ -1,0 +1,4 @@
+//! Everything that speaks Fly's Machines API: wire types, and (in the client) HTTP,
+//! retries, rate limiting and leases.
+
+pub mod types;

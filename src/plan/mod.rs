@@ -1,0 +1,460 @@
+//! The plan: `diff(desired, observed)` as a pure function.
+//!
+//! Each address gets one action — create, update in place, replace, delete or no-op —
+//! with field-level before/after values and the reasons. Fly's semantics are built in:
+//! volumes grow (extend) but never shrink; a region or mount change replaces a Machine;
+//! image, guest, env and service changes update and restart it; a secret change updates
+//! the Machines of that app; metadata changes need no restart. Only declared fields are
+//! compared, so server-filled defaults never show up as changes.
+
+pub mod saved;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::diag::Diagnostic;
+use crate::money::Usd;
+use crate::resource::{
+    Address, Desired, Kind, MachineSpec, Resource, ResourceSet, Service, Spec, META_SECRETS,
+};
+use crate::state::Observed;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Update,
+    Replace,
+    Delete,
+    Noop,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Replace => "replace",
+            Action::Delete => "delete",
+            Action::Noop => "noop",
+        }
+    }
+}
+
+/// One changed field. `before`/`after` are `None` when the field is absent on that side.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldChange {
+    pub path: String,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+    /// This field cannot change in place; the resource is replaced.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub forces_replace: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub address: Address,
+    pub kind: Kind,
+    pub action: Action,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    pub app: String,
+    /// Fly's ID of the existing resource.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldChange>,
+    /// Why: replace causes, secret restarts, adoption, volume extend.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+    /// An update that restarts the Machine (config change); metadata-only updates don't.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restart: bool,
+    /// The resource exists but carries no flotilla metadata yet: it is adopted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopt: bool,
+    /// Destroys a volume's data (delete or replace of a volume).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub data_loss: bool,
+    /// Destroys or replaces something under `lifecycle.prevent_destroy`: apply refuses.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub prevent_destroy: bool,
+    #[serde(rename = "monthly_cost_before_usd", default, with = "crate::money::usd_opt")]
+    pub monthly_cost_before: Option<Usd>,
+    #[serde(rename = "monthly_cost_after_usd", default, with = "crate::money::usd_opt")]
+    pub monthly_cost_after: Option<Usd>,
+}
+
+impl Change {
+    fn new(r: &Resource, action: Action) -> Change {
+        Change {
+            address: r.address.clone(),
+            kind: r.kind(),
+            action,
+            tenant: r.tenant.clone(),
+            app: r.app.clone(),
+            id: r.id.clone(),
+            fields: Vec::new(),
+            reasons: Vec::new(),
+            restart: false,
+            adopt: false,
+            data_loss: false,
+            prevent_destroy: false,
+            monthly_cost_before: None,
+            monthly_cost_after: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub replace: usize,
+    pub delete: usize,
+    pub noop: usize,
+}
+
+impl Summary {
+    pub fn changes(&self) -> usize {
+        self.create + self.update + self.replace + self.delete
+    }
+}
+
+/// The cost side of a plan, filled by the cost engine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanCost {
+    pub pricing_version: String,
+    #[serde(rename = "monthly_before_usd", with = "crate::money::usd")]
+    pub monthly_before: Usd,
+    #[serde(rename = "monthly_after_usd", with = "crate::money::usd")]
+    pub monthly_after: Usd,
+    /// `monthly_after - monthly_before`.
+    #[serde(rename = "delta_usd", with = "crate::money::usd")]
+    pub delta: Usd,
+    /// Assumptions the figures rest on (30-day month, usage), one sentence each.
+    #[serde(default)]
+    pub assumptions: Vec<String>,
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub changes: Vec<Change>,
+    pub summary: Summary,
+    /// Problems that make the plan impossible to apply (e.g. a volume shrink).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<PlanCost>,
+}
+
+impl Plan {
+    pub fn has_changes(&self) -> bool {
+        self.summary.changes() > 0
+    }
+
+    /// Changes other than no-ops.
+    pub fn actionable(&self) -> impl Iterator<Item = &Change> {
+        self.changes.iter().filter(|c| c.action != Action::Noop)
+    }
+
+    pub fn get(&self, address: &Address) -> Option<&Change> {
+        self.changes.iter().find(|c| &c.address == address)
+    }
+
+    /// Errors as diagnostics.
+    pub fn error_diagnostics(&self) -> Vec<Diagnostic> {
+        self.errors.iter().map(|e| Diagnostic::error(e.clone())).collect()
+    }
+}
+
+/// Keeps only the resources of the named tenants.
+pub fn filter_tenants(set: &ResourceSet, tenants: &[String]) -> ResourceSet {
+    if tenants.is_empty() {
+        return set.clone();
+    }
+    ResourceSet::new(set.iter().filter(|r| r.tenant.as_ref().is_some_and(|t| tenants.contains(t))).cloned().collect())
+}
+
+/// Computes the plan. `desired` and `observed` must already be narrowed the same way.
+pub fn diff(desired: &ResourceSet, observed: &Observed) -> Plan {
+    let mut changes: Vec<Change> = Vec::new();
+    let mut errors = Vec::new();
+    let obs = &observed.resources;
+
+    for d in desired.iter() {
+        let Some(o) = obs.get(&d.address) else {
+            changes.push(Change::new(d, Action::Create));
+            continue;
+        };
+        let mut c = Change::new(d, Action::Noop);
+        c.id = o.id.clone();
+        c.adopt = observed.adopted.contains(&d.address);
+        match (&d.spec, &o.spec) {
+            (Spec::App(_), Spec::App(_)) | (Spec::Secret(_), Spec::Secret(_)) => {}
+            (Spec::Volume(dv), Spec::Volume(ov)) => {
+                if dv.region != ov.region {
+                    c.fields.push(field("region", json!(ov.region), json!(dv.region), true));
+                    c.reasons.push(format!("a volume cannot move from {} to {}: replaced (its data is lost)", ov.region, dv.region));
+                }
+                if dv.encrypted != ov.encrypted {
+                    c.fields.push(field("encrypted", json!(ov.encrypted), json!(dv.encrypted), true));
+                    c.reasons.push("encryption cannot change on an existing volume: replaced (its data is lost)".into());
+                }
+                if dv.size_gb != ov.size_gb {
+                    c.fields.push(field("size_gb", json!(ov.size_gb), json!(dv.size_gb), false));
+                    if dv.size_gb > ov.size_gb {
+                        c.reasons.push(format!("extend from {} GB to {} GB", ov.size_gb, dv.size_gb));
+                    } else {
+                        errors.push(format!(
+                            "{}: volumes cannot shrink ({} GB → {} GB); Fly only extends. Keep size_gb at {} or more, or replace the volume deliberately by giving it a new name",
+                            d.address, ov.size_gb, dv.size_gb, ov.size_gb
+                        ));
+                    }
+                }
+            }
+            (Spec::BackupPolicy(db), Spec::BackupPolicy(ob)) => {
+                if db.snapshot_retention != ob.snapshot_retention {
+                    c.fields.push(field("snapshot_retention", json!(ob.snapshot_retention), json!(db.snapshot_retention), false));
+                }
+                if db.auto_backup != ob.auto_backup {
+                    c.fields.push(field("auto_backup", json!(ob.auto_backup), json!(db.auto_backup), false));
+                }
+            }
+            (Spec::Machine(dm), Spec::Machine(om)) => diff_machine(dm, om, &mut c),
+            _ => {
+                c.fields.push(field("kind", json!(o.kind().as_str()), json!(d.kind().as_str()), true));
+                c.reasons.push("the resource at this address changed kind".into());
+            }
+        }
+        c.action = if c.fields.iter().any(|f| f.forces_replace) {
+            Action::Replace
+        } else if c.fields.is_empty() && !c.adopt {
+            Action::Noop
+        } else {
+            Action::Update
+        };
+        if c.adopt && c.action != Action::Noop {
+            c.reasons.insert(0, "adopt: exists without flotilla metadata".into());
+        }
+        if c.action == Action::Replace {
+            c.data_loss = d.kind() == Kind::Volume;
+            c.prevent_destroy = d.prevent_destroy || o.prevent_destroy;
+        }
+        changes.push(c);
+    }
+
+    let desired_addrs: HashSet<&Address> = desired.iter().map(|r| &r.address).collect();
+    for o in obs.iter() {
+        if desired_addrs.contains(&o.address) {
+            continue;
+        }
+        let mut c = Change::new(o, Action::Delete);
+        c.data_loss = o.kind() == Kind::Volume;
+        c.prevent_destroy = o.prevent_destroy;
+        if o.address.0.contains('#') {
+            c.reasons.push("a second resource for one declared slot (left by an interrupted apply)".into());
+        } else {
+            c.reasons.push("managed by flotilla but no longer declared".into());
+        }
+        changes.push(c);
+    }
+
+    cascade(&mut changes, desired);
+    // Grouped by owner (tenant or shared app), then in creation order within a group.
+    changes.sort_by(|a, b| (owner_key(&a.address), a.kind, &a.address).cmp(&(owner_key(&b.address), b.kind, &b.address)));
+    let mut summary = Summary::default();
+    for c in &changes {
+        match c.action {
+            Action::Create => summary.create += 1,
+            Action::Update => summary.update += 1,
+            Action::Replace => summary.replace += 1,
+            Action::Delete => summary.delete += 1,
+            Action::Noop => summary.noop += 1,
+        }
+    }
+    Plan { changes, summary, errors, cost: None }
+}
+
+/// Follow-on changes: a replaced volume replaces the Machine that mounts it; a changed
+/// secret restarts the Machines of its app.
+fn cascade(changes: &mut [Change], desired: &ResourceSet) {
+    let replaced_volumes: HashSet<Address> =
+        changes.iter().filter(|c| c.kind == Kind::Volume && c.action == Action::Replace).map(|c| c.address.clone()).collect();
+    let mut secret_apps: HashMap<String, Vec<String>> = HashMap::new();
+    for c in changes.iter().filter(|c| c.kind == Kind::Secret && c.action != Action::Noop) {
+        let name = c.address.0.rsplit(".secret.").next().unwrap_or_default().to_string();
+        secret_apps.entry(c.app.clone()).or_default().push(format!("{name} ({})", c.action.as_str()));
+    }
+    for c in changes.iter_mut().filter(|c| c.kind == Kind::Machine) {
+        let Some(m) = desired.get(&c.address).and_then(Resource::machine) else { continue };
+        if matches!(c.action, Action::Noop | Action::Update)
+            && let Some(v) = m.mounts.iter().find(|mt| replaced_volumes.contains(&mt.volume))
+        {
+            c.action = Action::Replace;
+            c.reasons.push(format!("its volume {} is replaced", v.volume));
+        }
+        if matches!(c.action, Action::Noop | Action::Update)
+            && let Some(list) = secret_apps.get(&c.app)
+        {
+            c.action = Action::Update;
+            c.restart = true;
+            c.reasons.push(format!("app secrets changed ({}): restart to load them", list.join(", ")));
+        }
+    }
+}
+
+/// `tenant.alice` of `tenant.alice.machine[0]`; `app.router` of `app.router.machine[1]`.
+fn owner_key(a: &Address) -> Address {
+    let mut parts = a.0.splitn(3, '.');
+    let head = parts.next().unwrap_or_default();
+    let name = parts.next().unwrap_or_default();
+    Address(format!("{head}.{name}"))
+}
+
+fn field(path: &str, before: Value, after: Value, forces_replace: bool) -> FieldChange {
+    FieldChange { path: path.to_string(), before: Some(before), after: Some(after), forces_replace }
+}
+
+/// The service fields a spec declares, with the idle policy Fly keeps per service.
+fn service_view(s: &Service, m: &MachineSpec) -> Value {
+    let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
+    if let Value::Object(o) = &mut v {
+        o.insert("autostop".into(), json!(m.idle.mode.as_str()));
+        o.insert("autostart".into(), json!(m.idle.autostart));
+        o.insert("min_machines_running".into(), json!(m.idle.min_running));
+    }
+    v
+}
+
+/// Field-level diff of what `desired` declares against `observed`.
+fn diff_machine(d: &MachineSpec, o: &MachineSpec, c: &mut Change) {
+    let mut restart = false;
+    if d.region != o.region && !d.fallback_regions.contains(&o.region) {
+        c.fields.push(field("region", json!(o.region), json!(d.region), true));
+        c.reasons.push(format!("a Machine cannot move from {} to {}: replaced", o.region, d.region));
+    }
+    let dm: Vec<Value> = d.mounts.iter().map(|m| json!({"volume": m.volume, "path": m.path})).collect();
+    let om: Vec<Value> = o.mounts.iter().map(|m| json!({"volume": m.volume, "path": m.path})).collect();
+    if dm != om {
+        c.fields.push(field("mounts", Value::Array(om), Value::Array(dm), true));
+        c.reasons.push("its mounts change: replaced".into());
+    }
+    let before = c.fields.len();
+    if d.image != o.image {
+        c.fields.push(field("image", json!(o.image), json!(d.image), false));
+    }
+    if d.guest.cpu_kind != o.guest.cpu_kind {
+        c.fields.push(field("guest.cpu_kind", json!(o.guest.cpu_kind), json!(d.guest.cpu_kind), false));
+    }
+    if d.guest.cpus != o.guest.cpus {
+        c.fields.push(field("guest.cpus", json!(o.guest.cpus), json!(d.guest.cpus), false));
+    }
+    if d.guest.memory_mb != o.guest.memory_mb {
+        c.fields.push(field("guest.memory_mb", json!(o.guest.memory_mb), json!(d.guest.memory_mb), false));
+    }
+    diff_maps("env", &d.env, &o.env, |_| true, &mut c.fields);
+    if let Some(ds) = &d.services {
+        let dv: Vec<Value> = ds.iter().map(|s| service_view(s, d)).collect();
+        let ov: Vec<Value> = o.services.as_deref().unwrap_or_default().iter().map(|s| service_view(s, o)).collect();
+        diff_json_subset("services", &Value::Array(dv), &Value::Array(ov), &mut c.fields);
+    }
+    if let Some(dc) = &d.checks {
+        let dv = serde_json::to_value(dc).unwrap_or(Value::Null);
+        let ov = serde_json::to_value(o.checks.clone().unwrap_or_default()).unwrap_or(Value::Null);
+        diff_json_subset("checks", &dv, &ov, &mut c.fields);
+    }
+    if let Some(r) = &d.restart
+        && Some(r) != o.restart.as_ref()
+    {
+        c.fields.push(FieldChange { path: "restart.policy".into(), before: o.restart.as_ref().map(|x| json!(x)), after: Some(json!(r)), forces_replace: false });
+    }
+    if c.fields.len() > before {
+        restart = true;
+    }
+    // Metadata: declared keys and flotilla's own; others (Fly's) are left alone.
+    let ours = |k: &str| d.metadata.contains_key(k) || (k.starts_with("flotilla_") && k != META_SECRETS);
+    diff_maps("metadata", &d.metadata, &o.metadata, ours, &mut c.fields);
+    c.restart = restart;
+}
+
+/// Compares two string maps key by key, for the keys `compare` selects.
+fn diff_maps(prefix: &str, d: &BTreeMap<String, String>, o: &BTreeMap<String, String>, compare: impl Fn(&str) -> bool, out: &mut Vec<FieldChange>) {
+    let keys: std::collections::BTreeSet<&String> = d.keys().chain(o.keys()).collect();
+    for k in keys {
+        if !compare(k) {
+            continue;
+        }
+        let (dv, ov) = (d.get(k), o.get(k));
+        if dv != ov {
+            out.push(FieldChange {
+                path: format!("{prefix}.{k}"),
+                before: ov.map(|v| json!(v)),
+                after: dv.map(|v| json!(v)),
+                forces_replace: false,
+            });
+        }
+    }
+}
+
+/// Compares the keys `desired` has against `observed` (objects: desired's keys only, so
+/// server-added keys are ignored; arrays: element by element, a length change is one
+/// change of the whole list; maps of named entries such as checks: by key).
+pub fn diff_json_subset(path: &str, desired: &Value, observed: &Value, out: &mut Vec<FieldChange>) {
+    match (desired, observed) {
+        (Value::Object(d), Value::Object(o)) => {
+            let named_map = path == "checks";
+            for (k, dv) in d {
+                let p = format!("{path}.{k}");
+                match o.get(k) {
+                    Some(ov) => diff_json_subset(&p, dv, ov, out),
+                    None if dv.is_null() => {}
+                    None => out.push(FieldChange { path: p, before: None, after: Some(dv.clone()), forces_replace: false }),
+                }
+            }
+            if named_map {
+                for (k, ov) in o {
+                    if !d.contains_key(k) {
+                        out.push(FieldChange { path: format!("{path}.{k}"), before: Some(ov.clone()), after: None, forces_replace: false });
+                    }
+                }
+            }
+        }
+        (Value::Array(d), Value::Array(o)) if d.len() == o.len() => {
+            for (i, (dv, ov)) in d.iter().zip(o).enumerate() {
+                diff_json_subset(&format!("{path}[{i}]"), dv, ov, out);
+            }
+        }
+        (Value::Array(d), Value::Array(o)) => {
+            let strip: Vec<Value> = o.iter().zip(d.iter().chain(std::iter::repeat(&Value::Null))).map(|(ov, dv)| project(ov, dv)).collect();
+            out.push(FieldChange { path: path.to_string(), before: Some(Value::Array(strip)), after: Some(desired.clone()), forces_replace: false });
+        }
+        (d, o) if d != o => out.push(FieldChange { path: path.to_string(), before: Some(o.clone()), after: Some(d.clone()), forces_replace: false }),
+        _ => {}
+    }
+}
+
+/// `observed` reduced to the keys `shape` has (for readable before-values).
+fn project(observed: &Value, shape: &Value) -> Value {
+    match (observed, shape) {
+        (Value::Object(o), Value::Object(s)) => {
+            Value::Object(o.iter().filter(|(k, _)| s.contains_key(*k)).map(|(k, v)| (k.clone(), project(v, &s[k]))).collect())
+        }
+        _ => observed.clone(),
+    }
+}
+
+/// Plans the whole desired state against an observed one, optionally narrowed to tenants.
+pub fn plan(desired: &Desired, observed: &Observed, tenants: &[String]) -> Plan {
+    if tenants.is_empty() {
+        return diff(&desired.resources, observed);
+    }
+    let d = filter_tenants(&desired.resources, tenants);
+    let o = Observed { resources: filter_tenants(&observed.resources, tenants), ..observed.clone() };
+    diff(&d, &o)
+}

@@ -1,0 +1,126 @@
+//! The plan document: what `plan --format json` prints and `plan --out FILE` saves.
+//!
+//! A saved plan carries the spec hash, the fingerprint of the observed state it was
+//! computed against, the time it was made and the full desired state, so that `apply
+//! PLANFILE` can re-observe and refuse a stale plan. It holds secret references (env
+//! variable names, file paths), never secret values.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::diag::Diagnostic;
+use crate::plan::{Change, Plan, PlanCost, Summary};
+use crate::resource::ResourceSet;
+use crate::state::Unmanaged;
+
+pub const PLAN_FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanDocument {
+    pub format_version: u32,
+    pub flotilla_version: String,
+    pub created_at: String,
+    pub org: String,
+    pub spec_file: String,
+    pub spec_hash: String,
+    /// `sha256:…` of the managed part of the observed state the plan was made against.
+    pub observed_fingerprint: String,
+    /// Where the observed state came from: `empty`, `state:FILE`, `api:URL`, `sim:PATH`.
+    pub observed_source: String,
+    /// `--tenant` filters the plan was narrowed to (empty: the whole fleet).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tenants: Vec<String>,
+    #[serde(default)]
+    pub pricing_version: Option<String>,
+    pub summary: Summary,
+    pub changes: Vec<Change>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<PlanCost>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmanaged: Vec<Unmanaged>,
+    /// The desired state to apply (saved plans only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired: Option<ResourceSet>,
+}
+
+/// What a plan was computed from.
+pub struct PlanMeta<'a> {
+    pub org: &'a str,
+    pub spec_file: &'a str,
+    pub spec_hash: &'a str,
+    pub observed_fingerprint: &'a str,
+    pub observed_source: &'a str,
+    pub tenants: &'a [String],
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl PlanDocument {
+    pub fn new(plan: &Plan, meta: &PlanMeta<'_>, unmanaged: &[Unmanaged], desired: Option<&ResourceSet>) -> Self {
+        PlanDocument {
+            format_version: PLAN_FORMAT_VERSION,
+            flotilla_version: env!("CARGO_PKG_VERSION").to_string(),
+            created_at: meta.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            org: meta.org.to_string(),
+            spec_file: meta.spec_file.to_string(),
+            spec_hash: meta.spec_hash.to_string(),
+            observed_fingerprint: meta.observed_fingerprint.to_string(),
+            observed_source: meta.observed_source.to_string(),
+            tenants: meta.tenants.to_vec(),
+            pricing_version: plan.cost.as_ref().map(|c| c.pricing_version.clone()),
+            summary: plan.summary,
+            changes: plan.changes.clone(),
+            errors: plan.errors.clone(),
+            cost: plan.cost.clone(),
+            unmanaged: unmanaged.to_vec(),
+            desired: desired.cloned(),
+        }
+    }
+
+    pub fn plan(&self) -> Plan {
+        Plan { changes: self.changes.clone(), summary: self.summary, errors: self.errors.clone(), cost: self.cost.clone() }
+    }
+
+    pub fn to_json_pretty(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|_| "{}".to_string())
+    }
+
+    /// Reads a saved plan; a plan without its desired state cannot be applied.
+    pub fn load(path: &Path) -> Result<PlanDocument, Diagnostic> {
+        let file = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|e| Diagnostic::error(format!("cannot read the plan: {e}")).file(&file))?;
+        let doc: PlanDocument = serde_json::from_slice(&bytes).map_err(|e| {
+            Diagnostic::error(format!("not a flotilla plan file: {e}"))
+                .file(&file)
+                .at(crate::diag::Mark { line: e.line() as u32, col: e.column() as u32 })
+                .hint("make one with `flotilla plan SPEC --out plans/NAME.plan.json`")
+        })?;
+        if doc.format_version != PLAN_FORMAT_VERSION {
+            return Err(Diagnostic::error(format!(
+                "plan format_version {} is not supported (this flotilla writes {PLAN_FORMAT_VERSION})",
+                doc.format_version
+            ))
+            .file(&file)
+            .hint("re-create the plan with this version of flotilla"));
+        }
+        if doc.desired.is_none() {
+            return Err(Diagnostic::error("this plan has no desired state (was it printed with --format json rather than saved with --out?)")
+                .file(&file)
+                .hint("save plans with `flotilla plan SPEC --out plans/NAME.plan.json`"));
+        }
+        Ok(doc)
+    }
+
+    /// Writes the plan atomically (temp file + rename).
+    pub fn save(&self, path: &Path) -> Result<(), Diagnostic> {
+        let file = path.display().to_string();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Diagnostic::error(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, self.to_json_pretty()).map_err(|e| Diagnostic::error(format!("cannot write the plan: {e}")).file(&file))?;
+        std::fs::rename(&tmp, path).map_err(|e| Diagnostic::error(format!("cannot write the plan: {e}")).file(&file))
+    }
+}

@@ -1,0 +1,168 @@
+//! The fleet spec: YAML → validated, expanded desired state.
+//!
+//! `load_file` reads a spec, checks its shape (unknown keys, types), scans it for pasted
+//! credentials, merges `defaults < tier < tenant`, renders templates, validates every
+//! value against Fly's rules and expands tenants and shared apps into resources. All
+//! problems are collected and returned together; nothing here does network I/O.
+
+pub mod credentials;
+pub mod expand;
+pub mod schema;
+pub mod settings;
+pub mod templates;
+pub mod yaml;
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::diag::{Diagnostic, Diagnostics, Mark};
+use crate::resource::Desired;
+use schema::{Checker, TOP_FIELDS};
+use yaml::Node;
+
+/// A spec that passed validation.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub desired: Desired,
+    /// Warnings (never errors).
+    pub warnings: Diagnostics,
+    /// `sha256:<hex>` of the file's bytes.
+    pub spec_hash: String,
+    /// The path as given.
+    pub file: String,
+    /// The directory that relative paths in the spec (secret files) are resolved against.
+    pub dir: PathBuf,
+}
+
+/// Reads and validates a spec file.
+pub fn load_file(path: &Path) -> Result<Loaded, Diagnostics> {
+    let file = path.display().to_string();
+    let bytes = read_limited(path).map_err(|d| Diagnostics::one(d.file(file.clone())))?;
+    let mut loaded = load_bytes(&bytes, &file)?;
+    loaded.dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    Ok(loaded)
+}
+
+/// Reads a file of at most [`yaml::MAX_BYTES`], with a clear error for a missing or
+/// unreadable file.
+pub fn read_limited(path: &Path) -> Result<Vec<u8>, Diagnostic> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::NotFound {
+            "check the path; specs usually live in specs/"
+        } else {
+            "check the file's permissions"
+        };
+        Diagnostic::error(format!("cannot read the file: {e}")).hint(hint)
+    })?;
+    if f.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(Diagnostic::error("this is a directory, not a file").hint("pass a spec file such as specs/jarvis.yaml"));
+    }
+    let mut buf = Vec::new();
+    f.take(yaml::MAX_BYTES as u64 + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| Diagnostic::error(format!("cannot read the file: {e}")))?;
+    if buf.len() > yaml::MAX_BYTES {
+        return Err(Diagnostic::error(format!("the file is larger than {} bytes", yaml::MAX_BYTES))
+            .hint("split the fleet into several specs, or use `generate:` for large tenant lists"));
+    }
+    Ok(buf)
+}
+
+/// `sha256:<hex>` of some bytes.
+pub fn hash_bytes(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// Validates and expands a spec held in memory. `file` names it in diagnostics.
+pub fn load_bytes(bytes: &[u8], file: &str) -> Result<Loaded, Diagnostics> {
+    let root = yaml::parse(bytes).map_err(|d| Diagnostics::one(d.file(file)))?;
+    let mut sink = expand::Sink::new(file);
+
+    if root.as_map().is_none() {
+        sink.add(
+            Diagnostic::error(format!("a spec is a mapping (version, org, defaults, tenants …), found {}", root.type_name()))
+                .at(root.mark)
+                .hint("start from one of the specs in specs/"),
+        );
+        return Err(sink.finish());
+    }
+    let mut checker = Checker::new();
+    checker.check_struct(&root, "", &[TOP_FIELDS]);
+    for d in checker.diags {
+        sink.add(d);
+    }
+    match root.get("version") {
+        None => sink.add(Diagnostic::error("the spec has no `version`").at(Mark { line: 1, col: 1 }).hint("add `version: 1` at the top")),
+        Some(_) => {}
+    }
+    if root.get("org").is_none() {
+        sink.add(
+            Diagnostic::error("the spec has no `org`")
+                .at(Mark { line: 1, col: 1 })
+                .hint("add `org: <your Fly organization slug>` (see `fly orgs list`)"),
+        );
+    }
+    scan_credentials(&root, &mut sink);
+
+    let mut ex = expand::Expander::new(&root, file);
+    let desired = ex.expand();
+    for d in ex.sink.finish().0 {
+        sink.add(d);
+    }
+    if desired.tenants.is_empty() && desired.apps.is_empty() && !sink.has_errors() {
+        sink.add(Diagnostic::warning("the spec declares no tenants and no apps").at(root.mark));
+    }
+    let diags = sink.finish();
+    if diags.has_errors() {
+        return Err(diags);
+    }
+    Ok(Loaded { desired, warnings: diags, spec_hash: hash_bytes(bytes), file: file.to_string(), dir: PathBuf::new() })
+}
+
+/// Every string in the spec is checked for credentials; a match names the place and the
+/// kind of credential, never the value.
+fn scan_credentials(root: &Node, sink: &mut expand::Sink) {
+    let mut path = String::new();
+    root.walk_scalars(&mut path, &mut |p, node, key| {
+        let Some(text) = node.scalar_text() else { return };
+        // Keys are scanned too: a token pasted as a key is still a leak.
+        if let Some(kind) = credentials::looks_like_credential(text, key) {
+            sink.add(
+                Diagnostic::error(format!("this looks like {kind}; credentials must not be written in a spec (the value was not printed)"))
+                    .path(p.to_string())
+                    .at(node.mark)
+                    .hint("move it to an environment variable or a file and reference it under `secrets:` as `{ env: NAME }` or `{ file: PATH }`; revoke it if this file was shared"),
+            );
+        }
+    });
+    if let Some(entries) = root.as_map() {
+        scan_keys(entries, sink);
+    }
+}
+
+fn scan_keys(entries: &[(Node, Node)], sink: &mut expand::Sink) {
+    for (k, v) in entries {
+        if let Some(text) = k.scalar_text()
+            && let Some(kind) = credentials::looks_like_credential(text, None)
+        {
+            sink.add(
+                Diagnostic::error(format!("a key looks like {kind} (the value was not printed)"))
+                    .at(k.mark)
+                    .hint("remove it from the spec and revoke it"),
+            );
+        }
+        match &v.value {
+            yaml::Value::Map(m) => scan_keys(m, sink),
+            yaml::Value::Seq(items) => {
+                for it in items {
+                    if let Some(m) = it.as_map() {
+                        scan_keys(m, sink);
+                    }
+                }
+            }
+            yaml::Value::Scalar { .. } => {}
+        }
+    }
+}

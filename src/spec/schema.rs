@@ -1,0 +1,460 @@
+//! The shape of a spec: which keys exist where and what type each takes. `check` walks a
+//! YAML tree against it and reports every unknown key (with "did you mean") and every
+//! wrong type, all at once. Typed reading happens afterwards on checked nodes.
+
+use crate::diag::{Diagnostic, suggest};
+use crate::spec::yaml::{Node, Value};
+
+/// A type in the spec schema.
+#[derive(Debug, Clone, Copy)]
+pub enum Ty {
+    /// A string (numbers are refused: quote them).
+    Str,
+    /// Any scalar, read as text (env and metadata values).
+    Text,
+    Int { min: i64, max: i64 },
+    Bool,
+    /// An exact decimal number, with bounds.
+    Decimal { min: i64, max: i64 },
+    /// `512mb`, `2gb`, or an integer number of MB.
+    Memory,
+    Enum(&'static [&'static str]),
+    List(&'static Ty),
+    /// A mapping with fixed keys.
+    Struct(&'static [Field]),
+    /// A mapping with free keys (names) and values of one type.
+    Dict(&'static Ty),
+    /// A secret reference: `{env: VAR}` or `{file: PATH}`.
+    SecretRef,
+    /// The `tenants:` list (explicit entries and generators).
+    Tenants,
+    /// The `apps:` list of shared apps.
+    Apps,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Field {
+    pub name: &'static str,
+    pub ty: Ty,
+    /// May be `null` (resets an inherited value).
+    pub nullable: bool,
+}
+
+const fn f(name: &'static str, ty: Ty) -> Field {
+    Field { name, ty, nullable: true }
+}
+const fn req(name: &'static str, ty: Ty) -> Field {
+    Field { name, ty, nullable: false }
+}
+
+const PORT: Ty = Ty::Int { min: 1, max: 65535 };
+const COUNT: Ty = Ty::Int { min: 0, max: 1_000_000 };
+const HANDLERS: &[&str] = &["http", "tls", "proxy_proto", "pg_tls", "edge_http"];
+const HANDLER: Ty = Ty::Enum(HANDLERS);
+
+pub const PORT_FIELDS: &[Field] = &[req("port", PORT), f("handlers", Ty::List(&HANDLER)), f("force_https", Ty::Bool)];
+const PORT_TY: Ty = Ty::Struct(PORT_FIELDS);
+
+pub const CONCURRENCY_FIELDS: &[Field] = &[
+    f("type", Ty::Enum(&["connections", "requests"])),
+    f("soft_limit", Ty::Int { min: 1, max: 1_000_000 }),
+    f("hard_limit", Ty::Int { min: 1, max: 1_000_000 }),
+];
+
+pub const SERVICE_FIELDS: &[Field] = &[
+    f("protocol", Ty::Enum(&["tcp", "udp"])),
+    req("internal_port", PORT),
+    f("ports", Ty::List(&PORT_TY)),
+    f("concurrency", Ty::Struct(CONCURRENCY_FIELDS)),
+];
+const SERVICE_TY: Ty = Ty::Struct(SERVICE_FIELDS);
+
+pub const CHECK_FIELDS: &[Field] = &[
+    f("type", Ty::Enum(&["http", "tcp"])),
+    req("port", PORT),
+    f("path", Ty::Str),
+    f("method", Ty::Enum(&["GET", "HEAD", "POST", "get", "head", "post"])),
+    f("interval", Ty::Str),
+    f("timeout", Ty::Str),
+    f("grace_period", Ty::Str),
+];
+const CHECK_TY: Ty = Ty::Struct(CHECK_FIELDS);
+
+pub const IDLE_FIELDS: &[Field] = &[
+    f("mode", Ty::Enum(&["off", "stop", "suspend"])),
+    f("autostart", Ty::Bool),
+    f("min_running", COUNT),
+];
+
+pub const VOLUME_FIELDS: &[Field] = &[
+    f("name", Ty::Str),
+    f("size_gb", Ty::Int { min: 0, max: 1_000_000 }),
+    f("mount", Ty::Str),
+    f("snapshot_retention", Ty::Int { min: 0, max: 100_000 }),
+    f("auto_backup", Ty::Bool),
+    f("encrypted", Ty::Bool),
+];
+
+pub const BACKUP_FIELDS: &[Field] = &[f("snapshot_before_destroy", Ty::Bool)];
+
+pub const LIFECYCLE_FIELDS: &[Field] = &[f("prevent_destroy", Ty::Bool)];
+
+const GB: Ty = Ty::Decimal { min: 0, max: 1_000_000 };
+pub const USAGE_FIELDS: &[Field] = &[
+    f("active_hours_per_day", Ty::Decimal { min: 0, max: 24 }),
+    f("rootfs_gb", GB),
+    f("egress_gb_month", GB),
+    f("private_egress_gb_month", GB),
+    f("volume_used_gb", GB),
+    f("snapshot_daily_change", Ty::Decimal { min: 0, max: 1 }),
+    f("dedicated_ipv4", Ty::Int { min: 0, max: 1000 }),
+    f("certificates", Ty::Int { min: 0, max: 100_000 }),
+    f("wildcard_certificates", Ty::Int { min: 0, max: 100_000 }),
+];
+
+const TEXT: Ty = Ty::Text;
+const STR: Ty = Ty::Str;
+const SECRET: Ty = Ty::SecretRef;
+
+/// Settings that defaults, tiers, tenants and shared apps can all set.
+pub const SETTINGS_FIELDS: &[Field] = &[
+    f("image", Ty::Str),
+    f("region", Ty::Str),
+    f("fallback_regions", Ty::List(&STR)),
+    f("size", Ty::Str),
+    f("memory", Ty::Memory),
+    f("count", COUNT),
+    f("idle", Ty::Struct(IDLE_FIELDS)),
+    f("services", Ty::List(&SERVICE_TY)),
+    f("checks", Ty::Dict(&CHECK_TY)),
+    f("restart", Ty::Enum(&["no", "always", "on-failure"])),
+    f("env", Ty::Dict(&TEXT)),
+    f("metadata", Ty::Dict(&TEXT)),
+    f("volume", Ty::Struct(VOLUME_FIELDS)),
+    f("secrets", Ty::Dict(&SECRET)),
+    f("backups", Ty::Struct(BACKUP_FIELDS)),
+    f("lifecycle", Ty::Struct(LIFECYCLE_FIELDS)),
+    f("usage", Ty::Struct(USAGE_FIELDS)),
+];
+
+/// Keys of a tenant entry besides the settings.
+pub const TENANT_KEYS: &[Field] = &[req("name", Ty::Str), req("tier", Ty::Str)];
+/// Keys of a shared app entry besides the settings.
+pub const APP_KEYS: &[Field] = &[
+    req("name", Ty::Str),
+    req("tier", Ty::Str),
+    req("machines", COUNT),
+    req("role", Ty::Str),
+    req("machine_name", Ty::Str),
+];
+pub const GENERATE_FIELDS: &[Field] = &[
+    req("count", Ty::Int { min: 1, max: 1_000_000 }),
+    req("name", Ty::Str),
+    req("tier", Ty::Str),
+    req("start", Ty::Int { min: 0, max: 1_000_000_000 }),
+];
+pub const NAMING_FIELDS: &[Field] = &[req("app", Ty::Str), req("machine", Ty::Str), req("volume", Ty::Str)];
+
+const SETTINGS_TY: Ty = Ty::Struct(SETTINGS_FIELDS);
+pub const TOP_FIELDS: &[Field] = &[
+    req("version", Ty::Int { min: 1, max: 1 }),
+    req("org", Ty::Str),
+    req("naming", Ty::Struct(NAMING_FIELDS)),
+    req("defaults", SETTINGS_TY),
+    req("tiers", Ty::Dict(&SETTINGS_TY)),
+    req("tenants", Ty::Tenants),
+    req("apps", Ty::Apps),
+];
+const GENERATE_KEY: &[Field] = &[req("generate", Ty::Struct(GENERATE_FIELDS))];
+
+/// Collects schema diagnostics (no file set; the caller adds it).
+pub struct Checker {
+    pub diags: Vec<Diagnostic>,
+}
+
+impl Checker {
+    pub fn new() -> Self {
+        Checker { diags: Vec::new() }
+    }
+
+    fn err(&mut self, node: &Node, path: &str, msg: impl Into<String>, hint: Option<String>) {
+        let mut d = Diagnostic::error(msg).at(node.mark).path(path);
+        if let Some(h) = hint {
+            d = d.hint(h);
+        }
+        self.diags.push(d);
+    }
+
+    fn type_err(&mut self, node: &Node, path: &str, expected: &str) {
+        let found = node.type_name();
+        let hint = match (expected, found) {
+            ("a string", "an integer" | "a number" | "a boolean") => Some("quote the value".to_string()),
+            _ => None,
+        };
+        self.err(node, path, format!("expected {expected}, found {found}"), hint);
+    }
+
+    /// Checks a mapping against a list of fields, plus extra allowed fields.
+    pub fn check_struct(&mut self, node: &Node, path: &str, fields: &[&[Field]]) {
+        let Some(entries) = node.as_map() else {
+            self.type_err(node, path, "a mapping");
+            return;
+        };
+        let mut seen: Vec<&str> = Vec::new();
+        for (k, v) in entries {
+            let Some(key) = k.scalar_text() else {
+                self.err(k, path, format!("keys must be names, found {}", k.type_name()), None);
+                continue;
+            };
+            let sub = join(path, key);
+            if seen.contains(&key) {
+                self.err(k, &sub, "this key appears twice", Some("keep one of them".into()));
+                continue;
+            }
+            seen.push(key);
+            match fields.iter().flat_map(|fs| fs.iter()).find(|fd| fd.name == key) {
+                Some(fd) => {
+                    if v.is_null() {
+                        if !fd.nullable {
+                            self.err(v, &sub, "a value is required here", None);
+                        }
+                    } else {
+                        self.check(v, &sub, fd.ty);
+                    }
+                }
+                None => {
+                    let names = fields.iter().flat_map(|fs| fs.iter()).map(|fd| fd.name);
+                    let hint = suggest(key, names, "keys");
+                    self.err(k, &sub, format!("unknown key `{key}`"), Some(hint));
+                }
+            }
+        }
+    }
+
+    pub fn check(&mut self, node: &Node, path: &str, ty: Ty) {
+        match ty {
+            Ty::Str => {
+                if node.as_str().is_none() {
+                    self.type_err(node, path, "a string");
+                }
+            }
+            Ty::Text => {
+                if node.scalar_text().is_none() {
+                    self.type_err(node, path, "a string");
+                }
+            }
+            Ty::Bool => {
+                if node.as_bool().is_none() {
+                    self.type_err(node, path, "true or false");
+                }
+            }
+            Ty::Int { min, max } => match node.as_i64() {
+                None => self.type_err(node, path, "an integer"),
+                Some(v) if v < min || v > max => {
+                    self.err(node, path, format!("{v} is out of range ({min}–{max})"), None);
+                }
+                Some(_) => {}
+            },
+            Ty::Decimal { min, max } => match node.scalar_text().and_then(parse_decimal) {
+                None => self.type_err(node, path, "a number"),
+                Some(v) if v < min.into() || v > max.into() => {
+                    self.err(node, path, format!("{v} is out of range ({min}–{max})"), None);
+                }
+                Some(_) => {}
+            },
+            Ty::Memory => {
+                if let Err(msg) = parse_memory(node) {
+                    self.err(node, path, msg, Some("write memory as `512mb`, `2gb`, or a number of MB".into()));
+                }
+            }
+            Ty::Enum(values) => match node.scalar_text() {
+                Some(s) if values.contains(&s) => {}
+                Some(s) => {
+                    let hint = suggest(s, values.iter().copied(), "values");
+                    self.err(node, path, format!("`{s}` is not one of {}", values.join(", ")), Some(hint));
+                }
+                None => self.type_err(node, path, "one of the listed values"),
+            },
+            Ty::List(item) => match node.as_seq() {
+                Some(items) => {
+                    for (i, it) in items.iter().enumerate() {
+                        self.check(it, &format!("{path}[{i}]"), *item);
+                    }
+                }
+                None => self.type_err(node, path, "a list"),
+            },
+            Ty::Struct(fields) => self.check_struct(node, path, &[fields]),
+            Ty::Dict(value) => match node.as_map() {
+                Some(entries) => {
+                    let mut seen: Vec<&str> = Vec::new();
+                    for (k, v) in entries {
+                        let Some(key) = k.scalar_text() else {
+                            self.err(k, path, format!("keys must be names, found {}", k.type_name()), None);
+                            continue;
+                        };
+                        let sub = join(path, key);
+                        if seen.contains(&key) {
+                            self.err(k, &sub, "this key appears twice", Some("keep one of them".into()));
+                            continue;
+                        }
+                        seen.push(key);
+                        if !v.is_null() {
+                            self.check(v, &sub, *value);
+                        }
+                    }
+                }
+                None => self.type_err(node, path, "a mapping"),
+            },
+            Ty::SecretRef => self.check_secret_ref(node, path),
+            Ty::Tenants => match node.as_seq() {
+                Some(items) => {
+                    for (i, it) in items.iter().enumerate() {
+                        let p = format!("{path}[{i}]");
+                        if it.get("generate").is_some() {
+                            self.check_struct(it, &p, &[GENERATE_KEY, SETTINGS_FIELDS]);
+                        } else {
+                            self.check_struct(it, &p, &[TENANT_KEYS, SETTINGS_FIELDS]);
+                        }
+                    }
+                }
+                None => self.type_err(node, path, "a list of tenants"),
+            },
+            Ty::Apps => match node.as_seq() {
+                Some(items) => {
+                    for (i, it) in items.iter().enumerate() {
+                        self.check_struct(it, &format!("{path}[{i}]"), &[APP_KEYS, SETTINGS_FIELDS]);
+                    }
+                }
+                None => self.type_err(node, path, "a list of apps"),
+            },
+        }
+    }
+
+    fn check_secret_ref(&mut self, node: &Node, path: &str) {
+        // Never echo the value: an inline secret is a credential in the spec.
+        if node.scalar_text().is_some() || node.as_seq().is_some() {
+            self.err(
+                node,
+                path,
+                "a plaintext secret value is not allowed in a spec (the value was not printed)",
+                Some("reference it instead: `{ env: VAR_NAME }` or `{ file: path/to/file }`".into()),
+            );
+            return;
+        }
+        let Some(entries) = node.as_map() else { return };
+        let keys: Vec<&str> = entries.iter().filter_map(|(k, _)| k.scalar_text()).collect();
+        let known = ["env", "file"];
+        for (k, v) in entries {
+            let key = k.scalar_text().unwrap_or("?");
+            if !known.contains(&key) {
+                let hint = suggest(key, known, "keys");
+                let what = if matches!(key, "value" | "val" | "secret" | "plain" | "data") {
+                    "a plaintext secret value is not allowed in a spec (the value was not printed)".to_string()
+                } else {
+                    format!("unknown key `{key}`")
+                };
+                self.err(k, &join(path, key), what, Some(format!("reference the secret with `env:` or `file:`; {hint}")));
+            } else if v.as_str().is_none() {
+                self.type_err(v, &join(path, key), "a string");
+            }
+        }
+        if keys.iter().filter(|k| known.contains(k)).count() != 1 {
+            self.err(
+                node,
+                path,
+                "a secret reference needs exactly one of `env` or `file`",
+                Some("e.g. `{ env: ANTHROPIC_API_KEY }`".into()),
+            );
+        }
+    }
+}
+
+impl Default for Checker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub fn join(path: &str, key: &str) -> String {
+    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
+}
+
+pub fn parse_decimal(s: &str) -> Option<rust_decimal::Decimal> {
+    use std::str::FromStr;
+    rust_decimal::Decimal::from_str(s.trim()).ok()
+}
+
+/// Parses `512mb`, `2gb`, `1.5gb`, `2048` (MB) into MB.
+pub fn parse_memory(node: &Node) -> Result<u32, String> {
+    if let Some(n) = node.as_i64() {
+        return u32::try_from(n).ok().filter(|v| *v > 0).ok_or_else(|| format!("{n} MB is not a valid memory size"));
+    }
+    let Value::Scalar { text, .. } = &node.value else {
+        return Err(format!("expected a memory size, found {}", node.type_name()));
+    };
+    let t = text.trim().to_ascii_lowercase();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let unit = unit.trim();
+    let factor: u32 = match unit {
+        "mb" | "m" | "mib" => 1,
+        "gb" | "g" | "gib" => 1024,
+        "" => 1,
+        _ => return Err(format!("`{text}` has an unknown unit `{unit}`")),
+    };
+    let v = parse_decimal(num).ok_or_else(|| format!("`{text}` is not a memory size"))?;
+    let mb = v.checked_mul(rust_decimal::Decimal::from(factor)).ok_or_else(|| format!("`{text}` is too large"))?;
+    if !mb.fract().is_zero() || mb <= rust_decimal::Decimal::ZERO {
+        return Err(format!("`{text}` is not a whole number of MB"));
+    }
+    use rust_decimal::prelude::ToPrimitive;
+    mb.to_u32().ok_or_else(|| format!("`{text}` is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::yaml::parse;
+
+    fn mem(s: &str) -> Result<u32, String> {
+        let n = parse(format!("m: {s}").as_bytes()).unwrap();
+        parse_memory(n.get("m").unwrap())
+    }
+
+    #[test]
+    fn memory_forms() {
+        assert_eq!(mem("512mb"), Ok(512));
+        assert_eq!(mem("2gb"), Ok(2048));
+        assert_eq!(mem("2GB"), Ok(2048));
+        assert_eq!(mem("1.5gb"), Ok(1536));
+        assert_eq!(mem("1024"), Ok(1024));
+        assert!(mem("2tb").is_err());
+        assert!(mem("-5").is_err());
+        assert!(mem("0.1mb").is_err());
+        assert!(mem("[1]").is_err());
+    }
+
+    #[test]
+    fn unknown_keys_and_types_are_all_reported() {
+        let n = parse(b"image: 1\nmemroy: 2gb\nidle: {mode: sleep}\ncount: x\n").unwrap();
+        let mut c = Checker::new();
+        c.check_struct(&n, "defaults", &[SETTINGS_FIELDS]);
+        let msgs: Vec<String> = c.diags.iter().map(|d| d.to_string()).collect();
+        assert_eq!(msgs.len(), 4, "{msgs:#?}");
+        assert!(msgs[0].contains("defaults.image: expected a string, found an integer"));
+        assert!(msgs[1].contains("unknown key `memroy`") && msgs[1].contains("`memory`"));
+        assert!(msgs[2].contains("`sleep` is not one of off, stop, suspend"));
+        assert!(msgs[3].contains("defaults.count: expected an integer"));
+    }
+
+    #[test]
+    fn inline_secret_is_refused_without_echo() {
+        let n = parse(b"secrets:\n  KEY: hunter2-very-secret\n  OTHER: {value: abc}\n  OK: {env: OK}\n").unwrap();
+        let mut c = Checker::new();
+        c.check_struct(&n, "defaults", &[SETTINGS_FIELDS]);
+        let all: String = c.diags.iter().map(|d| d.to_string()).collect();
+        assert_eq!(c.diags.len(), 3, "{all}");
+        assert!(!all.contains("hunter2") && !all.contains("abc"));
+        assert!(all.contains("plaintext secret"));
+    }
+}

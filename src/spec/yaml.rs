@@ -1,0 +1,453 @@
+//! A YAML reader that keeps the line and column of every node, so that every diagnostic
+//! can point at its source. Built on yaml-rust2's event parser, with limits that make
+//! hostile input (alias bombs, deep nesting, huge files) fail fast with a clear error.
+
+use std::collections::HashMap;
+
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+use crate::diag::{Diagnostic, Mark};
+
+/// The largest document accepted, in bytes.
+pub const MAX_BYTES: usize = 32 * 1024 * 1024;
+/// The deepest nesting accepted.
+pub const MAX_DEPTH: usize = 64;
+/// The most nodes a document may expand to (aliases included).
+pub const MAX_NODES: usize = 2_000_000;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub mark: Mark,
+    pub value: Value,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A scalar with its text; `plain` is false for quoted and block scalars, which are
+    /// always strings.
+    Scalar { text: String, plain: bool },
+    Seq(Vec<Node>),
+    /// Entries in document order.
+    Map(Vec<(Node, Node)>),
+}
+
+impl Node {
+    pub fn is_null(&self) -> bool {
+        matches!(&self.value, Value::Scalar { text, plain: true } if is_null_text(text))
+    }
+
+    /// The type name shown in "expected X, found Y" messages.
+    pub fn type_name(&self) -> &'static str {
+        match &self.value {
+            Value::Seq(_) => "a list",
+            Value::Map(_) => "a mapping",
+            Value::Scalar { text, plain } => {
+                if !plain {
+                    "a string"
+                } else if is_null_text(text) {
+                    "null"
+                } else if parse_bool(text).is_some() {
+                    "a boolean"
+                } else if parse_int(text).is_some() {
+                    "an integer"
+                } else if text.parse::<f64>().is_ok() {
+                    "a number"
+                } else {
+                    "a string"
+                }
+            }
+        }
+    }
+
+    /// Scalar text of any scalar (strings, numbers, booleans) that is not null.
+    pub fn scalar_text(&self) -> Option<&str> {
+        match &self.value {
+            Value::Scalar { text, plain } if !(*plain && is_null_text(text)) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// A string: a quoted scalar, or a plain one that is not null, a boolean or a number.
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            Value::Scalar { text, plain: false } => Some(text),
+            Value::Scalar { text, plain: true } => {
+                (!is_null_text(text) && parse_bool(text).is_none() && text.parse::<f64>().is_err()).then_some(text)
+            }
+            _ => None,
+        }
+    }
+
+    pub fn as_bool(&self) -> Option<bool> {
+        match &self.value {
+            Value::Scalar { text, plain: true } => parse_bool(text),
+            _ => None,
+        }
+    }
+
+    pub fn as_i64(&self) -> Option<i64> {
+        match &self.value {
+            Value::Scalar { text, plain: true } => parse_int(text),
+            _ => None,
+        }
+    }
+
+    pub fn as_seq(&self) -> Option<&[Node]> {
+        match &self.value {
+            Value::Seq(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_map(&self) -> Option<&[(Node, Node)]> {
+        match &self.value {
+            Value::Map(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// Looks up a key of a mapping.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.as_map()?.iter().find(|(k, _)| k.scalar_text() == Some(key)).map(|(_, v)| v)
+    }
+
+    /// Calls `f` on every scalar string in the tree with its path.
+    pub fn walk_scalars<'a>(&'a self, path: &mut String, f: &mut dyn FnMut(&str, &'a Node, Option<&str>)) {
+        self.walk_inner(path, None, f);
+    }
+
+    fn walk_inner<'a>(&'a self, path: &mut String, key: Option<&str>, f: &mut dyn FnMut(&str, &'a Node, Option<&str>)) {
+        match &self.value {
+            Value::Scalar { .. } => f(path, self, key),
+            Value::Seq(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let len = path.len();
+                    path.push_str(&format!("[{i}]"));
+                    item.walk_inner(path, key, f);
+                    path.truncate(len);
+                }
+            }
+            Value::Map(entries) => {
+                for (k, v) in entries {
+                    let name = k.scalar_text().unwrap_or("?");
+                    let len = path.len();
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(name);
+                    v.walk_inner(path, Some(name), f);
+                    path.truncate(len);
+                }
+            }
+        }
+    }
+}
+
+fn is_null_text(t: &str) -> bool {
+    matches!(t, "" | "~" | "null" | "Null" | "NULL")
+}
+
+fn parse_bool(t: &str) -> Option<bool> {
+    match t {
+        "true" | "True" | "TRUE" => Some(true),
+        "false" | "False" | "FALSE" => Some(false),
+        _ => None,
+    }
+}
+
+fn parse_int(t: &str) -> Option<i64> {
+    let (neg, digits) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let v = if let Some(hex) = digits.strip_prefix("0x") {
+        i64::from_str_radix(hex, 16).ok()?
+    } else if let Some(oct) = digits.strip_prefix("0o") {
+        i64::from_str_radix(oct, 8).ok()?
+    } else if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit() || b == b'_') && !digits.starts_with('_') {
+        digits.replace('_', "").parse().ok()?
+    } else {
+        return None;
+    };
+    Some(if neg { -v } else { v })
+}
+
+fn mark_of(m: &Marker) -> Mark {
+    Mark { line: m.line() as u32, col: m.col() as u32 + 1 }
+}
+
+/// Converts a byte offset into a 1-based line and column.
+pub fn mark_at(bytes: &[u8], offset: usize) -> Mark {
+    let upto = &bytes[..offset.min(bytes.len())];
+    let line = upto.iter().filter(|b| **b == b'\n').count() as u32 + 1;
+    let col = upto.iter().rev().take_while(|b| **b != b'\n').count() as u32 + 1;
+    Mark { line, col }
+}
+
+enum Frame {
+    Seq { mark: Mark, anchor: usize, items: Vec<Node> },
+    Map { mark: Mark, anchor: usize, entries: Vec<(Node, Node)>, key: Option<Node> },
+}
+
+struct Builder {
+    stack: Vec<Frame>,
+    anchors: HashMap<usize, (Node, usize)>,
+    docs: Vec<Node>,
+    nodes: usize,
+    error: Option<Diagnostic>,
+}
+
+impl Builder {
+    fn fail(&mut self, d: Diagnostic) {
+        if self.error.is_none() {
+            self.error = Some(d);
+        }
+    }
+
+    fn count(&mut self, n: usize, mark: Mark) -> bool {
+        self.nodes += n;
+        if self.nodes > MAX_NODES {
+            self.fail(
+                Diagnostic::error(format!("the document expands to more than {MAX_NODES} nodes"))
+                    .at(mark)
+                    .hint("aliases that reference each other multiply the document (an alias bomb); write the values out or use fewer aliases"),
+            );
+            return false;
+        }
+        true
+    }
+
+    fn push_node(&mut self, node: Node) {
+        match self.stack.last_mut() {
+            None => self.docs.push(node),
+            Some(Frame::Seq { items, .. }) => items.push(node),
+            Some(Frame::Map { entries, key, .. }) => match key.take() {
+                None => *key = Some(node),
+                Some(k) => entries.push((k, node)),
+            },
+        }
+    }
+
+    fn size(node: &Node) -> usize {
+        match &node.value {
+            Value::Scalar { .. } => 1,
+            Value::Seq(items) => 1 + items.iter().map(Self::size).sum::<usize>(),
+            Value::Map(entries) => 1 + entries.iter().map(|(k, v)| Self::size(k) + Self::size(v)).sum::<usize>(),
+        }
+    }
+}
+
+impl MarkedEventReceiver for Builder {
+    fn on_event(&mut self, ev: Event, marker: Marker) {
+        if self.error.is_some() {
+            return;
+        }
+        let mark = mark_of(&marker);
+        match ev {
+            Event::Scalar(text, style, anchor, _tag) => {
+                if !self.count(1, mark) {
+                    return;
+                }
+                let node = Node { mark, value: Value::Scalar { text, plain: style == TScalarStyle::Plain } };
+                if anchor > 0 {
+                    self.anchors.insert(anchor, (node.clone(), 1));
+                }
+                self.push_node(node);
+            }
+            Event::Alias(id) => match self.anchors.get(&id).map(|(_, size)| *size) {
+                Some(size) => {
+                    if !self.count(size, mark) {
+                        return;
+                    }
+                    let Some((node, _)) = self.anchors.get(&id) else { return };
+                    let mut node = node.clone();
+                    node.mark = mark;
+                    self.push_node(node);
+                }
+                None => self.fail(Diagnostic::error("alias refers to an unknown anchor").at(mark)),
+            },
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                if self.stack.len() >= MAX_DEPTH {
+                    self.fail(
+                        Diagnostic::error(format!("the document is nested more than {MAX_DEPTH} levels deep"))
+                            .at(mark)
+                            .hint("a fleet spec needs only a few levels; check for runaway brackets"),
+                    );
+                    return;
+                }
+                if !self.count(1, mark) {
+                    return;
+                }
+                let frame = if matches!(ev, Event::SequenceStart(..)) {
+                    Frame::Seq { mark, anchor, items: Vec::new() }
+                } else {
+                    Frame::Map { mark, anchor, entries: Vec::new(), key: None }
+                };
+                self.stack.push(frame);
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let (node, anchor) = match self.stack.pop() {
+                    Some(Frame::Seq { mark, anchor, items }) => (Node { mark, value: Value::Seq(items) }, anchor),
+                    Some(Frame::Map { mark, anchor, entries, .. }) => {
+                        (Node { mark, value: Value::Map(merge_keys(entries)) }, anchor)
+                    }
+                    None => return,
+                };
+                if anchor > 0 {
+                    let size = Self::size(&node);
+                    self.anchors.insert(anchor, (node.clone(), size));
+                }
+                self.push_node(node);
+            }
+            Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentStart | Event::DocumentEnd => {}
+        }
+    }
+}
+
+/// Applies YAML merge keys (`<<: *base` or `<<: [*a, *b]`): entries of the merged mappings
+/// are added unless the mapping sets them itself.
+fn merge_keys(entries: Vec<(Node, Node)>) -> Vec<(Node, Node)> {
+    if !entries.iter().any(|(k, _)| is_merge_key(k)) {
+        return entries;
+    }
+    let mut own: Vec<(Node, Node)> = Vec::new();
+    let mut merged: Vec<(Node, Node)> = Vec::new();
+    for (k, v) in entries {
+        if is_merge_key(&k) {
+            let sources: Vec<Node> = match v.value {
+                Value::Seq(items) => items,
+                _ => vec![v],
+            };
+            for src in sources {
+                match src.value {
+                    Value::Map(m) => {
+                        for (mk, mv) in m {
+                            if !merged.iter().any(|(x, _)| x.scalar_text() == mk.scalar_text()) {
+                                merged.push((mk, mv));
+                            }
+                        }
+                    }
+                    // Not a mapping: keep it so that validation reports it.
+                    other => own.push((k.clone(), Node { mark: src.mark, value: other })),
+                }
+            }
+        } else {
+            own.push((k, v));
+        }
+    }
+    for (mk, mv) in merged {
+        if !own.iter().any(|(x, _)| x.scalar_text() == mk.scalar_text()) {
+            own.push((mk, mv));
+        }
+    }
+    own
+}
+
+fn is_merge_key(k: &Node) -> bool {
+    matches!(&k.value, Value::Scalar { text, plain: true } if text == "<<")
+}
+
+/// Parses one YAML document from raw bytes. Errors carry a line and column but no file
+/// (the caller adds it).
+pub fn parse(bytes: &[u8]) -> Result<Node, Diagnostic> {
+    if bytes.len() > MAX_BYTES {
+        return Err(Diagnostic::error(format!(
+            "the file is {} bytes; the largest accepted is {MAX_BYTES} bytes",
+            bytes.len()
+        ))
+        .hint("split the fleet into several specs, or use `generate:` for large tenant lists"));
+    }
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            return Err(Diagnostic::error("the file is not valid UTF-8")
+                .at(mark_at(bytes, e.valid_up_to()))
+                .hint("save the file as UTF-8"));
+        }
+    };
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if text.trim().is_empty() {
+        return Err(Diagnostic::error("the file is empty").at(Mark { line: 1, col: 1 }).hint("start from one of the specs in specs/"));
+    }
+    let mut builder = Builder { stack: Vec::new(), anchors: HashMap::new(), docs: Vec::new(), nodes: 0, error: None };
+    let mut parser = Parser::new_from_str(text);
+    if let Err(e) = parser.load(&mut builder, true) {
+        let m = e.marker();
+        return Err(Diagnostic::error(format!("malformed YAML: {}", e.info()))
+            .at(Mark { line: m.line() as u32, col: m.col() as u32 + 1 }));
+    }
+    if let Some(err) = builder.error {
+        return Err(err);
+    }
+    let mut docs = builder.docs.into_iter();
+    let first = docs.next().ok_or_else(|| Diagnostic::error("the file holds no YAML document"))?;
+    if let Some(second) = docs.next() {
+        return Err(Diagnostic::error("the file holds more than one YAML document")
+            .at(second.mark)
+            .hint("keep one spec per file (remove the second `---`)"));
+    }
+    Ok(first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marks_are_one_based() {
+        let n = parse(b"a: 1\nb:\n  c: x\n").unwrap();
+        let b = n.get("b").unwrap();
+        let c = b.get("c").unwrap();
+        assert_eq!(c.mark, Mark { line: 3, col: 6 });
+        assert_eq!(n.get("a").unwrap().as_i64(), Some(1));
+    }
+
+    #[test]
+    fn scalar_typing() {
+        let n = parse(b"a: '1'\nb: 1\nc: true\nd: ~\ne: 2gb\nf: 1.5\n").unwrap();
+        assert_eq!(n.get("a").unwrap().as_str(), Some("1"));
+        assert_eq!(n.get("b").unwrap().as_str(), None);
+        assert_eq!(n.get("b").unwrap().as_i64(), Some(1));
+        assert_eq!(n.get("c").unwrap().as_bool(), Some(true));
+        assert!(n.get("d").unwrap().is_null());
+        assert_eq!(n.get("e").unwrap().as_str(), Some("2gb"));
+        assert_eq!(n.get("f").unwrap().type_name(), "a number");
+    }
+
+    #[test]
+    fn merge_keys_and_aliases() {
+        let n = parse(b"base: &b {x: 1, y: 2}\nthing:\n  <<: *b\n  y: 3\n").unwrap();
+        let t = n.get("thing").unwrap();
+        assert_eq!(t.get("x").unwrap().as_i64(), Some(1));
+        assert_eq!(t.get("y").unwrap().as_i64(), Some(3));
+    }
+
+    #[test]
+    fn alias_bomb_is_refused() {
+        let mut s = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let p = i - 1;
+            s.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+        }
+        let e = parse(s.as_bytes()).unwrap_err();
+        assert!(e.message.contains("expands to more than"), "{e}");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let s = "[".repeat(10_000) + &"]".repeat(10_000);
+        let e = parse(s.as_bytes()).unwrap_err();
+        assert!(e.message.contains("nested") || e.message.contains("malformed"), "{e}");
+    }
+
+    #[test]
+    fn bad_inputs() {
+        assert!(parse(b"").unwrap_err().message.contains("empty"));
+        assert!(parse(b"a: [1, 2\n").unwrap_err().message.contains("malformed"));
+        let e = parse(b"a: 1\nb: \xff\xfe\n").unwrap_err();
+        assert_eq!(e.mark, Some(Mark { line: 2, col: 4 }));
+        assert!(parse(b"a: 1\n---\nb: 2\n").unwrap_err().message.contains("more than one"));
+        assert!(parse(b"a: *nope\n").is_err());
+    }
+}
