@@ -35,6 +35,18 @@ pub fn fmt_delta(v: Usd) -> String {
     }
 }
 
+/// Parses `25`, `$25`, `25.50` as dollars (not negative), e.g. a budget limit.
+pub fn parse_usd(s: &str) -> Result<Usd, String> {
+    let t = s.trim();
+    let t = t.strip_prefix('$').unwrap_or(t);
+    let v = <Decimal as std::str::FromStr>::from_str(t)
+        .map_err(|_| format!("`{s}` is not an amount of dollars (e.g. 250 or 99.50)"))?;
+    if v.is_sign_negative() {
+        return Err(format!("`{s}` is negative"));
+    }
+    Ok(v)
+}
+
 /// A unit price for display: cents when it has at most two decimals (`$0.15`), else up
 /// to six decimals (`$0.002694`), since per-hour prices are fractions of a cent.
 pub fn fmt_rate(v: Usd) -> String {

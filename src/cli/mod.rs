@@ -7,8 +7,10 @@
 use clap::{Parser, Subcommand};
 
 pub mod common;
+mod cost;
 mod graph;
 mod plan;
+pub mod pricing;
 mod validate;
 
 /// Exit code: success, or no changes.
@@ -26,7 +28,7 @@ pub const EXIT_BUDGET: i32 = 3;
     version,
     about = "Plan, cost and apply fleets of per-tenant stacks on Fly.io from one YAML spec",
     long_about = None,
-    after_help = "Examples:\n  flotilla validate specs/jarvis.yaml\n  flotilla plan specs/jarvis.yaml\n  flotilla plan specs/jarvis.yaml --state tests/states/jarvis-drift.json --format json\n  flotilla graph specs/jarvis.yaml --format dot"
+    after_help = "Examples:\n  flotilla validate specs/jarvis.yaml\n  flotilla plan specs/jarvis.yaml\n  flotilla plan specs/jarvis.yaml --state tests/states/jarvis-drift.json --format json\n  flotilla graph specs/jarvis.yaml --format dot\n  flotilla cost specs/jarvis.yaml --base base/specs/jarvis.yaml --format markdown\n  flotilla pricing diff 2025-06-01 2026-02-01"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -41,6 +43,11 @@ pub enum Command {
     Plan(plan::PlanArgs),
     /// Show the dependency graph of a spec's resources.
     Graph(graph::GraphArgs),
+    /// Price a spec per tenant, kind and line; with --base, the change between two specs
+    /// (a pull-request cost preview); with budget guardrails (exit 3).
+    Cost(cost::CostArgs),
+    /// List, show and compare the versioned price tables.
+    Pricing(pricing::PricingArgs),
 }
 
 /// Parses the process arguments, runs the command and returns the exit code.
@@ -61,5 +68,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Validate(a) => validate::run(a),
         Command::Plan(a) => plan::run(a),
         Command::Graph(a) => graph::run(a),
+        Command::Cost(a) => cost::run(a),
+        Command::Pricing(a) => pricing::run(a),
     }
 }

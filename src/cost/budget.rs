@@ -7,7 +7,7 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::money::{Usd, fmt_delta, fmt_percent, fmt_usd, to_cents};
+use crate::money::{Usd, fmt_delta, fmt_percent, fmt_usd, parse_usd, to_cents};
 
 /// The largest allowed increase over the base: dollars, or a percentage of the base.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -24,18 +24,6 @@ impl fmt::Display for IncreaseLimit {
             IncreaseLimit::Percent(p) => write!(f, "{}%", p.normalize()),
         }
     }
-}
-
-/// Parses `25`, `$25`, `25.50` as dollars (not negative).
-pub fn parse_usd(s: &str) -> Result<Usd, String> {
-    let t = s.trim();
-    let t = t.strip_prefix('$').unwrap_or(t);
-    let v = Decimal::from_str(t)
-        .map_err(|_| format!("`{s}` is not an amount of dollars (e.g. 250 or 99.50)"))?;
-    if v.is_sign_negative() {
-        return Err(format!("`{s}` is negative"));
-    }
-    Ok(v)
 }
 
 impl FromStr for IncreaseLimit {

@@ -76,7 +76,12 @@ fn changes<K: Ord + ToString>(base: &BTreeMap<K, Usd>, head: &BTreeMap<K, Usd>) 
             });
         }
     }
-    out.sort_by(|a, b| b.delta.abs().cmp(&a.delta.abs()).then(a.key.cmp(&b.key)));
+    out.sort_by(|a, b| {
+        b.delta
+            .abs()
+            .cmp(&a.delta.abs())
+            .then_with(|| crate::resource::natural_cmp(&a.key, &b.key))
+    });
     out
 }
 

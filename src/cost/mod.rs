@@ -18,6 +18,7 @@ mod delta;
 mod engine;
 #[doc(hidden)]
 pub mod fixtures;
+mod plan;
 pub mod render;
 mod reserve;
 
@@ -36,6 +37,7 @@ use crate::resource::{Address, Resource, ResourceSet, Usage};
 pub use budget::{Budget, BudgetError, IncreaseLimit, Verdict, check_budget};
 pub use delta::{Change, ChangeStatus, CostDelta, delta};
 pub use engine::Pricer;
+pub use plan::{PlanReports, annotate_plan};
 pub use reserve::{BlockChoice, ReservationPlan, cheapest_reservation, reservation_spend};
 
 /// The `by_tenant` bucket of resources that belong to no tenant (shared apps).
@@ -209,6 +211,19 @@ pub struct CostError {
     pub address: Address,
     pub message: String,
     pub hint: String,
+}
+
+impl CostError {
+    /// The error as a diagnostic naming the resource.
+    pub fn to_diagnostic(&self) -> crate::diag::Diagnostic {
+        let d =
+            crate::diag::Diagnostic::error(self.message.clone()).address(self.address.to_string());
+        if self.hint.is_empty() {
+            d
+        } else {
+            d.hint(self.hint.clone())
+        }
+    }
 }
 
 /// Every resource that could not be priced.

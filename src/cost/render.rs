@@ -8,6 +8,8 @@ use serde_json::{Map, Value, json};
 use super::{Change, ChangeStatus, CostDelta, CostReport, LineItem, ORG, SHARED, Verdict};
 use crate::money::{Usd, fmt_delta, fmt_percent, fmt_rate, fmt_usd, json_decimal, json_usd};
 use crate::pricing::SourceRef;
+use crate::pricing::render::{md_table, text_table};
+use crate::resource::natural_cmp;
 
 /// The hidden marker that lets CI find and update its own pull-request comment.
 pub const MARKDOWN_MARKER: &str = "<!-- flotilla-cost-preview -->";
@@ -38,41 +40,15 @@ fn month_note(report: &CostReport) -> String {
     )
 }
 
-/// A plain-text table: the first column left-aligned, the others right-aligned.
-fn text_table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let n = headers.len();
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for r in rows {
-        for (i, c) in r.iter().enumerate().take(n) {
-            widths[i] = widths[i].max(c.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let fmt_row = |cells: Vec<&str>, out: &mut String| {
-        let mut line = String::from("  ");
-        for (i, c) in cells.iter().enumerate() {
-            let pad = widths[i].saturating_sub(c.chars().count());
-            if i == 0 {
-                line.push_str(c);
-                line.push_str(&" ".repeat(pad));
-            } else {
-                line.push_str("  ");
-                line.push_str(&" ".repeat(pad));
-                line.push_str(c);
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    };
-    fmt_row(headers.to_vec(), &mut out);
-    for r in rows {
-        fmt_row(r.iter().map(|s| s.as_str()).collect(), &mut out);
-    }
-    out
-}
+const CHANGE_RIGHT: [bool; 5] = [false, true, true, true, false];
 
+/// Rows of `key, amount`, keys in natural order (`user-2` before `user-10`).
 fn money_rows<'a>(it: impl Iterator<Item = (&'a String, &'a Usd)>) -> Vec<Vec<String>> {
-    it.map(|(k, v)| vec![k.clone(), fmt_usd(*v)]).collect()
+    let mut v: Vec<(&String, &Usd)> = it.collect();
+    v.sort_by(|a, b| natural_cmp(a.0, b.0));
+    v.into_iter()
+        .map(|(k, v)| vec![k.clone(), fmt_usd(*v)])
+        .collect()
 }
 
 fn change_rows(changes: &[Change], limit: usize) -> Vec<Vec<String>> {
@@ -135,6 +111,7 @@ pub fn text(v: &View<'_>) -> String {
             let _ = writeln!(out, "Tenants whose cost changed:");
             out.push_str(&text_table(
                 &["tenant", "before", "after", "change", ""],
+                &CHANGE_RIGHT,
                 &change_rows(&d.tenants, usize::MAX),
             ));
         }
@@ -143,6 +120,7 @@ pub fn text(v: &View<'_>) -> String {
             let _ = writeln!(out, "Resources whose cost changed:");
             out.push_str(&text_table(
                 &["resource", "before", "after", "change", ""],
+                &CHANGE_RIGHT,
                 &change_rows(&d.addresses, usize::MAX),
             ));
         }
@@ -151,18 +129,21 @@ pub fn text(v: &View<'_>) -> String {
     let _ = writeln!(out, "By tenant:");
     out.push_str(&text_table(
         &["tenant", "monthly"],
+        &[false, true],
         &money_rows(r.by_tenant.iter()),
     ));
     out.push('\n');
     let _ = writeln!(out, "By kind:");
     out.push_str(&text_table(
         &["kind", "monthly"],
+        &[false, true],
         &money_rows(r.by_kind.iter()),
     ));
     out.push('\n');
     let _ = writeln!(out, "By item:");
     out.push_str(&text_table(
         &["item", "monthly"],
+        &[false, true],
         &money_rows(r.by_item.iter()),
     ));
     out.push('\n');
@@ -190,6 +171,7 @@ pub fn text(v: &View<'_>) -> String {
             "unit price",
             "monthly",
         ],
+        &[false, false, false, true, true, true],
         &rows,
     ));
     let _ = writeln!(out, "  total: {}", fmt_usd(r.total));
@@ -370,21 +352,6 @@ fn md_escape(s: &str) -> String {
     s.replace('|', "\\|")
 }
 
-fn md_table(headers: &[&str], right: &[bool], rows: &[Vec<String>]) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "| {} |", headers.join(" | "));
-    let seps: Vec<&str> = right
-        .iter()
-        .map(|r| if *r { "---:" } else { "---" })
-        .collect();
-    let _ = writeln!(out, "|{}|", seps.join("|"));
-    for r in rows {
-        let cells: Vec<String> = r.iter().map(|c| md_escape(c)).collect();
-        let _ = writeln!(out, "| {} |", cells.join(" | "));
-    }
-    out
-}
-
 fn more_rows(total: usize, shown: usize, what: &str) -> String {
     if total > shown {
         format!(
@@ -434,7 +401,7 @@ pub fn markdown(v: &View<'_>) -> String {
             out.push('\n');
             out.push_str(&md_table(
                 &["Tenant", "Before", "After", "Change", ""],
-                &[false, true, true, true, false],
+                &CHANGE_RIGHT,
                 &change_rows(&d.tenants, MARKDOWN_MAX_ROWS),
             ));
             out.push_str(&more_rows(d.tenants.len(), MARKDOWN_MAX_ROWS, "tenants"));
@@ -448,7 +415,7 @@ pub fn markdown(v: &View<'_>) -> String {
             );
             out.push_str(&md_table(
                 &["Resource", "Before", "After", "Change", ""],
-                &[false, true, true, true, false],
+                &CHANGE_RIGHT,
                 &change_rows(&d.addresses, MARKDOWN_MAX_ROWS),
             ));
             out.push_str(&more_rows(
@@ -537,6 +504,37 @@ pub fn markdown(v: &View<'_>) -> String {
             let _ = writeln!(out, "- {}", md_escape(w));
         }
         let _ = writeln!(out, "\n</details>");
+    }
+    out
+}
+
+/// What a change of prices does to one fleet: the total and the items that changed.
+pub fn fleet_impact(title: &str, d: &CostDelta, markdown: bool) -> String {
+    let mut out = String::new();
+    let head = format!(
+        "Effect on {title}: {} → {} per month ({}{})",
+        fmt_usd(d.base_total),
+        fmt_usd(d.head_total),
+        fmt_delta(d.delta),
+        d.percent
+            .map(|p| format!(", {}", fmt_percent(p)))
+            .unwrap_or_default()
+    );
+    let rows = change_rows(&d.items, usize::MAX);
+    let headers = ["item", "before", "after", "change", ""];
+    if markdown {
+        let _ = writeln!(out, "**{head}**\n");
+        if !rows.is_empty() {
+            out.push_str(&md_table(&headers, &CHANGE_RIGHT, &rows));
+        }
+    } else {
+        let _ = writeln!(out, "{head}");
+        if !rows.is_empty() {
+            out.push_str(&text_table(&headers, &CHANGE_RIGHT, &rows));
+        }
+    }
+    if d.items.is_empty() {
+        let _ = writeln!(out, "No line of this fleet changes price.");
     }
     out
 }

@@ -48,6 +48,24 @@ impl PricingError {
     }
 }
 
+impl PricingError {
+    /// The error as a diagnostic: `file:line`, the column as its path, and the hint.
+    pub fn to_diagnostic(&self) -> crate::diag::Diagnostic {
+        let file = match self.line {
+            Some(l) => format!("{}:{l}", self.file),
+            None => self.file.clone(),
+        };
+        let mut d = crate::diag::Diagnostic::error(self.message.clone()).file(file);
+        if let Some(c) = &self.column {
+            d = d.path(format!("column `{c}`"));
+        }
+        if !self.hint.is_empty() {
+            d = d.hint(self.hint.clone());
+        }
+        d
+    }
+}
+
 impl fmt::Display for PricingError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.file)?;

@@ -9,6 +9,7 @@
 
 mod diff;
 mod load;
+pub mod render;
 
 use std::fmt;
 use std::path::Path;
@@ -468,7 +469,7 @@ impl PriceTable {
             name: name.to_string(),
             version: self.version(),
             file: table.file(),
-            suggestions: close_matches(name, candidates)
+            suggestions: crate::diag::close_matches(name, candidates, 3)
                 .into_iter()
                 .map(String::from)
                 .collect(),
@@ -673,40 +674,6 @@ impl Catalog {
     pub fn exact(&self, date: NaiveDate) -> Option<&PriceTable> {
         self.versions.iter().find(|v| v.version() == date)
     }
-}
-
-/// Names among `candidates` close to `name` (edit distance ≤ 2, or sharing a prefix of
-/// three or more characters), closest first, at most three.
-pub fn close_matches<'a>(
-    name: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Vec<&'a str> {
-    let limit = if name.chars().count() <= 3 { 1 } else { 2 };
-    let mut scored: Vec<(usize, &'a str)> = candidates
-        .into_iter()
-        .filter_map(|c| {
-            let d = edit_distance(name, c);
-            let prefix = name.len() >= 3 && (c.starts_with(name) || name.starts_with(c));
-            (d <= limit || prefix).then_some((d, c))
-        })
-        .collect();
-    scored.sort();
-    scored.dedup();
-    scored.into_iter().take(3).map(|(_, c)| c).collect()
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 impl fmt::Display for TableName {
