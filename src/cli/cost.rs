@@ -103,9 +103,7 @@ pub fn run(args: CostArgs) -> i32 {
     };
     print_out(&match args.format {
         Format::Text => cost::render::text(&view),
-        Format::Json => {
-            serde_json::to_string_pretty(&cost::render::json(&view)).unwrap_or_default() + "\n"
-        }
+        Format::Json => cost::render::json_string(&view),
         Format::Markdown => cost::render::markdown(&view),
     });
     for w in &head.warnings {

@@ -1,7 +1,8 @@
 //! The difference between two cost reports: total, and which tenants, resources and items
 //! changed cost and by how much.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::hash::Hash;
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
@@ -44,10 +45,17 @@ pub struct CostDelta {
     pub items: Vec<Change>,
 }
 
-fn changes<K: Ord + ToString>(base: &BTreeMap<K, Usd>, head: &BTreeMap<K, Usd>) -> Vec<Change> {
+fn changes<'a, K: 'a + Eq + Hash + ToString>(
+    base: impl IntoIterator<Item = (&'a K, &'a Usd)>,
+    head: impl IntoIterator<Item = (&'a K, &'a Usd)>,
+) -> Vec<Change> {
+    let base: Vec<(&K, Usd)> = base.into_iter().map(|(k, v)| (k, *v)).collect();
+    let head: Vec<(&K, Usd)> = head.into_iter().map(|(k, v)| (k, *v)).collect();
+    let in_base: HashMap<&K, Usd> = base.iter().copied().collect();
+    let in_head: HashMap<&K, Usd> = head.iter().copied().collect();
     let mut out = Vec::new();
-    for (k, b) in base {
-        match head.get(k) {
+    for (k, b) in &base {
+        match in_head.get(k) {
             None => out.push(Change {
                 key: k.to_string(),
                 before: *b,
@@ -65,8 +73,8 @@ fn changes<K: Ord + ToString>(base: &BTreeMap<K, Usd>, head: &BTreeMap<K, Usd>) 
             Some(_) => {}
         }
     }
-    for (k, h) in head {
-        if !base.contains_key(k) {
+    for (k, h) in &head {
+        if !in_base.contains_key(k) {
             out.push(Change {
                 key: k.to_string(),
                 before: Decimal::ZERO,

@@ -1,6 +1,7 @@
 //! Pricing resources into line items, and line items into a report.
 
-use std::collections::{BTreeMap, HashSet};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use rust_decimal::Decimal;
 
@@ -9,7 +10,7 @@ use super::{
     Unpublished,
 };
 use crate::money::{HOURS_PER_MONTH, Usd};
-use crate::platform::SNAPSHOT_RETENTION_DEFAULT;
+use crate::platform::{CpuKind, SNAPSHOT_RETENTION_DEFAULT};
 use crate::pricing::{LookupError, PriceTable, Row, SourceRef, Status};
 use crate::resource::{
     Address, AppSpec, BackupSpec, IdleMode, MachineSpec, Resource, ResourceSet, Spec, Usage,
@@ -27,6 +28,38 @@ pub struct Pricer<'a> {
     fallback: &'a Usage,
     /// Volumes that have a backup policy in the context.
     backed_up: HashSet<&'a Address>,
+    /// Lines already computed for resources with the same parameters (fleets repeat
+    /// the same Machine and volume many times): reused with the resource's identity.
+    templates: RefCell<HashMap<Template, Vec<LineItem>>>,
+}
+
+/// Everything a resource's lines depend on besides its identity (address, tenant, app).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Template {
+    Machine {
+        region: String,
+        size: String,
+        guest: (CpuKind, u32, u32),
+        mode: IdleMode,
+        /// `(index, min_running)` when `min_running` keeps the Machine on.
+        kept_on: Option<(u32, u32)>,
+        usage: [Decimal; 4],
+    },
+    Volume {
+        name: String,
+        region: String,
+        size_gb: u32,
+        backed_up: bool,
+        used: Option<Decimal>,
+        change: Decimal,
+    },
+    Snapshot {
+        name: String,
+        size_gb: u32,
+        retention: u32,
+        used: Option<Decimal>,
+        change: Decimal,
+    },
 }
 
 fn hours_per_month() -> Decimal {
@@ -60,6 +93,7 @@ impl<'a> Pricer<'a> {
             context,
             fallback,
             backed_up,
+            templates: RefCell::new(HashMap::new()),
         }
     }
 
@@ -92,19 +126,7 @@ impl<'a> Pricer<'a> {
         defaulted: bool,
     ) -> Result<ResourceCost, CostError> {
         let mut lines = Vec::new();
-        match &r.spec {
-            Spec::Machine(m) => self.machine(r, m, usage, &mut lines)?,
-            Spec::Volume(v) => self.volume(r, v, usage, &mut lines)?,
-            Spec::BackupPolicy(b) => self.backup(r, b, usage, &mut lines)?,
-            Spec::App(a) => self.app(r, a, usage, &mut lines)?,
-            Spec::Secret(_) => {}
-        }
-        if defaulted {
-            for l in &mut lines {
-                l.assumptions
-                    .push("usage: the spec's default (the resource declares none)".into());
-            }
-        }
+        self.lines_into(r, usage, defaulted, &mut lines)?;
         let monthly = lines.iter().map(|l| l.monthly).sum();
         Ok(ResourceCost {
             address: r.address.clone(),
@@ -113,14 +135,89 @@ impl<'a> Pricer<'a> {
         })
     }
 
+    /// Appends the lines of one resource to `lines`.
+    fn lines_into(
+        &self,
+        r: &Resource,
+        usage: &Usage,
+        defaulted: bool,
+        lines: &mut Vec<LineItem>,
+    ) -> Result<(), CostError> {
+        let start = lines.len();
+        match &r.spec {
+            Spec::Machine(m) => {
+                let key = Template::Machine {
+                    region: m.region.clone(),
+                    size: m.size.clone(),
+                    guest: (m.guest.cpu_kind, m.guest.cpus, m.guest.memory_mb),
+                    mode: m.idle.mode,
+                    kept_on: (m.idle.mode != IdleMode::Off && m.index < m.idle.min_running)
+                        .then_some((m.index, m.idle.min_running)),
+                    usage: [
+                        usage.active_hours_per_day,
+                        usage.rootfs_gb,
+                        usage.egress_gb_month,
+                        usage.private_egress_gb_month,
+                    ],
+                };
+                self.templated(r, key, lines, |out| self.machine(r, m, usage, out))?
+            }
+            Spec::Volume(v) => {
+                let key = Template::Volume {
+                    name: v.name.clone(),
+                    region: v.region.clone(),
+                    size_gb: v.size_gb,
+                    backed_up: self.backed_up.contains(&r.address),
+                    used: usage.volume_used_gb,
+                    change: usage.snapshot_daily_change,
+                };
+                self.templated(r, key, lines, |out| self.volume(r, v, usage, out))?
+            }
+            Spec::BackupPolicy(b) => self.backup(r, b, usage, lines)?,
+            Spec::App(a) => self.app(r, a, usage, lines)?,
+            Spec::Secret(_) => {}
+        }
+        if defaulted {
+            for l in &mut lines[start..] {
+                l.assumptions
+                    .push("usage: the spec's default (the resource declares none)".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Reuses the lines of an earlier resource with the same parameters, or computes them
+    /// with `compute` and remembers them.
+    fn templated(
+        &self,
+        r: &Resource,
+        key: Template,
+        out: &mut Vec<LineItem>,
+        compute: impl FnOnce(&mut Vec<LineItem>) -> Result<(), CostError>,
+    ) -> Result<(), CostError> {
+        if let Some(t) = self.templates.borrow().get(&key) {
+            out.extend(t.iter().map(|l| with_identity(l, r)));
+            return Ok(());
+        }
+        let start = out.len();
+        compute(out)?;
+        self.templates
+            .borrow_mut()
+            .insert(key, out[start..].to_vec());
+        Ok(())
+    }
+
     /// Prices every resource of the context, then adds organization-level lines.
     pub fn report(&self) -> Result<CostReport, CostErrors> {
         let mut lines = Vec::new();
         let mut errors = Vec::new();
         for r in self.context.iter() {
-            match self.price(r) {
-                Ok(c) => lines.extend(c.lines),
-                Err(e) => errors.push(e),
+            let (usage, defaulted) = match &r.usage {
+                Some(u) => (u, false),
+                None => (self.fallback, true),
+            };
+            if let Err(e) = self.lines_into(r, usage, defaulted, &mut lines) {
+                errors.push(e);
             }
         }
         if !errors.is_empty() {
@@ -134,26 +231,39 @@ impl<'a> Pricer<'a> {
     pub fn finish(&self, mut lines: Vec<LineItem>) -> CostReport {
         lines.extend(self.org_lines(&lines));
         let mut total = Decimal::ZERO;
-        let mut by_tenant: BTreeMap<String, Decimal> = BTreeMap::new();
-        let mut by_kind: BTreeMap<String, Decimal> = BTreeMap::new();
-        let mut by_item: BTreeMap<String, Decimal> = BTreeMap::new();
-        let mut by_address: BTreeMap<Address, Decimal> = BTreeMap::new();
-        let mut used: BTreeMap<SourceRef, usize> = BTreeMap::new();
+        let mut by_tenant: HashMap<&str, Decimal> = HashMap::new();
+        let mut by_kind: HashMap<&str, Decimal> = HashMap::new();
+        let mut by_item: HashMap<&str, Decimal> = HashMap::new();
+        let mut by_address: HashMap<Address, Decimal> = HashMap::with_capacity(lines.len());
+        let mut used: HashMap<SourceRef, usize> = HashMap::new();
+        // Lines of one resource are adjacent: sum them before touching the map.
+        let mut current: Option<(&Address, Decimal)> = None;
         for l in &lines {
             total += l.monthly;
-            add(&mut by_tenant, l.bucket(), l.monthly);
-            add(&mut by_kind, l.kind, l.monthly);
-            add(&mut by_item, l.item.as_str(), l.monthly);
-            match by_address.get_mut(&l.address) {
-                Some(v) => *v += l.monthly,
-                None => {
-                    by_address.insert(l.address.clone(), l.monthly);
+            *by_tenant.entry(l.bucket()).or_default() += l.monthly;
+            *by_kind.entry(l.kind).or_default() += l.monthly;
+            *by_item.entry(l.item.as_str()).or_default() += l.monthly;
+            match &mut current {
+                Some((a, v)) if *a == &l.address => *v += l.monthly,
+                _ => {
+                    if let Some((a, v)) = current.take() {
+                        *by_address.entry(a.clone()).or_default() += v;
+                    }
+                    current = Some((&l.address, l.monthly));
                 }
             }
             for s in &l.sources {
                 *used.entry(*s).or_insert(0) += 1;
             }
         }
+        if let Some((a, v)) = current {
+            *by_address.entry(a.clone()).or_default() += v;
+        }
+        let owned = |m: HashMap<&str, Decimal>| -> BTreeMap<String, Decimal> {
+            m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+        };
+        let (by_tenant, by_kind, by_item) = (owned(by_tenant), owned(by_kind), owned(by_item));
+        let used: BTreeMap<SourceRef, usize> = used.into_iter().collect();
         let mut citations = BTreeMap::new();
         let mut unpublished = Vec::new();
         let mut warnings = Vec::new();
@@ -503,7 +613,7 @@ impl<'a> Pricer<'a> {
         lines.push(l);
         if !self.backed_up.contains(&r.address) {
             // No backup policy declared: Fly's default daily snapshots apply.
-            let mut snap = self.snapshot_line(r, v, u, SNAPSHOT_RETENTION_DEFAULT, &r.address)?;
+            let mut snap = self.snapshot_line(r, v, u, SNAPSHOT_RETENTION_DEFAULT)?;
             snap.assumptions.push(format!(
                 "no backup policy declared: Fly's default automatic daily snapshots, {SNAPSHOT_RETENTION_DEFAULT}-day retention"
             ));
@@ -536,9 +646,17 @@ impl<'a> Pricer<'a> {
         };
         // The volume's usage says how much data it holds.
         let vu = vol_res.usage.as_ref().unwrap_or(u);
-        let l = self.snapshot_line(r, v, vu, b.snapshot_retention, &b.volume)?;
-        lines.push(l);
-        Ok(())
+        let key = Template::Snapshot {
+            name: v.name.clone(),
+            size_gb: v.size_gb,
+            retention: b.snapshot_retention,
+            used: vu.volume_used_gb,
+            change: vu.snapshot_daily_change,
+        };
+        self.templated(r, key, lines, |out| {
+            out.push(self.snapshot_line(r, v, vu, b.snapshot_retention)?);
+            Ok(())
+        })
     }
 
     fn snapshot_line(
@@ -547,7 +665,6 @@ impl<'a> Pricer<'a> {
         v: &VolumeSpec,
         u: &Usage,
         retention: u32,
-        volume: &Address,
     ) -> Result<LineItem, CostError> {
         let size = Decimal::from(v.size_gb);
         let used = u.volume_used_gb.unwrap_or(size);
@@ -599,7 +716,7 @@ impl<'a> Pricer<'a> {
             if u.volume_used_gb.is_some() {
                 "used GB from usage.volume_used_gb".to_string()
             } else {
-                format!("used GB = the provisioned size of {volume} (no usage.volume_used_gb)")
+                "used GB = the provisioned size (no usage.volume_used_gb)".to_string()
             },
         ];
         if row.price.is_zero() {
@@ -676,12 +793,24 @@ impl<'a> Pricer<'a> {
     }
 }
 
-fn add(map: &mut BTreeMap<String, Decimal>, key: &str, v: Decimal) {
-    match map.get_mut(key) {
-        Some(x) => *x += v,
-        None => {
-            map.insert(key.to_string(), v);
-        }
+/// A copy of a template line for resource `r`.
+fn with_identity(t: &LineItem, r: &Resource) -> LineItem {
+    LineItem {
+        address: r.address.clone(),
+        kind: t.kind,
+        tenant: r.tenant.clone(),
+        app: Some(r.app.clone()),
+        item: t.item,
+        description: t.description.clone(),
+        quantity: t.quantity,
+        unit: t.unit,
+        unit_price: t.unit_price,
+        monthly: t.monthly,
+        pricing_version: t.pricing_version,
+        region: t.region.clone(),
+        cpu_kind: t.cpu_kind,
+        sources: t.sources.clone(),
+        assumptions: t.assumptions.clone(),
     }
 }
 

@@ -22,7 +22,7 @@ mod plan;
 pub mod render;
 mod reserve;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use chrono::NaiveDate;
@@ -186,7 +186,8 @@ pub struct CostReport {
     pub by_tenant: BTreeMap<String, Usd>,
     pub by_kind: BTreeMap<String, Usd>,
     pub by_item: BTreeMap<String, Usd>,
-    pub by_address: BTreeMap<Address, Usd>,
+    /// Monthly cost per resource (organization lines under their `org.*` address).
+    pub by_address: HashMap<Address, Usd>,
     /// Every table row used, resolved.
     pub citations: BTreeMap<SourceRef, Citation>,
     pub unpublished: Vec<Unpublished>,

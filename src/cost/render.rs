@@ -3,7 +3,13 @@
 
 use std::fmt::Write as _;
 
-use serde_json::{Map, Value, json};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::{Serialize, Serializer};
+use serde_json::Value;
 
 use super::{Change, ChangeStatus, CostDelta, CostReport, LineItem, ORG, SHARED, Verdict};
 use crate::money::{Usd, fmt_delta, fmt_percent, fmt_rate, fmt_usd, json_decimal, json_usd};
@@ -148,17 +154,17 @@ pub fn text(v: &View<'_>) -> String {
     ));
     out.push('\n');
     let _ = writeln!(out, "Lines:");
-    let rows: Vec<Vec<String>> = r
+    let rows: Vec<Vec<Cow<'_, str>>> = r
         .lines
         .iter()
         .map(|l| {
             vec![
-                l.address.to_string(),
-                l.item.as_str().to_string(),
-                l.description.clone(),
-                line_quantity(l),
-                fmt_rate(l.unit_price),
-                fmt_usd(l.monthly),
+                Cow::Borrowed(l.address.as_str()),
+                Cow::Borrowed(l.item.as_str()),
+                Cow::Borrowed(l.description.as_str()),
+                Cow::Owned(line_quantity(l)),
+                Cow::Owned(fmt_rate(l.unit_price)),
+                Cow::Owned(fmt_usd(l.monthly)),
             ]
         })
         .collect();
@@ -215,137 +221,269 @@ pub fn text(v: &View<'_>) -> String {
     out
 }
 
-fn money_map<'a>(it: impl Iterator<Item = (&'a String, &'a Usd)>) -> Value {
-    let mut m = Map::new();
-    for (k, v) in it {
-        m.insert(k.clone(), json_usd(*v));
+/// Money in JSON: a number in dollars with at most 4 decimals.
+struct Money(Usd);
+
+impl Serialize for Money {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        json_usd(self.0).serialize(s)
     }
-    Value::Object(m)
 }
 
-fn json_changes(changes: &[Change]) -> Value {
-    Value::Array(
-        changes
-            .iter()
-            .map(|c| {
-                json!({
-                    "key": c.key,
-                    "status": status_word(c.status),
-                    "before_usd": json_usd(c.before),
-                    "after_usd": json_usd(c.after),
-                    "delta_usd": json_usd(c.delta),
-                })
-            })
-            .collect(),
-    )
+/// A quantity or unit price in JSON: a number with at most 6 decimals.
+struct Num6(Decimal);
+
+impl Serialize for Num6 {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        json_decimal(self.0, 6).serialize(s)
+    }
 }
 
-fn json_line(l: &LineItem) -> Value {
-    json!({
-        "address": l.address.as_str(),
-        "kind": l.kind,
-        "tenant": l.tenant,
-        "app": l.app,
-        "item": l.item.as_str(),
-        "description": l.description,
-        "quantity": json_decimal(l.quantity, 6),
-        "unit": l.unit,
-        "unit_price_usd": json_decimal(l.unit_price, 6),
-        "monthly_usd": json_usd(l.monthly),
-        "pricing_version": l.pricing_version.to_string(),
-        "sources": l.sources.iter().map(source_id).collect::<Vec<_>>(),
-        "assumptions": l.assumptions,
-    })
+struct MoneyMap<'a>(&'a BTreeMap<String, Usd>);
+
+impl Serialize for MoneyMap<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (k, Money(*v))))
+    }
 }
 
-/// The JSON contract: `pricing_version`, `monthly_usd`, `by_tenant`, `by_kind`, `lines`,
-/// `assumptions`; with a base also `base_monthly_usd`, `delta_usd` and the changes.
-pub fn json(v: &View<'_>) -> Value {
+struct SourceIds<'a>(&'a [SourceRef]);
+
+impl Serialize for SourceIds<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(source_id))
+    }
+}
+
+#[derive(Serialize)]
+struct JsonLine<'a> {
+    address: &'a str,
+    kind: &'a str,
+    tenant: Option<&'a str>,
+    app: Option<&'a str>,
+    item: &'static str,
+    description: &'a str,
+    quantity: Num6,
+    unit: &'a str,
+    unit_price_usd: Num6,
+    monthly_usd: Money,
+    pricing_version: NaiveDate,
+    sources: SourceIds<'a>,
+    assumptions: &'a [String],
+}
+
+struct JsonLines<'a>(&'a [LineItem]);
+
+impl Serialize for JsonLines<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|l| JsonLine {
+            address: l.address.as_str(),
+            kind: l.kind,
+            tenant: l.tenant.as_deref(),
+            app: l.app.as_deref(),
+            item: l.item.as_str(),
+            description: &l.description,
+            quantity: Num6(l.quantity),
+            unit: l.unit,
+            unit_price_usd: Num6(l.unit_price),
+            monthly_usd: Money(l.monthly),
+            pricing_version: l.pricing_version,
+            sources: SourceIds(&l.sources),
+            assumptions: &l.assumptions,
+        }))
+    }
+}
+
+#[derive(Serialize)]
+struct JsonChange<'a> {
+    key: &'a str,
+    status: &'static str,
+    before_usd: Money,
+    after_usd: Money,
+    delta_usd: Money,
+}
+
+struct JsonChanges<'a>(&'a [Change]);
+
+impl Serialize for JsonChanges<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|c| JsonChange {
+            key: &c.key,
+            status: status_word(c.status),
+            before_usd: Money(c.before),
+            after_usd: Money(c.after),
+            delta_usd: Money(c.delta),
+        }))
+    }
+}
+
+#[derive(Serialize)]
+struct JsonDelta<'a> {
+    tenants: JsonChanges<'a>,
+    addresses: JsonChanges<'a>,
+    kinds: JsonChanges<'a>,
+    items: JsonChanges<'a>,
+}
+
+#[derive(Serialize)]
+struct JsonUnpublished<'a> {
+    file: &'a str,
+    line: u32,
+    key: &'a str,
+    value: &'a str,
+    status: &'static str,
+    note: &'a str,
+    lines: usize,
+}
+
+#[derive(Serialize)]
+struct JsonAssumptions<'a> {
+    month_days: u32,
+    hours_per_month: u32,
+    pricing_version: NaiveDate,
+    default_usage: &'a crate::resource::Usage,
+    rules: &'a [String],
+    unpublished_figures: Vec<JsonUnpublished<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonCitation<'a> {
+    file: &'a str,
+    line: u32,
+    key: &'a str,
+    value: &'a str,
+    status: &'static str,
+    source: &'a str,
+    url: &'a str,
+    note: &'a str,
+}
+
+#[derive(Serialize)]
+struct JsonBudget<'a> {
+    exceeded: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+}
+
+/// The JSON contract (see ARCHITECTURE.md): `pricing_version`, `monthly_usd`,
+/// `by_tenant`, `by_kind`, `lines`, `assumptions`; with a base also `base_monthly_usd`,
+/// `delta_usd` and the changes.
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    format_version: u32,
+    title: &'a str,
+    pricing_version: NaiveDate,
+    pricing_origin: &'a str,
+    currency: &'a str,
+    monthly_usd: Money,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    base_monthly_usd: Option<Money>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delta_usd: Option<Money>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delta_percent: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    base_pricing_version: Option<NaiveDate>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    budget: Option<JsonBudget<'a>>,
+    by_tenant: MoneyMap<'a>,
+    by_kind: MoneyMap<'a>,
+    by_item: MoneyMap<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    changes: Option<JsonDelta<'a>>,
+    lines: JsonLines<'a>,
+    assumptions: JsonAssumptions<'a>,
+    citations: BTreeMap<String, JsonCitation<'a>>,
+    warnings: &'a [String],
+}
+
+fn json_report<'a>(v: &View<'a>) -> JsonReport<'a> {
     let r = v.report;
-    let mut citations = Map::new();
-    for (sref, c) in &r.citations {
-        citations.insert(
-            source_id(sref),
-            json!({
-                "file": c.file,
-                "line": c.line,
-                "key": c.key,
-                "value": c.value,
-                "status": c.status.as_str(),
-                "source": c.source,
-                "url": c.url,
-                "note": c.note,
-            }),
-        );
-    }
-    let unpublished: Vec<Value> = r
-        .unpublished
+    let citations = r
+        .citations
         .iter()
-        .map(|u| {
-            json!({
-                "file": u.citation.file,
-                "line": u.citation.line,
-                "key": u.citation.key,
-                "value": u.citation.value,
-                "status": u.citation.status.as_str(),
-                "note": u.citation.note,
-                "lines": u.lines,
-            })
+        .map(|(sref, c)| {
+            (
+                source_id(sref),
+                JsonCitation {
+                    file: &c.file,
+                    line: c.line,
+                    key: &c.key,
+                    value: &c.value,
+                    status: c.status.as_str(),
+                    source: &c.source,
+                    url: &c.url,
+                    note: &c.note,
+                },
+            )
         })
         .collect();
-    let mut out = json!({
-        "format_version": 1,
-        "title": v.title,
-        "pricing_version": r.pricing_version.to_string(),
-        "pricing_origin": r.assumptions.pricing_origin,
-        "currency": r.assumptions.currency,
-        "monthly_usd": json_usd(r.total),
-        "by_tenant": money_map(r.by_tenant.iter()),
-        "by_kind": money_map(r.by_kind.iter()),
-        "by_item": money_map(r.by_item.iter()),
-        "lines": r.lines.iter().map(json_line).collect::<Vec<_>>(),
-        "assumptions": {
-            "month_days": r.assumptions.month_days,
-            "hours_per_month": r.assumptions.hours_per_month,
-            "pricing_version": r.pricing_version.to_string(),
-            "default_usage": r.assumptions.default_usage,
-            "rules": r.assumptions.rules,
-            "unpublished_figures": unpublished,
-        },
-        "citations": citations,
-        "warnings": r.warnings,
-    });
-    if let (Some((base, d)), Some(obj)) = (v.base, out.as_object_mut()) {
-        obj.insert("base_monthly_usd".into(), json_usd(d.base_total));
-        obj.insert("delta_usd".into(), json_usd(d.delta));
-        obj.insert(
-            "delta_percent".into(),
-            d.percent.map(|p| json_decimal(p, 2)).unwrap_or(Value::Null),
-        );
-        obj.insert(
-            "base_pricing_version".into(),
-            Value::String(base.pricing_version.to_string()),
-        );
-        obj.insert(
-            "changes".into(),
-            json!({
-                "tenants": json_changes(&d.tenants),
-                "addresses": json_changes(&d.addresses),
-                "kinds": json_changes(&d.kinds),
-                "items": json_changes(&d.items),
-            }),
-        );
-    }
-    if let (Some(verdict), Some(obj)) = (v.verdict, out.as_object_mut()) {
-        obj.insert(
-            "budget".into(),
-            match verdict {
-                Verdict::Within => json!({"exceeded": false}),
-                Verdict::Exceeded { reason } => json!({"exceeded": true, "reason": reason}),
+    let unpublished_figures = r
+        .unpublished
+        .iter()
+        .map(|u| JsonUnpublished {
+            file: &u.citation.file,
+            line: u.citation.line,
+            key: &u.citation.key,
+            value: &u.citation.value,
+            status: u.citation.status.as_str(),
+            note: &u.citation.note,
+            lines: u.lines,
+        })
+        .collect();
+    let delta = v.base.map(|(_, d)| d);
+    JsonReport {
+        format_version: 1,
+        title: v.title,
+        pricing_version: r.pricing_version,
+        pricing_origin: &r.assumptions.pricing_origin,
+        currency: r.assumptions.currency,
+        monthly_usd: Money(r.total),
+        base_monthly_usd: delta.map(|d| Money(d.base_total)),
+        delta_usd: delta.map(|d| Money(d.delta)),
+        delta_percent: delta.map(|d| d.percent.map(|p| json_decimal(p, 2)).unwrap_or(Value::Null)),
+        base_pricing_version: v.base.map(|(b, _)| b.pricing_version),
+        budget: v.verdict.map(|verdict| match verdict {
+            Verdict::Within => JsonBudget {
+                exceeded: false,
+                reason: None,
             },
-        );
+            Verdict::Exceeded { reason } => JsonBudget {
+                exceeded: true,
+                reason: Some(reason),
+            },
+        }),
+        by_tenant: MoneyMap(&r.by_tenant),
+        by_kind: MoneyMap(&r.by_kind),
+        by_item: MoneyMap(&r.by_item),
+        changes: delta.map(|d| JsonDelta {
+            tenants: JsonChanges(&d.tenants),
+            addresses: JsonChanges(&d.addresses),
+            kinds: JsonChanges(&d.kinds),
+            items: JsonChanges(&d.items),
+        }),
+        lines: JsonLines(&r.lines),
+        assumptions: JsonAssumptions {
+            month_days: r.assumptions.month_days,
+            hours_per_month: r.assumptions.hours_per_month,
+            pricing_version: r.pricing_version,
+            default_usage: &r.assumptions.default_usage,
+            rules: &r.assumptions.rules,
+            unpublished_figures,
+        },
+        citations,
+        warnings: &r.warnings,
     }
-    out
+}
+
+/// The JSON report as a value.
+pub fn json(v: &View<'_>) -> Value {
+    serde_json::to_value(json_report(v)).unwrap_or(Value::Null)
+}
+
+/// The JSON report as pretty-printed text (what `--format json` prints).
+pub fn json_string(v: &View<'_>) -> String {
+    serde_json::to_string_pretty(&json_report(v)).unwrap_or_default() + "\n"
 }
 
 fn md_escape(s: &str) -> String {

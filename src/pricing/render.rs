@@ -19,38 +19,48 @@ pub struct Section {
     pub notes: Vec<String>,
 }
 
-/// A plain-text table: the first column left-aligned, the others right-aligned when
-/// `right` says so.
-pub fn text_table(headers: &[&str], right: &[bool], rows: &[Vec<String>]) -> String {
+/// A plain-text table, each column left- or right-aligned as `right` says.
+pub fn text_table<S: AsRef<str>>(headers: &[&str], right: &[bool], rows: &[Vec<S>]) -> String {
     let n = headers.len();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for r in rows {
-        for (i, c) in r.iter().enumerate().take(n) {
-            widths[i] = widths[i].max(c.chars().count());
+    let counted: Vec<Vec<usize>> = rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .take(n)
+                .map(|c| c.as_ref().chars().count())
+                .collect()
+        })
+        .collect();
+    for r in &counted {
+        for (i, w) in r.iter().enumerate() {
+            widths[i] = widths[i].max(*w);
         }
     }
-    let mut out = String::new();
-    let mut push = |cells: &[&str]| {
-        let mut line = String::from(" ");
-        for (i, c) in cells.iter().enumerate().take(n) {
-            let pad = " ".repeat(widths[i].saturating_sub(c.chars().count()));
-            line.push(' ');
+    let line_len: usize = widths.iter().map(|w| w + 2).sum::<usize>() + 2;
+    let mut out = String::with_capacity(line_len * (rows.len() + 1));
+    let mut push = |cells: &mut dyn Iterator<Item = (&str, usize)>| {
+        let start = out.len();
+        out.push(' ');
+        for (i, (c, w)) in cells.enumerate() {
+            let pad = widths[i].saturating_sub(w);
+            out.push(' ');
             if right.get(i).copied().unwrap_or(false) {
-                line.push_str(&pad);
-                line.push_str(c);
+                out.extend(std::iter::repeat_n(' ', pad));
+                out.push_str(c);
             } else {
-                line.push_str(c);
-                line.push_str(&pad);
+                out.push_str(c);
+                out.extend(std::iter::repeat_n(' ', pad));
             }
-            line.push(' ');
+            out.push(' ');
         }
-        out.push_str(line.trim_end());
+        let kept = out[start..].trim_end().len();
+        out.truncate(start + kept);
         out.push('\n');
     };
-    push(headers);
-    for r in rows {
-        let cells: Vec<&str> = r.iter().map(String::as_str).collect();
-        push(&cells);
+    push(&mut headers.iter().map(|h| (*h, h.chars().count())));
+    for (r, w) in rows.iter().zip(&counted) {
+        push(&mut r.iter().take(n).map(|c| c.as_ref()).zip(w.iter().copied()));
     }
     out
 }
