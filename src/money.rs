@@ -23,16 +23,22 @@ pub fn fmt_usd(v: Usd) -> String {
     }
 }
 
+/// `+`, `-` or nothing (zero) before `prefix`, the absolute value with `dp` decimals and
+/// `suffix`: the shape of every signed figure shown (deltas, percentages).
+fn signed(rounded: Decimal, dp: usize, prefix: &str, suffix: &str) -> String {
+    let body = format!("{prefix}{:.dp$}{suffix}", rounded.abs());
+    if rounded.is_zero() {
+        body
+    } else if rounded.is_sign_negative() {
+        format!("-{body}")
+    } else {
+        format!("+{body}")
+    }
+}
+
 /// `+$1.23` / `-$1.23` / `$0.00`, for deltas.
 pub fn fmt_delta(v: Usd) -> String {
-    let c = to_cents(v);
-    if c.is_zero() {
-        "$0.00".to_string()
-    } else if c.is_sign_negative() {
-        format!("-${:.2}", -c)
-    } else {
-        format!("+${c:.2}")
-    }
+    signed(to_cents(v), 2, "$", "")
 }
 
 /// Parses `25`, `$25`, `25.50` as dollars (not negative), e.g. a budget limit.
@@ -66,14 +72,12 @@ pub fn fmt_rate(v: Usd) -> String {
 
 /// `+12.3%` / `-4.0%` / `0.0%` (one decimal, for display).
 pub fn fmt_percent(p: Decimal) -> String {
-    let r = p.round_dp_with_strategy(1, RoundingStrategy::MidpointAwayFromZero);
-    if r.is_zero() {
-        "0.0%".to_string()
-    } else if r.is_sign_negative() {
-        format!("-{:.1}%", -r)
-    } else {
-        format!("+{r:.1}%")
-    }
+    signed(
+        p.round_dp_with_strategy(1, RoundingStrategy::MidpointAwayFromZero),
+        1,
+        "",
+        "%",
+    )
 }
 
 /// A JSON number with at most `dp` decimals (display-only conversion).

@@ -244,6 +244,26 @@ fn pricing_date_changes_only_snapshot_charges() {
     }
 }
 
+/// Exports the embedded tables, edits the 2026-01-01 regions.csv, prices jarvis.yaml
+/// with them, expects exit code 1 and returns stderr.
+fn cost_with_edited_regions(edit: impl Fn(&str) -> String) -> String {
+    let tmp = tempfile::tempdir().unwrap();
+    flotilla()
+        .args(["pricing", "export"])
+        .arg(tmp.path())
+        .assert()
+        .success();
+    let csv = tmp.path().join("fly/2026-01-01/regions.csv");
+    std::fs::write(&csv, edit(&std::fs::read_to_string(&csv).unwrap())).unwrap();
+    let out = flotilla()
+        .args(["cost", "specs/jarvis.yaml", "--pricing"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[test]
 fn no_version_in_force_and_bad_tables_are_clear_errors() {
     let out = flotilla()
@@ -257,26 +277,13 @@ fn no_version_in_force_and_bad_tables_are_clear_errors() {
         "{e}"
     );
 
-    let tmp = tempfile::tempdir().unwrap();
-    flotilla()
-        .args(["pricing", "export"])
-        .arg(tmp.path())
-        .assert()
-        .success();
-    let csv = tmp.path().join("fly/2026-01-01/regions.csv");
-    let text = std::fs::read_to_string(&csv).unwrap().replacen(
-        "iad,Ashburn,north_america,1.00",
-        "iad,Ashburn,north_america,one",
-        1,
-    );
-    std::fs::write(&csv, text).unwrap();
-    let out = flotilla()
-        .args(["cost", "specs/jarvis.yaml", "--pricing"])
-        .arg(tmp.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let e = String::from_utf8_lossy(&out.stderr);
+    let e = cost_with_edited_regions(|t| {
+        t.replacen(
+            "iad,Ashburn,north_america,1.00",
+            "iad,Ashburn,north_america,one",
+            1,
+        )
+    });
     assert!(
         e.contains("column `compute_multiplier`: `one` is not a number"),
         "{e}"
@@ -287,28 +294,13 @@ fn no_version_in_force_and_bad_tables_are_clear_errors() {
 
 #[test]
 fn a_region_without_a_price_is_an_error_not_a_zero() {
-    // A user table that lacks sjc: pricing a Machine there fails with a suggestion.
-    let tmp = tempfile::tempdir().unwrap();
-    flotilla()
-        .args(["pricing", "export"])
-        .arg(tmp.path())
-        .assert()
-        .success();
-    let csv = tmp.path().join("fly/2026-01-01/regions.csv");
-    let text: String = std::fs::read_to_string(&csv)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with("iad,"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    std::fs::write(&csv, text).unwrap();
-    let out = flotilla()
-        .args(["cost", "specs/jarvis.yaml", "--pricing"])
-        .arg(tmp.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let e = String::from_utf8_lossy(&out.stderr);
+    // A user table that lacks iad: pricing a Machine there fails, never costs $0.
+    let e = cost_with_edited_regions(|t| {
+        t.lines()
+            .filter(|l| !l.starts_with("iad,"))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    });
     assert!(
         e.contains("region `iad` has no price in pricing 2026-01-01 (regions.csv)"),
         "{e}"

@@ -87,9 +87,7 @@ pub fn run(args: PlanArgs) -> i32 {
     match args.pricing.table() {
         Ok(table) => {
             if let Err(e) = crate::cost::annotate_plan(&mut plan, &table, desired, &observed.resources) {
-                for err in &e.0 {
-                    eprint_diag(&err.to_diagnostic());
-                }
+                super::common::eprint_diags(&e.to_diagnostics());
                 eprint_diag(&Diagnostic::warning("the plan is shown without costs").hint("fix the errors above"));
             }
         }

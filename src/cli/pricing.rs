@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use clap::{Args, Subcommand};
 
-use super::common::{Format, eprint_diag, load_spec, print_out};
+use super::common::{Format, eprint_diag, eprint_diags, load_spec, print_out};
 use crate::cost::{self, render::View};
 use crate::diag::Diagnostic;
 use crate::pricing::{self, Catalog, PriceTable};
@@ -199,9 +199,7 @@ fn diff(
             let desired = &loaded.desired;
             let price = |t: &PriceTable| {
                 cost::price_set(t, &desired.resources, &desired.default_usage).map_err(|e| {
-                    for err in &e.0 {
-                        eprint_diag(&err.to_diagnostic());
-                    }
+                    eprint_diags(&e.to_diagnostics());
                     super::EXIT_ERROR
                 })
             };

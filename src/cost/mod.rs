@@ -231,15 +231,20 @@ impl CostError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CostErrors(pub Vec<CostError>);
 
+impl CostErrors {
+    /// One diagnostic per resource.
+    pub fn to_diagnostics(&self) -> crate::diag::Diagnostics {
+        let mut d = crate::diag::Diagnostics::new();
+        for e in &self.0 {
+            d.push(e.to_diagnostic());
+        }
+        d
+    }
+}
+
 impl fmt::Display for CostErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "error: {e}")?;
-        }
-        Ok(())
+        write!(f, "{}", self.to_diagnostics())
     }
 }
 

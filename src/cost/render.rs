@@ -131,27 +131,19 @@ pub fn text(v: &View<'_>) -> String {
             ));
         }
     }
-    out.push('\n');
-    let _ = writeln!(out, "By tenant:");
-    out.push_str(&text_table(
-        &["tenant", "monthly"],
-        &[false, true],
-        &money_rows(r.by_tenant.iter()),
-    ));
-    out.push('\n');
-    let _ = writeln!(out, "By kind:");
-    out.push_str(&text_table(
-        &["kind", "monthly"],
-        &[false, true],
-        &money_rows(r.by_kind.iter()),
-    ));
-    out.push('\n');
-    let _ = writeln!(out, "By item:");
-    out.push_str(&text_table(
-        &["item", "monthly"],
-        &[false, true],
-        &money_rows(r.by_item.iter()),
-    ));
+    for (title, key, map) in [
+        ("By tenant:", "tenant", &r.by_tenant),
+        ("By kind:", "kind", &r.by_kind),
+        ("By item:", "item", &r.by_item),
+    ] {
+        out.push('\n');
+        let _ = writeln!(out, "{title}");
+        out.push_str(&text_table(
+            &[key, "monthly"],
+            &[false, true],
+            &money_rows(map.iter()),
+        ));
+    }
     out.push('\n');
     let _ = writeln!(out, "Lines:");
     let rows: Vec<Vec<Cow<'_, str>>> = r
@@ -571,20 +563,14 @@ pub fn markdown(v: &View<'_>) -> String {
         tenants,
         r.lines.len()
     );
-    let kind_rows: Vec<Vec<String>> = r
-        .by_kind
-        .iter()
-        .map(|(k, v)| vec![k.clone(), fmt_usd(*v)])
-        .collect();
-    out.push_str(&md_table(&["Kind", "Monthly"], &[false, true], &kind_rows));
-    out.push('\n');
-    let item_rows: Vec<Vec<String>> = r
-        .by_item
-        .iter()
-        .map(|(k, v)| vec![k.clone(), fmt_usd(*v)])
-        .collect();
-    out.push_str(&md_table(&["Item", "Monthly"], &[false, true], &item_rows));
-    out.push('\n');
+    for (key, map) in [("Kind", &r.by_kind), ("Item", &r.by_item)] {
+        out.push_str(&md_table(
+            &[key, "Monthly"],
+            &[false, true],
+            &money_rows(map.iter()),
+        ));
+        out.push('\n');
+    }
     let mut tenant_rows: Vec<(&String, &Usd)> = r.by_tenant.iter().collect();
     tenant_rows.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
     let shown: Vec<Vec<String>> = tenant_rows

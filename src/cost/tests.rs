@@ -370,14 +370,17 @@ fn unknown_region_and_preset_are_errors_with_suggestions() {
     assert_eq!(e.0.len(), 2);
     let s = e.to_string();
     assert!(
-        s.contains("tenant.a.machine[0]: region `sjx` has no price"),
+        s.contains(
+            "error: region `sjx` has no price in pricing 2026-01-01 (regions.csv); did you mean sjc"
+        ),
         "{s}"
     );
-    assert!(s.contains("did you mean sjc"), "{s}");
+    assert!(s.contains("= resource: tenant.a.machine[0]"), "{s}");
     assert!(
-        s.contains("tenant.b.machine[0]: preset `shared-cpu-3x`"),
+        s.contains("error: preset `shared-cpu-3x` has no price"),
         "{s}"
     );
+    assert!(s.contains("= resource: tenant.b.machine[0]"), "{s}");
 }
 
 #[test]
