@@ -50,7 +50,10 @@ impl Diagnostic {
     }
 
     pub fn warning(message: impl Into<String>) -> Self {
-        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(message) }
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(message)
+        }
     }
 
     pub fn file(mut self, file: impl Into<String>) -> Self {
@@ -164,7 +167,8 @@ impl Diagnostics {
     /// Sorts by severity, then file position, and removes exact duplicates.
     pub fn sort(&mut self) {
         self.0.sort_by(|a, b| {
-            (a.severity, &a.file, a.mark, &a.path, &a.message).cmp(&(b.severity, &b.file, b.mark, &b.path, &b.message))
+            (a.severity, &a.file, a.mark, &a.path, &a.message)
+                .cmp(&(b.severity, &b.file, b.mark, &b.path, &b.message))
         });
         self.0.dedup();
     }
@@ -191,7 +195,11 @@ impl From<Diagnostic> for Diagnostics {
 }
 
 /// The closest candidates to `word` (edit distance), best first, for "did you mean".
-pub fn close_matches<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>, max: usize) -> Vec<&'a str> {
+pub fn close_matches<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+    max: usize,
+) -> Vec<&'a str> {
     let w = word.to_ascii_lowercase();
     let limit = (w.chars().count() / 3).max(2);
     let mut scored: Vec<(usize, &str)> = candidates
@@ -208,7 +216,11 @@ pub fn close_matches<'a>(word: &str, candidates: impl IntoIterator<Item = &'a st
 }
 
 /// "did you mean `a`, `b`?" or a list of valid values when nothing is close.
-pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str> + Clone, what: &str) -> String {
+pub fn suggest<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str> + Clone,
+    what: &str,
+) -> String {
     let close = close_matches(word, candidates.clone(), 3);
     if close.is_empty() {
         let all: Vec<&str> = candidates.into_iter().collect();
@@ -257,8 +269,14 @@ mod tests {
 
     #[test]
     fn close_matches_rank_by_distance() {
-        assert_eq!(close_matches("sjx", ["sjc", "iad", "syd"], 3), vec!["sjc", "syd"]);
-        assert_eq!(close_matches("memroy", ["memory", "metadata"], 3), vec!["memory"]);
+        assert_eq!(
+            close_matches("sjx", ["sjc", "iad", "syd"], 3),
+            vec!["sjc", "syd"]
+        );
+        assert_eq!(
+            close_matches("memroy", ["memory", "metadata"], 3),
+            vec!["memory"]
+        );
         assert!(close_matches("zzzzzz", ["memory"], 3).is_empty());
         assert!(suggest("sjx", ["sjc"], "regions").contains("`sjc`"));
     }

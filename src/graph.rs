@@ -56,7 +56,9 @@ impl Graph {
         Self::build_from(set.iter())
     }
 
-    pub fn build_from<'r>(resources: impl Iterator<Item = &'r Resource> + Clone) -> Result<Graph, Diagnostic> {
+    pub fn build_from<'r>(
+        resources: impl Iterator<Item = &'r Resource> + Clone,
+    ) -> Result<Graph, Diagnostic> {
         let mut graph = DiGraph::new();
         let mut index = HashMap::new();
         let mut kinds = Vec::new();
@@ -104,19 +106,32 @@ impl Graph {
                 _ => {}
             }
         }
-        let g = Graph { graph, index, kinds };
+        let g = Graph {
+            graph,
+            index,
+            kinds,
+        };
         g.check_cycles()?;
         Ok(g)
     }
 
     fn check_cycles(&self) -> Result<(), Diagnostic> {
         for scc in tarjan_scc(&self.graph) {
-            let cyclic = scc.len() > 1 || scc.first().is_some_and(|n| self.graph.contains_edge(*n, *n));
+            let cyclic = scc.len() > 1
+                || scc
+                    .first()
+                    .is_some_and(|n| self.graph.contains_edge(*n, *n));
             if cyclic {
-                let mut names: Vec<String> = scc.iter().map(|n| self.graph[*n].to_string()).collect();
+                let mut names: Vec<String> =
+                    scc.iter().map(|n| self.graph[*n].to_string()).collect();
                 names.sort();
-                return Err(Diagnostic::error(format!("dependency cycle between {}", names.join(" → ")))
-                    .hint("a resource cannot depend on itself through others; check mounts and secrets"));
+                return Err(Diagnostic::error(format!(
+                    "dependency cycle between {}",
+                    names.join(" → ")
+                ))
+                .hint(
+                    "a resource cannot depend on itself through others; check mounts and secrets",
+                ));
             }
         }
         Ok(())
@@ -145,8 +160,14 @@ impl Graph {
     }
 
     fn neighbors(&self, address: &Address, dir: Direction) -> Vec<&Address> {
-        let Some(n) = self.node(address) else { return Vec::new() };
-        let mut v: Vec<&Address> = self.graph.neighbors_directed(n, dir).map(|m| &self.graph[m]).collect();
+        let Some(n) = self.node(address) else {
+            return Vec::new();
+        };
+        let mut v: Vec<&Address> = self
+            .graph
+            .neighbors_directed(n, dir)
+            .map(|m| &self.graph[m])
+            .collect();
         v.sort();
         v.dedup();
         v
@@ -155,8 +176,20 @@ impl Graph {
     /// Topological levels: every resource comes after all its prerequisites; resources in
     /// one level are independent of each other. Deterministic (sorted within a level).
     pub fn levels(&self) -> Vec<Vec<&Address>> {
-        let mut indeg: Vec<usize> = self.graph.node_indices().map(|n| self.graph.neighbors_directed(n, Direction::Incoming).count()).collect();
-        let mut current: Vec<NodeIndex> = self.graph.node_indices().filter(|n| indeg[n.index()] == 0).collect();
+        let mut indeg: Vec<usize> = self
+            .graph
+            .node_indices()
+            .map(|n| {
+                self.graph
+                    .neighbors_directed(n, Direction::Incoming)
+                    .count()
+            })
+            .collect();
+        let mut current: Vec<NodeIndex> = self
+            .graph
+            .node_indices()
+            .filter(|n| indeg[n.index()] == 0)
+            .collect();
         let mut out = Vec::new();
         while !current.is_empty() {
             let mut next = Vec::new();
@@ -180,7 +213,9 @@ impl Graph {
 
     /// Graphviz DOT.
     pub fn to_dot(&self) -> String {
-        let mut s = String::from("digraph flotilla {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n");
+        let mut s = String::from(
+            "digraph flotilla {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n",
+        );
         let mut nodes: Vec<NodeIndex> = self.graph.node_indices().collect();
         nodes.sort_by(|a, b| self.graph[*a].cmp(&self.graph[*b]));
         for n in &nodes {
@@ -198,7 +233,11 @@ impl Graph {
             .edge_indices()
             .filter_map(|e| {
                 let (a, b) = self.graph.edge_endpoints(e)?;
-                Some((self.graph[a].to_string(), self.graph[b].to_string(), self.graph[e].label()))
+                Some((
+                    self.graph[a].to_string(),
+                    self.graph[b].to_string(),
+                    self.graph[e].label(),
+                ))
             })
             .collect();
         edges.sort();
@@ -243,7 +282,10 @@ defaults:
   secrets: { K: { env: K } }
 tenants: [{ name: a }]
 "#;
-        crate::spec::load_bytes(spec, "t.yaml").unwrap().desired.resources
+        crate::spec::load_bytes(spec, "t.yaml")
+            .unwrap()
+            .desired
+            .resources
     }
 
     #[test]
@@ -252,12 +294,26 @@ tenants: [{ name: a }]
         let g = Graph::build(&set).unwrap();
         let m = Address("tenant.a.machine[0]".into());
         let deps: Vec<String> = g.dependencies(&m).iter().map(|a| a.to_string()).collect();
-        assert_eq!(deps, vec!["tenant.a.app", "tenant.a.secret.K", "tenant.a.volume.data[0]"]);
+        assert_eq!(
+            deps,
+            vec![
+                "tenant.a.app",
+                "tenant.a.secret.K",
+                "tenant.a.volume.data[0]"
+            ]
+        );
         let levels = g.levels();
         assert_eq!(levels.len(), 3);
         assert_eq!(levels[0], vec![&Address("tenant.a.app".into())]);
-        assert_eq!(levels[2], vec![&Address("tenant.a.backup.data[0]".into()), &m]);
-        assert!(g.to_dot().contains("\"tenant.a.volume.data[0]\" -> \"tenant.a.machine[0]\" [label=\"mounts\"]"));
+        assert_eq!(
+            levels[2],
+            vec![&Address("tenant.a.backup.data[0]".into()), &m]
+        );
+        assert!(
+            g.to_dot().contains(
+                "\"tenant.a.volume.data[0]\" -> \"tenant.a.machine[0]\" [label=\"mounts\"]"
+            )
+        );
     }
 
     #[test]

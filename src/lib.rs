@@ -5,6 +5,10 @@
 //! spec YAML → [`spec`] (parse, validate, expand) → desired [`resource`]s →
 //! [`graph`] → [`plan`] (diff against observed [`state`]) → [`render`].
 
+// Diagnostics are rich (file, position, path, address, hint) and only travel on error
+// paths, where their size does not matter.
+#![allow(clippy::result_large_err)]
+
 pub mod cli;
 pub mod cost;
 pub mod diag;
@@ -16,5 +20,6 @@ pub mod platform;
 pub mod pricing;
 pub mod render;
 pub mod resource;
+pub mod secrets;
 pub mod spec;
 pub mod state;

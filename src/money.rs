@@ -153,9 +153,15 @@ pub mod usd_opt {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Usd>, D::Error> {
         match Option::<serde_json::Value>::deserialize(d)? {
             None | Some(serde_json::Value::Null) => Ok(None),
-            Some(serde_json::Value::Number(n)) => Decimal::from_str(&n.to_string()).map(Some).map_err(serde::de::Error::custom),
-            Some(serde_json::Value::String(s)) => Decimal::from_str(&s).map(Some).map_err(serde::de::Error::custom),
-            Some(other) => Err(serde::de::Error::custom(format!("expected an amount in dollars, found {other}"))),
+            Some(serde_json::Value::Number(n)) => Decimal::from_str(&n.to_string())
+                .map(Some)
+                .map_err(serde::de::Error::custom),
+            Some(serde_json::Value::String(s)) => Decimal::from_str(&s)
+                .map(Some)
+                .map_err(serde::de::Error::custom),
+            Some(other) => Err(serde::de::Error::custom(format!(
+                "expected an amount in dollars, found {other}"
+            ))),
         }
     }
 }
@@ -170,6 +176,7 @@ pub mod usd {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Usd, D::Error> {
-        super::usd_opt::deserialize(d)?.ok_or_else(|| serde::de::Error::custom("an amount is required"))
+        super::usd_opt::deserialize(d)?
+            .ok_or_else(|| serde::de::Error::custom("an amount is required"))
     }
 }

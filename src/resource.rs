@@ -74,7 +74,15 @@ impl PartialOrd for Address {
 pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     use std::cmp::Ordering;
     let (ab, bb) = (a.as_bytes(), b.as_bytes());
-    let (mut i, mut j) = (0, 0);
+    // Skip the common prefix, backing up to the start of a digit run it ends in.
+    let mut i = ab.iter().zip(bb).take_while(|(x, y)| x == y).count();
+    if i == ab.len() && i == bb.len() {
+        return Ordering::Equal;
+    }
+    while i > 0 && ab[i - 1].is_ascii_digit() {
+        i -= 1;
+    }
+    let mut j = i;
     while i < ab.len() && j < bb.len() {
         if ab[i].is_ascii_digit() && bb[j].is_ascii_digit() {
             let si = i;
@@ -372,6 +380,10 @@ pub struct SecretSpec {
     /// Fly's opaque digest (observed only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
+    /// Keyed fingerprint of the value (see `secrets`): of the value to set (desired, when
+    /// values are known) or of the value the app's Machines recorded (observed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -443,24 +455,60 @@ impl Resource {
     }
 }
 
-/// A set of resources with an index by address, sorted deterministically.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// A set of resources in a deterministic order (the order they were declared or
+/// observed in), with an index by address. Serialized as a plain list.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(from = "ResourceList", into = "ResourceList")]
 pub struct ResourceSet {
     pub resources: Vec<Resource>,
+    index: std::collections::HashMap<Address, usize>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(transparent)]
+struct ResourceList(Vec<Resource>);
+
+impl From<ResourceList> for ResourceSet {
+    fn from(l: ResourceList) -> Self {
+        ResourceSet::new(l.0)
+    }
+}
+
+impl From<ResourceSet> for ResourceList {
+    fn from(s: ResourceSet) -> Self {
+        ResourceList(s.resources)
+    }
+}
+
+impl PartialEq for ResourceSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.resources == other.resources
+    }
 }
 
 impl ResourceSet {
-    pub fn new(mut resources: Vec<Resource>) -> Self {
-        resources.sort_by(|a, b| a.address.cmp(&b.address));
-        ResourceSet { resources }
+    /// Keeps the given order. A repeated address keeps its first resource.
+    pub fn new(resources: Vec<Resource>) -> Self {
+        let mut index = std::collections::HashMap::with_capacity(resources.len());
+        let mut kept = Vec::with_capacity(resources.len());
+        for r in resources {
+            if let std::collections::hash_map::Entry::Vacant(e) = index.entry(r.address.clone()) {
+                e.insert(kept.len());
+                kept.push(r);
+            }
+        }
+        ResourceSet {
+            resources: kept,
+            index,
+        }
     }
 
-    /// Binary search by address (resources are sorted).
     pub fn get(&self, address: &Address) -> Option<&Resource> {
-        self.resources
-            .binary_search_by(|r| r.address.cmp(address))
-            .ok()
-            .map(|i| &self.resources[i])
+        self.index.get(address).map(|i| &self.resources[*i])
+    }
+
+    pub fn position(&self, address: &Address) -> Option<usize> {
+        self.index.get(address).copied()
     }
 
     pub fn iter(&self) -> std::slice::Iter<'_, Resource> {
@@ -477,6 +525,13 @@ impl ResourceSet {
 
     pub fn count(&self, kind: Kind) -> usize {
         self.resources.iter().filter(|r| r.kind() == kind).count()
+    }
+
+    /// The resources sorted by address (natural order), for canonical output.
+    pub fn sorted(&self) -> Vec<&Resource> {
+        let mut v: Vec<&Resource> = self.resources.iter().collect();
+        v.sort_by(|a, b| a.address.cmp(&b.address));
+        v
     }
 }
 
@@ -509,13 +564,32 @@ mod tests {
 
     #[test]
     fn addresses_sort_naturally() {
-        let mut v: Vec<Address> = ["tenant.user-10.app", "tenant.user-2.app", "tenant.user-1.machine[10]", "tenant.user-1.machine[9]", "tenant.user-1.app"]
-            .iter()
-            .map(|s| Address(s.to_string()))
-            .collect();
+        let mut v: Vec<Address> = [
+            "tenant.user-10.app",
+            "tenant.user-2.app",
+            "tenant.user-1.machine[10]",
+            "tenant.user-1.machine[9]",
+            "tenant.user-1.app",
+        ]
+        .iter()
+        .map(|s| Address(s.to_string()))
+        .collect();
         v.sort();
         let s: Vec<&str> = v.iter().map(|a| a.as_str()).collect();
-        assert_eq!(s, vec!["tenant.user-1.app", "tenant.user-1.machine[9]", "tenant.user-1.machine[10]", "tenant.user-2.app", "tenant.user-10.app"]);
+        assert_eq!(
+            s,
+            vec![
+                "tenant.user-1.app",
+                "tenant.user-1.machine[9]",
+                "tenant.user-1.machine[10]",
+                "tenant.user-2.app",
+                "tenant.user-10.app"
+            ]
+        );
         assert_eq!(natural_cmp("a01", "a1"), "a01".cmp("a1"));
+        assert_eq!(natural_cmp("t10x", "t10y"), std::cmp::Ordering::Less);
+        assert_eq!(natural_cmp("t109", "t11"), std::cmp::Ordering::Greater);
+        assert_eq!(natural_cmp("same", "same"), std::cmp::Ordering::Equal);
+        assert_eq!(natural_cmp("ab", "abc"), std::cmp::Ordering::Less);
     }
 }

@@ -26,9 +26,9 @@ use crate::diag::Diagnostic;
 use crate::fly::types as fly;
 use crate::platform::{self, CpuKind};
 use crate::resource::{
-    Address, AppSpec, BackupSpec, Check, Concurrency, Desired, Guest, IdleMode, IdlePolicy, MachineSpec, Mount, Port,
-    Resource, ResourceSet, SecretSource, SecretSpec, Service, Spec, VolumeSpec, META_INDEX, META_MANAGED, META_ROLE,
-    META_SECRETS, META_TENANT,
+    Address, AppSpec, BackupSpec, Check, Concurrency, Desired, Guest, IdleMode, IdlePolicy,
+    META_INDEX, META_MANAGED, META_ROLE, META_SECRETS, META_TENANT, MachineSpec, Mount, Port,
+    Resource, ResourceSet, SecretSource, SecretSpec, Service, Spec, VolumeSpec,
 };
 
 pub const STATE_FORMAT_VERSION: u32 = 1;
@@ -59,7 +59,12 @@ pub struct AppSnapshot {
 impl Snapshot {
     /// An organization with nothing in it.
     pub fn empty(org: &str) -> Self {
-        Snapshot { format_version: STATE_FORMAT_VERSION, org: org.to_string(), observed_at: None, apps: Vec::new() }
+        Snapshot {
+            format_version: STATE_FORMAT_VERSION,
+            org: org.to_string(),
+            observed_at: None,
+            apps: Vec::new(),
+        }
     }
 
     /// Parses a state file's bytes; errors carry the line and column of bad JSON.
@@ -141,6 +146,14 @@ struct AppIndex<'d> {
 
 /// Decides what in `snap` flotilla owns and maps it to addresses.
 pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
+    if snap.apps.is_empty() {
+        let resources = ResourceSet::default();
+        return Observed {
+            fingerprint: fingerprint(&resources),
+            resources,
+            ..Observed::default()
+        };
+    }
     let mut by_app: HashMap<&str, AppIndex<'_>> = HashMap::new();
     for r in desired.resources.iter() {
         let e = by_app.entry(r.app.as_str()).or_default();
@@ -175,14 +188,27 @@ pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
 
         // The app itself.
         let (app_address, app_tenant, shared) = match idx.app {
-            Some(r) => (r.address.clone(), r.tenant.clone(), matches!(&r.spec, Spec::App(s) if s.shared)),
+            Some(r) => (
+                r.address.clone(),
+                r.tenant.clone(),
+                matches!(&r.spec, Spec::App(s) if s.shared),
+            ),
             None => {
                 // Declared only as the host of tenants, or removed from the spec.
-                let tenants: HashSet<&str> = managed.iter().filter_map(|m| m.config.metadata.get(META_TENANT).map(String::as_str)).collect();
-                let all_tenant_role = managed.iter().all(|m| m.config.metadata.get(META_ROLE).map(String::as_str) == Some("tenant"));
+                let tenants: HashSet<&str> = managed
+                    .iter()
+                    .filter_map(|m| m.config.metadata.get(META_TENANT).map(String::as_str))
+                    .collect();
+                let all_tenant_role = managed.iter().all(|m| {
+                    m.config.metadata.get(META_ROLE).map(String::as_str) == Some("tenant")
+                });
                 let hosted = desired.tenants.iter().any(|t| t.app == name);
                 if !hosted && all_tenant_role && tenants.len() == 1 {
-                    let t = tenants.iter().next().map(|t| t.to_string()).unwrap_or_default();
+                    let t = tenants
+                        .iter()
+                        .next()
+                        .map(|t| t.to_string())
+                        .unwrap_or_default();
                     (Address(format!("tenant.{t}.app")), Some(t), false)
                 } else {
                     (Address(format!("app.{name}")), None, true)
@@ -197,7 +223,11 @@ pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
             prevent_destroy: app_prevent,
             id: (!a.app.id.is_empty()).then(|| a.app.id.clone()),
             usage: None,
-            spec: Spec::App(AppSpec { name: name.to_string(), org: snap.org.clone(), shared }),
+            spec: Spec::App(AppSpec {
+                name: name.to_string(),
+                org: snap.org.clone(),
+                shared,
+            }),
         });
 
         // Machines: managed ones by metadata, duplicates of a slot kept apart.
@@ -215,11 +245,21 @@ pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
             }
         }
         // Adoption of Machines without metadata into empty declared slots.
-        let mut unmanaged_machines: Vec<&fly::Machine> = live.iter().copied().filter(|m| !is_managed(m)).collect();
-        let empty_slots: Vec<&Resource> = idx.machines.iter().copied().filter(|r| !slots.contains_key(&r.address)).collect();
+        let mut unmanaged_machines: Vec<&fly::Machine> =
+            live.iter().copied().filter(|m| !is_managed(m)).collect();
+        let empty_slots: Vec<&Resource> = idx
+            .machines
+            .iter()
+            .copied()
+            .filter(|r| !slots.contains_key(&r.address))
+            .collect();
         let mut still_empty = Vec::new();
         for slot in empty_slots {
-            if let Some(pos) = unmanaged_machines.iter().position(|m| idx.machines_by_name.get(m.name.as_str()).is_some_and(|r| r.address == slot.address)) {
+            if let Some(pos) = unmanaged_machines.iter().position(|m| {
+                idx.machines_by_name
+                    .get(m.name.as_str())
+                    .is_some_and(|r| r.address == slot.address)
+            }) {
                 let m = unmanaged_machines.remove(pos);
                 out.adopted.insert(slot.address.clone());
                 slots.insert(slot.address.clone(), m);
@@ -230,7 +270,9 @@ pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
         if still_empty.len() == 1 && unmanaged_machines.len() == 1 {
             let slot = still_empty[0];
             let m = unmanaged_machines[0];
-            let fits = slot.machine().is_some_and(|d| d.region == m.region || d.fallback_regions.contains(&m.region));
+            let fits = slot
+                .machine()
+                .is_some_and(|d| d.region == m.region || d.fallback_regions.contains(&m.region));
             if fits {
                 out.adopted.insert(slot.address.clone());
                 slots.insert(slot.address.clone(), m);
@@ -253,14 +295,26 @@ pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
         }
 
         // Volumes: by declared name, preferring the one attached to the slot's Machine.
-        let machine_ids: HashMap<&str, &Address> = slots.iter().map(|(addr, m)| (m.id.as_str(), addr)).collect();
+        let machine_ids: HashMap<&str, &Address> = slots
+            .iter()
+            .map(|(addr, m)| (m.id.as_str(), addr))
+            .collect();
         let mut vol_addr: HashMap<&str, Address> = HashMap::new();
-        let live_vols: Vec<&fly::Volume> = a.volumes.iter().filter(|v| !is_gone(&v.state)).collect();
+        let live_vols: Vec<&fly::Volume> =
+            a.volumes.iter().filter(|v| !is_gone(&v.state)).collect();
         let mut taken: HashSet<&str> = HashSet::new();
         for (vname, r) in &idx.volumes_by_name {
             let Some(spec) = r.volume() else { continue };
-            let slot_machine = spec.machine.as_ref().and_then(|ma| slots.get(ma)).map(|m| m.id.as_str());
-            let mut candidates: Vec<&fly::Volume> = live_vols.iter().copied().filter(|v| v.name == *vname && !taken.contains(v.id.as_str())).collect();
+            let slot_machine = spec
+                .machine
+                .as_ref()
+                .and_then(|ma| slots.get(ma))
+                .map(|m| m.id.as_str());
+            let mut candidates: Vec<&fly::Volume> = live_vols
+                .iter()
+                .copied()
+                .filter(|v| v.name == *vname && !taken.contains(v.id.as_str()))
+                .collect();
             candidates.sort_by(|x, y| {
                 let rank = |v: &fly::Volume| match (&v.attached_machine_id, slot_machine) {
                     (Some(att), Some(sm)) if att == sm => 0,
@@ -271,7 +325,10 @@ pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
             });
             if let Some(v) = candidates.first() {
                 // A volume attached to some other Machine is not this slot's volume.
-                let attached_elsewhere = v.attached_machine_id.as_deref().is_some_and(|att| Some(att) != slot_machine && machine_ids.contains_key(att));
+                let attached_elsewhere = v
+                    .attached_machine_id
+                    .as_deref()
+                    .is_some_and(|att| Some(att) != slot_machine && machine_ids.contains_key(att));
                 if !attached_elsewhere {
                     taken.insert(v.id.as_str());
                     vol_addr.insert(v.id.as_str(), r.address.clone());
@@ -286,9 +343,23 @@ pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
                 continue;
             }
             // Mounted by a managed Machine: ours, at that Machine's slot.
-            let owner_slot = v.attached_machine_id.as_deref().and_then(|att| machine_ids.get(att)).map(|a| (*a).clone()).or_else(|| {
-                slots.iter().chain(extra_machines.iter().map(|(a, m)| (a, m))).find_map(|(addr, m)| m.config.mounts.iter().any(|mt| mt.volume == v.id).then(|| addr.clone()))
-            });
+            let owner_slot = v
+                .attached_machine_id
+                .as_deref()
+                .and_then(|att| machine_ids.get(att))
+                .map(|a| (*a).clone())
+                .or_else(|| {
+                    slots
+                        .iter()
+                        .chain(extra_machines.iter().map(|(a, m)| (a, m)))
+                        .find_map(|(addr, m)| {
+                            m.config
+                                .mounts
+                                .iter()
+                                .any(|mt| mt.volume == v.id)
+                                .then(|| addr.clone())
+                        })
+                });
             match owner_slot {
                 Some(maddr) => {
                     let prefix = maddr.0.split(".machine").next().unwrap_or(&maddr.0).to_string();
@@ -307,10 +378,16 @@ pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
             }
         }
         for v in &live_vols {
-            let Some(addr) = vol_addr.get(v.id.as_str()) else { continue };
+            let Some(addr) = vol_addr.get(v.id.as_str()) else {
+                continue;
+            };
             let desired_vol = desired.resources.get(addr);
-            let machine = desired_vol.and_then(|r| r.volume()).and_then(|s| s.machine.clone());
-            let tenant = desired_vol.and_then(|r| r.tenant.clone()).or_else(|| tenant_of(addr));
+            let machine = desired_vol
+                .and_then(|r| r.volume())
+                .and_then(|s| s.machine.clone());
+            let tenant = desired_vol
+                .and_then(|r| r.tenant.clone())
+                .or_else(|| tenant_of(addr));
             let prevent = desired_vol.is_some_and(|r| r.prevent_destroy);
             resources.push(Resource {
                 address: addr.clone(),
@@ -342,7 +419,9 @@ pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
                 usage: None,
                 spec: Spec::BackupPolicy(BackupSpec {
                     volume: addr.clone(),
-                    snapshot_retention: v.snapshot_retention.unwrap_or(platform::SNAPSHOT_RETENTION_DEFAULT),
+                    snapshot_retention: v
+                        .snapshot_retention
+                        .unwrap_or(platform::SNAPSHOT_RETENTION_DEFAULT),
                     auto_backup: v.auto_backup_enabled.unwrap_or(true),
                     // Client-side policy, not observable: the declared value, else on.
                     snapshot_before_destroy: before_destroy.unwrap_or(true),
@@ -352,9 +431,32 @@ pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
         }
 
         // Machines into resources (after volumes, so mounts resolve to addresses).
-        let vol_by_id: HashMap<&str, (&Address, &str)> = live_vols.iter().filter_map(|v| vol_addr.get(v.id.as_str()).map(|a| (v.id.as_str(), (a, v.name.as_str())))).collect();
+        let vol_by_id: HashMap<&str, (&Address, &str)> = live_vols
+            .iter()
+            .filter_map(|v| {
+                vol_addr
+                    .get(v.id.as_str())
+                    .map(|a| (v.id.as_str(), (a, v.name.as_str())))
+            })
+            .collect();
         let mut secret_names_listed: HashSet<String> = HashSet::new();
-        for (addr, m) in slots.iter().map(|(a, m)| (a.clone(), *m)).chain(extra_machines.iter().map(|(a, m)| (a.clone(), *m))) {
+        // Fingerprints the managed Machines recorded, per secret: known when they agree.
+        let mut recorded: HashMap<String, HashSet<String>> = HashMap::new();
+        let managed_slots = slots.values().filter(|m| is_managed(m)).count();
+        let mut recorded_by: HashMap<String, usize> = HashMap::new();
+        for m in slots.values().filter(|m| is_managed(m)) {
+            if let Some(list) = m.config.metadata.get(META_SECRETS) {
+                for (n, fp) in crate::secrets::decode(list) {
+                    *recorded_by.entry(n.clone()).or_default() += 1;
+                    recorded.entry(n).or_default().insert(fp);
+                }
+            }
+        }
+        for (addr, m) in slots
+            .iter()
+            .map(|(a, m)| (a.clone(), *m))
+            .chain(extra_machines.iter().map(|(a, m)| (a.clone(), *m)))
+        {
             if let Some(list) = m.config.metadata.get(META_SECRETS) {
                 for item in list.split(',') {
                     if let Some((n, _)) = item.split_once(':') {
@@ -366,7 +468,9 @@ pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
             let spec = normalize_machine(m, &vol_by_id);
             resources.push(Resource {
                 address: addr.clone(),
-                tenant: d.and_then(|r| r.tenant.clone()).or_else(|| m.config.metadata.get(META_TENANT).cloned()),
+                tenant: d
+                    .and_then(|r| r.tenant.clone())
+                    .or_else(|| m.config.metadata.get(META_TENANT).cloned()),
                 app: name.to_string(),
                 prevent_destroy: d.is_some_and(|r| r.prevent_destroy),
                 id: Some(m.id.clone()),
@@ -380,7 +484,11 @@ pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
         for s in &a.secrets {
             let addr = match idx.secrets.get(s.name.as_str()) {
                 Some(r) => r.address.clone(),
-                None if secret_names_listed.contains(&s.name) || idx.app.is_none() && !managed.is_empty() && !desired.tenants.iter().any(|t| t.app == name) => {
+                None if secret_names_listed.contains(&s.name)
+                    || idx.app.is_none()
+                        && !managed.is_empty()
+                        && !desired.tenants.iter().any(|t| t.app == name) =>
+                {
                     match &app_tenant {
                         Some(t) if !shared => Address(format!("tenant.{t}.secret.{}", s.name)),
                         _ => Address(format!("app.{name}.secret.{}", s.name)),
@@ -404,7 +512,17 @@ pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
                 prevent_destroy: false,
                 id: None,
                 usage: None,
-                spec: Spec::Secret(SecretSpec { name: s.name.clone(), source: SecretSource::Unknown, digest: Some(s.digest.clone()) }),
+                spec: Spec::Secret(SecretSpec {
+                    name: s.name.clone(),
+                    source: SecretSource::Unknown,
+                    digest: Some(s.digest.clone()),
+                    fingerprint: recorded
+                        .get(&s.name)
+                        .filter(|fps| {
+                            fps.len() == 1 && recorded_by.get(&s.name) == Some(&managed_slots)
+                        })
+                        .and_then(|fps| fps.iter().next().cloned()),
+                }),
             });
         }
     }
@@ -414,27 +532,44 @@ pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
 }
 
 fn is_managed_volume(v: &fly::Volume, slots: &BTreeMap<Address, &fly::Machine>) -> bool {
-    slots.values().any(|m| is_managed(m) && (v.attached_machine_id.as_deref() == Some(m.id.as_str()) || m.config.mounts.iter().any(|mt| mt.volume == v.id)))
+    slots.values().any(|m| {
+        is_managed(m)
+            && (v.attached_machine_id.as_deref() == Some(m.id.as_str())
+                || m.config.mounts.iter().any(|mt| mt.volume == v.id))
+    })
 }
 
 fn tenant_of(addr: &Address) -> Option<String> {
-    addr.0.strip_prefix("tenant.").and_then(|r| r.split('.').next()).map(str::to_string)
+    addr.0
+        .strip_prefix("tenant.")
+        .and_then(|r| r.split('.').next())
+        .map(str::to_string)
 }
 
-/// `sha256:…` of a resource set's canonical JSON.
+/// `sha256:…` of a resource set's canonical JSON (sorted by address, so the order the
+/// API lists things in does not matter).
 pub fn fingerprint(set: &ResourceSet) -> String {
-    let json = serde_json::to_vec(set).unwrap_or_default();
+    let json = serde_json::to_vec(&set.sorted()).unwrap_or_default();
     crate::spec::hash_bytes(&json)
 }
 
 /// The flotilla view of a Fly Machine: the fields a spec can declare, read from the
 /// server-normalized config (the diff compares only what the spec declares).
-pub fn normalize_machine(m: &fly::Machine, volumes: &HashMap<&str, (&Address, &str)>) -> MachineSpec {
+pub fn normalize_machine(
+    m: &fly::Machine,
+    volumes: &HashMap<&str, (&Address, &str)>,
+) -> MachineSpec {
     let c = &m.config;
     let guest = c.guest.clone().unwrap_or_default();
-    let cpu_kind = if guest.cpu_kind == "performance" { CpuKind::Performance } else { CpuKind::Shared };
+    let cpu_kind = if guest.cpu_kind == "performance" {
+        CpuKind::Performance
+    } else {
+        CpuKind::Shared
+    };
     let cpus = guest.cpus.max(1);
-    let size = platform::preset_for(cpu_kind, cpus).map(|p| p.name.to_string()).unwrap_or_else(|| format!("{}-{cpus}x", guest.cpu_kind));
+    let size = platform::preset_for(cpu_kind, cpus)
+        .map(|p| p.name.to_string())
+        .unwrap_or_else(|| format!("{}-{cpus}x", guest.cpu_kind));
     let first = c.services.first();
     let idle = IdlePolicy {
         mode: match first.and_then(|s| s.autostop.as_deref()) {
@@ -449,10 +584,28 @@ pub fn normalize_machine(m: &fly::Machine, volumes: &HashMap<&str, (&Address, &s
         .services
         .iter()
         .map(|s| Service {
-            protocol: if s.protocol.is_empty() { "tcp".into() } else { s.protocol.clone() },
+            protocol: if s.protocol.is_empty() {
+                "tcp".into()
+            } else {
+                s.protocol.clone()
+            },
             internal_port: s.internal_port,
-            ports: s.ports.iter().filter_map(|p| Some(Port { port: p.port?, handlers: p.handlers.clone(), force_https: p.force_https })).collect(),
-            concurrency: s.concurrency.as_ref().map(|x| Concurrency { kind: x.kind.clone(), soft_limit: x.soft_limit, hard_limit: x.hard_limit }),
+            ports: s
+                .ports
+                .iter()
+                .filter_map(|p| {
+                    Some(Port {
+                        port: p.port?,
+                        handlers: p.handlers.clone(),
+                        force_https: p.force_https,
+                    })
+                })
+                .collect(),
+            concurrency: s.concurrency.as_ref().map(|x| Concurrency {
+                kind: x.kind.clone(),
+                soft_limit: x.soft_limit,
+                hard_limit: x.hard_limit,
+            }),
         })
         .collect();
     let checks = c
@@ -477,8 +630,16 @@ pub fn normalize_machine(m: &fly::Machine, volumes: &HashMap<&str, (&Address, &s
         .mounts
         .iter()
         .map(|mt| match volumes.get(mt.volume.as_str()) {
-            Some((addr, name)) => Mount { volume: (*addr).clone(), volume_name: name.to_string(), path: mt.path.clone() },
-            None => Mount { volume: Address(format!("volume#{}", mt.volume)), volume_name: mt.name.clone().unwrap_or_default(), path: mt.path.clone() },
+            Some((addr, name)) => Mount {
+                volume: (*addr).clone(),
+                volume_name: name.to_string(),
+                path: mt.path.clone(),
+            },
+            None => Mount {
+                volume: Address(format!("volume#{}", mt.volume)),
+                volume_name: mt.name.clone().unwrap_or_default(),
+                path: mt.path.clone(),
+            },
         })
         .collect();
     let md = &c.metadata;
@@ -488,7 +649,11 @@ pub fn normalize_machine(m: &fly::Machine, volumes: &HashMap<&str, (&Address, &s
         fallback_regions: Vec::new(),
         image: c.image.clone(),
         size,
-        guest: Guest { cpu_kind, cpus, memory_mb: guest.memory_mb },
+        guest: Guest {
+            cpu_kind,
+            cpus,
+            memory_mb: guest.memory_mb,
+        },
         env: c.env.clone(),
         services: Some(services),
         checks: Some(checks),

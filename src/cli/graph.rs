@@ -15,7 +15,9 @@ pub enum GraphFormat {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  flotilla graph specs/jarvis.yaml\n  flotilla graph specs/jarvis.yaml --tenant alice --format dot | dot -Tsvg > alice.svg")]
+#[command(
+    after_help = "Examples:\n  flotilla graph specs/jarvis.yaml\n  flotilla graph specs/jarvis.yaml --tenant alice --format dot | dot -Tsvg > alice.svg"
+)]
 pub struct GraphArgs {
     /// The spec file.
     #[arg(value_name = "SPEC")]

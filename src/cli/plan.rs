@@ -58,8 +58,18 @@ pub fn run(args: PlanArgs) -> i32 {
     let desired = &loaded.desired;
     for t in &args.tenants {
         if !desired.tenants.iter().any(|x| &x.name == t) {
-            let hint = suggest(t, desired.tenants.iter().map(|x| x.name.as_str()), "tenants");
-            eprint_diag(&Diagnostic::error(format!("--tenant {t}: no such tenant in {}", args.spec.display())).hint(hint));
+            let hint = suggest(
+                t,
+                desired.tenants.iter().map(|x| x.name.as_str()),
+                "tenants",
+            );
+            eprint_diag(
+                &Diagnostic::error(format!(
+                    "--tenant {t}: no such tenant in {}",
+                    args.spec.display()
+                ))
+                .hint(hint),
+            );
             return super::EXIT_ERROR;
         }
     }
@@ -75,8 +85,11 @@ pub fn run(args: PlanArgs) -> i32 {
     };
     if snapshot.org != desired.org {
         eprint_diag(
-            &Diagnostic::error(format!("the observed state is of org `{}` but the spec declares org `{}`", snapshot.org, desired.org))
-                .hint("observe the spec's organization, or fix `org:` in the spec"),
+            &Diagnostic::error(format!(
+                "the observed state is of org `{}` but the spec declares org `{}`",
+                snapshot.org, desired.org
+            ))
+            .hint("observe the spec's organization, or fix `org:` in the spec"),
         );
         return super::EXIT_ERROR;
     }
@@ -86,9 +99,14 @@ pub fn run(args: PlanArgs) -> i32 {
     // still shown, with the reason).
     match args.pricing.table() {
         Ok(table) => {
-            if let Err(e) = crate::cost::annotate_plan(&mut plan, &table, desired, &observed.resources) {
+            if let Err(e) =
+                crate::cost::annotate_plan(&mut plan, &table, desired, &observed.resources)
+            {
                 super::common::eprint_diags(&e.to_diagnostics());
-                eprint_diag(&Diagnostic::warning("the plan is shown without costs").hint("fix the errors above"));
+                eprint_diag(
+                    &Diagnostic::warning("the plan is shown without costs")
+                        .hint("fix the errors above"),
+                );
             }
         }
         Err(_) => eprint_diag(&Diagnostic::warning("the plan is shown without costs")),
@@ -102,23 +120,48 @@ pub fn run(args: PlanArgs) -> i32 {
         tenants: &args.tenants,
         created_at: chrono::Utc::now(),
     };
-    let narrowed = crate::plan::filter_tenants(&desired.resources, &args.tenants);
-    let doc = PlanDocument::new(&plan, &meta, &observed.unmanaged, Some(&narrowed));
+    let has_errors = !plan.errors.is_empty();
+    let has_changes = plan.has_changes();
+    let mut doc = PlanDocument::new(plan, &meta, &observed.unmanaged, None);
     if let Some(out) = &args.out {
-        if let Err(d) = doc.save(out) {
+        // A saved plan carries the (narrowed) desired state that `apply` will execute.
+        doc.desired = Some(crate::plan::filter_tenants(
+            &desired.resources,
+            &args.tenants,
+        ));
+        let saved = doc.save(out);
+        doc.desired = None;
+        if let Err(d) = saved {
             eprint_diag(&d);
             return super::EXIT_ERROR;
         }
-        eprintln!("Saved the plan to {}; apply it with `flotilla apply {}`.", out.display(), out.display());
+        eprintln!(
+            "Saved the plan to {}; apply it with `flotilla apply {}`.",
+            out.display(),
+            out.display()
+        );
     }
-    let style = if args.no_color { Style::plain() } else { Style::detect() };
+    let style = if args.no_color {
+        Style::plain()
+    } else {
+        Style::detect()
+    };
     print_out(&match args.format {
-        Format::Text => plan_text(&doc, style),
+        Format::Text => plan_text(&doc, Some(&desired.resources), style),
         Format::Json => plan_json(&doc) + "\n",
         Format::Markdown => plan_markdown(&doc),
     });
-    if !plan.errors.is_empty() {
+    // The process exits next: handing large structures back to the allocator one piece
+    // at a time would only delay the exit.
+    std::mem::forget(doc);
+    std::mem::forget(observed);
+    std::mem::forget(loaded);
+    if has_errors {
         return super::EXIT_ERROR;
     }
-    if args.detailed_exitcode && plan.has_changes() { super::EXIT_CHANGES } else { super::EXIT_OK }
+    if args.detailed_exitcode && has_changes {
+        super::EXIT_CHANGES
+    } else {
+        super::EXIT_OK
+    }
 }

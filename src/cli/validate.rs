@@ -8,7 +8,9 @@ use super::common::{Format, eprint_diags, print_out};
 use crate::resource::Kind;
 
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  flotilla validate specs/jarvis.yaml\n  flotilla validate specs/*.yaml\n  flotilla validate specs/jarvis.yaml --format json   # diagnostics for tooling")]
+#[command(
+    after_help = "Examples:\n  flotilla validate specs/jarvis.yaml\n  flotilla validate specs/*.yaml\n  flotilla validate specs/jarvis.yaml --format json   # diagnostics for tooling"
+)]
 pub struct ValidateArgs {
     /// Spec files to check.
     #[arg(required = true, value_name = "SPEC")]
@@ -54,13 +56,20 @@ pub fn run(args: ValidateArgs) -> i32 {
                 } else {
                     eprint_diags(&diags);
                     let n = diags.error_count();
-                    eprintln!("\n{} is not valid: {n} error{}.", path.display(), if n == 1 { "" } else { "s" });
+                    eprintln!(
+                        "\n{} is not valid: {n} error{}.",
+                        path.display(),
+                        if n == 1 { "" } else { "s" }
+                    );
                 }
             }
         }
     }
     if args.format == Format::Json {
-        print_out(&format!("{}\n", serde_json::to_string_pretty(&reports).unwrap_or_default()));
+        print_out(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&reports).unwrap_or_default()
+        ));
     }
     code
 }

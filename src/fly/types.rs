@@ -75,7 +75,11 @@ pub struct Service {
     #[serde(default)]
     pub ports: Vec<Port>,
     /// `off`, `stop` or `suspend` (older API versions send a boolean).
-    #[serde(default, deserialize_with = "autostop_de", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "autostop_de",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub autostop: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autostart: Option<bool>,
@@ -106,11 +110,23 @@ pub struct Check {
     pub path: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
-    #[serde(default, deserialize_with = "duration_de", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "duration_de",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub interval: Option<String>,
-    #[serde(default, deserialize_with = "duration_de", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "duration_de",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub timeout: Option<String>,
-    #[serde(default, deserialize_with = "duration_de", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "duration_de",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub grace_period: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -121,7 +137,11 @@ fn duration_de<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Err
     Ok(match Option::<Value>::deserialize(d)? {
         Some(Value::String(s)) => Some(s),
         Some(Value::Number(n)) => n.as_u64().map(|ns| {
-            if ns % 1_000_000_000 == 0 { format!("{}s", ns / 1_000_000_000) } else { format!("{}ms", ns / 1_000_000) }
+            if ns % 1_000_000_000 == 0 {
+                format!("{}s", ns / 1_000_000_000)
+            } else {
+                format!("{}ms", ns / 1_000_000)
+            }
         }),
         _ => None,
     })

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::diag::Diagnostic;
 use crate::money::Usd;
 use crate::resource::{
-    Address, Desired, Kind, MachineSpec, Resource, ResourceSet, Service, Spec, META_SECRETS,
+    Address, Desired, Kind, META_SECRETS, MachineSpec, Resource, ResourceSet, Service, Spec,
 };
 use crate::state::Observed;
 
@@ -82,9 +82,17 @@ pub struct Change {
     /// Destroys or replaces something under `lifecycle.prevent_destroy`: apply refuses.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub prevent_destroy: bool,
-    #[serde(rename = "monthly_cost_before_usd", default, with = "crate::money::usd_opt")]
+    #[serde(
+        rename = "monthly_cost_before_usd",
+        default,
+        with = "crate::money::usd_opt"
+    )]
     pub monthly_cost_before: Option<Usd>,
-    #[serde(rename = "monthly_cost_after_usd", default, with = "crate::money::usd_opt")]
+    #[serde(
+        rename = "monthly_cost_after_usd",
+        default,
+        with = "crate::money::usd_opt"
+    )]
     pub monthly_cost_after: Option<Usd>,
 }
 
@@ -169,7 +177,10 @@ impl Plan {
 
     /// Errors as diagnostics.
     pub fn error_diagnostics(&self) -> Vec<Diagnostic> {
-        self.errors.iter().map(|e| Diagnostic::error(e.clone())).collect()
+        self.errors
+            .iter()
+            .map(|e| Diagnostic::error(e.clone()))
+            .collect()
     }
 }
 
@@ -178,7 +189,12 @@ pub fn filter_tenants(set: &ResourceSet, tenants: &[String]) -> ResourceSet {
     if tenants.is_empty() {
         return set.clone();
     }
-    ResourceSet::new(set.iter().filter(|r| r.tenant.as_ref().is_some_and(|t| tenants.contains(t))).cloned().collect())
+    ResourceSet::new(
+        set.iter()
+            .filter(|r| r.tenant.as_ref().is_some_and(|t| tenants.contains(t)))
+            .cloned()
+            .collect(),
+    )
 }
 
 /// Computes the plan. `desired` and `observed` must already be narrowed the same way.
@@ -196,20 +212,58 @@ pub fn diff(desired: &ResourceSet, observed: &Observed) -> Plan {
         c.id = o.id.clone();
         c.adopt = observed.adopted.contains(&d.address);
         match (&d.spec, &o.spec) {
-            (Spec::App(_), Spec::App(_)) | (Spec::Secret(_), Spec::Secret(_)) => {}
+            (Spec::App(_), Spec::App(_)) => {}
+            (Spec::Secret(ds), Spec::Secret(os)) => {
+                // Values are compared only when they are known (apply, live plans), by
+                // keyed fingerprint; the value itself never enters a plan.
+                if let Some(fp) = &ds.fingerprint
+                    && os.fingerprint.as_ref() != Some(fp)
+                {
+                    c.fields.push(FieldChange {
+                        path: "fingerprint".into(),
+                        before: Some(
+                            os.fingerprint
+                                .as_ref()
+                                .map_or(json!("(not recorded)"), |f| json!(f)),
+                        ),
+                        after: Some(json!(fp)),
+                        forces_replace: false,
+                    });
+                    c.reasons.push(
+                        "the value changed (or was never recorded by flotilla): set it once".into(),
+                    );
+                }
+            }
             (Spec::Volume(dv), Spec::Volume(ov)) => {
                 if dv.region != ov.region {
-                    c.fields.push(field("region", json!(ov.region), json!(dv.region), true));
-                    c.reasons.push(format!("a volume cannot move from {} to {}: replaced (its data is lost)", ov.region, dv.region));
+                    c.fields
+                        .push(field("region", json!(ov.region), json!(dv.region), true));
+                    c.reasons.push(format!(
+                        "a volume cannot move from {} to {}: replaced (its data is lost)",
+                        ov.region, dv.region
+                    ));
                 }
                 if dv.encrypted != ov.encrypted {
-                    c.fields.push(field("encrypted", json!(ov.encrypted), json!(dv.encrypted), true));
+                    c.fields.push(field(
+                        "encrypted",
+                        json!(ov.encrypted),
+                        json!(dv.encrypted),
+                        true,
+                    ));
                     c.reasons.push("encryption cannot change on an existing volume: replaced (its data is lost)".into());
                 }
                 if dv.size_gb != ov.size_gb {
-                    c.fields.push(field("size_gb", json!(ov.size_gb), json!(dv.size_gb), false));
+                    c.fields.push(field(
+                        "size_gb",
+                        json!(ov.size_gb),
+                        json!(dv.size_gb),
+                        false,
+                    ));
                     if dv.size_gb > ov.size_gb {
-                        c.reasons.push(format!("extend from {} GB to {} GB", ov.size_gb, dv.size_gb));
+                        c.reasons.push(format!(
+                            "extend from {} GB to {} GB",
+                            ov.size_gb, dv.size_gb
+                        ));
                     } else {
                         errors.push(format!(
                             "{}: volumes cannot shrink ({} GB → {} GB); Fly only extends. Keep size_gb at {} or more, or replace the volume deliberately by giving it a new name",
@@ -220,27 +274,45 @@ pub fn diff(desired: &ResourceSet, observed: &Observed) -> Plan {
             }
             (Spec::BackupPolicy(db), Spec::BackupPolicy(ob)) => {
                 if db.snapshot_retention != ob.snapshot_retention {
-                    c.fields.push(field("snapshot_retention", json!(ob.snapshot_retention), json!(db.snapshot_retention), false));
+                    c.fields.push(field(
+                        "snapshot_retention",
+                        json!(ob.snapshot_retention),
+                        json!(db.snapshot_retention),
+                        false,
+                    ));
                 }
                 if db.auto_backup != ob.auto_backup {
-                    c.fields.push(field("auto_backup", json!(ob.auto_backup), json!(db.auto_backup), false));
+                    c.fields.push(field(
+                        "auto_backup",
+                        json!(ob.auto_backup),
+                        json!(db.auto_backup),
+                        false,
+                    ));
                 }
             }
             (Spec::Machine(dm), Spec::Machine(om)) => diff_machine(dm, om, &mut c),
             _ => {
-                c.fields.push(field("kind", json!(o.kind().as_str()), json!(d.kind().as_str()), true));
-                c.reasons.push("the resource at this address changed kind".into());
+                c.fields.push(field(
+                    "kind",
+                    json!(o.kind().as_str()),
+                    json!(d.kind().as_str()),
+                    true,
+                ));
+                c.reasons
+                    .push("the resource at this address changed kind".into());
             }
         }
         c.action = if c.fields.iter().any(|f| f.forces_replace) {
             Action::Replace
-        } else if c.fields.is_empty() && !c.adopt {
+        } else if c.fields.is_empty() {
+            // Adopting a volume or app changes nothing on Fly: they carry no metadata.
             Action::Noop
         } else {
             Action::Update
         };
         if c.adopt && c.action != Action::Noop {
-            c.reasons.insert(0, "adopt: exists without flotilla metadata".into());
+            c.reasons
+                .insert(0, "adopt: exists without flotilla metadata".into());
         }
         if c.action == Action::Replace {
             c.data_loss = d.kind() == Kind::Volume;
@@ -258,16 +330,18 @@ pub fn diff(desired: &ResourceSet, observed: &Observed) -> Plan {
         c.data_loss = o.kind() == Kind::Volume;
         c.prevent_destroy = o.prevent_destroy;
         if o.address.0.contains('#') {
-            c.reasons.push("a second resource for one declared slot (left by an interrupted apply)".into());
+            c.reasons.push(
+                "a second resource for one declared slot (left by an interrupted apply)".into(),
+            );
         } else {
-            c.reasons.push("managed by flotilla but no longer declared".into());
+            c.reasons
+                .push("managed by flotilla but no longer declared".into());
         }
         changes.push(c);
     }
 
     cascade(&mut changes, desired);
-    // Grouped by owner (tenant or shared app), then in creation order within a group.
-    changes.sort_by(|a, b| (owner_key(&a.address), a.kind, &a.address).cmp(&(owner_key(&b.address), b.kind, &b.address)));
+    let changes = sort_changes(changes, desired);
     let mut summary = Summary::default();
     for c in &changes {
         match c.action {
@@ -278,47 +352,136 @@ pub fn diff(desired: &ResourceSet, observed: &Observed) -> Plan {
             Action::Noop => summary.noop += 1,
         }
     }
-    Plan { changes, summary, errors, cost: None }
+    Plan {
+        changes,
+        summary,
+        errors,
+        cost: None,
+    }
 }
 
 /// Follow-on changes: a replaced volume replaces the Machine that mounts it; a changed
 /// secret restarts the Machines of its app.
 fn cascade(changes: &mut [Change], desired: &ResourceSet) {
-    let replaced_volumes: HashSet<Address> =
-        changes.iter().filter(|c| c.kind == Kind::Volume && c.action == Action::Replace).map(|c| c.address.clone()).collect();
+    let replaced_volumes: HashSet<Address> = changes
+        .iter()
+        .filter(|c| c.kind == Kind::Volume && c.action == Action::Replace)
+        .map(|c| c.address.clone())
+        .collect();
     let mut secret_apps: HashMap<String, Vec<String>> = HashMap::new();
-    for c in changes.iter().filter(|c| c.kind == Kind::Secret && c.action != Action::Noop) {
-        let name = c.address.0.rsplit(".secret.").next().unwrap_or_default().to_string();
-        secret_apps.entry(c.app.clone()).or_default().push(format!("{name} ({})", c.action.as_str()));
+    for c in changes
+        .iter()
+        .filter(|c| c.kind == Kind::Secret && c.action != Action::Noop)
+    {
+        let name = c
+            .address
+            .0
+            .rsplit(".secret.")
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        secret_apps
+            .entry(c.app.clone())
+            .or_default()
+            .push(format!("{name} ({})", c.action.as_str()));
     }
     for c in changes.iter_mut().filter(|c| c.kind == Kind::Machine) {
-        let Some(m) = desired.get(&c.address).and_then(Resource::machine) else { continue };
+        let Some(m) = desired.get(&c.address).and_then(Resource::machine) else {
+            continue;
+        };
         if matches!(c.action, Action::Noop | Action::Update)
-            && let Some(v) = m.mounts.iter().find(|mt| replaced_volumes.contains(&mt.volume))
+            && let Some(v) = m
+                .mounts
+                .iter()
+                .find(|mt| replaced_volumes.contains(&mt.volume))
         {
             c.action = Action::Replace;
-            c.reasons.push(format!("its volume {} is replaced", v.volume));
+            c.reasons
+                .push(format!("its volume {} is replaced", v.volume));
         }
         if matches!(c.action, Action::Noop | Action::Update)
             && let Some(list) = secret_apps.get(&c.app)
         {
             c.action = Action::Update;
             c.restart = true;
-            c.reasons.push(format!("app secrets changed ({}): restart to load them", list.join(", ")));
+            c.reasons.push(format!(
+                "app secrets changed ({}): restart to load them",
+                list.join(", ")
+            ));
         }
     }
 }
 
+/// Groups changes by owner (tenant or shared app) in the order the spec declares them
+/// (owners only observed, i.e. deleted, come last in natural order), then in creation
+/// order within a group.
+fn sort_changes(changes: Vec<Change>, desired: &ResourceSet) -> Vec<Change> {
+    let mut rank: HashMap<&str, usize> = HashMap::new();
+    for r in desired.iter() {
+        let n = rank.len();
+        rank.entry(owner_key(&r.address)).or_insert(n);
+    }
+    let mut gone: Vec<&str> = changes
+        .iter()
+        .map(|c| owner_key(&c.address))
+        .filter(|o| !rank.contains_key(o))
+        .collect();
+    gone.sort_by(|a, b| crate::resource::natural_cmp(a, b));
+    gone.dedup();
+    let base = rank.len();
+    let gone_rank: HashMap<&str, usize> = gone
+        .into_iter()
+        .enumerate()
+        .map(|(i, o)| (o, base + i))
+        .collect();
+    let keys: Vec<(usize, Kind, usize)> = changes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let o = owner_key(&c.address);
+            let r = rank
+                .get(o)
+                .or_else(|| gone_rank.get(o))
+                .copied()
+                .unwrap_or(usize::MAX);
+            (
+                r,
+                c.kind,
+                desired
+                    .position(&c.address)
+                    .unwrap_or(usize::MAX - changes.len() + i),
+            )
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..changes.len()).collect();
+    order.sort_by(|a, b| {
+        keys[*a]
+            .cmp(&keys[*b])
+            .then_with(|| changes[*a].address.cmp(&changes[*b].address))
+    });
+    let mut slots: Vec<Option<Change>> = changes.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
+}
+
 /// `tenant.alice` of `tenant.alice.machine[0]`; `app.router` of `app.router.machine[1]`.
-fn owner_key(a: &Address) -> Address {
-    let mut parts = a.0.splitn(3, '.');
-    let head = parts.next().unwrap_or_default();
-    let name = parts.next().unwrap_or_default();
-    Address(format!("{head}.{name}"))
+fn owner_key(a: &Address) -> &str {
+    let s = a.as_str();
+    match s
+        .find('.')
+        .and_then(|first| s[first + 1..].find('.').map(|second| first + 1 + second))
+    {
+        Some(end) => &s[..end],
+        None => s,
+    }
 }
 
 fn field(path: &str, before: Value, after: Value, forces_replace: bool) -> FieldChange {
-    FieldChange { path: path.to_string(), before: Some(before), after: Some(after), forces_replace }
+    FieldChange {
+        path: path.to_string(),
+        before: Some(before),
+        after: Some(after),
+        forces_replace,
+    }
 }
 
 /// The service fields a spec declares, with the idle policy Fly keeps per service.
@@ -336,33 +499,73 @@ fn service_view(s: &Service, m: &MachineSpec) -> Value {
 fn diff_machine(d: &MachineSpec, o: &MachineSpec, c: &mut Change) {
     let mut restart = false;
     if d.region != o.region && !d.fallback_regions.contains(&o.region) {
-        c.fields.push(field("region", json!(o.region), json!(d.region), true));
-        c.reasons.push(format!("a Machine cannot move from {} to {}: replaced", o.region, d.region));
+        c.fields
+            .push(field("region", json!(o.region), json!(d.region), true));
+        c.reasons.push(format!(
+            "a Machine cannot move from {} to {}: replaced",
+            o.region, d.region
+        ));
     }
-    let dm: Vec<Value> = d.mounts.iter().map(|m| json!({"volume": m.volume, "path": m.path})).collect();
-    let om: Vec<Value> = o.mounts.iter().map(|m| json!({"volume": m.volume, "path": m.path})).collect();
+    let dm: Vec<Value> = d
+        .mounts
+        .iter()
+        .map(|m| json!({"volume": m.volume, "path": m.path}))
+        .collect();
+    let om: Vec<Value> = o
+        .mounts
+        .iter()
+        .map(|m| json!({"volume": m.volume, "path": m.path}))
+        .collect();
     if dm != om {
-        c.fields.push(field("mounts", Value::Array(om), Value::Array(dm), true));
+        c.fields
+            .push(field("mounts", Value::Array(om), Value::Array(dm), true));
         c.reasons.push("its mounts change: replaced".into());
     }
     let before = c.fields.len();
     if d.image != o.image {
-        c.fields.push(field("image", json!(o.image), json!(d.image), false));
+        c.fields
+            .push(field("image", json!(o.image), json!(d.image), false));
     }
     if d.guest.cpu_kind != o.guest.cpu_kind {
-        c.fields.push(field("guest.cpu_kind", json!(o.guest.cpu_kind), json!(d.guest.cpu_kind), false));
+        c.fields.push(field(
+            "guest.cpu_kind",
+            json!(o.guest.cpu_kind),
+            json!(d.guest.cpu_kind),
+            false,
+        ));
     }
     if d.guest.cpus != o.guest.cpus {
-        c.fields.push(field("guest.cpus", json!(o.guest.cpus), json!(d.guest.cpus), false));
+        c.fields.push(field(
+            "guest.cpus",
+            json!(o.guest.cpus),
+            json!(d.guest.cpus),
+            false,
+        ));
     }
     if d.guest.memory_mb != o.guest.memory_mb {
-        c.fields.push(field("guest.memory_mb", json!(o.guest.memory_mb), json!(d.guest.memory_mb), false));
+        c.fields.push(field(
+            "guest.memory_mb",
+            json!(o.guest.memory_mb),
+            json!(d.guest.memory_mb),
+            false,
+        ));
     }
     diff_maps("env", &d.env, &o.env, |_| true, &mut c.fields);
     if let Some(ds) = &d.services {
         let dv: Vec<Value> = ds.iter().map(|s| service_view(s, d)).collect();
-        let ov: Vec<Value> = o.services.as_deref().unwrap_or_default().iter().map(|s| service_view(s, o)).collect();
-        diff_json_subset("services", &Value::Array(dv), &Value::Array(ov), &mut c.fields);
+        let ov: Vec<Value> = o
+            .services
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .map(|s| service_view(s, o))
+            .collect();
+        diff_json_subset(
+            "services",
+            &Value::Array(dv),
+            &Value::Array(ov),
+            &mut c.fields,
+        );
     }
     if let Some(dc) = &d.checks {
         let dv = serde_json::to_value(dc).unwrap_or(Value::Null);
@@ -372,19 +575,31 @@ fn diff_machine(d: &MachineSpec, o: &MachineSpec, c: &mut Change) {
     if let Some(r) = &d.restart
         && Some(r) != o.restart.as_ref()
     {
-        c.fields.push(FieldChange { path: "restart.policy".into(), before: o.restart.as_ref().map(|x| json!(x)), after: Some(json!(r)), forces_replace: false });
+        c.fields.push(FieldChange {
+            path: "restart.policy".into(),
+            before: o.restart.as_ref().map(|x| json!(x)),
+            after: Some(json!(r)),
+            forces_replace: false,
+        });
     }
     if c.fields.len() > before {
         restart = true;
     }
     // Metadata: declared keys and flotilla's own; others (Fly's) are left alone.
-    let ours = |k: &str| d.metadata.contains_key(k) || (k.starts_with("flotilla_") && k != META_SECRETS);
+    let ours =
+        |k: &str| d.metadata.contains_key(k) || (k.starts_with("flotilla_") && k != META_SECRETS);
     diff_maps("metadata", &d.metadata, &o.metadata, ours, &mut c.fields);
     c.restart = restart;
 }
 
 /// Compares two string maps key by key, for the keys `compare` selects.
-fn diff_maps(prefix: &str, d: &BTreeMap<String, String>, o: &BTreeMap<String, String>, compare: impl Fn(&str) -> bool, out: &mut Vec<FieldChange>) {
+fn diff_maps(
+    prefix: &str,
+    d: &BTreeMap<String, String>,
+    o: &BTreeMap<String, String>,
+    compare: impl Fn(&str) -> bool,
+    out: &mut Vec<FieldChange>,
+) {
     let keys: std::collections::BTreeSet<&String> = d.keys().chain(o.keys()).collect();
     for k in keys {
         if !compare(k) {
@@ -414,13 +629,23 @@ pub fn diff_json_subset(path: &str, desired: &Value, observed: &Value, out: &mut
                 match o.get(k) {
                     Some(ov) => diff_json_subset(&p, dv, ov, out),
                     None if dv.is_null() => {}
-                    None => out.push(FieldChange { path: p, before: None, after: Some(dv.clone()), forces_replace: false }),
+                    None => out.push(FieldChange {
+                        path: p,
+                        before: None,
+                        after: Some(dv.clone()),
+                        forces_replace: false,
+                    }),
                 }
             }
             if named_map {
                 for (k, ov) in o {
                     if !d.contains_key(k) {
-                        out.push(FieldChange { path: format!("{path}.{k}"), before: Some(ov.clone()), after: None, forces_replace: false });
+                        out.push(FieldChange {
+                            path: format!("{path}.{k}"),
+                            before: Some(ov.clone()),
+                            after: None,
+                            forces_replace: false,
+                        });
                     }
                 }
             }
@@ -431,10 +656,24 @@ pub fn diff_json_subset(path: &str, desired: &Value, observed: &Value, out: &mut
             }
         }
         (Value::Array(d), Value::Array(o)) => {
-            let strip: Vec<Value> = o.iter().zip(d.iter().chain(std::iter::repeat(&Value::Null))).map(|(ov, dv)| project(ov, dv)).collect();
-            out.push(FieldChange { path: path.to_string(), before: Some(Value::Array(strip)), after: Some(desired.clone()), forces_replace: false });
+            let strip: Vec<Value> = o
+                .iter()
+                .zip(d.iter().chain(std::iter::repeat(&Value::Null)))
+                .map(|(ov, dv)| project(ov, dv))
+                .collect();
+            out.push(FieldChange {
+                path: path.to_string(),
+                before: Some(Value::Array(strip)),
+                after: Some(desired.clone()),
+                forces_replace: false,
+            });
         }
-        (d, o) if d != o => out.push(FieldChange { path: path.to_string(), before: Some(o.clone()), after: Some(d.clone()), forces_replace: false }),
+        (d, o) if d != o => out.push(FieldChange {
+            path: path.to_string(),
+            before: Some(o.clone()),
+            after: Some(d.clone()),
+            forces_replace: false,
+        }),
         _ => {}
     }
 }
@@ -442,9 +681,12 @@ pub fn diff_json_subset(path: &str, desired: &Value, observed: &Value, out: &mut
 /// `observed` reduced to the keys `shape` has (for readable before-values).
 fn project(observed: &Value, shape: &Value) -> Value {
     match (observed, shape) {
-        (Value::Object(o), Value::Object(s)) => {
-            Value::Object(o.iter().filter(|(k, _)| s.contains_key(*k)).map(|(k, v)| (k.clone(), project(v, &s[k]))).collect())
-        }
+        (Value::Object(o), Value::Object(s)) => Value::Object(
+            o.iter()
+                .filter(|(k, _)| s.contains_key(*k))
+                .map(|(k, v)| (k.clone(), project(v, &s[k])))
+                .collect(),
+        ),
         _ => observed.clone(),
     }
 }
@@ -455,6 +697,9 @@ pub fn plan(desired: &Desired, observed: &Observed, tenants: &[String]) -> Plan 
         return diff(&desired.resources, observed);
     }
     let d = filter_tenants(&desired.resources, tenants);
-    let o = Observed { resources: filter_tenants(&observed.resources, tenants), ..observed.clone() };
+    let o = Observed {
+        resources: filter_tenants(&observed.resources, tenants),
+        ..observed.clone()
+    };
     diff(&d, &o)
 }

@@ -58,11 +58,18 @@ pub struct PlanMeta<'a> {
 }
 
 impl PlanDocument {
-    pub fn new(plan: &Plan, meta: &PlanMeta<'_>, unmanaged: &[Unmanaged], desired: Option<&ResourceSet>) -> Self {
+    pub fn new(
+        plan: Plan,
+        meta: &PlanMeta<'_>,
+        unmanaged: &[Unmanaged],
+        desired: Option<ResourceSet>,
+    ) -> Self {
         PlanDocument {
             format_version: PLAN_FORMAT_VERSION,
             flotilla_version: env!("CARGO_PKG_VERSION").to_string(),
-            created_at: meta.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            created_at: meta
+                .created_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             org: meta.org.to_string(),
             spec_file: meta.spec_file.to_string(),
             spec_hash: meta.spec_hash.to_string(),
@@ -71,16 +78,21 @@ impl PlanDocument {
             tenants: meta.tenants.to_vec(),
             pricing_version: plan.cost.as_ref().map(|c| c.pricing_version.clone()),
             summary: plan.summary,
-            changes: plan.changes.clone(),
-            errors: plan.errors.clone(),
-            cost: plan.cost.clone(),
+            changes: plan.changes,
+            errors: plan.errors,
+            cost: plan.cost,
             unmanaged: unmanaged.to_vec(),
-            desired: desired.cloned(),
+            desired,
         }
     }
 
     pub fn plan(&self) -> Plan {
-        Plan { changes: self.changes.clone(), summary: self.summary, errors: self.errors.clone(), cost: self.cost.clone() }
+        Plan {
+            changes: self.changes.clone(),
+            summary: self.summary,
+            errors: self.errors.clone(),
+            cost: self.cost.clone(),
+        }
     }
 
     pub fn to_json_pretty(&self) -> String {
@@ -90,11 +102,15 @@ impl PlanDocument {
     /// Reads a saved plan; a plan without its desired state cannot be applied.
     pub fn load(path: &Path) -> Result<PlanDocument, Diagnostic> {
         let file = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|e| Diagnostic::error(format!("cannot read the plan: {e}")).file(&file))?;
+        let bytes = std::fs::read(path)
+            .map_err(|e| Diagnostic::error(format!("cannot read the plan: {e}")).file(&file))?;
         let doc: PlanDocument = serde_json::from_slice(&bytes).map_err(|e| {
             Diagnostic::error(format!("not a flotilla plan file: {e}"))
                 .file(&file)
-                .at(crate::diag::Mark { line: e.line() as u32, col: e.column() as u32 })
+                .at(crate::diag::Mark {
+                    line: e.line() as u32,
+                    col: e.column() as u32,
+                })
                 .hint("make one with `flotilla plan SPEC --out plans/NAME.plan.json`")
         })?;
         if doc.format_version != PLAN_FORMAT_VERSION {
@@ -117,10 +133,13 @@ impl PlanDocument {
     pub fn save(&self, path: &Path) -> Result<(), Diagnostic> {
         let file = path.display().to_string();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| Diagnostic::error(format!("cannot create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Diagnostic::error(format!("cannot create {}: {e}", dir.display())))?;
         }
         let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, self.to_json_pretty()).map_err(|e| Diagnostic::error(format!("cannot write the plan: {e}")).file(&file))?;
-        std::fs::rename(&tmp, path).map_err(|e| Diagnostic::error(format!("cannot write the plan: {e}")).file(&file))
+        std::fs::write(&tmp, self.to_json_pretty())
+            .map_err(|e| Diagnostic::error(format!("cannot write the plan: {e}")).file(&file))?;
+        std::fs::rename(&tmp, path)
+            .map_err(|e| Diagnostic::error(format!("cannot write the plan: {e}")).file(&file))
     }
 }

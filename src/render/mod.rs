@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::money::{fmt_delta, fmt_usd};
 use crate::plan::saved::PlanDocument;
 use crate::plan::{Action, Change, FieldChange};
-use crate::resource::Kind;
+use crate::resource::{Kind, ResourceSet};
 
 /// ANSI styling that is a no-op when colours are off.
 #[derive(Debug, Clone, Copy)]
@@ -22,7 +22,9 @@ impl Style {
     pub fn detect() -> Style {
         use std::io::IsTerminal;
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        Style { color: !no_color && std::io::stdout().is_terminal() }
+        Style {
+            color: !no_color && std::io::stdout().is_terminal(),
+        }
     }
 
     pub fn plain() -> Style {
@@ -30,7 +32,11 @@ impl Style {
     }
 
     fn paint(&self, code: &str, s: &str) -> String {
-        if self.color { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() }
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
     }
     pub fn green(&self, s: &str) -> String {
         self.paint("32", s)
@@ -92,7 +98,12 @@ fn multiline_diff(before: &Option<Value>, after: &Option<Value>) -> Option<Strin
         return None;
     }
     let diff = similar::TextDiff::from_lines(b, a);
-    Some(diff.unified_diff().context_radius(2).header("before", "after").to_string())
+    Some(
+        diff.unified_diff()
+            .context_radius(2)
+            .header("before", "after")
+            .to_string(),
+    )
 }
 
 fn field_line(f: &FieldChange, st: Style, out: &mut String) {
@@ -101,7 +112,11 @@ fn field_line(f: &FieldChange, st: Style, out: &mut String) {
         (Some(_), None) => st.red("-"),
         _ => st.yellow("~"),
     };
-    let tail = if f.forces_replace { st.red(" (forces replacement)") } else { String::new() };
+    let tail = if f.forces_replace {
+        st.red(" (forces replacement)")
+    } else {
+        String::new()
+    };
     match multiline_diff(&f.before, &f.after) {
         Some(d) => {
             let _ = writeln!(out, "      {mark} {}:{tail}", f.path);
@@ -114,18 +129,31 @@ fn field_line(f: &FieldChange, st: Style, out: &mut String) {
                 let _ = writeln!(out, "      {mark} {}: {}{tail}", f.path, short(&f.after));
             }
             (Some(_), None) => {
-                let _ = writeln!(out, "      {mark} {}: {} → (removed){tail}", f.path, short(&f.before));
+                let _ = writeln!(
+                    out,
+                    "      {mark} {}: {} → (removed){tail}",
+                    f.path,
+                    short(&f.before)
+                );
             }
             _ => {
-                let _ = writeln!(out, "      {mark} {}: {} → {}{tail}", f.path, short(&f.before), short(&f.after));
+                let _ = writeln!(
+                    out,
+                    "      {mark} {}: {} → {}{tail}",
+                    f.path,
+                    short(&f.before),
+                    short(&f.after)
+                );
             }
         },
     }
 }
 
 /// What a created resource is, in one line.
-fn describe_create(doc: &PlanDocument, c: &Change) -> String {
-    let Some(r) = doc.desired.as_ref().and_then(|d| d.get(&c.address)) else { return String::new() };
+fn describe_create(desired: Option<&ResourceSet>, c: &Change) -> String {
+    let Some(r) = desired.and_then(|d| d.get(&c.address)) else {
+        return format!("{} in app {}", c.kind, c.app);
+    };
     match &r.spec {
         crate::resource::Spec::App(a) => format!("app {}", a.name),
         crate::resource::Spec::Secret(s) => {
@@ -137,13 +165,27 @@ fn describe_create(doc: &PlanDocument, c: &Change) -> String {
             format!("secret {} ({src})", s.name)
         }
         crate::resource::Spec::Volume(v) => {
-            format!("volume {} ({} GB, {}, {})", v.name, v.size_gb, v.region, if v.encrypted { "encrypted" } else { "unencrypted" })
+            format!(
+                "volume {} ({} GB, {}, {})",
+                v.name,
+                v.size_gb,
+                v.region,
+                if v.encrypted {
+                    "encrypted"
+                } else {
+                    "unencrypted"
+                }
+            )
         }
         crate::resource::Spec::BackupPolicy(b) => format!(
             "snapshots: daily {}, kept {} days, snapshot before destroy {}",
             if b.auto_backup { "on" } else { "off" },
             b.snapshot_retention,
-            if b.snapshot_before_destroy { "on" } else { "off" }
+            if b.snapshot_before_destroy {
+                "on"
+            } else {
+                "off"
+            }
         ),
         crate::resource::Spec::Machine(m) => format!(
             "machine {} ({}, {} {} MB, {}, idle {})",
@@ -157,22 +199,43 @@ fn describe_create(doc: &PlanDocument, c: &Change) -> String {
     }
 }
 
-/// The plan in Terraform's style. `details` prints every created resource; without it
-/// creations are one line each.
-pub fn plan_text(doc: &PlanDocument, st: Style) -> String {
+/// The plan in Terraform's style. `desired` (the desired state the plan was made from)
+/// describes created resources; without it they are named by kind and app.
+pub fn plan_text(doc: &PlanDocument, desired: Option<&ResourceSet>, st: Style) -> String {
+    let desired = desired.or(doc.desired.as_ref());
     let mut out = String::with_capacity(doc.changes.len() * 96);
-    let actionable: Vec<&Change> = doc.changes.iter().filter(|c| c.action != Action::Noop).collect();
+    let actionable: Vec<&Change> = doc
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::Noop)
+        .collect();
     if actionable.is_empty() {
-        let _ = writeln!(out, "{}", st.green("No changes. The fleet matches the spec."));
+        let _ = writeln!(
+            out,
+            "{}",
+            st.green("No changes. The fleet matches the spec.")
+        );
     } else {
-        let _ = writeln!(out, "flotilla will perform the following actions in org {}:\n", st.bold(&doc.org));
+        let _ = writeln!(
+            out,
+            "flotilla will perform the following actions in org {}:\n",
+            st.bold(&doc.org)
+        );
     }
     for c in &actionable {
-        let _ = writeln!(out, "  {} {}", st.bold(&format!("# {}", c.address)), verb(c));
+        let _ = writeln!(
+            out,
+            "  {} {}",
+            st.bold(&format!("# {}", c.address)),
+            verb(c)
+        );
         let what = match c.action {
-            Action::Create => describe_create(doc, c),
+            Action::Create => describe_create(desired, c),
             _ => {
-                let name = c.id.as_deref().map(|i| format!(" ({i})")).unwrap_or_default();
+                let name =
+                    c.id.as_deref()
+                        .map(|i| format!(" ({i})"))
+                        .unwrap_or_default();
                 format!("{} in app {}{name}", c.kind, c.app)
             }
         };
@@ -187,13 +250,26 @@ pub fn plan_text(doc: &PlanDocument, st: Style) -> String {
             let _ = writeln!(out, "      {}", st.red("! destroys the volume's data: apply needs --allow-data-loss (a snapshot is taken first)"));
         }
         if c.prevent_destroy {
-            let _ = writeln!(out, "      {}", st.red("! under lifecycle.prevent_destroy: apply will refuse"));
+            let _ = writeln!(
+                out,
+                "      {}",
+                st.red("! under lifecycle.prevent_destroy: apply will refuse")
+            );
         }
         if c.monthly_cost_before.is_some() || c.monthly_cost_after.is_some() {
             let b = c.monthly_cost_before.unwrap_or_default();
             let a = c.monthly_cost_after.unwrap_or_default();
             if a != b {
-                let _ = writeln!(out, "      {}", st.dim(&format!("monthly: {} → {} ({})", fmt_usd(b), fmt_usd(a), fmt_delta(a - b))));
+                let _ = writeln!(
+                    out,
+                    "      {}",
+                    st.dim(&format!(
+                        "monthly: {} → {} ({})",
+                        fmt_usd(b),
+                        fmt_usd(a),
+                        fmt_delta(a - b)
+                    ))
+                );
             }
         }
         out.push('\n');
@@ -201,7 +277,11 @@ pub fn plan_text(doc: &PlanDocument, st: Style) -> String {
     if !doc.unmanaged.is_empty() {
         let _ = writeln!(out, "Not managed by flotilla (left alone):");
         for u in &doc.unmanaged {
-            let _ = writeln!(out, "  {} {} {} in app {}: {}", u.kind, u.name, u.id, u.app, u.reason);
+            let _ = writeln!(
+                out,
+                "  {} {} {} in app {}: {}",
+                u.kind, u.name, u.id, u.app, u.reason
+            );
         }
         out.push('\n');
     }
@@ -277,7 +357,11 @@ No changes. The fleet matches the spec.
 /// The plan as a Markdown pull-request comment.
 pub fn plan_markdown(doc: &PlanDocument) -> String {
     const MAX_ROWS: usize = 200;
-    let actionable: Vec<&Change> = doc.changes.iter().filter(|c| c.action != Action::Noop).collect();
+    let actionable: Vec<&Change> = doc
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::Noop)
+        .collect();
     let rows: Vec<Value> = actionable
         .iter()
         .take(MAX_ROWS)
@@ -315,7 +399,13 @@ pub fn plan_markdown(doc: &PlanDocument) -> String {
             let line = match (&f.before, &f.after) {
                 (None, Some(_)) => format!("+ {} {}: {}", c.address, f.path, short(&f.after)),
                 (Some(_), None) => format!("- {} {}: {}", c.address, f.path, short(&f.before)),
-                _ => format!("! {} {}: {} → {}", c.address, f.path, short(&f.before), short(&f.after)),
+                _ => format!(
+                    "! {} {}: {} → {}",
+                    c.address,
+                    f.path,
+                    short(&f.before),
+                    short(&f.after)
+                ),
             };
             fields.push(line.replace("```", "'''"));
         }
@@ -339,12 +429,12 @@ pub fn plan_markdown(doc: &PlanDocument) -> String {
         truncated => actionable.len().saturating_sub(MAX_ROWS),
         fields => fields,
     };
-    env.render_str(PLAN_MD, ctx).unwrap_or_else(|e| format!("(markdown rendering failed: {e})\n"))
+    env.render_str(PLAN_MD, ctx)
+        .unwrap_or_else(|e| format!("(markdown rendering failed: {e})\n"))
 }
 
-/// The plan document as pretty JSON (without the desired state).
+/// The plan document as pretty JSON (the desired state is included only when the
+/// document carries it, as saved plans do).
 pub fn plan_json(doc: &PlanDocument) -> String {
-    let mut d = doc.clone();
-    d.desired = None;
-    d.to_json_pretty()
+    doc.to_json_pretty()
 }

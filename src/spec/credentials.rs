@@ -4,6 +4,10 @@
 /// What a string looks like, if it looks like a credential.
 pub fn looks_like_credential(value: &str, key: Option<&str>) -> Option<&'static str> {
     let v = value.trim();
+    // Every pattern below needs at least 15 characters.
+    if v.len() < 15 {
+        return None;
+    }
     if let Some(kind) = known_token(v) {
         return Some(kind);
     }
@@ -18,7 +22,11 @@ pub fn looks_like_credential(value: &str, key: Option<&str>) -> Option<&'static 
 
 fn known_token(v: &str) -> Option<&'static str> {
     // Scan every word: tokens are often embedded (`Bearer FlyV1 fm2_…`, URLs).
-    if v.contains("FlyV1 fm") || contains_prefixed(v, "fm2_", 20) || contains_prefixed(v, "fm1r_", 20) || contains_prefixed(v, "fm1a_", 20) {
+    if v.contains("FlyV1 fm")
+        || contains_prefixed(v, "fm2_", 20)
+        || contains_prefixed(v, "fm1r_", 20)
+        || contains_prefixed(v, "fm1a_", 20)
+    {
         return Some("a Fly.io API token");
     }
     if contains_prefixed(v, "sk-ant-", 16) {
@@ -66,7 +74,11 @@ fn is_token_char(c: char) -> bool {
 fn contains_prefixed(v: &str, prefix: &str, min_tail: usize) -> bool {
     let mut rest = v;
     while let Some(pos) = rest.find(prefix) {
-        let boundary = pos == 0 || !rest[..pos].chars().next_back().is_some_and(|c| c.is_ascii_alphanumeric());
+        let boundary = pos == 0
+            || !rest[..pos]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_ascii_alphanumeric());
         let tail = &rest[pos + prefix.len()..];
         if boundary && tail.chars().take_while(|c| is_token_char(*c)).count() >= min_tail {
             return true;
@@ -84,7 +96,9 @@ fn contains_aws_key(v: &str) -> bool {
             let at = start + pos;
             let tail = &b[at + 4..];
             if tail.len() >= 16
-                && tail[..16].iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+                && tail[..16]
+                    .iter()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
                 && tail.get(16).is_none_or(|c| !c.is_ascii_alphanumeric())
                 && (at == 0 || !b[at - 1].is_ascii_alphanumeric())
             {
@@ -102,16 +116,31 @@ fn looks_like_jwt(v: &str) -> bool {
         parts.len() == 3
             && parts[0].starts_with("eyJ")
             && parts[1].starts_with("eyJ")
-            && parts.iter().all(|p| p.len() >= 8 && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+            && parts.iter().all(|p| {
+                p.len() >= 8
+                    && p.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            })
     })
 }
 
 /// Keys whose values are credentials when they hold an opaque literal.
 pub fn is_secret_like_key(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    ["secret", "token", "password", "passwd", "api_key", "apikey", "private_key", "credential", "auth_key", "access_key"]
-        .iter()
-        .any(|w| k.contains(w))
+    [
+        "secret",
+        "token",
+        "password",
+        "passwd",
+        "api_key",
+        "apikey",
+        "private_key",
+        "credential",
+        "auth_key",
+        "access_key",
+    ]
+    .iter()
+    .any(|w| k.contains(w))
 }
 
 /// A long literal with the character mix and entropy of a generated secret.
@@ -156,18 +185,37 @@ mod tests {
 
     // Test tokens are assembled at run time so that no token-shaped literal is committed.
     fn fake(prefix: &str, n: usize) -> String {
-        let tail: String = "aB3dE5fG7hJ9kLmN0pQ2rS4tU6vW8xYz".chars().cycle().take(n).collect();
+        let tail: String = "aB3dE5fG7hJ9kLmN0pQ2rS4tU6vW8xYz"
+            .chars()
+            .cycle()
+            .take(n)
+            .collect();
         format!("{prefix}{tail}")
     }
 
     #[test]
     fn known_tokens_are_found() {
-        assert_eq!(looks_like_credential(&format!("FlyV1 {}", fake("fm2_", 40)), None), Some("a Fly.io API token"));
-        assert_eq!(looks_like_credential(&fake("sk-ant-api03-", 40), None), Some("an Anthropic API key"));
-        assert_eq!(looks_like_credential(&fake("ghp_", 36), None), Some("a GitHub token"));
+        assert_eq!(
+            looks_like_credential(&format!("FlyV1 {}", fake("fm2_", 40)), None),
+            Some("a Fly.io API token")
+        );
+        assert_eq!(
+            looks_like_credential(&fake("sk-ant-api03-", 40), None),
+            Some("an Anthropic API key")
+        );
+        assert_eq!(
+            looks_like_credential(&fake("ghp_", 36), None),
+            Some("a GitHub token")
+        );
         let aws = format!("AKIA{}", "IOSFODNN7EXAMPLE");
-        assert_eq!(looks_like_credential(&aws, Some("x")), Some("an AWS access key"));
-        assert_eq!(looks_like_credential(&format!("Bearer {}", fake("ghp_", 36)), None), Some("a GitHub token"));
+        assert_eq!(
+            looks_like_credential(&aws, Some("x")),
+            Some("an AWS access key")
+        );
+        assert_eq!(
+            looks_like_credential(&format!("Bearer {}", fake("ghp_", 36)), None),
+            Some("a GitHub token")
+        );
     }
 
     #[test]
@@ -176,12 +224,21 @@ mod tests {
         assert!(looks_like_credential(&v, Some("JWT_SECRET")).is_some());
         assert!(looks_like_credential(&v, Some("USER_ID")).is_none());
         assert!(looks_like_credential("production", Some("TOKEN_MODE")).is_none());
-        assert!(looks_like_credential("/run/secrets/token-file-path-x", Some("TOKEN_FILE")).is_none());
+        assert!(
+            looks_like_credential("/run/secrets/token-file-path-x", Some("TOKEN_FILE")).is_none()
+        );
     }
 
     #[test]
     fn ordinary_values_pass() {
-        for v in ["registry.fly.io/my-jarvis:1.4.43", "my-jarvis-{{ tenant.name }}", "production", "sk-", "task-runner", "AKIA"] {
+        for v in [
+            "registry.fly.io/my-jarvis:1.4.43",
+            "my-jarvis-{{ tenant.name }}",
+            "production",
+            "sk-",
+            "task-runner",
+            "AKIA",
+        ] {
             assert!(looks_like_credential(v, Some("image")).is_none(), "{v}");
         }
     }

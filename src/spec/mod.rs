@@ -57,15 +57,19 @@ pub fn read_limited(path: &Path) -> Result<Vec<u8>, Diagnostic> {
         Diagnostic::error(format!("cannot read the file: {e}")).hint(hint)
     })?;
     if f.metadata().is_ok_and(|m| m.is_dir()) {
-        return Err(Diagnostic::error("this is a directory, not a file").hint("pass a spec file such as specs/jarvis.yaml"));
+        return Err(Diagnostic::error("this is a directory, not a file")
+            .hint("pass a spec file such as specs/jarvis.yaml"));
     }
     let mut buf = Vec::new();
     f.take(yaml::MAX_BYTES as u64 + 1)
         .read_to_end(&mut buf)
         .map_err(|e| Diagnostic::error(format!("cannot read the file: {e}")))?;
     if buf.len() > yaml::MAX_BYTES {
-        return Err(Diagnostic::error(format!("the file is larger than {} bytes", yaml::MAX_BYTES))
-            .hint("split the fleet into several specs, or use `generate:` for large tenant lists"));
+        return Err(Diagnostic::error(format!(
+            "the file is larger than {} bytes",
+            yaml::MAX_BYTES
+        ))
+        .hint("split the fleet into several specs, or use `generate:` for large tenant lists"));
     }
     Ok(buf)
 }
@@ -82,9 +86,12 @@ pub fn load_bytes(bytes: &[u8], file: &str) -> Result<Loaded, Diagnostics> {
 
     if root.as_map().is_none() {
         sink.add(
-            Diagnostic::error(format!("a spec is a mapping (version, org, defaults, tenants …), found {}", root.type_name()))
-                .at(root.mark)
-                .hint("start from one of the specs in specs/"),
+            Diagnostic::error(format!(
+                "a spec is a mapping (version, org, defaults, tenants …), found {}",
+                root.type_name()
+            ))
+            .at(root.mark)
+            .hint("start from one of the specs in specs/"),
         );
         return Err(sink.finish());
     }
@@ -93,9 +100,12 @@ pub fn load_bytes(bytes: &[u8], file: &str) -> Result<Loaded, Diagnostics> {
     for d in checker.diags {
         sink.add(d);
     }
-    match root.get("version") {
-        None => sink.add(Diagnostic::error("the spec has no `version`").at(Mark { line: 1, col: 1 }).hint("add `version: 1` at the top")),
-        Some(_) => {}
+    if root.get("version").is_none() {
+        sink.add(
+            Diagnostic::error("the spec has no `version`")
+                .at(Mark { line: 1, col: 1 })
+                .hint("add `version: 1` at the top"),
+        );
     }
     if root.get("org").is_none() {
         sink.add(
@@ -118,7 +128,13 @@ pub fn load_bytes(bytes: &[u8], file: &str) -> Result<Loaded, Diagnostics> {
     if diags.has_errors() {
         return Err(diags);
     }
-    Ok(Loaded { desired, warnings: diags, spec_hash: hash_bytes(bytes), file: file.to_string(), dir: PathBuf::new() })
+    Ok(Loaded {
+        desired,
+        warnings: diags,
+        spec_hash: hash_bytes(bytes),
+        file: file.to_string(),
+        dir: PathBuf::new(),
+    })
 }
 
 /// Every string in the spec is checked for credentials; a match names the place and the
@@ -148,9 +164,11 @@ fn scan_keys(entries: &[(Node, Node)], sink: &mut expand::Sink) {
             && let Some(kind) = credentials::looks_like_credential(text, None)
         {
             sink.add(
-                Diagnostic::error(format!("a key looks like {kind} (the value was not printed)"))
-                    .at(k.mark)
-                    .hint("remove it from the spec and revoke it"),
+                Diagnostic::error(format!(
+                    "a key looks like {kind} (the value was not printed)"
+                ))
+                .at(k.mark)
+                .hint("remove it from the spec and revoke it"),
             );
         }
         match &v.value {

@@ -12,10 +12,16 @@ pub enum Ty {
     Str,
     /// Any scalar, read as text (env and metadata values).
     Text,
-    Int { min: i64, max: i64 },
+    Int {
+        min: i64,
+        max: i64,
+    },
     Bool,
     /// An exact decimal number, with bounds.
-    Decimal { min: i64, max: i64 },
+    Decimal {
+        min: i64,
+        max: i64,
+    },
     /// `512mb`, `2gb`, or an integer number of MB.
     Memory,
     Enum(&'static [&'static str]),
@@ -41,24 +47,51 @@ pub struct Field {
 }
 
 const fn f(name: &'static str, ty: Ty) -> Field {
-    Field { name, ty, nullable: true }
+    Field {
+        name,
+        ty,
+        nullable: true,
+    }
 }
 const fn req(name: &'static str, ty: Ty) -> Field {
-    Field { name, ty, nullable: false }
+    Field {
+        name,
+        ty,
+        nullable: false,
+    }
 }
 
 const PORT: Ty = Ty::Int { min: 1, max: 65535 };
-const COUNT: Ty = Ty::Int { min: 0, max: 1_000_000 };
+const COUNT: Ty = Ty::Int {
+    min: 0,
+    max: 1_000_000,
+};
 const HANDLERS: &[&str] = &["http", "tls", "proxy_proto", "pg_tls", "edge_http"];
 const HANDLER: Ty = Ty::Enum(HANDLERS);
 
-pub const PORT_FIELDS: &[Field] = &[req("port", PORT), f("handlers", Ty::List(&HANDLER)), f("force_https", Ty::Bool)];
+pub const PORT_FIELDS: &[Field] = &[
+    req("port", PORT),
+    f("handlers", Ty::List(&HANDLER)),
+    f("force_https", Ty::Bool),
+];
 const PORT_TY: Ty = Ty::Struct(PORT_FIELDS);
 
 pub const CONCURRENCY_FIELDS: &[Field] = &[
     f("type", Ty::Enum(&["connections", "requests"])),
-    f("soft_limit", Ty::Int { min: 1, max: 1_000_000 }),
-    f("hard_limit", Ty::Int { min: 1, max: 1_000_000 }),
+    f(
+        "soft_limit",
+        Ty::Int {
+            min: 1,
+            max: 1_000_000,
+        },
+    ),
+    f(
+        "hard_limit",
+        Ty::Int {
+            min: 1,
+            max: 1_000_000,
+        },
+    ),
 ];
 
 pub const SERVICE_FIELDS: &[Field] = &[
@@ -73,7 +106,10 @@ pub const CHECK_FIELDS: &[Field] = &[
     f("type", Ty::Enum(&["http", "tcp"])),
     req("port", PORT),
     f("path", Ty::Str),
-    f("method", Ty::Enum(&["GET", "HEAD", "POST", "get", "head", "post"])),
+    f(
+        "method",
+        Ty::Enum(&["GET", "HEAD", "POST", "get", "head", "post"]),
+    ),
     f("interval", Ty::Str),
     f("timeout", Ty::Str),
     f("grace_period", Ty::Str),
@@ -88,9 +124,21 @@ pub const IDLE_FIELDS: &[Field] = &[
 
 pub const VOLUME_FIELDS: &[Field] = &[
     f("name", Ty::Str),
-    f("size_gb", Ty::Int { min: 0, max: 1_000_000 }),
+    f(
+        "size_gb",
+        Ty::Int {
+            min: 0,
+            max: 1_000_000,
+        },
+    ),
     f("mount", Ty::Str),
-    f("snapshot_retention", Ty::Int { min: 0, max: 100_000 }),
+    f(
+        "snapshot_retention",
+        Ty::Int {
+            min: 0,
+            max: 100_000,
+        },
+    ),
     f("auto_backup", Ty::Bool),
     f("encrypted", Ty::Bool),
 ];
@@ -99,7 +147,10 @@ pub const BACKUP_FIELDS: &[Field] = &[f("snapshot_before_destroy", Ty::Bool)];
 
 pub const LIFECYCLE_FIELDS: &[Field] = &[f("prevent_destroy", Ty::Bool)];
 
-const GB: Ty = Ty::Decimal { min: 0, max: 1_000_000 };
+const GB: Ty = Ty::Decimal {
+    min: 0,
+    max: 1_000_000,
+};
 pub const USAGE_FIELDS: &[Field] = &[
     f("active_hours_per_day", Ty::Decimal { min: 0, max: 24 }),
     f("rootfs_gb", GB),
@@ -108,8 +159,20 @@ pub const USAGE_FIELDS: &[Field] = &[
     f("volume_used_gb", GB),
     f("snapshot_daily_change", Ty::Decimal { min: 0, max: 1 }),
     f("dedicated_ipv4", Ty::Int { min: 0, max: 1000 }),
-    f("certificates", Ty::Int { min: 0, max: 100_000 }),
-    f("wildcard_certificates", Ty::Int { min: 0, max: 100_000 }),
+    f(
+        "certificates",
+        Ty::Int {
+            min: 0,
+            max: 100_000,
+        },
+    ),
+    f(
+        "wildcard_certificates",
+        Ty::Int {
+            min: 0,
+            max: 100_000,
+        },
+    ),
 ];
 
 const TEXT: Ty = Ty::Text;
@@ -147,13 +210,31 @@ pub const APP_KEYS: &[Field] = &[
     req("role", Ty::Str),
     req("machine_name", Ty::Str),
 ];
+/// The most tenants one generator may produce.
+pub const MAX_GENERATED: i64 = 100_000;
 pub const GENERATE_FIELDS: &[Field] = &[
-    req("count", Ty::Int { min: 1, max: 1_000_000 }),
+    req(
+        "count",
+        Ty::Int {
+            min: 1,
+            max: MAX_GENERATED,
+        },
+    ),
     req("name", Ty::Str),
     req("tier", Ty::Str),
-    req("start", Ty::Int { min: 0, max: 1_000_000_000 }),
+    req(
+        "start",
+        Ty::Int {
+            min: 0,
+            max: 1_000_000_000,
+        },
+    ),
 ];
-pub const NAMING_FIELDS: &[Field] = &[req("app", Ty::Str), req("machine", Ty::Str), req("volume", Ty::Str)];
+pub const NAMING_FIELDS: &[Field] = &[
+    req("app", Ty::Str),
+    req("machine", Ty::Str),
+    req("volume", Ty::Str),
+];
 
 const SETTINGS_TY: Ty = Ty::Struct(SETTINGS_FIELDS);
 pub const TOP_FIELDS: &[Field] = &[
@@ -188,10 +269,17 @@ impl Checker {
     fn type_err(&mut self, node: &Node, path: &str, expected: &str) {
         let found = node.type_name();
         let hint = match (expected, found) {
-            ("a string", "an integer" | "a number" | "a boolean") => Some("quote the value".to_string()),
+            ("a string", "an integer" | "a number" | "a boolean") => {
+                Some("quote the value".to_string())
+            }
             _ => None,
         };
-        self.err(node, path, format!("expected {expected}, found {found}"), hint);
+        self.err(
+            node,
+            path,
+            format!("expected {expected}, found {found}"),
+            hint,
+        );
     }
 
     /// Checks a mapping against a list of fields, plus extra allowed fields.
@@ -203,16 +291,30 @@ impl Checker {
         let mut seen: Vec<&str> = Vec::new();
         for (k, v) in entries {
             let Some(key) = k.scalar_text() else {
-                self.err(k, path, format!("keys must be names, found {}", k.type_name()), None);
+                self.err(
+                    k,
+                    path,
+                    format!("keys must be names, found {}", k.type_name()),
+                    None,
+                );
                 continue;
             };
             let sub = join(path, key);
             if seen.contains(&key) {
-                self.err(k, &sub, "this key appears twice", Some("keep one of them".into()));
+                self.err(
+                    k,
+                    &sub,
+                    "this key appears twice",
+                    Some("keep one of them".into()),
+                );
                 continue;
             }
             seen.push(key);
-            match fields.iter().flat_map(|fs| fs.iter()).find(|fd| fd.name == key) {
+            match fields
+                .iter()
+                .flat_map(|fs| fs.iter())
+                .find(|fd| fd.name == key)
+            {
                 Some(fd) => {
                     if v.is_null() {
                         if !fd.nullable {
@@ -251,27 +353,47 @@ impl Checker {
             Ty::Int { min, max } => match node.as_i64() {
                 None => self.type_err(node, path, "an integer"),
                 Some(v) if v < min || v > max => {
-                    self.err(node, path, format!("{v} is out of range ({min}–{max})"), None);
+                    self.err(
+                        node,
+                        path,
+                        format!("{v} is out of range ({min}–{max})"),
+                        None,
+                    );
                 }
                 Some(_) => {}
             },
             Ty::Decimal { min, max } => match node.scalar_text().and_then(parse_decimal) {
                 None => self.type_err(node, path, "a number"),
                 Some(v) if v < min.into() || v > max.into() => {
-                    self.err(node, path, format!("{v} is out of range ({min}–{max})"), None);
+                    self.err(
+                        node,
+                        path,
+                        format!("{v} is out of range ({min}–{max})"),
+                        None,
+                    );
                 }
                 Some(_) => {}
             },
             Ty::Memory => {
                 if let Err(msg) = parse_memory(node) {
-                    self.err(node, path, msg, Some("write memory as `512mb`, `2gb`, or a number of MB".into()));
+                    self.err(
+                        node,
+                        path,
+                        msg,
+                        Some("write memory as `512mb`, `2gb`, or a number of MB".into()),
+                    );
                 }
             }
             Ty::Enum(values) => match node.scalar_text() {
                 Some(s) if values.contains(&s) => {}
                 Some(s) => {
                     let hint = suggest(s, values.iter().copied(), "values");
-                    self.err(node, path, format!("`{s}` is not one of {}", values.join(", ")), Some(hint));
+                    self.err(
+                        node,
+                        path,
+                        format!("`{s}` is not one of {}", values.join(", ")),
+                        Some(hint),
+                    );
                 }
                 None => self.type_err(node, path, "one of the listed values"),
             },
@@ -289,12 +411,22 @@ impl Checker {
                     let mut seen: Vec<&str> = Vec::new();
                     for (k, v) in entries {
                         let Some(key) = k.scalar_text() else {
-                            self.err(k, path, format!("keys must be names, found {}", k.type_name()), None);
+                            self.err(
+                                k,
+                                path,
+                                format!("keys must be names, found {}", k.type_name()),
+                                None,
+                            );
                             continue;
                         };
                         let sub = join(path, key);
                         if seen.contains(&key) {
-                            self.err(k, &sub, "this key appears twice", Some("keep one of them".into()));
+                            self.err(
+                                k,
+                                &sub,
+                                "this key appears twice",
+                                Some("keep one of them".into()),
+                            );
                             continue;
                         }
                         seen.push(key);
@@ -322,7 +454,11 @@ impl Checker {
             Ty::Apps => match node.as_seq() {
                 Some(items) => {
                     for (i, it) in items.iter().enumerate() {
-                        self.check_struct(it, &format!("{path}[{i}]"), &[APP_KEYS, SETTINGS_FIELDS]);
+                        self.check_struct(
+                            it,
+                            &format!("{path}[{i}]"),
+                            &[APP_KEYS, SETTINGS_FIELDS],
+                        );
                     }
                 }
                 None => self.type_err(node, path, "a list of apps"),
@@ -337,28 +473,43 @@ impl Checker {
                 node,
                 path,
                 "a plaintext secret value is not allowed in a spec (the value was not printed)",
-                Some("reference it instead: `{ env: VAR_NAME }` or `{ file: path/to/file }`".into()),
+                Some(
+                    "reference it instead: `{ env: VAR_NAME }` or `{ file: path/to/file }`".into(),
+                ),
             );
             return;
         }
         let Some(entries) = node.as_map() else { return };
-        let keys: Vec<&str> = entries.iter().filter_map(|(k, _)| k.scalar_text()).collect();
+        let keys: Vec<&str> = entries
+            .iter()
+            .filter_map(|(k, _)| k.scalar_text())
+            .collect();
         let known = ["env", "file"];
+        let mut plaintext = false;
         for (k, v) in entries {
             let key = k.scalar_text().unwrap_or("?");
             if !known.contains(&key) {
                 let hint = suggest(key, known, "keys");
                 let what = if matches!(key, "value" | "val" | "secret" | "plain" | "data") {
-                    "a plaintext secret value is not allowed in a spec (the value was not printed)".to_string()
+                    plaintext = true;
+                    "a plaintext secret value is not allowed in a spec (the value was not printed)"
+                        .to_string()
                 } else {
                     format!("unknown key `{key}`")
                 };
-                self.err(k, &join(path, key), what, Some(format!("reference the secret with `env:` or `file:`; {hint}")));
+                self.err(
+                    k,
+                    &join(path, key),
+                    what,
+                    Some(format!(
+                        "reference the secret with `env:` or `file:`; {hint}"
+                    )),
+                );
             } else if v.as_str().is_none() {
                 self.type_err(v, &join(path, key), "a string");
             }
         }
-        if keys.iter().filter(|k| known.contains(k)).count() != 1 {
+        if !plaintext && keys.iter().filter(|k| known.contains(k)).count() != 1 {
             self.err(
                 node,
                 path,
@@ -376,7 +527,11 @@ impl Default for Checker {
 }
 
 pub fn join(path: &str, key: &str) -> String {
-    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
 }
 
 pub fn parse_decimal(s: &str) -> Option<rust_decimal::Decimal> {
@@ -387,13 +542,21 @@ pub fn parse_decimal(s: &str) -> Option<rust_decimal::Decimal> {
 /// Parses `512mb`, `2gb`, `1.5gb`, `2048` (MB) into MB.
 pub fn parse_memory(node: &Node) -> Result<u32, String> {
     if let Some(n) = node.as_i64() {
-        return u32::try_from(n).ok().filter(|v| *v > 0).ok_or_else(|| format!("{n} MB is not a valid memory size"));
+        return u32::try_from(n)
+            .ok()
+            .filter(|v| *v > 0)
+            .ok_or_else(|| format!("{n} MB is not a valid memory size"));
     }
     let Value::Scalar { text, .. } = &node.value else {
-        return Err(format!("expected a memory size, found {}", node.type_name()));
+        return Err(format!(
+            "expected a memory size, found {}",
+            node.type_name()
+        ));
     };
     let t = text.trim().to_ascii_lowercase();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let unit = unit.trim();
     let factor: u32 = match unit {
@@ -403,7 +566,9 @@ pub fn parse_memory(node: &Node) -> Result<u32, String> {
         _ => return Err(format!("`{text}` has an unknown unit `{unit}`")),
     };
     let v = parse_decimal(num).ok_or_else(|| format!("`{text}` is not a memory size"))?;
-    let mb = v.checked_mul(rust_decimal::Decimal::from(factor)).ok_or_else(|| format!("`{text}` is too large"))?;
+    let mb = v
+        .checked_mul(rust_decimal::Decimal::from(factor))
+        .ok_or_else(|| format!("`{text}` is too large"))?;
     if !mb.fract().is_zero() || mb <= rust_decimal::Decimal::ZERO {
         return Err(format!("`{text}` is not a whole number of MB"));
     }
@@ -449,11 +614,14 @@ mod tests {
 
     #[test]
     fn inline_secret_is_refused_without_echo() {
-        let n = parse(b"secrets:\n  KEY: hunter2-very-secret\n  OTHER: {value: abc}\n  OK: {env: OK}\n").unwrap();
+        let n = parse(
+            b"secrets:\n  KEY: hunter2-very-secret\n  OTHER: {value: abc}\n  OK: {env: OK}\n",
+        )
+        .unwrap();
         let mut c = Checker::new();
         c.check_struct(&n, "defaults", &[SETTINGS_FIELDS]);
         let all: String = c.diags.iter().map(|d| d.to_string()).collect();
-        assert_eq!(c.diags.len(), 3, "{all}");
+        assert_eq!(c.diags.len(), 2, "{all}");
         assert!(!all.contains("hunter2") && !all.contains("abc"));
         assert!(all.contains("plaintext secret"));
     }

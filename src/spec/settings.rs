@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 
 use crate::diag::Mark;
-use crate::resource::{Check, Concurrency, IdleMode, IdlePolicy, Port, SecretSource, Service, Usage};
+use crate::resource::{
+    Check, Concurrency, IdleMode, IdlePolicy, Port, SecretSource, Service, Usage,
+};
 use crate::spec::schema::{parse_decimal, parse_memory};
 use crate::spec::yaml::{Node, Value};
 
@@ -21,7 +23,14 @@ pub struct Layer<'a> {
 }
 
 /// Keys of tenant and app entries that are not settings.
-const ENTRY_KEYS: &[&str] = &["name", "tier", "generate", "machines", "role", "machine_name"];
+const ENTRY_KEYS: &[&str] = &[
+    "name",
+    "tier",
+    "generate",
+    "machines",
+    "role",
+    "machine_name",
+];
 
 /// Deep-merges `upper` over `lower` (both mappings).
 fn merge_into(lower: &mut Vec<(Node, Node)>, upper: &[(Node, Node)], skip: &[&str]) {
@@ -30,7 +39,10 @@ fn merge_into(lower: &mut Vec<(Node, Node)>, upper: &[(Node, Node)], skip: &[&st
         if skip.contains(&key) {
             continue;
         }
-        match lower.iter_mut().find(|(lk, _)| lk.scalar_text() == Some(key)) {
+        match lower
+            .iter_mut()
+            .find(|(lk, _)| lk.scalar_text() == Some(key))
+        {
             Some((_, lv)) => {
                 // Free-keyed maps (env, metadata, secrets, checks) merge by key too.
                 match (&mut lv.value, &v.value) {
@@ -69,7 +81,13 @@ impl<'a> Effective<'a> {
         }
         drop_nulls(&mut entries);
         let mark = layers.last().map(|l| l.node.mark).unwrap_or_default();
-        Effective { layers, merged: Node { mark, value: Value::Map(entries) } }
+        Effective {
+            layers,
+            merged: Node {
+                mark,
+                value: Value::Map(entries),
+            },
+        }
     }
 
     /// The node at a dotted key path (`volume.size_gb`).
@@ -105,11 +123,16 @@ impl<'a> Effective<'a> {
     }
 
     pub fn str(&self, path: &str) -> Option<(String, Mark)> {
-        self.get(path).and_then(|n| n.as_str().map(|s| (s.to_string(), n.mark)))
+        self.get(path)
+            .and_then(|n| n.as_str().map(|s| (s.to_string(), n.mark)))
     }
 
     pub fn u32(&self, path: &str) -> Option<(u32, Mark)> {
-        self.get(path).and_then(|n| n.as_i64().and_then(|v| u32::try_from(v).ok()).map(|v| (v, n.mark)))
+        self.get(path).and_then(|n| {
+            n.as_i64()
+                .and_then(|v| u32::try_from(v).ok())
+                .map(|v| (v, n.mark))
+        })
     }
 
     pub fn bool(&self, path: &str) -> Option<bool> {
@@ -117,17 +140,24 @@ impl<'a> Effective<'a> {
     }
 
     pub fn decimal(&self, path: &str) -> Option<Decimal> {
-        self.get(path).and_then(|n| n.scalar_text().and_then(parse_decimal))
+        self.get(path)
+            .and_then(|n| n.scalar_text().and_then(parse_decimal))
     }
 
     pub fn memory(&self) -> Option<(u32, Mark)> {
-        self.get("memory").and_then(|n| parse_memory(n).ok().map(|v| (v, n.mark)))
+        self.get("memory")
+            .and_then(|n| parse_memory(n).ok().map(|v| (v, n.mark)))
     }
 
     pub fn strings(&self, path: &str) -> Vec<(String, Mark)> {
         self.get(path)
             .and_then(Node::as_seq)
-            .map(|items| items.iter().filter_map(|n| n.as_str().map(|s| (s.to_string(), n.mark))).collect())
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|n| n.as_str().map(|s| (s.to_string(), n.mark)))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -138,7 +168,13 @@ impl<'a> Effective<'a> {
             .and_then(Node::as_map)
             .map(|m| {
                 m.iter()
-                    .filter_map(|(k, v)| Some((k.scalar_text()?.to_string(), v.scalar_text()?.to_string(), v.mark)))
+                    .filter_map(|(k, v)| {
+                        Some((
+                            k.scalar_text()?.to_string(),
+                            v.scalar_text()?.to_string(),
+                            v.mark,
+                        ))
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -155,7 +191,10 @@ impl<'a> Effective<'a> {
                 _ => IdleMode::Off,
             },
             autostart: self.bool("idle.autostart").unwrap_or(d.autostart),
-            min_running: self.u32("idle.min_running").map(|v| v.0).unwrap_or(d.min_running),
+            min_running: self
+                .u32("idle.min_running")
+                .map(|v| v.0)
+                .unwrap_or(d.min_running),
         }
     }
 
@@ -166,7 +205,11 @@ impl<'a> Effective<'a> {
 
     pub fn checks(&self) -> Option<BTreeMap<String, Check>> {
         let m = self.get("checks")?.as_map()?;
-        Some(m.iter().filter_map(|(k, v)| Some((k.scalar_text()?.to_string(), read_check(v)?))).collect())
+        Some(
+            m.iter()
+                .filter_map(|(k, v)| Some((k.scalar_text()?.to_string(), read_check(v)?)))
+                .collect(),
+        )
     }
 
     pub fn secrets(&self) -> Vec<(String, SecretSource, Mark)> {
@@ -210,7 +253,11 @@ impl<'a> Effective<'a> {
 }
 
 fn read_service(n: &Node) -> Option<Service> {
-    let port = |n: &Node, k: &str| n.get(k).and_then(Node::as_i64).and_then(|v| u16::try_from(v).ok());
+    let port = |n: &Node, k: &str| {
+        n.get(k)
+            .and_then(Node::as_i64)
+            .and_then(|v| u16::try_from(v).ok())
+    };
     let ports = n
         .get("ports")
         .and_then(Node::as_seq)
@@ -222,7 +269,11 @@ fn read_service(n: &Node) -> Option<Service> {
                         handlers: p
                             .get("handlers")
                             .and_then(Node::as_seq)
-                            .map(|hs| hs.iter().filter_map(|h| h.as_str().map(str::to_string)).collect())
+                            .map(|hs| {
+                                hs.iter()
+                                    .filter_map(|h| h.as_str().map(str::to_string))
+                                    .collect()
+                            })
                             .unwrap_or_default(),
                         force_https: p.get("force_https").and_then(Node::as_bool),
                     })
@@ -230,13 +281,32 @@ fn read_service(n: &Node) -> Option<Service> {
                 .collect()
         })
         .unwrap_or_default();
-    let concurrency = n.get("concurrency").filter(|c| !c.is_null()).map(|c| Concurrency {
-        kind: c.get("type").and_then(Node::as_str).unwrap_or("connections").to_string(),
-        soft_limit: c.get("soft_limit").and_then(Node::as_i64).and_then(|v| u32::try_from(v).ok()).unwrap_or(20),
-        hard_limit: c.get("hard_limit").and_then(Node::as_i64).and_then(|v| u32::try_from(v).ok()).unwrap_or(25),
-    });
+    let concurrency = n
+        .get("concurrency")
+        .filter(|c| !c.is_null())
+        .map(|c| Concurrency {
+            kind: c
+                .get("type")
+                .and_then(Node::as_str)
+                .unwrap_or("connections")
+                .to_string(),
+            soft_limit: c
+                .get("soft_limit")
+                .and_then(Node::as_i64)
+                .and_then(|v| u32::try_from(v).ok())
+                .unwrap_or(20),
+            hard_limit: c
+                .get("hard_limit")
+                .and_then(Node::as_i64)
+                .and_then(|v| u32::try_from(v).ok())
+                .unwrap_or(25),
+        });
     Some(Service {
-        protocol: n.get("protocol").and_then(Node::as_str).unwrap_or("tcp").to_string(),
+        protocol: n
+            .get("protocol")
+            .and_then(Node::as_str)
+            .unwrap_or("tcp")
+            .to_string(),
         internal_port: port(n, "internal_port")?,
         ports,
         concurrency,
@@ -247,7 +317,10 @@ fn read_check(n: &Node) -> Option<Check> {
     let s = |k: &str| n.get(k).and_then(Node::as_str).map(str::to_string);
     Some(Check {
         kind: s("type").unwrap_or_else(|| "http".to_string()),
-        port: n.get("port").and_then(Node::as_i64).and_then(|v| u16::try_from(v).ok())?,
+        port: n
+            .get("port")
+            .and_then(Node::as_i64)
+            .and_then(|v| u16::try_from(v).ok())?,
         path: s("path"),
         method: s("method").map(|m| m.to_ascii_uppercase()),
         interval: s("interval"),
@@ -270,11 +343,21 @@ mod tests {
         )
         .unwrap();
         let eff = Effective::new(vec![
-            Layer { path: "defaults".into(), node: doc.get("defaults").unwrap() },
-            Layer { path: "tiers.free".into(), node: doc.get("tier").unwrap() },
+            Layer {
+                path: "defaults".into(),
+                node: doc.get("defaults").unwrap(),
+            },
+            Layer {
+                path: "tiers.free".into(),
+                node: doc.get("tier").unwrap(),
+            },
         ]);
         assert_eq!(eff.memory().unwrap().0, 512);
-        let env: Vec<String> = eff.text_map("env").into_iter().map(|e| format!("{}={}", e.0, e.1)).collect();
+        let env: Vec<String> = eff
+            .text_map("env")
+            .into_iter()
+            .map(|e| format!("{}={}", e.0, e.1))
+            .collect();
         assert_eq!(env, vec!["A=1", "C=3"]);
         assert_eq!(eff.u32("volume.size_gb").unwrap().0, 5);
         assert_eq!(eff.str("volume.mount").unwrap().0, "/d");
@@ -282,8 +365,14 @@ mod tests {
         assert_eq!(eff.origin("volume.mount"), "defaults.volume.mount");
 
         let eff = Effective::new(vec![
-            Layer { path: "defaults".into(), node: doc.get("defaults").unwrap() },
-            Layer { path: "tenants[0]".into(), node: doc.get("tenant").unwrap() },
+            Layer {
+                path: "defaults".into(),
+                node: doc.get("defaults").unwrap(),
+            },
+            Layer {
+                path: "tenants[0]".into(),
+                node: doc.get("tenant").unwrap(),
+            },
         ]);
         assert!(eff.get("volume").is_none());
         assert!(eff.get("name").is_none(), "entry keys are not settings");

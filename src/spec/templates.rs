@@ -24,11 +24,20 @@ impl Templates {
         // `{{ i | pad(4) }}` → `0042`.
         env.add_filter("pad", |v: Value, width: usize| -> String {
             let s = v.to_string();
-            if s.len() >= width { s } else { format!("{}{s}", "0".repeat(width - s.len())) }
+            if s.len() >= width {
+                s
+            } else {
+                format!("{}{s}", "0".repeat(width - s.len()))
+            }
         });
         // `{{ tenant.name | underscore }}` → `acme_corp` (volume names allow no dashes).
-        env.add_filter("underscore", |s: String| -> String { s.replace(['-', '.'], "_") });
-        Templates { env, compiled: HashMap::new() }
+        env.add_filter("underscore", |s: String| -> String {
+            s.replace(['-', '.'], "_")
+        });
+        Templates {
+            env,
+            compiled: HashMap::new(),
+        }
     }
 
     /// Checks that a template compiles.
@@ -50,14 +59,19 @@ impl Templates {
         r
     }
 
-    /// Renders `src` with `ctx`; plain strings are returned as they are.
-    pub fn render(&mut self, src: &str, ctx: &Value) -> Result<String, String> {
+    /// Renders `src` with `ctx`; plain strings are returned as they are. A template
+    /// that does not compile renders to `Err(None)` (its error was reported when it was
+    /// compiled); a render error is `Err(Some(message))`.
+    pub fn render(&mut self, src: &str, ctx: &Value) -> Result<String, Option<String>> {
         if !is_template(src) {
             return Ok(src.to_string());
         }
-        let name = self.name_of(src)?;
-        let t = self.env.get_template(&name).map_err(|e| describe(&e))?;
-        t.render(ctx).map_err(|e| describe(&e))
+        let name = self.name_of(src).map_err(|_| None)?;
+        let t = self
+            .env
+            .get_template(&name)
+            .map_err(|e| Some(describe(&e)))?;
+        t.render(ctx).map_err(|e| Some(describe(&e)))
     }
 }
 
@@ -89,7 +103,10 @@ mod tests {
     fn renders_and_caches() {
         let mut t = Templates::new();
         let ctx = context! { tenant => context! { name => "alice" }, i => 7 };
-        assert_eq!(t.render("app-{{ tenant.name }}", &ctx).unwrap(), "app-alice");
+        assert_eq!(
+            t.render("app-{{ tenant.name }}", &ctx).unwrap(),
+            "app-alice"
+        );
         assert_eq!(t.render("user-{{ i | pad(3) }}", &ctx).unwrap(), "user-007");
         assert_eq!(t.render("{{ 'a-b' | underscore }}", &ctx).unwrap(), "a_b");
         assert_eq!(t.render("plain", &ctx).unwrap(), "plain");
@@ -100,9 +117,10 @@ mod tests {
     fn undefined_and_syntax_errors() {
         let mut t = Templates::new();
         let ctx = context! { tenant => context! { name => "alice" } };
-        let e = t.render("{{ tenant.nmae }}", &ctx).unwrap_err();
+        let e = t.render("{{ tenant.nmae }}", &ctx).unwrap_err().unwrap();
         assert!(e.contains("undefined"), "{e}");
-        let e = t.render("{{ tenant.name ", &ctx).unwrap_err();
+        let e = t.compile("{{ tenant.name ").unwrap_err();
         assert!(e.contains("syntax"), "{e}");
+        assert_eq!(t.render("{{ tenant.name ", &ctx), Err(None));
     }
 }

@@ -26,7 +26,10 @@ pub struct Node {
 pub enum Value {
     /// A scalar with its text; `plain` is false for quoted and block scalars, which are
     /// always strings.
-    Scalar { text: String, plain: bool },
+    Scalar {
+        text: String,
+        plain: bool,
+    },
     Seq(Vec<Node>),
     /// Entries in document order.
     Map(Vec<(Node, Node)>),
@@ -73,7 +76,8 @@ impl Node {
         match &self.value {
             Value::Scalar { text, plain: false } => Some(text),
             Value::Scalar { text, plain: true } => {
-                (!is_null_text(text) && parse_bool(text).is_none() && text.parse::<f64>().is_err()).then_some(text)
+                (!is_null_text(text) && parse_bool(text).is_none() && text.parse::<f64>().is_err())
+                    .then_some(text)
             }
             _ => None,
         }
@@ -109,15 +113,27 @@ impl Node {
 
     /// Looks up a key of a mapping.
     pub fn get(&self, key: &str) -> Option<&Node> {
-        self.as_map()?.iter().find(|(k, _)| k.scalar_text() == Some(key)).map(|(_, v)| v)
+        self.as_map()?
+            .iter()
+            .find(|(k, _)| k.scalar_text() == Some(key))
+            .map(|(_, v)| v)
     }
 
     /// Calls `f` on every scalar string in the tree with its path.
-    pub fn walk_scalars<'a>(&'a self, path: &mut String, f: &mut dyn FnMut(&str, &'a Node, Option<&str>)) {
+    pub fn walk_scalars<'a>(
+        &'a self,
+        path: &mut String,
+        f: &mut dyn FnMut(&str, &'a Node, Option<&str>),
+    ) {
         self.walk_inner(path, None, f);
     }
 
-    fn walk_inner<'a>(&'a self, path: &mut String, key: Option<&str>, f: &mut dyn FnMut(&str, &'a Node, Option<&str>)) {
+    fn walk_inner<'a>(
+        &'a self,
+        path: &mut String,
+        key: Option<&str>,
+        f: &mut dyn FnMut(&str, &'a Node, Option<&str>),
+    ) {
         match &self.value {
             Value::Scalar { .. } => f(path, self, key),
             Value::Seq(items) => {
@@ -165,7 +181,10 @@ fn parse_int(t: &str) -> Option<i64> {
         i64::from_str_radix(hex, 16).ok()?
     } else if let Some(oct) = digits.strip_prefix("0o") {
         i64::from_str_radix(oct, 8).ok()?
-    } else if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit() || b == b'_') && !digits.starts_with('_') {
+    } else if !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit() || b == b'_')
+        && !digits.starts_with('_')
+    {
         digits.replace('_', "").parse().ok()?
     } else {
         return None;
@@ -174,7 +193,10 @@ fn parse_int(t: &str) -> Option<i64> {
 }
 
 fn mark_of(m: &Marker) -> Mark {
-    Mark { line: m.line() as u32, col: m.col() as u32 + 1 }
+    Mark {
+        line: m.line() as u32,
+        col: m.col() as u32 + 1,
+    }
 }
 
 /// Converts a byte offset into a 1-based line and column.
@@ -186,8 +208,17 @@ pub fn mark_at(bytes: &[u8], offset: usize) -> Mark {
 }
 
 enum Frame {
-    Seq { mark: Mark, anchor: usize, items: Vec<Node> },
-    Map { mark: Mark, anchor: usize, entries: Vec<(Node, Node)>, key: Option<Node> },
+    Seq {
+        mark: Mark,
+        anchor: usize,
+        items: Vec<Node>,
+    },
+    Map {
+        mark: Mark,
+        anchor: usize,
+        entries: Vec<(Node, Node)>,
+        key: Option<Node>,
+    },
 }
 
 struct Builder {
@@ -233,7 +264,12 @@ impl Builder {
         match &node.value {
             Value::Scalar { .. } => 1,
             Value::Seq(items) => 1 + items.iter().map(Self::size).sum::<usize>(),
-            Value::Map(entries) => 1 + entries.iter().map(|(k, v)| Self::size(k) + Self::size(v)).sum::<usize>(),
+            Value::Map(entries) => {
+                1 + entries
+                    .iter()
+                    .map(|(k, v)| Self::size(k) + Self::size(v))
+                    .sum::<usize>()
+            }
         }
     }
 }
@@ -249,7 +285,13 @@ impl MarkedEventReceiver for Builder {
                 if !self.count(1, mark) {
                     return;
                 }
-                let node = Node { mark, value: Value::Scalar { text, plain: style == TScalarStyle::Plain } };
+                let node = Node {
+                    mark,
+                    value: Value::Scalar {
+                        text,
+                        plain: style == TScalarStyle::Plain,
+                    },
+                };
                 if anchor > 0 {
                     self.anchors.insert(anchor, (node.clone(), 1));
                 }
@@ -260,7 +302,9 @@ impl MarkedEventReceiver for Builder {
                     if !self.count(size, mark) {
                         return;
                     }
-                    let Some((node, _)) = self.anchors.get(&id) else { return };
+                    let Some((node, _)) = self.anchors.get(&id) else {
+                        return;
+                    };
                     let mut node = node.clone();
                     node.mark = mark;
                     self.push_node(node);
@@ -270,9 +314,11 @@ impl MarkedEventReceiver for Builder {
             Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
                 if self.stack.len() >= MAX_DEPTH {
                     self.fail(
-                        Diagnostic::error(format!("the document is nested more than {MAX_DEPTH} levels deep"))
-                            .at(mark)
-                            .hint("a fleet spec needs only a few levels; check for runaway brackets"),
+                        Diagnostic::error(format!(
+                            "the document is nested more than {MAX_DEPTH} levels deep"
+                        ))
+                        .at(mark)
+                        .hint("a fleet spec needs only a few levels; check for runaway brackets"),
                     );
                     return;
                 }
@@ -280,18 +326,46 @@ impl MarkedEventReceiver for Builder {
                     return;
                 }
                 let frame = if matches!(ev, Event::SequenceStart(..)) {
-                    Frame::Seq { mark, anchor, items: Vec::new() }
+                    Frame::Seq {
+                        mark,
+                        anchor,
+                        items: Vec::new(),
+                    }
                 } else {
-                    Frame::Map { mark, anchor, entries: Vec::new(), key: None }
+                    Frame::Map {
+                        mark,
+                        anchor,
+                        entries: Vec::new(),
+                        key: None,
+                    }
                 };
                 self.stack.push(frame);
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let (node, anchor) = match self.stack.pop() {
-                    Some(Frame::Seq { mark, anchor, items }) => (Node { mark, value: Value::Seq(items) }, anchor),
-                    Some(Frame::Map { mark, anchor, entries, .. }) => {
-                        (Node { mark, value: Value::Map(merge_keys(entries)) }, anchor)
-                    }
+                    Some(Frame::Seq {
+                        mark,
+                        anchor,
+                        items,
+                    }) => (
+                        Node {
+                            mark,
+                            value: Value::Seq(items),
+                        },
+                        anchor,
+                    ),
+                    Some(Frame::Map {
+                        mark,
+                        anchor,
+                        entries,
+                        ..
+                    }) => (
+                        Node {
+                            mark,
+                            value: Value::Map(merge_keys(entries)),
+                        },
+                        anchor,
+                    ),
                     None => return,
                 };
                 if anchor > 0 {
@@ -300,7 +374,11 @@ impl MarkedEventReceiver for Builder {
                 }
                 self.push_node(node);
             }
-            Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentStart | Event::DocumentEnd => {}
+            Event::Nothing
+            | Event::StreamStart
+            | Event::StreamEnd
+            | Event::DocumentStart
+            | Event::DocumentEnd => {}
         }
     }
 }
@@ -323,13 +401,22 @@ fn merge_keys(entries: Vec<(Node, Node)>) -> Vec<(Node, Node)> {
                 match src.value {
                     Value::Map(m) => {
                         for (mk, mv) in m {
-                            if !merged.iter().any(|(x, _)| x.scalar_text() == mk.scalar_text()) {
+                            if !merged
+                                .iter()
+                                .any(|(x, _)| x.scalar_text() == mk.scalar_text())
+                            {
                                 merged.push((mk, mv));
                             }
                         }
                     }
                     // Not a mapping: keep it so that validation reports it.
-                    other => own.push((k.clone(), Node { mark: src.mark, value: other })),
+                    other => own.push((
+                        k.clone(),
+                        Node {
+                            mark: src.mark,
+                            value: other,
+                        },
+                    )),
                 }
             }
         } else {
@@ -368,24 +455,40 @@ pub fn parse(bytes: &[u8]) -> Result<Node, Diagnostic> {
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if text.trim().is_empty() {
-        return Err(Diagnostic::error("the file is empty").at(Mark { line: 1, col: 1 }).hint("start from one of the specs in specs/"));
+        return Err(Diagnostic::error("the file is empty")
+            .at(Mark { line: 1, col: 1 })
+            .hint("start from one of the specs in specs/"));
     }
-    let mut builder = Builder { stack: Vec::new(), anchors: HashMap::new(), docs: Vec::new(), nodes: 0, error: None };
+    let mut builder = Builder {
+        stack: Vec::new(),
+        anchors: HashMap::new(),
+        docs: Vec::new(),
+        nodes: 0,
+        error: None,
+    };
     let mut parser = Parser::new_from_str(text);
     if let Err(e) = parser.load(&mut builder, true) {
         let m = e.marker();
-        return Err(Diagnostic::error(format!("malformed YAML: {}", e.info()))
-            .at(Mark { line: m.line() as u32, col: m.col() as u32 + 1 }));
+        return Err(
+            Diagnostic::error(format!("malformed YAML: {}", e.info())).at(Mark {
+                line: m.line() as u32,
+                col: m.col() as u32 + 1,
+            }),
+        );
     }
     if let Some(err) = builder.error {
         return Err(err);
     }
     let mut docs = builder.docs.into_iter();
-    let first = docs.next().ok_or_else(|| Diagnostic::error("the file holds no YAML document"))?;
+    let first = docs
+        .next()
+        .ok_or_else(|| Diagnostic::error("the file holds no YAML document"))?;
     if let Some(second) = docs.next() {
-        return Err(Diagnostic::error("the file holds more than one YAML document")
-            .at(second.mark)
-            .hint("keep one spec per file (remove the second `---`)"));
+        return Err(
+            Diagnostic::error("the file holds more than one YAML document")
+                .at(second.mark)
+                .hint("keep one spec per file (remove the second `---`)"),
+        );
     }
     Ok(first)
 }
@@ -438,16 +541,29 @@ mod tests {
     fn deep_nesting_is_refused() {
         let s = "[".repeat(10_000) + &"]".repeat(10_000);
         let e = parse(s.as_bytes()).unwrap_err();
-        assert!(e.message.contains("nested") || e.message.contains("malformed"), "{e}");
+        assert!(
+            e.message.contains("nested") || e.message.contains("malformed"),
+            "{e}"
+        );
     }
 
     #[test]
     fn bad_inputs() {
         assert!(parse(b"").unwrap_err().message.contains("empty"));
-        assert!(parse(b"a: [1, 2\n").unwrap_err().message.contains("malformed"));
+        assert!(
+            parse(b"a: [1, 2\n")
+                .unwrap_err()
+                .message
+                .contains("malformed")
+        );
         let e = parse(b"a: 1\nb: \xff\xfe\n").unwrap_err();
         assert_eq!(e.mark, Some(Mark { line: 2, col: 4 }));
-        assert!(parse(b"a: 1\n---\nb: 2\n").unwrap_err().message.contains("more than one"));
+        assert!(
+            parse(b"a: 1\n---\nb: 2\n")
+                .unwrap_err()
+                .message
+                .contains("more than one")
+        );
         assert!(parse(b"a: *nope\n").is_err());
     }
 }

@@ -1,0 +1,180 @@
+//! Desired resources → Fly request bodies. Pure functions, used by the executor (and to
+//! describe what a perfect apply leaves behind).
+//!
+//! An update starts from the Machine's current config, so fields flotilla does not
+//! manage (files, DNS, processes, Fly's own metadata …) are sent back unchanged.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use crate::fly::types as fly;
+use crate::resource::{Address, META_SECRETS, MachineSpec};
+
+/// The Machine config to send for `m`. `volume_ids` maps volume addresses to Fly IDs;
+/// `base` is the current config when updating.
+pub fn machine_config(
+    m: &MachineSpec,
+    volume_ids: &HashMap<Address, String>,
+    base: Option<&fly::MachineConfig>,
+) -> fly::MachineConfig {
+    let mut c = base.cloned().unwrap_or_default();
+    c.image = m.image.clone();
+    let mut guest = c.guest.take().unwrap_or_default();
+    guest.cpu_kind = m.guest.cpu_kind.as_str().to_string();
+    guest.cpus = m.guest.cpus;
+    guest.memory_mb = m.guest.memory_mb;
+    c.guest = Some(guest);
+    c.env = m.env.clone();
+    if let Some(services) = &m.services {
+        c.services = services
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                // Keep server-side extras of the service at the same position.
+                let extra = base
+                    .and_then(|b| b.services.get(i))
+                    .map(|b| b.extra.clone())
+                    .unwrap_or_default();
+                fly::Service {
+                    protocol: s.protocol.clone(),
+                    internal_port: s.internal_port,
+                    ports: s
+                        .ports
+                        .iter()
+                        .map(|p| fly::Port {
+                            port: Some(p.port),
+                            handlers: p.handlers.clone(),
+                            force_https: p.force_https,
+                            extra: Map::new(),
+                        })
+                        .collect(),
+                    autostop: Some(m.idle.mode.as_str().to_string()),
+                    autostart: Some(m.idle.autostart),
+                    min_machines_running: Some(m.idle.min_running),
+                    concurrency: s.concurrency.as_ref().map(|x| fly::Concurrency {
+                        kind: x.kind.clone(),
+                        soft_limit: x.soft_limit,
+                        hard_limit: x.hard_limit,
+                    }),
+                    extra,
+                }
+            })
+            .collect();
+    }
+    if let Some(checks) = &m.checks {
+        c.checks = checks
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    fly::Check {
+                        kind: Some(v.kind.clone()),
+                        port: Some(v.port),
+                        path: v.path.clone(),
+                        method: v.method.clone(),
+                        interval: v.interval.clone(),
+                        timeout: v.timeout.clone(),
+                        grace_period: v.grace_period.clone(),
+                        extra: Map::new(),
+                    },
+                )
+            })
+            .collect();
+    }
+    c.mounts = m
+        .mounts
+        .iter()
+        .map(|mt| fly::Mount {
+            volume: volume_ids.get(&mt.volume).cloned().unwrap_or_default(),
+            path: mt.path.clone(),
+            name: Some(mt.volume_name.clone()),
+            extra: Map::new(),
+        })
+        .collect();
+    // Metadata: keep what others set, replace flotilla's own keys (except the secrets
+    // fingerprint, which the executor manages) and the declared ones.
+    c.metadata
+        .retain(|k, _| !k.starts_with("flotilla_") || k == META_SECRETS);
+    for (k, v) in &m.metadata {
+        c.metadata.insert(k.clone(), v.clone());
+    }
+    if let Some(policy) = &m.restart {
+        let mut r = c.restart.take().unwrap_or_default();
+        r.policy = Some(policy.clone());
+        c.restart = Some(r);
+    }
+    c
+}
+
+/// The body of `POST /v1/apps/{app}/machines`.
+pub fn create_machine_body(m: &MachineSpec, region: &str, config: &fly::MachineConfig) -> Value {
+    serde_json::json!({ "name": m.name, "region": region, "config": config })
+}
+
+/// The body of `POST /v1/apps/{app}/volumes`.
+pub fn create_volume_body(
+    name: &str,
+    region: &str,
+    size_gb: u32,
+    encrypted: bool,
+    snapshot_retention: u32,
+) -> Value {
+    serde_json::json!({
+        "name": name, "region": region, "size_gb": size_gb, "encrypted": encrypted,
+        "snapshot_retention": snapshot_retention,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::normalize_machine;
+
+    #[test]
+    fn config_round_trips_through_normalization() {
+        let spec = br#"
+version: 1
+org: acme
+defaults:
+  image: img:1
+  region: iad
+  memory: 1gb
+  idle: { mode: suspend, min_running: 0 }
+  services: [{ internal_port: 8080, ports: [{ port: 443, handlers: [tls, http] }] }]
+  checks: { alive: { port: 8080, path: /health, interval: 15s } }
+  env: { A: "1" }
+  volume: { name: data, size_gb: 1, mount: /data }
+tenants: [{ name: a }]
+"#;
+        let d = crate::spec::load_bytes(spec, "t.yaml").unwrap().desired;
+        let r = d.resources.iter().find(|r| r.machine().is_some()).unwrap();
+        let m = r.machine().unwrap();
+        let vol = Address("tenant.a.volume.data[0]".into());
+        let ids: HashMap<Address, String> = [(vol.clone(), "vol_1".to_string())].into();
+        let mut base = fly::MachineConfig::default();
+        base.metadata
+            .insert("fly_platform_version".into(), "v2".into());
+        base.extra.insert("init".into(), serde_json::json!({}));
+        let c = machine_config(m, &ids, Some(&base));
+        assert_eq!(c.metadata["fly_platform_version"], "v2");
+        assert_eq!(c.extra["init"], serde_json::json!({}));
+        assert_eq!(c.services[0].autostop.as_deref(), Some("suspend"));
+        assert_eq!(c.mounts[0].volume, "vol_1");
+        let machine = fly::Machine {
+            id: "m1".into(),
+            name: m.name.clone(),
+            region: "iad".into(),
+            state: "started".into(),
+            config: c,
+            ..Default::default()
+        };
+        let vols: HashMap<&str, (&Address, &str)> = [("vol_1", (&vol, "data"))].into();
+        let back = normalize_machine(&machine, &vols);
+        assert_eq!(back.image, m.image);
+        assert_eq!(back.guest, m.guest);
+        assert_eq!(back.idle, m.idle);
+        assert_eq!(back.mounts, m.mounts);
+        assert_eq!(back.env, m.env);
+    }
+}

@@ -1,0 +1,602 @@
+//! Plans against observed-state snapshots: create, update, replace, delete, adopt, no-op,
+//! and the plan document contract. Drives the real binary.
+
+mod common;
+
+use common::{app_mut, applied_snapshot, bin, check_fixture, load, root};
+use flotilla::fly::types as fly;
+use flotilla::resource::META_MANAGED;
+use flotilla::state::Snapshot;
+use serde_json::Value;
+
+fn applied() -> Snapshot {
+    applied_snapshot(&load("specs/jarvis.yaml"))
+}
+
+/// The drift scenario, documented in tests/states/README.md.
+fn drift() -> Snapshot {
+    let mut s = applied();
+    // bob: new image, less memory, other env → update in place with restart.
+    let bob = app_mut(&mut s, "my-jarvis-bob");
+    let m = &mut bob.machines[0];
+    m.config.image = "registry.fly.io/my-jarvis:1.4.42".into();
+    if let Some(g) = m.config.guest.as_mut() {
+        g.memory_mb = 1024;
+    }
+    m.config.env.insert("NODE_ENV".into(), "staging".into());
+    // carol: Machine in a region outside region + fallbacks → replace.
+    app_mut(&mut s, "my-jarvis-carol").machines[0].region = "sjc".into();
+    // dave: volume smaller than declared → extend.
+    app_mut(&mut s, "my-jarvis-dave").volumes[0].size_gb = 2;
+    // erin: snapshot retention differs → backup policy update.
+    app_mut(&mut s, "my-jarvis-erin").volumes[0].snapshot_retention = Some(5);
+    // frank: made by a script, no flotilla metadata → adopted (metadata only, no restart).
+    let frank = app_mut(&mut s, "my-jarvis-frank");
+    frank.machines[0]
+        .config
+        .metadata
+        .retain(|k, _| !k.starts_with("flotilla_"));
+    // alice: an extra Machine someone started by hand → unmanaged, left alone.
+    let alice = app_mut(&mut s, "my-jarvis-alice");
+    let mut stray = alice.machines[0].clone();
+    stray.id = "e2865013c1d908".into();
+    stray.name = "debug-shell".into();
+    stray.config.metadata.clear();
+    stray.config.mounts.clear();
+    alice.machines.push(stray);
+    // oscar: a tenant removed from the spec → its app, Machine, volume, secret deleted.
+    let mut oscar = app_mut(&mut s, "my-jarvis-grace").clone();
+    oscar.app.name = "my-jarvis-oscar".into();
+    oscar.app.id = "app_0scar".into();
+    for m in &mut oscar.machines {
+        m.id = "3d8d9e1b2c4a77".into();
+        m.name = "oscar-0".into();
+        m.config
+            .metadata
+            .insert("flotilla_tenant".into(), "oscar".into());
+        for mt in &mut m.config.mounts {
+            mt.volume = "vol_0scar".into();
+        }
+    }
+    for v in &mut oscar.volumes {
+        v.id = "vol_0scar".into();
+        v.attached_machine_id = Some("3d8d9e1b2c4a77".into());
+    }
+    oscar.secrets.retain(|x| x.name == "JWT_SECRET");
+    oscar.machines[0]
+        .config
+        .metadata
+        .insert("flotilla_secrets".into(), "JWT_SECRET:abc".into());
+    s.apps.push(oscar);
+    // Someone else's app in the same org: never touched, not even listed.
+    s.apps.push(flotilla::state::AppSnapshot {
+        app: fly::App {
+            id: "app_other".into(),
+            name: "billing-api".into(),
+            ..Default::default()
+        },
+        machines: vec![fly::Machine {
+            id: "1781973f2d5e89".into(),
+            name: "billing".into(),
+            state: "started".into(),
+            region: "iad".into(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    s
+}
+
+fn shrink() -> Snapshot {
+    let mut s = applied();
+    app_mut(&mut s, "my-jarvis-alice").volumes[0].size_gb = 10;
+    s
+}
+
+#[test]
+fn fixtures_are_current() {
+    let dir = root().join("tests/states");
+    check_fixture(&dir.join("jarvis-applied.json"), &applied());
+    check_fixture(&dir.join("jarvis-drift.json"), &drift());
+    check_fixture(&dir.join("jarvis-shrink.json"), &shrink());
+}
+
+fn plan_json(args: &[&str]) -> (Value, i32) {
+    let out = bin()
+        .arg("plan")
+        .args(args)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    let code = out.status.code().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (v, code)
+}
+
+fn change<'a>(plan: &'a Value, address: &str) -> &'a Value {
+    plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["address"] == address)
+        .unwrap_or_else(|| panic!("no change for {address}"))
+}
+
+#[test]
+fn empty_org_creates_everything() {
+    let out = bin().args(["plan", "specs/jarvis.yaml"]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("Plan: 98 to create, 0 to update, 0 to replace, 0 to delete."),
+        "{text}"
+    );
+    assert!(text.contains("+ app my-jarvis-alice"));
+    assert!(text.contains("+ volume workspace (3 GB, iad, encrypted)"));
+    assert!(text.contains("+ secret JWT_SECRET (from file ../secrets/jwt.txt)"));
+    assert!(
+        !text.contains("\x1b["),
+        "no colours when stdout is not a terminal"
+    );
+    let (plan, _) = plan_json(&["specs/jarvis.yaml"]);
+    let kinds = |k: &str| {
+        plan["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["kind"] == k && c["action"] == "create")
+            .count()
+    };
+    assert_eq!(
+        (
+            kinds("app"),
+            kinds("machine"),
+            kinds("volume"),
+            kinds("secret")
+        ),
+        (14, 14, 14, 42)
+    );
+}
+
+#[test]
+fn applied_state_has_no_changes() {
+    let (plan, code) = plan_json(&[
+        "specs/jarvis.yaml",
+        "--state",
+        "tests/states/jarvis-applied.json",
+        "--detailed-exitcode",
+    ]);
+    assert_eq!(code, 0, "{plan}");
+    assert_eq!(
+        plan["summary"],
+        serde_json::json!({"create":0,"update":0,"replace":0,"delete":0,"noop":98})
+    );
+    let out = bin()
+        .args([
+            "plan",
+            "specs/jarvis.yaml",
+            "--state",
+            "tests/states/jarvis-applied.json",
+        ])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("No changes."));
+}
+
+#[test]
+fn every_spec_converges_against_its_applied_state() {
+    for spec in [
+        "specs/jarvis.yaml",
+        "specs/workspaces.yaml",
+        "specs/hybrid.yaml",
+    ] {
+        let d = load(spec);
+        let observed = flotilla::state::interpret(&applied_snapshot(&d), &d);
+        let plan = flotilla::plan::plan(&d, &observed, &[]);
+        assert!(
+            !plan.has_changes(),
+            "{spec}: {:#?}",
+            plan.actionable().collect::<Vec<_>>()
+        );
+        assert!(
+            observed.unmanaged.is_empty(),
+            "{spec}: {:?}",
+            observed.unmanaged
+        );
+    }
+}
+
+#[test]
+fn drift_plans_update_replace_delete_and_adopt() {
+    let (plan, code) = plan_json(&[
+        "specs/jarvis.yaml",
+        "--state",
+        "tests/states/jarvis-drift.json",
+        "--detailed-exitcode",
+    ]);
+    assert_eq!(code, 2, "changes present → 2");
+
+    let bob = change(&plan, "tenant.bob.machine[0]");
+    assert_eq!(bob["action"], "update");
+    assert_eq!(bob["restart"], true);
+    let fields: Vec<&str> = bob["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, vec!["image", "guest.memory_mb", "env.NODE_ENV"]);
+    assert_eq!(
+        bob["fields"][0]["before"],
+        "registry.fly.io/my-jarvis:1.4.42"
+    );
+    assert_eq!(
+        bob["fields"][0]["after"],
+        "registry.fly.io/my-jarvis:1.4.43"
+    );
+
+    let carol = change(&plan, "tenant.carol.machine[0]");
+    assert_eq!(carol["action"], "replace");
+    assert!(
+        carol["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("cannot move from sjc to iad")
+    );
+
+    let dave = change(&plan, "tenant.dave.volume.workspace[0]");
+    assert_eq!(dave["action"], "update");
+    assert_eq!(dave["reasons"][0], "extend from 2 GB to 3 GB");
+
+    let erin = change(&plan, "tenant.erin.backup.workspace[0]");
+    assert_eq!(erin["action"], "update");
+    assert_eq!(erin["fields"][0]["path"], "snapshot_retention");
+
+    let frank = change(&plan, "tenant.frank.machine[0]");
+    assert_eq!(frank["action"], "update");
+    assert_eq!(frank["adopt"], true);
+    assert!(
+        frank.get("restart").is_none(),
+        "adoption only adds metadata: no restart"
+    );
+    assert!(frank["fields"].as_array().unwrap().iter().all(|f| {
+        f["path"]
+            .as_str()
+            .unwrap()
+            .starts_with("metadata.flotilla_")
+    }));
+
+    for a in [
+        "tenant.oscar.app",
+        "tenant.oscar.machine[0]",
+        "tenant.oscar.secret.JWT_SECRET",
+    ] {
+        assert_eq!(change(&plan, a)["action"], "delete", "{a}");
+    }
+    let vol = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| {
+            c["address"]
+                .as_str()
+                .unwrap()
+                .starts_with("tenant.oscar.volume.workspace[0]")
+        })
+        .unwrap();
+    assert_eq!(vol["action"], "delete");
+    assert_eq!(vol["data_loss"], true);
+    assert_eq!(
+        vol["prevent_destroy"],
+        Value::Null,
+        "oscar is no longer declared: nothing protects it"
+    );
+
+    assert!(
+        plan["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["app"] != "billing-api"),
+        "other apps are never touched"
+    );
+    let unmanaged = plan["unmanaged"].as_array().unwrap();
+    assert_eq!(unmanaged.len(), 1);
+    assert_eq!(unmanaged[0]["name"], "debug-shell");
+    assert_eq!(
+        plan["summary"],
+        serde_json::json!({"create":0,"update":4,"replace":1,"delete":5,"noop":93})
+    );
+
+    let text = String::from_utf8(
+        bin()
+            .args([
+                "plan",
+                "specs/jarvis.yaml",
+                "--state",
+                "tests/states/jarvis-drift.json",
+            ])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert!(
+        text.contains("-/+ machine in app my-jarvis-carol"),
+        "{text}"
+    );
+    assert!(text.contains(
+        "~ image: \"registry.fly.io/my-jarvis:1.4.42\" → \"registry.fly.io/my-jarvis:1.4.43\""
+    ));
+    assert!(text.contains("# tenant.frank.machine[0] will be adopted"));
+    assert!(text.contains("! destroys the volume's data: apply needs --allow-data-loss"));
+    assert!(text.contains("Not managed by flotilla (left alone):"));
+    assert!(text.contains("Plan: 0 to create, 4 to update, 1 to replace, 5 to delete."));
+}
+
+#[test]
+fn server_defaults_never_show_as_changes() {
+    // The applied fixture carries init, dns, restart policy, image_ref, Fly's metadata
+    // and service extras that the spec never declares.
+    let raw = std::fs::read_to_string(root().join("tests/states/jarvis-applied.json")).unwrap();
+    for noise in [
+        "\"init\"",
+        "fly_platform_version",
+        "force_instance_key",
+        "\"on-failure\"",
+        "image_ref",
+    ] {
+        assert!(raw.contains(noise), "fixture lacks {noise}");
+    }
+    let (plan, _) = plan_json(&[
+        "specs/jarvis.yaml",
+        "--state",
+        "tests/states/jarvis-applied.json",
+    ]);
+    assert_eq!(plan["summary"]["noop"], 98);
+}
+
+#[test]
+fn volume_shrink_is_an_error_with_a_hint() {
+    let out = bin()
+        .args([
+            "plan",
+            "specs/jarvis.yaml",
+            "--state",
+            "tests/states/jarvis-shrink.json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("tenant.alice.volume.workspace[0]: volumes cannot shrink (10 GB → 3 GB)"),
+        "{text}"
+    );
+    assert!(text.contains("Keep size_gb at 10 or more"));
+}
+
+#[test]
+fn json_contract_fields() {
+    let (plan, code) = plan_json(&[
+        "specs/jarvis.yaml",
+        "--state",
+        "tests/states/jarvis-drift.json",
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(plan["format_version"], 1);
+    for k in [
+        "pricing_version",
+        "summary",
+        "changes",
+        "spec_hash",
+        "observed_fingerprint",
+        "created_at",
+    ] {
+        assert!(plan.get(k).is_some(), "missing {k}");
+    }
+    for k in ["create", "update", "replace", "delete", "noop"] {
+        assert!(plan["summary"][k].is_u64());
+    }
+    for c in plan["changes"].as_array().unwrap() {
+        for k in [
+            "address",
+            "kind",
+            "action",
+            "app",
+            "monthly_cost_before_usd",
+            "monthly_cost_after_usd",
+        ] {
+            assert!(c.get(k).is_some(), "change lacks {k}: {c}");
+        }
+        assert!(
+            c.get("fields").is_none()
+                || c["fields"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|f| f.get("path").is_some())
+        );
+    }
+    assert!(
+        plan.get("desired").is_none(),
+        "printed plans do not carry the desired state"
+    );
+}
+
+#[test]
+fn saved_plan_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("plans/jarvis.plan.json");
+    let o = bin()
+        .args([
+            "plan",
+            "specs/jarvis.yaml",
+            "--state",
+            "tests/states/jarvis-drift.json",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let doc = flotilla::plan::saved::PlanDocument::load(&out).unwrap();
+    assert_eq!(doc.format_version, 1);
+    assert!(doc.spec_hash.starts_with("sha256:"));
+    assert!(doc.observed_fingerprint.starts_with("sha256:"));
+    assert_eq!(doc.observed_source, "state:tests/states/jarvis-drift.json");
+    assert_eq!(doc.desired.as_ref().unwrap().len(), 98);
+    // Saving what was loaded gives the same bytes.
+    let again = dir.path().join("again.plan.json");
+    doc.save(&again).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        std::fs::read_to_string(&again).unwrap()
+    );
+    // The saved plan holds secret references, never values.
+    let raw = std::fs::read_to_string(&out).unwrap();
+    assert!(raw.contains("\"env\": \"ANTHROPIC_API_KEY\""));
+    // A printed JSON plan is not a saved plan.
+    let printed = dir.path().join("printed.json");
+    std::fs::write(
+        &printed,
+        bin()
+            .args(["plan", "specs/jarvis.yaml", "--format", "json"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let e = flotilla::plan::saved::PlanDocument::load(&printed).unwrap_err();
+    assert!(e.to_string().contains("no desired state"), "{e}");
+}
+
+#[test]
+fn tenant_filter_narrows_the_plan() {
+    let (plan, _) = plan_json(&[
+        "specs/jarvis.yaml",
+        "--state",
+        "tests/states/jarvis-drift.json",
+        "--tenant",
+        "bob",
+        "--tenant",
+        "oscar",
+    ]);
+    assert!(plan.is_null(), "oscar is not a declared tenant: error");
+    let (plan, code) = plan_json(&[
+        "specs/jarvis.yaml",
+        "--state",
+        "tests/states/jarvis-drift.json",
+        "--tenant",
+        "bob",
+    ]);
+    assert_eq!(code, 0);
+    assert!(
+        plan["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["tenant"] == "bob")
+    );
+    assert_eq!(plan["summary"]["update"], 1);
+    let out = bin()
+        .args(["plan", "specs/jarvis.yaml", "--tenant", "bbo"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `bob`?"));
+}
+
+#[test]
+fn markdown_plan() {
+    let out = bin()
+        .args([
+            "plan",
+            "specs/jarvis.yaml",
+            "--state",
+            "tests/states/jarvis-drift.json",
+            "--format",
+            "markdown",
+        ])
+        .output()
+        .unwrap();
+    let md = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        md.starts_with("### flotilla plan for `specs/jarvis.yaml`"),
+        "{md}"
+    );
+    assert!(md.contains("**Plan:** 0 to create, 4 to update, 1 to replace, 5 to delete."));
+    assert!(md.contains("| ♻️ | `tenant.carol.machine[0]` | must be replaced |"));
+    assert!(md.contains("<details><summary>Field changes</summary>"));
+}
+
+#[test]
+fn bad_state_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bad.json");
+    std::fs::write(&p, "{\"format_version\": 1,\n \"org\": 5}").unwrap();
+    let out = bin()
+        .args(["plan", "specs/jarvis.yaml", "--state"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not a valid observed-state file") && err.contains("bad.json:2:"),
+        "{err}"
+    );
+
+    let mut other = applied();
+    other.org = "someone-else".into();
+    std::fs::write(&p, serde_json::to_string(&other).unwrap()).unwrap();
+    let out = bin()
+        .args(["plan", "specs/jarvis.yaml", "--state"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("org `someone-else` but the spec declares org `my-jarvis`")
+    );
+
+    let out = bin()
+        .args([
+            "plan",
+            "specs/jarvis.yaml",
+            "--state",
+            "tests/states/nope.json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read the file"));
+}
+
+#[test]
+fn managed_machine_duplicates_are_deleted() {
+    // An interrupted apply can leave two Machines claiming one slot: the newer is removed.
+    let d = load("specs/jarvis.yaml");
+    let mut s = applied_snapshot(&d);
+    let alice = app_mut(&mut s, "my-jarvis-alice");
+    let mut dup = alice.machines[0].clone();
+    dup.id = "aaaa0000bbbb11".into();
+    dup.created_at = Some("2026-11-02T10:00:00Z".into());
+    dup.config.mounts.clear();
+    assert_eq!(dup.config.metadata[META_MANAGED], "true");
+    alice.machines.push(dup);
+    let observed = flotilla::state::interpret(&s, &d);
+    let plan = flotilla::plan::plan(&d, &observed, &[]);
+    let acts: Vec<(String, &str)> = plan
+        .actionable()
+        .map(|c| (c.address.0.clone(), c.action.as_str()))
+        .collect();
+    assert_eq!(
+        acts,
+        vec![(
+            "tenant.alice.machine[0]#aaaa0000bbbb11".to_string(),
+            "delete"
+        )]
+    );
+}
