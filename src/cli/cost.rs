@@ -31,6 +31,8 @@ pub struct CostArgs {
     /// and by resource.
     #[arg(long, value_name = "SPEC")]
     pub base: Option<PathBuf>,
+    /// Output format: text for a terminal, json (the contract in ARCHITECTURE.md), or
+    /// markdown for a pull-request comment.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
     #[command(flatten)]

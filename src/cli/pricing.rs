@@ -82,33 +82,40 @@ pub struct PricingArgs {
 pub enum PricingCommand {
     /// List the pricing versions and mark the one in force today.
     List {
+        /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
     /// Show every row of the version in force on DATE (default today), with its status
     /// (published, derived, assumed), source and note.
     Show {
+        /// Any date (YYYY-MM-DD): the version in force on it is shown.
         #[arg(value_name = "DATE", value_parser = parse_date)]
         date: Option<NaiveDate>,
+        /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
     /// What changed between the versions in force on DATE_A and DATE_B; with --spec,
     /// also what that does to the spec's monthly bill.
     Diff {
+        /// The earlier date (YYYY-MM-DD); its version in force is the "before".
         #[arg(value_name = "DATE_A", value_parser = parse_date)]
         date_a: NaiveDate,
+        /// The later date (YYYY-MM-DD); its version in force is the "after".
         #[arg(value_name = "DATE_B", value_parser = parse_date)]
         date_b: NaiveDate,
         /// Price this spec under both versions.
         #[arg(long, value_name = "SPEC")]
         spec: Option<PathBuf>,
+        /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
     /// Write the embedded tables to DIR (as DIR/fly/<date>/…), to start a table of your
     /// own, e.g. with the region multipliers from your invoice.
     Export {
+        /// The directory to write (created if missing).
         #[arg(value_name = "DIR")]
         dir: PathBuf,
     },
