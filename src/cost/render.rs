@@ -85,17 +85,22 @@ fn line_quantity(l: &LineItem) -> String {
     format!("{} {}", l.quantity.round_dp(4).normalize(), l.unit)
 }
 
+/// `$22.28 → $44.18 per month (+$21.90, +98.3%)`.
+fn delta_headline(d: &CostDelta) -> String {
+    format!(
+        "{} → {} per month ({}{})",
+        fmt_usd(d.base_total),
+        fmt_usd(d.head_total),
+        fmt_delta(d.delta),
+        d.percent
+            .map(|p| format!(", {}", fmt_percent(p)))
+            .unwrap_or_default()
+    )
+}
+
 fn headline(v: &View<'_>) -> String {
     match v.base {
-        Some((_, d)) => format!(
-            "{} → {} per month ({}{})",
-            fmt_usd(d.base_total),
-            fmt_usd(d.head_total),
-            fmt_delta(d.delta),
-            d.percent
-                .map(|p| format!(", {}", fmt_percent(p)))
-                .unwrap_or_default()
-        ),
+        Some((_, d)) => delta_headline(d),
         None => format!("{} per month", fmt_usd(v.report.total)),
     }
 }
@@ -635,15 +640,7 @@ pub fn markdown(v: &View<'_>) -> String {
 /// What a change of prices does to one fleet: the total and the items that changed.
 pub fn fleet_impact(title: &str, d: &CostDelta, markdown: bool) -> String {
     let mut out = String::new();
-    let head = format!(
-        "Effect on {title}: {} → {} per month ({}{})",
-        fmt_usd(d.base_total),
-        fmt_usd(d.head_total),
-        fmt_delta(d.delta),
-        d.percent
-            .map(|p| format!(", {}", fmt_percent(p)))
-            .unwrap_or_default()
-    );
+    let head = format!("Effect on {title}: {}", delta_headline(d));
     let rows = change_rows(&d.items, usize::MAX);
     let headers = ["item", "before", "after", "change", ""];
     if markdown {
