@@ -10,12 +10,14 @@
 #![allow(clippy::result_large_err)]
 
 pub mod cli;
+pub mod cost;
 pub mod diag;
 pub mod fly;
 pub mod graph;
 pub mod money;
 pub mod plan;
 pub mod platform;
+pub mod pricing;
 pub mod render;
 pub mod resource;
 pub mod secrets;

@@ -23,28 +23,78 @@ pub fn fmt_usd(v: Usd) -> String {
     }
 }
 
+/// `+`, `-` or nothing (zero) before `prefix`, the absolute value with `dp` decimals and
+/// `suffix`: the shape of every signed figure shown (deltas, percentages).
+fn signed(rounded: Decimal, dp: usize, prefix: &str, suffix: &str) -> String {
+    let body = format!("{prefix}{:.dp$}{suffix}", rounded.abs());
+    if rounded.is_zero() {
+        body
+    } else if rounded.is_sign_negative() {
+        format!("-{body}")
+    } else {
+        format!("+{body}")
+    }
+}
+
 /// `+$1.23` / `-$1.23` / `$0.00`, for deltas.
 pub fn fmt_delta(v: Usd) -> String {
-    let c = to_cents(v);
-    if c.is_zero() {
-        "$0.00".to_string()
-    } else if c.is_sign_negative() {
-        format!("-${:.2}", -c)
-    } else {
-        format!("+${c:.2}")
+    signed(to_cents(v), 2, "$", "")
+}
+
+/// Parses `25`, `$25`, `25.50` as dollars (not negative), e.g. a budget limit.
+pub fn parse_usd(s: &str) -> Result<Usd, String> {
+    let t = s.trim();
+    let t = t.strip_prefix('$').unwrap_or(t);
+    let v = <Decimal as std::str::FromStr>::from_str(t)
+        .map_err(|_| format!("`{s}` is not an amount of dollars (e.g. 250 or 99.50)"))?;
+    if v.is_sign_negative() {
+        return Err(format!("`{s}` is negative"));
     }
+    Ok(v)
+}
+
+/// A unit price for display: cents when it has at most two decimals (`$0.15`), else up
+/// to six decimals (`$0.002694`), since per-hour prices are fractions of a cent.
+pub fn fmt_rate(v: Usd) -> String {
+    let r = v.round_dp_with_strategy(6, RoundingStrategy::MidpointAwayFromZero);
+    let sign = if r.is_sign_negative() && !r.is_zero() {
+        "-"
+    } else {
+        ""
+    };
+    let a = r.abs();
+    if a.normalize().scale() <= 2 {
+        format!("{sign}${a:.2}")
+    } else {
+        format!("{sign}${}", a.normalize())
+    }
+}
+
+/// `+12.3%` / `-4.0%` / `0.0%` (one decimal, for display).
+pub fn fmt_percent(p: Decimal) -> String {
+    signed(
+        p.round_dp_with_strategy(1, RoundingStrategy::MidpointAwayFromZero),
+        1,
+        "",
+        "%",
+    )
+}
+
+/// A JSON number with at most `dp` decimals (display-only conversion).
+pub fn json_decimal(v: Decimal, dp: u32) -> serde_json::Value {
+    let r = v
+        .round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero)
+        .normalize();
+    serde_json::from_str::<serde_json::Number>(&r.to_string())
+        .map(serde_json::Value::Number)
+        .unwrap_or(serde_json::Value::Null)
 }
 
 /// The JSON form of money: a number in dollars with at most 4 decimals.
 pub fn json_usd(v: Usd) -> serde_json::Value {
-    let r = v
-        .round_dp_with_strategy(4, RoundingStrategy::MidpointAwayFromZero)
-        .normalize();
     // Display-only conversion: a value with at most 4 decimals (and far below 2^53 cents)
     // prints back as the same shortest decimal text.
-    serde_json::from_str::<serde_json::Number>(&r.to_string())
-        .map(serde_json::Value::Number)
-        .unwrap_or(serde_json::Value::Null)
+    json_decimal(v, 4)
 }
 
 #[cfg(test)]
@@ -59,6 +109,19 @@ mod tests {
         assert_eq!(fmt_usd(Decimal::from_str("-2.5").unwrap()), "-$2.50");
         assert_eq!(fmt_delta(Decimal::from_str("1.905").unwrap()), "+$1.91");
         assert_eq!(fmt_delta(Decimal::from_str("-1.905").unwrap()), "-$1.91");
+    }
+
+    #[test]
+    fn rates_and_percentages() {
+        let d = |s: &str| Decimal::from_str(s).unwrap();
+        assert_eq!(fmt_rate(d("0.15")), "$0.15");
+        assert_eq!(fmt_rate(d("5")), "$5.00");
+        assert_eq!(fmt_rate(d("1.94") / d("720")), "$0.002694");
+        assert_eq!(fmt_rate(d("-0.08")), "-$0.08");
+        assert_eq!(fmt_percent(d("12.345")), "+12.3%");
+        assert_eq!(fmt_percent(d("-4")), "-4.0%");
+        assert_eq!(fmt_percent(d("0.01")), "0.0%");
+        assert_eq!(json_decimal(d("0.0026944444"), 6).to_string(), "0.002694");
     }
 
     #[test]

@@ -7,8 +7,10 @@
 use clap::{Parser, Subcommand};
 
 pub mod common;
+mod cost;
 mod graph;
 mod plan;
+pub mod pricing;
 mod sim;
 mod validate;
 
@@ -27,7 +29,7 @@ pub const EXIT_BUDGET: i32 = 3;
     version,
     about = "Plan, cost and apply fleets of per-tenant stacks on Fly.io from one YAML spec",
     long_about = None,
-    after_help = "Examples:\n  flotilla validate specs/jarvis.yaml\n  flotilla plan specs/jarvis.yaml\n  flotilla plan specs/jarvis.yaml --state tests/states/jarvis-drift.json --format json\n  flotilla graph specs/jarvis.yaml --format dot"
+    after_help = "Examples:\n  flotilla validate specs/jarvis.yaml\n  flotilla plan specs/jarvis.yaml\n  flotilla plan specs/jarvis.yaml --state tests/states/jarvis-drift.json --format json\n  flotilla graph specs/jarvis.yaml --format dot\n  flotilla cost specs/jarvis.yaml --base base/specs/jarvis.yaml --format markdown\n  flotilla pricing diff 2025-06-01 2026-02-01"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -46,6 +48,11 @@ pub enum Command {
     Graph(graph::GraphArgs),
     /// Run a local Fly Machines API simulator (try flotilla without a Fly account).
     Sim(sim::SimArgs),
+    /// Price a spec per tenant, kind and line; with --base, the change between two specs
+    /// (a pull-request cost preview); with budget guardrails (exit 3).
+    Cost(cost::CostArgs),
+    /// List, show and compare the versioned price tables.
+    Pricing(pricing::PricingArgs),
 }
 
 /// Parses the process arguments, runs the command and returns the exit code.
@@ -67,5 +74,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Plan(a) => plan::run(a),
         Command::Graph(a) => graph::run(a),
         Command::Sim(args) => sim::run(args),
+        Command::Cost(a) => cost::run(a),
+        Command::Pricing(a) => pricing::run(a),
     }
 }

@@ -40,6 +40,8 @@ pub struct PlanArgs {
     /// Never colour the text output (colours are used only on a terminal; NO_COLOR is honoured).
     #[arg(long)]
     pub no_color: bool,
+    #[command(flatten)]
+    pub pricing: super::pricing::PricingOpts,
 }
 
 pub fn load_state(path: &std::path::Path) -> Result<Snapshot, Diagnostic> {
@@ -92,7 +94,23 @@ pub fn run(args: PlanArgs) -> i32 {
         return super::EXIT_ERROR;
     }
     let observed = interpret(&snapshot, desired);
-    let plan = crate::plan::plan(desired, &observed, &args.tenants);
+    let mut plan = crate::plan::plan(desired, &observed, &args.tenants);
+    // Costs: each change before/after and the fleet's total (a plan without prices is
+    // still shown, with the reason).
+    match args.pricing.table() {
+        Ok(table) => {
+            if let Err(e) =
+                crate::cost::annotate_plan(&mut plan, &table, desired, &observed.resources)
+            {
+                super::common::eprint_diags(&e.to_diagnostics());
+                eprint_diag(
+                    &Diagnostic::warning("the plan is shown without costs")
+                        .hint("fix the errors above"),
+                );
+            }
+        }
+        Err(_) => eprint_diag(&Diagnostic::warning("the plan is shown without costs")),
+    }
     let meta = PlanMeta {
         org: &desired.org,
         spec_file: &loaded.file,

@@ -1,0 +1,134 @@
+//! Budget guardrails: `--max-monthly USD` and `--max-increase USD|PCT%`, turned into a
+//! verdict with a one-line reason (the CLI exits with code 3 when exceeded).
+
+use std::fmt;
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::money::{Usd, fmt_delta, fmt_percent, fmt_usd, parse_usd, to_cents};
+
+/// The largest allowed increase over the base: dollars, or a percentage of the base.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IncreaseLimit {
+    Usd(Usd),
+    Percent(Decimal),
+}
+
+impl fmt::Display for IncreaseLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IncreaseLimit::Usd(v) => f.write_str(&fmt_usd(*v)),
+            IncreaseLimit::Percent(p) => write!(f, "{}%", p.normalize()),
+        }
+    }
+}
+
+impl FromStr for IncreaseLimit {
+    type Err = String;
+    /// `25` / `$25` (dollars) or `10%` (of the base).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        if let Some(p) = t.strip_suffix('%') {
+            let v = Decimal::from_str(p.trim())
+                .map_err(|_| format!("`{s}` is not a percentage (e.g. 10%)"))?;
+            if v.is_sign_negative() {
+                return Err(format!("`{s}` is negative"));
+            }
+            Ok(IncreaseLimit::Percent(v))
+        } else {
+            parse_usd(t)
+                .map(IncreaseLimit::Usd)
+                .map_err(|e| format!("{e}; or a percentage such as 10%"))
+        }
+    }
+}
+
+/// The guardrails of one run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Budget {
+    pub max_monthly: Option<Usd>,
+    pub max_increase: Option<IncreaseLimit>,
+}
+
+impl Budget {
+    pub fn is_empty(&self) -> bool {
+        self.max_monthly.is_none() && self.max_increase.is_none()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "verdict", rename_all = "lowercase")]
+pub enum Verdict {
+    Within,
+    /// One line saying which limit was exceeded and by what.
+    Exceeded {
+        reason: String,
+    },
+}
+
+impl Verdict {
+    pub fn exceeded(&self) -> bool {
+        matches!(self, Verdict::Exceeded { .. })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BudgetError {
+    #[error(
+        "--max-increase needs a base to compare with\n  hint: pass --base OTHER_SPEC (in a plan, the base is the current fleet)"
+    )]
+    IncreaseNeedsBase,
+}
+
+/// Checks `after` (and the increase over `before`, when given) against the budget.
+/// Amounts are compared in cents, as they are displayed.
+pub fn check_budget(
+    budget: &Budget,
+    after: Usd,
+    before: Option<Usd>,
+) -> Result<Verdict, BudgetError> {
+    let mut reasons = Vec::new();
+    let after_c = to_cents(after);
+    if let Some(max) = budget.max_monthly
+        && after_c > max
+    {
+        reasons.push(format!(
+            "monthly cost {} exceeds --max-monthly {}",
+            fmt_usd(after),
+            fmt_usd(max)
+        ));
+    }
+    if let Some(limit) = budget.max_increase {
+        let before = before.ok_or(BudgetError::IncreaseNeedsBase)?;
+        let inc = after - before;
+        let inc_c = to_cents(inc);
+        let pct = (!before.is_zero()).then(|| inc * Decimal::from(100) / before);
+        let over = match limit {
+            IncreaseLimit::Usd(max) => inc_c > max,
+            IncreaseLimit::Percent(p) => match pct {
+                Some(x) => x > p,
+                None => inc_c > Decimal::ZERO,
+            },
+        };
+        if over {
+            let pct_s = match pct {
+                Some(x) => format!(" ({})", fmt_percent(x)),
+                None => " (from $0.00)".to_string(),
+            };
+            reasons.push(format!(
+                "monthly increase {}{pct_s} exceeds --max-increase {limit}",
+                fmt_delta(inc)
+            ));
+        }
+    }
+    Ok(if reasons.is_empty() {
+        Verdict::Within
+    } else {
+        Verdict::Exceeded {
+            reason: format!("budget exceeded: {}", reasons.join("; ")),
+        }
+    })
+}

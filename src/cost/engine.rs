@@ -1,0 +1,855 @@
+//! Pricing resources into line items, and line items into a report.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use rust_decimal::Decimal;
+
+use super::{
+    Assumptions, CostError, CostErrors, CostReport, Item, LineItem, ORG_KIND, ResourceCost,
+    Unpublished,
+};
+use crate::money::{HOURS_PER_MONTH, Usd};
+use crate::platform::{CpuKind, SNAPSHOT_RETENTION_DEFAULT};
+use crate::pricing::{LookupError, PriceTable, Row, SourceRef, Status};
+use crate::resource::{
+    Address, AppSpec, BackupSpec, IdleMode, MachineSpec, Resource, ResourceSet, Spec, Usage,
+    VolumeSpec,
+};
+
+/// Prices resources against one pricing version, with a set of resources as context (a
+/// backup policy's volume, whether a volume has a policy) and a fallback usage.
+///
+/// Build it once per set and call [`Pricer::price`] per resource (a plan's before and
+/// after) or [`Pricer::report`] for the whole set.
+pub struct Pricer<'a> {
+    table: &'a PriceTable,
+    context: &'a ResourceSet,
+    fallback: &'a Usage,
+    /// Volumes that have a backup policy in the context.
+    backed_up: HashSet<&'a Address>,
+    /// Lines already computed for resources with the same parameters (fleets repeat
+    /// the same Machine and volume many times): reused with the resource's identity.
+    templates: RefCell<HashMap<Template, Vec<LineItem>>>,
+}
+
+/// Everything a resource's lines depend on besides its identity (address, tenant, app).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Template {
+    Machine {
+        region: String,
+        size: String,
+        guest: (CpuKind, u32, u32),
+        mode: IdleMode,
+        /// `(index, min_running)` when `min_running` keeps the Machine on.
+        kept_on: Option<(u32, u32)>,
+        usage: [Decimal; 4],
+    },
+    Volume {
+        name: String,
+        region: String,
+        size_gb: u32,
+        backed_up: bool,
+        used: Option<Decimal>,
+        change: Decimal,
+    },
+    Snapshot {
+        name: String,
+        size_gb: u32,
+        retention: u32,
+        used: Option<Decimal>,
+        change: Decimal,
+    },
+}
+
+fn hours_per_month() -> Decimal {
+    Decimal::from(HOURS_PER_MONTH)
+}
+
+/// The rules of the model, stated in every report.
+pub(crate) const RULES: &[&str] = &[
+    "A month is 30 days = 720 hours (Fly's billing convention); every monthly figure is per 30 days.",
+    "A Machine with idle: off, or whose index is below its app's min_running, is started all 720 hours; otherwise it is started active_hours_per_day x 30 hours.",
+    "Started hours pay the preset price plus additional RAM beyond the preset, both x the region's compute multiplier.",
+    "Hours not started pay rootfs storage (usage.rootfs_gb) at the rootfs price; stopped and suspended Machines are billed alike.",
+    "Volumes pay their provisioned size whatever the Machine does.",
+    "Snapshot storage is estimated as used GB x (1 + daily change x (retention days - 1)); used GB defaults to the provisioned size; the organization's free snapshot GB are deducted once, in an org line.",
+    "Egress is usage.egress_gb_month per Machine at its region group's internet rate, private cross-region traffic at the private rate.",
+    "Dedicated IPv4 addresses and certificates are per app; the organization's free certificates are deducted once, in an org line.",
+    "Amounts are exact decimals; only display rounds, to cents.",
+];
+
+impl<'a> Pricer<'a> {
+    pub fn new(table: &'a PriceTable, context: &'a ResourceSet, fallback: &'a Usage) -> Self {
+        let backed_up = context
+            .iter()
+            .filter_map(|r| match &r.spec {
+                Spec::BackupPolicy(b) => Some(&b.volume),
+                _ => None,
+            })
+            .collect();
+        Pricer {
+            table,
+            context,
+            fallback,
+            backed_up,
+            templates: RefCell::new(HashMap::new()),
+        }
+    }
+
+    pub fn table(&self) -> &'a PriceTable {
+        self.table
+    }
+
+    /// Prices one resource with its own usage, or the fallback when it declares none.
+    pub fn price(&self, resource: &Resource) -> Result<ResourceCost, CostError> {
+        match &resource.usage {
+            Some(u) => self.price_inner(resource, u, false),
+            None => self.price_inner(resource, self.fallback, true),
+        }
+    }
+
+    /// Prices one resource with the given usage (e.g. an observed resource priced with its
+    /// desired counterpart's usage).
+    pub fn price_with_usage(
+        &self,
+        resource: &Resource,
+        usage: &Usage,
+    ) -> Result<ResourceCost, CostError> {
+        self.price_inner(resource, usage, false)
+    }
+
+    fn price_inner(
+        &self,
+        r: &Resource,
+        usage: &Usage,
+        defaulted: bool,
+    ) -> Result<ResourceCost, CostError> {
+        let mut lines = Vec::new();
+        self.lines_into(r, usage, defaulted, &mut lines)?;
+        let monthly = lines.iter().map(|l| l.monthly).sum();
+        Ok(ResourceCost {
+            address: r.address.clone(),
+            lines,
+            monthly,
+        })
+    }
+
+    /// Appends the lines of one resource to `lines`.
+    fn lines_into(
+        &self,
+        r: &Resource,
+        usage: &Usage,
+        defaulted: bool,
+        lines: &mut Vec<LineItem>,
+    ) -> Result<(), CostError> {
+        let start = lines.len();
+        match &r.spec {
+            Spec::Machine(m) => {
+                let key = Template::Machine {
+                    region: m.region.clone(),
+                    size: m.size.clone(),
+                    guest: (m.guest.cpu_kind, m.guest.cpus, m.guest.memory_mb),
+                    mode: m.idle.mode,
+                    kept_on: (m.idle.mode != IdleMode::Off && m.index < m.idle.min_running)
+                        .then_some((m.index, m.idle.min_running)),
+                    usage: [
+                        usage.active_hours_per_day,
+                        usage.rootfs_gb,
+                        usage.egress_gb_month,
+                        usage.private_egress_gb_month,
+                    ],
+                };
+                self.templated(r, key, lines, |out| self.machine(r, m, usage, out))?
+            }
+            Spec::Volume(v) => {
+                let key = Template::Volume {
+                    name: v.name.clone(),
+                    region: v.region.clone(),
+                    size_gb: v.size_gb,
+                    backed_up: self.backed_up.contains(&r.address),
+                    used: usage.volume_used_gb,
+                    change: usage.snapshot_daily_change,
+                };
+                self.templated(r, key, lines, |out| self.volume(r, v, usage, out))?
+            }
+            Spec::BackupPolicy(b) => self.backup(r, b, usage, lines)?,
+            Spec::App(a) => self.app(r, a, usage, lines)?,
+            Spec::Secret(_) => {}
+        }
+        if defaulted {
+            for l in &mut lines[start..] {
+                l.assumptions
+                    .push("usage: the spec's default (the resource declares none)".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Reuses the lines of an earlier resource with the same parameters, or computes them
+    /// with `compute` and remembers them.
+    fn templated(
+        &self,
+        r: &Resource,
+        key: Template,
+        out: &mut Vec<LineItem>,
+        compute: impl FnOnce(&mut Vec<LineItem>) -> Result<(), CostError>,
+    ) -> Result<(), CostError> {
+        if let Some(t) = self.templates.borrow().get(&key) {
+            out.extend(t.iter().map(|l| with_identity(l, r)));
+            return Ok(());
+        }
+        let start = out.len();
+        compute(out)?;
+        self.templates
+            .borrow_mut()
+            .insert(key, out[start..].to_vec());
+        Ok(())
+    }
+
+    /// Prices every resource of the context, then adds organization-level lines.
+    pub fn report(&self) -> Result<CostReport, CostErrors> {
+        let mut lines = Vec::new();
+        let mut errors = Vec::new();
+        for r in self.context.iter() {
+            let (usage, defaulted) = match &r.usage {
+                Some(u) => (u, false),
+                None => (self.fallback, true),
+            };
+            if let Err(e) = self.lines_into(r, usage, defaulted, &mut lines) {
+                errors.push(e);
+            }
+        }
+        if !errors.is_empty() {
+            return Err(CostErrors(errors));
+        }
+        Ok(self.finish(lines))
+    }
+
+    /// Builds a report from resource lines: adds the organization's free allowances,
+    /// totals, citations and warnings about unpublished figures.
+    pub fn finish(&self, mut lines: Vec<LineItem>) -> CostReport {
+        lines.extend(self.org_lines(&lines));
+        let mut total = Decimal::ZERO;
+        let mut by_tenant: HashMap<&str, Decimal> = HashMap::new();
+        let mut by_kind: HashMap<&str, Decimal> = HashMap::new();
+        let mut by_item: HashMap<&str, Decimal> = HashMap::new();
+        let mut by_address: HashMap<Address, Decimal> = HashMap::with_capacity(lines.len());
+        let mut used: HashMap<SourceRef, usize> = HashMap::new();
+        // Lines of one resource are adjacent: sum them before touching the map.
+        let mut current: Option<(&Address, Decimal)> = None;
+        for l in &lines {
+            total += l.monthly;
+            *by_tenant.entry(l.bucket()).or_default() += l.monthly;
+            *by_kind.entry(l.kind).or_default() += l.monthly;
+            *by_item.entry(l.item.as_str()).or_default() += l.monthly;
+            match &mut current {
+                Some((a, v)) if *a == &l.address => *v += l.monthly,
+                _ => {
+                    if let Some((a, v)) = current.take() {
+                        *by_address.entry(a.clone()).or_default() += v;
+                    }
+                    current = Some((&l.address, l.monthly));
+                }
+            }
+            for s in &l.sources {
+                *used.entry(*s).or_insert(0) += 1;
+            }
+        }
+        if let Some((a, v)) = current {
+            *by_address.entry(a.clone()).or_default() += v;
+        }
+        let owned = |m: HashMap<&str, Decimal>| -> BTreeMap<String, Decimal> {
+            m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+        };
+        let (by_tenant, by_kind, by_item) = (owned(by_tenant), owned(by_kind), owned(by_item));
+        let used: BTreeMap<SourceRef, usize> = used.into_iter().collect();
+        let mut citations = BTreeMap::new();
+        let mut unpublished = Vec::new();
+        let mut warnings = Vec::new();
+        for (sref, count) in used {
+            let Some(c) = self.table.cite(sref) else {
+                continue;
+            };
+            if c.status != Status::Published {
+                warnings.push(format!(
+                    "{}:{} `{}` {} is {} ({}); {count} line item{} use{} it. Replace it with the figure on your invoice (--pricing DIR).",
+                    c.file,
+                    c.line,
+                    c.key,
+                    c.value,
+                    c.status.as_str(),
+                    c.note,
+                    if count == 1 { "" } else { "s" },
+                    if count == 1 { "s" } else { "" },
+                ));
+                unpublished.push(Unpublished {
+                    citation: c.clone(),
+                    lines: count,
+                });
+            }
+            citations.insert(sref, c);
+        }
+        CostReport {
+            pricing_version: self.table.version(),
+            lines,
+            total,
+            by_tenant,
+            by_kind,
+            by_item,
+            by_address,
+            citations,
+            unpublished,
+            warnings,
+            assumptions: Assumptions {
+                month_days: 30,
+                hours_per_month: HOURS_PER_MONTH,
+                currency: "USD",
+                pricing_version: self.table.version(),
+                pricing_origin: self.table.origin.clone(),
+                default_usage: self.fallback.clone(),
+                rules: RULES.iter().map(|s| s.to_string()).collect(),
+            },
+        }
+    }
+
+    /// The organization's free allowances, applied once: snapshot GB and certificates.
+    fn org_lines(&self, lines: &[LineItem]) -> Vec<LineItem> {
+        let mut out = Vec::new();
+        let snap = &self.table.storage.snapshot;
+        let cert = &self.table.network.certificate;
+        let allowances = [
+            (
+                Item::Snapshot,
+                Item::SnapshotAllowance,
+                snap,
+                "org.snapshot_allowance",
+                "GB-month",
+                "free snapshot storage per organization",
+            ),
+            (
+                Item::Certificate,
+                Item::CertificateAllowance,
+                cert,
+                "org.certificate_allowance",
+                "cert-month",
+                "free single-hostname certificates per organization",
+            ),
+        ];
+        for (item, allowance, row, address, unit, what) in allowances {
+            let used: Decimal = lines
+                .iter()
+                .filter(|l| l.item == item)
+                .map(|l| l.quantity)
+                .sum();
+            let free = used.min(row.free_per_org);
+            if free.is_zero() || row.price.is_zero() {
+                continue;
+            }
+            out.push(LineItem {
+                address: Address(address.into()),
+                kind: ORG_KIND,
+                tenant: None,
+                app: None,
+                item: allowance,
+                description: format!(
+                    "{what}: {} of {} {unit} used",
+                    free.normalize(),
+                    used.normalize()
+                ),
+                quantity: free,
+                unit,
+                unit_price: -row.price,
+                monthly: -(free * row.price),
+                pricing_version: self.table.version(),
+                region: None,
+                cpu_kind: None,
+                sources: vec![row.source_ref()],
+                assumptions: vec![format!(
+                    "the first {} {unit} per organization are free; applied once to the whole report",
+                    row.free_per_org.normalize()
+                )],
+            });
+        }
+        out
+    }
+
+    fn line(
+        &self,
+        r: &Resource,
+        item: Item,
+        description: String,
+        (quantity, unit): (Decimal, &'static str),
+        (unit_price, monthly): (Usd, Usd),
+    ) -> LineItem {
+        LineItem {
+            address: r.address.clone(),
+            kind: r.kind().as_str(),
+            tenant: r.tenant.clone(),
+            app: Some(r.app.clone()),
+            item,
+            description,
+            quantity,
+            unit,
+            unit_price,
+            monthly,
+            pricing_version: self.table.version(),
+            region: None,
+            cpu_kind: None,
+            sources: Vec::new(),
+            assumptions: Vec::new(),
+        }
+    }
+
+    fn machine(
+        &self,
+        r: &Resource,
+        m: &MachineSpec,
+        u: &Usage,
+        lines: &mut Vec<LineItem>,
+    ) -> Result<(), CostError> {
+        check_usage(r, u)?;
+        let region = self.table.region(&m.region).map_err(|e| lookup(r, e))?;
+        let named = self.table.preset(&m.size).map_err(|e| lookup(r, e))?;
+        // Fly bills the guest it runs: if the guest's CPUs differ from the named preset,
+        // price the preset that matches the guest.
+        let preset = if named.cpu_kind == m.guest.cpu_kind && named.cpus == m.guest.cpus {
+            named
+        } else {
+            self.table
+                .preset_for(m.guest.cpu_kind, m.guest.cpus)
+                .ok_or_else(|| CostError {
+                    address: r.address.clone(),
+                    message: format!(
+                        "no preset in pricing {} has {} {} vCPUs (size `{}`)",
+                        self.table.version(),
+                        m.guest.cpus,
+                        m.guest.cpu_kind.as_str(),
+                        m.size
+                    ),
+                    hint: "use a preset size listed by `flotilla pricing show`".into(),
+                })?
+        };
+        let mem = self
+            .table
+            .memory(preset.cpu_kind)
+            .map_err(|e| lookup(r, e))?;
+        let bw = self
+            .table
+            .bandwidth(region.group)
+            .map_err(|e| lookup(r, e))?;
+        let mult = region.compute_multiplier;
+        let hpm = hours_per_month();
+
+        let always_on = m.idle.mode == IdleMode::Off || m.index < m.idle.min_running;
+        let active = u.active_hours_per_day;
+        let started = if always_on {
+            hpm
+        } else {
+            active * Decimal::from(30)
+        };
+        let idle_note = if m.idle.mode == IdleMode::Off {
+            "idle: off, so started all 720 h".to_string()
+        } else if always_on {
+            format!(
+                "idle: {} but Machine index {} < min_running {}, so started all 720 h",
+                m.idle.mode.as_str(),
+                m.index,
+                m.idle.min_running
+            )
+        } else {
+            format!(
+                "idle: {}, started {} h/day x 30 days = {} h of 720 (usage.active_hours_per_day)",
+                m.idle.mode.as_str(),
+                active.normalize(),
+                started.normalize()
+            )
+        };
+        let region_note = format!(
+            "region {} compute multiplier {} ({})",
+            region.region,
+            region.compute_multiplier,
+            region.prov.status.as_str()
+        );
+
+        // Compute: preset price x multiplier x started / 720.
+        let mut compute = self.line(
+            r,
+            Item::Compute,
+            format!(
+                "{} ({} MB included) in {}, started {} h",
+                preset.preset,
+                preset.base_memory_mb,
+                region.region,
+                started.normalize()
+            ),
+            (started, "h"),
+            (
+                preset.price_per_30d * mult / hpm,
+                preset.price_per_30d * mult * started / hpm,
+            ),
+        );
+        compute.region = Some(region.region.clone());
+        compute.cpu_kind = Some(preset.cpu_kind);
+        compute.sources = vec![preset.source_ref(), region.source_ref()];
+        compute.assumptions = vec![idle_note.clone(), region_note.clone()];
+        lines.push(compute);
+
+        // Additional RAM beyond the preset, per GB-hour started.
+        let extra_mb = m.guest.memory_mb.saturating_sub(preset.base_memory_mb);
+        if extra_mb > 0 {
+            let extra_gb = Decimal::from(extra_mb) / Decimal::from(1024);
+            let mut ram = self.line(
+                r,
+                Item::Ram,
+                format!(
+                    "additional RAM {} GB ({} MB - {} MB) in {}, started {} h",
+                    extra_gb.normalize(),
+                    m.guest.memory_mb,
+                    preset.base_memory_mb,
+                    region.region,
+                    started.normalize()
+                ),
+                (extra_gb * started, "GB-h"),
+                (
+                    mem.price_per_gb_30d * mult / hpm,
+                    mem.price_per_gb_30d * extra_gb * mult * started / hpm,
+                ),
+            );
+            ram.region = Some(region.region.clone());
+            ram.cpu_kind = Some(preset.cpu_kind);
+            ram.sources = vec![mem.source_ref(), region.source_ref()];
+            ram.assumptions = vec![idle_note, region_note];
+            lines.push(ram);
+        }
+
+        // Rootfs storage for the hours not started.
+        let stopped = hpm - started;
+        if stopped > Decimal::ZERO && u.rootfs_gb > Decimal::ZERO {
+            let row = &self.table.storage.rootfs;
+            let mut rootfs = self.line(
+                r,
+                Item::Rootfs,
+                format!(
+                    "rootfs {} GB while {} for {} h",
+                    u.rootfs_gb.normalize(),
+                    if m.idle.mode == IdleMode::Suspend {
+                        "suspended"
+                    } else {
+                        "stopped"
+                    },
+                    stopped.normalize()
+                ),
+                (u.rootfs_gb * stopped, "GB-h"),
+                (row.price / hpm, row.price * u.rootfs_gb * stopped / hpm),
+            );
+            rootfs.sources = vec![row.source_ref()];
+            rootfs.assumptions = vec![format!(
+                "rootfs {} GB (usage.rootfs_gb), charged for the hours not started",
+                u.rootfs_gb.normalize()
+            )];
+            lines.push(rootfs);
+        }
+
+        // Data transfer by the region's bandwidth group.
+        let transfers = [
+            (
+                Item::Egress,
+                u.egress_gb_month,
+                bw.egress_per_gb,
+                "outbound data to the internet",
+                "usage.egress_gb_month",
+            ),
+            (
+                Item::PrivateEgress,
+                u.private_egress_gb_month,
+                bw.private_per_gb,
+                "private data to other regions",
+                "usage.private_egress_gb_month",
+            ),
+        ];
+        for (item, gb, price, what, field) in transfers {
+            if gb > Decimal::ZERO {
+                let mut l = self.line(
+                    r,
+                    item,
+                    format!(
+                        "{what}, {} GB from {} ({})",
+                        gb.normalize(),
+                        region.region,
+                        region.group.code()
+                    ),
+                    (gb, "GB"),
+                    (price, gb * price),
+                );
+                l.region = Some(region.region.clone());
+                l.sources = vec![bw.source_ref(), region.source_ref()];
+                l.assumptions = vec![format!("{} GB per month ({field})", gb.normalize())];
+                lines.push(l);
+            }
+        }
+        Ok(())
+    }
+
+    fn volume(
+        &self,
+        r: &Resource,
+        v: &VolumeSpec,
+        u: &Usage,
+        lines: &mut Vec<LineItem>,
+    ) -> Result<(), CostError> {
+        let row = &self.table.storage.volume;
+        let size = Decimal::from(v.size_gb);
+        let mut l = self.line(
+            r,
+            Item::Volume,
+            format!("volume {} {} GB in {}", v.name, v.size_gb, v.region),
+            (size, "GB-month"),
+            (row.price, size * row.price),
+        );
+        l.region = Some(v.region.clone());
+        l.sources = vec![row.source_ref()];
+        l.assumptions = vec!["provisioned size, whatever the Machine does".into()];
+        lines.push(l);
+        if !self.backed_up.contains(&r.address) {
+            // No backup policy declared: Fly's default daily snapshots apply.
+            let mut snap = self.snapshot_line(r, v, u, SNAPSHOT_RETENTION_DEFAULT)?;
+            snap.assumptions.push(format!(
+                "no backup policy declared: Fly's default automatic daily snapshots, {SNAPSHOT_RETENTION_DEFAULT}-day retention"
+            ));
+            lines.push(snap);
+        }
+        Ok(())
+    }
+
+    fn backup(
+        &self,
+        r: &Resource,
+        b: &BackupSpec,
+        u: &Usage,
+        lines: &mut Vec<LineItem>,
+    ) -> Result<(), CostError> {
+        if !b.auto_backup {
+            return Ok(());
+        }
+        let vol_res = self.context.get(&b.volume).ok_or_else(|| CostError {
+            address: r.address.clone(),
+            message: format!("backs up volume {} which is not in the set", b.volume),
+            hint: "declare the volume, or remove the backup policy".into(),
+        })?;
+        let Some(v) = vol_res.volume() else {
+            return Err(CostError {
+                address: r.address.clone(),
+                message: format!("backs up {} which is not a volume", b.volume),
+                hint: String::new(),
+            });
+        };
+        // The volume's usage says how much data it holds.
+        let vu = vol_res.usage.as_ref().unwrap_or(u);
+        let key = Template::Snapshot {
+            name: v.name.clone(),
+            size_gb: v.size_gb,
+            retention: b.snapshot_retention,
+            used: vu.volume_used_gb,
+            change: vu.snapshot_daily_change,
+        };
+        self.templated(r, key, lines, |out| {
+            out.push(self.snapshot_line(r, v, vu, b.snapshot_retention)?);
+            Ok(())
+        })
+    }
+
+    fn snapshot_line(
+        &self,
+        r: &Resource,
+        v: &VolumeSpec,
+        u: &Usage,
+        retention: u32,
+    ) -> Result<LineItem, CostError> {
+        let size = Decimal::from(v.size_gb);
+        let used = u.volume_used_gb.unwrap_or(size);
+        if used.is_sign_negative() || used > size {
+            return Err(CostError {
+                address: r.address.clone(),
+                message: format!(
+                    "usage.volume_used_gb is {} but volume {} holds {} GB",
+                    used.normalize(),
+                    v.name,
+                    v.size_gb
+                ),
+                hint: "volume_used_gb must be between 0 and the volume's size_gb".into(),
+            });
+        }
+        let change = u.snapshot_daily_change;
+        if change.is_sign_negative() || change > Decimal::ONE {
+            return Err(CostError {
+                address: r.address.clone(),
+                message: format!(
+                    "usage.snapshot_daily_change is {} (a share of the data per day)",
+                    change.normalize()
+                ),
+                hint: "use a fraction between 0 and 1, e.g. 0.05 for 5% a day".into(),
+            });
+        }
+        let retention = retention.max(1);
+        let stored = used * (Decimal::ONE + change * Decimal::from(retention - 1));
+        let row = &self.table.storage.snapshot;
+        let mut l = self.line(
+            r,
+            Item::Snapshot,
+            format!(
+                "snapshots of {} ({retention} days kept), about {} GB stored",
+                v.name,
+                stored.normalize()
+            ),
+            (stored, "GB-month"),
+            (row.price, stored * row.price),
+        );
+        l.sources = vec![row.source_ref()];
+        l.assumptions = vec![
+            format!(
+                "stored = {} GB used x (1 + {} daily change x ({retention} - 1)) = {} GB",
+                used.normalize(),
+                change.normalize(),
+                stored.normalize()
+            ),
+            if u.volume_used_gb.is_some() {
+                "used GB from usage.volume_used_gb".to_string()
+            } else {
+                "used GB = the provisioned size (no usage.volume_used_gb)".to_string()
+            },
+        ];
+        if row.price.is_zero() {
+            l.assumptions.push(format!(
+                "snapshot storage is free in pricing {}",
+                self.table.version()
+            ));
+        }
+        Ok(l)
+    }
+
+    fn app(
+        &self,
+        r: &Resource,
+        a: &AppSpec,
+        u: &Usage,
+        lines: &mut Vec<LineItem>,
+    ) -> Result<(), CostError> {
+        let net = &self.table.network;
+        let items = [
+            (
+                Item::DedicatedIpv4,
+                u.dedicated_ipv4,
+                &net.dedicated_ipv4,
+                ("dedicated IPv4 address", "dedicated IPv4 addresses"),
+                "usage.dedicated_ipv4",
+            ),
+            (
+                Item::Certificate,
+                u.certificates,
+                &net.certificate,
+                (
+                    "single-hostname certificate",
+                    "single-hostname certificates",
+                ),
+                "usage.certificates",
+            ),
+            (
+                Item::WildcardCertificate,
+                u.wildcard_certificates,
+                &net.wildcard_certificate,
+                ("wildcard certificate", "wildcard certificates"),
+                "usage.wildcard_certificates",
+            ),
+        ];
+        for (item, count, row, (one, many), field) in items {
+            if count == 0 {
+                continue;
+            }
+            let q = Decimal::from(count);
+            let mut l = self.line(
+                r,
+                item,
+                format!(
+                    "{count} {} for app {}",
+                    if count == 1 { one } else { many },
+                    a.name
+                ),
+                (
+                    q,
+                    if item == Item::DedicatedIpv4 {
+                        "app-month"
+                    } else {
+                        "cert-month"
+                    },
+                ),
+                (row.price, q * row.price),
+            );
+            l.sources = vec![row.source_ref()];
+            l.assumptions = vec![format!("{count} declared ({field})")];
+            lines.push(l);
+        }
+        Ok(())
+    }
+}
+
+/// A copy of a template line for resource `r`.
+fn with_identity(t: &LineItem, r: &Resource) -> LineItem {
+    LineItem {
+        address: r.address.clone(),
+        kind: t.kind,
+        tenant: r.tenant.clone(),
+        app: Some(r.app.clone()),
+        item: t.item,
+        description: t.description.clone(),
+        quantity: t.quantity,
+        unit: t.unit,
+        unit_price: t.unit_price,
+        monthly: t.monthly,
+        pricing_version: t.pricing_version,
+        region: t.region.clone(),
+        cpu_kind: t.cpu_kind,
+        sources: t.sources.clone(),
+        assumptions: t.assumptions.clone(),
+    }
+}
+
+fn lookup(r: &Resource, e: LookupError) -> CostError {
+    let hint = match e.what {
+        "region" => {
+            "use a region listed by `flotilla pricing show`, or add it to regions.csv of a --pricing DIR"
+        }
+        "preset" => "use a preset listed by `flotilla pricing show`",
+        _ => "",
+    };
+    CostError {
+        address: r.address.clone(),
+        message: e.to_string(),
+        hint: hint.into(),
+    }
+}
+
+fn check_usage(r: &Resource, u: &Usage) -> Result<(), CostError> {
+    let bad = |field: &str, v: Decimal, hint: &str| CostError {
+        address: r.address.clone(),
+        message: format!("usage.{field} is {}", v.normalize()),
+        hint: hint.into(),
+    };
+    if u.active_hours_per_day.is_sign_negative() || u.active_hours_per_day > Decimal::from(24) {
+        return Err(bad(
+            "active_hours_per_day",
+            u.active_hours_per_day,
+            "hours per day are between 0 and 24",
+        ));
+    }
+    for (field, v) in [
+        ("rootfs_gb", u.rootfs_gb),
+        ("egress_gb_month", u.egress_gb_month),
+        ("private_egress_gb_month", u.private_egress_gb_month),
+    ] {
+        if v.is_sign_negative() && !v.is_zero() {
+            return Err(bad(field, v, "usage figures are never negative"));
+        }
+    }
+    Ok(())
+}

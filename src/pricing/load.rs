@@ -1,0 +1,815 @@
+//! Reading and validating pricing versions, from the embedded copy of `pricing/` or from
+//! a directory. Every error names the file, and where it applies the line and column.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+
+use super::{
+    BandwidthRow, Catalog, ComputeRow, ItemRow, Manifest, MemoryRow, NetworkRows, PriceTable,
+    Provenance, RegionRow, ReservationRow, Source, Status, StorageRows, TableName,
+};
+use crate::money::HOURS_PER_MONTH;
+use crate::platform::{CpuKind, RegionGroup};
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded_pricing.rs"));
+}
+
+/// A pricing table that cannot be used: where, what, and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct PricingError {
+    pub file: String,
+    pub line: Option<u32>,
+    pub column: Option<String>,
+    pub message: String,
+    pub hint: String,
+}
+
+impl PricingError {
+    pub(crate) fn new(file: &str, message: impl Into<String>, hint: impl Into<String>) -> Self {
+        PricingError {
+            file: file.to_string(),
+            line: None,
+            column: None,
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+    fn at(mut self, line: u32, column: Option<&str>) -> Self {
+        self.line = Some(line);
+        self.column = column.map(String::from);
+        self
+    }
+}
+
+impl PricingError {
+    /// The error as a diagnostic: `file:line`, the column as its path, and the hint.
+    pub fn to_diagnostic(&self) -> crate::diag::Diagnostic {
+        let file = match self.line {
+            Some(l) => format!("{}:{l}", self.file),
+            None => self.file.clone(),
+        };
+        let mut d = crate::diag::Diagnostic::error(self.message.clone()).file(file);
+        if let Some(c) = &self.column {
+            d = d.path(format!("column `{c}`"));
+        }
+        if !self.hint.is_empty() {
+            d = d.hint(self.hint.clone());
+        }
+        d
+    }
+}
+
+impl fmt::Display for PricingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(col) = &self.column {
+            write!(f, ", column `{col}`")?;
+        }
+        write!(f, ": {}", self.message)?;
+        if !self.hint.is_empty() {
+            write!(f, "\n  hint: {}", self.hint)?;
+        }
+        Ok(())
+    }
+}
+
+/// Every embedded file: path relative to `pricing/`, and contents.
+pub fn embedded_files() -> &'static [(&'static str, &'static str)] {
+    embedded::FILES
+}
+
+/// Writes the embedded tables under `dest` (as `dest/fly/<date>/…`), so a user can start
+/// a table of their own from them. Returns the files written.
+pub fn export_embedded(dest: &Path) -> Result<Vec<std::path::PathBuf>, PricingError> {
+    let mut written = Vec::new();
+    for (rel, text) in embedded::FILES {
+        let path = dest.join(rel);
+        let label = path.display().to_string();
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                PricingError::new(&label, format!("cannot create the directory: {e}"), "")
+            })?;
+        }
+        std::fs::write(&path, text)
+            .map_err(|e| PricingError::new(&label, format!("cannot write: {e}"), ""))?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// The embedded catalog (the `fly` provider of `pricing/`).
+pub(super) fn embedded() -> Result<Catalog, PricingError> {
+    let mut dirs: BTreeMap<&str, Vec<(&str, &str)>> = BTreeMap::new();
+    for (path, text) in embedded::FILES {
+        if let Some(rest) = path.strip_prefix("fly/")
+            && let Some((dir, file)) = rest.split_once('/')
+        {
+            dirs.entry(dir).or_default().push((file, text));
+        }
+    }
+    let mut versions = Vec::new();
+    for (dir, files) in dirs {
+        let label = format!("pricing/fly/{dir}");
+        let read = |name: &str| -> Result<Option<String>, PricingError> {
+            Ok(files
+                .iter()
+                .find(|(f, _)| *f == name)
+                .map(|(_, t)| (*t).to_string()))
+        };
+        versions.push(parse_version(&label, Some(dir), &read)?);
+    }
+    finish("embedded pricing/fly".into(), versions)
+}
+
+/// A directory: one version, a provider directory of versions, or a root holding `fly/`.
+pub(super) fn from_dir(dir: &Path) -> Result<Catalog, PricingError> {
+    let label = dir.display().to_string();
+    if !dir.is_dir() {
+        return Err(PricingError::new(
+            &label,
+            "is not a directory",
+            "pass a directory holding manifest.yaml, or one subdirectory per effective date",
+        ));
+    }
+    if dir.join("manifest.yaml").is_file() {
+        let v = read_version_dir(dir)?;
+        return finish(label, vec![v]);
+    }
+    if dir.join("fly").is_dir() {
+        return from_dir(&dir.join("fly"));
+    }
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| PricingError::new(&label, format!("cannot list: {e}"), ""))?;
+    let mut subdirs: Vec<_> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("manifest.yaml").is_file())
+        .collect();
+    subdirs.sort();
+    if subdirs.is_empty() {
+        return Err(PricingError::new(
+            &label,
+            "holds no pricing version",
+            "expected DIR/manifest.yaml, or DIR/<YYYY-MM-DD>/manifest.yaml with its CSV tables",
+        ));
+    }
+    let versions = subdirs
+        .iter()
+        .map(|d| read_version_dir(d))
+        .collect::<Result<Vec<_>, _>>()?;
+    finish(label, versions)
+}
+
+fn read_version_dir(dir: &Path) -> Result<PriceTable, PricingError> {
+    let label = dir.display().to_string();
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+    let read = |file: &str| -> Result<Option<String>, PricingError> {
+        let path = dir.join(file);
+        if !path.exists() {
+            return Ok(None);
+        }
+        std::fs::read_to_string(&path).map(Some).map_err(|e| {
+            PricingError::new(&format!("{label}/{file}"), format!("cannot read: {e}"), "")
+        })
+    };
+    parse_version(&label, name.as_deref(), &read)
+}
+
+fn finish(origin: String, versions: Vec<PriceTable>) -> Result<Catalog, PricingError> {
+    let mut seen: HashMap<NaiveDate, &str> = HashMap::new();
+    for v in &versions {
+        if let Some(other) = seen.insert(v.version(), &v.origin) {
+            return Err(PricingError::new(
+                &format!("{}/manifest.yaml", v.origin),
+                format!("effective_date {} is also the date of {other}", v.version()),
+                "each version needs its own effective date",
+            ));
+        }
+    }
+    Ok(Catalog::new(origin, versions))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    provider: String,
+    effective_date: String,
+    currency: String,
+    hours_per_month: u32,
+    #[serde(default)]
+    summary: String,
+    sources: Vec<RawSource>,
+    #[serde(default)]
+    notes: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    id: String,
+    title: String,
+    url: String,
+    retrieved: String,
+}
+
+fn parse_date(file: &str, what: &str, s: &str) -> Result<NaiveDate, PricingError> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
+        PricingError::new(
+            file,
+            format!("{what} `{s}` is not a date"),
+            "write dates as YYYY-MM-DD",
+        )
+    })
+}
+
+fn parse_manifest(
+    file: &str,
+    text: &str,
+    dir_name: Option<&str>,
+) -> Result<Manifest, PricingError> {
+    let raw: RawManifest = serde_yaml::from_str(text).map_err(|e| {
+        let mut err = PricingError::new(
+            file,
+            e.to_string(),
+            "fields: provider, effective_date, currency, hours_per_month, summary, sources [{id, title, url, retrieved}], notes",
+        );
+        if let Some(loc) = e.location() {
+            err.line = u32::try_from(loc.line()).ok();
+        }
+        err
+    })?;
+    let effective_date = parse_date(file, "effective_date", &raw.effective_date)?;
+    if let Some(name) = dir_name
+        && let Ok(d) = NaiveDate::parse_from_str(name, "%Y-%m-%d")
+        && d != effective_date
+    {
+        return Err(PricingError::new(
+            file,
+            format!("effective_date {effective_date} differs from the directory name {name}"),
+            "name the directory after the date the prices took effect",
+        ));
+    }
+    if raw.currency != "USD" {
+        return Err(PricingError::new(
+            file,
+            format!("currency `{}` is not supported", raw.currency),
+            "prices must be in USD, as Fly bills",
+        ));
+    }
+    if raw.hours_per_month != HOURS_PER_MONTH {
+        return Err(PricingError::new(
+            file,
+            format!("hours_per_month is {}", raw.hours_per_month),
+            "Fly prices a 30-day month: hours_per_month must be 720",
+        ));
+    }
+    if raw.provider.trim().is_empty() {
+        return Err(PricingError::new(file, "provider is empty", "use `fly`"));
+    }
+    if raw.sources.is_empty() {
+        return Err(PricingError::new(
+            file,
+            "lists no sources",
+            "every price must be traceable: list each source with id, title, url and retrieved date",
+        ));
+    }
+    let mut sources = Vec::new();
+    for s in raw.sources {
+        if sources.iter().any(|x: &Source| x.id == s.id) {
+            return Err(PricingError::new(
+                file,
+                format!("source id `{}` is listed twice", s.id),
+                "source ids must be unique",
+            ));
+        }
+        if s.url.trim().is_empty() {
+            return Err(PricingError::new(
+                file,
+                format!("source `{}` has no url", s.id),
+                "give the address where the figures can be checked",
+            ));
+        }
+        sources.push(Source {
+            retrieved: parse_date(file, "retrieved", &s.retrieved)?,
+            id: s.id,
+            title: s.title,
+            url: s.url,
+        });
+    }
+    Ok(Manifest {
+        provider: raw.provider,
+        effective_date,
+        currency: raw.currency,
+        hours_per_month: raw.hours_per_month,
+        summary: raw.summary,
+        sources,
+        notes: raw.notes,
+    })
+}
+
+/// One CSV record with helpers that turn bad cells into located errors.
+struct Rec<'a> {
+    file: &'a str,
+    line: u32,
+    cols: &'a [&'a str],
+    fields: Vec<String>,
+    manifest: &'a Manifest,
+}
+
+impl<'a> Rec<'a> {
+    fn err(&self, col: &str, message: impl Into<String>, hint: impl Into<String>) -> PricingError {
+        PricingError::new(self.file, message, hint).at(self.line, Some(col))
+    }
+
+    fn str(&self, col: &str) -> Result<&str, PricingError> {
+        let i = self
+            .cols
+            .iter()
+            .position(|c| *c == col)
+            .unwrap_or(usize::MAX);
+        match self.fields.get(i).map(|s| s.as_str()) {
+            Some(s) if !s.is_empty() => Ok(s),
+            _ => Err(self.err(
+                col,
+                "is empty",
+                "every cell of a pricing table needs a value",
+            )),
+        }
+    }
+
+    fn opt_str(&self, col: &str) -> &str {
+        let i = self
+            .cols
+            .iter()
+            .position(|c| *c == col)
+            .unwrap_or(usize::MAX);
+        self.fields.get(i).map(|s| s.as_str()).unwrap_or("")
+    }
+
+    /// A non-negative decimal number.
+    fn dec(&self, col: &str) -> Result<Decimal, PricingError> {
+        let s = self.str(col)?;
+        let d = Decimal::from_str(s).map_err(|_| {
+            self.err(
+                col,
+                format!("`{s}` is not a number"),
+                "write plain decimal dollars or quantities, e.g. 1.94 (no currency sign, no thousands separator)",
+            )
+        })?;
+        if d.is_sign_negative() {
+            return Err(self.err(
+                col,
+                format!("`{s}` is negative"),
+                "prices and quantities are never negative",
+            ));
+        }
+        Ok(d)
+    }
+
+    /// A decimal number greater than zero.
+    fn positive(&self, col: &str) -> Result<Decimal, PricingError> {
+        let d = self.dec(col)?;
+        if d.is_zero() {
+            return Err(self.err(
+                col,
+                "is 0",
+                "a zero here would price resources at nothing; write the published figure",
+            ));
+        }
+        Ok(d)
+    }
+
+    fn u32(&self, col: &str) -> Result<u32, PricingError> {
+        let s = self.str(col)?;
+        s.parse::<u32>().map_err(|_| {
+            self.err(
+                col,
+                format!("`{s}` is not a whole number"),
+                "write a count such as 2",
+            )
+        })
+    }
+
+    fn cpu_kind(&self, col: &str) -> Result<CpuKind, PricingError> {
+        match self.str(col)? {
+            "shared" => Ok(CpuKind::Shared),
+            "performance" => Ok(CpuKind::Performance),
+            other => Err(self.err(
+                col,
+                format!("unknown cpu kind `{other}`"),
+                "use `shared` or `performance`",
+            )),
+        }
+    }
+
+    fn group(&self, col: &str) -> Result<RegionGroup, PricingError> {
+        let s = self.str(col)?;
+        RegionGroup::from_code(s).ok_or_else(|| {
+            let all: Vec<&str> = RegionGroup::ALL.iter().map(|g| g.code()).collect();
+            self.err(
+                col,
+                format!("unknown region group `{s}`"),
+                format!("use one of: {}", all.join(", ")),
+            )
+        })
+    }
+
+    fn prov(&self) -> Result<Provenance, PricingError> {
+        let status_s = self.str("status")?;
+        let status = Status::parse(status_s).ok_or_else(|| {
+            self.err(
+                "status",
+                format!("unknown status `{status_s}`"),
+                "use published, derived or assumed",
+            )
+        })?;
+        let source = self.str("source")?;
+        if !self.manifest.sources.iter().any(|s| s.id == source) {
+            let ids: Vec<&str> = self
+                .manifest
+                .sources
+                .iter()
+                .map(|s| s.id.as_str())
+                .collect();
+            return Err(self.err(
+                "source",
+                format!("source `{source}` is not listed in manifest.yaml"),
+                format!("use one of: {}", ids.join(", ")),
+            ));
+        }
+        let note = self.opt_str("note");
+        if status != Status::Published && note.is_empty() {
+            return Err(self.err(
+                "note",
+                format!("a {} figure needs a note", status.as_str()),
+                "say how it was derived, or why it is assumed",
+            ));
+        }
+        Ok(Provenance {
+            line: self.line,
+            status,
+            source: source.to_string(),
+            note: note.to_string(),
+        })
+    }
+}
+
+const PROV_COLS: [&str; 3] = ["status", "source", "note"];
+
+/// Reads a CSV file whose header must be exactly `cols`, turning each record into a row
+/// with `make`, and rejects duplicate keys.
+fn read_table<T: super::Row>(
+    dir: &str,
+    table: TableName,
+    text: Option<String>,
+    cols: &[&str],
+    manifest: &Manifest,
+    make: impl Fn(&Rec<'_>) -> Result<T, PricingError>,
+) -> Result<Vec<T>, PricingError> {
+    let file = format!("{dir}/{}", table.file());
+    let Some(text) = text else {
+        return Err(PricingError::new(
+            &file,
+            "is missing",
+            format!(
+                "a pricing version needs {}",
+                TableName::ALL.map(|t| t.file()).join(", ")
+            ),
+        ));
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|e| PricingError::new(&file, format!("cannot read the header: {e}"), ""))?
+        .iter()
+        .map(String::from)
+        .collect();
+    for col in cols {
+        if !headers.iter().any(|h| h == col) {
+            return Err(PricingError::new(
+                &file,
+                format!("column `{col}` is missing"),
+                format!("the header must be: {}", cols.join(",")),
+            )
+            .at(1, Some(col)));
+        }
+    }
+    if let Some(extra) = headers.iter().find(|h| !cols.contains(&h.as_str())) {
+        return Err(PricingError::new(
+            &file,
+            format!("unknown column `{extra}`"),
+            format!("the header must be: {}", cols.join(",")),
+        )
+        .at(1, Some(extra)));
+    }
+    let order: Vec<&str> = headers
+        .iter()
+        .filter_map(|h| cols.iter().copied().find(|c| c == h))
+        .collect();
+    let mut rows: Vec<T> = Vec::new();
+    let mut keys: HashMap<String, u32> = HashMap::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            let line = e.position().map(|p| p.line() as u32);
+            let mut err = PricingError::new(
+                &file,
+                format!("malformed row: {e}"),
+                "every row needs one value per header column; quote values that contain commas",
+            );
+            err.line = line;
+            err
+        })?;
+        let line = record.position().map(|p| p.line() as u32).unwrap_or(0);
+        let rec = Rec {
+            file: &file,
+            line,
+            cols: &order,
+            fields: record.iter().map(String::from).collect(),
+            manifest,
+        };
+        let row = make(&rec)?;
+        let key = row.key();
+        if let Some(first) = keys.insert(key.clone(), line) {
+            return Err(PricingError::new(
+                &file,
+                format!("duplicate row `{key}` (first on line {first})"),
+                "each row's key must be unique; delete one of the two rows",
+            )
+            .at(line, Some(cols[0])));
+        }
+        rows.push(row);
+    }
+    if rows.is_empty() {
+        return Err(PricingError::new(
+            &file,
+            "has no rows",
+            "fill the table from the sources",
+        ));
+    }
+    Ok(rows)
+}
+
+fn cols<const N: usize>(own: [&'static str; N]) -> Vec<&'static str> {
+    own.into_iter().chain(PROV_COLS).collect()
+}
+
+/// Parses and validates one version; `read` returns a file's text, or `None` if absent.
+pub(crate) fn parse_version(
+    dir: &str,
+    dir_name: Option<&str>,
+    read: &dyn Fn(&str) -> Result<Option<String>, PricingError>,
+) -> Result<PriceTable, PricingError> {
+    let manifest_file = format!("{dir}/manifest.yaml");
+    let Some(text) = read("manifest.yaml")? else {
+        return Err(PricingError::new(
+            &manifest_file,
+            "is missing",
+            "each version directory needs a manifest.yaml",
+        ));
+    };
+    let manifest = parse_manifest(&manifest_file, &text, dir_name)?;
+    let m = &manifest;
+
+    let compute = read_table(
+        dir,
+        TableName::Compute,
+        read(TableName::Compute.file())?,
+        &cols([
+            "preset",
+            "cpu_kind",
+            "cpus",
+            "base_memory_mb",
+            "price_per_30d",
+        ]),
+        m,
+        |r| {
+            let cpus = r.u32("cpus")?;
+            if cpus == 0 {
+                return Err(r.err("cpus", "is 0", "a preset has at least one vCPU"));
+            }
+            let base_memory_mb = r.u32("base_memory_mb")?;
+            if base_memory_mb == 0 || base_memory_mb % 256 != 0 {
+                return Err(r.err(
+                    "base_memory_mb",
+                    format!("{base_memory_mb} is not a positive multiple of 256"),
+                    "Fly sets memory in multiples of 256 MB",
+                ));
+            }
+            Ok(ComputeRow {
+                preset: r.str("preset")?.to_string(),
+                cpu_kind: r.cpu_kind("cpu_kind")?,
+                cpus,
+                base_memory_mb,
+                price_per_30d: r.positive("price_per_30d")?,
+                prov: r.prov()?,
+            })
+        },
+    )?;
+    let memory = read_table(
+        dir,
+        TableName::Memory,
+        read(TableName::Memory.file())?,
+        &cols(["cpu_kind", "price_per_gb_30d"]),
+        m,
+        |r| {
+            Ok(MemoryRow {
+                cpu_kind: r.cpu_kind("cpu_kind")?,
+                price_per_gb_30d: r.positive("price_per_gb_30d")?,
+                prov: r.prov()?,
+            })
+        },
+    )?;
+    let regions = read_table(
+        dir,
+        TableName::Regions,
+        read(TableName::Regions.file())?,
+        &cols(["region", "city", "group", "compute_multiplier"]),
+        m,
+        |r| {
+            Ok(RegionRow {
+                region: r.str("region")?.to_string(),
+                city: r.str("city")?.to_string(),
+                group: r.group("group")?,
+                compute_multiplier: r.positive("compute_multiplier")?,
+                prov: r.prov()?,
+            })
+        },
+    )?;
+    let item_cols = cols(["item", "unit", "price", "free_per_org"]);
+    let make_item = |table: TableName| {
+        move |r: &Rec<'_>| -> Result<ItemRow, PricingError> {
+            Ok(ItemRow {
+                table,
+                item: r.str("item")?.to_string(),
+                unit: r.str("unit")?.to_string(),
+                price: r.dec("price")?,
+                free_per_org: r.dec("free_per_org")?,
+                prov: r.prov()?,
+            })
+        }
+    };
+    let storage = read_table(
+        dir,
+        TableName::Storage,
+        read(TableName::Storage.file())?,
+        &item_cols,
+        m,
+        make_item(TableName::Storage),
+    )?;
+    let network = read_table(
+        dir,
+        TableName::Network,
+        read(TableName::Network.file())?,
+        &item_cols,
+        m,
+        make_item(TableName::Network),
+    )?;
+    let bandwidth = read_table(
+        dir,
+        TableName::Bandwidth,
+        read(TableName::Bandwidth.file())?,
+        &cols(["group", "egress_per_gb", "private_per_gb"]),
+        m,
+        |r| {
+            Ok(BandwidthRow {
+                group: r.group("group")?,
+                egress_per_gb: r.dec("egress_per_gb")?,
+                private_per_gb: r.dec("private_per_gb")?,
+                prov: r.prov()?,
+            })
+        },
+    )?;
+    let reservations = read_table(
+        dir,
+        TableName::Reservations,
+        read(TableName::Reservations.file())?,
+        &cols(["cpu_kind", "upfront_per_year", "credit_per_month"]),
+        m,
+        |r| {
+            Ok(ReservationRow {
+                cpu_kind: r.cpu_kind("cpu_kind")?,
+                upfront_per_year: r.positive("upfront_per_year")?,
+                credit_per_month: r.positive("credit_per_month")?,
+                prov: r.prov()?,
+            })
+        },
+    )?;
+
+    // Cross-table checks: every CPU class priced for extra RAM, every group priced for
+    // bandwidth.
+    for row in &compute {
+        if !memory.iter().any(|m| m.cpu_kind == row.cpu_kind) {
+            return Err(PricingError::new(
+                &format!("{dir}/{}", TableName::Compute.file()),
+                format!(
+                    "cpu kind `{}` has no additional-RAM price in memory.csv",
+                    row.cpu_kind.as_str()
+                ),
+                "add a memory.csv row for it",
+            )
+            .at(row.prov.line, Some("cpu_kind")));
+        }
+    }
+    for row in &regions {
+        if !bandwidth.iter().any(|b| b.group == row.group) {
+            return Err(PricingError::new(
+                &format!("{dir}/{}", TableName::Regions.file()),
+                format!(
+                    "region group `{}` has no row in bandwidth.csv",
+                    row.group.code()
+                ),
+                "add the group's egress prices to bandwidth.csv",
+            )
+            .at(row.prov.line, Some("group")));
+        }
+    }
+
+    let storage = take_items(dir, TableName::Storage, storage, &StorageRows::ITEMS)?;
+    let mut storage = storage.into_iter();
+    let (Some(volume), Some(rootfs), Some(snapshot)) =
+        (storage.next(), storage.next(), storage.next())
+    else {
+        return Err(PricingError::new(dir, "storage.csv is incomplete", ""));
+    };
+    let network = take_items(dir, TableName::Network, network, &NetworkRows::ITEMS)?;
+    let mut network = network.into_iter();
+    let (
+        Some(dedicated_ipv4),
+        Some(certificate),
+        Some(wildcard_certificate),
+        Some(static_egress_ip),
+    ) = (
+        network.next(),
+        network.next(),
+        network.next(),
+        network.next(),
+    )
+    else {
+        return Err(PricingError::new(dir, "network.csv is incomplete", ""));
+    };
+
+    Ok(PriceTable {
+        manifest,
+        origin: dir.to_string(),
+        compute,
+        memory,
+        regions,
+        storage: StorageRows {
+            volume,
+            rootfs,
+            snapshot,
+        },
+        bandwidth,
+        network: NetworkRows {
+            dedicated_ipv4,
+            certificate,
+            wildcard_certificate,
+            static_egress_ip,
+        },
+        reservations,
+    })
+}
+
+/// Checks that an item table has exactly the `required` items and returns them in that
+/// order.
+fn take_items(
+    dir: &str,
+    table: TableName,
+    rows: Vec<ItemRow>,
+    required: &[&str],
+) -> Result<Vec<ItemRow>, PricingError> {
+    let file = format!("{dir}/{}", table.file());
+    if let Some(unknown) = rows.iter().find(|r| !required.contains(&r.item.as_str())) {
+        return Err(PricingError::new(
+            &file,
+            format!("unknown item `{}`", unknown.item),
+            format!("the items are: {}", required.join(", ")),
+        )
+        .at(unknown.prov.line, Some("item")));
+    }
+    let mut out = Vec::new();
+    for name in required {
+        let Some(row) = rows.iter().find(|r| r.item == *name) else {
+            return Err(PricingError::new(
+                &file,
+                format!("item `{name}` is missing"),
+                format!("the items are: {}", required.join(", ")),
+            ));
+        };
+        out.push(row.clone());
+    }
+    Ok(out)
+}

@@ -1,0 +1,361 @@
+use std::path::Path;
+use std::str::FromStr;
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+
+use super::*;
+
+fn date(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+#[test]
+fn embedded_versions_load_in_date_order() {
+    let c = Catalog::embedded().unwrap();
+    let dates: Vec<String> = c
+        .versions()
+        .iter()
+        .map(|v| v.version().to_string())
+        .collect();
+    assert_eq!(
+        dates,
+        [
+            "2024-04-25",
+            "2024-07-18",
+            "2024-08-01",
+            "2024-09-01",
+            "2024-10-01",
+            "2024-11-01",
+            "2026-01-01"
+        ]
+    );
+    for v in c.versions() {
+        assert_eq!(v.manifest.currency, "USD");
+        assert_eq!(v.manifest.hours_per_month, 720);
+        assert!(!v.manifest.sources.is_empty());
+        // Every row names a source listed in the manifest, with a URL.
+        for t in TableName::ALL {
+            for row in v.rows(t) {
+                let c = v.cite(row.source_ref()).unwrap();
+                assert!(c.url.starts_with("https://"), "{t} {}", row.key());
+            }
+        }
+    }
+}
+
+#[test]
+fn version_in_force_at_a_date() {
+    let c = Catalog::embedded().unwrap();
+    let at = |s: &str| c.at(date(s)).map(|v| v.version().to_string());
+    assert_eq!(at("2024-04-25").unwrap(), "2024-04-25");
+    assert_eq!(at("2024-07-17").unwrap(), "2024-04-25");
+    assert_eq!(at("2024-10-31").unwrap(), "2024-10-01");
+    assert_eq!(at("2025-06-01").unwrap(), "2024-11-01");
+    assert_eq!(at("2025-12-31").unwrap(), "2024-11-01");
+    assert_eq!(at("2026-02-01").unwrap(), "2026-01-01");
+    let err = c.at(date("2024-01-01")).unwrap_err().to_string();
+    assert!(
+        err.contains("no pricing version is in force on 2024-01-01"),
+        "{err}"
+    );
+    assert!(err.contains("earliest version is 2024-04-25"), "{err}");
+}
+
+#[test]
+fn dated_changes_are_in_the_right_versions() {
+    let c = Catalog::embedded().unwrap();
+    let v = |s: &str| c.exact(date(s)).unwrap();
+    // Rootfs charged from the first version on.
+    assert_eq!(v("2024-04-25").storage.rootfs.price, d("0.15"));
+    // Snapshots free until 2026-01-01, then $0.08 with 10 GB free per org.
+    assert_eq!(v("2024-11-01").storage.snapshot.price, Decimal::ZERO);
+    assert_eq!(v("2026-01-01").storage.snapshot.price, d("0.08"));
+    assert_eq!(v("2026-01-01").storage.snapshot.free_per_org, d("10"));
+    // lax phase-in: 1.00 → 1.05 → 1.10 → 1.15 → 1.20; iad stays 1.00.
+    let lax: Vec<Decimal> = [
+        "2024-04-25",
+        "2024-07-18",
+        "2024-08-01",
+        "2024-09-01",
+        "2024-10-01",
+        "2024-11-01",
+    ]
+    .iter()
+    .map(|s| v(s).region("lax").unwrap().compute_multiplier)
+    .collect();
+    assert_eq!(
+        lax,
+        [d("1"), d("1"), d("1.05"), d("1.10"), d("1.15"), d("1.20")]
+    );
+    // Fly's worked example: shared-cpu-1x 256 MB in lax lists at $2.33 (1.94 × 1.20 =
+    // 2.328) and phases in as $2.04 in August (1.94 × 1.05 = 2.037).
+    let p = v("2024-11-01")
+        .preset("shared-cpu-1x")
+        .unwrap()
+        .price_per_30d;
+    assert_eq!(crate::money::to_cents(p * d("1.20")), d("2.33"));
+    assert_eq!(crate::money::to_cents(p * d("1.05")), d("2.04"));
+    // Only iad and lax multipliers are published after the phase-in.
+    let published: Vec<&str> = v("2026-01-01")
+        .regions
+        .iter()
+        .filter(|r| r.prov.status == Status::Published)
+        .map(|r| r.region.as_str())
+        .collect();
+    assert_eq!(published, ["iad", "lax"]);
+    // Private cross-region traffic: internet rate before granular pricing.
+    let na = |s: &str| {
+        v(s).bandwidth(crate::platform::RegionGroup::NorthAmerica)
+            .unwrap()
+            .private_per_gb
+    };
+    assert_eq!(na("2024-04-25"), d("0.02"));
+    assert_eq!(na("2024-07-18"), d("0.006"));
+}
+
+#[test]
+fn lookups_suggest_close_matches() {
+    let c = Catalog::embedded().unwrap();
+    let v = c.latest().unwrap();
+    let e = v.region("sjx").unwrap_err();
+    assert!(e.suggestions.contains(&"sjc".to_string()), "{e}");
+    assert!(e.to_string().contains("did you mean"), "{e}");
+    let e = v.preset("shared-cpu-1").unwrap_err();
+    assert_eq!(e.suggestions[0], "shared-cpu-1x");
+    let e = v.preset("performance-3x").unwrap_err();
+    assert!(e.to_string().contains("performance-"), "{e}");
+    let e = v.region("zzzzzz").unwrap_err();
+    assert!(
+        e.suggestions.is_empty() && !e.to_string().contains("did you mean"),
+        "{e}"
+    );
+}
+
+#[test]
+fn citation_names_file_line_and_source() {
+    let c = Catalog::embedded().unwrap();
+    let v = c.exact(date("2026-01-01")).unwrap();
+    let row = v.preset("shared-cpu-1x").unwrap();
+    let cit = v.cite(row.source_ref()).unwrap();
+    assert_eq!(cit.file, "pricing/fly/2026-01-01/compute.csv");
+    assert_eq!(cit.line, 2);
+    assert_eq!(cit.key, "shared-cpu-1x");
+    assert_eq!(cit.value, "price_per_30d = 1.94");
+    assert!(cit.url.contains("fly.io"));
+}
+
+#[test]
+fn diff_between_2024_11_and_2026_01_is_the_snapshot_charge() {
+    let c = Catalog::embedded().unwrap();
+    let a = c.at(date("2025-06-01")).unwrap();
+    let b = c.at(date("2026-02-01")).unwrap();
+    let dfx = diff(a, b);
+    assert_eq!(dfx.changes.len(), 1, "{:#?}", dfx.changes);
+    let ch = &dfx.changes[0];
+    assert_eq!(
+        (ch.table, ch.key.as_str()),
+        (TableName::Storage, "snapshot")
+    );
+    assert_eq!(ch.fields.len(), 1);
+    assert_eq!(ch.fields[0].field, "price");
+    assert_eq!(
+        (ch.fields[0].before.as_str(), ch.fields[0].after.as_str()),
+        ("0", "0.08")
+    );
+    assert!(diff(a, a).is_empty());
+}
+
+// ---- bad pricing directories ----
+
+/// Writes the embedded 2026-01-01 version into `dir/2026-01-01/`, after applying `edit`
+/// to the file named `file`.
+fn write_version(dir: &Path, file: &str, edit: impl Fn(&str) -> String) {
+    let v = dir.join("2026-01-01");
+    std::fs::create_dir_all(&v).unwrap();
+    for (rel, text) in embedded_files() {
+        if let Some(name) = rel.strip_prefix("fly/2026-01-01/") {
+            let text = if name == file {
+                edit(text)
+            } else {
+                text.to_string()
+            };
+            std::fs::write(v.join(name), text).unwrap();
+        }
+    }
+}
+
+fn load_err(file: &str, edit: impl Fn(&str) -> String) -> PricingError {
+    let tmp = tempfile::tempdir().unwrap();
+    write_version(tmp.path(), file, edit);
+    Catalog::from_dir(tmp.path()).unwrap_err()
+}
+
+#[test]
+fn a_copied_version_loads_from_a_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_version(tmp.path(), "", |t| t.to_string());
+    let c = Catalog::from_dir(tmp.path()).unwrap();
+    assert_eq!(c.versions().len(), 1);
+    let v = c.at(date("2026-11-01")).unwrap();
+    assert!(v.origin.ends_with("2026-01-01"));
+    // A single version directory works too.
+    let c = Catalog::from_dir(&tmp.path().join("2026-01-01")).unwrap();
+    assert_eq!(c.versions().len(), 1);
+    // Before its date, nothing is in force.
+    let e = c.at(date("2025-12-31")).unwrap_err().to_string();
+    assert!(
+        e.contains("no pricing version is in force on 2025-12-31"),
+        "{e}"
+    );
+}
+
+#[test]
+fn export_writes_a_loadable_copy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let files = export_embedded(tmp.path()).unwrap();
+    assert!(files.len() >= 7 * 8);
+    let c = Catalog::from_dir(tmp.path()).unwrap();
+    assert_eq!(
+        c.versions().len(),
+        Catalog::embedded().unwrap().versions().len()
+    );
+}
+
+#[test]
+fn missing_column_is_named() {
+    let e = load_err("compute.csv", |t| {
+        t.replacen(",price_per_30d,", ",price,", 1)
+    });
+    assert!(e.file.ends_with("compute.csv"), "{e}");
+    assert_eq!(e.line, Some(1));
+    assert_eq!(e.column.as_deref(), Some("price_per_30d"));
+    assert!(
+        e.to_string().contains("column `price_per_30d` is missing"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bad_number_names_row_and_column() {
+    let e = load_err("compute.csv", |t| t.replacen(",1.94,", ",1.9x,", 1));
+    assert_eq!(e.line, Some(2));
+    assert_eq!(e.column.as_deref(), Some("price_per_30d"));
+    assert!(e.to_string().contains("`1.9x` is not a number"), "{e}");
+    assert!(e.to_string().contains("hint:"), "{e}");
+}
+
+#[test]
+fn zero_compute_price_is_refused() {
+    let e = load_err("compute.csv", |t| t.replacen(",1.94,", ",0,", 1));
+    assert_eq!(
+        (e.line, e.column.as_deref()),
+        (Some(2), Some("price_per_30d"))
+    );
+    assert!(e.message.contains("is 0"), "{e}");
+}
+
+#[test]
+fn duplicate_row_is_refused() {
+    let e = load_err("regions.csv", |t| {
+        let dup = t
+            .lines()
+            .find(|l| l.starts_with("iad,"))
+            .unwrap()
+            .to_string();
+        format!("{t}{dup}\n")
+    });
+    assert!(e.file.ends_with("regions.csv"), "{e}");
+    assert_eq!(e.line, Some(20));
+    assert!(
+        e.message.contains("duplicate row `iad` (first on line 10)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn unknown_region_group_is_refused() {
+    let e = load_err("regions.csv", |t| {
+        t.replacen("ams,Amsterdam,europe", "ams,Amsterdam,eu", 1)
+    });
+    assert_eq!((e.line, e.column.as_deref()), (Some(2), Some("group")));
+    assert!(e.message.contains("unknown region group `eu`"), "{e}");
+    assert!(e.hint.contains("north_america"), "{e}");
+}
+
+#[test]
+fn group_without_bandwidth_is_refused() {
+    let e = load_err("bandwidth.csv", |t| {
+        t.lines()
+            .filter(|l| !l.starts_with("india,"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    assert!(e.file.ends_with("regions.csv"), "{e}");
+    assert!(
+        e.message.contains("`india` has no row in bandwidth.csv"),
+        "{e}"
+    );
+}
+
+#[test]
+fn unknown_source_and_missing_note_are_refused() {
+    let e = load_err("memory.csv", |t| {
+        t.replacen("fly-pricing", "fly-nowhere", 1)
+    });
+    assert_eq!((e.line, e.column.as_deref()), (Some(2), Some("source")));
+    assert!(e.message.contains("not listed in manifest.yaml"), "{e}");
+    let e = load_err("memory.csv", |t| {
+        t.lines()
+            .map(|l| {
+                if l.starts_with("shared,") {
+                    "shared,5.00,assumed,fly-pricing,"
+                } else {
+                    l
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    assert_eq!(e.column.as_deref(), Some("note"), "{e}");
+}
+
+#[test]
+fn malformed_row_and_missing_file_and_manifest_errors() {
+    let e = load_err("storage.csv", |t| format!("{t}volume,GB-month\n"));
+    assert!(e.file.ends_with("storage.csv") && e.line.is_some(), "{e}");
+    let e = load_err("storage.csv", |t| t.replacen("rootfs,", "rootfz,", 1));
+    assert!(e.message.contains("unknown item `rootfz`"), "{e}");
+
+    let tmp = tempfile::tempdir().unwrap();
+    write_version(tmp.path(), "", |t| t.to_string());
+    std::fs::remove_file(tmp.path().join("2026-01-01/network.csv")).unwrap();
+    let e = Catalog::from_dir(tmp.path()).unwrap_err();
+    assert!(
+        e.file.ends_with("network.csv") && e.message == "is missing",
+        "{e}"
+    );
+
+    let e = load_err("manifest.yaml", |t| {
+        t.replacen(
+            "effective_date: 2026-01-01",
+            "effective_date: 2026-02-01",
+            1,
+        )
+    });
+    assert!(e.message.contains("differs from the directory name"), "{e}");
+    let e = load_err("manifest.yaml", |t| {
+        t.replacen("hours_per_month: 720", "hours_per_month: 730", 1)
+    });
+    assert!(e.hint.contains("720"), "{e}");
+    let e = load_err("manifest.yaml", |t| format!("{t}colour: blue\n"));
+    assert!(e.message.contains("colour"), "{e}");
+
+    let empty = tempfile::tempdir().unwrap();
+    let e = Catalog::from_dir(empty.path()).unwrap_err();
+    assert!(e.message.contains("holds no pricing version"), "{e}");
+}

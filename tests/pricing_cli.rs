@@ -1,0 +1,142 @@
+//! `flotilla pricing list | show | diff | export`, driven through the binary.
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn flotilla() -> Command {
+    Command::cargo_bin("flotilla").unwrap()
+}
+
+fn stdout(args: &[&str]) -> String {
+    let out = flotilla().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn list_shows_every_version() {
+    let s = stdout(&["pricing", "list"]);
+    for d in [
+        "2024-04-25",
+        "2024-07-18",
+        "2024-08-01",
+        "2024-09-01",
+        "2024-10-01",
+        "2024-11-01",
+        "2026-01-01",
+    ] {
+        assert!(s.contains(d), "{d} missing in {s}");
+    }
+    let j: Value = serde_json::from_str(&stdout(&["pricing", "list", "--format", "json"])).unwrap();
+    assert_eq!(j["versions"].as_array().unwrap().len(), 7);
+}
+
+#[test]
+fn show_prints_rows_with_status_and_sources() {
+    let s = stdout(&["pricing", "show", "2026-02-01"]);
+    assert!(s.contains("Pricing fly/2026-01-01"), "{s}");
+    assert!(s.contains("shared-cpu-1x"));
+    assert!(s.contains("https://fly.io/docs/about/pricing/"));
+    assert!(s.contains("assumed"));
+    let j: Value = serde_json::from_str(&stdout(&[
+        "pricing",
+        "show",
+        "2025-06-01",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(j["pricing_version"], "2024-11-01");
+    let snapshot = j["tables"]["storage.csv"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["item"] == "snapshot")
+        .unwrap()
+        .clone();
+    assert_eq!(snapshot["price"], "0");
+}
+
+#[test]
+fn diff_shows_the_snapshot_charge() {
+    let s = stdout(&["pricing", "diff", "2025-06-01", "2026-02-01"]);
+    assert!(s.contains("fly/2024-11-01 → fly/2026-01-01"), "{s}");
+    let row = s.lines().find(|l| l.contains("storage.csv")).unwrap();
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(
+        cells,
+        ["storage.csv", "snapshot", "changed", "price", "0", "0.08"]
+    );
+    assert_eq!(s.matches("changed").count(), 2, "{s}"); // header count line + one row
+    let s = stdout(&[
+        "pricing",
+        "diff",
+        "2025-06-01",
+        "2026-02-01",
+        "--spec",
+        "specs/jarvis.yaml",
+    ]);
+    assert!(
+        s.contains("Effect on specs/jarvis.yaml: $158.40 → $159.38 per month (+$0.98"),
+        "{s}"
+    );
+    let j: Value = serde_json::from_str(&stdout(&[
+        "pricing",
+        "diff",
+        "2025-06-01",
+        "2026-02-01",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(j["changes"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn export_then_override_gives_the_same_prices() {
+    let tmp = tempfile::tempdir().unwrap();
+    flotilla()
+        .args(["pricing", "export"])
+        .arg(tmp.path())
+        .assert()
+        .success();
+    let dir = tmp.path().to_str().unwrap();
+    let a = stdout(&["cost", "specs/jarvis.yaml", "--format", "json"]);
+    let b = stdout(&[
+        "cost",
+        "specs/jarvis.yaml",
+        "--format",
+        "json",
+        "--pricing",
+        dir,
+    ]);
+    let (a, b): (Value, Value) = (
+        serde_json::from_str(&a).unwrap(),
+        serde_json::from_str(&b).unwrap(),
+    );
+    assert_eq!(a["monthly_usd"], b["monthly_usd"]);
+    assert_ne!(a["pricing_origin"], b["pricing_origin"]);
+    // A single version directory also works, and dates before it have no prices.
+    let one = format!("{dir}/fly/2024-11-01");
+    let s = stdout(&["pricing", "list", "--pricing", &one]);
+    assert!(s.contains("2024-11-01") && !s.contains("2026-01-01"), "{s}");
+    let out = flotilla()
+        .args(["pricing", "show", "2024-10-01", "--pricing", &one])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn bad_dates_are_refused() {
+    let out = flotilla()
+        .args(["pricing", "show", "2026-13-01"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a date"));
+}
