@@ -6,12 +6,14 @@
 
 use clap::{Parser, Subcommand};
 
+mod apply;
 pub mod common;
 mod cost;
 mod graph;
 mod plan;
 pub mod pricing;
 mod sim;
+pub mod target;
 mod validate;
 
 /// Exit code: success, or no changes.
@@ -44,6 +46,9 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     /// Show what would change, per resource, with the monthly cost before and after.
     Plan(plan::PlanArgs),
+    /// Make the organization match the spec (or a saved plan): create, update, replace
+    /// and delete, idempotently.
+    Apply(apply::ApplyArgs),
     /// Show the dependency graph of a spec's resources.
     Graph(graph::GraphArgs),
     /// Run a local Fly Machines API simulator (try flotilla without a Fly account).
@@ -53,6 +58,19 @@ pub enum Command {
     Cost(cost::CostArgs),
     /// List, show and compare the versioned price tables.
     Pricing(pricing::PricingArgs),
+}
+
+/// A multi-threaded tokio runtime for the commands that talk to an API.
+pub fn runtime() -> Result<tokio::runtime::Runtime, i32> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            common::eprint_diag(&crate::diag::Diagnostic::error(format!(
+                "cannot start the async runtime: {e}"
+            )));
+            EXIT_ERROR
+        })
 }
 
 /// Parses the process arguments, runs the command and returns the exit code.
@@ -72,6 +90,7 @@ pub fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Validate(a) => validate::run(a),
         Command::Plan(a) => plan::run(a),
+        Command::Apply(a) => apply::run(a),
         Command::Graph(a) => graph::run(a),
         Command::Sim(args) => sim::run(args),
         Command::Cost(a) => cost::run(a),
