@@ -556,3 +556,174 @@ fn updates_extend_volumes_and_change_snapshot_policies_in_place() {
     let (_, code) = org.plan_json("specs/bigger.yaml", &[]);
     assert_eq!(code, 0);
 }
+
+#[test]
+fn crashes_and_faults_converge_without_duplicates_or_orphans() {
+    use rand::{Rng, SeedableRng};
+    let faults = "429=0.2,500=0.03,503=0.02,500@after=0.03,lost_response=0.05,timeout=0.02,hang=1s";
+    let org = Org::with(SCALE, |cfg| cfg.faults = faults.parse().unwrap());
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    // One app per tenant, then a hundred tenants in one shared app.
+    for spec in ["specs/jarvis.yaml", "specs/workspaces.yaml"] {
+        org.set_faults(faults);
+        // Kill apply at random points, several times.
+        for _ in 0..6 {
+            let mut child = org
+                .cmd("apply", &[spec, "--yes", "--quiet"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(rng.random_range(80..1500)));
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        // Then apply again (faults still on) until a run completes.
+        let done = (0..20).any(|_| org.apply(spec, &["--quiet"]).status.success());
+        assert!(done, "{spec}: repeated applies must converge");
+        org.set_faults("none");
+        let (plan, code) = org.plan_json(spec, &[]);
+        assert_eq!(code, 0, "{spec} converged: {}", plan["summary"]);
+    }
+    let c = org.counters();
+    for kind in ["lost_response", "429", "500@after", "timeout"] {
+        assert!(
+            c.faults_by_kind.get(kind).copied().unwrap_or(0) > 0,
+            "{kind} faults were injected: {:?}",
+            c.faults_by_kind
+        );
+    }
+    // Exactly one Machine and one volume per declared slot; nothing orphaned.
+    let apps: Vec<String> = org
+        .apps("my-jarvis")
+        .into_iter()
+        .filter(|a| a != "my-jarvis-desktop")
+        .collect();
+    assert_eq!(apps.len(), 14, "{apps:?}");
+    for app in apps {
+        let ms: Vec<Value> = org
+            .machines(&app)
+            .into_iter()
+            .filter(|m| m["state"] != "destroyed")
+            .collect();
+        let vs = org.volumes(&app);
+        assert_eq!(ms.len(), 1, "{app}: {ms:#?}");
+        assert_eq!(vs.len(), 1, "{app}: {vs:#?}");
+        assert_eq!(
+            ms[0]["config"]["mounts"][0]["volume"], vs[0]["id"],
+            "{app}: the volume is the Machine's"
+        );
+        assert_eq!(ms[0]["state"], "started");
+    }
+    let ms: Vec<Value> = org
+        .machines("my-jarvis-desktop")
+        .into_iter()
+        .filter(|m| m["state"] != "destroyed")
+        .collect();
+    let vs = org.volumes("my-jarvis-desktop");
+    assert_eq!(
+        (ms.len(), vs.len()),
+        (101, 100),
+        "one web Machine, one Machine and volume per user"
+    );
+    let mounted: std::collections::HashSet<&str> = ms
+        .iter()
+        .filter_map(|m| m["config"]["mounts"][0]["volume"].as_str())
+        .collect();
+    assert!(
+        vs.iter()
+            .all(|v| mounted.contains(v["id"].as_str().unwrap())),
+        "no orphaned volume"
+    );
+}
+
+#[test]
+fn the_embedded_simulator_works_from_a_fresh_checkout() {
+    // What the README tells a newcomer: no account, no token, no secrets.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("specs")).unwrap();
+    std::fs::copy(
+        reconcile_common::root().join("specs/jarvis.yaml"),
+        dir.path().join("specs/jarvis.yaml"),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("flotilla"))
+            .current_dir(dir.path())
+            .args(args)
+            .args(["--time-scale", "40"])
+            .env_remove("FLY_API_TOKEN")
+            .env_remove("FLY_API_HOSTNAME")
+            .env_remove("ANTHROPIC_API_KEY")
+            .env_remove("OPENAI_API_KEY")
+            .output()
+            .unwrap();
+        (out.status.code(), text(&out))
+    };
+    let (code, out) = run(&["apply", "specs/jarvis.yaml", "--sim", "--yes"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("Apply complete: 98 created"), "{out}");
+    assert!(
+        out.contains("replaced by placeholders in the simulator"),
+        "{out}"
+    );
+    assert!(dir.path().join(".flotilla/sim.json").exists());
+    let (code, out) = run(&["plan", "specs/jarvis.yaml", "--sim", "--detailed-exitcode"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("No changes."), "{out}");
+    // Without a target, apply refuses rather than guessing.
+    let (code, out) = run(&["apply", "specs/jarvis.yaml", "--yes"]);
+    assert_eq!(code, Some(1));
+    assert!(out.contains("use --sim"), "{out}");
+}
+
+#[test]
+fn ctrl_c_stops_new_work_and_says_what_was_done() {
+    // A slow clock (time scale 4) so that the apply is still running when interrupted.
+    let org = Org::new(4.0);
+    let mut child = org
+        .cmd(
+            "apply",
+            &[
+                "specs/jarvis.yaml",
+                "--yes",
+                "--journal",
+                "journal/interrupted.jsonl",
+            ],
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the first app exists, then interrupt.
+    for _ in 0..200 {
+        if !org.apps("my-jarvis").is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("Interrupted: no new operations start"), "{t}");
+    assert!(
+        t.contains("Apply interrupted:") && t.contains("not done"),
+        "{t}"
+    );
+    let created = org.apps("my-jarvis").len();
+    assert!(
+        created < 14,
+        "the interrupted apply stopped early ({created} apps)"
+    );
+    let journal = std::fs::read_to_string(org.path("journal/interrupted.jsonl")).unwrap();
+    assert!(
+        journal.contains("\"outcome\":\"skipped\""),
+        "operations not started are journaled as skipped: {journal}"
+    );
+    // Running it again finishes the job.
+    org.apply_ok("specs/jarvis.yaml", &[]);
+    assert_eq!(org.apps("my-jarvis").len(), 14);
+}

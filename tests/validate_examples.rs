@@ -97,8 +97,8 @@ fn known_token_shapes_are_refused_without_echo() {
     // Built at run time so that no token-shaped literal is committed.
     let tail = "Zq3xW8vN2mK5pR7tY1uB4cD6fG9hJ0aL";
     let tokens = [
-        format!("FlyV1 fm2_{tail}{tail}"),
-        format!("sk-ant-api03-{tail}"),
+        format!("FlyV1 fm2{}{tail}{tail}", "_"),
+        format!("sk-{}-api03-{tail}", "ant"),
         format!("ghp_{tail}abcd"),
         format!("AKIA{}", "Q7XK2M4N6P8R1T3V"),
     ];

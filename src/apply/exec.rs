@@ -103,6 +103,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 type OpResult = Result<String, String>;
 
+/// App creations in flight at once (Fly allows a burst of 3, then one a second).
+const APP_LANE: usize = 4;
+
 impl Shared {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -187,21 +190,34 @@ pub async fn execute(mut shared: Shared, ops: Vec<Op>, progress: &Progress) -> E
         .collect();
     let ops = Arc::new(ops);
     let mut running: JoinSet<(usize, OpResult, Duration)> = JoinSet::new();
+    let mut task_op: HashMap<tokio::task::Id, usize> = HashMap::new();
     let limit = shared.opts.concurrency.max(1);
     let mut interrupted = false;
+    let mut apps_running = 0usize;
     loop {
+        let mut deferred = Vec::new();
         while running.len() < limit {
             if shared.cancel.load(Ordering::Relaxed) {
                 interrupted = true;
                 break;
             }
-            let Some(Reverse((_, i))) = ready.pop() else {
+            let Some(Reverse((prio, i))) = ready.pop() else {
                 break;
             };
+            // App creations queue on Fly's per-organization limit (about one a second):
+            // keep only a few in flight so the slots go to tenants already under way.
+            let is_app = matches!(ops[i].kind, OpKind::CreateApp { .. });
+            if is_app && apps_running >= APP_LANE {
+                deferred.push(Reverse((prio, i)));
+                continue;
+            }
+            if is_app {
+                apps_running += 1;
+            }
             let sh = Arc::clone(&shared);
             let ops2 = Arc::clone(&ops);
             progress.started(&ops[i]);
-            running.spawn(async move {
+            let handle = running.spawn(async move {
                 let op = &ops2[i];
                 let t = Instant::now();
                 if let Some(j) = &sh.journal {
@@ -217,18 +233,28 @@ pub async fn execute(mut shared: Shared, ops: Vec<Op>, progress: &Progress) -> E
                 }
                 (i, r, d)
             });
+            task_op.insert(handle.id(), i);
         }
-        let Some(joined) = running.join_next().await else {
+        ready.extend(deferred);
+        let Some(joined) = running.join_next_with_id().await else {
             break;
         };
         let (i, r, d) = match joined {
-            Ok(x) => x,
+            Ok((id, x)) => {
+                task_op.remove(&id);
+                x
+            }
             Err(e) => {
-                // A panicking operation is a bug; it fails alone.
-                progress.note(&format!("an operation stopped unexpectedly: {e}"));
-                continue;
+                // A panicking operation is a bug; it fails alone (with what depends on it).
+                let Some(i) = task_op.remove(&e.id()) else {
+                    continue;
+                };
+                (i, Err(format!("internal error: {e}")), Duration::ZERO)
             }
         };
+        if matches!(ops[i].kind, OpKind::CreateApp { .. }) {
+            apps_running = apps_running.saturating_sub(1);
+        }
         match r {
             Ok(detail) => {
                 progress.finished(&ops[i], true, &detail, d);
@@ -576,18 +602,13 @@ enum Checks {
 }
 
 fn checks_status(m: &fly::Machine) -> Checks {
-    let Some(list) = m.extra.get("checks").and_then(Value::as_array) else {
+    let Some(list) = &m.checks else {
         return Checks::Passing;
     };
-    let bad: Vec<String> = list
+    let bad: Vec<&str> = list
         .iter()
-        .filter(|c| c.get("status").and_then(Value::as_str) != Some("passing"))
-        .map(|c| {
-            c.get("name")
-                .and_then(Value::as_str)
-                .unwrap_or("?")
-                .to_string()
-        })
+        .filter(|c| c.status != "passing")
+        .map(|c| c.name.as_str())
         .collect();
     if bad.is_empty() {
         Checks::Passing

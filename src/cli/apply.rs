@@ -189,7 +189,7 @@ async fn apply_with(
         client,
         &org,
         &super::target::declared_apps(&desired),
-        32,
+        crate::fly::observe::CONCURRENCY,
     )
     .await
     {

@@ -131,7 +131,7 @@ pub fn run(args: PlanArgs) -> i32 {
                     &target.client,
                     &desired.org,
                     &super::target::declared_apps(desired),
-                    32,
+                    crate::fly::observe::CONCURRENCY,
                 )
                 .await
                 .map_err(|e| Diagnostic::error(format!("cannot observe org {}: {e}", desired.org)));

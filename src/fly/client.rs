@@ -202,6 +202,14 @@ impl Stats {
     }
 }
 
+/// `GET /secrets`: `{"secrets": [...]}` (current API) or a bare list (older one).
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum SecretList {
+    Wrapped { secrets: Vec<fly::Secret> },
+    Bare(Vec<fly::Secret>),
+}
+
 /// A lease on a Machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
@@ -233,14 +241,20 @@ enum Repeat {
 
 impl Client {
     pub fn new(cfg: ClientConfig) -> Result<Client, String> {
-        let mut auth = HeaderValue::from_str(&format!("Bearer {}", cfg.token.0)).map_err(|_| {
+        // Macaroon tokens (`FlyV1 …`) carry their own scheme; others are bearer tokens.
+        let scheme = if cfg.token.0.starts_with("FlyV1 ") {
+            cfg.token.0.clone()
+        } else {
+            format!("Bearer {}", cfg.token.0)
+        };
+        let mut auth = HeaderValue::from_str(&scheme).map_err(|_| {
             "the API token contains characters that cannot be sent in a header".to_string()
         })?;
         auth.set_sensitive(true);
         let http = reqwest::Client::builder()
             .user_agent(concat!("flotilla/", env!("CARGO_PKG_VERSION")))
-            .pool_max_idle_per_host(64)
             .connect_timeout(Duration::from_secs(10))
+            .timeout(cfg.request_timeout)
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         let limiter = Limiter::new(cfg.time_scale, cfg.rate_limits);
@@ -297,7 +311,7 @@ impl Client {
         headers: &[(&'static str, &str)],
         repeat: Repeat,
         timeout: Option<Duration>,
-    ) -> Result<(u16, String), ApiError> {
+    ) -> Result<(u16, Vec<u8>), ApiError> {
         let inner = &self.inner;
         let url = format!("{}/v1{path}", inner.cfg.base_url);
         let m = method.to_string();
@@ -308,25 +322,29 @@ impl Client {
             if !act.is_read() {
                 inner.stats.mutating.fetch_add(1, Ordering::Relaxed);
             }
-            let mut hm = HeaderMap::new();
-            hm.insert(AUTHORIZATION, inner.auth.clone());
-            for (k, v) in headers {
-                if let Ok(mut hv) = HeaderValue::from_str(v) {
-                    hv.set_sensitive(true);
-                    hm.insert(*k, hv);
-                }
-            }
             let mut req = inner
                 .http
                 .request(method.clone(), &url)
-                .headers(hm)
-                .timeout(timeout.unwrap_or(inner.cfg.request_timeout));
+                .header(AUTHORIZATION, inner.auth.clone());
+            if !headers.is_empty() {
+                let mut hm = HeaderMap::new();
+                for (k, v) in headers {
+                    if let Ok(mut hv) = HeaderValue::from_str(v) {
+                        hv.set_sensitive(true);
+                        hm.insert(*k, hv);
+                    }
+                }
+                req = req.headers(hm);
+            }
+            if let Some(t) = timeout {
+                req = req.timeout(t);
+            }
             if let Some(b) = body {
                 req = req.json(b);
             }
             let started = std::time::Instant::now();
             let result = req.send().await;
-            let outcome: Result<(u16, String, Option<f64>), reqwest::Error> = match result {
+            let outcome: Result<(u16, Vec<u8>, Option<f64>), reqwest::Error> = match result {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let retry_after = resp
@@ -334,8 +352,8 @@ impl Client {
                         .get(RETRY_AFTER)
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| v.trim().parse::<f64>().ok());
-                    match resp.text().await {
-                        Ok(text) => Ok((status, text, retry_after)),
+                    match resp.bytes().await {
+                        Ok(body) => Ok((status, body.to_vec(), retry_after)),
                         Err(e) => Err(e),
                     }
                 }
@@ -371,7 +389,10 @@ impl Client {
                         return Err(ApiError::Unknown {
                             method: m,
                             path: path.to_string(),
-                            cause: format!("{status}: {}", truncate(&text, 200)),
+                            cause: format!(
+                                "{status}: {}",
+                                truncate(&String::from_utf8_lossy(&text), 200)
+                            ),
                         });
                     }
                     if !retries_left {
@@ -379,7 +400,7 @@ impl Client {
                             method: m,
                             path: path.to_string(),
                             status,
-                            body: text,
+                            body: String::from_utf8_lossy(&text).into_owned(),
                         });
                     }
                     inner.stats.retries.fetch_add(1, Ordering::Relaxed);
@@ -393,7 +414,7 @@ impl Client {
                         method: m,
                         path: path.to_string(),
                         status,
-                        body: text,
+                        body: String::from_utf8_lossy(&text).into_owned(),
                     });
                 }
                 Ok((status, text, _)) => return Ok((status, text)),
@@ -438,10 +459,13 @@ impl Client {
         let (_, text) = self
             .call(method, path, act, id, body, headers, repeat, None)
             .await?;
-        serde_json::from_str(&text).map_err(|e| ApiError::Transport {
+        serde_json::from_slice(&text).map_err(|e| ApiError::Transport {
             method: m,
             path: path.to_string(),
-            cause: format!("unexpected response ({e}): {}", truncate(&text, 300)),
+            cause: format!(
+                "unexpected response ({e}): {}",
+                truncate(&String::from_utf8_lossy(&text), 300)
+            ),
         })
     }
 
@@ -946,7 +970,7 @@ impl Client {
 
     pub async fn list_secrets(&self, app: &str) -> Result<Vec<fly::Secret>, ApiError> {
         let path = format!("/apps/{}/secrets", enc(app));
-        let v: Value = self
+        let list: SecretList = self
             .json(
                 Method::GET,
                 &path,
@@ -957,12 +981,9 @@ impl Client {
                 Repeat::Safe,
             )
             .await?;
-        // `{"secrets": [...]}` (current API) or a bare list (older one).
-        let list = v.get("secrets").cloned().unwrap_or(v);
-        serde_json::from_value(list).map_err(|e| ApiError::Transport {
-            method: "GET".into(),
-            path,
-            cause: format!("unexpected secrets list: {e}"),
+        Ok(match list {
+            SecretList::Wrapped { secrets } => secrets,
+            SecretList::Bare(s) => s,
         })
     }
 

@@ -11,8 +11,17 @@ use std::collections::HashSet;
 use futures::stream::{self, StreamExt};
 
 use crate::fly::client::{ApiError, Client};
+use crate::fly::types as fly_app;
 use crate::resource::META_MANAGED;
 use crate::state::{AppSnapshot, STATE_FORMAT_VERSION, Snapshot};
+
+/// Requests in flight at once.
+pub const CONCURRENCY: usize = 64;
+
+enum Listed {
+    Volumes(usize, Vec<crate::fly::types::Volume>),
+    Secrets(usize, Vec<crate::fly::types::Secret>),
+}
 
 /// Observes `org`. `declared` are the app names the spec manages.
 pub async fn observe(
@@ -21,37 +30,60 @@ pub async fn observe(
     declared: &HashSet<String>,
     concurrency: usize,
 ) -> Result<Snapshot, ApiError> {
-    let apps = client.list_apps(org).await?;
     let concurrency = concurrency.max(1);
-    let results: Vec<Result<Option<AppSnapshot>, ApiError>> = stream::iter(apps)
-        .map(|app| async move {
-            let machines = client.list_machines(&app.name).await?;
-            let managed = machines
-                .iter()
-                .any(|m| m.config.metadata.get(META_MANAGED).map(String::as_str) == Some("true"));
-            if !managed && !declared.contains(&app.name) {
-                return Ok(None);
-            }
-            let (volumes, secrets) = futures::try_join!(
-                client.list_volumes(&app.name),
-                client.list_secrets(&app.name)
-            )?;
-            Ok(Some(AppSnapshot {
+    let apps = client.list_apps(org).await?;
+    // Every app's Machines (they say whether flotilla manages an app it did not name).
+    let listed: Vec<Result<(fly_app::App, Vec<crate::fly::types::Machine>), ApiError>> =
+        stream::iter(apps)
+            .map(|app| async move { client.list_machines(&app.name).await.map(|m| (app, m)) })
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+    let mut owned: Vec<AppSnapshot> = Vec::new();
+    for r in listed {
+        let (app, machines) = r?;
+        let managed = machines
+            .iter()
+            .any(|m| m.config.metadata.get(META_MANAGED).map(String::as_str) == Some("true"));
+        if managed || declared.contains(&app.name) {
+            owned.push(AppSnapshot {
                 app,
                 machines,
-                volumes,
-                secrets,
-            }))
+                volumes: Vec::new(),
+                secrets: Vec::new(),
+            });
+        }
+    }
+    // Volumes and secrets of the apps flotilla may own, as one flat stream of requests.
+    let names: Vec<String> = owned.iter().map(|a| a.app.name.clone()).collect();
+    let jobs = (0..names.len()).flat_map(|i| [(i, true), (i, false)]);
+    let results: Vec<Result<Listed, ApiError>> = stream::iter(jobs)
+        .map(|(i, volumes)| {
+            let name = &names[i];
+            async move {
+                if volumes {
+                    client
+                        .list_volumes(name)
+                        .await
+                        .map(|v| Listed::Volumes(i, v))
+                } else {
+                    client
+                        .list_secrets(name)
+                        .await
+                        .map(|s| Listed::Secrets(i, s))
+                }
+            }
         })
         .buffer_unordered(concurrency)
         .collect()
         .await;
-    let mut out = Vec::new();
     for r in results {
-        if let Some(a) = r? {
-            out.push(a);
+        match r? {
+            Listed::Volumes(i, v) => owned[i].volumes = v,
+            Listed::Secrets(i, s) => owned[i].secrets = s,
         }
     }
+    let mut out = owned;
     out.sort_by(|a, b| a.app.name.cmp(&b.app.name));
     for a in &mut out {
         a.machines.sort_by(|x, y| x.id.cmp(&y.id));

@@ -1,5 +1,6 @@
-//! Fly Machines API wire types, as the API returns them. Fields flotilla does not model
-//! are kept in `extra` so that an update sends back what it did not mean to change.
+//! Fly Machines API wire types, as the API returns them. In a Machine's config (and its
+//! parts), fields flotilla does not model are kept in `extra`, so that an update sends
+//! back what it did not mean to change; elsewhere unknown fields are ignored.
 
 use std::collections::BTreeMap;
 
@@ -28,8 +29,6 @@ pub struct App {
     pub volume_count: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<Value>,
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -199,8 +198,6 @@ pub struct ImageRef {
     pub tag: String,
     #[serde(default)]
     pub digest: String,
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -224,8 +221,18 @@ pub struct Machine {
     pub created_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    /// Health-check results (`[{name, status, output, updated_at}]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checks: Option<Vec<CheckStatus>>,
+}
+
+/// One health check's latest result, as a Machine reports it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CheckStatus {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub status: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -251,8 +258,6 @@ pub struct Volume {
     pub auto_backup_enabled: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
 }
 
 /// An app secret as listed: name and Fly's opaque digest, never the value.
@@ -284,7 +289,6 @@ mod tests {
         assert_eq!(m.config.checks["c"].interval.as_deref(), Some("15s"));
         assert!(m.config.extra.contains_key("init"));
         let back = serde_json::to_value(&m).unwrap();
-        assert_eq!(back["nonce"], "x");
         assert_eq!(back["config"]["init"], serde_json::json!({}));
     }
 }

@@ -77,9 +77,6 @@ pub fn applied_snapshot(desired: &Desired) -> Snapshot {
                     Spec::BackupPolicy(bp) if bp.volume == r.address => Some(bp.clone()),
                     _ => None,
                 });
-                let mut extra = serde_json::Map::new();
-                extra.insert("fstype".into(), "ext4".into());
-                extra.insert("block_size".into(), 4096.into());
                 apps[i].volumes.push(fly::Volume {
                     id: vol_ids[&r.address].clone(),
                     name: v.name.clone(),
@@ -92,7 +89,6 @@ pub fn applied_snapshot(desired: &Desired) -> Snapshot {
                     snapshot_retention: backup.as_ref().map(|b| b.snapshot_retention),
                     auto_backup_enabled: backup.as_ref().map(|b| b.auto_backup),
                     created_at: Some("2026-11-01T10:00:00Z".into()),
-                    extra,
                 });
             }
             Spec::Machine(m) => {
