@@ -129,7 +129,6 @@ pub fn applied_snapshot(desired: &Desired) -> Snapshot {
                             "sha256:{}",
                             &flotilla::spec::hash_bytes(m.image.as_bytes())[7..]
                         ),
-                        ..Default::default()
                     }),
                     created_at: Some("2026-11-01T10:00:00Z".into()),
                     updated_at: Some("2026-11-01T10:00:05Z".into()),
