@@ -681,7 +681,7 @@ fn the_embedded_simulator_works_from_a_fresh_checkout() {
 fn ctrl_c_stops_new_work_and_says_what_was_done() {
     // A slow clock (time scale 4) so that the apply is still running when interrupted.
     let org = Org::new(4.0);
-    let mut child = org
+    let child = org
         .cmd(
             "apply",
             &[
