@@ -24,3 +24,4 @@ pub mod secrets;
 pub mod sim;
 pub mod spec;
 pub mod state;
+pub mod whatif;
