@@ -133,20 +133,14 @@ pub fn cost_vs_tenants(r: &Report, per_tenant: bool) -> String {
     } else {
         (0.01, 1.0)
     };
-    let title = if per_tenant {
-        "Cost per tenant per month"
-    } else {
-        "Total monthly cost"
-    };
     let focus = r.focus;
     svg(900, 460, |root| {
         let area = root.margin(10, 10, 10, 20);
         let mut b = ChartBuilder::on(&area);
-        b.caption(title, (FONT, 20))
-            .x_label_area_size(44)
-            .y_label_area_size(72);
+        b.x_label_area_size(44).y_label_area_size(72);
         if per_tenant {
-            let top = ymax * 1.08;
+            // Room above the curves for the legend.
+            let top = ymax * 1.45;
             let mut chart = b
                 .build_cartesian_2d((lo..hi).log_scale(), 0f64..top)
                 .map_err(|e| e.to_string())?;
@@ -162,7 +156,7 @@ pub fn cost_vs_tenants(r: &Report, per_tenant: bool) -> String {
                 .map_err(|e| e.to_string())?;
             draw_curves(&mut chart, r, &y)?;
             draw_crossings(&mut chart, r, focus, &y)?;
-            legend(&mut chart, SeriesLabelPosition::UpperLeft)
+            legend(&mut chart, SeriesLabelPosition::UpperRight)
         } else {
             let mut chart = b
                 .build_cartesian_2d((lo..hi).log_scale(), (ymin * 0.8..ymax * 1.25).log_scale())
@@ -254,21 +248,39 @@ where
     Y: Ranged<ValueType = f64>,
 {
     let ink = RGBColor(17, 24, 39);
-    for be in r.break_even.iter().filter(|b| b.point == focus) {
-        let v = y(be.tenants, be.cost_a.max(be.cost_b));
-        if v <= 0.0 {
-            continue;
+    let mut marks: Vec<(u64, f64)> = r
+        .break_even
+        .iter()
+        .filter(|b| b.point == focus)
+        .map(|b| (b.tenants, y(b.tenants, b.cost_a.max(b.cost_b))))
+        .filter(|m| m.1 > 0.0)
+        .collect();
+    marks.sort_by_key(|m| m.0);
+    // Crossings within 25% of each other share one label (`47–53`).
+    let mut groups: Vec<Vec<(u64, f64)>> = Vec::new();
+    for m in marks {
+        match groups.last_mut() {
+            Some(g) if g.last().is_some_and(|l| (m.0 as f64) <= l.0 as f64 * 1.25) => g.push(m),
+            _ => groups.push(vec![m]),
         }
-        let p = (be.tenants as f64, v);
+    }
+    for g in groups {
+        let (first, last) = (g[0], g[g.len() - 1]);
+        let label = if first.0 == last.0 {
+            first.0.to_string()
+        } else {
+            format!("{}–{}", first.0, last.0)
+        };
+        chart
+            .draw_series(g.iter().map(|m| {
+                EmptyElement::at((m.0 as f64, m.1))
+                    + Polygon::new(vec![(0, -8), (7, 0), (0, 8), (-7, 0)], ink.filled())
+            }))
+            .map_err(|e| e.to_string())?;
         chart
             .draw_series(std::iter::once(
-                EmptyElement::at(p)
-                    + Polygon::new(vec![(0, -8), (7, 0), (0, 8), (-7, 0)], ink.filled())
-                    + Text::new(
-                        format!("{}", be.tenants),
-                        (8, -20),
-                        (FONT, 13).into_font().color(&ink),
-                    ),
+                EmptyElement::at((first.0 as f64, first.1))
+                    + Text::new(label, (6, -26), (FONT, 14).into_font().color(&ink)),
             ))
             .map_err(|e| e.to_string())?;
     }
@@ -298,10 +310,6 @@ pub fn breakdown(r: &Report) -> String {
     svg(900, height, |root| {
         let area = root.margin(10, 10, 10, 20);
         let mut chart = ChartBuilder::on(&area)
-            .caption(
-                format!("What the money pays for at {} tenants", r.breakdown_tenants),
-                (FONT, 20),
-            )
             .x_label_area_size(40)
             .y_label_area_size(240)
             .build_cartesian_2d(0f64..xmax, (0..n).into_segmented())
@@ -373,13 +381,6 @@ pub fn sensitivity(r: &Report) -> String {
     svg(900, 380, |root| {
         let area = root.margin(10, 10, 10, 20);
         let mut chart = ChartBuilder::on(&area)
-            .caption(
-                format!(
-                    "Monthly cost by active hours per day, {} tenants",
-                    s.tenants
-                ),
-                (FONT, 20),
-            )
             .x_label_area_size(44)
             .y_label_area_size(72)
             .build_cartesian_2d(xlo..xhi, 0f64..ymax)

@@ -196,6 +196,14 @@ pub struct Priced {
 impl ArchModel {
     /// The monthly cost at `n` tenants (exact; same arithmetic as [`ArchModel::price`]).
     pub fn cost(&self, n: u64) -> Usd {
+        let (total, snap, certs) = self.tally(n);
+        total - allowance(self.snapshot, snap) - allowance(self.certificate, certs)
+            + self.extras_fixed
+            + Decimal::from(n) * self.extras_per_tenant
+    }
+
+    /// Engine cost before the organization's allowances, snapshot GB and certificates.
+    fn tally(&self, n: u64) -> (Usd, Decimal, Decimal) {
         let mut total = Decimal::ZERO;
         let mut snap = Decimal::ZERO;
         let mut certs = Decimal::ZERO;
@@ -215,8 +223,44 @@ impl ArchModel {
                 certs += on * ch.on.certificates + win * ch.window.certificates;
             }
         }
-        total -= allowance(self.snapshot, snap) + allowance(self.certificate, certs);
-        total + self.extras_fixed + Decimal::from(n) * self.extras_per_tenant
+        (total, snap, certs)
+    }
+
+    /// Bounds on `cost(N + 1) − cost(N)` for every `N ≥ from`: the exact per-tenant slope
+    /// of the affine parts, widened by the steps (`ceil`, pool Machines) and, while the
+    /// organization's free allowances are not used up at `from`, by their change.
+    pub fn increments(&self, from: u64) -> (Usd, Usd) {
+        let (mut lo, mut hi) = (self.extras_per_tenant, self.extras_per_tenant);
+        let (mut snap_hi, mut certs_hi) = (Decimal::ZERO, Decimal::ZERO);
+        for (u, c) in &self.units {
+            let (klo, khi) = match *c {
+                Count::Fixed(_) => (Decimal::ZERO, Decimal::ZERO),
+                Count::Tenants(w) | Count::Active(w) => (w, w),
+                Count::ActiveCeil(x) => (x.floor(), x.ceil()),
+            };
+            lo += klo * u.total;
+            hi += khi * u.total;
+            snap_hi += khi * u.snapshot_gb;
+            certs_hi += khi * u.certificates;
+        }
+        for p in &self.pools {
+            let mut jump = Decimal::ZERO;
+            for c in &p.front {
+                let most = (p.load / Decimal::from(c.tenants_per_machine.max(1))).ceil();
+                jump = jump.max(most * c.window.total);
+                snap_hi = snap_hi.max(most * c.window.snapshot_gb);
+                certs_hi = certs_hi.max(most * c.window.certificates);
+            }
+            hi += jump;
+        }
+        let (_, snap, certs) = self.tally(from);
+        if snap < self.snapshot.1 {
+            lo -= snap_hi * self.snapshot.0;
+        }
+        if certs < self.certificate.1 {
+            lo -= certs_hi * self.certificate.0;
+        }
+        (lo, hi)
     }
 
     /// The fleet at `n` tenants as a full engine report.
@@ -462,12 +506,15 @@ pub fn price_unit(
     })
 }
 
+/// Every size with its always-on monthly price, cheapest first.
+type RankedSizes = Rc<Vec<(Candidate, Usd)>>;
+
 /// Caches shared by the models of one run: the always-on price of every size in a region
 /// (to rank sizes), and the shared tier of the base spec.
 pub struct Context<'a> {
     pub scenario: &'a Scenario,
     pub tables: &'a [&'a PriceTable],
-    sizes: RefCell<HashMap<(usize, String), Rc<Vec<(Candidate, Usd)>>>>,
+    sizes: RefCell<HashMap<(usize, String), RankedSizes>>,
 }
 
 impl<'a> Context<'a> {
@@ -481,11 +528,7 @@ impl<'a> Context<'a> {
 
     /// Every size of the price table in `region`, with its always-on monthly price (compute
     /// and RAM, engine-priced), cheapest first.
-    fn ranked_sizes(
-        &self,
-        table: usize,
-        region: &str,
-    ) -> Result<Rc<Vec<(Candidate, Usd)>>, CostError> {
+    fn ranked_sizes(&self, table: usize, region: &str) -> Result<RankedSizes, CostError> {
         let key = (table, region.to_string());
         if let Some(v) = self.sizes.borrow().get(&key) {
             return Ok(v.clone());
@@ -528,7 +571,7 @@ impl<'a> Context<'a> {
         let a = &s.architectures[arch];
         let table = self.tables[point.table];
         let mix = &s.sweep.regions[point.region];
-        let p = &s.profile;
+        let p = &a.profile;
         let b = Build { org: "whatif" };
         let (f, h) = (point.fraction, point.hours);
         let mut units: Vec<(Rc<Unit>, Count)> = Vec::new();
@@ -585,7 +628,8 @@ impl<'a> Context<'a> {
                 )
             };
             let size = || -> Result<Candidate, CostError> {
-                if let (Some(preset), Some(mb)) = (&a.sizing.preset, a.sizing.memory_mb)
+                if let (Some(preset), Some(mb)) =
+                    (&a.profile.sizing.preset, a.profile.sizing.memory_mb)
                     && let Some(pr) = crate::platform::preset(preset)
                 {
                     return Ok(Candidate {
@@ -600,7 +644,7 @@ impl<'a> Context<'a> {
             match a.kind {
                 ArchKind::AppPerTenant | ArchKind::MachinePerTenant => {
                     let c = size()?;
-                    if !a.sizing.is_fixed() {
+                    if !a.profile.sizing.is_fixed() {
                         auto_size = Some(c);
                     }
                     let mut res = Vec::new();
@@ -623,7 +667,7 @@ impl<'a> Context<'a> {
                 }
                 ArchKind::Hybrid => {
                     let c = size()?;
-                    if !a.sizing.is_fixed() {
+                    if !a.profile.sizing.is_fixed() {
                         auto_size = Some(c);
                     }
                     let st = storage();
@@ -820,8 +864,13 @@ impl<'a> Context<'a> {
             .filter(|c| {
                 allowed(
                     c,
-                    &a.sizing.preset.clone().into_iter().collect::<Vec<_>>(),
-                    a.sizing.memory_mb,
+                    &a.profile
+                        .sizing
+                        .preset
+                        .clone()
+                        .into_iter()
+                        .collect::<Vec<_>>(),
+                    a.profile.sizing.memory_mb,
                     a.idle,
                 )
             })
@@ -837,11 +886,10 @@ impl<'a> Context<'a> {
         region: &str,
         w: Decimal,
     ) -> Result<PoolRegion, CostError> {
-        let s = self.scenario;
         let table = self.tables[point.table];
         let placement = a.pool.placement;
         let volume = if placement == Placement::Pinned {
-            s.profile.volume_gb
+            a.profile.volume_gb
         } else {
             0
         };
@@ -864,7 +912,7 @@ impl<'a> Context<'a> {
         let min = u32::try_from(a.pool.min_machines).unwrap_or(u32::MAX);
         let usage = Usage {
             active_hours_per_day: point.hours,
-            rootfs_gb: s.profile.usage.rootfs_gb,
+            rootfs_gb: a.profile.usage.rootfs_gb,
             ..Usage::default()
         };
         let idle = IdlePolicy {

@@ -130,7 +130,7 @@ fn cheapest<'a>(rows: impl Iterator<Item = &'a Row>) -> Option<&'a Row> {
 }
 
 /// The rows of one usage point at one tenant count, by architecture.
-fn at<'a>(r: &'a Report, point: usize, n: u64) -> Vec<&'a Row> {
+fn at(r: &Report, point: usize, n: u64) -> Vec<&Row> {
     let mut v: Vec<&Row> = r
         .rows
         .iter()
@@ -209,21 +209,50 @@ pub fn tables(r: &Report) -> Vec<Table> {
         w.map(|i| arch_name(r, i))
             .unwrap_or_else(|| "(equal)".into())
     };
-    for b in &r.break_even {
-        be.push(
-            vec![
-                r.points
-                    .get(b.point)
-                    .map(|p| p.label.clone())
-                    .unwrap_or_default(),
-                format!("{} vs {}", arch_name(r, b.a), arch_name(r, b.b)),
-                tenants(b.tenants),
-                name_or_tie(b.cheaper_before),
-                name_or_tie(b.cheaper_from),
-                format!("{} vs {}", usd(b.cost_a), usd(b.cost_b)),
-            ],
-            None,
-        );
+    // Runs of more than three crossings of one pair (steps alternating around a line)
+    // collapse into one row: where the alternation starts and ends, and who wins after.
+    let mut i = 0;
+    while i < r.break_even.len() {
+        let b = &r.break_even[i];
+        let run = r.break_even[i..]
+            .iter()
+            .take_while(|x| x.point == b.point && x.a == b.a && x.b == b.b)
+            .count();
+        let last = &r.break_even[i + run - 1];
+        let usage = r
+            .points
+            .get(b.point)
+            .map(|p| p.label.clone())
+            .unwrap_or_default();
+        let pair = format!("{} vs {}", arch_name(r, b.a), arch_name(r, b.b));
+        if run > 3 {
+            be.push(
+                vec![
+                    usage,
+                    pair,
+                    format!("{}–{}", tenants(b.tenants), tenants(last.tenants)),
+                    name_or_tie(b.cheaper_before),
+                    format!("{} (after {run} changes)", name_or_tie(last.cheaper_from)),
+                    format!("{} vs {}", usd(last.cost_a), usd(last.cost_b)),
+                ],
+                None,
+            );
+        } else {
+            for b in &r.break_even[i..i + run] {
+                be.push(
+                    vec![
+                        usage.clone(),
+                        pair.clone(),
+                        tenants(b.tenants),
+                        name_or_tie(b.cheaper_before),
+                        name_or_tie(b.cheaper_from),
+                        format!("{} vs {}", usd(b.cost_a), usd(b.cost_b)),
+                    ],
+                    None,
+                );
+            }
+        }
+        i += run;
     }
     if r.break_even.is_empty() {
         be.notes
@@ -443,13 +472,17 @@ pub fn tables(r: &Report) -> Vec<Table> {
                 "usable memory",
                 "tenants per Machine",
                 "agents running then",
-                &format!("agents that fit beside {} tenants", ft.resident),
+                "agents that fit beside N tenants",
             ]
             .map(String::from)
             .to_vec(),
             vec![false, true, true, true, true, true],
         );
-        t.intro = "Sizes worth considering (each holds more than every cheaper one), from the memory model: usable memory = memory × (1 − headroom).".into();
+        t.intro = format!(
+            "For each size, the largest memory worth considering and the sizes the pool picks. Usable memory = memory × (1 − headroom); N = {} tenants, or as many as the Machine holds.",
+            tenants(r.breakdown_tenants)
+        );
+        t.notes.extend(ft.notes.iter().cloned());
         for fr in &ft.rows {
             t.push(
                 vec![
@@ -461,7 +494,11 @@ pub fn tables(r: &Report) -> Vec<Table> {
                     ),
                     tenants(fr.tenants_per_machine),
                     count(fr.agents),
-                    tenants(fr.agents_that_fit),
+                    format!(
+                        "{} (N = {})",
+                        tenants(fr.agents_that_fit),
+                        tenants(fr.resident)
+                    ),
                 ],
                 None,
             );
@@ -567,7 +604,7 @@ pub fn model_notes(r: &Report) -> Vec<String> {
     ];
     if r.pricing
         .iter()
-        .any(|(d, _)| d.to_string() < "2026-01-01".to_string())
+        .any(|(d, _)| d.to_string().as_str() < "2026-01-01")
     {
         v.push("Snapshot storage is free in price tables before 2026-01-01.".into());
     }

@@ -31,9 +31,9 @@ pub struct RunOptions {
 }
 
 /// Evaluations of one architecture's model per crossing search (pairs share a cache).
-const SEARCH_BUDGET: usize = 20_000;
+const SEARCH_BUDGET: usize = 4_000;
 /// Crossings kept per pair and usage point.
-const MAX_CROSSINGS: usize = 12;
+const MAX_CROSSINGS: usize = 50;
 /// Points per dense cost curve.
 const CURVE_POINTS: usize = 96;
 
@@ -184,6 +184,8 @@ pub struct FitRow {
     pub tenants_per_machine: u64,
     /// Concurrent agents with that many tenants at the focus active fraction.
     pub agents: Decimal,
+    /// Tenants resident for `agents_that_fit`: the breakdown scale, at most a Machine's.
+    pub resident: u64,
     /// Concurrent agents that fit beside `resident` tenants.
     pub agents_that_fit: u64,
 }
@@ -195,9 +197,9 @@ pub struct FitTable {
     pub region: String,
     pub fraction: Decimal,
     pub placement: Placement,
-    /// Tenants resident for the `agents_that_fit` column.
-    pub resident: u64,
     pub rows: Vec<FitRow>,
+    /// Per-Machine limits that ruled sizes out.
+    pub notes: Vec<String>,
 }
 
 /// Dense samples of one architecture's cost at the focus point, for the charts.
@@ -283,7 +285,9 @@ fn tables<'a>(
     }
 }
 
-/// A memo of one model's costs (shared by the pairs it takes part in).
+/// A memo of one model's costs (shared by the pairs it takes part in), to the
+/// micro-dollar: two architectures whose costs differ by less (the same fleet reached by
+/// different arithmetic) cost the same. Rounding keeps costs non-decreasing in `N`.
 struct Memo<'m> {
     model: &'m ArchModel,
     seen: RefCell<HashMap<u64, Usd>>,
@@ -294,7 +298,7 @@ impl Memo<'_> {
         if let Some(v) = self.seen.borrow().get(&n) {
             return *v;
         }
-        let v = self.model.cost(n);
+        let v = self.model.cost(n).round_dp(6);
         self.seen.borrow_mut().insert(n, v);
         v
     }
@@ -423,9 +427,15 @@ pub fn run(s: &Scenario, catalog: &Catalog, opts: &RunOptions) -> Result<Report,
             .collect();
         for a in 0..n_arch {
             for b in a + 1..n_arch {
+                let slope = |l: u64| {
+                    let (alo, ahi) = ms[a].increments(l);
+                    let (blo, bhi) = ms[b].increments(l);
+                    (alo - bhi, ahi - blo)
+                };
                 let found = breakeven::crossings(
                     |n| memos[a].cost(n),
                     |n| memos[b].cost(n),
+                    &slope,
                     lo,
                     hi,
                     SEARCH_BUDGET,
@@ -455,18 +465,28 @@ pub fn run(s: &Scenario, catalog: &Catalog, opts: &RunOptions) -> Result<Report,
                         a,
                         b,
                         text: format!(
-                            "the cheaper of the two changes {total} times between {} and {last} tenants (pool steps); the first {MAX_CROSSINGS} are listed",
+                            "the cheaper of the two changes {total} times between {} and {last} tenants (step changes); the first {MAX_CROSSINGS} are listed",
                             found.crossings[0].tenants
                         ),
                     });
                 }
-                if let (false, Some((l, r))) = (found.complete, found.unresolved) {
+                if found.all_equal {
                     notes.push(BreakEvenNote {
                         point: pi,
                         a,
                         b,
                         text: format!(
-                            "the two cost about the same between {l} and {r} tenants; crossings there are not listed"
+                            "the two cost the same at every tenant count tried ({} between {lo} and {hi})",
+                            found.evaluations
+                        ),
+                    });
+                } else if let (false, Some((l, r))) = (found.complete, found.unresolved) {
+                    notes.push(BreakEvenNote {
+                        point: pi,
+                        a,
+                        b,
+                        text: format!(
+                            "the two cost nearly the same between {l} and {r} tenants: crossings there are not listed"
                         ),
                     });
                 }
@@ -508,14 +528,13 @@ pub fn run(s: &Scenario, catalog: &Catalog, opts: &RunOptions) -> Result<Report,
     };
     for h in &s.report.sensitivity_hours {
         let p = Point { hours: *h, ..fp };
-        let mut costs = Vec::with_capacity(n_arch);
-        for a in 0..n_arch {
-            let m = match points.iter().position(|q| *q == p) {
-                Some(i) => models[i][a].cost(nb),
-                None => ctx.model(a, p).map_err(err)?.cost(nb),
-            };
-            costs.push(m);
-        }
+        let costs: Vec<Usd> = match points.iter().position(|q| *q == p) {
+            Some(i) => models[i].iter().map(|m| m.cost(nb)).collect(),
+            None => (0..n_arch)
+                .map(|a| ctx.model(a, p).map(|m| m.cost(nb)))
+                .collect::<Result<_, _>>()
+                .map_err(err)?,
+        };
         let win = (0..n_arch)
             .min_by(|x, y| costs[*x].cmp(&costs[*y]).then(x.cmp(y)))
             .unwrap_or(0);
@@ -523,7 +542,7 @@ pub fn run(s: &Scenario, catalog: &Catalog, opts: &RunOptions) -> Result<Report,
         sens.winners.push(win);
     }
 
-    let fits = fit_tables(s, &ctx, &models[focus], fp, nb);
+    let fits = fit_tables(s, &models[focus], fp, nb);
     let curves = models[focus]
         .iter()
         .enumerate()
@@ -676,52 +695,77 @@ fn make_row(
     }
 }
 
-fn fit_tables(
-    s: &Scenario,
-    ctx: &Context<'_>,
-    models: &[ArchModel],
-    point: Point,
-    nb: u64,
-) -> Vec<FitTable> {
+fn fit_tables(s: &Scenario, models: &[ArchModel], point: Point, nb: u64) -> Vec<FitTable> {
     let Some(mm) = &s.memory else {
         return Vec::new();
     };
     let mut out = Vec::new();
     for (ai, m) in models.iter().enumerate() {
-        let a = &s.architectures[ai];
         for p in &m.pools {
-            let resident = match p.placement {
-                Placement::Pinned => p
-                    .front
-                    .first()
-                    .map(|c| c.tenants_per_machine.min(nb))
-                    .unwrap_or(0),
-                Placement::Session => 0,
-            };
-            let _ = ctx;
+            // Per preset, the largest memory worth considering; plus every size the pool
+            // picks at the sweep's tenant counts.
+            let picked: Vec<usize> = s
+                .sweep
+                .tenants
+                .iter()
+                .filter_map(|n| p.pick(*n).map(|k| k.best))
+                .collect();
             let rows = p
                 .front
                 .iter()
-                .map(|c| {
+                .enumerate()
+                .filter(|(i, c)| {
+                    picked.contains(i)
+                        || p.front
+                            .get(i + 1)
+                            .is_none_or(|next| next.cand.preset != c.cand.preset)
+                })
+                .map(|(_, c)| {
                     let cand: Candidate = c.cand;
+                    let resident = nb.min(c.tenants_per_machine);
                     FitRow {
                         size: cand.label(),
                         always_on_monthly: c.on.total,
                         usable_mb: mm.usable_mb(&cand),
                         tenants_per_machine: c.tenants_per_machine,
                         agents: mm.agents(c.tenants_per_machine, p.placement, point.fraction),
-                        agents_that_fit: mm
-                            .agents_that_fit(&cand, resident.min(c.tenants_per_machine)),
+                        resident,
+                        agents_that_fit: mm.agents_that_fit(&cand, resident),
                     }
                 })
                 .collect();
+            let a = &s.architectures[ai];
+            let mut notes = Vec::new();
+            if a.idle == crate::resource::IdleMode::Suspend {
+                notes.push(format!(
+                    "Fly suspends Machines of at most {} MB: larger sizes are left out (idle `stop` considers them).",
+                    crate::platform::SUSPEND_MAX_MEMORY_MB
+                ));
+            }
+            let shared_fits = p
+                .front
+                .iter()
+                .any(|c| c.cand.cpu_kind == crate::platform::CpuKind::Shared);
+            if !shared_fits
+                && (a.pool.sizes.is_empty() || a.pool.sizes.iter().any(|n| n.starts_with("shared")))
+            {
+                notes.push("No shared-CPU size holds a tenant: shared CPUs take at most 2 GB per vCPU (16 GB on shared-cpu-8x), so only performance sizes fit.".into());
+            }
+            if let Some(largest) = p.front.last()
+                && largest.tenants_per_machine >= mm.max_tenants_per_machine
+            {
+                notes.push(format!(
+                    "max_tenants_per_machine ({}) caps the larger sizes.",
+                    mm.max_tenants_per_machine
+                ));
+            }
             out.push(FitTable {
                 arch: ai,
                 region: p.region.clone(),
                 fraction: point.fraction,
-                placement: a.pool.placement,
-                resident,
+                placement: p.placement,
                 rows,
+                notes,
             });
         }
     }
@@ -731,8 +775,8 @@ fn fit_tables(
 /// What an architecture is made of, in a sentence.
 fn summary(s: &Scenario, arch: usize, auto: Option<Candidate>) -> String {
     let a = &s.architectures[arch];
-    let p = &s.profile;
-    let size = match (&a.sizing.preset, a.sizing.memory_mb, auto) {
+    let p = &a.profile;
+    let size = match (&p.sizing.preset, p.sizing.memory_mb, auto) {
         (Some(pr), Some(mb), _) => format!("{pr} {}", fmt_mb(mb)),
         (_, _, Some(c)) => format!("{} (auto)", c.label()),
         _ => "auto-sized".into(),

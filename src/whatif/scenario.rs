@@ -191,15 +191,15 @@ pub struct Architecture {
     pub idle: IdleMode,
     pub shared: SharedTier,
     pub pool: PoolOptions,
-    /// Machine size of per-tenant Machines (the profile's unless overridden).
-    pub sizing: Sizing,
+    /// The base profile with the architecture's overrides (`profile:`, `size`, `memory`).
+    pub profile: Profile,
     pub extras: Vec<Extra>,
     pub mark: Mark,
 }
 
 impl Architecture {
     pub fn uses_memory_model(&self) -> bool {
-        self.kind == ArchKind::SharedPool || !self.sizing.is_fixed()
+        self.kind == ArchKind::SharedPool || !self.profile.sizing.is_fixed()
     }
 }
 
@@ -382,6 +382,7 @@ const ARCH_FIELDS: &[Field] = &[
     f("min_machines", INT),
     f("max_machines", INT),
     f("sizes", Ty::List(&STR)),
+    f("profile", Ty::Struct(PROFILE_FIELDS)),
 ];
 const POOL_ONLY: &[&str] = &["placement", "min_machines", "max_machines", "sizes"];
 
@@ -573,7 +574,7 @@ pub fn load_bytes(bytes: &[u8], file: &str, dir: &Path) -> Result<Scenario, Diag
             .max()
             .unwrap_or(Decimal::ONE);
         for a in &architectures {
-            check_fit(&mut r, m, memory_mark, a, &profile, worst);
+            check_fit(&mut r, m, memory_mark, a, worst);
         }
     }
     if r.diags.has_errors() {
@@ -601,7 +602,7 @@ fn read_base(r: &mut Reader, base: &Node, dir: &Path) -> (Profile, Vec<Resource>
     let mut profile = Profile {
         sizing: Sizing {
             preset: Some("shared-cpu-1x".into()),
-            memory_mb: None,
+            memory_mb: Some(256),
         },
         idle: IdleMode::Off,
         region: "iad".into(),
@@ -672,7 +673,7 @@ fn read_base(r: &mut Reader, base: &Node, dir: &Path) -> (Profile, Vec<Resource>
         );
     }
     if let Some(p) = base.get("profile").filter(|p| p.as_map().is_some()) {
-        read_profile(r, p, &mut profile);
+        read_profile(r, p, &mut profile, "base.profile");
     }
     (profile, shared, base_spec)
 }
@@ -731,9 +732,10 @@ fn read_sizing(r: &mut Reader, node: &Node, path: &str, current: &Sizing) -> Siz
             if node.get("memory").is_none() {
                 s.memory_mb = None;
             }
-        } else if platform::preset(size).is_some() {
-            if s.preset.as_deref() != Some(size) && node.get("memory").is_none() {
-                s.memory_mb = None;
+        } else if let Some(p) = platform::preset(size) {
+            if node.get("memory").is_none() && s.preset.as_deref() != Some(size) {
+                // A new size without a memory: the size's own.
+                s.memory_mb = Some(p.base_memory_mb);
             }
             s.preset = Some(size.to_string());
         } else {
@@ -774,7 +776,7 @@ fn check_memory(r: &mut Reader, preset: &str, mb: u32, mark: Mark, path: &str) {
     let Some(p) = platform::preset(preset) else {
         return;
     };
-    if mb % 256 != 0 {
+    if !mb.is_multiple_of(256) {
         let lo = (mb / 256 * 256).max(256);
         r.err(
             mark,
@@ -797,15 +799,15 @@ fn check_memory(r: &mut Reader, preset: &str, mb: u32, mark: Mark, path: &str) {
     }
 }
 
-fn read_profile(r: &mut Reader, node: &Node, p: &mut Profile) {
-    p.sizing = read_sizing(r, node, "base.profile", &p.sizing);
+fn read_profile(r: &mut Reader, node: &Node, p: &mut Profile, path: &str) {
+    p.sizing = read_sizing(r, node, path, &p.sizing);
     if let Some((s, _)) = Reader::str(node, "idle") {
         p.idle = idle_mode(s);
     }
-    if let Some((region, mark)) = Reader::str(node, "region") {
-        if check_region(r, region, mark, "base.profile.region") {
-            p.region = region.to_string();
-        }
+    if let Some((region, mark)) = Reader::str(node, "region")
+        && check_region(r, region, mark, &format!("{path}.region"))
+    {
+        p.region = region.to_string();
     }
     if let Some((v, _)) = Reader::int(node, "volume_gb") {
         p.volume_gb = v.clamp(0, 500) as u32;
@@ -817,10 +819,10 @@ fn read_profile(r: &mut Reader, node: &Node, p: &mut Profile) {
         p.auto_backup = b;
     }
     let u = &mut p.usage;
-    if let Some((h, mark)) = Reader::num(node, "active_hours_per_day") {
-        if check_hours(r, h, mark, "base.profile.active_hours_per_day") {
-            u.active_hours_per_day = h;
-        }
+    if let Some((h, mark)) = Reader::num(node, "active_hours_per_day")
+        && check_hours(r, h, mark, &format!("{path}.active_hours_per_day"))
+    {
+        u.active_hours_per_day = h;
     }
     for (key, slot) in [
         ("rootfs_gb", &mut u.rootfs_gb),
@@ -846,7 +848,7 @@ fn read_profile(r: &mut Reader, node: &Node, p: &mut Profile) {
     {
         r.err(
             v.mark,
-            "base.profile.volume_used_gb",
+            &format!("{path}.volume_used_gb"),
             format!(
                 "{} GB used is more than the {} GB volume",
                 used.normalize(),
@@ -1362,24 +1364,41 @@ fn read_architecture(
             }
         }
     }
-    let idle_node = node.get("idle");
-    let idle = match idle_node.and_then(Node::scalar_text) {
-        Some(s) => idle_mode(s),
-        None => match kind {
-            ArchKind::SharedPool => IdleMode::Stop,
-            ArchKind::Hybrid | ArchKind::MachinePerTenant if profile.idle == IdleMode::Off => {
-                IdleMode::Suspend
-            }
-            _ => profile.idle,
-        },
-    };
-    let sizing = if kind == ArchKind::SharedPool {
+    let mut profile = profile.clone();
+    if let Some(pn) = node.get("profile").filter(|p| p.as_map().is_some()) {
+        if let Some((_, mark)) = Reader::str(pn, "region") {
+            r.err(
+                mark,
+                &format!("{path}.profile.region"),
+                "an architecture's profile cannot set the region",
+                "regions are a sweep axis: list them under `sweep.regions`",
+            );
+        }
+        read_profile(r, pn, &mut profile, &format!("{path}.profile"));
+    }
+    profile.sizing = if kind == ArchKind::SharedPool {
         Sizing {
             preset: None,
             memory_mb: None,
         }
     } else {
         read_sizing(r, node, path, &profile.sizing)
+    };
+    let sizing = profile.sizing.clone();
+    let idle_node = node.get("idle");
+    let idle = match idle_node.and_then(Node::scalar_text) {
+        Some(s) => idle_mode(s),
+        None => match kind {
+            ArchKind::SharedPool => IdleMode::Stop,
+            ArchKind::Hybrid | ArchKind::MachinePerTenant if profile.idle == IdleMode::Off => {
+                if sizing.memory_mb.is_some_and(|m| m <= SUSPEND_MAX_MEMORY_MB) {
+                    IdleMode::Suspend
+                } else {
+                    IdleMode::Stop
+                }
+            }
+            _ => profile.idle,
+        },
     };
     let label = match node.get("name").and_then(Node::as_str) {
         Some(n) => n.to_string(),
@@ -1534,7 +1553,7 @@ fn read_architecture(
         idle,
         shared,
         pool,
-        sizing,
+        profile,
         extras,
         mark: node.mark,
     })
@@ -1700,9 +1719,9 @@ fn check_fit(
     m: &MemoryModel,
     mark: Mark,
     a: &Architecture,
-    profile: &Profile,
     worst_fraction: Decimal,
 ) {
+    let profile = &a.profile;
     if !a.uses_memory_model() {
         return;
     }
@@ -1716,7 +1735,7 @@ fn check_fit(
             worst_fraction,
             profile.volume_gb,
         ),
-        _ => (a.sizing.clone(), Placement::Pinned, Decimal::ONE, 0),
+        _ => (profile.sizing.clone(), Placement::Pinned, Decimal::ONE, 0),
     };
     let filter: Vec<String> = match (&sizing.preset, a.kind) {
         (Some(p), _) => vec![p.clone()],
