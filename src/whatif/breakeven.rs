@@ -61,12 +61,15 @@ fn envelope(dl: Usd, dr: Usd, k: Usd, lo: Usd, hi: Usd) -> (Usd, Usd) {
     }
     let span = hi - lo;
     let clamp = |t: Usd| t.max(Decimal::ZERO).min(k);
-    // Lowest: max(dl + t·lo, dr − (k − t)·hi), a convex function, at its kink.
-    let t = clamp((dl - dr + k * hi) / span);
-    let low = (dl + t * lo).max(dr - (k - t) * hi);
-    // Highest: min(dl + t·hi, dr − (k − t)·lo), concave, at its kink.
-    let t = clamp((dr - k * lo - dl) / span);
-    let high = (dl + t * hi).min(dr - (k - t) * lo);
+    // Lowest: the minimum of max(dl + t·lo, dr − (k − t)·hi), a convex function of t: at
+    // an end or at the kink.
+    let floor = |t: Usd| (dl + t * lo).max(dr - (k - t) * hi);
+    let kink = clamp((dl - dr + k * hi) / span);
+    let low = floor(Decimal::ZERO).min(floor(k)).min(floor(kink));
+    // Highest: the maximum of min(dl + t·hi, dr − (k − t)·lo), concave.
+    let ceiling = |t: Usd| (dl + t * hi).min(dr - (k - t) * lo);
+    let kink = clamp((dr - k * lo - dl) / span);
+    let high = ceiling(Decimal::ZERO).max(ceiling(k)).max(ceiling(kink));
     (low, high)
 }
 
@@ -189,6 +192,22 @@ mod tests {
         assert_eq!(found, brute);
         assert_eq!(found.first(), Some(&5));
         assert!(s.evaluations < 300, "{}", s.evaluations);
+    }
+
+    #[test]
+    fn envelopes_hold_every_path() {
+        // d falls from 10 to −20 over 10 steps of −4 to −1 each: it can reach at most the
+        // ends, and at least −20 (it must end there); a path touching 10 − 4·t first and
+        // then falling slower reaches no lower than −20.
+        let (low, high) = envelope(d(10), d(-20), d(10), d(-4), d(-1));
+        assert_eq!((low, high), (d(-20), d(10)));
+        // Rising by 1 to 3 a step from −5 to 5 over 4 steps: lowest −5 … but it may first
+        // dip? No: increments are positive, so the bounds are the ends.
+        let (low, high) = envelope(d(-5), d(5), d(4), d(1), d(3));
+        assert_eq!((low, high), (d(-5), d(5)));
+        // Steps of −3 to +3 from 0 to 0 over 4 steps: down 6 then up 6 at worst.
+        let (low, high) = envelope(d(0), d(0), d(4), d(-3), d(3));
+        assert_eq!((low, high), (d(-6), d(6)));
     }
 
     #[test]

@@ -406,3 +406,80 @@ fn break_even_search_matches_brute_force() {
         }
     }
 }
+
+#[test]
+fn break_even_search_matches_brute_force_on_the_examples() {
+    // Every usage point and pair of the four example scenarios over their first 1,000
+    // tenant counts: the search finds exactly the crossings of a full scan.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let catalog = Catalog::embedded().unwrap();
+    let table = catalog.at(date()).unwrap();
+    let tables = [table];
+    for name in ["today", "containers", "hybrid", "shared-server"] {
+        let s =
+            super::scenario::load_file(&root.join(format!("examples/whatif/{name}.yaml"))).unwrap();
+        let ctx = super::model::Context::new(&s, &tables);
+        let lo = s.sweep.tenants[0];
+        let hi = (*s.sweep.tenants.last().unwrap()).min(1000);
+        for f in &s.sweep.active_fraction {
+            for h in &s.sweep.active_hours_per_day {
+                let p = super::model::Point {
+                    fraction: *f,
+                    hours: *h,
+                    region: 0,
+                    table: 0,
+                };
+                let models: Vec<_> = (0..s.architectures.len())
+                    .map(|a| ctx.model(a, p).unwrap())
+                    .collect();
+                let costs: Vec<Vec<Decimal>> = models
+                    .iter()
+                    .map(|m| (0..=hi).map(|n| m.cost(n).round_dp(6)).collect())
+                    .collect();
+                // The increment bounds hold at every count.
+                for m in &models {
+                    let (flo, fhi) = m.increments(lo);
+                    for n in lo..hi {
+                        let step = m.cost(n + 1) - m.cost(n);
+                        let (nlo, nhi) = m.increments(n);
+                        // (to 1e-12: the last of 28 digits may round either way)
+                        let e = d("0.000000000001");
+                        assert!(
+                            flo - e <= step
+                                && step <= fhi + e
+                                && nlo - e <= step
+                                && step <= nhi + e,
+                            "{name}: {step} at {n} not in {flo}..{fhi} / {nlo}..{nhi}"
+                        );
+                    }
+                }
+                for a in 0..models.len() {
+                    for b in a + 1..models.len() {
+                        let slope = |l: u64| {
+                            let (alo, ahi) = models[a].increments(l);
+                            let (blo, bhi) = models[b].increments(l);
+                            (alo - bhi, ahi - blo)
+                        };
+                        let found = super::breakeven::crossings(
+                            |n| costs[a][n as usize],
+                            |n| costs[b][n as usize],
+                            &slope,
+                            lo,
+                            hi,
+                            1_000_000,
+                        );
+                        let brute: Vec<u64> = (lo + 1..=hi)
+                            .filter(|n| {
+                                let n = *n as usize;
+                                costs[a][n - 1].cmp(&costs[b][n - 1])
+                                    != costs[a][n].cmp(&costs[b][n])
+                            })
+                            .collect();
+                        let got: Vec<u64> = found.crossings.iter().map(|c| c.tenants).collect();
+                        assert_eq!(got, brute, "{name} f {f} h {h}: {a} vs {b}");
+                    }
+                }
+            }
+        }
+    }
+}
