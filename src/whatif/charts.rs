@@ -138,43 +138,29 @@ pub fn cost_vs_tenants(r: &Report, per_tenant: bool) -> String {
         let area = root.margin(10, 10, 10, 20);
         let mut b = ChartBuilder::on(&area);
         b.x_label_area_size(44).y_label_area_size(72);
-        if per_tenant {
-            // Room above the curves for the legend.
-            let top = ymax * 1.45;
-            let mut chart = b
-                .build_cartesian_2d((lo..hi).log_scale(), 0f64..top)
-                .map_err(|e| e.to_string())?;
-            chart
-                .configure_mesh()
-                .x_desc("tenants (log scale)")
-                .y_desc("USD per tenant per month")
-                .x_label_formatter(&|v| axis_count(*v))
-                .y_label_formatter(&|v| axis_usd(*v))
-                .label_style((FONT, 13))
-                .light_line_style(RGBColor(243, 244, 246))
-                .draw()
-                .map_err(|e| e.to_string())?;
-            draw_curves(&mut chart, r, &y)?;
-            draw_crossings(&mut chart, r, focus, &y)?;
-            legend(&mut chart, SeriesLabelPosition::UpperRight)
+        // Per tenant, curves fall from the left: the legend goes top right, with room
+        // above the curves.
+        let (top, desc, position) = if per_tenant {
+            (ymax * 3.0, "USD per tenant per month (log scale)", SeriesLabelPosition::UpperRight)
         } else {
-            let mut chart = b
-                .build_cartesian_2d((lo..hi).log_scale(), (ymin * 0.8..ymax * 1.25).log_scale())
-                .map_err(|e| e.to_string())?;
-            chart
-                .configure_mesh()
-                .x_desc("tenants (log scale)")
-                .y_desc("USD per month (log scale)")
-                .x_label_formatter(&|v| axis_count(*v))
-                .y_label_formatter(&|v| axis_usd(*v))
-                .label_style((FONT, 13))
-                .light_line_style(RGBColor(243, 244, 246))
-                .draw()
-                .map_err(|e| e.to_string())?;
-            draw_curves(&mut chart, r, &y)?;
-            draw_crossings(&mut chart, r, focus, &y)?;
-            legend(&mut chart, SeriesLabelPosition::UpperLeft)
-        }
+            (ymax * 1.25, "USD per month (log scale)", SeriesLabelPosition::UpperLeft)
+        };
+        let mut chart = b
+            .build_cartesian_2d((lo..hi).log_scale(), (ymin * 0.8..top).log_scale())
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc("tenants (log scale)")
+            .y_desc(desc)
+            .x_label_formatter(&|v| axis_count(*v))
+            .y_label_formatter(&|v| axis_usd(*v))
+            .label_style((FONT, 13))
+            .light_line_style(RGBColor(243, 244, 246))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        draw_curves(&mut chart, r, &y)?;
+        draw_crossings(&mut chart, r, focus, &y)?;
+        legend(&mut chart, position)
     })
 }
 
