@@ -9,6 +9,7 @@
 // paths, where their size does not matter.
 #![allow(clippy::result_large_err)]
 
+pub mod apply;
 pub mod cli;
 pub mod cost;
 pub mod diag;

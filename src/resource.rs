@@ -19,6 +19,14 @@ pub const META_ROLE: &str = "flotilla_role";
 pub const META_INDEX: &str = "flotilla_index";
 /// The keyed fingerprint of the app secrets a Machine was last updated with.
 pub const META_SECRETS: &str = "flotilla_secrets";
+/// The fleet (spec) that manages a Machine: specs with different fleets share an org
+/// without touching each other's resources.
+pub const META_FLEET: &str = "flotilla_fleet";
+/// `lifecycle.prevent_destroy` recorded on the Machines of a tenant or shared app, so the
+/// protection holds even after the tenant is removed from the spec.
+pub const META_PROTECT: &str = "flotilla_prevent_destroy";
+/// The fleet name of a spec that does not set one.
+pub const DEFAULT_FLEET: &str = "default";
 
 /// The kinds of resources flotilla manages, in creation order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -339,6 +347,10 @@ pub struct MachineSpec {
 pub struct VolumeSpec {
     pub name: String,
     pub region: String,
+    /// Regions the volume may be created in when `region` has no capacity (its
+    /// Machine's); a volume in one of them satisfies the spec.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fallback_regions: Vec<String>,
     pub size_gb: u32,
     pub encrypted: bool,
     /// The Machine that mounts this volume.
@@ -545,10 +557,53 @@ pub struct TenantInfo {
     pub app: String,
 }
 
+fn default_fleet() -> String {
+    DEFAULT_FLEET.to_string()
+}
+
+impl Desired {
+    /// Rebuilds a desired state from its resources (a saved plan carries only those).
+    pub fn from_resources(org: &str, resources: ResourceSet) -> Desired {
+        let fleet = resources
+            .iter()
+            .find_map(|r| {
+                r.machine()
+                    .and_then(|m| m.metadata.get(META_FLEET).cloned())
+            })
+            .unwrap_or_else(default_fleet);
+        let mut apps: Vec<String> = resources.iter().map(|r| r.app.clone()).collect();
+        apps.sort();
+        apps.dedup();
+        let mut tenants: Vec<TenantInfo> = Vec::new();
+        for r in resources.iter() {
+            if let (Some(t), Spec::Machine(_)) = (&r.tenant, &r.spec)
+                && !tenants.iter().any(|x| &x.name == t)
+            {
+                tenants.push(TenantInfo {
+                    name: t.clone(),
+                    tier: None,
+                    app: r.app.clone(),
+                });
+            }
+        }
+        Desired {
+            org: org.to_string(),
+            fleet,
+            resources,
+            default_usage: Usage::default(),
+            tenants,
+            apps,
+        }
+    }
+}
+
 /// The desired state: everything a spec declares, fully resolved.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Desired {
     pub org: String,
+    /// The fleet this spec manages (`fleet:`; default `default`).
+    #[serde(default = "default_fleet")]
+    pub fleet: String,
     pub resources: ResourceSet,
     /// The spec's default usage assumptions (used to price resources that are only
     /// observed, such as those about to be deleted).

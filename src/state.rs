@@ -26,9 +26,10 @@ use crate::diag::Diagnostic;
 use crate::fly::types as fly;
 use crate::platform::{self, CpuKind};
 use crate::resource::{
-    Address, AppSpec, BackupSpec, Check, Concurrency, Desired, Guest, IdleMode, IdlePolicy,
-    META_INDEX, META_MANAGED, META_ROLE, META_SECRETS, META_TENANT, MachineSpec, Mount, Port,
-    Resource, ResourceSet, SecretSource, SecretSpec, Service, Spec, VolumeSpec,
+    Address, AppSpec, BackupSpec, Check, Concurrency, DEFAULT_FLEET, Desired, Guest, IdleMode,
+    IdlePolicy, META_FLEET, META_INDEX, META_MANAGED, META_PROTECT, META_ROLE, META_SECRETS,
+    META_TENANT, MachineSpec, Mount, Port, Resource, ResourceSet, SecretSource, SecretSpec,
+    Service, Spec, VolumeSpec,
 };
 
 pub const STATE_FORMAT_VERSION: u32 = 1;
@@ -115,8 +116,24 @@ fn is_gone(state: &str) -> bool {
     matches!(state, "destroyed" | "destroying" | "pending_destroy")
 }
 
-fn is_managed(m: &fly::Machine) -> bool {
+fn carries_flotilla(m: &fly::Machine) -> bool {
     m.config.metadata.get(META_MANAGED).map(String::as_str) == Some("true")
+}
+
+/// Managed by flotilla for this fleet (a Machine without a fleet key is `default`'s).
+fn is_managed(m: &fly::Machine, fleet: &str) -> bool {
+    carries_flotilla(m)
+        && m.config
+            .metadata
+            .get(META_FLEET)
+            .map(String::as_str)
+            .unwrap_or(DEFAULT_FLEET)
+            == fleet
+}
+
+/// `tenant.alice` of `tenant.alice.machine[0]`.
+fn owner_prefix(a: &Address) -> &str {
+    a.as_str().split(".machine").next().unwrap_or(a.as_str())
 }
 
 /// The address a managed Machine's metadata points at.
@@ -180,7 +197,12 @@ pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
         let name = a.app.name.as_str();
         let idx = by_app.get(name).unwrap_or(&empty);
         let live: Vec<&fly::Machine> = a.machines.iter().filter(|m| !is_gone(&m.state)).collect();
-        let managed: Vec<&fly::Machine> = live.iter().copied().filter(|m| is_managed(m)).collect();
+        let fleet = desired.fleet.as_str();
+        let managed: Vec<&fly::Machine> = live
+            .iter()
+            .copied()
+            .filter(|m| is_managed(m, fleet))
+            .collect();
         let declared = desired.apps.iter().any(|x| x == name);
         if !declared && managed.is_empty() {
             continue; // not ours: never listed, never touched
@@ -245,8 +267,30 @@ pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
             }
         }
         // Adoption of Machines without metadata into empty declared slots.
-        let mut unmanaged_machines: Vec<&fly::Machine> =
-            live.iter().copied().filter(|m| !is_managed(m)).collect();
+        // Machines of another fleet are never adopted nor touched.
+        for m in live
+            .iter()
+            .filter(|m| carries_flotilla(m) && !is_managed(m, fleet))
+        {
+            let other = m
+                .config
+                .metadata
+                .get(META_FLEET)
+                .map(String::as_str)
+                .unwrap_or(DEFAULT_FLEET);
+            out.unmanaged.push(Unmanaged {
+                app: name.to_string(),
+                kind: "machine".into(),
+                id: m.id.clone(),
+                name: m.name.clone(),
+                reason: format!("managed by fleet `{other}`; left alone"),
+            });
+        }
+        let mut unmanaged_machines: Vec<&fly::Machine> = live
+            .iter()
+            .copied()
+            .filter(|m| !carries_flotilla(m))
+            .collect();
         let empty_slots: Vec<&Resource> = idx
             .machines
             .iter()
@@ -332,7 +376,7 @@ pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
                 if !attached_elsewhere {
                     taken.insert(v.id.as_str());
                     vol_addr.insert(v.id.as_str(), r.address.clone());
-                    if !is_managed_volume(v, &slots) {
+                    if !is_managed_volume(v, &slots, fleet) {
                         out.adopted.insert(r.address.clone());
                     }
                 }
@@ -364,7 +408,8 @@ pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
                 Some(maddr) => {
                     let prefix = maddr.0.split(".machine").next().unwrap_or(&maddr.0).to_string();
                     let index = maddr.0.rsplit('[').next().and_then(|s| s.split(']').next()).unwrap_or("0").to_string();
-                    let addr = Address(format!("{prefix}.volume.{}[{index}]#{}", v.name, v.id));
+                    let plain = Address(format!("{prefix}.volume.{}[{index}]", v.name));
+                    let addr = if vol_addr.values().any(|a| a == &plain) { Address(format!("{plain}#{}", v.id)) } else { plain };
                     taken.insert(v.id.as_str());
                     vol_addr.insert(v.id.as_str(), addr);
                 }
@@ -399,6 +444,7 @@ pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
                 spec: Spec::Volume(VolumeSpec {
                     name: v.name.clone(),
                     region: v.region.clone(),
+                    fallback_regions: Vec::new(),
                     size_gb: v.size_gb,
                     encrypted: v.encrypted,
                     machine,
@@ -442,9 +488,9 @@ pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
         let mut secret_names_listed: HashSet<String> = HashSet::new();
         // Fingerprints the managed Machines recorded, per secret: known when they agree.
         let mut recorded: HashMap<String, HashSet<String>> = HashMap::new();
-        let managed_slots = slots.values().filter(|m| is_managed(m)).count();
+        let managed_slots = slots.values().filter(|m| is_managed(m, fleet)).count();
         let mut recorded_by: HashMap<String, usize> = HashMap::new();
-        for m in slots.values().filter(|m| is_managed(m)) {
+        for m in slots.values().filter(|m| is_managed(m, fleet)) {
             if let Some(list) = m.config.metadata.get(META_SECRETS) {
                 for (n, fp) in crate::secrets::decode(list) {
                     *recorded_by.entry(n.clone()).or_default() += 1;
@@ -526,14 +572,45 @@ pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
             });
         }
     }
+    // Protection recorded on Machines outlives the spec: it covers everything of their
+    // owner (tenant or shared app), declared or not.
+    let protected: HashSet<String> = out
+        .machines
+        .iter()
+        .filter(|(_, m)| m.config.metadata.get(META_PROTECT).map(String::as_str) == Some("true"))
+        .map(|(a, _)| owner_prefix(a).to_string())
+        .collect();
+    if !protected.is_empty() {
+        for r in &mut resources {
+            let owner = r
+                .address
+                .as_str()
+                .splitn(3, '.')
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(".");
+            if protected.contains(&owner)
+                || (r.kind() == crate::resource::Kind::App
+                    && r.tenant
+                        .as_ref()
+                        .is_some_and(|t| protected.contains(&format!("tenant.{t}"))))
+            {
+                r.prevent_destroy = true;
+            }
+        }
+    }
     out.resources = ResourceSet::new(resources);
     out.fingerprint = fingerprint(&out.resources);
     out
 }
 
-fn is_managed_volume(v: &fly::Volume, slots: &BTreeMap<Address, &fly::Machine>) -> bool {
+fn is_managed_volume(
+    v: &fly::Volume,
+    slots: &BTreeMap<Address, &fly::Machine>,
+    fleet: &str,
+) -> bool {
     slots.values().any(|m| {
-        is_managed(m)
+        is_managed(m, fleet)
             && (v.attached_machine_id.as_deref() == Some(m.id.as_str())
                 || m.config.mounts.iter().any(|mt| mt.volume == v.id))
     })

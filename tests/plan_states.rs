@@ -288,8 +288,8 @@ fn drift_plans_update_replace_delete_and_adopt() {
     assert_eq!(vol["data_loss"], true);
     assert_eq!(
         vol["prevent_destroy"],
-        Value::Null,
-        "oscar is no longer declared: nothing protects it"
+        Value::Bool(true),
+        "oscar was a protected customer: the protection recorded on its Machine outlives the spec"
     );
 
     assert!(

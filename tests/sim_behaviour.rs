@@ -290,6 +290,52 @@ async fn capacity_errors_for_named_regions() {
 }
 
 #[tokio::test]
+async fn bad_images_crash_at_boot() {
+    let sim = start_with_faults(100.0, "bad_image=:broken").await;
+    sim.create_app("img").await;
+    let good = sim
+        .post("/v1/apps/img/machines", json!({"region": "iad", "config": {"image": "app:1", "checks": {"alive": {"type": "tcp", "port": 80}}}}))
+        .await;
+    assert_eq!(good.status, 200);
+    let id = good.body["id"].as_str().unwrap().to_string();
+    let r = sim
+        .get(&format!(
+            "/v1/apps/img/machines/{id}/wait?state=started&timeout=10"
+        ))
+        .await;
+    assert_eq!(r.status, 200);
+    // Updating to a bad image: the Machine crashes at boot and its checks go critical.
+    let r = sim
+        .post(&format!("/v1/apps/img/machines/{id}"), json!({"config": {"image": "app:broken", "checks": {"alive": {"type": "tcp", "port": 80}}}}))
+        .await;
+    assert_eq!(r.status, 200);
+    let r = sim
+        .get(&format!(
+            "/v1/apps/img/machines/{id}/wait?state=started&timeout=5"
+        ))
+        .await;
+    assert_eq!(r.status, 408, "a crashing Machine never reaches started");
+    let m = sim.get(&format!("/v1/apps/img/machines/{id}")).await;
+    assert_eq!(m.body["state"], "failed");
+    assert_eq!(m.body["checks"][0]["status"], "critical");
+    // Back to a good image: it boots again.
+    let r = sim
+        .post(
+            &format!("/v1/apps/img/machines/{id}"),
+            json!({"config": {"image": "app:2"}}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let r = sim
+        .get(&format!(
+            "/v1/apps/img/machines/{id}/wait?state=started&timeout=10"
+        ))
+        .await;
+    assert_eq!(r.status, 200);
+    assert!("bad_image=".parse::<flotilla::sim::FaultConfig>().is_err());
+}
+
+#[tokio::test]
 async fn fail_after_n_requests() {
     let sim = start_with_faults(100.0, "fail_after=3").await;
     for _ in 0..3 {

@@ -6,12 +6,14 @@
 
 use clap::{Parser, Subcommand};
 
+mod apply;
 pub mod common;
 mod cost;
 mod graph;
 mod plan;
 pub mod pricing;
 mod sim;
+pub mod target;
 mod validate;
 mod whatif;
 
@@ -45,6 +47,9 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     /// Show what would change, per resource, with the monthly cost before and after.
     Plan(plan::PlanArgs),
+    /// Make the organization match the spec (or a saved plan): create, update, replace
+    /// and delete, idempotently.
+    Apply(apply::ApplyArgs),
     /// Show the dependency graph of a spec's resources.
     Graph(graph::GraphArgs),
     /// Run a local Fly Machines API simulator (try flotilla without a Fly account).
@@ -57,6 +62,19 @@ pub enum Command {
     /// Compare architectures across tenant counts and usage patterns: cost, Machines,
     /// break-even points, reservation advice (text, JSON, Markdown, HTML with charts).
     Whatif(whatif::WhatifArgs),
+}
+
+/// A multi-threaded tokio runtime for the commands that talk to an API.
+pub fn runtime() -> Result<tokio::runtime::Runtime, i32> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            common::eprint_diag(&crate::diag::Diagnostic::error(format!(
+                "cannot start the async runtime: {e}"
+            )));
+            EXIT_ERROR
+        })
 }
 
 /// Parses the process arguments, runs the command and returns the exit code.
@@ -76,6 +94,7 @@ pub fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Validate(a) => validate::run(a),
         Command::Plan(a) => plan::run(a),
+        Command::Apply(a) => apply::run(a),
         Command::Graph(a) => graph::run(a),
         Command::Sim(args) => sim::run(args),
         Command::Cost(a) => cost::run(a),

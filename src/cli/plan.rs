@@ -16,14 +16,25 @@ use crate::state::{Snapshot, interpret};
   flotilla plan specs/jarvis.yaml --state tests/states/jarvis-drift.json
   flotilla plan specs/jarvis.yaml --tenant alice --tenant bob
   flotilla plan specs/jarvis.yaml --format json --out plans/jarvis.plan.json
-  flotilla plan specs/jarvis.yaml --detailed-exitcode   # exit 2 when there are changes")]
+  flotilla plan specs/jarvis.yaml --detailed-exitcode   # exit 2 when there are changes
+  flotilla plan specs/jarvis.yaml --sim                 # against the local simulator
+  FLY_API_TOKEN=... flotilla plan specs/jarvis.yaml     # against your Fly organization
+  flotilla plan specs/jarvis.yaml --sim --show-state state.json
+
+Where the observed state comes from: --state FILE; else --sim; else the Fly API when
+--api, FLY_API_HOSTNAME or FLY_API_TOKEN is set; else an empty organization (offline).")]
 pub struct PlanArgs {
     /// The spec file.
     #[arg(value_name = "SPEC")]
     pub spec: PathBuf,
-    /// Compare against an observed-state JSON file instead of an empty organization.
-    #[arg(long, value_name = "FILE")]
+    /// Compare against an observed-state JSON file (the format --show-state writes).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["sim", "api"])]
     pub state: Option<PathBuf>,
+    #[command(flatten)]
+    pub target: super::target::TargetArgs,
+    /// Also write the observed state to FILE (JSON, the format --state reads).
+    #[arg(long, value_name = "FILE")]
+    pub show_state: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
@@ -50,6 +61,32 @@ pub fn load_state(path: &std::path::Path) -> Result<Snapshot, Diagnostic> {
     Snapshot::from_json(&bytes, &file)
 }
 
+/// The plan of `desired` against `observed`, with costs when prices are available (a
+/// plan without prices is still shown, with the reason).
+pub fn compute_plan(
+    desired: &crate::resource::Desired,
+    observed: &crate::state::Observed,
+    tenants: &[String],
+    pricing: &super::pricing::PricingOpts,
+) -> crate::plan::Plan {
+    let mut plan = crate::plan::plan(desired, observed, tenants);
+    match pricing.table() {
+        Ok(table) => {
+            if let Err(e) =
+                crate::cost::annotate_plan(&mut plan, &table, desired, &observed.resources)
+            {
+                super::common::eprint_diags(&e.to_diagnostics());
+                eprint_diag(
+                    &Diagnostic::warning("the plan is shown without costs")
+                        .hint("fix the errors above"),
+                );
+            }
+        }
+        Err(_) => eprint_diag(&Diagnostic::warning("the plan is shown without costs")),
+    }
+    plan
+}
+
 pub fn run(args: PlanArgs) -> i32 {
     let loaded = match load_spec(&args.spec) {
         Ok(l) => l,
@@ -73,6 +110,8 @@ pub fn run(args: PlanArgs) -> i32 {
             return super::EXIT_ERROR;
         }
     }
+    // Observe: a state file, the simulator or the API, or nothing.
+    let mut values = None;
     let (snapshot, source) = match &args.state {
         Some(p) => match load_state(p) {
             Ok(s) => (s, format!("state:{}", p.display())),
@@ -81,8 +120,61 @@ pub fn run(args: PlanArgs) -> i32 {
                 return super::EXIT_ERROR;
             }
         },
-        None => (Snapshot::empty(&desired.org), "empty".to_string()),
+        None if args.target.is_live() => {
+            let rt = match super::runtime() {
+                Ok(rt) => rt,
+                Err(code) => return code,
+            };
+            let observed = rt.block_on(async {
+                let target = args.target.connect().await?;
+                let snap = crate::fly::observe::observe(
+                    &target.client,
+                    &desired.org,
+                    &super::target::declared_apps(desired),
+                    32,
+                )
+                .await
+                .map_err(|e| Diagnostic::error(format!("cannot observe org {}: {e}", desired.org)));
+                if let Some(sim) = target.sim {
+                    sim.shutdown().await;
+                }
+                Ok::<_, Diagnostic>((snap?, target.source))
+            });
+            match observed {
+                Ok(x) => {
+                    // Secret values, when available, let the plan show value changes.
+                    match super::target::secret_values(desired, &loaded.dir, args.target.sim.is_some()) {
+                        Ok(v) => values = Some(v),
+                        Err(d) => eprint_diag(
+                            &Diagnostic::warning(format!("secret values are not available ({} missing): changes to them are not shown", d.error_count()))
+                                .hint("apply reads them; export them to see value changes in the plan"),
+                        ),
+                    }
+                    x
+                }
+                Err(d) => {
+                    eprint_diag(&d);
+                    return super::EXIT_ERROR;
+                }
+            }
+        }
+        None => {
+            eprintln!(
+                "(planning against an empty organization: use --sim, or set FLY_API_TOKEN, to compare with what exists)"
+            );
+            (Snapshot::empty(&desired.org), "empty".to_string())
+        }
     };
+    if let Some(path) = &args.show_state {
+        let json = serde_json::to_string_pretty(&snapshot).unwrap_or_default() + "\n";
+        if let Err(e) = std::fs::write(path, json) {
+            eprint_diag(&Diagnostic::error(format!(
+                "cannot write {}: {e}",
+                path.display()
+            )));
+            return super::EXIT_ERROR;
+        }
+    }
     if snapshot.org != desired.org {
         eprint_diag(
             &Diagnostic::error(format!(
@@ -93,24 +185,17 @@ pub fn run(args: PlanArgs) -> i32 {
         );
         return super::EXIT_ERROR;
     }
-    let observed = interpret(&snapshot, desired);
-    let mut plan = crate::plan::plan(desired, &observed, &args.tenants);
-    // Costs: each change before/after and the fleet's total (a plan without prices is
-    // still shown, with the reason).
-    match args.pricing.table() {
-        Ok(table) => {
-            if let Err(e) =
-                crate::cost::annotate_plan(&mut plan, &table, desired, &observed.resources)
-            {
-                super::common::eprint_diags(&e.to_diagnostics());
-                eprint_diag(
-                    &Diagnostic::warning("the plan is shown without costs")
-                        .hint("fix the errors above"),
-                );
-            }
+    let mut desired_fp;
+    let desired: &crate::resource::Desired = match &values {
+        Some(v) => {
+            desired_fp = desired.clone();
+            crate::secrets::apply_fingerprints(&mut desired_fp, v);
+            &desired_fp
         }
-        Err(_) => eprint_diag(&Diagnostic::warning("the plan is shown without costs")),
-    }
+        None => desired,
+    };
+    let observed = interpret(&snapshot, desired);
+    let plan = compute_plan(desired, &observed, &args.tenants, &args.pricing);
     let meta = PlanMeta {
         org: &desired.org,
         spec_file: &loaded.file,

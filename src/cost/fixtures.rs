@@ -110,6 +110,7 @@ pub fn volume(
         spec: Spec::Volume(VolumeSpec {
             name: name.to_string(),
             region: region.to_string(),
+            fallback_regions: Vec::new(),
             size_gb,
             encrypted: true,
             machine: Some(Address::machine(&owner, 0)),

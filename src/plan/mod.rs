@@ -235,7 +235,7 @@ pub fn diff(desired: &ResourceSet, observed: &Observed) -> Plan {
                 }
             }
             (Spec::Volume(dv), Spec::Volume(ov)) => {
-                if dv.region != ov.region {
+                if dv.region != ov.region && !dv.fallback_regions.contains(&ov.region) {
                     c.fields
                         .push(field("region", json!(ov.region), json!(dv.region), true));
                     c.reasons.push(format!(

@@ -11,6 +11,8 @@
 //! hang=D              how long a timed-out request hangs (default 30s)
 //! lost_response=P     apply the change, then drop the connection without answering
 //! capacity=R1+R2      Machine and volume creates in these regions fail with 422
+//! bad_image=I1+I2     Machines whose image contains one of these strings crash at boot
+//!                     (`starting` → `failed`, checks critical)
 //! fail_after=N        serve N requests, then answer 503 to every later one
 //! ```
 //!
@@ -46,6 +48,9 @@ pub struct FaultConfig {
     pub lost_response: f64,
     /// Regions where Machine and volume creates fail for lack of capacity.
     pub capacity_regions: Vec<String>,
+    /// Images (substrings) whose Machines crash at boot.
+    #[serde(default)]
+    pub bad_images: Vec<String>,
     /// Serve this many requests normally, then answer 503 to all.
     pub fail_after: Option<u64>,
 }
@@ -60,6 +65,7 @@ impl Default for FaultConfig {
             hang: Duration::from_secs(30),
             lost_response: 0.0,
             capacity_regions: Vec::new(),
+            bad_images: Vec::new(),
             fail_after: None,
         }
     }
@@ -160,6 +166,17 @@ impl FromStr for FaultConfig {
                     }
                     cfg.capacity_regions = regions;
                 }
+                "bad_image" => {
+                    let images: Vec<String> = value
+                        .split('+')
+                        .map(|i| i.trim().to_string())
+                        .filter(|i| !i.is_empty())
+                        .collect();
+                    if images.is_empty() {
+                        return Err(err("name at least one image (or part of one)".into()));
+                    }
+                    cfg.bad_images = images;
+                }
                 "fail_after" => {
                     let n: u64 = value
                         .parse()
@@ -173,7 +190,7 @@ impl FromStr for FaultConfig {
                     };
                     let status: u16 = status.parse().map_err(|_| {
                         err(format!(
-                            "unknown key {key:?}; expected 429, 500, 502, 503 (optionally with @after), latency, timeout, hang, lost_response, capacity or fail_after"
+                            "unknown key {key:?}; expected 429, 500, 502, 503 (optionally with @after), latency, timeout, hang, lost_response, capacity, bad_image or fail_after"
                         ))
                     })?;
                     if !FAULT_STATUSES.contains(&status) {
@@ -237,6 +254,9 @@ impl fmt::Display for FaultConfig {
         }
         if !self.capacity_regions.is_empty() {
             items.push(format!("capacity={}", self.capacity_regions.join("+")));
+        }
+        if !self.bad_images.is_empty() {
+            items.push(format!("bad_image={}", self.bad_images.join("+")));
         }
         if let Some(n) = self.fail_after {
             items.push(format!("fail_after={n}"));
@@ -354,6 +374,14 @@ impl FaultState {
 
     pub fn capacity_fails(&self, region: &str) -> bool {
         self.config.capacity_regions.iter().any(|r| r == region)
+    }
+
+    /// Whether a Machine running this image crashes at boot.
+    pub fn image_fails(&self, image: &str) -> bool {
+        self.config
+            .bad_images
+            .iter()
+            .any(|b| image.contains(b.as_str()))
     }
 }
 

@@ -141,6 +141,11 @@ impl Sim {
         Ok(())
     }
 
+    /// Whether a Machine running `image` crashes at boot (the `bad_image` fault).
+    pub fn image_fails(&self, image: &str) -> bool {
+        lock(&self.faults).image_fails(image)
+    }
+
     pub fn set_faults(&self, cfg: FaultConfig) {
         lock(&self.faults).replace(cfg);
     }

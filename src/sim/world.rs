@@ -113,6 +113,9 @@ pub(crate) struct Machine {
     pub secrets_seen: Option<u64>,
     pub idle_at_ms: Option<i64>,
     pub destroyed_at_ms: Option<i64>,
+    /// The current image crashes at boot (the `bad_image` fault): boots end `failed`.
+    #[serde(default)]
+    pub boot_fails: bool,
 }
 
 const MAX_EVENTS: usize = 20;
@@ -161,6 +164,10 @@ impl Machine {
         self.state = state;
         self.updated_at_ms = at;
         match state {
+            MachineState::Started if self.boot_fails => {
+                self.state = MachineState::Failed;
+                self.event("exit", "failed", "flyd", at);
+            }
             MachineState::Started => {
                 self.secrets_seen = Some(secrets_version);
                 self.event("start", "started", "flyd", at);

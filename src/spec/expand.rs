@@ -167,6 +167,7 @@ pub struct Expander<'a> {
     pub sink: Sink,
     templates: Templates,
     org: String,
+    fleet: String,
     root: &'a Node,
     tiers: BTreeMap<String, &'a Node>,
 }
@@ -220,6 +221,11 @@ impl<'a> Expander<'a> {
                 .get("org")
                 .and_then(Node::as_str)
                 .unwrap_or("")
+                .to_string(),
+            fleet: root
+                .get("fleet")
+                .and_then(Node::as_str)
+                .unwrap_or(crate::resource::DEFAULT_FLEET)
                 .to_string(),
             root,
             tiers,
@@ -990,6 +996,19 @@ impl<'a> Expander<'a> {
             // Names derive from the org; its absence is reported by the caller.
             return Desired::default();
         }
+        if let Some(n) = self.root.get("fleet")
+            && let Some(problem) = tenant_name_problem(&self.fleet)
+        {
+            self.sink.add(
+                err(
+                    format!("fleet name `{}` {problem}", self.fleet),
+                    "fleet",
+                    n.mark,
+                )
+                .hint("a fleet names the set of resources this spec manages, e.g. `fleet: jarvis`"),
+            );
+            return Desired::default();
+        }
         let naming = self.naming();
         let tenants = self.read_tenants();
         let apps = self.read_apps();
@@ -1169,6 +1188,7 @@ impl<'a> Expander<'a> {
             .unwrap_or_default();
         Desired {
             org: self.org.clone(),
+            fleet: self.fleet.clone(),
             resources: ResourceSet::new(resources),
             default_usage,
             tenants: infos,
@@ -1280,6 +1300,13 @@ impl<'a> Expander<'a> {
                 metadata.insert(k.clone(), val);
             }
             metadata.insert(META_MANAGED.to_string(), "true".to_string());
+            metadata.insert(crate::resource::META_FLEET.to_string(), self.fleet.clone());
+            if s.prevent_destroy {
+                metadata.insert(
+                    crate::resource::META_PROTECT.to_string(),
+                    "true".to_string(),
+                );
+            }
             if let Some(t) = &tenant_meta {
                 metadata.insert(META_TENANT.to_string(), t.clone());
             }
@@ -1327,6 +1354,7 @@ impl<'a> Expander<'a> {
                     spec: Spec::Volume(VolumeSpec {
                         name: vol_name.clone(),
                         region: s.region.clone(),
+                        fallback_regions: s.fallback_regions.clone(),
                         size_gb: v.size_gb,
                         encrypted: v.encrypted,
                         machine: Some(machine_address.clone()),

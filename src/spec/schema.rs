@@ -240,6 +240,7 @@ const SETTINGS_TY: Ty = Ty::Struct(SETTINGS_FIELDS);
 pub const TOP_FIELDS: &[Field] = &[
     req("version", Ty::Int { min: 1, max: 1 }),
     req("org", Ty::Str),
+    req("fleet", Ty::Str),
     req("naming", Ty::Struct(NAMING_FIELDS)),
     req("defaults", SETTINGS_TY),
     req("tiers", Ty::Dict(&SETTINGS_TY)),

@@ -65,6 +65,11 @@ impl SimControl {
         lock(&self.sim.counters).clone()
     }
 
+    /// Writes buffered request-log lines to the file.
+    pub fn flush_log(&self) {
+        self.sim.flush_log();
+    }
+
     pub fn reset_counters(&self) {
         *lock(&self.sim.counters) = Counters::default();
     }

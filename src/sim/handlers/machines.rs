@@ -111,7 +111,9 @@ pub(crate) async fn create(
         secrets_seen: None,
         idle_at_ms: None,
         destroyed_at_ms: None,
+        boot_fails: false,
     };
+    m.boot_fails = sim.image_fails(m.config.image.as_deref().unwrap_or_default());
     m.event("launch", "created", "user", t);
     if !req.skip_launch.unwrap_or(false) {
         let tm = &sim.timing;
@@ -242,6 +244,7 @@ pub(crate) async fn update(
         let tm = &sim.timing;
         let m = a.machine_mut(&id)?;
         m.image_ref = image_ref(config.image.as_deref().unwrap_or_default());
+        m.boot_fails = sim.image_fails(config.image.as_deref().unwrap_or_default());
         m.config = config;
         m.instance_id = instance_id;
         m.updated_at_ms = t;
@@ -325,6 +328,7 @@ pub(crate) async fn start(
             _ => return Err(busy(m)),
         };
         m.event("start", "starting", "user", t);
+        m.boot_fails = sim.image_fails(m.config.image.as_deref().unwrap_or_default());
         m.schedule(t, S::Starting, &[(boot, S::Started)]);
         Ok(ok_json(json!({ "previous_state": previous.as_str() })))
     })
@@ -396,6 +400,7 @@ pub(crate) async fn restart(
             )));
         }
         m.event("restart", "stopping", "user", t);
+        m.boot_fails = sim.image_fails(m.config.image.as_deref().unwrap_or_default());
         m.schedule(
             t,
             S::Stopping,

@@ -1,0 +1,1080 @@
+//! The Fly Machines API client (reqwest with rustls, on tokio).
+//!
+//! - Base URL from `--api`, `FLY_API_HOSTNAME` or `https://api.machines.dev`; token from
+//!   `FLY_API_TOKEN`. The token is only ever placed in a header marked sensitive; it is
+//!   never printed, logged or part of an error.
+//! - Every request first takes a token from the client-side [`Limiter`].
+//! - Retries with exponential backoff and full jitter: 429 (honouring `Retry-After`),
+//!   5xx, timeouts and connection errors — except that a non-idempotent write (a create)
+//!   whose outcome is unknown (5xx, timeout, dropped connection) is never repeated: it
+//!   returns [`ApiError::Unknown`] and the caller re-reads and decides.
+//! - Failed calls carry method, path, status and body.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rand::Rng;
+use reqwest::Method;
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::fly::ratelimit::{Act, Limiter};
+use crate::fly::types as fly;
+use crate::secrets::SecretValue;
+
+pub const DEFAULT_API: &str = "https://api.machines.dev";
+pub const LEASE_HEADER: &str = "fly-machine-lease-nonce";
+
+/// An API token: never displayed.
+#[derive(Clone)]
+pub struct Token(String);
+
+impl Token {
+    pub fn new(t: String) -> Token {
+        Token(t)
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(***)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// `https://api.machines.dev` or a simulator's `http://127.0.0.1:PORT`.
+    pub base_url: String,
+    pub token: Token,
+    /// Divides backoff delays and rate-limit windows (a time-scaled simulator only).
+    pub time_scale: f64,
+    /// Mirror Fly's rate limits on the client.
+    pub rate_limits: bool,
+    /// Timeout of one request (waits get their own).
+    pub request_timeout: Duration,
+    /// Attempts after the first for retryable failures.
+    pub max_retries: u32,
+    /// Log every request (method, path, status, time) to stderr; never the token.
+    pub debug: bool,
+}
+
+impl ClientConfig {
+    pub fn new(base_url: &str, token: Token) -> ClientConfig {
+        ClientConfig {
+            base_url: base_url.trim_end_matches('/').to_string(),
+            token,
+            time_scale: 1.0,
+            rate_limits: true,
+            request_timeout: Duration::from_secs(30),
+            max_retries: 8,
+            debug: false,
+        }
+    }
+}
+
+/// Why a call failed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApiError {
+    /// The API answered with an error status.
+    Status {
+        method: String,
+        path: String,
+        status: u16,
+        body: String,
+    },
+    /// A write may or may not have taken effect (timeout, dropped connection, 5xx on a
+    /// create): re-read before deciding.
+    Unknown {
+        method: String,
+        path: String,
+        cause: String,
+    },
+    /// The request never got an answer after all retries (nothing is known to have
+    /// changed), or a response could not be read.
+    Transport {
+        method: String,
+        path: String,
+        cause: String,
+    },
+}
+
+impl ApiError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ApiError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(404)
+    }
+
+    /// Fly has no capacity for this Machine or volume in the region.
+    pub fn is_capacity(&self) -> bool {
+        matches!(self, ApiError::Status { body, .. } if body.contains("insufficient_capacity") || body.contains("insufficient capacity"))
+    }
+
+    pub fn is_unknown(&self) -> bool {
+        matches!(self, ApiError::Unknown { .. })
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ApiError::Status {
+                method,
+                path,
+                status,
+                body,
+            } => {
+                let reason = reqwest::StatusCode::from_u16(*status)
+                    .ok()
+                    .and_then(|s| s.canonical_reason())
+                    .unwrap_or("");
+                let body = if body.trim().is_empty() {
+                    "(empty body)".to_string()
+                } else {
+                    truncate(body, 600)
+                };
+                write!(f, "{method} {path} → {status} {reason}: {body}")
+            }
+            ApiError::Unknown {
+                method,
+                path,
+                cause,
+            } => write!(f, "{method} {path}: outcome unknown ({cause})"),
+            ApiError::Transport {
+                method,
+                path,
+                cause,
+            } => write!(f, "{method} {path}: {cause}"),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.len() <= n {
+        return s.trim().to_string();
+    }
+    let mut end = n;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", s[..end].trim(), s.len())
+}
+
+/// Request counters, shared by clones of a client.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub requests: AtomicU64,
+    pub mutating: AtomicU64,
+    pub retries: AtomicU64,
+    pub rate_limited: AtomicU64,
+    pub unknown_outcomes: AtomicU64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StatsSnapshot {
+    pub requests: u64,
+    pub mutating: u64,
+    pub retries: u64,
+    pub rate_limited: u64,
+    pub unknown_outcomes: u64,
+}
+
+impl Stats {
+    pub fn snapshot(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            requests: self.requests.load(Ordering::Relaxed),
+            mutating: self.mutating.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
+            rate_limited: self.rate_limited.load(Ordering::Relaxed),
+            unknown_outcomes: self.unknown_outcomes.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A lease on a Machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub nonce: String,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    cfg: ClientConfig,
+    auth: HeaderValue,
+    limiter: Limiter,
+    stats: Stats,
+}
+
+/// A Fly Machines API client; cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+/// Whether a failed attempt may be repeated blindly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Repeat {
+    /// Reads, and writes whose repetition has the same effect.
+    Safe,
+    /// Creates: repeating after an unknown outcome could make a second resource.
+    Once,
+}
+
+impl Client {
+    pub fn new(cfg: ClientConfig) -> Result<Client, String> {
+        let mut auth = HeaderValue::from_str(&format!("Bearer {}", cfg.token.0)).map_err(|_| {
+            "the API token contains characters that cannot be sent in a header".to_string()
+        })?;
+        auth.set_sensitive(true);
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("flotilla/", env!("CARGO_PKG_VERSION")))
+            .pool_max_idle_per_host(64)
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let limiter = Limiter::new(cfg.time_scale, cfg.rate_limits);
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                cfg,
+                auth,
+                limiter,
+                stats: Stats::default(),
+            }),
+        })
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.inner.cfg.base_url
+    }
+
+    pub fn stats(&self) -> StatsSnapshot {
+        self.inner.stats.snapshot()
+    }
+
+    /// How much faster than real time the API's clock runs (1 except for a time-scaled
+    /// simulator).
+    pub fn time_scale(&self) -> f64 {
+        self.scale()
+    }
+
+    fn scale(&self) -> f64 {
+        let s = self.inner.cfg.time_scale;
+        if s.is_finite() && s > 0.0 { s } else { 1.0 }
+    }
+
+    /// Sleep `d` of API time (shortened by the time scale).
+    pub async fn sleep(&self, d: Duration) {
+        tokio::time::sleep(d.div_f64(self.scale())).await;
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let cap = 5_000f64;
+        let base = (100f64 * 2f64.powi(attempt.min(10) as i32)).min(cap);
+        let ms = rand::rng().random_range(0.0..=base);
+        Duration::from_secs_f64(ms / 1000.0 / self.scale())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        act: Act,
+        id: &str,
+        body: Option<&Value>,
+        headers: &[(&'static str, &str)],
+        repeat: Repeat,
+        timeout: Option<Duration>,
+    ) -> Result<(u16, String), ApiError> {
+        let inner = &self.inner;
+        let url = format!("{}/v1{path}", inner.cfg.base_url);
+        let m = method.to_string();
+        let mut attempt = 0u32;
+        loop {
+            inner.limiter.acquire(act, id).await;
+            inner.stats.requests.fetch_add(1, Ordering::Relaxed);
+            if !act.is_read() {
+                inner.stats.mutating.fetch_add(1, Ordering::Relaxed);
+            }
+            let mut hm = HeaderMap::new();
+            hm.insert(AUTHORIZATION, inner.auth.clone());
+            for (k, v) in headers {
+                if let Ok(mut hv) = HeaderValue::from_str(v) {
+                    hv.set_sensitive(true);
+                    hm.insert(*k, hv);
+                }
+            }
+            let mut req = inner
+                .http
+                .request(method.clone(), &url)
+                .headers(hm)
+                .timeout(timeout.unwrap_or(inner.cfg.request_timeout));
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            let started = std::time::Instant::now();
+            let result = req.send().await;
+            let outcome: Result<(u16, String, Option<f64>), reqwest::Error> = match result {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let retry_after = resp
+                        .headers()
+                        .get(RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<f64>().ok());
+                    match resp.text().await {
+                        Ok(text) => Ok((status, text, retry_after)),
+                        Err(e) => Err(e),
+                    }
+                }
+                Err(e) => Err(e),
+            };
+            if inner.cfg.debug {
+                let what = match &outcome {
+                    Ok((s, _, _)) => s.to_string(),
+                    Err(e) => format!("error: {}", describe(e)),
+                };
+                eprintln!(
+                    "[http] {m} {path} → {what} ({} ms)",
+                    started.elapsed().as_millis()
+                );
+            }
+            let retries_left = attempt < inner.cfg.max_retries;
+            match outcome {
+                Ok((429, _, retry_after)) if retries_left => {
+                    inner.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                    inner.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    // Retry-After is in the server's (possibly scaled) seconds.
+                    let wait = retry_after
+                        .filter(|s| s.is_finite() && *s >= 0.0)
+                        .map(Duration::from_secs_f64)
+                        .unwrap_or_else(|| self.backoff(attempt));
+                    inner.limiter.penalize(act, id, wait);
+                    let jitter = self.backoff(0) / 4;
+                    tokio::time::sleep(wait + jitter).await;
+                }
+                Ok((status @ 500..=599, text, _)) => {
+                    if repeat == Repeat::Once {
+                        inner.stats.unknown_outcomes.fetch_add(1, Ordering::Relaxed);
+                        return Err(ApiError::Unknown {
+                            method: m,
+                            path: path.to_string(),
+                            cause: format!("{status}: {}", truncate(&text, 200)),
+                        });
+                    }
+                    if !retries_left {
+                        return Err(ApiError::Status {
+                            method: m,
+                            path: path.to_string(),
+                            status,
+                            body: text,
+                        });
+                    }
+                    inner.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(self.backoff(attempt)).await;
+                }
+                Ok((status, text, _)) if status >= 400 => {
+                    if status == 429 {
+                        inner.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                    }
+                    return Err(ApiError::Status {
+                        method: m,
+                        path: path.to_string(),
+                        status,
+                        body: text,
+                    });
+                }
+                Ok((status, text, _)) => return Ok((status, text)),
+                Err(e) => {
+                    // Refused connections never reached the server; anything else may have.
+                    let sent = !e.is_connect();
+                    if sent && repeat == Repeat::Once {
+                        inner.stats.unknown_outcomes.fetch_add(1, Ordering::Relaxed);
+                        return Err(ApiError::Unknown {
+                            method: m,
+                            path: path.to_string(),
+                            cause: describe(&e),
+                        });
+                    }
+                    if !retries_left {
+                        return Err(ApiError::Transport {
+                            method: m,
+                            path: path.to_string(),
+                            cause: describe(&e),
+                        });
+                    }
+                    inner.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(self.backoff(attempt)).await;
+                }
+            }
+            attempt += 1;
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        act: Act,
+        id: &str,
+        body: Option<&Value>,
+        headers: &[(&'static str, &str)],
+        repeat: Repeat,
+    ) -> Result<T, ApiError> {
+        let m = method.to_string();
+        let (_, text) = self
+            .call(method, path, act, id, body, headers, repeat, None)
+            .await?;
+        serde_json::from_str(&text).map_err(|e| ApiError::Transport {
+            method: m,
+            path: path.to_string(),
+            cause: format!("unexpected response ({e}): {}", truncate(&text, 300)),
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn unit(
+        &self,
+        method: Method,
+        path: &str,
+        act: Act,
+        id: &str,
+        body: Option<&Value>,
+        headers: &[(&'static str, &str)],
+        repeat: Repeat,
+    ) -> Result<(), ApiError> {
+        self.call(method, path, act, id, body, headers, repeat, None)
+            .await
+            .map(|_| ())
+    }
+
+    // ---- apps ----
+
+    pub async fn list_apps(&self, org: &str) -> Result<Vec<fly::App>, ApiError> {
+        let path = format!("/apps?org_slug={}", enc(org));
+        let list: fly::AppList = self
+            .json(
+                Method::GET,
+                &path,
+                Act::AppList,
+                org,
+                None,
+                &[],
+                Repeat::Safe,
+            )
+            .await?;
+        Ok(list.apps)
+    }
+
+    pub async fn get_app(&self, app: &str) -> Result<Option<fly::App>, ApiError> {
+        let path = format!("/apps/{}", enc(app));
+        match self
+            .json(
+                Method::GET,
+                &path,
+                Act::AppGet,
+                app,
+                None,
+                &[],
+                Repeat::Safe,
+            )
+            .await
+        {
+            Ok(a) => Ok(Some(a)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn create_app(&self, app: &str, org: &str) -> Result<(), ApiError> {
+        let body = serde_json::json!({ "app_name": app, "org_slug": org });
+        self.unit(
+            Method::POST,
+            "/apps",
+            Act::AppCreate,
+            org,
+            Some(&body),
+            &[],
+            Repeat::Once,
+        )
+        .await
+    }
+
+    pub async fn delete_app(&self, app: &str) -> Result<(), ApiError> {
+        let path = format!("/apps/{}?force=true", enc(app));
+        self.unit(
+            Method::DELETE,
+            &path,
+            Act::AppDelete,
+            "*",
+            None,
+            &[],
+            Repeat::Safe,
+        )
+        .await
+    }
+
+    // ---- machines ----
+
+    pub async fn list_machines(&self, app: &str) -> Result<Vec<fly::Machine>, ApiError> {
+        let path = format!("/apps/{}/machines", enc(app));
+        self.json(
+            Method::GET,
+            &path,
+            Act::MachineList,
+            app,
+            None,
+            &[],
+            Repeat::Safe,
+        )
+        .await
+    }
+
+    /// Machines carrying all of these metadata pairs.
+    pub async fn find_machines(
+        &self,
+        app: &str,
+        metadata: &[(&str, &str)],
+    ) -> Result<Vec<fly::Machine>, ApiError> {
+        let q: Vec<String> = metadata
+            .iter()
+            .map(|(k, v)| format!("metadata.{}={}", enc(k), enc(v)))
+            .collect();
+        let path = format!("/apps/{}/machines?{}", enc(app), q.join("&"));
+        self.json(
+            Method::GET,
+            &path,
+            Act::MachineList,
+            app,
+            None,
+            &[],
+            Repeat::Safe,
+        )
+        .await
+    }
+
+    pub async fn get_machine(&self, app: &str, id: &str) -> Result<Option<fly::Machine>, ApiError> {
+        let path = format!("/apps/{}/machines/{}", enc(app), enc(id));
+        match self
+            .json(
+                Method::GET,
+                &path,
+                Act::MachineGet,
+                id,
+                None,
+                &[],
+                Repeat::Safe,
+            )
+            .await
+        {
+            Ok(m) => Ok(Some(m)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates a Machine. An unknown outcome is returned as such: find it by metadata.
+    pub async fn create_machine(&self, app: &str, body: &Value) -> Result<fly::Machine, ApiError> {
+        let path = format!("/apps/{}/machines", enc(app));
+        self.json(
+            Method::POST,
+            &path,
+            Act::MachineCreate,
+            app,
+            Some(body),
+            &[],
+            Repeat::Once,
+        )
+        .await
+    }
+
+    /// Replaces a Machine's config (restarting it), under a lease when given.
+    pub async fn update_machine(
+        &self,
+        app: &str,
+        id: &str,
+        config: &fly::MachineConfig,
+        lease: Option<&Lease>,
+    ) -> Result<fly::Machine, ApiError> {
+        let path = format!("/apps/{}/machines/{}", enc(app), enc(id));
+        let body = serde_json::json!({ "config": config });
+        let h: Vec<(&'static str, &str)> = lease
+            .map(|l| vec![(LEASE_HEADER, l.nonce.as_str())])
+            .unwrap_or_default();
+        self.json(
+            Method::POST,
+            &path,
+            Act::MachineUpdate,
+            id,
+            Some(&body),
+            &h,
+            Repeat::Safe,
+        )
+        .await
+    }
+
+    pub async fn delete_machine(
+        &self,
+        app: &str,
+        id: &str,
+        lease: Option<&Lease>,
+    ) -> Result<(), ApiError> {
+        let path = format!("/apps/{}/machines/{}?force=true", enc(app), enc(id));
+        let h: Vec<(&'static str, &str)> = lease
+            .map(|l| vec![(LEASE_HEADER, l.nonce.as_str())])
+            .unwrap_or_default();
+        match self
+            .unit(
+                Method::DELETE,
+                &path,
+                Act::MachineDelete,
+                id,
+                None,
+                &h,
+                Repeat::Safe,
+            )
+            .await
+        {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other,
+        }
+    }
+
+    pub async fn start_machine(&self, app: &str, id: &str) -> Result<(), ApiError> {
+        let path = format!("/apps/{}/machines/{}/start", enc(app), enc(id));
+        self.unit(
+            Method::POST,
+            &path,
+            Act::MachineStart,
+            id,
+            None,
+            &[],
+            Repeat::Safe,
+        )
+        .await
+    }
+
+    /// Waits until the Machine is in `state` (API seconds, at most 60). `Ok(false)` on
+    /// timeout.
+    pub async fn wait(
+        &self,
+        app: &str,
+        id: &str,
+        state: &str,
+        timeout_secs: u64,
+    ) -> Result<bool, ApiError> {
+        let t = timeout_secs.clamp(1, 60);
+        let path = format!(
+            "/apps/{}/machines/{}/wait?state={state}&timeout={t}",
+            enc(app),
+            enc(id)
+        );
+        let http_timeout = Duration::from_secs(t).div_f64(self.scale()) + Duration::from_secs(10);
+        match self
+            .call(
+                Method::GET,
+                &path,
+                Act::MachineWait,
+                id,
+                None,
+                &[],
+                Repeat::Safe,
+                Some(http_timeout),
+            )
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.status() == Some(408) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn acquire_lease(
+        &self,
+        app: &str,
+        id: &str,
+        ttl_secs: u64,
+    ) -> Result<Lease, ApiError> {
+        let path = format!("/apps/{}/machines/{}/lease", enc(app), enc(id));
+        let body = serde_json::json!({ "ttl": ttl_secs, "description": "flotilla apply" });
+        let v: Value = self
+            .json(
+                Method::POST,
+                &path,
+                Act::LeaseCreate,
+                id,
+                Some(&body),
+                &[],
+                Repeat::Once,
+            )
+            .await?;
+        let nonce = v
+            .pointer("/data/nonce")
+            .or_else(|| v.get("nonce"))
+            .and_then(Value::as_str);
+        match nonce {
+            Some(n) => Ok(Lease {
+                nonce: n.to_string(),
+            }),
+            None => Err(ApiError::Transport {
+                method: "POST".into(),
+                path,
+                cause: "the lease response has no nonce".into(),
+            }),
+        }
+    }
+
+    pub async fn release_lease(&self, app: &str, id: &str, lease: &Lease) -> Result<(), ApiError> {
+        let path = format!("/apps/{}/machines/{}/lease", enc(app), enc(id));
+        match self
+            .unit(
+                Method::DELETE,
+                &path,
+                Act::LeaseRelease,
+                id,
+                None,
+                &[(LEASE_HEADER, lease.nonce.as_str())],
+                Repeat::Safe,
+            )
+            .await
+        {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Sets one metadata key without restarting the Machine.
+    pub async fn set_metadata(
+        &self,
+        app: &str,
+        id: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<(), ApiError> {
+        let path = format!(
+            "/apps/{}/machines/{}/metadata/{}",
+            enc(app),
+            enc(id),
+            enc(key)
+        );
+        let body = serde_json::json!({ "value": value });
+        self.unit(
+            Method::POST,
+            &path,
+            Act::MetadataSet,
+            id,
+            Some(&body),
+            &[],
+            Repeat::Safe,
+        )
+        .await
+    }
+
+    pub async fn delete_metadata(&self, app: &str, id: &str, key: &str) -> Result<(), ApiError> {
+        let path = format!(
+            "/apps/{}/machines/{}/metadata/{}",
+            enc(app),
+            enc(id),
+            enc(key)
+        );
+        match self
+            .unit(
+                Method::DELETE,
+                &path,
+                Act::MetadataSet,
+                id,
+                None,
+                &[],
+                Repeat::Safe,
+            )
+            .await
+        {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other,
+        }
+    }
+
+    // ---- volumes ----
+
+    pub async fn list_volumes(&self, app: &str) -> Result<Vec<fly::Volume>, ApiError> {
+        let path = format!("/apps/{}/volumes", enc(app));
+        self.json(
+            Method::GET,
+            &path,
+            Act::VolumeList,
+            app,
+            None,
+            &[],
+            Repeat::Safe,
+        )
+        .await
+    }
+
+    pub async fn get_volume(&self, app: &str, id: &str) -> Result<Option<fly::Volume>, ApiError> {
+        let path = format!("/apps/{}/volumes/{}", enc(app), enc(id));
+        match self
+            .json(
+                Method::GET,
+                &path,
+                Act::VolumeGet,
+                id,
+                None,
+                &[],
+                Repeat::Safe,
+            )
+            .await
+        {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates a volume. An unknown outcome is returned as such: list and look for it.
+    pub async fn create_volume(&self, app: &str, body: &Value) -> Result<fly::Volume, ApiError> {
+        let path = format!("/apps/{}/volumes", enc(app));
+        self.json(
+            Method::POST,
+            &path,
+            Act::VolumeCreate,
+            app,
+            Some(body),
+            &[],
+            Repeat::Once,
+        )
+        .await
+    }
+
+    pub async fn update_volume(
+        &self,
+        app: &str,
+        id: &str,
+        snapshot_retention: u32,
+        auto_backup: bool,
+    ) -> Result<(), ApiError> {
+        let path = format!("/apps/{}/volumes/{}", enc(app), enc(id));
+        let body = serde_json::json!({ "snapshot_retention": snapshot_retention, "auto_backup_enabled": auto_backup });
+        self.unit(
+            Method::PUT,
+            &path,
+            Act::VolumeUpdate,
+            id,
+            Some(&body),
+            &[],
+            Repeat::Safe,
+        )
+        .await
+    }
+
+    pub async fn extend_volume(&self, app: &str, id: &str, size_gb: u32) -> Result<(), ApiError> {
+        let path = format!("/apps/{}/volumes/{}/extend", enc(app), enc(id));
+        let body = serde_json::json!({ "size_gb": size_gb });
+        self.unit(
+            Method::PUT,
+            &path,
+            Act::VolumeExtend,
+            id,
+            Some(&body),
+            &[],
+            Repeat::Safe,
+        )
+        .await
+    }
+
+    pub async fn delete_volume(&self, app: &str, id: &str) -> Result<(), ApiError> {
+        let path = format!("/apps/{}/volumes/{}", enc(app), enc(id));
+        match self
+            .unit(
+                Method::DELETE,
+                &path,
+                Act::VolumeDelete,
+                id,
+                None,
+                &[],
+                Repeat::Safe,
+            )
+            .await
+        {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other,
+        }
+    }
+
+    pub async fn list_snapshots(&self, app: &str, volume: &str) -> Result<Vec<Value>, ApiError> {
+        let path = format!("/apps/{}/volumes/{}/snapshots", enc(app), enc(volume));
+        self.json(
+            Method::GET,
+            &path,
+            Act::SnapshotList,
+            volume,
+            None,
+            &[],
+            Repeat::Safe,
+        )
+        .await
+    }
+
+    /// Takes an on-demand snapshot. A repeated request only makes an extra snapshot.
+    pub async fn create_snapshot(&self, app: &str, volume: &str) -> Result<(), ApiError> {
+        let path = format!("/apps/{}/volumes/{}/snapshots", enc(app), enc(volume));
+        self.unit(
+            Method::POST,
+            &path,
+            Act::SnapshotCreate,
+            volume,
+            None,
+            &[],
+            Repeat::Safe,
+        )
+        .await
+    }
+
+    // ---- secrets ----
+
+    pub async fn list_secrets(&self, app: &str) -> Result<Vec<fly::Secret>, ApiError> {
+        let path = format!("/apps/{}/secrets", enc(app));
+        let v: Value = self
+            .json(
+                Method::GET,
+                &path,
+                Act::SecretsList,
+                app,
+                None,
+                &[],
+                Repeat::Safe,
+            )
+            .await?;
+        // `{"secrets": [...]}` (current API) or a bare list (older one).
+        let list = v.get("secrets").cloned().unwrap_or(v);
+        serde_json::from_value(list).map_err(|e| ApiError::Transport {
+            method: "GET".into(),
+            path,
+            cause: format!("unexpected secrets list: {e}"),
+        })
+    }
+
+    /// Sets (`Some`) and deletes (`None`) app secrets in one request. Idempotent. The
+    /// body carries values: it is never logged. Returns the app's secrets afterwards
+    /// (names and digests).
+    pub async fn update_secrets(
+        &self,
+        app: &str,
+        values: &BTreeMap<String, Option<&SecretValue>>,
+    ) -> Result<Vec<fly::Secret>, ApiError> {
+        let path = format!("/apps/{}/secrets", enc(app));
+        let map: serde_json::Map<String, Value> = values
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.map_or(Value::Null, |s| Value::String(s.expose().to_string())),
+                )
+            })
+            .collect();
+        let body = serde_json::json!({ "values": map });
+        let v: Value = self
+            .json(
+                Method::POST,
+                &path,
+                Act::SecretsUpdate,
+                app,
+                Some(&body),
+                &[],
+                Repeat::Safe,
+            )
+            .await?;
+        let list = v
+            .get("secrets")
+            .cloned()
+            .unwrap_or(Value::Array(Vec::new()));
+        Ok(serde_json::from_value(list).unwrap_or_default())
+    }
+}
+
+/// Percent-encodes a path or query component.
+fn enc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else if e.is_body() || e.is_decode() {
+        "the response was cut off"
+    } else {
+        "connection failed"
+    };
+    let mut msg = kind.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        msg.push_str(&format!(": {s}"));
+        src = s.source();
+    }
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_show_method_path_status_and_body_not_the_token() {
+        let e = ApiError::Status {
+            method: "POST".into(),
+            path: "/apps/a/volumes".into(),
+            status: 422,
+            body: "{\"error\":\"bad size\"}".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "POST /apps/a/volumes → 422 Unprocessable Entity: {\"error\":\"bad size\"}"
+        );
+        let e = ApiError::Status {
+            method: "GET".into(),
+            path: "/apps/a".into(),
+            status: 400,
+            body: String::new(),
+        };
+        assert!(e.to_string().ends_with("400 Bad Request: (empty body)"));
+        let t = Token::new("secret-token-value".into());
+        assert_eq!(format!("{t:?}"), "Token(***)");
+        let c = ClientConfig::new("http://x/", t);
+        assert!(!format!("{c:?}").contains("secret-token-value"));
+        assert_eq!(c.base_url, "http://x");
+    }
+
+    #[test]
+    fn capacity_errors_are_recognised() {
+        let e = ApiError::Status { method: "POST".into(), path: "/p".into(), status: 422, body: "{\"error\":\"insufficient capacity in region sjc\",\"status\":\"insufficient_capacity\"}".into() };
+        assert!(e.is_capacity());
+    }
+
+    #[test]
+    fn encoding() {
+        assert_eq!(enc("a b/c"), "a%20b%2Fc");
+        assert_eq!(enc("flotilla_tenant"), "flotilla_tenant");
+    }
+}
