@@ -82,7 +82,8 @@ fn main() {
     time("render Markdown", runs, || render::markdown(&report));
     time("render text", runs, || render::text(&report));
     let (_, t_all) = time("end to end (parse + run + HTML)", runs, || {
-        let s = whatif::load_bytes(SCENARIO.as_bytes(), "bench.yaml", Path::new(".")).expect("valid");
+        let s =
+            whatif::load_bytes(SCENARIO.as_bytes(), "bench.yaml", Path::new(".")).expect("valid");
         let r = whatif::run(&s, &catalog, &opts).expect("runs");
         render::html(&r).len()
     });

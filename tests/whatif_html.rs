@@ -19,7 +19,11 @@ fn html_report(dir: &Path, scenario: &str) -> PathBuf {
         .arg(&out)
         .output()
         .unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     out
 }
 
@@ -57,25 +61,50 @@ fn html_is_well_formed_self_contained_and_has_the_charts() {
         assert!(svg.attribute("viewBox").is_some());
         let shapes = svg
             .descendants()
-            .filter(|n| matches!(n.tag_name().name(), "polyline" | "path" | "rect" | "circle" | "polygon"))
+            .filter(|n| {
+                matches!(
+                    n.tag_name().name(),
+                    "polyline" | "path" | "rect" | "circle" | "polygon"
+                )
+            })
             .count();
-        let texts = svg.descendants().filter(|n| n.has_tag_name((SVG_NS, "text"))).count();
-        assert!(shapes > 10 && texts > 5, "a drawn chart ({shapes} shapes, {texts} labels)");
+        let texts = svg
+            .descendants()
+            .filter(|n| n.has_tag_name((SVG_NS, "text")))
+            .count();
+        assert!(
+            shapes > 10 && texts > 5,
+            "a drawn chart ({shapes} shapes, {texts} labels)"
+        );
     }
     // The cost curves are lines, with one legend entry per architecture.
     let total = &svgs[0];
-    assert!(total.descendants().filter(|n| n.has_tag_name((SVG_NS, "polyline"))).count() >= 3);
+    assert!(
+        total
+            .descendants()
+            .filter(|n| n.has_tag_name((SVG_NS, "polyline")))
+            .count()
+            >= 3
+    );
     let labels: Vec<&str> = total
         .descendants()
         .filter(|n| n.has_tag_name((SVG_NS, "text")))
         .filter_map(|n| n.text())
         .map(str::trim)
         .collect();
-    for arch in ["hybrid (target)", "container per user (suspend)", "today (always on)"] {
+    for arch in [
+        "hybrid (target)",
+        "container per user (suspend)",
+        "today (always on)",
+    ] {
         assert!(labels.contains(&arch), "legend entry {arch}: {labels:?}");
     }
     // The break-even points are marked: diamonds, labelled with the tenant count.
-    assert!(total.descendants().any(|n| n.has_tag_name((SVG_NS, "polygon"))));
+    assert!(
+        total
+            .descendants()
+            .any(|n| n.has_tag_name((SVG_NS, "polygon")))
+    );
     assert!(labels.contains(&"6"), "{labels:?}");
 
     // Nothing is fetched: no external references at all.
@@ -164,7 +193,10 @@ fn html_renders_in_headless_chromium() {
         use std::io::Read;
         let _ = e.read_to_string(&mut stderr);
     }
-    assert!(status.success() && png.exists(), "chromium failed: {stderr}");
+    assert!(
+        status.success() && png.exists(),
+        "chromium failed: {stderr}"
+    );
 
     let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png).unwrap()));
     let mut reader = decoder.read_info().unwrap();
@@ -183,7 +215,10 @@ fn html_renders_in_headless_chromium() {
     let variance = luma.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / n;
     // A blank page is one colour (variance 0). The report has a dark header, white cards
     // and charts on a light background.
-    assert!(variance > 200.0, "the screenshot looks blank (luma variance {variance:.1})");
+    assert!(
+        variance > 200.0,
+        "the screenshot looks blank (luma variance {variance:.1})"
+    );
     let dark = luma.iter().filter(|l| **l < 100.0).count() as f64 / n;
     let colourful = pixels
         .chunks_exact(channels)
@@ -194,5 +229,8 @@ fn html_renders_in_headless_chromium() {
         .count() as f64
         / n;
     assert!(dark > 0.01, "text and header: {dark:.3} of pixels dark");
-    assert!(colourful > 0.02, "header and chart colours: {colourful:.3} of pixels coloured");
+    assert!(
+        colourful > 0.02,
+        "header and chart colours: {colourful:.3} of pixels coloured"
+    );
 }

@@ -141,9 +141,17 @@ pub fn cost_vs_tenants(r: &Report, per_tenant: bool) -> String {
         // Per tenant, curves fall from the left: the legend goes top right, with room
         // above the curves.
         let (top, desc, position) = if per_tenant {
-            (ymax * 3.0, "USD per tenant per month (log scale)", SeriesLabelPosition::UpperRight)
+            (
+                ymax * 3.0,
+                "USD per tenant per month (log scale)",
+                SeriesLabelPosition::UpperRight,
+            )
         } else {
-            (ymax * 1.25, "USD per month (log scale)", SeriesLabelPosition::UpperLeft)
+            (
+                ymax * 1.25,
+                "USD per month (log scale)",
+                SeriesLabelPosition::UpperLeft,
+            )
         };
         let mut chart = b
             .build_cartesian_2d((lo..hi).log_scale(), (ymin * 0.8..top).log_scale())
