@@ -29,7 +29,7 @@ fn json(args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-fn row<'a>(j: &'a Value, arch: &str, tenants: u64, hours: &str) -> &'a Value {
+fn row<'a>(j: &'a Value, arch: &str, tenants: u64, hours: u64) -> &'a Value {
     j["rows"]
         .as_array()
         .unwrap()
@@ -37,7 +37,7 @@ fn row<'a>(j: &'a Value, arch: &str, tenants: u64, hours: &str) -> &'a Value {
         .find(|r| {
             r["architecture"] == arch
                 && r["tenants"] == tenants
-                && r["active_hours_per_day"].to_string() == hours
+                && r["active_hours_per_day"] == hours
         })
         .unwrap_or_else(|| panic!("no row {arch} {tenants} {hours}"))
 }
@@ -78,12 +78,12 @@ fn json_contract_and_situation_one_by_hand() {
     //   snapshots 1 GB used × (1 + 0.05 × 13) = 1.65 GB × 0.08 = 0.132
     //   = 11.472 a tenant; × 14 = 160.608; the org's free 10 GB of snapshots: −0.80
     //   = 159.808
-    let r = row(&j, "today (always on)", 14, "4");
+    let r = row(&j, "today (always on)", 14, 4);
     assert_eq!(r["monthly_usd"].to_string(), "159.808");
     assert_eq!(r["machines"].to_string(), "14");
     // 1,000 tenants: 11,472 − 0.80 = 11,471.20 (their belief: ~$15,000).
     assert_eq!(
-        row(&j, "today (always on)", 1000, "4")["monthly_usd"].to_string(),
+        row(&j, "today (always on)", 1000, 4)["monthly_usd"].to_string(),
         "11471.2"
     );
     for b in j["break_even"].as_array().unwrap() {
@@ -112,12 +112,7 @@ fn whatif_and_cost_agree() {
         "2026-02-01",
     ]);
     let w = json(&["whatif", "examples/whatif/containers.yaml"]);
-    let r = row(
-        &w,
-        "estimate 2: 512 MB, 1 GB volume, 10 GB egress",
-        100,
-        "4",
-    );
+    let r = row(&w, "estimate 2: 512 MB, 1 GB volume, 10 GB egress", 100, 4);
     assert_eq!(r["monthly_usd"], cost["monthly_usd"]);
     assert_eq!(r["monthly_usd"].to_string(), "115.1567");
 }

@@ -421,6 +421,7 @@ impl Build<'_> {
             spec: Spec::Volume(VolumeSpec {
                 name: name.to_string(),
                 region: region.to_string(),
+                fallback_regions: Vec::new(),
                 size_gb,
                 encrypted: true,
                 machine: None,

@@ -12,7 +12,7 @@ use rust_decimal::Decimal;
 use crate::diag::{Diagnostic, Diagnostics, Mark, suggest};
 use crate::platform::{self, SUSPEND_MAX_MEMORY_MB};
 use crate::resource::{IdleMode, Kind, Resource, Usage};
-use crate::spec::schema::{Checker, Field, Ty, parse_decimal, parse_memory};
+use crate::spec::schema::{Checker, Field, Ty, f, parse_decimal, parse_memory, req};
 use crate::spec::yaml::{self, Node, Value};
 
 use super::capacity::MemoryModel;
@@ -246,21 +246,6 @@ impl Scenario {
         ]
         .iter()
         .fold(1usize, |a, b| a.saturating_mul(*b))
-    }
-}
-
-const fn f(name: &'static str, ty: Ty) -> Field {
-    Field {
-        name,
-        ty,
-        nullable: true,
-    }
-}
-const fn req(name: &'static str, ty: Ty) -> Field {
-    Field {
-        name,
-        ty,
-        nullable: false,
     }
 }
 
