@@ -89,7 +89,7 @@ pub fn crossings(
         complete: true,
         unresolved: None,
         evaluations: 0,
-        all_equal: true,
+        all_equal: hi > lo,
     };
     if hi <= lo {
         return out;

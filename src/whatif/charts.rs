@@ -160,6 +160,7 @@ pub fn cost_vs_tenants(r: &Report, per_tenant: bool) -> String {
             .configure_mesh()
             .x_desc("tenants (log scale)")
             .y_desc(desc)
+            .y_labels(8)
             .x_label_formatter(&|v| axis_count(*v))
             .y_label_formatter(&|v| axis_usd(*v))
             .label_style((FONT, 13))
@@ -242,10 +243,27 @@ where
     Y: Ranged<ValueType = f64>,
 {
     let ink = RGBColor(17, 24, 39);
-    let mut marks: Vec<(u64, f64)> = r
-        .break_even
+    // Runs of more than three crossings of one pair (steps alternating around a line)
+    // are marked at their first and last crossing only.
+    let focus_be: Vec<_> = r.break_even.iter().filter(|b| b.point == focus).collect();
+    let mut kept = Vec::new();
+    let mut i = 0;
+    while i < focus_be.len() {
+        let (a, b) = (focus_be[i].a, focus_be[i].b);
+        let run = focus_be[i..]
+            .iter()
+            .take_while(|x| x.a == a && x.b == b)
+            .count();
+        if run > 3 {
+            kept.push(focus_be[i]);
+            kept.push(focus_be[i + run - 1]);
+        } else {
+            kept.extend(&focus_be[i..i + run]);
+        }
+        i += run;
+    }
+    let mut marks: Vec<(u64, f64)> = kept
         .iter()
-        .filter(|b| b.point == focus)
         .map(|b| (b.tenants, y(b.tenants, b.cost_a.max(b.cost_b))))
         .filter(|m| m.1 > 0.0)
         .collect();
@@ -313,7 +331,11 @@ pub fn breakdown(r: &Report) -> String {
             .disable_y_mesh()
             .y_labels(n)
             .y_label_formatter(&|v| match v {
-                SegmentValue::CenterOf(i) => names.get(*i).cloned().unwrap_or_default(),
+                // The first architecture on top.
+                SegmentValue::CenterOf(i) => names
+                    .get(n.saturating_sub(i + 1))
+                    .cloned()
+                    .unwrap_or_default(),
                 _ => String::new(),
             })
             .x_label_formatter(&|v| axis_usd(*v))
@@ -335,8 +357,8 @@ pub fn breakdown(r: &Report) -> String {
                 }
                 let mut rect = Rectangle::new(
                     [
-                        (start, SegmentValue::Exact(row)),
-                        (start + w, SegmentValue::Exact(row + 1)),
+                        (start, SegmentValue::Exact(n - 1 - row)),
+                        (start + w, SegmentValue::Exact(n - row)),
                     ],
                     col.filled(),
                 );

@@ -254,7 +254,9 @@ pub fn tables(r: &Report) -> Vec<Table> {
         }
         i += run;
     }
-    if r.break_even.is_empty() {
+    if lo == hi {
+        be.intro = "The sweep has one tenant count: list two or more to find break-even points between them.".into();
+    } else if r.break_even.is_empty() {
         be.notes
             .push("No architecture overtakes another in this range.".into());
     }
