@@ -405,7 +405,7 @@ pub fn run(s: &Scenario, catalog: &Catalog, opts: &RunOptions) -> Result<Report,
                         )
                     });
                 }
-                rows.push(make_row(s, table, pi, ai, n, m, &priced));
+                rows.push(make_row(table, pi, ai, n, m, &priced));
             }
         }
     }
@@ -502,7 +502,7 @@ pub fn run(s: &Scenario, catalog: &Catalog, opts: &RunOptions) -> Result<Report,
     let mut breakdown = Vec::new();
     for (ai, m) in models[focus].iter().enumerate() {
         let priced = m.price(nb, ftable);
-        let row = make_row(s, ftable, focus, ai, nb, m, &priced);
+        let row = make_row(ftable, focus, ai, nb, m, &priced);
         let plans: Vec<ReservationPlan> = priced
             .reservable
             .iter()
@@ -607,7 +607,6 @@ fn grid(lo: u64, hi: u64, sampled: &[u64]) -> Vec<u64> {
 }
 
 fn make_row(
-    s: &Scenario,
     table: &PriceTable,
     point: usize,
     arch: usize,
@@ -677,7 +676,6 @@ fn make_row(
             cheapest_reservation(table, region, *kind, *spend).savings_monthly
         })
         .sum();
-    let _ = s;
     Row {
         point,
         arch,

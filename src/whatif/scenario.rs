@@ -414,10 +414,10 @@ struct Reader {
 impl Reader {
     fn err(&mut self, mark: Mark, path: &str, msg: impl Into<String>, hint: impl Into<String>) {
         let hint = hint.into();
-        let mut d = Diagnostic::error(msg)
-            .file(self.file.clone())
-            .at(mark)
-            .path(path);
+        let mut d = Diagnostic::error(msg).file(self.file.clone()).at(mark);
+        if !path.is_empty() {
+            d = d.path(path);
+        }
         if !hint.is_empty() {
             d = d.hint(hint);
         }
@@ -474,7 +474,12 @@ pub fn load_file(path: &Path) -> Result<Scenario, Diagnostics> {
 
 /// Validates a scenario held in memory; `dir` resolves the base spec's path.
 pub fn load_bytes(bytes: &[u8], file: &str, dir: &Path) -> Result<Scenario, Diagnostics> {
-    let root = yaml::parse(bytes).map_err(|d| Diagnostics::one(d.file(file)))?;
+    let root = yaml::parse(bytes).map_err(|mut d| {
+        if d.message == "the file is empty" {
+            d.hint = Some("start from one of the scenarios in examples/whatif/".into());
+        }
+        Diagnostics::one(d.file(file))
+    })?;
     let mut r = Reader {
         file: file.to_string(),
         diags: Diagnostics::new(),
@@ -530,7 +535,9 @@ pub fn load_bytes(bytes: &[u8], file: &str, dir: &Path) -> Result<Scenario, Diag
         .get("base")
         .filter(|b| b.as_map().is_some())
         .unwrap_or(&empty);
-    let (profile, spec_shared, base_spec) = read_base(&mut r, base, dir);
+    let declared = root.get("base").is_some_and(|b| b.as_map().is_some());
+    let (profile, spec_shared, base_spec) = read_base(&mut r, base, dir, declared);
+    let has_memory = base.get("memory_model").is_some();
     let (memory, memory_mark) = match base.get("memory_model") {
         Some(m) if m.as_map().is_some() => (read_memory(&mut r, m), m.mark),
         _ => (None, base.mark),
@@ -541,7 +548,7 @@ pub fn load_bytes(bytes: &[u8], file: &str, dir: &Path) -> Result<Scenario, Diag
         None => None,
     };
     let architectures = match root.get("architectures") {
-        Some(a) => read_architectures(&mut r, a, &profile, memory.is_some()),
+        Some(a) => read_architectures(&mut r, a, &profile, has_memory),
         None => Vec::new(),
     };
     let (Some(sweep), false) = (sweep, r.diags.has_errors()) else {
@@ -550,6 +557,18 @@ pub fn load_bytes(bytes: &[u8], file: &str, dir: &Path) -> Result<Scenario, Diag
     };
     let report = read_report(&mut r, root.get("report"), &sweep);
 
+    if base_spec.is_none() {
+        for (i, a) in architectures.iter().enumerate() {
+            if a.shared == SharedTier::Spec {
+                r.err(
+                    a.mark,
+                    &format!("architectures[{i}].shared"),
+                    "`shared: spec` takes the base spec's shared apps, and the base names no spec",
+                    "add `base.spec`, or list the shared Machines: `shared: [{ name: router, size: shared-cpu-1x, memory: 1gb }]`",
+                );
+            }
+        }
+    }
     // Capacity checks that need the whole scenario.
     if let Some(m) = &memory {
         let worst = sweep
@@ -583,7 +602,12 @@ pub fn load_bytes(bytes: &[u8], file: &str, dir: &Path) -> Result<Scenario, Diag
 }
 
 /// The profile: the base spec's tenant (if any), overridden by `profile:`.
-fn read_base(r: &mut Reader, base: &Node, dir: &Path) -> (Profile, Vec<Resource>, Option<String>) {
+fn read_base(
+    r: &mut Reader,
+    base: &Node,
+    dir: &Path,
+    declared: bool,
+) -> (Profile, Vec<Resource>, Option<String>) {
     let mut profile = Profile {
         sizing: Sizing {
             preset: Some("shared-cpu-1x".into()),
@@ -649,7 +673,7 @@ fn read_base(r: &mut Reader, base: &Node, dir: &Path) -> (Profile, Vec<Resource>
                     .collect();
             }
         }
-    } else if base.get("profile").is_none() {
+    } else if base.get("profile").is_none() && declared {
         r.err(
             base.mark,
             "base",

@@ -297,6 +297,14 @@ fn bad_input_names_file_line_and_column() {
         "{e}"
     );
     assert!(e.contains("suspend only up to 2048 MB"), "{e}");
+
+    let e = errors(&format!(
+        "{base}sweep: {{ tenants: [10] }}\narchitectures:\n  - {{ kind: hybrid, shared: spec }}\n"
+    ));
+    assert!(
+        e.contains("the base names no spec") && e.contains("bad.yaml:6:5"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -482,4 +490,60 @@ fn break_even_search_matches_brute_force_on_the_examples() {
             }
         }
     }
+}
+
+#[test]
+fn mutated_scenarios_never_panic() {
+    // Every value of every example scenario replaced by hostile ones: each load either
+    // fails with diagnostics or yields a scenario that runs (a sample is run in full).
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("examples/whatif");
+    let catalog = Catalog::embedded().unwrap();
+    let opts = RunOptions {
+        pricing_date: Some(date()),
+        today: date(),
+        force: false,
+    };
+    let hostile = [
+        "-1",
+        "0",
+        "1e309",
+        "null",
+        "[]",
+        "{}",
+        "99999999999999999999",
+        "auto",
+        "[0]",
+        "2tb",
+    ];
+    let (mut loads, mut runs) = (0, 0);
+    for name in ["today", "containers", "hybrid", "shared-server"] {
+        let text = std::fs::read_to_string(dir.join(format!("{name}.yaml"))).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let Some(colon) = line.find(": ") else {
+                continue;
+            };
+            if line.trim_start().starts_with('#') {
+                continue;
+            }
+            // Four of the hostile values per line, rotating.
+            for k in (0..4).map(|j| (i + 3 * j) % hostile.len()) {
+                let h = hostile[k];
+                let mut m = lines.clone();
+                let mutated = format!("{}: {h}", &line[..colon]);
+                m[i] = &mutated;
+                let yaml = m.join("\n");
+                loads += 1;
+                if let Ok(s) = load_bytes(yaml.as_bytes(), "m.yaml", &dir)
+                    && (i + k) % 23 == 0
+                    && s.row_count(1) <= 200
+                {
+                    runs += 1;
+                    let _ = run(&s, &catalog, &opts);
+                }
+            }
+        }
+    }
+    assert!(loads > 500 && runs >= 3, "{loads} loads, {runs} runs");
 }
