@@ -25,3 +25,4 @@ pub mod secrets;
 pub mod sim;
 pub mod spec;
 pub mod state;
+pub mod whatif;

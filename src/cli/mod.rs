@@ -15,6 +15,7 @@ pub mod pricing;
 mod sim;
 pub mod target;
 mod validate;
+mod whatif;
 
 /// Exit code: success, or no changes.
 pub const EXIT_OK: i32 = 0;
@@ -31,7 +32,7 @@ pub const EXIT_BUDGET: i32 = 3;
     version,
     about = "Plan, cost and apply fleets of per-tenant stacks on Fly.io from one YAML spec",
     long_about = None,
-    after_help = "Examples:\n  flotilla validate specs/jarvis.yaml\n  flotilla plan specs/jarvis.yaml\n  flotilla plan specs/jarvis.yaml --state tests/states/jarvis-drift.json --format json\n  flotilla graph specs/jarvis.yaml --format dot\n  flotilla cost specs/jarvis.yaml --base base/specs/jarvis.yaml --format markdown\n  flotilla pricing diff 2025-06-01 2026-02-01"
+    after_help = "Examples:\n  flotilla validate specs/jarvis.yaml\n  flotilla plan specs/jarvis.yaml\n  flotilla plan specs/jarvis.yaml --state tests/states/jarvis-drift.json --format json\n  flotilla graph specs/jarvis.yaml --format dot\n  flotilla cost specs/jarvis.yaml --base base/specs/jarvis.yaml --format markdown\n  flotilla pricing diff 2025-06-01 2026-02-01\n  flotilla whatif examples/whatif/hybrid.yaml --format html --out report.html"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -58,6 +59,9 @@ pub enum Command {
     Cost(cost::CostArgs),
     /// List, show and compare the versioned price tables.
     Pricing(pricing::PricingArgs),
+    /// Compare architectures across tenant counts and usage patterns: cost, Machines,
+    /// break-even points, reservation advice (text, JSON, Markdown, HTML with charts).
+    Whatif(whatif::WhatifArgs),
 }
 
 /// A multi-threaded tokio runtime for the commands that talk to an API.
@@ -95,5 +99,6 @@ pub fn run(cli: Cli) -> i32 {
         Command::Sim(args) => sim::run(args),
         Command::Cost(a) => cost::run(a),
         Command::Pricing(a) => pricing::run(a),
+        Command::Whatif(a) => whatif::run(a),
     }
 }

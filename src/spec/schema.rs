@@ -46,14 +46,16 @@ pub struct Field {
     pub nullable: bool,
 }
 
-const fn f(name: &'static str, ty: Ty) -> Field {
+/// An optional (nullable) field.
+pub(crate) const fn f(name: &'static str, ty: Ty) -> Field {
     Field {
         name,
         ty,
         nullable: true,
     }
 }
-const fn req(name: &'static str, ty: Ty) -> Field {
+/// A field that may not be `null`.
+pub(crate) const fn req(name: &'static str, ty: Ty) -> Field {
     Field {
         name,
         ty,

@@ -1,0 +1,981 @@
+//! Architecture cost models. At one usage point (active fraction, active hours, region
+//! mix, price table), an architecture is a list of *units* — the resources of one tenant,
+//! of one active session, of one pool Machine, of the shared tier — each priced once by
+//! the cost engine ([`Pricer`]) and multiplied by a count that depends on the number of
+//! tenants `N`:
+//!
+//! | count | value |
+//! |---|---|
+//! | fixed | 1 (shared tier, the shared app) |
+//! | tenants | `N × w` (the region's weight `w`) |
+//! | active | `N × w × f` (egress of active tenants) |
+//! | active Machines | `ceil(N × w × f)` (hybrid sessions) |
+//! | pool Machines | `max(min, ceil(load / tenants per Machine))`, cheapest size at that `N` |
+//!
+//! A report at `N` multiplies each unit's engine lines by its count (exact decimals) and
+//! hands them to [`Pricer::finish`], which applies the organization's free allowances
+//! (snapshot GB, certificates) once, to the whole fleet — never once per unit. The fast
+//! path [`ArchModel::cost`] applies the same arithmetic without building lines; tests
+//! check that both agree.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+
+use rust_decimal::Decimal;
+
+use crate::cost::{CostError, CostReport, Item, LineItem, Pricer};
+use crate::money::Usd;
+use crate::platform::CpuKind;
+use crate::pricing::PriceTable;
+use crate::resource::{
+    Address, AppSpec, BackupSpec, Guest, IdleMode, IdlePolicy, MachineSpec, Owner, Resource,
+    ResourceSet, Spec, Usage, VolumeSpec,
+};
+
+use super::capacity::{Candidate, MemoryModel, platform_candidates};
+use super::scenario::{ArchKind, Architecture, Placement, Scenario, SharedTier};
+
+/// A usage point: one value of each sweep axis but the tenants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Point {
+    pub fraction: Decimal,
+    pub hours: Decimal,
+    /// Index into the sweep's region mixes.
+    pub region: usize,
+    /// Index into the price tables.
+    pub table: usize,
+}
+
+/// Resources priced once by the engine, counted many times.
+#[derive(Debug, Clone)]
+pub struct Unit {
+    pub label: String,
+    pub lines: Vec<LineItem>,
+    pub total: Usd,
+    /// Snapshot GB-month of one copy (for the organization's free GB).
+    pub snapshot_gb: Decimal,
+    /// Single-hostname certificates of one copy (for the free certificates).
+    pub certificates: Decimal,
+    /// Compute and RAM of always-on Machines, per region and CPU class: what reservation
+    /// blocks can cover.
+    pub reservable: Vec<((String, CpuKind), Usd)>,
+    pub machines: Decimal,
+    pub always_on: Decimal,
+}
+
+/// How many copies of a unit a fleet of `N` tenants has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Count {
+    Fixed(Decimal),
+    /// `N × w`.
+    Tenants(Decimal),
+    /// `N × w × f`.
+    Active(Decimal),
+    /// `ceil(N × w × f)`.
+    ActiveCeil(Decimal),
+}
+
+impl Count {
+    pub fn at(self, n: u64) -> Decimal {
+        let n = Decimal::from(n);
+        match self {
+            Count::Fixed(k) => k,
+            Count::Tenants(w) | Count::Active(w) => n * w,
+            Count::ActiveCeil(w) => (n * w).ceil(),
+        }
+    }
+}
+
+/// A size a pool may use, with its capacity and the units of one Machine.
+#[derive(Debug, Clone)]
+pub struct PoolChoice {
+    pub cand: Candidate,
+    pub tenants_per_machine: u64,
+    /// One of the `min` Machines kept running.
+    pub on: Rc<Unit>,
+    /// One of the Machines started only in the active window.
+    pub window: Rc<Unit>,
+}
+
+/// A shared pool in one region: the sizes worth considering (no size on this list is both
+/// dearer and smaller than another), cheapest first.
+#[derive(Debug, Clone)]
+pub struct PoolRegion {
+    pub region: String,
+    /// Tenants (pinned) or active tenants (session) per tenant of the fleet.
+    pub load: Decimal,
+    pub min: u64,
+    pub max: Option<u64>,
+    pub front: Vec<PoolChoice>,
+    pub placement: Placement,
+}
+
+/// The pool's pick at one `N`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolPick {
+    pub best: usize,
+    pub runner_up: Option<usize>,
+    pub machines: u64,
+    pub runner_up_machines: u64,
+    pub cost: Usd,
+    pub runner_up_cost: Option<Usd>,
+}
+
+impl PoolRegion {
+    fn machines(&self, n: u64, choice: &PoolChoice) -> u64 {
+        use rust_decimal::prelude::ToPrimitive;
+        let load = Decimal::from(n) * self.load;
+        let need = (load / Decimal::from(choice.tenants_per_machine.max(1)))
+            .ceil()
+            .to_u64()
+            .unwrap_or(u64::MAX);
+        need.max(self.min)
+    }
+
+    fn cost_with(&self, m: u64, choice: &PoolChoice) -> Usd {
+        let on = self.min.min(m);
+        Decimal::from(on) * choice.on.total + Decimal::from(m - on) * choice.window.total
+    }
+
+    /// The cheapest size at `n` tenants and the runner-up (ties: fewer Machines, then the
+    /// cheaper Machine).
+    pub fn pick(&self, n: u64) -> Option<PoolPick> {
+        let mut best: Option<(Usd, u64, usize)> = None;
+        let mut second: Option<(Usd, u64, usize)> = None;
+        for (i, c) in self.front.iter().enumerate() {
+            let m = self.machines(n, c);
+            let cost = self.cost_with(m, c);
+            let key = (cost, m, i);
+            if best.is_none_or(|b| key < b) {
+                second = best;
+                best = Some(key);
+            } else if second.is_none_or(|s| key < s) {
+                second = Some(key);
+            }
+        }
+        best.map(|(cost, machines, i)| PoolPick {
+            best: i,
+            runner_up: second.map(|s| s.2),
+            machines,
+            runner_up_machines: second.map(|s| s.1).unwrap_or(0),
+            cost,
+            runner_up_cost: second.map(|s| s.0),
+        })
+    }
+}
+
+/// One architecture at one usage point.
+#[derive(Debug, Clone)]
+pub struct ArchModel {
+    pub arch: usize,
+    pub units: Vec<(Rc<Unit>, Count)>,
+    pub pools: Vec<PoolRegion>,
+    /// The per-tenant Machine size when the capacity model chose it.
+    pub auto_size: Option<Candidate>,
+    pub extras_fixed: Usd,
+    pub extras_per_tenant: Usd,
+    snapshot: (Usd, Decimal),
+    certificate: (Usd, Decimal),
+}
+
+/// A fleet of `N` tenants priced through the engine, with what the capacity model chose.
+#[derive(Debug, Clone)]
+pub struct Priced {
+    pub report: CostReport,
+    /// The engine's total plus the scenario's extras.
+    pub total: Usd,
+    pub extras: Usd,
+    pub machines: Decimal,
+    pub always_on: Decimal,
+    pub picks: Vec<Option<PoolPick>>,
+    /// Always-on compute and RAM spend per region and CPU class.
+    pub reservable: BTreeMap<(String, CpuKind), Usd>,
+}
+
+impl ArchModel {
+    /// The monthly cost at `n` tenants (exact; same arithmetic as [`ArchModel::price`]).
+    pub fn cost(&self, n: u64) -> Usd {
+        let (total, snap, certs) = self.tally(n);
+        total - allowance(self.snapshot, snap) - allowance(self.certificate, certs)
+            + self.extras_fixed
+            + Decimal::from(n) * self.extras_per_tenant
+    }
+
+    /// Engine cost before the organization's allowances, snapshot GB and certificates.
+    fn tally(&self, n: u64) -> (Usd, Decimal, Decimal) {
+        let mut total = Decimal::ZERO;
+        let mut snap = Decimal::ZERO;
+        let mut certs = Decimal::ZERO;
+        for (u, c) in &self.units {
+            let k = c.at(n);
+            total += k * u.total;
+            snap += k * u.snapshot_gb;
+            certs += k * u.certificates;
+        }
+        for p in &self.pools {
+            if let Some(pick) = p.pick(n) {
+                let ch = &p.front[pick.best];
+                let on = Decimal::from(p.min.min(pick.machines));
+                let win = Decimal::from(pick.machines) - on;
+                total += pick.cost;
+                snap += on * ch.on.snapshot_gb + win * ch.window.snapshot_gb;
+                certs += on * ch.on.certificates + win * ch.window.certificates;
+            }
+        }
+        (total, snap, certs)
+    }
+
+    /// Bounds on `cost(N + 1) − cost(N)` for every `N ≥ from`: the exact per-tenant slope
+    /// of the affine parts, widened by the steps (`ceil`, pool Machines) and, while the
+    /// organization's free allowances are not used up at `from`, by their change.
+    pub fn increments(&self, from: u64) -> (Usd, Usd) {
+        let (mut lo, mut hi) = (self.extras_per_tenant, self.extras_per_tenant);
+        let (mut snap_hi, mut certs_hi) = (Decimal::ZERO, Decimal::ZERO);
+        for (u, c) in &self.units {
+            let (klo, khi) = match *c {
+                Count::Fixed(_) => (Decimal::ZERO, Decimal::ZERO),
+                Count::Tenants(w) | Count::Active(w) => (w, w),
+                Count::ActiveCeil(x) => (x.floor(), x.ceil()),
+            };
+            lo += klo * u.total;
+            hi += khi * u.total;
+            snap_hi += khi * u.snapshot_gb;
+            certs_hi += khi * u.certificates;
+        }
+        for p in &self.pools {
+            let mut jump = Decimal::ZERO;
+            for c in &p.front {
+                let most = (p.load / Decimal::from(c.tenants_per_machine.max(1))).ceil();
+                jump = jump.max(most * c.window.total);
+                snap_hi = snap_hi.max(most * c.window.snapshot_gb);
+                certs_hi = certs_hi.max(most * c.window.certificates);
+            }
+            hi += jump;
+        }
+        let (_, snap, certs) = self.tally(from);
+        if snap < self.snapshot.1 {
+            lo -= snap_hi * self.snapshot.0;
+        }
+        if certs < self.certificate.1 {
+            lo -= certs_hi * self.certificate.0;
+        }
+        (lo, hi)
+    }
+
+    /// The fleet at `n` tenants as a full engine report.
+    pub fn price(&self, n: u64, table: &PriceTable) -> Priced {
+        let mut lines = Vec::new();
+        let mut machines = Decimal::ZERO;
+        let mut always_on = Decimal::ZERO;
+        let mut reservable: BTreeMap<(String, CpuKind), Usd> = BTreeMap::new();
+        let mut add = |u: &Unit, k: Decimal, lines: &mut Vec<LineItem>| {
+            if k.is_zero() {
+                return;
+            }
+            machines += k * u.machines;
+            always_on += k * u.always_on;
+            for (key, v) in &u.reservable {
+                *reservable.entry(key.clone()).or_default() += k * v;
+            }
+            lines.extend(u.lines.iter().map(|l| scaled(l, k)));
+        };
+        for (u, c) in &self.units {
+            add(u, c.at(n), &mut lines);
+        }
+        let mut picks = Vec::new();
+        for p in &self.pools {
+            let pick = p.pick(n);
+            if let Some(pk) = &pick {
+                let ch = &p.front[pk.best];
+                let on = p.min.min(pk.machines);
+                add(&ch.on, Decimal::from(on), &mut lines);
+                add(&ch.window, Decimal::from(pk.machines - on), &mut lines);
+            }
+            picks.push(pick);
+        }
+        let empty = ResourceSet::default();
+        let fallback = Usage::default();
+        let report = Pricer::new(table, &empty, &fallback).finish(lines);
+        let extras = self.extras_fixed + Decimal::from(n) * self.extras_per_tenant;
+        Priced {
+            total: report.total + extras,
+            report,
+            extras,
+            machines,
+            always_on,
+            picks,
+            reservable,
+        }
+    }
+}
+
+fn allowance((price, free): (Usd, Decimal), used: Decimal) -> Usd {
+    let f = used.min(free);
+    if f.is_zero() || price.is_zero() {
+        Decimal::ZERO
+    } else {
+        f * price
+    }
+}
+
+/// `k` copies of a line.
+fn scaled(l: &LineItem, k: Decimal) -> LineItem {
+    let mut s = l.clone();
+    s.quantity = l.quantity * k;
+    s.monthly = l.monthly * k;
+    if k != Decimal::ONE {
+        s.description = format!("{} × {}", k.round_dp(4).normalize(), l.description);
+    }
+    s
+}
+
+/// Builds resources for units.
+struct Build<'a> {
+    org: &'a str,
+}
+
+impl Build<'_> {
+    fn app(&self, owner: &Owner<'_>, name: &str, shared: bool, usage: Usage) -> Resource {
+        Resource {
+            address: Address::app(owner),
+            tenant: tenant_of(owner),
+            app: name.to_string(),
+            prevent_destroy: false,
+            id: None,
+            usage: Some(usage),
+            spec: Spec::App(AppSpec {
+                name: name.to_string(),
+                org: self.org.to_string(),
+                shared,
+            }),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn machine(
+        &self,
+        owner: &Owner<'_>,
+        app: &str,
+        index: u32,
+        region: &str,
+        c: &Candidate,
+        idle: IdlePolicy,
+        usage: Usage,
+        role: &str,
+    ) -> Resource {
+        Resource {
+            address: Address::machine(owner, index),
+            tenant: tenant_of(owner),
+            app: app.to_string(),
+            prevent_destroy: false,
+            id: None,
+            usage: Some(usage),
+            spec: Spec::Machine(Box::new(MachineSpec {
+                name: format!("{role}-{index}"),
+                region: region.to_string(),
+                fallback_regions: Vec::new(),
+                image: "whatif".into(),
+                size: c.preset.to_string(),
+                guest: Guest {
+                    cpu_kind: c.cpu_kind,
+                    cpus: c.cpus,
+                    memory_mb: c.memory_mb,
+                },
+                env: BTreeMap::new(),
+                services: None,
+                checks: None,
+                metadata: BTreeMap::new(),
+                mounts: Vec::new(),
+                idle,
+                restart: None,
+                secrets: Vec::new(),
+                role: role.to_string(),
+                index,
+            })),
+        }
+    }
+
+    /// A volume and, with automatic snapshots, its backup policy.
+    #[allow(clippy::too_many_arguments)]
+    fn volume(
+        &self,
+        owner: &Owner<'_>,
+        app: &str,
+        name: &str,
+        index: u32,
+        region: &str,
+        size_gb: u32,
+        retention: u32,
+        auto_backup: bool,
+        usage: Usage,
+    ) -> Vec<Resource> {
+        let address = Address::volume(owner, name, index);
+        let mut v = vec![Resource {
+            address: address.clone(),
+            tenant: tenant_of(owner),
+            app: app.to_string(),
+            prevent_destroy: false,
+            id: None,
+            usage: Some(usage),
+            spec: Spec::Volume(VolumeSpec {
+                name: name.to_string(),
+                region: region.to_string(),
+                fallback_regions: Vec::new(),
+                size_gb,
+                encrypted: true,
+                machine: None,
+                attached_machine_id: None,
+            }),
+        }];
+        v.push(Resource {
+            address: Address::backup(owner, name, index),
+            tenant: tenant_of(owner),
+            app: app.to_string(),
+            prevent_destroy: false,
+            id: None,
+            usage: None,
+            spec: Spec::BackupPolicy(BackupSpec {
+                volume: address,
+                snapshot_retention: retention,
+                auto_backup,
+                snapshot_before_destroy: false,
+            }),
+        });
+        v
+    }
+}
+
+fn tenant_of(owner: &Owner<'_>) -> Option<String> {
+    match owner {
+        Owner::Tenant(t) => Some(t.to_string()),
+        Owner::SharedApp(_) => None,
+    }
+}
+
+/// Prices a set of resources once: their lines (no organization allowances), totals and
+/// what reservation blocks could cover.
+pub fn price_unit(
+    table: &PriceTable,
+    label: String,
+    resources: Vec<Resource>,
+) -> Result<Unit, CostError> {
+    let set = ResourceSet::new(resources);
+    let fallback = Usage::default();
+    let pricer = Pricer::new(table, &set, &fallback);
+    let mut lines = Vec::new();
+    let mut reservable: Vec<((String, CpuKind), Usd)> = Vec::new();
+    let (mut machines, mut always_on) = (Decimal::ZERO, Decimal::ZERO);
+    for r in set.iter() {
+        let rc = pricer.price(r)?;
+        if let Some(m) = r.machine() {
+            machines += Decimal::ONE;
+            // The engine's rule: idle off, or an index below min_running, runs all month.
+            if m.idle.mode == IdleMode::Off || m.index < m.idle.min_running {
+                always_on += Decimal::ONE;
+                for l in rc.lines.iter().filter(|l| l.item.is_reservable()) {
+                    if let (Some(region), Some(kind)) = (&l.region, l.cpu_kind) {
+                        match reservable
+                            .iter_mut()
+                            .find(|(k, _)| k.0 == *region && k.1 == kind)
+                        {
+                            Some((_, v)) => *v += l.monthly,
+                            None => reservable.push(((region.clone(), kind), l.monthly)),
+                        }
+                    }
+                }
+            }
+        }
+        lines.extend(rc.lines);
+    }
+    let sum = |item: Item| -> Decimal {
+        lines
+            .iter()
+            .filter(|l| l.item == item)
+            .map(|l| l.quantity)
+            .sum()
+    };
+    Ok(Unit {
+        label,
+        total: lines.iter().map(|l| l.monthly).sum(),
+        snapshot_gb: sum(Item::Snapshot),
+        certificates: sum(Item::Certificate),
+        lines,
+        reservable,
+        machines,
+        always_on,
+    })
+}
+
+/// Every size with its always-on monthly price, cheapest first.
+type RankedSizes = Rc<Vec<(Candidate, Usd)>>;
+
+/// Caches shared by the models of one run: the always-on price of every size in a region
+/// (to rank sizes), and the shared tier of the base spec.
+pub struct Context<'a> {
+    pub scenario: &'a Scenario,
+    pub tables: &'a [&'a PriceTable],
+    sizes: RefCell<HashMap<(usize, String), RankedSizes>>,
+}
+
+impl<'a> Context<'a> {
+    pub fn new(scenario: &'a Scenario, tables: &'a [&'a PriceTable]) -> Self {
+        Context {
+            scenario,
+            tables,
+            sizes: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// Every size of the price table in `region`, with its always-on monthly price (compute
+    /// and RAM, engine-priced), cheapest first.
+    fn ranked_sizes(&self, table: usize, region: &str) -> Result<RankedSizes, CostError> {
+        let key = (table, region.to_string());
+        if let Some(v) = self.sizes.borrow().get(&key) {
+            return Ok(v.clone());
+        }
+        let t = self.tables[table];
+        let b = Build { org: "whatif" };
+        let owner = Owner::SharedApp("sizes");
+        let mut v = Vec::new();
+        for c in platform_candidates(&[], None, IdleMode::Off) {
+            if t.preset(c.preset).is_err() {
+                continue;
+            }
+            let m = b.machine(
+                &owner,
+                "sizes",
+                0,
+                region,
+                &c,
+                IdlePolicy::default(),
+                Usage::default(),
+                "size",
+            );
+            let rc =
+                crate::cost::price_resource(t, &m, &ResourceSet::default(), &Usage::default())?;
+            v.push((c, rc.monthly));
+        }
+        v.sort_by(|a, b| {
+            a.1.cmp(&b.1)
+                .then(a.0.memory_mb.cmp(&b.0.memory_mb))
+                .then(a.0.cpus.cmp(&b.0.cpus))
+        });
+        let v = Rc::new(v);
+        self.sizes.borrow_mut().insert(key, v.clone());
+        Ok(v)
+    }
+
+    /// Builds the model of architecture `arch` at `point`.
+    pub fn model(&self, arch: usize, point: Point) -> Result<ArchModel, CostError> {
+        let s = self.scenario;
+        let a = &s.architectures[arch];
+        let table = self.tables[point.table];
+        let mix = &s.sweep.regions[point.region];
+        let p = &a.profile;
+        let b = Build { org: "whatif" };
+        let (f, h) = (point.fraction, point.hours);
+        let mut units: Vec<(Rc<Unit>, Count)> = Vec::new();
+        let mut pools = Vec::new();
+        let mut auto_size = None;
+        let shared_app = "shared";
+        let shared_owner = Owner::SharedApp(shared_app);
+        let tenant = Owner::Tenant("each");
+        let app_usage = Usage {
+            certificates: p.usage.certificates,
+            dedicated_ipv4: p.usage.dedicated_ipv4,
+            wildcard_certificates: p.usage.wildcard_certificates,
+            ..Usage::default()
+        };
+        let vol_usage = Usage {
+            volume_used_gb: p.usage.volume_used_gb,
+            snapshot_daily_change: p.usage.snapshot_daily_change,
+            ..Usage::default()
+        };
+        let machine_usage = |hours: Decimal| Usage {
+            active_hours_per_day: hours,
+            rootfs_gb: p.usage.rootfs_gb,
+            egress_gb_month: Decimal::ZERO,
+            private_egress_gb_month: Decimal::ZERO,
+            ..Usage::default()
+        };
+        let idle = IdlePolicy {
+            mode: a.idle,
+            autostart: true,
+            min_running: 0,
+        };
+
+        for (region, w) in &mix.parts {
+            let (region, w) = (region.as_str(), *w);
+            let tenant_app = if a.kind == ArchKind::AppPerTenant {
+                "tenant"
+            } else {
+                shared_app
+            };
+            let storage = || -> Vec<Resource> {
+                if p.volume_gb == 0 {
+                    return Vec::new();
+                }
+                b.volume(
+                    &tenant,
+                    tenant_app,
+                    "data",
+                    0,
+                    region,
+                    p.volume_gb,
+                    p.snapshot_retention,
+                    p.auto_backup,
+                    vol_usage.clone(),
+                )
+            };
+            let size = || -> Result<Candidate, CostError> {
+                if let (Some(preset), Some(mb)) =
+                    (&a.profile.sizing.preset, a.profile.sizing.memory_mb)
+                    && let Some(pr) = crate::platform::preset(preset)
+                {
+                    return Ok(Candidate {
+                        preset: pr.name,
+                        cpu_kind: pr.cpu_kind,
+                        cpus: pr.cpus,
+                        memory_mb: mb,
+                    });
+                }
+                self.auto_size(point.table, region, a)
+            };
+            match a.kind {
+                ArchKind::AppPerTenant | ArchKind::MachinePerTenant => {
+                    let c = size()?;
+                    if !a.profile.sizing.is_fixed() {
+                        auto_size = Some(c);
+                    }
+                    let mut res = Vec::new();
+                    if a.kind == ArchKind::AppPerTenant {
+                        res.push(b.app(&tenant, tenant_app, false, app_usage.clone()));
+                    }
+                    res.push(b.machine(
+                        &tenant,
+                        tenant_app,
+                        0,
+                        region,
+                        &c,
+                        idle.clone(),
+                        machine_usage(f * h),
+                        "tenant",
+                    ));
+                    res.extend(storage());
+                    let u = price_unit(table, format!("tenant in {region}"), res)?;
+                    units.push((Rc::new(u), Count::Tenants(w)));
+                }
+                ArchKind::Hybrid => {
+                    let c = size()?;
+                    if !a.profile.sizing.is_fixed() {
+                        auto_size = Some(c);
+                    }
+                    let st = storage();
+                    if !st.is_empty() {
+                        let u = price_unit(table, format!("tenant volume in {region}"), st)?;
+                        units.push((Rc::new(u), Count::Tenants(w)));
+                    }
+                    let m = b.machine(
+                        &tenant,
+                        shared_app,
+                        0,
+                        region,
+                        &c,
+                        idle.clone(),
+                        machine_usage(h),
+                        "session",
+                    );
+                    let u = price_unit(table, format!("session Machine in {region}"), vec![m])?;
+                    units.push((Rc::new(u), Count::ActiveCeil(w * f)));
+                }
+                ArchKind::SharedPool => {
+                    let m = s.memory.as_ref().ok_or_else(|| CostError {
+                        address: Address(format!("whatif.{}", a.name)),
+                        message: "a shared pool needs a memory model".into(),
+                        hint: "add base.memory_model".into(),
+                    })?;
+                    let placement = a.pool.placement;
+                    if placement == Placement::Pinned {
+                        let st = storage();
+                        if !st.is_empty() {
+                            let u = price_unit(
+                                table,
+                                format!("tenant data on pool volumes in {region}"),
+                                st,
+                            )?;
+                            units.push((Rc::new(u), Count::Tenants(w)));
+                        }
+                    }
+                    pools.push(self.pool(point, a, m, region, w)?);
+                }
+            }
+            // Egress of the active tenants, priced by the region's bandwidth group.
+            if p.usage.egress_gb_month > Decimal::ZERO
+                || p.usage.private_egress_gb_month > Decimal::ZERO
+            {
+                let sizes = self.ranked_sizes(point.table, region)?;
+                let probe_size = sizes.first().map(|x| x.0).ok_or_else(|| CostError {
+                    address: Address(format!("whatif.{}", a.name)),
+                    message: format!("pricing {} has no Machine sizes", table.version()),
+                    hint: "use a price table with compute.csv rows".into(),
+                })?;
+                let probe = b.machine(
+                    &tenant,
+                    tenant_app,
+                    0,
+                    region,
+                    &probe_size,
+                    IdlePolicy::default(),
+                    Usage {
+                        egress_gb_month: p.usage.egress_gb_month,
+                        private_egress_gb_month: p.usage.private_egress_gb_month,
+                        ..Usage::default()
+                    },
+                    "egress",
+                );
+                let mut u = price_unit(
+                    table,
+                    format!("egress of an active tenant in {region}"),
+                    vec![probe],
+                )?;
+                u.lines
+                    .retain(|l| matches!(l.item, Item::Egress | Item::PrivateEgress));
+                u.total = u.lines.iter().map(|l| l.monthly).sum();
+                u.reservable.clear();
+                u.machines = Decimal::ZERO;
+                u.always_on = Decimal::ZERO;
+                units.push((Rc::new(u), Count::Active(w * f)));
+            }
+        }
+
+        // The shared app (its certificates and IPv4, once) and the shared tier.
+        if a.kind != ArchKind::AppPerTenant {
+            let u = price_unit(
+                table,
+                "shared app".into(),
+                vec![b.app(&shared_owner, shared_app, true, app_usage.clone())],
+            )?;
+            if !u.lines.is_empty() {
+                units.push((Rc::new(u), Count::Fixed(Decimal::ONE)));
+            }
+        }
+        let tier: Vec<Resource> = match &a.shared {
+            SharedTier::Spec => s.spec_shared.clone(),
+            SharedTier::Declared(list) => {
+                let mut res = Vec::new();
+                let owner = Owner::SharedApp("tier");
+                let certs: u32 = list.iter().map(|m| m.certificates).sum();
+                let ipv4: u32 = list.iter().map(|m| m.dedicated_ipv4).sum();
+                if !list.is_empty() {
+                    res.push(b.app(
+                        &owner,
+                        "tier",
+                        true,
+                        Usage {
+                            certificates: certs,
+                            dedicated_ipv4: ipv4,
+                            ..Usage::default()
+                        },
+                    ));
+                }
+                let mut index = 0;
+                for sm in list {
+                    let pr = crate::platform::preset(&sm.preset);
+                    let Some(pr) = pr else { continue };
+                    let c = Candidate {
+                        preset: pr.name,
+                        cpu_kind: pr.cpu_kind,
+                        cpus: pr.cpus,
+                        memory_mb: sm.memory_mb,
+                    };
+                    let region = sm.region.as_deref().unwrap_or(mix.primary());
+                    for _ in 0..sm.count {
+                        let usage = Usage {
+                            egress_gb_month: sm.egress_gb_month,
+                            rootfs_gb: p.usage.rootfs_gb,
+                            ..Usage::default()
+                        };
+                        res.push(b.machine(
+                            &owner,
+                            "tier",
+                            index,
+                            region,
+                            &c,
+                            IdlePolicy::default(),
+                            usage,
+                            &sm.name,
+                        ));
+                        if sm.volume_gb > 0 {
+                            res.extend(b.volume(
+                                &owner,
+                                "tier",
+                                &format!("{}_data", sm.name.replace('-', "_")),
+                                index,
+                                region,
+                                sm.volume_gb,
+                                crate::platform::SNAPSHOT_RETENTION_DEFAULT,
+                                true,
+                                Usage::default(),
+                            ));
+                        }
+                        index += 1;
+                    }
+                }
+                res
+            }
+        };
+        if !tier.is_empty() {
+            let u = price_unit(table, "shared tier".into(), tier)?;
+            units.push((Rc::new(u), Count::Fixed(Decimal::ONE)));
+        }
+
+        let st = &table.storage.snapshot;
+        let ct = &table.network.certificate;
+        Ok(ArchModel {
+            arch,
+            units,
+            pools,
+            auto_size,
+            extras_fixed: a.extras.iter().map(|e| e.monthly_usd).sum(),
+            extras_per_tenant: a.extras.iter().map(|e| e.per_tenant_usd).sum(),
+            snapshot: (st.price, st.free_per_org),
+            certificate: (ct.price, ct.free_per_org),
+        })
+    }
+
+    /// The cheapest size that holds one tenant (per-tenant Machines with `size: auto`).
+    fn auto_size(
+        &self,
+        table: usize,
+        region: &str,
+        a: &Architecture,
+    ) -> Result<Candidate, CostError> {
+        let s = self.scenario;
+        let none = || CostError {
+            address: Address(format!("whatif.{}", a.name)),
+            message: "no Machine size in the price table holds one tenant".into(),
+            hint: "check the memory model and the allowed sizes".into(),
+        };
+        let m = s.memory.as_ref().ok_or_else(none)?;
+        let sizes = self.ranked_sizes(table, region)?;
+        sizes
+            .iter()
+            .map(|(c, _)| *c)
+            .filter(|c| {
+                allowed(
+                    c,
+                    &a.profile
+                        .sizing
+                        .preset
+                        .clone()
+                        .into_iter()
+                        .collect::<Vec<_>>(),
+                    a.profile.sizing.memory_mb,
+                    a.idle,
+                )
+            })
+            .find(|c| m.tenants_per_machine(c, Placement::Pinned, Decimal::ONE, 0) >= 1)
+            .ok_or_else(none)
+    }
+
+    fn pool(
+        &self,
+        point: Point,
+        a: &Architecture,
+        m: &MemoryModel,
+        region: &str,
+        w: Decimal,
+    ) -> Result<PoolRegion, CostError> {
+        let table = self.tables[point.table];
+        let placement = a.pool.placement;
+        let volume = if placement == Placement::Pinned {
+            a.profile.volume_gb
+        } else {
+            0
+        };
+        let sizes = self.ranked_sizes(point.table, region)?;
+        // Cheapest first: keep a size only if it holds more than every cheaper one.
+        let mut front: Vec<(Candidate, u64)> = Vec::new();
+        let mut most = 0;
+        for (c, _) in sizes.iter() {
+            if !allowed(c, &a.pool.sizes, None, a.idle) {
+                continue;
+            }
+            let t = m.tenants_per_machine(c, placement, point.fraction, volume);
+            if t > most {
+                most = t;
+                front.push((*c, t));
+            }
+        }
+        let b = Build { org: "whatif" };
+        let owner = Owner::SharedApp("pool");
+        let min = u32::try_from(a.pool.min_machines).unwrap_or(u32::MAX);
+        let usage = Usage {
+            active_hours_per_day: point.hours,
+            rootfs_gb: a.profile.usage.rootfs_gb,
+            ..Usage::default()
+        };
+        let idle = IdlePolicy {
+            mode: a.idle,
+            autostart: true,
+            min_running: min,
+        };
+        let mut choices = Vec::new();
+        for (c, t) in front {
+            let on = b.machine(
+                &owner,
+                "pool",
+                0,
+                region,
+                &c,
+                idle.clone(),
+                usage.clone(),
+                "pool",
+            );
+            let win = b.machine(
+                &owner,
+                "pool",
+                min,
+                region,
+                &c,
+                idle.clone(),
+                usage.clone(),
+                "pool",
+            );
+            choices.push(PoolChoice {
+                cand: c,
+                tenants_per_machine: t,
+                on: Rc::new(price_unit(
+                    table,
+                    format!("pool Machine kept running in {region}"),
+                    vec![on],
+                )?),
+                window: Rc::new(price_unit(
+                    table,
+                    format!("pool Machine in {region}"),
+                    vec![win],
+                )?),
+            });
+        }
+        Ok(PoolRegion {
+            region: region.to_string(),
+            load: match placement {
+                Placement::Pinned => w,
+                Placement::Session => w * point.fraction,
+            },
+            min: a.pool.min_machines,
+            max: a.pool.max_machines,
+            front: choices,
+            placement,
+        })
+    }
+}
+
+/// Whether a size may be used: among `presets` (empty: any), of `memory` (none: any), and
+/// at most 2 GB when the Machine suspends.
+fn allowed(c: &Candidate, presets: &[String], memory: Option<u32>, idle: IdleMode) -> bool {
+    (presets.is_empty() || presets.iter().any(|p| p == c.preset))
+        && memory.is_none_or(|m| m == c.memory_mb)
+        && !(idle == IdleMode::Suspend && c.memory_mb > crate::platform::SUSPEND_MAX_MEMORY_MB)
+}
