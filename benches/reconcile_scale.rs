@@ -52,9 +52,6 @@ tenants:
 
 fn main() {
     let n = arg("--tenants", 1000.0) as usize;
-    if std::env::var_os("PARSE").is_some() {
-        eprintln!("parse mode");
-    }
     let scale = arg("--scale", 25.0);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let status = std::process::Command::new("cargo")

@@ -11,7 +11,7 @@ use super::{
 };
 use crate::money::{HOURS_PER_MONTH, Usd};
 use crate::platform::{CpuKind, SNAPSHOT_RETENTION_DEFAULT};
-use crate::pricing::{LookupError, PriceTable, Row, SourceRef, Status};
+use crate::pricing::{Citation, LookupError, PriceTable, Row, SourceRef, Status};
 use crate::resource::{
     Address, AppSpec, BackupSpec, IdleMode, MachineSpec, Resource, ResourceSet, Spec, Usage,
     VolumeSpec,
@@ -20,17 +20,87 @@ use crate::resource::{
 /// Prices resources against one pricing version, with a set of resources as context (a
 /// backup policy's volume, whether a volume has a policy) and a fallback usage.
 ///
-/// Build it once per set and call [`Pricer::price`] per resource (a plan's before and
-/// after) or [`Pricer::report`] for the whole set.
+/// Build it once per set and call [`Pricer::price`] per resource, [`Pricer::report`] for
+/// every line of the set, or [`Pricer::summary`] for its totals only (a plan's before and
+/// after, where tens of thousands of line items would be built only to be added up).
 pub struct Pricer<'a> {
     table: &'a PriceTable,
-    context: &'a ResourceSet,
+    context: Context<'a>,
     fallback: &'a Usage,
+    /// Where a resource that declares no usage borrows it from (its counterpart at the
+    /// same address), before falling back to `fallback`.
+    usage_from: Option<&'a ResourceSet>,
     /// Volumes that have a backup policy in the context.
     backed_up: HashSet<&'a Address>,
     /// Lines already computed for resources with the same parameters (fleets repeat
     /// the same Machine and volume many times): reused with the resource's identity.
     templates: RefCell<HashMap<Template, Vec<LineItem>>>,
+}
+
+/// The resources a pricer prices: a whole set, or references assembled from several
+/// sets (a fleet after a plan: observed resources with desired ones in their place).
+enum Context<'a> {
+    Set(&'a ResourceSet),
+    List {
+        items: Vec<&'a Resource>,
+        index: HashMap<&'a Address, &'a Resource>,
+    },
+}
+
+impl<'a> Context<'a> {
+    fn iter(&self) -> impl Iterator<Item = &'a Resource> + '_ {
+        let (set, list) = match self {
+            Context::Set(s) => (Some(s.iter()), None),
+            Context::List { items, .. } => (None, Some(items.iter().copied())),
+        };
+        set.into_iter().flatten().chain(list.into_iter().flatten())
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Context::Set(s) => s.len(),
+            Context::List { items, .. } => items.len(),
+        }
+    }
+
+    fn get(&self, a: &Address) -> Option<&'a Resource> {
+        match self {
+            Context::Set(s) => s.get(a),
+            Context::List { index, .. } => index.get(a).copied(),
+        }
+    }
+}
+
+/// Running totals of line items.
+#[derive(Default)]
+struct Totals {
+    total: Decimal,
+    by_item: HashMap<Item, Decimal>,
+    quantities: HashMap<Item, Decimal>,
+    used: HashMap<SourceRef, usize>,
+}
+
+impl Totals {
+    fn add(&mut self, l: &LineItem) {
+        self.total += l.monthly;
+        *self.by_item.entry(l.item).or_default() += l.monthly;
+        *self.quantities.entry(l.item).or_default() += l.quantity;
+        for s in &l.sources {
+            *self.used.entry(*s).or_insert(0) += 1;
+        }
+    }
+}
+
+/// The totals of a set without its line items: what a plan shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary<'a> {
+    pub total: Usd,
+    /// Monthly cost of each resource of the set (zero for one without lines, e.g. a
+    /// secret). A repeated address keeps its first resource's cost.
+    pub by_address: HashMap<&'a Address, Usd>,
+    pub by_item: BTreeMap<&'static str, Usd>,
+    /// Warnings about unpublished figures the set depends on.
+    pub warnings: Vec<String>,
 }
 
 /// Everything a resource's lines depend on besides its identity (address, tenant, app).
@@ -81,6 +151,20 @@ pub(crate) const RULES: &[&str] = &[
 
 impl<'a> Pricer<'a> {
     pub fn new(table: &'a PriceTable, context: &'a ResourceSet, fallback: &'a Usage) -> Self {
+        Self::with_context(table, Context::Set(context), fallback)
+    }
+
+    /// A pricer over resources held elsewhere, in the given order (a repeated address
+    /// keeps its first resource as the one a backup policy finds).
+    pub fn over(table: &'a PriceTable, items: Vec<&'a Resource>, fallback: &'a Usage) -> Self {
+        let mut index = HashMap::with_capacity(items.len());
+        for r in &items {
+            index.entry(&r.address).or_insert(*r);
+        }
+        Self::with_context(table, Context::List { items, index }, fallback)
+    }
+
+    fn with_context(table: &'a PriceTable, context: Context<'a>, fallback: &'a Usage) -> Self {
         let backed_up = context
             .iter()
             .filter_map(|r| match &r.spec {
@@ -92,13 +176,35 @@ impl<'a> Pricer<'a> {
             table,
             context,
             fallback,
+            usage_from: None,
             backed_up,
             templates: RefCell::new(HashMap::new()),
         }
     }
 
+    /// Resources that declare no usage borrow the usage of the resource at the same
+    /// address in `set` (observed resources priced with their desired counterpart's).
+    pub fn borrow_usage_from(mut self, set: &'a ResourceSet) -> Self {
+        self.usage_from = Some(set);
+        self
+    }
+
     pub fn table(&self) -> &'a PriceTable {
         self.table
+    }
+
+    /// The usage a resource of the context is priced with, and whether it is the
+    /// fallback.
+    fn usage_of<'b>(&'b self, r: &'b Resource) -> (&'b Usage, bool) {
+        let borrowed = || {
+            self.usage_from
+                .and_then(|s| s.get(&r.address))
+                .and_then(|d| d.usage.as_ref())
+        };
+        match r.usage.as_ref().or_else(borrowed) {
+            Some(u) => (u, false),
+            None => (self.fallback, true),
+        }
     }
 
     /// Prices one resource with its own usage, or the fallback when it declares none.
@@ -126,7 +232,7 @@ impl<'a> Pricer<'a> {
         defaulted: bool,
     ) -> Result<ResourceCost, CostError> {
         let mut lines = Vec::new();
-        self.lines_into(r, usage, defaulted, &mut lines)?;
+        self.lines_into(r, usage, defaulted, &mut lines, &mut Vec::new())?;
         let monthly = lines.iter().map(|l| l.monthly).sum();
         Ok(ResourceCost {
             address: r.address.clone(),
@@ -135,48 +241,17 @@ impl<'a> Pricer<'a> {
         })
     }
 
-    /// Appends the lines of one resource to `lines`.
+    /// Appends the lines of one resource, with its identity, to `lines`.
     fn lines_into(
         &self,
         r: &Resource,
         usage: &Usage,
         defaulted: bool,
         lines: &mut Vec<LineItem>,
+        scratch: &mut Vec<LineItem>,
     ) -> Result<(), CostError> {
         let start = lines.len();
-        match &r.spec {
-            Spec::Machine(m) => {
-                let key = Template::Machine {
-                    region: m.region.clone(),
-                    size: m.size.clone(),
-                    guest: (m.guest.cpu_kind, m.guest.cpus, m.guest.memory_mb),
-                    mode: m.idle.mode,
-                    kept_on: (m.idle.mode != IdleMode::Off && m.index < m.idle.min_running)
-                        .then_some((m.index, m.idle.min_running)),
-                    usage: [
-                        usage.active_hours_per_day,
-                        usage.rootfs_gb,
-                        usage.egress_gb_month,
-                        usage.private_egress_gb_month,
-                    ],
-                };
-                self.templated(r, key, lines, |out| self.machine(r, m, usage, out))?
-            }
-            Spec::Volume(v) => {
-                let key = Template::Volume {
-                    name: v.name.clone(),
-                    region: v.region.clone(),
-                    size_gb: v.size_gb,
-                    backed_up: self.backed_up.contains(&r.address),
-                    used: usage.volume_used_gb,
-                    change: usage.snapshot_daily_change,
-                };
-                self.templated(r, key, lines, |out| self.volume(r, v, usage, out))?
-            }
-            Spec::BackupPolicy(b) => self.backup(r, b, usage, lines)?,
-            Spec::App(a) => self.app(r, a, usage, lines)?,
-            Spec::Secret(_) => {}
-        }
+        self.visit(r, usage, scratch, &mut |l| lines.push(with_identity(l, r)))?;
         if defaulted {
             for l in &mut lines[start..] {
                 l.assumptions
@@ -186,37 +261,89 @@ impl<'a> Pricer<'a> {
         Ok(())
     }
 
-    /// Reuses the lines of an earlier resource with the same parameters, or computes them
-    /// with `compute` and remembers them.
-    fn templated(
+    /// Calls `f` with each line of one resource. Lines of a resource whose parameters
+    /// were priced before come from the template cache and carry the identity (address,
+    /// tenant, app) of the first such resource; everything else in them is this
+    /// resource's.
+    fn visit(
         &self,
         r: &Resource,
-        key: Template,
-        out: &mut Vec<LineItem>,
-        compute: impl FnOnce(&mut Vec<LineItem>) -> Result<(), CostError>,
+        usage: &Usage,
+        scratch: &mut Vec<LineItem>,
+        f: &mut dyn FnMut(&LineItem),
     ) -> Result<(), CostError> {
-        if let Some(t) = self.templates.borrow().get(&key) {
-            out.extend(t.iter().map(|l| with_identity(l, r)));
+        scratch.clear();
+        let key = match &r.spec {
+            Spec::Machine(m) => Template::Machine {
+                region: m.region.clone(),
+                size: m.size.clone(),
+                guest: (m.guest.cpu_kind, m.guest.cpus, m.guest.memory_mb),
+                mode: m.idle.mode,
+                kept_on: (m.idle.mode != IdleMode::Off && m.index < m.idle.min_running)
+                    .then_some((m.index, m.idle.min_running)),
+                usage: [
+                    usage.active_hours_per_day,
+                    usage.rootfs_gb,
+                    usage.egress_gb_month,
+                    usage.private_egress_gb_month,
+                ],
+            },
+            Spec::Volume(v) => Template::Volume {
+                name: v.name.clone(),
+                region: v.region.clone(),
+                size_gb: v.size_gb,
+                backed_up: self.backed_up.contains(&r.address),
+                used: usage.volume_used_gb,
+                change: usage.snapshot_daily_change,
+            },
+            Spec::BackupPolicy(b) => {
+                if !b.auto_backup {
+                    return Ok(());
+                }
+                let (v, vu) = self.backed_volume(r, b, usage)?;
+                Template::Snapshot {
+                    name: v.name.clone(),
+                    size_gb: v.size_gb,
+                    retention: b.snapshot_retention,
+                    used: vu.volume_used_gb,
+                    change: vu.snapshot_daily_change,
+                }
+            }
+            Spec::App(a) => {
+                self.app(r, a, usage, scratch)?;
+                scratch.iter().for_each(&mut *f);
+                return Ok(());
+            }
+            Spec::Secret(_) => return Ok(()),
+        };
+        if let Some(lines) = self.templates.borrow().get(&key) {
+            lines.iter().for_each(&mut *f);
             return Ok(());
         }
-        let start = out.len();
-        compute(out)?;
+        match &r.spec {
+            Spec::Machine(m) => self.machine(r, m, usage, scratch)?,
+            Spec::Volume(v) => self.volume(r, v, usage, scratch)?,
+            Spec::BackupPolicy(b) => {
+                let (v, vu) = self.backed_volume(r, b, usage)?;
+                scratch.push(self.snapshot_line(r, v, vu, b.snapshot_retention)?);
+            }
+            Spec::App(_) | Spec::Secret(_) => {}
+        }
+        scratch.iter().for_each(&mut *f);
         self.templates
             .borrow_mut()
-            .insert(key, out[start..].to_vec());
+            .insert(key, std::mem::take(scratch));
         Ok(())
     }
 
     /// Prices every resource of the context, then adds organization-level lines.
     pub fn report(&self) -> Result<CostReport, CostErrors> {
         let mut lines = Vec::new();
+        let mut scratch = Vec::new();
         let mut errors = Vec::new();
         for r in self.context.iter() {
-            let (usage, defaulted) = match &r.usage {
-                Some(u) => (u, false),
-                None => (self.fallback, true),
-            };
-            if let Err(e) = self.lines_into(r, usage, defaulted, &mut lines) {
+            let (usage, defaulted) = self.usage_of(r);
+            if let Err(e) = self.lines_into(r, usage, defaulted, &mut lines, &mut scratch) {
                 errors.push(e);
             }
         }
@@ -224,6 +351,69 @@ impl<'a> Pricer<'a> {
             return Err(CostErrors(errors));
         }
         Ok(self.finish(lines))
+    }
+
+    /// The totals [`Pricer::report`] would give (total, per resource, per item, warnings),
+    /// without building the line items.
+    pub fn summary(&self) -> Result<Summary<'a>, CostErrors> {
+        let mut totals = Totals::default();
+        let mut by_address = HashMap::with_capacity(self.context.len());
+        let mut scratch = Vec::new();
+        let mut errors = Vec::new();
+        for r in self.context.iter() {
+            let (usage, _) = self.usage_of(r);
+            let mut monthly = Decimal::ZERO;
+            let visited = self.visit(r, usage, &mut scratch, &mut |l| {
+                monthly += l.monthly;
+                totals.add(l);
+            });
+            match visited {
+                Ok(()) => {
+                    by_address.entry(&r.address).or_insert(monthly);
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(CostErrors(errors));
+        }
+        let quantity = |item| totals.quantities.get(&item).copied().unwrap_or_default();
+        let org = self.org_lines_for(quantity(Item::Snapshot), quantity(Item::Certificate));
+        org.iter().for_each(|l| totals.add(l));
+        let (_, _, warnings) = self.citations(totals.used.into_iter().collect());
+        Ok(Summary {
+            total: totals.total,
+            by_address,
+            by_item: totals
+                .by_item
+                .into_iter()
+                .map(|(k, v)| (k.as_str(), v))
+                .collect(),
+            warnings,
+        })
+    }
+
+    /// The volume a backup policy backs up, and the usage that says how much data it
+    /// holds (the volume's own, else the policy's).
+    fn backed_volume<'b>(
+        &'b self,
+        r: &Resource,
+        b: &BackupSpec,
+        u: &'b Usage,
+    ) -> Result<(&'a VolumeSpec, &'b Usage), CostError> {
+        let vol_res = self.context.get(&b.volume).ok_or_else(|| CostError {
+            address: r.address.clone(),
+            message: format!("backs up volume {} which is not in the set", b.volume),
+            hint: "declare the volume, or remove the backup policy".into(),
+        })?;
+        let Some(v) = vol_res.volume() else {
+            return Err(CostError {
+                address: r.address.clone(),
+                message: format!("backs up {} which is not a volume", b.volume),
+                hint: String::new(),
+            });
+        };
+        Ok((v, vol_res.usage.as_ref().unwrap_or(u)))
     }
 
     /// Builds a report from resource lines: adds the organization's free allowances,
@@ -263,7 +453,35 @@ impl<'a> Pricer<'a> {
             m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
         };
         let (by_tenant, by_kind, by_item) = (owned(by_tenant), owned(by_kind), owned(by_item));
-        let used: BTreeMap<SourceRef, usize> = used.into_iter().collect();
+        let (citations, unpublished, warnings) = self.citations(used.into_iter().collect());
+        CostReport {
+            pricing_version: self.table.version(),
+            lines,
+            total,
+            by_tenant,
+            by_kind,
+            by_item,
+            by_address,
+            citations,
+            unpublished,
+            warnings,
+            assumptions: Assumptions {
+                month_days: 30,
+                hours_per_month: HOURS_PER_MONTH,
+                currency: "USD",
+                pricing_version: self.table.version(),
+                pricing_origin: self.table.origin.clone(),
+                default_usage: self.fallback.clone(),
+                rules: RULES.iter().map(|s| s.to_string()).collect(),
+            },
+        }
+    }
+
+    /// The table rows the lines used, and a warning for each unpublished one.
+    fn citations(
+        &self,
+        used: BTreeMap<SourceRef, usize>,
+    ) -> (BTreeMap<SourceRef, Citation>, Vec<Unpublished>, Vec<String>) {
         let mut citations = BTreeMap::new();
         let mut unpublished = Vec::new();
         let mut warnings = Vec::new();
@@ -290,37 +508,29 @@ impl<'a> Pricer<'a> {
             }
             citations.insert(sref, c);
         }
-        CostReport {
-            pricing_version: self.table.version(),
-            lines,
-            total,
-            by_tenant,
-            by_kind,
-            by_item,
-            by_address,
-            citations,
-            unpublished,
-            warnings,
-            assumptions: Assumptions {
-                month_days: 30,
-                hours_per_month: HOURS_PER_MONTH,
-                currency: "USD",
-                pricing_version: self.table.version(),
-                pricing_origin: self.table.origin.clone(),
-                default_usage: self.fallback.clone(),
-                rules: RULES.iter().map(|s| s.to_string()).collect(),
-            },
-        }
+        (citations, unpublished, warnings)
     }
 
     /// The organization's free allowances, applied once: snapshot GB and certificates.
     fn org_lines(&self, lines: &[LineItem]) -> Vec<LineItem> {
+        let used = |item| {
+            lines
+                .iter()
+                .filter(|l| l.item == item)
+                .map(|l| l.quantity)
+                .sum()
+        };
+        self.org_lines_for(used(Item::Snapshot), used(Item::Certificate))
+    }
+
+    /// The allowance lines for the given snapshot GB-months and certificates used.
+    fn org_lines_for(&self, snapshot_gb: Decimal, certificates: Decimal) -> Vec<LineItem> {
         let mut out = Vec::new();
         let snap = &self.table.storage.snapshot;
         let cert = &self.table.network.certificate;
         let allowances = [
             (
-                Item::Snapshot,
+                snapshot_gb,
                 Item::SnapshotAllowance,
                 snap,
                 "org.snapshot_allowance",
@@ -328,7 +538,7 @@ impl<'a> Pricer<'a> {
                 "free snapshot storage per organization",
             ),
             (
-                Item::Certificate,
+                certificates,
                 Item::CertificateAllowance,
                 cert,
                 "org.certificate_allowance",
@@ -336,12 +546,7 @@ impl<'a> Pricer<'a> {
                 "free single-hostname certificates per organization",
             ),
         ];
-        for (item, allowance, row, address, unit, what) in allowances {
-            let used: Decimal = lines
-                .iter()
-                .filter(|l| l.item == item)
-                .map(|l| l.quantity)
-                .sum();
+        for (used, allowance, row, address, unit, what) in allowances {
             let free = used.min(row.free_per_org);
             if free.is_zero() || row.price.is_zero() {
                 continue;
@@ -620,43 +825,6 @@ impl<'a> Pricer<'a> {
             lines.push(snap);
         }
         Ok(())
-    }
-
-    fn backup(
-        &self,
-        r: &Resource,
-        b: &BackupSpec,
-        u: &Usage,
-        lines: &mut Vec<LineItem>,
-    ) -> Result<(), CostError> {
-        if !b.auto_backup {
-            return Ok(());
-        }
-        let vol_res = self.context.get(&b.volume).ok_or_else(|| CostError {
-            address: r.address.clone(),
-            message: format!("backs up volume {} which is not in the set", b.volume),
-            hint: "declare the volume, or remove the backup policy".into(),
-        })?;
-        let Some(v) = vol_res.volume() else {
-            return Err(CostError {
-                address: r.address.clone(),
-                message: format!("backs up {} which is not a volume", b.volume),
-                hint: String::new(),
-            });
-        };
-        // The volume's usage says how much data it holds.
-        let vu = vol_res.usage.as_ref().unwrap_or(u);
-        let key = Template::Snapshot {
-            name: v.name.clone(),
-            size_gb: v.size_gb,
-            retention: b.snapshot_retention,
-            used: vu.volume_used_gb,
-            change: vu.snapshot_daily_change,
-        };
-        self.templated(r, key, lines, |out| {
-            out.push(self.snapshot_line(r, v, vu, b.snapshot_retention)?);
-            Ok(())
-        })
     }
 
     fn snapshot_line(

@@ -36,8 +36,8 @@ use crate::resource::{Address, Resource, ResourceSet, Usage};
 
 pub use budget::{Budget, BudgetError, IncreaseLimit, Verdict, check_budget};
 pub use delta::{Change, ChangeStatus, CostDelta, delta};
-pub use engine::Pricer;
-pub use plan::{PlanReports, annotate_plan};
+pub use engine::{Pricer, Summary};
+pub use plan::annotate_plan;
 pub use reserve::{BlockChoice, ReservationPlan, cheapest_reservation, reservation_spend};
 
 /// The `by_tenant` bucket of resources that belong to no tenant (shared apps).

@@ -1,80 +1,68 @@
 //! Costs of a plan: the monthly cost of each change before and after, and the fleet's
 //! total before and after applying the plan.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
-use super::{CostErrors, CostReport, Pricer};
-use crate::money::{Usd, fmt_usd};
+use super::{CostErrors, Pricer};
+use crate::money::fmt_usd;
 use crate::plan::{Action, Plan, PlanCost};
 use crate::pricing::PriceTable;
 use crate::resource::{Address, Desired, Resource, ResourceSet};
 
-/// The fleet priced before and after a plan.
-#[derive(Debug, Clone)]
-pub struct PlanReports {
-    /// What the observed fleet costs now.
-    pub before: CostReport,
-    /// What it costs once the plan is applied (only the planned changes; resources of
-    /// tenants outside a `--tenant` filter stay as observed).
-    pub after: CostReport,
-}
-
-/// Observed resources declare no usage: they borrow their desired counterpart's.
-fn with_desired_usage(observed: &ResourceSet, desired: &Desired) -> Vec<Resource> {
-    observed
+/// The fleet after `plan`: observed resources in their order, each replaced by its
+/// desired counterpart when a change touches it and dropped when deleted, then the
+/// desired resources the plan creates. Resources of tenants outside a `--tenant` filter
+/// stay as observed. Nothing is copied.
+fn after_plan<'a>(
+    plan: &Plan,
+    desired: &'a Desired,
+    observed: &'a ResourceSet,
+) -> Vec<&'a Resource> {
+    let changes: HashMap<&Address, Action> = plan
+        .changes
         .iter()
-        .map(|o| {
-            let mut r = o.clone();
-            if r.usage.is_none() {
-                r.usage = desired
-                    .resources
-                    .get(&o.address)
-                    .and_then(|d| d.usage.clone());
-            }
-            r
-        })
-        .collect()
+        .map(|c| (&c.address, c.action))
+        .collect();
+    let mut after = Vec::with_capacity(observed.len().max(desired.resources.len()));
+    for o in observed.iter() {
+        match changes.get(&o.address) {
+            Some(Action::Delete) => {}
+            Some(_) => after.push(desired.resources.get(&o.address).unwrap_or(o)),
+            None => after.push(o),
+        }
+    }
+    for c in &plan.changes {
+        if c.action != Action::Delete
+            && observed.get(&c.address).is_none()
+            && let Some(d) = desired.resources.get(&c.address)
+        {
+            after.push(d);
+        }
+    }
+    after
 }
 
 /// Prices the observed fleet and the fleet after `plan`, then fills each change's
-/// `monthly_cost_before` / `monthly_cost_after` and the plan's `cost` footer.
+/// `monthly_cost_before` / `monthly_cost_after` and the plan's `cost` footer. Observed
+/// resources declare no usage: they borrow their desired counterpart's.
 pub fn annotate_plan(
     plan: &mut Plan,
     table: &PriceTable,
     desired: &Desired,
     observed: &ResourceSet,
-) -> Result<PlanReports, CostErrors> {
-    let before_res = with_desired_usage(observed, desired);
-    let mut after_map: BTreeMap<Address, Resource> = before_res
-        .iter()
-        .map(|r| (r.address.clone(), r.clone()))
-        .collect();
-    for c in &plan.changes {
-        match c.action {
-            Action::Delete => {
-                after_map.remove(&c.address);
-            }
-            _ => {
-                if let Some(d) = desired.resources.get(&c.address) {
-                    after_map.insert(c.address.clone(), d.clone());
-                }
-            }
-        }
-    }
-    let before_set = ResourceSet::new(before_res);
-    let after_set = ResourceSet::new(after_map.into_values().collect());
-    let before = Pricer::new(table, &before_set, &desired.default_usage).report()?;
-    let after = Pricer::new(table, &after_set, &desired.default_usage).report()?;
-
-    let monthly = |set: &ResourceSet, report: &CostReport, a: &Address| -> Option<Usd> {
-        set.get(a)
-            .map(|_| report.by_address.get(a).copied().unwrap_or_default())
-    };
+) -> Result<(), CostErrors> {
+    let fallback = &desired.default_usage;
+    let before = Pricer::new(table, observed, fallback)
+        .borrow_usage_from(&desired.resources)
+        .summary()?;
+    let after = Pricer::over(table, after_plan(plan, desired, observed), fallback)
+        .borrow_usage_from(&desired.resources)
+        .summary()?;
     for c in &mut plan.changes {
-        c.monthly_cost_before = monthly(&before_set, &before, &c.address);
+        c.monthly_cost_before = before.by_address.get(&c.address).copied();
         c.monthly_cost_after = match c.action {
             Action::Delete => None,
-            _ => monthly(&after_set, &after, &c.address),
+            _ => after.by_address.get(&c.address).copied(),
         };
     }
     let u = &desired.default_usage;
@@ -113,5 +101,5 @@ pub fn annotate_plan(
         assumptions,
         warnings,
     });
-    Ok(PlanReports { before, after })
+    Ok(())
 }

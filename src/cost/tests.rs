@@ -4,7 +4,7 @@ use chrono::NaiveDate;
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 
-use super::fixtures::{app, backup, machine, usage, volume};
+use super::fixtures::{app, backup, fleet, machine, usage, volume};
 use super::*;
 use crate::money::to_cents;
 use crate::pricing::Catalog;
@@ -732,4 +732,75 @@ proptest! {
         let s: Decimal = r.by_address.values().copied().sum();
         prop_assert_eq!(micro(s), micro(r.total));
     }
+}
+
+// ---- Totals without line items (what a plan shows) ----
+
+/// `summary` is `report` without the lines: same total, items, warnings and per-resource
+/// amounts.
+fn assert_summary_matches_report(set: &ResourceSet, fallback: &Usage) {
+    let t = table(NOW);
+    let report = price_set(&t, set, fallback).unwrap();
+    let summary = Pricer::new(&t, set, fallback).summary().unwrap();
+    assert_eq!(summary.total, report.total);
+    assert_eq!(summary.warnings, report.warnings);
+    let items: BTreeMap<String, Decimal> = summary
+        .by_item
+        .iter()
+        .map(|(k, v)| (k.to_string(), *v))
+        .collect();
+    assert_eq!(items, report.by_item);
+    assert_eq!(summary.by_address.len(), set.len());
+    for r in set.iter() {
+        let from_report = report.by_address.get(&r.address).copied();
+        assert_eq!(
+            summary.by_address[&r.address],
+            from_report.unwrap_or_default(),
+            "{}",
+            r.address
+        );
+    }
+}
+
+#[test]
+fn summary_matches_the_full_report() {
+    // Regions with assumed multipliers (warnings), backups, templates reused across
+    // tenants, always-on routers, apps with certificates (an org allowance line).
+    assert_summary_matches_report(&fleet(40), &Usage::default());
+    let mut v = situation_2(7, 3, 5, 2);
+    let u = Usage {
+        certificates: 6,
+        dedicated_ipv4: 1,
+        ..Usage::default()
+    };
+    v.extend((0..3).map(|i| app(&format!("user-{i}"), Some(u.clone()))));
+    assert_summary_matches_report(&ResourceSet::new(v), &usage(5));
+}
+
+#[test]
+fn a_pricer_over_borrowed_resources_borrows_usage_by_address() {
+    // Observed resources carry no usage; priced over references with the desired set's
+    // usage, they cost what the desired resources cost.
+    let desired = fleet(12);
+    let observed: Vec<Resource> = desired
+        .iter()
+        .map(|r| Resource {
+            usage: None,
+            ..r.clone()
+        })
+        .collect();
+    let observed = ResourceSet::new(observed);
+    let t = table(NOW);
+    let fallback = usage(24);
+    let want = price_set(&t, &desired, &fallback).unwrap();
+    let got = Pricer::over(&t, observed.iter().collect(), &fallback)
+        .borrow_usage_from(&desired)
+        .summary()
+        .unwrap();
+    assert_eq!(got.total, want.total);
+    // Without borrowing, the fallback (always started) applies and costs more.
+    let unborrowed = Pricer::over(&t, observed.iter().collect(), &fallback)
+        .summary()
+        .unwrap();
+    assert!(unborrowed.total > want.total, "{}", unborrowed.total);
 }

@@ -445,6 +445,31 @@ impl Client {
     }
 
     #[allow(clippy::too_many_arguments)]
+    /// A GET (safe to repeat).
+    async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        act: Act,
+        id: &str,
+    ) -> Result<T, ApiError> {
+        self.json(Method::GET, path, act, id, None, &[], Repeat::Safe)
+            .await
+    }
+
+    /// A GET whose 404 means "not there": `None`.
+    async fn get_found<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        act: Act,
+        id: &str,
+    ) -> Result<Option<T>, ApiError> {
+        match self.get(path, act, id).await {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn json<T: DeserializeOwned>(
         &self,
         method: Method,
@@ -489,38 +514,13 @@ impl Client {
 
     pub async fn list_apps(&self, org: &str) -> Result<Vec<fly::App>, ApiError> {
         let path = format!("/apps?org_slug={}", enc(org));
-        let list: fly::AppList = self
-            .json(
-                Method::GET,
-                &path,
-                Act::AppList,
-                org,
-                None,
-                &[],
-                Repeat::Safe,
-            )
-            .await?;
+        let list: fly::AppList = self.get(&path, Act::AppList, org).await?;
         Ok(list.apps)
     }
 
     pub async fn get_app(&self, app: &str) -> Result<Option<fly::App>, ApiError> {
         let path = format!("/apps/{}", enc(app));
-        match self
-            .json(
-                Method::GET,
-                &path,
-                Act::AppGet,
-                app,
-                None,
-                &[],
-                Repeat::Safe,
-            )
-            .await
-        {
-            Ok(a) => Ok(Some(a)),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.get_found(&path, Act::AppGet, app).await
     }
 
     pub async fn create_app(&self, app: &str, org: &str) -> Result<(), ApiError> {
@@ -555,16 +555,7 @@ impl Client {
 
     pub async fn list_machines(&self, app: &str) -> Result<Vec<fly::Machine>, ApiError> {
         let path = format!("/apps/{}/machines", enc(app));
-        self.json(
-            Method::GET,
-            &path,
-            Act::MachineList,
-            app,
-            None,
-            &[],
-            Repeat::Safe,
-        )
-        .await
+        self.get(&path, Act::MachineList, app).await
     }
 
     /// Machines carrying all of these metadata pairs.
@@ -578,36 +569,12 @@ impl Client {
             .map(|(k, v)| format!("metadata.{}={}", enc(k), enc(v)))
             .collect();
         let path = format!("/apps/{}/machines?{}", enc(app), q.join("&"));
-        self.json(
-            Method::GET,
-            &path,
-            Act::MachineList,
-            app,
-            None,
-            &[],
-            Repeat::Safe,
-        )
-        .await
+        self.get(&path, Act::MachineList, app).await
     }
 
     pub async fn get_machine(&self, app: &str, id: &str) -> Result<Option<fly::Machine>, ApiError> {
         let path = format!("/apps/{}/machines/{}", enc(app), enc(id));
-        match self
-            .json(
-                Method::GET,
-                &path,
-                Act::MachineGet,
-                id,
-                None,
-                &[],
-                Repeat::Safe,
-            )
-            .await
-        {
-            Ok(m) => Ok(Some(m)),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.get_found(&path, Act::MachineGet, id).await
     }
 
     /// Creates a Machine. An unknown outcome is returned as such: find it by metadata.
@@ -835,36 +802,12 @@ impl Client {
 
     pub async fn list_volumes(&self, app: &str) -> Result<Vec<fly::Volume>, ApiError> {
         let path = format!("/apps/{}/volumes", enc(app));
-        self.json(
-            Method::GET,
-            &path,
-            Act::VolumeList,
-            app,
-            None,
-            &[],
-            Repeat::Safe,
-        )
-        .await
+        self.get(&path, Act::VolumeList, app).await
     }
 
     pub async fn get_volume(&self, app: &str, id: &str) -> Result<Option<fly::Volume>, ApiError> {
         let path = format!("/apps/{}/volumes/{}", enc(app), enc(id));
-        match self
-            .json(
-                Method::GET,
-                &path,
-                Act::VolumeGet,
-                id,
-                None,
-                &[],
-                Repeat::Safe,
-            )
-            .await
-        {
-            Ok(v) => Ok(Some(v)),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.get_found(&path, Act::VolumeGet, id).await
     }
 
     /// Creates a volume. An unknown outcome is returned as such: list and look for it.
@@ -939,16 +882,7 @@ impl Client {
 
     pub async fn list_snapshots(&self, app: &str, volume: &str) -> Result<Vec<Value>, ApiError> {
         let path = format!("/apps/{}/volumes/{}/snapshots", enc(app), enc(volume));
-        self.json(
-            Method::GET,
-            &path,
-            Act::SnapshotList,
-            volume,
-            None,
-            &[],
-            Repeat::Safe,
-        )
-        .await
+        self.get(&path, Act::SnapshotList, volume).await
     }
 
     /// Takes an on-demand snapshot. A repeated request only makes an extra snapshot.
@@ -970,17 +904,7 @@ impl Client {
 
     pub async fn list_secrets(&self, app: &str) -> Result<Vec<fly::Secret>, ApiError> {
         let path = format!("/apps/{}/secrets", enc(app));
-        let list: SecretList = self
-            .json(
-                Method::GET,
-                &path,
-                Act::SecretsList,
-                app,
-                None,
-                &[],
-                Repeat::Safe,
-            )
-            .await?;
+        let list: SecretList = self.get(&path, Act::SecretsList, app).await?;
         Ok(match list {
             SecretList::Wrapped { secrets } => secrets,
             SecretList::Bare(s) => s,
