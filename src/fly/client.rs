@@ -444,7 +444,6 @@ impl Client {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     /// A GET (safe to repeat).
     async fn get<T: DeserializeOwned>(
         &self,
@@ -470,6 +469,7 @@ impl Client {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn json<T: DeserializeOwned>(
         &self,
         method: Method,
