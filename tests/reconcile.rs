@@ -327,7 +327,11 @@ fn secrets_never_leak_and_a_change_restarts_only_that_app() {
     org.write("specs/bob.yaml", &spec);
     org.env.push(("BOB_TOKEN".into(), canary.into()));
     let mut outputs = String::new();
-    outputs += &text(&org.apply_ok("specs/bob.yaml", &["--journal", "journal/one.jsonl"]));
+    // --debug logs every HTTP request to stderr: it must not carry values either.
+    outputs += &text(&org.apply_ok(
+        "specs/bob.yaml",
+        &["--journal", "journal/one.jsonl", "--debug"],
+    ));
     outputs += &text(&org.run(
         "plan",
         &[
@@ -364,7 +368,14 @@ fn secrets_never_leak_and_a_change_restarts_only_that_app() {
         changed,
         vec!["tenant.bob.secret.BOB_TOKEN", "tenant.bob.machine[0]"]
     );
-    outputs += &text(&org.apply_ok("specs/bob.yaml", &["--journal", "journal/two.jsonl"]));
+    outputs += &text(&org.apply_ok(
+        "specs/bob.yaml",
+        &["--journal", "journal/two.jsonl", "--debug"],
+    ));
+    assert!(
+        outputs.contains("[http] POST /apps/my-jarvis-bob/secrets"),
+        "the debug log shows the secret requests (without values)"
+    );
     for (app, inst) in before {
         let m = &org.machines(&app)[0];
         if app == "my-jarvis-bob" {
