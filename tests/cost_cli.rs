@@ -1,15 +1,11 @@
 //! `flotilla cost` and the cost footer of `flotilla plan`, driven through the binary.
 
-use assert_cmd::Command;
 use serde_json::Value;
 
 const FIX: &str = "tests/fixtures/cost";
 
-fn flotilla() -> Command {
-    let mut c = Command::cargo_bin("flotilla").unwrap();
-    c.env("NO_COLOR", "1");
-    c
-}
+mod common;
+use common::plain_bin as flotilla;
 
 fn cost_json(args: &[&str]) -> Value {
     let out = flotilla()

@@ -1,11 +1,9 @@
 //! `flotilla pricing list | show | diff | export`, driven through the binary.
 
-use assert_cmd::Command;
 use serde_json::Value;
 
-fn flotilla() -> Command {
-    Command::cargo_bin("flotilla").unwrap()
-}
+mod common;
+use common::plain_bin as flotilla;
 
 fn stdout(args: &[&str]) -> String {
     let out = flotilla().args(args).output().unwrap();

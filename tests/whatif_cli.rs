@@ -3,17 +3,12 @@
 
 use std::path::Path;
 
-use assert_cmd::Command;
 use serde_json::Value;
 
 const EXAMPLES: [&str; 4] = ["today", "containers", "hybrid", "shared-server"];
 
-fn flotilla() -> Command {
-    let mut c = Command::cargo_bin("flotilla").unwrap();
-    c.current_dir(env!("CARGO_MANIFEST_DIR"));
-    c.env("NO_COLOR", "1");
-    c
-}
+mod common;
+use common::plain_bin as flotilla;
 
 fn json(args: &[&str]) -> Value {
     let out = flotilla()

@@ -21,6 +21,13 @@ pub fn bin() -> assert_cmd::Command {
     c
 }
 
+/// The binary with colours off, run from the crate root.
+pub fn plain_bin() -> assert_cmd::Command {
+    let mut c = bin();
+    c.env("NO_COLOR", "1");
+    c
+}
+
 pub fn load(spec: &str) -> Desired {
     flotilla::spec::load_file(&root().join(spec))
         .expect("valid spec")
