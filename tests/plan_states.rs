@@ -600,3 +600,44 @@ fn managed_machine_duplicates_are_deleted() {
         )]
     );
 }
+
+#[test]
+fn live_values_the_spec_does_not_declare_are_never_printed() {
+    // A Machine carries a database URL set by a script (not in the spec), and a declared
+    // variable was overwritten by hand with an API key. The plan removes the first and
+    // resets the second; neither live value may reach any rendering of the plan.
+    let password = "SuperSecretPw123";
+    // Built at run time so that no token-shaped literal is committed.
+    let api_key = &format!("sk-{}-api03-AbCdEfGhIjKlMnOpQrStUvWx", "ant");
+    let mut s = applied();
+    let m = &mut app_mut(&mut s, "my-jarvis-bob").machines[0];
+    m.config.env.insert(
+        "DATABASE_URL".into(),
+        format!("postgres://admin:{password}@db/x"),
+    );
+    m.config.env.insert("NODE_ENV".into(), api_key.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    std::fs::write(&state, serde_json::to_string(&s).unwrap()).unwrap();
+    let saved = dir.path().join("bob.plan.json");
+    let mut printed = String::new();
+    for format in ["text", "json", "markdown"] {
+        let out = bin()
+            .args(["plan", "specs/jarvis.yaml", "--state"])
+            .arg(&state)
+            .args(["--format", format, "--out"])
+            .arg(&saved)
+            .output()
+            .unwrap();
+        printed += &String::from_utf8_lossy(&out.stdout);
+        printed += &String::from_utf8_lossy(&out.stderr);
+        printed += &std::fs::read_to_string(&saved).unwrap();
+    }
+    assert!(printed.contains("env.DATABASE_URL"), "{printed}");
+    assert!(printed.contains("(hidden: not in the spec)"), "{printed}");
+    assert!(!printed.contains(password), "a live env value was printed");
+    assert!(
+        !printed.contains(api_key.as_str()),
+        "a live credential was printed"
+    );
+}

@@ -121,6 +121,36 @@ fn known_token_shapes_are_refused_without_echo() {
 }
 
 #[test]
+fn a_pasted_token_is_not_echoed_by_other_errors() {
+    // A token pasted as a size (an unknown size) and as a key (an unknown key, and part
+    // of the path of everything under it): every message about it stays silent.
+    let tok = format!("ghp_{}abcd", "Zq3xW8vN2mK5pR7tY1uB4cD6fG9hJ0aL");
+    let spec = format!(
+        "version: 1\norg: acme\ndefaults:\n  image: img:1\n  region: iad\n  size: {tok}\n  {tok}:\n    memory: lots\ntenants:\n  - {{ name: a }}\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("s.yaml");
+    std::fs::write(&p, spec).unwrap();
+    for format in ["text", "json"] {
+        let out = bin()
+            .arg("validate")
+            .arg(&p)
+            .args(["--format", format])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(all.contains("looks like"), "{all}");
+        assert!(all.contains("(redacted)"), "{all}");
+        assert!(!all.contains(&tok[4..]), "token echoed: {all}");
+    }
+}
+
+#[test]
 fn validate_json_lists_diagnostics() {
     let out = bin()
         .args([

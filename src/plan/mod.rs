@@ -592,6 +592,21 @@ fn diff_machine(d: &MachineSpec, o: &MachineSpec, c: &mut Change) {
     c.restart = restart;
 }
 
+/// Shown in place of a live value that a plan must not print.
+pub const HIDDEN_VALUE: &str = "(hidden: not in the spec)";
+
+/// A live env or metadata value as a plan may show it. Plans are printed, saved and
+/// posted on pull requests, so a value the spec does not declare (set by hand or by a
+/// script, e.g. a database URL with its password) or one that looks like a credential
+/// is replaced by [`HIDDEN_VALUE`]; only the change is shown.
+fn shown_live_value<'a>(key: &str, value: &'a str, declared: bool) -> &'a str {
+    if declared && crate::spec::credentials::looks_like_credential(value, Some(key)).is_none() {
+        value
+    } else {
+        HIDDEN_VALUE
+    }
+}
+
 /// Compares two string maps key by key, for the keys `compare` selects.
 fn diff_maps(
     prefix: &str,
@@ -609,7 +624,7 @@ fn diff_maps(
         if dv != ov {
             out.push(FieldChange {
                 path: format!("{prefix}.{k}"),
-                before: ov.map(|v| json!(v)),
+                before: ov.map(|v| json!(shown_live_value(k, v, dv.is_some()))),
                 after: dv.map(|v| json!(v)),
                 forces_replace: false,
             });

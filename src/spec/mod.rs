@@ -114,7 +114,7 @@ pub fn load_bytes(bytes: &[u8], file: &str) -> Result<Loaded, Diagnostics> {
                 .hint("add `org: <your Fly organization slug>` (see `fly orgs list`)"),
         );
     }
-    scan_credentials(&root, &mut sink);
+    let credentials = scan_credentials(&root, &mut sink);
 
     let mut ex = expand::Expander::new(&root, file);
     let desired = ex.expand();
@@ -124,7 +124,8 @@ pub fn load_bytes(bytes: &[u8], file: &str) -> Result<Loaded, Diagnostics> {
     if desired.tenants.is_empty() && desired.apps.is_empty() && !sink.has_errors() {
         sink.add(Diagnostic::warning("the spec declares no tenants and no apps").at(root.mark));
     }
-    let diags = sink.finish();
+    let mut diags = sink.finish();
+    redact(&mut diags, &credentials);
     if diags.has_errors() {
         return Err(diags);
     }
@@ -138,13 +139,15 @@ pub fn load_bytes(bytes: &[u8], file: &str) -> Result<Loaded, Diagnostics> {
 }
 
 /// Every string in the spec is checked for credentials; a match names the place and the
-/// kind of credential, never the value.
-fn scan_credentials(root: &Node, sink: &mut expand::Sink) {
+/// kind of credential, never the value. Returns the texts found, so that no other
+/// diagnostic (an unknown size, an unknown key, a path through a pasted key) echoes them.
+fn scan_credentials(root: &Node, sink: &mut expand::Sink) -> Vec<String> {
+    let mut found = Vec::new();
     let mut path = String::new();
     root.walk_scalars(&mut path, &mut |p, node, key| {
         let Some(text) = node.scalar_text() else { return };
-        // Keys are scanned too: a token pasted as a key is still a leak.
         if let Some(kind) = credentials::looks_like_credential(text, key) {
+            found.push(text.to_string());
             sink.add(
                 Diagnostic::error(format!("this looks like {kind}; credentials must not be written in a spec (the value was not printed)"))
                     .path(p.to_string())
@@ -153,16 +156,42 @@ fn scan_credentials(root: &Node, sink: &mut expand::Sink) {
             );
         }
     });
+    // Keys are scanned separately: a token pasted as a key is still a leak.
     if let Some(entries) = root.as_map() {
-        scan_keys(entries, sink);
+        scan_keys(entries, sink, &mut found);
+    }
+    found
+}
+
+/// Replaces every credential found in the spec wherever a diagnostic would show it.
+fn redact(diags: &mut Diagnostics, credentials: &[String]) {
+    if credentials.is_empty() {
+        return;
+    }
+    let scrub = |s: &mut String| {
+        for c in credentials {
+            if s.contains(c.as_str()) {
+                *s = s.replace(c.as_str(), "(redacted)");
+            }
+        }
+    };
+    for d in diags.0.iter_mut() {
+        scrub(&mut d.message);
+        for field in [&mut d.path, &mut d.address, &mut d.hint]
+            .into_iter()
+            .flatten()
+        {
+            scrub(field);
+        }
     }
 }
 
-fn scan_keys(entries: &[(Node, Node)], sink: &mut expand::Sink) {
+fn scan_keys(entries: &[(Node, Node)], sink: &mut expand::Sink, found: &mut Vec<String>) {
     for (k, v) in entries {
         if let Some(text) = k.scalar_text()
             && let Some(kind) = credentials::looks_like_credential(text, None)
         {
+            found.push(text.to_string());
             sink.add(
                 Diagnostic::error(format!(
                     "a key looks like {kind} (the value was not printed)"
@@ -172,11 +201,11 @@ fn scan_keys(entries: &[(Node, Node)], sink: &mut expand::Sink) {
             );
         }
         match &v.value {
-            yaml::Value::Map(m) => scan_keys(m, sink),
+            yaml::Value::Map(m) => scan_keys(m, sink, found),
             yaml::Value::Seq(items) => {
                 for it in items {
                     if let Some(m) = it.as_map() {
-                        scan_keys(m, sink);
+                        scan_keys(m, sink, found);
                     }
                 }
             }
