@@ -154,11 +154,6 @@ impl Graph {
         self.neighbors(address, Direction::Incoming)
     }
 
-    /// Resources that depend on this one.
-    pub fn dependents(&self, address: &Address) -> Vec<&Address> {
-        self.neighbors(address, Direction::Outgoing)
-    }
-
     fn neighbors(&self, address: &Address, dir: Direction) -> Vec<&Address> {
         let Some(n) = self.node(address) else {
             return Vec::new();

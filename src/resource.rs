@@ -454,17 +454,6 @@ impl Resource {
             _ => None,
         }
     }
-
-    /// The Fly name of the resource (app, Machine, volume or secret name).
-    pub fn name(&self) -> &str {
-        match &self.spec {
-            Spec::App(a) => &a.name,
-            Spec::Secret(s) => &s.name,
-            Spec::Volume(v) => &v.name,
-            Spec::BackupPolicy(_) => self.address.as_str(),
-            Spec::Machine(m) => &m.name,
-        }
-    }
 }
 
 /// A set of resources in a deterministic order (the order they were declared or

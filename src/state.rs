@@ -193,6 +193,8 @@ pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
     let mut out = Observed::default();
     let mut resources: Vec<Resource> = Vec::new();
 
+    let declared_apps: HashSet<&str> = desired.apps.iter().map(String::as_str).collect();
+    let hosting_apps: HashSet<&str> = desired.tenants.iter().map(|t| t.app.as_str()).collect();
     for a in &snap.apps {
         let name = a.app.name.as_str();
         let idx = by_app.get(name).unwrap_or(&empty);
@@ -203,7 +205,7 @@ pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
             .copied()
             .filter(|m| is_managed(m, fleet))
             .collect();
-        let declared = desired.apps.iter().any(|x| x == name);
+        let declared = declared_apps.contains(name);
         if !declared && managed.is_empty() {
             continue; // not ours: never listed, never touched
         }
@@ -224,7 +226,7 @@ pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
                 let all_tenant_role = managed.iter().all(|m| {
                     m.config.metadata.get(META_ROLE).map(String::as_str) == Some("tenant")
                 });
-                let hosted = desired.tenants.iter().any(|t| t.app == name);
+                let hosted = hosting_apps.contains(name);
                 if !hosted && all_tenant_role && tenants.len() == 1 {
                     let t = tenants
                         .iter()
@@ -531,9 +533,7 @@ pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
             let addr = match idx.secrets.get(s.name.as_str()) {
                 Some(r) => r.address.clone(),
                 None if secret_names_listed.contains(&s.name)
-                    || idx.app.is_none()
-                        && !managed.is_empty()
-                        && !desired.tenants.iter().any(|t| t.app == name) =>
+                    || idx.app.is_none() && !managed.is_empty() && !hosting_apps.contains(name) =>
                 {
                     match &app_tenant {
                         Some(t) if !shared => Address(format!("tenant.{t}.secret.{}", s.name)),
@@ -625,9 +625,18 @@ fn tenant_of(addr: &Address) -> Option<String> {
 
 /// `sha256:…` of a resource set's canonical JSON (sorted by address, so the order the
 /// API lists things in does not matter).
+///
+/// Should the set ever fail to serialize, the fingerprint is one that matches nothing,
+/// so a saved plan is refused as stale rather than accepted against an unknown state.
 pub fn fingerprint(set: &ResourceSet) -> String {
-    let json = serde_json::to_vec(&set.sorted()).unwrap_or_default();
-    crate::spec::hash_bytes(&json)
+    match serde_json::to_vec(&set.sorted()) {
+        Ok(json) => crate::spec::hash_bytes(&json),
+        Err(e) => {
+            static UNIQUE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = UNIQUE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            format!("unavailable-{}-{n} ({e})", std::process::id())
+        }
+    }
 }
 
 /// The flotilla view of a Fly Machine: the fields a spec can declare, read from the

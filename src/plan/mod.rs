@@ -14,7 +14,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::diag::Diagnostic;
 use crate::money::Usd;
 use crate::resource::{
     Address, Desired, Kind, META_SECRETS, MachineSpec, Resource, ResourceSet, Service, Spec,
@@ -174,14 +173,6 @@ impl Plan {
     pub fn get(&self, address: &Address) -> Option<&Change> {
         self.changes.iter().find(|c| &c.address == address)
     }
-
-    /// Errors as diagnostics.
-    pub fn error_diagnostics(&self) -> Vec<Diagnostic> {
-        self.errors
-            .iter()
-            .map(|e| Diagnostic::error(e.clone()))
-            .collect()
-    }
 }
 
 /// Keeps only the resources of the named tenants.
@@ -321,9 +312,8 @@ pub fn diff(desired: &ResourceSet, observed: &Observed) -> Plan {
         changes.push(c);
     }
 
-    let desired_addrs: HashSet<&Address> = desired.iter().map(|r| &r.address).collect();
     for o in obs.iter() {
-        if desired_addrs.contains(&o.address) {
+        if desired.get(&o.address).is_some() {
             continue;
         }
         let mut c = Change::new(o, Action::Delete);
@@ -712,9 +702,14 @@ pub fn plan(desired: &Desired, observed: &Observed, tenants: &[String]) -> Plan 
         return diff(&desired.resources, observed);
     }
     let d = filter_tenants(&desired.resources, tenants);
+    // `diff` reads only the resources and what was adopted.
     let o = Observed {
         resources: filter_tenants(&observed.resources, tenants),
-        ..observed.clone()
+        adopted: observed.adopted.clone(),
+        unmanaged: Vec::new(),
+        machines: Default::default(),
+        volumes: Default::default(),
+        fingerprint: observed.fingerprint.clone(),
     };
     diff(&d, &o)
 }

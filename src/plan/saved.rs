@@ -86,15 +86,6 @@ impl PlanDocument {
         }
     }
 
-    pub fn plan(&self) -> Plan {
-        Plan {
-            changes: self.changes.clone(),
-            summary: self.summary,
-            errors: self.errors.clone(),
-            cost: self.cost.clone(),
-        }
-    }
-
     pub fn to_json_pretty(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|_| "{}".to_string())
     }
