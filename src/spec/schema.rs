@@ -285,13 +285,15 @@ impl Checker {
         );
     }
 
-    /// Checks a mapping against a list of fields, plus extra allowed fields.
-    pub fn check_struct(&mut self, node: &Node, path: &str, fields: &[&[Field]]) {
-        let Some(entries) = node.as_map() else {
-            self.type_err(node, path, "a mapping");
-            return;
-        };
-        let mut seen: Vec<&str> = Vec::new();
+    /// The entries of a mapping whose keys are names, each with its path. Keys that are
+    /// not names, and repeated keys, are reported and left out.
+    fn named_entries<'n>(
+        &mut self,
+        entries: &'n [(Node, Node)],
+        path: &str,
+    ) -> Vec<(&'n str, String, &'n Node, &'n Node)> {
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::with_capacity(entries.len());
         for (k, v) in entries {
             let Some(key) = k.scalar_text() else {
                 self.err(
@@ -303,7 +305,7 @@ impl Checker {
                 continue;
             };
             let sub = join(path, key);
-            if seen.contains(&key) {
+            if !seen.insert(key) {
                 self.err(
                     k,
                     &sub,
@@ -312,7 +314,18 @@ impl Checker {
                 );
                 continue;
             }
-            seen.push(key);
+            out.push((key, sub, k, v));
+        }
+        out
+    }
+
+    /// Checks a mapping against a list of fields, plus extra allowed fields.
+    pub fn check_struct(&mut self, node: &Node, path: &str, fields: &[&[Field]]) {
+        let Some(entries) = node.as_map() else {
+            self.type_err(node, path, "a mapping");
+            return;
+        };
+        for (key, sub, k, v) in self.named_entries(entries, path) {
             match fields
                 .iter()
                 .flat_map(|fs| fs.iter())
@@ -411,28 +424,7 @@ impl Checker {
             Ty::Struct(fields) => self.check_struct(node, path, &[fields]),
             Ty::Dict(value) => match node.as_map() {
                 Some(entries) => {
-                    let mut seen: Vec<&str> = Vec::new();
-                    for (k, v) in entries {
-                        let Some(key) = k.scalar_text() else {
-                            self.err(
-                                k,
-                                path,
-                                format!("keys must be names, found {}", k.type_name()),
-                                None,
-                            );
-                            continue;
-                        };
-                        let sub = join(path, key);
-                        if seen.contains(&key) {
-                            self.err(
-                                k,
-                                &sub,
-                                "this key appears twice",
-                                Some("keep one of them".into()),
-                            );
-                            continue;
-                        }
-                        seen.push(key);
+                    for (_, sub, _, v) in self.named_entries(entries, path) {
                         if !v.is_null() {
                             self.check(v, &sub, *value);
                         }
