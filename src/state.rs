@@ -28,7 +28,7 @@ use crate::platform::{self, CpuKind};
 use crate::resource::{
     Address, AppSpec, BackupSpec, Check, Concurrency, DEFAULT_FLEET, Desired, Guest, IdleMode,
     IdlePolicy, META_FLEET, META_INDEX, META_MANAGED, META_PROTECT, META_ROLE, META_SECRETS,
-    META_TENANT, MachineSpec, Mount, Port, Resource, ResourceSet, SecretSource, SecretSpec,
+    META_TENANT, MachineSpec, Mount, Owner, Port, Resource, ResourceSet, SecretSource, SecretSpec,
     Service, Spec, VolumeSpec,
 };
 
@@ -140,10 +140,11 @@ fn owner_prefix(a: &Address) -> &str {
 fn machine_address(app: &str, m: &fly::Machine) -> Option<Address> {
     let md = &m.config.metadata;
     let index: u32 = md.get(META_INDEX)?.parse().ok()?;
-    Some(match md.get(META_TENANT) {
-        Some(t) => Address(format!("tenant.{t}.machine[{index}]")),
-        None => Address(format!("app.{app}.machine[{index}]")),
-    })
+    let owner = match md.get(META_TENANT) {
+        Some(t) => Owner::Tenant(t),
+        None => Owner::SharedApp(app),
+    };
+    Some(Address::machine(&owner, index))
 }
 
 /// Turns the volume address of a Machine slot into its backup-policy address.
@@ -233,9 +234,9 @@ pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
                         .next()
                         .map(|t| t.to_string())
                         .unwrap_or_default();
-                    (Address(format!("tenant.{t}.app")), Some(t), false)
+                    (Address::app(&Owner::Tenant(&t)), Some(t), false)
                 } else {
-                    (Address(format!("app.{name}")), None, true)
+                    (Address::app(&Owner::SharedApp(name)), None, true)
                 }
             }
         };
@@ -536,8 +537,8 @@ pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
                     || idx.app.is_none() && !managed.is_empty() && !hosting_apps.contains(name) =>
                 {
                     match &app_tenant {
-                        Some(t) if !shared => Address(format!("tenant.{t}.secret.{}", s.name)),
-                        _ => Address(format!("app.{name}.secret.{}", s.name)),
+                        Some(t) if !shared => Address::secret(&Owner::Tenant(t), &s.name),
+                        _ => Address::secret(&Owner::SharedApp(name), &s.name),
                     }
                 }
                 None => {
