@@ -10,7 +10,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::diag::Diagnostic;
-use crate::plan::{Change, Plan, PlanCost, Summary};
+use crate::plan::{Action, Change, Plan, PlanCost, Summary};
 use crate::resource::ResourceSet;
 use crate::state::Unmanaged;
 
@@ -84,6 +84,11 @@ impl PlanDocument {
             unmanaged: unmanaged.to_vec(),
             desired,
         }
+    }
+
+    /// The changes that do something.
+    pub fn actionable(&self) -> impl Iterator<Item = &Change> {
+        self.changes.iter().filter(|c| c.action != Action::Noop)
     }
 
     pub fn to_json_pretty(&self) -> String {

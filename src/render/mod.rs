@@ -124,28 +124,19 @@ fn field_line(f: &FieldChange, st: Style, out: &mut String) {
                 let _ = writeln!(out, "          {l}");
             }
         }
-        None => match (&f.before, &f.after) {
-            (None, Some(_)) => {
-                let _ = writeln!(out, "      {mark} {}: {}{tail}", f.path, short(&f.after));
-            }
-            (Some(_), None) => {
-                let _ = writeln!(
-                    out,
-                    "      {mark} {}: {} → (removed){tail}",
-                    f.path,
-                    short(&f.before)
-                );
-            }
-            _ => {
-                let _ = writeln!(
-                    out,
-                    "      {mark} {}: {} → {}{tail}",
-                    f.path,
-                    short(&f.before),
-                    short(&f.after)
-                );
-            }
-        },
+        None => {
+            let _ = writeln!(out, "      {mark} {}: {}{tail}", f.path, field_values(f));
+        }
+    }
+}
+
+/// A field's value change on one line: `after` (added), `before → (removed)`, or
+/// `before → after`.
+fn field_values(f: &FieldChange) -> String {
+    match (&f.before, &f.after) {
+        (None, Some(_)) => short(&f.after),
+        (Some(_), None) => format!("{} → (removed)", short(&f.before)),
+        _ => format!("{} → {}", short(&f.before), short(&f.after)),
     }
 }
 
@@ -204,11 +195,7 @@ fn describe_create(desired: Option<&ResourceSet>, c: &Change) -> String {
 pub fn plan_text(doc: &PlanDocument, desired: Option<&ResourceSet>, st: Style) -> String {
     let desired = desired.or(doc.desired.as_ref());
     let mut out = String::with_capacity(doc.changes.len() * 96);
-    let actionable: Vec<&Change> = doc
-        .changes
-        .iter()
-        .filter(|c| c.action != Action::Noop)
-        .collect();
+    let actionable: Vec<&Change> = doc.actionable().collect();
     if actionable.is_empty() {
         let _ = writeln!(
             out,
@@ -357,11 +344,7 @@ No changes. The fleet matches the spec.
 /// The plan as a Markdown pull-request comment.
 pub fn plan_markdown(doc: &PlanDocument) -> String {
     const MAX_ROWS: usize = 200;
-    let actionable: Vec<&Change> = doc
-        .changes
-        .iter()
-        .filter(|c| c.action != Action::Noop)
-        .collect();
+    let actionable: Vec<&Change> = doc.actionable().collect();
     let rows: Vec<Value> = actionable
         .iter()
         .take(MAX_ROWS)
@@ -396,17 +379,12 @@ pub fn plan_markdown(doc: &PlanDocument) -> String {
     let mut fields = Vec::new();
     for c in actionable.iter().take(MAX_ROWS) {
         for f in &c.fields {
-            let line = match (&f.before, &f.after) {
-                (None, Some(_)) => format!("+ {} {}: {}", c.address, f.path, short(&f.after)),
-                (Some(_), None) => format!("- {} {}: {}", c.address, f.path, short(&f.before)),
-                _ => format!(
-                    "! {} {}: {} → {}",
-                    c.address,
-                    f.path,
-                    short(&f.before),
-                    short(&f.after)
-                ),
+            let sign = match (&f.before, &f.after) {
+                (None, Some(_)) => '+',
+                (Some(_), None) => '-',
+                _ => '!',
             };
+            let line = format!("{sign} {} {}: {}", c.address, f.path, field_values(f));
             fields.push(line.replace("```", "'''"));
         }
     }
