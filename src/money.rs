@@ -136,8 +136,9 @@ mod tests {
     }
 }
 
-/// Serde for `Option<Usd>` as a JSON number with at most 4 decimals (reads numbers or
-/// decimal strings back exactly as written).
+/// Serde for `Option<Usd>` as a JSON number with at most 4 decimals. Reads back decimal
+/// strings exactly, and numbers through `f64`: exact for what flotilla writes (at most 4
+/// decimals, far below 2^53), the nearest `f64`'s shortest form for other numbers.
 pub mod usd_opt {
     use super::*;
     use serde::{Deserialize, Deserializer, Serializer};

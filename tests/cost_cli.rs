@@ -182,7 +182,11 @@ fn guardrails_exit_3_with_a_one_line_reason() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--max-increase needs a base"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("error: --max-increase needs a base to compare with\n  = hint: pass --base"),
+        "{err}"
+    );
     // A bad limit is refused by the argument parser.
     flotilla()
         .args(["cost", &head, "--max-increase", "ten"])

@@ -138,3 +138,45 @@ fn bad_dates_are_refused() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not a date"));
 }
+
+#[test]
+fn diff_with_a_spec_names_the_spec_in_errors_once() {
+    // Neither version can price the spec's region: each resource is reported once,
+    // naming the spec.
+    let tmp = tempfile::tempdir().unwrap();
+    flotilla()
+        .args(["pricing", "export"])
+        .arg(tmp.path())
+        .assert()
+        .success();
+    for v in std::fs::read_dir(tmp.path().join("fly")).unwrap() {
+        let csv = v.unwrap().path().join("regions.csv");
+        let text = std::fs::read_to_string(&csv).unwrap();
+        let kept: Vec<&str> = text.lines().filter(|l| !l.starts_with("iad,")).collect();
+        std::fs::write(&csv, kept.join("\n") + "\n").unwrap();
+    }
+    let out = flotilla()
+        .args(["pricing", "diff", "2025-06-01", "2026-02-01"])
+        .args(["--spec", "specs/jarvis.yaml", "--pricing"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let resources: Vec<&str> = err
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("= resource: "))
+        .collect();
+    assert!(!resources.is_empty(), "{err}");
+    for r in &resources {
+        assert_eq!(resources.iter().filter(|x| *x == r).count(), 1, "{err}");
+    }
+    let errors = err.matches("error: ").count();
+    assert_eq!(errors, resources.len(), "{err}");
+    assert_eq!(
+        err.matches("--> specs/jarvis.yaml").count(),
+        errors,
+        "{err}"
+    );
+    assert!(err.contains("region `iad` has no price"), "{err}");
+}

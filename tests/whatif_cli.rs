@@ -250,3 +250,46 @@ fn enormous_sweeps_ask_for_force() {
     );
     assert!(err.contains("big.yaml:6:"), "{err}");
 }
+
+#[test]
+fn model_errors_point_at_the_architecture() {
+    // A price table without the scenario's region: the model of each architecture fails
+    // on a synthetic resource, and the error points at the architecture in the scenario.
+    let dir = tempfile::tempdir().unwrap();
+    let pricing = dir.path().join("pricing");
+    flotilla()
+        .args(["pricing", "export"])
+        .arg(&pricing)
+        .assert()
+        .success();
+    for v in std::fs::read_dir(pricing.join("fly")).unwrap() {
+        let csv = v.unwrap().path().join("regions.csv");
+        let text = std::fs::read_to_string(&csv).unwrap();
+        let kept: Vec<&str> = text.lines().filter(|l| !l.starts_with("iad,")).collect();
+        std::fs::write(&csv, kept.join("\n") + "\n").unwrap();
+    }
+    let scenario = dir.path().join("scenario.yaml");
+    std::fs::write(
+        &scenario,
+        "version: 1\nname: no-iad\nbase:\n  profile: { size: shared-cpu-1x }\nsweep:\n  tenants: [10]\n  active_fraction: [1]\n  active_hours_per_day: [4]\n  regions: [iad]\narchitectures:\n  - kind: app-per-tenant\n",
+    )
+    .unwrap();
+    let out = flotilla()
+        .arg("whatif")
+        .arg(&scenario)
+        .arg("--pricing")
+        .arg(&pricing)
+        .args(["--pricing-date", "2026-02-01"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("region `iad` has no price"), "{err}");
+    assert!(err.contains("architectures[0]: "), "{err}");
+    // file:line:col of the architecture (line 11).
+    let at = format!("--> {}:11:", scenario.display());
+    let col = err
+        .split_once(&at)
+        .map(|(_, rest)| rest.chars().take_while(char::is_ascii_digit).count());
+    assert!(col.is_some_and(|n| n > 0), "{err}");
+}

@@ -1,7 +1,7 @@
 //! `flotilla cost SPEC [--base SPEC]`: the monthly cost of a fleet, or the change between
 //! two specs (a pull-request cost preview), with budget guardrails (exit code 3).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 
@@ -11,6 +11,7 @@ use crate::cost::render::View;
 use crate::cost::{self, Budget, CostReport, IncreaseLimit, Verdict};
 use crate::money::parse_usd;
 use crate::pricing::PriceTable;
+use crate::spec::Loaded;
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -53,8 +54,18 @@ impl clap::builder::ValueParserFactory for IncreaseLimit {
     }
 }
 
-fn price(table: &PriceTable, spec: &std::path::Path) -> Result<CostReport, i32> {
+fn price(table: &PriceTable, spec: &Path) -> Result<CostReport, i32> {
     let loaded = load_spec(spec)?;
+    price_loaded(table, &loaded, spec)
+}
+
+/// Prices a loaded spec; on failure prints every resource that could not be priced,
+/// naming the spec.
+pub(super) fn price_loaded(
+    table: &PriceTable,
+    loaded: &Loaded,
+    spec: &Path,
+) -> Result<CostReport, i32> {
     let d = &loaded.desired;
     cost::price_set(table, &d.resources, &d.default_usage).map_err(|e| {
         for err in &e.0 {
@@ -91,7 +102,7 @@ pub fn run(args: CostArgs) -> i32 {
         match cost::check_budget(&budget, head.total, base.as_ref().map(|b| b.total)) {
             Ok(v) => Some(v),
             Err(e) => {
-                eprint_diag(&crate::diag::Diagnostic::error(e.to_string()));
+                eprint_diag(&e.to_diagnostic());
                 return super::EXIT_ERROR;
             }
         }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use clap::{Args, Subcommand};
 
-use super::common::{Format, eprint_diag, eprint_diags, load_spec, print_out};
+use super::common::{Format, eprint_diag, load_spec, print_out};
 use crate::cost::{self, render::View};
 use crate::diag::Diagnostic;
 use crate::pricing::{self, Catalog, PriceTable};
@@ -203,17 +203,16 @@ fn diff(
                 Ok(l) => l,
                 Err(code) => return code,
             };
-            let desired = &loaded.desired;
-            let price = |t: &PriceTable| {
-                cost::price_set(t, &desired.resources, &desired.default_usage).map_err(|e| {
-                    eprint_diags(&e.to_diagnostics());
-                    super::EXIT_ERROR
-                })
+            // One version after the other: a resource neither can price is reported once.
+            let ra = match super::cost::price_loaded(&ta, &loaded, path) {
+                Ok(r) => r,
+                Err(code) => return code,
             };
-            match (price(&ta), price(&tb)) {
-                (Ok(ra), Ok(rb)) => Some((path.display().to_string(), ra, rb)),
-                (Err(code), _) | (_, Err(code)) => return code,
-            }
+            let rb = match super::cost::price_loaded(&tb, &loaded, path) {
+                Ok(r) => r,
+                Err(code) => return code,
+            };
+            Some((path.display().to_string(), ra, rb))
         }
     };
     let markdown = format == Format::Markdown;

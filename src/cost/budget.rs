@@ -77,10 +77,24 @@ impl Verdict {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BudgetError {
-    #[error(
-        "--max-increase needs a base to compare with\n  hint: pass --base OTHER_SPEC (in a plan, the base is the current fleet)"
-    )]
+    #[error("--max-increase needs a base to compare with")]
     IncreaseNeedsBase,
+}
+
+impl BudgetError {
+    /// How to fix it.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            BudgetError::IncreaseNeedsBase => {
+                "pass --base OTHER_SPEC (in a plan, the base is the current fleet)"
+            }
+        }
+    }
+
+    /// The error as a diagnostic, with its hint.
+    pub fn to_diagnostic(&self) -> crate::diag::Diagnostic {
+        crate::diag::Diagnostic::error(self.to_string()).hint(self.hint())
+    }
 }
 
 /// Checks `after` (and the increase over `before`, when given) against the budget.

@@ -96,7 +96,8 @@ impl Totals {
 pub struct Summary<'a> {
     pub total: Usd,
     /// Monthly cost of each resource of the set (zero for one without lines, e.g. a
-    /// secret). A repeated address keeps its first resource's cost.
+    /// secret). A repeated address sums its resources' costs, as [`CostReport::by_address`]
+    /// does.
     pub by_address: HashMap<&'a Address, Usd>,
     pub by_item: BTreeMap<&'static str, Usd>,
     /// Warnings about unpublished figures the set depends on.
@@ -189,10 +190,6 @@ impl<'a> Pricer<'a> {
         self
     }
 
-    pub fn table(&self) -> &'a PriceTable {
-        self.table
-    }
-
     /// The usage a resource of the context is priced with, and whether it is the
     /// fallback.
     fn usage_of<'b>(&'b self, r: &'b Resource) -> (&'b Usage, bool) {
@@ -207,22 +204,11 @@ impl<'a> Pricer<'a> {
         }
     }
 
-    /// Prices one resource with its own usage, or the fallback when it declares none.
+    /// Prices one resource with its own usage, else the usage it borrows (see
+    /// [`Pricer::borrow_usage_from`]), else the fallback.
     pub fn price(&self, resource: &Resource) -> Result<ResourceCost, CostError> {
-        match &resource.usage {
-            Some(u) => self.price_inner(resource, u, false),
-            None => self.price_inner(resource, self.fallback, true),
-        }
-    }
-
-    /// Prices one resource with the given usage (e.g. an observed resource priced with its
-    /// desired counterpart's usage).
-    pub fn price_with_usage(
-        &self,
-        resource: &Resource,
-        usage: &Usage,
-    ) -> Result<ResourceCost, CostError> {
-        self.price_inner(resource, usage, false)
+        let (usage, defaulted) = self.usage_of(resource);
+        self.price_inner(resource, usage, defaulted)
     }
 
     fn price_inner(
@@ -368,17 +354,14 @@ impl<'a> Pricer<'a> {
                 totals.add(l);
             });
             match visited {
-                Ok(()) => {
-                    by_address.entry(&r.address).or_insert(monthly);
-                }
+                Ok(()) => *by_address.entry(&r.address).or_default() += monthly,
                 Err(e) => errors.push(e),
             }
         }
         if !errors.is_empty() {
             return Err(CostErrors(errors));
         }
-        let quantity = |item| totals.quantities.get(&item).copied().unwrap_or_default();
-        let org = self.org_lines_for(quantity(Item::Snapshot), quantity(Item::Certificate));
+        let org = self.allowances(&totals);
         org.iter().for_each(|l| totals.add(l));
         let (_, _, warnings) = self.citations(totals.used.into_iter().collect());
         Ok(Summary {
@@ -419,20 +402,19 @@ impl<'a> Pricer<'a> {
     /// Builds a report from resource lines: adds the organization's free allowances,
     /// totals, citations and warnings about unpublished figures.
     pub fn finish(&self, mut lines: Vec<LineItem>) -> CostReport {
-        lines.extend(self.org_lines(&lines));
-        let mut total = Decimal::ZERO;
+        let mut totals = Totals::default();
+        lines.iter().for_each(|l| totals.add(l));
+        let org = self.allowances(&totals);
+        org.iter().for_each(|l| totals.add(l));
+        lines.extend(org);
         let mut by_tenant: HashMap<&str, Decimal> = HashMap::new();
         let mut by_kind: HashMap<&str, Decimal> = HashMap::new();
-        let mut by_item: HashMap<&str, Decimal> = HashMap::new();
         let mut by_address: HashMap<Address, Decimal> = HashMap::with_capacity(lines.len());
-        let mut used: HashMap<SourceRef, usize> = HashMap::new();
         // Lines of one resource are adjacent: sum them before touching the map.
         let mut current: Option<(&Address, Decimal)> = None;
         for l in &lines {
-            total += l.monthly;
             *by_tenant.entry(l.bucket()).or_default() += l.monthly;
             *by_kind.entry(l.kind).or_default() += l.monthly;
-            *by_item.entry(l.item.as_str()).or_default() += l.monthly;
             match &mut current {
                 Some((a, v)) if *a == &l.address => *v += l.monthly,
                 _ => {
@@ -442,9 +424,6 @@ impl<'a> Pricer<'a> {
                     current = Some((&l.address, l.monthly));
                 }
             }
-            for s in &l.sources {
-                *used.entry(*s).or_insert(0) += 1;
-            }
         }
         if let Some((a, v)) = current {
             *by_address.entry(a.clone()).or_default() += v;
@@ -452,12 +431,17 @@ impl<'a> Pricer<'a> {
         let owned = |m: HashMap<&str, Decimal>| -> BTreeMap<String, Decimal> {
             m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
         };
-        let (by_tenant, by_kind, by_item) = (owned(by_tenant), owned(by_kind), owned(by_item));
-        let (citations, unpublished, warnings) = self.citations(used.into_iter().collect());
+        let (by_tenant, by_kind) = (owned(by_tenant), owned(by_kind));
+        let by_item = totals
+            .by_item
+            .into_iter()
+            .map(|(k, v)| (k.as_str().to_string(), v))
+            .collect();
+        let (citations, unpublished, warnings) = self.citations(totals.used.into_iter().collect());
         CostReport {
             pricing_version: self.table.version(),
             lines,
-            total,
+            total: totals.total,
             by_tenant,
             by_kind,
             by_item,
@@ -490,17 +474,7 @@ impl<'a> Pricer<'a> {
                 continue;
             };
             if c.status != Status::Published {
-                warnings.push(format!(
-                    "{}:{} `{}` {} is {} ({}); {count} line item{} use{} it. Replace it with the figure on your invoice (--pricing DIR).",
-                    c.file,
-                    c.line,
-                    c.key,
-                    c.value,
-                    c.status.as_str(),
-                    c.note,
-                    if count == 1 { "" } else { "s" },
-                    if count == 1 { "s" } else { "" },
-                ));
+                warnings.push(c.unpublished_warning(Some(count)));
                 unpublished.push(Unpublished {
                     citation: c.clone(),
                     lines: count,
@@ -511,16 +485,11 @@ impl<'a> Pricer<'a> {
         (citations, unpublished, warnings)
     }
 
-    /// The organization's free allowances, applied once: snapshot GB and certificates.
-    fn org_lines(&self, lines: &[LineItem]) -> Vec<LineItem> {
-        let used = |item| {
-            lines
-                .iter()
-                .filter(|l| l.item == item)
-                .map(|l| l.quantity)
-                .sum()
-        };
-        self.org_lines_for(used(Item::Snapshot), used(Item::Certificate))
+    /// The organization's free allowances, applied once, for the snapshot GB-months and
+    /// certificates `totals` counted.
+    fn allowances(&self, totals: &Totals) -> Vec<LineItem> {
+        let quantity = |item| totals.quantities.get(&item).copied().unwrap_or_default();
+        self.org_lines_for(quantity(Item::Snapshot), quantity(Item::Certificate))
     }
 
     /// The allowance lines for the given snapshot GB-months and certificates used.

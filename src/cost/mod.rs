@@ -186,7 +186,8 @@ pub struct CostReport {
     pub by_tenant: BTreeMap<String, Usd>,
     pub by_kind: BTreeMap<String, Usd>,
     pub by_item: BTreeMap<String, Usd>,
-    /// Monthly cost per resource (organization lines under their `org.*` address).
+    /// Monthly cost per resource (organization lines under their `org.*` address); a
+    /// repeated address sums its resources' costs.
     pub by_address: HashMap<Address, Usd>,
     /// Every table row used, resolved.
     pub citations: BTreeMap<SourceRef, Citation>,

@@ -430,16 +430,31 @@ fn single_resource_pricing_for_plans() {
     let c = price_resource(&t, &m, &set, &Usage::default()).unwrap();
     assert_eq!(c.monthly, d("10.69"));
     assert_eq!(c.lines.len(), 2);
-    // An observed resource without usage can be priced with its counterpart's usage.
+    // An observed resource without usage is priced with its desired counterpart's usage.
     let fallback = Usage::default();
-    let p = Pricer::new(&t, &set, &fallback);
     let mut stop = m.clone();
     if let crate::resource::Spec::Machine(ms) = &mut stop.spec {
         ms.idle.mode = IdleMode::Stop;
     }
-    let c = p.price_with_usage(&stop, &usage(12)).unwrap();
+    assert!(stop.usage.is_none());
+    let desired = ResourceSet::new(vec![Resource {
+        usage: Some(usage(12)),
+        ..stop.clone()
+    }]);
+    let c = Pricer::new(&t, &set, &fallback)
+        .borrow_usage_from(&desired)
+        .price(&stop)
+        .unwrap();
     // 10.69 / 2 + 0.15 / 2 = 5.42
     assert_eq!(c.monthly, d("5.42"));
+    // The borrowed usage is not the fallback.
+    assert!(
+        c.lines
+            .iter()
+            .all(|l| l.assumptions.iter().all(|a| !a.contains("default"))),
+        "{:?}",
+        c.lines
+    );
 }
 
 // ---- Deltas and budgets ----
@@ -803,4 +818,25 @@ fn a_pricer_over_borrowed_resources_borrows_usage_by_address() {
         .summary()
         .unwrap();
     assert!(unborrowed.total > want.total, "{}", unborrowed.total);
+}
+
+#[test]
+fn a_repeated_address_sums_in_summary_and_report() {
+    let m = machine(
+        Some("a"),
+        0,
+        "iad",
+        "shared-cpu-1x",
+        2048,
+        IdleMode::Off,
+        None,
+    );
+    let t = table(NOW);
+    let fallback = Usage::default();
+    let items = vec![&m, &m];
+    let report = Pricer::over(&t, items.clone(), &fallback).report().unwrap();
+    let summary = Pricer::over(&t, items, &fallback).summary().unwrap();
+    assert_eq!(report.by_address[&m.address], d("21.38"));
+    assert_eq!(summary.by_address[&m.address], d("21.38"));
+    assert_eq!(summary.total, report.total);
 }

@@ -14,6 +14,7 @@ use super::{
     BandwidthRow, Catalog, ComputeRow, ItemRow, Manifest, MemoryRow, NetworkRows, PriceTable,
     Provenance, RegionRow, ReservationRow, Source, Status, StorageRows, TableName,
 };
+use crate::diag::Mark;
 use crate::money::HOURS_PER_MONTH;
 use crate::platform::{CpuKind, RegionGroup};
 
@@ -26,6 +27,10 @@ mod embedded {
 pub struct PricingError {
     pub file: String,
     pub line: Option<u32>,
+    /// The 1-based character column on `line` (YAML files; a CSV error names its
+    /// `column` instead).
+    pub col: Option<u32>,
+    /// The CSV column.
     pub column: Option<String>,
     pub message: String,
     pub hint: String,
@@ -36,6 +41,7 @@ impl PricingError {
         PricingError {
             file: file.to_string(),
             line: None,
+            col: None,
             column: None,
             message: message.into(),
             hint: hint.into(),
@@ -46,16 +52,26 @@ impl PricingError {
         self.column = column.map(String::from);
         self
     }
+    /// At a YAML position, when it is known.
+    fn at_mark(mut self, mark: Option<Mark>) -> Self {
+        if let Some(m) = mark {
+            self.line = Some(m.line);
+            self.col = Some(m.col);
+        }
+        self
+    }
 }
 
 impl PricingError {
-    /// The error as a diagnostic: `file:line`, the column as its path, and the hint.
+    /// The error as a diagnostic: `file:line[:col]`, the CSV column as its path, and the
+    /// hint.
     pub fn to_diagnostic(&self) -> crate::diag::Diagnostic {
-        let file = match self.line {
-            Some(l) => format!("{}:{l}", self.file),
-            None => self.file.clone(),
+        let d = crate::diag::Diagnostic::error(self.message.clone());
+        let mut d = match (self.line, self.col) {
+            (Some(line), Some(col)) => d.file(self.file.clone()).at(Mark { line, col }),
+            (Some(l), None) => d.file(format!("{}:{l}", self.file)),
+            (None, _) => d.file(self.file.clone()),
         };
-        let mut d = crate::diag::Diagnostic::error(self.message.clone()).file(file);
         if let Some(c) = &self.column {
             d = d.path(format!("column `{c}`"));
         }
@@ -71,6 +87,9 @@ impl fmt::Display for PricingError {
         write!(f, "{}", self.file)?;
         if let Some(line) = self.line {
             write!(f, ":{line}")?;
+        }
+        if let (Some(_), Some(col)) = (self.line, self.col) {
+            write!(f, ":{col}")?;
         }
         if let Some(col) = &self.column {
             write!(f, ", column `{col}`")?;
@@ -222,14 +241,41 @@ struct RawSource {
     retrieved: String,
 }
 
-fn parse_date(file: &str, what: &str, s: &str) -> Result<NaiveDate, PricingError> {
+fn parse_date(
+    file: &str,
+    what: &str,
+    s: &str,
+    at: Option<Mark>,
+) -> Result<NaiveDate, PricingError> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
         PricingError::new(
             file,
             format!("{what} `{s}` is not a date"),
             "write dates as YYYY-MM-DD",
         )
+        .at_mark(at)
     })
+}
+
+/// Where the values of a manifest are, for errors: the document read again with marks
+/// (`None` everywhere if that reader refuses what serde accepted).
+struct Marks(Option<crate::spec::yaml::Node>);
+
+impl Marks {
+    fn new(text: &str) -> Self {
+        Marks(crate::spec::yaml::parse(text.as_bytes()).ok())
+    }
+
+    /// The value of a top-level key.
+    fn key(&self, key: &str) -> Option<Mark> {
+        Some(self.0.as_ref()?.get(key)?.mark)
+    }
+
+    /// The value of `key` in the `i`-th source, else the source itself.
+    fn source(&self, i: usize, key: &str) -> Option<Mark> {
+        let s = self.0.as_ref()?.get("sources")?.as_seq()?.get(i)?;
+        Some(s.get(key).unwrap_or(s).mark)
+    }
 }
 
 fn parse_manifest(
@@ -245,10 +291,17 @@ fn parse_manifest(
         );
         if let Some(loc) = e.location() {
             err.line = u32::try_from(loc.line()).ok();
+            err.col = u32::try_from(loc.column()).ok();
         }
         err
     })?;
-    let effective_date = parse_date(file, "effective_date", &raw.effective_date)?;
+    let marks = Marks::new(text);
+    let effective_date = parse_date(
+        file,
+        "effective_date",
+        &raw.effective_date,
+        marks.key("effective_date"),
+    )?;
     if let Some(name) = dir_name
         && let Ok(d) = NaiveDate::parse_from_str(name, "%Y-%m-%d")
         && d != effective_date
@@ -257,50 +310,62 @@ fn parse_manifest(
             file,
             format!("effective_date {effective_date} differs from the directory name {name}"),
             "name the directory after the date the prices took effect",
-        ));
+        )
+        .at_mark(marks.key("effective_date")));
     }
     if raw.currency != "USD" {
         return Err(PricingError::new(
             file,
             format!("currency `{}` is not supported", raw.currency),
             "prices must be in USD, as Fly bills",
-        ));
+        )
+        .at_mark(marks.key("currency")));
     }
     if raw.hours_per_month != HOURS_PER_MONTH {
         return Err(PricingError::new(
             file,
             format!("hours_per_month is {}", raw.hours_per_month),
             "Fly prices a 30-day month: hours_per_month must be 720",
-        ));
+        )
+        .at_mark(marks.key("hours_per_month")));
     }
     if raw.provider.trim().is_empty() {
-        return Err(PricingError::new(file, "provider is empty", "use `fly`"));
+        return Err(PricingError::new(file, "provider is empty", "use `fly`")
+            .at_mark(marks.key("provider")));
     }
     if raw.sources.is_empty() {
         return Err(PricingError::new(
             file,
             "lists no sources",
             "every price must be traceable: list each source with id, title, url and retrieved date",
-        ));
+        )
+        .at_mark(marks.key("sources")));
     }
     let mut sources = Vec::new();
-    for s in raw.sources {
+    for (i, s) in raw.sources.into_iter().enumerate() {
         if sources.iter().any(|x: &Source| x.id == s.id) {
             return Err(PricingError::new(
                 file,
                 format!("source id `{}` is listed twice", s.id),
                 "source ids must be unique",
-            ));
+            )
+            .at_mark(marks.source(i, "id")));
         }
         if s.url.trim().is_empty() {
             return Err(PricingError::new(
                 file,
                 format!("source `{}` has no url", s.id),
                 "give the address where the figures can be checked",
-            ));
+            )
+            .at_mark(marks.source(i, "url")));
         }
         sources.push(Source {
-            retrieved: parse_date(file, "retrieved", &s.retrieved)?,
+            retrieved: parse_date(
+                file,
+                "retrieved",
+                &s.retrieved,
+                marks.source(i, "retrieved"),
+            )?,
             id: s.id,
             title: s.title,
             url: s.url,
@@ -737,29 +802,14 @@ pub(crate) fn parse_version(
         }
     }
 
-    let storage = take_items(dir, TableName::Storage, storage, &StorageRows::ITEMS)?;
-    let mut storage = storage.into_iter();
-    let (Some(volume), Some(rootfs), Some(snapshot)) =
-        (storage.next(), storage.next(), storage.next())
-    else {
-        return Err(PricingError::new(dir, "storage.csv is incomplete", ""));
-    };
-    let network = take_items(dir, TableName::Network, network, &NetworkRows::ITEMS)?;
-    let mut network = network.into_iter();
-    let (
-        Some(dedicated_ipv4),
-        Some(certificate),
-        Some(wildcard_certificate),
-        Some(static_egress_ip),
-    ) = (
-        network.next(),
-        network.next(),
-        network.next(),
-        network.next(),
-    )
-    else {
-        return Err(PricingError::new(dir, "network.csv is incomplete", ""));
-    };
+    let [volume, rootfs, snapshot] =
+        take_items(dir, TableName::Storage, storage, &StorageRows::ITEMS)?;
+    let [
+        dedicated_ipv4,
+        certificate,
+        wildcard_certificate,
+        static_egress_ip,
+    ] = take_items(dir, TableName::Network, network, &NetworkRows::ITEMS)?;
 
     Ok(PriceTable {
         manifest,
@@ -785,12 +835,12 @@ pub(crate) fn parse_version(
 
 /// Checks that an item table has exactly the `required` items and returns them in that
 /// order.
-fn take_items(
+fn take_items<const N: usize>(
     dir: &str,
     table: TableName,
     rows: Vec<ItemRow>,
-    required: &[&str],
-) -> Result<Vec<ItemRow>, PricingError> {
+    required: &[&str; N],
+) -> Result<[ItemRow; N], PricingError> {
     let file = format!("{dir}/{}", table.file());
     if let Some(unknown) = rows.iter().find(|r| !required.contains(&r.item.as_str())) {
         return Err(PricingError::new(
@@ -800,16 +850,20 @@ fn take_items(
         )
         .at(unknown.prov.line, Some("item")));
     }
-    let mut out = Vec::new();
+    let missing = |name: &str| {
+        PricingError::new(
+            &file,
+            format!("item `{name}` is missing"),
+            format!("the items are: {}", required.join(", ")),
+        )
+    };
+    let mut found = Vec::with_capacity(N);
     for name in required {
-        let Some(row) = rows.iter().find(|r| r.item == *name) else {
-            return Err(PricingError::new(
-                &file,
-                format!("item `{name}` is missing"),
-                format!("the items are: {}", required.join(", ")),
-            ));
-        };
-        out.push(row.clone());
+        match rows.iter().find(|r| r.item == *name) {
+            Some(row) => found.push(row.clone()),
+            None => return Err(missing(name)),
+        }
     }
-    Ok(out)
+    // One row per required item, so the conversion cannot fail.
+    found.try_into().map_err(|_| missing(required[0]))
 }

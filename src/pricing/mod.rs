@@ -127,6 +127,27 @@ pub struct Citation {
     pub note: String,
 }
 
+impl Citation {
+    /// The warning about an unpublished figure: where it is, what it is and why, how many
+    /// line items use it (when `count` is given), and how to replace it.
+    pub fn unpublished_warning(&self, count: Option<usize>) -> String {
+        let uses = match count {
+            Some(1) => "; 1 line item uses it".to_string(),
+            Some(n) => format!("; {n} line items use it"),
+            None => String::new(),
+        };
+        format!(
+            "{}:{} `{}` {} is {} ({}){uses}. Replace it with the figure on your invoice (--pricing DIR).",
+            self.file,
+            self.line,
+            self.key,
+            self.value,
+            self.status.as_str(),
+            self.note,
+        )
+    }
+}
+
 /// What every table row offers: a unique key, its fields (for `show` and `diff`) and its
 /// provenance.
 pub trait Row {

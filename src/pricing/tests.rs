@@ -355,6 +355,64 @@ fn malformed_row_and_missing_file_and_manifest_errors() {
     let e = load_err("manifest.yaml", |t| format!("{t}colour: blue\n"));
     assert!(e.message.contains("colour"), "{e}");
 
+    // Manifest errors name the line and column of the value at fault.
+    let line_of =
+        |t: &str, needle: &str| t.lines().position(|l| l.contains(needle)).unwrap() as u32 + 1;
+    let manifest = embedded_files()
+        .iter()
+        .find(|(rel, _)| *rel == "fly/2026-01-01/manifest.yaml")
+        .unwrap()
+        .1;
+    let e = load_err("manifest.yaml", |t| {
+        t.replacen("currency: USD", "currency: EUR", 1)
+    });
+    assert!(e.message.contains("currency `EUR`"), "{e}");
+    let at = (Some(line_of(manifest, "currency: USD")), Some(11));
+    assert_eq!((e.line, e.col), at, "{e}");
+    assert!(
+        e.to_string().contains(&format!(":{}:11: ", at.0.unwrap())),
+        "{e}"
+    );
+    let e = load_err("manifest.yaml", |t| {
+        t.replacen("hours_per_month: 720", "hours_per_month: 730", 1)
+    });
+    assert_eq!(
+        (e.line, e.col),
+        (Some(line_of(manifest, "hours_per_month:")), Some(18)),
+        "{e}"
+    );
+    // A source's field: the second source's retrieved date.
+    let second = manifest
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.contains("retrieved: 2026-11-23"))
+        .nth(1)
+        .unwrap()
+        .0 as u32
+        + 1;
+    let e = load_err("manifest.yaml", |t| {
+        let mut n = 0;
+        t.lines()
+            .map(|l| {
+                if l.contains("retrieved: 2026-11-23") {
+                    n += 1;
+                    if n == 2 {
+                        return l.replace("2026-11-23", "23/11/2026");
+                    }
+                }
+                l.to_string()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    assert!(e.message.contains("retrieved `23/11/2026`"), "{e}");
+    assert_eq!((e.line, e.col), (Some(second), Some(16)), "{e}");
+    // A YAML error keeps its column.
+    let e = load_err("manifest.yaml", |t| {
+        t.replacen("currency: USD", "currency: [USD", 1)
+    });
+    assert!(e.line.is_some() && e.col.is_some(), "{e}");
+
     let empty = tempfile::tempdir().unwrap();
     let e = Catalog::from_dir(empty.path()).unwrap_err();
     assert!(e.message.contains("holds no pricing version"), "{e}");

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::charts;
-use super::report::{Breakdown, Report, Row};
+use super::report::{Breakdown, Report, Row, pct};
 use crate::money::{Usd, fmt_usd, json_decimal, json_usd};
 use crate::pricing::render::{md_table, text_table};
 
@@ -55,10 +55,6 @@ impl Table {
         self.rows.push(row);
         self.strong.push(strong);
     }
-}
-
-fn pct(v: Decimal) -> String {
-    format!("{}%", (v * Decimal::from(100)).round_dp(2).normalize())
 }
 
 fn num(v: Decimal) -> String {

@@ -304,7 +304,8 @@ impl Memo<'_> {
     }
 }
 
-fn pct(v: Decimal) -> String {
+/// A fraction as a percentage, e.g. `0.125` as `12.5%`.
+pub(super) fn pct(v: Decimal) -> String {
     format!("{}%", (v * Decimal::from(100)).round_dp(2).normalize())
 }
 
@@ -338,7 +339,18 @@ pub fn run(s: &Scenario, catalog: &Catalog, opts: &RunOptions) -> Result<Report,
         ));
     }
     let ctx = Context::new(s, &tables);
-    let err = |e: crate::cost::CostError| Diagnostics::one(e.to_diagnostic().file(s.file.clone()));
+    // A model error names a synthetic resource (`tenant.each.machine[0]`): point at the
+    // architecture it was built from.
+    let err = |a: usize| {
+        move |e: crate::cost::CostError| {
+            Diagnostics::one(
+                e.to_diagnostic()
+                    .file(s.file.clone())
+                    .at(s.architectures[a].mark)
+                    .path(format!("architectures[{a}]")),
+            )
+        }
+    };
 
     // Usage points: price table, region mix, active fraction, active hours.
     let mut points = Vec::new();
@@ -379,7 +391,7 @@ pub fn run(s: &Scenario, catalog: &Catalog, opts: &RunOptions) -> Result<Report,
     for p in &points {
         let mut v = Vec::with_capacity(n_arch);
         for a in 0..n_arch {
-            v.push(ctx.model(a, *p).map_err(err)?);
+            v.push(ctx.model(a, *p).map_err(err(a))?);
         }
         models.push(v);
     }
@@ -393,17 +405,9 @@ pub fn run(s: &Scenario, catalog: &Catalog, opts: &RunOptions) -> Result<Report,
                 let priced = m.price(n, table);
                 for u in &priced.report.unpublished {
                     let c = &u.citation;
-                    unpublished.entry((c.file.clone(), c.line)).or_insert_with(|| {
-                        format!(
-                            "{}:{} `{}` {} is {} ({}). Replace it with the figure on your invoice (--pricing DIR).",
-                            c.file,
-                            c.line,
-                            c.key,
-                            c.value,
-                            c.status.as_str(),
-                            c.note
-                        )
-                    });
+                    unpublished
+                        .entry((c.file.clone(), c.line))
+                        .or_insert_with(|| c.unpublished_warning(None));
                 }
                 rows.push(make_row(table, pi, ai, n, m, &priced));
             }
@@ -531,9 +535,8 @@ pub fn run(s: &Scenario, catalog: &Catalog, opts: &RunOptions) -> Result<Report,
         let costs: Vec<Usd> = match points.iter().position(|q| *q == p) {
             Some(i) => models[i].iter().map(|m| m.cost(nb)).collect(),
             None => (0..n_arch)
-                .map(|a| ctx.model(a, p).map(|m| m.cost(nb)))
-                .collect::<Result<_, _>>()
-                .map_err(err)?,
+                .map(|a| ctx.model(a, p).map(|m| m.cost(nb)).map_err(err(a)))
+                .collect::<Result<_, _>>()?,
         };
         let win = (0..n_arch)
             .min_by(|x, y| costs[*x].cmp(&costs[*y]).then(x.cmp(y)))
