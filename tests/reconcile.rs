@@ -649,6 +649,63 @@ fn crashes_and_faults_converge_without_duplicates_or_orphans() {
 }
 
 #[test]
+fn a_rejected_token_or_a_plain_http_api_says_what_to_check_without_the_token() {
+    let org = Org::new(SCALE);
+    let wrong = "wrong-token-5d1e8a7c93b2";
+    for args in [
+        &["plan", "specs/jarvis.yaml"][..],
+        &["apply", "specs/jarvis.yaml", "--yes"][..],
+    ] {
+        let out = org
+            .cmd(args[0], &args[1..])
+            .env("FLY_API_TOKEN", wrong)
+            .output()
+            .unwrap();
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {t}");
+        assert!(
+            t.contains("cannot observe org my-jarvis: GET /apps?org_slug=my-jarvis → 401"),
+            "{args:?}: {t}"
+        );
+        assert!(
+            t.contains("hint: check FLY_API_TOKEN") && t.contains("`org:` in the spec"),
+            "{args:?}: {t}"
+        );
+        assert!(!t.contains(wrong), "{args:?}: the token was shown: {t}");
+    }
+    assert_eq!(org.counters().mutating, 0);
+    // Plain http to another machine is refused before any request carries the token.
+    let run = |api: Option<&str>, host: Option<&str>| {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("flotilla"));
+        c.current_dir(org.path("."))
+            .args(["plan", "specs/jarvis.yaml"])
+            .env("FLY_API_TOKEN", wrong)
+            .env("NO_COLOR", "1")
+            .env_remove("FLY_API_HOSTNAME");
+        if let Some(a) = api {
+            c.args(["--api", a]);
+        }
+        if let Some(h) = host {
+            c.env("FLY_API_HOSTNAME", h);
+        }
+        let out = c.output().unwrap();
+        (out.status.code(), text(&out))
+    };
+    for (code, t) in [
+        run(Some("http://fly-api.invalid:4280"), None),
+        run(None, Some("http://fly-api.invalid:4280")),
+    ] {
+        assert_eq!(code, Some(1), "{t}");
+        assert!(
+            t.contains("refusing to send FLY_API_TOKEN over plain http")
+                && t.contains("hint: use https://"),
+            "{t}"
+        );
+        assert!(!t.contains(wrong), "{t}");
+    }
+}
+
+#[test]
 fn the_embedded_simulator_works_from_a_fresh_checkout() {
     // What the README tells a newcomer: no account, no token, no secrets.
     let dir = tempfile::tempdir().unwrap();

@@ -8,7 +8,7 @@
 //! flight finish.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -37,32 +37,12 @@ pub struct ExecOptions {
     pub wait_timeout: Duration,
 }
 
-impl Default for ExecOptions {
-    fn default() -> Self {
-        ExecOptions {
-            concurrency: 32,
-            wait_timeout: Duration::from_secs(300),
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Status {
     Pending,
     Done(String),
     Failed(String),
     Skipped(String),
-}
-
-impl Status {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Status::Pending => "not started",
-            Status::Done(_) => "ok",
-            Status::Failed(_) => "failed",
-            Status::Skipped(_) => "skipped",
-        }
-    }
 }
 
 /// What happened to each operation.
@@ -92,6 +72,10 @@ pub struct Shared {
     wave_members: HashMap<usize, Vec<Address>>,
     /// Apps whose secrets changed on Fly in this run (their Machines must restart).
     secrets_changed: Mutex<HashMap<String, bool>>,
+    /// Fly's digest of each observed secret, by app and name.
+    observed_digests: HashMap<String, HashMap<String, String>>,
+    /// Snapshot retention of each desired volume that has a backup policy.
+    retention: HashMap<Address, u32>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -125,6 +109,24 @@ impl Shared {
         for (a, v) in &observed.volumes {
             ids.insert(a.clone(), v.id.clone());
         }
+        let mut observed_digests: HashMap<String, HashMap<String, String>> = HashMap::new();
+        for r in observed.resources.iter() {
+            if let Spec::Secret(s) = &r.spec {
+                observed_digests
+                    .entry(r.app.clone())
+                    .or_default()
+                    .insert(s.name.clone(), s.digest.clone().unwrap_or_default());
+            }
+        }
+        let mut retention = HashMap::new();
+        for r in desired.iter() {
+            if let Spec::BackupPolicy(bp) = &r.spec {
+                // The first policy of a volume counts.
+                retention
+                    .entry(bp.volume.clone())
+                    .or_insert(bp.snapshot_retention);
+            }
+        }
         Shared {
             client,
             org,
@@ -138,6 +140,8 @@ impl Shared {
             regions: Mutex::new(HashMap::new()),
             wave_members: HashMap::new(),
             secrets_changed: Mutex::new(HashMap::new()),
+            observed_digests,
+            retention,
         }
     }
 
@@ -340,13 +344,7 @@ async fn run(sh: &Shared, op: &Op) -> OpResult {
         OpKind::DeleteMachine { id } => delete_machine(sh, &op.app, id).await,
         OpKind::DeleteVolume { id, snapshot } => delete_volume(sh, &op.app, id, *snapshot).await,
         OpKind::DeleteApp { app } => {
-            sh.client.delete_app(app).await.or_else(|e| {
-                if e.is_not_found() {
-                    Ok(())
-                } else {
-                    Err(err(e))
-                }
-            })?;
+            sh.client.delete_app(app).await.map_err(err)?;
             Ok(format!("app {app} destroyed"))
         }
         OpKind::Gate { wave } => gate(sh, *wave).await,
@@ -362,16 +360,9 @@ async fn create_app(sh: &Shared, app: &str) -> OpResult {
                     return Ok(format!("app {app} (created; its response was lost)"));
                 }
             }
-            Err(e) if e.status() == Some(422) => {
+            Err(e) if e.is_name_taken() => {
                 // Taken: by an earlier attempt of ours, or by someone else?
-                let ours = sh
-                    .client
-                    .list_apps(&sh.org)
-                    .await
-                    .map_err(err)?
-                    .iter()
-                    .any(|a| a.name == app);
-                return if ours {
+                return if app_is_ours(sh, app).await? {
                     Ok(format!("app {app} (already existed)"))
                 } else {
                     Err(format!(
@@ -385,6 +376,27 @@ async fn create_app(sh: &Shared, app: &str) -> OpResult {
     Err(format!(
         "app {app}: creation kept failing with an unknown outcome"
     ))
+}
+
+/// Whether the app `app` (whose name is taken) belongs to this run's organization.
+async fn app_is_ours(sh: &Shared, app: &str) -> Result<bool, String> {
+    match sh.client.get_app(app).await {
+        Ok(Some(a)) => match a.organization {
+            Some(o) => Ok(o.slug == sh.org),
+            // No owner in the answer: look for it among the organization's apps.
+            None => Ok(sh
+                .client
+                .list_apps(&sh.org)
+                .await
+                .map_err(err)?
+                .iter()
+                .any(|a| a.name == app)),
+        },
+        // Not visible to this token: someone else's.
+        Ok(None) => Ok(false),
+        Err(e) if matches!(e.status(), Some(401 | 403)) => Ok(false),
+        Err(e) => Err(err(e)),
+    }
 }
 
 async fn set_secrets(
@@ -408,23 +420,15 @@ async fn set_secrets(
     let after = sh.client.update_secrets(app, &values).await.map_err(err)?;
     // Did anything change on Fly? Compare Fly's digests before and after (equal digests,
     // equal values), so Machines restart only when their secrets really changed.
-    let before: HashMap<&str, &str> = sh
-        .observed
-        .resources
+    let before = sh.observed_digests.get(app);
+    let now: HashMap<&str, &str> = after
         .iter()
-        .filter(|r| r.app == app)
-        .filter_map(|r| match &r.spec {
-            Spec::Secret(s) => Some((s.name.as_str(), s.digest.as_deref().unwrap_or(""))),
-            _ => None,
-        })
+        .map(|s| (s.name.as_str(), s.digest.as_str()))
         .collect();
     let changed = !delete.is_empty()
         || set.iter().any(|(name, _)| {
-            let now = after
-                .iter()
-                .find(|s| &s.name == name)
-                .map(|s| s.digest.as_str());
-            now.is_none() || before.get(name.as_str()).copied() != now
+            let now = now.get(name.as_str()).copied();
+            now.is_none() || before.and_then(|b| b.get(name)).map(String::as_str) != now
         });
     lock(&sh.secrets_changed).insert(app.to_string(), changed);
     let names: Vec<&str> = set.iter().map(|(n, _)| n.as_str()).collect();
@@ -443,13 +447,12 @@ async fn set_secrets(
     Ok(detail)
 }
 
-fn regions_for(primary: &str, m: Option<&MachineSpec>) -> Vec<String> {
+/// The primary region, then the fallbacks, without repeats.
+fn regions_for(primary: &str, fallbacks: &[String]) -> Vec<String> {
     let mut out = vec![primary.to_string()];
-    if let Some(m) = m {
-        for r in &m.fallback_regions {
-            if !out.contains(r) {
-                out.push(r.clone());
-            }
+    for r in fallbacks {
+        if !out.contains(r) {
+            out.push(r.clone());
         }
     }
     out
@@ -465,19 +468,11 @@ async fn create_volume(
     let r = sh.resource(address)?;
     let v = r.volume().ok_or("not a volume")?;
     let retention = sh
-        .desired
-        .iter()
-        .find_map(|b| match &b.spec {
-            Spec::BackupPolicy(bp) if &bp.volume == address => Some(bp.snapshot_retention),
-            _ => None,
-        })
+        .retention
+        .get(address)
+        .copied()
         .unwrap_or(crate::platform::SNAPSHOT_RETENTION_DEFAULT);
-    let mut regions = vec![v.region.clone()];
-    for r in &v.fallback_regions {
-        if !regions.contains(r) {
-            regions.push(r.clone());
-        }
-    }
+    let mut regions = regions_for(&v.region, &v.fallback_regions);
     if let Some(skip) = not_in {
         regions.retain(|r| !skip.contains(r));
     }
@@ -500,8 +495,12 @@ async fn create_volume(
                 Err(e) if e.is_unknown() && attempts < 4 => {
                     // Did it get created? A new, unattached volume of this name in this
                     // region that we did not know about is the one.
-                    let known: Vec<String> =
-                        sh.observed.volumes.values().map(|x| x.id.clone()).collect();
+                    let known: HashSet<&str> = sh
+                        .observed
+                        .volumes
+                        .values()
+                        .map(|x| x.id.as_str())
+                        .collect();
                     let found = sh
                         .client
                         .list_volumes(&r.app)
@@ -512,7 +511,7 @@ async fn create_volume(
                             x.name == v.name
                                 && &x.region == region
                                 && x.attached_machine_id.is_none()
-                                && !known.contains(&x.id)
+                                && !known.contains(x.id.as_str())
                                 && !matches!(
                                     x.state.as_str(),
                                     "destroyed" | "destroying" | "pending_destroy"
@@ -685,7 +684,7 @@ async fn create_machine(sh: &Shared, op: &Op) -> OpResult {
         });
         let candidates: Vec<String> = match &mount_region {
             Some(r) => vec![r.clone()],
-            None => regions_for(&m.region, Some(m))
+            None => regions_for(&m.region, &m.fallback_regions)
                 .into_iter()
                 .filter(|r| !tried.contains(r))
                 .collect(),
@@ -826,11 +825,13 @@ async fn take_lease(sh: &Shared, app: &str, id: &str) -> Result<Lease, String> {
             Err(e) if e.is_unknown() && attempt < 10 => {
                 sh.client.sleep(Duration::from_secs(5)).await
             }
-            Err(e) => {
+            // Fly (and the simulator) answer 409 while another party holds the lease.
+            Err(e) if e.status() == Some(409) => {
                 return Err(format!(
                     "{e}\n  hint: someone else holds a lease on this Machine; try again when their change is done"
                 ));
             }
+            Err(e) => return Err(err(e)),
         }
     }
 }

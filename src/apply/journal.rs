@@ -5,7 +5,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -13,7 +13,6 @@ use crate::apply::ops::Op;
 use crate::resource::Address;
 
 pub struct Journal {
-    path: PathBuf,
     run: String,
     file: Mutex<BufWriter<File>>,
 }
@@ -31,14 +30,9 @@ impl Journal {
             .open(path)
             .map_err(|e| format!("cannot open the journal {}: {e}", path.display()))?;
         Ok(Journal {
-            path: path.to_path_buf(),
             run: run.to_string(),
             file: Mutex::new(BufWriter::new(f)),
         })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     fn write(&self, v: serde_json::Value) {

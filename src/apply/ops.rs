@@ -6,7 +6,7 @@
 //! Safety checks (destroy, data loss, `prevent_destroy`) happen here, before anything
 //! runs.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::plan::{Action, Change, Plan};
 use crate::resource::{Address, Kind, ResourceSet, Spec};
@@ -121,7 +121,6 @@ pub struct Refusal {
 
 struct Builder {
     ops: Vec<Op>,
-    by_change: HashMap<Address, Vec<usize>>,
 }
 
 impl Builder {
@@ -137,10 +136,6 @@ impl Builder {
             wave: None,
             change: Some(c.address.clone()),
         });
-        self.by_change
-            .entry(c.address.clone())
-            .or_default()
-            .push(index);
         index
     }
 }
@@ -182,12 +177,9 @@ pub fn build(
         return Err(refusals);
     }
 
-    let mut b = Builder {
-        ops: Vec::new(),
-        by_change: HashMap::new(),
-    };
+    let mut b = Builder { ops: Vec::new() };
     let changes: Vec<&Change> = plan.actionable().collect();
-    let deleted_apps: Vec<&str> = changes
+    let deleted_apps: HashSet<&str> = changes
         .iter()
         .filter(|c| c.kind == Kind::App && c.action == Action::Delete)
         .map(|c| c.app.as_str())
@@ -254,12 +246,6 @@ pub fn build(
             wave: None,
             change: None,
         });
-        for c in cs {
-            b.by_change
-                .entry(c.address.clone())
-                .or_default()
-                .push(index);
-        }
         set_secrets.insert(app, index);
     }
 
@@ -396,22 +382,21 @@ pub fn build(
     }
 
     // App deletions last: after everything in the app is gone.
+    let mut deletions_in: HashMap<String, Vec<usize>> = HashMap::new();
+    for o in &b.ops {
+        if matches!(
+            o.kind,
+            OpKind::DeleteMachine { .. } | OpKind::DeleteVolume { .. }
+        ) && deleted_apps.contains(o.app.as_str())
+        {
+            deletions_in.entry(o.app.clone()).or_default().push(o.index);
+        }
+    }
     for c in changes
         .iter()
         .filter(|c| c.kind == Kind::App && c.action == Action::Delete)
     {
-        let deps: Vec<usize> = b
-            .ops
-            .iter()
-            .filter(|o| {
-                o.app == c.app
-                    && matches!(
-                        o.kind,
-                        OpKind::DeleteMachine { .. } | OpKind::DeleteVolume { .. }
-                    )
-            })
-            .map(|o| o.index)
-            .collect();
+        let deps = deletions_in.remove(&c.app).unwrap_or_default();
         b.push(OpKind::DeleteApp { app: c.app.clone() }, c, deps);
     }
 
@@ -438,13 +423,8 @@ fn waves(ops: &mut Vec<Op>, updates: &[(usize, Option<String>)], opts: &BuildOpt
     if updates.is_empty() || (opts.canary == 0 && opts.max_parallel_updates == 0) {
         return;
     }
-    let mut tenants: Vec<Option<String>> = Vec::new();
-    for (_, t) in updates {
-        if !tenants.contains(t) {
-            tenants.push(t.clone());
-        }
-    }
-    let mut wave_of: HashMap<Option<String>, usize> = HashMap::new();
+    // Tenants fill the waves in order of first appearance.
+    let mut wave_of: HashMap<&Option<String>, usize> = HashMap::new();
     let mut wave = 0;
     let mut in_wave = 0;
     let size_after = if opts.max_parallel_updates == 0 {
@@ -452,7 +432,10 @@ fn waves(ops: &mut Vec<Op>, updates: &[(usize, Option<String>)], opts: &BuildOpt
     } else {
         opts.max_parallel_updates
     };
-    for (n, t) in tenants.iter().enumerate() {
+    for (_, t) in updates {
+        if wave_of.contains_key(t) {
+            continue;
+        }
         let limit = if wave == 0 && opts.canary > 0 {
             opts.canary
         } else {
@@ -462,21 +445,18 @@ fn waves(ops: &mut Vec<Op>, updates: &[(usize, Option<String>)], opts: &BuildOpt
             wave += 1;
             in_wave = 0;
         }
-        let _ = n;
-        wave_of.insert(t.clone(), wave);
+        wave_of.insert(t, wave);
         in_wave += 1;
     }
     let waves = wave + 1;
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); waves];
+    for (i, t) in updates {
+        members[wave_of.get(t).copied().unwrap_or(0)].push(*i);
+    }
     // One gate per boundary, depending on every update of the wave before it.
     let mut gates = Vec::new();
-    for w in 0..waves.saturating_sub(1) {
-        let deps: Vec<usize> = updates
-            .iter()
-            .filter(|(_, t)| wave_of.get(t) == Some(&w))
-            .map(|(i, _)| *i)
-            .collect();
+    for (w, mut d) in members.into_iter().enumerate().take(waves - 1) {
         let index = ops.len();
-        let mut d = deps.clone();
         if let Some(prev) = gates.last() {
             d.push(*prev);
         }

@@ -185,34 +185,30 @@ async fn apply_with(
     let mut desired = input.desired;
     let org = desired.org.clone();
     let client = &target.client;
-    let snapshot = match crate::fly::observe::observe(
-        client,
-        &org,
-        &super::target::declared_apps(&desired),
-        crate::fly::observe::CONCURRENCY,
-    )
-    .await
-    {
+    let snapshot = match target.observe(&desired).await {
         Ok(s) => s,
-        Err(e) => {
-            eprint_diag(&Diagnostic::error(format!("cannot observe org {org}: {e}")));
+        Err(d) => {
+            eprint_diag(&d);
             return super::EXIT_ERROR;
         }
     };
+    // `interpret` reads the desired state's addresses, names and placement, not the
+    // secret fingerprints `apply_fingerprints` adds below: one interpretation serves both
+    // the staleness check and the plan.
+    let observed = interpret(&snapshot, &desired);
     // A saved plan applies only to the org it was made against.
-    if let Some(doc) = &input.saved {
-        let now = interpret(&snapshot, &desired);
-        if now.fingerprint != doc.observed_fingerprint {
-            eprint_diag(
-                &Diagnostic::error(format!(
-                    "plan is stale: org {org} changed since the plan was made ({})",
-                    doc.created_at
-                ))
-                .file(args.input.display().to_string())
-                .hint("make a new plan (`flotilla plan SPEC --out …`) and review it"),
-            );
-            return super::EXIT_ERROR;
-        }
+    if let Some(doc) = &input.saved
+        && observed.fingerprint != doc.observed_fingerprint
+    {
+        eprint_diag(
+            &Diagnostic::error(format!(
+                "plan is stale: org {org} changed since the plan was made ({})",
+                doc.created_at
+            ))
+            .file(args.input.display().to_string())
+            .hint("make a new plan (`flotilla plan SPEC --out …`) and review it"),
+        );
+        return super::EXIT_ERROR;
     }
     let values = match super::target::secret_values(&desired, &input.dir, args.target.sim.is_some())
     {
@@ -223,7 +219,6 @@ async fn apply_with(
         }
     };
     crate::secrets::apply_fingerprints(&mut desired, &values);
-    let observed = interpret(&snapshot, &desired);
     let plan = super::plan::compute_plan(&desired, &observed, tenants, &args.pricing);
     let meta = PlanMeta {
         org: &org,

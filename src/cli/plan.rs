@@ -127,14 +127,7 @@ pub fn run(args: PlanArgs) -> i32 {
             };
             let observed = rt.block_on(async {
                 let target = args.target.connect().await?;
-                let snap = crate::fly::observe::observe(
-                    &target.client,
-                    &desired.org,
-                    &super::target::declared_apps(desired),
-                    crate::fly::observe::CONCURRENCY,
-                )
-                .await
-                .map_err(|e| Diagnostic::error(format!("cannot observe org {}: {e}", desired.org)));
+                let snap = target.observe(desired).await;
                 if let Some(sim) = target.sim {
                     sim.shutdown().await;
                 }

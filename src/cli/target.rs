@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use crate::diag::Diagnostic;
-use crate::fly::client::{Client, ClientConfig, DEFAULT_API, Token};
+use crate::fly::client::{ApiError, Client, ClientConfig, DEFAULT_API, Token};
 use crate::resource::{Desired, Spec};
 use crate::secrets::SecretValues;
 use crate::sim::{SimConfig, SimHandle};
+use crate::state::Snapshot;
 
 pub const DEFAULT_SIM_STATE: &str = ".flotilla/sim.json";
 
@@ -38,8 +39,115 @@ pub struct Target {
     pub client: Client,
     /// The in-process simulator, when `--sim` (shut it down to save its state).
     pub sim: Option<SimHandle>,
-    /// `sim:PATH` or `api:URL`.
+    /// `sim:PATH` or `api:URL` (without any `user:password@`): recorded in journals and
+    /// saved plans.
     pub source: String,
+}
+
+impl Target {
+    /// Observes the organization `desired` declares. A failure says what to check.
+    pub async fn observe(&self, desired: &Desired) -> Result<Snapshot, Diagnostic> {
+        crate::fly::observe::observe(
+            &self.client,
+            &desired.org,
+            &declared_apps(desired),
+            crate::fly::observe::CONCURRENCY,
+        )
+        .await
+        .map_err(|e| observe_error(&desired.org, &self.source, &e))
+    }
+}
+
+/// `cannot observe org ORG: …`, with a hint by cause. `source` is [`Target::source`].
+fn observe_error(org: &str, source: &str, e: &ApiError) -> Diagnostic {
+    let d = Diagnostic::error(format!("cannot observe org {org}: {e}"));
+    let endpoint = source.strip_prefix("api:").unwrap_or(source);
+    match e {
+        ApiError::Status {
+            status: 401 | 403, ..
+        } => d.hint(format!(
+            "check FLY_API_TOKEN: it must be a valid token with access to org `{org}` (`fly tokens create org {org}`), and check `org:` in the spec"
+        )),
+        ApiError::Status { status: 404, .. } => d.hint(format!(
+            "no organization `{org}` was found at {endpoint}: check `org:` in the spec (the org's slug, as `fly orgs list` shows it)"
+        )),
+        ApiError::Status { status: 429, .. } => {
+            d.hint("the API kept rate-limiting the requests; wait a minute and try again")
+        }
+        ApiError::Status { status: 500.., .. } => {
+            d.hint("the API is failing; try again in a moment")
+        }
+        ApiError::Status { .. } => d,
+        ApiError::Transport { .. } | ApiError::Unknown { .. } => d.hint(format!(
+            "check the API URL ({endpoint}), set by --api or FLY_API_HOSTNAME, and the network"
+        )),
+    }
+}
+
+/// Resolves the API base URL from `--api`, else `FLY_API_HOSTNAME`, else Fly's. Returns
+/// the URL to call and the one to record (without `user:password@`). The token goes
+/// with every request, so plain `http://` is refused unless the host is this machine.
+fn resolve_api(api: Option<&str>, env: Option<&str>) -> Result<(String, String), Diagnostic> {
+    let (raw, origin) = match (api, env.filter(|s| !s.is_empty())) {
+        (Some(a), _) => (a, "--api"),
+        (None, Some(h)) => (h, "FLY_API_HOSTNAME"),
+        (None, None) => (DEFAULT_API, "the default API URL"),
+    };
+    let base = if raw.contains("://") {
+        raw.to_string()
+    } else {
+        format!("https://{raw}")
+    };
+    let shown = without_userinfo(&base);
+    let url = reqwest::Url::parse(&base).map_err(|e| {
+        Diagnostic::error(format!("{origin} {shown}: not a valid URL ({e})"))
+            .hint("give the API's base URL, e.g. https://api.machines.dev")
+    })?;
+    match url.scheme() {
+        "https" => {}
+        "http" if url.host_str().is_some_and(plain_http_is_private) => {}
+        "http" => {
+            return Err(Diagnostic::error(format!(
+                "{origin} {shown}: refusing to send FLY_API_TOKEN over plain http to another machine, where anyone on the way could read it"
+            ))
+            .hint(
+                "use https:// (Fly's API is https://api.machines.dev), or --sim for the local simulator; http:// is accepted only for this machine (127.0.0.1, ::1, localhost) and Fly private-network names (e.g. http://_api.internal:4280)",
+            ));
+        }
+        other => {
+            return Err(Diagnostic::error(format!(
+                "{origin} {shown}: unsupported scheme `{other}`"
+            ))
+            .hint("use an https:// URL, e.g. https://api.machines.dev"));
+        }
+    }
+    Ok((base, shown))
+}
+
+/// Whether plain http to this host (as `Url::host_str` gives it) stays private: this
+/// machine, or a `.internal` name of a Fly private network (e.g. Fly's own
+/// `http://_api.internal:4280`), whose traffic is carried encrypted by WireGuard.
+fn plain_http_is_private(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => {
+            let h = host.to_ascii_lowercase();
+            h == "localhost" || h.ends_with(".internal")
+        }
+    }
+}
+
+/// The URL without `user:password@` (never recorded anywhere).
+fn without_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+        None => url.to_string(),
+    }
 }
 
 impl TargetArgs {
@@ -49,23 +157,6 @@ impl TargetArgs {
             || self.api.is_some()
             || env_set("FLY_API_HOSTNAME")
             || env_set("FLY_API_TOKEN")
-    }
-
-    fn base_url(&self) -> String {
-        let raw = self
-            .api
-            .clone()
-            .or_else(|| {
-                std::env::var("FLY_API_HOSTNAME")
-                    .ok()
-                    .filter(|s| !s.is_empty())
-            })
-            .unwrap_or_else(|| DEFAULT_API.to_string());
-        if raw.contains("://") {
-            raw
-        } else {
-            format!("https://{raw}")
-        }
     }
 
     /// Connects: starts the in-process simulator for `--sim`, else checks the token.
@@ -102,7 +193,10 @@ impl TargetArgs {
                 sim: Some(handle),
             });
         }
-        let base = self.base_url();
+        let (base, shown) = resolve_api(
+            self.api.as_deref(),
+            std::env::var("FLY_API_HOSTNAME").ok().as_deref(),
+        )?;
         let token = std::env::var("FLY_API_TOKEN").ok().filter(|t| !t.trim().is_empty()).ok_or_else(|| {
             Diagnostic::error("FLY_API_TOKEN is not set").hint("export a token (`fly tokens create org`), or use --sim to try flotilla against the local simulator")
         })?;
@@ -110,7 +204,7 @@ impl TargetArgs {
         Ok(Target {
             client,
             sim: None,
-            source: format!("api:{base}"),
+            source: format!("api:{shown}"),
         })
     }
 
@@ -183,5 +277,130 @@ pub fn secret_values(
             Ok(values)
         }
         Err(diags) => Err(diags),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_is_refused_except_to_this_machine() {
+        for ok in [
+            "http://127.0.0.1:4280",
+            "http://[::1]:4280/",
+            "http://localhost:4280",
+            "http://LOCALHOST",
+            "https://api.machines.dev",
+            "https://flaps.internal:4280",
+            "http://_api.internal:4280",
+            "api.machines.dev",
+        ] {
+            assert!(resolve_api(Some(ok), None).is_ok(), "{ok}");
+            assert!(resolve_api(None, Some(ok)).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://api.machines.dev",
+            "http://10.0.0.5:4280",
+            "http://localhost.example.com",
+            "http://127.0.0.1.example.com",
+            "http://internal.example.com",
+            "HTTP://example.com",
+        ] {
+            let e = resolve_api(Some(bad), None).unwrap_err().to_string();
+            assert!(
+                e.contains("--api") && e.contains("plain http"),
+                "{bad}: {e}"
+            );
+            assert!(
+                e.contains("use https://") && e.contains("--sim"),
+                "{bad}: {e}"
+            );
+            let e = resolve_api(None, Some(bad)).unwrap_err().to_string();
+            assert!(e.contains("FLY_API_HOSTNAME"), "{bad}: {e}");
+        }
+        let e = resolve_api(Some("ftp://example.com"), None).unwrap_err();
+        assert!(e.to_string().contains("unsupported scheme"), "{e}");
+        // --api wins over the environment; an empty FLY_API_HOSTNAME is unset.
+        assert_eq!(
+            resolve_api(Some("https://a.example"), Some("http://b.example"))
+                .unwrap()
+                .0,
+            "https://a.example"
+        );
+        assert_eq!(resolve_api(None, Some("")).unwrap().0, DEFAULT_API);
+        assert_eq!(
+            resolve_api(None, Some("flaps.example:4280")).unwrap().0,
+            "https://flaps.example:4280"
+        );
+    }
+
+    #[test]
+    fn the_recorded_url_has_no_credentials() {
+        let (base, shown) =
+            resolve_api(Some("https://user:pa55@api.example.com:8443/x?y=1"), None).unwrap();
+        assert_eq!(base, "https://user:pa55@api.example.com:8443/x?y=1");
+        assert_eq!(shown, "https://api.example.com:8443/x?y=1");
+        assert_eq!(
+            without_userinfo("http://tok@127.0.0.1:1/a@b"),
+            "http://127.0.0.1:1/a@b"
+        );
+        assert_eq!(without_userinfo("https://a.example"), "https://a.example");
+        assert_eq!(
+            without_userinfo("https://a.example/p?q=u@v"),
+            "https://a.example/p?q=u@v"
+        );
+        // Nor do the errors about it.
+        let e = resolve_api(Some("http://user:pa55@example.com"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("pa55"), "{e}");
+        let e = resolve_api(Some("https://user:pa55@exa mple.com"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("pa55"), "{e}");
+    }
+
+    #[test]
+    fn observe_errors_say_what_to_check() {
+        let status = |status: u16| ApiError::Status {
+            method: "GET".into(),
+            path: "/apps?org_slug=acme".into(),
+            status,
+            body: "{\"error\":\"x\"}".into(),
+        };
+        let hint = |e: &ApiError| {
+            observe_error("acme", "api:https://api.example.com", e)
+                .hint
+                .unwrap_or_default()
+        };
+        for s in [401, 403] {
+            let h = hint(&status(s));
+            assert!(h.contains("FLY_API_TOKEN") && h.contains("org:"), "{h}");
+        }
+        let h = hint(&status(404));
+        assert!(
+            h.contains("`acme`") && h.contains("org:") && !h.contains("FLY_API_TOKEN"),
+            "{h}"
+        );
+        let h = hint(&ApiError::Transport {
+            method: "GET".into(),
+            path: "/apps".into(),
+            cause: "cannot connect: refused".into(),
+        });
+        assert!(
+            h.contains("--api")
+                && h.contains("FLY_API_HOSTNAME")
+                && h.contains("https://api.example.com"),
+            "{h}"
+        );
+        let d = observe_error("acme", "api:x", &status(401));
+        assert!(
+            d.message
+                .starts_with("cannot observe org acme: GET /apps?org_slug=acme → 401"),
+            "{}",
+            d.message
+        );
+        assert!(hint(&status(400)).is_empty());
     }
 }

@@ -122,6 +122,13 @@ impl ApiError {
     pub fn is_unknown(&self) -> bool {
         matches!(self, ApiError::Unknown { .. })
     }
+
+    /// An app create refused because the name exists (Fly answers 422
+    /// `{"error":"Name has already been taken"}`; the simulator adds `"status":"name_taken"`).
+    pub fn is_name_taken(&self) -> bool {
+        matches!(self, ApiError::Status { status: 422, body, .. }
+            if body.contains("name_taken") || body.to_ascii_lowercase().contains("already been taken"))
+    }
 }
 
 impl fmt::Display for ApiError {
@@ -210,10 +217,25 @@ enum SecretList {
     Bare(Vec<fly::Secret>),
 }
 
+/// `POST /secrets`: `{"secrets": [...], "version": N}`.
+#[derive(serde::Deserialize)]
+struct SecretsUpdated {
+    #[serde(default)]
+    secrets: Vec<fly::Secret>,
+}
+
 /// A lease on a Machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
     pub nonce: String,
+}
+
+/// The header that proves a request holds `lease` (none without one).
+fn lease_headers(lease: Option<&Lease>) -> Vec<(&'static str, &str)> {
+    lease
+        .map(|l| (LEASE_HEADER, l.nonce.as_str()))
+        .into_iter()
+        .collect()
 }
 
 struct Inner {
@@ -280,24 +302,20 @@ impl Client {
     /// How much faster than real time the API's clock runs (1 except for a time-scaled
     /// simulator).
     pub fn time_scale(&self) -> f64 {
-        self.scale()
-    }
-
-    fn scale(&self) -> f64 {
         let s = self.inner.cfg.time_scale;
         if s.is_finite() && s > 0.0 { s } else { 1.0 }
     }
 
     /// Sleep `d` of API time (shortened by the time scale).
     pub async fn sleep(&self, d: Duration) {
-        tokio::time::sleep(d.div_f64(self.scale())).await;
+        tokio::time::sleep(d.div_f64(self.time_scale())).await;
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
         let cap = 5_000f64;
         let base = (100f64 * 2f64.powi(attempt.min(10) as i32)).min(cap);
         let ms = rand::rng().random_range(0.0..=base);
-        Duration::from_secs_f64(ms / 1000.0 / self.scale())
+        Duration::from_secs_f64(ms / 1000.0 / self.time_scale())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -510,6 +528,23 @@ impl Client {
             .map(|_| ())
     }
 
+    /// A DELETE (safe to repeat) whose 404 means the thing is already gone: done.
+    async fn delete(
+        &self,
+        path: &str,
+        act: Act,
+        id: &str,
+        headers: &[(&'static str, &str)],
+    ) -> Result<(), ApiError> {
+        match self
+            .unit(Method::DELETE, path, act, id, None, headers, Repeat::Safe)
+            .await
+        {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other,
+        }
+    }
+
     // ---- apps ----
 
     pub async fn list_apps(&self, org: &str) -> Result<Vec<fly::App>, ApiError> {
@@ -537,18 +572,10 @@ impl Client {
         .await
     }
 
+    /// Deletes an app (with its Machines and volumes); one already gone is done.
     pub async fn delete_app(&self, app: &str) -> Result<(), ApiError> {
         let path = format!("/apps/{}?force=true", enc(app));
-        self.unit(
-            Method::DELETE,
-            &path,
-            Act::AppDelete,
-            "*",
-            None,
-            &[],
-            Repeat::Safe,
-        )
-        .await
+        self.delete(&path, Act::AppDelete, "*", &[]).await
     }
 
     // ---- machines ----
@@ -602,16 +629,13 @@ impl Client {
     ) -> Result<fly::Machine, ApiError> {
         let path = format!("/apps/{}/machines/{}", enc(app), enc(id));
         let body = serde_json::json!({ "config": config });
-        let h: Vec<(&'static str, &str)> = lease
-            .map(|l| vec![(LEASE_HEADER, l.nonce.as_str())])
-            .unwrap_or_default();
         self.json(
             Method::POST,
             &path,
             Act::MachineUpdate,
             id,
             Some(&body),
-            &h,
+            &lease_headers(lease),
             Repeat::Safe,
         )
         .await
@@ -624,24 +648,8 @@ impl Client {
         lease: Option<&Lease>,
     ) -> Result<(), ApiError> {
         let path = format!("/apps/{}/machines/{}?force=true", enc(app), enc(id));
-        let h: Vec<(&'static str, &str)> = lease
-            .map(|l| vec![(LEASE_HEADER, l.nonce.as_str())])
-            .unwrap_or_default();
-        match self
-            .unit(
-                Method::DELETE,
-                &path,
-                Act::MachineDelete,
-                id,
-                None,
-                &h,
-                Repeat::Safe,
-            )
+        self.delete(&path, Act::MachineDelete, id, &lease_headers(lease))
             .await
-        {
-            Err(e) if e.is_not_found() => Ok(()),
-            other => other,
-        }
     }
 
     pub async fn start_machine(&self, app: &str, id: &str) -> Result<(), ApiError> {
@@ -673,7 +681,8 @@ impl Client {
             enc(app),
             enc(id)
         );
-        let http_timeout = Duration::from_secs(t).div_f64(self.scale()) + Duration::from_secs(10);
+        let http_timeout =
+            Duration::from_secs(t).div_f64(self.time_scale()) + Duration::from_secs(10);
         match self
             .call(
                 Method::GET,
@@ -730,21 +739,8 @@ impl Client {
 
     pub async fn release_lease(&self, app: &str, id: &str, lease: &Lease) -> Result<(), ApiError> {
         let path = format!("/apps/{}/machines/{}/lease", enc(app), enc(id));
-        match self
-            .unit(
-                Method::DELETE,
-                &path,
-                Act::LeaseRelease,
-                id,
-                None,
-                &[(LEASE_HEADER, lease.nonce.as_str())],
-                Repeat::Safe,
-            )
+        self.delete(&path, Act::LeaseRelease, id, &lease_headers(Some(lease)))
             .await
-        {
-            Err(e) if e.is_not_found() => Ok(()),
-            other => other,
-        }
     }
 
     /// Sets one metadata key without restarting the Machine.
@@ -781,21 +777,7 @@ impl Client {
             enc(id),
             enc(key)
         );
-        match self
-            .unit(
-                Method::DELETE,
-                &path,
-                Act::MetadataSet,
-                id,
-                None,
-                &[],
-                Repeat::Safe,
-            )
-            .await
-        {
-            Err(e) if e.is_not_found() => Ok(()),
-            other => other,
-        }
+        self.delete(&path, Act::MetadataSet, id, &[]).await
     }
 
     // ---- volumes ----
@@ -863,21 +845,7 @@ impl Client {
 
     pub async fn delete_volume(&self, app: &str, id: &str) -> Result<(), ApiError> {
         let path = format!("/apps/{}/volumes/{}", enc(app), enc(id));
-        match self
-            .unit(
-                Method::DELETE,
-                &path,
-                Act::VolumeDelete,
-                id,
-                None,
-                &[],
-                Repeat::Safe,
-            )
-            .await
-        {
-            Err(e) if e.is_not_found() => Ok(()),
-            other => other,
-        }
+        self.delete(&path, Act::VolumeDelete, id, &[]).await
     }
 
     pub async fn list_snapshots(&self, app: &str, volume: &str) -> Result<Vec<Value>, ApiError> {
@@ -930,7 +898,9 @@ impl Client {
             })
             .collect();
         let body = serde_json::json!({ "values": map });
-        let v: Value = self
+        // A response that cannot be read is an error (like any other), not "no secrets":
+        // that would count every secret as changed and restart every Machine.
+        let updated: SecretsUpdated = self
             .json(
                 Method::POST,
                 &path,
@@ -941,11 +911,7 @@ impl Client {
                 Repeat::Safe,
             )
             .await?;
-        let list = v
-            .get("secrets")
-            .cloned()
-            .unwrap_or(Value::Array(Vec::new()));
-        Ok(serde_json::from_value(list).unwrap_or_default())
+        Ok(updated.secrets)
     }
 }
 
@@ -1015,6 +981,95 @@ mod tests {
     fn capacity_errors_are_recognised() {
         let e = ApiError::Status { method: "POST".into(), path: "/p".into(), status: 422, body: "{\"error\":\"insufficient capacity in region sjc\",\"status\":\"insufficient_capacity\"}".into() };
         assert!(e.is_capacity());
+    }
+
+    #[test]
+    fn name_taken_is_told_apart_from_other_422s() {
+        let e = |status: u16, body: &str| ApiError::Status {
+            method: "POST".into(),
+            path: "/apps".into(),
+            status,
+            body: body.into(),
+        };
+        assert!(e(422, "{\"error\":\"Name has already been taken\"}").is_name_taken());
+        assert!(e(422, "{\"error\":\"x\",\"status\":\"name_taken\"}").is_name_taken());
+        assert!(!e(422, "{\"error\":\"invalid app name \\\"A\\\"\"}").is_name_taken());
+        assert!(!e(409, "{\"error\":\"Name has already been taken\"}").is_name_taken());
+    }
+
+    #[test]
+    fn lease_header_only_with_a_lease() {
+        assert!(lease_headers(None).is_empty());
+        let l = Lease { nonce: "n1".into() };
+        assert_eq!(lease_headers(Some(&l)), vec![(LEASE_HEADER, "n1")]);
+    }
+
+    /// A one-route server answering `status` with `body` to everything; its base URL.
+    async fn serve(status: u16, body: &'static str) -> String {
+        let app = axum::Router::new().fallback(move || async move {
+            (
+                axum::http::StatusCode::from_u16(status).unwrap(),
+                [("content-type", "application/json")],
+                body,
+            )
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        format!("http://{addr}")
+    }
+
+    fn client(base: &str) -> Client {
+        let mut cfg = ClientConfig::new(base, Token::new("t".into()));
+        cfg.rate_limits = false;
+        cfg.max_retries = 0;
+        Client::new(cfg).unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_secrets_response_is_an_error_not_an_empty_list() {
+        let v = SecretValue::new("s3cr3t-v4lue".into());
+        let values = BTreeMap::from([("K".to_string(), Some(&v))]);
+        for body in ["not json", "{\"secrets\": \"oops\"}"] {
+            let c = client(&serve(200, body).await);
+            let e = c.update_secrets("a", &values).await.unwrap_err();
+            assert!(
+                matches!(&e, ApiError::Transport { cause, .. } if cause.starts_with("unexpected response")),
+                "{e}"
+            );
+            assert!(!e.to_string().contains("s3cr3t"), "{e}");
+        }
+        let c = client(
+            &serve(
+                200,
+                "{\"secrets\":[{\"name\":\"K\",\"digest\":\"d\"}],\"version\":2}",
+            )
+            .await,
+        );
+        let got = c.update_secrets("a", &values).await.unwrap();
+        assert_eq!((got[0].name.as_str(), got[0].digest.as_str()), ("K", "d"));
+    }
+
+    #[tokio::test]
+    async fn deleting_what_is_gone_is_done_and_other_errors_are_not() {
+        let gone = client(&serve(404, "{\"error\":\"not found\"}").await);
+        let l = Lease { nonce: "n".into() };
+        gone.delete_app("a").await.unwrap();
+        gone.delete_machine("a", "m", Some(&l)).await.unwrap();
+        gone.release_lease("a", "m", &l).await.unwrap();
+        gone.delete_metadata("a", "m", "k").await.unwrap();
+        gone.delete_volume("a", "v").await.unwrap();
+        let refused = client(&serve(412, "{\"error\":\"attached\"}").await);
+        assert_eq!(
+            refused.delete_volume("a", "v").await.unwrap_err().status(),
+            Some(412)
+        );
+        assert_eq!(
+            refused.delete_app("a").await.unwrap_err().status(),
+            Some(412)
+        );
     }
 
     #[test]

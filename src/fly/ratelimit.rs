@@ -26,7 +26,6 @@ pub enum Act {
     MachineUpdate,
     MachineDelete,
     MachineStart,
-    MachineStop,
     MachineWait,
     LeaseCreate,
     LeaseRelease,

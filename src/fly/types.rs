@@ -29,6 +29,16 @@ pub struct App {
     pub volume_count: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<Value>,
+    /// The owning organization (`GET /v1/apps/{name}` only; lists omit it). Never
+    /// written into an observed state, so its fingerprint does not depend on it.
+    #[serde(default, skip_serializing)]
+    pub organization: Option<AppOrg>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct AppOrg {
+    #[serde(default)]
+    pub slug: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
