@@ -152,7 +152,7 @@ fn stages(path: &Path) {
     let (text, t_text) = time(|| {
         flotilla::render::plan_text(&doc, Some(&d.resources), flotilla::render::Style::plain())
     });
-    let (json, t_json) = time(|| flotilla::render::plan_json(&doc));
+    let (json, t_json) = time(|| flotilla::render::plan_json(&doc).expect("json"));
     println!(
         "  {} resources: load+validate+expand {:?}, observe {:?}, diff {:?}, graph {:?}, document {:?}, text {:?} ({} KB), json {:?} ({} KB)",
         d.resources.len(),

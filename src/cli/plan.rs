@@ -226,7 +226,13 @@ pub fn run(args: PlanArgs) -> i32 {
     };
     print_out(&match args.format {
         Format::Text => plan_text(&doc, Some(&desired.resources), style),
-        Format::Json => plan_json(&doc) + "\n",
+        Format::Json => match plan_json(&doc) {
+            Ok(json) => json + "\n",
+            Err(d) => {
+                eprint_diag(&d);
+                return super::EXIT_ERROR;
+            }
+        },
         Format::Markdown => plan_markdown(&doc),
     });
     // The process exits next: handing large structures back to the allocator one piece

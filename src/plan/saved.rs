@@ -91,8 +91,11 @@ impl PlanDocument {
         self.changes.iter().filter(|c| c.action != Action::Noop)
     }
 
-    pub fn to_json_pretty(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_else(|_| "{}".to_string())
+    pub fn to_json_pretty(&self) -> Result<String, Diagnostic> {
+        serde_json::to_string_pretty(self).map_err(|e| {
+            Diagnostic::error(format!("the plan cannot be written as JSON: {e}"))
+                .hint("this is a bug in flotilla; please report it with the spec")
+        })
     }
 
     /// Reads a saved plan; a plan without its desired state cannot be applied.
@@ -133,7 +136,7 @@ impl PlanDocument {
                 .map_err(|e| Diagnostic::error(format!("cannot create {}: {e}", dir.display())))?;
         }
         let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, self.to_json_pretty())
+        std::fs::write(&tmp, self.to_json_pretty()?)
             .map_err(|e| Diagnostic::error(format!("cannot write the plan: {e}")).file(&file))?;
         std::fs::rename(&tmp, path)
             .map_err(|e| Diagnostic::error(format!("cannot write the plan: {e}")).file(&file))

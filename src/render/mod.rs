@@ -413,6 +413,6 @@ pub fn plan_markdown(doc: &PlanDocument) -> String {
 
 /// The plan document as pretty JSON (the desired state is included only when the
 /// document carries it, as saved plans do).
-pub fn plan_json(doc: &PlanDocument) -> String {
+pub fn plan_json(doc: &PlanDocument) -> Result<String, crate::diag::Diagnostic> {
     doc.to_json_pretty()
 }
