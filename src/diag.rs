@@ -195,6 +195,23 @@ impl From<Diagnostic> for Diagnostics {
 }
 
 /// The closest candidates to `word` (edit distance), best first, for "did you mean".
+/// A JSON decoding error as a diagnostic at its line and column (the message without
+/// serde's own "at line L column C", which the position already says).
+pub fn json_error(what: &str, e: &serde_json::Error) -> Diagnostic {
+    let text = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    let message = text.strip_suffix(&suffix).unwrap_or(&text);
+    let d = Diagnostic::error(format!("{what}: {message}"));
+    if e.line() == 0 {
+        d
+    } else {
+        d.at(Mark {
+            line: e.line() as u32,
+            col: e.column() as u32,
+        })
+    }
+}
+
 pub fn close_matches<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,

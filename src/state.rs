@@ -71,10 +71,8 @@ impl Snapshot {
     /// Parses a state file's bytes; errors carry the line and column of bad JSON.
     pub fn from_json(bytes: &[u8], file: &str) -> Result<Snapshot, Diagnostic> {
         let snap: Snapshot = serde_json::from_slice(bytes).map_err(|e| {
-            let mark = crate::diag::Mark { line: e.line() as u32, col: e.column() as u32 };
-            Diagnostic::error(format!("not a valid observed-state file: {e}"))
+            crate::diag::json_error("not a valid observed-state file", &e)
                 .file(file)
-                .at(mark)
                 .hint("a state file is JSON as written by `flotilla plan --show-state`; see ARCHITECTURE.md")
         })?;
         if snap.format_version != STATE_FORMAT_VERSION {
@@ -82,7 +80,8 @@ impl Snapshot {
                 "state format_version {} is not supported (this flotilla reads {STATE_FORMAT_VERSION})",
                 snap.format_version
             ))
-            .file(file));
+            .file(file)
+            .hint("write the state again with this flotilla: `flotilla plan SPEC --sim|--api URL --show-state FILE`"));
         }
         Ok(snap)
     }

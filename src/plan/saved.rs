@@ -104,12 +104,8 @@ impl PlanDocument {
         let bytes = std::fs::read(path)
             .map_err(|e| Diagnostic::error(format!("cannot read the plan: {e}")).file(&file))?;
         let doc: PlanDocument = serde_json::from_slice(&bytes).map_err(|e| {
-            Diagnostic::error(format!("not a flotilla plan file: {e}"))
+            crate::diag::json_error("not a flotilla plan file", &e)
                 .file(&file)
-                .at(crate::diag::Mark {
-                    line: e.line() as u32,
-                    col: e.column() as u32,
-                })
                 .hint("make one with `flotilla plan SPEC --out plans/NAME.plan.json`")
         })?;
         if doc.format_version != PLAN_FORMAT_VERSION {

@@ -470,19 +470,23 @@ pub fn parse(bytes: &[u8]) -> Result<Node, Diagnostic> {
     if let Err(e) = parser.load(&mut builder, true) {
         let m = e.marker();
         return Err(
-            Diagnostic::error(format!("malformed YAML: {}", e.info())).at(Mark {
-                line: m.line() as u32,
-                col: m.col() as u32 + 1,
-            }),
+            Diagnostic::error(format!("malformed YAML: {}", e.info()))
+                .at(Mark {
+                    line: m.line() as u32,
+                    col: m.col() as u32 + 1,
+                })
+                .hint("check the indentation and quoting at that position (tabs are not allowed; quote values that contain `: ` or start with `{`, `[`, `*` or `&`)"),
         );
     }
     if let Some(err) = builder.error {
         return Err(err);
     }
     let mut docs = builder.docs.into_iter();
-    let first = docs
-        .next()
-        .ok_or_else(|| Diagnostic::error("the file holds no YAML document"))?;
+    let first = docs.next().ok_or_else(|| {
+        Diagnostic::error("the file holds no YAML document (only comments?)")
+            .at(Mark { line: 1, col: 1 })
+            .hint("start from one of the specs in specs/")
+    })?;
     if let Some(second) = docs.next() {
         return Err(
             Diagnostic::error("the file holds more than one YAML document")
