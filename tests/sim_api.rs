@@ -61,6 +61,57 @@ async fn apps_create_get_list_delete() {
     assert_eq!(sim.delete("/v1/apps/alpha").await.status, 404);
 }
 
+/// The app's Machine count and status follow Machines that finish being destroyed
+/// while nobody reads them (only app reads happen in between).
+#[tokio::test]
+async fn app_count_and_status_follow_destroys_without_machine_reads() {
+    // Destroying takes 100 s / 100 = 1 s of real time here.
+    let sim = start_with(flotilla::sim::SimConfig {
+        destroy_delay: std::time::Duration::from_secs(100),
+        ..fast_config()
+    })
+    .await;
+    sim.create_app("counted").await;
+    let m = sim.create_machine("counted", machine_body("nginx")).await;
+    let keep = sim.create_machine("counted", machine_body("nginx")).await;
+    let app = sim.get("/v1/apps/counted").await.body;
+    assert_eq!(app["machine_count"], 2);
+    assert_eq!(app["status"], "deployed");
+
+    let gone = id(&m);
+    let r = sim
+        .delete(&format!("/v1/apps/counted/machines/{gone}?force=true"))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    // Still destroying: still counted.
+    assert_eq!(sim.get("/v1/apps/counted").await.body["machine_count"], 2);
+    tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
+    let app = sim.get("/v1/apps/counted").await.body;
+    assert_eq!(app["machine_count"], 1, "{app}");
+    assert_eq!(app["status"], "deployed");
+    let list = sim.get("/v1/apps?org_slug=personal").await.body;
+    assert_eq!(list["apps"][0]["machine_count"], 1, "{list}");
+    // Reading the Machine afterwards does not count its destroy twice.
+    assert_eq!(sim.machine("counted", &gone).await["state"], "destroyed");
+    assert_eq!(sim.get("/v1/apps/counted").await.body["machine_count"], 1);
+
+    // The last Machine: the app goes back to pending, in the list too.
+    let last = id(&keep);
+    let r = sim
+        .delete(&format!("/v1/apps/counted/machines/{last}?force=true"))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
+    let list = sim.get("/v1/apps?org_slug=personal").await.body;
+    assert_eq!(list["apps"][0]["machine_count"], 0, "{list}");
+    let app = sim.get("/v1/apps/counted").await.body;
+    assert_eq!(app["machine_count"], 0, "{app}");
+    assert_eq!(app["status"], "pending");
+    let again = sim.create_machine("counted", machine_body("nginx")).await;
+    assert!(again["id"].is_string());
+    assert_eq!(sim.get("/v1/apps/counted").await.body["machine_count"], 1);
+}
+
 #[tokio::test]
 async fn app_names_are_validated() {
     let sim = start_sim().await;
@@ -547,6 +598,68 @@ async fn leases_guard_changes() {
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     assert_eq!(sim.get(&format!("{p}/lease")).await.status, 404);
     assert_eq!(sim.post(&p, cfg).await.status, 200);
+}
+
+/// `lease_ttl` on create is held to the lease endpoint's 1–3600 s, with the same 400.
+#[tokio::test]
+async fn lease_ttl_on_create_is_checked_like_the_lease_endpoint() {
+    let sim = start_with_app("ttl").await;
+    let m = sim.create_machine("ttl", machine_body("nginx")).await;
+    let lease = format!("/v1/apps/ttl/machines/{}/lease", id(&m));
+    for bad in [json!(0), json!(3601), json!(u64::MAX)] {
+        let created = sim
+            .post(
+                "/v1/apps/ttl/machines",
+                json!({"region": "sjc", "config": {"image": "nginx"}, "lease_ttl": bad}),
+            )
+            .await;
+        let leased = sim.post(&lease, json!({ "ttl": bad })).await;
+        for r in [&created, &leased] {
+            assert_eq!(r.status, 400, "lease_ttl {bad}: {:?}", r.body);
+            let err = r.body["error"].as_str().unwrap();
+            assert!(err.contains("expected 1 to 3600 seconds"), "{err}");
+        }
+        assert!(
+            created.body["error"]
+                .as_str()
+                .unwrap()
+                .contains("lease_ttl"),
+            "{:?}",
+            created.body
+        );
+        assert_eq!(
+            created.body.as_object().unwrap().keys().collect::<Vec<_>>(),
+            leased.body.as_object().unwrap().keys().collect::<Vec<_>>()
+        );
+    }
+    // Nothing was created by the refused requests; the bounds themselves are accepted.
+    let list = sim.get("/v1/apps/ttl/machines").await.body;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    for ok in [1, 3600] {
+        let r = sim
+            .post(
+                "/v1/apps/ttl/machines",
+                json!({"region": "sjc", "config": {"image": "nginx"}, "lease_ttl": ok}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "lease_ttl {ok}: {:?}", r.body);
+        assert!(r.body["nonce"].is_string());
+    }
+}
+
+/// Counters key made-up HTTP methods as `OTHER`.
+#[tokio::test]
+async fn unknown_methods_are_counted_as_other() {
+    let sim = start_sim().await;
+    for m in [&b"BREW"[..], b"PROPFIND", b"X-RANDOM-1"] {
+        let method = Method::from_bytes(m).unwrap();
+        let r = sim.send(method, "/v1/apps", None, &[]).await;
+        assert!(r.status >= 400, "{}", r.status);
+    }
+    let c = sim.handle.control().counters();
+    assert_eq!(c.by_method.get("OTHER"), Some(&3), "{:?}", c.by_method);
+    assert_eq!(c.by_method.len(), 1, "{:?}", c.by_method);
+    assert!(c.by_method_status.keys().all(|k| k.starts_with("OTHER ")));
 }
 
 #[tokio::test]

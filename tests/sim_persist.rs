@@ -64,6 +64,39 @@ async fn state_survives_a_restart() {
     sim.handle.shutdown().await;
 }
 
+/// A destroy still under way when the state is saved completes after a restart, and
+/// the app's Machine count follows without any Machine being read.
+#[tokio::test]
+async fn a_pending_destroy_completes_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = SimConfig {
+        state_file: Some(dir.path().join("sim.json")),
+        // 100 s / 100: the destroy takes 1 s of real time.
+        destroy_delay: Duration::from_secs(100),
+        ..fast_config()
+    };
+    let sim = start_with(cfg.clone()).await;
+    sim.create_app("going").await;
+    let m = sim
+        .create_machine(
+            "going",
+            json!({"region": "sjc", "skip_launch": true, "config": {"image": "nginx"}}),
+        )
+        .await;
+    let r = sim
+        .delete(&format!("/v1/apps/going/machines/{}", id(&m)))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    sim.handle.shutdown().await;
+
+    let sim = start_with(cfg).await;
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let app = sim.get("/v1/apps/going").await.body;
+    assert_eq!(app["machine_count"], 0, "{app}");
+    assert_eq!(app["status"], "pending");
+    sim.handle.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_corrupt_state_file_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
@@ -218,16 +251,33 @@ fn binary() -> std::path::PathBuf {
     assert_cmd::cargo::cargo_bin("flotilla")
 }
 
-/// Starts `flotilla sim serve` on an ephemeral port; returns the child and base URL.
-fn serve(args: &[&str]) -> (std::process::Child, String) {
-    let mut child = Command::new(binary())
-        .args(["sim", "serve", "--addr", "127.0.0.1:0"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
+/// A running `flotilla sim serve`; killed and reaped on drop, so a test that fails
+/// early leaves no server behind.
+struct Served {
+    child: std::process::Child,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        // Both fail harmlessly when the process has already exited and been reaped.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `flotilla sim serve` on an ephemeral port; returns the server and base URL.
+/// Its stderr goes to the test's, where a failure shows.
+fn serve(args: &[&str]) -> (Served, String) {
+    let mut served = Served {
+        child: Command::new(binary())
+            .args(["sim", "serve", "--addr", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    };
+    let stdout = served.child.stdout.take().unwrap();
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).unwrap();
     let url = line
@@ -235,10 +285,11 @@ fn serve(args: &[&str]) -> (std::process::Child, String) {
         .strip_prefix("flotilla sim listening on ")
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .to_string();
-    (child, url)
+    (served, url)
 }
 
-fn interrupt_and_wait(mut child: std::process::Child) -> std::process::ExitStatus {
+fn interrupt_and_wait(mut served: Served) -> std::process::ExitStatus {
+    let child = &mut served.child;
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -250,7 +301,6 @@ fn interrupt_and_wait(mut child: std::process::Child) -> std::process::ExitStatu
             return status;
         }
         if Instant::now() > deadline {
-            let _ = child.kill();
             panic!("flotilla sim serve did not stop on SIGINT");
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -262,7 +312,7 @@ async fn the_binary_serves_persists_and_stops_on_ctrl_c() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("sim.json");
     let state_arg = state.to_str().unwrap();
-    let (child, url) = serve(&["--state", state_arg, "--time-scale", "100"]);
+    let (server, url) = serve(&["--state", state_arg, "--time-scale", "100"]);
     let client = reqwest::Client::new();
     let r = client
         .get(format!("{url}/v1/apps?org_slug=personal"))
@@ -283,10 +333,10 @@ async fn the_binary_serves_persists_and_stops_on_ctrl_c() {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    assert!(interrupt_and_wait(child).success());
+    assert!(interrupt_and_wait(server).success());
 
     // A second invocation sees the same org.
-    let (child, url) = serve(&["--state", state_arg]);
+    let (server, url) = serve(&["--state", state_arg]);
     let r: Value = client
         .get(format!("{url}/v1/apps?org_slug=personal"))
         .bearer_auth("test")
@@ -302,7 +352,7 @@ async fn the_binary_serves_persists_and_stops_on_ctrl_c() {
         "state file: {:?}",
         std::fs::read_to_string(&state)
     );
-    assert!(interrupt_and_wait(child).success());
+    assert!(interrupt_and_wait(server).success());
 }
 
 #[test]

@@ -46,7 +46,8 @@ pub enum OnOff {
     Off,
 }
 
-#[derive(Debug, Args)]
+/// Its `Debug` output redacts the token.
+#[derive(Args)]
 pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the chosen address is printed).
     #[arg(long, default_value = "127.0.0.1:4280")]
@@ -89,6 +90,40 @@ pub struct ServeArgs {
     /// Region for Machines created without one.
     #[arg(long, default_value = "iad")]
     pub default_region: String,
+}
+
+impl std::fmt::Debug for ServeArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Destructured so that a new field cannot be left out (or leak) unnoticed.
+        let ServeArgs {
+            addr,
+            state,
+            token: _,
+            time_scale,
+            seed,
+            faults,
+            rate_limits,
+            request_log,
+            detach_delay,
+            idle_period,
+            auto_idle,
+            default_region,
+        } = self;
+        f.debug_struct("ServeArgs")
+            .field("addr", addr)
+            .field("state", state)
+            .field("token", &"<redacted>")
+            .field("time_scale", time_scale)
+            .field("seed", seed)
+            .field("faults", faults)
+            .field("rate_limits", rate_limits)
+            .field("request_log", request_log)
+            .field("detach_delay", detach_delay)
+            .field("idle_period", idle_period)
+            .field("auto_idle", auto_idle)
+            .field("default_region", default_region)
+            .finish()
+    }
 }
 
 fn parse_faults(s: &str) -> Result<FaultConfig, String> {
@@ -197,4 +232,37 @@ fn serve(args: ServeArgs) -> i32 {
         let _ = writeln!(out, "flotilla sim stopped");
         EXIT_OK
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    #[test]
+    fn debug_redacts_the_token() {
+        let cli =
+            Cli::try_parse_from(["serve", "--token", "s3cr3t-token-value", "--seed", "7"]).unwrap();
+        assert_eq!(cli.serve.token, "s3cr3t-token-value");
+        let args = SimArgs {
+            command: SimCommand::Serve(cli.serve),
+        };
+        let SimCommand::Serve(serve) = &args.command;
+        let config = serve.config();
+        for shown in [
+            format!("{args:?}"),
+            format!("{args:#?}"),
+            format!("{config:?}"),
+        ] {
+            assert!(!shown.contains("s3cr3t"), "{shown}");
+            assert!(shown.contains("<redacted>"), "{shown}");
+            assert!(shown.contains("seed: 7"), "{shown}");
+        }
+    }
 }

@@ -18,7 +18,9 @@
 //!
 //! P is a probability in [0, 1]; D is a number with a unit `ms`, `s` or `m`.
 //! The probabilities of the before-faults (`STATUS=P` and `timeout`) add up to at most 1,
-//! and so do those of the after-faults (`STATUS@after=P` and `lost_response`).
+//! and so do those of the after-faults (`STATUS@after=P` and `lost_response`): each
+//! takes its own share of one random draw, so `timeout=0.3,500=0.3` times out 30% of
+//! the requests and answers 500 to another 30%.
 
 use std::fmt;
 use std::str::FromStr;
@@ -308,13 +310,17 @@ pub(crate) fn status_fault_name(status: u16, after: bool) -> &'static str {
     }
 }
 
-fn pick(rng: &mut StdRng, choices: &[(u16, f64)]) -> Option<u16> {
-    let u: f64 = rng.random();
-    let mut acc = 0.0;
+/// Partitions the unit interval: `[0, first)` is `first`'s share, then each status
+/// takes the next `p` of it. `u` is one draw in `[0, 1)`.
+fn partition(u: f64, first: f64, choices: &[(u16, f64)]) -> Option<Option<u16>> {
+    let mut acc = first;
+    if u < acc {
+        return Some(None);
+    }
     for (status, p) in choices {
         acc += p;
         if u < acc {
-            return Some(*status);
+            return Some(Some(*status));
         }
     }
     None
@@ -334,13 +340,14 @@ impl FaultState {
         self.served = 0;
     }
 
-    /// Decides the fate of the next request. Draws the same number of random values
+    /// Decides the fate of the next request. One draw decides between a timeout and
+    /// the statuses (each takes its own share of the unit interval, so their
+    /// probabilities are exactly as configured), another the latency; both are drawn
     /// whatever the outcome, so a seed gives one sequence of decisions.
     pub fn before(&mut self) -> (Before, Option<Duration>) {
         self.served = self.served.saturating_add(1);
-        let u_timeout: f64 = self.rng.random();
+        let u: f64 = self.rng.random();
         let u_latency: f64 = self.rng.random();
-        let status = pick(&mut self.rng, &self.config.errors_before);
         let latency = self.config.latency.map(|(lo, hi)| {
             let span = hi.saturating_sub(lo).as_secs_f64();
             lo + Duration::from_secs_f64(span * u_latency)
@@ -350,24 +357,22 @@ impl FaultState {
         {
             return (Before::Error(503, "fail_after"), latency);
         }
-        if u_timeout < self.config.timeout {
-            return (Before::Timeout, latency);
-        }
-        // The timeout probability takes the bottom of the unit interval; statuses follow.
-        match status {
-            Some(s) => (Before::Error(s, status_fault_name(s, false)), latency),
-            None => (Before::Proceed, latency),
-        }
+        // The timeout takes the bottom of the unit interval; the statuses follow.
+        let before = match partition(u, self.config.timeout, &self.config.errors_before) {
+            Some(None) => Before::Timeout,
+            Some(Some(s)) => Before::Error(s, status_fault_name(s, false)),
+            None => Before::Proceed,
+        };
+        (before, latency)
     }
 
+    /// Decides what happens to a response: one draw, partitioned like [`Self::before`]
+    /// (the lost response first, then the statuses).
     pub fn after(&mut self) -> After {
         let u: f64 = self.rng.random();
-        let status = pick(&mut self.rng, &self.config.errors_after);
-        if u < self.config.lost_response {
-            return After::Lost;
-        }
-        match status {
-            Some(s) => After::Error(s, status_fault_name(s, true)),
+        match partition(u, self.config.lost_response, &self.config.errors_after) {
+            Some(None) => After::Lost,
+            Some(Some(s)) => After::Error(s, status_fault_name(s, true)),
             None => After::Proceed,
         }
     }
@@ -449,6 +454,42 @@ mod tests {
         assert!(outcomes.iter().any(|o| o.contains("Error(500")));
         assert!(outcomes.iter().any(|o| o.contains("Timeout")));
         assert!(outcomes.iter().any(|o| o.contains("Lost")));
+    }
+
+    #[test]
+    fn each_fault_gets_its_configured_share() {
+        const N: usize = 20_000;
+        let share = |n: usize| n as f64 / N as f64;
+        let cfg: FaultConfig = "timeout=0.3,500=0.3,502=0.1,lost_response=0.3,503@after=0.3"
+            .parse()
+            .unwrap();
+        let mut s = FaultState::new(cfg, 11);
+        let (mut timeouts, mut e500, mut e502, mut lost, mut e503) = (0, 0, 0, 0, 0);
+        for _ in 0..N {
+            match s.before().0 {
+                Before::Timeout => timeouts += 1,
+                Before::Error(500, _) => e500 += 1,
+                Before::Error(502, _) => e502 += 1,
+                Before::Error(..) => panic!("unexpected status"),
+                Before::Proceed => {}
+            }
+            match s.after() {
+                After::Lost => lost += 1,
+                After::Error(503, _) => e503 += 1,
+                After::Error(..) => panic!("unexpected status"),
+                After::Proceed => {}
+            }
+        }
+        // A status fault must not be thinned by the timeout (0.3 × 0.7 = 0.21 would be).
+        for (name, got, want) in [
+            ("timeout", share(timeouts), 0.3),
+            ("500", share(e500), 0.3),
+            ("502", share(e502), 0.1),
+            ("lost_response", share(lost), 0.3),
+            ("503@after", share(e503), 0.3),
+        ] {
+            assert!((got - want).abs() < 0.02, "{name}: {got}, expected {want}");
+        }
     }
 
     #[test]

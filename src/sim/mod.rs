@@ -44,7 +44,9 @@ pub use reqlog::Counters;
 
 /// How to run the simulator. Delays are simulated time: each is divided by
 /// `time_scale`. Defaults follow what Fly users observe (see each field).
-#[derive(Debug, Clone)]
+///
+/// Its `Debug` output redacts the token.
+#[derive(Clone)]
 pub struct SimConfig {
     /// The bearer token every request must carry. Default `test`.
     pub token: String,
@@ -119,6 +121,58 @@ impl Default for SimConfig {
             volume_restore_delay: Duration::from_secs(2),
             snapshot_delay: Duration::from_secs(2),
         }
+    }
+}
+
+impl std::fmt::Debug for SimConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Destructured so that a new field cannot be left out (or leak) unnoticed.
+        let SimConfig {
+            token: _,
+            time_scale,
+            seed,
+            rate_limits,
+            faults,
+            state_file,
+            request_log,
+            default_region,
+            default_lease_ttl_secs,
+            create_delay,
+            start_delay,
+            resume_delay,
+            stop_delay,
+            suspend_delay,
+            replace_delay,
+            destroy_delay,
+            detach_delay,
+            idle_period,
+            auto_idle,
+            volume_restore_delay,
+            snapshot_delay,
+        } = self;
+        f.debug_struct("SimConfig")
+            .field("token", &"<redacted>")
+            .field("time_scale", time_scale)
+            .field("seed", seed)
+            .field("rate_limits", rate_limits)
+            .field("faults", faults)
+            .field("state_file", state_file)
+            .field("request_log", request_log)
+            .field("default_region", default_region)
+            .field("default_lease_ttl_secs", default_lease_ttl_secs)
+            .field("create_delay", create_delay)
+            .field("start_delay", start_delay)
+            .field("resume_delay", resume_delay)
+            .field("stop_delay", stop_delay)
+            .field("suspend_delay", suspend_delay)
+            .field("replace_delay", replace_delay)
+            .field("destroy_delay", destroy_delay)
+            .field("detach_delay", detach_delay)
+            .field("idle_period", idle_period)
+            .field("auto_idle", auto_idle)
+            .field("volume_restore_delay", volume_restore_delay)
+            .field("snapshot_delay", snapshot_delay)
+            .finish()
     }
 }
 
@@ -198,16 +252,6 @@ impl std::ops::Deref for SimHandle {
 }
 
 impl SimHandle {
-    /// The address it listens on.
-    pub fn addr(&self) -> SocketAddr {
-        self.endpoint.addr()
-    }
-
-    /// `http://127.0.0.1:PORT`: append `/v1/...` as with `https://api.machines.dev`.
-    pub fn base_url(&self) -> String {
-        self.endpoint.base_url()
-    }
-
     /// Stops serving, then writes the state file and flushes the request log.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
@@ -347,6 +391,25 @@ pub fn start_blocking(cfg: SimConfig, addr: SocketAddr) -> Result<BlockingSimHan
             Err(SimError::Config(
                 "the simulator thread exited before starting".into(),
             ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_redacts_the_token() {
+        let cfg = SimConfig {
+            token: "s3cr3t-token-value".into(),
+            ..SimConfig::default()
+        };
+        for shown in [format!("{cfg:?}"), format!("{cfg:#?}")] {
+            assert!(!shown.contains("s3cr3t"), "{shown}");
+            assert!(shown.contains("token: \"<redacted>\""), "{shown}");
+            assert!(shown.contains("time_scale: 1.0"), "{shown}");
+            assert!(shown.contains("default_region: \"iad\""), "{shown}");
         }
     }
 }

@@ -14,7 +14,7 @@ use serde_json::json;
 pub struct Counters {
     /// Every API request.
     pub requests: u64,
-    /// Requests by HTTP method.
+    /// Requests by HTTP method (`OTHER` for a non-standard one).
     pub by_method: BTreeMap<String, u64>,
     /// Requests by status answered (`0`: the connection was dropped unanswered).
     pub by_status: BTreeMap<u16, u64>,
@@ -46,14 +46,32 @@ pub(crate) fn is_mutating(method: &str) -> bool {
     !matches!(method, "GET" | "HEAD")
 }
 
+/// The method as counted: a standard HTTP method, or `OTHER` for any other token, so
+/// that clients cannot grow the counters without bound with made-up methods.
+fn method_key(method: &str) -> &'static str {
+    match method {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "PATCH" => "PATCH",
+        "OPTIONS" => "OPTIONS",
+        "CONNECT" => "CONNECT",
+        "TRACE" => "TRACE",
+        _ => "OTHER",
+    }
+}
+
 impl Counters {
     pub(crate) fn record(&mut self, r: &Record<'_>) {
         self.requests += 1;
-        *self.by_method.entry(r.method.to_string()).or_default() += 1;
+        let method = method_key(r.method);
+        *self.by_method.entry(method.to_string()).or_default() += 1;
         *self.by_status.entry(r.status).or_default() += 1;
         *self
             .by_method_status
-            .entry(format!("{} {}", r.method, r.status))
+            .entry(format!("{method} {}", r.status))
             .or_default() += 1;
         if is_mutating(r.method) {
             self.mutating += 1;
@@ -138,5 +156,28 @@ mod tests {
         assert_eq!(c.mutating, 1);
         assert_eq!(c.by_method_status["GET 503"], 1);
         assert_eq!(c.faults_by_kind["503"], 1);
+    }
+
+    #[test]
+    fn unknown_methods_count_as_other() {
+        let mut c = Counters::default();
+        for method in ["BREW", "PROPFIND", "X-ANYTHING-AT-ALL", "DELETE"] {
+            c.record(&Record {
+                method,
+                path: "/v1/apps",
+                status: 405,
+                handler_status: None,
+                latency_ms: 1.0,
+                fault: None,
+                rate_limited: false,
+            });
+        }
+        assert_eq!(
+            c.by_method.keys().collect::<Vec<_>>(),
+            vec!["DELETE", "OTHER"]
+        );
+        assert_eq!(c.by_method["OTHER"], 3);
+        assert_eq!(c.by_method_status["OTHER 405"], 3);
+        assert_eq!(c.mutating, 4);
     }
 }

@@ -17,11 +17,12 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
-use super::clock::{Scale, now_ms};
+use super::clock::Scale;
 use super::error::{ApiError, FaultMark};
 use super::faults::{After, Before, FaultConfig, FaultState};
 use super::handlers;
 use super::ids::IdGen;
+use super::model::MachineConfig;
 use super::persist;
 use super::ratelimit::{Action, RateLimiter};
 use super::reqlog::{Counters, Record, RequestLog};
@@ -85,7 +86,7 @@ impl Sim {
         };
         world.epoch = world.epoch.wrapping_add(1);
         for app in world.apps.values_mut() {
-            app.recount();
+            app.reindex();
         }
         let log = match &cfg.request_log {
             Some(path) => Some(Mutex::new(RequestLog::open(path).map_err(|e| {
@@ -141,9 +142,9 @@ impl Sim {
         Ok(())
     }
 
-    /// Whether a Machine running `image` crashes at boot (the `bad_image` fault).
-    pub fn image_fails(&self, image: &str) -> bool {
-        lock(&self.faults).image_fails(image)
+    /// Whether a Machine with this config crashes at boot (the `bad_image` fault).
+    pub fn boot_fails(&self, config: &MachineConfig) -> bool {
+        lock(&self.faults).image_fails(config.image.as_deref().unwrap_or_default())
     }
 
     pub fn set_faults(&self, cfg: FaultConfig) {
@@ -441,9 +442,4 @@ pub(crate) async fn saver(sim: Arc<Sim>, mut shutdown: watch::Receiver<bool>) {
             let _ = tokio::task::spawn_blocking(move || s.save()).await;
         }
     }
-}
-
-/// The time now, for handlers.
-pub(crate) fn now() -> i64 {
-    now_ms()
 }

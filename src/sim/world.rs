@@ -3,7 +3,7 @@
 //! applied lazily when an entity is read or changed, so the world needs no timers and
 //! persists as plain data.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -112,7 +112,6 @@ pub(crate) struct Machine {
     /// The app secrets version this Machine booted (or was updated) with.
     pub secrets_seen: Option<u64>,
     pub idle_at_ms: Option<i64>,
-    pub destroyed_at_ms: Option<i64>,
     /// The current image crashes at boot (the `bad_image` fault): boots end `failed`.
     #[serde(default)]
     pub boot_fails: bool,
@@ -153,6 +152,14 @@ impl Machine {
         }
     }
 
+    /// When the queued `destroyed` state is reached, if one is queued.
+    pub fn destroy_at_ms(&self) -> Option<i64> {
+        self.steps
+            .iter()
+            .find(|s| s.state == MachineState::Destroyed)
+            .map(|s| s.at_ms)
+    }
+
     /// When the next queued change happens, if any.
     pub fn next_change_ms(&self) -> Option<i64> {
         self.steps.front().map(|s| s.at_ms).or(self
@@ -180,7 +187,6 @@ impl Machine {
             MachineState::Suspended => self.event("suspend", "suspended", "flyd", at),
             MachineState::Destroyed => {
                 self.event("destroy", "destroyed", "flyd", at);
-                self.destroyed_at_ms = Some(at);
                 self.lease = None;
             }
             _ => {}
@@ -443,8 +449,13 @@ pub(crate) struct App {
     pub secrets_version: u64,
     pub next_seq: u64,
     /// Machines not yet destroyed (kept so app reads stay O(1) with many Machines).
-    #[serde(default)]
-    pub live_machines: usize,
+    /// Derived: rebuilt by [`App::reindex`] after loading.
+    #[serde(skip)]
+    live_machines: usize,
+    /// `(when, Machine id)` of every queued destroy, so that app reads can apply the
+    /// ones due without advancing every Machine. Derived like `live_machines`.
+    #[serde(skip)]
+    pending_destroys: BTreeSet<(i64, String)>,
 }
 
 impl App {
@@ -461,12 +472,40 @@ impl App {
             secrets_version: 0,
             next_seq: 0,
             live_machines: 0,
+            pending_destroys: BTreeSet::new(),
         }
     }
 
     pub fn seq(&mut self) -> u64 {
         self.next_seq += 1;
         self.next_seq
+    }
+
+    /// Adds a new Machine.
+    pub fn insert_machine(&mut self, m: Machine) {
+        if m.state != MachineState::Destroyed {
+            self.live_machines += 1;
+        }
+        self.machines.insert(m.id.clone(), m);
+    }
+
+    /// Notes a destroy just queued for Machine `id`, so app reads see it complete.
+    pub fn track_destroy(&mut self, id: &str) {
+        if let Some(at) = self.machines.get(id).and_then(Machine::destroy_at_ms) {
+            self.pending_destroys.insert((at, id.to_string()));
+        }
+    }
+
+    /// Applies the destroys due by `now` (cheap: only the Machines concerned), so that
+    /// the app's Machine count and status are current.
+    pub fn settle(&mut self, now: i64, t: &Timing) {
+        while let Some((at, _)) = self.pending_destroys.first()
+            && *at <= now
+        {
+            if let Some((_, id)) = self.pending_destroys.pop_first() {
+                self.advance_machine(&id, now, t);
+            }
+        }
     }
 
     /// Advances one Machine and, when it is destroyed, starts the delayed detach of
@@ -520,15 +559,22 @@ impl App {
         }
     }
 
-    /// Recounts the Machines not yet destroyed (after loading a state file).
-    pub fn recount(&mut self) {
+    /// Rebuilds the derived Machine count and destroy queue (after loading a state
+    /// file).
+    pub fn reindex(&mut self) {
         self.live_machines = self
             .machines
             .values()
             .filter(|m| m.state != MachineState::Destroyed)
             .count();
+        self.pending_destroys = self
+            .machines
+            .values()
+            .filter_map(|m| m.destroy_at_ms().map(|at| (at, m.id.clone())))
+            .collect();
     }
 
+    /// The app as `GET /v1/apps?org_slug=` lists it; [`App::settle`] it first.
     pub fn list_json(&self) -> Value {
         json!({
             "id": self.id,
@@ -539,6 +585,7 @@ impl App {
         })
     }
 
+    /// The app as `GET /v1/apps/{app}` answers it; [`App::settle`] it first.
     pub fn to_json(&self) -> Value {
         let status = if self.live_machines > 0 {
             "deployed"

@@ -7,10 +7,11 @@ use axum::response::IntoResponse;
 use serde_json::json;
 
 use super::{AppState, Pairs, ok_json, query, query_flag, status_json};
+use crate::sim::clock::now_ms;
 use crate::sim::error::{ApiError, ApiResult, parse_body};
 use crate::sim::model::CreateAppRequest;
 use crate::sim::ratelimit::Action;
-use crate::sim::server::{lock, now};
+use crate::sim::server::lock;
 use crate::sim::world::App;
 
 pub(crate) async fn list(axum::extract::State(sim): AppState, q: Pairs) -> ApiResult {
@@ -19,12 +20,16 @@ pub(crate) async fn list(axum::extract::State(sim): AppState, q: Pairs) -> ApiRe
         .ok_or_else(|| ApiError::bad_request("org_slug is required"))?
         .to_string();
     sim.rate_limit(Action::AppList, &org)?;
-    let world = sim.world();
+    let t = now_ms();
+    let mut world = sim.world();
     let apps: Vec<_> = world
         .apps
-        .values()
+        .values_mut()
         .filter(|a| a.org_slug == org)
-        .map(App::list_json)
+        .map(|a| {
+            a.settle(t, &sim.timing);
+            a.list_json()
+        })
         .collect();
     Ok(ok_json(json!({ "total_apps": apps.len(), "apps": apps })))
 }
@@ -42,7 +47,7 @@ pub(crate) async fn create(axum::extract::State(sim): AppState, body: Bytes) -> 
             "invalid app name {name:?}: {problem}"
         )));
     }
-    let t = now();
+    let t = now_ms();
     let mut world = sim.world();
     if world.apps.contains_key(&name) {
         return Err(ApiError::unprocessable("Name has already been taken").with_code("name_taken"));
@@ -70,8 +75,10 @@ pub(crate) async fn create(axum::extract::State(sim): AppState, body: Bytes) -> 
 
 pub(crate) async fn get(axum::extract::State(sim): AppState, Path(app): Path<String>) -> ApiResult {
     sim.rate_limit(Action::AppGet, &app)?;
-    let world = sim.world();
-    let a = world.apps.get(&app).ok_or_else(ApiError::app_not_found)?;
+    let t = now_ms();
+    let mut world = sim.world();
+    let a = world.app_mut(&app)?;
+    a.settle(t, &sim.timing);
     Ok(ok_json(a.to_json()))
 }
 
@@ -84,7 +91,7 @@ pub(crate) async fn delete(
 ) -> ApiResult {
     let force = query_flag(&q, "force")?;
     sim.rate_limit(Action::AppDelete, "*")?;
-    let t = now();
+    let t = now_ms();
     let mut world = sim.world();
     let a = world.app_mut(&app)?;
     a.advance_all(t, &sim.timing);

@@ -25,11 +25,12 @@ use serde_json::json;
 
 use super::{AppState, ok_json, ok_true};
 use crate::sim::SimError;
+use crate::sim::clock::now_ms;
 use crate::sim::error::{ApiError, ApiResult, parse_body, parse_optional_body};
 use crate::sim::faults::FaultConfig;
 use crate::sim::model::Autostop;
 use crate::sim::reqlog::Counters;
-use crate::sim::server::{Sim, lock, now};
+use crate::sim::server::{Sim, lock};
 use crate::sim::world::MachineState;
 
 /// What the simulator knows about one Machine beyond Fly's API.
@@ -97,7 +98,7 @@ impl SimControl {
         machine_id: Option<&str>,
         immediate: bool,
     ) -> Vec<String> {
-        let t = now();
+        let t = now_ms();
         let timing = &self.sim.timing;
         let mut hit = Vec::new();
         let mut world = self.sim.world();
@@ -128,7 +129,7 @@ impl SimControl {
 
     /// Per-Machine state and secrets freshness of `app`, if it exists.
     pub fn machines(&self, app: &str) -> Option<AppMachines> {
-        let t = now();
+        let t = now_ms();
         let mut world = self.sim.world();
         let a = world.apps.get_mut(app)?;
         a.advance_all(t, &self.sim.timing);

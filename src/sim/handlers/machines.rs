@@ -11,11 +11,12 @@ use super::{
     AppState, Entity, Pairs, check_lease, check_not_destroyed, check_region, lease_nonce, ok_json,
     ok_serialized, ok_true, query, query_flag, with_entity,
 };
+use crate::sim::clock::now_ms;
 use crate::sim::error::{ApiError, ApiResult, parse_body, parse_optional_body};
 use crate::sim::model::{CreateMachineRequest, LeaseRequest, MetadataValue};
 use crate::sim::normalize::{image_ref, normalize_config};
 use crate::sim::ratelimit::Action;
-use crate::sim::server::{Sim, lock, now};
+use crate::sim::server::{Sim, lock};
 use crate::sim::world::{App, Lease, Machine, MachineState as S, Timing};
 
 type MachinePath = Path<(String, String)>;
@@ -37,6 +38,20 @@ fn action(
     })?;
     sim.mutated();
     Ok(resp)
+}
+
+/// Longest lease a request may ask for, in seconds.
+const MAX_LEASE_TTL_SECS: u64 = 3600;
+
+/// A lease TTL (`field`: the lease endpoint's `ttl`, or `lease_ttl` on create) is
+/// 1 to 3600 seconds; anything else is a 400.
+fn check_lease_ttl(field: &str, ttl: u64) -> Result<(), ApiError> {
+    if ttl == 0 || ttl > MAX_LEASE_TTL_SECS {
+        return Err(ApiError::bad_request(format!(
+            "invalid {field} {ttl}: expected 1 to {MAX_LEASE_TTL_SECS} seconds"
+        )));
+    }
+    Ok(())
 }
 
 fn busy(m: &Machine) -> ApiError {
@@ -67,6 +82,9 @@ pub(crate) async fn create(
         .ok_or_else(|| ApiError::bad_request("config is required"))?;
     let region = req.region.unwrap_or_else(|| sim.default_region.clone());
     check_region(&region)?;
+    if let Some(ttl) = req.lease_ttl {
+        check_lease_ttl("lease_ttl", ttl)?;
+    }
     if let Some(name) = &req.name
         && let Some(problem) = crate::platform::machine_name_problem(name)
     {
@@ -74,7 +92,7 @@ pub(crate) async fn create(
             "invalid machine name {name:?}: {problem}"
         )));
     }
-    let t = now();
+    let t = now_ms();
     let mut world = sim.world();
     let a = world.app_mut(&app)?;
     sim.check_capacity(&region)?;
@@ -110,10 +128,9 @@ pub(crate) async fn create(
         lease: None,
         secrets_seen: None,
         idle_at_ms: None,
-        destroyed_at_ms: None,
         boot_fails: false,
     };
-    m.boot_fails = sim.image_fails(m.config.image.as_deref().unwrap_or_default());
+    m.boot_fails = sim.boot_fails(&m.config);
     m.event("launch", "created", "user", t);
     if !req.skip_launch.unwrap_or(false) {
         let tm = &sim.timing;
@@ -138,8 +155,7 @@ pub(crate) async fn create(
     }
     let out = ok_serialized(&view)?;
     let vol = m.config.mounted_volume().map(str::to_string);
-    a.machines.insert(id.clone(), m);
-    a.live_machines += 1;
+    a.insert_machine(m);
     attach(a, vol.as_deref(), &id);
     drop(world);
     sim.mutated();
@@ -154,7 +170,7 @@ pub(crate) async fn list(State(sim): AppState, Path(app): Path<String>, q: Pairs
         .filter_map(|(k, v)| k.strip_prefix("metadata.").map(|k| (k, v.as_str())))
         .collect();
     sim.rate_limit(Action::MachineList, &app)?;
-    let t = now();
+    let t = now_ms();
     let mut world = sim.world();
     let a = world.app_mut(&app)?;
     let ids: Vec<String> = a.machines.keys().cloned().collect();
@@ -244,7 +260,7 @@ pub(crate) async fn update(
         let tm = &sim.timing;
         let m = a.machine_mut(&id)?;
         m.image_ref = image_ref(config.image.as_deref().unwrap_or_default());
-        m.boot_fails = sim.image_fails(config.image.as_deref().unwrap_or_default());
+        m.boot_fails = sim.boot_fails(&config);
         m.config = config;
         m.instance_id = instance_id;
         m.updated_at_ms = t;
@@ -304,6 +320,7 @@ pub(crate) async fn delete(
         m.event("destroy", "destroying", "user", t);
         m.lease = None;
         m.schedule(t, S::Destroying, &[(sim.timing.destroy, S::Destroyed)]);
+        a.track_destroy(&id);
         Ok(ok_true())
     })?;
     sim.mutated();
@@ -328,7 +345,7 @@ pub(crate) async fn start(
             _ => return Err(busy(m)),
         };
         m.event("start", "starting", "user", t);
-        m.boot_fails = sim.image_fails(m.config.image.as_deref().unwrap_or_default());
+        m.boot_fails = sim.boot_fails(&m.config);
         m.schedule(t, S::Starting, &[(boot, S::Started)]);
         Ok(ok_json(json!({ "previous_state": previous.as_str() })))
     })
@@ -400,7 +417,7 @@ pub(crate) async fn restart(
             )));
         }
         m.event("restart", "stopping", "user", t);
-        m.boot_fails = sim.image_fails(m.config.image.as_deref().unwrap_or_default());
+        m.boot_fails = sim.boot_fails(&m.config);
         m.schedule(
             t,
             S::Stopping,
@@ -488,7 +505,7 @@ pub(crate) async fn wait(
                     ));
                 }
                 let until_change = next_change
-                    .map(|at| std::time::Duration::from_millis((at - now()).max(0) as u64 + 1))
+                    .map(|at| std::time::Duration::from_millis((at - now_ms()).max(0) as u64 + 1))
                     .unwrap_or(std::time::Duration::from_secs(3600));
                 let wake = tokio::time::Instant::now()
                     .checked_add(until_change)
@@ -541,11 +558,7 @@ pub(crate) async fn lease_create(
             None => req.ttl,
         }
         .unwrap_or(sim.default_lease_ttl);
-    if ttl == 0 || ttl > 3600 {
-        return Err(ApiError::bad_request(
-            "invalid ttl: expected 1 to 3600 seconds",
-        ));
-    }
+    check_lease_ttl("ttl", ttl)?;
     sim.rate_limit(Action::LeaseCreate, &id)?;
     let out = with_entity(&sim, &app, Entity::Machine, &id, |a, t| {
         let nonce = lock(&sim.ids).nonce();

@@ -9,8 +9,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde_json::Value;
 
+use super::clock::now_ms;
 use super::error::ApiError;
-use super::server::{Sim, now};
+use super::server::Sim;
 use super::world::{App, Machine, MachineState};
 
 pub(crate) mod apps;
@@ -129,7 +130,7 @@ pub(crate) fn with_entity<R>(
     id: &str,
     f: impl FnOnce(&mut App, i64) -> Result<R, ApiError>,
 ) -> Result<R, ApiError> {
-    let t = now();
+    let t = now_ms();
     let mut world = sim.world();
     let a = world.app_mut(app)?;
     let known = match kind {

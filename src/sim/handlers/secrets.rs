@@ -8,11 +8,12 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::{AppState, ok_json, status_json};
+use crate::sim::clock::now_ms;
 use crate::sim::error::{ApiError, ApiResult, parse_body};
 use crate::sim::ids::digest;
 use crate::sim::model::{SetSecretRequest, UpdateSecretsRequest};
 use crate::sim::ratelimit::Action;
-use crate::sim::server::{Sim, now};
+use crate::sim::server::Sim;
 use crate::sim::world::{App, Secret};
 
 fn check_name(name: &str) -> Result<(), ApiError> {
@@ -107,7 +108,7 @@ pub(crate) async fn set(
     check_name(&name)?;
     let req: SetSecretRequest = parse_body(&body)?;
     sim.rate_limit(Action::SecretSet, &app)?;
-    let t = now();
+    let t = now_ms();
     let mut world = sim.world();
     let a = world.app_mut(&app)?;
     apply(&sim, a, &[(name.clone(), Some(req.value))], t);
@@ -129,7 +130,7 @@ pub(crate) async fn delete(
     Path((app, name)): Path<(String, String)>,
 ) -> ApiResult {
     sim.rate_limit(Action::SecretDelete, &app)?;
-    let t = now();
+    let t = now_ms();
     let mut world = sim.world();
     let a = world.app_mut(&app)?;
     if !a.secrets.contains_key(&name) {
@@ -153,7 +154,7 @@ pub(crate) async fn update(
         check_name(name)?;
     }
     sim.rate_limit(Action::SecretsUpdate, &app)?;
-    let t = now();
+    let t = now_ms();
     let mut world = sim.world();
     let a = world.app_mut(&app)?;
     let changes: Vec<(String, Option<String>)> = req.values.into_iter().collect();

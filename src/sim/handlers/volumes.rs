@@ -10,12 +10,12 @@ use crate::platform::{
     SNAPSHOT_RETENTION_DEFAULT, SNAPSHOT_RETENTION_MAX, SNAPSHOT_RETENTION_MIN, VOLUME_MAX_GB,
     VOLUME_MIN_GB,
 };
-use crate::sim::clock::rfc3339_millis;
+use crate::sim::clock::{now_ms, rfc3339_millis};
 use crate::sim::error::{ApiError, ApiResult, parse_body, parse_optional_body};
 use crate::sim::ids::digest;
 use crate::sim::model::{CreateVolumeRequest, ExtendVolumeRequest, UpdateVolumeRequest};
 use crate::sim::ratelimit::Action;
-use crate::sim::server::{lock, now};
+use crate::sim::server::lock;
 use crate::sim::world::{App, MachineState, Snapshot, Volume};
 
 type VolumePath = Path<(String, String)>;
@@ -78,7 +78,7 @@ pub(crate) async fn create(
         )));
     }
     sim.rate_limit(Action::VolumeCreate, &app)?;
-    let t = now();
+    let t = now_ms();
     let mut world = sim.world();
     let a = world.app_mut(&app)?;
     sim.check_capacity(&region)?;
@@ -162,7 +162,7 @@ pub(crate) async fn create(
 
 pub(crate) async fn list(State(sim): AppState, Path(app): Path<String>) -> ApiResult {
     sim.rate_limit(Action::VolumeList, &app)?;
-    let t = now();
+    let t = now_ms();
     let mut world = sim.world();
     let a = world.app_mut(&app)?;
     let ids: Vec<String> = a.volumes.keys().cloned().collect();
@@ -218,7 +218,7 @@ pub(crate) async fn extend(
     let req: ExtendVolumeRequest = parse_body(&body)?;
     sim.rate_limit(Action::VolumeExtend, &id)?;
     let out = with_entity(&sim, &app, Entity::Volume, &id, |a, t| {
-        let running = {
+        let attached = {
             let v = a.volume_mut(&id)?;
             if req.size_gb <= v.size_gb {
                 return Err(ApiError::bad_request(format!(
@@ -230,12 +230,11 @@ pub(crate) async fn extend(
             v.size_gb = req.size_gb;
             v.attached_machine_id.clone()
         };
-        let needs_restart = running
-            .and_then(|mid| a.machines.get(&mid))
-            .is_some_and(|m| m.state == MachineState::Started);
         let vol = a.volume_mut(&id)?.to_json(t);
-        // Mounted Machines see the new size in their config.
-        for m in a.machines.values_mut() {
+        // The attached Machine (the only one mounting it) sees the new size in its config.
+        let mut needs_restart = false;
+        if let Some(m) = attached.and_then(|mid| a.machines.get_mut(&mid)) {
+            needs_restart = m.state == MachineState::Started;
             for mount in m.config.mounts.iter_mut().flatten() {
                 if mount.volume.as_deref() == Some(id.as_str()) {
                     mount.size_gb = Some(req.size_gb);
