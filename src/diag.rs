@@ -222,7 +222,7 @@ pub fn close_matches<'a>(
     let mut scored: Vec<(usize, &str)> = candidates
         .into_iter()
         .filter_map(|c| {
-            let d = levenshtein(&w, &c.to_ascii_lowercase());
+            let d = strsim::levenshtein(&w, &c.to_ascii_lowercase());
             let prefix = c.starts_with(&w) || w.starts_with(c);
             (d <= limit || (prefix && !w.is_empty())).then_some((d, c))
         })
@@ -250,21 +250,6 @@ pub fn suggest<'a>(
         let q: Vec<String> = close.iter().map(|c| format!("`{c}`")).collect();
         format!("did you mean {}?", q.join(" or "))
     }
-}
-
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.chars().enumerate() {
-        cur[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
 }
 
 #[cfg(test)]
@@ -296,5 +281,21 @@ mod tests {
         );
         assert!(close_matches("zzzzzz", ["memory"], 3).is_empty());
         assert!(suggest("sjx", ["sjc"], "regions").contains("`sjc`"));
+    }
+
+    #[test]
+    fn distances_count_characters_not_bytes() {
+        // One substitution of a multi-byte character is one edit.
+        assert_eq!(close_matches("régions", ["regions"], 3), vec!["regions"]);
+        assert_eq!(
+            close_matches(
+                "shared-cpu-3x",
+                ["shared-cpu-1x", "shared-cpu-2x", "performance-1x"],
+                3
+            ),
+            vec!["shared-cpu-1x", "shared-cpu-2x"]
+        );
+        assert_eq!(strsim::levenshtein("kitten", "sitting"), 3);
+        assert_eq!(strsim::levenshtein("", "abc"), 3);
     }
 }
