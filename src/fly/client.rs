@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use rand::Rng;
 use reqwest::Method;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
@@ -915,17 +916,17 @@ impl Client {
     }
 }
 
+/// What stays unescaped in a path segment or query value: RFC 3986's unreserved
+/// characters (letters, digits, `-`, `_`, `.`, `~`); every other byte is `%XX`.
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
 /// Percent-encodes a path or query component.
 fn enc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(s, COMPONENT).to_string()
 }
 
 fn describe(e: &reqwest::Error) -> String {
@@ -1076,5 +1077,35 @@ mod tests {
     fn encoding() {
         assert_eq!(enc("a b/c"), "a%20b%2Fc");
         assert_eq!(enc("flotilla_tenant"), "flotilla_tenant");
+        assert_eq!(enc("my-jarvis-alice"), "my-jarvis-alice");
+        assert_eq!(enc("vol_8d1d3023622df2"), "vol_8d1d3023622df2");
+        assert_eq!(enc("a.b~c"), "a.b~c");
+        assert_eq!(enc("k=v&x?y#z%"), "k%3Dv%26x%3Fy%23z%25");
+        assert_eq!(enc("é"), "%C3%A9");
+        assert_eq!(enc(""), "");
+    }
+
+    /// Every byte encodes exactly as the unreserved-set rule says: kept when
+    /// alphanumeric or one of `-_.~`, else `%XX` in upper-case hex.
+    #[test]
+    fn encoding_matches_the_unreserved_rule_for_every_character() {
+        let by_rule = |s: &str| -> String {
+            s.bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                        char::from(b).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect()
+        };
+        let mut all: String = (0u8..128).map(char::from).collect();
+        all.push_str("é€😀\u{7f}\u{80}\u{ff}");
+        for c in all.chars() {
+            let s = format!("a{c}b");
+            assert_eq!(enc(&s), by_rule(&s), "{c:?}");
+        }
+        assert_eq!(enc(&all), by_rule(&all));
     }
 }
