@@ -14,6 +14,7 @@ pub mod cli;
 pub mod cost;
 pub mod diag;
 pub mod fly;
+pub mod fsutil;
 pub mod graph;
 pub mod money;
 pub mod plan;

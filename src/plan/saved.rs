@@ -124,17 +124,14 @@ impl PlanDocument {
         Ok(doc)
     }
 
-    /// Writes the plan atomically (temp file + rename).
+    /// Writes the plan atomically ([`crate::fsutil::write_atomic`]).
     pub fn save(&self, path: &Path) -> Result<(), Diagnostic> {
         let file = path.display().to_string();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Diagnostic::error(format!("cannot create {}: {e}", dir.display())))?;
         }
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, self.to_json_pretty()?)
-            .map_err(|e| Diagnostic::error(format!("cannot write the plan: {e}")).file(&file))?;
-        std::fs::rename(&tmp, path)
+        crate::fsutil::write_atomic(path, self.to_json_pretty()?.as_bytes())
             .map_err(|e| Diagnostic::error(format!("cannot write the plan: {e}")).file(&file))
     }
 }

@@ -2,7 +2,6 @@
 //! read back strictly. A corrupt or foreign file is an error, never a silent reset.
 
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -72,28 +71,13 @@ pub(crate) fn serialize(world: &World) -> Result<Vec<u8>, SimError> {
     .map_err(|e| SimError::Io(std::io::Error::other(e)))
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file beside it, fsync, rename.
+/// Writes `bytes` to `path` atomically ([`crate::fsutil::write_atomic`]), creating the
+/// directory first.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SimError> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    fs::create_dir_all(&dir)?;
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "sim.json".into());
-    let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir)?;
     }
-    Ok(result?)
+    Ok(crate::fsutil::write_atomic(path, bytes)?)
 }
 
 #[cfg(test)]
