@@ -8,14 +8,12 @@ use std::str::FromStr;
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
-use serde::Deserialize;
 
 use super::{
     BandwidthRow, Catalog, ComputeRow, ItemRow, Manifest, MemoryRow, NetworkRows, PriceTable,
-    Provenance, RegionRow, ReservationRow, Source, Status, StorageRows, TableName,
+    Provenance, RegionRow, ReservationRow, Status, StorageRows, TableName,
 };
 use crate::diag::Mark;
-use crate::money::HOURS_PER_MONTH;
 use crate::platform::{CpuKind, RegionGroup};
 
 mod embedded {
@@ -53,7 +51,7 @@ impl PricingError {
         self
     }
     /// At a YAML position, when it is known.
-    fn at_mark(mut self, mark: Option<Mark>) -> Self {
+    pub(super) fn at_mark(mut self, mark: Option<Mark>) -> Self {
         if let Some(m) = mark {
             self.line = Some(m.line);
             self.col = Some(m.col);
@@ -216,170 +214,6 @@ fn finish(origin: String, versions: Vec<PriceTable>) -> Result<Catalog, PricingE
         }
     }
     Ok(Catalog::new(origin, versions))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawManifest {
-    provider: String,
-    effective_date: String,
-    currency: String,
-    hours_per_month: u32,
-    #[serde(default)]
-    summary: String,
-    sources: Vec<RawSource>,
-    #[serde(default)]
-    notes: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSource {
-    id: String,
-    title: String,
-    url: String,
-    retrieved: String,
-}
-
-fn parse_date(
-    file: &str,
-    what: &str,
-    s: &str,
-    at: Option<Mark>,
-) -> Result<NaiveDate, PricingError> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
-        PricingError::new(
-            file,
-            format!("{what} `{s}` is not a date"),
-            "write dates as YYYY-MM-DD",
-        )
-        .at_mark(at)
-    })
-}
-
-/// Where the values of a manifest are, for errors: the document read again with marks
-/// (`None` everywhere if that reader refuses what serde accepted).
-struct Marks(Option<crate::spec::yaml::Node>);
-
-impl Marks {
-    fn new(text: &str) -> Self {
-        Marks(crate::spec::yaml::parse(text.as_bytes()).ok())
-    }
-
-    /// The value of a top-level key.
-    fn key(&self, key: &str) -> Option<Mark> {
-        Some(self.0.as_ref()?.get(key)?.mark)
-    }
-
-    /// The value of `key` in the `i`-th source, else the source itself.
-    fn source(&self, i: usize, key: &str) -> Option<Mark> {
-        let s = self.0.as_ref()?.get("sources")?.as_seq()?.get(i)?;
-        Some(s.get(key).unwrap_or(s).mark)
-    }
-}
-
-fn parse_manifest(
-    file: &str,
-    text: &str,
-    dir_name: Option<&str>,
-) -> Result<Manifest, PricingError> {
-    let raw: RawManifest = serde_yaml::from_str(text).map_err(|e| {
-        let mut err = PricingError::new(
-            file,
-            e.to_string(),
-            "fields: provider, effective_date, currency, hours_per_month, summary, sources [{id, title, url, retrieved}], notes",
-        );
-        if let Some(loc) = e.location() {
-            err.line = u32::try_from(loc.line()).ok();
-            err.col = u32::try_from(loc.column()).ok();
-        }
-        err
-    })?;
-    let marks = Marks::new(text);
-    let effective_date = parse_date(
-        file,
-        "effective_date",
-        &raw.effective_date,
-        marks.key("effective_date"),
-    )?;
-    if let Some(name) = dir_name
-        && let Ok(d) = NaiveDate::parse_from_str(name, "%Y-%m-%d")
-        && d != effective_date
-    {
-        return Err(PricingError::new(
-            file,
-            format!("effective_date {effective_date} differs from the directory name {name}"),
-            "name the directory after the date the prices took effect",
-        )
-        .at_mark(marks.key("effective_date")));
-    }
-    if raw.currency != "USD" {
-        return Err(PricingError::new(
-            file,
-            format!("currency `{}` is not supported", raw.currency),
-            "prices must be in USD, as Fly bills",
-        )
-        .at_mark(marks.key("currency")));
-    }
-    if raw.hours_per_month != HOURS_PER_MONTH {
-        return Err(PricingError::new(
-            file,
-            format!("hours_per_month is {}", raw.hours_per_month),
-            "Fly prices a 30-day month: hours_per_month must be 720",
-        )
-        .at_mark(marks.key("hours_per_month")));
-    }
-    if raw.provider.trim().is_empty() {
-        return Err(PricingError::new(file, "provider is empty", "use `fly`")
-            .at_mark(marks.key("provider")));
-    }
-    if raw.sources.is_empty() {
-        return Err(PricingError::new(
-            file,
-            "lists no sources",
-            "every price must be traceable: list each source with id, title, url and retrieved date",
-        )
-        .at_mark(marks.key("sources")));
-    }
-    let mut sources = Vec::new();
-    for (i, s) in raw.sources.into_iter().enumerate() {
-        if sources.iter().any(|x: &Source| x.id == s.id) {
-            return Err(PricingError::new(
-                file,
-                format!("source id `{}` is listed twice", s.id),
-                "source ids must be unique",
-            )
-            .at_mark(marks.source(i, "id")));
-        }
-        if s.url.trim().is_empty() {
-            return Err(PricingError::new(
-                file,
-                format!("source `{}` has no url", s.id),
-                "give the address where the figures can be checked",
-            )
-            .at_mark(marks.source(i, "url")));
-        }
-        sources.push(Source {
-            retrieved: parse_date(
-                file,
-                "retrieved",
-                &s.retrieved,
-                marks.source(i, "retrieved"),
-            )?,
-            id: s.id,
-            title: s.title,
-            url: s.url,
-        });
-    }
-    Ok(Manifest {
-        provider: raw.provider,
-        effective_date,
-        currency: raw.currency,
-        hours_per_month: raw.hours_per_month,
-        summary: raw.summary,
-        sources,
-        notes: raw.notes,
-    })
 }
 
 /// One CSV record with helpers that turn bad cells into located errors.
@@ -645,7 +479,7 @@ pub(crate) fn parse_version(
             "each version directory needs a manifest.yaml",
         ));
     };
-    let manifest = parse_manifest(&manifest_file, &text, dir_name)?;
+    let manifest = super::manifest::parse_manifest(&manifest_file, &text, dir_name)?;
     let m = &manifest;
 
     let compute = read_table(

@@ -9,6 +9,7 @@
 
 mod diff;
 mod load;
+mod manifest;
 pub mod render;
 
 use std::fmt;

@@ -1,6 +1,7 @@
 //! A YAML reader that keeps the line and column of every node, so that every diagnostic
 //! can point at its source. Built on yaml-rust2's event parser, with limits that make
 //! hostile input (alias bombs, deep nesting, huge files) fail fast with a clear error.
+//! Plain scalars are typed by the YAML 1.2 core schema ([`resolve_plain`]).
 
 use std::collections::HashMap;
 
@@ -36,63 +37,60 @@ pub enum Value {
 }
 
 impl Node {
+    /// How the core schema resolves this scalar (`None` for lists and mappings); quoted
+    /// and block scalars are always strings.
+    pub fn plain_kind(&self) -> Option<Plain> {
+        match &self.value {
+            Value::Scalar { text, plain: true } => Some(resolve_plain(text)),
+            Value::Scalar { plain: false, .. } => Some(Plain::Str),
+            _ => None,
+        }
+    }
+
     pub fn is_null(&self) -> bool {
-        matches!(&self.value, Value::Scalar { text, plain: true } if is_null_text(text))
+        self.plain_kind() == Some(Plain::Null)
     }
 
     /// The type name shown in "expected X, found Y" messages.
     pub fn type_name(&self) -> &'static str {
-        match &self.value {
-            Value::Seq(_) => "a list",
-            Value::Map(_) => "a mapping",
-            Value::Scalar { text, plain } => {
-                if !plain {
-                    "a string"
-                } else if is_null_text(text) {
-                    "null"
-                } else if parse_bool(text).is_some() {
-                    "a boolean"
-                } else if parse_int(text).is_some() {
-                    "an integer"
-                } else if text.parse::<f64>().is_ok() {
-                    "a number"
-                } else {
-                    "a string"
-                }
-            }
+        match (&self.value, self.plain_kind()) {
+            (Value::Seq(_), _) => "a list",
+            (Value::Map(_), _) => "a mapping",
+            (_, Some(Plain::Null)) => "null",
+            (_, Some(Plain::Bool(_))) => "a boolean",
+            (_, Some(Plain::Int(Some(_)))) => "an integer",
+            (_, Some(Plain::Int(None) | Plain::Float)) => "a number",
+            _ => "a string",
         }
     }
 
     /// Scalar text of any scalar (strings, numbers, booleans) that is not null.
     pub fn scalar_text(&self) -> Option<&str> {
         match &self.value {
-            Value::Scalar { text, plain } if !(*plain && is_null_text(text)) => Some(text),
+            Value::Scalar { text, .. } if !self.is_null() => Some(text),
             _ => None,
         }
     }
 
-    /// A string: a quoted scalar, or a plain one that is not null, a boolean or a number.
+    /// A string: a quoted scalar, or a plain one that the core schema resolves to a
+    /// string (not null, a boolean or a number).
     pub fn as_str(&self) -> Option<&str> {
         match &self.value {
-            Value::Scalar { text, plain: false } => Some(text),
-            Value::Scalar { text, plain: true } => {
-                (!is_null_text(text) && parse_bool(text).is_none() && text.parse::<f64>().is_err())
-                    .then_some(text)
-            }
+            Value::Scalar { text, .. } if self.plain_kind() == Some(Plain::Str) => Some(text),
             _ => None,
         }
     }
 
     pub fn as_bool(&self) -> Option<bool> {
-        match &self.value {
-            Value::Scalar { text, plain: true } => parse_bool(text),
+        match self.plain_kind() {
+            Some(Plain::Bool(b)) => Some(b),
             _ => None,
         }
     }
 
     pub fn as_i64(&self) -> Option<i64> {
-        match &self.value {
-            Value::Scalar { text, plain: true } => parse_int(text),
+        match self.plain_kind() {
+            Some(Plain::Int(v)) => v,
             _ => None,
         }
     }
@@ -160,36 +158,78 @@ impl Node {
     }
 }
 
-fn is_null_text(t: &str) -> bool {
-    matches!(t, "" | "~" | "null" | "Null" | "NULL")
+/// How the YAML 1.2 core schema resolves a plain scalar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plain {
+    Null,
+    Bool(bool),
+    /// Matches the core schema's integer forms (`[-+]?[0-9]+`, `0o[0-7]+`,
+    /// `0x[0-9a-fA-F]+`); the value when it fits an `i64`.
+    Int(Option<i64>),
+    /// Matches the core schema's float forms (decimal with a fraction or exponent,
+    /// `.inf`, `-.inf`, `+.inf`, `.nan` and their capitalised variants).
+    Float,
+    Str,
 }
 
-fn parse_bool(t: &str) -> Option<bool> {
+/// Resolves a plain scalar's text by the YAML 1.2 core schema (tag resolution, chapter
+/// 10.3.2): anything that matches none of the null, boolean, integer and float forms is
+/// a string.
+pub fn resolve_plain(t: &str) -> Plain {
     match t {
-        "true" | "True" | "TRUE" => Some(true),
-        "false" | "False" | "FALSE" => Some(false),
-        _ => None,
+        "" | "~" | "null" | "Null" | "NULL" => Plain::Null,
+        "true" | "True" | "TRUE" => Plain::Bool(true),
+        "false" | "False" | "FALSE" => Plain::Bool(false),
+        ".nan" | ".NaN" | ".NAN" => Plain::Float,
+        _ => {
+            if let Some(v) = core_int(t) {
+                Plain::Int(v)
+            } else if is_core_float(t) {
+                Plain::Float
+            } else {
+                Plain::Str
+            }
+        }
     }
 }
 
-fn parse_int(t: &str) -> Option<i64> {
-    let (neg, digits) = match t.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, t.strip_prefix('+').unwrap_or(t)),
+fn all_digits(s: &str, radix: u32) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_digit(radix))
+}
+
+/// `Some(value)` when `t` is a core-schema integer (`None` inside when it does not fit
+/// an `i64`).
+fn core_int(t: &str) -> Option<Option<i64>> {
+    if let Some(oct) = t.strip_prefix("0o") {
+        return all_digits(oct, 8).then(|| i64::from_str_radix(oct, 8).ok());
+    }
+    if let Some(hex) = t.strip_prefix("0x") {
+        return all_digits(hex, 16).then(|| i64::from_str_radix(hex, 16).ok());
+    }
+    let digits = t.strip_prefix(['-', '+']).unwrap_or(t);
+    // `i64::from_str` takes the sign itself, `+` included.
+    all_digits(digits, 10).then(|| t.parse().ok())
+}
+
+/// `[-+]? ( \. [0-9]+ | [0-9]+ ( \. [0-9]* )? ) ( [eE] [-+]? [0-9]+ )?` or
+/// `[-+]? ( \.inf | \.Inf | \.INF )`.
+fn is_core_float(t: &str) -> bool {
+    let body = t.strip_prefix(['-', '+']).unwrap_or(t);
+    if matches!(body, ".inf" | ".Inf" | ".INF") {
+        return true;
+    }
+    let (mantissa, exponent) = match body.find(['e', 'E']) {
+        Some(i) => (&body[..i], Some(&body[i + 1..])),
+        None => (body, None),
     };
-    let v = if let Some(hex) = digits.strip_prefix("0x") {
-        i64::from_str_radix(hex, 16).ok()?
-    } else if let Some(oct) = digits.strip_prefix("0o") {
-        i64::from_str_radix(oct, 8).ok()?
-    } else if !digits.is_empty()
-        && digits.bytes().all(|b| b.is_ascii_digit() || b == b'_')
-        && !digits.starts_with('_')
-    {
-        digits.replace('_', "").parse().ok()?
-    } else {
-        return None;
+    let mantissa_ok = match mantissa.split_once('.') {
+        Some(("", frac)) => all_digits(frac, 10),
+        Some((int, frac)) => all_digits(int, 10) && (frac.is_empty() || all_digits(frac, 10)),
+        None => all_digits(mantissa, 10),
     };
-    Some(if neg { -v } else { v })
+    let exponent_ok =
+        exponent.is_none_or(|e| all_digits(e.strip_prefix(['-', '+']).unwrap_or(e), 10));
+    mantissa_ok && exponent_ok
 }
 
 fn mark_of(m: &Marker) -> Mark {
@@ -520,6 +560,77 @@ mod tests {
         assert!(n.get("d").unwrap().is_null());
         assert_eq!(n.get("e").unwrap().as_str(), Some("2gb"));
         assert_eq!(n.get("f").unwrap().type_name(), "a number");
+    }
+
+    #[test]
+    fn core_schema_resolution() {
+        use Plain::*;
+        let cases: &[(&str, Plain)] = &[
+            ("", Null),
+            ("~", Null),
+            ("null", Null),
+            ("Null", Null),
+            ("NULL", Null),
+            ("nULL", Str),
+            ("true", Bool(true)),
+            ("True", Bool(true)),
+            ("TRUE", Bool(true)),
+            ("false", Bool(false)),
+            ("FALSE", Bool(false)),
+            ("yes", Str),
+            ("on", Str),
+            ("tRUE", Str),
+            ("0", Int(Some(0))),
+            ("-19", Int(Some(-19))),
+            ("+12", Int(Some(12))),
+            ("0o14", Int(Some(12))),
+            ("0x1F", Int(Some(31))),
+            ("0xff", Int(Some(255))),
+            ("99999999999999999999", Int(None)),
+            ("1_000", Str),
+            ("-0x1", Str),
+            ("0o8", Str),
+            ("0x", Str),
+            ("0b101", Str),
+            ("1.5", Float),
+            ("-.5", Float),
+            ("+1.", Float),
+            ("1e3", Float),
+            ("2.5E-3", Float),
+            ("1e", Str),
+            (".", Str),
+            ("1.2.3", Str),
+            (".inf", Float),
+            ("-.Inf", Float),
+            ("+.INF", Float),
+            (".nan", Float),
+            (".NaN", Float),
+            (".NAN", Float),
+            ("-.nan", Str),
+            (".iNf", Str),
+            ("nan", Str),
+            ("NaN", Str),
+            ("inf", Str),
+            ("-inf", Str),
+            ("infinity", Str),
+            ("2gb", Str),
+        ];
+        for (text, want) in cases {
+            assert_eq!(resolve_plain(text), *want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn nan_and_inf_words_are_strings() {
+        let n = parse(b"a: nan\nb: inf\nc: .inf\nd: '.nan'\ne: 0o17\nf: 1_000\n").unwrap();
+        assert_eq!(n.get("a").unwrap().as_str(), Some("nan"));
+        assert_eq!(n.get("b").unwrap().type_name(), "a string");
+        assert_eq!(n.get("c").unwrap().type_name(), "a number");
+        assert_eq!(n.get("c").unwrap().as_str(), None);
+        assert_eq!(n.get("d").unwrap().as_str(), Some(".nan"));
+        assert_eq!(n.get("e").unwrap().as_i64(), Some(15));
+        assert_eq!(n.get("f").unwrap().as_i64(), None);
+        assert_eq!(n.get("f").unwrap().as_str(), Some("1_000"));
     }
 
     #[test]
