@@ -226,6 +226,13 @@ impl<K: Kind> Setting<K> {
         self.get(root).or_else(|| self.default_value())
     }
 
+    /// The value of this field in a mapping that holds it directly, by its name (what-if
+    /// profiles hold the usage and volume keys flat), and where it was written.
+    pub fn leaf<'n>(&self, node: &'n Node) -> Option<(K::Out<'n>, Mark)> {
+        let n = node.get(self.field.name)?;
+        K::read(n).map(|v| (v, n.mark))
+    }
+
     /// The declared default.
     pub fn default_value<'n>(&self) -> Option<K::Out<'n>> {
         K::fallback(&self.field.default)
