@@ -539,6 +539,10 @@ pub const VOLUME: Setting<Tree> = tree(
     "one volume per Machine (unset: none)",
 );
 
+/// The keys of a secret reference (`{ env: VAR }` or `{ file: PATH }`); exactly one.
+pub const SECRET_REF_KEYS: [&str; 2] = [SECRET_ENV, SECRET_FILE];
+pub const SECRET_ENV: &str = "env";
+pub const SECRET_FILE: &str = "file";
 pub const SECRETS: Setting<Tree> = tree(
     "secrets",
     Ty::Dict(&SECRET),

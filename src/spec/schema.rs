@@ -266,7 +266,7 @@ impl Checker {
                 Some(items) => {
                     for (i, it) in items.iter().enumerate() {
                         let p = format!("{path}[{i}]");
-                        if it.get("generate").is_some() {
+                        if it.get(crate::spec::decl::GENERATE.key).is_some() {
                             self.check_struct(it, &p, &[GENERATE_KEY, SETTINGS_FIELDS]);
                         } else {
                             self.check_struct(it, &p, &[TENANT_KEYS, SETTINGS_FIELDS]);
@@ -308,7 +308,7 @@ impl Checker {
             .iter()
             .filter_map(|(k, _)| k.scalar_text())
             .collect();
-        let known = ["env", "file"];
+        let known = crate::spec::decl::SECRET_REF_KEYS;
         let mut plaintext = false;
         for (k, v) in entries {
             let key = k.scalar_text().unwrap_or("?");

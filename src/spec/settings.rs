@@ -246,11 +246,11 @@ impl<'a> Effective<'a> {
 
 /// `{env: VAR}` or `{file: PATH}` (the schema checked there is exactly one).
 fn read_secret(v: &Node) -> Option<SecretSource> {
-    if let Some(e) = v.get("env").and_then(Node::as_str) {
+    if let Some(e) = v.get(decl::SECRET_ENV).and_then(Node::as_str) {
         return Some(SecretSource::Env(e.to_string()));
     }
     Some(SecretSource::File(
-        v.get("file").and_then(Node::as_str)?.to_string(),
+        v.get(decl::SECRET_FILE).and_then(Node::as_str)?.to_string(),
     ))
 }
 
