@@ -1,4 +1,6 @@
-//! Facts about the Fly.io platform that validation needs: regions and Machine presets.
+//! Facts about the Fly.io platform that validation needs: regions and Machine presets,
+//! naming rules, memory, volume and idle limits, and one validator per concept (specs,
+//! what-if scenarios and the simulator all call these, so a rule is written once).
 //!
 //! Sources: Fly's region list (2026) and the Machine presets of Fly's Go client
 //! (`MachinePresets`), summarised in `shared/reference/FLY_PRICING_FACTS.md`.
@@ -184,74 +186,198 @@ pub const SNAPSHOT_RETENTION_DEFAULT: u32 = 5;
 /// Suspend is meant for Machines with at most this much memory.
 pub const SUSPEND_MAX_MEMORY_MB: u32 = 2048;
 
+/// A value Fly (or flotilla) refuses: what is wrong, and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub message: String,
+    pub hint: String,
+}
+
+/// A naming rule: which characters a name takes, how long it may be, and whether it may
+/// start or end with a dash. One checker ([`NameRule::problem`]) serves every rule.
+#[derive(Debug, Clone, Copy)]
+pub struct NameRule {
+    pub max_len: usize,
+    pub allowed: fn(char) -> bool,
+    /// Completes "contains 'X'; …" when a character is not allowed.
+    pub allowed_text: &'static str,
+    /// A leading or trailing dash is refused.
+    pub no_edge_dash: bool,
+}
+
+impl NameRule {
+    /// What is wrong with `name` under this rule, as a phrase following the name
+    /// ("is empty", "contains 'A'; …"), or `None` when it is fine.
+    pub fn problem(&self, name: &str) -> Option<String> {
+        if name.is_empty() {
+            return Some("is empty".into());
+        }
+        if name.len() > self.max_len {
+            return Some(format!(
+                "is {} characters long; the limit is {}",
+                name.len(),
+                self.max_len
+            ));
+        }
+        if let Some(c) = name.chars().find(|c| !(self.allowed)(*c)) {
+            return Some(format!("contains {c:?}; {}", self.allowed_text));
+        }
+        if self.no_edge_dash && (name.starts_with('-') || name.ends_with('-')) {
+            return Some("starts or ends with a dash".into());
+        }
+        None
+    }
+}
+
+fn lower_digit_dash(c: char) -> bool {
+    c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'
+}
+fn lower_digit_underscore(c: char) -> bool {
+    c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'
+}
+fn lower_digit_dash_underscore(c: char) -> bool {
+    lower_digit_dash(c) || c == '_'
+}
+
 /// Fly's app-name rule: lowercase letters, digits and dashes (flyctl also caps the length).
-pub fn app_name_problem(name: &str) -> Option<String> {
-    if name.is_empty() {
-        return Some("is empty".into());
-    }
-    if name.len() > 63 {
-        return Some(format!(
-            "is {} characters long; the limit is 63",
-            name.len()
-        ));
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
-    {
-        return Some(format!(
-            "contains {c:?}; only lowercase letters, digits and dashes are allowed"
-        ));
-    }
-    if name.starts_with('-') || name.ends_with('-') {
-        return Some("starts or ends with a dash".into());
-    }
-    None
-}
-
+pub const APP_NAME: NameRule = NameRule {
+    max_len: 63,
+    allowed: lower_digit_dash,
+    allowed_text: "only lowercase letters, digits and dashes are allowed",
+    no_edge_dash: true,
+};
 /// Fly's volume-name rule: lowercase alphanumerics and underscores, at most 30 characters.
-pub fn volume_name_problem(name: &str) -> Option<String> {
-    if name.is_empty() {
-        return Some("is empty".into());
-    }
-    if name.len() > 30 {
-        return Some(format!(
-            "is {} characters long; the limit is 30",
-            name.len()
-        ));
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_'))
-    {
-        return Some(format!(
-            "contains {c:?}; only lowercase letters, digits and underscores are allowed"
-        ));
-    }
-    None
-}
-
+pub const VOLUME_NAME: NameRule = NameRule {
+    max_len: 30,
+    allowed: lower_digit_underscore,
+    allowed_text: "only lowercase letters, digits and underscores are allowed",
+    no_edge_dash: false,
+};
 /// Machine names: Fly accepts DNS-label-like names; we keep to lowercase letters,
 /// digits, dashes and underscores, at most 63 characters.
+pub const MACHINE_NAME: NameRule = NameRule {
+    max_len: 63,
+    allowed: lower_digit_dash_underscore,
+    allowed_text: "only lowercase letters, digits, dashes and underscores are allowed",
+    no_edge_dash: false,
+};
+/// flotilla's own names (tenants, fleets): they end up in app, Machine and volume names
+/// and in metadata, so they keep to what all of those accept.
+pub const TENANT_NAME: NameRule = NameRule {
+    max_len: 63,
+    allowed: lower_digit_dash_underscore,
+    allowed_text: "use lowercase letters, digits, dashes and underscores",
+    no_edge_dash: false,
+};
+
+pub fn app_name_problem(name: &str) -> Option<String> {
+    APP_NAME.problem(name)
+}
+
+pub fn volume_name_problem(name: &str) -> Option<String> {
+    VOLUME_NAME.problem(name)
+}
+
 pub fn machine_name_problem(name: &str) -> Option<String> {
-    if name.is_empty() {
-        return Some("is empty".into());
+    MACHINE_NAME.problem(name)
+}
+
+/// Environment variable (and secret) names: letters, digits and underscores, not starting
+/// with a digit.
+pub fn is_env_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The region with this code, or what to say about an unknown one.
+pub fn known_region(code: &str) -> Result<&'static Region, Problem> {
+    region(code).ok_or_else(|| Problem {
+        message: format!("unknown region `{code}`"),
+        hint: crate::diag::suggest(code, REGIONS.iter().map(|r| r.code), "regions"),
+    })
+}
+
+/// The preset with this name, or what to say about an unknown size.
+pub fn known_preset(name: &str) -> Result<&'static Preset, Problem> {
+    preset(name).ok_or_else(|| Problem {
+        message: format!("unknown size `{name}`"),
+        hint: crate::diag::suggest(name, PRESETS.iter().map(|p| p.name), "sizes"),
+    })
+}
+
+/// Memory must be a multiple of 256 MB within the preset's range.
+pub fn memory_problem(p: &Preset, memory_mb: u32) -> Option<Problem> {
+    if !memory_mb.is_multiple_of(256) {
+        let lo = (memory_mb / 256 * 256).max(256);
+        return Some(Problem {
+            message: format!("{memory_mb} MB is not a multiple of 256 MB"),
+            hint: format!("use {lo}mb or {}mb", lo + 256),
+        });
     }
-    if name.len() > 63 {
-        return Some(format!(
-            "is {} characters long; the limit is 63",
-            name.len()
-        ));
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '_'))
-    {
-        return Some(format!(
-            "contains {c:?}; only lowercase letters, digits, dashes and underscores are allowed"
-        ));
+    if memory_mb < p.min_memory_mb() || memory_mb > p.max_memory_mb() {
+        let (lo, hi) = p.cpu_kind.memory_per_cpu_mb();
+        return Some(Problem {
+            message: format!(
+                "{memory_mb} MB is outside what {} allows ({}–{} MB: {}–{} MB per vCPU)",
+                p.name,
+                p.min_memory_mb(),
+                p.max_memory_mb(),
+                lo,
+                hi
+            ),
+            hint: larger_preset_hint(p, memory_mb),
+        });
     }
     None
+}
+
+/// The presets of the same CPU class that take this much memory.
+fn larger_preset_hint(p: &Preset, memory_mb: u32) -> String {
+    let fit = PRESETS
+        .iter()
+        .filter(|q| {
+            q.cpu_kind == p.cpu_kind
+                && q.min_memory_mb() <= memory_mb
+                && memory_mb <= q.max_memory_mb()
+        })
+        .map(|q| q.name)
+        .collect::<Vec<_>>();
+    if fit.is_empty() {
+        format!(
+            "{} takes {}–{} MB",
+            p.name,
+            p.min_memory_mb(),
+            p.max_memory_mb()
+        )
+    } else {
+        format!("{memory_mb} MB fits {}", fit.join(", "))
+    }
+}
+
+/// Suspend keeps a Machine's memory; Fly offers it only for small Machines.
+pub fn suspend_problem(memory_mb: u32) -> Option<String> {
+    (memory_mb > SUSPEND_MAX_MEMORY_MB).then(|| {
+        format!(
+            "idle mode `suspend` with {memory_mb} MB: Fly supports suspend only up to {SUSPEND_MAX_MEMORY_MB} MB"
+        )
+    })
+}
+
+pub fn volume_size_problem(size_gb: u32) -> Option<String> {
+    (!(VOLUME_MIN_GB..=VOLUME_MAX_GB).contains(&size_gb)).then(|| {
+        format!("volume size {size_gb} GB is outside Fly's {VOLUME_MIN_GB}–{VOLUME_MAX_GB} GB")
+    })
+}
+
+pub fn snapshot_retention_problem(days: u32) -> Option<String> {
+    (!(SNAPSHOT_RETENTION_MIN..=SNAPSHOT_RETENTION_MAX).contains(&days)).then(|| {
+        format!(
+            "snapshot retention {days} days is outside Fly's {SNAPSHOT_RETENTION_MIN}–{SNAPSHOT_RETENTION_MAX}"
+        )
+    })
 }
 
 #[cfg(test)]
@@ -285,5 +411,37 @@ mod tests {
         assert!(volume_name_problem("user-42").is_some());
         assert!(volume_name_problem(&"a".repeat(31)).is_some());
         assert_eq!(region("iad").unwrap().group, RegionGroup::NorthAmerica);
+        assert_eq!(
+            app_name_problem("-a").as_deref(),
+            Some("starts or ends with a dash")
+        );
+        assert_eq!(
+            TENANT_NAME.problem("Bob").as_deref(),
+            Some("contains 'B'; use lowercase letters, digits, dashes and underscores")
+        );
+        assert!(is_env_name("_A1") && !is_env_name("1A") && !is_env_name(""));
+    }
+
+    #[test]
+    fn validators() {
+        assert_eq!(known_region("iad").unwrap().code, "iad");
+        assert_eq!(
+            known_region("frankfurt").unwrap_err().hint,
+            "did you mean `fra`?"
+        );
+        assert!(known_preset("shared-cpu-3x").is_err());
+        let p = preset("shared-cpu-1x").unwrap();
+        assert!(memory_problem(p, 512).is_none());
+        assert_eq!(memory_problem(p, 100).unwrap().hint, "use 256mb or 512mb");
+        assert_eq!(memory_problem(p, 1000).unwrap().hint, "use 768mb or 1024mb");
+        assert!(
+            memory_problem(p, 4096)
+                .unwrap()
+                .hint
+                .contains("shared-cpu-2x")
+        );
+        assert!(suspend_problem(2048).is_none() && suspend_problem(4096).is_some());
+        assert!(volume_size_problem(0).is_some() && volume_size_problem(500).is_none());
+        assert!(snapshot_retention_problem(61).is_some());
     }
 }

@@ -1,32 +1,32 @@
 //! Expansion: a checked spec tree → the flat, validated desired state.
 //!
 //! For every tenant (explicit or generated) and every shared app, the layers
-//! `defaults < tier < entry` are merged, validated once per distinct layer stack, and
-//! expanded into resources with stable addresses. All problems are collected.
+//! `defaults < tier < entry` are merged, resolved once per distinct layer stack
+//! ([`crate::spec::resolve`]), and expanded into resources with stable addresses: names
+//! rendered from the naming templates and checked against Fly's rules and each other,
+//! secrets gathered per app, ownership metadata added. All problems are collected.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
 
 use minijinja::{Value as Ctx, context};
 
 use crate::diag::{Diagnostic, Diagnostics, Mark, suggest};
-use crate::platform::{self, Preset};
+use crate::platform;
 use crate::resource::{
-    Address, AppSpec, BackupSpec, Check, Desired, Guest, IdleMode, IdlePolicy, META_INDEX,
-    META_MANAGED, META_ROLE, META_TENANT, MachineSpec, Mount, Owner, Resource, ResourceSet,
-    SecretSource, SecretSpec, Service, Spec, TenantInfo, Usage, VolumeSpec,
+    Address, AppSpec, BackupSpec, Desired, Guest, META_FLEET, META_INDEX, META_MANAGED,
+    META_PROTECT, META_ROLE, META_TENANT, MachineSpec, Mount, Owner, Resource, ResourceSet,
+    SecretSource, SecretSpec, Spec, TenantInfo, VolumeSpec,
 };
+use crate::spec::decl::{self, Setting, Text};
+pub use crate::spec::decl::{
+    DEFAULT_APP_NAME, DEFAULT_MACHINE_NAME, DEFAULT_SHARED_MACHINE_NAME, DEFAULT_VOLUME_NAME,
+};
+use crate::spec::resolve::{Resolved, VolumeSettings, resolve};
 use crate::spec::settings::{Effective, Layer};
-use crate::spec::templates::{Templates, is_template};
-use crate::spec::yaml::Node;
+use crate::spec::templates::Templates;
+use crate::spec::yaml::{Node, Value};
 
-pub const DEFAULT_APP_NAME: &str = "{{ org }}-{{ tenant.name }}";
-pub const DEFAULT_MACHINE_NAME: &str = "{{ tenant.name }}-{{ index }}";
-pub const DEFAULT_SHARED_MACHINE_NAME: &str = "{{ app }}-{{ index }}";
-pub const DEFAULT_VOLUME_NAME: &str = "{{ volume.name }}{% if count > 1 %}_{{ index }}{% endif %}";
-const DEFAULT_SIZE: &str = "shared-cpu-1x";
-const DEFAULT_VOLUME: &str = "data";
-const MAX_MACHINES_PER_ENTRY: u32 = 64;
 /// The most Machines one spec may declare (a bound on work and memory).
 pub const MAX_MACHINES: usize = 200_000;
 
@@ -104,37 +104,6 @@ impl Sink {
     }
 }
 
-/// Validated, typed settings of one layer stack.
-struct Resolved {
-    image: String,
-    region: String,
-    fallback_regions: Vec<String>,
-    preset: &'static Preset,
-    memory_mb: u32,
-    count: u32,
-    idle: IdlePolicy,
-    services: Option<Vec<Service>>,
-    checks: Option<BTreeMap<String, Check>>,
-    restart: Option<String>,
-    /// (key, template source, origin path, mark)
-    env: Vec<(String, String, String, Mark)>,
-    metadata: Vec<(String, String, String, Mark)>,
-    secrets: Vec<(String, SecretSource, String, Mark)>,
-    volume: Option<VolumeSettings>,
-    snapshot_before_destroy: bool,
-    prevent_destroy: bool,
-    usage: Usage,
-}
-
-struct VolumeSettings {
-    name: String,
-    size_gb: u32,
-    mount: String,
-    snapshot_retention: u32,
-    auto_backup: bool,
-    encrypted: bool,
-}
-
 /// Settings resolved once for a tier, with the keys of the diagnostics they produced.
 type CachedSettings = (Option<Rc<Resolved>>, Vec<(String, String)>);
 
@@ -153,527 +122,27 @@ struct AppDecl {
     path: String,
     mark: Mark,
     role: String,
-    machine_name: (String, Mark, String),
+    machine_name: NameTemplate,
     settings: Rc<Resolved>,
 }
 
+/// A name template with where it was written (a built-in default has no mark).
+#[derive(Clone)]
+struct NameTemplate {
+    source: String,
+    mark: Mark,
+    /// The document path diagnostics name (`naming.app`, `apps[0].machine_name (default)`).
+    path: String,
+}
+
 struct Naming {
-    app: (String, Mark, String),
-    machine: (String, Mark, String),
-    volume: (String, Mark, String),
+    app: NameTemplate,
+    machine: NameTemplate,
+    volume: NameTemplate,
 }
 
-pub struct Expander<'a> {
-    pub sink: Sink,
-    templates: Templates,
-    org: String,
-    fleet: String,
-    root: &'a Node,
-    tiers: BTreeMap<String, &'a Node>,
-}
-
-/// An error at `path`; a zero mark (a built-in default) carries no position.
-fn err(msg: impl Into<String>, path: &str, mark: Mark) -> Diagnostic {
-    let d = Diagnostic::error(msg).path(path);
-    if mark.line == 0 { d } else { d.at(mark) }
-}
-
-fn is_env_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-fn tenant_name_problem(s: &str) -> Option<String> {
-    if s.is_empty() {
-        return Some("is empty".into());
-    }
-    if s.len() > 63 {
-        return Some(format!("is {} characters long; the limit is 63", s.len()));
-    }
-    if let Some(c) = s
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '_'))
-    {
-        return Some(format!(
-            "contains {c:?}; use lowercase letters, digits, dashes and underscores"
-        ));
-    }
-    None
-}
-
-impl<'a> Expander<'a> {
-    pub fn new(root: &'a Node, file: &str) -> Self {
-        let mut tiers = BTreeMap::new();
-        if let Some(m) = root.get("tiers").and_then(Node::as_map) {
-            for (k, v) in m {
-                if let Some(name) = k.scalar_text() {
-                    tiers.insert(name.to_string(), v);
-                }
-            }
-        }
-        Expander {
-            sink: Sink::new(file),
-            templates: Templates::new(),
-            org: root
-                .get("org")
-                .and_then(Node::as_str)
-                .unwrap_or("")
-                .to_string(),
-            fleet: root
-                .get("fleet")
-                .and_then(Node::as_str)
-                .unwrap_or(crate::resource::DEFAULT_FLEET)
-                .to_string(),
-            root,
-            tiers,
-        }
-    }
-
-    fn naming(&mut self) -> Naming {
-        let get = |key: &str, default: &str| -> (String, Mark, String) {
-            let n = self.root.get("naming").and_then(|n| n.get(key));
-            match n.and_then(|n| n.as_str().map(|s| (s.to_string(), n.mark))) {
-                Some((s, m)) => (s, m, format!("naming.{key}")),
-                None => (
-                    default.to_string(),
-                    Mark::default(),
-                    format!("naming.{key} (default `{default}`)"),
-                ),
-            }
-        };
-        let naming = Naming {
-            app: get("app", DEFAULT_APP_NAME),
-            machine: get("machine", DEFAULT_MACHINE_NAME),
-            volume: get("volume", DEFAULT_VOLUME_NAME),
-        };
-        for (src, mark, path) in [&naming.app, &naming.machine, &naming.volume] {
-            if let Err(e) = self.templates.compile(src) {
-                self.sink
-                    .add(err(format!("template error: {e}"), path, *mark));
-            }
-        }
-        naming
-    }
-
-    /// The layer stack for an entry: defaults, its tier (if any), the entry itself.
-    fn layers(
-        &mut self,
-        entry: &'a Node,
-        entry_path: &str,
-        tier: Option<(&str, Mark)>,
-    ) -> Vec<Layer<'a>> {
-        let mut layers = Vec::new();
-        if let Some(d) = self.root.get("defaults").filter(|d| d.as_map().is_some()) {
-            layers.push(Layer {
-                path: "defaults".into(),
-                node: d,
-            });
-        }
-        if let Some((t, mark)) = tier {
-            match self.tiers.get(t) {
-                Some(node) if node.as_map().is_some() => {
-                    layers.push(Layer {
-                        path: format!("tiers.{t}"),
-                        node,
-                    });
-                }
-                Some(_) => {}
-                None => {
-                    let hint = suggest(t, self.tiers.keys().map(String::as_str), "tiers");
-                    self.sink.add(
-                        err(
-                            format!("unknown tier `{t}`"),
-                            &format!("{entry_path}.tier"),
-                            mark,
-                        )
-                        .hint(hint),
-                    );
-                }
-            }
-        }
-        layers.push(Layer {
-            path: entry_path.to_string(),
-            node: entry,
-        });
-        layers
-    }
-
-    /// Validates the merged settings of one layer stack and reads them into types.
-    fn resolve(&mut self, eff: &Effective<'_>, what: &str, address: &str) -> Option<Resolved> {
-        let mut ok = true;
-        let own = eff.own_path().to_string();
-        let mut add = |sink: &mut Sink, d: Diagnostic| {
-            if d.is_error() {
-                ok = false;
-            }
-            sink.add(d.address(address.to_string()));
-        };
-        let origin = |k: &str| eff.origin(k);
-        let mark = |k: &str| eff.get(k).map(|n| n.mark).unwrap_or(eff.merged.mark);
-
-        let image = eff.str("image").map(|v| v.0);
-        if eff.get("image").is_none() {
-            add(
-                &mut self.sink,
-                err(format!("{what} has no image"), &own, eff.merged.mark)
-                    .hint("set `image:` in defaults, its tier or the entry (e.g. registry.fly.io/app:1.0)"),
-            );
-        }
-        let region = eff.str("region");
-        if eff.get("region").is_none() {
-            add(
-                &mut self.sink,
-                err(format!("{what} has no region"), &own, eff.merged.mark)
-                    .hint("set `region:` (e.g. iad) in defaults, its tier or the entry"),
-            );
-        }
-        let codes = || platform::REGIONS.iter().map(|r| r.code);
-        if let Some((r, m)) = &region
-            && platform::region(r).is_none()
-        {
-            add(
-                &mut self.sink,
-                err(format!("unknown region `{r}`"), &origin("region"), *m).hint(suggest(
-                    r,
-                    codes(),
-                    "regions",
-                )),
-            );
-        }
-        let fallback = eff.strings("fallback_regions");
-        for (i, (r, m)) in fallback.iter().enumerate() {
-            let p = format!("{}[{i}]", origin("fallback_regions"));
-            if platform::region(r).is_none() {
-                add(
-                    &mut self.sink,
-                    err(format!("unknown region `{r}`"), &p, *m).hint(suggest(
-                        r,
-                        codes(),
-                        "regions",
-                    )),
-                );
-            } else if region.as_ref().is_some_and(|(pr, _)| pr == r) {
-                add(
-                    &mut self.sink,
-                    Diagnostic::warning(format!("fallback region `{r}` is the primary region"))
-                        .path(p)
-                        .at(*m),
-                );
-            } else if fallback[..i].iter().any(|(o, _)| o == r) {
-                add(
-                    &mut self.sink,
-                    Diagnostic::warning(format!("fallback region `{r}` is listed twice"))
-                        .path(p)
-                        .at(*m),
-                );
-            }
-        }
-
-        let size = eff
-            .str("size")
-            .unwrap_or_else(|| (DEFAULT_SIZE.to_string(), eff.merged.mark));
-        let preset = platform::preset(&size.0);
-        if preset.is_none() {
-            let names = platform::PRESETS.iter().map(|p| p.name);
-            add(
-                &mut self.sink,
-                err(
-                    format!("unknown size `{}`", size.0),
-                    &origin("size"),
-                    size.1,
-                )
-                .hint(suggest(&size.0, names, "sizes")),
-            );
-        }
-        let memory = eff.memory();
-        let mut memory_mb = 0;
-        if let Some(p) = preset {
-            memory_mb = memory.map(|m| m.0).unwrap_or(p.base_memory_mb);
-            let (mpath, mmark) = if memory.is_some() {
-                (origin("memory"), mark("memory"))
-            } else {
-                (origin("size"), size.1)
-            };
-            if memory_mb % 256 != 0 {
-                let lo = memory_mb / 256 * 256;
-                add(
-                    &mut self.sink,
-                    err(
-                        format!("{memory_mb} MB is not a multiple of 256 MB"),
-                        &mpath,
-                        mmark,
-                    )
-                    .hint(format!("use {}mb or {}mb", lo.max(256), lo + 256)),
-                );
-            } else if memory_mb < p.min_memory_mb() || memory_mb > p.max_memory_mb() {
-                let (lo, hi) = p.cpu_kind.memory_per_cpu_mb();
-                add(
-                    &mut self.sink,
-                    err(
-                        format!(
-                            "{memory_mb} MB is outside what {} allows ({}–{} MB: {}–{} MB per vCPU)",
-                            p.name,
-                            p.min_memory_mb(),
-                            p.max_memory_mb(),
-                            lo,
-                            hi
-                        ),
-                        &mpath,
-                        mmark,
-                    )
-                    .hint(larger_preset_hint(p, memory_mb)),
-                );
-            }
-        }
-
-        let count = eff.u32("count").map(|c| c.0).unwrap_or(1);
-        if count == 0 || count > MAX_MACHINES_PER_ENTRY {
-            add(
-                &mut self.sink,
-                err(
-                    format!("count {count} is out of range (1–{MAX_MACHINES_PER_ENTRY})"),
-                    &origin("count"),
-                    mark("count"),
-                ),
-            );
-        }
-        let idle = eff.idle();
-        if idle.mode == IdleMode::Suspend && memory_mb > platform::SUSPEND_MAX_MEMORY_MB {
-            add(
-                &mut self.sink,
-                err(
-                    format!("idle mode `suspend` with {memory_mb} MB: Fly supports suspend only up to 2048 MB"),
-                    &origin("idle.mode"),
-                    mark("idle.mode"),
-                )
-                .hint("use `idle: { mode: stop }` for this size, or memory of 2gb or less"),
-            );
-        }
-        if idle.min_running > count {
-            add(
-                &mut self.sink,
-                err(
-                    format!(
-                        "min_running {} is more than the {count} Machines declared",
-                        idle.min_running
-                    ),
-                    &origin("idle.min_running"),
-                    mark("idle.min_running"),
-                ),
-            );
-        }
-        let services = eff.services();
-        if idle.mode != IdleMode::Off && services.as_ref().is_none_or(Vec::is_empty) {
-            add(
-                &mut self.sink,
-                Diagnostic::warning(format!(
-                    "idle mode `{}` has no effect without services: Fly's proxy stops or suspends a Machine only through a service",
-                    idle.mode.as_str()
-                ))
-                .path(origin("idle.mode"))
-                .at(mark("idle.mode"))
-                .hint("declare `services:` with the port the Machine serves, or use `idle: { mode: off }`"),
-            );
-        }
-
-        let mut env = Vec::new();
-        let env_origin = origin("env");
-        for (k, v, m) in eff.text_map("env") {
-            let p = format!("{env_origin}.{k}");
-            if !is_env_name(&k) {
-                add(
-                    &mut self.sink,
-                    err(
-                        format!("`{k}` is not a valid environment variable name"),
-                        &p,
-                        m,
-                    )
-                    .hint("use letters, digits and underscores, not starting with a digit"),
-                );
-            }
-            if is_template(&v)
-                && let Err(e) = self.templates.compile(&v)
-            {
-                // Reported here; the value is skipped when rendering.
-                self.sink
-                    .add(err(format!("template error: {e}"), &p, m).address(address.to_string()));
-            }
-            env.push((k, v, p, m));
-        }
-        let mut metadata = Vec::new();
-        let metadata_origin = origin("metadata");
-        for (k, v, m) in eff.text_map("metadata") {
-            let p = format!("{metadata_origin}.{k}");
-            if k.starts_with("flotilla_") || k.starts_with("fly_") {
-                add(
-                    &mut self.sink,
-                    err(format!("metadata key `{k}` is reserved"), &p, m).hint(
-                        "keys starting with `flotilla_` or `fly_` are set by flotilla and Fly",
-                    ),
-                );
-            }
-            if is_template(&v)
-                && let Err(e) = self.templates.compile(&v)
-            {
-                self.sink
-                    .add(err(format!("template error: {e}"), &p, m).address(address.to_string()));
-            }
-            metadata.push((k, v, p, m));
-        }
-        let mut secrets = Vec::new();
-        let secrets_origin = origin("secrets");
-        for (name, src, m) in eff.secrets() {
-            let p = format!("{secrets_origin}.{name}");
-            if !is_env_name(&name) {
-                add(
-                    &mut self.sink,
-                    err(format!("`{name}` is not a valid secret name"), &p, m).hint(
-                        "secrets become environment variables: use letters, digits and underscores",
-                    ),
-                );
-            }
-            if let Some(e) = env.iter().find(|e| e.0 == name) {
-                add(
-                    &mut self.sink,
-                    err(
-                        format!("`{name}` is both a secret and an env variable"),
-                        &p,
-                        m,
-                    )
-                    .hint(format!("remove it from {}", e.2)),
-                );
-            }
-            secrets.push((name, src, p, m));
-        }
-
-        let volume = if eff.get("volume").is_some() {
-            let name = eff
-                .str("volume.name")
-                .map(|v| v.0)
-                .unwrap_or_else(|| DEFAULT_VOLUME.to_string());
-            if let Some(problem) = platform::volume_name_problem(&name) {
-                add(
-                    &mut self.sink,
-                    err(format!("volume name `{name}` {problem}"), &origin("volume.name"), mark("volume.name"))
-                        .hint("Fly volume names take lowercase letters, digits and underscores, up to 30 characters (e.g. `my_data`)"),
-                );
-            }
-            let size_gb = eff
-                .u32("volume.size_gb")
-                .map(|v| v.0)
-                .unwrap_or(platform::VOLUME_MIN_GB);
-            if !(platform::VOLUME_MIN_GB..=platform::VOLUME_MAX_GB).contains(&size_gb) {
-                add(
-                    &mut self.sink,
-                    err(
-                        format!("volume size {size_gb} GB is outside Fly's 1–500 GB"),
-                        &origin("volume.size_gb"),
-                        mark("volume.size_gb"),
-                    ),
-                );
-            }
-            let retention = eff
-                .u32("volume.snapshot_retention")
-                .map(|v| v.0)
-                .unwrap_or(platform::SNAPSHOT_RETENTION_DEFAULT);
-            if !(platform::SNAPSHOT_RETENTION_MIN..=platform::SNAPSHOT_RETENTION_MAX)
-                .contains(&retention)
-            {
-                add(
-                    &mut self.sink,
-                    err(
-                        format!("snapshot retention {retention} days is outside Fly's 1–60"),
-                        &origin("volume.snapshot_retention"),
-                        mark("volume.snapshot_retention"),
-                    ),
-                );
-            }
-            let mount = eff.str("volume.mount").map(|v| v.0);
-            match &mount {
-                None => add(
-                    &mut self.sink,
-                    err(
-                        "the volume has no mount path",
-                        &origin("volume"),
-                        mark("volume"),
-                    )
-                    .hint("add `mount: /data` (an absolute path inside the Machine)"),
-                ),
-                Some(p) if !p.starts_with('/') || p == "/" => add(
-                    &mut self.sink,
-                    err(
-                        format!("mount path `{p}` must be an absolute directory other than /"),
-                        &origin("volume.mount"),
-                        mark("volume.mount"),
-                    ),
-                ),
-                Some(_) => {}
-            }
-            Some(VolumeSettings {
-                name,
-                size_gb,
-                mount: mount.unwrap_or_default(),
-                snapshot_retention: retention,
-                auto_backup: eff.bool("volume.auto_backup").unwrap_or(true),
-                encrypted: eff.bool("volume.encrypted").unwrap_or(true),
-            })
-        } else {
-            None
-        };
-
-        if !ok {
-            return None;
-        }
-        Some(Resolved {
-            image: image?,
-            region: region?.0,
-            fallback_regions: fallback
-                .into_iter()
-                .map(|f| f.0)
-                .filter(|r| platform::region(r).is_some())
-                .collect(),
-            preset: preset?,
-            memory_mb,
-            count,
-            idle,
-            services,
-            checks: eff.checks(),
-            restart: eff.str("restart").map(|v| v.0),
-            env,
-            metadata,
-            secrets,
-            volume,
-            snapshot_before_destroy: eff.bool("backups.snapshot_before_destroy").unwrap_or(true),
-            prevent_destroy: eff.bool("lifecycle.prevent_destroy").unwrap_or(false),
-            usage: eff.usage(),
-        })
-    }
-}
-
-fn larger_preset_hint(p: &Preset, memory_mb: u32) -> String {
-    let fit = platform::PRESETS
-        .iter()
-        .filter(|q| {
-            q.cpu_kind == p.cpu_kind
-                && q.min_memory_mb() <= memory_mb
-                && memory_mb <= q.max_memory_mb()
-        })
-        .map(|q| q.name)
-        .collect::<Vec<_>>();
-    if fit.is_empty() {
-        format!(
-            "{} takes {}–{} MB",
-            p.name,
-            p.min_memory_mb(),
-            p.max_memory_mb()
-        )
-    } else {
-        format!("{memory_mb} MB fits {}", fit.join(", "))
-    }
-}
+/// Tenants' names seen so far → where each was declared.
+type NameBook = HashMap<String, String>;
 
 /// Per-app bookkeeping while expanding: who owns which names.
 #[derive(Default)]
@@ -688,7 +157,160 @@ struct AppBook {
     secrets: BTreeMap<String, BTreeMap<String, (SecretSource, String, Address)>>,
 }
 
+/// What expansion has produced so far.
+#[derive(Default)]
+struct Output {
+    book: AppBook,
+    resources: Vec<Resource>,
+    infos: Vec<TenantInfo>,
+}
+
+/// The Machines of one tenant or shared app, and how to name them.
+struct Group<'g> {
+    owner: Owner<'g>,
+    app: &'g str,
+    tenant: Option<&'g str>,
+    role: &'g str,
+    settings: &'g Resolved,
+    base: &'g Ctx,
+    machine_tpl: &'g NameTemplate,
+    volume_tpl: &'g NameTemplate,
+    entry_path: &'g str,
+    /// "tenant `alice`" or "app `router`".
+    desc: String,
+}
+
+pub struct Expander<'a> {
+    pub sink: Sink,
+    templates: Templates,
+    org: String,
+    fleet: String,
+    root: &'a Node,
+    tiers: BTreeMap<String, &'a Node>,
+}
+
+/// An error at `path`; a zero mark (a built-in default) carries no position.
+pub(crate) fn err(msg: impl Into<String>, path: &str, mark: Mark) -> Diagnostic {
+    let d = Diagnostic::error(msg).path(path);
+    if mark.line == 0 { d } else { d.at(mark) }
+}
+
+/// The string of a setting as written, with its mark, owned.
+fn owned(s: &Setting<Text>, node: &Node) -> Option<(String, Mark)> {
+    s.located(node).map(|(v, m)| (v.to_string(), m))
+}
+
 impl<'a> Expander<'a> {
+    pub fn new(root: &'a Node, file: &str) -> Self {
+        let mut tiers = BTreeMap::new();
+        if let Some(m) = decl::TIERS.get(root).and_then(Node::as_map) {
+            for (k, v) in m {
+                if let Some(name) = k.scalar_text() {
+                    tiers.insert(name.to_string(), v);
+                }
+            }
+        }
+        Expander {
+            sink: Sink::new(file),
+            templates: Templates::new(),
+            org: decl::ORG.get(root).unwrap_or("").to_string(),
+            fleet: decl::FLEET.value(root).unwrap_or_default().to_string(),
+            root,
+            tiers,
+        }
+    }
+
+    /// A naming template as written, or its declared default.
+    fn name_template(&self, s: &Setting<Text>) -> NameTemplate {
+        match owned(s, self.root) {
+            Some((source, mark)) => NameTemplate {
+                source,
+                mark,
+                path: s.key.to_string(),
+            },
+            None => {
+                let default = s.default_value().unwrap_or_default();
+                NameTemplate {
+                    source: default.to_string(),
+                    mark: Mark::default(),
+                    path: format!("{} (default `{default}`)", s.key),
+                }
+            }
+        }
+    }
+
+    fn naming(&mut self) -> Naming {
+        let naming = Naming {
+            app: self.name_template(&decl::NAMING_APP),
+            machine: self.name_template(&decl::NAMING_MACHINE),
+            volume: self.name_template(&decl::NAMING_VOLUME),
+        };
+        for t in [&naming.app, &naming.machine, &naming.volume] {
+            if let Err(e) = self.templates.compile(&t.source) {
+                self.sink
+                    .add(err(format!("template error: {e}"), &t.path, t.mark));
+            }
+        }
+        naming
+    }
+
+    /// The layer of a named tier; an unknown tier is reported.
+    fn tier_layer(&mut self, tier: &str, mark: Mark, entry_path: &str) -> Option<Layer<'a>> {
+        match self.tiers.get(tier) {
+            Some(node) if node.as_map().is_some() => Some(Layer {
+                path: format!("tiers.{tier}"),
+                node,
+            }),
+            Some(_) => None,
+            None => {
+                let hint = suggest(tier, self.tiers.keys().map(String::as_str), "tiers");
+                self.sink.add(
+                    err(
+                        format!("unknown tier `{tier}`"),
+                        &format!("{entry_path}.tier"),
+                        mark,
+                    )
+                    .hint(hint),
+                );
+                None
+            }
+        }
+    }
+
+    /// The layer stack for an entry: defaults, its tier (if any), the entry itself.
+    fn layers(
+        &mut self,
+        entry: &'a Node,
+        entry_path: &str,
+        tier: Option<(&str, Mark)>,
+    ) -> Vec<Layer<'a>> {
+        let mut layers = Vec::new();
+        if let Some(d) = decl::DEFAULTS
+            .get(self.root)
+            .filter(|d| d.as_map().is_some())
+        {
+            layers.push(Layer {
+                path: decl::DEFAULTS.key.into(),
+                node: d,
+            });
+        }
+        if let Some((t, mark)) = tier
+            && let Some(layer) = self.tier_layer(t, mark, entry_path)
+        {
+            layers.push(layer);
+        }
+        layers.push(Layer {
+            path: entry_path.to_string(),
+            node: entry,
+        });
+        layers
+    }
+
+    /// Validates the merged settings of one layer stack and reads them into types.
+    fn resolve(&mut self, eff: &Effective<'_>, what: &str, address: &str) -> Option<Resolved> {
+        resolve(&mut self.sink, &mut self.templates, eff, what, address)
+    }
+
     fn render(
         &mut self,
         src: &str,
@@ -710,18 +332,17 @@ impl<'a> Expander<'a> {
         }
     }
 
-    fn entry_str(&self, entry: &Node, key: &str) -> Option<(String, Mark)> {
-        entry
-            .get(key)
-            .and_then(|n| n.as_str().map(|s| (s.to_string(), n.mark)))
+    /// Renders a name template for the resource at `address`.
+    fn render_name(&mut self, t: &NameTemplate, ctx: &Ctx, address: &str) -> Option<String> {
+        self.render(&t.source, ctx, &t.path, t.mark, address)
     }
 
     fn read_tenants(&mut self) -> Vec<TenantDecl> {
         let mut out = Vec::new();
-        let Some(entries) = self.root.get("tenants").and_then(Node::as_seq) else {
+        let Some(entries) = decl::TENANTS.get(self.root).and_then(Node::as_seq) else {
             return out;
         };
-        let mut names: HashMap<String, String> = HashMap::new();
+        let mut names = NameBook::new();
         // Tenants that set nothing but a name and a tier share the settings of that tier:
         // resolve each tier once (large explicit lists are mostly such entries).
         let mut by_tier: HashMap<Option<String>, CachedSettings> = HashMap::new();
@@ -730,114 +351,141 @@ impl<'a> Expander<'a> {
                 continue; // reported by the schema check
             }
             let path = format!("tenants[{idx}]");
-            let tier = self.entry_str(entry, "tier");
-            if let Some(gen_node) = entry.get("generate") {
-                let tier = gen_node
-                    .get("tier")
-                    .and_then(|n| n.as_str().map(|s| (s.to_string(), n.mark)))
-                    .or(tier);
-                let layers =
-                    self.layers(entry, &path, tier.as_ref().map(|(t, m)| (t.as_str(), *m)));
-                let eff = Effective::new(layers);
-                let what = format!("tenants generated by {path}");
-                let Some(settings) = self.resolve(&eff, &what, &format!("{path}.generate")) else {
-                    continue;
-                };
-                let settings = Rc::new(settings);
-                let count = gen_node.get("count").and_then(Node::as_i64).unwrap_or(0);
-                if !(1..=crate::spec::schema::MAX_GENERATED).contains(&count) {
-                    continue; // reported by the schema check
+            match decl::GENERATE.get(entry) {
+                Some(generator) => {
+                    self.read_generator(entry, generator, path, &mut names, &mut out);
                 }
-                let count = count as u64;
-                let start = gen_node
-                    .get("start")
-                    .and_then(Node::as_i64)
-                    .unwrap_or(1)
-                    .max(0) as u64;
-                let Some((template, tmark)) = self.entry_str(gen_node, "name") else {
-                    if gen_node.get("name").is_none() {
-                        self.sink.add(
-                            err(
-                                "a generator needs a name template",
-                                &format!("{path}.generate"),
-                                gen_node.mark,
-                            )
-                            .hint("e.g. `name: \"user-{{ i }}\"`"),
-                        );
+                None => {
+                    if let Some(t) = self.read_tenant(entry, path, &mut names, &mut by_tier) {
+                        out.push(t);
                     }
-                    continue;
-                };
-                let npath = format!("{path}.generate.name");
-                for i in start..start.saturating_add(count) {
-                    let ctx = context! { org => &self.org, i => i, tier => tier.as_ref().map(|t| t.0.clone()) };
-                    let Some(name) =
-                        self.render(&template, &ctx, &npath, tmark, &format!("{path}.generate"))
-                    else {
-                        break;
-                    };
-                    if !self.check_tenant_name(&name, &npath, tmark, &mut names) {
-                        break;
-                    }
-                    out.push(TenantDecl {
-                        name,
-                        tier: tier.as_ref().map(|t| t.0.clone()),
-                        path: path.clone(),
-                        i: Some(i),
-                        settings: Rc::clone(&settings),
-                    });
                 }
-            } else {
-                let Some((name, nmark)) = self.entry_str(entry, "name") else {
-                    if entry.get("name").is_none() {
-                        self.sink.add(
-                            err("a tenant needs a `name` (or a `generate:` block)", &path, entry.mark)
-                                .hint("e.g. `- { name: alice }` or `- generate: { count: 10, name: \"user-{{ i }}\" }`"),
-                        );
-                    }
-                    continue;
-                };
-                if !self.check_tenant_name(&name, &format!("{path}.name"), nmark, &mut names) {
-                    continue;
-                }
-                let plain = entry.as_map().is_some_and(|m| {
-                    m.iter()
-                        .all(|(k, _)| matches!(k.scalar_text(), Some("name" | "tier")))
-                });
-                let tier_name = tier.as_ref().map(|t| t.0.clone());
-                let settings = match by_tier.get(&tier_name).filter(|_| plain) {
-                    Some((settings, keys)) => {
-                        let (settings, keys) = (settings.clone(), keys.clone());
-                        self.sink.replay(&keys);
-                        settings
-                    }
-                    None => {
-                        let pos = self.sink.position();
-                        let layers =
-                            self.layers(entry, &path, tier.as_ref().map(|(t, m)| (t.as_str(), *m)));
-                        let eff = Effective::new(layers);
-                        let settings = self
-                            .resolve(&eff, &format!("tenant `{name}`"), &format!("tenant.{name}"))
-                            .map(Rc::new);
-                        if plain {
-                            by_tier.insert(
-                                tier_name.clone(),
-                                (settings.clone(), self.sink.keys_since(pos)),
-                            );
-                        }
-                        settings
-                    }
-                };
-                let Some(settings) = settings else { continue };
-                out.push(TenantDecl {
-                    name,
-                    tier: tier_name,
-                    path,
-                    i: None,
-                    settings,
-                });
             }
         }
         out
+    }
+
+    /// The tenants of a `generate:` entry, named by its template for each `i`.
+    fn read_generator(
+        &mut self,
+        entry: &'a Node,
+        generator: &'a Node,
+        path: String,
+        names: &mut NameBook,
+        out: &mut Vec<TenantDecl>,
+    ) {
+        let tier = decl::GENERATE_TIER
+            .located(generator)
+            .or(decl::ENTRY_TIER.located(entry));
+        let layers = self.layers(entry, &path, tier);
+        let eff = Effective::new(layers);
+        let address = format!("{path}.generate");
+        let what = format!("tenants generated by {path}");
+        let Some(settings) = self.resolve(&eff, &what, &address) else {
+            return;
+        };
+        let settings = Rc::new(settings);
+        let count = decl::GENERATE_COUNT.get(generator).unwrap_or(0);
+        let (lo, hi) = decl::GENERATE_COUNT.range();
+        if !(lo..=hi).contains(&i64::from(count)) {
+            return; // reported by the schema check
+        }
+        let start = match decl::GENERATE_START.node(generator).and_then(Node::as_i64) {
+            Some(v) => v.max(0) as u64,
+            None => u64::from(decl::GENERATE_START.default_value().unwrap_or_default()),
+        };
+        let Some((template, tmark)) = decl::GENERATE_NAME.located(generator) else {
+            if decl::GENERATE_NAME.node(generator).is_none() {
+                self.sink.add(
+                    err(
+                        "a generator needs a name template",
+                        &address,
+                        generator.mark,
+                    )
+                    .hint("e.g. `name: \"user-{{ i }}\"`"),
+                );
+            }
+            return;
+        };
+        let npath = format!("{path}.generate.name");
+        let tier_name = tier.map(|t| t.0.to_string());
+        for i in start..start.saturating_add(u64::from(count)) {
+            let ctx = context! { org => &self.org, i => i, tier => &tier_name };
+            let Some(name) = self.render(template, &ctx, &npath, tmark, &address) else {
+                break;
+            };
+            if !self.check_tenant_name(&name, &npath, tmark, names) {
+                break;
+            }
+            out.push(TenantDecl {
+                name,
+                tier: tier_name.clone(),
+                path: path.clone(),
+                i: Some(i),
+                settings: Rc::clone(&settings),
+            });
+        }
+    }
+
+    /// An explicit tenant entry. Entries with only a name and a tier share their tier's
+    /// resolved settings.
+    fn read_tenant(
+        &mut self,
+        entry: &'a Node,
+        path: String,
+        names: &mut NameBook,
+        by_tier: &mut HashMap<Option<String>, CachedSettings>,
+    ) -> Option<TenantDecl> {
+        let tier = decl::ENTRY_TIER.located(entry);
+        let Some((name, nmark)) = decl::ENTRY_NAME.located(entry) else {
+            if decl::ENTRY_NAME.node(entry).is_none() {
+                self.sink.add(
+                    err("a tenant needs a `name` (or a `generate:` block)", &path, entry.mark)
+                        .hint("e.g. `- { name: alice }` or `- generate: { count: 10, name: \"user-{{ i }}\" }`"),
+                );
+            }
+            return None;
+        };
+        if !self.check_tenant_name(name, &format!("{path}.name"), nmark, names) {
+            return None;
+        }
+        let plain = entry.as_map().is_some_and(|m| {
+            m.iter().all(|(k, _)| {
+                decl::TENANT_KEYS
+                    .iter()
+                    .any(|f| k.scalar_text() == Some(f.name))
+            })
+        });
+        let tier_name = tier.map(|t| t.0.to_string());
+        let settings = match by_tier.get(&tier_name).filter(|_| plain) {
+            Some((settings, keys)) => {
+                let (settings, keys) = (settings.clone(), keys.clone());
+                self.sink.replay(&keys);
+                settings
+            }
+            None => {
+                let pos = self.sink.position();
+                let layers = self.layers(entry, &path, tier);
+                let eff = Effective::new(layers);
+                let settings = self
+                    .resolve(&eff, &format!("tenant `{name}`"), &format!("tenant.{name}"))
+                    .map(Rc::new);
+                if plain {
+                    by_tier.insert(
+                        tier_name.clone(),
+                        (settings.clone(), self.sink.keys_since(pos)),
+                    );
+                }
+                settings
+            }
+        };
+        Some(TenantDecl {
+            name: name.to_string(),
+            tier: tier_name,
+            path,
+            i: None,
+            settings: settings?,
+        })
     }
 
     fn check_tenant_name(
@@ -845,9 +493,9 @@ impl<'a> Expander<'a> {
         name: &str,
         path: &str,
         mark: Mark,
-        names: &mut HashMap<String, String>,
+        names: &mut NameBook,
     ) -> bool {
-        if let Some(problem) = tenant_name_problem(name) {
+        if let Some(problem) = platform::TENANT_NAME.problem(name) {
             self.sink
                 .add(err(format!("tenant name `{name}` {problem}"), path, mark));
             return false;
@@ -864,100 +512,98 @@ impl<'a> Expander<'a> {
     }
 
     fn read_apps(&mut self) -> Vec<AppDecl> {
-        let mut out = Vec::new();
-        let Some(entries) = self.root.get("apps").and_then(Node::as_seq) else {
-            return out;
+        let Some(entries) = decl::APPS.get(self.root).and_then(Node::as_seq) else {
+            return Vec::new();
         };
-        for (idx, entry) in entries.iter().enumerate() {
-            if entry.as_map().is_none() {
-                continue;
+        entries
+            .iter()
+            .enumerate()
+            .filter(|(_, entry)| entry.as_map().is_some())
+            .filter_map(|(idx, entry)| self.read_app(entry, format!("apps[{idx}]")))
+            .collect()
+    }
+
+    /// One shared app entry.
+    fn read_app(&mut self, entry: &'a Node, path: String) -> Option<AppDecl> {
+        let Some((name, nmark)) = owned(&decl::ENTRY_NAME, entry) else {
+            if decl::ENTRY_NAME.node(entry).is_none() {
+                self.sink
+                    .add(err("a shared app needs a `name`", &path, entry.mark));
             }
-            let path = format!("apps[{idx}]");
-            let Some((name, nmark)) = self.entry_str(entry, "name") else {
-                if entry.get("name").is_none() {
-                    self.sink
-                        .add(err("a shared app needs a `name`", &path, entry.mark));
-                }
-                continue;
-            };
-            if let Some(problem) = platform::app_name_problem(&name) {
-                self.sink.add(err(
-                    format!("app name `{name}` {problem}"),
-                    &format!("{path}.name"),
-                    nmark,
-                ));
-                continue;
-            }
-            if entry.get("machines").is_some() && entry.get("count").is_some() {
-                self.sink.add(err(
-                    "set `machines` or `count`, not both",
-                    &path,
-                    entry.mark,
-                ));
-            }
-            // Shared apps take their entry and the tier it names, not the tenant defaults.
-            let mut layers = Vec::new();
-            if let Some((t, m)) = self.entry_str(entry, "tier") {
-                match self.tiers.get(&t) {
-                    Some(node) if node.as_map().is_some() => layers.push(Layer {
-                        path: format!("tiers.{t}"),
-                        node,
-                    }),
-                    Some(_) => {}
-                    None => {
-                        let hint = suggest(&t, self.tiers.keys().map(String::as_str), "tiers");
-                        self.sink.add(
-                            err(format!("unknown tier `{t}`"), &format!("{path}.tier"), m)
-                                .hint(hint),
-                        );
-                    }
-                }
-            }
-            layers.push(Layer {
-                path: path.clone(),
-                node: entry,
-            });
-            let mut eff = Effective::new(layers);
-            if let Some(m) = entry.get("machines")
-                && let crate::spec::yaml::Value::Map(entries) = &mut eff.merged.value
-            {
-                let key = Node {
-                    mark: m.mark,
-                    value: crate::spec::yaml::Value::Scalar {
-                        text: "count".into(),
-                        plain: true,
-                    },
-                };
-                entries.retain(|(k, _)| k.scalar_text() != Some("count"));
-                entries.push((key, m.clone()));
-            }
-            let Some(settings) =
-                self.resolve(&eff, &format!("app `{name}`"), &format!("app.{name}"))
-            else {
-                continue;
-            };
-            let role = self
-                .entry_str(entry, "role")
-                .map(|r| r.0)
-                .unwrap_or_else(|| "shared".to_string());
-            let machine_name = match self.entry_str(entry, "machine_name") {
-                Some((s, m)) => (s, m, format!("{path}.machine_name")),
-                None => (
-                    DEFAULT_SHARED_MACHINE_NAME.to_string(),
-                    nmark,
-                    format!("{path}.machine_name (default)"),
-                ),
-            };
-            out.push(AppDecl {
-                name,
-                path,
-                mark: nmark,
-                role,
-                machine_name,
-                settings: Rc::new(settings),
-            });
+            return None;
+        };
+        if let Some(problem) = platform::app_name_problem(&name) {
+            self.sink.add(err(
+                format!("app name `{name}` {problem}"),
+                &format!("{path}.name"),
+                nmark,
+            ));
+            return None;
         }
-        out
+        if decl::APP_MACHINES.node(entry).is_some() && decl::COUNT.node(entry).is_some() {
+            self.sink.add(err(
+                format!(
+                    "set `{}` or `{}`, not both",
+                    decl::APP_MACHINES.key,
+                    decl::COUNT.key
+                ),
+                &path,
+                entry.mark,
+            ));
+        }
+        let eff = self.app_settings(entry, &path);
+        let settings = self.resolve(&eff, &format!("app `{name}`"), &format!("app.{name}"))?;
+        let role = decl::APP_ROLE.value(entry).unwrap_or_default().to_string();
+        let machine_name = match owned(&decl::APP_MACHINE_NAME, entry) {
+            Some((source, mark)) => NameTemplate {
+                source,
+                mark,
+                path: format!("{path}.{}", decl::APP_MACHINE_NAME.key),
+            },
+            None => NameTemplate {
+                source: decl::DEFAULT_SHARED_MACHINE_NAME.to_string(),
+                mark: nmark,
+                path: format!("{path}.{} (default)", decl::APP_MACHINE_NAME.key),
+            },
+        };
+        Some(AppDecl {
+            name,
+            path,
+            mark: nmark,
+            role,
+            machine_name,
+            settings: Rc::new(settings),
+        })
+    }
+
+    /// A shared app's effective settings: its tier and its entry, not the tenant defaults;
+    /// `machines` stands for `count`.
+    fn app_settings(&mut self, entry: &'a Node, path: &str) -> Effective<'a> {
+        let mut layers = Vec::new();
+        if let Some((t, m)) = decl::ENTRY_TIER.located(entry)
+            && let Some(layer) = self.tier_layer(t, m, path)
+        {
+            layers.push(layer);
+        }
+        layers.push(Layer {
+            path: path.to_string(),
+            node: entry,
+        });
+        let mut eff = Effective::new(layers);
+        if let Some(m) = decl::APP_MACHINES.node(entry)
+            && let Value::Map(entries) = &mut eff.merged.value
+        {
+            let key = Node {
+                mark: m.mark,
+                value: Value::Scalar {
+                    text: decl::COUNT.key.into(),
+                    plain: true,
+                },
+            };
+            entries.retain(|(k, _)| k.scalar_text() != Some(decl::COUNT.key));
+            entries.push((key, m.clone()));
+        }
+        eff
     }
 
     fn claim_app(
@@ -990,40 +636,52 @@ impl<'a> Expander<'a> {
         true
     }
 
+    /// The fleet name follows the tenant-name rule.
+    fn fleet_is_valid(&mut self) -> bool {
+        let Some(n) = decl::FLEET.node(self.root) else {
+            return true;
+        };
+        let Some(problem) = platform::TENANT_NAME.problem(&self.fleet) else {
+            return true;
+        };
+        self.sink.add(
+            err(
+                format!("fleet name `{}` {problem}", self.fleet),
+                decl::FLEET.key,
+                n.mark,
+            )
+            .hint("a fleet names the set of resources this spec manages, e.g. `fleet: jarvis`"),
+        );
+        false
+    }
+
     /// Expands the whole spec into resources.
     pub fn expand(&mut self) -> Desired {
         if self.org.is_empty() {
             // Names derive from the org; its absence is reported by the caller.
             return Desired::default();
         }
-        if let Some(n) = self.root.get("fleet")
-            && let Some(problem) = tenant_name_problem(&self.fleet)
-        {
-            self.sink.add(
-                err(
-                    format!("fleet name `{}` {problem}", self.fleet),
-                    "fleet",
-                    n.mark,
-                )
-                .hint("a fleet names the set of resources this spec manages, e.g. `fleet: jarvis`"),
-            );
+        if !self.fleet_is_valid() {
             return Desired::default();
         }
         let naming = self.naming();
         let tenants = self.read_tenants();
         let apps = self.read_apps();
-        let mut book = AppBook::default();
-        let mut resources: Vec<Resource> = Vec::new();
-        let mut infos = Vec::new();
+        let mut out = Output::default();
+        let shared: HashSet<&str> = apps.iter().map(|a| a.name.as_str()).collect();
+        self.expand_shared_apps(&apps, &mut out);
+        for (pos, t) in tenants.iter().enumerate() {
+            self.expand_tenant(pos, t, &naming, &shared, &mut out);
+        }
+        add_secrets(&mut out, &shared);
+        self.finish(out)
+    }
 
-        let shared: HashMap<String, usize> = apps
-            .iter()
-            .enumerate()
-            .map(|(i, a)| (a.name.clone(), i))
-            .collect();
-        for a in &apps {
+    /// Shared apps first: they claim their names before any tenant.
+    fn expand_shared_apps(&mut self, apps: &[AppDecl], out: &mut Output) {
+        for a in apps {
             self.claim_app(
-                &mut book,
+                &mut out.book,
                 &a.name,
                 &format!("shared app `{}` ({})", a.name, a.path),
                 true,
@@ -1031,9 +689,9 @@ impl<'a> Expander<'a> {
                 a.mark,
             );
         }
-        for a in &apps {
+        for a in apps {
             let owner = Owner::SharedApp(&a.name);
-            resources.push(Resource {
+            out.resources.push(Resource {
                 address: Address::app(&owner),
                 tenant: None,
                 app: a.name.clone(),
@@ -1047,140 +705,120 @@ impl<'a> Expander<'a> {
                 }),
             });
             let base = context! { org => &self.org, app => &a.name, role => &a.role };
-            let s = Rc::clone(&a.settings);
-            let mname = a.machine_name.clone();
-            self.expand_machines(
-                &mut resources,
-                &mut book,
-                &owner,
-                &a.name,
-                None,
-                &a.role,
-                &s,
-                &base,
-                &mname,
-                &mname,
-                &a.path,
-            );
-        }
-
-        for (pos, t) in tenants.iter().enumerate() {
-            let tenant_ctx = context! { name => &t.name, tier => &t.tier, index => pos };
-            let mut base = context! { org => &self.org, tenant => tenant_ctx };
-            if let Some(i) = t.i {
-                base = context! { i => i, ..base };
-            }
-            let address = format!("tenant.{}.app", t.name);
-            let Some(app) =
-                self.render(&naming.app.0, &base, &naming.app.2, naming.app.1, &address)
-            else {
-                continue;
+            let group = Group {
+                owner,
+                app: &a.name,
+                tenant: None,
+                role: &a.role,
+                settings: &a.settings,
+                base: &base,
+                machine_tpl: &a.machine_name,
+                volume_tpl: &a.machine_name,
+                entry_path: &a.path,
+                desc: format!("app `{}`", a.name),
             };
-            if let Some(problem) = platform::app_name_problem(&app) {
-                self.sink.add(
-                    err(
-                        format!("app name `{app}` for tenant `{}` {problem}", t.name),
-                        &naming.app.2,
-                        naming.app.1,
-                    )
-                    .address(address)
-                    .hint("Fly app names take lowercase letters, digits and dashes"),
-                );
-                continue;
-            }
-            let owner = Owner::Tenant(&t.name);
-            let hosted = shared.contains_key(&app);
-            if !hosted {
-                if !self.claim_app(
-                    &mut book,
-                    &app,
-                    &format!("tenant `{}` ({})", t.name, t.path),
-                    false,
-                    &naming.app.2,
-                    naming.app.1,
-                ) {
-                    continue;
-                }
-                resources.push(Resource {
-                    address: Address::app(&owner),
-                    tenant: Some(t.name.clone()),
-                    app: app.clone(),
-                    prevent_destroy: t.settings.prevent_destroy,
-                    id: None,
-                    usage: Some(t.settings.usage.clone()),
-                    spec: Spec::App(AppSpec {
-                        name: app.clone(),
-                        org: self.org.clone(),
-                        shared: false,
-                    }),
-                });
-            }
-            infos.push(TenantInfo {
-                name: t.name.clone(),
-                tier: t.tier.clone(),
-                app: app.clone(),
-            });
-            let base = context! { app => &app, region => &t.settings.region, ..base };
-            let s = Rc::clone(&t.settings);
-            self.expand_machines(
-                &mut resources,
-                &mut book,
-                &owner,
+            self.expand_machines(out, &group);
+        }
+    }
+
+    /// One tenant: its app (unless it lives in a shared app) and its Machines.
+    fn expand_tenant(
+        &mut self,
+        pos: usize,
+        t: &TenantDecl,
+        naming: &Naming,
+        shared: &HashSet<&str>,
+        out: &mut Output,
+    ) {
+        let tenant_ctx = context! { name => &t.name, tier => &t.tier, index => pos };
+        let mut base = context! { org => &self.org, tenant => tenant_ctx };
+        if let Some(i) = t.i {
+            base = context! { i => i, ..base };
+        }
+        let Some(app) = self.tenant_app_name(t, &naming.app, &base) else {
+            return;
+        };
+        let owner = Owner::Tenant(&t.name);
+        if !shared.contains(app.as_str()) {
+            if !self.claim_app(
+                &mut out.book,
                 &app,
-                Some(&t.name),
-                "tenant",
-                &s,
-                &base,
-                &naming.machine,
-                &naming.volume,
-                &t.path,
+                &format!("tenant `{}` ({})", t.name, t.path),
+                false,
+                &naming.app.path,
+                naming.app.mark,
+            ) {
+                return;
+            }
+            out.resources.push(Resource {
+                address: Address::app(&owner),
+                tenant: Some(t.name.clone()),
+                app: app.clone(),
+                prevent_destroy: t.settings.prevent_destroy,
+                id: None,
+                usage: Some(t.settings.usage.clone()),
+                spec: Spec::App(AppSpec {
+                    name: app.clone(),
+                    org: self.org.clone(),
+                    shared: false,
+                }),
+            });
+        }
+        out.infos.push(TenantInfo {
+            name: t.name.clone(),
+            tier: t.tier.clone(),
+            app: app.clone(),
+        });
+        let base = context! { app => &app, region => &t.settings.region, ..base };
+        let group = Group {
+            owner,
+            app: &app,
+            tenant: Some(&t.name),
+            role: "tenant",
+            settings: &t.settings,
+            base: &base,
+            machine_tpl: &naming.machine,
+            volume_tpl: &naming.volume,
+            entry_path: &t.path,
+            desc: format!("tenant `{}`", t.name),
+        };
+        self.expand_machines(out, &group);
+    }
+
+    /// The tenant's app name, rendered and checked against Fly's rule.
+    fn tenant_app_name(
+        &mut self,
+        t: &TenantDecl,
+        tpl: &NameTemplate,
+        base: &Ctx,
+    ) -> Option<String> {
+        let address = format!("tenant.{}.app", t.name);
+        let app = self.render_name(tpl, base, &address)?;
+        if let Some(problem) = platform::app_name_problem(&app) {
+            self.sink.add(
+                err(
+                    format!("app name `{app}` for tenant `{}` {problem}", t.name),
+                    &tpl.path,
+                    tpl.mark,
+                )
+                .address(address)
+                .hint("Fly app names take lowercase letters, digits and dashes"),
             );
+            return None;
         }
+        Some(app)
+    }
 
-        // Secrets: one resource per app and name; Machines see all of their app's secrets.
-        let mut app_secret_names: HashMap<String, Vec<String>> = HashMap::new();
-        let tenant_of_app: HashMap<&str, &str> = infos
-            .iter()
-            .filter(|i| !shared.contains_key(&i.app))
-            .map(|i| (i.app.as_str(), i.name.as_str()))
-            .collect();
-        for (app, secrets) in &book.secrets {
-            let owner_tenant = tenant_of_app.get(app.as_str()).map(|t| t.to_string());
-            for (name, (source, _path, address)) in secrets {
-                resources.push(Resource {
-                    address: address.clone(),
-                    tenant: owner_tenant.clone(),
-                    app: app.clone(),
-                    prevent_destroy: false,
-                    id: None,
-                    usage: None,
-                    spec: Spec::Secret(SecretSpec {
-                        name: name.clone(),
-                        source: source.clone(),
-                        digest: None,
-                        fingerprint: None,
-                    }),
-                });
-            }
-            app_secret_names.insert(app.clone(), secrets.keys().cloned().collect());
-        }
-        for r in &mut resources {
-            if let Spec::Machine(m) = &mut r.spec
-                && let Some(names) = app_secret_names.get(&r.app)
-            {
-                m.secrets = names.clone();
-            }
-        }
-
-        let mut app_names: Vec<String> = book.owners.keys().cloned().collect();
+    /// The desired state, with the defaults' usage for observed resources without one.
+    fn finish(&self, out: Output) -> Desired {
+        let mut app_names: Vec<String> = out.book.owners.into_keys().collect();
         app_names.sort();
-        let default_usage = self
-            .root
-            .get("defaults")
+        let default_usage = decl::DEFAULTS
+            .get(self.root)
             .filter(|d| d.as_map().is_some())
             .map(|d| {
                 Effective::new(vec![Layer {
-                    path: "defaults".into(),
+                    path: decl::DEFAULTS.key.into(),
                     node: d,
                 }])
                 .usage()
@@ -1189,35 +827,40 @@ impl<'a> Expander<'a> {
         Desired {
             org: self.org.clone(),
             fleet: self.fleet.clone(),
-            resources: ResourceSet::new(resources),
+            resources: ResourceSet::new(out.resources),
             default_usage,
-            tenants: infos,
+            tenants: out.infos,
             apps: app_names,
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn expand_machines(
-        &mut self,
-        out: &mut Vec<Resource>,
-        book: &mut AppBook,
-        owner: &Owner<'_>,
-        app: &str,
-        tenant: Option<&str>,
-        role: &str,
-        s: &Resolved,
-        base: &Ctx,
-        machine_tpl: &(String, Mark, String),
-        volume_tpl: &(String, Mark, String),
-        entry_path: &str,
-    ) {
-        let owner_desc = match tenant {
-            Some(t) => format!("tenant `{t}`"),
-            None => format!("app `{app}`"),
-        };
-        // Secrets are per app: tenants hosted in a shared app add theirs to the app's.
-        for (name, source, path, mark) in &s.secrets {
-            let address = Address::secret(&self.secret_owner(owner, app, tenant.is_some()), name);
+    /// A group's secrets, then its Machines (each with its volume and backup policy).
+    fn expand_machines(&mut self, out: &mut Output, g: &Group<'_>) {
+        self.register_secrets(&mut out.book, g);
+        if out.book.machines.len() + g.settings.count as usize > MAX_MACHINES {
+            self.sink.add(
+                err(
+                    format!("the spec declares more than {MAX_MACHINES} Machines"),
+                    g.entry_path,
+                    Mark::default(),
+                )
+                .hint("split the fleet into several specs"),
+            );
+            return;
+        }
+        for index in 0..g.settings.count {
+            if !self.expand_machine(out, g, index) {
+                return;
+            }
+        }
+    }
+
+    /// Secrets are per app: tenants hosted in a shared app add theirs to the app's.
+    fn register_secrets(&mut self, book: &mut AppBook, g: &Group<'_>) {
+        for (name, source, path, mark) in &g.settings.secrets {
+            let owner = self.secret_owner(&g.owner, g.app, g.tenant.is_some());
+            let address = Address::secret(&owner, name);
+            let app = g.app;
             let entry = book.secrets.entry(app.to_string()).or_default();
             match entry.get(name) {
                 Some((other, other_path, _)) if other != source => {
@@ -1236,183 +879,216 @@ impl<'a> Expander<'a> {
                 }
             }
         }
-        let tenant_meta = tenant.map(str::to_string);
-        if book.machines.len() + s.count as usize > MAX_MACHINES {
+    }
+
+    /// One Machine of a group. `false`: stop expanding the group (a name problem was
+    /// reported, and every further index would repeat it).
+    fn expand_machine(&mut self, out: &mut Output, g: &Group<'_>, index: u32) -> bool {
+        let s = g.settings;
+        let machine_address = Address::machine(&g.owner, index);
+        let addr = machine_address.to_string();
+        let vol_logical = s.volume.as_ref().map_or("", |v| v.name.as_str());
+        let ctx = context! { index => index, count => s.count, volume => context! { name => vol_logical }, ..g.base.clone() };
+        let Some(machine_name) = self.machine_name(&mut out.book, g, &ctx, &addr) else {
+            return false;
+        };
+        let env = self.render_entries(&s.env, &ctx, &addr);
+        let mut metadata = self.render_entries(&s.metadata, &ctx, &addr);
+        self.system_metadata(&mut metadata, g, index);
+        let mut mounts = Vec::new();
+        if let Some(v) = &s.volume {
+            let Some(mount) = self.expand_volume(out, g, v, (&machine_address, index), &ctx) else {
+                return false;
+            };
+            mounts.push(mount);
+        }
+        out.resources.push(Resource {
+            address: machine_address,
+            tenant: g.tenant.map(str::to_string),
+            app: g.app.to_string(),
+            prevent_destroy: s.prevent_destroy,
+            id: None,
+            usage: Some(s.usage.clone()),
+            spec: Spec::Machine(Box::new(MachineSpec {
+                name: machine_name,
+                region: s.region.clone(),
+                fallback_regions: s.fallback_regions.clone(),
+                image: s.image.clone(),
+                size: s.preset.name.to_string(),
+                guest: Guest {
+                    cpu_kind: s.preset.cpu_kind,
+                    cpus: s.preset.cpus,
+                    memory_mb: s.memory_mb,
+                },
+                env,
+                services: s.services.clone(),
+                checks: s.checks.clone(),
+                metadata,
+                mounts,
+                idle: s.idle.clone(),
+                restart: s.restart.clone(),
+                secrets: Vec::new(),
+                role: g.role.to_string(),
+                index,
+            })),
+        });
+        true
+    }
+
+    /// The Machine's name: rendered, valid, and unique within its app.
+    fn machine_name(
+        &mut self,
+        book: &mut AppBook,
+        g: &Group<'_>,
+        ctx: &Ctx,
+        addr: &str,
+    ) -> Option<String> {
+        let tpl = g.machine_tpl;
+        let name = self.render_name(tpl, ctx, addr)?;
+        if let Some(problem) = platform::machine_name_problem(&name) {
             self.sink.add(
                 err(
-                    format!("the spec declares more than {MAX_MACHINES} Machines"),
-                    entry_path,
-                    Mark::default(),
+                    format!("machine name `{name}` {problem}"),
+                    &tpl.path,
+                    tpl.mark,
                 )
-                .hint("split the fleet into several specs"),
+                .address(addr.to_string()),
             );
-            return;
+            return None;
         }
-        for index in 0..s.count {
-            let machine_address = Address::machine(owner, index);
-            let addr = machine_address.to_string();
-            let vol_logical = s
-                .volume
-                .as_ref()
-                .map(|v| v.name.clone())
-                .unwrap_or_default();
-            let ctx = context! { index => index, count => s.count, volume => context! { name => &vol_logical }, ..base.clone() };
-            let Some(machine_name) =
-                self.render(&machine_tpl.0, &ctx, &machine_tpl.2, machine_tpl.1, &addr)
-            else {
-                return;
-            };
-            if let Some(problem) = platform::machine_name_problem(&machine_name) {
-                self.sink.add(
-                    err(
-                        format!("machine name `{machine_name}` {problem}"),
-                        &machine_tpl.2,
-                        machine_tpl.1,
-                    )
-                    .address(addr.clone()),
-                );
-                return;
-            }
-            let key = (app.to_string(), machine_name.clone());
-            if let Some(first) = book.machines.get(&key) {
-                self.sink.add(
-                    err(format!("{owner_desc} expands to machine name `{machine_name}` in app `{app}`, already used by {first}"), &machine_tpl.2, machine_tpl.1)
-                        .address(addr.clone())
-                        .hint("include `{{ tenant.name }}` and `{{ index }}` in the machine name template"),
-                );
-                return;
-            }
-            book.machines
-                .insert(key, format!("{owner_desc} ({entry_path})"));
-
-            let mut env = BTreeMap::new();
-            for (k, v, p, m) in &s.env {
-                let Some(val) = self.render(v, &ctx, p, *m, &addr) else {
-                    continue;
-                };
-                env.insert(k.clone(), val);
-            }
-            let mut metadata = BTreeMap::new();
-            for (k, v, p, m) in &s.metadata {
-                let Some(val) = self.render(v, &ctx, p, *m, &addr) else {
-                    continue;
-                };
-                metadata.insert(k.clone(), val);
-            }
-            metadata.insert(META_MANAGED.to_string(), "true".to_string());
-            metadata.insert(crate::resource::META_FLEET.to_string(), self.fleet.clone());
-            if s.prevent_destroy {
-                metadata.insert(
-                    crate::resource::META_PROTECT.to_string(),
-                    "true".to_string(),
-                );
-            }
-            if let Some(t) = &tenant_meta {
-                metadata.insert(META_TENANT.to_string(), t.clone());
-            }
-            metadata.insert(META_ROLE.to_string(), role.to_string());
-            metadata.insert(META_INDEX.to_string(), index.to_string());
-
-            let mut mounts = Vec::new();
-            if let Some(v) = &s.volume {
-                let vol_address = Address::volume(owner, &v.name, index);
-                let Some(vol_name) = self.render(
-                    &volume_tpl.0,
-                    &ctx,
-                    &volume_tpl.2,
-                    volume_tpl.1,
-                    &vol_address.to_string(),
-                ) else {
-                    return;
-                };
-                if let Some(problem) = platform::volume_name_problem(&vol_name) {
-                    self.sink.add(
-                        err(format!("volume name `{vol_name}` {problem}"), &volume_tpl.2, volume_tpl.1)
-                            .address(vol_address.to_string())
-                            .hint("use the `underscore` filter for names with dashes: `{{ tenant.name | underscore }}`"),
-                    );
-                    return;
-                }
-                let vkey = (app.to_string(), vol_name.clone());
-                if let Some(first) = book.volumes.get(&vkey) {
-                    self.sink.add(
-                        err(format!("{owner_desc} expands to volume name `{vol_name}` in app `{app}`, already used by {first}"), &volume_tpl.2, volume_tpl.1)
-                            .address(vol_address.to_string())
-                            .hint("volume names must be unique within an app: include `{{ tenant.name | underscore }}` and `{{ index }}` in naming.volume"),
-                    );
-                    return;
-                }
-                book.volumes
-                    .insert(vkey, format!("{owner_desc} ({entry_path})"));
-                out.push(Resource {
-                    address: vol_address.clone(),
-                    tenant: tenant.map(str::to_string),
-                    app: app.to_string(),
-                    prevent_destroy: s.prevent_destroy,
-                    id: None,
-                    usage: Some(s.usage.clone()),
-                    spec: Spec::Volume(VolumeSpec {
-                        name: vol_name.clone(),
-                        region: s.region.clone(),
-                        fallback_regions: s.fallback_regions.clone(),
-                        size_gb: v.size_gb,
-                        encrypted: v.encrypted,
-                        machine: Some(machine_address.clone()),
-                        attached_machine_id: None,
-                    }),
-                });
-                out.push(Resource {
-                    address: Address::backup(owner, &v.name, index),
-                    tenant: tenant.map(str::to_string),
-                    app: app.to_string(),
-                    prevent_destroy: s.prevent_destroy,
-                    id: None,
-                    usage: Some(s.usage.clone()),
-                    spec: Spec::BackupPolicy(BackupSpec {
-                        volume: vol_address.clone(),
-                        snapshot_retention: v.snapshot_retention,
-                        auto_backup: v.auto_backup,
-                        snapshot_before_destroy: s.snapshot_before_destroy,
-                    }),
-                });
-                mounts.push(Mount {
-                    volume: vol_address,
-                    volume_name: vol_name,
-                    path: v.mount.clone(),
-                });
-            }
-
-            out.push(Resource {
-                address: machine_address,
-                tenant: tenant.map(str::to_string),
-                app: app.to_string(),
-                prevent_destroy: s.prevent_destroy,
-                id: None,
-                usage: Some(s.usage.clone()),
-                spec: Spec::Machine(Box::new(MachineSpec {
-                    name: machine_name,
-                    region: s.region.clone(),
-                    fallback_regions: s.fallback_regions.clone(),
-                    image: s.image.clone(),
-                    size: s.preset.name.to_string(),
-                    guest: Guest {
-                        cpu_kind: s.preset.cpu_kind,
-                        cpus: s.preset.cpus,
-                        memory_mb: s.memory_mb,
-                    },
-                    env,
-                    services: s.services.clone(),
-                    checks: s.checks.clone(),
-                    metadata,
-                    mounts,
-                    idle: s.idle.clone(),
-                    restart: s.restart.clone(),
-                    secrets: Vec::new(),
-                    role: role.to_string(),
-                    index,
-                })),
-            });
+        let key = (g.app.to_string(), name.clone());
+        if let Some(first) = book.machines.get(&key) {
+            self.sink.add(
+                err(
+                    format!(
+                        "{} expands to machine name `{name}` in app `{}`, already used by {first}",
+                        g.desc, g.app
+                    ),
+                    &tpl.path,
+                    tpl.mark,
+                )
+                .address(addr.to_string())
+                .hint("include `{{ tenant.name }}` and `{{ index }}` in the machine name template"),
+            );
+            return None;
         }
+        book.machines
+            .insert(key, format!("{} ({})", g.desc, g.entry_path));
+        Some(name)
+    }
+
+    /// Env or metadata values rendered for one Machine; values that fail to render are
+    /// reported and left out.
+    fn render_entries(
+        &mut self,
+        entries: &[(String, String, String, Mark)],
+        ctx: &Ctx,
+        addr: &str,
+    ) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        for (k, v, p, m) in entries {
+            if let Some(val) = self.render(v, ctx, p, *m, addr) {
+                out.insert(k.clone(), val);
+            }
+        }
+        out
+    }
+
+    /// flotilla's own metadata: managed, fleet, protection, tenant, role, index.
+    fn system_metadata(&self, metadata: &mut BTreeMap<String, String>, g: &Group<'_>, index: u32) {
+        metadata.insert(META_MANAGED.to_string(), "true".to_string());
+        metadata.insert(META_FLEET.to_string(), self.fleet.clone());
+        if g.settings.prevent_destroy {
+            metadata.insert(META_PROTECT.to_string(), "true".to_string());
+        }
+        if let Some(t) = g.tenant {
+            metadata.insert(META_TENANT.to_string(), t.to_string());
+        }
+        metadata.insert(META_ROLE.to_string(), g.role.to_string());
+        metadata.insert(META_INDEX.to_string(), index.to_string());
+    }
+
+    /// The Machine's volume and backup policy; `None`: stop expanding the group.
+    fn expand_volume(
+        &mut self,
+        out: &mut Output,
+        g: &Group<'_>,
+        v: &VolumeSettings,
+        (machine, index): (&Address, u32),
+        ctx: &Ctx,
+    ) -> Option<Mount> {
+        let s = g.settings;
+        let vol_address = Address::volume(&g.owner, &v.name, index);
+        let vol_name = self.volume_name(&mut out.book, g, ctx, &vol_address)?;
+        out.resources.push(Resource {
+            address: vol_address.clone(),
+            tenant: g.tenant.map(str::to_string),
+            app: g.app.to_string(),
+            prevent_destroy: s.prevent_destroy,
+            id: None,
+            usage: Some(s.usage.clone()),
+            spec: Spec::Volume(VolumeSpec {
+                name: vol_name.clone(),
+                region: s.region.clone(),
+                fallback_regions: s.fallback_regions.clone(),
+                size_gb: v.size_gb,
+                encrypted: v.encrypted,
+                machine: Some(machine.clone()),
+                attached_machine_id: None,
+            }),
+        });
+        out.resources.push(Resource {
+            address: Address::backup(&g.owner, &v.name, index),
+            tenant: g.tenant.map(str::to_string),
+            app: g.app.to_string(),
+            prevent_destroy: s.prevent_destroy,
+            id: None,
+            usage: Some(s.usage.clone()),
+            spec: Spec::BackupPolicy(BackupSpec {
+                volume: vol_address.clone(),
+                snapshot_retention: v.snapshot_retention,
+                auto_backup: v.auto_backup,
+                snapshot_before_destroy: s.snapshot_before_destroy,
+            }),
+        });
+        Some(Mount {
+            volume: vol_address,
+            volume_name: vol_name,
+            path: v.mount.clone(),
+        })
+    }
+
+    /// The volume's Fly name: rendered, valid, and unique within its app.
+    fn volume_name(
+        &mut self,
+        book: &mut AppBook,
+        g: &Group<'_>,
+        ctx: &Ctx,
+        vol_address: &Address,
+    ) -> Option<String> {
+        let tpl = g.volume_tpl;
+        let addr = vol_address.to_string();
+        let name = self.render_name(tpl, ctx, &addr)?;
+        if let Some(problem) = platform::volume_name_problem(&name) {
+            self.sink.add(
+                err(format!("volume name `{name}` {problem}"), &tpl.path, tpl.mark)
+                    .address(addr)
+                    .hint("use the `underscore` filter for names with dashes: `{{ tenant.name | underscore }}`"),
+            );
+            return None;
+        }
+        let key = (g.app.to_string(), name.clone());
+        if let Some(first) = book.volumes.get(&key) {
+            self.sink.add(
+                err(format!("{} expands to volume name `{name}` in app `{}`, already used by {first}", g.desc, g.app), &tpl.path, tpl.mark)
+                    .address(addr)
+                    .hint("volume names must be unique within an app: include `{{ tenant.name | underscore }}` and `{{ index }}` in naming.volume"),
+            );
+            return None;
+        }
+        book.volumes
+            .insert(key, format!("{} ({})", g.desc, g.entry_path));
+        Some(name)
     }
 
     /// Secrets of an app-per-tenant belong to the tenant; in a shared app, to the app.
@@ -1424,12 +1100,47 @@ impl<'a> Expander<'a> {
     }
 
     fn is_shared_app(&self, app: &str) -> bool {
-        self.root
-            .get("apps")
+        decl::APPS
+            .get(self.root)
             .and_then(Node::as_seq)
-            .is_some_and(|apps| {
-                apps.iter()
-                    .any(|a| a.get("name").and_then(Node::as_str) == Some(app))
-            })
+            .is_some_and(|apps| apps.iter().any(|a| decl::ENTRY_NAME.get(a) == Some(app)))
+    }
+}
+
+/// Secrets: one resource per app and name; Machines see all of their app's secrets.
+fn add_secrets(out: &mut Output, shared: &HashSet<&str>) {
+    let mut app_secret_names: HashMap<&str, Vec<String>> = HashMap::new();
+    let tenant_of_app: HashMap<&str, &str> = out
+        .infos
+        .iter()
+        .filter(|i| !shared.contains(i.app.as_str()))
+        .map(|i| (i.app.as_str(), i.name.as_str()))
+        .collect();
+    for (app, secrets) in &out.book.secrets {
+        let owner_tenant = tenant_of_app.get(app.as_str()).map(|t| t.to_string());
+        for (name, (source, _path, address)) in secrets {
+            out.resources.push(Resource {
+                address: address.clone(),
+                tenant: owner_tenant.clone(),
+                app: app.clone(),
+                prevent_destroy: false,
+                id: None,
+                usage: None,
+                spec: Spec::Secret(SecretSpec {
+                    name: name.clone(),
+                    source: source.clone(),
+                    digest: None,
+                    fingerprint: None,
+                }),
+            });
+        }
+        app_secret_names.insert(app.as_str(), secrets.keys().cloned().collect());
+    }
+    for r in &mut out.resources {
+        if let Spec::Machine(m) = &mut r.spec
+            && let Some(names) = app_secret_names.get(r.app.as_str())
+        {
+            m.secrets = names.clone();
+        }
     }
 }

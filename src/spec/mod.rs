@@ -6,7 +6,9 @@
 //! problems are collected and returned together; nothing here does network I/O.
 
 pub mod credentials;
+pub mod decl;
 pub mod expand;
+pub mod resolve;
 pub mod schema;
 pub mod settings;
 pub mod templates;

@@ -1,8 +1,13 @@
-//! The shape of a spec: which keys exist where and what type each takes. `check` walks a
-//! YAML tree against it and reports every unknown key (with "did you mean") and every
-//! wrong type, all at once. Typed reading happens afterwards on checked nodes.
+//! Checking a YAML tree against a shape: which keys exist where and what type each takes.
+//! `check` walks a tree against tables of [`Field`]s and reports every unknown key (with
+//! "did you mean") and every wrong type, all at once. The spec's tables are declared in
+//! [`crate::spec::decl`]; what-if scenarios bring their own. Typed reading happens
+//! afterwards on checked nodes, through the same declarations.
 
 use crate::diag::{Diagnostic, suggest};
+pub use crate::spec::decl::{
+    APP_KEYS, DefaultValue, GENERATE_KEY, MAX_GENERATED, SETTINGS_FIELDS, TENANT_KEYS, TOP_FIELDS,
+};
 use crate::spec::yaml::{Node, Value};
 
 /// A type in the spec schema.
@@ -38,218 +43,42 @@ pub enum Ty {
     Apps,
 }
 
+/// A key of a mapping: its name, type, nullability and what a JSON Schema of the spec
+/// needs besides (default, accepted range, doc). Spec fields are declared in
+/// [`crate::spec::decl`]; other files (what-if scenarios) build their own with [`f`] and
+/// [`req`].
 #[derive(Debug, Clone, Copy)]
 pub struct Field {
     pub name: &'static str,
     pub ty: Ty,
     /// May be `null` (resets an inherited value).
     pub nullable: bool,
+    pub default: DefaultValue,
+    /// The range Fly or flotilla accepts, checked on the effective value after layering
+    /// (with a message naming where it was written); `ty`'s bounds are what parses.
+    pub accepted: Option<(i64, i64)>,
+    /// One line for the reference docs and the JSON Schema's `description`.
+    pub doc: &'static str,
 }
 
 /// An optional (nullable) field.
-pub(crate) const fn f(name: &'static str, ty: Ty) -> Field {
+pub const fn f(name: &'static str, ty: Ty) -> Field {
     Field {
         name,
         ty,
         nullable: true,
+        default: DefaultValue::None,
+        accepted: None,
+        doc: "",
     }
 }
 /// A field that may not be `null`.
-pub(crate) const fn req(name: &'static str, ty: Ty) -> Field {
+pub const fn req(name: &'static str, ty: Ty) -> Field {
     Field {
-        name,
-        ty,
         nullable: false,
+        ..f(name, ty)
     }
 }
-
-const PORT: Ty = Ty::Int { min: 1, max: 65535 };
-const COUNT: Ty = Ty::Int {
-    min: 0,
-    max: 1_000_000,
-};
-const HANDLERS: &[&str] = &["http", "tls", "proxy_proto", "pg_tls", "edge_http"];
-const HANDLER: Ty = Ty::Enum(HANDLERS);
-
-pub const PORT_FIELDS: &[Field] = &[
-    req("port", PORT),
-    f("handlers", Ty::List(&HANDLER)),
-    f("force_https", Ty::Bool),
-];
-const PORT_TY: Ty = Ty::Struct(PORT_FIELDS);
-
-pub const CONCURRENCY_FIELDS: &[Field] = &[
-    f("type", Ty::Enum(&["connections", "requests"])),
-    f(
-        "soft_limit",
-        Ty::Int {
-            min: 1,
-            max: 1_000_000,
-        },
-    ),
-    f(
-        "hard_limit",
-        Ty::Int {
-            min: 1,
-            max: 1_000_000,
-        },
-    ),
-];
-
-pub const SERVICE_FIELDS: &[Field] = &[
-    f("protocol", Ty::Enum(&["tcp", "udp"])),
-    req("internal_port", PORT),
-    f("ports", Ty::List(&PORT_TY)),
-    f("concurrency", Ty::Struct(CONCURRENCY_FIELDS)),
-];
-const SERVICE_TY: Ty = Ty::Struct(SERVICE_FIELDS);
-
-pub const CHECK_FIELDS: &[Field] = &[
-    f("type", Ty::Enum(&["http", "tcp"])),
-    req("port", PORT),
-    f("path", Ty::Str),
-    f(
-        "method",
-        Ty::Enum(&["GET", "HEAD", "POST", "get", "head", "post"]),
-    ),
-    f("interval", Ty::Str),
-    f("timeout", Ty::Str),
-    f("grace_period", Ty::Str),
-];
-const CHECK_TY: Ty = Ty::Struct(CHECK_FIELDS);
-
-pub const IDLE_FIELDS: &[Field] = &[
-    f("mode", Ty::Enum(&["off", "stop", "suspend"])),
-    f("autostart", Ty::Bool),
-    f("min_running", COUNT),
-];
-
-pub const VOLUME_FIELDS: &[Field] = &[
-    f("name", Ty::Str),
-    f(
-        "size_gb",
-        Ty::Int {
-            min: 0,
-            max: 1_000_000,
-        },
-    ),
-    f("mount", Ty::Str),
-    f(
-        "snapshot_retention",
-        Ty::Int {
-            min: 0,
-            max: 100_000,
-        },
-    ),
-    f("auto_backup", Ty::Bool),
-    f("encrypted", Ty::Bool),
-];
-
-pub const BACKUP_FIELDS: &[Field] = &[f("snapshot_before_destroy", Ty::Bool)];
-
-pub const LIFECYCLE_FIELDS: &[Field] = &[f("prevent_destroy", Ty::Bool)];
-
-const GB: Ty = Ty::Decimal {
-    min: 0,
-    max: 1_000_000,
-};
-pub const USAGE_FIELDS: &[Field] = &[
-    f("active_hours_per_day", Ty::Decimal { min: 0, max: 24 }),
-    f("rootfs_gb", GB),
-    f("egress_gb_month", GB),
-    f("private_egress_gb_month", GB),
-    f("volume_used_gb", GB),
-    f("snapshot_daily_change", Ty::Decimal { min: 0, max: 1 }),
-    f("dedicated_ipv4", Ty::Int { min: 0, max: 1000 }),
-    f(
-        "certificates",
-        Ty::Int {
-            min: 0,
-            max: 100_000,
-        },
-    ),
-    f(
-        "wildcard_certificates",
-        Ty::Int {
-            min: 0,
-            max: 100_000,
-        },
-    ),
-];
-
-const TEXT: Ty = Ty::Text;
-const STR: Ty = Ty::Str;
-const SECRET: Ty = Ty::SecretRef;
-
-/// Settings that defaults, tiers, tenants and shared apps can all set.
-pub const SETTINGS_FIELDS: &[Field] = &[
-    f("image", Ty::Str),
-    f("region", Ty::Str),
-    f("fallback_regions", Ty::List(&STR)),
-    f("size", Ty::Str),
-    f("memory", Ty::Memory),
-    f("count", COUNT),
-    f("idle", Ty::Struct(IDLE_FIELDS)),
-    f("services", Ty::List(&SERVICE_TY)),
-    f("checks", Ty::Dict(&CHECK_TY)),
-    f("restart", Ty::Enum(&["no", "always", "on-failure"])),
-    f("env", Ty::Dict(&TEXT)),
-    f("metadata", Ty::Dict(&TEXT)),
-    f("volume", Ty::Struct(VOLUME_FIELDS)),
-    f("secrets", Ty::Dict(&SECRET)),
-    f("backups", Ty::Struct(BACKUP_FIELDS)),
-    f("lifecycle", Ty::Struct(LIFECYCLE_FIELDS)),
-    f("usage", Ty::Struct(USAGE_FIELDS)),
-];
-
-/// Keys of a tenant entry besides the settings.
-pub const TENANT_KEYS: &[Field] = &[req("name", Ty::Str), req("tier", Ty::Str)];
-/// Keys of a shared app entry besides the settings.
-pub const APP_KEYS: &[Field] = &[
-    req("name", Ty::Str),
-    req("tier", Ty::Str),
-    req("machines", COUNT),
-    req("role", Ty::Str),
-    req("machine_name", Ty::Str),
-];
-/// The most tenants one generator may produce.
-pub const MAX_GENERATED: i64 = 100_000;
-pub const GENERATE_FIELDS: &[Field] = &[
-    req(
-        "count",
-        Ty::Int {
-            min: 1,
-            max: MAX_GENERATED,
-        },
-    ),
-    req("name", Ty::Str),
-    req("tier", Ty::Str),
-    req(
-        "start",
-        Ty::Int {
-            min: 0,
-            max: 1_000_000_000,
-        },
-    ),
-];
-pub const NAMING_FIELDS: &[Field] = &[
-    req("app", Ty::Str),
-    req("machine", Ty::Str),
-    req("volume", Ty::Str),
-];
-
-const SETTINGS_TY: Ty = Ty::Struct(SETTINGS_FIELDS);
-pub const TOP_FIELDS: &[Field] = &[
-    req("version", Ty::Int { min: 1, max: 1 }),
-    req("org", Ty::Str),
-    req("fleet", Ty::Str),
-    req("naming", Ty::Struct(NAMING_FIELDS)),
-    req("defaults", SETTINGS_TY),
-    req("tiers", Ty::Dict(&SETTINGS_TY)),
-    req("tenants", Ty::Tenants),
-    req("apps", Ty::Apps),
-];
-const GENERATE_KEY: &[Field] = &[req("generate", Ty::Struct(GENERATE_FIELDS))];
 
 /// Collects schema diagnostics (no file set; the caller adds it).
 pub struct Checker {
@@ -437,7 +266,7 @@ impl Checker {
                 Some(items) => {
                     for (i, it) in items.iter().enumerate() {
                         let p = format!("{path}[{i}]");
-                        if it.get("generate").is_some() {
+                        if it.get(crate::spec::decl::GENERATE.key).is_some() {
                             self.check_struct(it, &p, &[GENERATE_KEY, SETTINGS_FIELDS]);
                         } else {
                             self.check_struct(it, &p, &[TENANT_KEYS, SETTINGS_FIELDS]);
@@ -479,7 +308,7 @@ impl Checker {
             .iter()
             .filter_map(|(k, _)| k.scalar_text())
             .collect();
-        let known = ["env", "file"];
+        let known = crate::spec::decl::SECRET_REF_KEYS;
         let mut plaintext = false;
         for (k, v) in entries {
             let key = k.scalar_text().unwrap_or("?");

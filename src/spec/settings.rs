@@ -1,17 +1,16 @@
 //! Layered settings: `defaults` < tier < tenant (or shared app entry). Layers are merged
 //! as YAML trees (mappings deep-merge, lists and scalars replace, `null` removes what a
 //! lower layer set), so every effective value keeps the line and column it was written at.
-//! Typed values are then read from the merged tree.
+//! Typed values are then read from the merged tree through the declarations in
+//! [`crate::spec::decl`] (`eff.value(&decl::COUNT)`): no string keys, no restated defaults.
 
 use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 
 use crate::diag::Mark;
-use crate::resource::{
-    Check, Concurrency, IdleMode, IdlePolicy, Port, SecretSource, Service, Usage,
-};
-use crate::spec::schema::{parse_decimal, parse_memory};
+use crate::resource::{Check, Concurrency, IdlePolicy, Port, SecretSource, Service, Usage};
+use crate::spec::decl::{self, Count, Kind, Number, Setting, Tree};
 use crate::spec::yaml::{Node, Value};
 
 /// One layer: where it is in the document and its mapping.
@@ -22,21 +21,19 @@ pub struct Layer<'a> {
     pub node: &'a Node,
 }
 
-/// Keys of tenant and app entries that are not settings.
-const ENTRY_KEYS: &[&str] = &[
-    "name",
-    "tier",
-    "generate",
-    "machines",
-    "role",
-    "machine_name",
-];
+/// Whether a key of an entry is one of the entry's own keys (name, tier, generate, …),
+/// which are not settings and are never layered.
+fn is_entry_key(key: &str) -> bool {
+    decl::ENTRY_FIELDS
+        .iter()
+        .any(|fields| fields.iter().any(|f| f.name == key))
+}
 
-/// Deep-merges `upper` over `lower` (both mappings).
-fn merge_into(lower: &mut Vec<(Node, Node)>, upper: &[(Node, Node)], skip: &[&str]) {
+/// Deep-merges `upper` over `lower` (both mappings); `top` skips the entry keys.
+fn merge_into(lower: &mut Vec<(Node, Node)>, upper: &[(Node, Node)], top: bool) {
     for (k, v) in upper {
         let Some(key) = k.scalar_text() else { continue };
-        if skip.contains(&key) {
+        if top && is_entry_key(key) {
             continue;
         }
         match lower
@@ -46,7 +43,7 @@ fn merge_into(lower: &mut Vec<(Node, Node)>, upper: &[(Node, Node)], skip: &[&st
             Some((_, lv)) => {
                 // Free-keyed maps (env, metadata, secrets, checks) merge by key too.
                 match (&mut lv.value, &v.value) {
-                    (Value::Map(lm), Value::Map(um)) => merge_into(lm, um, &[]),
+                    (Value::Map(lm), Value::Map(um)) => merge_into(lm, um, false),
                     _ => *lv = v.clone(),
                 }
             }
@@ -76,7 +73,7 @@ impl<'a> Effective<'a> {
         let mut entries: Vec<(Node, Node)> = Vec::new();
         for l in &layers {
             if let Some(m) = l.node.as_map() {
-                merge_into(&mut entries, m, ENTRY_KEYS);
+                merge_into(&mut entries, m, true);
             }
         }
         drop_nulls(&mut entries);
@@ -122,35 +119,43 @@ impl<'a> Effective<'a> {
         self.layers.last().map(|l| l.path.as_str()).unwrap_or("")
     }
 
-    pub fn str(&self, path: &str) -> Option<(String, Mark)> {
-        self.get(path)
-            .and_then(|n| n.as_str().map(|s| (s.to_string(), n.mark)))
+    /// Whether a setting is present in the effective tree (whatever its value).
+    pub fn has<K: Kind>(&self, s: &Setting<K>) -> bool {
+        s.node(&self.merged).is_some()
     }
 
-    pub fn u32(&self, path: &str) -> Option<(u32, Mark)> {
-        self.get(path).and_then(|n| {
-            n.as_i64()
-                .and_then(|v| u32::try_from(v).ok())
-                .map(|v| (v, n.mark))
-        })
+    /// The effective value of a setting as written, and where; `None` when unset.
+    pub fn set<K: Kind>(&self, s: &Setting<K>) -> Option<(K::Out<'_>, Mark)> {
+        s.located(&self.merged)
     }
 
-    pub fn bool(&self, path: &str) -> Option<bool> {
-        self.get(path).and_then(Node::as_bool)
+    /// The effective value of a setting, else its declared default.
+    pub fn value<K: Kind>(&self, s: &Setting<K>) -> Option<K::Out<'_>> {
+        s.value(&self.merged)
     }
 
-    pub fn decimal(&self, path: &str) -> Option<Decimal> {
-        self.get(path)
-            .and_then(|n| n.scalar_text().and_then(parse_decimal))
+    /// The effective value of a setting, else its declared default (settings with a
+    /// declared default never fall through to the type's zero; see `decl`'s tests).
+    pub fn or_default<'s, K: Kind>(&'s self, s: &Setting<K>) -> K::Out<'s>
+    where
+        K::Out<'s>: Default,
+    {
+        self.value(s).unwrap_or_default()
     }
 
-    pub fn memory(&self) -> Option<(u32, Mark)> {
-        self.get("memory")
-            .and_then(|n| parse_memory(n).ok().map(|v| (v, n.mark)))
+    /// Where the effective value of a setting was written (see [`Effective::origin`]).
+    pub fn origin_of<K>(&self, s: &Setting<K>) -> String {
+        self.origin(s.key)
     }
 
-    pub fn strings(&self, path: &str) -> Vec<(String, Mark)> {
-        self.get(path)
+    /// The mark of a setting's effective value, else of the merged entry.
+    pub fn mark_of<K: Kind>(&self, s: &Setting<K>) -> Mark {
+        s.node(&self.merged).map_or(self.merged.mark, |n| n.mark)
+    }
+
+    /// The strings of a list setting, each with its mark.
+    pub fn strings(&self, s: &Setting<Tree>) -> Vec<(String, Mark)> {
+        self.value(s)
             .and_then(Node::as_seq)
             .map(|items| {
                 items
@@ -162,9 +167,9 @@ impl<'a> Effective<'a> {
     }
 
     /// A free-keyed mapping of scalars (env, metadata), in key order.
-    pub fn text_map(&self, path: &str) -> Vec<(String, String, Mark)> {
+    pub fn text_map(&self, s: &Setting<Tree>) -> Vec<(String, String, Mark)> {
         let mut out: Vec<(String, String, Mark)> = self
-            .get(path)
+            .value(s)
             .and_then(Node::as_map)
             .map(|m| {
                 m.iter()
@@ -185,26 +190,19 @@ impl<'a> Effective<'a> {
     pub fn idle(&self) -> IdlePolicy {
         let d = IdlePolicy::default();
         IdlePolicy {
-            mode: match self.get("idle.mode").and_then(Node::scalar_text) {
-                Some("stop") => IdleMode::Stop,
-                Some("suspend") => IdleMode::Suspend,
-                _ => IdleMode::Off,
-            },
-            autostart: self.bool("idle.autostart").unwrap_or(d.autostart),
-            min_running: self
-                .u32("idle.min_running")
-                .map(|v| v.0)
-                .unwrap_or(d.min_running),
+            mode: self.value(&decl::IDLE_MODE).unwrap_or(d.mode),
+            autostart: self.value(&decl::IDLE_AUTOSTART).unwrap_or(d.autostart),
+            min_running: self.value(&decl::IDLE_MIN_RUNNING).unwrap_or(d.min_running),
         }
     }
 
     pub fn services(&self) -> Option<Vec<Service>> {
-        let items = self.get("services")?.as_seq()?;
+        let items = self.value(&decl::SERVICES)?.as_seq()?;
         Some(items.iter().filter_map(read_service).collect())
     }
 
     pub fn checks(&self) -> Option<BTreeMap<String, Check>> {
-        let m = self.get("checks")?.as_map()?;
+        let m = self.value(&decl::CHECKS)?.as_map()?;
         Some(
             m.iter()
                 .filter_map(|(k, v)| Some((k.scalar_text()?.to_string(), read_check(v)?)))
@@ -214,18 +212,12 @@ impl<'a> Effective<'a> {
 
     pub fn secrets(&self) -> Vec<(String, SecretSource, Mark)> {
         let mut out: Vec<(String, SecretSource, Mark)> = self
-            .get("secrets")
+            .value(&decl::SECRETS)
             .and_then(Node::as_map)
             .map(|m| {
                 m.iter()
                     .filter_map(|(k, v)| {
-                        let name = k.scalar_text()?.to_string();
-                        let src = if let Some(e) = v.get("env").and_then(Node::as_str) {
-                            SecretSource::Env(e.to_string())
-                        } else {
-                            SecretSource::File(v.get("file").and_then(Node::as_str)?.to_string())
-                        };
-                        Some((name, src, k.mark))
+                        Some((k.scalar_text()?.to_string(), read_secret(v)?, k.mark))
                     })
                     .collect()
             })
@@ -236,96 +228,84 @@ impl<'a> Effective<'a> {
 
     pub fn usage(&self) -> Usage {
         let d = Usage::default();
-        let dec = |k: &str, dv: Decimal| self.decimal(&format!("usage.{k}")).unwrap_or(dv);
-        let int = |k: &str, dv: u32| self.u32(&format!("usage.{k}")).map(|v| v.0).unwrap_or(dv);
+        let dec = |s: &Setting<Number>, dv: Decimal| self.value(s).unwrap_or(dv);
+        let int = |s: &Setting<Count>, dv: u32| self.value(s).unwrap_or(dv);
         Usage {
-            active_hours_per_day: dec("active_hours_per_day", d.active_hours_per_day),
-            rootfs_gb: dec("rootfs_gb", d.rootfs_gb),
-            egress_gb_month: dec("egress_gb_month", d.egress_gb_month),
-            private_egress_gb_month: dec("private_egress_gb_month", d.private_egress_gb_month),
-            volume_used_gb: self.decimal("usage.volume_used_gb"),
-            snapshot_daily_change: dec("snapshot_daily_change", d.snapshot_daily_change),
-            dedicated_ipv4: int("dedicated_ipv4", d.dedicated_ipv4),
-            certificates: int("certificates", d.certificates),
-            wildcard_certificates: int("wildcard_certificates", d.wildcard_certificates),
+            active_hours_per_day: dec(&decl::USAGE_ACTIVE_HOURS, d.active_hours_per_day),
+            rootfs_gb: dec(&decl::USAGE_ROOTFS_GB, d.rootfs_gb),
+            egress_gb_month: dec(&decl::USAGE_EGRESS_GB, d.egress_gb_month),
+            private_egress_gb_month: dec(&decl::USAGE_PRIVATE_EGRESS_GB, d.private_egress_gb_month),
+            volume_used_gb: self.value(&decl::USAGE_VOLUME_USED_GB),
+            snapshot_daily_change: dec(&decl::USAGE_SNAPSHOT_DAILY_CHANGE, d.snapshot_daily_change),
+            dedicated_ipv4: int(&decl::USAGE_DEDICATED_IPV4, d.dedicated_ipv4),
+            certificates: int(&decl::USAGE_CERTIFICATES, d.certificates),
+            wildcard_certificates: int(&decl::USAGE_WILDCARD_CERTIFICATES, d.wildcard_certificates),
         }
     }
 }
 
+/// `{env: VAR}` or `{file: PATH}` (the schema checked there is exactly one).
+fn read_secret(v: &Node) -> Option<SecretSource> {
+    if let Some(e) = v.get(decl::SECRET_ENV).and_then(Node::as_str) {
+        return Some(SecretSource::Env(e.to_string()));
+    }
+    Some(SecretSource::File(
+        v.get(decl::SECRET_FILE).and_then(Node::as_str)?.to_string(),
+    ))
+}
+
+fn read_port(p: &Node) -> Option<Port> {
+    Some(Port {
+        port: decl::PORT_PORT.get(p)?,
+        handlers: decl::PORT_HANDLERS
+            .get(p)
+            .and_then(Node::as_seq)
+            .map(|hs| {
+                hs.iter()
+                    .filter_map(|h| h.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        force_https: decl::PORT_FORCE_HTTPS.get(p),
+    })
+}
+
+fn read_concurrency(c: &Node) -> Option<Concurrency> {
+    Some(Concurrency {
+        kind: decl::CONCURRENCY_TYPE.value(c)?.to_string(),
+        soft_limit: decl::CONCURRENCY_SOFT_LIMIT.value(c)?,
+        hard_limit: decl::CONCURRENCY_HARD_LIMIT.value(c)?,
+    })
+}
+
 fn read_service(n: &Node) -> Option<Service> {
-    let port = |n: &Node, k: &str| {
-        n.get(k)
-            .and_then(Node::as_i64)
-            .and_then(|v| u16::try_from(v).ok())
-    };
-    let ports = n
-        .get("ports")
+    let ports = decl::SERVICE_PORTS
+        .get(n)
         .and_then(Node::as_seq)
-        .map(|ps| {
-            ps.iter()
-                .filter_map(|p| {
-                    Some(Port {
-                        port: port(p, "port")?,
-                        handlers: p
-                            .get("handlers")
-                            .and_then(Node::as_seq)
-                            .map(|hs| {
-                                hs.iter()
-                                    .filter_map(|h| h.as_str().map(str::to_string))
-                                    .collect()
-                            })
-                            .unwrap_or_default(),
-                        force_https: p.get("force_https").and_then(Node::as_bool),
-                    })
-                })
-                .collect()
-        })
+        .map(|ps| ps.iter().filter_map(read_port).collect())
         .unwrap_or_default();
-    let concurrency = n
-        .get("concurrency")
+    let concurrency = decl::SERVICE_CONCURRENCY
+        .get(n)
         .filter(|c| !c.is_null())
-        .map(|c| Concurrency {
-            kind: c
-                .get("type")
-                .and_then(Node::as_str)
-                .unwrap_or("connections")
-                .to_string(),
-            soft_limit: c
-                .get("soft_limit")
-                .and_then(Node::as_i64)
-                .and_then(|v| u32::try_from(v).ok())
-                .unwrap_or(20),
-            hard_limit: c
-                .get("hard_limit")
-                .and_then(Node::as_i64)
-                .and_then(|v| u32::try_from(v).ok())
-                .unwrap_or(25),
-        });
+        .and_then(read_concurrency);
     Some(Service {
-        protocol: n
-            .get("protocol")
-            .and_then(Node::as_str)
-            .unwrap_or("tcp")
-            .to_string(),
-        internal_port: port(n, "internal_port")?,
+        protocol: decl::SERVICE_PROTOCOL.value(n)?.to_string(),
+        internal_port: decl::SERVICE_INTERNAL_PORT.get(n)?,
         ports,
         concurrency,
     })
 }
 
 fn read_check(n: &Node) -> Option<Check> {
-    let s = |k: &str| n.get(k).and_then(Node::as_str).map(str::to_string);
+    let s = |d: &Setting<decl::Text>| d.get(n).map(str::to_string);
     Some(Check {
-        kind: s("type").unwrap_or_else(|| "http".to_string()),
-        port: n
-            .get("port")
-            .and_then(Node::as_i64)
-            .and_then(|v| u16::try_from(v).ok())?,
-        path: s("path"),
-        method: s("method").map(|m| m.to_ascii_uppercase()),
-        interval: s("interval"),
-        timeout: s("timeout"),
-        grace_period: s("grace_period"),
+        kind: decl::CHECK_TYPE.value(n)?.to_string(),
+        port: decl::CHECK_PORT.get(n)?,
+        path: s(&decl::CHECK_PATH),
+        method: decl::CHECK_METHOD.get(n).map(str::to_ascii_uppercase),
+        interval: s(&decl::CHECK_INTERVAL),
+        timeout: s(&decl::CHECK_TIMEOUT),
+        grace_period: s(&decl::CHECK_GRACE_PERIOD),
     })
 }
 
@@ -352,15 +332,15 @@ mod tests {
                 node: doc.get("tier").unwrap(),
             },
         ]);
-        assert_eq!(eff.memory().unwrap().0, 512);
+        assert_eq!(eff.set(&decl::MEMORY).unwrap().0, 512);
         let env: Vec<String> = eff
-            .text_map("env")
+            .text_map(&decl::ENV)
             .into_iter()
             .map(|e| format!("{}={}", e.0, e.1))
             .collect();
         assert_eq!(env, vec!["A=1", "C=3"]);
-        assert_eq!(eff.u32("volume.size_gb").unwrap().0, 5);
-        assert_eq!(eff.str("volume.mount").unwrap().0, "/d");
+        assert_eq!(eff.value(&decl::VOLUME_SIZE_GB), Some(5));
+        assert_eq!(eff.value(&decl::VOLUME_MOUNT), Some("/d"));
         assert_eq!(eff.origin("volume.size_gb"), "tiers.free.volume.size_gb");
         assert_eq!(eff.origin("volume.mount"), "defaults.volume.mount");
 

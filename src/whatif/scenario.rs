@@ -1,7 +1,10 @@
 //! The scenario file: a per-tenant base (a spec, an inline profile, or both), the sweep
 //! axes and the architectures to compare. Read with the spec's positioned YAML reader and
 //! checked with its schema checker, so every problem names file:line:column, the path, what
-//! is wrong and a hint; all problems are reported together.
+//! is wrong and a hint; all problems are reported together. Keys a scenario shares with
+//! specs (size, memory, region, idle, volume and usage figures) take the spec's
+//! declarations from `spec::decl` and its validators from `platform`, so both accept the
+//! same values with the same messages.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -12,6 +15,7 @@ use rust_decimal::Decimal;
 use crate::diag::{Diagnostic, Diagnostics, Mark, suggest};
 use crate::platform::{self, SUSPEND_MAX_MEMORY_MB};
 use crate::resource::{IdleMode, Kind, Resource, Usage};
+use crate::spec::decl;
 use crate::spec::schema::{Checker, Field, Ty, f, parse_decimal, parse_memory, req};
 use crate::spec::yaml::{self, Node, Value};
 
@@ -260,36 +264,30 @@ const INT: Ty = Ty::Int {
 };
 const STR: Ty = Ty::Str;
 const TEXT: Ty = Ty::Text;
-const IDLE: Ty = Ty::Enum(&["off", "stop", "suspend"]);
+const IDLE: Ty = Ty::Enum(decl::IDLE_MODES);
+/// Provisioned volume in GB; 0 for none, else within Fly's volume sizes.
+const VOLUME_GB: Field = Field {
+    name: "volume_gb",
+    doc: "provisioned volume per tenant in GB (0: none)",
+    ..decl::VOLUME_SIZE_GB.field
+};
 
 const PROFILE_FIELDS: &[Field] = &[
-    f("size", Ty::Str),
+    decl::SIZE.field,
     f("memory", Ty::Text),
     f("idle", IDLE),
-    f("region", Ty::Str),
-    f("volume_gb", Ty::Int { min: 0, max: 500 }),
-    f("snapshot_retention", Ty::Int { min: 1, max: 60 }),
-    f("auto_backup", Ty::Bool),
+    decl::REGION.field,
+    VOLUME_GB,
+    decl::VOLUME_SNAPSHOT_RETENTION.field,
+    decl::VOLUME_AUTO_BACKUP.field,
     f("active_hours_per_day", NUM),
-    f("rootfs_gb", Ty::Decimal { min: 0, max: 100 }),
-    f(
-        "egress_gb_month",
-        Ty::Decimal {
-            min: 0,
-            max: 1_000_000,
-        },
-    ),
-    f(
-        "private_egress_gb_month",
-        Ty::Decimal {
-            min: 0,
-            max: 1_000_000,
-        },
-    ),
-    f("volume_used_gb", Ty::Decimal { min: 0, max: 500 }),
-    f("snapshot_daily_change", Ty::Decimal { min: 0, max: 1 }),
-    f("certificates", Ty::Int { min: 0, max: 1000 }),
-    f("dedicated_ipv4", Ty::Int { min: 0, max: 100 }),
+    decl::USAGE_ROOTFS_GB.field,
+    decl::USAGE_EGRESS_GB.field,
+    decl::USAGE_PRIVATE_EGRESS_GB.field,
+    decl::USAGE_VOLUME_USED_GB.field,
+    decl::USAGE_SNAPSHOT_DAILY_CHANGE.field,
+    decl::USAGE_CERTIFICATES.field,
+    decl::USAGE_DEDICATED_IPV4.field,
 ];
 
 const MEMORY_FIELDS: &[Field] = &[
@@ -320,20 +318,20 @@ const SWEEP_FIELDS: &[Field] = &[
 
 const SHARED_FIELDS: &[Field] = &[
     req("name", Ty::Str),
-    f("count", Ty::Int { min: 1, max: 64 }),
-    f("size", Ty::Str),
-    f("memory", Ty::Memory),
-    f("region", Ty::Str),
-    f("volume_gb", Ty::Int { min: 0, max: 500 }),
     f(
-        "egress_gb_month",
-        Ty::Decimal {
-            min: 0,
-            max: 1_000_000,
+        "count",
+        Ty::Int {
+            min: 1,
+            max: decl::MAX_MACHINES_PER_ENTRY as i64,
         },
     ),
-    f("certificates", Ty::Int { min: 0, max: 1000 }),
-    f("dedicated_ipv4", Ty::Int { min: 0, max: 100 }),
+    decl::SIZE.field,
+    decl::MEMORY.field,
+    decl::REGION.field,
+    VOLUME_GB,
+    decl::USAGE_EGRESS_GB.field,
+    decl::USAGE_CERTIFICATES.field,
+    decl::USAGE_DEDICATED_IPV4.field,
 ];
 
 const EXTRA_FIELDS: &[Field] = &[
@@ -452,11 +450,7 @@ impl Reader {
 }
 
 fn idle_mode(s: &str) -> IdleMode {
-    match s {
-        "stop" => IdleMode::Stop,
-        "suspend" => IdleMode::Suspend,
-        _ => IdleMode::Off,
-    }
+    decl::idle_mode(s).unwrap_or(IdleMode::Off)
 }
 
 /// Reads and validates a scenario file (and the base spec it names).
@@ -741,21 +735,25 @@ fn read_sizing(r: &mut Reader, node: &Node, path: &str, current: &Sizing) -> Siz
             if node.get("memory").is_none() {
                 s.memory_mb = None;
             }
-        } else if let Some(p) = platform::preset(size) {
-            if node.get("memory").is_none() && s.preset.as_deref() != Some(size) {
-                // A new size without a memory: the size's own.
-                s.memory_mb = Some(p.base_memory_mb);
-            }
-            s.preset = Some(size.to_string());
         } else {
-            let names = platform::PRESETS.iter().map(|p| p.name);
-            let hint = suggest(size, names, "sizes");
-            r.err(
-                mark,
-                &format!("{path}.size"),
-                format!("unknown size `{size}`"),
-                format!("{hint} (or `auto` to let the capacity model choose)"),
-            );
+            match platform::known_preset(size) {
+                Ok(p) => {
+                    if node.get("memory").is_none() && s.preset.as_deref() != Some(size) {
+                        // A new size without a memory: the size's own.
+                        s.memory_mb = Some(p.base_memory_mb);
+                    }
+                    s.preset = Some(size.to_string());
+                }
+                Err(problem) => r.err(
+                    mark,
+                    &format!("{path}.size"),
+                    problem.message,
+                    format!(
+                        "{} (or `auto` to let the capacity model choose)",
+                        problem.hint
+                    ),
+                ),
+            }
         }
     }
     if let Some(m) = node.get("memory") {
@@ -780,30 +778,17 @@ fn read_sizing(r: &mut Reader, node: &Node, path: &str, current: &Sizing) -> Siz
     s
 }
 
-/// Memory must be a multiple of 256 MB within the preset's range.
+/// Memory must be a multiple of 256 MB within the preset's range (the spec's rule).
 fn check_memory(r: &mut Reader, preset: &str, mb: u32, mark: Mark, path: &str) {
     let Some(p) = platform::preset(preset) else {
         return;
     };
-    if !mb.is_multiple_of(256) {
-        let lo = (mb / 256 * 256).max(256);
+    if let Some(problem) = platform::memory_problem(p, mb) {
         r.err(
             mark,
             path,
-            format!("{mb} MB is not a multiple of 256 MB"),
-            format!("use {lo}mb or {}mb", lo + 256),
-        );
-    } else if mb < p.min_memory_mb() || mb > p.max_memory_mb() {
-        r.err(
-            mark,
-            path,
-            format!(
-                "{mb} MB is outside what {} allows ({}–{} MB)",
-                p.name,
-                p.min_memory_mb(),
-                p.max_memory_mb()
-            ),
-            "pick a memory size in the range, another size, or `memory: auto`",
+            problem.message,
+            format!("{} (or `memory: auto`)", problem.hint),
         );
     }
 }
@@ -818,42 +803,84 @@ fn read_profile(r: &mut Reader, node: &Node, p: &mut Profile, path: &str) {
     {
         p.region = region.to_string();
     }
-    if let Some((v, _)) = Reader::int(node, "volume_gb") {
-        p.volume_gb = v.clamp(0, 500) as u32;
+    if let Some(gb) = read_volume_gb(r, node, path) {
+        p.volume_gb = gb;
     }
-    if let Some((v, _)) = Reader::int(node, "snapshot_retention") {
-        p.snapshot_retention = v.clamp(1, 60) as u32;
+    let retention = &decl::VOLUME_SNAPSHOT_RETENTION;
+    if let Some((days, mark)) = retention.leaf(node) {
+        match platform::snapshot_retention_problem(days) {
+            None => p.snapshot_retention = days,
+            Some(msg) => r.err(
+                mark,
+                &format!("{path}.{}", retention.field.name),
+                msg,
+                "days Fly keeps daily snapshots",
+            ),
+        }
     }
-    if let Some(b) = node.get("auto_backup").and_then(Node::as_bool) {
+    if let Some((b, _)) = decl::VOLUME_AUTO_BACKUP.leaf(node) {
         p.auto_backup = b;
     }
+    read_usage(r, node, p, path);
+}
+
+/// `volume_gb`: 0 for no volume, else a size Fly offers.
+fn read_volume_gb(r: &mut Reader, node: &Node, path: &str) -> Option<u32> {
+    let (v, mark) = Reader::int(node, VOLUME_GB.name)?;
+    let gb = u32::try_from(v).ok()?;
+    if gb > 0
+        && let Some(msg) = platform::volume_size_problem(gb)
+    {
+        r.err(
+            mark,
+            &format!("{path}.{}", VOLUME_GB.name),
+            msg,
+            "0 for no volume",
+        );
+        return None;
+    }
+    Some(gb)
+}
+
+/// The usage figures of a profile, under the spec's declarations of the same keys.
+fn read_usage(r: &mut Reader, node: &Node, p: &mut Profile, path: &str) {
     let u = &mut p.usage;
     if let Some((h, mark)) = Reader::num(node, "active_hours_per_day")
         && check_hours(r, h, mark, &format!("{path}.active_hours_per_day"))
     {
         u.active_hours_per_day = h;
     }
-    for (key, slot) in [
-        ("rootfs_gb", &mut u.rootfs_gb),
-        ("egress_gb_month", &mut u.egress_gb_month),
-        ("private_egress_gb_month", &mut u.private_egress_gb_month),
-        ("snapshot_daily_change", &mut u.snapshot_daily_change),
+    for (s, slot) in [
+        (&decl::USAGE_ROOTFS_GB, &mut u.rootfs_gb),
+        (&decl::USAGE_EGRESS_GB, &mut u.egress_gb_month),
+        (
+            &decl::USAGE_PRIVATE_EGRESS_GB,
+            &mut u.private_egress_gb_month,
+        ),
+        (
+            &decl::USAGE_SNAPSHOT_DAILY_CHANGE,
+            &mut u.snapshot_daily_change,
+        ),
     ] {
-        if let Some((v, _)) = Reader::num(node, key) {
+        if let Some((v, _)) = s.leaf(node) {
             *slot = v;
         }
     }
-    if let Some((v, _)) = Reader::num(node, "volume_used_gb") {
+    if let Some((v, _)) = decl::USAGE_VOLUME_USED_GB.leaf(node) {
         u.volume_used_gb = Some(v);
     }
-    if let Some((v, _)) = Reader::int(node, "certificates") {
-        u.certificates = v.clamp(0, 1000) as u32;
+    for (s, slot) in [
+        (&decl::USAGE_CERTIFICATES, &mut u.certificates),
+        (&decl::USAGE_DEDICATED_IPV4, &mut u.dedicated_ipv4),
+    ] {
+        if let Some((v, _)) = s.leaf(node) {
+            *slot = v;
+        }
     }
-    if let Some((v, _)) = Reader::int(node, "dedicated_ipv4") {
-        u.dedicated_ipv4 = v.clamp(0, 100) as u32;
-    }
-    if let (Some(used), Some(v)) = (u.volume_used_gb, node.get("volume_used_gb"))
-        && used > Decimal::from(p.volume_gb)
+    if let (Some(used), Some(v)) = (
+        u.volume_used_gb,
+        node.get(decl::USAGE_VOLUME_USED_GB.field.name),
+    ) && used > Decimal::from(p.volume_gb)
     {
         r.err(
             v.mark,
@@ -869,20 +896,26 @@ fn read_profile(r: &mut Reader, node: &Node, p: &mut Profile, path: &str) {
 }
 
 fn check_region(r: &mut Reader, region: &str, mark: Mark, path: &str) -> bool {
-    if platform::region(region).is_some() {
-        return true;
+    match platform::known_region(region) {
+        Ok(_) => true,
+        Err(problem) => {
+            r.err(mark, path, problem.message, problem.hint);
+            false
+        }
     }
-    let hint = suggest(region, platform::REGIONS.iter().map(|x| x.code), "regions");
-    r.err(mark, path, format!("unknown region `{region}`"), hint);
-    false
 }
 
+/// Active hours per day, within the spec's `usage.active_hours_per_day` range.
 fn check_hours(r: &mut Reader, h: Decimal, mark: Mark, path: &str) -> bool {
-    if h.is_sign_negative() || h > Decimal::from(24) {
+    let (lo, hi) = decl::USAGE_ACTIVE_HOURS.range();
+    if h < Decimal::from(lo) || h > Decimal::from(hi) {
         r.err(
             mark,
             path,
-            format!("{} hours per day is not between 0 and 24", h.normalize()),
+            format!(
+                "{} hours per day is not between {lo} and {hi}",
+                h.normalize()
+            ),
             "active hours are per day: 0–24 (e.g. 2.4 for 10% of the day)",
         );
         return false;
@@ -1420,12 +1453,12 @@ fn read_architecture(
     };
     if idle == IdleMode::Suspend
         && let Some(mb) = sizing.memory_mb
-        && mb > SUSPEND_MAX_MEMORY_MB
+        && let Some(msg) = platform::suspend_problem(mb)
     {
         r.err(
             idle_node.map(|n| n.mark).unwrap_or(node.mark),
             &format!("{path}.idle"),
-            format!("idle `suspend` with {mb} MB Machines: Fly supports suspend only up to {SUSPEND_MAX_MEMORY_MB} MB"),
+            msg,
             "use `idle: stop`, or memory of 2gb or less",
         );
     }
@@ -1543,16 +1576,14 @@ fn read_architecture(
     if let Some(items) = node.get("sizes").and_then(Node::as_seq) {
         for (i, it) in items.iter().enumerate() {
             let Some(s) = it.as_str() else { continue };
-            if platform::preset(s).is_some() {
-                pool.sizes.push(s.to_string());
-            } else {
-                let hint = suggest(s, platform::PRESETS.iter().map(|p| p.name), "sizes");
-                r.err(
+            match platform::known_preset(s) {
+                Ok(_) => pool.sizes.push(s.to_string()),
+                Err(problem) => r.err(
                     it.mark,
                     &format!("{path}.sizes[{i}]"),
-                    format!("unknown size `{s}`"),
-                    hint,
-                );
+                    problem.message,
+                    problem.hint,
+                ),
             }
         }
     }
@@ -1602,31 +1633,46 @@ fn read_shared(r: &mut Reader, node: &Node, path: &str) -> Option<SharedMachine>
         .memory_mb
         .or_else(|| platform::preset(&preset).map(|p| p.base_memory_mb))
         .unwrap_or(256);
-    let region = match Reader::str(node, "region") {
+    let region = match decl::REGION.leaf(node) {
         Some((code, mark)) => {
             check_region(r, code, mark, &format!("{path}.region")).then(|| code.to_string())
         }
         None => None,
     };
+    let (name, name_mark) = Reader::str(node, "name")
+        .map(|(s, m)| (s.to_string(), Some(m)))
+        .unwrap_or_default();
+    if let Some(mark) = name_mark
+        && let Some(problem) = platform::machine_name_problem(&name)
+    {
+        r.err(
+            mark,
+            &format!("{path}.name"),
+            format!("machine name `{name}` {problem}"),
+            "shared Machines follow Fly's Machine names: lowercase letters, digits, dashes and underscores",
+        );
+    }
+    let volume_gb = read_volume_gb(r, node, path).unwrap_or(0);
     Some(SharedMachine {
-        name: Reader::str(node, "name")
-            .map(|s| s.0.to_string())
-            .unwrap_or_default(),
-        count: Reader::int(node, "count").map(|v| v.0 as u32).unwrap_or(1),
+        name,
+        count: Reader::int(node, "count")
+            .and_then(|v| u32::try_from(v.0).ok())
+            .unwrap_or(1),
         preset,
         memory_mb,
         region,
-        volume_gb: Reader::int(node, "volume_gb")
-            .map(|v| v.0 as u32)
-            .unwrap_or(0),
-        egress_gb_month: Reader::num(node, "egress_gb_month")
+        volume_gb,
+        egress_gb_month: decl::USAGE_EGRESS_GB
+            .leaf(node)
             .map(|v| v.0)
             .unwrap_or_default(),
-        certificates: Reader::int(node, "certificates")
-            .map(|v| v.0 as u32)
+        certificates: decl::USAGE_CERTIFICATES
+            .leaf(node)
+            .map(|v| v.0)
             .unwrap_or(0),
-        dedicated_ipv4: Reader::int(node, "dedicated_ipv4")
-            .map(|v| v.0 as u32)
+        dedicated_ipv4: decl::USAGE_DEDICATED_IPV4
+            .leaf(node)
+            .map(|v| v.0)
             .unwrap_or(0),
     })
 }
@@ -1774,5 +1820,60 @@ fn check_fit(
             ),
             "lower base_mb, agent_mb, agents_per_active_tenant, peak_factor or headroom_pct, or allow larger sizes",
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(profile: &str, shared: &str) -> Result<Scenario, String> {
+        let yaml = format!(
+            "version: 1\nname: x\nbase:\n  profile: {profile}\nsweep: {{ tenants: [10] }}\narchitectures:\n  - {{ kind: hybrid, shared: {shared} }}\n"
+        );
+        load_bytes(yaml.as_bytes(), "s.yaml", Path::new(".")).map_err(|e| e.to_string())
+    }
+
+    const ROUTER: &str = "[{ name: router, memory: 1gb }]";
+
+    #[test]
+    fn shared_keys_take_the_spec_rules() {
+        let e = load("{ volume_gb: 600, snapshot_retention: 90 }", ROUTER).unwrap_err();
+        assert!(
+            e.contains("volume size 600 GB is outside Fly's 1–500 GB"),
+            "{e}"
+        );
+        assert!(
+            e.contains("snapshot retention 90 days is outside Fly's 1–60"),
+            "{e}"
+        );
+
+        let e = load("{ size: shared-cpu-1x, memory: 4gb }", ROUTER).unwrap_err();
+        assert!(
+            e.contains(
+                "4096 MB is outside what shared-cpu-1x allows (256–2048 MB: 256–2048 MB per vCPU)"
+            ),
+            "{e}"
+        );
+        assert!(e.contains("(or `memory: auto`)"), "{e}");
+
+        let e = load("{ region: frankfurt }", "[{ name: Router }]").unwrap_err();
+        assert!(
+            e.contains("unknown region `frankfurt`") && e.contains("`fra`"),
+            "{e}"
+        );
+        assert!(e.contains("machine name `Router` contains 'R'"), "{e}");
+    }
+
+    #[test]
+    fn usage_limits_are_the_specs() {
+        let s = load(
+            "{ certificates: 5000, dedicated_ipv4: 200, volume_gb: 0 }",
+            ROUTER,
+        )
+        .unwrap();
+        assert_eq!(s.profile.usage.certificates, 5000);
+        assert_eq!(s.profile.usage.dedicated_ipv4, 200);
+        assert_eq!(s.profile.volume_gb, 0);
     }
 }
