@@ -29,7 +29,7 @@ use crate::resource::{
     Address, AppSpec, BackupSpec, Check, Concurrency, DEFAULT_FLEET, Desired, Guest, IdleMode,
     IdlePolicy, META_FLEET, META_INDEX, META_MANAGED, META_PROTECT, META_ROLE, META_SECRETS,
     META_TENANT, MachineSpec, Mount, Owner, Port, Resource, ResourceSet, SecretSource, SecretSpec,
-    Service, Spec, VolumeSpec,
+    Service, Spec, VolumeSpec, is_name,
 };
 
 pub const STATE_FORMAT_VERSION: u32 = 1;
@@ -130,25 +130,16 @@ fn is_managed(m: &fly::Machine, fleet: &str) -> bool {
             == fleet
 }
 
-/// `tenant.alice` of `tenant.alice.machine[0]`.
-fn owner_prefix(a: &Address) -> &str {
-    a.as_str().split(".machine").next().unwrap_or(a.as_str())
-}
-
 /// The address a managed Machine's metadata points at.
 fn machine_address(app: &str, m: &fly::Machine) -> Option<Address> {
     let md = &m.config.metadata;
     let index: u32 = md.get(META_INDEX)?.parse().ok()?;
     let owner = match md.get(META_TENANT) {
-        Some(t) => Owner::Tenant(t),
+        Some(t) if is_name(t) => Owner::Tenant(t),
+        Some(_) => return None,
         None => Owner::SharedApp(app),
     };
     Some(Address::machine(&owner, index))
-}
-
-/// Turns the volume address of a Machine slot into its backup-policy address.
-fn backup_address(volume: &Address) -> Address {
-    Address(volume.0.replacen(".volume.", ".backup.", 1))
 }
 
 /// Desired-side lookups for one app.
@@ -206,7 +197,7 @@ pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
             .filter(|m| is_managed(m, fleet))
             .collect();
         let declared = declared_apps.contains(name);
-        if !declared && managed.is_empty() {
+        if !declared && managed.is_empty() || !is_name(name) {
             continue; // not ours: never listed, never touched
         }
 
@@ -222,6 +213,7 @@ pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
                 let tenants: HashSet<&str> = managed
                     .iter()
                     .filter_map(|m| m.config.metadata.get(META_TENANT).map(String::as_str))
+                    .filter(|t| is_name(t))
                     .collect();
                 let all_tenant_role = managed.iter().all(|m| {
                     m.config.metadata.get(META_ROLE).map(String::as_str) == Some("tenant")
@@ -264,8 +256,14 @@ pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
                 Some(addr) if !slots.contains_key(&addr) => {
                     slots.insert(addr, m);
                 }
-                Some(addr) => extra_machines.push((Address(format!("{addr}#{}", m.id)), m)),
-                None => extra_machines.push((Address(format!("app.{name}.machine#{}", m.id)), m)),
+                Some(addr) => {
+                    let dup = addr.duplicate(&m.id).unwrap_or(addr);
+                    extra_machines.push((dup, m));
+                }
+                None => extra_machines.push((
+                    Address::unindexed_machine(&Owner::SharedApp(name), &m.id),
+                    m,
+                )),
             }
         }
         // Adoption of Machines without metadata into empty declared slots.
@@ -406,12 +404,16 @@ pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
                                 .then(|| addr.clone())
                         })
                 });
-            match owner_slot {
-                Some(maddr) => {
-                    let prefix = maddr.0.split(".machine").next().unwrap_or(&maddr.0).to_string();
-                    let index = maddr.0.rsplit('[').next().and_then(|s| s.split(']').next()).unwrap_or("0").to_string();
-                    let plain = Address(format!("{prefix}.volume.{}[{index}]", v.name));
-                    let addr = if vol_addr.values().any(|a| a == &plain) { Address(format!("{plain}#{}", v.id)) } else { plain };
+            let slot_volume = owner_slot
+                .filter(|_| is_name(&v.name))
+                .and_then(|maddr| maddr.slot_volume(&v.name));
+            match slot_volume {
+                Some(plain) => {
+                    let addr = if vol_addr.values().any(|a| a == &plain) {
+                        plain.duplicate(&v.id).unwrap_or(plain)
+                    } else {
+                        plain
+                    };
                     taken.insert(v.id.as_str());
                     vol_addr.insert(v.id.as_str(), addr);
                 }
@@ -434,7 +436,7 @@ pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
                 .and_then(|s| s.machine.clone());
             let tenant = desired_vol
                 .and_then(|r| r.tenant.clone())
-                .or_else(|| tenant_of(addr));
+                .or_else(|| addr.tenant().map(str::to_string));
             let prevent = desired_vol.is_some_and(|r| r.prevent_destroy);
             resources.push(Resource {
                 address: addr.clone(),
@@ -453,7 +455,9 @@ pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
                     attached_machine_id: v.attached_machine_id.clone(),
                 }),
             });
-            let baddr = backup_address(addr);
+            let Some(baddr) = addr.backup_of_volume() else {
+                continue;
+            };
             let before_destroy = desired.resources.get(&baddr).and_then(|r| match &r.spec {
                 Spec::BackupPolicy(b) => Some(b.snapshot_before_destroy),
                 _ => None,
@@ -532,8 +536,11 @@ pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
         for s in &a.secrets {
             let addr = match idx.secrets.get(s.name.as_str()) {
                 Some(r) => r.address.clone(),
-                None if secret_names_listed.contains(&s.name)
-                    || idx.app.is_none() && !managed.is_empty() && !hosting_apps.contains(name) =>
+                None if is_name(&s.name)
+                    && (secret_names_listed.contains(&s.name)
+                        || idx.app.is_none()
+                            && !managed.is_empty()
+                            && !hosting_apps.contains(name)) =>
                 {
                     match &app_tenant {
                         Some(t) if !shared => Address::secret(&Owner::Tenant(t), &s.name),
@@ -574,26 +581,19 @@ pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
     }
     // Protection recorded on Machines outlives the spec: it covers everything of their
     // owner (tenant or shared app), declared or not.
-    let protected: HashSet<String> = out
+    let protected: HashSet<Owner<'_>> = out
         .machines
         .iter()
         .filter(|(_, m)| m.config.metadata.get(META_PROTECT).map(String::as_str) == Some("true"))
-        .map(|(a, _)| owner_prefix(a).to_string())
+        .filter_map(|(a, _)| a.owner())
         .collect();
     if !protected.is_empty() {
         for r in &mut resources {
-            let owner = r
-                .address
-                .as_str()
-                .splitn(3, '.')
-                .take(2)
-                .collect::<Vec<_>>()
-                .join(".");
-            if protected.contains(&owner)
+            if r.address.owner().is_some_and(|o| protected.contains(&o))
                 || (r.kind() == crate::resource::Kind::App
                     && r.tenant
                         .as_ref()
-                        .is_some_and(|t| protected.contains(&format!("tenant.{t}"))))
+                        .is_some_and(|t| protected.contains(&Owner::Tenant(t))))
             {
                 r.prevent_destroy = true;
             }
@@ -614,13 +614,6 @@ fn is_managed_volume(
             && (v.attached_machine_id.as_deref() == Some(m.id.as_str())
                 || m.config.mounts.iter().any(|mt| mt.volume == v.id))
     })
-}
-
-fn tenant_of(addr: &Address) -> Option<String> {
-    addr.0
-        .strip_prefix("tenant.")
-        .and_then(|r| r.split('.').next())
-        .map(str::to_string)
 }
 
 /// `sha256:…` of a resource set's canonical JSON (sorted by address, so the order the
@@ -722,7 +715,7 @@ pub fn normalize_machine(
                 path: mt.path.clone(),
             },
             None => Mount {
-                volume: Address(format!("volume#{}", mt.volume)),
+                volume: Address::foreign_volume(&mt.volume),
                 volume_name: mt.name.clone().unwrap_or_default(),
                 path: mt.path.clone(),
             },

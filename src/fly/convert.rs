@@ -150,7 +150,7 @@ tenants: [{ name: a }]
         let d = crate::spec::load_bytes(spec, "t.yaml").unwrap().desired;
         let r = d.resources.iter().find(|r| r.machine().is_some()).unwrap();
         let m = r.machine().unwrap();
-        let vol = Address("tenant.a.volume.data[0]".into());
+        let vol: Address = "tenant.a.volume.data[0]".parse().unwrap();
         let ids: HashMap<Address, String> = [(vol.clone(), "vol_1".to_string())].into();
         let mut base = fly::MachineConfig::default();
         base.metadata
