@@ -110,12 +110,26 @@ pub enum IdleMode {
 }
 
 impl IdleMode {
+    pub const ALL: [IdleMode; 3] = [IdleMode::Off, IdleMode::Stop, IdleMode::Suspend];
+
+    /// `off`, `stop` or `suspend`: the spec's `idle.mode` and Fly's `autostop`.
     pub fn as_str(self) -> &'static str {
         match self {
             IdleMode::Off => "off",
             IdleMode::Stop => "stop",
             IdleMode::Suspend => "suspend",
         }
+    }
+
+    /// The mode of that name (`as_str`'s inverse).
+    pub fn from_name(s: &str) -> Option<IdleMode> {
+        IdleMode::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+}
+
+impl fmt::Display for IdleMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
