@@ -287,7 +287,7 @@ tenants: [{ name: a }]
     fn edges_and_levels() {
         let set = jarvis();
         let g = Graph::build(&set).unwrap();
-        let m = Address("tenant.a.machine[0]".into());
+        let m: Address = "tenant.a.machine[0]".parse().unwrap();
         let deps: Vec<String> = g.dependencies(&m).iter().map(|a| a.to_string()).collect();
         assert_eq!(
             deps,
@@ -299,10 +299,10 @@ tenants: [{ name: a }]
         );
         let levels = g.levels();
         assert_eq!(levels.len(), 3);
-        assert_eq!(levels[0], vec![&Address("tenant.a.app".into())]);
+        assert_eq!(levels[0], vec![&"tenant.a.app".parse::<Address>().unwrap()]);
         assert_eq!(
             levels[2],
-            vec![&Address("tenant.a.backup.data[0]".into()), &m]
+            vec![&"tenant.a.backup.data[0]".parse::<Address>().unwrap(), &m]
         );
         assert!(
             g.to_dot().contains(

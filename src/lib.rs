@@ -27,3 +27,4 @@ pub mod sim;
 pub mod spec;
 pub mod state;
 pub mod whatif;
+pub mod wire;

@@ -4,6 +4,8 @@
 //! `Desired` and `Observed` hold the same [`Resource`] type so that a plan is a plain
 //! comparison. Nothing here knows about YAML or HTTP.
 
+pub mod address;
+
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -11,6 +13,8 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::platform::CpuKind;
+
+pub use address::{Address, AddressError, AddressForm, Owner, is_name, natural_cmp};
 
 /// Metadata keys that mark a Machine as managed by flotilla.
 pub const META_MANAGED: &str = "flotilla_managed";
@@ -54,111 +58,6 @@ impl Kind {
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-/// A stable, human-readable resource address, e.g. `tenant.alice.machine[0]`,
-/// `tenant.alice.volume.workspace[0]`, `app.my-jarvis-router.machine[1]`.
-///
-/// Addresses order naturally: runs of digits compare as numbers, so `user-2` comes
-/// before `user-10` and `machine[2]` before `machine[10]`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Address(pub String);
-
-impl Ord for Address {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        natural_cmp(&self.0, &other.0)
-    }
-}
-
-impl PartialOrd for Address {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-/// Compares strings with digit runs taken as numbers (ties broken bytewise).
-pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
-    use std::cmp::Ordering;
-    let (ab, bb) = (a.as_bytes(), b.as_bytes());
-    // Skip the common prefix, backing up to the start of a digit run it ends in.
-    let mut i = ab.iter().zip(bb).take_while(|(x, y)| x == y).count();
-    if i == ab.len() && i == bb.len() {
-        return Ordering::Equal;
-    }
-    while i > 0 && ab[i - 1].is_ascii_digit() {
-        i -= 1;
-    }
-    let mut j = i;
-    while i < ab.len() && j < bb.len() {
-        if ab[i].is_ascii_digit() && bb[j].is_ascii_digit() {
-            let si = i;
-            while i < ab.len() && ab[i].is_ascii_digit() {
-                i += 1;
-            }
-            let sj = j;
-            while j < bb.len() && bb[j].is_ascii_digit() {
-                j += 1;
-            }
-            let na = a[si..i].trim_start_matches('0');
-            let nb = b[sj..j].trim_start_matches('0');
-            let ord = na.len().cmp(&nb.len()).then_with(|| na.cmp(nb));
-            if ord != Ordering::Equal {
-                return ord;
-            }
-        } else {
-            if ab[i] != bb[j] {
-                return ab[i].cmp(&bb[j]);
-            }
-            i += 1;
-            j += 1;
-        }
-    }
-    (ab.len() - i).cmp(&(bb.len() - j)).then_with(|| a.cmp(b))
-}
-
-/// Who owns a group of resources: a tenant, or a shared (non-tenant) app.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Owner<'a> {
-    Tenant(&'a str),
-    SharedApp(&'a str),
-}
-
-impl Address {
-    fn prefix(owner: &Owner<'_>) -> String {
-        match owner {
-            Owner::Tenant(t) => format!("tenant.{t}"),
-            Owner::SharedApp(a) => format!("app.{a}"),
-        }
-    }
-    /// The app itself: `tenant.alice.app` or `app.my-jarvis-router`.
-    pub fn app(owner: &Owner<'_>) -> Address {
-        match owner {
-            Owner::Tenant(t) => Address(format!("tenant.{t}.app")),
-            Owner::SharedApp(a) => Address(format!("app.{a}")),
-        }
-    }
-    pub fn machine(owner: &Owner<'_>, index: u32) -> Address {
-        Address(format!("{}.machine[{index}]", Self::prefix(owner)))
-    }
-    pub fn volume(owner: &Owner<'_>, name: &str, index: u32) -> Address {
-        Address(format!("{}.volume.{name}[{index}]", Self::prefix(owner)))
-    }
-    pub fn backup(owner: &Owner<'_>, volume: &str, index: u32) -> Address {
-        Address(format!("{}.backup.{volume}[{index}]", Self::prefix(owner)))
-    }
-    pub fn secret(owner: &Owner<'_>, name: &str) -> Address {
-        Address(format!("{}.secret.{name}", Self::prefix(owner)))
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for Address {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 
@@ -211,12 +110,26 @@ pub enum IdleMode {
 }
 
 impl IdleMode {
+    pub const ALL: [IdleMode; 3] = [IdleMode::Off, IdleMode::Stop, IdleMode::Suspend];
+
+    /// `off`, `stop` or `suspend`: the spec's `idle.mode` and Fly's `autostop`.
     pub fn as_str(self) -> &'static str {
         match self {
             IdleMode::Off => "off",
             IdleMode::Stop => "stop",
             IdleMode::Suspend => "suspend",
         }
+    }
+
+    /// The mode of that name (`as_str`'s inverse).
+    pub fn from_name(s: &str) -> Option<IdleMode> {
+        IdleMode::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+}
+
+impl fmt::Display for IdleMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -600,40 +513,4 @@ pub struct Desired {
     pub tenants: Vec<TenantInfo>,
     /// Every app name the spec manages (tenant apps and shared apps).
     pub apps: Vec<String>,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn addresses_sort_naturally() {
-        let mut v: Vec<Address> = [
-            "tenant.user-10.app",
-            "tenant.user-2.app",
-            "tenant.user-1.machine[10]",
-            "tenant.user-1.machine[9]",
-            "tenant.user-1.app",
-        ]
-        .iter()
-        .map(|s| Address(s.to_string()))
-        .collect();
-        v.sort();
-        let s: Vec<&str> = v.iter().map(|a| a.as_str()).collect();
-        assert_eq!(
-            s,
-            vec![
-                "tenant.user-1.app",
-                "tenant.user-1.machine[9]",
-                "tenant.user-1.machine[10]",
-                "tenant.user-2.app",
-                "tenant.user-10.app"
-            ]
-        );
-        assert_eq!(natural_cmp("a01", "a1"), "a01".cmp("a1"));
-        assert_eq!(natural_cmp("t10x", "t10y"), std::cmp::Ordering::Less);
-        assert_eq!(natural_cmp("t109", "t11"), std::cmp::Ordering::Greater);
-        assert_eq!(natural_cmp("same", "same"), std::cmp::Ordering::Equal);
-        assert_eq!(natural_cmp("ab", "abc"), std::cmp::Ordering::Less);
-    }
 }

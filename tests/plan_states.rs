@@ -590,7 +590,7 @@ fn managed_machine_duplicates_are_deleted() {
     let plan = flotilla::plan::plan(&d, &observed, &[]);
     let acts: Vec<(String, &str)> = plan
         .actionable()
-        .map(|c| (c.address.0.clone(), c.action.as_str()))
+        .map(|c| (c.address.to_string(), c.action.as_str()))
         .collect();
     assert_eq!(
         acts,

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::plan::{Action, Change, Plan};
-use crate::resource::{Address, Kind, ResourceSet, Spec};
+use crate::resource::{Address, Kind, Owner, ResourceSet, Spec};
 use crate::state::Observed;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,13 +205,7 @@ pub fn build(
     // Secrets: one request per app.
     let mut secrets: BTreeMap<&str, AppSecrets<'_>> = BTreeMap::new();
     for c in changes.iter().filter(|c| c.kind == Kind::Secret) {
-        let name = c
-            .address
-            .as_str()
-            .rsplit(".secret.")
-            .next()
-            .unwrap_or_default()
-            .to_string();
+        let name = c.address.name().unwrap_or_default().to_string();
         let e = secrets.entry(c.app.as_str()).or_default();
         match c.action {
             Action::Delete if deleted_apps.contains(&c.app.as_str()) => continue,
@@ -231,15 +225,7 @@ pub fn build(
                 set,
                 delete,
             },
-            address: Address(format!(
-                "{}#secrets",
-                first
-                    .address
-                    .as_str()
-                    .rsplit_once(".secret.")
-                    .map(|x| x.0)
-                    .unwrap_or(app)
-            )),
+            address: Address::secret_batch(&first.address.owner().unwrap_or(Owner::SharedApp(app))),
             tenant: first.tenant.clone(),
             app: app.to_string(),
             deps: app_dep(app),
@@ -347,23 +333,14 @@ pub fn build(
                 let metadata: Vec<(String, Option<String>)> = c
                     .fields
                     .iter()
-                    .filter_map(|f| {
-                        f.path.strip_prefix("metadata.").map(|k| {
-                            (
-                                k.to_string(),
-                                f.after
-                                    .as_ref()
-                                    .and_then(|v| v.as_str())
-                                    .map(str::to_string),
-                            )
-                        })
-                    })
+                    .filter_map(|f| f.metadata_op())
+                    .map(|op| (op.key().to_string(), op.value().map(str::to_string)))
                     .collect();
                 let secrets_only = c.restart
-                    && c.fields.iter().all(|f| f.path.starts_with("metadata."))
+                    && c.fields.iter().all(|f| f.path.is_metadata())
                     && c.fields
                         .iter()
-                        .any(|f| f.path == format!("metadata.{}", crate::resource::META_SECRETS));
+                        .any(|f| f.path.is_metadata_key(crate::resource::META_SECRETS));
                 let i = b.push(
                     OpKind::UpdateMachine {
                         restart: c.restart,
@@ -463,7 +440,7 @@ fn waves(ops: &mut Vec<Op>, updates: &[(usize, Option<String>)], opts: &BuildOpt
         ops.push(Op {
             index,
             kind: OpKind::Gate { wave: w },
-            address: Address(format!("rollout.wave[{w}]")),
+            address: Address::rollout_gate(w),
             tenant: None,
             app: String::new(),
             deps: d,

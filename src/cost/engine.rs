@@ -521,7 +521,7 @@ impl<'a> Pricer<'a> {
                 continue;
             }
             out.push(LineItem {
-                address: Address(address.into()),
+                address: Address::org_line(address),
                 kind: ORG_KIND,
                 tenant: None,
                 app: None,

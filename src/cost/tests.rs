@@ -231,11 +231,15 @@ fn min_running_keeps_low_indexes_on() {
     let r = report(NOW, vec![m0, m1]);
     // Machine 0 always on: 1.94. Machine 1 never started: compute 0, rootfs 0.15.
     assert_eq!(
-        r.by_address[&crate::resource::Address("tenant.a.machine[0]".into())],
+        r.by_address[&"tenant.a.machine[0]"
+            .parse::<crate::resource::Address>()
+            .unwrap()],
         d("1.94")
     );
     assert_eq!(
-        r.by_address[&crate::resource::Address("tenant.a.machine[1]".into())],
+        r.by_address[&"tenant.a.machine[1]"
+            .parse::<crate::resource::Address>()
+            .unwrap()],
         d("0.15")
     );
 }
@@ -726,9 +730,10 @@ proptest! {
                 ..usage(h)
             };
             let mut m = machine(Some(&t), idx, region, "shared-cpu-1x", mem * 256, idle, Some(u.clone()));
-            m.address = crate::resource::Address(format!("tenant.{t}.machine[{idx}]"));
+            m.address = crate::resource::Address::machine(&crate::resource::Owner::Tenant(&t), idx);
             let mut v = volume(&t, &format!("v{idx}"), region, vol, None);
-            v.address = crate::resource::Address(format!("tenant.{t}.volume.v{idx}[0]"));
+            v.address =
+                crate::resource::Address::volume(&crate::resource::Owner::Tenant(&t), &format!("v{idx}"), 0);
             res.push(m);
             res.push(v);
             if idx == 0 {

@@ -1,15 +1,23 @@
-//! Desired resources → Fly request bodies. Pure functions, used by the executor (and to
-//! describe what a perfect apply leaves behind).
+//! The mapping between resources and Fly's shapes, both directions. Pure functions.
 //!
-//! An update starts from the Machine's current config, so fields flotilla does not
-//! manage (files, DNS, processes, Fly's own metadata …) are sent back unchanged.
+//! Desired resources → Fly request bodies, used by the executor (and to describe what a
+//! perfect apply leaves behind): an update starts from the Machine's current config, so
+//! fields flotilla does not manage (files, DNS, processes, Fly's own metadata …) are
+//! sent back unchanged.
+//!
+//! Fly Machines → resources ([`normalize_machine`]), used by `state::interpret`: the
+//! fields a spec can declare, read from the server-normalized config.
 
 use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-use crate::fly::types as fly;
-use crate::resource::{Address, META_SECRETS, MachineSpec};
+use crate::platform::{self, CpuKind};
+use crate::resource::{
+    Address, Check, Concurrency, Guest, IdleMode, IdlePolicy, META_INDEX, META_ROLE, META_SECRETS,
+    MachineSpec, Mount, Port, Service,
+};
+use crate::wire as fly;
 
 /// The Machine config to send for `m`. `volume_ids` maps volume addresses to Fly IDs;
 /// `base` is the current config when updating.
@@ -126,10 +134,122 @@ pub fn create_volume_body(
     })
 }
 
+/// The flotilla view of a Fly Machine: the fields a spec can declare, read from the
+/// server-normalized config (the diff compares only what the spec declares).
+pub fn normalize_machine(
+    m: &fly::Machine,
+    volumes: &HashMap<&str, (&Address, &str)>,
+) -> MachineSpec {
+    let c = &m.config;
+    let guest = c.guest.clone().unwrap_or_default();
+    let cpu_kind = if guest.cpu_kind == "performance" {
+        CpuKind::Performance
+    } else {
+        CpuKind::Shared
+    };
+    let cpus = guest.cpus.max(1);
+    let size = platform::preset_for(cpu_kind, cpus)
+        .map(|p| p.name.to_string())
+        .unwrap_or_else(|| format!("{}-{cpus}x", guest.cpu_kind));
+    let first = c.services.first();
+    let idle = IdlePolicy {
+        mode: first
+            .and_then(|s| s.autostop.as_deref())
+            .and_then(IdleMode::from_name)
+            .unwrap_or(IdleMode::Off),
+        autostart: first.and_then(|s| s.autostart).unwrap_or(true),
+        min_running: first.and_then(|s| s.min_machines_running).unwrap_or(0),
+    };
+    let services = c
+        .services
+        .iter()
+        .map(|s| Service {
+            protocol: if s.protocol.is_empty() {
+                "tcp".into()
+            } else {
+                s.protocol.clone()
+            },
+            internal_port: s.internal_port,
+            ports: s
+                .ports
+                .iter()
+                .filter_map(|p| {
+                    Some(Port {
+                        port: p.port?,
+                        handlers: p.handlers.clone(),
+                        force_https: p.force_https,
+                    })
+                })
+                .collect(),
+            concurrency: s.concurrency.as_ref().map(|x| Concurrency {
+                kind: x.kind.clone(),
+                soft_limit: x.soft_limit,
+                hard_limit: x.hard_limit,
+            }),
+        })
+        .collect();
+    let checks = c
+        .checks
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                Check {
+                    kind: v.kind.clone().unwrap_or_else(|| "http".into()),
+                    port: v.port.unwrap_or(0),
+                    path: v.path.clone(),
+                    method: v.method.clone(),
+                    interval: v.interval.clone(),
+                    timeout: v.timeout.clone(),
+                    grace_period: v.grace_period.clone(),
+                },
+            )
+        })
+        .collect();
+    let mounts = c
+        .mounts
+        .iter()
+        .map(|mt| match volumes.get(mt.volume.as_str()) {
+            Some((addr, name)) => Mount {
+                volume: (*addr).clone(),
+                volume_name: name.to_string(),
+                path: mt.path.clone(),
+            },
+            None => Mount {
+                volume: Address::foreign_volume(&mt.volume),
+                volume_name: mt.name.clone().unwrap_or_default(),
+                path: mt.path.clone(),
+            },
+        })
+        .collect();
+    let md = &c.metadata;
+    MachineSpec {
+        name: m.name.clone(),
+        region: m.region.clone(),
+        fallback_regions: Vec::new(),
+        image: c.image.clone(),
+        size,
+        guest: Guest {
+            cpu_kind,
+            cpus,
+            memory_mb: guest.memory_mb,
+        },
+        env: c.env.clone(),
+        services: Some(services),
+        checks: Some(checks),
+        metadata: md.clone(),
+        mounts,
+        idle,
+        restart: c.restart.as_ref().and_then(|r| r.policy.clone()),
+        secrets: Vec::new(),
+        role: md.get(META_ROLE).cloned().unwrap_or_default(),
+        index: md.get(META_INDEX).and_then(|i| i.parse().ok()).unwrap_or(0),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::normalize_machine;
 
     #[test]
     fn config_round_trips_through_normalization() {
@@ -150,7 +270,7 @@ tenants: [{ name: a }]
         let d = crate::spec::load_bytes(spec, "t.yaml").unwrap().desired;
         let r = d.resources.iter().find(|r| r.machine().is_some()).unwrap();
         let m = r.machine().unwrap();
-        let vol = Address("tenant.a.volume.data[0]".into());
+        let vol: Address = "tenant.a.volume.data[0]".parse().unwrap();
         let ids: HashMap<Address, String> = [(vol.clone(), "vol_1".to_string())].into();
         let mut base = fly::MachineConfig::default();
         base.metadata

@@ -11,16 +11,16 @@ use std::collections::HashSet;
 use futures::stream::{self, StreamExt};
 
 use crate::fly::client::{ApiError, Client};
-use crate::fly::types as fly_app;
 use crate::resource::META_MANAGED;
-use crate::state::{AppSnapshot, STATE_FORMAT_VERSION, Snapshot};
+use crate::wire as fly_app;
+use crate::wire::{AppSnapshot, STATE_FORMAT_VERSION, Snapshot};
 
 /// Requests in flight at once.
 pub const CONCURRENCY: usize = 64;
 
 enum Listed {
-    Volumes(usize, Vec<crate::fly::types::Volume>),
-    Secrets(usize, Vec<crate::fly::types::Secret>),
+    Volumes(usize, Vec<crate::wire::Volume>),
+    Secrets(usize, Vec<crate::wire::Secret>),
 }
 
 /// Observes `org`. `declared` are the app names the spec manages.
@@ -33,7 +33,7 @@ pub async fn observe(
     let concurrency = concurrency.max(1);
     let apps = client.list_apps(org).await?;
     // Every app's Machines (they say whether flotilla manages an app it did not name).
-    let listed: Vec<Result<(fly_app::App, Vec<crate::fly::types::Machine>), ApiError>> =
+    let listed: Vec<Result<(fly_app::App, Vec<crate::wire::Machine>), ApiError>> =
         stream::iter(apps)
             .map(|app| async move { client.list_machines(&app.name).await.map(|m| (app, m)) })
             .buffer_unordered(concurrency)

@@ -7,6 +7,7 @@
 //! the Machines of that app; metadata changes need no restart. Only declared fields are
 //! compared, so server-filled defaults never show up as changes.
 
+pub mod field;
 pub mod saved;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -16,9 +17,12 @@ use serde_json::{Value, json};
 
 use crate::money::Usd;
 use crate::resource::{
-    Address, Desired, Kind, META_SECRETS, MachineSpec, Resource, ResourceSet, Service, Spec,
+    Address, Desired, Kind, META_SECRETS, MachineSpec, Owner, Resource, ResourceSet, Service, Spec,
+    natural_cmp,
 };
 use crate::state::Observed;
+
+pub use field::{FieldChange, FieldPath, GuestField, MetadataOp, Section, SubPath};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -40,17 +44,6 @@ impl Action {
             Action::Noop => "noop",
         }
     }
-}
-
-/// One changed field. `before`/`after` are `None` when the field is absent on that side.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FieldChange {
-    pub path: String,
-    pub before: Option<Value>,
-    pub after: Option<Value>,
-    /// This field cannot change in place; the resource is replaced.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub forces_replace: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -211,7 +204,7 @@ pub fn diff(desired: &ResourceSet, observed: &Observed) -> Plan {
                     && os.fingerprint.as_ref() != Some(fp)
                 {
                     c.fields.push(FieldChange {
-                        path: "fingerprint".into(),
+                        path: FieldPath::Fingerprint,
                         before: Some(
                             os.fingerprint
                                 .as_ref()
@@ -227,8 +220,12 @@ pub fn diff(desired: &ResourceSet, observed: &Observed) -> Plan {
             }
             (Spec::Volume(dv), Spec::Volume(ov)) => {
                 if dv.region != ov.region && !dv.fallback_regions.contains(&ov.region) {
-                    c.fields
-                        .push(field("region", json!(ov.region), json!(dv.region), true));
+                    c.fields.push(field(
+                        FieldPath::Region,
+                        json!(ov.region),
+                        json!(dv.region),
+                        true,
+                    ));
                     c.reasons.push(format!(
                         "a volume cannot move from {} to {}: replaced (its data is lost)",
                         ov.region, dv.region
@@ -236,7 +233,7 @@ pub fn diff(desired: &ResourceSet, observed: &Observed) -> Plan {
                 }
                 if dv.encrypted != ov.encrypted {
                     c.fields.push(field(
-                        "encrypted",
+                        FieldPath::Encrypted,
                         json!(ov.encrypted),
                         json!(dv.encrypted),
                         true,
@@ -245,7 +242,7 @@ pub fn diff(desired: &ResourceSet, observed: &Observed) -> Plan {
                 }
                 if dv.size_gb != ov.size_gb {
                     c.fields.push(field(
-                        "size_gb",
+                        FieldPath::SizeGb,
                         json!(ov.size_gb),
                         json!(dv.size_gb),
                         false,
@@ -266,7 +263,7 @@ pub fn diff(desired: &ResourceSet, observed: &Observed) -> Plan {
             (Spec::BackupPolicy(db), Spec::BackupPolicy(ob)) => {
                 if db.snapshot_retention != ob.snapshot_retention {
                     c.fields.push(field(
-                        "snapshot_retention",
+                        FieldPath::SnapshotRetention,
                         json!(ob.snapshot_retention),
                         json!(db.snapshot_retention),
                         false,
@@ -274,7 +271,7 @@ pub fn diff(desired: &ResourceSet, observed: &Observed) -> Plan {
                 }
                 if db.auto_backup != ob.auto_backup {
                     c.fields.push(field(
-                        "auto_backup",
+                        FieldPath::AutoBackup,
                         json!(ob.auto_backup),
                         json!(db.auto_backup),
                         false,
@@ -284,7 +281,7 @@ pub fn diff(desired: &ResourceSet, observed: &Observed) -> Plan {
             (Spec::Machine(dm), Spec::Machine(om)) => diff_machine(dm, om, &mut c),
             _ => {
                 c.fields.push(field(
-                    "kind",
+                    FieldPath::Kind,
                     json!(o.kind().as_str()),
                     json!(d.kind().as_str()),
                     true,
@@ -319,7 +316,7 @@ pub fn diff(desired: &ResourceSet, observed: &Observed) -> Plan {
         let mut c = Change::new(o, Action::Delete);
         c.data_loss = o.kind() == Kind::Volume;
         c.prevent_destroy = o.prevent_destroy;
-        if o.address.0.contains('#') {
+        if o.address.is_duplicate() {
             c.reasons.push(
                 "a second resource for one declared slot (left by an interrupted apply)".into(),
             );
@@ -363,13 +360,7 @@ fn cascade(changes: &mut [Change], desired: &ResourceSet) {
         .iter()
         .filter(|c| c.kind == Kind::Secret && c.action != Action::Noop)
     {
-        let name = c
-            .address
-            .0
-            .rsplit(".secret.")
-            .next()
-            .unwrap_or_default()
-            .to_string();
+        let name = c.address.name().unwrap_or_default();
         secret_apps
             .entry(c.app.clone())
             .or_default()
@@ -402,24 +393,55 @@ fn cascade(changes: &mut [Change], desired: &ResourceSet) {
     }
 }
 
+/// What changes are grouped by: their owner, or (for an address without one) the
+/// address itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Group<'a> {
+    Owner(Owner<'a>),
+    Alone(&'a Address),
+}
+
+impl<'a> Group<'a> {
+    fn of(a: &'a Address) -> Group<'a> {
+        a.owner().map_or(Group::Alone(a), Group::Owner)
+    }
+
+    /// The natural order of the groups' address prefixes (`tenant.alice`, `app.router`).
+    fn natural_cmp(&self, other: &Group<'_>) -> std::cmp::Ordering {
+        match (self, other) {
+            (Group::Owner(a), Group::Owner(b)) => a.natural_cmp(b),
+            _ => natural_cmp(&self.to_string(), &other.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for Group<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Group::Owner(o) => o.fmt(f),
+            Group::Alone(a) => a.fmt(f),
+        }
+    }
+}
+
 /// Groups changes by owner (tenant or shared app) in the order the spec declares them
 /// (owners only observed, i.e. deleted, come last in natural order), then in creation
 /// order within a group.
 fn sort_changes(changes: Vec<Change>, desired: &ResourceSet) -> Vec<Change> {
-    let mut rank: HashMap<&str, usize> = HashMap::new();
+    let mut rank: HashMap<Group<'_>, usize> = HashMap::new();
     for r in desired.iter() {
         let n = rank.len();
-        rank.entry(owner_key(&r.address)).or_insert(n);
+        rank.entry(Group::of(&r.address)).or_insert(n);
     }
-    let mut gone: Vec<&str> = changes
+    let mut gone: Vec<Group<'_>> = changes
         .iter()
-        .map(|c| owner_key(&c.address))
+        .map(|c| Group::of(&c.address))
         .filter(|o| !rank.contains_key(o))
         .collect();
-    gone.sort_by(|a, b| crate::resource::natural_cmp(a, b));
+    gone.sort_by(|a, b| a.natural_cmp(b));
     gone.dedup();
     let base = rank.len();
-    let gone_rank: HashMap<&str, usize> = gone
+    let gone_rank: HashMap<Group<'_>, usize> = gone
         .into_iter()
         .enumerate()
         .map(|(i, o)| (o, base + i))
@@ -428,10 +450,10 @@ fn sort_changes(changes: Vec<Change>, desired: &ResourceSet) -> Vec<Change> {
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            let o = owner_key(&c.address);
+            let o = Group::of(&c.address);
             let r = rank
-                .get(o)
-                .or_else(|| gone_rank.get(o))
+                .get(&o)
+                .or_else(|| gone_rank.get(&o))
                 .copied()
                 .unwrap_or(usize::MAX);
             (
@@ -453,21 +475,9 @@ fn sort_changes(changes: Vec<Change>, desired: &ResourceSet) -> Vec<Change> {
     order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
 
-/// `tenant.alice` of `tenant.alice.machine[0]`; `app.router` of `app.router.machine[1]`.
-fn owner_key(a: &Address) -> &str {
-    let s = a.as_str();
-    match s
-        .find('.')
-        .and_then(|first| s[first + 1..].find('.').map(|second| first + 1 + second))
-    {
-        Some(end) => &s[..end],
-        None => s,
-    }
-}
-
-fn field(path: &str, before: Value, after: Value, forces_replace: bool) -> FieldChange {
+fn field(path: FieldPath, before: Value, after: Value, forces_replace: bool) -> FieldChange {
     FieldChange {
-        path: path.to_string(),
+        path,
         before: Some(before),
         after: Some(after),
         forces_replace,
@@ -489,8 +499,12 @@ fn service_view(s: &Service, m: &MachineSpec) -> Value {
 fn diff_machine(d: &MachineSpec, o: &MachineSpec, c: &mut Change) {
     let mut restart = false;
     if d.region != o.region && !d.fallback_regions.contains(&o.region) {
-        c.fields
-            .push(field("region", json!(o.region), json!(d.region), true));
+        c.fields.push(field(
+            FieldPath::Region,
+            json!(o.region),
+            json!(d.region),
+            true,
+        ));
         c.reasons.push(format!(
             "a Machine cannot move from {} to {}: replaced",
             o.region, d.region
@@ -507,18 +521,26 @@ fn diff_machine(d: &MachineSpec, o: &MachineSpec, c: &mut Change) {
         .map(|m| json!({"volume": m.volume, "path": m.path}))
         .collect();
     if dm != om {
-        c.fields
-            .push(field("mounts", Value::Array(om), Value::Array(dm), true));
+        c.fields.push(field(
+            FieldPath::Mounts,
+            Value::Array(om),
+            Value::Array(dm),
+            true,
+        ));
         c.reasons.push("its mounts change: replaced".into());
     }
     let before = c.fields.len();
     if d.image != o.image {
-        c.fields
-            .push(field("image", json!(o.image), json!(d.image), false));
+        c.fields.push(field(
+            FieldPath::Image,
+            json!(o.image),
+            json!(d.image),
+            false,
+        ));
     }
     if d.guest.cpu_kind != o.guest.cpu_kind {
         c.fields.push(field(
-            "guest.cpu_kind",
+            FieldPath::Guest(GuestField::CpuKind),
             json!(o.guest.cpu_kind),
             json!(d.guest.cpu_kind),
             false,
@@ -526,7 +548,7 @@ fn diff_machine(d: &MachineSpec, o: &MachineSpec, c: &mut Change) {
     }
     if d.guest.cpus != o.guest.cpus {
         c.fields.push(field(
-            "guest.cpus",
+            FieldPath::Guest(GuestField::Cpus),
             json!(o.guest.cpus),
             json!(d.guest.cpus),
             false,
@@ -534,13 +556,13 @@ fn diff_machine(d: &MachineSpec, o: &MachineSpec, c: &mut Change) {
     }
     if d.guest.memory_mb != o.guest.memory_mb {
         c.fields.push(field(
-            "guest.memory_mb",
+            FieldPath::Guest(GuestField::MemoryMb),
             json!(o.guest.memory_mb),
             json!(d.guest.memory_mb),
             false,
         ));
     }
-    diff_maps("env", &d.env, &o.env, |_| true, &mut c.fields);
+    diff_maps(FieldPath::Env, &d.env, &o.env, |_| true, &mut c.fields);
     if let Some(ds) = &d.services {
         let dv: Vec<Value> = ds.iter().map(|s| service_view(s, d)).collect();
         let ov: Vec<Value> = o
@@ -551,7 +573,8 @@ fn diff_machine(d: &MachineSpec, o: &MachineSpec, c: &mut Change) {
             .map(|s| service_view(s, o))
             .collect();
         diff_json_subset(
-            "services",
+            Section::Services,
+            &SubPath::default(),
             &Value::Array(dv),
             &Value::Array(ov),
             &mut c.fields,
@@ -560,13 +583,19 @@ fn diff_machine(d: &MachineSpec, o: &MachineSpec, c: &mut Change) {
     if let Some(dc) = &d.checks {
         let dv = serde_json::to_value(dc).unwrap_or(Value::Null);
         let ov = serde_json::to_value(o.checks.clone().unwrap_or_default()).unwrap_or(Value::Null);
-        diff_json_subset("checks", &dv, &ov, &mut c.fields);
+        diff_json_subset(
+            Section::Checks,
+            &SubPath::default(),
+            &dv,
+            &ov,
+            &mut c.fields,
+        );
     }
     if let Some(r) = &d.restart
         && Some(r) != o.restart.as_ref()
     {
         c.fields.push(FieldChange {
-            path: "restart.policy".into(),
+            path: FieldPath::RestartPolicy,
             before: o.restart.as_ref().map(|x| json!(x)),
             after: Some(json!(r)),
             forces_replace: false,
@@ -578,7 +607,13 @@ fn diff_machine(d: &MachineSpec, o: &MachineSpec, c: &mut Change) {
     // Metadata: declared keys and flotilla's own; others (Fly's) are left alone.
     let ours =
         |k: &str| d.metadata.contains_key(k) || (k.starts_with("flotilla_") && k != META_SECRETS);
-    diff_maps("metadata", &d.metadata, &o.metadata, ours, &mut c.fields);
+    diff_maps(
+        FieldPath::Metadata,
+        &d.metadata,
+        &o.metadata,
+        ours,
+        &mut c.fields,
+    );
     c.restart = restart;
 }
 
@@ -599,7 +634,7 @@ fn shown_live_value<'a>(key: &str, value: &'a str, declared: bool) -> &'a str {
 
 /// Compares two string maps key by key, for the keys `compare` selects.
 fn diff_maps(
-    prefix: &str,
+    path: impl Fn(String) -> FieldPath,
     d: &BTreeMap<String, String>,
     o: &BTreeMap<String, String>,
     compare: impl Fn(&str) -> bool,
@@ -613,7 +648,7 @@ fn diff_maps(
         let (dv, ov) = (d.get(k), o.get(k));
         if dv != ov {
             out.push(FieldChange {
-                path: format!("{prefix}.{k}"),
+                path: path(k.clone()),
                 before: ov.map(|v| json!(shown_live_value(k, v, dv.is_some()))),
                 after: dv.map(|v| json!(v)),
                 forces_replace: false,
@@ -625,17 +660,24 @@ fn diff_maps(
 /// Compares the keys `desired` has against `observed` (objects: desired's keys only, so
 /// server-added keys are ignored; arrays: element by element, a length change is one
 /// change of the whole list; maps of named entries such as checks: by key).
-pub fn diff_json_subset(path: &str, desired: &Value, observed: &Value, out: &mut Vec<FieldChange>) {
+pub fn diff_json_subset(
+    section: Section,
+    at: &SubPath,
+    desired: &Value,
+    observed: &Value,
+    out: &mut Vec<FieldChange>,
+) {
+    let path = || FieldPath::section(section, at.clone());
     match (desired, observed) {
         (Value::Object(d), Value::Object(o)) => {
-            let named_map = path == "checks";
+            let named_map = section == Section::Checks && at.is_root();
             for (k, dv) in d {
-                let p = format!("{path}.{k}");
+                let p = at.key(k);
                 match o.get(k) {
-                    Some(ov) => diff_json_subset(&p, dv, ov, out),
+                    Some(ov) => diff_json_subset(section, &p, dv, ov, out),
                     None if dv.is_null() => {}
                     None => out.push(FieldChange {
-                        path: p,
+                        path: FieldPath::section(section, p),
                         before: None,
                         after: Some(dv.clone()),
                         forces_replace: false,
@@ -646,7 +688,7 @@ pub fn diff_json_subset(path: &str, desired: &Value, observed: &Value, out: &mut
                 for (k, ov) in o {
                     if !d.contains_key(k) {
                         out.push(FieldChange {
-                            path: format!("{path}.{k}"),
+                            path: FieldPath::section(section, at.key(k)),
                             before: Some(ov.clone()),
                             after: None,
                             forces_replace: false,
@@ -657,7 +699,7 @@ pub fn diff_json_subset(path: &str, desired: &Value, observed: &Value, out: &mut
         }
         (Value::Array(d), Value::Array(o)) if d.len() == o.len() => {
             for (i, (dv, ov)) in d.iter().zip(o).enumerate() {
-                diff_json_subset(&format!("{path}[{i}]"), dv, ov, out);
+                diff_json_subset(section, &at.index(i), dv, ov, out);
             }
         }
         (Value::Array(d), Value::Array(o)) => {
@@ -667,14 +709,14 @@ pub fn diff_json_subset(path: &str, desired: &Value, observed: &Value, out: &mut
                 .map(|(ov, dv)| project(ov, dv))
                 .collect();
             out.push(FieldChange {
-                path: path.to_string(),
+                path: path(),
                 before: Some(Value::Array(strip)),
                 after: Some(desired.clone()),
                 forces_replace: false,
             });
         }
         (d, o) if d != o => out.push(FieldChange {
-            path: path.to_string(),
+            path: path(),
             before: Some(o.clone()),
             after: Some(d.clone()),
             forces_replace: false,

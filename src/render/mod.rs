@@ -370,7 +370,7 @@ pub fn plan_markdown(doc: &PlanDocument) -> String {
             }
             serde_json::json!({
                 "icon": icon,
-                "address": c.address.0,
+                "address": c.address.as_str(),
                 "action": verb(c),
                 "details": details.join("; ").replace('|', "\\|"),
             })

@@ -691,7 +691,7 @@ impl<'a> Context<'a> {
                 }
                 ArchKind::SharedPool => {
                     let m = s.memory.as_ref().ok_or_else(|| CostError {
-                        address: Address(format!("whatif.{}", a.name)),
+                        address: Address::whatif(&a.name),
                         message: "a shared pool needs a memory model".into(),
                         hint: "add base.memory_model".into(),
                     })?;
@@ -716,7 +716,7 @@ impl<'a> Context<'a> {
             {
                 let sizes = self.ranked_sizes(point.table, region)?;
                 let probe_size = sizes.first().map(|x| x.0).ok_or_else(|| CostError {
-                    address: Address(format!("whatif.{}", a.name)),
+                    address: Address::whatif(&a.name),
                     message: format!("pricing {} has no Machine sizes", table.version()),
                     hint: "use a price table with compute.csv rows".into(),
                 })?;
@@ -853,7 +853,7 @@ impl<'a> Context<'a> {
     ) -> Result<Candidate, CostError> {
         let s = self.scenario;
         let none = || CostError {
-            address: Address(format!("whatif.{}", a.name)),
+            address: Address::whatif(&a.name),
             message: "no Machine size in the price table holds one tenant".into(),
             hint: "check the memory model and the allowed sizes".into(),
         };

@@ -45,13 +45,13 @@ pub fn applied_snapshot(desired: &Desired) -> Snapshot {
     let mut vol_ids: HashMap<Address, String> = HashMap::new();
     for r in desired.resources.iter() {
         if let Spec::Volume(_) = &r.spec {
-            vol_ids.insert(r.address.clone(), short_id("vol_", &r.address.0));
+            vol_ids.insert(r.address.clone(), short_id("vol_", r.address.as_str()));
         }
     }
     let mut machine_ids: HashMap<Address, String> = HashMap::new();
     for r in desired.resources.iter() {
         if r.machine().is_some() {
-            machine_ids.insert(r.address.clone(), short_id("", &r.address.0));
+            machine_ids.insert(r.address.clone(), short_id("", r.address.as_str()));
         }
     }
     let app_of = |apps: &mut Vec<AppSnapshot>, name: &str| -> usize {

@@ -1,0 +1,250 @@
+use std::cmp::Ordering;
+
+use proptest::prelude::*;
+
+use super::*;
+
+fn a(s: &str) -> Address {
+    s.parse().unwrap()
+}
+
+/// The natural order as it was defined before addresses were typed (a plain string
+/// comparison), kept verbatim to pin the order down.
+fn old_natural_cmp(a: &str, b: &str) -> Ordering {
+    let (ab, bb) = (a.as_bytes(), b.as_bytes());
+    let mut i = ab.iter().zip(bb).take_while(|(x, y)| x == y).count();
+    if i == ab.len() && i == bb.len() {
+        return Ordering::Equal;
+    }
+    while i > 0 && ab[i - 1].is_ascii_digit() {
+        i -= 1;
+    }
+    let mut j = i;
+    while i < ab.len() && j < bb.len() {
+        if ab[i].is_ascii_digit() && bb[j].is_ascii_digit() {
+            let si = i;
+            while i < ab.len() && ab[i].is_ascii_digit() {
+                i += 1;
+            }
+            let sj = j;
+            while j < bb.len() && bb[j].is_ascii_digit() {
+                j += 1;
+            }
+            let na = a[si..i].trim_start_matches('0');
+            let nb = b[sj..j].trim_start_matches('0');
+            let ord = na.len().cmp(&nb.len()).then_with(|| na.cmp(nb));
+            if ord != Ordering::Equal {
+                return ord;
+            }
+        } else {
+            if ab[i] != bb[j] {
+                return ab[i].cmp(&bb[j]);
+            }
+            i += 1;
+            j += 1;
+        }
+    }
+    (ab.len() - i).cmp(&(bb.len() - j)).then_with(|| a.cmp(b))
+}
+
+#[test]
+fn addresses_sort_naturally() {
+    let mut v: Vec<Address> = [
+        "tenant.user-10.app",
+        "tenant.user-2.app",
+        "tenant.user-1.machine[10]",
+        "tenant.user-1.machine[9]",
+        "tenant.user-1.app",
+    ]
+    .iter()
+    .map(|s| a(s))
+    .collect();
+    v.sort();
+    let s: Vec<&str> = v.iter().map(|a| a.as_str()).collect();
+    assert_eq!(
+        s,
+        vec![
+            "tenant.user-1.app",
+            "tenant.user-1.machine[9]",
+            "tenant.user-1.machine[10]",
+            "tenant.user-2.app",
+            "tenant.user-10.app"
+        ]
+    );
+    assert_eq!(natural_cmp("a01", "a1"), "a01".cmp("a1"));
+    assert_eq!(natural_cmp("t10x", "t10y"), Ordering::Less);
+    assert_eq!(natural_cmp("t109", "t11"), Ordering::Greater);
+    assert_eq!(natural_cmp("same", "same"), Ordering::Equal);
+    assert_eq!(natural_cmp("ab", "abc"), Ordering::Less);
+}
+
+#[test]
+fn parts_of_each_form() {
+    let m = a("tenant.alice.machine[3]");
+    assert_eq!(m.form(), AddressForm::Machine);
+    assert_eq!(m.kind(), Some(Kind::Machine));
+    assert_eq!(m.owner(), Some(Owner::Tenant("alice")));
+    assert_eq!(m.index(), Some(3));
+    assert_eq!(m.instance(), None);
+    assert_eq!(m, Address::machine(&Owner::Tenant("alice"), 3));
+
+    let d = a("app.web.volume.data[1]#vol_9");
+    assert_eq!(d.kind(), Some(Kind::Volume));
+    assert_eq!(d.owner(), Some(Owner::SharedApp("web")));
+    assert_eq!(
+        (d.name(), d.index(), d.instance()),
+        (Some("data"), Some(1), Some("vol_9"))
+    );
+    assert_eq!(
+        d.backup_of_volume().unwrap().as_str(),
+        "app.web.backup.data[1]#vol_9"
+    );
+    assert!(d.is_duplicate());
+
+    let u = a("app.web.machine#m1");
+    assert_eq!((u.index(), u.instance()), (None, Some("m1")));
+    assert_eq!(
+        u.slot_volume("data").unwrap().as_str(),
+        "app.web.volume.data[0]"
+    );
+    assert_eq!(
+        u,
+        Address::unindexed_machine(&Owner::SharedApp("web"), "m1")
+    );
+
+    assert_eq!(a("app.web").kind(), Some(Kind::App));
+    assert_eq!(a("tenant.a.app").owner(), Some(Owner::Tenant("a")));
+    assert_eq!(a("tenant.a.secret.KEY").name(), Some("KEY"));
+    assert_eq!(a("tenant.a#secrets").form(), AddressForm::SecretBatch);
+    assert_eq!(a("volume#vol_1").instance(), Some("vol_1"));
+    assert_eq!(a("rollout.wave[4]").index(), Some(4));
+    assert_eq!(
+        a("whatif.hybrid 50.5% + pool").name(),
+        Some("hybrid 50.5% + pool")
+    );
+    assert_eq!(a("org.snapshot_allowance").form(), AddressForm::OrgLine);
+    assert_eq!(
+        Address::machine(&Owner::Tenant("a"), 0)
+            .duplicate("m2")
+            .unwrap()
+            .as_str(),
+        "tenant.a.machine[0]#m2"
+    );
+    assert!(a("tenant.a.secret.K").duplicate("x").is_none());
+}
+
+#[test]
+fn malformed_addresses_are_refused() {
+    for bad in [
+        "",
+        "tenant",
+        "tenant.",
+        "tenant.a",
+        "tenant.a.machine",
+        "tenant.a.machine[]",
+        "tenant.a.machine[01]",
+        "tenant.a.machine[x]",
+        "tenant.a.machine[4294967296]",
+        "tenant.a.machine[0]x",
+        "tenant.a.volume.data",
+        "tenant.a.volume.[0]",
+        "tenant.a.secret.",
+        "tenant.a.secret.A.B",
+        "app.a.app",
+        "app..machine[0]",
+        "machine[0]",
+        "volume",
+        "volumes#x",
+        "rollout.wave[1]x",
+        "whatif.",
+        "org.a.b",
+    ] {
+        assert!(bad.parse::<Address>().is_err(), "{bad:?} parsed");
+    }
+    let e = serde_json::from_str::<Address>("\"tenant.a.machine\"").unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("malformed address `tenant.a.machine`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn serde_is_the_text() {
+    let m = a("tenant.a.machine[0]#m1");
+    let json = serde_json::to_string(&m).unwrap();
+    assert_eq!(json, "\"tenant.a.machine[0]#m1\"");
+    assert_eq!(serde_json::from_str::<Address>(&json).unwrap(), m);
+    assert_eq!(format!("{m:?}"), "Address(\"tenant.a.machine[0]#m1\")");
+}
+
+fn name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => "[a-z0-9_-]{1,10}",
+        1 => "[^.#\\[\\]]{1,6}",
+    ]
+}
+
+fn owner() -> impl Strategy<Value = (bool, String)> {
+    (any::<bool>(), name())
+}
+
+fn own((tenant, n): &(bool, String)) -> Owner<'_> {
+    if *tenant {
+        Owner::Tenant(n)
+    } else {
+        Owner::SharedApp(n)
+    }
+}
+
+/// Generated addresses of every form, built by the constructors.
+fn address() -> impl Strategy<Value = Address> {
+    let id = || prop_oneof![3 => "[a-z0-9_]{0,12}", 1 => ".{0,8}"];
+    prop_oneof![
+        owner().prop_map(|o| Address::app(&own(&o))),
+        (owner(), any::<u32>()).prop_map(|(o, i)| Address::machine(&own(&o), i)),
+        (owner(), 0u32..20, id())
+            .prop_map(|(o, i, id)| Address::machine(&own(&o), i).duplicate(&id).unwrap()),
+        (owner(), id()).prop_map(|(o, id)| Address::unindexed_machine(&own(&o), &id)),
+        (owner(), name(), 0u32..1000).prop_map(|(o, n, i)| Address::volume(&own(&o), &n, i)),
+        (owner(), name(), 0u32..1000, id())
+            .prop_map(|(o, n, i, id)| { Address::volume(&own(&o), &n, i).duplicate(&id).unwrap() }),
+        (owner(), name(), 0u32..1000).prop_map(|(o, n, i)| Address::backup(&own(&o), &n, i)),
+        (owner(), name()).prop_map(|(o, n)| Address::secret(&own(&o), &n)),
+        owner().prop_map(|o| Address::secret_batch(&own(&o))),
+        id().prop_map(|id| Address::foreign_volume(&id)),
+        (0usize..100).prop_map(Address::rollout_gate),
+        ".{1,12}".prop_map(|l| Address::whatif(&l)),
+        name().prop_map(|n| Address::org_line(&n)),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn display_and_parse_round_trip(addr in address()) {
+        let text = addr.to_string();
+        let back: Address = text.parse().unwrap();
+        prop_assert_eq!(&back, &addr);
+        prop_assert_eq!(back.parts, addr.parts);
+        let json = serde_json::to_string(&addr).unwrap();
+        prop_assert_eq!(serde_json::from_str::<Address>(&json).unwrap(), addr);
+    }
+
+    #[test]
+    fn order_is_the_old_natural_order(x in address(), y in address()) {
+        prop_assert_eq!(x.cmp(&y), old_natural_cmp(x.as_str(), y.as_str()));
+        if let (Some(ox), Some(oy)) = (x.owner(), y.owner()) {
+            prop_assert_eq!(
+                ox.natural_cmp(&oy),
+                old_natural_cmp(&ox.to_string(), &oy.to_string())
+            );
+        }
+    }
+
+    #[test]
+    fn parsing_arbitrary_text_never_panics(s in ".{0,40}") {
+        if let Ok(addr) = s.parse::<Address>() {
+            prop_assert_eq!(addr.as_str(), s.as_str());
+        }
+    }
+}
