@@ -120,7 +120,7 @@ pub fn summarize(
     for (i, st) in report.status.iter().enumerate() {
         if let Status::Failed(e) = st {
             s.failures
-                .push((report.ops[i].address.to_string(), e.clone()));
+                .push((report.ops[i].address.to_string(), e.to_string()));
         }
     }
     for c in plan.actionable() {
@@ -191,7 +191,7 @@ fn rollout_report(report: &ExecReport, desired: &ResourceSet, observed: &Observe
             Status::Failed(e) => format!(
                 "{}: {new} FAILED ({wave}): {}",
                 op.address,
-                e.lines().next().unwrap_or_default()
+                e.message.lines().next().unwrap_or_default()
             ),
             _ => format!(
                 "{}: {old} (not updated: the rollout stopped before {wave})",

@@ -1,0 +1,30 @@
+//! Rollout gates: between two waves, every Machine of the earlier wave must be started
+//! with its checks passing, or the later waves do not start.
+
+use super::health::{Checks, checks_status};
+use super::{OpError, OpResult, Shared};
+
+pub(super) async fn check(sh: &Shared, wave: usize) -> OpResult {
+    let members = sh.wave_members(wave);
+    for a in members {
+        let (Some(id), Ok(r)) = (sh.id_of(a), sh.resource(a)) else {
+            continue;
+        };
+        let m = sh
+            .client
+            .get_machine(&r.app, &id)
+            .await?
+            .ok_or_else(|| OpError::failed(format!("{a}: Machine {id} disappeared")))?;
+        if m.state != "started" {
+            return Err(OpError::failed(format!("{a}: Machine {id} is {}", m.state)));
+        }
+        if let Checks::Critical(names) = checks_status(&m) {
+            return Err(OpError::failed(format!("{a}: checks not passing: {names}")));
+        }
+    }
+    Ok(format!(
+        "wave {} healthy ({} Machines)",
+        wave + 1,
+        members.len()
+    ))
+}

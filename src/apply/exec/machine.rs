@@ -1,0 +1,192 @@
+//! Creating and destroying Machines. A create goes where its volume is (or to the first
+//! region with capacity, moving a volume made for it a moment ago along), is looked up
+//! by its flotilla metadata after a lost response, and is done once the Machine has
+//! started. A destroy is done once Fly reports the Machine destroyed.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::confirm::{Acted, NotActed, act_confirmed};
+use super::health::wait_started;
+use super::poll::{Check, Pause, Until, poll_until};
+use super::volume::{create_in, regions_for, wait_detached};
+use super::{OpError, OpResult, Shared};
+use crate::apply::ops::Op;
+use crate::fly::client::ApiError;
+use crate::fly::convert::{create_machine_body, machine_config};
+use crate::resource::{Address, META_INDEX, META_ROLE, META_TENANT, MachineSpec};
+
+/// Creates attempted when every outcome is unknown.
+const ATTEMPTS: u32 = 4;
+
+pub(super) async fn create(sh: &Shared, op: &Op) -> OpResult {
+    let r = sh.resource(&op.address)?;
+    let m = r
+        .machine()
+        .ok_or_else(|| OpError::internal("not a Machine"))?;
+    let app = r.app.as_str();
+    wait_for_kept_volumes(sh, app, m).await?;
+    // One attempt per region: a capacity error moves on to the next candidate.
+    let mut tried: Vec<String> = Vec::new();
+    loop {
+        let volume_ids = volume_ids(sh, m);
+        if volume_ids.len() != m.mounts.len() {
+            return Err(OpError::internal("a volume this Machine mounts has no ID"));
+        }
+        let Some(region) = next_region(sh, m, &tried) else {
+            return Err(OpError::failed(format!(
+                "no capacity for Machine {} in {}",
+                m.name,
+                tried.join(", ")
+            ))
+            .with_hint("add fallback_regions, or try again later"));
+        };
+        let config = machine_config(m, &volume_ids, None);
+        let body = create_machine_body(m, &region, &config);
+        match create_once(sh, app, m, &body).await {
+            Ok(id) => {
+                sh.set_id(&op.address, &id);
+                wait_started(sh, app, &id, false).await?;
+                return Ok(format!("{id} in {region}"));
+            }
+            Err(NotActed::Refused(e)) if e.is_capacity() => {
+                tried.push(region.clone());
+                move_new_volume(sh, app, m, &region, &tried, e).await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// A kept volume that its old Machine (replaced) still holds must detach first.
+async fn wait_for_kept_volumes(sh: &Shared, app: &str, m: &MachineSpec) -> Result<(), OpError> {
+    for mt in &m.mounts {
+        if let Some(v) = sh.observed.volumes.get(&mt.volume)
+            && v.attached_machine_id.is_some()
+            && !sh.created_now(&mt.volume)
+        {
+            wait_detached(sh, app, &v.id).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The Fly IDs of the volumes the Machine mounts (those known so far).
+pub(super) fn volume_ids(sh: &Shared, m: &MachineSpec) -> HashMap<Address, String> {
+    m.mounts
+        .iter()
+        .filter_map(|mt| sh.id_of(&mt.volume).map(|id| (mt.volume.clone(), id)))
+        .collect()
+}
+
+/// Where to try next: with a volume, where the volume is; else the first region of the
+/// primary and fallbacks not tried yet.
+fn next_region(sh: &Shared, m: &MachineSpec, tried: &[String]) -> Option<String> {
+    let mount_region = m.mounts.first().and_then(|mt| {
+        sh.created_region(&mt.volume).or_else(|| {
+            sh.observed
+                .volumes
+                .get(&mt.volume)
+                .map(|v| v.region.clone())
+        })
+    });
+    match mount_region {
+        Some(r) => Some(r),
+        None => regions_for(&m.region, &m.fallback_regions)
+            .into_iter()
+            .find(|r| !tried.contains(r)),
+    }
+}
+
+/// After a capacity error in `region`: the volume and the Machine move together, so a
+/// volume made for this Machine a moment ago (still empty) is re-created in the next
+/// region. An existing volume cannot move.
+async fn move_new_volume(
+    sh: &Shared,
+    app: &str,
+    m: &MachineSpec,
+    region: &str,
+    tried: &[String],
+    e: ApiError,
+) -> Result<(), OpError> {
+    let Some(mt) = m.mounts.first() else {
+        return Ok(());
+    };
+    if !sh.created_now(&mt.volume) {
+        return Err(OpError::from(e).with_hint(format!(
+            "the Machine's existing volume is in {region}, which has no capacity now; try again later"
+        )));
+    }
+    let old = sh.id_of(&mt.volume).unwrap_or_default();
+    sh.client.delete_volume(app, &old).await?;
+    let (id, r2) = create_in(sh, &mt.volume, tried).await?;
+    sh.note(
+        &mt.volume,
+        &format!("moved from {region} to {r2} (no Machine capacity in {region}): {old} → {id}"),
+    );
+    Ok(())
+}
+
+/// One create, with lookups after unknown outcomes. Returns the Machine's ID.
+async fn create_once(
+    sh: &Shared,
+    app: &str,
+    m: &MachineSpec,
+    body: &Value,
+) -> Result<String, NotActed> {
+    act_confirmed(
+        ATTEMPTS,
+        || async move { sh.client.create_machine(app, body).await.map(|x| x.id) },
+        || async move { find_created(sh, app, m).await },
+    )
+    .await
+    .map(Acted::into_inner)
+}
+
+/// After a lost create response: a live Machine with this one's identity and name.
+async fn find_created(sh: &Shared, app: &str, m: &MachineSpec) -> Result<Option<String>, ApiError> {
+    let ident = identity(m);
+    let pairs: Vec<(&str, &str)> = ident.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let found = sh.client.find_machines(app, &pairs).await?;
+    Ok(found
+        .into_iter()
+        .find(|x| !matches!(x.state.as_str(), "destroyed" | "destroying") && x.name == m.name)
+        .map(|x| x.id))
+}
+
+/// The metadata that identifies the Machine at an address (for finding it again).
+fn identity(m: &MachineSpec) -> Vec<(&'static str, String)> {
+    let mut v = vec![
+        (META_INDEX, m.index.to_string()),
+        (META_ROLE, m.role.clone()),
+    ];
+    if let Some(t) = m.metadata.get(META_TENANT) {
+        v.push((META_TENANT, t.clone()));
+    }
+    v
+}
+
+pub(super) async fn delete(sh: &Shared, app: &str, id: &str) -> OpResult {
+    sh.client.delete_machine(app, id, None).await?;
+    let until = Until {
+        deadline: sh.deadline(),
+        pause: Pause::MachineState {
+            app,
+            id,
+            state: "destroyed",
+        },
+    };
+    poll_until(&sh.client, until, || async move {
+        match sh.client.get_machine(app, id).await? {
+            None => Ok(Check::Reached(())),
+            Some(m) if m.state == "destroyed" => Ok(Check::Reached(())),
+            Some(_) => Ok(Check::Awaiting(OpError::timed_out(format!(
+                "Machine {id} was not destroyed within {} s",
+                sh.wait_secs()
+            )))),
+        }
+    })
+    .await?;
+    Ok(format!("Machine {id} destroyed"))
+}

@@ -1,0 +1,207 @@
+//! What the operations of one run share: the client, the desired and observed states,
+//! the secret values, and what earlier operations learned (Fly IDs of created
+//! resources, regions of new volumes, whether an app's secrets changed on Fly).
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use super::{ExecOptions, OpError};
+use crate::apply::journal::Journal;
+use crate::apply::ops::{Op, OpKind};
+use crate::fly::client::Client;
+use crate::resource::{Address, Resource, ResourceSet, Spec};
+use crate::secrets::SecretValues;
+use crate::state::Observed;
+
+/// Everything operations share.
+pub struct Shared {
+    pub client: Client,
+    pub org: String,
+    pub desired: ResourceSet,
+    pub observed: Observed,
+    pub secrets: SecretValues,
+    pub opts: ExecOptions,
+    pub journal: Option<Journal>,
+    pub cancel: Arc<AtomicBool>,
+    /// Fly IDs of volumes and Machines by address: observed ones, then created ones.
+    ids: Mutex<HashMap<Address, String>>,
+    /// Regions of volumes created in this run.
+    regions: Mutex<HashMap<Address, String>>,
+    /// Addresses of the operations of each rollout wave (for the gates).
+    wave_members: HashMap<usize, Vec<Address>>,
+    /// Apps whose secrets changed on Fly in this run (their Machines must restart).
+    secrets_changed: Mutex<HashMap<String, bool>>,
+    /// Fly's digest of each observed secret, by app and name.
+    observed_digests: HashMap<String, HashMap<String, String>>,
+    /// Snapshot retention of each desired volume that has a backup policy.
+    retention: HashMap<Address, u32>,
+}
+
+/// A lock that survives a panic elsewhere (the data are plain maps).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+impl Shared {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        client: Client,
+        org: String,
+        desired: ResourceSet,
+        observed: Observed,
+        secrets: SecretValues,
+        opts: ExecOptions,
+        journal: Option<Journal>,
+        cancel: Arc<AtomicBool>,
+    ) -> Shared {
+        let ids = observed_ids(&observed);
+        let observed_digests = observed_digests(&observed);
+        let retention = retention_by_volume(&desired);
+        Shared {
+            client,
+            org,
+            desired,
+            observed,
+            secrets,
+            opts,
+            journal,
+            cancel,
+            ids: Mutex::new(ids),
+            regions: Mutex::new(HashMap::new()),
+            wave_members: HashMap::new(),
+            secrets_changed: Mutex::new(HashMap::new()),
+            observed_digests,
+            retention,
+        }
+    }
+
+    /// Remembers which Machines each rollout wave updates (before the run starts).
+    pub(super) fn record_waves(&mut self, ops: &[Op]) {
+        for op in ops {
+            if let (Some(w), OpKind::UpdateMachine { restart: true, .. }) = (op.wave, &op.kind) {
+                self.wave_members
+                    .entry(w)
+                    .or_default()
+                    .push(op.address.clone());
+            }
+        }
+    }
+
+    pub(super) fn wave_members(&self, wave: usize) -> &[Address] {
+        self.wave_members.get(&wave).map_or(&[], Vec::as_slice)
+    }
+
+    pub(super) fn id_of(&self, a: &Address) -> Option<String> {
+        lock(&self.ids).get(a).cloned()
+    }
+
+    pub(super) fn set_id(&self, a: &Address, id: &str) {
+        lock(&self.ids).insert(a.clone(), id.to_string());
+    }
+
+    /// The Fly ID of `a`, which an earlier operation or the observation must have found.
+    pub(super) fn known_id(&self, a: &Address, what: &str) -> Result<String, OpError> {
+        self.id_of(a)
+            .ok_or_else(|| OpError::internal(format!("the {what}'s ID is unknown")))
+    }
+
+    /// A volume created in this run: its ID and region.
+    pub(super) fn set_created_volume(&self, a: &Address, id: &str, region: &str) {
+        self.set_id(a, id);
+        lock(&self.regions).insert(a.clone(), region.to_string());
+    }
+
+    /// The region of a volume created in this run (`None`: not created in this run).
+    pub(super) fn created_region(&self, a: &Address) -> Option<String> {
+        lock(&self.regions).get(a).cloned()
+    }
+
+    pub(super) fn created_now(&self, a: &Address) -> bool {
+        lock(&self.regions).contains_key(a)
+    }
+
+    pub(super) fn set_secrets_changed(&self, app: &str, changed: bool) {
+        lock(&self.secrets_changed).insert(app.to_string(), changed);
+    }
+
+    /// Whether setting `app`'s secrets changed anything on Fly (`None`: not set yet).
+    pub(super) fn secrets_changed(&self, app: &str) -> Option<bool> {
+        lock(&self.secrets_changed).get(app).copied()
+    }
+
+    pub(super) fn observed_digests(&self, app: &str) -> Option<&HashMap<String, String>> {
+        self.observed_digests.get(app)
+    }
+
+    /// The snapshot retention a new volume gets (its policy's, else Fly's default).
+    pub(super) fn retention(&self, volume: &Address) -> u32 {
+        self.retention
+            .get(volume)
+            .copied()
+            .unwrap_or(crate::platform::SNAPSHOT_RETENTION_DEFAULT)
+    }
+
+    pub(super) fn resource(&self, a: &Address) -> Result<&Resource, OpError> {
+        self.desired
+            .get(a)
+            .ok_or_else(|| OpError::internal(format!("{a} is not in the desired state")))
+    }
+
+    /// Writes a note about a resource to the journal.
+    pub(super) fn note(&self, a: &Address, detail: &str) {
+        if let Some(j) = &self.journal {
+            j.note(a, detail);
+        }
+    }
+
+    /// A deadline `wait_timeout` of API time from now.
+    pub(super) fn deadline(&self) -> Instant {
+        Instant::now() + self.opts.wait_timeout.div_f64(self.client.time_scale())
+    }
+
+    /// `wait_timeout` in whole seconds, for messages.
+    pub(super) fn wait_secs(&self) -> u64 {
+        self.opts.wait_timeout.as_secs()
+    }
+}
+
+fn observed_ids(observed: &Observed) -> HashMap<Address, String> {
+    let mut ids = HashMap::new();
+    for (a, m) in &observed.machines {
+        ids.insert(a.clone(), m.id.clone());
+    }
+    for (a, v) in &observed.volumes {
+        ids.insert(a.clone(), v.id.clone());
+    }
+    ids
+}
+
+fn observed_digests(observed: &Observed) -> HashMap<String, HashMap<String, String>> {
+    let mut out: HashMap<String, HashMap<String, String>> = HashMap::new();
+    for r in observed.resources.iter() {
+        if let Spec::Secret(s) = &r.spec {
+            out.entry(r.app.clone())
+                .or_default()
+                .insert(s.name.clone(), s.digest.clone().unwrap_or_default());
+        }
+    }
+    out
+}
+
+fn retention_by_volume(desired: &ResourceSet) -> HashMap<Address, u32> {
+    let mut retention = HashMap::new();
+    for r in desired.iter() {
+        if let Spec::BackupPolicy(bp) = &r.spec {
+            // The first policy of a volume counts.
+            retention
+                .entry(bp.volume.clone())
+                .or_insert(bp.snapshot_retention);
+        }
+    }
+    retention
+}
