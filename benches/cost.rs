@@ -66,7 +66,7 @@ fn main() {
     };
     time("render text", runs, || render::text(&view).len());
     time("render json (serialized)", runs, || {
-        render::json_string(&view).len()
+        render::json_string(&view).map_or(0, |s| s.len())
     });
     time("render markdown", runs, || render::markdown(&view).len());
     time(
@@ -82,7 +82,7 @@ fn main() {
                 base: None,
                 verdict: None,
             };
-            render::json_string(&v).len()
+            render::json_string(&v).map_or(0, |s| s.len())
         },
     );
 }

@@ -4,6 +4,9 @@
 //! The pipeline, top to bottom (see ARCHITECTURE.md):
 //! spec YAML → [`spec`] (parse, validate, expand) → desired [`resource`]s →
 //! [`graph`] → [`plan`] (diff against observed [`state`]) → [`render`].
+//!
+//! [`ops`] runs each command as a library call (options in, typed outcome out); the
+//! [`cli`] only parses arguments, calls one operation, renders and picks the exit code.
 
 // Diagnostics are rich (file, position, path, address, hint) and only travel on error
 // paths, where their size does not matter.
@@ -17,6 +20,7 @@ pub mod fly;
 pub mod fsutil;
 pub mod graph;
 pub mod money;
+pub mod ops;
 pub mod plan;
 pub mod platform;
 pub mod pricing;

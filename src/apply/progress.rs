@@ -1,7 +1,10 @@
 //! Progress of an apply: a bar with counts, rate and ETA on a terminal (indicatif),
-//! plain lines otherwise. Written to stderr.
+//! plain lines otherwise, and the notice of a Ctrl-C. Written to stderr: the one output
+//! of an operation that is not returned to the caller, since it happens while the
+//! operation runs.
 
-use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -14,8 +17,10 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn new(total: usize, quiet: bool) -> Progress {
-        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+    /// Progress over `total` operations: nothing when `quiet`, a bar when `bar` (stderr
+    /// is a terminal), else one line per finished operation.
+    pub fn new(total: usize, quiet: bool, bar: bool) -> Progress {
+        let bar = (!quiet && bar).then(|| {
             let b = ProgressBar::new(total as u64);
             let style = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} ops · {per_sec} · ETA {eta} · {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar());
@@ -63,6 +68,20 @@ impl Progress {
     pub fn finish(&self) {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
+        }
+    }
+}
+
+/// On Ctrl-C, sets `cancel` (no new operations start; those in flight finish) and says
+/// so; a second Ctrl-C quits at once (exit code 130).
+pub async fn watch_ctrl_c(cancel: Arc<AtomicBool>) {
+    if tokio::signal::ctrl_c().await.is_ok() {
+        cancel.store(true, Ordering::SeqCst);
+        eprintln!(
+            "\nInterrupted: no new operations start; waiting for those in flight (Ctrl-C again to quit now)…"
+        );
+        if tokio::signal::ctrl_c().await.is_ok() {
+            std::process::exit(130);
         }
     }
 }

@@ -1,23 +1,18 @@
 //! `flotilla apply SPEC|PLANFILE`: make the organization match.
 
-use std::io::{BufRead, IsTerminal, Write};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
 
-use super::common::{eprint_diag, eprint_diags, load_spec, print_out};
-use crate::apply::exec::{ExecOptions, Shared};
-use crate::apply::journal::Journal;
-use crate::apply::ops::BuildOptions;
-use crate::apply::progress::Progress;
-use crate::diag::{Diagnostic, suggest};
-use crate::plan::saved::{PlanDocument, PlanMeta};
-use crate::render::{Style, plan_text};
-use crate::resource::Desired;
-use crate::state::interpret;
+use super::Exit;
+use super::common::{eprint_diags, print_out};
+use super::env::Env;
+use crate::diag::Diagnostic;
+use crate::ops::apply::{Options, Readiness};
+use crate::ops::{Error, to_json_pretty};
+use crate::render::plan_text;
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -77,275 +72,69 @@ pub struct ApplyArgs {
     pub pricing: super::pricing::PricingOpts,
 }
 
-/// What to apply: the spec's desired state, or a saved plan's.
-struct Input {
-    desired: Desired,
-    spec_file: String,
-    spec_hash: String,
-    dir: PathBuf,
-    saved: Option<PlanDocument>,
-}
-
-fn is_plan_file(p: &Path) -> bool {
-    p.extension().is_some_and(|e| e == "json")
-}
-
-fn read_input(args: &ApplyArgs) -> Result<Input, i32> {
-    if is_plan_file(&args.input) {
-        let doc = PlanDocument::load(&args.input).map_err(|d| {
-            eprint_diag(&d);
-            super::EXIT_ERROR
-        })?;
-        let set = doc.desired.clone().unwrap_or_default();
-        let dir = Path::new(&doc.spec_file)
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
-        Ok(Input {
-            desired: Desired::from_resources(&doc.org, set),
-            spec_file: doc.spec_file.clone(),
-            spec_hash: doc.spec_hash.clone(),
-            dir,
-            saved: Some(doc),
-        })
-    } else {
-        let l = load_spec(&args.input)?;
-        Ok(Input {
-            desired: l.desired,
-            spec_file: l.file,
-            spec_hash: l.spec_hash,
-            dir: l.dir,
-            saved: None,
-        })
+impl ApplyArgs {
+    fn options(&self, env: &Env) -> Options {
+        Options {
+            input: self.input.clone(),
+            target: self.target.options(env),
+            tenants: self.tenants.clone(),
+            allow_destroy: self.allow_destroy,
+            allow_data_loss: self.allow_data_loss,
+            canary: self.canary,
+            max_parallel_updates: self.max_parallel_updates,
+            concurrency: self.concurrency,
+            journal: self.journal.clone(),
+            wait_timeout: Duration::from_secs(self.wait_timeout),
+            pricing: self.pricing.options(),
+            quiet: self.quiet,
+            progress_bar: env.stderr_tty,
+            handle_ctrl_c: true,
+        }
     }
 }
 
-fn confirm(org: &str) -> bool {
+pub fn run(args: ApplyArgs, env: &Env) -> Result<Exit, Error> {
+    let prepared = crate::ops::apply::prepare(&args.options(env))?;
+    eprint_diags(&prepared.spec_warnings);
+    eprint_diags(&prepared.diagnostics);
+    print_out(&plan_text(
+        &prepared.document,
+        Some(&prepared.desired.resources),
+        env.style(args.no_color),
+    ));
+    if prepared.readiness()? == Readiness::NothingToDo {
+        return Ok(Exit::Ok);
+    }
+    if !args.yes && prepared.needs_confirmation() {
+        confirm(env, prepared.org())?;
+    }
+    let report = prepared.execute()?;
+    eprint!("\n{}", report.summary.text());
+    eprint_diags(&report.diagnostics);
+    if args.json_summary {
+        print_out(&to_json_pretty(&report.summary, "the apply summary")?);
+    }
+    if report.ok() {
+        Ok(Exit::Ok)
+    } else {
+        Err(Error::reported())
+    }
+}
+
+/// Asks on the terminal; without one, refuses (`--yes` is needed).
+fn confirm(env: &Env, org: &str) -> Result<(), Error> {
+    if !env.stdin_tty {
+        return Err(Error::new(
+            Diagnostic::error("refusing to apply without confirmation")
+                .hint("review the plan above and pass --yes"),
+        ));
+    }
     eprint!("\nApply these changes to org {org}? Only 'yes' is accepted: ");
     let _ = std::io::stderr().flush();
     let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).is_ok() && line.trim() == "yes"
-}
-
-pub fn run(args: ApplyArgs) -> i32 {
-    if !args.target.is_live() {
-        eprint_diag(
-            &Diagnostic::error("apply needs an organization to act on")
-                .hint("use --sim for the local simulator, or set FLY_API_TOKEN (and --api or FLY_API_HOSTNAME for another endpoint)"),
-        );
-        return super::EXIT_ERROR;
-    }
-    let input = match read_input(&args) {
-        Ok(i) => i,
-        Err(code) => return code,
-    };
-    let tenants: Vec<String> = match &input.saved {
-        Some(doc) if args.tenants.is_empty() => doc.tenants.clone(),
-        _ => args.tenants.clone(),
-    };
-    for t in &tenants {
-        if !input.desired.tenants.iter().any(|x| &x.name == t) {
-            let hint = suggest(
-                t,
-                input.desired.tenants.iter().map(|x| x.name.as_str()),
-                "tenants",
-            );
-            eprint_diag(&Diagnostic::error(format!("--tenant {t}: no such tenant")).hint(hint));
-            return super::EXIT_ERROR;
-        }
-    }
-    let rt = match super::runtime() {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
-    rt.block_on(apply_async(args, input, tenants))
-}
-
-async fn apply_async(args: ApplyArgs, input: Input, tenants: Vec<String>) -> i32 {
-    let target = match args.target.connect().await {
-        Ok(t) => t,
-        Err(d) => {
-            eprint_diag(&d);
-            return super::EXIT_ERROR;
-        }
-    };
-    let code = apply_with(&args, input, &tenants, &target).await;
-    if let Some(sim) = target.sim {
-        sim.shutdown().await;
-    }
-    code
-}
-
-async fn apply_with(
-    args: &ApplyArgs,
-    input: Input,
-    tenants: &[String],
-    target: &super::target::Target,
-) -> i32 {
-    let mut desired = input.desired;
-    let org = desired.org.clone();
-    let client = &target.client;
-    let snapshot = match target.observe(&desired).await {
-        Ok(s) => s,
-        Err(d) => {
-            eprint_diag(&d);
-            return super::EXIT_ERROR;
-        }
-    };
-    // `interpret` reads the desired state's addresses, names and placement, not the
-    // secret fingerprints `apply_fingerprints` adds below: one interpretation serves both
-    // the staleness check and the plan.
-    let observed = interpret(&snapshot, &desired);
-    // A saved plan applies only to the org it was made against.
-    if let Some(doc) = &input.saved
-        && observed.fingerprint != doc.observed_fingerprint
-    {
-        eprint_diag(
-            &Diagnostic::error(format!(
-                "plan is stale: org {org} changed since the plan was made ({})",
-                doc.created_at
-            ))
-            .file(args.input.display().to_string())
-            .hint("make a new plan (`flotilla plan SPEC --out …`) and review it"),
-        );
-        return super::EXIT_ERROR;
-    }
-    let values = match super::target::secret_values(&desired, &input.dir, args.target.sim.is_some())
-    {
-        Ok(v) => v,
-        Err(d) => {
-            eprint_diags(&d);
-            return super::EXIT_ERROR;
-        }
-    };
-    crate::secrets::apply_fingerprints(&mut desired, &values);
-    let plan = super::plan::compute_plan(&desired, &observed, tenants, &args.pricing);
-    let meta = PlanMeta {
-        org: &org,
-        spec_file: &input.spec_file,
-        spec_hash: &input.spec_hash,
-        observed_fingerprint: &observed.fingerprint,
-        observed_source: &target.source,
-        tenants,
-        created_at: chrono::Utc::now(),
-    };
-    let doc = PlanDocument::new(plan.clone(), &meta, &observed.unmanaged, None);
-    let style = if args.no_color {
-        Style::plain()
+    if std::io::stdin().lock().read_line(&mut line).is_ok() && line.trim() == "yes" {
+        Ok(())
     } else {
-        Style::detect()
-    };
-    print_out(&plan_text(&doc, Some(&desired.resources), style));
-    if !plan.errors.is_empty() {
-        return super::EXIT_ERROR;
-    }
-    if !plan.has_changes() {
-        return super::EXIT_OK;
-    }
-    let narrowed = crate::plan::filter_tenants(&desired.resources, tenants);
-    let build = BuildOptions {
-        allow_destroy: args.allow_destroy,
-        allow_data_loss: args.allow_data_loss,
-        canary: args.canary,
-        max_parallel_updates: args.max_parallel_updates,
-    };
-    let ops = match crate::apply::ops::build(&plan, &narrowed, &observed, &build) {
-        Ok(ops) => ops,
-        Err(refusals) => {
-            for r in &refusals {
-                eprint_diag(&Diagnostic::error(r.reason.clone()).address(r.address.to_string()));
-            }
-            eprintln!(
-                "\nNothing was changed: {} change(s) need a flag or are protected.",
-                refusals.len()
-            );
-            return super::EXIT_ERROR;
-        }
-    };
-    let confirmed = args.yes || input.saved.is_some();
-    if !confirmed {
-        if !std::io::stdin().is_terminal() {
-            eprint_diag(
-                &Diagnostic::error("refusing to apply without confirmation")
-                    .hint("review the plan above and pass --yes"),
-            );
-            return super::EXIT_ERROR;
-        }
-        if !confirm(&org) {
-            eprintln!("Apply cancelled; nothing was changed.");
-            return super::EXIT_ERROR;
-        }
-    }
-
-    let run = crate::apply::run_id();
-    let journal_path = args
-        .journal
-        .clone()
-        .unwrap_or_else(|| crate::apply::default_journal(&run));
-    let journal = match Journal::open(&journal_path, &run) {
-        Ok(j) => j,
-        Err(e) => {
-            eprint_diag(&Diagnostic::error(e));
-            return super::EXIT_ERROR;
-        }
-    };
-    journal.event("apply started", serde_json::json!({"org": org, "target": target.source, "spec": input.spec_file, "operations": ops.len()}));
-    let cancel = Arc::new(AtomicBool::new(false));
-    let c2 = Arc::clone(&cancel);
-    let watcher = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            c2.store(true, Ordering::SeqCst);
-            eprintln!(
-                "\nInterrupted: no new operations start; waiting for those in flight (Ctrl-C again to quit now)…"
-            );
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(130);
-            }
-        }
-    });
-    let progress = Progress::new(ops.len(), args.quiet);
-    if !args.quiet {
-        progress.note(&format!(
-            "Applying {} operations ({}); journal: {}",
-            ops.len(),
-            crate::apply::describe_ops(&ops),
-            journal_path.display()
-        ));
-    }
-    let exec = ExecOptions {
-        concurrency: args.concurrency.max(1),
-        wait_timeout: Duration::from_secs(args.wait_timeout.max(1)),
-    };
-    let shared = Shared::new(
-        client.clone(),
-        org.clone(),
-        narrowed.clone(),
-        observed.clone(),
-        values,
-        exec,
-        Some(journal),
-        Arc::clone(&cancel),
-    );
-    let report = crate::apply::exec::execute(shared, ops, &progress).await;
-    progress.finish();
-    watcher.abort();
-    let summary = crate::apply::summarize(&plan, &report, &narrowed, &observed, client.stats());
-    if let Ok(j) = Journal::open(&journal_path, &run) {
-        j.event(
-            "apply finished",
-            serde_json::to_value(&summary).unwrap_or_default(),
-        );
-    }
-    eprint!("\n{}", summary.text());
-    if args.json_summary {
-        print_out(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&summary).unwrap_or_default()
-        ));
-    }
-    if summary.ok() {
-        super::EXIT_OK
-    } else {
-        super::EXIT_ERROR
+        Err(Error::line("Apply cancelled; nothing was changed."))
     }
 }

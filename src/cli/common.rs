@@ -1,10 +1,10 @@
-//! Helpers shared by subcommands: loading a spec with its diagnostics, writing output.
+//! Rendering helpers shared by subcommands: output formats, stdout, diagnostics and
+//! operation errors on stderr.
 
 use std::io::Write;
-use std::path::Path;
 
 use crate::diag::{Diagnostic, Diagnostics};
-use crate::spec::Loaded;
+use crate::ops::Error;
 
 /// Output formats shared by several commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -27,24 +27,12 @@ pub fn eprint_diag(d: &Diagnostic) {
     let _ = writeln!(std::io::stderr().lock(), "{d}");
 }
 
-/// Loads and validates a spec; on failure prints every problem and a count.
-pub fn load_spec(path: &Path) -> Result<Loaded, i32> {
-    match crate::spec::load_file(path) {
-        Ok(l) => {
-            eprint_diags(&l.warnings);
-            Ok(l)
-        }
-        Err(d) => {
-            eprint_diags(&d);
-            let n = d.error_count();
-            let _ = writeln!(
-                std::io::stderr().lock(),
-                "\n{} is not valid: {n} error{}.",
-                path.display(),
-                if n == 1 { "" } else { "s" }
-            );
-            Err(super::EXIT_ERROR)
-        }
+/// Prints an operation's error (its diagnostics and closing line) to stderr; an error
+/// the output already showed prints nothing.
+pub fn eprint_error(e: &Error) {
+    let text = e.to_string();
+    if !text.is_empty() {
+        let _ = writeln!(std::io::stderr().lock(), "{text}");
     }
 }
 

@@ -1,17 +1,18 @@
 //! `flotilla cost SPEC [--base SPEC]`: the monthly cost of a fleet, or the change between
 //! two specs (a pull-request cost preview), with budget guardrails (exit code 3).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Args;
 
-use super::common::{Format, eprint_diag, load_spec, print_out};
+use super::Exit;
+use super::common::{Format, eprint_diag, eprint_diags, print_out};
 use super::pricing::PricingOpts;
-use crate::cost::render::View;
-use crate::cost::{self, Budget, CostReport, IncreaseLimit, Verdict};
+use crate::cost::{self, Budget, IncreaseLimit};
+use crate::diag::Diagnostic;
 use crate::money::parse_usd;
-use crate::pricing::PriceTable;
-use crate::spec::Loaded;
+use crate::ops::Error;
+use crate::ops::cost::Options;
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -54,79 +55,34 @@ impl clap::builder::ValueParserFactory for IncreaseLimit {
     }
 }
 
-fn price(table: &PriceTable, spec: &Path) -> Result<CostReport, i32> {
-    let loaded = load_spec(spec)?;
-    price_loaded(table, &loaded, spec)
+impl CostArgs {
+    fn options(&self) -> Options {
+        Options {
+            spec: self.spec.clone(),
+            base: self.base.clone(),
+            pricing: self.pricing.options(),
+            budget: Budget {
+                max_monthly: self.max_monthly,
+                max_increase: self.max_increase,
+            },
+        }
+    }
 }
 
-/// Prices a loaded spec; on failure prints every resource that could not be priced,
-/// naming the spec.
-pub(super) fn price_loaded(
-    table: &PriceTable,
-    loaded: &Loaded,
-    spec: &Path,
-) -> Result<CostReport, i32> {
-    let d = &loaded.desired;
-    cost::price_set(table, &d.resources, &d.default_usage).map_err(|e| {
-        for err in &e.0 {
-            eprint_diag(&err.to_diagnostic().file(spec.display().to_string()));
-        }
-        super::EXIT_ERROR
-    })
-}
-
-pub fn run(args: CostArgs) -> i32 {
-    let table = match args.pricing.table() {
-        Ok(t) => t,
-        Err(code) => return code,
-    };
-    let budget = Budget {
-        max_monthly: args.max_monthly,
-        max_increase: args.max_increase,
-    };
-    let head = match price(&table, &args.spec) {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
-    let base = match &args.base {
-        Some(b) => match price(&table, b) {
-            Ok(r) => Some(r),
-            Err(code) => return code,
-        },
-        None => None,
-    };
-    let delta = base.as_ref().map(|b| cost::delta(b, &head));
-    let verdict = if budget.is_empty() {
-        None
-    } else {
-        match cost::check_budget(&budget, head.total, base.as_ref().map(|b| b.total)) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                eprint_diag(&e.to_diagnostic());
-                return super::EXIT_ERROR;
-            }
-        }
-    };
-    let title = args.spec.display().to_string();
-    let view = View {
-        title: &title,
-        report: &head,
-        base: base.as_ref().zip(delta.as_ref()),
-        verdict: verdict.as_ref(),
-    };
+pub fn run(args: CostArgs) -> Result<Exit, Error> {
+    let outcome = crate::ops::cost::run(&args.options())?;
+    eprint_diags(&outcome.spec_warnings);
+    let view = outcome.view();
     print_out(&match args.format {
         Format::Text => cost::render::text(&view),
-        Format::Json => cost::render::json_string(&view),
+        Format::Json => cost::render::json_string(&view)?,
         Format::Markdown => cost::render::markdown(&view),
     });
-    for w in &head.warnings {
-        eprint_diag(&crate::diag::Diagnostic::warning(w.clone()));
+    for w in &outcome.report.warnings {
+        eprint_diag(&Diagnostic::warning(w.clone()));
     }
-    match verdict {
-        Some(Verdict::Exceeded { reason }) => {
-            eprintln!("{reason}");
-            super::EXIT_BUDGET
-        }
-        _ => super::EXIT_OK,
+    match outcome.exceeded() {
+        Some(reason) => Err(Error::budget(reason)),
+        None => Ok(Exit::Ok),
     }
 }

@@ -4,9 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use super::common::{eprint_diag, load_spec, print_out};
-use crate::graph::Graph;
-use crate::plan::filter_tenants;
+use super::Exit;
+use super::common::{eprint_diags, print_out};
+use crate::ops::Error;
+use crate::ops::graph::Options;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum GraphFormat {
@@ -30,23 +31,15 @@ pub struct GraphArgs {
     pub tenants: Vec<String>,
 }
 
-pub fn run(args: GraphArgs) -> i32 {
-    let loaded = match load_spec(&args.spec) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
-    let set = filter_tenants(&loaded.desired.resources, &args.tenants);
-    match Graph::build(&set) {
-        Ok(g) => {
-            print_out(&match args.format {
-                GraphFormat::Text => g.to_text(),
-                GraphFormat::Dot => g.to_dot(),
-            });
-            super::EXIT_OK
-        }
-        Err(d) => {
-            eprint_diag(&d.file(args.spec.display().to_string()));
-            super::EXIT_ERROR
-        }
-    }
+pub fn run(args: GraphArgs) -> Result<Exit, Error> {
+    let outcome = crate::ops::graph::run(&Options {
+        spec: args.spec,
+        tenants: args.tenants,
+    })?;
+    eprint_diags(&outcome.spec_warnings);
+    print_out(&match args.format {
+        GraphFormat::Text => outcome.graph.to_text(),
+        GraphFormat::Dot => outcome.graph.to_dot(),
+    });
+    Ok(Exit::Ok)
 }

@@ -1,5 +1,8 @@
 //! Command-line wiring (clap). Each subcommand's arguments and handler live in their own
-//! file under `src/cli/`; this file only dispatches and maps results to exit codes.
+//! file under `src/cli/`: it turns the arguments into an operation's options, calls the
+//! operation (`crate::ops`), renders the outcome and returns an [`Exit`] or the
+//! operation's error. This file reads the environment once ([`env::Env`]), dispatches,
+//! and maps results to exit codes in one place ([`exit_code`]).
 //!
 //! Exit codes: 0 ok / no changes; 1 error; 2 changes present (`--detailed-exitcode`);
 //! 3 budget guardrail exceeded.
@@ -9,6 +12,7 @@ use clap::{Parser, Subcommand};
 mod apply;
 pub mod common;
 mod cost;
+pub mod env;
 mod graph;
 mod plan;
 pub mod pricing;
@@ -64,17 +68,29 @@ pub enum Command {
     Whatif(whatif::WhatifArgs),
 }
 
-/// A multi-threaded tokio runtime for the commands that talk to an API.
-pub fn runtime() -> Result<tokio::runtime::Runtime, i32> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            common::eprint_diag(&crate::diag::Diagnostic::error(format!(
-                "cannot start the async runtime: {e}"
-            )));
-            EXIT_ERROR
-        })
+/// How a command that did not fail ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Done; no changes (or changes without `--detailed-exitcode`).
+    Ok,
+    /// The plan has changes (`--detailed-exitcode`).
+    Changes,
+}
+
+/// The exit code of a command's result; prints the error, if any. The one place where
+/// outcomes and errors become exit codes.
+pub fn exit_code(result: Result<Exit, crate::ops::Error>) -> i32 {
+    match result {
+        Ok(Exit::Ok) => EXIT_OK,
+        Ok(Exit::Changes) => EXIT_CHANGES,
+        Err(e) => {
+            common::eprint_error(&e);
+            match e.kind {
+                crate::ops::ErrorKind::Failed => EXIT_ERROR,
+                crate::ops::ErrorKind::Budget => EXIT_BUDGET,
+            }
+        }
+    }
 }
 
 /// Parses the process arguments, runs the command and returns the exit code.
@@ -87,16 +103,18 @@ pub fn main() -> i32 {
             return code;
         }
     };
-    run(cli)
+    let env = env::Env::read();
+    exit_code(run(cli, &env))
 }
 
-pub fn run(cli: Cli) -> i32 {
+/// Runs a parsed command in `env`.
+pub fn run(cli: Cli, env: &env::Env) -> Result<Exit, crate::ops::Error> {
     match cli.command {
         Command::Validate(a) => validate::run(a),
-        Command::Plan(a) => plan::run(a),
-        Command::Apply(a) => apply::run(a),
+        Command::Plan(a) => plan::run(a, env),
+        Command::Apply(a) => apply::run(a, env),
         Command::Graph(a) => graph::run(a),
-        Command::Sim(args) => sim::run(args),
+        Command::Sim(a) => sim::run(a),
         Command::Cost(a) => cost::run(a),
         Command::Pricing(a) => pricing::run(a),
         Command::Whatif(a) => whatif::run(a),

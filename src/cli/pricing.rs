@@ -6,10 +6,12 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use clap::{Args, Subcommand};
 
-use super::common::{Format, eprint_diag, load_spec, print_out};
+use super::Exit;
+use super::common::{Format, eprint_diag, eprint_diags, print_out};
 use crate::cost::{self, render::View};
-use crate::diag::Diagnostic;
-use crate::pricing::{self, Catalog, PriceTable};
+use crate::ops::pricing::{DiffOutcome, PricingOptions, today};
+use crate::ops::{Error, to_json_pretty};
+use crate::pricing;
 
 /// Parses `YYYY-MM-DD` (or `today`).
 pub fn parse_date(s: &str) -> Result<NaiveDate, String> {
@@ -18,10 +20,6 @@ pub fn parse_date(s: &str) -> Result<NaiveDate, String> {
     }
     NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .map_err(|_| format!("`{s}` is not a date; write YYYY-MM-DD, e.g. 2026-02-01"))
-}
-
-pub fn today() -> NaiveDate {
-    chrono::Utc::now().date_naive()
 }
 
 /// Which price tables to use.
@@ -38,29 +36,13 @@ pub struct PricingOpts {
 }
 
 impl PricingOpts {
-    pub fn date(&self) -> NaiveDate {
-        self.pricing_date.unwrap_or_else(today)
+    /// The options these arguments name.
+    pub fn options(&self) -> PricingOptions {
+        PricingOptions {
+            dir: self.pricing.clone(),
+            date: self.pricing_date,
+        }
     }
-
-    pub fn catalog(&self) -> Result<Catalog, i32> {
-        Catalog::load(self.pricing.as_deref()).map_err(|e| {
-            eprint_diag(&e.to_diagnostic());
-            super::EXIT_ERROR
-        })
-    }
-
-    /// The version in force on `--pricing-date`.
-    pub fn table(&self) -> Result<PriceTable, i32> {
-        let catalog = self.catalog()?;
-        version_at(&catalog, self.date())
-    }
-}
-
-fn version_at(catalog: &Catalog, date: NaiveDate) -> Result<PriceTable, i32> {
-    catalog.at(date).cloned().map_err(|e| {
-        eprint_diag(&e.to_diagnostic());
-        super::EXIT_ERROR
-    })
 }
 
 #[derive(Debug, Args)]
@@ -121,131 +103,82 @@ pub enum PricingCommand {
     },
 }
 
-pub fn run(args: PricingArgs) -> i32 {
+pub fn run(args: PricingArgs) -> Result<Exit, Error> {
+    let opts = args.opts.options();
     match args.command {
         PricingCommand::List { format } => {
-            let catalog = match args.opts.catalog() {
-                Ok(c) => c,
-                Err(code) => return code,
-            };
+            let l = crate::ops::pricing::list(&opts)?;
             print_out(&match format {
-                Format::Json => json_out(&pricing::render::list_json(&catalog, today())),
-                Format::Text => pricing::render::list(&catalog, today(), false),
-                Format::Markdown => pricing::render::list(&catalog, today(), true),
+                Format::Json => json_out(&pricing::render::list_json(&l.catalog, l.today))?,
+                Format::Text => pricing::render::list(&l.catalog, l.today, false),
+                Format::Markdown => pricing::render::list(&l.catalog, l.today, true),
             });
-            super::EXIT_OK
         }
         PricingCommand::Show { date, format } => {
-            let catalog = match args.opts.catalog() {
-                Ok(c) => c,
-                Err(code) => return code,
-            };
-            let date = date.or(args.opts.pricing_date).unwrap_or_else(today);
-            let t = match version_at(&catalog, date) {
-                Ok(t) => t,
-                Err(code) => return code,
-            };
+            let t = crate::ops::pricing::show(&opts, date)?;
             print_out(&match format {
-                Format::Json => json_out(&pricing::render::show_json(&t)),
+                Format::Json => json_out(&pricing::render::show_json(&t))?,
                 Format::Text => pricing::render::show(&t, false),
                 Format::Markdown => pricing::render::show(&t, true),
             });
-            super::EXIT_OK
         }
         PricingCommand::Diff {
             date_a,
             date_b,
             spec,
             format,
-        } => diff(&args.opts, date_a, date_b, spec.as_deref(), format),
-        PricingCommand::Export { dir } => match pricing::export_embedded(&dir) {
-            Ok(files) => {
-                eprintln!(
-                    "Wrote {} files under {}; edit them and pass --pricing {}.",
-                    files.len(),
-                    dir.display(),
-                    dir.display()
-                );
-                super::EXIT_OK
-            }
-            Err(e) => {
-                eprint_diag(&e.to_diagnostic());
-                super::EXIT_ERROR
-            }
-        },
+        } => diff(&opts, date_a, date_b, spec.as_deref(), format)?,
+        PricingCommand::Export { dir } => {
+            let files = crate::ops::pricing::export(&dir)?;
+            eprintln!(
+                "Wrote {} files under {}; edit them and pass --pricing {}.",
+                files.len(),
+                dir.display(),
+                dir.display()
+            );
+        }
     }
+    Ok(Exit::Ok)
 }
 
-fn json_out(v: &serde_json::Value) -> String {
-    serde_json::to_string_pretty(v).unwrap_or_default() + "\n"
+fn json_out(v: &serde_json::Value) -> Result<String, Error> {
+    to_json_pretty(v, "the pricing report")
 }
 
 fn diff(
-    opts: &PricingOpts,
+    opts: &PricingOptions,
     a: NaiveDate,
     b: NaiveDate,
     spec: Option<&Path>,
     format: Format,
-) -> i32 {
-    let catalog = match opts.catalog() {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let (ta, tb) = match (version_at(&catalog, a), version_at(&catalog, b)) {
-        (Ok(x), Ok(y)) => (x, y),
-        (Err(code), _) | (_, Err(code)) => return code,
-    };
-    let d = pricing::diff(&ta, &tb);
-    let fleet = match spec {
-        None => None,
-        Some(path) => {
-            let loaded = match load_spec(path) {
-                Ok(l) => l,
-                Err(code) => return code,
-            };
-            // One version after the other: a resource neither can price is reported once.
-            let ra = match super::cost::price_loaded(&ta, &loaded, path) {
-                Ok(r) => r,
-                Err(code) => return code,
-            };
-            let rb = match super::cost::price_loaded(&tb, &loaded, path) {
-                Ok(r) => r,
-                Err(code) => return code,
-            };
-            Some((path.display().to_string(), ra, rb))
-        }
-    };
-    let markdown = format == Format::Markdown;
-    let out = match format {
-        Format::Json => {
-            let mut v = pricing::render::diff_json(&d);
-            if let (Some((title, ra, rb)), Some(obj)) = (&fleet, v.as_object_mut()) {
-                let dl = cost::delta(ra, rb);
-                let view = View {
-                    title,
-                    report: rb,
-                    base: Some((ra, &dl)),
-                    verdict: None,
-                };
-                obj.insert("fleet".into(), cost::render::json(&view));
-            }
-            json_out(&v)
-        }
-        _ => {
-            let mut s = pricing::render::diff(&d, &ta, &tb, markdown);
-            if let Some((title, ra, rb)) = &fleet {
-                let dl = cost::delta(ra, rb);
-                s.push_str(&cost::render::fleet_impact(title, &dl, markdown));
-            }
-            s
-        }
-    };
-    print_out(&out);
-    if ta.version() == tb.version() {
-        eprint_diag(&Diagnostic::warning(format!(
-            "{a} and {b} fall under the same pricing version ({})",
-            ta.version()
-        )));
+) -> Result<(), Error> {
+    let d = crate::ops::pricing::diff(opts, a, b, spec)?;
+    eprint_diags(&d.spec_warnings);
+    print_out(&render_diff(&d, format)?);
+    if let Some(w) = d.same_version() {
+        eprint_diag(&w);
     }
-    super::EXIT_OK
+    Ok(())
+}
+
+fn render_diff(d: &DiffOutcome, format: Format) -> Result<String, Error> {
+    let markdown = format == Format::Markdown;
+    if format != Format::Json {
+        let mut s = pricing::render::diff(&d.diff, &d.before, &d.after, markdown);
+        if let Some(f) = &d.fleet {
+            s.push_str(&cost::render::fleet_impact(&f.title, &f.delta, markdown));
+        }
+        return Ok(s);
+    }
+    let mut v = pricing::render::diff_json(&d.diff);
+    if let (Some(f), Some(obj)) = (&d.fleet, v.as_object_mut()) {
+        let view = View {
+            title: &f.title,
+            report: &f.after,
+            base: Some((&f.before, &f.delta)),
+            verdict: None,
+        };
+        obj.insert("fleet".into(), cost::render::json(&view)?);
+    }
+    json_out(&v)
 }

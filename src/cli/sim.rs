@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
 
-use super::{EXIT_ERROR, EXIT_OK};
+use super::Exit;
+use crate::ops::Error;
+use crate::ops::sim::{Listening, ServeOptions};
 use crate::sim::{FaultConfig, SimConfig, parse_duration};
 
 #[derive(Debug, Args)]
@@ -154,84 +156,39 @@ impl ServeArgs {
     }
 }
 
-pub fn run(args: SimArgs) -> i32 {
+pub fn run(args: SimArgs) -> Result<Exit, Error> {
     match args.command {
         SimCommand::Serve(a) => serve(a),
     }
 }
 
-/// Ctrl-C (SIGINT) or SIGTERM. The handlers are installed when this is created, so
-/// create it before announcing the address: a signal sent right after the announcement
-/// must not kill the process before the state is saved.
-struct ShutdownSignal {
-    #[cfg(unix)]
-    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
-}
-
-impl ShutdownSignal {
-    fn install() -> ShutdownSignal {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            let signals = signal(SignalKind::interrupt())
-                .and_then(|i| Ok((i, signal(SignalKind::terminate())?)))
-                .ok();
-            ShutdownSignal { signals }
-        }
-        #[cfg(not(unix))]
-        ShutdownSignal {}
-    }
-
-    async fn recv(self) {
-        #[cfg(unix)]
-        if let Some((mut int, mut term)) = self.signals {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
-fn serve(args: ServeArgs) -> i32 {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return EXIT_ERROR;
-        }
+fn serve(args: ServeArgs) -> Result<Exit, Error> {
+    let opts = ServeOptions {
+        config: args.config(),
+        addr: args.addr,
     };
-    let cfg = args.config();
-    rt.block_on(async move {
-        let handle = match crate::sim::start(cfg, args.addr).await {
-            Ok(h) => h,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return EXIT_ERROR;
-            }
-        };
-        let signal = ShutdownSignal::install();
-        // stdout may be a pipe the reader closed; a lost status line is no error.
-        let mut out = std::io::stdout();
-        let _ = writeln!(out, "flotilla sim listening on {}", handle.base_url());
-        let _ = writeln!(
-            out,
-            "  token: pass 'Authorization: Bearer <token>' (default token: test)"
-        );
-        if let Some(state) = &args.state {
-            let _ = writeln!(out, "  state: {}", state.display());
-        }
-        let _ = out.flush();
-        signal.recv().await;
-        handle.shutdown().await;
-        let _ = writeln!(out, "flotilla sim stopped");
-        EXIT_OK
-    })
+    // stdout may be a pipe the reader closed; a lost status line is no error.
+    crate::ops::sim::serve(
+        opts,
+        |l| announce(l, args.state.as_deref()),
+        || {
+            let _ = writeln!(std::io::stdout(), "flotilla sim stopped");
+        },
+    )?;
+    Ok(Exit::Ok)
+}
+
+fn announce(l: &Listening, state: Option<&std::path::Path>) {
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "flotilla sim listening on {}", l.base_url);
+    let _ = writeln!(
+        out,
+        "  token: pass 'Authorization: Bearer <token>' (default token: test)"
+    );
+    if let Some(state) = state {
+        let _ = writeln!(out, "  state: {}", state.display());
+    }
+    let _ = out.flush();
 }
 
 #[cfg(test)]

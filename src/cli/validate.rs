@@ -4,8 +4,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::common::{Format, eprint_diags, print_out};
-use crate::resource::Kind;
+use super::Exit;
+use super::common::{Format, eprint_diags, eprint_error, print_out};
+use crate::ops::validate::{FileReport, Options, Outcome};
+use crate::ops::{Error, to_json_pretty};
 
 #[derive(Debug, Args)]
 #[command(
@@ -20,56 +22,54 @@ pub struct ValidateArgs {
     pub format: Format,
 }
 
-pub fn run(args: ValidateArgs) -> i32 {
-    let mut code = super::EXIT_OK;
-    let mut reports = Vec::new();
-    for path in &args.specs {
-        match crate::spec::load_file(path) {
-            Ok(l) => {
-                let d = &l.desired;
-                let r = &d.resources;
-                if args.format == Format::Json {
-                    reports.push(serde_json::json!({
-                        "file": path.display().to_string(), "valid": true,
-                        "diagnostics": l.warnings,
-                        "tenants": d.tenants.len(), "apps": r.count(Kind::App), "machines": r.count(Kind::Machine),
-                        "volumes": r.count(Kind::Volume), "secrets": r.count(Kind::Secret),
-                    }));
-                } else {
-                    eprint_diags(&l.warnings);
-                    print_out(&format!(
-                        "{} is valid: {} tenants, {} apps, {} machines, {} volumes, {} secrets ({} resources).\n",
-                        path.display(),
-                        d.tenants.len(),
-                        r.count(Kind::App),
-                        r.count(Kind::Machine),
-                        r.count(Kind::Volume),
-                        r.count(Kind::Secret),
-                        r.len()
-                    ));
-                }
-            }
-            Err(diags) => {
-                code = super::EXIT_ERROR;
-                if args.format == Format::Json {
-                    reports.push(serde_json::json!({"file": path.display().to_string(), "valid": false, "diagnostics": diags}));
-                } else {
-                    eprint_diags(&diags);
-                    let n = diags.error_count();
-                    eprintln!(
-                        "\n{} is not valid: {n} error{}.",
-                        path.display(),
-                        if n == 1 { "" } else { "s" }
-                    );
-                }
-            }
-        }
-    }
+pub fn run(args: ValidateArgs) -> Result<Exit, Error> {
+    let outcome = crate::ops::validate::run(&Options { specs: args.specs });
     if args.format == Format::Json {
-        print_out(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&reports).unwrap_or_default()
-        ));
+        print_out(&json(&outcome)?);
+    } else {
+        outcome.files.iter().for_each(text);
     }
-    code
+    if outcome.all_valid() {
+        Ok(Exit::Ok)
+    } else {
+        Err(Error::reported())
+    }
+}
+
+/// One file: warnings and the counts on success, else every problem and the count.
+fn text(f: &FileReport) {
+    let file = f.file.display().to_string();
+    match &f.result {
+        Ok((c, warnings)) => {
+            eprint_diags(warnings);
+            print_out(&format!(
+                "{file} is valid: {} tenants, {} apps, {} machines, {} volumes, {} secrets ({} resources).\n",
+                c.tenants, c.apps, c.machines, c.volumes, c.secrets, c.resources
+            ));
+        }
+        Err(diags) => eprint_error(&Error::invalid(&file, diags.clone())),
+    }
+}
+
+/// A list of diagnostics (and counts) per file.
+fn json(outcome: &Outcome) -> Result<String, Error> {
+    let reports: Vec<serde_json::Value> = outcome
+        .files
+        .iter()
+        .map(|f| {
+            let file = f.file.display().to_string();
+            match &f.result {
+                Ok((c, warnings)) => serde_json::json!({
+                    "file": file, "valid": true,
+                    "diagnostics": warnings,
+                    "tenants": c.tenants, "apps": c.apps, "machines": c.machines,
+                    "volumes": c.volumes, "secrets": c.secrets,
+                }),
+                Err(diags) => {
+                    serde_json::json!({"file": file, "valid": false, "diagnostics": diags})
+                }
+            }
+        })
+        .collect();
+    to_json_pretty(&reports, "the validation report")
 }

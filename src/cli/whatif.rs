@@ -5,10 +5,13 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::common::{eprint_diag, eprint_diags, print_out};
-use super::pricing::{PricingOpts, today};
+use super::Exit;
+use super::common::{eprint_diag, print_out};
+use super::pricing::PricingOpts;
 use crate::diag::Diagnostic;
-use crate::whatif::{self, RunOptions, render};
+use crate::ops::whatif::Options;
+use crate::ops::{Error, to_json_pretty};
+use crate::whatif::{Report, render};
 
 /// Output formats of `whatif`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -48,63 +51,41 @@ pub struct WhatifArgs {
     pub force: bool,
 }
 
-pub fn run(args: WhatifArgs) -> i32 {
-    let scenario = match whatif::load_file(&args.scenario) {
-        Ok(s) => s,
-        Err(d) => {
-            eprint_diags(&d);
-            let n = d.error_count();
-            eprintln!(
-                "\n{} is not valid: {n} error{}.",
-                args.scenario.display(),
-                if n == 1 { "" } else { "s" }
-            );
-            return super::EXIT_ERROR;
-        }
-    };
-    let catalog = match args.pricing.catalog() {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let opts = RunOptions {
-        pricing_date: args.pricing.pricing_date,
-        today: today(),
+pub fn run(args: WhatifArgs) -> Result<Exit, Error> {
+    let report = crate::ops::whatif::run(&Options {
+        scenario: args.scenario.clone(),
+        pricing: args.pricing.options(),
         force: args.force,
-    };
-    let report = match whatif::run(&scenario, &catalog, &opts) {
-        Ok(r) => r,
-        Err(d) => {
-            eprint_diags(&d);
-            return super::EXIT_ERROR;
-        }
-    };
+    })?;
     let text = match args.format {
         WhatifFormat::Text => render::text(&report),
-        WhatifFormat::Json => render::json_string(&report),
+        WhatifFormat::Json => to_json_pretty(&render::json(&report), "the what-if report")?,
         WhatifFormat::Markdown => render::markdown(&report),
         WhatifFormat::Html => render::html(&report),
     };
     match &args.out {
-        Some(path) => {
-            if let Err(e) = std::fs::write(path, text) {
-                eprint_diag(
-                    &Diagnostic::error(format!("cannot write the report: {e}"))
-                        .file(path.display().to_string())
-                        .hint("check that the directory exists and is writable"),
-                );
-                return super::EXIT_ERROR;
-            }
-            eprintln!(
-                "wrote {} ({} rows, {} architectures)",
-                path.display(),
-                report.rows.len(),
-                report.architectures.len()
-            );
-        }
+        Some(path) => write_report(path, &text, &report)?,
         None => print_out(&text),
     }
     for w in &report.warnings {
         eprint_diag(&Diagnostic::warning(w.clone()));
     }
-    super::EXIT_OK
+    Ok(Exit::Ok)
+}
+
+fn write_report(path: &std::path::Path, text: &str, report: &Report) -> Result<(), Error> {
+    std::fs::write(path, text).map_err(|e| {
+        Error::new(
+            Diagnostic::error(format!("cannot write the report: {e}"))
+                .file(path.display().to_string())
+                .hint("check that the directory exists and is writable"),
+        )
+    })?;
+    eprintln!(
+        "wrote {} ({} rows, {} architectures)",
+        path.display(),
+        report.rows.len(),
+        report.architectures.len()
+    );
+    Ok(())
 }

@@ -473,14 +473,22 @@ fn json_report<'a>(v: &View<'a>) -> JsonReport<'a> {
     }
 }
 
+/// A report that cannot be serialized: an error, never empty output.
+fn json_failed(e: serde_json::Error) -> crate::diag::Diagnostic {
+    crate::diag::Diagnostic::error(format!("the cost report cannot be written as JSON: {e}"))
+        .hint("this is a bug in flotilla; please report it with the spec")
+}
+
 /// The JSON report as a value.
-pub fn json(v: &View<'_>) -> Value {
-    serde_json::to_value(json_report(v)).unwrap_or(Value::Null)
+pub fn json(v: &View<'_>) -> Result<Value, crate::diag::Diagnostic> {
+    serde_json::to_value(json_report(v)).map_err(json_failed)
 }
 
 /// The JSON report as pretty-printed text (what `--format json` prints).
-pub fn json_string(v: &View<'_>) -> String {
-    serde_json::to_string_pretty(&json_report(v)).unwrap_or_default() + "\n"
+pub fn json_string(v: &View<'_>) -> Result<String, crate::diag::Diagnostic> {
+    serde_json::to_string_pretty(&json_report(v))
+        .map(|s| s + "\n")
+        .map_err(json_failed)
 }
 
 fn md_escape(s: &str) -> String {

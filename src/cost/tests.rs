@@ -601,7 +601,7 @@ fn json_has_the_contract_fields() {
         base: Some((&base, &dl)),
         verdict: Some(&verdict),
     };
-    let j = render::json(&v);
+    let j = render::json(&v).unwrap();
     for k in [
         "pricing_version",
         "monthly_usd",

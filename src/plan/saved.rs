@@ -86,6 +86,23 @@ impl PlanDocument {
         }
     }
 
+    /// The desired state a saved plan carries, as `apply` executes it (empty when the
+    /// document has none: a printed rather than saved plan).
+    pub fn desired_state(&self) -> crate::resource::Desired {
+        crate::resource::Desired::from_resources(
+            &self.org,
+            self.desired.clone().unwrap_or_default(),
+        )
+    }
+
+    /// The directory of the spec the plan was made from: where its secret files are.
+    pub fn spec_dir(&self) -> std::path::PathBuf {
+        Path::new(&self.spec_file)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
+    }
+
     /// The changes that do something.
     pub fn actionable(&self) -> impl Iterator<Item = &Change> {
         self.changes.iter().filter(|c| c.action != Action::Noop)
