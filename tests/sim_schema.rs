@@ -63,10 +63,10 @@ impl Recorder {
 fn spec() -> Value {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/reference/fly-machines-openapi-2024.json"
+        "/tests/fixtures/fly/fly-machines-openapi-2024.json"
     );
     let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("Fly's Swagger spec is expected at {path}: {e}"));
+        .unwrap_or_else(|e| panic!("Fly's Swagger spec (vendored) is expected at {path}: {e}"));
     serde_json::from_str(&text).unwrap()
 }
 
