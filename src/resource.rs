@@ -1,5 +1,6 @@
 //! Resource kinds shared by the desired state (expanded from a spec) and the observed
-//! state (read from Fly, the simulator or a `--state` file), with stable addresses.
+//! state (read from Fly, the simulator or a `--state` file), with stable addresses
+//! ([`address`]: the typed [`Address`] and its grammar).
 //!
 //! `Desired` and `Observed` hold the same [`Resource`] type so that a plan is a plain
 //! comparison. Nothing here knows about YAML or HTTP.

@@ -152,3 +152,58 @@ impl PlanDocument {
             .map_err(|e| Diagnostic::error(format!("cannot write the plan: {e}")).file(&file))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn saved_plan() -> String {
+        let spec = br#"
+version: 1
+org: acme
+defaults: { image: img:1, region: iad, memory: 1gb, volume: { name: data, size_gb: 1, mount: /data } }
+tenants: [{ name: a }]
+"#;
+        let d = crate::spec::load_bytes(spec, "t.yaml").unwrap().desired;
+        let observed = crate::state::interpret(&crate::state::Snapshot::empty(&d.org), &d);
+        let plan = crate::plan::plan(&d, &observed, &[]);
+        let meta = PlanMeta {
+            org: &d.org,
+            spec_file: "t.yaml",
+            spec_hash: "sha256:0",
+            observed_fingerprint: &observed.fingerprint,
+            observed_source: "empty",
+            tenants: &[],
+            created_at: chrono::DateTime::UNIX_EPOCH,
+        };
+        PlanDocument::new(plan, &meta, &[], Some(d.resources.clone()))
+            .to_json_pretty()
+            .unwrap()
+    }
+
+    fn load(json: &str) -> Result<PlanDocument, Diagnostic> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.plan.json");
+        std::fs::write(&path, json).unwrap();
+        PlanDocument::load(&path)
+    }
+
+    #[test]
+    fn malformed_addresses_and_field_paths_are_refused() {
+        let json = saved_plan();
+        assert!(load(&json).is_ok());
+        assert!(json.contains("\"tenant.a.machine[0]\""));
+        let bad = json.replace("\"tenant.a.machine[0]\"", "\"tenant.a.machine[00]\"");
+        let e = load(&bad).unwrap_err().to_string();
+        assert!(
+            e.contains("malformed address `tenant.a.machine[00]`"),
+            "{e}"
+        );
+
+        let mut doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+        doc["changes"][0]["fields"] =
+            serde_json::json!([{ "path": "nonsense", "before": 1, "after": 2 }]);
+        let e = load(&doc.to_string()).unwrap_err().to_string();
+        assert!(e.contains("unknown field path `nonsense`"), "{e}");
+    }
+}

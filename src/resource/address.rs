@@ -174,10 +174,19 @@ struct Builder {
     parts: Parts,
 }
 
+thread_local! {
+    /// A reused buffer for building texts, so that an address costs one allocation
+    /// (its shared text) rather than two.
+    static SCRATCH: std::cell::Cell<String> = const { std::cell::Cell::new(String::new()) };
+}
+
 impl Builder {
     fn new(form: AddressForm, capacity: usize) -> Builder {
+        let mut text = SCRATCH.with(std::cell::Cell::take);
+        text.clear();
+        text.reserve(capacity);
         Builder {
-            text: String::with_capacity(capacity),
+            text,
             parts: Parts::new(form),
         }
     }
@@ -228,10 +237,12 @@ impl Builder {
     }
 
     fn build(self) -> Address {
-        Address {
-            text: Arc::from(self.text),
+        let address = Address {
+            text: Arc::from(self.text.as_str()),
             parts: self.parts,
-        }
+        };
+        SCRATCH.with(|s| s.set(self.text));
+        address
     }
 }
 
