@@ -6,8 +6,11 @@
 //! - secret → machine (a Machine sees its app's secrets only after a restart);
 //! - volume → backup policy.
 //!
-//! Creation walks the edges forward; deletion walks them backward (a Machine goes before
-//! its volume, a volume before its app). A cycle is reported with the resources on it.
+//! These rules are written once, in [`needs`]: the graph ([`Graph::build`], `flotilla
+//! graph`) and the order of an apply's operations (`apply::ops`) are both derived from
+//! it. Creation walks the edges forward; deletion walks them backward (a Machine goes
+//! before its volume, a volume before its app). A cycle is reported with the resources
+//! on it.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -41,6 +44,47 @@ impl Edge {
             Edge::Protects => "protects",
         }
     }
+}
+
+/// A prerequisite of a resource, as the resource names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need<'r> {
+    /// The app it lives in, by name.
+    App(&'r str),
+    /// A volume, by address (a Machine mounts it, a backup policy protects it).
+    Volume(&'r Address),
+    /// The secrets of its app: a Machine sees all of them, after a (re)start, so it
+    /// waits for any change to them. `names`: the ones it lists.
+    Secrets { app: &'r str, names: &'r [String] },
+}
+
+/// The dependency rules: what `r` needs before it can exist, and why. Every resource
+/// but an app lives in its app; a Machine mounts its volumes and reads its app's
+/// secrets; a backup policy protects its volume.
+pub fn needs(r: &Resource) -> Vec<(Edge, Need<'_>)> {
+    let mut out = Vec::new();
+    if r.kind() != Kind::App {
+        out.push((Edge::InApp, Need::App(r.app.as_str())));
+    }
+    match &r.spec {
+        Spec::Machine(m) => {
+            out.extend(
+                m.mounts
+                    .iter()
+                    .map(|mt| (Edge::Mounts, Need::Volume(&mt.volume))),
+            );
+            out.push((
+                Edge::Reads,
+                Need::Secrets {
+                    app: r.app.as_str(),
+                    names: &m.secrets,
+                },
+            ));
+        }
+        Spec::BackupPolicy(b) => out.push((Edge::Protects, Need::Volume(&b.volume))),
+        _ => {}
+    }
+    out
 }
 
 pub struct Graph {
@@ -80,30 +124,18 @@ impl Graph {
         }
         for r in resources {
             let n = index[&r.address];
-            if r.kind() != Kind::App
-                && let Some(a) = apps.get(r.app.as_str())
-            {
-                graph.add_edge(*a, n, Edge::InApp);
-            }
-            match &r.spec {
-                Spec::Machine(m) => {
-                    for mount in &m.mounts {
-                        if let Some(v) = index.get(&mount.volume) {
-                            graph.add_edge(*v, n, Edge::Mounts);
-                        }
-                    }
-                    for s in &m.secrets {
-                        if let Some(sn) = secrets.get(&(r.app.as_str(), s.as_str())) {
-                            graph.add_edge(*sn, n, Edge::Reads);
-                        }
-                    }
+            for (edge, need) in needs(r) {
+                let from: Vec<NodeIndex> = match need {
+                    Need::App(a) => apps.get(a).copied().into_iter().collect(),
+                    Need::Volume(v) => index.get(v).copied().into_iter().collect(),
+                    Need::Secrets { app, names } => names
+                        .iter()
+                        .filter_map(|s| secrets.get(&(app, s.as_str())).copied())
+                        .collect(),
+                };
+                for p in from {
+                    graph.add_edge(p, n, edge);
                 }
-                Spec::BackupPolicy(b) => {
-                    if let Some(v) = index.get(&b.volume) {
-                        graph.add_edge(*v, n, Edge::Protects);
-                    }
-                }
-                _ => {}
             }
         }
         let g = Graph {

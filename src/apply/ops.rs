@@ -5,11 +5,22 @@
 //! secrets and volume exist) and delete in reverse order (Machine → volume → app).
 //! Safety checks (destroy, data loss, `prevent_destroy`) happen here, before anything
 //! runs.
+//!
+//! [`build`] runs in phases, in this order (it fixes the operations' indices): refusals,
+//! app creations, secrets (one operation per app), Machine deletions, volumes, snapshot
+//! policies, Machine creations and updates, app deletions, rollout waves and gates.
+//! Which operation waits for which is derived from the resource dependency rules in
+//! [`crate::graph::needs`]: an operation that brings a resource into being waits for the
+//! operations that bring its prerequisites into being, and a deletion waits for the
+//! deletions of what needs the deleted resource. What is specific to operations stays
+//! here: the new half of a replace waits for the old half, secrets are set per app,
+//! and the waves are gated one after the other.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use crate::graph::{Need, needs};
 use crate::plan::{Action, Change, Plan};
-use crate::resource::{Address, Kind, Owner, ResourceSet, Spec};
+use crate::resource::{Address, Kind, Owner, Resource, ResourceSet, Spec};
 use crate::state::Observed;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,11 +130,105 @@ pub struct Refusal {
     pub reason: String,
 }
 
-struct Builder {
-    ops: Vec<Op>,
+/// Per app: secrets to set, secrets to delete, and the changes they come from.
+type AppSecrets<'a> = (Vec<(String, Address)>, Vec<String>, Vec<&'a Change>);
+
+/// A restarting Machine update (its operation) and its tenant, for the rollout waves.
+type Update = (usize, Option<String>);
+
+/// Builds the operations of a plan, or the reasons it may not run.
+pub fn build(
+    plan: &Plan,
+    desired: &ResourceSet,
+    observed: &Observed,
+    opts: &BuildOptions,
+) -> Result<Vec<Op>, Vec<Refusal>> {
+    let refusals = refusals(plan, opts);
+    if !refusals.is_empty() {
+        return Err(refusals);
+    }
+    let changes: Vec<&Change> = plan.actionable().collect();
+    let mut b = Builder::new(desired, observed, &changes);
+    b.create_apps(&changes);
+    b.set_secrets(&changes);
+    b.delete_machines(&changes);
+    b.volumes(&changes);
+    b.backup_policies(&changes);
+    let updates = b.machines(&changes);
+    b.delete_apps(&changes);
+    let mut ops = b.ops;
+    waves(&mut ops, &updates, opts);
+    Ok(ops)
 }
 
-impl Builder {
+/// Why the plan may not run: destroys under `prevent_destroy`, and deletes or data loss
+/// not allowed by a flag.
+fn refusals(plan: &Plan, opts: &BuildOptions) -> Vec<Refusal> {
+    let mut out = Vec::new();
+    for c in plan.actionable() {
+        let refuse = |reason: String| Refusal {
+            address: c.address.clone(),
+            reason,
+        };
+        let destroys = matches!(c.action, Action::Delete | Action::Replace);
+        if destroys && c.prevent_destroy {
+            out.push(refuse(format!(
+                "{} is under lifecycle.prevent_destroy",
+                c.action.as_str()
+            )));
+        }
+        if c.action == Action::Delete && !opts.allow_destroy {
+            out.push(refuse(
+                "deleting a managed resource no longer in the spec needs --allow-destroy".into(),
+            ));
+        }
+        if c.data_loss && !opts.allow_data_loss {
+            out.push(refuse(format!("{} destroys the volume's data and needs --allow-data-loss (a snapshot is taken first)", c.action.as_str())));
+        }
+    }
+    out
+}
+
+/// The operations so far, and which operation brings each resource into being or
+/// takes it away (for the dependencies of later ones).
+struct Builder<'a> {
+    desired: &'a ResourceSet,
+    observed: &'a Observed,
+    ops: Vec<Op>,
+    /// Apps deleted by the plan (their secrets go with them).
+    deleted_apps: HashSet<&'a str>,
+    /// The operation creating each app.
+    app_created: HashMap<&'a str, usize>,
+    /// The operation setting each app's secrets.
+    secrets_set: HashMap<&'a str, usize>,
+    /// The operation destroying each Machine (also the old half of a replace).
+    machine_gone: HashMap<&'a Address, usize>,
+    /// The operation creating each volume (also the new half of a replace).
+    volume_ready: HashMap<&'a Address, usize>,
+    /// Which observed Machines mount each volume (the reverse of their mounts).
+    mounted_by: HashMap<&'a Address, Vec<&'a Address>>,
+}
+
+impl<'a> Builder<'a> {
+    fn new(desired: &'a ResourceSet, observed: &'a Observed, changes: &[&'a Change]) -> Self {
+        let deleted_apps = changes
+            .iter()
+            .filter(|c| c.kind == Kind::App && c.action == Action::Delete)
+            .map(|c| c.app.as_str())
+            .collect();
+        Builder {
+            desired,
+            observed,
+            ops: Vec::new(),
+            deleted_apps,
+            app_created: HashMap::new(),
+            secrets_set: HashMap::new(),
+            machine_gone: HashMap::new(),
+            volume_ready: HashMap::new(),
+            mounted_by: mounted_by(observed),
+        }
+    }
+
     fn push(&mut self, kind: OpKind, c: &Change, deps: Vec<usize>) -> usize {
         let index = self.ops.len();
         self.ops.push(Op {
@@ -138,247 +243,285 @@ impl Builder {
         });
         index
     }
+
+    /// The operations that bring `r`'s prerequisites into being (none for those that
+    /// already exist).
+    fn prerequisites(&self, r: &Resource) -> Vec<usize> {
+        let mut deps: Vec<usize> = Vec::new();
+        for (_, need) in needs(r) {
+            let op = match need {
+                Need::App(app) => self.app_created.get(app),
+                Need::Volume(v) => self.volume_ready.get(v),
+                // One request sets (and removes) all of an app's secrets.
+                Need::Secrets { app, .. } => self.secrets_set.get(app),
+            };
+            if let Some(&i) = op
+                && !deps.contains(&i)
+            {
+                deps.push(i);
+            }
+        }
+        deps
+    }
+
+    /// [`Builder::prerequisites`] of the desired resource at `address`.
+    fn prerequisites_of(&self, address: &Address) -> Vec<usize> {
+        self.desired
+            .get(address)
+            .map(|r| self.prerequisites(r))
+            .unwrap_or_default()
+    }
+
+    /// Apps first.
+    fn create_apps(&mut self, changes: &[&'a Change]) {
+        for c in changes
+            .iter()
+            .filter(|c| c.kind == Kind::App && c.action == Action::Create)
+        {
+            let i = self.push(OpKind::CreateApp { app: c.app.clone() }, c, vec![]);
+            self.app_created.insert(c.app.as_str(), i);
+        }
+    }
+
+    /// Secrets: one operation per app.
+    fn set_secrets(&mut self, changes: &[&'a Change]) {
+        let mut secrets: BTreeMap<&'a str, AppSecrets<'a>> = BTreeMap::new();
+        for c in changes.iter().filter(|c| c.kind == Kind::Secret) {
+            let name = secret_name(&c.address);
+            let e = secrets.entry(c.app.as_str()).or_default();
+            match c.action {
+                Action::Delete if self.deleted_apps.contains(c.app.as_str()) => continue,
+                Action::Delete => e.1.push(name),
+                _ => e.0.push((name, c.address.clone())),
+            }
+            e.2.push(c);
+        }
+        for (app, (set, delete, cs)) in secrets {
+            let Some(first) = cs.first() else { continue };
+            let mut deps = Vec::new();
+            for c in &cs {
+                for d in self.prerequisites_of(&c.address) {
+                    if !deps.contains(&d) {
+                        deps.push(d);
+                    }
+                }
+            }
+            let index = self.ops.len();
+            self.ops.push(Op {
+                index,
+                kind: OpKind::SetSecrets {
+                    app: app.to_string(),
+                    set,
+                    delete,
+                },
+                address: secrets_address(&first.address, app),
+                tenant: first.tenant.clone(),
+                app: app.to_string(),
+                deps,
+                wave: None,
+                change: None,
+            });
+            self.secrets_set.insert(app, index);
+        }
+    }
+
+    /// Deletions of Machines (also the old half of a replace): nothing needs a Machine,
+    /// so they wait for nothing.
+    fn delete_machines(&mut self, changes: &[&'a Change]) {
+        for c in changes.iter().filter(|c| {
+            c.kind == Kind::Machine && matches!(c.action, Action::Delete | Action::Replace)
+        }) {
+            let id = c.id.clone().unwrap_or_default();
+            let i = self.push(OpKind::DeleteMachine { id }, c, vec![]);
+            self.machine_gone.insert(&c.address, i);
+        }
+    }
+
+    /// Volumes: creates, extends, deletions after the Machines that mount them, and
+    /// replaces (the new volume after the old one is gone).
+    fn volumes(&mut self, changes: &[&'a Change]) {
+        for c in changes.iter().filter(|c| c.kind == Kind::Volume) {
+            match c.action {
+                Action::Create => {
+                    let i = self.push(OpKind::CreateVolume, c, self.prerequisites_of(&c.address));
+                    self.volume_ready.insert(&c.address, i);
+                }
+                Action::Update => {
+                    let size_gb = self
+                        .desired
+                        .get(&c.address)
+                        .and_then(|r| r.volume())
+                        .map(|v| v.size_gb)
+                        .unwrap_or_default();
+                    let deps = self.prerequisites_of(&c.address);
+                    self.push(OpKind::ExtendVolume { size_gb }, c, deps);
+                }
+                Action::Delete | Action::Replace => {
+                    let id = c.id.clone().unwrap_or_default();
+                    let snapshot = snapshot_first(self.desired, self.observed, &c.address);
+                    let deps = self.machines_gone_from(&c.address);
+                    let d = self.push(OpKind::DeleteVolume { id, snapshot }, c, deps);
+                    if c.action == Action::Replace {
+                        let mut deps = self.prerequisites_of(&c.address);
+                        deps.push(d);
+                        let i = self.push(OpKind::CreateVolume, c, deps);
+                        self.volume_ready.insert(&c.address, i);
+                    }
+                }
+                Action::Noop => {}
+            }
+        }
+    }
+
+    /// The deletions of the observed Machines that mount `volume`.
+    fn machines_gone_from(&self, volume: &Address) -> Vec<usize> {
+        self.mounted_by
+            .get(volume)
+            .into_iter()
+            .flatten()
+            .filter_map(|m| self.machine_gone.get(m).copied())
+            .collect()
+    }
+
+    /// Snapshot policies, after their volume exists.
+    fn backup_policies(&mut self, changes: &[&'a Change]) {
+        for c in changes.iter().filter(|c| {
+            c.kind == Kind::BackupPolicy && matches!(c.action, Action::Create | Action::Update)
+        }) {
+            let Some(r) = self.desired.get(&c.address) else {
+                continue;
+            };
+            let Spec::BackupPolicy(bp) = &r.spec else {
+                continue;
+            };
+            let deps = self.prerequisites(r);
+            let volume = bp.volume.clone();
+            self.push(OpKind::UpdateBackup { volume }, c, deps);
+        }
+    }
+
+    /// Machines: creates (also the new half of a replace, after the old half) and
+    /// updates. Returns the restarting updates, for the rollout waves.
+    fn machines(&mut self, changes: &[&'a Change]) -> Vec<Update> {
+        let mut updates = Vec::new();
+        for c in changes.iter().filter(|c| c.kind == Kind::Machine) {
+            let Some(r) = self
+                .desired
+                .get(&c.address)
+                .filter(|r| r.machine().is_some())
+            else {
+                continue;
+            };
+            let mut deps = self.prerequisites(r);
+            match c.action {
+                Action::Create => {
+                    self.push(OpKind::CreateMachine, c, deps);
+                }
+                Action::Replace => {
+                    deps.extend(self.machine_gone.get(&c.address).copied());
+                    self.push(OpKind::CreateMachine, c, deps);
+                }
+                Action::Update => {
+                    let kind = OpKind::UpdateMachine {
+                        restart: c.restart,
+                        secrets_only: c.restart && secrets_only(c),
+                        metadata: metadata_changes(c),
+                    };
+                    let i = self.push(kind, c, deps);
+                    if c.restart {
+                        updates.push((i, c.tenant.clone()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        updates
+    }
+
+    /// App deletions last: after everything that lives in the app is gone (the
+    /// deletions of what needs the app; its secrets go with it).
+    fn delete_apps(&mut self, changes: &[&'a Change]) {
+        let mut deletions_in: HashMap<&str, Vec<usize>> = HashMap::new();
+        for o in &self.ops {
+            if !matches!(
+                o.kind,
+                OpKind::DeleteMachine { .. } | OpKind::DeleteVolume { .. }
+            ) {
+                continue;
+            }
+            let Some(r) = o
+                .change
+                .as_ref()
+                .and_then(|a| self.observed.resources.get(a))
+            else {
+                continue;
+            };
+            for (_, need) in needs(r) {
+                if let Need::App(app) = need
+                    && let Some(app) = self.deleted_apps.get(app)
+                {
+                    deletions_in.entry(app).or_default().push(o.index);
+                }
+            }
+        }
+        for c in changes
+            .iter()
+            .filter(|c| c.kind == Kind::App && c.action == Action::Delete)
+        {
+            let deps = deletions_in.remove(c.app.as_str()).unwrap_or_default();
+            self.push(OpKind::DeleteApp { app: c.app.clone() }, c, deps);
+        }
+    }
 }
 
-/// Per app: secrets to set, secrets to delete, and the changes they come from.
-type AppSecrets<'a> = (Vec<(String, Address)>, Vec<String>, Vec<&'a Change>);
-
-/// Builds the operations of a plan, or the reasons it may not run.
-pub fn build(
-    plan: &Plan,
-    desired: &ResourceSet,
-    observed: &Observed,
-    opts: &BuildOptions,
-) -> Result<Vec<Op>, Vec<Refusal>> {
-    let mut refusals = Vec::new();
-    for c in plan.actionable() {
-        let destroys = matches!(c.action, Action::Delete | Action::Replace);
-        if destroys && c.prevent_destroy {
-            refusals.push(Refusal {
-                address: c.address.clone(),
-                reason: format!("{} is under lifecycle.prevent_destroy", c.action.as_str()),
-            });
-        }
-        if c.action == Action::Delete && !opts.allow_destroy {
-            refusals.push(Refusal {
-                address: c.address.clone(),
-                reason: "deleting a managed resource no longer in the spec needs --allow-destroy"
-                    .into(),
-            });
-        }
-        if c.data_loss && !opts.allow_data_loss {
-            refusals.push(Refusal {
-                address: c.address.clone(),
-                reason: format!("{} destroys the volume's data and needs --allow-data-loss (a snapshot is taken first)", c.action.as_str()),
-            });
-        }
-    }
-    if !refusals.is_empty() {
-        return Err(refusals);
-    }
-
-    let mut b = Builder { ops: Vec::new() };
-    let changes: Vec<&Change> = plan.actionable().collect();
-    let deleted_apps: HashSet<&str> = changes
+/// Which observed Machines mount each volume: the reverse of their mount rules.
+fn mounted_by(observed: &Observed) -> HashMap<&Address, Vec<&Address>> {
+    let mut out: HashMap<&Address, Vec<&Address>> = HashMap::new();
+    for r in observed
+        .resources
         .iter()
-        .filter(|c| c.kind == Kind::App && c.action == Action::Delete)
-        .map(|c| c.app.as_str())
-        .collect();
-
-    // Apps first.
-    let mut create_app: HashMap<&str, usize> = HashMap::new();
-    for c in changes
-        .iter()
-        .filter(|c| c.kind == Kind::App && c.action == Action::Create)
+        .filter(|r| r.kind() == Kind::Machine)
     {
-        let i = b.push(OpKind::CreateApp { app: c.app.clone() }, c, vec![]);
-        create_app.insert(c.app.as_str(), i);
-    }
-    let app_dep = |app: &str| {
-        create_app
-            .get(app)
-            .copied()
-            .into_iter()
-            .collect::<Vec<usize>>()
-    };
-
-    // Secrets: one request per app.
-    let mut secrets: BTreeMap<&str, AppSecrets<'_>> = BTreeMap::new();
-    for c in changes.iter().filter(|c| c.kind == Kind::Secret) {
-        let name = c.address.name().unwrap_or_default().to_string();
-        let e = secrets.entry(c.app.as_str()).or_default();
-        match c.action {
-            Action::Delete if deleted_apps.contains(&c.app.as_str()) => continue,
-            Action::Delete => e.1.push(name),
-            _ => e.0.push((name, c.address.clone())),
+        for (_, need) in needs(r) {
+            if let Need::Volume(v) = need {
+                out.entry(v).or_default().push(&r.address);
+            }
         }
-        e.2.push(c);
     }
-    let mut set_secrets: HashMap<&str, usize> = HashMap::new();
-    for (app, (set, delete, cs)) in secrets {
-        let Some(first) = cs.first() else { continue };
-        let index = b.ops.len();
-        b.ops.push(Op {
-            index,
-            kind: OpKind::SetSecrets {
-                app: app.to_string(),
-                set,
-                delete,
-            },
-            address: Address::secret_batch(&first.address.owner().unwrap_or(Owner::SharedApp(app))),
-            tenant: first.tenant.clone(),
-            app: app.to_string(),
-            deps: app_dep(app),
-            wave: None,
-            change: None,
-        });
-        set_secrets.insert(app, index);
-    }
+    out
+}
 
-    // Deletions of Machines (also the old half of a replace).
-    let mut machine_gone: HashMap<&Address, usize> = HashMap::new();
-    for c in changes
+/// The secret's name, from its address (`….secret.NAME`).
+fn secret_name(address: &Address) -> String {
+    address.name().unwrap_or_default().to_string()
+}
+
+/// The address of an app's secrets operation: its secrets' owner, then `#secrets`.
+fn secrets_address(first_secret: &Address, app: &str) -> Address {
+    Address::secret_batch(&first_secret.owner().unwrap_or(Owner::SharedApp(app)))
+}
+
+/// The metadata keys a Machine update sets (`Some`) or removes (`None`).
+fn metadata_changes(c: &Change) -> Vec<(String, Option<String>)> {
+    c.fields
         .iter()
-        .filter(|c| c.kind == Kind::Machine && matches!(c.action, Action::Delete | Action::Replace))
-    {
-        let id = c.id.clone().unwrap_or_default();
-        let i = b.push(OpKind::DeleteMachine { id }, c, vec![]);
-        machine_gone.insert(&c.address, i);
-    }
-    // Which observed Machine mounts a volume (by volume id).
-    let mounted_by: HashMap<&str, &Address> = observed
-        .machines
-        .iter()
-        .flat_map(|(addr, m)| {
-            m.config
-                .mounts
-                .iter()
-                .map(move |mt| (mt.volume.as_str(), addr))
-        })
-        .collect();
+        .filter_map(|f| f.metadata_op())
+        .map(|op| (op.key().to_string(), op.value().map(str::to_string)))
+        .collect()
+}
 
-    // Volumes.
-    let mut volume_ready: HashMap<&Address, usize> = HashMap::new();
-    for c in changes.iter().filter(|c| c.kind == Kind::Volume) {
-        match c.action {
-            Action::Create => {
-                let i = b.push(OpKind::CreateVolume, c, app_dep(&c.app));
-                volume_ready.insert(&c.address, i);
-            }
-            Action::Update => {
-                let size_gb = desired
-                    .get(&c.address)
-                    .and_then(|r| r.volume())
-                    .map(|v| v.size_gb)
-                    .unwrap_or_default();
-                b.push(OpKind::ExtendVolume { size_gb }, c, vec![]);
-            }
-            Action::Delete | Action::Replace => {
-                let id = c.id.clone().unwrap_or_default();
-                let snapshot = snapshot_first(desired, observed, &c.address);
-                let deps: Vec<usize> = mounted_by
-                    .get(id.as_str())
-                    .and_then(|m| machine_gone.get(m))
-                    .copied()
-                    .into_iter()
-                    .collect();
-                let d = b.push(OpKind::DeleteVolume { id, snapshot }, c, deps);
-                if c.action == Action::Replace {
-                    let mut deps = app_dep(&c.app);
-                    deps.push(d);
-                    let i = b.push(OpKind::CreateVolume, c, deps);
-                    volume_ready.insert(&c.address, i);
-                }
-            }
-            Action::Noop => {}
-        }
-    }
-    // Snapshot policies.
-    for c in changes.iter().filter(|c| {
-        c.kind == Kind::BackupPolicy && matches!(c.action, Action::Create | Action::Update)
-    }) {
-        let Some(Spec::BackupPolicy(bp)) = desired.get(&c.address).map(|r| &r.spec) else {
-            continue;
-        };
-        let deps: Vec<usize> = volume_ready.get(&bp.volume).copied().into_iter().collect();
-        b.push(
-            OpKind::UpdateBackup {
-                volume: bp.volume.clone(),
-            },
-            c,
-            deps,
-        );
-    }
+/// Whether an update changes only metadata, among it the app secrets' fingerprint: its
+/// restart is only for the secrets.
+fn secrets_only(c: &Change) -> bool {
+    c.fields.iter().all(|f| f.path.is_metadata())
+        && c.fields
+            .iter()
+            .any(|f| f.path.is_metadata_key(crate::resource::META_SECRETS))
+}
 
-    // Machines: creates (also the new half of a replace) and updates.
-    let mut updates: Vec<(usize, Option<String>)> = Vec::new();
-    for c in changes.iter().filter(|c| c.kind == Kind::Machine) {
-        let Some(m) = desired.get(&c.address).and_then(|r| r.machine()) else {
-            continue;
-        };
-        let mut deps = app_dep(&c.app);
-        deps.extend(set_secrets.get(c.app.as_str()).copied());
-        for mt in &m.mounts {
-            deps.extend(volume_ready.get(&mt.volume).copied());
-        }
-        match c.action {
-            Action::Create => {
-                b.push(OpKind::CreateMachine, c, deps);
-            }
-            Action::Replace => {
-                deps.extend(machine_gone.get(&c.address).copied());
-                b.push(OpKind::CreateMachine, c, deps);
-            }
-            Action::Update => {
-                let metadata: Vec<(String, Option<String>)> = c
-                    .fields
-                    .iter()
-                    .filter_map(|f| f.metadata_op())
-                    .map(|op| (op.key().to_string(), op.value().map(str::to_string)))
-                    .collect();
-                let secrets_only = c.restart
-                    && c.fields.iter().all(|f| f.path.is_metadata())
-                    && c.fields
-                        .iter()
-                        .any(|f| f.path.is_metadata_key(crate::resource::META_SECRETS));
-                let i = b.push(
-                    OpKind::UpdateMachine {
-                        restart: c.restart,
-                        secrets_only,
-                        metadata,
-                    },
-                    c,
-                    deps,
-                );
-                if c.restart {
-                    updates.push((i, c.tenant.clone()));
-                }
-            }
-            _ => {}
-        }
-    }
-
-    // App deletions last: after everything in the app is gone.
-    let mut deletions_in: HashMap<String, Vec<usize>> = HashMap::new();
-    for o in &b.ops {
-        if matches!(
-            o.kind,
-            OpKind::DeleteMachine { .. } | OpKind::DeleteVolume { .. }
-        ) && deleted_apps.contains(o.app.as_str())
-        {
-            deletions_in.entry(o.app.clone()).or_default().push(o.index);
-        }
-    }
-    for c in changes
-        .iter()
-        .filter(|c| c.kind == Kind::App && c.action == Action::Delete)
-    {
-        let deps = deletions_in.remove(&c.app).unwrap_or_default();
-        b.push(OpKind::DeleteApp { app: c.app.clone() }, c, deps);
-    }
-
-    waves(&mut b.ops, &updates, opts);
-    Ok(b.ops)
+/// The address of the gate after rollout wave `w`.
+fn wave_address(w: usize) -> Address {
+    Address::rollout_gate(w)
 }
 
 /// Whether to snapshot a volume before destroying it (its backup policy; on by default).
@@ -396,11 +539,32 @@ fn snapshot_first(desired: &ResourceSet, observed: &Observed, volume: &Address) 
 
 /// Splits restarting Machine updates into rollout waves by tenant: the canary tenants,
 /// then groups of `max_parallel_updates` tenants, each wave gated on the previous one.
-fn waves(ops: &mut Vec<Op>, updates: &[(usize, Option<String>)], opts: &BuildOptions) {
+fn waves(ops: &mut Vec<Op>, updates: &[Update], opts: &BuildOptions) {
     if updates.is_empty() || (opts.canary == 0 && opts.max_parallel_updates == 0) {
         return;
     }
-    // Tenants fill the waves in order of first appearance.
+    let wave_of = tenant_waves(updates, opts);
+    let waves = wave_of.values().copied().max().unwrap_or(0) + 1;
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); waves];
+    for (i, t) in updates {
+        members[wave_of.get(t).copied().unwrap_or(0)].push(*i);
+    }
+    let gates = gates(ops, members);
+    for (i, t) in updates {
+        let w = wave_of.get(t).copied().unwrap_or(0);
+        ops[*i].wave = Some(w);
+        if w > 0 {
+            ops[*i].deps.push(gates[w - 1]);
+        }
+    }
+}
+
+/// The wave of each tenant: tenants fill the waves in order of first appearance, the
+/// canary wave first.
+fn tenant_waves<'u>(
+    updates: &'u [Update],
+    opts: &BuildOptions,
+) -> HashMap<&'u Option<String>, usize> {
     let mut wave_of: HashMap<&Option<String>, usize> = HashMap::new();
     let mut wave = 0;
     let mut in_wave = 0;
@@ -425,35 +589,150 @@ fn waves(ops: &mut Vec<Op>, updates: &[(usize, Option<String>)], opts: &BuildOpt
         wave_of.insert(t, wave);
         in_wave += 1;
     }
-    let waves = wave + 1;
-    let mut members: Vec<Vec<usize>> = vec![Vec::new(); waves];
-    for (i, t) in updates {
-        members[wave_of.get(t).copied().unwrap_or(0)].push(*i);
-    }
-    // One gate per boundary, depending on every update of the wave before it.
-    let mut gates = Vec::new();
-    for (w, mut d) in members.into_iter().enumerate().take(waves - 1) {
+    wave_of
+}
+
+/// One gate per boundary between waves, after every update of the wave before it and
+/// the previous gate. Returns the gates' operations.
+fn gates(ops: &mut Vec<Op>, members: Vec<Vec<usize>>) -> Vec<usize> {
+    let boundaries = members.len().saturating_sub(1);
+    let mut gates: Vec<usize> = Vec::new();
+    for (w, mut deps) in members.into_iter().enumerate().take(boundaries) {
         let index = ops.len();
-        if let Some(prev) = gates.last() {
-            d.push(*prev);
-        }
+        deps.extend(gates.last().copied());
         ops.push(Op {
             index,
             kind: OpKind::Gate { wave: w },
-            address: Address::rollout_gate(w),
+            address: wave_address(w),
             tenant: None,
             app: String::new(),
-            deps: d,
+            deps,
             wave: Some(w),
             change: None,
         });
         gates.push(index);
     }
-    for (i, t) in updates {
-        let w = wave_of.get(t).copied().unwrap_or(0);
-        ops[*i].wave = Some(w);
-        if w > 0 {
-            ops[*i].deps.push(gates[w - 1]);
+    gates
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::Graph;
+
+    fn desired() -> ResourceSet {
+        let spec = br#"
+version: 1
+org: acme
+defaults:
+  image: img:1
+  region: iad
+  volume: { name: data, size_gb: 1, mount: /data }
+  secrets: { K: { env: K } }
+tenants: [{ name: a }, { name: b }]
+"#;
+        crate::spec::load_bytes(spec, "t.yaml")
+            .unwrap()
+            .desired
+            .resources
+    }
+
+    /// The resources an operation brings into being (a secrets operation: its app's).
+    fn resources_of<'o>(op: &'o Op, set: &'o ResourceSet) -> Vec<&'o Address> {
+        match &op.kind {
+            OpKind::SetSecrets { set: s, .. } => s.iter().map(|(_, a)| a).collect(),
+            _ => set
+                .get(&op.address)
+                .map(|r| vec![&r.address])
+                .unwrap_or_default(),
         }
+    }
+
+    #[test]
+    fn creations_wait_for_exactly_their_prerequisites_in_the_graph() {
+        let set = desired();
+        let plan = crate::plan::diff(&set, &Observed::default());
+        let ops = build(&plan, &set, &Observed::default(), &BuildOptions::default()).unwrap();
+        let graph = Graph::build(&set).unwrap();
+        for op in &ops {
+            let mut from_ops: Vec<&Address> = op
+                .deps
+                .iter()
+                .flat_map(|d| resources_of(&ops[*d], &set))
+                .collect();
+            from_ops.sort();
+            from_ops.dedup();
+            let mut from_graph: Vec<&Address> = resources_of(op, &set)
+                .into_iter()
+                .flat_map(|a| graph.dependencies(a))
+                .collect();
+            from_graph.sort();
+            from_graph.dedup();
+            assert_eq!(from_ops, from_graph, "{}", op.address);
+        }
+        let machine = ops
+            .iter()
+            .find(|o| o.kind == OpKind::CreateMachine)
+            .unwrap();
+        let kinds: Vec<&str> = machine.deps.iter().map(|d| ops[*d].kind.label()).collect();
+        assert_eq!(kinds, ["create app", "create volume", "set secrets"]);
+    }
+
+    #[test]
+    fn refusals_come_before_any_operation() {
+        let set = desired();
+        let mut plan = crate::plan::diff(&set, &Observed::default());
+        plan.changes[0].action = Action::Delete;
+        plan.changes[0].prevent_destroy = true;
+        let r = build(&plan, &set, &Observed::default(), &BuildOptions::default()).unwrap_err();
+        let reasons: Vec<&str> = r.iter().map(|x| x.reason.as_str()).collect();
+        assert_eq!(
+            reasons,
+            [
+                "delete is under lifecycle.prevent_destroy",
+                "deleting a managed resource no longer in the spec needs --allow-destroy"
+            ]
+        );
+    }
+
+    #[test]
+    fn wave_gates_chain_and_hold_back_later_waves() {
+        let mut ops: Vec<Op> = (0..3)
+            .map(|i| Op {
+                index: i,
+                kind: OpKind::UpdateMachine {
+                    restart: true,
+                    secrets_only: false,
+                    metadata: Vec::new(),
+                },
+                address: Address::machine(&Owner::Tenant(&format!("t{i}")), 0),
+                tenant: Some(format!("t{i}")),
+                app: format!("app-{i}"),
+                deps: Vec::new(),
+                wave: None,
+                change: None,
+            })
+            .collect();
+        let updates: Vec<Update> = ops.iter().map(|o| (o.index, o.tenant.clone())).collect();
+        let opts = BuildOptions {
+            canary: 1,
+            max_parallel_updates: 1,
+            ..BuildOptions::default()
+        };
+        waves(&mut ops, &updates, &opts);
+        let gates: Vec<(&str, &[usize])> = ops[3..]
+            .iter()
+            .map(|o| (o.address.as_str(), o.deps.as_slice()))
+            .collect();
+        assert_eq!(
+            gates,
+            [
+                ("rollout.wave[0]", &[0][..]),
+                ("rollout.wave[1]", &[1, 3][..])
+            ]
+        );
+        assert_eq!(ops[1].deps, [3]);
+        assert_eq!(ops[2].deps, [4]);
+        assert_eq!(ops[2].wave, Some(2));
     }
 }
