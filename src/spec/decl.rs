@@ -203,6 +203,10 @@ impl<K> Setting<K> {
 impl<K: Kind> Setting<K> {
     /// The node at this setting's key under `root`.
     pub fn node<'n>(&self, root: &'n Node) -> Option<&'n Node> {
+        if self.key.len() == self.field.name.len() {
+            // A key of the mapping itself (most keys): no path to walk.
+            return root.get(self.key);
+        }
         let mut n = root;
         for part in self.key.split('.') {
             n = n.get(part)?;

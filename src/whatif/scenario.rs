@@ -1363,10 +1363,32 @@ fn read_architecture(
     let mut c = Checker::new();
     c.check_struct(&without(node, &["kind", "shared"]), path, &[ARCH_FIELDS]);
     r.checker(c);
+    let kind = read_kind(r, node, path)?;
+    if kind != ArchKind::SharedPool {
+        check_pool_only(r, node, path, kind);
+    }
+    let profile = arch_profile(r, node, path, profile, kind);
+    let idle = arch_idle(node, kind, &profile);
+    let name = arch_label(node, kind, idle);
+    check_arch_sizing(r, node, path, (kind, idle), &profile.sizing, has_memory);
+    Some(Architecture {
+        name,
+        kind,
+        idle,
+        shared: read_shared_tier(r, node, path, kind),
+        pool: read_pool(r, node, path),
+        profile,
+        extras: read_extras(node),
+        mark: node.mark,
+    })
+}
+
+/// `kind:`, one of the architectures flotilla compares.
+fn read_kind(r: &mut Reader, node: &Node, path: &str) -> Option<ArchKind> {
     let kind_node = node.get("kind");
-    let kind = match kind_node.and_then(Node::scalar_text) {
+    match kind_node.and_then(Node::scalar_text) {
         Some(k) => match ArchKind::parse(k) {
-            Some(k) => k,
+            Some(k) => Some(k),
             None => {
                 let hint = suggest(k, ArchKind::NAMES, "architectures");
                 r.err(
@@ -1375,7 +1397,7 @@ fn read_architecture(
                     format!("unknown architecture `{k}`"),
                     hint,
                 );
-                return None;
+                None
             }
         },
         None => {
@@ -1385,28 +1407,40 @@ fn read_architecture(
                 "the architecture has no `kind`",
                 format!("add `kind:` with one of {}", ArchKind::NAMES.join(", ")),
             );
-            return None;
-        }
-    };
-    if kind != ArchKind::SharedPool {
-        for key in POOL_ONLY {
-            if let Some((k, _)) = node
-                .as_map()
-                .and_then(|m| m.iter().find(|(k, _)| k.scalar_text() == Some(key)))
-            {
-                r.err(
-                    k.mark,
-                    &format!("{path}.{key}"),
-                    format!(
-                        "`{key}` applies to shared-pool only, not to {}",
-                        kind.as_str()
-                    ),
-                    "remove it, or change `kind` to shared-pool",
-                );
-            }
+            None
         }
     }
-    let mut profile = profile.clone();
+}
+
+/// Pool options on anything but a shared pool are mistakes.
+fn check_pool_only(r: &mut Reader, node: &Node, path: &str, kind: ArchKind) {
+    for key in POOL_ONLY {
+        if let Some((k, _)) = node
+            .as_map()
+            .and_then(|m| m.iter().find(|(k, _)| k.scalar_text() == Some(key)))
+        {
+            r.err(
+                k.mark,
+                &format!("{path}.{key}"),
+                format!(
+                    "`{key}` applies to shared-pool only, not to {}",
+                    kind.as_str()
+                ),
+                "remove it, or change `kind` to shared-pool",
+            );
+        }
+    }
+}
+
+/// The base profile with the architecture's `profile:` and sizing overrides.
+fn arch_profile(
+    r: &mut Reader,
+    node: &Node,
+    path: &str,
+    base: &Profile,
+    kind: ArchKind,
+) -> Profile {
+    let mut profile = base.clone();
     if let Some(pn) = node.get("profile").filter(|p| p.as_map().is_some()) {
         if let Some((_, mark)) = Reader::str(pn, "region") {
             r.err(
@@ -1426,9 +1460,13 @@ fn read_architecture(
     } else {
         read_sizing(r, node, path, &profile.sizing)
     };
-    let sizing = profile.sizing.clone();
-    let idle_node = node.get("idle");
-    let idle = match idle_node.and_then(Node::scalar_text) {
+    profile
+}
+
+/// The idle mode: as written, else the kind's default.
+fn arch_idle(node: &Node, kind: ArchKind, profile: &Profile) -> IdleMode {
+    let sizing = &profile.sizing;
+    match node.get("idle").and_then(Node::scalar_text) {
         Some(s) => idle_mode(s),
         None => match kind {
             ArchKind::SharedPool => IdleMode::Stop,
@@ -1441,8 +1479,12 @@ fn read_architecture(
             }
             _ => profile.idle,
         },
-    };
-    let label = match node.get("name").and_then(Node::as_str) {
+    }
+}
+
+/// The architecture's name in reports: as written, else from its kind (and idle mode).
+fn arch_label(node: &Node, kind: ArchKind, idle: IdleMode) -> String {
+    match node.get("name").and_then(Node::as_str) {
         Some(n) => n.to_string(),
         None => match kind {
             ArchKind::AppPerTenant | ArchKind::MachinePerTenant => {
@@ -1450,7 +1492,19 @@ fn read_architecture(
             }
             _ => kind.as_str().to_string(),
         },
-    };
+    }
+}
+
+/// Suspend only for small Machines; `auto` sizing and shared pools need a memory model.
+fn check_arch_sizing(
+    r: &mut Reader,
+    node: &Node,
+    path: &str,
+    (kind, idle): (ArchKind, IdleMode),
+    sizing: &Sizing,
+    has_memory: bool,
+) {
+    let idle_node = node.get("idle");
     if idle == IdleMode::Suspend
         && let Some(mb) = sizing.memory_mb
         && let Some(msg) = platform::suspend_problem(mb)
@@ -1481,8 +1535,12 @@ fn read_architecture(
             "add `base.memory_model: { base_mb: 300, agent_mb: 1100, headroom_pct: 50 }`",
         );
     }
+}
 
-    let shared = match node.get("shared") {
+/// `shared:`: declared Machines, `spec` (the base spec's shared apps), or the kind's
+/// default (a router for the kinds that need one).
+fn read_shared_tier(r: &mut Reader, node: &Node, path: &str, kind: ArchKind) -> SharedTier {
+    match node.get("shared") {
         None => SharedTier::Declared(match kind {
             ArchKind::MachinePerTenant | ArchKind::Hybrid => vec![SharedMachine {
                 name: "router".into(),
@@ -1518,8 +1576,11 @@ fn read_architecture(
                 SharedTier::Declared(Vec::new())
             }
         },
-    };
+    }
+}
 
+/// Costs outside Fly's price tables.
+fn read_extras(node: &Node) -> Vec<Extra> {
     let mut extras = Vec::new();
     if let Some(items) = node.get("extras").and_then(Node::as_seq) {
         for it in items {
@@ -1539,7 +1600,11 @@ fn read_architecture(
             });
         }
     }
+    extras
+}
 
+/// Shared-pool options: placement, Machine bounds, candidate sizes.
+fn read_pool(r: &mut Reader, node: &Node, path: &str) -> PoolOptions {
     let mut pool = PoolOptions {
         placement: match node.get("placement").and_then(Node::scalar_text) {
             Some("session") => Placement::Session,
@@ -1587,16 +1652,7 @@ fn read_architecture(
             }
         }
     }
-    Some(Architecture {
-        name: label,
-        kind,
-        idle,
-        shared,
-        pool,
-        profile,
-        extras,
-        mark: node.mark,
-    })
+    pool
 }
 
 fn read_shared(r: &mut Reader, node: &Node, path: &str) -> Option<SharedMachine> {
