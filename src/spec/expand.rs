@@ -468,7 +468,11 @@ impl<'a> Expander<'a> {
                 let layers = self.layers(entry, &path, tier);
                 let eff = Effective::new(layers);
                 let settings = self
-                    .resolve(&eff, &format!("tenant `{name}`"), &format!("tenant.{name}"))
+                    .resolve(
+                        &eff,
+                        &format!("tenant `{name}`"),
+                        &Owner::Tenant(&name).to_string(),
+                    )
                     .map(Rc::new);
                 if plain {
                     by_tier.insert(
@@ -552,7 +556,11 @@ impl<'a> Expander<'a> {
             ));
         }
         let eff = self.app_settings(entry, &path);
-        let settings = self.resolve(&eff, &format!("app `{name}`"), &format!("app.{name}"))?;
+        let settings = self.resolve(
+            &eff,
+            &format!("app `{name}`"),
+            &Owner::SharedApp(&name).to_string(),
+        )?;
         let role = decl::APP_ROLE.value(entry).unwrap_or_default().to_string();
         let machine_name = match owned(&decl::APP_MACHINE_NAME, entry) {
             Some((source, mark)) => NameTemplate {
@@ -792,7 +800,7 @@ impl<'a> Expander<'a> {
         tpl: &NameTemplate,
         base: &Ctx,
     ) -> Option<String> {
-        let address = format!("tenant.{}.app", t.name);
+        let address = Address::app(&Owner::Tenant(&t.name)).to_string();
         let app = self.render_name(tpl, base, &address)?;
         if let Some(problem) = platform::app_name_problem(&app) {
             self.sink.add(
