@@ -1013,7 +1013,18 @@ impl<'a> Expander<'a> {
         let tenants = self.read_tenants();
         let apps = self.read_apps();
         let mut book = AppBook::default();
-        let mut resources: Vec<Resource> = Vec::new();
+        // Sized up front: a fleet's resources are its largest allocation, and growing it
+        // would copy it and hold two copies at once.
+        let per_entry = |s: &Resolved| {
+            let per_machine = if s.volume.is_some() { 3 } else { 1 };
+            1 + s.secrets.len() + s.count as usize * per_machine
+        };
+        let capacity = tenants
+            .iter()
+            .map(|t| per_entry(&t.settings))
+            .sum::<usize>()
+            + apps.iter().map(|a| per_entry(&a.settings)).sum::<usize>();
+        let mut resources: Vec<Resource> = Vec::with_capacity(capacity);
         let mut infos = Vec::new();
 
         let shared: HashMap<String, usize> = apps
