@@ -5,8 +5,53 @@
 //! Run: `cargo bench --bench plan_scale` (builds the release binary first).
 //! The generated specs are left in `target/bench/` for inspection.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+/// The system allocator, counting live and peak bytes, so that each stage's memory can
+/// be reported (the binary itself runs on mimalloc; these are allocation sizes).
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator unchanged; only counts sizes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(live, Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            let live = LIVE.fetch_add(new_size, Ordering::Relaxed) + new_size;
+            PEAK.fetch_max(live, Ordering::Relaxed);
+            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Live and peak allocated MB since the last call (the peak is reset to the live size).
+fn mem_mark() -> (f64, f64) {
+    let live = LIVE.load(Ordering::Relaxed);
+    let peak = PEAK.swap(live, Ordering::Relaxed);
+    let mb = |b: usize| b as f64 / (1024.0 * 1024.0);
+    (mb(live), mb(peak))
+}
 
 fn generate(n: usize) -> String {
     let mut s = String::from(
@@ -130,15 +175,55 @@ fn main() {
     println!("20,000 / 10,000 wall-time ratio: {ratio:.2}");
 }
 
+/// Times (and measures the memory of) one stage: prints its name, time, the peak of
+/// live allocations during it and what stays allocated after it.
+fn stage<T>(name: &str, f: impl FnOnce() -> T) -> T {
+    mem_mark();
+    let (v, t) = time(f);
+    let (live, peak) = mem_mark();
+    println!(
+        "    {name:<28} {:>8.1} ms   peak {peak:>6.1} MB   live after {live:>6.1} MB",
+        t.as_secs_f64() * 1000.0
+    );
+    v
+}
+
 fn stages(path: &Path) {
+    use flotilla::spec::{expand, schema, yaml};
     let bytes = std::fs::read(path).expect("read");
-    let (loaded, t_load) =
-        time(|| flotilla::spec::load_bytes(&bytes, "fleet.yaml").expect("valid"));
+    // The parts of loading, one by one (`load_bytes` below runs them all, plus the
+    // credential scan).
+    let root = stage("yaml parse", || yaml::parse(&bytes).expect("yaml"));
+    stage("schema check", || {
+        let mut c = schema::Checker::new();
+        c.check_struct(&root, "", &[schema::TOP_FIELDS]);
+        c.diags.len()
+    });
+    let desired = stage("settings + expand", || {
+        expand::Expander::new(&root, "fleet.yaml").expand()
+    });
+    drop((desired, root));
+    let loaded = stage("load+validate+expand", || {
+        flotilla::spec::load_bytes(&bytes, "fleet.yaml").expect("valid")
+    });
     let d = &loaded.desired;
-    let (observed, t_obs) =
-        time(|| flotilla::state::interpret(&flotilla::state::Snapshot::empty(&d.org), d));
-    let (plan, t_diff) = time(|| flotilla::plan::plan(d, &observed, &[]));
-    let (_, t_graph) = time(|| flotilla::graph::Graph::build(&d.resources).expect("graph"));
+    let observed = stage("observe (empty)", || {
+        flotilla::state::interpret(&flotilla::state::Snapshot::empty(&d.org), d)
+    });
+    let plan = stage("diff", || flotilla::plan::plan(d, &observed, &[]));
+    let table = flotilla::pricing::Catalog::embedded()
+        .ok()
+        .and_then(|c| c.at(chrono::Utc::now().date_naive()).ok().cloned());
+    let mut plan = plan;
+    if let Some(table) = &table {
+        stage("costs", || {
+            flotilla::cost::annotate_plan(&mut plan, table, d, &observed.resources)
+        })
+        .expect("costs");
+    }
+    stage("graph", || {
+        flotilla::graph::Graph::build(&d.resources).expect("graph")
+    });
     let meta = flotilla::plan::saved::PlanMeta {
         org: &d.org,
         spec_file: "fleet.yaml",
@@ -148,22 +233,19 @@ fn stages(path: &Path) {
         tenants: &[],
         created_at: chrono::Utc::now(),
     };
-    let (doc, t_doc) = time(|| flotilla::plan::saved::PlanDocument::new(plan, &meta, &[], None));
-    let (text, t_text) = time(|| {
+    let doc = stage("document", || {
+        flotilla::plan::saved::PlanDocument::new(plan, &meta, &[], None)
+    });
+    let text = stage("render text", || {
         flotilla::render::plan_text(&doc, Some(&d.resources), flotilla::render::Style::plain())
     });
-    let (json, t_json) = time(|| flotilla::render::plan_json(&doc).expect("json"));
+    let json = stage("render json", || {
+        flotilla::render::plan_json(&doc).expect("json")
+    });
     println!(
-        "  {} resources: load+validate+expand {:?}, observe {:?}, diff {:?}, graph {:?}, document {:?}, text {:?} ({} KB), json {:?} ({} KB)",
+        "  {} resources, text {} KB, json {} KB",
         d.resources.len(),
-        t_load,
-        t_obs,
-        t_diff,
-        t_graph,
-        t_doc,
-        t_text,
         text.len() / 1024,
-        t_json,
         json.len() / 1024
     );
 }

@@ -403,19 +403,29 @@ impl PartialEq for ResourceSet {
 
 impl ResourceSet {
     /// Keeps the given order. A repeated address keeps its first resource.
-    pub fn new(resources: Vec<Resource>) -> Self {
+    pub fn new(mut resources: Vec<Resource>) -> Self {
         let mut index = std::collections::HashMap::with_capacity(resources.len());
-        let mut kept = Vec::with_capacity(resources.len());
-        for r in resources {
-            if let std::collections::hash_map::Entry::Vacant(e) = index.entry(r.address.clone()) {
-                e.insert(kept.len());
-                kept.push(r);
+        let mut repeated = false;
+        for r in &resources {
+            let n = index.len();
+            match index.entry(r.address.clone()) {
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(n);
+                }
+                std::collections::hash_map::Entry::Occupied(_) => repeated = true,
             }
         }
-        ResourceSet {
-            resources: kept,
-            index,
+        if repeated {
+            // Keep each address's first resource, in place (no second copy of the set):
+            // the first one is the one whose index is the count kept before it.
+            let mut kept = 0;
+            resources.retain(|r| {
+                let first = index.get(&r.address) == Some(&kept);
+                kept += usize::from(first);
+                first
+            });
         }
+        ResourceSet { resources, index }
     }
 
     pub fn get(&self, address: &Address) -> Option<&Resource> {

@@ -183,7 +183,7 @@ pub fn filter_tenants(set: &ResourceSet, tenants: &[String]) -> ResourceSet {
 
 /// Computes the plan. `desired` and `observed` must already be narrowed the same way.
 pub fn diff(desired: &ResourceSet, observed: &Observed) -> Plan {
-    let mut changes: Vec<Change> = Vec::new();
+    let mut changes: Vec<Change> = Vec::with_capacity(desired.len());
     let mut errors = Vec::new();
     let obs = &observed.resources;
 
@@ -471,6 +471,10 @@ fn sort_changes(changes: Vec<Change>, desired: &ResourceSet) -> Vec<Change> {
             .cmp(&keys[*b])
             .then_with(|| changes[*a].address.cmp(&changes[*b].address))
     });
+    if order.is_sorted() {
+        // Already in order (a plan of new or unchanged resources): no second copy.
+        return changes;
+    }
     let mut slots: Vec<Option<Change>> = changes.into_iter().map(Some).collect();
     order.into_iter().filter_map(|i| slots[i].take()).collect()
 }

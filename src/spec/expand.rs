@@ -675,7 +675,21 @@ impl<'a> Expander<'a> {
         let naming = self.naming();
         let tenants = self.read_tenants();
         let apps = self.read_apps();
-        let mut out = Output::default();
+        // Sized up front: a fleet's resources are its largest allocation, and growing it
+        // would copy it and hold two copies at once.
+        let per_entry = |s: &Resolved| {
+            let per_machine = if s.volume.is_some() { 3 } else { 1 };
+            1 + s.secrets.len() + s.count as usize * per_machine
+        };
+        let capacity = tenants
+            .iter()
+            .map(|t| per_entry(&t.settings))
+            .sum::<usize>()
+            + apps.iter().map(|a| per_entry(&a.settings)).sum::<usize>();
+        let mut out = Output {
+            resources: Vec::with_capacity(capacity),
+            ..Output::default()
+        };
         let shared: HashSet<&str> = apps.iter().map(|a| a.name.as_str()).collect();
         self.expand_shared_apps(&apps, &mut out);
         for (pos, t) in tenants.iter().enumerate() {

@@ -48,7 +48,7 @@ impl Node {
     }
 
     pub fn is_null(&self) -> bool {
-        self.plain_kind() == Some(Plain::Null)
+        matches!(&self.value, Value::Scalar { text, plain: true } if is_null_text(text))
     }
 
     /// The type name shown in "expected X, found Y" messages.
@@ -113,7 +113,9 @@ impl Node {
     pub fn get(&self, key: &str) -> Option<&Node> {
         self.as_map()?
             .iter()
-            .find(|(k, _)| k.scalar_text() == Some(key))
+            .find(|(k, _)| {
+                matches!(&k.value, Value::Scalar { text, .. } if text == key) && !k.is_null()
+            })
             .map(|(_, v)| v)
     }
 
@@ -176,8 +178,17 @@ pub enum Plain {
 /// 10.3.2): anything that matches none of the null, boolean, integer and float forms is
 /// a string.
 pub fn resolve_plain(t: &str) -> Plain {
+    // Most scalars are names: only these first characters can start a non-string.
+    if !matches!(
+        t.as_bytes().first(),
+        None | Some(
+            b'0'..=b'9' | b'-' | b'+' | b'.' | b'~' | b'n' | b'N' | b't' | b'T' | b'f' | b'F'
+        )
+    ) {
+        return Plain::Str;
+    }
     match t {
-        "" | "~" | "null" | "Null" | "NULL" => Plain::Null,
+        _ if is_null_text(t) => Plain::Null,
         "true" | "True" | "TRUE" => Plain::Bool(true),
         "false" | "False" | "FALSE" => Plain::Bool(false),
         ".nan" | ".NaN" | ".NAN" => Plain::Float,
@@ -195,6 +206,10 @@ pub fn resolve_plain(t: &str) -> Plain {
 
 fn all_digits(s: &str, radix: u32) -> bool {
     !s.is_empty() && s.chars().all(|c| c.is_digit(radix))
+}
+
+fn is_null_text(t: &str) -> bool {
+    matches!(t, "" | "~" | "null" | "Null" | "NULL")
 }
 
 /// `Some(value)` when `t` is a core-schema integer (`None` inside when it does not fit
