@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::charts;
-use super::report::{Breakdown, FitTable, PoolRow, Report, ReservationAdvice, Row, pct};
+use super::report::{BreakEven, Breakdown, FitTable, PoolRow, Report, ReservationAdvice, Row, pct};
 use crate::money::{Usd, fmt_usd, json_decimal, json_usd};
 use crate::pricing::render::{md_table, text_table};
 
@@ -812,72 +812,6 @@ fn breakdown_json(b: &Breakdown) -> Value {
 /// The JSON contract: `{"rows":[{"scenario","architecture","tenants","monthly_usd",
 /// "per_tenant_usd","machines",…}], "break_even":[…], …}`.
 pub fn json(r: &Report) -> Value {
-    let rows: Vec<Value> = r
-        .rows
-        .iter()
-        .map(|row| {
-            let p = &r.points[row.point];
-            json!({
-                "scenario": r.scenario,
-                "architecture": arch_name(r, row.arch),
-                "kind": r.architectures[row.arch].kind.as_str(),
-                "tenants": row.tenants,
-                "active_fraction": json_decimal(p.fraction, 6),
-                "active_hours_per_day": json_decimal(p.hours, 6),
-                "regions": p.regions,
-                "pricing_version": p.pricing_version,
-                "monthly_usd": json_usd(row.monthly),
-                "per_tenant_usd": json_usd(row.per_tenant),
-                "machines": json_decimal(row.machines, 4),
-                "machines_always_on": json_decimal(row.always_on, 4),
-                "breakdown": breakdown_json(&row.breakdown),
-                "always_on_compute_usd": json_usd(row.always_on_compute),
-                "reservation_savings_usd": json_usd(row.reservation_savings),
-                "size": row.auto_size,
-                "pools": row.pools.iter().map(|pl| json!({
-                    "region": pl.region,
-                    "size": pl.size,
-                    "tenants_per_machine": pl.tenants_per_machine,
-                    "machines": pl.machines,
-                    "min_machines": pl.min_machines,
-                    "monthly_usd": json_usd(pl.cost),
-                    "runner_up": pl.runner_up.as_ref().map(|u| json!({
-                        "size": u.size,
-                        "tenants_per_machine": u.tenants_per_machine,
-                        "machines": u.machines,
-                        "monthly_usd": json_usd(u.cost),
-                    })),
-                })).collect::<Vec<_>>(),
-                "flags": row.flags,
-            })
-        })
-        .collect();
-    let point = |i: usize| {
-        let p = &r.points[i];
-        json!({
-            "active_fraction": json_decimal(p.fraction, 6),
-            "active_hours_per_day": json_decimal(p.hours, 6),
-            "regions": p.regions,
-            "pricing_version": p.pricing_version,
-        })
-    };
-    let name = |w: Option<usize>| w.map(|i| arch_name(r, i));
-    let break_even: Vec<Value> = r
-        .break_even
-        .iter()
-        .map(|b| {
-            let mut v = point(b.point);
-            v["a"] = json!(arch_name(r, b.a));
-            v["b"] = json!(arch_name(r, b.b));
-            v["tenants"] = json!(b.tenants);
-            v["cheaper_below"] = json!(name(b.cheaper_before));
-            v["cheaper_from"] = json!(name(b.cheaper_from));
-            v["monthly_a_usd"] = json_usd(b.cost_a);
-            v["monthly_b_usd"] = json_usd(b.cost_b);
-            v
-        })
-        .collect();
-    let s = &r.sensitivity;
     json!({
         "format_version": 1,
         "scenario": r.scenario,
@@ -886,44 +820,119 @@ pub fn json(r: &Report) -> Value {
         "architectures": r.architectures.iter().map(|a| json!({
             "name": a.name, "kind": a.kind.as_str(), "idle": a.idle, "summary": a.summary,
         })).collect::<Vec<_>>(),
-        "rows": rows,
-        "break_even": break_even,
+        "rows": r.rows.iter().map(|row| row_json(r, row)).collect::<Vec<_>>(),
+        "break_even": r.break_even.iter().map(|b| break_even_json(r, b)).collect::<Vec<_>>(),
         "break_even_notes": r.break_even_notes.iter().map(|n| {
-            let mut v = point(n.point);
+            let mut v = point_json(r, n.point);
             v["a"] = json!(arch_name(r, n.a));
             v["b"] = json!(arch_name(r, n.b));
             v["note"] = json!(n.text);
             v
         }).collect::<Vec<_>>(),
-        "focus": point(r.focus),
+        "focus": point_json(r, r.focus),
         "breakdown_tenants": r.breakdown_tenants,
-        "reservations": r.reservations.iter().map(|a| json!({
-            "architecture": arch_name(r, a.arch),
-            "tenants": a.tenants,
-            "always_on_compute_usd": json_usd(a.always_on_compute),
-            "savings_usd": json_usd(a.savings),
-            "monthly_usd": json_usd(a.monthly),
-            "blocks": a.plans.iter().flat_map(|p| p.blocks.iter().map(move |b| json!({
-                "region": p.region,
-                "cpu_kind": p.cpu_kind.as_str(),
-                "upfront_per_year_usd": json_usd(b.upfront_per_year),
-                "credit_per_month_usd": json_usd(b.credit_per_month),
-                "count": b.count,
-            }))).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-        "sensitivity": {
-            "tenants": s.tenants,
-            "hours": s.hours.iter().map(|h| json_decimal(*h, 6)).collect::<Vec<_>>(),
-            "monthly_usd": s.costs.iter().map(|c| {
-                let mut m = serde_json::Map::new();
-                for (i, v) in c.iter().enumerate() {
-                    m.insert(arch_name(r, i), json_usd(*v));
-                }
-                Value::Object(m)
-            }).collect::<Vec<_>>(),
-            "cheapest": s.winners.iter().map(|w| arch_name(r, *w)).collect::<Vec<_>>(),
-        },
+        "reservations": r.reservations.iter().map(|a| reservation_json(r, a)).collect::<Vec<_>>(),
+        "sensitivity": sensitivity_json(r),
         "warnings": r.warnings,
+    })
+}
+
+/// One row of the sweep.
+fn row_json(r: &Report, row: &Row) -> Value {
+    let p = &r.points[row.point];
+    json!({
+        "scenario": r.scenario,
+        "architecture": arch_name(r, row.arch),
+        "kind": r.architectures[row.arch].kind.as_str(),
+        "tenants": row.tenants,
+        "active_fraction": json_decimal(p.fraction, 6),
+        "active_hours_per_day": json_decimal(p.hours, 6),
+        "regions": p.regions,
+        "pricing_version": p.pricing_version,
+        "monthly_usd": json_usd(row.monthly),
+        "per_tenant_usd": json_usd(row.per_tenant),
+        "machines": json_decimal(row.machines, 4),
+        "machines_always_on": json_decimal(row.always_on, 4),
+        "breakdown": breakdown_json(&row.breakdown),
+        "always_on_compute_usd": json_usd(row.always_on_compute),
+        "reservation_savings_usd": json_usd(row.reservation_savings),
+        "size": row.auto_size,
+        "pools": row.pools.iter().map(pool_json).collect::<Vec<_>>(),
+        "flags": row.flags,
+    })
+}
+
+fn pool_json(pl: &PoolRow) -> Value {
+    json!({
+        "region": pl.region,
+        "size": pl.size,
+        "tenants_per_machine": pl.tenants_per_machine,
+        "machines": pl.machines,
+        "min_machines": pl.min_machines,
+        "monthly_usd": json_usd(pl.cost),
+        "runner_up": pl.runner_up.as_ref().map(|u| json!({
+            "size": u.size,
+            "tenants_per_machine": u.tenants_per_machine,
+            "machines": u.machines,
+            "monthly_usd": json_usd(u.cost),
+        })),
+    })
+}
+
+/// The usage point `i`: fraction, hours, regions and price table.
+fn point_json(r: &Report, i: usize) -> Value {
+    let p = &r.points[i];
+    json!({
+        "active_fraction": json_decimal(p.fraction, 6),
+        "active_hours_per_day": json_decimal(p.hours, 6),
+        "regions": p.regions,
+        "pricing_version": p.pricing_version,
+    })
+}
+
+fn break_even_json(r: &Report, b: &BreakEven) -> Value {
+    let name = |w: Option<usize>| w.map(|i| arch_name(r, i));
+    let mut v = point_json(r, b.point);
+    v["a"] = json!(arch_name(r, b.a));
+    v["b"] = json!(arch_name(r, b.b));
+    v["tenants"] = json!(b.tenants);
+    v["cheaper_below"] = json!(name(b.cheaper_before));
+    v["cheaper_from"] = json!(name(b.cheaper_from));
+    v["monthly_a_usd"] = json_usd(b.cost_a);
+    v["monthly_b_usd"] = json_usd(b.cost_b);
+    v
+}
+
+fn reservation_json(r: &Report, a: &ReservationAdvice) -> Value {
+    json!({
+        "architecture": arch_name(r, a.arch),
+        "tenants": a.tenants,
+        "always_on_compute_usd": json_usd(a.always_on_compute),
+        "savings_usd": json_usd(a.savings),
+        "monthly_usd": json_usd(a.monthly),
+        "blocks": a.plans.iter().flat_map(|p| p.blocks.iter().map(move |b| json!({
+            "region": p.region,
+            "cpu_kind": p.cpu_kind.as_str(),
+            "upfront_per_year_usd": json_usd(b.upfront_per_year),
+            "credit_per_month_usd": json_usd(b.credit_per_month),
+            "count": b.count,
+        }))).collect::<Vec<_>>(),
+    })
+}
+
+fn sensitivity_json(r: &Report) -> Value {
+    let s = &r.sensitivity;
+    json!({
+        "tenants": s.tenants,
+        "hours": s.hours.iter().map(|h| json_decimal(*h, 6)).collect::<Vec<_>>(),
+        "monthly_usd": s.costs.iter().map(|c| {
+            let mut m = serde_json::Map::new();
+            for (i, v) in c.iter().enumerate() {
+                m.insert(arch_name(r, i), json_usd(*v));
+            }
+            Value::Object(m)
+        }).collect::<Vec<_>>(),
+        "cheapest": s.winners.iter().map(|w| arch_name(r, *w)).collect::<Vec<_>>(),
     })
 }
 
