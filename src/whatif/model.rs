@@ -622,7 +622,30 @@ impl<'a> Context<'a> {
         region: &str,
         w: Decimal,
     ) -> Result<PoolRegion, CostError> {
-        let table = self.tables[point.table];
+        let placement = a.pool.placement;
+        let front = self.pool_front(point, a, m, region)?;
+        Ok(PoolRegion {
+            region: region.to_string(),
+            load: match placement {
+                Placement::Pinned => w,
+                Placement::Session => w * point.fraction,
+            },
+            min: a.pool.min_machines,
+            max: a.pool.max_machines,
+            front: self.pool_choices(point, a, region, front)?,
+            placement,
+        })
+    }
+
+    /// The sizes worth considering for a pool, cheapest first: a size is kept only if it
+    /// holds more tenants than every cheaper one.
+    fn pool_front(
+        &self,
+        point: Point,
+        a: &Architecture,
+        m: &MemoryModel,
+        region: &str,
+    ) -> Result<Vec<(Candidate, u64)>, CostError> {
         let placement = a.pool.placement;
         let volume = if placement == Placement::Pinned {
             a.profile.volume_gb
@@ -630,7 +653,6 @@ impl<'a> Context<'a> {
             0
         };
         let sizes = self.ranked_sizes(point.table, region)?;
-        // Cheapest first: keep a size only if it holds more than every cheaper one.
         let mut front: Vec<(Candidate, u64)> = Vec::new();
         let mut most = 0;
         for (c, _) in sizes.iter() {
@@ -643,6 +665,19 @@ impl<'a> Context<'a> {
                 front.push((*c, t));
             }
         }
+        Ok(front)
+    }
+
+    /// Each size of the front priced as a Machine kept running (index 0) and as one
+    /// started only in the active window (index `min_machines`).
+    fn pool_choices(
+        &self,
+        point: Point,
+        a: &Architecture,
+        region: &str,
+        front: Vec<(Candidate, u64)>,
+    ) -> Result<Vec<PoolChoice>, CostError> {
+        let table = self.tables[point.table];
         let b = Build { org: "whatif" };
         let owner = Owner::SharedApp("pool");
         let min = u32::try_from(a.pool.min_machines).unwrap_or(u32::MAX);
@@ -656,28 +691,22 @@ impl<'a> Context<'a> {
             autostart: true,
             min_running: min,
         };
+        let machine = |c: &Candidate, index: u32| {
+            b.machine(
+                &owner,
+                "pool",
+                index,
+                region,
+                c,
+                idle.clone(),
+                usage.clone(),
+                "pool",
+            )
+        };
         let mut choices = Vec::new();
         for (c, t) in front {
-            let on = b.machine(
-                &owner,
-                "pool",
-                0,
-                region,
-                &c,
-                idle.clone(),
-                usage.clone(),
-                "pool",
-            );
-            let win = b.machine(
-                &owner,
-                "pool",
-                min,
-                region,
-                &c,
-                idle.clone(),
-                usage.clone(),
-                "pool",
-            );
+            let on = machine(&c, 0);
+            let win = machine(&c, min);
             choices.push(PoolChoice {
                 cand: c,
                 tenants_per_machine: t,
@@ -693,17 +722,7 @@ impl<'a> Context<'a> {
                 )?),
             });
         }
-        Ok(PoolRegion {
-            region: region.to_string(),
-            load: match placement {
-                Placement::Pinned => w,
-                Placement::Session => w * point.fraction,
-            },
-            min: a.pool.min_machines,
-            max: a.pool.max_machines,
-            front: choices,
-            placement,
-        })
+        Ok(choices)
     }
 }
 

@@ -726,13 +726,41 @@ fn make_row(
     m: &ArchModel,
     priced: &Priced,
 ) -> Row {
+    let (pools, flags) = pool_rows(m, priced);
+    let always_on_compute: Usd = priced.reservable.values().sum();
+    let savings: Usd = priced
+        .reservable
+        .iter()
+        .map(|((region, kind), spend)| {
+            cheapest_reservation(table, region, *kind, *spend).savings_monthly
+        })
+        .sum();
+    Row {
+        point,
+        arch,
+        tenants: n,
+        monthly: priced.total,
+        per_tenant: priced.total / Decimal::from(n.max(1)),
+        machines: priced.machines,
+        always_on: priced.always_on,
+        breakdown: breakdown_of(priced),
+        pools,
+        always_on_compute,
+        reservation_savings: savings,
+        auto_size: m.auto_size.map(|c| c.label()),
+        flags,
+    }
+}
+
+/// The engine's totals by item, grouped into the report's breakdown columns.
+fn breakdown_of(priced: &Priced) -> Breakdown {
     let by = |items: &[&str]| -> Usd {
         items
             .iter()
             .filter_map(|i| priced.report.by_item.get(*i))
             .sum()
     };
-    let breakdown = Breakdown {
+    Breakdown {
         compute: by(&["compute", "ram"]),
         rootfs: by(&["rootfs"]),
         volumes: by(&["volume"]),
@@ -745,7 +773,12 @@ fn make_row(
             "certificate_allowance",
         ]),
         other: priced.extras,
-    };
+    }
+}
+
+/// The size picked in each pool region with its runner-up, and flags for regions no
+/// size fits or that need more Machines than allowed.
+fn pool_rows(m: &ArchModel, priced: &Priced) -> (Vec<PoolRow>, Vec<String>) {
     let mut flags = Vec::new();
     let mut pools = Vec::new();
     for (p, pick) in m.pools.iter().zip(&priced.picks) {
@@ -780,29 +813,7 @@ fn make_row(
             }),
         });
     }
-    let always_on_compute: Usd = priced.reservable.values().sum();
-    let savings: Usd = priced
-        .reservable
-        .iter()
-        .map(|((region, kind), spend)| {
-            cheapest_reservation(table, region, *kind, *spend).savings_monthly
-        })
-        .sum();
-    Row {
-        point,
-        arch,
-        tenants: n,
-        monthly: priced.total,
-        per_tenant: priced.total / Decimal::from(n.max(1)),
-        machines: priced.machines,
-        always_on: priced.always_on,
-        breakdown,
-        pools,
-        always_on_compute,
-        reservation_savings: savings,
-        auto_size: m.auto_size.map(|c| c.label()),
-        flags,
-    }
+    (pools, flags)
 }
 
 fn fit_tables(s: &Scenario, models: &[ArchModel], point: Point, nb: u64) -> Vec<FitTable> {
