@@ -34,7 +34,9 @@ use crate::resource::{
 };
 
 use super::capacity::{Candidate, MemoryModel, platform_candidates};
-use super::scenario::{ArchKind, Architecture, Placement, Scenario, SharedTier};
+use super::scenario::{
+    ArchKind, Architecture, Placement, RegionMix, Scenario, SharedMachine, SharedTier,
+};
 
 /// A usage point: one value of each sweep axis but the tenants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -568,280 +570,13 @@ impl<'a> Context<'a> {
 
     /// Builds the model of architecture `arch` at `point`.
     pub fn model(&self, arch: usize, point: Point) -> Result<ArchModel, CostError> {
-        let s = self.scenario;
-        let a = &s.architectures[arch];
-        let table = self.tables[point.table];
-        let mix = &s.sweep.regions[point.region];
-        let p = &a.profile;
-        let b = Build { org: "whatif" };
-        let (f, h) = (point.fraction, point.hours);
-        let mut units: Vec<(Rc<Unit>, Count)> = Vec::new();
-        let mut pools = Vec::new();
-        let mut auto_size = None;
-        let shared_app = "shared";
-        let shared_owner = Owner::SharedApp(shared_app);
-        let tenant = Owner::Tenant("each");
-        let app_usage = Usage {
-            certificates: p.usage.certificates,
-            dedicated_ipv4: p.usage.dedicated_ipv4,
-            wildcard_certificates: p.usage.wildcard_certificates,
-            ..Usage::default()
-        };
-        let vol_usage = Usage {
-            volume_used_gb: p.usage.volume_used_gb,
-            snapshot_daily_change: p.usage.snapshot_daily_change,
-            ..Usage::default()
-        };
-        let machine_usage = |hours: Decimal| Usage {
-            active_hours_per_day: hours,
-            rootfs_gb: p.usage.rootfs_gb,
-            egress_gb_month: Decimal::ZERO,
-            private_egress_gb_month: Decimal::ZERO,
-            ..Usage::default()
-        };
-        let idle = IdlePolicy {
-            mode: a.idle,
-            autostart: true,
-            min_running: 0,
-        };
-
-        for (region, w) in &mix.parts {
-            let (region, w) = (region.as_str(), *w);
-            let tenant_app = if a.kind == ArchKind::AppPerTenant {
-                "tenant"
-            } else {
-                shared_app
-            };
-            let storage = || -> Vec<Resource> {
-                if p.volume_gb == 0 {
-                    return Vec::new();
-                }
-                b.volume(
-                    &tenant,
-                    tenant_app,
-                    "data",
-                    0,
-                    region,
-                    p.volume_gb,
-                    p.snapshot_retention,
-                    p.auto_backup,
-                    vol_usage.clone(),
-                )
-            };
-            let size = || -> Result<Candidate, CostError> {
-                if let (Some(preset), Some(mb)) =
-                    (&a.profile.sizing.preset, a.profile.sizing.memory_mb)
-                    && let Some(pr) = crate::platform::preset(preset)
-                {
-                    return Ok(Candidate {
-                        preset: pr.name,
-                        cpu_kind: pr.cpu_kind,
-                        cpus: pr.cpus,
-                        memory_mb: mb,
-                    });
-                }
-                self.auto_size(point.table, region, a)
-            };
-            match a.kind {
-                ArchKind::AppPerTenant | ArchKind::MachinePerTenant => {
-                    let c = size()?;
-                    if !a.profile.sizing.is_fixed() {
-                        auto_size = Some(c);
-                    }
-                    let mut res = Vec::new();
-                    if a.kind == ArchKind::AppPerTenant {
-                        res.push(b.app(&tenant, tenant_app, false, app_usage.clone()));
-                    }
-                    res.push(b.machine(
-                        &tenant,
-                        tenant_app,
-                        0,
-                        region,
-                        &c,
-                        idle.clone(),
-                        machine_usage(f * h),
-                        "tenant",
-                    ));
-                    res.extend(storage());
-                    let u = price_unit(table, format!("tenant in {region}"), res)?;
-                    units.push((Rc::new(u), Count::Tenants(w)));
-                }
-                ArchKind::Hybrid => {
-                    let c = size()?;
-                    if !a.profile.sizing.is_fixed() {
-                        auto_size = Some(c);
-                    }
-                    let st = storage();
-                    if !st.is_empty() {
-                        let u = price_unit(table, format!("tenant volume in {region}"), st)?;
-                        units.push((Rc::new(u), Count::Tenants(w)));
-                    }
-                    let m = b.machine(
-                        &tenant,
-                        shared_app,
-                        0,
-                        region,
-                        &c,
-                        idle.clone(),
-                        machine_usage(h),
-                        "session",
-                    );
-                    let u = price_unit(table, format!("session Machine in {region}"), vec![m])?;
-                    units.push((Rc::new(u), Count::ActiveCeil(w * f)));
-                }
-                ArchKind::SharedPool => {
-                    let m = s.memory.as_ref().ok_or_else(|| CostError {
-                        address: Address::whatif(&a.name),
-                        message: "a shared pool needs a memory model".into(),
-                        hint: "add base.memory_model".into(),
-                    })?;
-                    let placement = a.pool.placement;
-                    if placement == Placement::Pinned {
-                        let st = storage();
-                        if !st.is_empty() {
-                            let u = price_unit(
-                                table,
-                                format!("tenant data on pool volumes in {region}"),
-                                st,
-                            )?;
-                            units.push((Rc::new(u), Count::Tenants(w)));
-                        }
-                    }
-                    pools.push(self.pool(point, a, m, region, w)?);
-                }
-            }
-            // Egress of the active tenants, priced by the region's bandwidth group.
-            if p.usage.egress_gb_month > Decimal::ZERO
-                || p.usage.private_egress_gb_month > Decimal::ZERO
-            {
-                let sizes = self.ranked_sizes(point.table, region)?;
-                let probe_size = sizes.first().map(|x| x.0).ok_or_else(|| CostError {
-                    address: Address::whatif(&a.name),
-                    message: format!("pricing {} has no Machine sizes", table.version()),
-                    hint: "use a price table with compute.csv rows".into(),
-                })?;
-                let probe = b.machine(
-                    &tenant,
-                    tenant_app,
-                    0,
-                    region,
-                    &probe_size,
-                    IdlePolicy::default(),
-                    Usage {
-                        egress_gb_month: p.usage.egress_gb_month,
-                        private_egress_gb_month: p.usage.private_egress_gb_month,
-                        ..Usage::default()
-                    },
-                    "egress",
-                );
-                let mut u = price_unit(
-                    table,
-                    format!("egress of an active tenant in {region}"),
-                    vec![probe],
-                )?;
-                u.lines
-                    .retain(|l| matches!(l.item, Item::Egress | Item::PrivateEgress));
-                u.total = u.lines.iter().map(|l| l.monthly).sum();
-                u.reservable.clear();
-                u.machines = Decimal::ZERO;
-                u.always_on = Decimal::ZERO;
-                units.push((Rc::new(u), Count::Active(w * f)));
-            }
+        let m = ModelBuild::new(self, arch, point);
+        let mut parts = Parts::default();
+        for (region, w) in &m.mix().parts {
+            m.region_units(region, *w, &mut parts)?;
         }
-
-        // The shared app (its certificates and IPv4, once) and the shared tier.
-        if a.kind != ArchKind::AppPerTenant {
-            let u = price_unit(
-                table,
-                "shared app".into(),
-                vec![b.app(&shared_owner, shared_app, true, app_usage.clone())],
-            )?;
-            if !u.lines.is_empty() {
-                units.push((Rc::new(u), Count::Fixed(Decimal::ONE)));
-            }
-        }
-        let tier: Vec<Resource> = match &a.shared {
-            SharedTier::Spec => s.spec_shared.clone(),
-            SharedTier::Declared(list) => {
-                let mut res = Vec::new();
-                let owner = Owner::SharedApp("tier");
-                let certs: u32 = list.iter().map(|m| m.certificates).sum();
-                let ipv4: u32 = list.iter().map(|m| m.dedicated_ipv4).sum();
-                if !list.is_empty() {
-                    res.push(b.app(
-                        &owner,
-                        "tier",
-                        true,
-                        Usage {
-                            certificates: certs,
-                            dedicated_ipv4: ipv4,
-                            ..Usage::default()
-                        },
-                    ));
-                }
-                let mut index = 0;
-                for sm in list {
-                    let pr = crate::platform::preset(&sm.preset);
-                    let Some(pr) = pr else { continue };
-                    let c = Candidate {
-                        preset: pr.name,
-                        cpu_kind: pr.cpu_kind,
-                        cpus: pr.cpus,
-                        memory_mb: sm.memory_mb,
-                    };
-                    let region = sm.region.as_deref().unwrap_or(mix.primary());
-                    for _ in 0..sm.count {
-                        let usage = Usage {
-                            egress_gb_month: sm.egress_gb_month,
-                            rootfs_gb: p.usage.rootfs_gb,
-                            ..Usage::default()
-                        };
-                        res.push(b.machine(
-                            &owner,
-                            "tier",
-                            index,
-                            region,
-                            &c,
-                            IdlePolicy::default(),
-                            usage,
-                            &sm.name,
-                        ));
-                        if sm.volume_gb > 0 {
-                            res.extend(b.volume(
-                                &owner,
-                                "tier",
-                                &format!("{}_data", sm.name.replace('-', "_")),
-                                index,
-                                region,
-                                sm.volume_gb,
-                                crate::platform::SNAPSHOT_RETENTION_DEFAULT,
-                                true,
-                                Usage::default(),
-                            ));
-                        }
-                        index += 1;
-                    }
-                }
-                res
-            }
-        };
-        if !tier.is_empty() {
-            let u = price_unit(table, "shared tier".into(), tier)?;
-            units.push((Rc::new(u), Count::Fixed(Decimal::ONE)));
-        }
-
-        let st = &table.storage.snapshot;
-        let ct = &table.network.certificate;
-        Ok(ArchModel {
-            arch,
-            units,
-            pools,
-            auto_size,
-            extras_fixed: a.extras.iter().map(|e| e.monthly_usd).sum(),
-            extras_per_tenant: a.extras.iter().map(|e| e.per_tenant_usd).sum(),
-            snapshot: (st.price, st.free_per_org),
-            certificate: (ct.price, ct.free_per_org),
-        })
+        m.shared_units(&mut parts)?;
+        Ok(m.finish(parts))
     }
 
     /// The cheapest size that holds one tenant (per-tenant Machines with `size: auto`).
@@ -887,7 +622,30 @@ impl<'a> Context<'a> {
         region: &str,
         w: Decimal,
     ) -> Result<PoolRegion, CostError> {
-        let table = self.tables[point.table];
+        let placement = a.pool.placement;
+        let front = self.pool_front(point, a, m, region)?;
+        Ok(PoolRegion {
+            region: region.to_string(),
+            load: match placement {
+                Placement::Pinned => w,
+                Placement::Session => w * point.fraction,
+            },
+            min: a.pool.min_machines,
+            max: a.pool.max_machines,
+            front: self.pool_choices(point, a, region, front)?,
+            placement,
+        })
+    }
+
+    /// The sizes worth considering for a pool, cheapest first: a size is kept only if it
+    /// holds more tenants than every cheaper one.
+    fn pool_front(
+        &self,
+        point: Point,
+        a: &Architecture,
+        m: &MemoryModel,
+        region: &str,
+    ) -> Result<Vec<(Candidate, u64)>, CostError> {
         let placement = a.pool.placement;
         let volume = if placement == Placement::Pinned {
             a.profile.volume_gb
@@ -895,7 +653,6 @@ impl<'a> Context<'a> {
             0
         };
         let sizes = self.ranked_sizes(point.table, region)?;
-        // Cheapest first: keep a size only if it holds more than every cheaper one.
         let mut front: Vec<(Candidate, u64)> = Vec::new();
         let mut most = 0;
         for (c, _) in sizes.iter() {
@@ -908,6 +665,19 @@ impl<'a> Context<'a> {
                 front.push((*c, t));
             }
         }
+        Ok(front)
+    }
+
+    /// Each size of the front priced as a Machine kept running (index 0) and as one
+    /// started only in the active window (index `min_machines`).
+    fn pool_choices(
+        &self,
+        point: Point,
+        a: &Architecture,
+        region: &str,
+        front: Vec<(Candidate, u64)>,
+    ) -> Result<Vec<PoolChoice>, CostError> {
+        let table = self.tables[point.table];
         let b = Build { org: "whatif" };
         let owner = Owner::SharedApp("pool");
         let min = u32::try_from(a.pool.min_machines).unwrap_or(u32::MAX);
@@ -921,28 +691,22 @@ impl<'a> Context<'a> {
             autostart: true,
             min_running: min,
         };
+        let machine = |c: &Candidate, index: u32| {
+            b.machine(
+                &owner,
+                "pool",
+                index,
+                region,
+                c,
+                idle.clone(),
+                usage.clone(),
+                "pool",
+            )
+        };
         let mut choices = Vec::new();
         for (c, t) in front {
-            let on = b.machine(
-                &owner,
-                "pool",
-                0,
-                region,
-                &c,
-                idle.clone(),
-                usage.clone(),
-                "pool",
-            );
-            let win = b.machine(
-                &owner,
-                "pool",
-                min,
-                region,
-                &c,
-                idle.clone(),
-                usage.clone(),
-                "pool",
-            );
+            let on = machine(&c, 0);
+            let win = machine(&c, min);
             choices.push(PoolChoice {
                 cand: c,
                 tenants_per_machine: t,
@@ -958,17 +722,384 @@ impl<'a> Context<'a> {
                 )?),
             });
         }
-        Ok(PoolRegion {
-            region: region.to_string(),
-            load: match placement {
-                Placement::Pinned => w,
-                Placement::Session => w * point.fraction,
+        Ok(choices)
+    }
+}
+
+/// The app every tenant shares in the architectures that are not an app per tenant.
+const SHARED_APP: &str = "shared";
+
+/// The units, pools and automatic size of one model, collected phase by phase.
+#[derive(Default)]
+struct Parts {
+    units: Vec<(Rc<Unit>, Count)>,
+    pools: Vec<PoolRegion>,
+    auto_size: Option<Candidate>,
+}
+
+impl Parts {
+    fn push(&mut self, unit: Unit, count: Count) {
+        self.units.push((Rc::new(unit), count));
+    }
+}
+
+/// What one model is built from: an architecture at a usage point, its price table and
+/// the usages of its tenants' apps, volumes and Machines.
+struct ModelBuild<'c, 'a> {
+    ctx: &'c Context<'a>,
+    arch: usize,
+    a: &'a Architecture,
+    point: Point,
+    table: &'a PriceTable,
+    b: Build<'static>,
+    tenant: Owner<'static>,
+    app_usage: Usage,
+    vol_usage: Usage,
+    idle: IdlePolicy,
+}
+
+impl<'c, 'a> ModelBuild<'c, 'a> {
+    fn new(ctx: &'c Context<'a>, arch: usize, point: Point) -> Self {
+        let a = &ctx.scenario.architectures[arch];
+        let p = &a.profile;
+        ModelBuild {
+            ctx,
+            arch,
+            a,
+            point,
+            table: ctx.tables[point.table],
+            b: Build { org: "whatif" },
+            tenant: Owner::Tenant("each"),
+            app_usage: Usage {
+                certificates: p.usage.certificates,
+                dedicated_ipv4: p.usage.dedicated_ipv4,
+                wildcard_certificates: p.usage.wildcard_certificates,
+                ..Usage::default()
             },
-            min: a.pool.min_machines,
-            max: a.pool.max_machines,
-            front: choices,
-            placement,
-        })
+            vol_usage: Usage {
+                volume_used_gb: p.usage.volume_used_gb,
+                snapshot_daily_change: p.usage.snapshot_daily_change,
+                ..Usage::default()
+            },
+            idle: IdlePolicy {
+                mode: a.idle,
+                autostart: true,
+                min_running: 0,
+            },
+        }
+    }
+
+    fn mix(&self) -> &'a RegionMix {
+        &self.ctx.scenario.sweep.regions[self.point.region]
+    }
+
+    fn error(&self, message: String, hint: &str) -> CostError {
+        CostError {
+            address: Address::whatif(&self.a.name),
+            message,
+            hint: hint.into(),
+        }
+    }
+
+    /// A tenant's Machine's usage at `hours` started hours per day.
+    fn machine_usage(&self, hours: Decimal) -> Usage {
+        Usage {
+            active_hours_per_day: hours,
+            rootfs_gb: self.a.profile.usage.rootfs_gb,
+            egress_gb_month: Decimal::ZERO,
+            private_egress_gb_month: Decimal::ZERO,
+            ..Usage::default()
+        }
+    }
+
+    /// The app a tenant's resources live in.
+    fn tenant_app(&self) -> &'static str {
+        if self.a.kind == ArchKind::AppPerTenant {
+            "tenant"
+        } else {
+            SHARED_APP
+        }
+    }
+
+    /// A tenant's volume and backup policy in `region` (none without a volume).
+    fn storage(&self, region: &str) -> Vec<Resource> {
+        let p = &self.a.profile;
+        if p.volume_gb == 0 {
+            return Vec::new();
+        }
+        self.b.volume(
+            &self.tenant,
+            self.tenant_app(),
+            "data",
+            0,
+            region,
+            p.volume_gb,
+            p.snapshot_retention,
+            p.auto_backup,
+            self.vol_usage.clone(),
+        )
+    }
+
+    /// A tenant's Machine size: the declared one, else the cheapest that holds a tenant.
+    fn size(&self, region: &str) -> Result<Candidate, CostError> {
+        let sizing = &self.a.profile.sizing;
+        if let (Some(preset), Some(mb)) = (&sizing.preset, sizing.memory_mb)
+            && let Some(pr) = crate::platform::preset(preset)
+        {
+            return Ok(Candidate {
+                preset: pr.name,
+                cpu_kind: pr.cpu_kind,
+                cpus: pr.cpus,
+                memory_mb: mb,
+            });
+        }
+        self.ctx.auto_size(self.point.table, region, self.a)
+    }
+
+    /// The size of per-tenant or session Machines, remembered when chosen automatically.
+    fn sized(&self, region: &str, parts: &mut Parts) -> Result<Candidate, CostError> {
+        let c = self.size(region)?;
+        if !self.a.profile.sizing.is_fixed() {
+            parts.auto_size = Some(c);
+        }
+        Ok(c)
+    }
+
+    /// The units of the tenants in `region` (weight `w`), then their egress.
+    fn region_units(&self, region: &str, w: Decimal, parts: &mut Parts) -> Result<(), CostError> {
+        match self.a.kind {
+            ArchKind::AppPerTenant | ArchKind::MachinePerTenant => {
+                self.per_tenant_units(region, w, parts)?
+            }
+            ArchKind::Hybrid => self.hybrid_units(region, w, parts)?,
+            ArchKind::SharedPool => self.pool_units(region, w, parts)?,
+        }
+        self.egress_unit(region, w, parts)
+    }
+
+    /// One unit per tenant: its app (app per tenant), Machine and storage.
+    fn per_tenant_units(
+        &self,
+        region: &str,
+        w: Decimal,
+        parts: &mut Parts,
+    ) -> Result<(), CostError> {
+        let c = self.sized(region, parts)?;
+        let tenant_app = self.tenant_app();
+        let mut res = Vec::new();
+        if self.a.kind == ArchKind::AppPerTenant {
+            res.push(
+                self.b
+                    .app(&self.tenant, tenant_app, false, self.app_usage.clone()),
+            );
+        }
+        res.push(self.b.machine(
+            &self.tenant,
+            tenant_app,
+            0,
+            region,
+            &c,
+            self.idle.clone(),
+            self.machine_usage(self.point.fraction * self.point.hours),
+            "tenant",
+        ));
+        res.extend(self.storage(region));
+        let u = price_unit(self.table, format!("tenant in {region}"), res)?;
+        parts.push(u, Count::Tenants(w));
+        Ok(())
+    }
+
+    /// A volume per tenant and a session Machine per active tenant.
+    fn hybrid_units(&self, region: &str, w: Decimal, parts: &mut Parts) -> Result<(), CostError> {
+        let c = self.sized(region, parts)?;
+        let st = self.storage(region);
+        if !st.is_empty() {
+            let u = price_unit(self.table, format!("tenant volume in {region}"), st)?;
+            parts.push(u, Count::Tenants(w));
+        }
+        let m = self.b.machine(
+            &self.tenant,
+            SHARED_APP,
+            0,
+            region,
+            &c,
+            self.idle.clone(),
+            self.machine_usage(self.point.hours),
+            "session",
+        );
+        let u = price_unit(self.table, format!("session Machine in {region}"), vec![m])?;
+        parts.push(u, Count::ActiveCeil(w * self.point.fraction));
+        Ok(())
+    }
+
+    /// Pinned tenants' data on pool volumes, and the pool of Machines in `region`.
+    fn pool_units(&self, region: &str, w: Decimal, parts: &mut Parts) -> Result<(), CostError> {
+        let memory = self.ctx.scenario.memory.as_ref().ok_or_else(|| {
+            self.error(
+                "a shared pool needs a memory model".into(),
+                "add base.memory_model",
+            )
+        })?;
+        if self.a.pool.placement == Placement::Pinned {
+            let st = self.storage(region);
+            if !st.is_empty() {
+                let what = format!("tenant data on pool volumes in {region}");
+                parts.push(price_unit(self.table, what, st)?, Count::Tenants(w));
+            }
+        }
+        let pool = self.ctx.pool(self.point, self.a, memory, region, w)?;
+        parts.pools.push(pool);
+        Ok(())
+    }
+
+    /// Egress of the active tenants, priced by the region's bandwidth group.
+    fn egress_unit(&self, region: &str, w: Decimal, parts: &mut Parts) -> Result<(), CostError> {
+        let usage = &self.a.profile.usage;
+        if usage.egress_gb_month <= Decimal::ZERO && usage.private_egress_gb_month <= Decimal::ZERO
+        {
+            return Ok(());
+        }
+        let sizes = self.ctx.ranked_sizes(self.point.table, region)?;
+        let probe_size = sizes.first().map(|x| x.0).ok_or_else(|| {
+            self.error(
+                format!("pricing {} has no Machine sizes", self.table.version()),
+                "use a price table with compute.csv rows",
+            )
+        })?;
+        let probe = self.b.machine(
+            &self.tenant,
+            self.tenant_app(),
+            0,
+            region,
+            &probe_size,
+            IdlePolicy::default(),
+            Usage {
+                egress_gb_month: usage.egress_gb_month,
+                private_egress_gb_month: usage.private_egress_gb_month,
+                ..Usage::default()
+            },
+            "egress",
+        );
+        let what = format!("egress of an active tenant in {region}");
+        let mut u = price_unit(self.table, what, vec![probe])?;
+        u.lines
+            .retain(|l| matches!(l.item, Item::Egress | Item::PrivateEgress));
+        u.total = u.lines.iter().map(|l| l.monthly).sum();
+        u.reservable.clear();
+        u.machines = Decimal::ZERO;
+        u.always_on = Decimal::ZERO;
+        parts.push(u, Count::Active(w * self.point.fraction));
+        Ok(())
+    }
+
+    /// The shared app (its certificates and IPv4, once) and the shared tier.
+    fn shared_units(&self, parts: &mut Parts) -> Result<(), CostError> {
+        if self.a.kind != ArchKind::AppPerTenant {
+            let owner = Owner::SharedApp(SHARED_APP);
+            let app = self.b.app(&owner, SHARED_APP, true, self.app_usage.clone());
+            let u = price_unit(self.table, "shared app".into(), vec![app])?;
+            if !u.lines.is_empty() {
+                parts.push(u, Count::Fixed(Decimal::ONE));
+            }
+        }
+        let tier: Vec<Resource> = match &self.a.shared {
+            SharedTier::Spec => self.ctx.scenario.spec_shared.clone(),
+            SharedTier::Declared(list) => self.declared_tier(list),
+        };
+        if !tier.is_empty() {
+            let u = price_unit(self.table, "shared tier".into(), tier)?;
+            parts.push(u, Count::Fixed(Decimal::ONE));
+        }
+        Ok(())
+    }
+
+    /// The resources of a shared tier declared in the scenario: one app holding their
+    /// certificates and IPv4, then each Machine (and its volume) `count` times.
+    fn declared_tier(&self, list: &[SharedMachine]) -> Vec<Resource> {
+        let mut res = Vec::new();
+        let owner = Owner::SharedApp("tier");
+        if !list.is_empty() {
+            let usage = Usage {
+                certificates: list.iter().map(|m| m.certificates).sum(),
+                dedicated_ipv4: list.iter().map(|m| m.dedicated_ipv4).sum(),
+                ..Usage::default()
+            };
+            res.push(self.b.app(&owner, "tier", true, usage));
+        }
+        let mut index = 0;
+        for sm in list {
+            let Some(pr) = crate::platform::preset(&sm.preset) else {
+                continue;
+            };
+            let c = Candidate {
+                preset: pr.name,
+                cpu_kind: pr.cpu_kind,
+                cpus: pr.cpus,
+                memory_mb: sm.memory_mb,
+            };
+            let region = sm.region.as_deref().unwrap_or(self.mix().primary());
+            for _ in 0..sm.count {
+                res.extend(self.tier_machine(&owner, sm, &c, region, index));
+                index += 1;
+            }
+        }
+        res
+    }
+
+    /// One Machine of a declared shared tier, with its volume when it has one.
+    fn tier_machine(
+        &self,
+        owner: &Owner<'_>,
+        sm: &SharedMachine,
+        c: &Candidate,
+        region: &str,
+        index: u32,
+    ) -> Vec<Resource> {
+        let usage = Usage {
+            egress_gb_month: sm.egress_gb_month,
+            rootfs_gb: self.a.profile.usage.rootfs_gb,
+            ..Usage::default()
+        };
+        let mut res = vec![self.b.machine(
+            owner,
+            "tier",
+            index,
+            region,
+            c,
+            IdlePolicy::default(),
+            usage,
+            &sm.name,
+        )];
+        if sm.volume_gb > 0 {
+            res.extend(self.b.volume(
+                owner,
+                "tier",
+                &format!("{}_data", sm.name.replace('-', "_")),
+                index,
+                region,
+                sm.volume_gb,
+                crate::platform::SNAPSHOT_RETENTION_DEFAULT,
+                true,
+                Usage::default(),
+            ));
+        }
+        res
+    }
+
+    /// The model from its parts, with the extras and the organization's allowances.
+    fn finish(&self, parts: Parts) -> ArchModel {
+        let st = &self.table.storage.snapshot;
+        let ct = &self.table.network.certificate;
+        ArchModel {
+            arch: self.arch,
+            units: parts.units,
+            pools: parts.pools,
+            auto_size: parts.auto_size,
+            extras_fixed: self.a.extras.iter().map(|e| e.monthly_usd).sum(),
+            extras_per_tenant: self.a.extras.iter().map(|e| e.per_tenant_usd).sum(),
+            snapshot: (st.price, st.free_per_org),
+            certificate: (ct.price, ct.free_per_org),
+        }
     }
 }
 

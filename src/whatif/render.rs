@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::charts;
-use super::report::{Breakdown, Report, Row, pct};
+use super::report::{BreakEven, Breakdown, FitTable, PoolRow, Report, ReservationAdvice, Row, pct};
 use crate::money::{Usd, fmt_usd, json_decimal, json_usd};
 use crate::pricing::render::{md_table, text_table};
 
@@ -162,34 +162,55 @@ fn cost_table(r: &Report, point: usize, id: &'static str, title: String) -> Tabl
 
 /// Every table of the report, in reading order.
 pub fn tables(r: &Report) -> Vec<Table> {
-    let mut out = Vec::new();
-    let focus = r.focus;
-    let flabel = r
-        .points
-        .get(focus)
-        .map(|p| p.label.clone())
-        .unwrap_or_default();
-    out.push(cost_table(
+    let flabel = point_label(r, r.focus);
+    let mut out = vec![cost_table(
         r,
-        focus,
+        r.focus,
         "summary",
         format!("Monthly cost at {flabel}"),
-    ));
+    )];
+    out.push(break_even_table(r));
+    out.push(breakdown_table(r, &flabel));
+    out.push(reservations_table(r));
+    out.push(sensitivity_table(r));
+    out.extend(capacity_table(r, &flabel));
+    out.extend(r.fits.iter().map(|ft| fit_table(r, ft)));
+    out.extend(other_point_tables(r));
+    out.push(all_rows_table(r));
+    out
+}
 
-    // Break-even.
+/// Owned column headers.
+fn strings(names: &[&str]) -> Vec<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+/// The label of usage point `point` (empty when out of range).
+fn point_label(r: &Report, point: usize) -> String {
+    r.points
+        .get(point)
+        .map(|p| p.label.clone())
+        .unwrap_or_default()
+}
+
+/// The winner's name, or `(equal)` for a tie.
+fn name_or_tie(r: &Report, w: Option<usize>) -> String {
+    w.map(|i| arch_name(r, i))
+        .unwrap_or_else(|| "(equal)".into())
+}
+
+fn break_even_table(r: &Report) -> Table {
     let mut be = Table::new(
         "break_even",
         "Break-even points",
-        [
+        strings(&[
             "usage",
             "architectures",
             "tenants",
             "cheaper below",
             "cheaper from",
             "cost at that count",
-        ]
-        .map(String::from)
-        .to_vec(),
+        ]),
         vec![false, false, true, false, false, false],
     );
     let (lo, hi) = (
@@ -201,12 +222,21 @@ pub fn tables(r: &Report) -> Vec<Table> {
         tenants(lo),
         tenants(hi)
     );
-    let name_or_tie = |w: Option<usize>| {
-        w.map(|i| arch_name(r, i))
-            .unwrap_or_else(|| "(equal)".into())
-    };
-    // Runs of more than three crossings of one pair (steps alternating around a line)
-    // collapse into one row: where the alternation starts and ends, and who wins after.
+    break_even_rows(r, &mut be);
+    if lo == hi {
+        be.intro = "The sweep has one tenant count: list two or more to find break-even points between them.".into();
+    } else if r.break_even.is_empty() {
+        be.notes
+            .push("No architecture overtakes another in this range.".into());
+    }
+    be.notes.extend(break_even_notes(r));
+    be
+}
+
+/// One row per crossing; runs of more than three crossings of one pair (steps
+/// alternating around a line) collapse into one row: where the alternation starts and
+/// ends, and who wins after.
+fn break_even_rows(r: &Report, be: &mut Table) {
     let mut i = 0;
     while i < r.break_even.len() {
         let b = &r.break_even[i];
@@ -215,11 +245,7 @@ pub fn tables(r: &Report) -> Vec<Table> {
             .take_while(|x| x.point == b.point && x.a == b.a && x.b == b.b)
             .count();
         let last = &r.break_even[i + run - 1];
-        let usage = r
-            .points
-            .get(b.point)
-            .map(|p| p.label.clone())
-            .unwrap_or_default();
+        let usage = point_label(r, b.point);
         let pair = format!("{} vs {}", arch_name(r, b.a), arch_name(r, b.b));
         if run > 3 {
             be.push(
@@ -227,8 +253,11 @@ pub fn tables(r: &Report) -> Vec<Table> {
                     usage,
                     pair,
                     format!("{}–{}", tenants(b.tenants), tenants(last.tenants)),
-                    name_or_tie(b.cheaper_before),
-                    format!("{} (after {run} changes)", name_or_tie(last.cheaper_from)),
+                    name_or_tie(r, b.cheaper_before),
+                    format!(
+                        "{} (after {run} changes)",
+                        name_or_tie(r, last.cheaper_from)
+                    ),
                     format!("{} vs {}", usd(last.cost_a), usd(last.cost_b)),
                 ],
                 None,
@@ -240,8 +269,8 @@ pub fn tables(r: &Report) -> Vec<Table> {
                         usage.clone(),
                         pair.clone(),
                         tenants(b.tenants),
-                        name_or_tie(b.cheaper_before),
-                        name_or_tie(b.cheaper_from),
+                        name_or_tie(r, b.cheaper_before),
+                        name_or_tie(r, b.cheaper_from),
                         format!("{} vs {}", usd(b.cost_a), usd(b.cost_b)),
                     ],
                     None,
@@ -250,27 +279,28 @@ pub fn tables(r: &Report) -> Vec<Table> {
         }
         i += run;
     }
-    if lo == hi {
-        be.intro = "The sweep has one tenant count: list two or more to find break-even points between them.".into();
-    } else if r.break_even.is_empty() {
-        be.notes
-            .push("No architecture overtakes another in this range.".into());
-    }
-    for n in &r.break_even_notes {
-        be.notes.push(format!(
-            "{}, {} vs {}: {}.",
-            r.points
-                .get(n.point)
-                .map(|p| p.label.as_str())
-                .unwrap_or(""),
-            arch_name(r, n.a),
-            arch_name(r, n.b),
-            n.text
-        ));
-    }
-    out.push(be);
+}
 
-    // Breakdown at the chosen scale.
+fn break_even_notes(r: &Report) -> Vec<String> {
+    r.break_even_notes
+        .iter()
+        .map(|n| {
+            format!(
+                "{}, {} vs {}: {}.",
+                r.points
+                    .get(n.point)
+                    .map(|p| p.label.as_str())
+                    .unwrap_or(""),
+                arch_name(r, n.a),
+                arch_name(r, n.b),
+                n.text
+            )
+        })
+        .collect()
+}
+
+/// The cost breakdown at the chosen scale.
+fn breakdown_table(r: &Report, flabel: &str) -> Table {
     let mut headers = vec!["architecture".to_string()];
     headers.extend(Breakdown::NAMES.iter().map(|s| s.to_string()));
     headers.push("total".into());
@@ -290,64 +320,66 @@ pub fn tables(r: &Report) -> Vec<Table> {
         cells.push(usd(*total));
         bd.push(cells, None);
     }
-    out.push(bd);
+    bd
+}
 
-    // Reservation blocks.
+fn reservations_table(r: &Report) -> Table {
     let mut rs = Table::new(
         "reservations",
         format!(
             "Reservation blocks for the always-on compute at {} tenants",
             tenants(r.breakdown_tenants)
         ),
-        [
+        strings(&[
             "architecture",
             "always-on compute",
             "cheapest blocks",
             "blocks per month",
             "saving per month",
             "monthly with blocks",
-        ]
-        .map(String::from)
-        .to_vec(),
+        ]),
         vec![false, true, false, true, true, true],
     );
     rs.intro = "Blocks are paid yearly up front for monthly credits 40% cheaper (CPU and additional RAM, per region and CPU class; unused credit is lost). Only Machines that run all month are counted.".into();
     for a in &r.reservations {
-        let blocks: Vec<String> = a
-            .plans
-            .iter()
-            .flat_map(|p| {
-                p.blocks.iter().map(move |b| {
-                    format!(
-                        "{} × {} ${}/yr in {}",
-                        b.count,
-                        p.cpu_kind.as_str(),
-                        b.upfront_per_year.normalize(),
-                        p.region
-                    )
-                })
-            })
-            .collect();
-        let amortized: Usd = a.plans.iter().map(|p| p.amortized_monthly).sum();
-        rs.push(
-            vec![
-                arch_name(r, a.arch),
-                usd(a.always_on_compute),
-                if blocks.is_empty() {
-                    "none pays off".into()
-                } else {
-                    blocks.join(", ")
-                },
-                usd(amortized),
-                usd(a.savings),
-                usd(a.monthly - a.savings),
-            ],
-            None,
-        );
+        rs.push(reservation_cells(r, a), None);
     }
-    out.push(rs);
+    rs
+}
 
-    // Sensitivity to active hours.
+fn reservation_cells(r: &Report, a: &ReservationAdvice) -> Vec<String> {
+    let blocks: Vec<String> = a
+        .plans
+        .iter()
+        .flat_map(|p| {
+            p.blocks.iter().map(move |b| {
+                format!(
+                    "{} × {} ${}/yr in {}",
+                    b.count,
+                    p.cpu_kind.as_str(),
+                    b.upfront_per_year.normalize(),
+                    p.region
+                )
+            })
+        })
+        .collect();
+    let amortized: Usd = a.plans.iter().map(|p| p.amortized_monthly).sum();
+    vec![
+        arch_name(r, a.arch),
+        usd(a.always_on_compute),
+        if blocks.is_empty() {
+            "none pays off".into()
+        } else {
+            blocks.join(", ")
+        },
+        usd(amortized),
+        usd(a.savings),
+        usd(a.monthly - a.savings),
+    ]
+}
+
+/// Sensitivity of the winner to active hours.
+fn sensitivity_table(r: &Report) -> Table {
     let s = &r.sensitivity;
     let mut headers = vec!["hours/day".to_string()];
     headers.extend(r.architectures.iter().map(|a| a.name.clone()));
@@ -377,6 +409,13 @@ pub fn tables(r: &Report) -> Vec<Table> {
         cells.push(arch_name(r, w));
         sn.push(cells, Some(w + 1));
     }
+    sn.notes.push(sensitivity_note(r));
+    sn
+}
+
+/// Where the cheapest architecture changes as the hours grow.
+fn sensitivity_note(r: &Report) -> String {
+    let s = &r.sensitivity;
     let mut changes = Vec::new();
     for i in 1..s.winners.len() {
         if s.winners[i] != s.winners[i - 1] {
@@ -389,140 +428,143 @@ pub fn tables(r: &Report) -> Vec<Table> {
             ));
         }
     }
-    sn.notes.push(if changes.is_empty() {
+    if changes.is_empty() {
         "The cheapest architecture is the same at every setting.".into()
     } else {
         format!("{}.", capitalise(&changes.join("; ")))
-    });
-    out.push(sn);
+    }
+}
 
-    // Pools: the size chosen at each row of the focus point, and the runner-up.
+/// Pools: the size chosen at each row of the focus point, and the runner-up (none when
+/// no row has pools).
+fn capacity_table(r: &Report, flabel: &str) -> Option<Table> {
     let pool_rows: Vec<&Row> = r
         .rows
         .iter()
-        .filter(|x| x.point == focus && !x.pools.is_empty())
+        .filter(|x| x.point == r.focus && !x.pools.is_empty())
         .collect();
-    if !pool_rows.is_empty() {
-        let mut cp = Table::new(
-            "capacity",
-            format!("Shared pool capacity at {flabel}"),
-            [
-                "architecture",
-                "tenants",
-                "region",
-                "size",
-                "tenants/Machine",
-                "Machines (kept running)",
-                "pool cost",
-                "runner-up",
-            ]
-            .map(String::from)
-            .to_vec(),
-            vec![false, true, false, false, true, true, true, false],
-        );
-        cp.intro = "The cheapest size that holds the load with the memory model's headroom, and the next cheapest.".into();
-        for row in pool_rows {
-            for p in &row.pools {
-                cp.push(
-                    vec![
-                        arch_name(r, row.arch),
-                        tenants(row.tenants),
-                        p.region.clone(),
-                        p.size.clone(),
-                        tenants(p.tenants_per_machine),
-                        format!(
-                            "{} ({})",
-                            tenants(p.machines),
-                            p.min_machines.min(p.machines)
-                        ),
-                        usd(p.cost),
-                        p.runner_up
-                            .as_ref()
-                            .map(|u| {
-                                format!(
-                                    "{}: {} × {} per Machine, {}",
-                                    u.size,
-                                    tenants(u.machines),
-                                    tenants(u.tenants_per_machine),
-                                    usd(u.cost)
-                                )
-                            })
-                            .unwrap_or_else(|| "—".into()),
-                    ],
-                    None,
-                );
-            }
-        }
-        out.push(cp);
+    if pool_rows.is_empty() {
+        return None;
     }
-    for ft in &r.fits {
-        let mut t = Table::new(
-            "fit",
-            format!(
-                "What fits on each size ({}, {} active, {})",
-                arch_name(r, ft.arch),
-                pct(ft.fraction),
-                ft.region
-            ),
-            [
-                "size",
-                "always on per month",
-                "usable memory",
-                "tenants per Machine",
-                "agents running then",
-                "agents that fit beside N tenants",
-            ]
-            .map(String::from)
-            .to_vec(),
-            vec![false, true, true, true, true, true],
-        );
-        t.intro = format!(
-            "For each size, the largest memory worth considering and the sizes the pool picks. Usable memory = memory × (1 − headroom); N = {} tenants, or as many as the Machine holds.",
-            tenants(r.breakdown_tenants)
-        );
-        t.notes.extend(ft.notes.iter().cloned());
-        for fr in &ft.rows {
-            t.push(
-                vec![
-                    fr.size.clone(),
-                    usd(fr.always_on_monthly),
-                    format!(
-                        "{} MB",
-                        group(fr.usable_mb.round_dp(0).normalize().to_string())
-                    ),
-                    tenants(fr.tenants_per_machine),
-                    count(fr.agents),
-                    format!(
-                        "{} (N = {})",
-                        tenants(fr.agents_that_fit),
-                        tenants(fr.resident)
-                    ),
-                ],
-                None,
-            );
+    let mut cp = Table::new(
+        "capacity",
+        format!("Shared pool capacity at {flabel}"),
+        strings(&[
+            "architecture",
+            "tenants",
+            "region",
+            "size",
+            "tenants/Machine",
+            "Machines (kept running)",
+            "pool cost",
+            "runner-up",
+        ]),
+        vec![false, true, false, false, true, true, true, false],
+    );
+    cp.intro = "The cheapest size that holds the load with the memory model's headroom, and the next cheapest.".into();
+    for row in pool_rows {
+        for p in &row.pools {
+            cp.push(pool_cells(r, row, p), None);
         }
-        out.push(t);
     }
+    Some(cp)
+}
 
-    // Other usage points.
-    if r.points.len() > 1 {
-        for (pi, p) in r.points.iter().enumerate() {
-            if pi != focus {
-                out.push(cost_table(
-                    r,
-                    pi,
-                    "point",
-                    format!("Monthly cost at {}", p.label),
-                ));
-            }
-        }
-    }
+fn pool_cells(r: &Report, row: &Row, p: &PoolRow) -> Vec<String> {
+    vec![
+        arch_name(r, row.arch),
+        tenants(row.tenants),
+        p.region.clone(),
+        p.size.clone(),
+        tenants(p.tenants_per_machine),
+        format!(
+            "{} ({})",
+            tenants(p.machines),
+            p.min_machines.min(p.machines)
+        ),
+        usd(p.cost),
+        p.runner_up
+            .as_ref()
+            .map(|u| {
+                format!(
+                    "{}: {} × {} per Machine, {}",
+                    u.size,
+                    tenants(u.machines),
+                    tenants(u.tenants_per_machine),
+                    usd(u.cost)
+                )
+            })
+            .unwrap_or_else(|| "—".into()),
+    ]
+}
 
-    // Every row.
+/// What fits on each size, for one architecture.
+fn fit_table(r: &Report, ft: &FitTable) -> Table {
+    let mut t = Table::new(
+        "fit",
+        format!(
+            "What fits on each size ({}, {} active, {})",
+            arch_name(r, ft.arch),
+            pct(ft.fraction),
+            ft.region
+        ),
+        strings(&[
+            "size",
+            "always on per month",
+            "usable memory",
+            "tenants per Machine",
+            "agents running then",
+            "agents that fit beside N tenants",
+        ]),
+        vec![false, true, true, true, true, true],
+    );
+    t.intro = format!(
+        "For each size, the largest memory worth considering and the sizes the pool picks. Usable memory = memory × (1 − headroom); N = {} tenants, or as many as the Machine holds.",
+        tenants(r.breakdown_tenants)
+    );
+    t.notes.extend(ft.notes.iter().cloned());
+    for fr in &ft.rows {
+        t.push(
+            vec![
+                fr.size.clone(),
+                usd(fr.always_on_monthly),
+                format!(
+                    "{} MB",
+                    group(fr.usable_mb.round_dp(0).normalize().to_string())
+                ),
+                tenants(fr.tenants_per_machine),
+                count(fr.agents),
+                format!(
+                    "{} (N = {})",
+                    tenants(fr.agents_that_fit),
+                    tenants(fr.resident)
+                ),
+            ],
+            None,
+        );
+    }
+    t
+}
+
+/// The cost table of every usage point but the focus (none with a single point).
+fn other_point_tables(r: &Report) -> Vec<Table> {
+    if r.points.len() <= 1 {
+        return Vec::new();
+    }
+    r.points
+        .iter()
+        .enumerate()
+        .filter(|(pi, _)| *pi != r.focus)
+        .map(|(pi, p)| cost_table(r, pi, "point", format!("Monthly cost at {}", p.label)))
+        .collect()
+}
+
+/// Every row, up to [`MAX_LISTED_ROWS`].
+fn all_rows_table(r: &Report) -> Table {
     let mut all = Table::new(
         "rows",
         "All rows",
-        [
+        strings(&[
             "architecture",
             "tenants",
             "active",
@@ -533,43 +575,13 @@ pub fn tables(r: &Report) -> Vec<Table> {
             "per tenant",
             "Machines (always on)",
             "notes",
-        ]
-        .map(String::from)
-        .to_vec(),
+        ]),
         vec![
             false, true, true, true, false, false, true, true, true, false,
         ],
     );
     for row in r.rows.iter().take(MAX_LISTED_ROWS) {
-        let p = &r.points[row.point];
-        let mut notes: Vec<String> = Vec::new();
-        if let Some(s) = &row.auto_size {
-            notes.push(format!("size {s}"));
-        }
-        for pr in &row.pools {
-            notes.push(format!(
-                "{} × {} in {}",
-                tenants(pr.machines),
-                pr.size,
-                pr.region
-            ));
-        }
-        notes.extend(row.flags.iter().map(|f| format!("⚠ {f}")));
-        all.push(
-            vec![
-                arch_name(r, row.arch),
-                tenants(row.tenants),
-                pct(p.fraction),
-                num(p.hours),
-                p.regions.clone(),
-                p.pricing_version.to_string(),
-                usd(row.monthly),
-                usd_small(row.per_tenant),
-                format!("{} ({})", count(row.machines), count(row.always_on)),
-                notes.join("; "),
-            ],
-            None,
-        );
+        all.push(row_cells(r, row), None);
     }
     if r.rows.len() > MAX_LISTED_ROWS {
         all.notes.push(format!(
@@ -577,8 +589,36 @@ pub fn tables(r: &Report) -> Vec<Table> {
             r.rows.len() - MAX_LISTED_ROWS
         ));
     }
-    out.push(all);
-    out
+    all
+}
+
+fn row_cells(r: &Report, row: &Row) -> Vec<String> {
+    let p = &r.points[row.point];
+    let mut notes: Vec<String> = Vec::new();
+    if let Some(s) = &row.auto_size {
+        notes.push(format!("size {s}"));
+    }
+    for pr in &row.pools {
+        notes.push(format!(
+            "{} × {} in {}",
+            tenants(pr.machines),
+            pr.size,
+            pr.region
+        ));
+    }
+    notes.extend(row.flags.iter().map(|f| format!("⚠ {f}")));
+    vec![
+        arch_name(r, row.arch),
+        tenants(row.tenants),
+        pct(p.fraction),
+        num(p.hours),
+        p.regions.clone(),
+        p.pricing_version.to_string(),
+        usd(row.monthly),
+        usd_small(row.per_tenant),
+        format!("{} ({})", count(row.machines), count(row.always_on)),
+        notes.join("; "),
+    ]
 }
 
 fn capitalise(s: &str) -> String {
@@ -772,72 +812,6 @@ fn breakdown_json(b: &Breakdown) -> Value {
 /// The JSON contract: `{"rows":[{"scenario","architecture","tenants","monthly_usd",
 /// "per_tenant_usd","machines",…}], "break_even":[…], …}`.
 pub fn json(r: &Report) -> Value {
-    let rows: Vec<Value> = r
-        .rows
-        .iter()
-        .map(|row| {
-            let p = &r.points[row.point];
-            json!({
-                "scenario": r.scenario,
-                "architecture": arch_name(r, row.arch),
-                "kind": r.architectures[row.arch].kind.as_str(),
-                "tenants": row.tenants,
-                "active_fraction": json_decimal(p.fraction, 6),
-                "active_hours_per_day": json_decimal(p.hours, 6),
-                "regions": p.regions,
-                "pricing_version": p.pricing_version,
-                "monthly_usd": json_usd(row.monthly),
-                "per_tenant_usd": json_usd(row.per_tenant),
-                "machines": json_decimal(row.machines, 4),
-                "machines_always_on": json_decimal(row.always_on, 4),
-                "breakdown": breakdown_json(&row.breakdown),
-                "always_on_compute_usd": json_usd(row.always_on_compute),
-                "reservation_savings_usd": json_usd(row.reservation_savings),
-                "size": row.auto_size,
-                "pools": row.pools.iter().map(|pl| json!({
-                    "region": pl.region,
-                    "size": pl.size,
-                    "tenants_per_machine": pl.tenants_per_machine,
-                    "machines": pl.machines,
-                    "min_machines": pl.min_machines,
-                    "monthly_usd": json_usd(pl.cost),
-                    "runner_up": pl.runner_up.as_ref().map(|u| json!({
-                        "size": u.size,
-                        "tenants_per_machine": u.tenants_per_machine,
-                        "machines": u.machines,
-                        "monthly_usd": json_usd(u.cost),
-                    })),
-                })).collect::<Vec<_>>(),
-                "flags": row.flags,
-            })
-        })
-        .collect();
-    let point = |i: usize| {
-        let p = &r.points[i];
-        json!({
-            "active_fraction": json_decimal(p.fraction, 6),
-            "active_hours_per_day": json_decimal(p.hours, 6),
-            "regions": p.regions,
-            "pricing_version": p.pricing_version,
-        })
-    };
-    let name = |w: Option<usize>| w.map(|i| arch_name(r, i));
-    let break_even: Vec<Value> = r
-        .break_even
-        .iter()
-        .map(|b| {
-            let mut v = point(b.point);
-            v["a"] = json!(arch_name(r, b.a));
-            v["b"] = json!(arch_name(r, b.b));
-            v["tenants"] = json!(b.tenants);
-            v["cheaper_below"] = json!(name(b.cheaper_before));
-            v["cheaper_from"] = json!(name(b.cheaper_from));
-            v["monthly_a_usd"] = json_usd(b.cost_a);
-            v["monthly_b_usd"] = json_usd(b.cost_b);
-            v
-        })
-        .collect();
-    let s = &r.sensitivity;
     json!({
         "format_version": 1,
         "scenario": r.scenario,
@@ -846,44 +820,119 @@ pub fn json(r: &Report) -> Value {
         "architectures": r.architectures.iter().map(|a| json!({
             "name": a.name, "kind": a.kind.as_str(), "idle": a.idle, "summary": a.summary,
         })).collect::<Vec<_>>(),
-        "rows": rows,
-        "break_even": break_even,
+        "rows": r.rows.iter().map(|row| row_json(r, row)).collect::<Vec<_>>(),
+        "break_even": r.break_even.iter().map(|b| break_even_json(r, b)).collect::<Vec<_>>(),
         "break_even_notes": r.break_even_notes.iter().map(|n| {
-            let mut v = point(n.point);
+            let mut v = point_json(r, n.point);
             v["a"] = json!(arch_name(r, n.a));
             v["b"] = json!(arch_name(r, n.b));
             v["note"] = json!(n.text);
             v
         }).collect::<Vec<_>>(),
-        "focus": point(r.focus),
+        "focus": point_json(r, r.focus),
         "breakdown_tenants": r.breakdown_tenants,
-        "reservations": r.reservations.iter().map(|a| json!({
-            "architecture": arch_name(r, a.arch),
-            "tenants": a.tenants,
-            "always_on_compute_usd": json_usd(a.always_on_compute),
-            "savings_usd": json_usd(a.savings),
-            "monthly_usd": json_usd(a.monthly),
-            "blocks": a.plans.iter().flat_map(|p| p.blocks.iter().map(move |b| json!({
-                "region": p.region,
-                "cpu_kind": p.cpu_kind.as_str(),
-                "upfront_per_year_usd": json_usd(b.upfront_per_year),
-                "credit_per_month_usd": json_usd(b.credit_per_month),
-                "count": b.count,
-            }))).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-        "sensitivity": {
-            "tenants": s.tenants,
-            "hours": s.hours.iter().map(|h| json_decimal(*h, 6)).collect::<Vec<_>>(),
-            "monthly_usd": s.costs.iter().map(|c| {
-                let mut m = serde_json::Map::new();
-                for (i, v) in c.iter().enumerate() {
-                    m.insert(arch_name(r, i), json_usd(*v));
-                }
-                Value::Object(m)
-            }).collect::<Vec<_>>(),
-            "cheapest": s.winners.iter().map(|w| arch_name(r, *w)).collect::<Vec<_>>(),
-        },
+        "reservations": r.reservations.iter().map(|a| reservation_json(r, a)).collect::<Vec<_>>(),
+        "sensitivity": sensitivity_json(r),
         "warnings": r.warnings,
+    })
+}
+
+/// One row of the sweep.
+fn row_json(r: &Report, row: &Row) -> Value {
+    let p = &r.points[row.point];
+    json!({
+        "scenario": r.scenario,
+        "architecture": arch_name(r, row.arch),
+        "kind": r.architectures[row.arch].kind.as_str(),
+        "tenants": row.tenants,
+        "active_fraction": json_decimal(p.fraction, 6),
+        "active_hours_per_day": json_decimal(p.hours, 6),
+        "regions": p.regions,
+        "pricing_version": p.pricing_version,
+        "monthly_usd": json_usd(row.monthly),
+        "per_tenant_usd": json_usd(row.per_tenant),
+        "machines": json_decimal(row.machines, 4),
+        "machines_always_on": json_decimal(row.always_on, 4),
+        "breakdown": breakdown_json(&row.breakdown),
+        "always_on_compute_usd": json_usd(row.always_on_compute),
+        "reservation_savings_usd": json_usd(row.reservation_savings),
+        "size": row.auto_size,
+        "pools": row.pools.iter().map(pool_json).collect::<Vec<_>>(),
+        "flags": row.flags,
+    })
+}
+
+fn pool_json(pl: &PoolRow) -> Value {
+    json!({
+        "region": pl.region,
+        "size": pl.size,
+        "tenants_per_machine": pl.tenants_per_machine,
+        "machines": pl.machines,
+        "min_machines": pl.min_machines,
+        "monthly_usd": json_usd(pl.cost),
+        "runner_up": pl.runner_up.as_ref().map(|u| json!({
+            "size": u.size,
+            "tenants_per_machine": u.tenants_per_machine,
+            "machines": u.machines,
+            "monthly_usd": json_usd(u.cost),
+        })),
+    })
+}
+
+/// The usage point `i`: fraction, hours, regions and price table.
+fn point_json(r: &Report, i: usize) -> Value {
+    let p = &r.points[i];
+    json!({
+        "active_fraction": json_decimal(p.fraction, 6),
+        "active_hours_per_day": json_decimal(p.hours, 6),
+        "regions": p.regions,
+        "pricing_version": p.pricing_version,
+    })
+}
+
+fn break_even_json(r: &Report, b: &BreakEven) -> Value {
+    let name = |w: Option<usize>| w.map(|i| arch_name(r, i));
+    let mut v = point_json(r, b.point);
+    v["a"] = json!(arch_name(r, b.a));
+    v["b"] = json!(arch_name(r, b.b));
+    v["tenants"] = json!(b.tenants);
+    v["cheaper_below"] = json!(name(b.cheaper_before));
+    v["cheaper_from"] = json!(name(b.cheaper_from));
+    v["monthly_a_usd"] = json_usd(b.cost_a);
+    v["monthly_b_usd"] = json_usd(b.cost_b);
+    v
+}
+
+fn reservation_json(r: &Report, a: &ReservationAdvice) -> Value {
+    json!({
+        "architecture": arch_name(r, a.arch),
+        "tenants": a.tenants,
+        "always_on_compute_usd": json_usd(a.always_on_compute),
+        "savings_usd": json_usd(a.savings),
+        "monthly_usd": json_usd(a.monthly),
+        "blocks": a.plans.iter().flat_map(|p| p.blocks.iter().map(move |b| json!({
+            "region": p.region,
+            "cpu_kind": p.cpu_kind.as_str(),
+            "upfront_per_year_usd": json_usd(b.upfront_per_year),
+            "credit_per_month_usd": json_usd(b.credit_per_month),
+            "count": b.count,
+        }))).collect::<Vec<_>>(),
+    })
+}
+
+fn sensitivity_json(r: &Report) -> Value {
+    let s = &r.sensitivity;
+    json!({
+        "tenants": s.tenants,
+        "hours": s.hours.iter().map(|h| json_decimal(*h, 6)).collect::<Vec<_>>(),
+        "monthly_usd": s.costs.iter().map(|c| {
+            let mut m = serde_json::Map::new();
+            for (i, v) in c.iter().enumerate() {
+                m.insert(arch_name(r, i), json_usd(*v));
+            }
+            Value::Object(m)
+        }).collect::<Vec<_>>(),
+        "cheapest": s.winners.iter().map(|w| arch_name(r, *w)).collect::<Vec<_>>(),
     })
 }
 

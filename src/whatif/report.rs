@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use crate::cost::{ReservationPlan, cheapest_reservation};
+use crate::cost::{CostError, ReservationPlan, cheapest_reservation};
 use crate::diag::{Diagnostic, Diagnostics, Mark};
 use crate::money::Usd;
 use crate::pricing::{Catalog, PriceTable};
@@ -321,38 +321,89 @@ fn point_label(fraction: Decimal, hours: Decimal, regions: &str, version: NaiveD
 pub fn run(s: &Scenario, catalog: &Catalog, opts: &RunOptions) -> Result<Report, Diagnostics> {
     let tables = tables(s, catalog, opts)?;
     let rows_needed = s.row_count(tables.len());
-    if rows_needed > MAX_ROWS && !opts.force {
-        return Err(Diagnostics::one(
-            Diagnostic::error(format!(
-                "this sweep makes {rows_needed} rows ({} architectures × {} tenant counts × {} active fractions × {} hour settings × {} region mixes × {} price tables), more than {MAX_ROWS}",
-                s.architectures.len(),
-                s.sweep.tenants.len(),
-                s.sweep.active_fraction.len(),
-                s.sweep.active_hours_per_day.len(),
-                s.sweep.regions.len(),
-                tables.len()
-            ))
-            .file(s.file.clone())
-            .at(s.sweep.mark)
-            .path("sweep")
-            .hint("pass --force to run it anyway, or narrow the sweep"),
-        ));
-    }
+    check_sweep_size(s, rows_needed, tables.len(), opts.force)?;
     let ctx = Context::new(s, &tables);
-    // A model error names a synthetic resource (`tenant.each.machine[0]`): point at the
-    // architecture it was built from.
-    let err = |a: usize| {
-        move |e: crate::cost::CostError| {
-            Diagnostics::one(
-                e.to_diagnostic()
-                    .file(s.file.clone())
-                    .at(s.architectures[a].mark)
-                    .path(format!("architectures[{a}]")),
-            )
-        }
-    };
+    let (points, infos) = usage_points(s, &tables);
+    let focus = focus_point(s, &points);
+    let models = build_models(&ctx, &points)?;
+    let (rows, warnings) = sweep_rows(s, &tables, &points, &models, rows_needed);
+    let (lo, hi) = (
+        s.sweep.tenants.first().copied().unwrap_or(1),
+        s.sweep.tenants.last().copied().unwrap_or(1),
+    );
+    let (break_even, notes) = break_evens(&models, lo, hi);
+    let nb = s.report.breakdown_tenants;
+    let fp = points[focus];
+    let (reservations, breakdown) = focus_advice(&models[focus], focus, nb, tables[fp.table]);
+    let sensitivity = sensitivity(&ctx, &points, &models, focus, nb)?;
+    Ok(Report {
+        scenario: s.name.clone(),
+        file: s.file.clone(),
+        description: s.description.clone(),
+        base_spec: s.base_spec.clone(),
+        architectures: arch_infos(s, &models[focus]),
+        points: infos,
+        tenants: s.sweep.tenants.clone(),
+        rows,
+        break_even,
+        break_even_notes: notes,
+        reservations,
+        sensitivity,
+        fits: fit_tables(s, &models[focus], fp, nb),
+        curves: curves(&models[focus], lo, hi, &s.sweep.tenants),
+        breakdown,
+        focus,
+        breakdown_tenants: nb,
+        pricing: tables
+            .iter()
+            .map(|t| (t.version(), t.origin.clone()))
+            .collect(),
+        warnings,
+    })
+}
 
-    // Usage points: price table, region mix, active fraction, active hours.
+/// Refuses sweeps of more than [`MAX_ROWS`] rows unless forced.
+fn check_sweep_size(
+    s: &Scenario,
+    rows_needed: usize,
+    n_tables: usize,
+    force: bool,
+) -> Result<(), Diagnostics> {
+    if rows_needed <= MAX_ROWS || force {
+        return Ok(());
+    }
+    Err(Diagnostics::one(
+        Diagnostic::error(format!(
+            "this sweep makes {rows_needed} rows ({} architectures × {} tenant counts × {} active fractions × {} hour settings × {} region mixes × {n_tables} price tables), more than {MAX_ROWS}",
+            s.architectures.len(),
+            s.sweep.tenants.len(),
+            s.sweep.active_fraction.len(),
+            s.sweep.active_hours_per_day.len(),
+            s.sweep.regions.len(),
+        ))
+        .file(s.file.clone())
+        .at(s.sweep.mark)
+        .path("sweep")
+        .hint("pass --force to run it anyway, or narrow the sweep"),
+    ))
+}
+
+/// A model error names a synthetic resource (`tenant.each.machine[0]`): point at the
+/// architecture it was built from.
+fn model_error(s: &Scenario, a: usize) -> impl Fn(CostError) -> Diagnostics + '_ {
+    move |e: CostError| {
+        Diagnostics::one(
+            e.to_diagnostic()
+                .file(s.file.clone())
+                .at(s.architectures[a].mark)
+                .path(format!("architectures[{a}]")),
+        )
+    }
+}
+
+/// Usage points: price table, region mix, active fraction, active hours (in that
+/// nesting), with their descriptions.
+fn usage_points(s: &Scenario, tables: &[&PriceTable]) -> (Vec<Point>, Vec<PointInfo>) {
     let mut points = Vec::new();
     let mut infos = Vec::new();
     for (ti, t) in tables.iter().enumerate() {
@@ -376,7 +427,13 @@ pub fn run(s: &Scenario, catalog: &Catalog, opts: &RunOptions) -> Result<Report,
             }
         }
     }
-    let focus = points
+    (points, infos)
+}
+
+/// The point the report focuses on: the scenario's focus fraction and hours in the
+/// first region mix and price table, else the first point.
+fn focus_point(s: &Scenario, points: &[Point]) -> usize {
+    points
         .iter()
         .position(|p| {
             p.fraction == s.report.focus_fraction
@@ -384,18 +441,31 @@ pub fn run(s: &Scenario, catalog: &Catalog, opts: &RunOptions) -> Result<Report,
                 && p.region == 0
                 && p.table == 0
         })
-        .unwrap_or(0);
+        .unwrap_or(0)
+}
 
-    let n_arch = s.architectures.len();
-    let mut models: Vec<Vec<ArchModel>> = Vec::with_capacity(points.len());
-    for p in &points {
+/// Every architecture's model at every point, `[point][arch]`.
+fn build_models(ctx: &Context<'_>, points: &[Point]) -> Result<Vec<Vec<ArchModel>>, Diagnostics> {
+    let n_arch = ctx.scenario.architectures.len();
+    let mut models = Vec::with_capacity(points.len());
+    for p in points {
         let mut v = Vec::with_capacity(n_arch);
         for a in 0..n_arch {
-            v.push(ctx.model(a, *p).map_err(err(a))?);
+            v.push(ctx.model(a, *p).map_err(model_error(ctx.scenario, a))?);
         }
         models.push(v);
     }
+    Ok(models)
+}
 
+/// Every row of the sweep, and one warning per unpublished price they use.
+fn sweep_rows(
+    s: &Scenario,
+    tables: &[&PriceTable],
+    points: &[Point],
+    models: &[Vec<ArchModel>],
+    rows_needed: usize,
+) -> (Vec<Row>, Vec<String>) {
     let mut rows = Vec::with_capacity(rows_needed);
     let mut unpublished: BTreeMap<(String, u32), String> = BTreeMap::new();
     for (pi, p) in points.iter().enumerate() {
@@ -413,14 +483,17 @@ pub fn run(s: &Scenario, catalog: &Catalog, opts: &RunOptions) -> Result<Report,
             }
         }
     }
+    (rows, unpublished.into_values().collect())
+}
 
-    // Break-even points between every pair, at every usage point.
+/// Break-even points between every pair of architectures, at every usage point.
+fn break_evens(
+    models: &[Vec<ArchModel>],
+    lo: u64,
+    hi: u64,
+) -> (Vec<BreakEven>, Vec<BreakEvenNote>) {
     let mut break_even = Vec::new();
     let mut notes = Vec::new();
-    let (lo, hi) = (
-        s.sweep.tenants.first().copied().unwrap_or(1),
-        s.sweep.tenants.last().copied().unwrap_or(1),
-    );
     for (pi, ms) in models.iter().enumerate() {
         let memos: Vec<Memo<'_>> = ms
             .iter()
@@ -429,82 +502,118 @@ pub fn run(s: &Scenario, catalog: &Catalog, opts: &RunOptions) -> Result<Report,
                 seen: RefCell::new(HashMap::new()),
             })
             .collect();
-        for a in 0..n_arch {
-            for b in a + 1..n_arch {
-                let slope = |l: u64| {
-                    let (alo, ahi) = ms[a].increments(l);
-                    let (blo, bhi) = ms[b].increments(l);
-                    (alo - bhi, ahi - blo)
-                };
-                let found = breakeven::crossings(
-                    |n| memos[a].cost(n),
-                    |n| memos[b].cost(n),
-                    &slope,
-                    lo,
-                    hi,
-                    SEARCH_BUDGET,
-                );
-                let winner = |o: Ordering| match o {
-                    Ordering::Less => Some(a),
-                    Ordering::Greater => Some(b),
-                    Ordering::Equal => None,
-                };
-                let total = found.crossings.len();
-                for c in found.crossings.iter().take(MAX_CROSSINGS) {
-                    break_even.push(BreakEven {
-                        point: pi,
-                        a,
-                        b,
-                        tenants: c.tenants,
-                        cheaper_before: winner(c.before),
-                        cheaper_from: winner(c.after),
-                        cost_a: c.cost_a,
-                        cost_b: c.cost_b,
-                    });
-                }
-                if total > MAX_CROSSINGS {
-                    let last = found.crossings.last().map(|c| c.tenants).unwrap_or(hi);
-                    notes.push(BreakEvenNote {
-                        point: pi,
-                        a,
-                        b,
-                        text: format!(
-                            "the cheaper of the two changes {total} times between {} and {last} tenants (step changes); the first {MAX_CROSSINGS} are listed",
-                            found.crossings[0].tenants
-                        ),
-                    });
-                }
-                if found.all_equal {
-                    notes.push(BreakEvenNote {
-                        point: pi,
-                        a,
-                        b,
-                        text: format!(
-                            "the two cost the same at every tenant count tried ({} between {lo} and {hi})",
-                            found.evaluations
-                        ),
-                    });
-                } else if let (false, Some((l, r))) = (found.complete, found.unresolved) {
-                    notes.push(BreakEvenNote {
-                        point: pi,
-                        a,
-                        b,
-                        text: format!(
-                            "the two cost nearly the same between {l} and {r} tenants: crossings there are not listed"
-                        ),
-                    });
-                }
+        for a in 0..ms.len() {
+            for b in a + 1..ms.len() {
+                let pair = Pair { point: pi, a, b };
+                let found = pair.search(&memos, lo, hi);
+                break_even.extend(pair.crossings(&found));
+                notes.extend(pair.notes(&found, lo, hi));
             }
         }
     }
+    (break_even, notes)
+}
 
-    // Advice at the focus point and the breakdown scale.
-    let nb = s.report.breakdown_tenants;
-    let fp = points[focus];
-    let ftable = tables[fp.table];
+/// Two architectures `a < b` compared at usage point `point`.
+#[derive(Clone, Copy)]
+struct Pair {
+    point: usize,
+    a: usize,
+    b: usize,
+}
+
+impl Pair {
+    /// The exact crossing search between the pair's costs over `lo..=hi`.
+    fn search(self, memos: &[Memo<'_>], lo: u64, hi: u64) -> breakeven::Search {
+        let (ma, mb) = (memos[self.a].model, memos[self.b].model);
+        let slope = |l: u64| {
+            let (alo, ahi) = ma.increments(l);
+            let (blo, bhi) = mb.increments(l);
+            (alo - bhi, ahi - blo)
+        };
+        breakeven::crossings(
+            |n| memos[self.a].cost(n),
+            |n| memos[self.b].cost(n),
+            &slope,
+            lo,
+            hi,
+            SEARCH_BUDGET,
+        )
+    }
+
+    fn winner(self, o: Ordering) -> Option<usize> {
+        match o {
+            Ordering::Less => Some(self.a),
+            Ordering::Greater => Some(self.b),
+            Ordering::Equal => None,
+        }
+    }
+
+    /// The first [`MAX_CROSSINGS`] crossings.
+    fn crossings(self, found: &breakeven::Search) -> Vec<BreakEven> {
+        found
+            .crossings
+            .iter()
+            .take(MAX_CROSSINGS)
+            .map(|c| BreakEven {
+                point: self.point,
+                a: self.a,
+                b: self.b,
+                tenants: c.tenants,
+                cheaper_before: self.winner(c.before),
+                cheaper_from: self.winner(c.after),
+                cost_a: c.cost_a,
+                cost_b: c.cost_b,
+            })
+            .collect()
+    }
+
+    fn note(self, text: String) -> BreakEvenNote {
+        BreakEvenNote {
+            point: self.point,
+            a: self.a,
+            b: self.b,
+            text,
+        }
+    }
+
+    /// What the crossings do not say: crossings left unlisted, equal costs throughout,
+    /// or a stretch too close to call.
+    fn notes(self, found: &breakeven::Search, lo: u64, hi: u64) -> Vec<BreakEvenNote> {
+        let mut notes = Vec::new();
+        let total = found.crossings.len();
+        if total > MAX_CROSSINGS {
+            let last = found.crossings.last().map(|c| c.tenants).unwrap_or(hi);
+            notes.push(self.note(format!(
+                "the cheaper of the two changes {total} times between {} and {last} tenants (step changes); the first {MAX_CROSSINGS} are listed",
+                found.crossings[0].tenants
+            )));
+        }
+        if found.all_equal {
+            notes.push(self.note(format!(
+                "the two cost the same at every tenant count tried ({} between {lo} and {hi})",
+                found.evaluations
+            )));
+        } else if let (false, Some((l, r))) = (found.complete, found.unresolved) {
+            notes.push(self.note(format!(
+                "the two cost nearly the same between {l} and {r} tenants: crossings there are not listed"
+            )));
+        }
+        notes
+    }
+}
+
+/// Reservation advice and the cost breakdown of every architecture at the focus point
+/// and `nb` tenants.
+fn focus_advice(
+    models: &[ArchModel],
+    focus: usize,
+    nb: u64,
+    ftable: &PriceTable,
+) -> (Vec<ReservationAdvice>, Vec<(usize, Breakdown, Usd)>) {
     let mut reservations = Vec::new();
     let mut breakdown = Vec::new();
-    for (ai, m) in models[focus].iter().enumerate() {
+    for (ai, m) in models.iter().enumerate() {
         let priced = m.price(nb, ftable);
         let row = make_row(ftable, focus, ai, nb, m, &priced);
         let plans: Vec<ReservationPlan> = priced
@@ -522,7 +631,21 @@ pub fn run(s: &Scenario, catalog: &Catalog, opts: &RunOptions) -> Result<Report,
         });
         breakdown.push((ai, row.breakdown, row.monthly));
     }
+    (reservations, breakdown)
+}
 
+/// The cost of every architecture at `nb` tenants for each of the scenario's
+/// sensitivity hours (at the focus point otherwise), and the cheapest at each.
+fn sensitivity(
+    ctx: &Context<'_>,
+    points: &[Point],
+    models: &[Vec<ArchModel>],
+    focus: usize,
+    nb: u64,
+) -> Result<Sensitivity, Diagnostics> {
+    let s = ctx.scenario;
+    let n_arch = s.architectures.len();
+    let fp = points[focus];
     let mut sens = Sensitivity {
         tenants: nb,
         point: focus,
@@ -535,7 +658,11 @@ pub fn run(s: &Scenario, catalog: &Catalog, opts: &RunOptions) -> Result<Report,
         let costs: Vec<Usd> = match points.iter().position(|q| *q == p) {
             Some(i) => models[i].iter().map(|m| m.cost(nb)).collect(),
             None => (0..n_arch)
-                .map(|a| ctx.model(a, p).map(|m| m.cost(nb)).map_err(err(a)))
+                .map(|a| {
+                    ctx.model(a, p)
+                        .map(|m| m.cost(nb))
+                        .map_err(model_error(s, a))
+                })
                 .collect::<Result<_, _>>()?,
         };
         let win = (0..n_arch)
@@ -544,54 +671,36 @@ pub fn run(s: &Scenario, catalog: &Catalog, opts: &RunOptions) -> Result<Report,
         sens.costs.push(costs);
         sens.winners.push(win);
     }
+    Ok(sens)
+}
 
-    let fits = fit_tables(s, &models[focus], fp, nb);
-    let curves = models[focus]
+/// Dense cost curves of every architecture at the focus point, for the charts.
+fn curves(models: &[ArchModel], lo: u64, hi: u64, sampled: &[u64]) -> Vec<Curve> {
+    models
         .iter()
         .enumerate()
         .map(|(ai, m)| Curve {
             arch: ai,
-            points: grid(lo, hi, &s.sweep.tenants)
+            points: grid(lo, hi, sampled)
                 .into_iter()
                 .map(|n| (n, m.cost(n)))
                 .collect(),
         })
-        .collect();
+        .collect()
+}
 
-    Ok(Report {
-        scenario: s.name.clone(),
-        file: s.file.clone(),
-        description: s.description.clone(),
-        base_spec: s.base_spec.clone(),
-        architectures: s
-            .architectures
-            .iter()
-            .enumerate()
-            .map(|(i, a)| ArchInfo {
-                name: a.name.clone(),
-                kind: a.kind,
-                idle: a.idle.as_str(),
-                summary: summary(s, i, models[focus].get(i).and_then(|m| m.auto_size)),
-            })
-            .collect(),
-        points: infos,
-        tenants: s.sweep.tenants.clone(),
-        rows,
-        break_even,
-        break_even_notes: notes,
-        reservations,
-        sensitivity: sens,
-        fits,
-        curves,
-        breakdown,
-        focus,
-        breakdown_tenants: nb,
-        pricing: tables
-            .iter()
-            .map(|t| (t.version(), t.origin.clone()))
-            .collect(),
-        warnings: unpublished.into_values().collect(),
-    })
+/// Name, kind, idle mode and a one-line summary of every architecture.
+fn arch_infos(s: &Scenario, focus_models: &[ArchModel]) -> Vec<ArchInfo> {
+    s.architectures
+        .iter()
+        .enumerate()
+        .map(|(i, a)| ArchInfo {
+            name: a.name.clone(),
+            kind: a.kind,
+            idle: a.idle.as_str(),
+            summary: summary(s, i, focus_models.get(i).and_then(|m| m.auto_size)),
+        })
+        .collect()
 }
 
 /// Tenant counts for a smooth curve: a geometric grid from `lo` to `hi` plus the sweep's.
@@ -617,13 +726,41 @@ fn make_row(
     m: &ArchModel,
     priced: &Priced,
 ) -> Row {
+    let (pools, flags) = pool_rows(m, priced);
+    let always_on_compute: Usd = priced.reservable.values().sum();
+    let savings: Usd = priced
+        .reservable
+        .iter()
+        .map(|((region, kind), spend)| {
+            cheapest_reservation(table, region, *kind, *spend).savings_monthly
+        })
+        .sum();
+    Row {
+        point,
+        arch,
+        tenants: n,
+        monthly: priced.total,
+        per_tenant: priced.total / Decimal::from(n.max(1)),
+        machines: priced.machines,
+        always_on: priced.always_on,
+        breakdown: breakdown_of(priced),
+        pools,
+        always_on_compute,
+        reservation_savings: savings,
+        auto_size: m.auto_size.map(|c| c.label()),
+        flags,
+    }
+}
+
+/// The engine's totals by item, grouped into the report's breakdown columns.
+fn breakdown_of(priced: &Priced) -> Breakdown {
     let by = |items: &[&str]| -> Usd {
         items
             .iter()
             .filter_map(|i| priced.report.by_item.get(*i))
             .sum()
     };
-    let breakdown = Breakdown {
+    Breakdown {
         compute: by(&["compute", "ram"]),
         rootfs: by(&["rootfs"]),
         volumes: by(&["volume"]),
@@ -636,7 +773,12 @@ fn make_row(
             "certificate_allowance",
         ]),
         other: priced.extras,
-    };
+    }
+}
+
+/// The size picked in each pool region with its runner-up, and flags for regions no
+/// size fits or that need more Machines than allowed.
+fn pool_rows(m: &ArchModel, priced: &Priced) -> (Vec<PoolRow>, Vec<String>) {
     let mut flags = Vec::new();
     let mut pools = Vec::new();
     for (p, pick) in m.pools.iter().zip(&priced.picks) {
@@ -671,29 +813,7 @@ fn make_row(
             }),
         });
     }
-    let always_on_compute: Usd = priced.reservable.values().sum();
-    let savings: Usd = priced
-        .reservable
-        .iter()
-        .map(|((region, kind), spend)| {
-            cheapest_reservation(table, region, *kind, *spend).savings_monthly
-        })
-        .sum();
-    Row {
-        point,
-        arch,
-        tenants: n,
-        monthly: priced.total,
-        per_tenant: priced.total / Decimal::from(n.max(1)),
-        machines: priced.machines,
-        always_on: priced.always_on,
-        breakdown,
-        pools,
-        always_on_compute,
-        reservation_savings: savings,
-        auto_size: m.auto_size.map(|c| c.label()),
-        flags,
-    }
+    (pools, flags)
 }
 
 fn fit_tables(s: &Scenario, models: &[ArchModel], point: Point, nb: u64) -> Vec<FitTable> {
