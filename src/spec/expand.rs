@@ -471,7 +471,7 @@ impl<'a> Expander<'a> {
                     .resolve(
                         &eff,
                         &format!("tenant `{name}`"),
-                        &Owner::Tenant(&name).to_string(),
+                        &Owner::Tenant(name).to_string(),
                     )
                     .map(Rc::new);
                 if plain {
