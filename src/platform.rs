@@ -292,6 +292,17 @@ pub fn is_env_name(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// Metadata keys set by flotilla and Fly, which a spec may not declare.
+pub fn is_reserved_metadata_key(key: &str) -> bool {
+    key.starts_with("flotilla_") || key.starts_with("fly_")
+}
+
+/// A volume's mount path must be an absolute directory other than `/`.
+pub fn mount_path_problem(path: &str) -> Option<String> {
+    (!path.starts_with('/') || path == "/")
+        .then(|| format!("mount path `{path}` must be an absolute directory other than /"))
+}
+
 /// The region with this code, or what to say about an unknown one.
 pub fn known_region(code: &str) -> Result<&'static Region, Problem> {
     region(code).ok_or_else(|| Problem {

@@ -89,6 +89,7 @@ impl ApplyArgs {
             quiet: self.quiet,
             progress_bar: env.stderr_tty,
             handle_ctrl_c: true,
+            plan_key: env.plan_key(),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The process environment and terminal, read once when the command starts and passed
 //! down as plain values: `NO_COLOR`, whether stdin, stdout and stderr are terminals, and
-//! `FLY_API_TOKEN` / `FLY_API_HOSTNAME`. Secret values are the exception: they are read
+//! `FLY_API_TOKEN` / `FLY_API_HOSTNAME`, and `FLOTILLA_PLAN_KEY` (authenticates saved plans). Secret values are the exception: they are read
 //! at apply time by `ops::target::secret_from_env`.
 
 use std::io::IsTerminal;
@@ -19,6 +19,8 @@ pub struct Env {
     pub fly_api_token: Option<String>,
     /// `FLY_API_HOSTNAME`.
     pub fly_api_hostname: Option<String>,
+    /// `FLOTILLA_PLAN_KEY` when set and not empty (never shown by `Debug`).
+    pub plan_key: Option<String>,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -35,7 +37,15 @@ impl Env {
             stderr_tty: std::io::stderr().is_terminal(),
             fly_api_token: var("FLY_API_TOKEN"),
             fly_api_hostname: var("FLY_API_HOSTNAME"),
+            plan_key: var("FLOTILLA_PLAN_KEY").filter(|k| !k.is_empty()),
         }
+    }
+
+    /// The key saved plans are authenticated with.
+    pub fn plan_key(&self) -> Option<crate::plan::saved::PlanKey> {
+        self.plan_key
+            .as_deref()
+            .map(|k| crate::plan::saved::PlanKey::new(k.as_bytes()))
     }
 
     /// Colours for stdout: on a terminal, unless `NO_COLOR` or `--no-color`.
@@ -58,6 +68,7 @@ impl std::fmt::Debug for Env {
                 &self.fly_api_token.as_ref().map(|_| "<redacted>"),
             )
             .field("fly_api_hostname", &self.fly_api_hostname)
+            .field("plan_key", &self.plan_key.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }
@@ -86,11 +97,12 @@ mod tests {
     fn debug_redacts_the_token() {
         let env = Env {
             fly_api_token: Some("fo1_s3cr3t".into()),
+            plan_key: Some("k3y-s3cr3t".into()),
             ..Env::default()
         };
         let shown = format!("{env:?}");
         assert!(
-            !shown.contains("s3cr3t") && shown.contains("<redacted>"),
+            !shown.contains("s3cr3t") && shown.matches("<redacted>").count() == 2,
             "{shown}"
         );
     }

@@ -66,6 +66,7 @@ impl PlanArgs {
             out: self.out.clone(),
             tenants: self.tenants.clone(),
             pricing: self.pricing.options(),
+            plan_key: env.plan_key(),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! `apply`: make an organization match a spec or a saved plan, in two steps so that the
 //! caller can show the plan and ask before anything changes:
 //!
-//! 1. [`prepare`] connects, observes, refuses a stale saved plan, reads the secret
+//! 1. [`prepare`] checks a saved plan's seal and re-validates its desired state (before
+//!    any request), connects, observes, refuses a stale saved plan, reads the secret
 //!    values, plans (the same step as `plan`) and builds the operation graph;
 //! 2. [`Prepared::readiness`] says whether there is anything to do (or why not), and
 //!    [`Prepared::execute`] carries the operations out, journaled, and summarizes.
@@ -23,7 +24,7 @@ use crate::ops::pricing::PricingOptions;
 use crate::ops::target::{Session, TargetOptions, secret_values};
 use crate::ops::{Error, check_tenants, load_spec};
 use crate::plan::Plan;
-use crate::plan::saved::{PlanDocument, PlanMeta};
+use crate::plan::saved::{Authenticity, PlanDocument, PlanKey, PlanMeta};
 use crate::resource::{Desired, ResourceSet};
 use crate::secrets::SecretValues;
 use crate::state::{Observed, interpret};
@@ -60,6 +61,9 @@ pub struct Options {
     /// Stop starting operations on Ctrl-C (and quit on a second one). Off by default,
     /// since it installs a process-wide signal handler.
     pub handle_ctrl_c: bool,
+    /// The key saved plans are authenticated with (`FLOTILLA_PLAN_KEY`): with it, a saved
+    /// plan must carry its MAC; without it, only plans without a MAC are accepted.
+    pub plan_key: Option<PlanKey>,
 }
 
 impl Default for Options {
@@ -79,6 +83,7 @@ impl Default for Options {
             quiet: false,
             progress_bar: false,
             handle_ctrl_c: false,
+            plan_key: None,
         }
     }
 }
@@ -98,16 +103,16 @@ struct Input {
     warnings: Diagnostics,
 }
 
-fn read_input(path: &Path) -> Result<Input, Error> {
+fn read_input(path: &Path, key: Option<&PlanKey>) -> Result<Input, Error> {
     if is_plan_file(path) {
-        let doc = PlanDocument::load(path)?;
+        let (doc, warnings) = load_saved(path, key)?;
         return Ok(Input {
             desired: doc.desired_state(),
             spec_file: doc.spec_file.clone(),
             spec_hash: doc.spec_hash.clone(),
             dir: doc.spec_dir(),
             saved: Some(doc),
-            warnings: Diagnostics::new(),
+            warnings,
         });
     }
     let l = load_spec(path)?;
@@ -119,6 +124,32 @@ fn read_input(path: &Path) -> Result<Input, Error> {
         saved: None,
         warnings: l.warnings,
     })
+}
+
+/// A saved plan whose seal holds and whose desired state passes the spec's rules, with a
+/// warning when it is not authenticated.
+fn load_saved(path: &Path, key: Option<&PlanKey>) -> Result<(PlanDocument, Diagnostics), Error> {
+    let file = path.display().to_string();
+    let (doc, authenticity) = PlanDocument::load_with(path, key)?;
+    let problems = crate::plan::verify::check(&doc, path);
+    if problems.has_errors() {
+        let summary = format!(
+            "{file} cannot be applied: {} problem(s) in the saved plan; nothing was sent.",
+            problems.error_count()
+        );
+        return Err(Error::from(problems).with_summary(summary));
+    }
+    let mut warnings = Diagnostics::new();
+    if authenticity == Authenticity::Unauthenticated {
+        warnings.push(
+            Diagnostic::warning(
+                "the saved plan is not authenticated: its digest holds, but anyone can make one",
+            )
+            .file(file)
+            .hint("set FLOTILLA_PLAN_KEY when planning and applying to authenticate saved plans"),
+        );
+    }
+    Ok((doc, warnings))
 }
 
 /// Whether there is anything to carry out.
@@ -167,7 +198,7 @@ pub fn prepare(opts: &Options) -> Result<Prepared, Error> {
                 .hint("use --sim for the local simulator, or set FLY_API_TOKEN (and --api or FLY_API_HOSTNAME for another endpoint)"),
         ));
     }
-    let input = read_input(&opts.input)?;
+    let input = read_input(&opts.input, opts.plan_key.as_ref())?;
     let warnings = input.warnings.clone();
     plan_input(opts, input).map_err(|e| e.after(&warnings))
 }

@@ -10,7 +10,7 @@ use crate::ops::pricing::PricingOptions;
 use crate::ops::target::{Session, TargetOptions, secret_values};
 use crate::ops::{Error, check_tenants, load_spec};
 use crate::plan::Plan;
-use crate::plan::saved::{PlanDocument, PlanMeta};
+use crate::plan::saved::{PlanDocument, PlanKey, PlanMeta};
 use crate::resource::Desired;
 use crate::secrets::SecretValues;
 use crate::state::{Observed, Snapshot, interpret};
@@ -32,6 +32,9 @@ pub struct Options {
     /// Only these tenants (empty: the whole fleet).
     pub tenants: Vec<String>,
     pub pricing: PricingOptions,
+    /// Authenticate the saved plan with this key (`FLOTILLA_PLAN_KEY`): its MAC is added
+    /// to the seal, and `apply` then needs the same key.
+    pub plan_key: Option<PlanKey>,
 }
 
 /// Where the observed state came from.
@@ -245,7 +248,7 @@ pub fn run(opts: &Options) -> Result<Outcome, Error> {
             &desired.resources,
             &opts.tenants,
         ));
-        let saved = document.save(out);
+        let saved = document.save_with(out, opts.plan_key.as_ref());
         document.desired = None;
         saved.map_err(|d| Error::new(d).after(&diagnostics).after(&spec_warnings))?;
     }

@@ -9,6 +9,7 @@
 
 pub mod field;
 pub mod saved;
+pub mod verify;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 

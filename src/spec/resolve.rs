@@ -336,7 +336,7 @@ impl Resolver<'_, '_> {
         let mut metadata = Vec::with_capacity(entries.len());
         for (k, v, m) in entries {
             let p = format!("{origin}.{k}");
-            if k.starts_with("flotilla_") || k.starts_with("fly_") {
+            if platform::is_reserved_metadata_key(&k) {
                 self.add(
                     err(format!("metadata key `{k}` is reserved"), &p, m).hint(
                         "keys starting with `flotilla_` or `fly_` are set by flotilla and Fly",
@@ -421,11 +421,10 @@ impl Resolver<'_, '_> {
             None => self
                 .error_at(&decl::VOLUME, "the volume has no mount path".to_string())
                 .hint("add `mount: /data` (an absolute path inside the Machine)"),
-            Some(p) if !p.starts_with('/') || p == "/" => self.error_at(
-                &decl::VOLUME_MOUNT,
-                format!("mount path `{p}` must be an absolute directory other than /"),
-            ),
-            Some(_) => return,
+            Some(p) => match platform::mount_path_problem(p) {
+                Some(msg) => self.error_at(&decl::VOLUME_MOUNT, msg),
+                None => return,
+            },
         };
         self.add(d);
     }
