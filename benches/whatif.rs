@@ -2,6 +2,9 @@
 //! fractions × 3 hour settings (480 rows), run and rendered as HTML, timing each phase.
 //! Run with `cargo bench --bench whatif`; figures go to BENCHMARKS.md (## What-if).
 
+// A benchmark harness over generated data: a failure should stop it loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -78,7 +81,9 @@ fn main() {
     );
     let (html, t_html) = time("render HTML (4 SVG charts)", runs, || render::html(&report));
     println!("  {} KB of HTML", html.len() / 1024);
-    time("render JSON", runs, || render::json_string(&report));
+    time("render JSON", runs, || {
+        render::json_string(&report).map_or(0, |s| s.len())
+    });
     time("render Markdown", runs, || render::markdown(&report));
     time("render text", runs, || render::text(&report));
     let (_, t_all) = time("end to end (parse + run + HTML)", runs, || {

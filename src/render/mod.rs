@@ -18,15 +18,6 @@ pub struct Style {
 }
 
 impl Style {
-    /// Colours when stdout is a terminal and `NO_COLOR` is unset.
-    pub fn detect() -> Style {
-        use std::io::IsTerminal;
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        Style {
-            color: !no_color && std::io::stdout().is_terminal(),
-        }
-    }
-
     pub fn plain() -> Style {
         Style { color: false }
     }

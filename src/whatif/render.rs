@@ -936,8 +936,7 @@ fn sensitivity_json(r: &Report) -> Value {
     })
 }
 
-pub fn json_string(r: &Report) -> String {
-    let mut s = serde_json::to_string_pretty(&json(r)).unwrap_or_else(|_| "{}".into());
-    s.push('\n');
-    s
+/// The JSON report as text; a value that cannot be serialized is an error, never `{}`.
+pub fn json_string(r: &Report) -> Result<String, serde_json::Error> {
+    serde_json::to_string_pretty(&json(r)).map(|s| s + "\n")
 }
