@@ -2,6 +2,9 @@
 //! (tests/fixtures/cost/fleet-10k.yaml) and a hand-built fleet of 40,000+ resources,
 //! timing each phase. Run with `cargo bench --bench cost`; figures go to BENCHMARKS.md.
 
+// A benchmark harness over generated data: a failure should stop it loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 

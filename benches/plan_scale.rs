@@ -5,6 +5,9 @@
 //! Run: `cargo bench --bench plan_scale` (builds the release binary first).
 //! The generated specs are left in `target/bench/` for inspection.
 
+// A benchmark harness over generated data: a failure should stop it loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

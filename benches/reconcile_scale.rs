@@ -8,6 +8,9 @@
 //!
 //! Run: `cargo bench --bench reconcile_scale` (`-- --tenants N --scale S`).
 
+// A benchmark harness over generated data: a failure should stop it loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 // As in the shipped binary.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

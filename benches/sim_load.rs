@@ -3,6 +3,9 @@
 //!
 //! Run: `cargo bench --bench sim_load` (optionally `-- --requests N --concurrency C`).
 
+// A benchmark harness over generated data: a failure should stop it loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};

@@ -1,5 +1,8 @@
 //! Hostile and broken input: a clear error and exit 1, never a panic, never a hang.
 
+// Helpers may panic on a broken fixture, like the tests that call them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;

@@ -3,6 +3,9 @@
 //! plan, a saved plan's apply and a re-plan against the in-process simulator over
 //! loopback. Outcomes are asserted as typed values, not as text.
 
+// Helpers may panic on a broken fixture, like the tests that call them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 
 use flotilla::cost::Budget;

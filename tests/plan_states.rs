@@ -1,6 +1,9 @@
 //! Plans against observed-state snapshots: create, update, replace, delete, adopt, no-op,
 //! and the plan document contract. Drives the real binary.
 
+// Helpers may panic on a broken fixture, like the tests that call them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{app_mut, applied_snapshot, bin, check_fixture, load, root};

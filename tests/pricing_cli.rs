@@ -1,5 +1,8 @@
 //! `flotilla pricing list | show | diff | export`, driven through the binary.
 
+// Helpers may panic on a broken fixture, like the tests that call them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use serde_json::Value;
 
 mod common;

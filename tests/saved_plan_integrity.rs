@@ -4,6 +4,9 @@
 //! with exit 1 and a message naming what failed, and the simulator's request counter
 //! does not move; an untampered plan still applies.
 
+// Helpers may panic on a broken fixture, like the tests that call them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod reconcile_common;
 
 use std::process::Output;

@@ -1,6 +1,9 @@
 //! Every simulated Fly endpoint over loopback HTTP: apps, Machines, volumes, secrets,
 //! with Fly's normalization, asynchronous states, leases, auth and bad input.
 
+// Helpers may panic on a broken fixture, like the tests that call them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod simkit;
 
 use reqwest::Method;

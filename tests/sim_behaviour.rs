@@ -1,5 +1,8 @@
 //! Rate limits, injected faults, time scaling and idle (autostop) transitions.
 
+// Helpers may panic on a broken fixture, like the tests that call them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod simkit;
 
 use std::time::{Duration, Instant};

@@ -1,6 +1,9 @@
 //! Persistence across restarts, the request log, the blocking start API and the real
 //! `flotilla sim serve` binary.
 
+// Helpers may panic on a broken fixture, like the tests that call them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod simkit;
 
 use std::io::{BufRead, BufReader};

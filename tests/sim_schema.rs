@@ -11,6 +11,9 @@
 //!   fields answer `null` (e.g. a volume's `attached_machine_id`), so properties with a
 //!   primitive type also accept null.
 
+// Helpers may panic on a broken fixture, like the tests that call them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod simkit;
 
 use std::collections::BTreeSet;

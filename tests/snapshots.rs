@@ -10,6 +10,9 @@
 //! `cargo insta review`, or `INSTA_UPDATE=always cargo test --test snapshots` and read
 //! the diff.
 
+// Helpers may panic on a broken fixture, like the tests that call them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::Path;

@@ -1,6 +1,9 @@
 //! Random mutations of the shipped specs and state files: validation, expansion and
 //! planning may reject them, but never panic.
 
+// Helpers may panic on a broken fixture, like the tests that call them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use proptest::prelude::*;

@@ -1,6 +1,9 @@
 //! `flotilla validate` accepts every spec in specs/ and rejects every spec in
 //! examples/invalid/ with the documented messages.
 
+// Helpers may panic on a broken fixture, like the tests that call them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{bin, root};

@@ -1,6 +1,9 @@
 //! `flotilla whatif` driven through the binary: the JSON contract, agreement with
 //! `flotilla cost`, the committed example reports, and bad input.
 
+// Helpers may panic on a broken fixture, like the tests that call them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 
 use serde_json::Value;

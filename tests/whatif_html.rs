@@ -2,6 +2,9 @@
 //! scripts, nothing fetched) with its charts; and a headless Chromium screenshot of it
 //! that is not blank.
 
+// Helpers may panic on a broken fixture, like the tests that call them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Stdio};
 use std::time::{Duration, Instant};

@@ -1,6 +1,8 @@
 //! Test helpers: the binary under test, and observed-state fixtures built the way Fly
 //! would report a fleet after a perfect apply (with the server-side defaults Fly adds).
 #![allow(dead_code)]
+// Test helpers may panic on a broken fixture, like the tests that call them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
