@@ -211,7 +211,7 @@ fn main() {
 /// The observer's requests, fired as fast as the simulator answers them; with `decode`,
 /// each response is also decoded into the wire types the observer uses.
 async fn raw_reads(base: &str, n: usize, decode: bool) {
-    use flotilla::fly::types as fly;
+    use flotilla::wire::api as fly;
     let http = reqwest::Client::new();
     let mut paths = vec![("apps", "/v1/apps?org_slug=bench".to_string())];
     for i in 1..=n {

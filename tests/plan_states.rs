@@ -7,7 +7,7 @@
 mod common;
 
 use common::{app_mut, applied_snapshot, bin, check_fixture, load, root};
-use flotilla::fly::types as fly;
+use flotilla::wire::api as fly;
 use flotilla::resource::META_MANAGED;
 use flotilla::state::Snapshot;
 use serde_json::Value;

@@ -24,7 +24,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::fly::ratelimit::{Act, Limiter};
-use crate::fly::types as fly;
+use crate::wire::api as fly;
 use crate::secrets::SecretValue;
 
 pub const DEFAULT_API: &str = "https://api.machines.dev";

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use flotilla::fly::convert::machine_config;
-use flotilla::fly::types as fly;
+use flotilla::wire::api as fly;
 use flotilla::resource::{Address, Desired, Spec};
 use flotilla::state::{AppSnapshot, Snapshot};
 

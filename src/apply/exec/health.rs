@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::poll::{Check, Pause, Until, poll_until};
 use super::{OpError, Shared};
-use crate::fly::types as fly;
+use crate::wire::api as fly;
 
 /// The state of a Machine's health checks.
 pub(super) enum Checks {

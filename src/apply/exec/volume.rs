@@ -13,7 +13,7 @@ use super::poll::{Check, Pause, Until, poll_until};
 use super::{OpError, OpResult, Shared};
 use crate::apply::ops::Op;
 use crate::fly::convert::create_volume_body;
-use crate::fly::types as fly;
+use crate::wire::api as fly;
 use crate::resource::{Address, VolumeSpec};
 
 /// Creates attempted in one region when every outcome is unknown.
