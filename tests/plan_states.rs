@@ -7,9 +7,9 @@
 mod common;
 
 use common::{app_mut, applied_snapshot, bin, check_fixture, load, root};
-use flotilla::wire::api as fly;
 use flotilla::resource::META_MANAGED;
 use flotilla::state::Snapshot;
+use flotilla::wire::api as fly;
 use serde_json::Value;
 
 fn applied() -> Snapshot {

@@ -24,8 +24,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::fly::ratelimit::{Act, Limiter};
-use crate::wire::api as fly;
 use crate::secrets::SecretValue;
+use crate::wire::api as fly;
 
 pub const DEFAULT_API: &str = "https://api.machines.dev";
 pub const LEASE_HEADER: &str = "fly-machine-lease-nonce";

@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use flotilla::fly::convert::machine_config;
-use flotilla::wire::api as fly;
 use flotilla::resource::{Address, Desired, Spec};
 use flotilla::state::{AppSnapshot, Snapshot};
+use flotilla::wire::api as fly;
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

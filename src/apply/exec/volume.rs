@@ -13,8 +13,8 @@ use super::poll::{Check, Pause, Until, poll_until};
 use super::{OpError, OpResult, Shared};
 use crate::apply::ops::Op;
 use crate::fly::convert::create_volume_body;
-use crate::wire::api as fly;
 use crate::resource::{Address, VolumeSpec};
+use crate::wire::api as fly;
 
 /// Creates attempted in one region when every outcome is unknown.
 const ATTEMPTS: u32 = 4;
