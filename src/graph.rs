@@ -295,24 +295,26 @@ impl Graph {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn jarvis() -> ResourceSet {
-        let spec = br#"
-version: 1
-org: acme
-defaults:
-  image: img:1
-  region: iad
-  volume: { name: data, size_gb: 1, mount: /data }
-  secrets: { K: { env: K } }
-tenants: [{ name: a }]
-"#;
-        crate::spec::load_bytes(spec, "t.yaml")
+    /// Tenants with an app, a secret, a volume with its backup policy and a Machine each.
+    pub(crate) fn fleet(tenants: &[&str]) -> ResourceSet {
+        let names: Vec<String> = tenants.iter().map(|t| format!("{{ name: {t} }}")).collect();
+        let spec = format!(
+            "version: 1\norg: acme\ndefaults:\n  image: img:1\n  region: iad\n  \
+             volume: {{ name: data, size_gb: 1, mount: /data }}\n  \
+             secrets: {{ K: {{ env: K }} }}\ntenants: [{}]\n",
+            names.join(", ")
+        );
+        crate::spec::load_bytes(spec.as_bytes(), "t.yaml")
             .unwrap()
             .desired
             .resources
+    }
+
+    fn jarvis() -> ResourceSet {
+        fleet(&["a"])
     }
 
     #[test]

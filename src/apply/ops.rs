@@ -621,20 +621,7 @@ mod tests {
     use crate::graph::Graph;
 
     fn desired() -> ResourceSet {
-        let spec = br#"
-version: 1
-org: acme
-defaults:
-  image: img:1
-  region: iad
-  volume: { name: data, size_gb: 1, mount: /data }
-  secrets: { K: { env: K } }
-tenants: [{ name: a }, { name: b }]
-"#;
-        crate::spec::load_bytes(spec, "t.yaml")
-            .unwrap()
-            .desired
-            .resources
+        crate::graph::tests::fleet(&["a", "b"])
     }
 
     /// The resources an operation brings into being (a secrets operation: its app's).
