@@ -49,6 +49,16 @@ fn planned(key: Option<&str>) -> Org {
     }
     let out = cmd.output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
+    if let Some(k) = key {
+        // The key authenticates the plan; it is never printed nor saved in it.
+        assert!(
+            !text(&out).contains(k),
+            "plan printed the key: {}",
+            text(&out)
+        );
+        let saved = std::fs::read_to_string(org.path(PLAN)).unwrap();
+        assert!(!saved.contains(k), "the saved plan holds the key");
+    }
     org
 }
 
@@ -62,6 +72,13 @@ fn apply(org: &Org, key: Option<&str>) -> Output {
     }
     let out = cmd.output().unwrap();
     assert!(!text(&out).contains("panicked"), "{}", text(&out));
+    if let Some(k) = key {
+        assert!(
+            !text(&out).contains(k),
+            "apply printed the key: {}",
+            text(&out)
+        );
+    }
     if !out.status.success() {
         assert_eq!(
             org.counters().requests,
