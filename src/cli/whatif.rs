@@ -74,7 +74,7 @@ pub fn run(args: WhatifArgs) -> Result<Exit, Error> {
 }
 
 fn write_report(path: &std::path::Path, text: &str, report: &Report) -> Result<(), Error> {
-    std::fs::write(path, text).map_err(|e| {
+    crate::fsutil::write_atomic(path, text.as_bytes()).map_err(|e| {
         Error::new(
             Diagnostic::error(format!("cannot write the report: {e}"))
                 .file(path.display().to_string())

@@ -117,7 +117,7 @@ pub fn export_embedded(dest: &Path) -> Result<Vec<std::path::PathBuf>, PricingEr
                 PricingError::new(&label, format!("cannot create the directory: {e}"), "")
             })?;
         }
-        std::fs::write(&path, text)
+        crate::fsutil::write_atomic(&path, text.as_bytes())
             .map_err(|e| PricingError::new(&label, format!("cannot write: {e}"), ""))?;
         written.push(path);
     }
