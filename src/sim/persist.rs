@@ -131,4 +131,17 @@ mod tests {
             assert!(err.contains("sim.json"), "{err}");
         }
     }
+
+    #[test]
+    fn hostile_state_files_are_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sim.json");
+        fs::write(&path, b"{\"format\":\0}").unwrap();
+        let err = load(&path).unwrap_err().to_string();
+        assert!(err.contains("1:11") && err.contains("NUL"), "{err}");
+        let err = load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("directory"), "{err}");
+        let err = load(Path::new("/dev/zero")).unwrap_err().to_string();
+        assert!(err.contains("device"), "{err}");
+    }
 }

@@ -275,3 +275,45 @@ fn scan_keys(entries: &[(Node, Node)], sink: &mut expand::Sink, found: &mut Vec<
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenants_are_counted_before_anything_is_built() {
+        let at_limit = format!(
+            "version: 1\norg: o\ndefaults: {{image: i, region: iad}}\ntenants:\n  - {{ name: a }}\n  - generate: {{ count: {}, name: \"u{{{{ i }}}}\" }}\n",
+            decl::MAX_TENANTS - 1
+        );
+        let root = yaml::parse(at_limit.as_bytes()).unwrap();
+        assert!(tenant_budget(&root).is_none());
+        let over = at_limit.replace("- { name: a }", "- { name: a }\n  - { name: b }");
+        let root = yaml::parse(over.as_bytes()).unwrap();
+        let d = tenant_budget(&root).unwrap();
+        assert!(
+            d.message.contains("50001 tenants; the limit is 50000"),
+            "{d}"
+        );
+        assert_eq!(d.mark, Some(Mark { line: 5, col: 3 }));
+        assert!(d.hint.is_some());
+    }
+
+    #[test]
+    fn secret_file_references_are_found_with_their_positions() {
+        let spec = b"version: 1\norg: o\ndefaults:\n  image: i\n  region: iad\n  secrets:\n    A: { file: a.txt }\n    B: { env: B }\ntiers:\n  pro:\n    secrets: { C: { file: c.txt } }\ntenants: [{name: t, tier: pro}]\n";
+        let l = load_bytes(spec, "s.yaml").unwrap();
+        let refs: Vec<(&str, &str, u32)> = l
+            .secret_files
+            .iter()
+            .map(|r| (r.reference.as_str(), r.path.as_str(), r.mark.line))
+            .collect();
+        assert_eq!(
+            refs,
+            vec![
+                ("a.txt", "defaults.secrets.A.file", 7),
+                ("c.txt", "tiers.pro.secrets.C.file", 11)
+            ]
+        );
+    }
+}
