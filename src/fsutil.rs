@@ -1,9 +1,17 @@
-//! File-system helpers shared by everything that writes a file another run reads back
-//! (saved plans, the simulator's state file): a reader never sees a half-written file,
-//! and a crash leaves either the old content or the new one.
+//! File-system helpers shared by every reader and writer of flotilla's files.
+//!
+//! Writing: everything another run reads back (saved plans, the simulator's state file)
+//! is written atomically, so a reader never sees a half-written file and a crash leaves
+//! either the old content or the new one.
+//!
+//! Reading: every input file (specs, state files, saved plans, pricing tables, what-if
+//! scenarios, the simulator's state) may come from an untrusted change, so it is read
+//! through [`read_bounded`]: only regular files (a FIFO, a device or a directory is
+//! refused before a byte is read, and opening never blocks), and never more than a
+//! stated limit.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -70,9 +78,175 @@ fn sync_dir(dir: &Path) {
     let _ = dir;
 }
 
+/// Why a bounded read failed. `Display` says what is wrong; [`ReadError::hint`] what to
+/// do about it.
+#[derive(Debug)]
+pub enum ReadError {
+    /// The file could not be opened (missing, permissions).
+    Open(io::Error),
+    /// Not a regular file: `kind` names what it is ("a directory", "a FIFO (named pipe)").
+    NotRegular { kind: &'static str },
+    /// Larger than the limit (in bytes).
+    TooLarge { limit: u64 },
+    /// Reading failed after opening.
+    Read(io::Error),
+}
+
+impl ReadError {
+    /// Whether the file does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ReadError::Open(e) if e.kind() == io::ErrorKind::NotFound)
+    }
+
+    /// What the user can do.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            ReadError::Open(e) if e.kind() == io::ErrorKind::NotFound => "check the path",
+            ReadError::Open(_) | ReadError::Read(_) => "check the file's permissions",
+            ReadError::NotRegular { .. } => {
+                "flotilla reads only regular files; pass the file itself, not a pipe, device or directory"
+            }
+            ReadError::TooLarge { .. } => "the file is larger than any valid input of its kind",
+        }
+    }
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Open(e) | ReadError::Read(e) => write!(f, "cannot read the file: {e}"),
+            ReadError::NotRegular { kind } => write!(f, "this is {kind}, not a regular file"),
+            ReadError::TooLarge { limit } => {
+                write!(f, "the file is larger than the limit of {limit} bytes")
+            }
+        }
+    }
+}
+
+/// Reads at most `limit` bytes of the regular file at `path`: opens it without blocking
+/// (a FIFO with no writer would otherwise hang), checks the opened handle is a regular
+/// file, and reads at most `limit + 1` bytes, so that neither a lie in the metadata nor
+/// a file growing while it is read can make the read unbounded.
+pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+    let file = open_regular(path)?;
+    let mut buf = Vec::new();
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut buf)
+        .map_err(ReadError::Read)?;
+    if buf.len() as u64 > limit {
+        return Err(ReadError::TooLarge { limit });
+    }
+    Ok(buf)
+}
+
+/// Opens `path` for reading without blocking, and checks the opened handle (not the
+/// path, which could be swapped in between) is a regular file.
+pub fn open_regular(path: &Path) -> Result<File, ReadError> {
+    let mut opts = OpenOptions::new();
+    opts.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = opts.open(path).map_err(ReadError::Open)?;
+    let meta = file.metadata().map_err(ReadError::Read)?;
+    if !meta.is_file() {
+        return Err(ReadError::NotRegular {
+            kind: file_kind(&meta),
+        });
+    }
+    Ok(file)
+}
+
+/// What a non-regular file is, for messages.
+fn file_kind(meta: &fs::Metadata) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let t = meta.file_type();
+        if t.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if t.is_char_device() || t.is_block_device() {
+            return "a device";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    if meta.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// The first control character in `bytes` that no input of flotilla may hold (every C0
+/// control but tab, line feed and carriage return, and DEL), as (byte offset, byte).
+/// A NUL in particular would let one tool read a different document than another.
+pub fn first_control_char(bytes: &[u8]) -> Option<(usize, u8)> {
+    bytes
+        .iter()
+        .position(|&b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0x7f)
+        .map(|i| (i, bytes[i]))
+}
+
+/// A control character as the message names it (`NUL`, `U+001B`).
+pub fn control_char_name(b: u8) -> String {
+    match b {
+        0 => "NUL (U+0000)".to_string(),
+        0x7f => "DEL (U+007F)".to_string(),
+        b => format!("U+{b:04X}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bounded_reads_refuse_what_is_not_a_small_regular_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let small = dir.path().join("small");
+        fs::write(&small, b"12345").unwrap();
+        assert_eq!(read_bounded(&small, 5).unwrap(), b"12345");
+        assert!(matches!(
+            read_bounded(&small, 4),
+            Err(ReadError::TooLarge { limit: 4 })
+        ));
+        assert!(matches!(
+            read_bounded(dir.path(), 10),
+            Err(ReadError::NotRegular {
+                kind: "a directory"
+            })
+        ));
+        let missing = read_bounded(&dir.path().join("nope"), 10).unwrap_err();
+        assert!(missing.is_not_found(), "{missing}");
+        #[cfg(unix)]
+        {
+            assert!(matches!(
+                read_bounded(Path::new("/dev/zero"), 10),
+                Err(ReadError::NotRegular { kind: "a device" })
+            ));
+            let fifo = dir.path().join("fifo");
+            let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+            assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+            // No writer: a blocking open would hang here.
+            let err = read_bounded(&fifo, 10).unwrap_err();
+            assert!(err.to_string().contains("FIFO"), "{err}");
+        }
+    }
+
+    #[test]
+    fn control_characters_are_found_with_their_offset() {
+        assert_eq!(first_control_char(b"a: 1\n\tb: 2\r\n"), None);
+        assert_eq!(first_control_char(b"a: 1\nb\0"), Some((6, 0)));
+        assert_eq!(first_control_char(b"\x1b[31m"), Some((0, 0x1b)));
+        assert_eq!(first_control_char(b"x\x7f"), Some((1, 0x7f)));
+        assert_eq!(control_char_name(0), "NUL (U+0000)");
+        assert_eq!(control_char_name(0x1b), "U+001B");
+    }
 
     fn leftovers(dir: &Path) -> Vec<String> {
         fs::read_dir(dir)

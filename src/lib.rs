@@ -26,6 +26,7 @@ pub mod platform;
 pub mod pricing;
 pub mod render;
 pub mod resource;
+pub mod secret_files;
 pub mod secrets;
 pub mod sim;
 pub mod spec;

@@ -78,10 +78,13 @@ pub fn fingerprint(org: &str, app: &str, name: &str, value: &str) -> String {
 }
 
 /// Reads every secret of `desired` from its environment variable or file (files are
-/// relative to `spec_dir`). All missing values are reported together, by name only.
+/// relative to `spec_dir`, confined and bounded by `files`:
+/// [`crate::secret_files::FilePolicy::read`]). All missing values are reported together,
+/// by name only.
 pub fn load_values(
     desired: &Desired,
     spec_dir: &Path,
+    files: &crate::secret_files::FilePolicy,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<SecretValues, Diagnostics> {
     let mut out = SecretValues::default();
@@ -94,24 +97,13 @@ pub fn load_values(
                 Some(_) => Err(format!("environment variable {var} is empty")),
                 None => Err(format!("environment variable {var} is not set")),
             },
-            SecretSource::File(f) => {
-                let p = spec_dir.join(f);
-                match std::fs::read_to_string(&p) {
-                    Ok(v) => {
-                        let v = v
-                            .strip_suffix('\n')
-                            .map(|x| x.strip_suffix('\r').unwrap_or(x))
-                            .unwrap_or(&v)
-                            .to_string();
-                        if v.is_empty() {
-                            Err(format!("file {} is empty", p.display()))
-                        } else {
-                            Ok(v)
-                        }
-                    }
-                    Err(e) => Err(format!("cannot read {}: {e}", p.display())),
+            SecretSource::File(f) => match files.read(spec_dir, f) {
+                Ok(v) if v.is_empty() => {
+                    Err(format!("file {} is empty", spec_dir.join(f).display()))
                 }
-            }
+                Ok(v) => Ok(v),
+                Err(refusal) => Err(format!("secret file {}", refusal.message())),
+            },
             SecretSource::Unknown => continue,
         };
         match value {
@@ -213,13 +205,14 @@ mod tests {
     fn missing_values_are_reported_by_name() {
         let spec = b"version: 1\norg: o\ndefaults: {image: i, region: iad, secrets: {A: {env: FLOTILLA_TEST_A}, B: {file: nope.txt}}}\ntenants: [{name: t}]\n";
         let d = crate::spec::load_bytes(spec, "s.yaml").unwrap().desired;
-        let e = load_values(&d, Path::new("/nonexistent"), &|_| None).unwrap_err();
+        let files = crate::secret_files::FilePolicy::default();
+        let e = load_values(&d, Path::new("/nonexistent"), &files, &|_| None).unwrap_err();
         let s = e.to_string();
         assert!(
             s.contains("FLOTILLA_TEST_A is not set") && s.contains("nope.txt"),
             "{s}"
         );
-        let ok = load_values(&d, Path::new("/nonexistent"), &|v| {
+        let ok = load_values(&d, Path::new("/nonexistent"), &files, &|v| {
             (v == "FLOTILLA_TEST_A").then(|| "x".to_string())
         });
         assert!(ok.is_err(), "the file is still missing");

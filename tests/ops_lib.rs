@@ -59,6 +59,7 @@ fn validate_counts_a_valid_spec_and_reports_an_invalid_one() {
     std::fs::write(&bad, "version: 1\norg: x\ntenants: 3\n").unwrap();
     let out = ops::validate::run(&ops::validate::Options {
         specs: vec![spec, bad],
+        ..Default::default()
     });
     assert!(!out.all_valid());
     let (counts, warnings) = out.files[0].result.as_ref().unwrap();
@@ -115,10 +116,12 @@ fn planning_errors_are_typed() {
     .err()
     .unwrap();
     assert_eq!(unknown.kind, ErrorKind::Failed);
+    // (after the spec's warning that its secret file is not there)
     assert!(
-        unknown.diagnostics.0[0]
-            .message
-            .contains("--tenant nobody-at-all")
+        unknown
+            .diagnostics
+            .errors()
+            .any(|d| d.message.contains("--tenant nobody-at-all"))
     );
 
     let (dir, _) = scratch();

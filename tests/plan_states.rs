@@ -136,7 +136,7 @@ fn empty_org_creates_everything() {
     );
     assert!(text.contains("+ app my-jarvis-alice"));
     assert!(text.contains("+ volume workspace (3 GB, iad, encrypted)"));
-    assert!(text.contains("+ secret JWT_SECRET (from file ../secrets/jwt.txt)"));
+    assert!(text.contains("+ secret JWT_SECRET (from file secrets/jwt.txt)"));
     assert!(
         !text.contains("\x1b["),
         "no colours when stdout is not a terminal"

@@ -32,7 +32,7 @@ defaults:
   memory: 256mb
   env: { LOG_LEVEL: info }
   secrets:
-    JWT_SECRET: { file: ../secrets/jwt.txt }
+    JWT_SECRET: { file: secrets/jwt.txt }
   volume: { name: data, size_gb: 1, mount: /data }
 tenants:
   - name: alice

@@ -70,6 +70,8 @@ pub struct ApplyArgs {
     pub no_color: bool,
     #[command(flatten)]
     pub pricing: super::pricing::PricingOpts,
+    #[command(flatten)]
+    pub secret_files: super::common::SecretFileArgs,
 }
 
 impl ApplyArgs {
@@ -90,6 +92,7 @@ impl ApplyArgs {
             progress_bar: env.stderr_tty,
             handle_ctrl_c: true,
             plan_key: env.plan_key(),
+            secret_files: self.secret_files.policy(),
         }
     }
 }

@@ -42,3 +42,24 @@ pub fn print_out(s: &str) {
     let _ = out.write_all(s.as_bytes());
     let _ = out.flush();
 }
+
+/// `--secrets-dir` and `--secret-max-bytes`, shared by `validate`, `plan` and `apply`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SecretFileArgs {
+    /// `file:` secrets must resolve inside DIR (default: the spec's directory); symlinks
+    /// are followed before the check, and /proc, /dev and /sys are never read.
+    #[arg(long, value_name = "DIR")]
+    pub secrets_dir: Option<std::path::PathBuf>,
+    /// The largest secret file accepted, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::secret_files::DEFAULT_MAX_BYTES)]
+    pub secret_max_bytes: u64,
+}
+
+impl SecretFileArgs {
+    pub fn policy(&self) -> crate::secret_files::FilePolicy {
+        crate::secret_files::FilePolicy {
+            dir: self.secrets_dir.clone(),
+            max_bytes: self.secret_max_bytes,
+        }
+    }
+}

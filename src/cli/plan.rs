@@ -54,6 +54,8 @@ pub struct PlanArgs {
     pub no_color: bool,
     #[command(flatten)]
     pub pricing: super::pricing::PricingOpts,
+    #[command(flatten)]
+    pub secret_files: super::common::SecretFileArgs,
 }
 
 impl PlanArgs {
@@ -67,6 +69,7 @@ impl PlanArgs {
             tenants: self.tenants.clone(),
             pricing: self.pricing.options(),
             plan_key: env.plan_key(),
+            secret_files: self.secret_files.policy(),
         }
     }
 }

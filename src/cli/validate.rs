@@ -20,10 +20,15 @@ pub struct ValidateArgs {
     /// `text` (default) or `json` (a list of diagnostics per file).
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
+    #[command(flatten)]
+    pub secret_files: super::common::SecretFileArgs,
 }
 
 pub fn run(args: ValidateArgs) -> Result<Exit, Error> {
-    let outcome = crate::ops::validate::run(&Options { specs: args.specs });
+    let outcome = crate::ops::validate::run(&Options {
+        specs: args.specs.clone(),
+        secret_files: args.secret_files.policy(),
+    });
     if args.format == Format::Json {
         print_out(&json(&outcome)?);
     } else {

@@ -8,6 +8,11 @@
 //!   5xx, timeouts and connection errors — except that a non-idempotent write (a create)
 //!   whose outcome is unknown (5xx, timeout, dropped connection) is never repeated: it
 //!   returns [`ApiError::Unknown`] and the caller re-reads and decides.
+//! - An API that cannot be reached (connection refused, DNS failure, connect timeout)
+//!   is reported within seconds: connecting times out after [`CONNECT_TIMEOUT`] and is
+//!   retried [`CONNECT_RETRIES`] times with short backoff, then the call fails with one
+//!   error naming the API's URL and the attempts. 429 and 5xx answers from an API that
+//!   is reachable keep the longer retry budget (`max_retries`).
 //! - Failed calls carry method, path, status and body.
 
 use std::collections::BTreeMap;
@@ -28,6 +33,10 @@ use crate::secrets::SecretValue;
 use crate::wire::api as fly;
 
 pub const DEFAULT_API: &str = "https://api.machines.dev";
+/// How long establishing a connection may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(4);
+/// Attempts after the first when the API cannot be connected to at all.
+pub const CONNECT_RETRIES: u32 = 2;
 pub const LEASE_HEADER: &str = "fly-machine-lease-nonce";
 
 /// An API token: never displayed.
@@ -276,7 +285,7 @@ impl Client {
         auth.set_sensitive(true);
         let http = reqwest::Client::builder()
             .user_agent(concat!("flotilla/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
+            .connect_timeout(CONNECT_TIMEOUT)
             .timeout(cfg.request_timeout)
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
@@ -335,6 +344,8 @@ impl Client {
         let url = format!("{}/v1{path}", inner.cfg.base_url);
         let m = method.to_string();
         let mut attempt = 0u32;
+        let mut connect_failures = 0u32;
+        let first = std::time::Instant::now();
         loop {
             inner.limiter.acquire(act, id).await;
             inner.stats.requests.fetch_add(1, Ordering::Relaxed);
@@ -447,6 +458,21 @@ impl Client {
                             path: path.to_string(),
                             cause: describe(&e),
                         });
+                    }
+                    if e.is_connect() {
+                        connect_failures += 1;
+                        if connect_failures > CONNECT_RETRIES {
+                            return Err(ApiError::Transport {
+                                method: m,
+                                path: path.to_string(),
+                                cause: format!(
+                                    "the API at {} is unreachable ({}; {connect_failures} attempts in {:.1} s)",
+                                    inner.cfg.base_url,
+                                    describe(&e),
+                                    first.elapsed().as_secs_f64()
+                                ),
+                            });
+                        }
                     }
                     if !retries_left {
                         return Err(ApiError::Transport {

@@ -22,10 +22,11 @@ use crate::apply::{DEFAULT_CONCURRENCY, DEFAULT_WAIT, Summary};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::ops::pricing::PricingOptions;
 use crate::ops::target::{Session, TargetOptions, secret_values};
-use crate::ops::{Error, check_tenants, load_spec};
+use crate::ops::{Error, check_tenants, load_spec_checked};
 use crate::plan::Plan;
 use crate::plan::saved::{Authenticity, PlanDocument, PlanKey, PlanMeta};
 use crate::resource::{Desired, ResourceSet};
+use crate::secret_files::FilePolicy;
 use crate::secrets::SecretValues;
 use crate::state::{Observed, interpret};
 
@@ -64,6 +65,8 @@ pub struct Options {
     /// The key saved plans are authenticated with (`FLOTILLA_PLAN_KEY`): with it, a saved
     /// plan must carry its MAC; without it, only plans without a MAC are accepted.
     pub plan_key: Option<PlanKey>,
+    /// Where `file:` secrets may be and how large (`--secrets-dir`, `--secret-max-bytes`).
+    pub secret_files: FilePolicy,
 }
 
 impl Default for Options {
@@ -84,6 +87,7 @@ impl Default for Options {
             progress_bar: false,
             handle_ctrl_c: false,
             plan_key: None,
+            secret_files: FilePolicy::default(),
         }
     }
 }
@@ -103,7 +107,7 @@ struct Input {
     warnings: Diagnostics,
 }
 
-fn read_input(path: &Path, key: Option<&PlanKey>) -> Result<Input, Error> {
+fn read_input(path: &Path, key: Option<&PlanKey>, files: &FilePolicy) -> Result<Input, Error> {
     if is_plan_file(path) {
         let (doc, warnings) = load_saved(path, key)?;
         return Ok(Input {
@@ -115,7 +119,7 @@ fn read_input(path: &Path, key: Option<&PlanKey>) -> Result<Input, Error> {
             warnings,
         });
     }
-    let l = load_spec(path)?;
+    let l = load_spec_checked(path, files)?;
     Ok(Input {
         desired: l.desired,
         spec_file: l.file,
@@ -198,7 +202,7 @@ pub fn prepare(opts: &Options) -> Result<Prepared, Error> {
                 .hint("use --sim for the local simulator, or set FLY_API_TOKEN (and --api or FLY_API_HOSTNAME for another endpoint)"),
         ));
     }
-    let input = read_input(&opts.input, opts.plan_key.as_ref())?;
+    let input = read_input(&opts.input, opts.plan_key.as_ref(), &opts.secret_files)?;
     let warnings = input.warnings.clone();
     plan_input(opts, input).map_err(|e| e.after(&warnings))
 }
@@ -219,8 +223,13 @@ fn plan_input(opts: &Options, input: Input) -> Result<Prepared, Error> {
     if let Some(doc) = &input.saved {
         check_fresh(doc, &observed, &opts.input)?;
     }
-    let (values, mut diagnostics) =
-        secret_values(&desired, &input.dir, opts.target.placeholders()).map_err(Error::from)?;
+    let (values, mut diagnostics) = secret_values(
+        &desired,
+        &input.dir,
+        &opts.secret_files,
+        opts.target.placeholders(),
+    )
+    .map_err(Error::from)?;
     crate::secrets::apply_fingerprints(&mut desired, &values);
     let plan = crate::ops::plan::compute(
         &desired,
@@ -353,12 +362,23 @@ impl Prepared {
             .journal
             .clone()
             .unwrap_or_else(|| crate::apply::default_journal(&run));
-        let journal =
-            Journal::open(&journal_path, &run).map_err(|e| Error::new(Diagnostic::error(e)))?;
+        let target = &self.session.target().source;
+        let header = serde_json::json!({"org": self.desired.org, "target": target, "spec": self.document.spec_file, "operations": ops.len()});
+        let journal = Journal::start(&journal_path, &run, header).map_err(|e| {
+            Error::new(Diagnostic::error(e).hint(
+                "nothing was changed; pass --journal PATH to a writable file (the journal records every operation)",
+            ))
+        })?;
+        let journal_failure = journal.failures();
         let values = std::mem::take(&mut self.values);
         let summary = self
             .session
             .block_on(self.run_ops(ops, values, journal, &journal_path));
+        if let Some(e) = journal_failure.get() {
+            return Err(Error::new(Diagnostic::error(e).hint(
+                "the apply stopped: no operation was started after the failure (those in flight finished); fix the journal's disk and run apply again to converge",
+            )));
+        }
         let diagnostics = record_finish(&journal_path, &run, &summary);
         Ok(Report {
             summary,
@@ -376,8 +396,8 @@ impl Prepared {
     ) -> Summary {
         let target = self.session.target();
         let client = &target.client;
-        journal.event("apply started", serde_json::json!({"org": self.desired.org, "target": target.source, "spec": self.document.spec_file, "operations": ops.len()}));
         let cancel = Arc::new(AtomicBool::new(false));
+        journal.stop_on_failure(Arc::clone(&cancel));
         let watcher = self
             .opts
             .handle_ctrl_c
@@ -443,8 +463,17 @@ fn record_finish(path: &Path, run: &str, summary: &Summary) -> Diagnostics {
             )));
         }
     };
-    if let Ok(j) = Journal::open(path, run) {
-        j.event("apply finished", detail);
+    let failure = match Journal::open(path, run) {
+        Ok(j) => {
+            j.event("apply finished", detail);
+            j.failure()
+        }
+        Err(e) => Some(e),
+    };
+    match failure {
+        Some(e) => Diagnostics::one(Diagnostic::error(format!(
+            "the apply summary cannot be written to the journal: {e}"
+        ))),
+        None => Diagnostics::new(),
     }
-    Diagnostics::new()
 }

@@ -37,6 +37,17 @@ pub fn load_spec(path: &Path) -> Result<Loaded, Error> {
     crate::spec::load_file(path).map_err(|d| Error::invalid(&path.display().to_string(), d))
 }
 
+/// Loads and validates a spec ([`load_spec`]) and checks its `file:` secret references
+/// against `files` ([`crate::secret_files::check_references`]): a refused reference makes
+/// the spec invalid, a missing file is a warning.
+pub fn load_spec_checked(
+    path: &Path,
+    files: &crate::secret_files::FilePolicy,
+) -> Result<Loaded, Error> {
+    crate::secret_files::checked(load_spec(path)?, files)
+        .map_err(|d| Error::invalid(&path.display().to_string(), d))
+}
+
 /// Checks that every name in `tenants` is a tenant of `desired`; the error names the
 /// first unknown one with close matches. `file` is the spec named in the message, when
 /// the desired state came from one.

@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::ops::pricing::PricingOptions;
 use crate::ops::target::{Session, TargetOptions, secret_values};
-use crate::ops::{Error, check_tenants, load_spec};
+use crate::ops::{Error, check_tenants, load_spec_checked};
 use crate::plan::Plan;
 use crate::plan::saved::{PlanDocument, PlanKey, PlanMeta};
 use crate::resource::Desired;
+use crate::secret_files::FilePolicy;
 use crate::secrets::SecretValues;
 use crate::state::{Observed, Snapshot, interpret};
 
@@ -35,6 +36,8 @@ pub struct Options {
     /// Authenticate the saved plan with this key (`FLOTILLA_PLAN_KEY`): its MAC is added
     /// to the seal, and `apply` then needs the same key.
     pub plan_key: Option<PlanKey>,
+    /// Where `file:` secrets may be and how large (`--secrets-dir`, `--secret-max-bytes`).
+    pub secret_files: FilePolicy,
 }
 
 /// Where the observed state came from.
@@ -119,6 +122,9 @@ pub fn compute(
 pub fn load_state(path: &Path) -> Result<Snapshot, Diagnostic> {
     let file = path.display().to_string();
     let bytes = crate::spec::read_limited(path).map_err(|d| d.file(file.clone()))?;
+    if let Some(d) = crate::spec::yaml::control_char_problem(&bytes) {
+        return Err(d.file(file));
+    }
     Snapshot::from_json(&bytes, &file)
 }
 
@@ -170,7 +176,7 @@ fn observe(
         (snapshot, session.target().source.clone())
     };
     // Secret values, when available, let the plan show value changes.
-    let values = match secret_values(desired, dir, opts.target.placeholders()) {
+    let values = match secret_values(desired, dir, &opts.secret_files, opts.target.placeholders()) {
         Ok((v, warnings)) => {
             diagnostics.extend(warnings);
             Some(v)
@@ -206,7 +212,7 @@ pub fn write_state(snapshot: &Snapshot, path: &Path) -> Result<(), Error> {
 
 /// `plan SPEC`.
 pub fn run(opts: &Options) -> Result<Outcome, Error> {
-    let loaded = load_spec(&opts.spec)?;
+    let loaded = load_spec_checked(&opts.spec, &opts.secret_files)?;
     let spec_warnings = loaded.warnings;
     let mut diagnostics = Diagnostics::new();
     let planned = (|| {

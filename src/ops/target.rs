@@ -6,6 +6,7 @@
 //! Nothing here reads the process environment but [`secret_from_env`]: the API token
 //! and hostname come in through [`TargetOptions`].
 
+use crate::secret_files::{FilePolicy, Refusal};
 use std::collections::HashSet;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -326,27 +327,48 @@ pub fn secret_from_env(name: &str) -> Option<String> {
 /// with any warning. With `placeholders` (the simulator), values that are not set are
 /// replaced by stable placeholders, with a warning naming them; otherwise every missing
 /// value is an error.
+///
+/// Secret files are confined and bounded by `files` in both cases: a refused reference
+/// (outside the confinement root, a system directory, not a regular file, too large) is
+/// an error even with placeholders.
 pub fn secret_values(
     desired: &Desired,
     dir: &Path,
+    files: &FilePolicy,
     placeholders: bool,
 ) -> Result<(SecretValues, Diagnostics), Diagnostics> {
-    match crate::secrets::load_values(desired, dir, &secret_from_env) {
+    match crate::secrets::load_values(desired, dir, files, &secret_from_env) {
         Ok(v) => Ok((v, Diagnostics::new())),
-        Err(_) if placeholders => Ok(with_placeholders(desired, dir)),
+        Err(_) if placeholders => with_placeholders(desired, dir, files),
         Err(diags) => Err(diags),
     }
 }
 
 /// Every secret's value, or a placeholder derived from its address when it is not set.
-fn with_placeholders(desired: &Desired, dir: &Path) -> (SecretValues, Diagnostics) {
+fn with_placeholders(
+    desired: &Desired,
+    dir: &Path,
+    files: &FilePolicy,
+) -> Result<(SecretValues, Diagnostics), Diagnostics> {
     let mut values = SecretValues::default();
     let mut substituted: Vec<String> = Vec::new();
+    let mut refused = Diagnostics::new();
     for r in desired.resources.iter() {
         let Spec::Secret(s) = &r.spec else { continue };
-        let v = match real_value(&s.source, dir) {
-            Some(v) => v,
-            None => {
+        let v = match real_value(&s.source, dir, files) {
+            Ok(Some(v)) => v,
+            Err(m) => {
+                refused.push(
+                    Diagnostic::error(format!(
+                        "secret {} of app {}: secret file {m}",
+                        s.name, r.app
+                    ))
+                    .address(r.address.to_string())
+                    .hint(files.hint()),
+                );
+                continue;
+            }
+            Ok(None) => {
                 if !substituted.contains(&s.name) {
                     substituted.push(s.name.clone());
                 }
@@ -356,23 +378,32 @@ fn with_placeholders(desired: &Desired, dir: &Path) -> (SecretValues, Diagnostic
         };
         values.values.insert(r.address.clone(), SecretValue::new(v));
     }
+    if refused.has_errors() {
+        return Err(refused);
+    }
     let warning = Diagnostic::warning(format!(
         "secrets not set, replaced by placeholders in the simulator: {}",
         substituted.join(", ")
     ))
     .hint("export them (or create their files) to use real values; against Fly they are required");
-    (values, Diagnostics::one(warning))
+    Ok((values, Diagnostics::one(warning)))
 }
 
-fn real_value(source: &SecretSource, dir: &Path) -> Option<String> {
-    match source {
+/// A value when it is set; `Err` for a refused secret file (a missing one is `None`).
+fn real_value(
+    source: &SecretSource,
+    dir: &Path,
+    files: &FilePolicy,
+) -> Result<Option<String>, String> {
+    Ok(match source {
         SecretSource::Env(v) => secret_from_env(v).filter(|x| !x.is_empty()),
-        SecretSource::File(f) => std::fs::read_to_string(dir.join(f))
-            .ok()
-            .map(|x| x.trim_end_matches(['\n', '\r']).to_string())
-            .filter(|x| !x.is_empty()),
+        SecretSource::File(f) => match files.read(dir, f) {
+            Ok(v) => Some(v).filter(|x| !x.is_empty()),
+            Err(Refusal::Missing(_)) => None,
+            Err(Refusal::Refused(m)) => return Err(m),
+        },
         SecretSource::Unknown => None,
-    }
+    })
 }
 
 #[cfg(test)]

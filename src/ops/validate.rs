@@ -5,11 +5,14 @@ use std::path::PathBuf;
 
 use crate::diag::Diagnostics;
 use crate::resource::Kind;
+use crate::secret_files::{FilePolicy, checked};
 
 /// Which files to check.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     pub specs: Vec<PathBuf>,
+    /// Where `file:` secrets may be and how large (`--secrets-dir`, `--secret-max-bytes`).
+    pub secret_files: FilePolicy,
 }
 
 /// What a valid spec declares.
@@ -56,19 +59,21 @@ pub fn run(opts: &Options) -> Outcome {
         .iter()
         .map(|path| FileReport {
             file: path.clone(),
-            result: crate::spec::load_file(path).map(|l| {
-                let d = &l.desired;
-                let r = &d.resources;
-                let counts = Counts {
-                    tenants: d.tenants.len(),
-                    apps: r.count(Kind::App),
-                    machines: r.count(Kind::Machine),
-                    volumes: r.count(Kind::Volume),
-                    secrets: r.count(Kind::Secret),
-                    resources: r.len(),
-                };
-                (counts, l.warnings)
-            }),
+            result: crate::spec::load_file(path)
+                .and_then(|l| checked(l, &opts.secret_files))
+                .map(|l| {
+                    let d = &l.desired;
+                    let r = &d.resources;
+                    let counts = Counts {
+                        tenants: d.tenants.len(),
+                        apps: r.count(Kind::App),
+                        machines: r.count(Kind::Machine),
+                        volumes: r.count(Kind::Volume),
+                        secrets: r.count(Kind::Secret),
+                        resources: r.len(),
+                    };
+                    (counts, l.warnings)
+                }),
         })
         .collect();
     Outcome { files }

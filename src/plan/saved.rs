@@ -26,6 +26,9 @@ use crate::state::Unmanaged;
 
 pub const PLAN_FORMAT_VERSION: u32 = 1;
 
+/// The largest saved plan read, in bytes (a plan of 20,000 tenants is about 60 MB).
+pub const MAX_PLAN_BYTES: u64 = 256 * 1024 * 1024;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanDocument {
     pub format_version: u32,
@@ -225,8 +228,14 @@ impl PlanDocument {
         key: Option<&PlanKey>,
     ) -> Result<(PlanDocument, Authenticity), Diagnostic> {
         let file = path.display().to_string();
-        let bytes = std::fs::read(path)
-            .map_err(|e| Diagnostic::error(format!("cannot read the plan: {e}")).file(&file))?;
+        let bytes = crate::fsutil::read_bounded(path, MAX_PLAN_BYTES).map_err(|e| {
+            Diagnostic::error(format!("cannot read the plan: {e}"))
+                .file(&file)
+                .hint(e.hint())
+        })?;
+        if let Some(d) = crate::spec::yaml::control_char_problem(&bytes) {
+            return Err(d.file(&file).hint(REPLAN_HINT));
+        }
         let mut fields = match serde_json::from_slice::<serde_json::Value>(&bytes) {
             Ok(serde_json::Value::Object(m)) => m,
             Ok(_) => return Err(not_a_plan("a saved plan is a JSON object", &file)),

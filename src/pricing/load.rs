@@ -148,6 +148,9 @@ pub(super) fn embedded() -> Result<Catalog, PricingError> {
     finish("embedded pricing/fly".into(), versions)
 }
 
+/// The largest pricing file read (a manifest or a table), in bytes.
+pub const MAX_TABLE_BYTES: u64 = 4 * 1024 * 1024;
+
 /// A directory: one version, a provider directory of versions, or a root holding `fly/`.
 pub(super) fn from_dir(dir: &Path) -> Result<Catalog, PricingError> {
     let label = dir.display().to_string();
@@ -195,8 +198,20 @@ fn read_version_dir(dir: &Path) -> Result<PriceTable, PricingError> {
         if !path.exists() {
             return Ok(None);
         }
-        std::fs::read_to_string(&path).map(Some).map_err(|e| {
-            PricingError::new(&format!("{label}/{file}"), format!("cannot read: {e}"), "")
+        let where_ = format!("{label}/{file}");
+        let bytes = crate::fsutil::read_bounded(&path, MAX_TABLE_BYTES)
+            .map_err(|e| PricingError::new(&where_, e.to_string(), e.hint()))?;
+        if let Some(d) = crate::spec::yaml::control_char_problem(&bytes) {
+            return Err(
+                PricingError::new(&where_, d.message, d.hint.unwrap_or_default()).at_mark(d.mark),
+            );
+        }
+        String::from_utf8(bytes).map(Some).map_err(|e| {
+            PricingError::new(
+                &where_,
+                format!("not valid UTF-8: {e}"),
+                "save the file as UTF-8",
+            )
         })
     };
     parse_version(&label, name.as_deref(), &read)

@@ -26,15 +26,31 @@ fn corrupt(path: &Path, message: impl Into<String>) -> SimError {
     }
 }
 
-/// Reads the world from `path`; a missing file is an empty world.
+/// The largest state file read, in bytes.
+pub const MAX_STATE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Reads the world from `path` (a regular file of at most [`MAX_STATE_BYTES`]); a
+/// missing file is an empty world.
 pub(crate) fn load(path: &Path) -> Result<World, SimError> {
-    let text = match fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(World::default()),
-        Err(e) => return Err(corrupt(path, format!("cannot read: {e}"))),
+    let bytes = match crate::fsutil::read_bounded(path, MAX_STATE_BYTES) {
+        Ok(b) => b,
+        Err(e) if e.is_not_found() => return Ok(World::default()),
+        Err(e) => return Err(corrupt(path, e.to_string())),
     };
-    let head: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| corrupt(path, format!("not valid JSON ({e})")))?;
+    if let Some((at, b)) = crate::fsutil::first_control_char(&bytes) {
+        let m = crate::spec::yaml::mark_at(&bytes, at);
+        return Err(corrupt(
+            path,
+            format!(
+                "{}:{}: the control character {} is not allowed",
+                m.line,
+                m.col,
+                crate::fsutil::control_char_name(b)
+            ),
+        ));
+    }
+    let head: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| corrupt(path, format!("not valid JSON ({e})")))?;
     if head.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
         return Err(corrupt(
             path,
@@ -114,5 +130,18 @@ mod tests {
             let err = load(&path).unwrap_err().to_string();
             assert!(err.contains("sim.json"), "{err}");
         }
+    }
+
+    #[test]
+    fn hostile_state_files_are_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sim.json");
+        fs::write(&path, b"{\"format\":\0}").unwrap();
+        let err = load(&path).unwrap_err().to_string();
+        assert!(err.contains("1:11") && err.contains("NUL"), "{err}");
+        let err = load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("directory"), "{err}");
+        let err = load(Path::new("/dev/zero")).unwrap_err().to_string();
+        assert!(err.contains("device"), "{err}");
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -86,9 +86,10 @@ impl Counters {
     }
 }
 
-/// Appends one JSON object per request to a file.
+/// Appends one JSON object per request to a file, one `write` per complete line (no
+/// buffering), so that a simulator killed at any moment leaves only whole lines.
 pub(crate) struct RequestLog {
-    out: BufWriter<File>,
+    out: File,
 }
 
 impl RequestLog {
@@ -99,9 +100,7 @@ impl RequestLog {
             std::fs::create_dir_all(dir)?;
         }
         let file = OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(RequestLog {
-            out: BufWriter::new(file),
-        })
+        Ok(RequestLog { out: file })
     }
 
     pub fn write(&mut self, r: &Record<'_>) {
@@ -118,10 +117,14 @@ impl RequestLog {
             obj.insert("handler_status".into(), s.into());
         }
         // A failing log write must not fail the request it describes.
-        let _ = serde_json::to_writer(&mut self.out, &line);
-        let _ = self.out.write_all(b"\n");
+        let Ok(mut bytes) = serde_json::to_vec(&line) else {
+            return;
+        };
+        bytes.push(b'\n');
+        let _ = self.out.write_all(&bytes);
     }
 
+    /// Lines are written whole as they come; nothing is held back.
     pub fn flush(&mut self) {
         let _ = self.out.flush();
     }

@@ -709,6 +709,10 @@ pub const APP_KEYS: &[Field] = &[
 
 /// The most tenants one generator may produce.
 pub const MAX_GENERATED: i64 = 100_000;
+/// The most tenants one spec may declare (explicit entries and generators together),
+/// counted before anything is expanded: a spec's memory grows with its tenants (about
+/// 16 MB per 1,000), so a larger fleet is split into several specs.
+pub const MAX_TENANTS: u64 = 50_000;
 pub const GENERATE_COUNT: Setting<Count> =
     int("count", 1, MAX_GENERATED, "how many tenants to generate").not_null();
 pub const GENERATE_NAME: Setting<Text> = text(

@@ -322,9 +322,10 @@ impl<'a> Expander<'a> {
         match self.templates.render(src, ctx) {
             Ok(s) => Some(s),
             Err(Some(e)) => {
-                self.sink.add(
-                    err(format!("template error: {e}"), path, mark).address(address.to_string()),
-                );
+                let d =
+                    err(format!("template error: {e}"), path, mark).address(address.to_string());
+                self.sink
+                    .add(crate::spec::templates::with_budget_hint(d, &e));
                 None
             }
             // Does not compile: reported once already.

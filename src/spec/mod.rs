@@ -35,6 +35,42 @@ pub struct Loaded {
     pub file: String,
     /// The directory that relative paths in the spec (secret files) are resolved against.
     pub dir: PathBuf,
+    /// Every `file:` secret reference as written, with its position (checked against the
+    /// file system by [`crate::secret_files::check_references`]).
+    pub secret_files: Vec<SecretFileRef>,
+}
+
+/// One `{ file: PATH }` secret reference in the spec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretFileRef {
+    /// The path as written.
+    pub reference: String,
+    /// The spec path of the value (`defaults.secrets.JWT_SECRET.file`).
+    pub path: String,
+    pub mark: Mark,
+}
+
+/// Every `secrets.NAME.file` string of the tree, wherever it is (defaults, tiers,
+/// tenants, apps).
+fn secret_file_refs(root: &Node) -> Vec<SecretFileRef> {
+    let mut out = Vec::new();
+    let mut path = String::new();
+    root.walk_scalars(&mut path, &mut |p, node, key| {
+        if key != Some(decl::SECRET_FILE) {
+            return;
+        }
+        let parts: Vec<&str> = p.rsplitn(3, '.').collect();
+        let in_secrets =
+            parts.len() == 3 && (parts[2] == "secrets" || parts[2].ends_with(".secrets"));
+        if let (true, Some(text)) = (in_secrets, node.scalar_text()) {
+            out.push(SecretFileRef {
+                reference: text.to_string(),
+                path: p.to_string(),
+                mark: node.mark,
+            });
+        }
+    });
+    out
 }
 
 /// Reads and validates a spec file.
@@ -46,34 +82,23 @@ pub fn load_file(path: &Path) -> Result<Loaded, Diagnostics> {
     Ok(loaded)
 }
 
-/// Reads a file of at most [`yaml::MAX_BYTES`], with a clear error for a missing or
-/// unreadable file.
+/// Reads a regular file of at most [`yaml::MAX_BYTES`] ([`crate::fsutil::read_bounded`]),
+/// with a clear error for a missing or unreadable file, a directory, a FIFO or a device.
 pub fn read_limited(path: &Path) -> Result<Vec<u8>, Diagnostic> {
-    use std::io::Read;
-    let f = std::fs::File::open(path).map_err(|e| {
-        let hint = if e.kind() == std::io::ErrorKind::NotFound {
-            "check the path; specs usually live in specs/"
-        } else {
-            "check the file's permissions"
+    use crate::fsutil::ReadError;
+    crate::fsutil::read_bounded(path, yaml::MAX_BYTES as u64).map_err(|e| {
+        let hint = match &e {
+            e if e.is_not_found() => "check the path; specs usually live in specs/",
+            ReadError::NotRegular {
+                kind: "a directory",
+            } => "pass a spec file such as specs/jarvis.yaml",
+            ReadError::TooLarge { .. } => {
+                "split the fleet into several specs, or use `generate:` for large tenant lists"
+            }
+            e => e.hint(),
         };
-        Diagnostic::error(format!("cannot read the file: {e}")).hint(hint)
-    })?;
-    if f.metadata().is_ok_and(|m| m.is_dir()) {
-        return Err(Diagnostic::error("this is a directory, not a file")
-            .hint("pass a spec file such as specs/jarvis.yaml"));
-    }
-    let mut buf = Vec::new();
-    f.take(yaml::MAX_BYTES as u64 + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| Diagnostic::error(format!("cannot read the file: {e}")))?;
-    if buf.len() > yaml::MAX_BYTES {
-        return Err(Diagnostic::error(format!(
-            "the file is larger than {} bytes",
-            yaml::MAX_BYTES
-        ))
-        .hint("split the fleet into several specs, or use `generate:` for large tenant lists"));
-    }
-    Ok(buf)
+        Diagnostic::error(e.to_string()).hint(hint)
+    })
 }
 
 /// `sha256:<hex>` of some bytes.
@@ -117,6 +142,10 @@ pub fn load_bytes(bytes: &[u8], file: &str) -> Result<Loaded, Diagnostics> {
         );
     }
     let credentials = scan_credentials(&root, &mut sink);
+    if let Some(d) = tenant_budget(&root) {
+        sink.add(d);
+        return Err(sink.finish());
+    }
 
     let mut ex = expand::Expander::new(&root, file);
     let desired = ex.expand();
@@ -137,7 +166,38 @@ pub fn load_bytes(bytes: &[u8], file: &str) -> Result<Loaded, Diagnostics> {
         spec_hash: hash_bytes(bytes),
         file: file.to_string(),
         dir: PathBuf::new(),
+        secret_files: secret_file_refs(&root),
     })
+}
+
+/// Refuses a spec that declares more than [`decl::MAX_TENANTS`] tenants, counted from the
+/// parsed tree (one per explicit entry, `count` per generator) before any is built.
+fn tenant_budget(root: &Node) -> Option<Diagnostic> {
+    let tenants = decl::TENANTS.get(root)?;
+    let entries = tenants.as_seq()?;
+    let mut total: u64 = 0;
+    for entry in entries {
+        let n = match decl::GENERATE.get(entry) {
+            Some(g) => decl::GENERATE_COUNT
+                .node(g)
+                .and_then(Node::as_i64)
+                .map_or(0, |c| c.max(0) as u64),
+            None => 1,
+        };
+        total = total.saturating_add(n);
+    }
+    if total <= decl::MAX_TENANTS {
+        return None;
+    }
+    Some(
+        Diagnostic::error(format!(
+            "the spec declares {total} tenants; the limit is {} per spec",
+            decl::MAX_TENANTS
+        ))
+        .path("tenants")
+        .at(tenants.mark)
+        .hint("split the fleet into several specs (each with its own `fleet:`)"),
+    )
 }
 
 /// Every string in the spec is checked for credentials; a match names the place and the
@@ -213,5 +273,47 @@ fn scan_keys(entries: &[(Node, Node)], sink: &mut expand::Sink, found: &mut Vec<
             }
             yaml::Value::Scalar { .. } => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenants_are_counted_before_anything_is_built() {
+        let at_limit = format!(
+            "version: 1\norg: o\ndefaults: {{image: i, region: iad}}\ntenants:\n  - {{ name: a }}\n  - generate: {{ count: {}, name: \"u{{{{ i }}}}\" }}\n",
+            decl::MAX_TENANTS - 1
+        );
+        let root = yaml::parse(at_limit.as_bytes()).unwrap();
+        assert!(tenant_budget(&root).is_none());
+        let over = at_limit.replace("- { name: a }", "- { name: a }\n  - { name: b }");
+        let root = yaml::parse(over.as_bytes()).unwrap();
+        let d = tenant_budget(&root).unwrap();
+        assert!(
+            d.message.contains("50001 tenants; the limit is 50000"),
+            "{d}"
+        );
+        assert_eq!(d.mark, Some(Mark { line: 5, col: 3 }));
+        assert!(d.hint.is_some());
+    }
+
+    #[test]
+    fn secret_file_references_are_found_with_their_positions() {
+        let spec = b"version: 1\norg: o\ndefaults:\n  image: i\n  region: iad\n  secrets:\n    A: { file: a.txt }\n    B: { env: B }\ntiers:\n  pro:\n    secrets: { C: { file: c.txt } }\ntenants: [{name: t, tier: pro}]\n";
+        let l = load_bytes(spec, "s.yaml").unwrap();
+        let refs: Vec<(&str, &str, u32)> = l
+            .secret_files
+            .iter()
+            .map(|r| (r.reference.as_str(), r.path.as_str(), r.mark.line))
+            .collect();
+        assert_eq!(
+            refs,
+            vec![
+                ("a.txt", "defaults.secrets.A.file", 7),
+                ("c.txt", "tiers.pro.secrets.C.file", 11)
+            ]
+        );
     }
 }

@@ -4,10 +4,24 @@
 //! rendered once per tenant and Machine, are rendered by a direct substitution that gives
 //! the same text; anything else (filters, tags, an undefined or unusual value) goes
 //! through minijinja.
+//!
+//! Templates come from the spec, so every render has a budget: [`MAX_FUEL`] instructions
+//! (nested loops stop), widths and repeat counts of filters at most [`MAX_WIDTH`],
+//! checked before anything is allocated, and output of at most [`MAX_OUTPUT`] bytes. A
+//! template that exceeded a budget once is not rendered again: the same error is given
+//! for every tenant, at no further cost.
 
 use std::collections::HashMap;
 
-use minijinja::{Environment, UndefinedBehavior, Value};
+use minijinja::value::Rest;
+use minijinja::{Environment, Error, ErrorKind, State, UndefinedBehavior, Value};
+
+/// Instructions one render may execute (minijinja's fuel).
+pub const MAX_FUEL: u64 = 100_000;
+/// The largest width or count a filter accepts (`pad`, `indent`, `format` widths).
+pub const MAX_WIDTH: usize = 1024;
+/// The largest rendered value, in bytes.
+pub const MAX_OUTPUT: usize = 64 * 1024;
 
 pub struct Templates {
     env: Environment<'static>,
@@ -15,6 +29,8 @@ pub struct Templates {
     compiled: HashMap<String, Result<String, String>>,
     /// source → its pieces, for templates that only substitute variables.
     simple: HashMap<String, Option<Vec<Piece>>>,
+    /// source → the budget it exceeded (never rendered again).
+    exhausted: HashMap<String, String>,
 }
 
 /// A piece of a substitution-only template.
@@ -109,15 +125,38 @@ impl Templates {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_keep_trailing_newline(false);
+        env.set_fuel(Some(MAX_FUEL));
         // `{{ i | pad(4) }}` → `0042`.
-        env.add_filter("pad", |v: Value, width: usize| -> String {
+        env.add_filter("pad", |v: Value, width: usize| -> Result<String, Error> {
+            check_width("pad", width)?;
             let s = v.to_string();
-            if s.len() >= width {
+            Ok(if s.len() >= width {
                 s
             } else {
                 format!("{}{s}", "0".repeat(width - s.len()))
-            }
+            })
         });
+        // The built-in filters that take a width, with the width checked first.
+        let indent = Value::from_function(minijinja::filters::indent);
+        env.add_filter(
+            "indent",
+            move |state: &State, args: Rest<Value>| -> Result<Value, Error> {
+                for a in args.iter() {
+                    numbers_within("indent", a)?;
+                }
+                indent.call(state, &args)
+            },
+        );
+        let format = Value::from_function(minijinja::filters::format);
+        env.add_filter(
+            "format",
+            move |state: &State, args: Rest<Value>| -> Result<Value, Error> {
+                if let Some(spec) = args.first().and_then(Value::as_str) {
+                    format_widths_within(spec)?;
+                }
+                format.call(state, &args)
+            },
+        );
         // `{{ tenant.name | underscore }}` → `acme_corp` (volume names allow no dashes).
         env.add_filter("underscore", |s: String| -> String {
             s.replace(['-', '.'], "_")
@@ -126,6 +165,7 @@ impl Templates {
             env,
             compiled: HashMap::new(),
             simple: HashMap::new(),
+            exhausted: HashMap::new(),
         }
     }
 
@@ -164,12 +204,127 @@ impl Templates {
         {
             return Ok(s);
         }
+        if let Some(reason) = self.exhausted.get(src) {
+            return Err(Some(reason.clone()));
+        }
         let t = self
             .env
             .get_template(&name)
             .map_err(|e| Some(describe(&e)))?;
-        t.render(ctx).map_err(|e| Some(describe(&e)))
+        let reason = match t.render(ctx) {
+            Ok(out) if out.len() > MAX_OUTPUT => format!(
+                "the rendered value is {} bytes; the limit is {MAX_OUTPUT} bytes",
+                out.len()
+            ),
+            Ok(out) => return Ok(out),
+            Err(e) if is_budget(&e) => budget_message(&e),
+            Err(e) => return Err(Some(describe(&e))),
+        };
+        self.exhausted.insert(src.to_string(), reason.clone());
+        Err(Some(reason))
     }
+}
+
+/// The hint for a render error that is a budget being exceeded.
+pub fn budget_hint(message: &str) -> Option<String> {
+    let budget = message.contains("render budget")
+        || message.contains("is too large")
+        || message.contains("too many elements")
+        || message.contains("the limit is");
+    budget.then(|| {
+        format!(
+            "templates are for names and short values: a render may run {MAX_FUEL} instructions, filter widths are at most {MAX_WIDTH}, and a value at most {MAX_OUTPUT} bytes"
+        )
+    })
+}
+
+/// Adds the budget hint to a diagnostic of a render error, when it is one.
+pub fn with_budget_hint(d: crate::diag::Diagnostic, message: &str) -> crate::diag::Diagnostic {
+    match budget_hint(message) {
+        Some(h) => d.hint(h),
+        None => d,
+    }
+}
+
+/// Whether a render error is a budget being exceeded (rather than a mistake in the
+/// template that depends on the values).
+fn is_budget(e: &Error) -> bool {
+    e.kind() == ErrorKind::OutOfFuel
+        || e.detail()
+            .is_some_and(|d| d.contains("too large") || d.contains("too many"))
+        || std::error::Error::source(e)
+            .and_then(|s| s.downcast_ref::<Error>())
+            .is_some_and(is_budget)
+}
+
+fn budget_message(e: &Error) -> String {
+    if e.kind() == ErrorKind::OutOfFuel {
+        format!(
+            "the template exceeds the render budget of {MAX_FUEL} instructions (loops that never end, or nest too deep)"
+        )
+    } else {
+        describe(e)
+    }
+}
+
+/// Refuses a width above [`MAX_WIDTH`] before anything is allocated.
+fn check_width(filter: &str, width: usize) -> Result<(), Error> {
+    if width > MAX_WIDTH {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("`{filter}({width})` is too large: the largest width is {MAX_WIDTH}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Every number among a filter's arguments (keyword arguments included) within
+/// [`MAX_WIDTH`].
+fn numbers_within(filter: &str, v: &Value) -> Result<(), Error> {
+    use minijinja::value::ValueKind;
+    match v.kind() {
+        ValueKind::Number => match v.as_i64() {
+            Some(n) if (0..=MAX_WIDTH as i64).contains(&n) => Ok(()),
+            Some(n) if n < 0 => Ok(()),
+            _ => check_width(filter, usize::MAX),
+        },
+        ValueKind::Map => {
+            let Ok(keys) = v.try_iter() else {
+                return Ok(());
+            };
+            for k in keys {
+                if let Ok(item) = v.get_item(&k) {
+                    numbers_within(filter, &item)?;
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The widths and precisions in a `format` string (`%08d`, `{:>20}`) within
+/// [`MAX_WIDTH`].
+fn format_widths_within(spec: &str) -> Result<(), Error> {
+    let bytes = spec.as_bytes();
+    for (i, b) in bytes.iter().enumerate() {
+        if !matches!(b, b'%' | b':') {
+            continue;
+        }
+        let mut n: usize = 0;
+        for c in &bytes[i + 1..] {
+            match c {
+                b'0'..=b'9' => {
+                    n = n.saturating_mul(10).saturating_add(usize::from(c - b'0'));
+                    check_width("format", n)?;
+                }
+                b'-' | b'+' | b' ' | b'#' | b'<' | b'>' | b'^' | b'=' => n = 0,
+                b'.' => n = 0,
+                _ => break,
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Default for Templates {
@@ -195,6 +350,44 @@ fn describe(e: &minijinja::Error) -> String {
 mod tests {
     use super::*;
     use minijinja::context;
+
+    #[test]
+    fn renders_have_a_budget() {
+        let mut t = Templates::new();
+        let ctx = context! { i => 7 };
+        let bomb =
+            "{% for a in range(100000) %}{% for b in range(100000) %}x{% endfor %}{% endfor %}";
+        let start = std::time::Instant::now();
+        let e = t.render(bomb, &ctx).unwrap_err().unwrap();
+        assert!(e.contains("render budget of 100000 instructions"), "{e}");
+        // Exceeded once, refused at once after that.
+        assert_eq!(t.render(bomb, &ctx).unwrap_err().unwrap(), e);
+        assert!(start.elapsed() < std::time::Duration::from_secs(30));
+        let e = t
+            .render("{{ i | pad(2000000000) }}", &ctx)
+            .unwrap_err()
+            .unwrap();
+        assert!(e.contains("pad(2000000000)") && e.contains("1024"), "{e}");
+        assert_eq!(t.render("{{ i | pad(1024) }}", &ctx).unwrap().len(), 1024);
+        let e = t
+            .render("{{ 'a' | indent(5000000) }}", &ctx)
+            .unwrap_err()
+            .unwrap();
+        assert!(e.contains("indent") && e.contains("1024"), "{e}");
+        let e = t
+            .render("{{ 'a' | indent(width=5000000) }}", &ctx)
+            .unwrap_err()
+            .unwrap();
+        assert!(e.contains("1024"), "{e}");
+        let e = t
+            .render("{{ '%0999999999d' | format(1) }}", &ctx)
+            .unwrap_err()
+            .unwrap();
+        assert!(e.contains("format") && e.contains("1024"), "{e}");
+        assert_eq!(t.render("{{ '%05d' | format(i) }}", &ctx).unwrap(), "00007");
+        let e = t.render("{{ 'x' * 100000 }}", &ctx).unwrap_err().unwrap();
+        assert!(e.contains("the limit is 65536 bytes"), "{e}");
+    }
 
     #[test]
     fn renders_and_caches() {

@@ -16,6 +16,9 @@ pub const MAX_BYTES: usize = 32 * 1024 * 1024;
 pub const MAX_DEPTH: usize = 64;
 /// The most nodes a document may expand to (aliases included).
 pub const MAX_NODES: usize = 2_000_000;
+/// The most bytes of scalar text a document may expand to (aliases included): a long
+/// string aliased many times is a bomb of few nodes.
+pub const MAX_EXPANDED_BYTES: usize = 64 * 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
@@ -278,9 +281,11 @@ enum Frame {
 
 struct Builder {
     stack: Vec<Frame>,
-    anchors: HashMap<usize, (Node, usize)>,
+    /// anchor → (node, its node count, its bytes of scalar text)
+    anchors: HashMap<usize, (Node, usize, usize)>,
     docs: Vec<Node>,
     nodes: usize,
+    bytes: usize,
     error: Option<Diagnostic>,
 }
 
@@ -291,8 +296,19 @@ impl Builder {
         }
     }
 
-    fn count(&mut self, n: usize, mark: Mark) -> bool {
-        self.nodes += n;
+    fn count(&mut self, n: usize, bytes: usize, mark: Mark) -> bool {
+        self.nodes = self.nodes.saturating_add(n);
+        self.bytes = self.bytes.saturating_add(bytes);
+        if self.bytes > MAX_EXPANDED_BYTES {
+            self.fail(
+                Diagnostic::error(format!(
+                    "the document expands to more than {MAX_EXPANDED_BYTES} bytes of text (the limit)"
+                ))
+                .at(mark)
+                .hint("a long value repeated through aliases multiplies the document (an alias bomb); write the value once"),
+            );
+            return false;
+        }
         if self.nodes > MAX_NODES {
             self.fail(
                 Diagnostic::error(format!("the document expands to more than {MAX_NODES} nodes"))
@@ -315,16 +331,16 @@ impl Builder {
         }
     }
 
-    fn size(node: &Node) -> usize {
+    /// (nodes, bytes of scalar text) of a node and everything in it.
+    fn size(node: &Node) -> (usize, usize) {
+        let add = |a: (usize, usize), b: (usize, usize)| (a.0 + b.0, a.1.saturating_add(b.1));
         match &node.value {
-            Value::Scalar { .. } => 1,
-            Value::Seq(items) => 1 + items.iter().map(Self::size).sum::<usize>(),
-            Value::Map(entries) => {
-                1 + entries
-                    .iter()
-                    .map(|(k, v)| Self::size(k) + Self::size(v))
-                    .sum::<usize>()
-            }
+            Value::Scalar { text, .. } => (1, text.len()),
+            Value::Seq(items) => items.iter().map(Self::size).fold((1, 0), add),
+            Value::Map(entries) => entries
+                .iter()
+                .map(|(k, v)| add(Self::size(k), Self::size(v)))
+                .fold((1, 0), add),
         }
     }
 }
@@ -337,9 +353,10 @@ impl MarkedEventReceiver for Builder {
         let mark = mark_of(&marker);
         match ev {
             Event::Scalar(text, style, anchor, _tag) => {
-                if !self.count(1, mark) {
+                if !self.count(1, text.len(), mark) {
                     return;
                 }
+                let len = text.len();
                 let node = Node {
                     mark,
                     value: Value::Scalar {
@@ -348,16 +365,16 @@ impl MarkedEventReceiver for Builder {
                     },
                 };
                 if anchor > 0 {
-                    self.anchors.insert(anchor, (node.clone(), 1));
+                    self.anchors.insert(anchor, (node.clone(), 1, len));
                 }
                 self.push_node(node);
             }
-            Event::Alias(id) => match self.anchors.get(&id).map(|(_, size)| *size) {
-                Some(size) => {
-                    if !self.count(size, mark) {
+            Event::Alias(id) => match self.anchors.get(&id).map(|(_, n, b)| (*n, *b)) {
+                Some((nodes, bytes)) => {
+                    if !self.count(nodes, bytes, mark) {
                         return;
                     }
-                    let Some((node, _)) = self.anchors.get(&id) else {
+                    let Some((node, _, _)) = self.anchors.get(&id) else {
                         return;
                     };
                     let mut node = node.clone();
@@ -377,7 +394,7 @@ impl MarkedEventReceiver for Builder {
                     );
                     return;
                 }
-                if !self.count(1, mark) {
+                if !self.count(1, 0, mark) {
                     return;
                 }
                 let frame = if matches!(ev, Event::SequenceStart(..)) {
@@ -424,8 +441,8 @@ impl MarkedEventReceiver for Builder {
                     None => return,
                 };
                 if anchor > 0 {
-                    let size = Self::size(&node);
-                    self.anchors.insert(anchor, (node.clone(), size));
+                    let (nodes, bytes) = Self::size(&node);
+                    self.anchors.insert(anchor, (node.clone(), nodes, bytes));
                 }
                 self.push_node(node);
             }
@@ -490,6 +507,20 @@ fn is_merge_key(k: &Node) -> bool {
     matches!(&k.value, Value::Scalar { text, plain: true } if text == "<<")
 }
 
+/// The first control character no input may hold ([`crate::fsutil::first_control_char`]),
+/// as an error at its line and column (no file; the caller adds it).
+pub fn control_char_problem(bytes: &[u8]) -> Option<Diagnostic> {
+    let (at, b) = crate::fsutil::first_control_char(bytes)?;
+    Some(
+        Diagnostic::error(format!(
+            "the file holds the control character {}",
+            crate::fsutil::control_char_name(b)
+        ))
+        .at(mark_at(bytes, at))
+        .hint("remove it: only tab, line feed and carriage return may appear (a NUL would hide everything after it from other tools)"),
+    )
+}
+
 /// Parses one YAML document from raw bytes. Errors carry a line and column but no file
 /// (the caller adds it).
 pub fn parse(bytes: &[u8]) -> Result<Node, Diagnostic> {
@@ -508,6 +539,9 @@ pub fn parse(bytes: &[u8]) -> Result<Node, Diagnostic> {
                 .hint("save the file as UTF-8"));
         }
     };
+    if let Some(d) = control_char_problem(bytes) {
+        return Err(d);
+    }
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if text.trim().is_empty() {
         return Err(Diagnostic::error("the file is empty")
@@ -519,6 +553,7 @@ pub fn parse(bytes: &[u8]) -> Result<Node, Diagnostic> {
         anchors: HashMap::new(),
         docs: Vec::new(),
         nodes: 0,
+        bytes: 0,
         error: None,
     };
     let mut parser = Parser::new_from_str(text);
@@ -665,6 +700,28 @@ mod tests {
         }
         let e = parse(s.as_bytes()).unwrap_err();
         assert!(e.message.contains("expands to more than"), "{e}");
+    }
+
+    #[test]
+    fn a_long_string_aliased_many_times_is_refused() {
+        let mut s = format!("a: &a \"{}\"\nb: [", "x".repeat(1 << 20));
+        for _ in 0..1500 {
+            s.push_str("*a, ");
+        }
+        s.push_str("]\n");
+        let e = parse(s.as_bytes()).unwrap_err();
+        assert!(e.message.contains("more than 67108864 bytes"), "{e}");
+        assert_eq!(e.mark.map(|m| m.line), Some(2));
+    }
+
+    #[test]
+    fn control_characters_are_refused_with_their_position() {
+        let e = parse(b"version: 1\norg: ac\0me\n").unwrap_err();
+        assert!(e.message.contains("NUL"), "{e}");
+        assert_eq!(e.mark, Some(Mark { line: 2, col: 8 }));
+        let e = parse(b"a: \x1b[31m\n").unwrap_err();
+        assert!(e.message.contains("U+001B"), "{e}");
+        assert!(parse(b"a: 1\r\nb: \"x\ty\"\r\n").is_ok());
     }
 
     #[test]

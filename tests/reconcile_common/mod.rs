@@ -49,7 +49,7 @@ impl Org {
         tweak(&mut cfg);
         let sim = start_blocking(cfg, "127.0.0.1:0".parse().unwrap()).unwrap();
         std::fs::create_dir_all(dir.path().join("specs")).unwrap();
-        std::fs::create_dir_all(dir.path().join("secrets")).unwrap();
+        std::fs::create_dir_all(dir.path().join("specs/secrets")).unwrap();
         for f in ["jarvis.yaml", "workspaces.yaml", "hybrid.yaml"] {
             std::fs::copy(
                 root().join("specs").join(f),
@@ -57,7 +57,7 @@ impl Org {
             )
             .unwrap();
         }
-        std::fs::write(dir.path().join("secrets/jwt.txt"), format!("{JWT}\n")).unwrap();
+        std::fs::write(dir.path().join("specs/secrets/jwt.txt"), format!("{JWT}\n")).unwrap();
         let env = [
             ("ANTHROPIC_API_KEY", ANTHROPIC),
             ("OPENAI_API_KEY", OPENAI),
