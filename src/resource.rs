@@ -30,6 +30,24 @@ pub const META_FLEET: &str = "flotilla_fleet";
 /// `lifecycle.prevent_destroy` recorded on the Machines of a tenant or shared app, so the
 /// protection holds even after the tenant is removed from the spec.
 pub const META_PROTECT: &str = "flotilla_prevent_destroy";
+/// On a fleet's sentinel Machine (`apply::lock`): the fleet it locks. Sentinels carry no
+/// `flotilla_managed`, so they are never planned.
+pub const META_LOCK: &str = "flotilla_lock";
+/// On a fleet's sentinel Machine: `flotilla_removing_APP = ADDRESS` while the fleet is
+/// removing app APP (at ADDRESS, e.g. `tenant.dev.app`), set before the first of its
+/// resources is destroyed and cleared once the app is gone, so an interrupted removal
+/// stays visible to the next plan.
+pub const META_REMOVING: &str = "flotilla_removing_";
+
+/// The apps a sentinel Machine's metadata marks as being removed: (app, address text).
+pub fn removal_marks(metadata: &std::collections::BTreeMap<String, String>) -> Vec<(&str, &str)> {
+    metadata
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix(META_REMOVING)?, v.as_str())))
+        .filter(|(app, _)| !app.is_empty())
+        .collect()
+}
+
 /// The fleet name of a spec that does not set one.
 pub const DEFAULT_FLEET: &str = "default";
 

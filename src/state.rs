@@ -72,6 +72,17 @@ pub struct Unmanaged {
     pub reason: String,
 }
 
+/// A live Machine another fleet manages, in an app this fleet names or owns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForeignMachine {
+    pub app: String,
+    pub id: String,
+    /// The fleet its metadata names (`flotilla_fleet`).
+    pub fleet: String,
+    /// Whether the app holds no Machine of this fleet: it belongs to `fleet`.
+    pub owns_app: bool,
+}
+
 /// The observed state, at the same addresses as the desired one.
 #[derive(Debug, Clone, Default)]
 pub struct Observed {
@@ -79,6 +90,9 @@ pub struct Observed {
     /// Addresses matched without flotilla metadata (adoption).
     pub adopted: HashSet<Address>,
     pub unmanaged: Vec<Unmanaged>,
+    /// Live Machines of other fleets in the apps this spec names or owns: such an app
+    /// is never taken over, nor deleted with them.
+    pub foreign: Vec<ForeignMachine>,
     /// The raw Machines and volumes, by address, for the executor.
     pub machines: HashMap<Address, fly::Machine>,
     pub volumes: HashMap<Address, fly::Volume>,
@@ -95,6 +109,8 @@ struct Context<'a> {
     empty: ownership::AppIndex<'a>,
     declared_apps: HashSet<&'a str>,
     hosting_apps: HashSet<&'a str>,
+    /// Apps this fleet's sentinel marks as being removed, at their addresses.
+    removing: HashMap<&'a str, Address>,
 }
 
 impl<'a> Context<'a> {
@@ -107,6 +123,7 @@ impl<'a> Context<'a> {
             empty: ownership::AppIndex::default(),
             declared_apps: desired.apps.iter().map(String::as_str).collect(),
             hosting_apps: desired.tenants.iter().map(|t| t.app.as_str()).collect(),
+            removing: ownership::removal_marks(snap, desired.fleet.as_str()),
         }
     }
 
@@ -134,6 +151,9 @@ struct AppView<'a> {
     /// The leftovers at their duplicate addresses.
     extra_machines: Vec<(Address, &'a fly::Machine)>,
     live_vols: Vec<&'a fly::Volume>,
+    /// Whether this fleet started removing the app (its sentinel says so): what is left
+    /// of it is this fleet's, whatever carries metadata.
+    removing: bool,
     /// Owned volumes' addresses by Fly ID, and the IDs already placed.
     vol_addr: HashMap<&'a str, Address>,
     taken: HashSet<&'a str>,
@@ -149,6 +169,9 @@ pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
     let cx = Context::new(snap, desired);
     let mut resources = Vec::new();
     for a in &snap.apps {
+        if ownership::foreign_machines(&cx, a, &mut out.foreign) {
+            continue; // another fleet's app: named in the plan's errors, never touched
+        }
         let Some(mut view) = ownership::claim(&cx, a) else {
             continue; // not ours: never listed, never touched
         };
@@ -156,6 +179,7 @@ pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
         adoption::adopt_machines(&mut view, &mut out);
         adoption::adopt_volumes(&mut view, cx.fleet, &mut out);
         duplicates::name_machines(&mut view);
+        duplicates::name_removed_volumes(&mut view);
         duplicates::name_mounted_volumes(&mut view, &mut out);
         normalization::app_resources(&cx, &view, &mut out, &mut resources);
     }

@@ -6,8 +6,10 @@
 
 pub mod exec;
 pub mod journal;
+pub mod lock;
 pub mod ops;
 pub mod progress;
+pub mod removal;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;

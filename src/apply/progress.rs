@@ -72,6 +72,11 @@ impl Progress {
     }
 }
 
+/// A line on stderr outside of a run's progress display (waiting for the fleet lock).
+pub fn notice(msg: &str) {
+    eprintln!("{msg}");
+}
+
 /// On Ctrl-C, sets `cancel` (no new operations start; those in flight finish) and says
 /// so; a second Ctrl-C quits at once (exit code 130).
 pub async fn watch_ctrl_c(cancel: Arc<AtomicBool>) {

@@ -9,6 +9,7 @@ use clap::Args;
 use super::Exit;
 use super::common::{eprint_diags, print_out};
 use super::env::Env;
+use crate::apply::lock::LockOptions;
 use crate::diag::Diagnostic;
 use crate::ops::apply::{Options, Readiness};
 use crate::ops::{Error, to_json_pretty};
@@ -21,6 +22,10 @@ use crate::render::plan_text;
   flotilla plan specs/jarvis.yaml --out plans/jarvis.plan.json && flotilla apply plans/jarvis.plan.json
   flotilla apply specs/jarvis.yaml --canary 2 --max-parallel-updates 5   # roll an image out in waves
   flotilla apply specs/jarvis.yaml --allow-destroy --allow-data-loss     # allow deletes and volume loss
+
+One apply at a time per fleet: an apply takes the fleet's lock (a lease on a stopped
+sentinel Machine in Fly) before it observes; another waits up to --lock-timeout, naming
+the holder. `flotilla unlock SPEC` clears a lock whose holder is gone.
 
 An apply re-observes the organization, plans, and carries the plan out: it is safe to run
 again after any failure or interruption — it continues from what exists.")]
@@ -68,6 +73,14 @@ pub struct ApplyArgs {
     /// Never colour the output.
     #[arg(long)]
     pub no_color: bool,
+    /// Seconds to wait for the fleet lock while another apply of this fleet holds it
+    /// (0: fail at once, naming the holder).
+    #[arg(long, value_name = "SECS", default_value_t = crate::apply::lock::DEFAULT_TIMEOUT.as_secs())]
+    pub lock_timeout: u64,
+    /// Seconds (of API time) the fleet lock outlives a holder that stopped renewing it
+    /// (a crashed apply); renewed every third of it.
+    #[arg(long, value_name = "SECS", default_value_t = crate::apply::lock::DEFAULT_TTL.as_secs(), value_parser = clap::value_parser!(u64).range(3..=3600), hide_short_help = true)]
+    pub lock_ttl: u64,
     #[command(flatten)]
     pub pricing: super::pricing::PricingOpts,
     #[command(flatten)]
@@ -93,6 +106,11 @@ impl ApplyArgs {
             handle_ctrl_c: true,
             plan_key: env.plan_key(),
             secret_files: self.secret_files.policy(),
+            lock: Some(LockOptions {
+                ttl: Duration::from_secs(self.lock_ttl),
+                timeout: Duration::from_secs(self.lock_timeout),
+                holder: env.holder(),
+            }),
         }
     }
 }

@@ -2,6 +2,11 @@
 //! down as plain values: `NO_COLOR`, whether stdin, stdout and stderr are terminals, and
 //! `FLY_API_TOKEN` / `FLY_API_HOSTNAME`, and `FLOTILLA_PLAN_KEY` (authenticates saved plans). Secret values are the exception: they are read
 //! at apply time by `ops::target::secret_from_env`.
+//!
+//! Who is applying, for the fleet lock's holder line: the host name (`HOSTNAME`,
+//! `COMPUTERNAME`, else `/etc/hostname`), the user (`USER`, `USERNAME`) and the CI run
+//! (GitHub Actions' `GITHUB_SERVER_URL`/`GITHUB_REPOSITORY`/`GITHUB_RUN_ID`, GitLab's
+//! `CI_JOB_URL`, `BUILD_URL` (Jenkins), `CIRCLE_BUILD_URL`, `BUILDKITE_BUILD_URL`).
 
 use std::io::IsTerminal;
 
@@ -21,6 +26,12 @@ pub struct Env {
     pub fly_api_hostname: Option<String>,
     /// `FLOTILLA_PLAN_KEY` when set and not empty (never shown by `Debug`).
     pub plan_key: Option<String>,
+    /// This host's name, when known.
+    pub host: Option<String>,
+    /// The user running flotilla, when known.
+    pub user: Option<String>,
+    /// The CI run this process belongs to (its URL, or an ID), when any.
+    pub ci_run: Option<String>,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -38,7 +49,23 @@ impl Env {
             fly_api_token: var("FLY_API_TOKEN"),
             fly_api_hostname: var("FLY_API_HOSTNAME"),
             plan_key: var("FLOTILLA_PLAN_KEY").filter(|k| !k.is_empty()),
+            host: host_name(),
+            user: set("USER").or_else(|| set("USERNAME")),
+            ci_run: ci_run(&set),
         }
+    }
+
+    /// Who is applying, as the fleet lock shows it: `USER@HOST (CI run)`.
+    pub fn holder(&self) -> String {
+        let host = self.host.as_deref().unwrap_or("an unnamed host");
+        let mut s = match &self.user {
+            Some(u) => format!("{u}@{host}"),
+            None => host.to_string(),
+        };
+        if let Some(ci) = &self.ci_run {
+            s.push_str(&format!(" ({ci})"));
+        }
+        s
     }
 
     /// The key saved plans are authenticated with.
@@ -56,6 +83,42 @@ impl Env {
     }
 }
 
+/// A variable that is set and not blank.
+fn set(name: &str) -> Option<String> {
+    var(name)
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+fn host_name() -> Option<String> {
+    set("HOSTNAME").or_else(|| set("COMPUTERNAME")).or_else(|| {
+        std::fs::read_to_string("/etc/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+    })
+}
+
+/// The CI run, from the variables CI systems set (`get` reads one).
+fn ci_run(get: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    if let (Some(server), Some(repo), Some(run)) = (
+        get("GITHUB_SERVER_URL"),
+        get("GITHUB_REPOSITORY"),
+        get("GITHUB_RUN_ID"),
+    ) {
+        return Some(format!("{server}/{repo}/actions/runs/{run}"));
+    }
+    [
+        "CI_JOB_URL",
+        "BUILD_URL",
+        "CIRCLE_BUILD_URL",
+        "BUILDKITE_BUILD_URL",
+    ]
+    .iter()
+    .find_map(|k| get(k))
+    .or_else(|| get("GITHUB_RUN_ID").map(|id| format!("CI run {id}")))
+}
+
 impl std::fmt::Debug for Env {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Env")
@@ -69,6 +132,9 @@ impl std::fmt::Debug for Env {
             )
             .field("fly_api_hostname", &self.fly_api_hostname)
             .field("plan_key", &self.plan_key.as_ref().map(|_| "<redacted>"))
+            .field("host", &self.host)
+            .field("user", &self.user)
+            .field("ci_run", &self.ci_run)
             .finish()
     }
 }
@@ -91,6 +157,38 @@ mod tests {
         };
         assert!(!no_color.style(false).color);
         assert!(!Env::default().style(false).color);
+    }
+
+    #[test]
+    fn the_holder_names_user_host_and_ci_run() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let gh = vars(&[
+            ("GITHUB_SERVER_URL", "https://github.com"),
+            ("GITHUB_REPOSITORY", "acme/fleet"),
+            ("GITHUB_RUN_ID", "42"),
+        ]);
+        assert_eq!(
+            ci_run(&gh).as_deref(),
+            Some("https://github.com/acme/fleet/actions/runs/42")
+        );
+        let gl = vars(&[("CI_JOB_URL", "https://gitlab.example/j/7")]);
+        assert_eq!(ci_run(&gl).as_deref(), Some("https://gitlab.example/j/7"));
+        assert_eq!(ci_run(&vars(&[])), None);
+        let env = Env {
+            host: Some("runner-3".into()),
+            user: Some("ci".into()),
+            ci_run: Some("https://ci/run/1".into()),
+            ..Env::default()
+        };
+        assert_eq!(env.holder(), "ci@runner-3 (https://ci/run/1)");
+        assert_eq!(Env::default().holder(), "an unnamed host");
     }
 
     #[test]

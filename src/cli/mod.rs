@@ -18,6 +18,7 @@ mod plan;
 pub mod pricing;
 mod sim;
 pub mod target;
+mod unlock;
 mod validate;
 mod whatif;
 
@@ -66,6 +67,8 @@ pub enum Command {
     /// Compare architectures across tenant counts and usage patterns: cost, Machines,
     /// break-even points, reservation advice (text, JSON, Markdown, HTML with charts).
     Whatif(whatif::WhatifArgs),
+    /// Clear a fleet's apply lock whose holder is gone (it also expires by itself).
+    Unlock(unlock::UnlockArgs),
 }
 
 /// How a command that did not fail ended.
@@ -118,5 +121,6 @@ pub fn run(cli: Cli, env: &env::Env) -> Result<Exit, crate::ops::Error> {
         Command::Cost(a) => cost::run(a),
         Command::Pricing(a) => pricing::run(a),
         Command::Whatif(a) => whatif::run(a),
+        Command::Unlock(a) => unlock::run(a, env),
     }
 }

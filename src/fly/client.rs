@@ -38,6 +38,10 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(4);
 /// Attempts after the first when the API cannot be connected to at all.
 pub const CONNECT_RETRIES: u32 = 2;
 pub const LEASE_HEADER: &str = "fly-machine-lease-nonce";
+/// The longest lease Fly grants (seconds).
+const MAX_LEASE_SECS: u64 = 3600;
+/// The shortest real time a lease lasts (see [`Client::lease_ttl`]).
+const MIN_LEASE_REAL_SECS: f64 = 5.0;
 
 /// An API token: never displayed.
 #[derive(Clone)]
@@ -80,7 +84,9 @@ impl ClientConfig {
             time_scale: 1.0,
             rate_limits: true,
             request_timeout: Duration::from_secs(30),
-            max_retries: 8,
+            // With backoff capped at 5 s this rides out about a minute of failures: a
+            // read or a repeatable write whose answers keep getting lost still lands.
+            max_retries: 16,
             debug: false,
         }
     }
@@ -240,6 +246,31 @@ pub struct Lease {
     pub nonce: String,
 }
 
+/// A lease as Fly describes it (`GET …/lease`, or the answer to taking one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseInfo {
+    pub lease: Lease,
+    /// Who took it, as Fly knows them (the token's user).
+    pub owner: String,
+    /// What the taker said it is for.
+    pub description: String,
+    /// When it runs out (Unix seconds; 0 when not given).
+    pub expires_at: i64,
+}
+
+/// Reads `{"data": {nonce, owner, description, expires_at}}` (or the same flat).
+fn lease_from(v: &Value) -> Option<LeaseInfo> {
+    let d = v.get("data").unwrap_or(v);
+    let text = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let nonce = d.get("nonce").and_then(Value::as_str)?.to_string();
+    Some(LeaseInfo {
+        lease: Lease { nonce },
+        owner: text("owner"),
+        description: text("description"),
+        expires_at: d.get("expires_at").and_then(Value::as_i64).unwrap_or(0),
+    })
+}
+
 /// The header that proves a request holds `lease` (none without one).
 fn lease_headers(lease: Option<&Lease>) -> Vec<(&'static str, &str)> {
     lease
@@ -314,6 +345,14 @@ impl Client {
     pub fn time_scale(&self) -> f64 {
         let s = self.inner.cfg.time_scale;
         if s.is_finite() && s > 0.0 { s } else { 1.0 }
+    }
+
+    /// A lease TTL of at least `secs` API seconds that also lasts a few real seconds
+    /// (against a time-scaled simulator a short TTL would run out between two renewals),
+    /// within the hour Fly allows.
+    pub fn lease_ttl(&self, secs: u64) -> u64 {
+        let real_floor = (MIN_LEASE_REAL_SECS * self.time_scale()).ceil() as u64;
+        secs.max(real_floor).clamp(1, MAX_LEASE_SECS)
     }
 
     /// Sleep `d` of API time (shortened by the time scale).
@@ -646,16 +685,23 @@ impl Client {
         .await
     }
 
-    /// Replaces a Machine's config (restarting it), under a lease when given.
+    /// Replaces a Machine's config (restarting it), under a lease when given, and only
+    /// while the Machine is at `current_version` (its `instance_id`) when given: Fly
+    /// answers 412 otherwise. Not repeated after an unknown outcome (a repeat would find
+    /// the Machine `replacing`, or at another version): re-read the Machine instead.
     pub async fn update_machine(
         &self,
         app: &str,
         id: &str,
         config: &fly::MachineConfig,
         lease: Option<&Lease>,
+        current_version: Option<&str>,
     ) -> Result<fly::Machine, ApiError> {
         let path = format!("/apps/{}/machines/{}", enc(app), enc(id));
-        let body = serde_json::json!({ "config": config });
+        let mut body = serde_json::json!({ "config": config });
+        if let Some(v) = current_version {
+            body["current_version"] = Value::String(v.to_string());
+        }
         self.json(
             Method::POST,
             &path,
@@ -663,7 +709,7 @@ impl Client {
             id,
             Some(&body),
             &lease_headers(lease),
-            Repeat::Safe,
+            Repeat::Once,
         )
         .await
     }
@@ -729,14 +775,18 @@ impl Client {
         }
     }
 
+    /// Takes a Machine's lease for `ttl_secs`, described by `description` (Fly shows it
+    /// to whoever finds the Machine leased). Not repeated after an unknown outcome: read
+    /// the lease ([`Client::get_lease`]) and recognise the description.
     pub async fn acquire_lease(
         &self,
         app: &str,
         id: &str,
         ttl_secs: u64,
+        description: &str,
     ) -> Result<Lease, ApiError> {
         let path = format!("/apps/{}/machines/{}/lease", enc(app), enc(id));
-        let body = serde_json::json!({ "ttl": ttl_secs, "description": "flotilla apply" });
+        let body = serde_json::json!({ "ttl": ttl_secs, "description": description });
         let v: Value = self
             .json(
                 Method::POST,
@@ -748,20 +798,41 @@ impl Client {
                 Repeat::Once,
             )
             .await?;
-        let nonce = v
-            .pointer("/data/nonce")
-            .or_else(|| v.get("nonce"))
-            .and_then(Value::as_str);
-        match nonce {
-            Some(n) => Ok(Lease {
-                nonce: n.to_string(),
-            }),
-            None => Err(ApiError::Transport {
-                method: "POST".into(),
-                path,
-                cause: "the lease response has no nonce".into(),
-            }),
-        }
+        lease_from(&v).map(|l| l.lease).ok_or(ApiError::Transport {
+            method: "POST".into(),
+            path,
+            cause: "the lease response has no nonce".into(),
+        })
+    }
+
+    /// Extends a lease this client holds by `ttl_secs` from now (repeatable: the same
+    /// nonce refreshes the same lease).
+    pub async fn renew_lease(
+        &self,
+        app: &str,
+        id: &str,
+        lease: &Lease,
+        ttl_secs: u64,
+    ) -> Result<(), ApiError> {
+        let path = format!("/apps/{}/machines/{}/lease", enc(app), enc(id));
+        let body = serde_json::json!({ "ttl": ttl_secs });
+        self.unit(
+            Method::POST,
+            &path,
+            Act::LeaseCreate,
+            id,
+            Some(&body),
+            &lease_headers(Some(lease)),
+            Repeat::Safe,
+        )
+        .await
+    }
+
+    /// The Machine's current lease, if it has one.
+    pub async fn get_lease(&self, app: &str, id: &str) -> Result<Option<LeaseInfo>, ApiError> {
+        let path = format!("/apps/{}/machines/{}/lease", enc(app), enc(id));
+        let v: Option<Value> = self.get_found(&path, Act::LeaseGet, id).await?;
+        Ok(v.as_ref().and_then(lease_from))
     }
 
     pub async fn release_lease(&self, app: &str, id: &str, lease: &Lease) -> Result<(), ApiError> {
@@ -770,13 +841,14 @@ impl Client {
             .await
     }
 
-    /// Sets one metadata key without restarting the Machine.
+    /// Sets one metadata key without restarting the Machine (under a lease when given).
     pub async fn set_metadata(
         &self,
         app: &str,
         id: &str,
         key: &str,
         value: &str,
+        lease: Option<&Lease>,
     ) -> Result<(), ApiError> {
         let path = format!(
             "/apps/{}/machines/{}/metadata/{}",
@@ -791,20 +863,27 @@ impl Client {
             Act::MetadataSet,
             id,
             Some(&body),
-            &[],
+            &lease_headers(lease),
             Repeat::Safe,
         )
         .await
     }
 
-    pub async fn delete_metadata(&self, app: &str, id: &str, key: &str) -> Result<(), ApiError> {
+    pub async fn delete_metadata(
+        &self,
+        app: &str,
+        id: &str,
+        key: &str,
+        lease: Option<&Lease>,
+    ) -> Result<(), ApiError> {
         let path = format!(
             "/apps/{}/machines/{}/metadata/{}",
             enc(app),
             enc(id),
             enc(key)
         );
-        self.delete(&path, Act::MetadataSet, id, &[]).await
+        self.delete(&path, Act::MetadataSet, id, &lease_headers(lease))
+            .await
     }
 
     // ---- volumes ----
@@ -1086,7 +1165,7 @@ mod tests {
         gone.delete_app("a").await.unwrap();
         gone.delete_machine("a", "m", Some(&l)).await.unwrap();
         gone.release_lease("a", "m", &l).await.unwrap();
-        gone.delete_metadata("a", "m", "k").await.unwrap();
+        gone.delete_metadata("a", "m", "k", None).await.unwrap();
         gone.delete_volume("a", "v").await.unwrap();
         let refused = client(&serve(412, "{\"error\":\"attached\"}").await);
         assert_eq!(

@@ -3,15 +3,16 @@
 //!
 //! It lists the org's apps, then concurrently (bounded, and within the client's rate
 //! limits) each app's Machines; for the apps flotilla may own (the spec's app names, and
-//! apps whose Machines carry `flotilla_managed=true`) it also lists volumes and secrets
-//! (names and digests only). Other apps are not looked into further.
+//! apps whose Machines carry `flotilla_managed=true`, the fleets' sentinel apps and the
+//! apps their sentinels mark as being removed) it also lists volumes and secrets (names
+//! and digests only). Other apps are not looked into further.
 
 use std::collections::HashSet;
 
 use futures::stream::{self, StreamExt};
 
 use crate::fly::client::{ApiError, Client};
-use crate::resource::META_MANAGED;
+use crate::resource::{META_LOCK, META_MANAGED, removal_marks};
 use crate::wire as fly_app;
 use crate::wire::{AppSnapshot, STATE_FORMAT_VERSION, Snapshot};
 
@@ -39,13 +40,24 @@ pub async fn observe(
             .buffer_unordered(concurrency)
             .collect()
             .await;
+    let listed: Vec<(fly_app::App, Vec<crate::wire::Machine>)> =
+        listed.into_iter().collect::<Result<_, _>>()?;
+    // Apps a fleet's sentinel marks as being removed (an interrupted removal).
+    let removing: HashSet<&str> = listed
+        .iter()
+        .flat_map(|(_, ms)| ms)
+        .filter(|m| m.config.metadata.contains_key(META_LOCK))
+        .flat_map(|m| removal_marks(&m.config.metadata))
+        .map(|(app, _)| app)
+        .collect();
+    let removing: HashSet<String> = removing.into_iter().map(str::to_string).collect();
     let mut owned: Vec<AppSnapshot> = Vec::new();
-    for r in listed {
-        let (app, machines) = r?;
-        let managed = machines
-            .iter()
-            .any(|m| m.config.metadata.get(META_MANAGED).map(String::as_str) == Some("true"));
-        if managed || declared.contains(&app.name) {
+    for (app, machines) in listed {
+        let managed = machines.iter().any(|m| {
+            m.config.metadata.get(META_MANAGED).map(String::as_str) == Some("true")
+                || m.config.metadata.contains_key(META_LOCK)
+        });
+        if managed || declared.contains(&app.name) || removing.contains(&app.name) {
             owned.push(AppSnapshot {
                 app,
                 machines,

@@ -27,6 +27,7 @@ pub enum Act {
     MachineDelete,
     MachineStart,
     MachineWait,
+    LeaseGet,
     LeaseCreate,
     LeaseRelease,
     MetadataSet,
@@ -61,6 +62,7 @@ impl Act {
                 | Act::MachineList
                 | Act::MachineGet
                 | Act::MachineWait
+                | Act::LeaseGet
                 | Act::VolumeList
                 | Act::VolumeGet
                 | Act::SnapshotList

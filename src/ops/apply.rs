@@ -8,6 +8,11 @@
 //!    [`Prepared::execute`] carries the operations out, journaled, and summarizes.
 //!
 //! Progress lines during execution come from `apply::progress` (off with `quiet`).
+//!
+//! Between connecting and observing, `prepare` takes the fleet lock
+//! ([`crate::apply::lock`]): a Machine lease on the fleet's sentinel, renewed in the
+//! background and handed back when the apply ends (or the [`Prepared`] is dropped), so
+//! two applies of one fleet never plan from the same observation.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,6 +21,7 @@ use std::time::Duration;
 
 use crate::apply::exec::{ExecOptions, Shared};
 use crate::apply::journal::Journal;
+use crate::apply::lock::{FleetLock, LockError, LockOptions};
 use crate::apply::ops::{BuildOptions, Op, Refusal};
 use crate::apply::progress::{Progress, watch_ctrl_c};
 use crate::apply::{DEFAULT_CONCURRENCY, DEFAULT_WAIT, Summary};
@@ -67,6 +73,9 @@ pub struct Options {
     pub plan_key: Option<PlanKey>,
     /// Where `file:` secrets may be and how large (`--secrets-dir`, `--secret-max-bytes`).
     pub secret_files: FilePolicy,
+    /// The fleet lock (`None`: apply without it — only for an org nobody else applies
+    /// to).
+    pub lock: Option<LockOptions>,
 }
 
 impl Default for Options {
@@ -88,6 +97,7 @@ impl Default for Options {
             handle_ctrl_c: false,
             plan_key: None,
             secret_files: FilePolicy::default(),
+            lock: Some(LockOptions::default()),
         }
     }
 }
@@ -191,6 +201,8 @@ pub struct Prepared {
     step: Step,
     from_saved_plan: bool,
     opts: Options,
+    /// Declared before the session: released while its runtime still runs.
+    lock: Option<FleetLock>,
     session: Session,
 }
 
@@ -215,6 +227,7 @@ fn plan_input(opts: &Options, input: Input) -> Result<Prepared, Error> {
     check_tenants(&input.desired, &tenants, None)?;
     let session = Session::connect(&opts.target)?;
     let mut desired = input.desired;
+    let lock = take_lock(&session, &desired, opts)?;
     let snapshot = session.observe(&desired)?;
     // `interpret` reads the desired state's addresses, names and placement, not the
     // secret fingerprints `apply_fingerprints` adds below: one interpretation serves both
@@ -262,8 +275,64 @@ fn plan_input(opts: &Options, input: Input) -> Result<Prepared, Error> {
         step,
         from_saved_plan: input.saved.is_some(),
         opts: opts.clone(),
+        lock,
         session,
     })
+}
+
+/// Takes the fleet lock (when `opts.lock` asks for it), telling the user whom it waits
+/// for unless quiet.
+fn take_lock(
+    session: &Session,
+    desired: &Desired,
+    opts: &Options,
+) -> Result<Option<FleetLock>, Error> {
+    let Some(lock_opts) = &opts.lock else {
+        return Ok(None);
+    };
+    let client = &session.target().client;
+    let fleet = desired.fleet.as_str();
+    let quiet = opts.quiet;
+    let waiting = |by: &crate::apply::lock::HeldBy| {
+        if !quiet {
+            crate::apply::progress::notice(&format!(
+                "Waiting for the lock of fleet `{fleet}` (up to {} s): held by {by}",
+                lock_opts.timeout.as_secs()
+            ));
+        }
+    };
+    session
+        .block_on(FleetLock::acquire(
+            client,
+            &desired.org,
+            fleet,
+            lock_opts,
+            &waiting,
+        ))
+        .map(Some)
+        .map_err(|e| lock_error(e, &desired.org, fleet, lock_opts, &session.target().source))
+}
+
+fn lock_error(e: LockError, org: &str, fleet: &str, opts: &LockOptions, source: &str) -> Error {
+    let app = crate::apply::lock::sentinel_app(org, fleet);
+    let d = match e {
+        LockError::Org(e) => crate::ops::target::observe_error(org, source, &e),
+        LockError::Held { by, waited } => Diagnostic::error(format!(
+            "fleet `{fleet}` in org {org} is locked by another apply (waited {} s): held by {by}",
+            waited.as_secs()
+        ))
+        .hint(format!(
+            "wait for it to finish, or pass --lock-timeout SECS to wait longer; if that apply is gone, the lock expires {} s after it stopped renewing, or clear it with `flotilla unlock SPEC`",
+            opts.ttl.as_secs()
+        )),
+        LockError::Foreign { app } => Diagnostic::error(format!(
+            "the fleet lock's app name {app} is taken by another organization"
+        ))
+        .hint("set a different `fleet:` name in the spec"),
+        LockError::Api(e) => Diagnostic::error(format!("cannot take the fleet lock (app {app}): {e}"))
+            .hint("check the token's access to the org; `flotilla plan` needs no lock"),
+    };
+    Error::new(d).with_summary("Nothing was changed.")
 }
 
 /// A saved plan applies only to the org as it was when the plan was made.
@@ -371,15 +440,20 @@ impl Prepared {
         })?;
         let journal_failure = journal.failures();
         let values = std::mem::take(&mut self.values);
+        let removed = crate::apply::removal::deleted_apps(&ops);
+        let mut diagnostics = self.session.block_on(self.mark_removals(&ops));
         let summary = self
             .session
             .block_on(self.run_ops(ops, values, journal, &journal_path));
+        diagnostics.extend(self.session.block_on(self.unmark_removals(&removed)));
         if let Some(e) = journal_failure.get() {
+            diagnostics.extend(self.release_lock());
             return Err(Error::new(Diagnostic::error(e).hint(
                 "the apply stopped: no operation was started after the failure (those in flight finished); fix the journal's disk and run apply again to converge",
             )));
         }
-        let diagnostics = record_finish(&journal_path, &run, &summary);
+        diagnostics.extend(record_finish(&journal_path, &run, &summary));
+        diagnostics.extend(self.release_lock());
         Ok(Report {
             summary,
             journal: journal_path,
@@ -396,7 +470,11 @@ impl Prepared {
     ) -> Summary {
         let target = self.session.target();
         let client = &target.client;
-        let cancel = Arc::new(AtomicBool::new(false));
+        // A lost fleet lock stops new operations, like Ctrl-C and a journal failure.
+        let cancel = match &self.lock {
+            Some(l) => l.lost(),
+            None => Arc::new(AtomicBool::new(false)),
+        };
         journal.stop_on_failure(Arc::clone(&cancel));
         let watcher = self
             .opts
@@ -437,6 +515,76 @@ impl Prepared {
             &self.observed,
             client.stats(),
         )
+    }
+}
+
+impl Prepared {
+    /// Marks the apps to delete on the fleet's sentinel before anything is destroyed
+    /// (`apply::removal`); without the mark an interrupted removal would leave leftovers
+    /// no plan shows, so a failure is reported.
+    async fn mark_removals(&self, ops: &[Op]) -> Diagnostics {
+        let Some(lock) = &self.lock else {
+            return Diagnostics::new();
+        };
+        let declared: std::collections::HashSet<String> =
+            self.desired.apps.iter().cloned().collect();
+        let client = &self.session.target().client;
+        match crate::apply::removal::mark(client, lock, ops, &declared).await {
+            Ok(()) => Diagnostics::new(),
+            Err(e) => Diagnostics::one(
+                Diagnostic::warning(format!(
+                    "the apps being removed could not be marked on the fleet's sentinel: {e}"
+                ))
+                .hint("if this apply is interrupted, leftovers of those apps may not show in the next plan"),
+            ),
+        }
+    }
+
+    async fn unmark_removals(&self, apps: &[String]) -> Diagnostics {
+        let (Some(lock), false) = (&self.lock, apps.is_empty()) else {
+            return Diagnostics::new();
+        };
+        let client = &self.session.target().client;
+        match crate::apply::removal::unmark_gone(client, lock, apps).await {
+            Ok(()) => Diagnostics::new(),
+            Err(e) => Diagnostics::one(Diagnostic::warning(format!(
+                "the removal marks on the fleet's sentinel could not be cleared: {e} (the next apply clears them)"
+            ))),
+        }
+    }
+
+    /// Hands the fleet lock back; a lock lost during the run (a renewal refused) is
+    /// reported.
+    fn release_lock(&mut self) -> Diagnostics {
+        let Some(lock) = self.lock.take() else {
+            return Diagnostics::new();
+        };
+        let mut out = Diagnostics::new();
+        if let Some(reason) = lock.lost_reason() {
+            out.push(
+                Diagnostic::error(format!(
+                    "the fleet lock was lost during the apply; no operation started after that: {reason}"
+                ))
+                .hint("run the apply again: it continues from what exists"),
+            );
+        }
+        let sentinel = lock.sentinel().clone();
+        if let Err(e) = self.session.block_on(lock.release()) {
+            out.push(
+                Diagnostic::warning(format!(
+                    "the fleet lock (Machine {} in app {}) could not be handed back: {e}",
+                    sentinel.machine, sentinel.app
+                ))
+                .hint("it expires by itself, or clear it with `flotilla unlock SPEC`"),
+            );
+        }
+        out
+    }
+}
+
+impl Drop for Prepared {
+    fn drop(&mut self) {
+        let _ = self.release_lock();
     }
 }
 

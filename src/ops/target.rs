@@ -221,7 +221,7 @@ impl Drop for Session {
 }
 
 /// `cannot observe org ORG: …`, with a hint by cause. `source` is [`Target::source`].
-fn observe_error(org: &str, source: &str, e: &ApiError) -> Diagnostic {
+pub(crate) fn observe_error(org: &str, source: &str, e: &ApiError) -> Diagnostic {
     let d = Diagnostic::error(format!("cannot observe org {org}: {e}"));
     let endpoint = source.strip_prefix("api:").unwrap_or(source);
     match e {

@@ -329,6 +329,7 @@ pub fn diff(desired: &ResourceSet, observed: &Observed) -> Plan {
     }
 
     cascade(&mut changes, desired);
+    errors.extend(ownership_errors(&changes, &observed.foreign));
     let changes = sort_changes(changes, desired);
     let mut summary = Summary::default();
     for c in &changes {
@@ -743,6 +744,32 @@ fn project(observed: &Value, shape: &Value) -> Value {
     }
 }
 
+/// Apps of other fleets: one this spec's naming produces is never taken over, and one
+/// holding another fleet's Machines is never deleted (that would destroy them too).
+fn ownership_errors(changes: &[Change], foreign: &[crate::state::ForeignMachine]) -> Vec<String> {
+    let mut errors = Vec::new();
+    for c in changes.iter().filter(|c| c.kind == Kind::App) {
+        let theirs: Vec<&crate::state::ForeignMachine> =
+            foreign.iter().filter(|f| f.app == c.app).collect();
+        let Some(first) = theirs.first() else {
+            continue;
+        };
+        let ids: Vec<&str> = theirs.iter().map(|f| f.id.as_str()).collect();
+        match c.action {
+            Action::Create if first.owns_app => errors.push(format!(
+                "{}: app {} belongs to fleet `{}` (its Machines {} carry flotilla_fleet={}); this spec's naming produces the same name. Change naming.app (or `fleet:`) so the fleets' app names differ",
+                c.address, c.app, first.fleet, ids.join(", "), first.fleet
+            )),
+            Action::Delete => errors.push(format!(
+                "{}: app {} also holds Machines of fleet `{}` ({}); deleting it would destroy them. Remove them with that fleet's spec first",
+                c.address, c.app, first.fleet, ids.join(", ")
+            )),
+            _ => {}
+        }
+    }
+    errors
+}
+
 /// Plans the whole desired state against an observed one, optionally narrowed to tenants.
 pub fn plan(desired: &Desired, observed: &Observed, tenants: &[String]) -> Plan {
     if tenants.is_empty() {
@@ -754,6 +781,7 @@ pub fn plan(desired: &Desired, observed: &Observed, tenants: &[String]) -> Plan 
         resources: filter_tenants(&observed.resources, tenants),
         adopted: observed.adopted.clone(),
         unmanaged: Vec::new(),
+        foreign: observed.foreign.clone(),
         machines: Default::default(),
         volumes: Default::default(),
         fingerprint: observed.fingerprint.clone(),

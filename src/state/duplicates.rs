@@ -23,6 +23,31 @@ pub(super) fn name_machines(view: &mut AppView<'_>) {
         .collect();
 }
 
+/// In an app this fleet started removing, the volumes nothing else claimed are its own
+/// leftovers (their Machines are gone): `OWNER.volume.NAME[0]`, `…#ID` for a second one.
+pub(super) fn name_removed_volumes(view: &mut AppView<'_>) {
+    if !view.removing {
+        return;
+    }
+    let app_address = view.app_address.clone();
+    let Some(owner) = app_address.owner() else {
+        return;
+    };
+    for v in view.live_vols.clone() {
+        if view.taken.contains(v.id.as_str()) || !is_name(&v.name) {
+            continue;
+        }
+        let plain = Address::volume(&owner, &v.name, 0);
+        let addr = if view.vol_addr.values().any(|a| a == &plain) {
+            plain.duplicate(&v.id).unwrap_or(plain)
+        } else {
+            plain
+        };
+        view.taken.insert(v.id.as_str());
+        view.vol_addr.insert(v.id.as_str(), addr);
+    }
+}
+
 /// Volumes not matched by name: ours when a managed Machine mounts them, else listed
 /// as unmanaged.
 pub(super) fn name_mounted_volumes(view: &mut AppView<'_>, out: &mut Observed) {

@@ -215,8 +215,9 @@ fn secret_resources(
     let fingerprints = agreed_fingerprints(view, cx.fleet);
     let name = view.name;
     // A removed owner's app: every secret is its.
-    let orphaned =
-        view.idx.app.is_none() && !view.managed.is_empty() && !cx.hosting_apps.contains(name);
+    let orphaned = view.idx.app.is_none()
+        && (!view.managed.is_empty() || view.removing)
+        && !cx.hosting_apps.contains(name);
     for s in &view.snap.secrets {
         let addr = match view.idx.secrets.get(s.name.as_str()) {
             Some(r) => r.address.clone(),

@@ -5,10 +5,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::{AppView, Context, Unmanaged, UnmanagedKind};
 use crate::resource::{
-    Address, DEFAULT_FLEET, Desired, META_FLEET, META_INDEX, META_MANAGED, META_ROLE, META_TENANT,
-    Owner, Resource, Spec, is_name,
+    Address, DEFAULT_FLEET, Desired, Kind, META_FLEET, META_INDEX, META_LOCK, META_MANAGED,
+    META_ROLE, META_TENANT, Owner, Resource, Spec, is_name, removal_marks as removal_marks_of,
 };
-use crate::wire::{self as fly, AppSnapshot};
+use crate::wire::{self as fly, AppSnapshot, Snapshot};
 
 /// Desired-side lookups for one app.
 #[derive(Default)]
@@ -88,17 +88,19 @@ pub(super) fn claim<'a>(cx: &'a Context<'a>, a: &'a AppSnapshot) -> Option<AppVi
         .filter(|m| is_managed(m, cx.fleet))
         .collect();
     let declared = cx.declared_apps.contains(name);
-    if !declared && managed.is_empty() || !is_name(name) {
+    let removing = cx.removing.get(name);
+    if !declared && managed.is_empty() && removing.is_none() || !is_name(name) {
         return None;
     }
     let idx = cx.index(name);
-    let (app_address, app_tenant, shared) = match idx.app {
-        Some(r) => (
+    let (app_address, app_tenant, shared) = match (idx.app, removing) {
+        (Some(r), _) => (
             r.address.clone(),
             r.tenant.clone(),
             matches!(&r.spec, Spec::App(s) if s.shared),
         ),
-        None => undeclared_app(cx, name, &managed),
+        (None, Some(addr)) if managed.is_empty() => removed_app(addr),
+        (None, _) => undeclared_app(cx, name, &managed),
     };
     let (slots, leftovers) = claim_slots(name, &managed);
     Some(AppView {
@@ -111,12 +113,35 @@ pub(super) fn claim<'a>(cx: &'a Context<'a>, a: &'a AppSnapshot) -> Option<AppVi
         live_vols: a.volumes.iter().filter(|v| !is_gone(&v.state)).collect(),
         live,
         managed,
+        removing: removing.is_some(),
         slots,
         leftovers,
         extra_machines: Vec::new(),
         vol_addr: HashMap::new(),
         taken: HashSet::new(),
     })
+}
+
+/// The apps `fleet`'s sentinel (in `snap`) marks as being removed, at the addresses the
+/// marks name. A mark whose address does not parse, or is not an app's, is ignored.
+pub(super) fn removal_marks<'a>(snap: &'a Snapshot, fleet: &str) -> HashMap<&'a str, Address> {
+    snap.apps
+        .iter()
+        .flat_map(|a| &a.machines)
+        .filter(|m| m.config.metadata.get(META_LOCK).map(String::as_str) == Some(fleet))
+        .flat_map(|m| removal_marks_of(&m.config.metadata))
+        .filter_map(|(app, addr)| {
+            let addr: Address = addr.parse().ok()?;
+            (addr.kind() == Some(Kind::App)).then_some((app, addr))
+        })
+        .collect()
+}
+
+/// An app whose removal this fleet started and whose Machines are gone already.
+fn removed_app(addr: &Address) -> (Address, Option<String>, bool) {
+    let tenant = addr.tenant().map(str::to_string);
+    let shared = tenant.is_none();
+    (addr.clone(), tenant, shared)
 }
 
 /// The address of an app declared only as the host of tenants, or removed from the
@@ -164,6 +189,30 @@ fn claim_slots<'a>(app: &str, managed: &[&'a fly::Machine]) -> Claims<'a> {
         }
     }
     (slots, leftovers)
+}
+
+/// Records the live Machines of other fleets in an app this fleet names or manages, and
+/// says whether the app is another fleet's: it holds their Machines and none of ours.
+pub(super) fn foreign_machines(
+    cx: &Context<'_>,
+    a: &AppSnapshot,
+    out: &mut Vec<super::ForeignMachine>,
+) -> bool {
+    let live = || a.machines.iter().filter(|m| !is_gone(&m.state));
+    let ours = live().any(|m| is_managed(m, cx.fleet));
+    if !ours && !cx.declared_apps.contains(a.app.name.as_str()) {
+        return false;
+    }
+    let before = out.len();
+    for m in live().filter(|m| carries_flotilla(m) && !is_managed(m, cx.fleet)) {
+        out.push(super::ForeignMachine {
+            app: a.app.name.clone(),
+            id: m.id.clone(),
+            fleet: fleet_of(m).to_string(),
+            owns_app: !ours,
+        });
+    }
+    !ours && out.len() > before
 }
 
 /// Machines of another fleet are never adopted nor touched: listed as unmanaged.

@@ -195,7 +195,17 @@ impl Org {
         v.as_array().cloned().unwrap_or_default()
     }
 
+    /// The org's apps but the fleet locks' sentinel apps (`flotilla-lock-…`, see
+    /// [`Org::all_apps`]).
     pub fn apps(&self, org: &str) -> Vec<String> {
+        self.all_apps(org)
+            .into_iter()
+            .filter(|a| !a.starts_with("flotilla-lock-"))
+            .collect()
+    }
+
+    /// Every app of the org.
+    pub fn all_apps(&self, org: &str) -> Vec<String> {
         let (_, v) = self.api("GET", &format!("/apps?org_slug={org}"), None);
         v["apps"]
             .as_array()

@@ -1,8 +1,10 @@
 //! Apps: creating one (looked up by name after a lost response; a taken name is ours
-//! only when the app belongs to this organization) and destroying one.
+//! only when the app belongs to this organization) and destroying one — never while it
+//! holds another fleet's Machines.
 
 use super::confirm::{Acted, NotActed, act_confirmed};
 use super::{OpError, OpResult, Shared};
+use crate::resource::{META_FLEET, META_MANAGED};
 
 /// Creates attempted when every outcome is unknown.
 const ATTEMPTS: u32 = 4;
@@ -54,7 +56,34 @@ async fn is_ours(sh: &Shared, app: &str) -> Result<bool, OpError> {
     }
 }
 
+/// Destroys an app (Fly destroys what is left in it), unless it holds a flotilla
+/// Machine this run did not observe as its own: another fleet's, which would go too.
 pub(super) async fn delete(sh: &Shared, app: &str) -> OpResult {
+    let strangers: Vec<String> = sh
+        .client
+        .list_machines(app)
+        .await?
+        .into_iter()
+        .filter(|m| !matches!(m.state.as_str(), "destroyed" | "destroying"))
+        .filter(|m| m.config.metadata.get(META_MANAGED).map(String::as_str) == Some("true"))
+        .filter(|m| !sh.observed.machines.values().any(|o| o.id == m.id))
+        .map(|m| {
+            let fleet = m
+                .config
+                .metadata
+                .get(META_FLEET)
+                .cloned()
+                .unwrap_or_default();
+            format!("{} (fleet `{fleet}`)", m.id)
+        })
+        .collect();
+    if !strangers.is_empty() {
+        return Err(OpError::failed(format!(
+            "app {app} holds Machines this fleet does not own: {}; not deleting it",
+            strangers.join(", ")
+        ))
+        .with_hint("remove them with their own fleet's spec first, then apply again"));
+    }
     sh.client.delete_app(app).await?;
     Ok(format!("app {app} destroyed"))
 }

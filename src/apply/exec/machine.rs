@@ -1,7 +1,8 @@
 //! Creating and destroying Machines. A create goes where its volume is (or to the first
 //! region with capacity, moving a volume made for it a moment ago along), is looked up
 //! by its flotilla metadata after a lost response, and is done once the Machine has
-//! started. A destroy is done once Fly reports the Machine destroyed.
+//! started. A destroy happens under the Machine's lease and is done once Fly reports the
+//! Machine destroyed.
 
 use std::collections::HashMap;
 
@@ -9,6 +10,7 @@ use serde_json::Value;
 
 use super::confirm::{Acted, NotActed, act_confirmed};
 use super::health::wait_started;
+use super::lease::MachineLease;
 use super::poll::{Check, Pause, Until, poll_until};
 use super::volume::{create_in, regions_for, wait_detached};
 use super::{OpError, OpResult, Shared};
@@ -167,8 +169,49 @@ fn identity(m: &MachineSpec) -> Vec<(&'static str, String)> {
     v
 }
 
-pub(super) async fn delete(sh: &Shared, app: &str, id: &str) -> OpResult {
-    sh.client.delete_machine(app, id, None).await?;
+/// Destroys a Machine under its lease (refused when it changed since the plan). A lost
+/// answer is confirmed from Fly: a Machine gone or being destroyed took the request.
+pub(super) async fn delete(sh: &Shared, op: &Op, id: &str) -> OpResult {
+    let app = op.app.as_str();
+    let already = match sh.client.get_machine(app, id).await? {
+        None => return Ok(format!("Machine {id} destroyed")),
+        Some(m) => is_destroyed(&m.state),
+    };
+    if !already {
+        let lease = MachineLease::take(sh, app, id).await?;
+        let sent = match lease.current(sh, &op.address).await {
+            Ok(_) => send_delete(sh, app, id, &lease).await,
+            Err(e) => Err(e),
+        };
+        lease.release().await;
+        sent?;
+    }
+    wait_destroyed(sh, app, id).await?;
+    Ok(format!("Machine {id} destroyed"))
+}
+
+fn is_destroyed(state: &str) -> bool {
+    matches!(state, "destroyed" | "destroying")
+}
+
+async fn send_delete(
+    sh: &Shared,
+    app: &str,
+    id: &str,
+    lease: &MachineLease,
+) -> Result<(), OpError> {
+    let Err(e) = sh.client.delete_machine(app, id, Some(lease.lease())).await else {
+        return Ok(());
+    };
+    // A repeat after a lost answer finds the Machine being destroyed: that is done.
+    match sh.client.get_machine(app, id).await? {
+        None => Ok(()),
+        Some(m) if is_destroyed(&m.state) => Ok(()),
+        Some(_) => Err(e.into()),
+    }
+}
+
+async fn wait_destroyed(sh: &Shared, app: &str, id: &str) -> Result<(), OpError> {
     let until = Until {
         deadline: sh.deadline(),
         pause: Pause::MachineState {
@@ -187,6 +230,5 @@ pub(super) async fn delete(sh: &Shared, app: &str, id: &str) -> OpResult {
             )))),
         }
     })
-    .await?;
-    Ok(format!("Machine {id} destroyed"))
+    .await
 }

@@ -1,23 +1,24 @@
-//! Updating a Machine in place. Metadata-only changes go through the metadata endpoint
-//! (no restart). A restarting update takes a lease, builds the config from the
-//! Machine's current one (so fields flotilla does not manage are sent back unchanged),
-//! waits until it is started again (with its checks, when it has any) and hands the
-//! lease back.
+//! Updating a Machine in place, always under its lease ([`super::lease`]): the Machine
+//! is re-read under the lease and left alone when it changed since the plan.
+//! Metadata-only changes go through the metadata endpoint (no restart). A restarting
+//! update builds the config from the Machine's current one (so fields flotilla does not
+//! manage are sent back unchanged), sends it only onto that version (`current_version`),
+//! confirms a lost answer from the Machine's version, waits until it is started again
+//! (with its checks, when it has any) and hands the lease back.
 
 use std::time::Duration;
 
 use super::health::{get, wait_started};
+use super::lease::MachineLease;
 use super::machine::volume_ids;
 use super::{OpError, OpResult, Shared};
 use crate::apply::ops::Op;
-use crate::fly::client::{ApiError, Lease};
 use crate::fly::convert::machine_config;
 use crate::resource::MachineSpec;
+use crate::wire::api as fly;
 
-/// Lease attempts before giving up on a Machine someone else holds.
-const LEASE_ATTEMPTS: u64 = 10;
-/// How long a lease lasts if it is never handed back (seconds).
-const LEASE_TTL_SECS: u64 = 120;
+/// Updates sent while every outcome is unknown and the Machine keeps its old version.
+const UPDATE_ATTEMPTS: u64 = 4;
 
 pub(super) async fn update(
     sh: &Shared,
@@ -31,13 +32,14 @@ pub(super) async fn update(
         .ok_or_else(|| OpError::internal("not a Machine"))?;
     let id = sh.known_id(&op.address, "Machine")?;
     let app = r.app.as_str();
-    if !restart {
-        return set_metadata(sh, app, &id, metadata).await;
-    }
-    let lease = take_lease(sh, app, &id).await?;
-    let result = reconfigure(sh, app, &id, m, &lease).await;
+    let lease = MachineLease::take(sh, app, &id).await?;
+    let result = match lease.current(sh, &op.address).await {
+        Ok(_) if !restart => set_metadata(sh, app, &id, metadata, &lease).await,
+        Ok(current) => reconfigure(sh, app, &current, m, &lease).await,
+        Err(e) => Err(e),
+    };
     // Always hand the lease back (it also expires on its own).
-    let _ = sh.client.release_lease(app, &id, &lease).await;
+    lease.release().await;
     result
 }
 
@@ -46,59 +48,73 @@ async fn set_metadata(
     app: &str,
     id: &str,
     metadata: &[(String, Option<String>)],
+    lease: &MachineLease,
 ) -> OpResult {
+    let l = Some(lease.lease());
     for (k, v) in metadata {
         match v {
-            Some(v) => sh.client.set_metadata(app, id, k, v).await?,
-            None => sh.client.delete_metadata(app, id, k).await?,
+            Some(v) => sh.client.set_metadata(app, id, k, v, l).await?,
+            None => sh.client.delete_metadata(app, id, k, l).await?,
         }
     }
     let keys: Vec<&str> = metadata.iter().map(|(k, _)| k.as_str()).collect();
     Ok(format!("{id}: metadata {} (no restart)", keys.join(", ")))
 }
 
-/// Sends the new config under the lease and waits for the restart.
-async fn reconfigure(sh: &Shared, app: &str, id: &str, m: &MachineSpec, lease: &Lease) -> OpResult {
-    let current = get(sh, app, id).await?;
+/// Sends the new config under the lease (only onto the version just read) and waits for
+/// the restart.
+async fn reconfigure(
+    sh: &Shared,
+    app: &str,
+    current: &fly::Machine,
+    m: &MachineSpec,
+    lease: &MachineLease,
+) -> OpResult {
+    let id = current.id.as_str();
     let config = machine_config(m, &volume_ids(sh, m), Some(&current.config));
-    sh.client
-        .update_machine(app, id, &config, Some(lease))
-        .await?;
+    send_update(sh, app, current, &config, lease).await?;
     let check_health = m.checks.as_ref().is_some_and(|c| !c.is_empty());
     wait_started(sh, app, id, check_health).await?;
     Ok(format!("{id} updated and restarted ({})", m.image))
 }
 
-/// Takes the Machine's lease. Fly (and the simulator) answer 409 while another party
-/// holds it: wait 2 s × attempt and try again. An unknown outcome waits 5 s and tries
-/// again: a lease cannot be looked up (only its taker learns the nonce), so a lost
-/// acquire that took effect shows up as a 409 until it expires. This is a bounded retry
-/// with growing pauses rather than a wait for a state, so it keeps its own loop.
-async fn take_lease(sh: &Shared, app: &str, id: &str) -> Result<Lease, OpError> {
+/// The update, confirmed from Fly when its answer is lost: a new version means it took
+/// effect (a repeat would find the Machine `replacing`, or at the new version); the old
+/// version in a settled state means it did not, and it is sent again.
+async fn send_update(
+    sh: &Shared,
+    app: &str,
+    current: &fly::Machine,
+    config: &fly::MachineConfig,
+    lease: &MachineLease,
+) -> Result<(), OpError> {
+    let id = current.id.as_str();
+    let version = current.instance_id.as_deref();
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let e = match sh.client.acquire_lease(app, id, LEASE_TTL_SECS).await {
-            Ok(l) => return Ok(l),
+        let e = match sh
+            .client
+            .update_machine(app, id, config, Some(lease.lease()), version)
+            .await
+        {
+            Ok(_) => return Ok(()),
             Err(e) => e,
         };
-        let held = e.status() == Some(409);
-        if attempt >= LEASE_ATTEMPTS || !(held || e.is_unknown()) {
-            return Err(lease_error(e));
+        let busy = e.status() == Some(409) && attempt > 1;
+        let moved = e.status() == Some(412) && attempt > 1;
+        if !(e.is_unknown() || busy || moved) {
+            return Err(e.into());
         }
-        let pause = if held { 2 * attempt } else { 5 };
-        sh.client.sleep(Duration::from_secs(pause)).await;
-    }
-}
-
-fn lease_error(e: ApiError) -> OpError {
-    let held = e.status() == Some(409);
-    let err = OpError::from(e);
-    if held {
-        err.with_hint(
-            "someone else holds a lease on this Machine; try again when their change is done",
-        )
-    } else {
-        err
+        let now = get(sh, app, id).await?;
+        if now.instance_id.as_deref() != version {
+            return Ok(());
+        }
+        if attempt >= UPDATE_ATTEMPTS {
+            return Err(OpError::from(e).with_hint(
+                "the update's outcome is unknown and the Machine still runs its old version; run the apply again",
+            ));
+        }
+        sh.client.sleep(Duration::from_secs(attempt)).await;
     }
 }

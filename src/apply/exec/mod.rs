@@ -20,6 +20,7 @@ mod confirm;
 mod error;
 mod gate;
 mod health;
+mod lease;
 mod machine;
 mod machine_update;
 mod poll;
@@ -84,7 +85,7 @@ async fn run(sh: &Shared, op: &Op) -> OpResult {
             let unchanged = *secrets_only && sh.secrets_changed(&op.app) == Some(false);
             machine_update::update(sh, op, *restart && !unchanged, metadata).await
         }
-        OpKind::DeleteMachine { id } => machine::delete(sh, &op.app, id).await,
+        OpKind::DeleteMachine { id } => machine::delete(sh, op, id).await,
         OpKind::Gate { wave } => gate::check(sh, *wave).await,
     }
 }
