@@ -273,6 +273,12 @@ pub struct VolumeSpec {
     /// Fly volume ID of the Machine it is attached to (observed only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attached_machine_id: Option<String>,
+    /// Names this slot's volume may already carry from an earlier default naming (index
+    /// 0 under `count > 1` was `NAME_0`). Observed names win: when the app has a volume
+    /// under an alias and none under `name`, planning keeps the alias
+    /// (`plan::names::keep_observed_volume_names`), so the volume is not replaced.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,6 +9,7 @@ use clap::Args;
 use super::Exit;
 use super::common::{eprint_diags, print_out};
 use super::env::Env;
+use crate::apply::Summary;
 use crate::diag::Diagnostic;
 use crate::ops::apply::{Options, Readiness};
 use crate::ops::{Error, to_json_pretty};
@@ -59,7 +60,8 @@ pub struct ApplyArgs {
     /// snapshot to finish.
     #[arg(long, value_name = "SECS", default_value_t = crate::apply::DEFAULT_WAIT.as_secs())]
     pub wait_timeout: u64,
-    /// Print the summary as JSON on stdout (after the plan).
+    /// Print the summary as JSON on stdout, and nothing else there (the plan goes to
+    /// stderr); also when there is nothing to do.
     #[arg(long)]
     pub json_summary: bool,
     /// No progress lines.
@@ -98,12 +100,21 @@ pub fn run(args: ApplyArgs, env: &Env) -> Result<Exit, Error> {
     let prepared = crate::ops::apply::prepare(&args.options(env))?;
     eprint_diags(&prepared.spec_warnings);
     eprint_diags(&prepared.diagnostics);
-    print_out(&plan_text(
+    // With --json-summary, stdout holds the summary's JSON and nothing else.
+    let plan = plan_text(
         &prepared.document,
         Some(&prepared.desired.resources),
         env.style(args.no_color),
-    ));
+    );
+    if args.json_summary {
+        eprint!("{plan}");
+    } else {
+        print_out(&plan);
+    }
     if prepared.readiness()? == Readiness::NothingToDo {
+        if args.json_summary {
+            print_out(&to_json_pretty(&Summary::default(), "the apply summary")?);
+        }
         return Ok(Exit::Ok);
     }
     if !args.yes && prepared.needs_confirmation() {

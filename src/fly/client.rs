@@ -366,6 +366,9 @@ impl Client {
             let outcome: Result<(u16, Vec<u8>, Option<f64>), reqwest::Error> = match result {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
+                    if !act.is_read() {
+                        super::request_ids::note(resp.headers());
+                    }
                     let retry_after = resp
                         .headers()
                         .get(RETRY_AFTER)
@@ -630,6 +633,29 @@ impl Client {
     ) -> Result<fly::Machine, ApiError> {
         let path = format!("/apps/{}/machines/{}", enc(app), enc(id));
         let body = serde_json::json!({ "config": config });
+        self.json(
+            Method::POST,
+            &path,
+            Act::MachineUpdate,
+            id,
+            Some(&body),
+            &lease_headers(lease),
+            Repeat::Safe,
+        )
+        .await
+    }
+
+    /// Updates a stopped or suspended Machine's config without starting it
+    /// (`skip_launch`): the new config takes effect at its next start.
+    pub async fn update_machine_idle(
+        &self,
+        app: &str,
+        id: &str,
+        config: &fly::MachineConfig,
+        lease: Option<&Lease>,
+    ) -> Result<fly::Machine, ApiError> {
+        let path = format!("/apps/{}/machines/{}", enc(app), enc(id));
+        let body = serde_json::json!({ "config": config, "skip_launch": true });
         self.json(
             Method::POST,
             &path,

@@ -212,6 +212,7 @@ fn plan_input(opts: &Options, input: Input) -> Result<Prepared, Error> {
     let session = Session::connect(&opts.target)?;
     let mut desired = input.desired;
     let snapshot = session.observe(&desired)?;
+    crate::plan::names::keep_observed_volume_names(&mut desired, &snapshot);
     // `interpret` reads the desired state's addresses, names and placement, not the
     // secret fingerprints `apply_fingerprints` adds below: one interpretation serves both
     // the staleness check and the plan.

@@ -223,6 +223,7 @@ pub fn run(opts: &Options) -> Result<Outcome, Error> {
     if let Some(v) = &seen.values {
         crate::secrets::apply_fingerprints(&mut desired, v);
     }
+    crate::plan::names::keep_observed_volume_names(&mut desired, &seen.snapshot);
     let observed = interpret(&seen.snapshot, &desired);
     let plan = compute(
         &desired,

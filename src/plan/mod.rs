@@ -8,6 +8,8 @@
 //! compared, so server-filled defaults never show up as changes.
 
 pub mod field;
+pub mod idle;
+pub mod names;
 pub mod saved;
 pub mod verify;
 
@@ -66,6 +68,10 @@ pub struct Change {
     /// An update that restarts the Machine (config change); metadata-only updates don't.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub restart: bool,
+    /// A restarting update of a stopped or suspended Machine: sent without starting it,
+    /// it takes effect at the Machine's next start.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stays_idle: bool,
     /// The resource exists but carries no flotilla metadata yet: it is adopted.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub adopt: bool,
@@ -101,6 +107,7 @@ impl Change {
             fields: Vec::new(),
             reasons: Vec::new(),
             restart: false,
+            stays_idle: false,
             adopt: false,
             data_loss: false,
             prevent_destroy: false,
@@ -329,6 +336,7 @@ pub fn diff(desired: &ResourceSet, observed: &Observed) -> Plan {
     }
 
     cascade(&mut changes, desired);
+    idle::note_idle_updates(&mut changes, observed);
     let changes = sort_changes(changes, desired);
     let mut summary = Summary::default();
     for c in &changes {

@@ -12,6 +12,7 @@ use super::{OpError, OpResult, Shared};
 use crate::apply::ops::Op;
 use crate::fly::client::{ApiError, Lease};
 use crate::fly::convert::machine_config;
+use crate::plan::idle::is_idle_state;
 use crate::resource::MachineSpec;
 
 /// Lease attempts before giving up on a Machine someone else holds.
@@ -61,12 +62,33 @@ async fn set_metadata(
 async fn reconfigure(sh: &Shared, app: &str, id: &str, m: &MachineSpec, lease: &Lease) -> OpResult {
     let current = get(sh, app, id).await?;
     let config = machine_config(m, &volume_ids(sh, m), Some(&current.config));
+    if is_idle_state(&current.state) {
+        return update_idle(sh, (app, id), &config, lease, &current.state).await;
+    }
     sh.client
         .update_machine(app, id, &config, Some(lease))
         .await?;
     let check_health = m.checks.as_ref().is_some_and(|c| !c.is_empty());
     wait_started(sh, app, id, check_health).await?;
     Ok(format!("{id} updated and restarted ({})", m.image))
+}
+
+/// A stopped or suspended Machine stays so: its config is updated without starting it
+/// and takes effect at its next start.
+async fn update_idle(
+    sh: &Shared,
+    (app, id): (&str, &str),
+    config: &crate::wire::api::MachineConfig,
+    lease: &Lease,
+    state: &str,
+) -> OpResult {
+    sh.client
+        .update_machine_idle(app, id, config, Some(lease))
+        .await?;
+    Ok(format!(
+        "{id} updated without starting it (was {state}; {} takes effect at next start)",
+        config.image
+    ))
 }
 
 /// Takes the Machine's lease. Fly (and the simulator) answer 409 while another party

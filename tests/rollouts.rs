@@ -1,0 +1,362 @@
+//! Fleet changes that must not lose data or wake idle Machines, against the simulator
+//! over loopback, driving the real binary: scale-down keeps Machine 0 and its volume,
+//! updates of stopped or suspended Machines leave them idle.
+
+// Helpers may panic on a broken fixture, like the tests that call them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod reconcile_common;
+
+use reconcile_common::{Org, text};
+use serde_json::Value;
+
+const SCALE: f64 = 40.0;
+
+/// A one-tenant fleet of `count` Machines, each with a volume.
+fn volume_fleet(count: u32, naming: &str) -> String {
+    format!(
+        r#"
+version: 1
+org: fleet
+naming: {{ app: "fleet-{{{{ tenant.name }}}}"{naming} }}
+defaults:
+  image: registry.fly.io/fleet:1.0
+  region: iad
+  memory: 512mb
+  count: {count}
+  volume: {{ name: data, size_gb: 1, mount: /data }}
+tenants:
+  - name: a
+"#
+    )
+}
+
+/// The plan's actionable changes: (address, action, data_loss).
+fn changes(plan: &Value) -> Vec<(String, String, bool)> {
+    plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] != "noop")
+        .map(|c| {
+            (
+                c["address"].as_str().unwrap().to_string(),
+                c["action"].as_str().unwrap().to_string(),
+                c["data_loss"] == true,
+            )
+        })
+        .collect()
+}
+
+/// (Machine ID, volume ID, volume name) of Machine 0 of app `fleet-a`.
+fn machine_zero(org: &Org) -> (String, String, String) {
+    let m = org
+        .machines("fleet-a")
+        .into_iter()
+        .find(|m| m["config"]["metadata"]["flotilla_index"] == "0")
+        .unwrap();
+    let vol_id = m["config"]["mounts"][0]["volume"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let vol = org
+        .volumes("fleet-a")
+        .into_iter()
+        .find(|v| v["id"] == vol_id.as_str())
+        .unwrap();
+    (
+        m["id"].as_str().unwrap().to_string(),
+        vol_id,
+        vol["name"].as_str().unwrap().to_string(),
+    )
+}
+
+/// Scaling `from` → `to` Machines plans the removal of the highest indexes only:
+/// Machine 0 and its volume are not in the plan, and after the apply they are the same
+/// objects.
+fn scale_down_keeps_machine_zero(org: &Org, from: u32, to: u32) {
+    let (m0, v0, name0) = machine_zero(org);
+    org.write("specs/fleet.yaml", &volume_fleet(to, ""));
+    let (plan, code) = org.plan_json("specs/fleet.yaml", &[]);
+    assert_eq!(code, 2, "{plan}");
+    let planned = changes(&plan);
+    assert!(
+        planned
+            .iter()
+            .all(|(a, action, _)| action == "delete" && !a.contains("[0]")),
+        "only the highest indexes are removed: {planned:?}"
+    );
+    let removed_volumes = planned
+        .iter()
+        .filter(|(a, _, loss)| a.contains(".volume.") && *loss);
+    assert_eq!(removed_volumes.count(), (from - to) as usize, "{planned:?}");
+    org.apply_ok(
+        "specs/fleet.yaml",
+        &["--allow-destroy", "--allow-data-loss"],
+    );
+    assert_eq!(
+        machine_zero(org),
+        (m0, v0, name0),
+        "Machine 0 and its volume untouched"
+    );
+    assert_eq!(org.machines("fleet-a").len(), to as usize);
+    let (plan, code) = org.plan_json("specs/fleet.yaml", &[]);
+    assert_eq!(code, 0, "converged: {:?}", changes(&plan));
+}
+
+#[test]
+fn scale_down_three_to_one_keeps_machine_zero_and_its_volume() {
+    let org = Org::new(SCALE);
+    org.write("specs/fleet.yaml", &volume_fleet(3, ""));
+    org.apply_ok("specs/fleet.yaml", &[]);
+    assert_eq!(
+        machine_zero(&org).2,
+        "data",
+        "index 0 is named alike for every count"
+    );
+    scale_down_keeps_machine_zero(&org, 3, 1);
+}
+
+#[test]
+fn scale_down_two_to_one_keeps_machine_zero_and_its_volume() {
+    let org = Org::new(SCALE);
+    org.write("specs/fleet.yaml", &volume_fleet(2, ""));
+    org.apply_ok("specs/fleet.yaml", &[]);
+    scale_down_keeps_machine_zero(&org, 2, 1);
+}
+
+#[test]
+fn a_fleet_made_under_the_old_default_naming_keeps_its_volume_names() {
+    // The earlier default named index 0 `data_0` when count > 1.
+    let org = Org::new(SCALE);
+    let old = r#", volume: "{{ volume.name }}_{{ index }}""#;
+    org.write("specs/fleet.yaml", &volume_fleet(3, old));
+    org.apply_ok("specs/fleet.yaml", &[]);
+    assert_eq!(machine_zero(&org).2, "data_0");
+    // The default naming now: nothing to do at the same count …
+    org.write("specs/fleet.yaml", &volume_fleet(3, ""));
+    let (plan, code) = org.plan_json("specs/fleet.yaml", &[]);
+    assert_eq!(code, 0, "observed names win: {:?}", changes(&plan));
+    // … and scaling down keeps `data_0` on Machine 0.
+    scale_down_keeps_machine_zero(&org, 3, 1);
+    assert_eq!(machine_zero(&org).2, "data_0");
+    // Scaling up again adds the highest indexes and leaves Machine 0 alone.
+    let before = machine_zero(&org);
+    org.write("specs/fleet.yaml", &volume_fleet(2, ""));
+    let out = org.apply_ok("specs/fleet.yaml", &[]);
+    assert_eq!(machine_zero(&org), before, "{}", text(&out));
+}
+
+/// Four tenants, one Machine each, suspended when idle.
+fn idle_fleet(image: &str) -> String {
+    format!(
+        r#"
+version: 1
+org: fleet
+naming: {{ app: "idle-{{{{ tenant.name }}}}" }}
+defaults:
+  image: registry.fly.io/idle:{image}
+  region: iad
+  memory: 512mb
+  idle: {{ mode: suspend, autostart: true, min_running: 0 }}
+  services:
+    - internal_port: 8080
+      ports:
+        - {{ port: 443, handlers: [tls, http] }}
+  checks: {{ alive: {{ type: tcp, port: 8080 }} }}
+tenants:
+  - generate: {{ count: 4, name: "t{{{{ i }}}}" }}
+"#
+    )
+}
+
+/// (state, times started) of each Machine of the idle fleet.
+fn idle_states(org: &Org) -> Vec<(String, u64)> {
+    (1..=4)
+        .flat_map(|i| {
+            org.sim
+                .control()
+                .machines(&format!("idle-t{i}"))
+                .unwrap()
+                .machines
+        })
+        .map(|m| (m.state, m.starts))
+        .collect()
+}
+
+#[test]
+fn an_image_change_to_a_suspended_fleet_starts_none_of_it() {
+    let org = Org::new(SCALE);
+    org.write("specs/idle.yaml", &idle_fleet("1.0"));
+    org.apply_ok("specs/idle.yaml", &[]);
+    org.sim.control().trigger_idle(None, None, true);
+    let mut before = idle_states(&org);
+    for _ in 0..500 {
+        if before.iter().all(|(s, _)| s == "suspended") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        before = idle_states(&org);
+    }
+    assert!(
+        before.iter().all(|(s, n)| s == "suspended" && *n == 1),
+        "{before:?}"
+    );
+    org.write("specs/idle.yaml", &idle_fleet("2.0"));
+    let plan = org.run("plan", &["specs/idle.yaml"]);
+    let t = text(&plan);
+    assert!(
+        t.contains("will be updated in place (takes effect at next start)")
+            && t.contains("the Machine is suspended: updated without starting it"),
+        "{t}"
+    );
+    let out = org.apply_ok("specs/idle.yaml", &["--canary", "1"]);
+    let after = idle_states(&org);
+    assert!(
+        after.iter().all(|(s, n)| s != "started" && *n == 1),
+        "no Machine was started: {after:?}\n{}",
+        text(&out)
+    );
+    for i in 1..=4 {
+        let m = &org.machines(&format!("idle-t{i}"))[0];
+        assert_eq!(m["config"]["image"], "registry.fly.io/idle:2.0");
+    }
+    let (plan, code) = org.plan_json("specs/idle.yaml", &[]);
+    assert_eq!(code, 0, "re-plan is empty: {:?}", changes(&plan));
+    // A stopped Machine stays stopped as well.
+    org.write("specs/idle.yaml", &idle_fleet("2.1"));
+    org.apply_ok("specs/idle.yaml", &[]);
+    assert!(
+        idle_states(&org)
+            .iter()
+            .all(|(s, n)| s == "stopped" && *n == 1)
+    );
+}
+
+/// Journal lines (JSON objects) of operations.
+fn journal_ops(org: &Org, rel: &str) -> Vec<Value> {
+    std::fs::read_to_string(org.path(rel))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["op"].is_u64())
+        .collect()
+}
+
+fn count(v: &Value, key: &str) -> u64 {
+    v[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{key} missing in {v}"))
+}
+
+/// The per-operation counts add up to the operations, and equal the journal's outcomes.
+fn check_counts_against_journal(summary: &Value, journal: &[Value]) {
+    let ops = &summary["operations"];
+    let done: u64 = ["created", "updated", "replaced", "destroyed", "checked"]
+        .iter()
+        .map(|k| count(ops, k))
+        .sum();
+    let total = count(ops, "total");
+    assert_eq!(
+        done + count(ops, "failed") + count(ops, "skipped") + count(ops, "not_started"),
+        total,
+        "{ops}"
+    );
+    let mut distinct: Vec<u64> = journal.iter().map(|l| count(l, "op")).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len() as u64, total, "every operation is journaled");
+    let lines = |outcome: &str| journal.iter().filter(|l| l["outcome"] == outcome).count() as u64;
+    assert_eq!(lines("ok"), done, "{ops}");
+    assert_eq!(lines("failed"), count(ops, "failed"));
+    assert_eq!(
+        lines("skipped"),
+        count(ops, "skipped") + count(ops, "not_started")
+    );
+}
+
+#[test]
+fn json_summary_is_only_json_and_the_journal_names_fly_request_ids() {
+    let org = Org::new(SCALE);
+    let (plan, _) = org.plan_json("specs/jarvis.yaml", &[]);
+    let out = org.apply_ok(
+        "specs/jarvis.yaml",
+        &["--json-summary", "--journal", "journal/a.jsonl"],
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is JSON only ({e}): {}", text(&out)));
+    assert_eq!(summary["created"], plan["summary"]["create"]);
+    let journal = journal_ops(&org, "journal/a.jsonl");
+    check_counts_against_journal(&summary, &journal);
+    assert!(text(&out).contains("Operations: "), "{}", text(&out));
+    for l in journal.iter().filter(|l| l["outcome"] == "ok") {
+        assert!(l["operation_id"].is_string(), "{l}");
+        let ids = l["fly_request_ids"].as_array().unwrap();
+        if l["action"].as_str().unwrap().starts_with("create") {
+            assert!(
+                !ids.is_empty() && ids.iter().all(|i| i.as_str().unwrap().starts_with("sim")),
+                "a write's line names Fly's request ids: {l}"
+            );
+        }
+    }
+    // Nothing to do: still JSON only.
+    let out = org.apply_ok("specs/jarvis.yaml", &["--json-summary"]);
+    let summary: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is JSON only ({e}): {}", text(&out)));
+    assert_eq!(summary["operations"]["total"], 0);
+    assert_eq!(summary["created"], 0);
+}
+
+#[test]
+fn ctrl_c_counts_equal_the_journal_and_the_follow_up_plan() {
+    // A slow clock (time scale 4) so that the apply is still running when interrupted.
+    let org = Org::new(4.0);
+    let (plan, _) = org.plan_json("specs/jarvis.yaml", &[]);
+    let planned = plan["summary"]["create"].as_u64().unwrap();
+    let child = org
+        .cmd(
+            "apply",
+            &[
+                "specs/jarvis.yaml",
+                "--yes",
+                "--json-summary",
+                "--journal",
+                "journal/interrupted.jsonl",
+            ],
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..500 {
+        if org.apps("my-jarvis").len() >= 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let summary: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is JSON only ({e}): {}", text(&out)));
+    assert_eq!(summary["interrupted"], true);
+    assert_eq!(summary["failed"], 0, "{summary}");
+    let journal = journal_ops(&org, "journal/interrupted.jsonl");
+    check_counts_against_journal(&summary, &journal);
+    assert!(
+        count(&summary["operations"], "not_started") > 0,
+        "{summary}"
+    );
+    // What the summary says was created is exactly what the next plan no longer creates.
+    let (next, _) = org.plan_json("specs/jarvis.yaml", &[]);
+    let remaining = next["summary"]["create"].as_u64().unwrap();
+    assert_eq!(
+        count(&summary, "created") + remaining,
+        planned,
+        "{summary}\n{}",
+        next["summary"]
+    );
+    assert_eq!(count(&summary, "not_done"), remaining);
+}
