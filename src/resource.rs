@@ -30,6 +30,19 @@ pub const META_FLEET: &str = "flotilla_fleet";
 /// `lifecycle.prevent_destroy` recorded on the Machines of a tenant or shared app, so the
 /// protection holds even after the tenant is removed from the spec.
 pub const META_PROTECT: &str = "flotilla_prevent_destroy";
+/// The rollout record a Machine carries (see `plan::rollout`): the target image of the
+/// rollout that last updated it, the image it ran before, its wave (1-based) and how it
+/// went (`updated`, `failed`, `rolled_back`).
+pub const META_ROLLOUT: &str = "flotilla_rollout";
+pub const META_ROLLOUT_FROM: &str = "flotilla_rollout_from";
+pub const META_ROLLOUT_STATE: &str = "flotilla_rollout_state";
+pub const META_ROLLOUT_WAVE: &str = "flotilla_rollout_wave";
+
+/// A rollout record key: bookkeeping that plans do not compare and config updates keep.
+pub fn is_rollout_key(key: &str) -> bool {
+    key.starts_with(META_ROLLOUT)
+}
+
 /// The fleet name of a spec that does not set one.
 pub const DEFAULT_FLEET: &str = "default";
 

@@ -360,3 +360,210 @@ fn ctrl_c_counts_equal_the_journal_and_the_follow_up_plan() {
     );
     assert_eq!(count(&summary, "not_done"), remaining);
 }
+
+/// Six tenants on one image; `t3` and `t5` are pro-tier tenants.
+fn rollout_fleet(image: &str) -> String {
+    format!(
+        r#"
+version: 1
+org: fleet
+naming: {{ app: "roll-{{{{ tenant.name }}}}" }}
+defaults:
+  image: registry.fly.io/roll:{image}
+  region: iad
+  memory: 512mb
+  checks: {{ alive: {{ type: tcp, port: 8080 }} }}
+tiers:
+  pro: {{ memory: 1gb }}
+tenants:
+  - {{ name: t1 }}
+  - {{ name: t2 }}
+  - {{ name: t3, tier: pro }}
+  - {{ name: t4 }}
+  - {{ name: t5, tier: pro }}
+  - {{ name: t6 }}
+"#
+    )
+}
+
+fn roll_machine(org: &Org, t: &str) -> Value {
+    org.machines(&format!("roll-{t}")).remove(0)
+}
+
+fn image_of(org: &Org, t: &str) -> String {
+    roll_machine(org, t)["config"]["image"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("registry.fly.io/roll:")
+        .to_string()
+}
+
+#[test]
+fn a_failed_canary_is_remembered_until_resume_or_rollback() {
+    let org = Org::new(SCALE);
+    org.write("specs/roll.yaml", &rollout_fleet("1.0"));
+    org.apply_ok("specs/roll.yaml", &[]);
+    // A bad image: the chosen canaries (the pro tier: t3, t5) fail their health checks.
+    org.write("specs/roll.yaml", &rollout_fleet("2.0-broken"));
+    org.set_faults("bad_image=broken");
+    let flags = ["--canary-tier", "pro", "--wave-size", "2"];
+    let out = org.apply("specs/roll.yaml", &flags);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    for t in ["t3", "t5"] {
+        let m = roll_machine(&org, t);
+        assert_eq!(m["state"], "failed");
+        let md = &m["config"]["metadata"];
+        assert_eq!(md["flotilla_rollout"], "registry.fly.io/roll:2.0-broken");
+        assert_eq!(md["flotilla_rollout_from"], "registry.fly.io/roll:1.0");
+        assert_eq!(md["flotilla_rollout_state"], "failed");
+        assert_eq!(md["flotilla_rollout_wave"], "1");
+    }
+    for t in ["t1", "t2", "t4", "t6"] {
+        assert_eq!(image_of(&org, t), "1.0", "only the canaries were updated");
+    }
+    // The plan shows the failed Machines as unhealthy, never as No changes.
+    let (plan, code) = org.plan_json("specs/roll.yaml", &[]);
+    assert_eq!(code, 2);
+    for t in ["t3", "t5"] {
+        let c = plan["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["address"] == format!("tenant.{t}.machine[0]"))
+            .unwrap();
+        assert_eq!(c["action"], "update", "{c}");
+        let reasons = c["reasons"].to_string();
+        assert!(
+            reasons.contains("unhealthy") && reasons.contains("--rollback"),
+            "{c}"
+        );
+    }
+    // The same apply again refuses, and sends no write.
+    let before = org.counters().mutating;
+    let out = org.apply("specs/roll.yaml", &flags);
+    assert_eq!(out.status.code(), Some(1));
+    let t = text(&out);
+    assert!(
+        t.contains("the rollout to registry.fly.io/roll:2.0-broken stopped after a failed wave")
+            && t.contains("--resume")
+            && t.contains("--rollback"),
+        "{t}"
+    );
+    assert_eq!(
+        org.counters().mutating,
+        before,
+        "a refused apply writes nothing"
+    );
+    // --rollback: the canaries return to 1.0; nobody else changes.
+    let out = org.apply_ok("specs/roll.yaml", &["--rollback"]);
+    for t in ["t1", "t2", "t3", "t4", "t5", "t6"] {
+        assert_eq!(image_of(&org, t), "1.0", "{}", text(&out));
+    }
+    for t in ["t3", "t5"] {
+        let m = roll_machine(&org, t);
+        assert_eq!(m["state"], "started");
+        assert_eq!(
+            m["config"]["metadata"]["flotilla_rollout_state"],
+            "rolled_back"
+        );
+    }
+    // The rolled-back change is not taken up again without --resume.
+    let out = org.apply("specs/roll.yaml", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("was rolled back"), "{}", text(&out));
+    // A fixed image, --resume: the canaries first, then the next waves, two at a time.
+    org.set_faults("none");
+    org.write("specs/roll.yaml", &rollout_fleet("2.1"));
+    let out = org.apply_ok(
+        "specs/roll.yaml",
+        &[
+            "--resume",
+            "--canary-tenants",
+            "t5",
+            "--wave-size",
+            "2",
+            "--journal",
+            "journal/resume.jsonl",
+        ],
+    );
+    for t in ["t1", "t2", "t3", "t4", "t5", "t6"] {
+        assert_eq!(image_of(&org, t), "2.1", "{}", text(&out));
+        let md = &roll_machine(&org, t)["config"]["metadata"];
+        assert_eq!(md["flotilla_rollout_state"], "updated");
+        assert_eq!(md["flotilla_rollout_from"], "registry.fly.io/roll:1.0");
+    }
+    let wave =
+        |t: &str| roll_machine(&org, t)["config"]["metadata"]["flotilla_rollout_wave"].clone();
+    assert_eq!(wave("t5"), "1", "the chosen canary leads");
+    assert_eq!((wave("t1"), wave("t2")), ("2".into(), "2".into()));
+    assert_eq!(
+        (wave("t3"), wave("t4"), wave("t6")),
+        ("3".into(), "3".into(), "4".into())
+    );
+    let (plan, code) = org.plan_json("specs/roll.yaml", &[]);
+    assert_eq!(
+        code,
+        0,
+        "the rollout record is not a diff: {:?}",
+        changes(&plan)
+    );
+}
+
+/// Thirty tenants; `t7` carries the metadata label `ring=early`.
+fn large_fleet(image: &str) -> String {
+    format!(
+        r#"
+version: 1
+org: fleet
+naming: {{ app: "big-{{{{ tenant.name }}}}" }}
+defaults:
+  image: registry.fly.io/big:{image}
+  region: iad
+  memory: 256mb
+  metadata: {{ ring: "{{{{ 'early' if tenant.name == 't7' else 'late' }}}}" }}
+tenants:
+  - generate: {{ count: 30, name: "t{{{{ i }}}}" }}
+"#
+    )
+}
+
+/// The rollout gates a journal records as done.
+fn gates_done(org: &Org, rel: &str) -> usize {
+    journal_ops(org, rel)
+        .iter()
+        .filter(|l| l["action"] == "rollout gate" && l["outcome"] == "ok")
+        .count()
+}
+
+#[test]
+fn a_large_fleet_rolls_out_in_default_waves_and_all_at_once_only_when_asked() {
+    let org = Org::new(SCALE);
+    org.write("specs/big.yaml", &large_fleet("1.0"));
+    org.apply_ok("specs/big.yaml", &[]);
+    // No flags: waves of 25 tenants (25 + 5), one gate between them.
+    org.write("specs/big.yaml", &large_fleet("2.0"));
+    org.apply_ok("specs/big.yaml", &["--journal", "journal/default.jsonl"]);
+    assert_eq!(gates_done(&org, "journal/default.jsonl"), 1);
+    // --wave-size all: one wave, no gate.
+    org.write("specs/big.yaml", &large_fleet("3.0"));
+    org.apply_ok(
+        "specs/big.yaml",
+        &["--wave-size", "all", "--journal", "journal/all.jsonl"],
+    );
+    assert_eq!(gates_done(&org, "journal/all.jsonl"), 0);
+    // A canary chosen by label leads the waves.
+    org.write("specs/big.yaml", &large_fleet("4.0"));
+    org.apply_ok("specs/big.yaml", &["--canary-label", "ring=early"]);
+    let wave = |t: &str| {
+        org.machines(&format!("big-{t}"))[0]["config"]["metadata"]["flotilla_rollout_wave"].clone()
+    };
+    assert_eq!(wave("t7"), "1");
+    assert_eq!(
+        (wave("t1"), wave("t26"), wave("t30")),
+        ("2".into(), "2".into(), "3".into())
+    );
+    // A label nobody carries is an error, before anything is sent.
+    let out = org.apply("specs/big.yaml", &["--canary-label", "ring=none"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("selects no tenant"), "{}", text(&out));
+}

@@ -366,5 +366,8 @@ pub fn run_id() -> String {
 
 /// Default concurrency: enough to pipeline hundreds of tenants under Fly's limits.
 pub const DEFAULT_CONCURRENCY: usize = 64;
+/// Default tenants per rollout wave after the canary: a fleet larger than this is never
+/// updated all at once unless asked (`--wave-size all`).
+pub const DEFAULT_WAVE_SIZE: usize = 25;
 /// Default time to wait for Machines to start, volumes to detach, snapshots to finish.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(300);

@@ -10,6 +10,7 @@
 pub mod field;
 pub mod idle;
 pub mod names;
+pub mod rollout;
 pub mod saved;
 pub mod verify;
 
@@ -336,6 +337,7 @@ pub fn diff(desired: &ResourceSet, observed: &Observed) -> Plan {
     }
 
     cascade(&mut changes, desired);
+    rollout::note_unhealthy(&mut changes, observed);
     idle::note_idle_updates(&mut changes, observed);
     let changes = sort_changes(changes, desired);
     let mut summary = Summary::default();
@@ -617,9 +619,12 @@ fn diff_machine(d: &MachineSpec, o: &MachineSpec, c: &mut Change) {
     if c.fields.len() > before {
         restart = true;
     }
-    // Metadata: declared keys and flotilla's own; others (Fly's) are left alone.
-    let ours =
-        |k: &str| d.metadata.contains_key(k) || (k.starts_with("flotilla_") && k != META_SECRETS);
+    // Metadata: declared keys and flotilla's own; others (Fly's) are left alone, and so
+    // is flotilla's bookkeeping (the secrets fingerprint, the rollout record).
+    let ours = |k: &str| {
+        d.metadata.contains_key(k)
+            || (k.starts_with("flotilla_") && k != META_SECRETS && !rollout::is_rollout_key(k))
+    };
     diff_maps(
         FieldPath::Metadata,
         &d.metadata,

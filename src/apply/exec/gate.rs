@@ -26,11 +26,19 @@ pub(super) async fn check(sh: &Shared, wave: usize) -> OpResult {
         if was_idle && is_idle_state(&m.state) {
             continue;
         }
-        if m.state != "started" {
-            return Err(OpError::failed(format!("{a}: Machine {id} is {}", m.state)));
-        }
-        if let Checks::Critical(names) = checks_status(&m) {
-            return Err(OpError::failed(format!("{a}: checks not passing: {names}")));
+        let problem = if m.state != "started" {
+            Some(format!("{a}: Machine {id} is {}", m.state))
+        } else if let Checks::Critical(names) = checks_status(&m) {
+            Some(format!("{a}: checks not passing: {names}"))
+        } else {
+            None
+        };
+        if let Some(p) = problem {
+            let err = OpError::failed(p);
+            return Err(match r.machine() {
+                Some(spec) => super::rollout_mark::failed(sh, &r.app, &id, spec, err).await,
+                None => err,
+            });
         }
     }
     Ok(format!(

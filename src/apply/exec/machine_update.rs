@@ -39,7 +39,10 @@ pub(super) async fn update(
     let result = reconfigure(sh, app, &id, m, &lease).await;
     // Always hand the lease back (it also expires on its own).
     let _ = sh.client.release_lease(app, &id, &lease).await;
-    result
+    match result {
+        Err(e) => Err(super::rollout_mark::failed(sh, app, &id, m, e).await),
+        ok => ok,
+    }
 }
 
 async fn set_metadata(

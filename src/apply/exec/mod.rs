@@ -23,6 +23,7 @@ mod health;
 mod machine;
 mod machine_update;
 mod poll;
+mod rollout_mark;
 mod scheduler;
 mod secrets;
 mod shared;
