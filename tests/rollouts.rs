@@ -567,3 +567,32 @@ fn a_large_fleet_rolls_out_in_default_waves_and_all_at_once_only_when_asked() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("selects no tenant"), "{}", text(&out));
 }
+
+#[test]
+fn a_tenant_apply_reads_only_that_tenants_secrets() {
+    let mut org = Org::new(SCALE);
+    let spec = r#"
+version: 1
+org: fleet
+naming: { app: "sec-{{ tenant.name }}" }
+defaults:
+  image: registry.fly.io/sec:1.0
+  region: iad
+  memory: 256mb
+tenants:
+  - { name: a, secrets: { TOKEN: { env: A_TOKEN } } }
+  - { name: b, secrets: { TOKEN: { env: B_TOKEN } } }
+"#;
+    org.write("specs/sec.yaml", spec);
+    org.env
+        .push(("A_TOKEN".into(), "fake-a-token-value-0007".into()));
+    // Only tenant a's secret is set: the whole fleet cannot be applied …
+    let out = org.apply("specs/sec.yaml", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("B_TOKEN"), "{}", text(&out));
+    // … but tenant a can, and a plan for it sees its value.
+    org.apply_ok("specs/sec.yaml", &["--tenant", "a"]);
+    assert_eq!(org.apps("fleet"), ["sec-a"]);
+    let (plan, code) = org.plan_json("specs/sec.yaml", &["--tenant", "a"]);
+    assert_eq!(code, 0, "{:?}", changes(&plan));
+}

@@ -293,8 +293,10 @@ fn plan_input(opts: &Options, input: Input) -> Result<Prepared, Error> {
     if opts.rollout == Decision::Rollback {
         roll_back(&mut desired, &observed, input.saved.is_some())?;
     }
+    // Only the selected tenants' secret values are read (and must be set).
+    let scope = crate::ops::target::secrets_scope(&desired, &tenants);
     let (values, mut diagnostics) =
-        secret_values(&desired, &input.dir, opts.target.placeholders()).map_err(Error::from)?;
+        secret_values(&scope, &input.dir, opts.target.placeholders()).map_err(Error::from)?;
     crate::secrets::apply_fingerprints(&mut desired, &values);
     let plan = crate::ops::plan::compute(
         &desired,

@@ -170,7 +170,8 @@ fn observe(
         (snapshot, session.target().source.clone())
     };
     // Secret values, when available, let the plan show value changes.
-    let values = match secret_values(desired, dir, opts.target.placeholders()) {
+    let scope = crate::ops::target::secrets_scope(desired, &opts.tenants);
+    let values = match secret_values(&scope, dir, opts.target.placeholders()) {
         Ok((v, warnings)) => {
             diagnostics.extend(warnings);
             Some(v)
