@@ -48,6 +48,19 @@ pub fn removal_marks(metadata: &std::collections::BTreeMap<String, String>) -> V
         .collect()
 }
 
+/// The rollout record a Machine carries (see `plan::rollout`): the target image of the
+/// rollout that last updated it, the image it ran before, its wave (1-based) and how it
+/// went (`updated`, `failed`, `rolled_back`).
+pub const META_ROLLOUT: &str = "flotilla_rollout";
+pub const META_ROLLOUT_FROM: &str = "flotilla_rollout_from";
+pub const META_ROLLOUT_STATE: &str = "flotilla_rollout_state";
+pub const META_ROLLOUT_WAVE: &str = "flotilla_rollout_wave";
+
+/// A rollout record key: bookkeeping that plans do not compare and config updates keep.
+pub fn is_rollout_key(key: &str) -> bool {
+    key.starts_with(META_ROLLOUT)
+}
+
 /// The fleet name of a spec that does not set one.
 pub const DEFAULT_FLEET: &str = "default";
 
@@ -291,6 +304,12 @@ pub struct VolumeSpec {
     /// Fly volume ID of the Machine it is attached to (observed only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attached_machine_id: Option<String>,
+    /// Names this slot's volume may already carry from an earlier default naming (index
+    /// 0 under `count > 1` was `NAME_0`). Observed names win: when the app has a volume
+    /// under an alias and none under `name`, planning keeps the alias
+    /// (`plan::names::keep_observed_volume_names`), so the volume is not replaced.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

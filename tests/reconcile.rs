@@ -471,12 +471,19 @@ tenants:
         assert_eq!(m["state"], "started");
     }
     assert_eq!(org.machines("fleet-t1")[0]["state"], "failed");
-    // A good image rolls out in waves: canary, then two tenants at a time.
+    // The stopped rollout is remembered: continuing needs --resume.
     org.set_faults("none");
     org.write("specs/fleet.yaml", &spec.replace("fleet:1.0", "fleet:2.1"));
-    let out = org.apply_ok(
+    let out = org.apply(
         "specs/fleet.yaml",
         &["--canary", "1", "--max-parallel-updates", "2"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("--resume"), "{}", text(&out));
+    // A good image rolls out in waves: canary, then two tenants at a time.
+    let out = org.apply_ok(
+        "specs/fleet.yaml",
+        &["--resume", "--canary", "1", "--max-parallel-updates", "2"],
     );
     assert!(text(&out).contains("Apply complete"));
     for i in 1..=6 {

@@ -117,12 +117,16 @@ impl Journal {
         }
     }
 
-    /// Records an operation event.
+    /// Records an operation event. Inside the operation's task, the line carries Fly's
+    /// request ids of the writes it made since its previous line (`fly_request_ids`)
+    /// beside flotilla's own `operation_id`.
     pub fn record(&self, op: &Op, outcome: &str, detail: &str, took: Duration) {
+        let fly_ids = crate::fly::request_ids::take();
         self.write(serde_json::json!({
             "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             "run": self.run,
-            "request_id": format!("{}-{}", self.run, op.index),
+            "operation_id": format!("{}-{}", self.run, op.index),
+            "fly_request_ids": fly_ids,
             "op": op.index,
             "action": op.kind.label(),
             "address": op.address,

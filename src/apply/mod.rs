@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use crate::plan::{Action, Plan};
-use crate::resource::{Address, ResourceSet};
+use crate::resource::{Address, Kind, ResourceSet};
 use crate::state::Observed;
 use exec::{ExecReport, Status};
 use ops::OpKind;
@@ -41,7 +41,112 @@ pub struct Summary {
     pub skipped: Vec<(String, String)>,
     /// Which tenants run which image after a rollout that did not finish.
     pub rollout: Vec<String>,
+    /// What happened to each operation; the counts add up to `operations.total`.
+    pub operations: OperationCounts,
 }
+
+/// Operations by outcome. A done operation counts as the action of the planned change
+/// it carries out (a replace's two halves as `replaced`, the snapshot policy of a new
+/// volume as `created`), rollout gates as `checked`. `skipped`: not run because
+/// something it depends on failed or the rollout stopped; `not_started`: not run because
+/// the apply was interrupted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct OperationCounts {
+    pub total: usize,
+    pub created: usize,
+    pub updated: usize,
+    pub replaced: usize,
+    pub destroyed: usize,
+    pub checked: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub not_started: usize,
+}
+
+impl OperationCounts {
+    /// Counts each operation's outcome; a done operation counts as the action of the
+    /// planned change it carries out (`actions`, by address).
+    fn count(report: &ExecReport, actions: &HashMap<&Address, Action>, plan: &Plan) -> Self {
+        let mut n = OperationCounts {
+            total: report.ops.len(),
+            ..OperationCounts::default()
+        };
+        for (op, st) in report.ops.iter().zip(&report.status) {
+            let slot = match st {
+                Status::Failed(_) => &mut n.failed,
+                Status::Skipped(why) if why == INTERRUPTED || why == NOT_REACHED => {
+                    &mut n.not_started
+                }
+                Status::Pending => &mut n.not_started,
+                Status::Skipped(_) => &mut n.skipped,
+                Status::Done(_) => match done_as(op, actions, plan) {
+                    Some(Action::Create) => &mut n.created,
+                    Some(Action::Replace) => &mut n.replaced,
+                    Some(Action::Delete) => &mut n.destroyed,
+                    Some(Action::Update | Action::Noop) => &mut n.updated,
+                    None => &mut n.checked,
+                },
+            };
+            *slot += 1;
+        }
+        n
+    }
+
+    /// `N operations: a created, b updated, …` (only the outcomes that occurred).
+    pub fn text(&self) -> String {
+        let parts: Vec<String> = [
+            (self.created, "created"),
+            (self.updated, "updated"),
+            (self.replaced, "replaced"),
+            (self.destroyed, "destroyed"),
+            (self.checked, "checked"),
+            (self.failed, "failed"),
+            (self.skipped, "skipped"),
+            (self.not_started, "not started"),
+        ]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+        format!("Operations: {} ({})\n", self.total, parts.join(", "))
+    }
+}
+
+/// What a done operation did, as a plan action; `None` for a rollout gate (a check).
+/// An app's secrets operation creates when every secret change of the app is a
+/// create, destroys when every one is a delete, and updates otherwise.
+fn done_as(op: &ops::Op, actions: &HashMap<&Address, Action>, plan: &Plan) -> Option<Action> {
+    if let Some(a) = op.change.as_ref().and_then(|c| actions.get(c)) {
+        return Some(*a);
+    }
+    match &op.kind {
+        OpKind::Gate { .. } => None,
+        OpKind::SetSecrets { app, .. } => {
+            let mut secret = plan
+                .actionable()
+                .filter(|c| c.kind == Kind::Secret && c.app == *app)
+                .map(|c| c.action);
+            let first = secret.next().unwrap_or(Action::Update);
+            Some(if secret.all(|a| a == first) && first != Action::Replace {
+                first
+            } else {
+                Action::Update
+            })
+        }
+        OpKind::CreateApp { .. } | OpKind::CreateVolume | OpKind::CreateMachine => {
+            Some(Action::Create)
+        }
+        OpKind::DeleteApp { .. } | OpKind::DeleteMachine { .. } | OpKind::DeleteVolume { .. } => {
+            Some(Action::Delete)
+        }
+        _ => Some(Action::Update),
+    }
+}
+
+/// Why the scheduler skipped an operation the interrupted apply never started.
+pub const INTERRUPTED: &str = "interrupted before it started";
+/// Why the scheduler skipped an operation left waiting on something that never finished.
+pub const NOT_REACHED: &str = "not reached";
 
 impl Summary {
     pub fn ok(&self) -> bool {
@@ -70,6 +175,9 @@ impl Summary {
             self.retries,
             self.rate_limited
         );
+        if self.operations.total > 0 {
+            s.push_str(&self.operations.text());
+        }
         for (a, e) in &self.failures {
             s.push_str(&format!("  failed: {a}: {e}\n"));
         }
@@ -126,11 +234,14 @@ pub fn summarize(
         }
     }
     for c in plan.actionable() {
-        let ops = by_change.get(&c.address).cloned().unwrap_or_default();
+        let ops = by_change
+            .get(&c.address)
+            .cloned()
+            .unwrap_or_else(|| carried_by_app_op(report, c));
         let statuses: Vec<&Status> = ops.iter().map(|i| &report.status[*i]).collect();
         if statuses.iter().any(|st| matches!(st, Status::Failed(_))) {
             s.failed += 1;
-        } else if statuses.iter().all(|st| matches!(st, Status::Done(_))) {
+        } else if !statuses.is_empty() && statuses.iter().all(|st| matches!(st, Status::Done(_))) {
             match c.action {
                 Action::Create => s.created += 1,
                 Action::Update => s.updated += 1,
@@ -151,7 +262,32 @@ pub fn summarize(
         }
     }
     s.rollout = rollout_report(report, desired, observed);
+    let actions: HashMap<&Address, Action> =
+        plan.actionable().map(|c| (&c.address, c.action)).collect();
+    s.operations = OperationCounts::count(report, &actions, plan);
     s
+}
+
+/// The operations that carry out a change with none of its own: a secret is set (or
+/// removed) by its app's one secrets operation, or goes with its app's deletion; a
+/// snapshot policy is created or destroyed with its volume. A change no operation
+/// carries counts as not done, never as done.
+fn carried_by_app_op(report: &ExecReport, c: &crate::plan::Change) -> Vec<usize> {
+    report
+        .ops
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| match &o.kind {
+            OpKind::SetSecrets { app, .. } => c.kind == Kind::Secret && *app == c.app,
+            OpKind::DeleteApp { app } => c.action == Action::Delete && *app == c.app,
+            OpKind::CreateVolume | OpKind::DeleteVolume { .. } => {
+                c.kind == Kind::BackupPolicy
+                    && o.address.backup_of_volume().as_ref() == Some(&c.address)
+            }
+            _ => false,
+        })
+        .map(|(i, _)| i)
+        .collect()
 }
 
 /// After a rollout that stopped: each tenant with a restarting update, and the image
@@ -232,5 +368,8 @@ pub fn run_id() -> String {
 
 /// Default concurrency: enough to pipeline hundreds of tenants under Fly's limits.
 pub const DEFAULT_CONCURRENCY: usize = 64;
+/// Default tenants per rollout wave after the canary: a fleet larger than this is never
+/// updated all at once unless asked (`--wave-size all`).
+pub const DEFAULT_WAVE_SIZE: usize = 25;
 /// Default time to wait for Machines to start, volumes to detach, snapshots to finish.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(300);

@@ -121,6 +121,10 @@ pub struct BuildOptions {
     pub canary: usize,
     /// Tenants per later wave (0: all at once).
     pub max_parallel_updates: usize,
+    /// Tenants chosen as the canary wave (by name, tier or label); when any of them has
+    /// a restarting update, they are the first wave instead of the first `canary`
+    /// tenants in spec order.
+    pub canary_tenants: Vec<String>,
 }
 
 /// Why an apply is refused before it starts.
@@ -540,7 +544,9 @@ fn snapshot_first(desired: &ResourceSet, observed: &Observed, volume: &Address) 
 /// Splits restarting Machine updates into rollout waves by tenant: the canary tenants,
 /// then groups of `max_parallel_updates` tenants, each wave gated on the previous one.
 fn waves(ops: &mut Vec<Op>, updates: &[Update], opts: &BuildOptions) {
-    if updates.is_empty() || (opts.canary == 0 && opts.max_parallel_updates == 0) {
+    if updates.is_empty()
+        || (opts.canary == 0 && opts.max_parallel_updates == 0 && opts.canary_tenants.is_empty())
+    {
         return;
     }
     let wave_of = tenant_waves(updates, opts);
@@ -559,20 +565,28 @@ fn waves(ops: &mut Vec<Op>, updates: &[Update], opts: &BuildOptions) {
     }
 }
 
-/// The wave of each tenant: tenants fill the waves in order of first appearance, the
-/// canary wave first.
+/// The wave of each tenant: the chosen canary tenants (else the first `canary` tenants)
+/// make wave 0; the others fill the later waves in order of first appearance.
 fn tenant_waves<'u>(
     updates: &'u [Update],
     opts: &BuildOptions,
 ) -> HashMap<&'u Option<String>, usize> {
+    let chosen = |t: &Option<String>| {
+        t.as_ref()
+            .is_some_and(|t| opts.canary_tenants.iter().any(|c| c == t))
+    };
     let mut wave_of: HashMap<&Option<String>, usize> = HashMap::new();
-    let mut wave = 0;
-    let mut in_wave = 0;
+    for (_, t) in updates.iter().filter(|(_, t)| chosen(t)) {
+        wave_of.insert(t, 0);
+    }
+    let picked = !wave_of.is_empty();
     let size_after = if opts.max_parallel_updates == 0 {
         usize::MAX
     } else {
         opts.max_parallel_updates
     };
+    let mut wave = usize::from(picked);
+    let mut in_wave = 0;
     for (_, t) in updates {
         if wave_of.contains_key(t) {
             continue;
@@ -680,6 +694,32 @@ mod tests {
                 "deleting a managed resource no longer in the spec needs --allow-destroy"
             ]
         );
+    }
+
+    #[test]
+    fn chosen_canary_tenants_go_first_whatever_their_order() {
+        let updates: Vec<Update> = ["a", "b", "c", "d", "e"]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (i, Some(t.to_string())))
+            .collect();
+        let opts = BuildOptions {
+            canary_tenants: vec!["d".into(), "b".into(), "zz".into()],
+            max_parallel_updates: 2,
+            ..BuildOptions::default()
+        };
+        let w = tenant_waves(&updates, &opts);
+        let of = |t: &str| w[&Some(t.to_string())];
+        assert_eq!((of("d"), of("b")), (0, 0));
+        assert_eq!((of("a"), of("c"), of("e")), (1, 1, 2));
+        // None of the chosen tenants has an update: the first `canary` tenants lead.
+        let opts = BuildOptions {
+            canary_tenants: vec!["zz".into()],
+            canary: 1,
+            ..BuildOptions::default()
+        };
+        let w = tenant_waves(&updates, &opts);
+        assert_eq!((w[&Some("a".into())], w[&Some("b".into())]), (0, 1));
     }
 
     #[test]

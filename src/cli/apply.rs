@@ -9,10 +9,12 @@ use clap::Args;
 use super::Exit;
 use super::common::{eprint_diags, print_out};
 use super::env::Env;
+use crate::apply::Summary;
 use crate::apply::lock::LockOptions;
 use crate::diag::Diagnostic;
-use crate::ops::apply::{Options, Readiness};
+use crate::ops::apply::{CanaryChoice, Options, Readiness};
 use crate::ops::{Error, to_json_pretty};
+use crate::plan::rollout::Decision;
 use crate::render::plan_text;
 
 #[derive(Debug, Args)]
@@ -20,7 +22,9 @@ use crate::render::plan_text;
   flotilla apply specs/jarvis.yaml --sim --yes          # against the local simulator
   FLY_API_TOKEN=... flotilla apply specs/jarvis.yaml     # against Fly, asks to confirm
   flotilla plan specs/jarvis.yaml --out plans/jarvis.plan.json && flotilla apply plans/jarvis.plan.json
-  flotilla apply specs/jarvis.yaml --canary 2 --max-parallel-updates 5   # roll an image out in waves
+  flotilla apply specs/jarvis.yaml --canary 2 --wave-size 5   # roll an image out in waves
+  flotilla apply specs/jarvis.yaml --canary-tenants dev,staging   # these tenants first
+  flotilla apply specs/jarvis.yaml --rollback   # undo a stopped rollout
   flotilla apply specs/jarvis.yaml --allow-destroy --allow-data-loss     # allow deletes and volume loss
 
 One apply at a time per fleet: an apply takes the fleet's lock (a lease on a stopped
@@ -51,9 +55,32 @@ pub struct ApplyArgs {
     /// Roll restarting updates out to N tenants first, check them, then the rest.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub canary: usize,
-    /// After the canary, update at most N tenants per wave (0: all in one wave).
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    /// After the canary, update at most N tenants per wave; `all` (or 0): every tenant
+    /// in one wave.
+    #[arg(
+        long = "wave-size",
+        alias = "max-parallel-updates",
+        value_name = "N|all",
+        default_value = "25",
+        value_parser = parse_wave_size
+    )]
     pub max_parallel_updates: usize,
+    /// The canary wave: these tenants (comma-separated), whatever their order.
+    #[arg(long, value_name = "A,B", value_delimiter = ',')]
+    pub canary_tenants: Vec<String>,
+    /// The canary wave: the tenants of this tier.
+    #[arg(long, value_name = "TIER")]
+    pub canary_tier: Option<String>,
+    /// The canary wave: the tenants whose Machines carry this metadata label.
+    #[arg(long, value_name = "KEY=VALUE", value_parser = parse_label)]
+    pub canary_label: Option<(String, String)>,
+    /// Continue a rollout that stopped after a failed wave (once its cause is fixed).
+    #[arg(long, conflicts_with = "rollback")]
+    pub resume: bool,
+    /// Return the Machines of a stopped rollout to the version they ran before; nothing
+    /// else changes image.
+    #[arg(long)]
+    pub rollback: bool,
     /// Only these tenants (repeatable).
     #[arg(long = "tenant", value_name = "NAME")]
     pub tenants: Vec<String>,
@@ -64,7 +91,8 @@ pub struct ApplyArgs {
     /// snapshot to finish.
     #[arg(long, value_name = "SECS", default_value_t = crate::apply::DEFAULT_WAIT.as_secs())]
     pub wait_timeout: u64,
-    /// Print the summary as JSON on stdout (after the plan).
+    /// Print the summary as JSON on stdout, and nothing else there (the plan goes to
+    /// stderr); also when there is nothing to do.
     #[arg(long)]
     pub json_summary: bool,
     /// No progress lines.
@@ -97,6 +125,18 @@ impl ApplyArgs {
             allow_data_loss: self.allow_data_loss,
             canary: self.canary,
             max_parallel_updates: self.max_parallel_updates,
+            canary_tenants: CanaryChoice {
+                tenants: self.canary_tenants.clone(),
+                tier: self.canary_tier.clone(),
+                label: self.canary_label.clone(),
+            },
+            rollout: if self.resume {
+                Decision::Resume
+            } else if self.rollback {
+                Decision::Rollback
+            } else {
+                Decision::None
+            },
             concurrency: self.concurrency,
             journal: self.journal.clone(),
             wait_timeout: Duration::from_secs(self.wait_timeout),
@@ -115,16 +155,42 @@ impl ApplyArgs {
     }
 }
 
+/// `N` tenants per wave, or `all` (also `0`): one wave.
+fn parse_wave_size(s: &str) -> Result<usize, String> {
+    if s == "all" {
+        return Ok(0);
+    }
+    s.parse::<usize>()
+        .map_err(|_| format!("`{s}` is not a number of tenants or `all`"))
+}
+
+/// `KEY=VALUE`.
+fn parse_label(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("`{s}` is not KEY=VALUE")),
+    }
+}
+
 pub fn run(args: ApplyArgs, env: &Env) -> Result<Exit, Error> {
     let prepared = crate::ops::apply::prepare(&args.options(env))?;
     eprint_diags(&prepared.spec_warnings);
     eprint_diags(&prepared.diagnostics);
-    print_out(&plan_text(
+    // With --json-summary, stdout holds the summary's JSON and nothing else.
+    let plan = plan_text(
         &prepared.document,
         Some(&prepared.desired.resources),
         env.style(args.no_color),
-    ));
+    );
+    if args.json_summary {
+        eprint!("{plan}");
+    } else {
+        print_out(&plan);
+    }
     if prepared.readiness()? == Readiness::NothingToDo {
+        if args.json_summary {
+            print_out(&to_json_pretty(&Summary::default(), "the apply summary")?);
+        }
         return Ok(Exit::Ok);
     }
     if !args.yes && prepared.needs_confirmation() {

@@ -115,6 +115,7 @@ pub fn volume(
             encrypted: true,
             machine: Some(Address::machine(&owner, 0)),
             attached_machine_id: None,
+            aliases: Vec::new(),
         }),
     }
 }

@@ -416,6 +416,9 @@ impl Client {
             let outcome: Result<(u16, Vec<u8>, Option<f64>), reqwest::Error> = match result {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
+                    if !act.is_read() {
+                        super::request_ids::note(resp.headers());
+                    }
                     let retry_after = resp
                         .headers()
                         .get(RETRY_AFTER)
@@ -699,6 +702,33 @@ impl Client {
     ) -> Result<fly::Machine, ApiError> {
         let path = format!("/apps/{}/machines/{}", enc(app), enc(id));
         let mut body = serde_json::json!({ "config": config });
+        if let Some(v) = current_version {
+            body["current_version"] = Value::String(v.to_string());
+        }
+        self.json(
+            Method::POST,
+            &path,
+            Act::MachineUpdate,
+            id,
+            Some(&body),
+            &lease_headers(lease),
+            Repeat::Once,
+        )
+        .await
+    }
+
+    /// Updates a stopped or suspended Machine's config without starting it
+    /// (`skip_launch`): the new config takes effect at its next start.
+    pub async fn update_machine_idle(
+        &self,
+        app: &str,
+        id: &str,
+        config: &fly::MachineConfig,
+        lease: Option<&Lease>,
+        current_version: Option<&str>,
+    ) -> Result<fly::Machine, ApiError> {
+        let path = format!("/apps/{}/machines/{}", enc(app), enc(id));
+        let mut body = serde_json::json!({ "config": config, "skip_launch": true });
         if let Some(v) = current_version {
             body["current_version"] = Value::String(v.to_string());
         }

@@ -101,9 +101,11 @@ pub fn machine_config(
         })
         .collect();
     // Metadata: keep what others set, replace flotilla's own keys (except the secrets
-    // fingerprint, which the executor manages) and the declared ones.
-    c.metadata
-        .retain(|k, _| !k.starts_with("flotilla_") || k == META_SECRETS);
+    // fingerprint, which the executor manages, and the rollout record, replaced only
+    // when the desired Machine carries a new one) and the declared ones.
+    c.metadata.retain(|k, _| {
+        !k.starts_with("flotilla_") || k == META_SECRETS || crate::resource::is_rollout_key(k)
+    });
     for (k, v) in &m.metadata {
         c.metadata.insert(k.clone(), v.clone());
     }

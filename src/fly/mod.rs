@@ -7,3 +7,4 @@ pub mod client;
 pub mod convert;
 pub mod observe;
 pub mod ratelimit;
+pub mod request_ids;

@@ -24,12 +24,13 @@ use crate::apply::journal::Journal;
 use crate::apply::lock::{FleetLock, LockError, LockOptions};
 use crate::apply::ops::{BuildOptions, Op, Refusal};
 use crate::apply::progress::{Progress, watch_ctrl_c};
-use crate::apply::{DEFAULT_CONCURRENCY, DEFAULT_WAIT, Summary};
+use crate::apply::{DEFAULT_CONCURRENCY, DEFAULT_WAIT, DEFAULT_WAVE_SIZE, Summary};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::ops::pricing::PricingOptions;
 use crate::ops::target::{Session, TargetOptions, secret_values};
 use crate::ops::{Error, check_tenants, load_spec_checked};
 use crate::plan::Plan;
+use crate::plan::rollout::{self, Decision};
 use crate::plan::saved::{Authenticity, PlanDocument, PlanKey, PlanMeta};
 use crate::resource::{Desired, ResourceSet};
 use crate::secret_files::FilePolicy;
@@ -51,8 +52,14 @@ pub struct Options {
     pub allow_data_loss: bool,
     /// Roll restarting updates out to this many tenants first.
     pub canary: usize,
-    /// After the canary, at most this many tenants per wave (0: one wave).
+    /// After the canary, at most this many tenants per wave (0: one wave; default
+    /// [`DEFAULT_WAVE_SIZE`]).
     pub max_parallel_updates: usize,
+    /// The canary wave chosen by tenant name, tier or Machine label (empty: the first
+    /// `canary` tenants in spec order).
+    pub canary_tenants: CanaryChoice,
+    /// What to do with a rollout that stopped after a failed wave.
+    pub rollout: Decision,
     /// Operations in flight at once (default [`DEFAULT_CONCURRENCY`]; at least 1).
     pub concurrency: usize,
     /// The journal file (default `.flotilla/journal/RUN.jsonl`).
@@ -87,7 +94,9 @@ impl Default for Options {
             allow_destroy: false,
             allow_data_loss: false,
             canary: 0,
-            max_parallel_updates: 0,
+            max_parallel_updates: DEFAULT_WAVE_SIZE,
+            canary_tenants: CanaryChoice::default(),
+            rollout: Decision::None,
             concurrency: DEFAULT_CONCURRENCY,
             journal: None,
             wait_timeout: DEFAULT_WAIT,
@@ -99,6 +108,66 @@ impl Default for Options {
             secret_files: FilePolicy::default(),
             lock: Some(LockOptions::default()),
         }
+    }
+}
+
+/// The tenants of the canary wave, chosen by name, tier or a label their Machines carry
+/// (together: the union).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CanaryChoice {
+    pub tenants: Vec<String>,
+    pub tier: Option<String>,
+    /// `(key, value)` of a Machine metadata label.
+    pub label: Option<(String, String)>,
+}
+
+impl CanaryChoice {
+    fn is_empty(&self) -> bool {
+        self.tenants.is_empty() && self.tier.is_none() && self.label.is_none()
+    }
+
+    /// The chosen tenants in spec order; a named tenant or a tier the spec does not
+    /// declare, or a choice that selects nobody, is an error.
+    fn resolve(&self, desired: &Desired) -> Result<Vec<String>, Error> {
+        if self.is_empty() {
+            return Ok(Vec::new());
+        }
+        check_tenants(desired, &self.tenants, None)?;
+        if let Some(t) = &self.tier
+            && !desired.tenants.iter().any(|i| i.tier.as_ref() == Some(t))
+        {
+            return Err(Error::new(
+                Diagnostic::error(format!(
+                    "--canary-tier {t}: no tenant of the spec has this tier"
+                ))
+                .hint("name a tier the spec's tenants use"),
+            ));
+        }
+        let labelled = |tenant: &str| {
+            self.label.as_ref().is_some_and(|(k, v)| {
+                desired.resources.iter().any(|r| {
+                    r.tenant.as_deref() == Some(tenant)
+                        && r.machine().is_some_and(|m| m.metadata.get(k) == Some(v))
+                })
+            })
+        };
+        let chosen: Vec<String> = desired
+            .tenants
+            .iter()
+            .filter(|i| {
+                self.tenants.contains(&i.name)
+                    || (self.tier.is_some() && i.tier == self.tier)
+                    || labelled(&i.name)
+            })
+            .map(|i| i.name.clone())
+            .collect();
+        if chosen.is_empty() {
+            return Err(Error::new(
+                Diagnostic::error("the canary choice selects no tenant")
+                    .hint("check --canary-label KEY=VALUE against the spec's metadata"),
+            ));
+        }
+        Ok(chosen)
     }
 }
 
@@ -229,6 +298,7 @@ fn plan_input(opts: &Options, input: Input) -> Result<Prepared, Error> {
     let mut desired = input.desired;
     let lock = take_lock(&session, &desired, opts)?;
     let snapshot = session.observe(&desired)?;
+    crate::plan::names::keep_observed_volume_names(&mut desired, &snapshot);
     // `interpret` reads the desired state's addresses, names and placement, not the
     // secret fingerprints `apply_fingerprints` adds below: one interpretation serves both
     // the staleness check and the plan.
@@ -236,8 +306,14 @@ fn plan_input(opts: &Options, input: Input) -> Result<Prepared, Error> {
     if let Some(doc) = &input.saved {
         check_fresh(doc, &observed, &opts.input)?;
     }
+    let canary_tenants = opts.canary_tenants.resolve(&desired)?;
+    if opts.rollout == Decision::Rollback {
+        roll_back(&mut desired, &observed, input.saved.is_some())?;
+    }
+    // Only the selected tenants' secret values are read (and must be set).
+    let scope = crate::ops::target::secrets_scope(&desired, &tenants);
     let (values, mut diagnostics) = secret_values(
-        &desired,
+        &scope,
         &input.dir,
         &opts.secret_files,
         opts.target.placeholders(),
@@ -261,8 +337,17 @@ fn plan_input(opts: &Options, input: Input) -> Result<Prepared, Error> {
         created_at: chrono::Utc::now(),
     };
     let document = PlanDocument::new(plan.clone(), &meta, &observed.unmanaged, None);
-    let narrowed = crate::plan::filter_tenants(&desired.resources, &tenants);
-    let step = decide(&plan, &narrowed, &observed, opts);
+    let mut narrowed = crate::plan::filter_tenants(&desired.resources, &tenants);
+    let step = decide(&plan, &narrowed, &observed, opts, canary_tenants);
+    if let Step::Ready(ops) = &step {
+        rollout::annotate(
+            &mut narrowed,
+            &plan,
+            &observed,
+            &waves_of(ops),
+            opts.rollout,
+        );
+    }
     Ok(Prepared {
         document,
         desired,
@@ -350,23 +435,70 @@ fn check_fresh(doc: &PlanDocument, observed: &Observed, file: &Path) -> Result<(
     ))
 }
 
-fn decide(plan: &Plan, narrowed: &ResourceSet, observed: &Observed, opts: &Options) -> Step {
+fn decide(
+    plan: &Plan,
+    narrowed: &ResourceSet,
+    observed: &Observed,
+    opts: &Options,
+    canary_tenants: Vec<String>,
+) -> Step {
     if !plan.errors.is_empty() {
         return Step::PlanErrors;
     }
     if !plan.has_changes() {
         return Step::NothingToDo;
     }
+    let stopped = rollout::stopped(observed, narrowed);
+    let held: Vec<Refusal> = rollout::refusals(plan, narrowed, &stopped, opts.rollout)
+        .into_iter()
+        .map(|(address, reason)| Refusal { address, reason })
+        .collect();
+    if !held.is_empty() {
+        return Step::Refused(held);
+    }
     let build = BuildOptions {
         allow_destroy: opts.allow_destroy,
         allow_data_loss: opts.allow_data_loss,
         canary: opts.canary,
         max_parallel_updates: opts.max_parallel_updates,
+        canary_tenants,
     };
     match crate::apply::ops::build(plan, narrowed, observed, &build) {
         Ok(ops) => Step::Ready(ops),
         Err(refusals) => Step::Refused(refusals),
     }
+}
+
+/// `--rollback`: the Machines of stopped or finished rollouts go back to the version
+/// they ran before, and nothing else changes image. Refused for a saved plan (its
+/// reviewed content would change) and when no Machine records a rollout to undo.
+fn roll_back(desired: &mut Desired, observed: &Observed, saved: bool) -> Result<(), Error> {
+    if saved {
+        return Err(Error::new(
+            Diagnostic::error("--rollback applies to a spec, not to a saved plan")
+                .hint("run `flotilla apply SPEC --rollback`, or plan the rollback with the previous image in the spec"),
+        ));
+    }
+    if rollout::rollback_desired(&mut desired.resources, observed).is_empty() {
+        return Err(Error::new(
+            Diagnostic::error("--rollback: no Machine records a rollout to undo")
+                .hint("a rollout is recorded in the metadata of the Machines it updated (flotilla_rollout)"),
+        ));
+    }
+    Ok(())
+}
+
+/// The rollout wave of each restarting Machine update.
+fn waves_of(ops: &[Op]) -> std::collections::HashMap<crate::resource::Address, Option<usize>> {
+    ops.iter()
+        .filter(|o| {
+            matches!(
+                o.kind,
+                crate::apply::ops::OpKind::UpdateMachine { restart: true, .. }
+            )
+        })
+        .map(|o| (o.address.clone(), o.wave))
+        .collect()
 }
 
 /// What an executed apply did.

@@ -176,7 +176,8 @@ fn observe(
         (snapshot, session.target().source.clone())
     };
     // Secret values, when available, let the plan show value changes.
-    let values = match secret_values(desired, dir, &opts.secret_files, opts.target.placeholders()) {
+    let scope = crate::ops::target::secrets_scope(desired, &opts.tenants);
+    let values = match secret_values(&scope, dir, &opts.secret_files, opts.target.placeholders()) {
         Ok((v, warnings)) => {
             diagnostics.extend(warnings);
             Some(v)
@@ -229,6 +230,7 @@ pub fn run(opts: &Options) -> Result<Outcome, Error> {
     if let Some(v) = &seen.values {
         crate::secrets::apply_fingerprints(&mut desired, v);
     }
+    crate::plan::names::keep_observed_volume_names(&mut desired, &seen.snapshot);
     let observed = interpret(&seen.snapshot, &desired);
     let plan = compute(
         &desired,

@@ -344,6 +344,35 @@ pub fn secret_values(
     }
 }
 
+/// The part of `desired` whose secret values a run limited to `tenants` reads: the
+/// secrets of those tenants and of the apps they live in (none of another tenant's).
+/// Every tenant when `tenants` is empty.
+pub fn secrets_scope(desired: &Desired, tenants: &[String]) -> Desired {
+    if tenants.is_empty() {
+        return desired.clone();
+    }
+    let apps: std::collections::HashSet<&str> = desired
+        .tenants
+        .iter()
+        .filter(|t| tenants.contains(&t.name))
+        .map(|t| t.app.as_str())
+        .collect();
+    let kept: Vec<crate::resource::Resource> = desired
+        .resources
+        .iter()
+        .filter(|r| matches!(r.spec, Spec::Secret(_)))
+        .filter(|r| {
+            r.tenant.as_ref().is_some_and(|t| tenants.contains(t))
+                || (r.tenant.is_none() && apps.contains(r.app.as_str()))
+        })
+        .cloned()
+        .collect();
+    Desired {
+        resources: crate::resource::ResourceSet::new(kept),
+        ..desired.clone()
+    }
+}
+
 /// Every secret's value, or a placeholder derived from its address when it is not set.
 fn with_placeholders(
     desired: &Desired,

@@ -8,6 +8,9 @@
 //! compared, so server-filled defaults never show up as changes.
 
 pub mod field;
+pub mod idle;
+pub mod names;
+pub mod rollout;
 pub mod saved;
 pub mod verify;
 
@@ -66,6 +69,10 @@ pub struct Change {
     /// An update that restarts the Machine (config change); metadata-only updates don't.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub restart: bool,
+    /// A restarting update of a stopped or suspended Machine: sent without starting it,
+    /// it takes effect at the Machine's next start.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stays_idle: bool,
     /// The resource exists but carries no flotilla metadata yet: it is adopted.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub adopt: bool,
@@ -101,6 +108,7 @@ impl Change {
             fields: Vec::new(),
             reasons: Vec::new(),
             restart: false,
+            stays_idle: false,
             adopt: false,
             data_loss: false,
             prevent_destroy: false,
@@ -330,6 +338,8 @@ pub fn diff(desired: &ResourceSet, observed: &Observed) -> Plan {
 
     cascade(&mut changes, desired);
     errors.extend(ownership_errors(&changes, &observed.foreign));
+    rollout::note_unhealthy(&mut changes, observed);
+    idle::note_idle_updates(&mut changes, observed);
     let changes = sort_changes(changes, desired);
     let mut summary = Summary::default();
     for c in &changes {
@@ -610,9 +620,12 @@ fn diff_machine(d: &MachineSpec, o: &MachineSpec, c: &mut Change) {
     if c.fields.len() > before {
         restart = true;
     }
-    // Metadata: declared keys and flotilla's own; others (Fly's) are left alone.
-    let ours =
-        |k: &str| d.metadata.contains_key(k) || (k.starts_with("flotilla_") && k != META_SECRETS);
+    // Metadata: declared keys and flotilla's own; others (Fly's) are left alone, and so
+    // is flotilla's bookkeeping (the secrets fingerprint, the rollout record).
+    let ours = |k: &str| {
+        d.metadata.contains_key(k)
+            || (k.starts_with("flotilla_") && k != META_SECRETS && !rollout::is_rollout_key(k))
+    };
     diff_maps(
         FieldPath::Metadata,
         &d.metadata,

@@ -63,6 +63,9 @@ fn verb(c: &Change) -> String {
     match c.action {
         Action::Create => "will be created".into(),
         Action::Update if c.adopt => "will be adopted".into(),
+        Action::Update if c.stays_idle => {
+            "will be updated in place (takes effect at next start)".into()
+        }
         Action::Update if c.restart => "will be updated in place (restart)".into(),
         Action::Update if c.kind == Kind::Machine => "will be updated in place (no restart)".into(),
         Action::Update => "will be updated in place".into(),

@@ -292,8 +292,20 @@ async fn api_layer(State(sim): State<Arc<Sim>>, req: Request, next: Next) -> Res
     if dropped {
         // Nothing useful reaches the client; the hyper service drops the connection.
         *resp.body_mut() = Body::empty();
+    } else {
+        resp.headers_mut()
+            .insert("fly-request-id", next_request_id());
     }
     resp
+}
+
+/// A request id for the `fly-request-id` header, unique within the process (not drawn
+/// from the seeded ids, so it does not shift them).
+fn next_request_id() -> axum::http::HeaderValue {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    axum::http::HeaderValue::from_str(&format!("sim{n:016x}-iad"))
+        .unwrap_or_else(|_| axum::http::HeaderValue::from_static("sim"))
 }
 
 async fn control_auth(State(sim): State<Arc<Sim>>, req: Request, next: Next) -> Response {

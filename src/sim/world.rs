@@ -115,6 +115,9 @@ pub(crate) struct Machine {
     /// The current image crashes at boot (the `bad_image` fault): boots end `failed`.
     #[serde(default)]
     pub boot_fails: bool,
+    /// How many times this Machine reached `started` (for tests of what wakes it).
+    #[serde(default)]
+    pub starts: u64,
 }
 
 const MAX_EVENTS: usize = 20;
@@ -176,6 +179,7 @@ impl Machine {
                 self.event("exit", "failed", "flyd", at);
             }
             MachineState::Started => {
+                self.starts += 1;
                 self.secrets_seen = Some(secrets_version);
                 self.event("start", "started", "flyd", at);
                 if t.auto_idle && self.config.autostop() != Autostop::Off {

@@ -676,7 +676,12 @@ pub const SETTINGS_FIELDS: &[Field] = &[
 pub const DEFAULT_APP_NAME: &str = "{{ org }}-{{ tenant.name }}";
 pub const DEFAULT_MACHINE_NAME: &str = "{{ tenant.name }}-{{ index }}";
 pub const DEFAULT_SHARED_MACHINE_NAME: &str = "{{ app }}-{{ index }}";
-pub const DEFAULT_VOLUME_NAME: &str = "{{ volume.name }}{% if count > 1 %}_{{ index }}{% endif %}";
+/// The default Fly volume name: index 0 is the volume's logical name for every `count`,
+/// later indexes append `_INDEX`, so changing `count` never renames a kept slot's volume.
+pub const DEFAULT_VOLUME_NAME: &str = "{{ volume.name }}{% if index > 0 %}_{{ index }}{% endif %}";
+/// What the default volume name of index 0 was when `count` was above 1 (`data_0`):
+/// an existing volume under this name keeps it (see `VolumeSpec::aliases`).
+pub const LEGACY_FIRST_VOLUME_SUFFIX: &str = "_0";
 
 pub const ENTRY_NAME: Setting<Text> = text("name", "the tenant's or app's name").not_null();
 pub const ENTRY_TIER: Setting<Text> =

@@ -1043,6 +1043,7 @@ impl<'a> Expander<'a> {
         let s = g.settings;
         let vol_address = Address::volume(&g.owner, &v.name, index);
         let vol_name = self.volume_name(&mut out.book, g, ctx, &vol_address)?;
+        let aliases = legacy_volume_names(g.volume_tpl, &vol_name, index);
         out.resources.push(Resource {
             address: vol_address.clone(),
             tenant: g.tenant.map(str::to_string),
@@ -1058,6 +1059,7 @@ impl<'a> Expander<'a> {
                 encrypted: v.encrypted,
                 machine: Some(machine.clone()),
                 attached_machine_id: None,
+                aliases,
             }),
         });
         out.resources.push(Resource {
@@ -1127,6 +1129,17 @@ impl<'a> Expander<'a> {
             .get(self.root)
             .and_then(Node::as_seq)
             .is_some_and(|apps| apps.iter().any(|a| decl::ENTRY_NAME.get(a) == Some(app)))
+    }
+}
+
+/// Names the default naming gave this slot's volume before index 0 kept the logical
+/// name for every `count`: `NAME_0` when `count` was above 1. None for a spec's own
+/// template, whose names the spec decides.
+fn legacy_volume_names(tpl: &NameTemplate, name: &str, index: u32) -> Vec<String> {
+    if index == 0 && tpl.source == DEFAULT_VOLUME_NAME {
+        vec![format!("{name}{}", decl::LEGACY_FIRST_VOLUME_SUFFIX)]
+    } else {
+        Vec::new()
     }
 }
 

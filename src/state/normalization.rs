@@ -79,6 +79,7 @@ fn volume_resources(
                 encrypted: v.encrypted,
                 machine,
                 attached_machine_id: v.attached_machine_id.clone(),
+                aliases: Vec::new(),
             }),
         });
         if let Some(baddr) = addr.backup_of_volume() {

@@ -428,6 +428,7 @@ impl Build<'_> {
                 encrypted: true,
                 machine: None,
                 attached_machine_id: None,
+                aliases: Vec::new(),
             }),
         }];
         v.push(Resource {

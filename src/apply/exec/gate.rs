@@ -1,8 +1,11 @@
 //! Rollout gates: between two waves, every Machine of the earlier wave must be started
-//! with its checks passing, or the later waves do not start.
+//! with its checks passing, or the later waves do not start. A Machine that was stopped
+//! or suspended before the apply was updated without starting it; it must still be
+//! idle (not crashed), and it proves nothing about the new version.
 
 use super::health::{Checks, checks_status};
 use super::{OpError, OpResult, Shared};
+use crate::plan::idle::is_idle_state;
 
 pub(super) async fn check(sh: &Shared, wave: usize) -> OpResult {
     let members = sh.wave_members(wave);
@@ -15,11 +18,27 @@ pub(super) async fn check(sh: &Shared, wave: usize) -> OpResult {
             .get_machine(&r.app, &id)
             .await?
             .ok_or_else(|| OpError::failed(format!("{a}: Machine {id} disappeared")))?;
-        if m.state != "started" {
-            return Err(OpError::failed(format!("{a}: Machine {id} is {}", m.state)));
+        let was_idle = sh
+            .observed
+            .machines
+            .get(a)
+            .is_some_and(|o| is_idle_state(&o.state));
+        if was_idle && is_idle_state(&m.state) {
+            continue;
         }
-        if let Checks::Critical(names) = checks_status(&m) {
-            return Err(OpError::failed(format!("{a}: checks not passing: {names}")));
+        let problem = if m.state != "started" {
+            Some(format!("{a}: Machine {id} is {}", m.state))
+        } else if let Checks::Critical(names) = checks_status(&m) {
+            Some(format!("{a}: checks not passing: {names}"))
+        } else {
+            None
+        };
+        if let Some(p) = problem {
+            let err = OpError::failed(p);
+            return Err(match r.machine() {
+                Some(spec) => super::rollout_mark::failed(sh, (&r.app, &id), spec, None, err).await,
+                None => err,
+            });
         }
     }
     Ok(format!(

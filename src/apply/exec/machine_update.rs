@@ -14,6 +14,7 @@ use super::machine::volume_ids;
 use super::{OpError, OpResult, Shared};
 use crate::apply::ops::Op;
 use crate::fly::convert::machine_config;
+use crate::plan::idle::is_idle_state;
 use crate::resource::MachineSpec;
 use crate::wire::api as fly;
 
@@ -37,6 +38,10 @@ pub(super) async fn update(
         Ok(_) if !restart => set_metadata(sh, app, &id, metadata, &lease).await,
         Ok(current) => reconfigure(sh, app, &current, m, &lease).await,
         Err(e) => Err(e),
+    };
+    let result = match result {
+        Err(e) => Err(super::rollout_mark::failed(sh, (app, &id), m, Some(&lease), e).await),
+        ok => ok,
     };
     // Always hand the lease back (it also expires on its own).
     lease.release().await;
@@ -72,32 +77,47 @@ async fn reconfigure(
 ) -> OpResult {
     let id = current.id.as_str();
     let config = machine_config(m, &volume_ids(sh, m), Some(&current.config));
-    send_update(sh, app, current, &config, lease).await?;
+    if is_idle_state(&current.state) {
+        // A stopped or suspended Machine stays so: its config is updated without
+        // starting it and takes effect at its next start.
+        send_update(sh, app, current, &config, lease, true).await?;
+        return Ok(format!(
+            "{id} updated without starting it (was {}; {} takes effect at next start)",
+            current.state, config.image
+        ));
+    }
+    send_update(sh, app, current, &config, lease, false).await?;
     let check_health = m.checks.as_ref().is_some_and(|c| !c.is_empty());
     wait_started(sh, app, id, check_health).await?;
     Ok(format!("{id} updated and restarted ({})", m.image))
 }
 
-/// The update, confirmed from Fly when its answer is lost: a new version means it took
-/// effect (a repeat would find the Machine `replacing`, or at the new version); the old
-/// version in a settled state means it did not, and it is sent again.
+/// The update (`skip_launch` for an idle Machine), confirmed from Fly when its answer is
+/// lost: a new version means it took effect (a repeat would find the Machine
+/// `replacing`, or at the new version); the old version in a settled state means it did
+/// not, and it is sent again.
 async fn send_update(
     sh: &Shared,
     app: &str,
     current: &fly::Machine,
     config: &fly::MachineConfig,
     lease: &MachineLease,
+    skip_launch: bool,
 ) -> Result<(), OpError> {
     let id = current.id.as_str();
     let version = current.instance_id.as_deref();
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let e = match sh
-            .client
-            .update_machine(app, id, config, Some(lease.lease()), version)
-            .await
-        {
+        let l = Some(lease.lease());
+        let sent = if skip_launch {
+            sh.client
+                .update_machine_idle(app, id, config, l, version)
+                .await
+        } else {
+            sh.client.update_machine(app, id, config, l, version).await
+        };
+        let e = match sent {
             Ok(_) => return Ok(()),
             Err(e) => e,
         };

@@ -24,6 +24,7 @@ mod lease;
 mod machine;
 mod machine_update;
 mod poll;
+mod rollout_mark;
 mod scheduler;
 mod secrets;
 mod shared;

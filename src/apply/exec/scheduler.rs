@@ -123,22 +123,25 @@ impl<'p> Run<'p> {
         let sh = Arc::clone(&self.shared);
         let ops = Arc::clone(&self.ops);
         self.progress.started(&ops[i]);
-        let handle = self.running.spawn(async move {
-            let op = &ops[i];
-            let t = Instant::now();
-            if let Some(j) = &sh.journal {
-                j.record(op, "started", "", t.elapsed());
-            }
-            let r = super::run(&sh, op).await;
-            let d = t.elapsed();
-            if let Some(j) = &sh.journal {
-                match &r {
-                    Ok(detail) => j.record(op, "ok", detail, d),
-                    Err(e) => j.record(op, "failed", &e.to_string(), d),
+        // Fly's request ids of the operation's writes, for its journal line.
+        let handle = self
+            .running
+            .spawn(crate::fly::request_ids::scope(async move {
+                let op = &ops[i];
+                let t = Instant::now();
+                if let Some(j) = &sh.journal {
+                    j.record(op, "started", "", t.elapsed());
                 }
-            }
-            (i, r, d)
-        });
+                let r = super::run(&sh, op).await;
+                let d = t.elapsed();
+                if let Some(j) = &sh.journal {
+                    match &r {
+                        Ok(detail) => j.record(op, "ok", detail, d),
+                        Err(e) => j.record(op, "failed", &e.to_string(), d),
+                    }
+                }
+                (i, r, d)
+            }));
         self.task_op.insert(handle.id(), i);
     }
 
@@ -212,9 +215,9 @@ impl<'p> Run<'p> {
         for (k, s) in self.status.iter_mut().enumerate() {
             if *s == Status::Pending {
                 *s = Status::Skipped(if self.interrupted {
-                    "interrupted before it started".into()
+                    crate::apply::INTERRUPTED.into()
                 } else {
-                    "not reached".into()
+                    crate::apply::NOT_REACHED.into()
                 });
                 if let Some(j) = &self.shared.journal {
                     j.record(&self.ops[k], "skipped", "not started", Duration::ZERO);

@@ -44,6 +44,9 @@ pub struct MachineInfo {
     pub secrets_version_seen: Option<u64>,
     /// True when the app's secrets changed since: the Machine needs an update or restart.
     pub secrets_stale: bool,
+    /// How many times the Machine reached `started`.
+    #[serde(default)]
+    pub starts: u64,
 }
 
 /// The simulator's view of an app's Machines.
@@ -147,6 +150,7 @@ impl SimControl {
                     cordoned: m.cordoned,
                     secrets_version_seen: m.secrets_seen,
                     secrets_stale: m.secrets_seen.is_none_or(|v| v < a.secrets_version),
+                    starts: m.starts,
                 })
                 .collect(),
         })

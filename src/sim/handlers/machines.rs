@@ -129,6 +129,7 @@ pub(crate) async fn create(
         secrets_seen: None,
         idle_at_ms: None,
         boot_fails: false,
+        starts: 0,
     };
     m.boot_fails = sim.boot_fails(&m.config);
     m.event("launch", "created", "user", t);

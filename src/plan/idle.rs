@@ -1,0 +1,33 @@
+//! Idle stays idle. A restarting update of a stopped or suspended Machine is sent with
+//! Fly's `skip_launch`: the config changes, the Machine is not started, and the new
+//! config takes effect at its next start (Fly discards a suspended Machine's snapshot on
+//! an update, so it is stopped afterwards). The plan says so; the executor reads the
+//! same state before it updates.
+
+use super::{Action, Change};
+use crate::resource::Kind;
+use crate::state::Observed;
+
+/// A Fly Machine state in which an update must not start the Machine.
+pub fn is_idle_state(state: &str) -> bool {
+    matches!(state, "stopped" | "suspended")
+}
+
+/// Marks the restarting Machine updates whose Machine is idle now.
+pub(super) fn note_idle_updates(changes: &mut [Change], observed: &Observed) {
+    for c in changes
+        .iter_mut()
+        .filter(|c| c.kind == Kind::Machine && c.action == Action::Update && c.restart)
+    {
+        let Some(m) = observed.machines.get(&c.address) else {
+            continue;
+        };
+        if is_idle_state(&m.state) {
+            c.stays_idle = true;
+            c.reasons.push(format!(
+                "the Machine is {}: updated without starting it; takes effect at next start",
+                m.state
+            ));
+        }
+    }
+}
