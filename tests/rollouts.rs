@@ -438,7 +438,8 @@ fn a_failed_canary_is_remembered_until_resume_or_rollback() {
             "{c}"
         );
     }
-    // The same apply again refuses, and sends no write.
+    // The same apply again refuses, and sends no write but the fleet lock's lease
+    // (taken and handed back).
     let before = org.counters().mutating;
     let out = org.apply("specs/roll.yaml", &flags);
     assert_eq!(out.status.code(), Some(1));
@@ -451,8 +452,8 @@ fn a_failed_canary_is_remembered_until_resume_or_rollback() {
     );
     assert_eq!(
         org.counters().mutating,
-        before,
-        "a refused apply writes nothing"
+        before + 2,
+        "a refused apply writes nothing but the lock's lease"
     );
     // --rollback: the canaries return to 1.0; nobody else changes.
     let out = org.apply_ok("specs/roll.yaml", &["--rollback"]);
