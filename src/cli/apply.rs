@@ -90,12 +90,15 @@ impl ApplyArgs {
             progress_bar: env.stderr_tty,
             handle_ctrl_c: true,
             plan_key: env.plan_key(),
+            fingerprint_key: None,
         }
     }
 }
 
 pub fn run(args: ApplyArgs, env: &Env) -> Result<Exit, Error> {
-    let prepared = crate::ops::apply::prepare(&args.options(env))?;
+    let mut opts = args.options(env);
+    opts.fingerprint_key = env.fingerprint_key()?;
+    let prepared = crate::ops::apply::prepare(&opts)?;
     eprint_diags(&prepared.spec_warnings);
     eprint_diags(&prepared.diagnostics);
     print_out(&plan_text(

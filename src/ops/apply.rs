@@ -21,12 +21,12 @@ use crate::apply::progress::{Progress, watch_ctrl_c};
 use crate::apply::{DEFAULT_CONCURRENCY, DEFAULT_WAIT, Summary};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::ops::pricing::PricingOptions;
-use crate::ops::target::{Session, TargetOptions, secret_values};
+use crate::ops::target::{Session, TargetOptions, fingerprint_keying, secret_values};
 use crate::ops::{Error, check_tenants, load_spec};
 use crate::plan::Plan;
 use crate::plan::saved::{Authenticity, PlanDocument, PlanKey, PlanMeta};
 use crate::resource::{Desired, ResourceSet};
-use crate::secrets::SecretValues;
+use crate::secrets::{FingerprintKey, SecretValues};
 use crate::state::{Observed, interpret};
 
 /// What to apply, where, and how.
@@ -64,6 +64,9 @@ pub struct Options {
     /// The key saved plans are authenticated with (`FLOTILLA_PLAN_KEY`): with it, a saved
     /// plan must carry its MAC; without it, only plans without a MAC are accepted.
     pub plan_key: Option<PlanKey>,
+    /// The key secret fingerprints are computed under (`FLOTILLA_FINGERPRINT_KEY`), unless
+    /// the spec (or saved plan) names its own; see [`crate::ops::plan::Options`].
+    pub fingerprint_key: Option<FingerprintKey>,
 }
 
 impl Default for Options {
@@ -84,6 +87,7 @@ impl Default for Options {
             progress_bar: false,
             handle_ctrl_c: false,
             plan_key: None,
+            fingerprint_key: None,
         }
     }
 }
@@ -221,7 +225,15 @@ fn plan_input(opts: &Options, input: Input) -> Result<Prepared, Error> {
     }
     let (values, mut diagnostics) =
         secret_values(&desired, &input.dir, opts.target.placeholders()).map_err(Error::from)?;
-    crate::secrets::apply_fingerprints(&mut desired, &values);
+    let (keying, key_warnings) = fingerprint_keying(
+        &desired,
+        &input.dir,
+        opts.fingerprint_key.as_ref(),
+        opts.target.placeholders(),
+    )
+    .map_err(Error::from)?;
+    diagnostics.extend(key_warnings);
+    crate::secrets::apply_fingerprints(&mut desired, &values, &keying);
     let plan = crate::ops::plan::compute(
         &desired,
         &observed,
