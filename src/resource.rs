@@ -347,6 +347,14 @@ pub struct SecretSpec {
     /// values are known) or of the value the app's Machines recorded (observed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
+    /// The id of the key `fingerprint` was made with (`public`: the public derivation);
+    /// observed: the one every managed Machine recorded, `None` when they disagree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint_key: Option<String>,
+    /// Observed only: the tag of Fly's digest as it was right after flotilla last set the
+    /// value ([`crate::secrets::digest_tag`]), as the Machines recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_digest: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -543,6 +551,7 @@ impl Desired {
             default_usage: Usage::default(),
             tenants,
             apps,
+            fingerprint_key: None,
         }
     }
 }
@@ -561,4 +570,7 @@ pub struct Desired {
     pub tenants: Vec<TenantInfo>,
     /// Every app name the spec manages (tenant apps and shared apps).
     pub apps: Vec<String>,
+    /// Where the fingerprint key lives (`fingerprint_key:`), when the spec names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint_key: Option<SecretSource>,
 }

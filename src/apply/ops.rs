@@ -514,13 +514,10 @@ fn metadata_changes(c: &Change) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
-/// Whether an update changes only metadata, among it the app secrets' fingerprint: its
-/// restart is only for the secrets.
+/// Whether a restarting update changes only metadata: metadata never restarts a Machine,
+/// so its restart is only for the app's secrets (whose records the executor writes).
 fn secrets_only(c: &Change) -> bool {
     c.fields.iter().all(|f| f.path.is_metadata())
-        && c.fields
-            .iter()
-            .any(|f| f.path.is_metadata_key(crate::resource::META_SECRETS))
 }
 
 /// The address of the gate after rollout wave `w`.

@@ -151,6 +151,7 @@ impl ApplyArgs {
                 timeout: Duration::from_secs(self.lock_timeout),
                 holder: env.holder(),
             }),
+            fingerprint_key: None,
         }
     }
 }
@@ -173,7 +174,9 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
 }
 
 pub fn run(args: ApplyArgs, env: &Env) -> Result<Exit, Error> {
-    let prepared = crate::ops::apply::prepare(&args.options(env))?;
+    let mut opts = args.options(env);
+    opts.fingerprint_key = env.fingerprint_key()?;
+    let prepared = crate::ops::apply::prepare(&opts)?;
     eprint_diags(&prepared.spec_warnings);
     eprint_diags(&prepared.diagnostics);
     // With --json-summary, stdout holds the summary's JSON and nothing else.

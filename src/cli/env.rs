@@ -1,6 +1,7 @@
 //! The process environment and terminal, read once when the command starts and passed
 //! down as plain values: `NO_COLOR`, whether stdin, stdout and stderr are terminals, and
-//! `FLY_API_TOKEN` / `FLY_API_HOSTNAME`, and `FLOTILLA_PLAN_KEY` (authenticates saved plans). Secret values are the exception: they are read
+//! `FLY_API_TOKEN` / `FLY_API_HOSTNAME`, `FLOTILLA_PLAN_KEY` (authenticates saved plans)
+//! and `FLOTILLA_FINGERPRINT_KEY` (keys secret fingerprints). Secret values are the exception: they are read
 //! at apply time by `ops::target::secret_from_env`.
 //!
 //! Who is applying, for the fleet lock's holder line: the host name (`HOSTNAME`,
@@ -32,6 +33,8 @@ pub struct Env {
     pub user: Option<String>,
     /// The CI run this process belongs to (its URL, or an ID), when any.
     pub ci_run: Option<String>,
+    /// `FLOTILLA_FINGERPRINT_KEY` when set and not empty (never shown by `Debug`).
+    pub fingerprint_key: Option<String>,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -52,6 +55,7 @@ impl Env {
             host: host_name(),
             user: set("USER").or_else(|| set("USERNAME")),
             ci_run: ci_run(&set),
+            fingerprint_key: var("FLOTILLA_FINGERPRINT_KEY").filter(|k| !k.trim().is_empty()),
         }
     }
 
@@ -73,6 +77,24 @@ impl Env {
         self.plan_key
             .as_deref()
             .map(|k| crate::plan::saved::PlanKey::new(k.as_bytes()))
+    }
+
+    /// The key secret fingerprints are computed under; a key too short to be safe is an
+    /// error (which never shows the key).
+    pub fn fingerprint_key(
+        &self,
+    ) -> Result<Option<crate::secrets::FingerprintKey>, crate::ops::Error> {
+        let Some(k) = self.fingerprint_key.as_deref() else {
+            return Ok(None);
+        };
+        crate::secrets::FingerprintKey::new(k)
+            .map(Some)
+            .map_err(|why| {
+                crate::ops::Error::new(
+                    crate::diag::Diagnostic::error(format!("FLOTILLA_FINGERPRINT_KEY: {why}"))
+                        .hint("use a generated key, e.g. `openssl rand -hex 32`"),
+                )
+            })
     }
 
     /// Colours for stdout: on a terminal, unless `NO_COLOR` or `--no-color`.
@@ -135,6 +157,10 @@ impl std::fmt::Debug for Env {
             .field("host", &self.host)
             .field("user", &self.user)
             .field("ci_run", &self.ci_run)
+            .field(
+                "fingerprint_key",
+                &self.fingerprint_key.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -192,15 +218,35 @@ mod tests {
     }
 
     #[test]
+    fn a_short_fingerprint_key_is_refused_without_echo() {
+        let env = Env {
+            fingerprint_key: Some("hunter2-short".into()),
+            ..Env::default()
+        };
+        let e = env.fingerprint_key().unwrap_err().to_string();
+        assert!(
+            e.contains("FLOTILLA_FINGERPRINT_KEY") && !e.contains("hunter2"),
+            "{e}"
+        );
+        let ok = Env {
+            fingerprint_key: Some("9".repeat(64)),
+            ..Env::default()
+        };
+        assert!(ok.fingerprint_key().unwrap().is_some());
+        assert!(Env::default().fingerprint_key().unwrap().is_none());
+    }
+
+    #[test]
     fn debug_redacts_the_token() {
         let env = Env {
             fly_api_token: Some("fo1_s3cr3t".into()),
             plan_key: Some("k3y-s3cr3t".into()),
+            fingerprint_key: Some("fp-k3y-s3cr3t".into()),
             ..Env::default()
         };
         let shown = format!("{env:?}");
         assert!(
-            !shown.contains("s3cr3t") && shown.matches("<redacted>").count() == 2,
+            !shown.contains("s3cr3t") && shown.matches("<redacted>").count() == 3,
             "{shown}"
         );
     }

@@ -70,12 +70,15 @@ impl PlanArgs {
             pricing: self.pricing.options(),
             plan_key: env.plan_key(),
             secret_files: self.secret_files.policy(),
+            fingerprint_key: None,
         }
     }
 }
 
 pub fn run(args: PlanArgs, env: &Env) -> Result<Exit, Error> {
-    let outcome = crate::ops::plan::run(&args.options(env))?;
+    let mut opts = args.options(env);
+    opts.fingerprint_key = env.fingerprint_key()?;
+    let outcome = crate::ops::plan::run(&opts)?;
     let result = render(&args, env, &outcome).and_then(|()| {
         if outcome.has_errors() {
             Err(Error::reported())

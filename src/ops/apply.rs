@@ -27,14 +27,14 @@ use crate::apply::progress::{Progress, watch_ctrl_c};
 use crate::apply::{DEFAULT_CONCURRENCY, DEFAULT_WAIT, DEFAULT_WAVE_SIZE, Summary};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::ops::pricing::PricingOptions;
-use crate::ops::target::{Session, TargetOptions, secret_values};
+use crate::ops::target::{Session, TargetOptions, fingerprint_keying, secret_values};
 use crate::ops::{Error, check_tenants, load_spec_checked};
 use crate::plan::Plan;
 use crate::plan::rollout::{self, Decision};
 use crate::plan::saved::{Authenticity, PlanDocument, PlanKey, PlanMeta};
 use crate::resource::{Desired, ResourceSet};
 use crate::secret_files::FilePolicy;
-use crate::secrets::SecretValues;
+use crate::secrets::{FingerprintKey, SecretValues};
 use crate::state::{Observed, interpret};
 
 /// What to apply, where, and how.
@@ -83,6 +83,9 @@ pub struct Options {
     /// The fleet lock (`None`: apply without it — only for an org nobody else applies
     /// to).
     pub lock: Option<LockOptions>,
+    /// The key secret fingerprints are computed under (`FLOTILLA_FINGERPRINT_KEY`), unless
+    /// the spec (or saved plan) names its own; see [`crate::ops::plan::Options`].
+    pub fingerprint_key: Option<FingerprintKey>,
 }
 
 impl Default for Options {
@@ -107,6 +110,7 @@ impl Default for Options {
             plan_key: None,
             secret_files: FilePolicy::default(),
             lock: Some(LockOptions::default()),
+            fingerprint_key: None,
         }
     }
 }
@@ -319,7 +323,16 @@ fn plan_input(opts: &Options, input: Input) -> Result<Prepared, Error> {
         opts.target.placeholders(),
     )
     .map_err(Error::from)?;
-    crate::secrets::apply_fingerprints(&mut desired, &values);
+    let (keying, key_warnings) = fingerprint_keying(
+        &desired,
+        &input.dir,
+        &opts.secret_files,
+        opts.fingerprint_key.as_ref(),
+        opts.target.placeholders(),
+    )
+    .map_err(Error::from)?;
+    diagnostics.extend(key_warnings);
+    crate::secrets::apply_fingerprints(&mut desired, &values, &keying);
     let plan = crate::ops::plan::compute(
         &desired,
         &observed,

@@ -7,13 +7,13 @@ use std::path::{Path, PathBuf};
 
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::ops::pricing::PricingOptions;
-use crate::ops::target::{Session, TargetOptions, secret_values};
+use crate::ops::target::{Session, TargetOptions, fingerprint_keying, secret_values};
 use crate::ops::{Error, check_tenants, load_spec_checked};
 use crate::plan::Plan;
 use crate::plan::saved::{PlanDocument, PlanKey, PlanMeta};
 use crate::resource::Desired;
 use crate::secret_files::FilePolicy;
-use crate::secrets::SecretValues;
+use crate::secrets::{FingerprintKey, Keying, SecretValues};
 use crate::state::{Observed, Snapshot, interpret};
 
 /// What to plan, against what.
@@ -38,6 +38,10 @@ pub struct Options {
     pub plan_key: Option<PlanKey>,
     /// Where `file:` secrets may be and how large (`--secrets-dir`, `--secret-max-bytes`).
     pub secret_files: FilePolicy,
+    /// The key secret fingerprints are computed under (`FLOTILLA_FINGERPRINT_KEY`), unless
+    /// the spec names its own (`fingerprint_key:`); without either, the public
+    /// derivation, with a warning.
+    pub fingerprint_key: Option<FingerprintKey>,
 }
 
 /// Where the observed state came from.
@@ -147,7 +151,7 @@ pub fn check_org(snapshot: &Snapshot, desired: &Desired) -> Result<(), Error> {
 struct Observation {
     snapshot: Snapshot,
     source: Source,
-    values: Option<SecretValues>,
+    values: Option<(SecretValues, Keying)>,
 }
 
 fn observe(
@@ -176,13 +180,37 @@ fn observe(
         (snapshot, session.target().source.clone())
     };
     // Secret values, when available, let the plan show value changes.
+    let keying = fingerprint_keying(
+        desired,
+        dir,
+        &opts.secret_files,
+        opts.fingerprint_key.as_ref(),
+        opts.target.placeholders(),
+    );
     let scope = crate::ops::target::secrets_scope(desired, &opts.tenants);
-    let values = match secret_values(&scope, dir, &opts.secret_files, opts.target.placeholders()) {
-        Ok((v, warnings)) => {
+    let values = match (
+        secret_values(&scope, dir, &opts.secret_files, opts.target.placeholders()),
+        keying,
+    ) {
+        (Ok((v, warnings)), Ok((keying, key_warnings))) => {
             diagnostics.extend(warnings);
-            Some(v)
+            diagnostics.extend(key_warnings);
+            Some((v, keying))
         }
-        Err(d) => {
+        (Ok(_), Err(d)) => {
+            for mut e in d.0 {
+                e.severity = crate::diag::Severity::Warning;
+                diagnostics.push(e);
+            }
+            diagnostics.push(
+                Diagnostic::warning(
+                    "without the fingerprint key, changes to secret values are not shown",
+                )
+                .hint("apply needs the key; export it to see value changes in the plan"),
+            );
+            None
+        }
+        (Err(d), _) => {
             diagnostics.push(
                 Diagnostic::warning(format!(
                     "secret values are not available ({} missing): changes to them are not shown",
@@ -200,15 +228,87 @@ fn observe(
     })
 }
 
-/// Writes the observed state as JSON (the format `--state` reads).
-pub fn write_state(snapshot: &Snapshot, path: &Path) -> Result<(), Error> {
-    let json = crate::ops::to_json_pretty(snapshot, "the observed state")?;
+/// Writes the observed state as JSON (the format `--state` reads), redacted as
+/// [`redacted_state`] says.
+pub fn write_state(snapshot: &Snapshot, desired: &Desired, path: &Path) -> Result<(), Error> {
+    let shown = redacted_state(snapshot, desired);
+    let json = crate::ops::to_json_pretty(&shown, "the observed state")?;
     std::fs::write(path, json).map_err(|e| {
         Error::new(Diagnostic::error(format!(
             "cannot write {}: {e}",
             path.display()
         )))
     })
+}
+
+/// The observed state as `--show-state` writes it: like a plan, it shows a live env or
+/// metadata value only when the spec declares that key for the app and the value does
+/// not look like a credential (else [`crate::plan::HIDDEN_VALUE`]); recorded secret
+/// fingerprints keep their names only; any other string in a Machine's config that looks
+/// like a credential (a file's `raw_value`, a process's env) is redacted. Planning
+/// against the file gives the same plan, since a plan never shows what is hidden here.
+pub fn redacted_state(snapshot: &Snapshot, desired: &Desired) -> Snapshot {
+    use std::collections::{BTreeMap, HashMap, HashSet};
+    let mut declared: HashMap<&str, (HashSet<&str>, HashSet<&str>)> = HashMap::new();
+    for r in desired.resources.iter() {
+        if let Some(m) = r.machine() {
+            let e = declared.entry(r.app.as_str()).or_default();
+            e.0.extend(m.env.keys().map(String::as_str));
+            e.1.extend(m.metadata.keys().map(String::as_str));
+        }
+    }
+    let none = (HashSet::new(), HashSet::new());
+    let shown = |map: &mut BTreeMap<String, String>, keys: &HashSet<&str>, own: bool| {
+        for (k, v) in map.iter_mut() {
+            if k == crate::resource::META_SECRETS {
+                *v = hidden_fingerprints(v);
+                continue;
+            }
+            let ours = own && k.starts_with("flotilla_");
+            let declared = ours || keys.contains(k.as_str());
+            if !declared || crate::spec::credentials::looks_like_credential(v, Some(k)).is_some() {
+                *v = crate::plan::HIDDEN_VALUE.to_string();
+            }
+        }
+    };
+    let mut out = snapshot.clone();
+    for app in &mut out.apps {
+        let (env, meta) = declared.get(app.app.name.as_str()).unwrap_or(&none);
+        for m in &mut app.machines {
+            shown(&mut m.config.env, env, false);
+            shown(&mut m.config.metadata, meta, true);
+            for v in m.config.extra.values_mut() {
+                redact_json(v);
+            }
+        }
+    }
+    out
+}
+
+/// `NAME:fp,…` with every fingerprint replaced: names stay (they say which secrets are
+/// flotilla's), fingerprints are never written.
+fn hidden_fingerprints(list: &str) -> String {
+    list.split(',')
+        .map(|item| match item.split_once(':') {
+            Some((name, _)) => format!("{name}:hidden"),
+            None => item.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Redacts every credential-shaped string inside a JSON value.
+fn redact_json(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::String(s) => {
+            if let std::borrow::Cow::Owned(r) = crate::spec::credentials::redact(s) {
+                *s = r;
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_json),
+        serde_json::Value::Object(map) => map.values_mut().for_each(redact_json),
+        _ => {}
+    }
 }
 
 /// `plan SPEC`.
@@ -220,15 +320,15 @@ pub fn run(opts: &Options) -> Result<Outcome, Error> {
         check_tenants(&loaded.desired, &opts.tenants, Some(&opts.spec))?;
         let seen = observe(opts, &loaded.desired, &loaded.dir, &mut diagnostics)?;
         if let Some(path) = &opts.show_state {
-            write_state(&seen.snapshot, path)?;
+            write_state(&seen.snapshot, &loaded.desired, path)?;
         }
         check_org(&seen.snapshot, &loaded.desired)?;
         Ok(seen)
     })();
     let seen = planned.map_err(|e: Error| e.after(&diagnostics).after(&spec_warnings))?;
     let mut desired = loaded.desired;
-    if let Some(v) = &seen.values {
-        crate::secrets::apply_fingerprints(&mut desired, v);
+    if let Some((v, keying)) = &seen.values {
+        crate::secrets::apply_fingerprints(&mut desired, v, keying);
     }
     crate::plan::names::keep_observed_volume_names(&mut desired, &seen.snapshot);
     let observed = interpret(&seen.snapshot, &desired);
@@ -252,12 +352,14 @@ pub fn run(opts: &Options) -> Result<Outcome, Error> {
     let mut document = PlanDocument::new(plan, &meta, &observed.unmanaged, None);
     if let Some(out) = &opts.out {
         // A saved plan carries the (narrowed) desired state that `apply` will execute.
-        document.desired = Some(crate::plan::filter_tenants(
-            &desired.resources,
-            &opts.tenants,
-        ));
+        // Fingerprints stay out of it: `apply` computes them again from the values.
+        let mut saved_set = crate::plan::filter_tenants(&desired.resources, &opts.tenants);
+        crate::secrets::strip_fingerprints(&mut saved_set);
+        document.desired = Some(saved_set);
+        document.fingerprint_key = desired.fingerprint_key.clone();
         let saved = document.save_with(out, opts.plan_key.as_ref());
         document.desired = None;
+        document.fingerprint_key = None;
         saved.map_err(|d| Error::new(d).after(&diagnostics).after(&spec_warnings))?;
     }
     Ok(Outcome {

@@ -15,7 +15,7 @@ use crate::diag::{Diagnostic, Diagnostics};
 use crate::fly::client::{ApiError, Client, ClientConfig, DEFAULT_API, Token};
 use crate::ops::Error;
 use crate::resource::{Desired, SecretSource, Spec};
-use crate::secrets::{SecretValue, SecretValues};
+use crate::secrets::{FingerprintKey, Keying, SecretValue, SecretValues, public_keying_warning};
 use crate::sim::{SimConfig, SimHandle};
 use crate::state::Snapshot;
 
@@ -401,7 +401,7 @@ fn with_placeholders(
                 if !substituted.contains(&s.name) {
                     substituted.push(s.name.clone());
                 }
-                let fp = crate::secrets::fingerprint(&desired.org, &r.app, &s.name, "placeholder");
+                let fp = Keying::Public.fingerprint(&desired.org, &r.app, &s.name, "placeholder");
                 format!("flotilla-sim-placeholder-{fp}")
             }
         };
@@ -416,6 +416,66 @@ fn with_placeholders(
     ))
     .hint("export them (or create their files) to use real values; against Fly they are required");
     Ok((values, Diagnostics::one(warning)))
+}
+
+/// How this run keys secret fingerprints, with its warnings: the key the spec's
+/// `fingerprint_key:` references (read like a secret value), else `given` (the caller's
+/// `FLOTILLA_FINGERPRINT_KEY`), else the public derivation, with a warning. A key the
+/// spec names but that is not set is an error — except in the simulator
+/// (`placeholders`), where the run falls back to the public derivation with a warning.
+pub fn fingerprint_keying(
+    desired: &Desired,
+    dir: &Path,
+    files: &FilePolicy,
+    given: Option<&FingerprintKey>,
+    placeholders: bool,
+) -> Result<(Keying, Diagnostics), Diagnostics> {
+    let Some(source) = &desired.fingerprint_key else {
+        return Ok(match given {
+            Some(k) => (Keying::Key(k.clone()), Diagnostics::new()),
+            None => (Keying::Public, Diagnostics::one(public_keying_warning())),
+        });
+    };
+    let named = match source {
+        SecretSource::Env(v) => format!("environment variable {v}"),
+        SecretSource::File(f) => format!("file {f}"),
+        SecretSource::Unknown => "an unknown source".to_string(),
+    };
+    let refused = |m: String| {
+        Diagnostics::one(
+            Diagnostic::error(format!(
+                "the fingerprint key (`fingerprint_key:`, {named}): {m}"
+            ))
+            .hint("reference a regular file inside the spec's directory (or --secrets-dir)"),
+        )
+    };
+    let Some(text) = real_value(source, dir, files).map_err(refused)? else {
+        if placeholders {
+            return Ok((Keying::Public, Diagnostics::one(public_keying_warning())));
+        }
+        return Err(Diagnostics::one(
+            Diagnostic::error(format!(
+                "the fingerprint key (`fingerprint_key:`, {named}) is not set"
+            ))
+            .hint("export it (or create the file) before planning with values or applying; the key is never printed or stored"),
+        ));
+    };
+    let key = FingerprintKey::new(&text).map_err(|why| {
+        Diagnostics::one(
+            Diagnostic::error(format!("fingerprint_key ({named}): {why}"))
+                .hint("use a generated key, e.g. `openssl rand -hex 32`"),
+        )
+    })?;
+    let mut warnings = Diagnostics::new();
+    if given.is_some_and(|g| g != &key) {
+        warnings.push(
+            Diagnostic::warning(
+                "FLOTILLA_FINGERPRINT_KEY is ignored: the spec names its own fingerprint key",
+            )
+            .hint("unset FLOTILLA_FINGERPRINT_KEY, or remove `fingerprint_key:` from the spec"),
+        );
+    }
+    Ok((Keying::Key(key), warnings))
 }
 
 /// A value when it is set; `Err` for a refused secret file (a missing one is `None`).

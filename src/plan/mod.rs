@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 use crate::money::Usd;
 use crate::resource::{
-    Address, Desired, Kind, META_SECRETS, MachineSpec, Owner, Resource, ResourceSet, Service, Spec,
+    Address, Desired, Kind, MachineSpec, Owner, Resource, ResourceSet, SecretSpec, Service, Spec,
     natural_cmp,
 };
 use crate::state::Observed;
@@ -207,24 +207,15 @@ pub fn diff(desired: &ResourceSet, observed: &Observed) -> Plan {
         match (&d.spec, &o.spec) {
             (Spec::App(_), Spec::App(_)) => {}
             (Spec::Secret(ds), Spec::Secret(os)) => {
-                // Values are compared only when they are known (apply, live plans), by
-                // keyed fingerprint; the value itself never enters a plan.
-                if let Some(fp) = &ds.fingerprint
-                    && os.fingerprint.as_ref() != Some(fp)
-                {
+                // Never a value, never a fingerprint: only whether it changed, and why.
+                if let Some(why) = secret_change(ds, os) {
                     c.fields.push(FieldChange {
                         path: FieldPath::Fingerprint,
-                        before: Some(
-                            os.fingerprint
-                                .as_ref()
-                                .map_or(json!("(not recorded)"), |f| json!(f)),
-                        ),
-                        after: Some(json!(fp)),
+                        before: Some(json!(why.before())),
+                        after: Some(json!(SECRET_CHANGED)),
                         forces_replace: false,
                     });
-                    c.reasons.push(
-                        "the value changed (or was never recorded by flotilla): set it once".into(),
-                    );
+                    c.reasons.push(why.reason().into());
                 }
             }
             (Spec::Volume(dv), Spec::Volume(ov)) => {
@@ -357,6 +348,65 @@ pub fn diff(desired: &ResourceSet, observed: &Observed) -> Plan {
         errors,
         cost: None,
     }
+}
+
+/// What a plan shows as the new state of a secret that will be set.
+pub const SECRET_CHANGED: &str = "(changed)";
+
+/// Why a declared secret will be set again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretChange {
+    /// Fly's digest differs from the one recorded when flotilla last set the value.
+    ChangedOutside,
+    /// The Machines recorded no fingerprint (or disagree).
+    NotRecorded,
+    /// The recorded fingerprint was made under another key (a rotation): set once.
+    OtherKey,
+    /// The value differs from the one flotilla last set.
+    ValueChanged,
+}
+
+impl SecretChange {
+    /// The plan's "before" for this change (never a value or a fingerprint).
+    pub fn before(self) -> &'static str {
+        match self {
+            SecretChange::ChangedOutside => "(changed outside flotilla)",
+            SecretChange::NotRecorded => "(not recorded)",
+            SecretChange::OtherKey => "(recorded under another fingerprint key)",
+            SecretChange::ValueChanged => "(as flotilla last set it)",
+        }
+    }
+
+    pub fn reason(self) -> &'static str {
+        match self {
+            SecretChange::ChangedOutside => {
+                "changed outside flotilla (Fly's digest differs from the one recorded when flotilla last set it): set the declared value again"
+            }
+            SecretChange::NotRecorded => "the value was never recorded by flotilla: set it once",
+            SecretChange::OtherKey => {
+                "recorded under another fingerprint key: set once; Machines restart only if Fly's value changes"
+            }
+            SecretChange::ValueChanged => "the value changed: set it once",
+        }
+    }
+}
+
+/// Whether (and why) a declared secret must be set: an out-of-band change on Fly shows
+/// without values; the others need the values' fingerprints.
+pub fn secret_change(ds: &SecretSpec, os: &SecretSpec) -> Option<SecretChange> {
+    if let (Some(recorded), Some(now)) = (&os.set_digest, &os.digest)
+        && &crate::secrets::digest_tag(now) != recorded
+    {
+        return Some(SecretChange::ChangedOutside);
+    }
+    let fp = ds.fingerprint.as_ref()?;
+    let Some(recorded) = &os.fingerprint else {
+        return Some(SecretChange::NotRecorded);
+    };
+    if os.fingerprint_key.is_none() || os.fingerprint_key != ds.fingerprint_key {
+        return Some(SecretChange::OtherKey);
+    }
+    (recorded != fp).then_some(SecretChange::ValueChanged)
 }
 
 /// Follow-on changes: a replaced volume replaces the Machine that mounts it; a changed
@@ -621,10 +671,13 @@ fn diff_machine(d: &MachineSpec, o: &MachineSpec, c: &mut Change) {
         restart = true;
     }
     // Metadata: declared keys and flotilla's own; others (Fly's) are left alone, and so
-    // is flotilla's bookkeeping (the secrets fingerprint, the rollout record).
+    // is flotilla's bookkeeping: the secrets' records (fingerprints, key id, digests)
+    // follow the secrets' changes and are written by the executor, and the rollout
+    // record is kept by updates; a plan never shows them.
     let ours = |k: &str| {
-        d.metadata.contains_key(k)
-            || (k.starts_with("flotilla_") && k != META_SECRETS && !rollout::is_rollout_key(k))
+        !crate::secrets::SECRET_METADATA.contains(&k)
+            && !rollout::is_rollout_key(k)
+            && (d.metadata.contains_key(k) || k.starts_with("flotilla_"))
     };
     diff_maps(
         FieldPath::Metadata,

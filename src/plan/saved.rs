@@ -54,9 +54,14 @@ pub struct PlanDocument {
     pub cost: Option<PlanCost>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unmanaged: Vec<Unmanaged>,
-    /// The desired state to apply (saved plans only).
+    /// The desired state to apply (saved plans only), without secret fingerprints:
+    /// `apply` computes them again from the values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub desired: Option<ResourceSet>,
+    /// Where the spec's fingerprint key lives (saved plans of specs that name one): a
+    /// reference, never the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint_key: Option<crate::resource::SecretSource>,
     /// The seal of a saved plan over every other field (written by [`PlanDocument::save_with`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub integrity: Option<Integrity>,
@@ -181,6 +186,7 @@ impl PlanDocument {
             cost: plan.cost,
             unmanaged: unmanaged.to_vec(),
             desired,
+            fingerprint_key: None,
             integrity: None,
         }
     }
@@ -188,10 +194,12 @@ impl PlanDocument {
     /// The desired state a saved plan carries, as `apply` executes it (empty when the
     /// document has none: a printed rather than saved plan).
     pub fn desired_state(&self) -> crate::resource::Desired {
-        crate::resource::Desired::from_resources(
+        let mut d = crate::resource::Desired::from_resources(
             &self.org,
             self.desired.clone().unwrap_or_default(),
-        )
+        );
+        d.fingerprint_key = self.fingerprint_key.clone();
+        d
     }
 
     /// The directory of the spec the plan was made from: where its secret files are.

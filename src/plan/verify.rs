@@ -19,7 +19,7 @@ use crate::resource::{
     META_ROLE, META_SECRETS, META_TENANT, MachineSpec, Owner, Resource, ResourceSet, SecretSource,
     SecretSpec, Spec, VolumeSpec,
 };
-use crate::spec::credentials::looks_like_credential;
+use crate::spec::credentials::{in_resource, redact_all};
 
 /// The flotilla metadata keys a planned Machine may carry.
 const OWN_METADATA: [&str; 7] = [
@@ -46,6 +46,8 @@ pub fn check(doc: &PlanDocument, file: &Path) -> Diagnostics {
     if let Some(set) = &doc.desired {
         c.resources(set);
     }
+    // Messages quote names and addresses; none may echo a credential.
+    redact_all(&mut c.found);
     c.found
 }
 
@@ -91,11 +93,33 @@ impl Checker<'_> {
                 self.error(None, format!("tenant filter `{t}` {p}"));
             }
         }
+        match &self.doc.fingerprint_key {
+            Some(SecretSource::Env(var)) if !platform::is_env_name(var) => {
+                self.error(
+                    None,
+                    format!(
+                        "fingerprint key variable `{var}` is not a valid environment variable name"
+                    ),
+                );
+            }
+            Some(SecretSource::File(f)) => {
+                if let Some(why) = secret_file_problem(&self.doc.spec_file, f) {
+                    self.error(None, format!("fingerprint key file `{f}` {why}")).hint = Some(
+                        "secret files are read relative to the spec's directory and may not leave it".into(),
+                    );
+                }
+            }
+            Some(SecretSource::Unknown) => {
+                self.error(None, "the fingerprint key has no source");
+            }
+            _ => {}
+        }
     }
 
     fn resources(&mut self, set: &ResourceSet) {
         // A repeated address is refused while the file is read (`saved::load_with`).
         for r in set.iter() {
+            self.credentials(r);
             self.ownership(r);
             match &r.spec {
                 Spec::App(a) => {
@@ -243,7 +267,6 @@ impl Checker<'_> {
         if m.image.trim().is_empty() {
             self.error(Some(a), "the Machine has no image");
         }
-        self.credential(a, "image", &m.image, None);
     }
 
     /// The size is a preset, the guest is that preset, memory is within its range.
@@ -275,7 +298,7 @@ impl Checker<'_> {
 
     /// Env and secret names are variable names; env values hold no credentials.
     fn env(&mut self, a: &Address, m: &MachineSpec) {
-        for (k, v) in &m.env {
+        for k in m.env.keys() {
             if !platform::is_env_name(k) {
                 self.error(
                     Some(a),
@@ -284,7 +307,6 @@ impl Checker<'_> {
                 .hint =
                     Some("use letters, digits and underscores, not starting with a digit".into());
             }
-            self.credential(a, &format!("env.{k}"), v, Some(k));
         }
         for s in &m.secrets {
             if !platform::is_env_name(s) {
@@ -297,7 +319,7 @@ impl Checker<'_> {
     /// no credentials in values.
     fn metadata(&mut self, r: &Resource, m: &MachineSpec) {
         let a = &r.address;
-        for (k, v) in &m.metadata {
+        for k in m.metadata.keys() {
             if OWN_METADATA.contains(&k.as_str()) {
                 // flotilla's own values (fingerprints among them) are checked below.
                 continue;
@@ -308,7 +330,6 @@ impl Checker<'_> {
                     "keys starting with `flotilla_` or `fly_` are set by flotilla and Fly".into(),
                 );
             }
-            self.credential(a, &format!("metadata.{k}"), v, Some(k));
         }
         if let Some(fps) = m.metadata.get(META_SECRETS)
             && !fps.split(',').all(is_fingerprint_entry)
@@ -340,10 +361,11 @@ impl Checker<'_> {
         }
     }
 
-    /// A value that looks like a credential (never echoed).
-    fn credential(&mut self, a: &Address, place: &str, value: &str, key: Option<&str>) {
-        if let Some(kind) = looks_like_credential(value, key) {
-            self.error(Some(a), format!("{place} looks like {kind}")).hint = Some(
+    /// Names, the image, env and metadata that look like credentials (never echoed):
+    /// the scan a spec's rendered values get.
+    fn credentials(&mut self, r: &Resource) {
+        for (place, _, kind) in in_resource(r) {
+            self.error(Some(&r.address), format!("{place} looks like {kind}")).hint = Some(
                 "plans hold secret references, never values; this plan was not made from a valid spec".into(),
             );
         }

@@ -627,9 +627,21 @@ pub(crate) struct World {
     pub apps: BTreeMap<String, App>,
     /// Bumped on every load so that a reloaded world draws fresh ids.
     pub epoch: u64,
+    /// The server-side key secret digests are computed under (drawn on the first secret
+    /// set), so that, as on Fly, a digest cannot be recomputed from a guessed value.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub digest_key: String,
 }
 
 impl World {
+    /// The key of secret digests, drawn the first time one is needed.
+    pub fn digest_key(&mut self) -> String {
+        if self.digest_key.is_empty() {
+            self.digest_key = format!("{:032x}", rand::random::<u128>());
+        }
+        self.digest_key.clone()
+    }
+
     pub fn app_mut(&mut self, name: &str) -> Result<&mut App, ApiError> {
         self.apps.get_mut(name).ok_or_else(ApiError::app_not_found)
     }

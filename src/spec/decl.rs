@@ -796,10 +796,19 @@ pub const APPS: Setting<Tree> = tree(
     "shared apps (their tier's settings, not the defaults)",
 )
 .not_null();
+/// Where the key secret fingerprints are computed under lives (see `secrets`): a secret
+/// reference, never the key itself.
+pub const FINGERPRINT_KEY: Setting<Tree> = tree(
+    "fingerprint_key",
+    Ty::SecretRef,
+    "the key secret fingerprints are computed under, as a reference `{ env: VAR }` or `{ file: PATH }` (unset: FLOTILLA_FINGERPRINT_KEY)",
+)
+.not_null();
 pub const TOP_FIELDS: &[Field] = &[
     VERSION.field,
     ORG.field,
     FLEET.field,
+    FINGERPRINT_KEY.field,
     NAMING.field,
     DEFAULTS.field,
     TIERS.field,

@@ -854,6 +854,9 @@ impl<'a> Expander<'a> {
             default_usage,
             tenants: out.infos,
             apps: app_names,
+            fingerprint_key: decl::FINGERPRINT_KEY
+                .get(self.root)
+                .and_then(crate::spec::settings::read_secret),
         }
     }
 
@@ -1167,6 +1170,8 @@ fn add_secrets(out: &mut Output, shared: &HashSet<&str>) {
                     source: source.clone(),
                     digest: None,
                     fingerprint: None,
+                    fingerprint_key: None,
+                    set_digest: None,
                 }),
             });
         }

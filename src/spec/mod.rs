@@ -14,6 +14,7 @@ pub mod settings;
 pub mod templates;
 pub mod yaml;
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -141,10 +142,17 @@ pub fn load_bytes(bytes: &[u8], file: &str) -> Result<Loaded, Diagnostics> {
                 .hint("add `org: <your Fly organization slug>` (see `fly orgs list`)"),
         );
     }
-    let credentials = scan_credentials(&root, &mut sink);
+    let source = std::str::from_utf8(bytes).unwrap_or_default();
+    let scan = credentials::scan_document(&root, source.strip_prefix('\u{feff}').unwrap_or(source));
+    for d in scan.diagnostics.iter().cloned() {
+        sink.add(d);
+    }
     if let Some(d) = tenant_budget(&root) {
         sink.add(d);
-        return Err(sink.finish());
+        let mut diags = sink.finish();
+        redact(&mut diags, &scan.texts);
+        credentials::redact_all(&mut diags);
+        return Err(diags);
     }
 
     let mut ex = expand::Expander::new(&root, file);
@@ -155,8 +163,12 @@ pub fn load_bytes(bytes: &[u8], file: &str) -> Result<Loaded, Diagnostics> {
     if desired.tenants.is_empty() && desired.apps.is_empty() && !sink.has_errors() {
         sink.add(Diagnostic::warning("the spec declares no tenants and no apps").at(root.mark));
     }
+    for d in rendered_credentials(&desired, &scan.texts) {
+        sink.add(d);
+    }
     let mut diags = sink.finish();
-    redact(&mut diags, &credentials);
+    redact(&mut diags, &scan.texts);
+    credentials::redact_all(&mut diags);
     if diags.has_errors() {
         return Err(diags);
     }
@@ -200,33 +212,35 @@ fn tenant_budget(root: &Node) -> Option<Diagnostic> {
     )
 }
 
-/// Every string in the spec is checked for credentials; a match names the place and the
-/// kind of credential, never the value. Returns the texts found, so that no other
-/// diagnostic (an unknown size, an unknown key, a path through a pasted key) echoes them.
-fn scan_credentials(root: &Node, sink: &mut expand::Sink) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut path = String::new();
-    root.walk_scalars(&mut path, &mut |p, node, key| {
-        let Some(text) = node.scalar_text() else { return };
-        if let Some(kind) = credentials::looks_like_credential(text, key) {
-            found.push(text.to_string());
-            sink.add(
-                Diagnostic::error(format!("this looks like {kind}; credentials must not be written in a spec (the value was not printed)"))
-                    .path(p.to_string())
-                    .at(node.mark)
-                    .hint("move it to an environment variable or a file and reference it under `secrets:` as `{ env: NAME }` or `{ file: PATH }`; revoke it if this file was shared"),
+/// Credentials that only rendering made (a template joined with a tenant's name, a
+/// generated name): every rendered name, image, env and metadata value of the desired
+/// state, by resource address. Texts the document scan already reported are skipped.
+fn rendered_credentials(desired: &Desired, known: &HashSet<String>) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    for r in desired.resources.iter() {
+        for (place, text, kind) in credentials::in_resource(r) {
+            if known
+                .iter()
+                .any(|k| text.contains(k.as_str()) || k.contains(text.as_str()))
+                || !seen.insert(text)
+            {
+                continue;
+            }
+            out.push(
+                Diagnostic::error(format!(
+                    "the rendered {place} looks like {kind}; credentials must not be written in a spec (the value was not printed)"
+                ))
+                .address(r.address.to_string())
+                .hint(credentials::HINT),
             );
         }
-    });
-    // Keys are scanned separately: a token pasted as a key is still a leak.
-    if let Some(entries) = root.as_map() {
-        scan_keys(entries, sink, &mut found);
     }
-    found
+    out
 }
 
 /// Replaces every credential found in the spec wherever a diagnostic would show it.
-fn redact(diags: &mut Diagnostics, credentials: &[String]) {
+fn redact(diags: &mut Diagnostics, credentials: &HashSet<String>) {
     if credentials.is_empty() {
         return;
     }
@@ -247,35 +261,6 @@ fn redact(diags: &mut Diagnostics, credentials: &[String]) {
         }
     }
 }
-
-fn scan_keys(entries: &[(Node, Node)], sink: &mut expand::Sink, found: &mut Vec<String>) {
-    for (k, v) in entries {
-        if let Some(text) = k.scalar_text()
-            && let Some(kind) = credentials::looks_like_credential(text, None)
-        {
-            found.push(text.to_string());
-            sink.add(
-                Diagnostic::error(format!(
-                    "a key looks like {kind} (the value was not printed)"
-                ))
-                .at(k.mark)
-                .hint("remove it from the spec and revoke it"),
-            );
-        }
-        match &v.value {
-            yaml::Value::Map(m) => scan_keys(m, sink, found),
-            yaml::Value::Seq(items) => {
-                for it in items {
-                    if let Some(m) = it.as_map() {
-                        scan_keys(m, sink, found);
-                    }
-                }
-            }
-            yaml::Value::Scalar { .. } => {}
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

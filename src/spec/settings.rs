@@ -245,7 +245,7 @@ impl<'a> Effective<'a> {
 }
 
 /// `{env: VAR}` or `{file: PATH}` (the schema checked there is exactly one).
-fn read_secret(v: &Node) -> Option<SecretSource> {
+pub fn read_secret(v: &Node) -> Option<SecretSource> {
     if let Some(e) = v.get(decl::SECRET_ENV).and_then(Node::as_str) {
         return Some(SecretSource::Env(e.to_string()));
     }

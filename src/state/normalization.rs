@@ -180,19 +180,22 @@ fn listed_secret_names(view: &AppView<'_>) -> HashSet<String> {
     names
 }
 
-/// Per secret, the fingerprint every managed Machine in a slot recorded, when they all
-/// recorded the same one.
-fn agreed_fingerprints(view: &AppView<'_>, fleet: &str) -> HashMap<String, String> {
-    let managed: Vec<&fly::Machine> = view
-        .slots
+/// The managed Machines in slots: the ones whose records count.
+fn managed_in_slots<'v>(view: &AppView<'v>, fleet: &str) -> Vec<&'v fly::Machine> {
+    view.slots
         .values()
         .copied()
         .filter(|m| super::ownership::is_managed(m, fleet))
-        .collect();
+        .collect()
+}
+
+/// Per secret, the entry every managed Machine in a slot recorded in the `NAME:VALUE`
+/// list under metadata `key` (fingerprints, digests), when they all recorded the same one.
+fn agreed_entries(managed: &[&fly::Machine], key: &str) -> HashMap<String, String> {
     let mut recorded: HashMap<String, HashSet<String>> = HashMap::new();
     let mut recorded_by: HashMap<String, usize> = HashMap::new();
-    for m in &managed {
-        if let Some(list) = m.config.metadata.get(META_SECRETS) {
+    for m in managed {
+        if let Some(list) = m.config.metadata.get(key) {
             for (n, fp) in crate::secrets::decode(list) {
                 *recorded_by.entry(n.clone()).or_default() += 1;
                 recorded.entry(n).or_default().insert(fp);
@@ -206,6 +209,24 @@ fn agreed_fingerprints(view: &AppView<'_>, fleet: &str) -> HashMap<String, Strin
         .collect()
 }
 
+/// The fingerprint key id every managed Machine recorded (`public` for none), when they
+/// agree.
+fn agreed_key_id(managed: &[&fly::Machine]) -> Option<String> {
+    let ids: HashSet<&str> = managed
+        .iter()
+        .map(|m| {
+            m.config
+                .metadata
+                .get(crate::secrets::META_SECRETS_KEY)
+                .map_or(crate::secrets::PUBLIC_KEY_ID, String::as_str)
+        })
+        .collect();
+    match ids.len() {
+        1 => ids.into_iter().next().map(str::to_string),
+        _ => None,
+    }
+}
+
 fn secret_resources(
     cx: &Context<'_>,
     view: &AppView<'_>,
@@ -213,7 +234,10 @@ fn secret_resources(
     resources: &mut Vec<Resource>,
 ) {
     let listed = listed_secret_names(view);
-    let fingerprints = agreed_fingerprints(view, cx.fleet);
+    let managed = managed_in_slots(view, cx.fleet);
+    let fingerprints = agreed_entries(&managed, META_SECRETS);
+    let set_digests = agreed_entries(&managed, crate::secrets::META_SECRET_DIGESTS);
+    let key_id = agreed_key_id(&managed);
     let name = view.name;
     // A removed owner's app: every secret is its.
     let orphaned = view.idx.app.is_none()
@@ -251,6 +275,10 @@ fn secret_resources(
                 source: SecretSource::Unknown,
                 digest: Some(s.digest.clone()),
                 fingerprint: fingerprints.get(&s.name).cloned(),
+                // A key id only beside a fingerprint (the observed state's hash is
+                // unchanged for Machines that record none).
+                fingerprint_key: fingerprints.get(&s.name).and(key_id.clone()),
+                set_digest: set_digests.get(&s.name).cloned(),
             }),
         });
     }

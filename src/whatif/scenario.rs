@@ -466,8 +466,16 @@ pub fn load_file(path: &Path) -> Result<Scenario, Diagnostics> {
     load_bytes(&bytes, &file, &dir)
 }
 
-/// Validates a scenario held in memory; `dir` resolves the base spec's path.
+/// Validates a scenario held in memory; `dir` resolves the base spec's path. Like a
+/// spec, a scenario is scanned for credentials, and no diagnostic echoes one.
 pub fn load_bytes(bytes: &[u8], file: &str, dir: &Path) -> Result<Scenario, Diagnostics> {
+    read_scenario(bytes, file, dir).map_err(|mut d| {
+        crate::spec::credentials::redact_all(&mut d);
+        d
+    })
+}
+
+fn read_scenario(bytes: &[u8], file: &str, dir: &Path) -> Result<Scenario, Diagnostics> {
     let root = yaml::parse(bytes).map_err(|mut d| {
         if d.message == "the file is empty" {
             d.hint = Some("start from one of the scenarios in examples/whatif/".into());
@@ -497,6 +505,12 @@ pub fn load_bytes(bytes: &[u8], file: &str, dir: &Path) -> Result<Scenario, Diag
         &[TOP_FIELDS],
     );
     r.checker(c);
+    let source = std::str::from_utf8(bytes).unwrap_or_default();
+    let scan =
+        crate::spec::credentials::scan_document(&root, source.trim_start_matches('\u{feff}'));
+    for d in scan.diagnostics {
+        r.diags.push(d.file(file));
+    }
     for key in ["version", "name", "base", "sweep", "architectures"] {
         if root.get(key).is_none() {
             r.err(

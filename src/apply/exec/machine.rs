@@ -44,7 +44,8 @@ pub(super) async fn create(sh: &Shared, op: &Op) -> OpResult {
             ))
             .with_hint("add fallback_regions, or try again later"));
         };
-        let config = machine_config(m, &volume_ids, None);
+        let mut config = machine_config(m, &volume_ids, None);
+        sh.record_secret_digests(app, m, &mut config.metadata);
         let body = create_machine_body(m, &region, &config);
         match create_once(sh, app, m, &body).await {
             Ok(id) => {

@@ -48,6 +48,39 @@ pub(super) async fn update(
     result
 }
 
+/// The secrets' records a Machine gets when its restart for them is skipped: the
+/// fingerprints and key id it is planned with, and Fly's digests.
+pub(super) fn secret_records(
+    sh: &Shared,
+    op: &Op,
+) -> Result<Vec<(String, Option<String>)>, OpError> {
+    let r = sh.resource(&op.address)?;
+    let m = r
+        .machine()
+        .ok_or_else(|| OpError::internal("not a Machine"))?;
+    let mut records = std::collections::BTreeMap::new();
+    for k in crate::secrets::SECRET_METADATA {
+        if let Some(v) = m.metadata.get(k) {
+            records.insert(k.to_string(), v.clone());
+        }
+    }
+    sh.record_secret_digests(&r.app, m, &mut records);
+    // A record to remove is removed only where the Machine has it.
+    let has = |k: &str| {
+        sh.observed
+            .machines
+            .get(&op.address)
+            .is_some_and(|o| o.config.metadata.contains_key(k))
+    };
+    Ok(crate::secrets::SECRET_METADATA
+        .iter()
+        .filter_map(|k| match records.get(*k) {
+            Some(v) => Some((k.to_string(), Some(v.clone()))),
+            None => has(k).then(|| (k.to_string(), None)),
+        })
+        .collect())
+}
+
 async fn set_metadata(
     sh: &Shared,
     app: &str,
@@ -76,7 +109,8 @@ async fn reconfigure(
     lease: &MachineLease,
 ) -> OpResult {
     let id = current.id.as_str();
-    let config = machine_config(m, &volume_ids(sh, m), Some(&current.config));
+    let mut config = machine_config(m, &volume_ids(sh, m), Some(&current.config));
+    sh.record_secret_digests(app, m, &mut config.metadata);
     if is_idle_state(&current.state) {
         // A stopped or suspended Machine stays so: its config is updated without
         // starting it and takes effect at its next start.

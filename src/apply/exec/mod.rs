@@ -82,9 +82,15 @@ async fn run(sh: &Shared, op: &Op) -> OpResult {
             secrets_only,
             metadata,
         } => {
-            // A restart only for secrets that turned out unchanged on Fly is skipped.
+            // A restart only for secrets that turned out unchanged on Fly is skipped; the
+            // Machine still records the secrets as flotilla left them.
             let unchanged = *secrets_only && sh.secrets_changed(&op.app) == Some(false);
-            machine_update::update(sh, op, *restart && !unchanged, metadata).await
+            if unchanged {
+                let records = machine_update::secret_records(sh, op)?;
+                let all: Vec<_> = metadata.iter().cloned().chain(records).collect();
+                return machine_update::update(sh, op, false, &all).await;
+            }
+            machine_update::update(sh, op, *restart, metadata).await
         }
         OpKind::DeleteMachine { id } => machine::delete(sh, op, id).await,
         OpKind::Gate { wave } => gate::check(sh, *wave).await,

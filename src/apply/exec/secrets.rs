@@ -31,6 +31,12 @@ pub(super) async fn set(
         .collect();
     let changed = !delete.is_empty() || set_changed(set, sh.observed_digests(app), &now);
     sh.set_secrets_changed(app, changed);
+    sh.set_secret_digests(
+        app,
+        now.iter()
+            .map(|(n, d)| (n.to_string(), d.to_string()))
+            .collect(),
+    );
     Ok(describe(set, delete, changed))
 }
 

@@ -35,6 +35,8 @@ pub struct Shared {
     secrets_changed: Mutex<HashMap<String, bool>>,
     /// Fly's digest of each observed secret, by app and name.
     observed_digests: HashMap<String, HashMap<String, String>>,
+    /// Fly's digests after this run set an app's secrets, by app and name.
+    set_digests: Mutex<HashMap<String, HashMap<String, String>>>,
     /// Snapshot retention of each desired volume that has a backup policy.
     retention: HashMap<Address, u32>,
 }
@@ -76,6 +78,7 @@ impl Shared {
             wave_members: HashMap::new(),
             secrets_changed: Mutex::new(HashMap::new()),
             observed_digests,
+            set_digests: Mutex::new(HashMap::new()),
             retention,
         }
     }
@@ -136,6 +139,39 @@ impl Shared {
 
     pub(super) fn observed_digests(&self, app: &str) -> Option<&HashMap<String, String>> {
         self.observed_digests.get(app)
+    }
+
+    /// Remembers Fly's digests after setting `app`'s secrets.
+    pub(super) fn set_secret_digests(&self, app: &str, digests: HashMap<String, String>) {
+        lock(&self.set_digests).insert(app.to_string(), digests);
+    }
+
+    /// Adds to a Machine's metadata the record of Fly's digests of its app's secrets as
+    /// flotilla leaves them (those this run set, else the observed ones), so that a later
+    /// change on Fly shows as a change outside flotilla.
+    pub(super) fn record_secret_digests(
+        &self,
+        app: &str,
+        m: &crate::resource::MachineSpec,
+        metadata: &mut std::collections::BTreeMap<String, String>,
+    ) {
+        let set = lock(&self.set_digests);
+        let mut tags = std::collections::BTreeMap::new();
+        for name in &m.secrets {
+            let digest = match set.get(app) {
+                Some(after) => after.get(name),
+                None => self.observed_digests.get(app).and_then(|d| d.get(name)),
+            };
+            if let Some(d) = digest.filter(|d| !d.is_empty()) {
+                tags.insert(name.clone(), crate::secrets::digest_tag(d));
+            }
+        }
+        let key = crate::secrets::META_SECRET_DIGESTS.to_string();
+        if tags.is_empty() {
+            metadata.remove(&key);
+        } else {
+            metadata.insert(key, crate::secrets::encode(&tags));
+        }
     }
 
     /// The snapshot retention a new volume gets (its policy's, else Fly's default).

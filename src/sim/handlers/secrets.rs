@@ -1,5 +1,6 @@
 //! `/v1/apps/{app}/secrets`: names and opaque digests only; values are hashed on
-//! arrival and never stored, logged or returned. Every change bumps the app's secrets
+//! arrival (under the world's own digest key, so a digest changes with the value but
+//! cannot be recomputed from a guess) and never stored, logged or returned. Every change bumps the app's secrets
 //! version; a Machine sees the version current when it last booted or was updated.
 
 use axum::body::Bytes;
@@ -32,19 +33,19 @@ fn check_name(name: &str) -> Result<(), ApiError> {
     }
 }
 
-fn secret_digest(app: &str, name: &str, value: &str) -> String {
-    digest(&["secret", app, name, value])[..16].to_string()
+fn secret_digest(key: &str, app: &str, name: &str, value: &str) -> String {
+    digest(&["secret", key, app, name, value])[..16].to_string()
 }
 
 /// Applies changes (`None` deletes); returns whether anything changed. The app's
 /// Machines are brought up to date first so boots before now keep the old version.
-fn apply(sim: &Sim, a: &mut App, changes: &[(String, Option<String>)], t: i64) -> bool {
+fn apply(sim: &Sim, key: &str, a: &mut App, changes: &[(String, Option<String>)], t: i64) -> bool {
     a.advance_all(t, &sim.timing);
     let mut changed = false;
     for (name, value) in changes {
         match value {
             Some(v) => {
-                let d = secret_digest(&a.name, name, v);
+                let d = secret_digest(key, &a.name, name, v);
                 match a.secrets.get_mut(name) {
                     Some(s) if s.digest == d => {}
                     Some(s) => {
@@ -110,8 +111,9 @@ pub(crate) async fn set(
     sim.rate_limit(Action::SecretSet, &app)?;
     let t = now_ms();
     let mut world = sim.world();
+    let key = world.digest_key();
     let a = world.app_mut(&app)?;
-    apply(&sim, a, &[(name.clone(), Some(req.value))], t);
+    apply(&sim, &key, a, &[(name.clone(), Some(req.value))], t);
     let mut out = a
         .secrets
         .get(&name)
@@ -136,7 +138,7 @@ pub(crate) async fn delete(
     if !a.secrets.contains_key(&name) {
         return Err(ApiError::not_found("secret not found"));
     }
-    apply(&sim, a, &[(name, None)], t);
+    apply(&sim, "", a, &[(name, None)], t);
     let version = a.secrets_version;
     drop(world);
     sim.mutated();
@@ -156,9 +158,10 @@ pub(crate) async fn update(
     sim.rate_limit(Action::SecretsUpdate, &app)?;
     let t = now_ms();
     let mut world = sim.world();
+    let key = world.digest_key();
     let a = world.app_mut(&app)?;
     let changes: Vec<(String, Option<String>)> = req.values.into_iter().collect();
-    apply(&sim, a, &changes, t);
+    apply(&sim, &key, a, &changes, t);
     let out = json!({ "secrets": all(a), "version": a.secrets_version });
     drop(world);
     sim.mutated();
@@ -176,6 +179,14 @@ mod tests {
         assert!(check_name("1X").is_err());
         assert!(check_name("A-B").is_err());
         assert!(check_name("").is_err());
-        assert_ne!(secret_digest("a", "K", "v1"), secret_digest("a", "K", "v2"));
+        assert_ne!(
+            secret_digest("k", "a", "K", "v1"),
+            secret_digest("k", "a", "K", "v2")
+        );
+        assert_ne!(
+            secret_digest("k1", "a", "K", "v1"),
+            secret_digest("k2", "a", "K", "v1"),
+            "a digest depends on the server's key"
+        );
     }
 }
