@@ -390,7 +390,13 @@ mod tests {
     fn fingerprints_and_the_key_id_go_on_machines() {
         let spec = b"version: 1\norg: o\ndefaults: {image: i, region: iad, secrets: {A: {env: A}}}\ntenants: [{name: t}]\n";
         let mut d = crate::spec::load_bytes(spec, "s.yaml").unwrap().desired;
-        let v = load_values(&d, Path::new("/nonexistent"), &|_| Some("x".into())).unwrap();
+        let v = load_values(
+            &d,
+            Path::new("/nonexistent"),
+            &crate::secret_files::FilePolicy::default(),
+            &|_| Some("x".into()),
+        )
+        .unwrap();
         let k = key(&"q".repeat(32));
         apply_fingerprints(&mut d, &v, &k);
         let m = d.resources.iter().find_map(|r| r.machine()).unwrap();

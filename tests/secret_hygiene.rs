@@ -29,7 +29,7 @@ defaults:
   env: { MODE: production }
   secrets:
     API_TOKEN: { env: HYGIENE_API_TOKEN }
-    DB_PASSWORD: { file: ../secrets/db.txt }
+    DB_PASSWORD: { file: secrets/db.txt }
 tenants:
   - { name: alice }
   - { name: bob }
@@ -76,7 +76,7 @@ fn setup() -> (Org, Canaries, std::path::PathBuf) {
         key: random_hex(64),
     };
     org.write("specs/hygiene.yaml", SPEC);
-    org.write("secrets/db.txt", &format!("{}\n", canaries.db));
+    org.write("specs/secrets/db.txt", &format!("{}\n", canaries.db));
     org.env
         .push(("HYGIENE_API_TOKEN".into(), canaries.api.clone()));
     org.env
