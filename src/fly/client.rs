@@ -700,25 +700,14 @@ impl Client {
         lease: Option<&Lease>,
         current_version: Option<&str>,
     ) -> Result<fly::Machine, ApiError> {
-        let path = format!("/apps/{}/machines/{}", enc(app), enc(id));
-        let mut body = serde_json::json!({ "config": config });
-        if let Some(v) = current_version {
-            body["current_version"] = Value::String(v.to_string());
-        }
-        self.json(
-            Method::POST,
-            &path,
-            Act::MachineUpdate,
-            id,
-            Some(&body),
-            &lease_headers(lease),
-            Repeat::Once,
-        )
-        .await
+        let body = serde_json::json!({ "config": config });
+        self.post_update(app, id, body, lease, current_version)
+            .await
     }
 
     /// Updates a stopped or suspended Machine's config without starting it
-    /// (`skip_launch`): the new config takes effect at its next start.
+    /// (`skip_launch`): the new config takes effect at its next start. Versions and
+    /// unknown outcomes as for [`Client::update_machine`].
     pub async fn update_machine_idle(
         &self,
         app: &str,
@@ -727,8 +716,20 @@ impl Client {
         lease: Option<&Lease>,
         current_version: Option<&str>,
     ) -> Result<fly::Machine, ApiError> {
+        let body = serde_json::json!({ "config": config, "skip_launch": true });
+        self.post_update(app, id, body, lease, current_version)
+            .await
+    }
+
+    async fn post_update(
+        &self,
+        app: &str,
+        id: &str,
+        mut body: Value,
+        lease: Option<&Lease>,
+        current_version: Option<&str>,
+    ) -> Result<fly::Machine, ApiError> {
         let path = format!("/apps/{}/machines/{}", enc(app), enc(id));
-        let mut body = serde_json::json!({ "config": config, "skip_launch": true });
         if let Some(v) = current_version {
             body["current_version"] = Value::String(v.to_string());
         }

@@ -37,14 +37,7 @@ pub(super) fn name_removed_volumes(view: &mut AppView<'_>) {
         if view.taken.contains(v.id.as_str()) || !is_name(&v.name) {
             continue;
         }
-        let plain = Address::volume(&owner, &v.name, 0);
-        let addr = if view.vol_addr.values().any(|a| a == &plain) {
-            plain.duplicate(&v.id).unwrap_or(plain)
-        } else {
-            plain
-        };
-        view.taken.insert(v.id.as_str());
-        view.vol_addr.insert(v.id.as_str(), addr);
+        claim_volume(view, v, Address::volume(&owner, &v.name, 0));
     }
 }
 
@@ -77,15 +70,7 @@ pub(super) fn name_mounted_volumes(view: &mut AppView<'_>, out: &mut Observed) {
             .filter(|_| is_name(&v.name))
             .and_then(|maddr| maddr.slot_volume(&v.name));
         match slot_volume {
-            Some(plain) => {
-                let addr = if view.vol_addr.values().any(|a| a == &plain) {
-                    plain.duplicate(&v.id).unwrap_or(plain)
-                } else {
-                    plain
-                };
-                view.taken.insert(v.id.as_str());
-                view.vol_addr.insert(v.id.as_str(), addr);
-            }
+            Some(plain) => claim_volume(view, v, plain),
             None => out.unmanaged.push(Unmanaged {
                 app: view.name.to_string(),
                 kind: UnmanagedKind::Volume,
@@ -97,4 +82,16 @@ pub(super) fn name_mounted_volumes(view: &mut AppView<'_>, out: &mut Observed) {
             }),
         }
     }
+}
+
+/// Claims volume `v` at `plain`, or at a duplicate address when another volume already
+/// holds `plain`.
+fn claim_volume<'a>(view: &mut AppView<'a>, v: &'a crate::wire::api::Volume, plain: Address) {
+    let addr = if view.vol_addr.values().any(|a| a == &plain) {
+        plain.duplicate(&v.id).unwrap_or(plain)
+    } else {
+        plain
+    };
+    view.taken.insert(v.id.as_str());
+    view.vol_addr.insert(v.id.as_str(), addr);
 }
