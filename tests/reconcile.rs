@@ -6,7 +6,7 @@
 
 mod reconcile_common;
 
-use reconcile_common::{ANTHROPIC, JWT, OPENAI, Org, text};
+use reconcile_common::{ANTHROPIC, JWT, OPENAI, Org, changed_addresses, text};
 use serde_json::{Value, json};
 
 const SCALE: f64 = 40.0;
@@ -361,13 +361,7 @@ fn secrets_never_leak_and_a_change_restarts_only_that_app() {
     org.env.retain(|(k, _)| k != "BOB_TOKEN");
     org.env.push(("BOB_TOKEN".into(), new_value.into()));
     let (plan, _) = org.plan_json("specs/bob.yaml", &[]);
-    let changed: Vec<&str> = plan["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["action"] != "noop")
-        .map(|c| c["address"].as_str().unwrap())
-        .collect();
+    let changed = changed_addresses(&plan);
     assert_eq!(
         changed,
         vec!["tenant.bob.secret.BOB_TOKEN", "tenant.bob.machine[0]"]

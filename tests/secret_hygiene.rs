@@ -12,7 +12,7 @@
 mod reconcile_common;
 
 use flotilla::secrets::{FingerprintKey, Keying};
-use reconcile_common::{Org, text};
+use reconcile_common::{Org, changed_addresses, text};
 use serde_json::json;
 
 const SCALE: f64 = 40.0;
@@ -223,13 +223,7 @@ fn nothing_secret_leaves_flotilla_and_out_of_band_changes_are_restored() {
     assert_eq!(s, 200);
     let (doc, code) = org.plan_json("specs/hygiene.yaml", &[]);
     assert_eq!(code, 2, "{doc}");
-    let changed: Vec<&str> = doc["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["action"] != "noop")
-        .map(|c| c["address"].as_str().unwrap())
-        .collect();
+    let changed = changed_addresses(&doc);
     assert_eq!(
         changed,
         ["tenant.bob.secret.API_TOKEN", "tenant.bob.machine[0]"],

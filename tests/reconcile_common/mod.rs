@@ -250,6 +250,17 @@ impl Org {
     }
 }
 
+/// The addresses of a JSON plan's actionable changes (not `noop`), in plan order.
+pub fn changed_addresses(plan: &Value) -> Vec<&str> {
+    plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] != "noop")
+        .map(|c| c["address"].as_str().unwrap())
+        .collect()
+}
+
 pub fn text(o: &Output) -> String {
     format!(
         "{}\n{}",
