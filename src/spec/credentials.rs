@@ -101,6 +101,9 @@ const PREFIXES: [(&str, Kind, usize); 22] = [
 
 /// Every credential inside `v`, in order, not overlapping.
 pub fn find_all(v: &str) -> Vec<Found> {
+    if !may_hold_credential(v.as_bytes()) {
+        return Vec::new();
+    }
     let mut all = Vec::new();
     for (prefix, kind, min_tail) in PREFIXES {
         prefixed(v, prefix, kind, min_tail, &mut all);
@@ -119,6 +122,27 @@ pub fn find_all(v: &str) -> Vec<Found> {
         }
     }
     out
+}
+
+/// Whether `b` holds the start of any shape [`find_all`] looks for: a token prefix
+/// ([`PREFIXES`], `sk-`), `AKIA`/`ASIA`, `-----BEGIN`, `eyJ` or `://`. One pass over the
+/// bytes, so that the many short strings of a large fleet (names, images, env values)
+/// skip the per-shape searches.
+fn may_hold_credential(b: &[u8]) -> bool {
+    b.windows(3).any(|w| {
+        matches!(
+            w,
+            [b'f', b'm' | b'o', _]
+                | [b's' | b'r', b'k', b'-' | b'_']
+                | [b'g', b'h' | b'l', _]
+                | [b'g', b'i', b't']
+                | [b'x', b'o', b'x']
+                | [b'A', b'K' | b'S', b'I']
+                | [b'-', b'-', b'-']
+                | [b'e', b'y', b'J']
+                | [b':', b'/', b'/']
+        )
+    })
 }
 
 /// The first credential inside `v`, if any.
@@ -604,6 +628,26 @@ impl Scan {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_prefilter_lets_every_shape_through() {
+        for (prefix, _, _) in PREFIXES {
+            assert!(may_hold_credential(prefix.as_bytes()), "{prefix}");
+        }
+        for start in ["sk-", "AKIA", "ASIA", "-----BEGIN", "eyJ", "://"] {
+            assert!(may_hold_credential(start.as_bytes()), "{start}");
+        }
+        for plain in [
+            "bench-t00001",
+            "registry.fly.io/bench:1.0",
+            "prod",
+            "iad",
+            "",
+        ] {
+            assert!(!may_hold_credential(plain.as_bytes()), "{plain}");
+        }
+    }
+
     use super::*;
 
     // Test tokens are assembled at run time so that no token-shaped literal is committed.
