@@ -48,7 +48,8 @@ pub fn run(opts: &Options) -> Result<Outcome, Error> {
         .map_err(|e| {
             Error::new(
                 Diagnostic::error(format!("cannot clear the lock of fleet `{fleet}`: {e}"))
-                    .address(app.clone()),
+                    .address(app.clone())
+                    .hint("check the token's access to the org; the lock also expires by itself once its holder stops renewing it (--lock-ttl)"),
             )
         })?;
     Ok(Outcome {
