@@ -144,13 +144,69 @@ pub struct Region {
     pub code: &'static str,
     pub city: &'static str,
     pub group: RegionGroup,
+    /// The date Fly removed the region from its region list (ISO `YYYY-MM-DD`), for a
+    /// region that no longer exists: specs and scenarios may still name it (to price a
+    /// fleet as it was), with a warning.
+    pub removed: Option<&'static str>,
+}
+
+impl Region {
+    /// The warning for a removed region: what happened, and what still works.
+    pub fn removal_problem(&self) -> Option<Problem> {
+        let removed = self.removed?;
+        Some(Problem {
+            message: format!(
+                "region `{}` ({}) was removed by Fly on {removed}; Machines cannot be created there any more",
+                self.code, self.city
+            ),
+            hint: format!(
+                "move to a current region ({}); cost estimates price `{}` only with --pricing-date before {removed}",
+                current_region_suggestions(self.group),
+                self.code
+            ),
+        })
+    }
+}
+
+/// Up to three current regions of a bandwidth group, as the hint names them.
+fn current_region_suggestions(group: RegionGroup) -> String {
+    let v: Vec<&str> = REGIONS
+        .iter()
+        .filter(|r| r.removed.is_none() && r.group == group)
+        .take(3)
+        .map(|r| r.code)
+        .collect();
+    if v.is_empty() {
+        "see `fly platform regions`".into()
+    } else {
+        format!("e.g. {}", v.join(", "))
+    }
 }
 
 const fn r(code: &'static str, city: &'static str, group: RegionGroup) -> Region {
-    Region { code, city, group }
+    Region {
+        code,
+        city,
+        group,
+        removed: None,
+    }
 }
 
-/// Fly's regions (2026).
+/// The date Fly removed its 17 deprecated regions from the regions page (superfly/docs
+/// `reference/regions.html.markerb`, commit `0a027083`, 2025-10-16).
+pub const REGIONS_REMOVED_ON: &str = "2025-10-16";
+
+const fn gone(code: &'static str, city: &'static str, group: RegionGroup) -> Region {
+    Region {
+        code,
+        city,
+        group,
+        removed: Some(REGIONS_REMOVED_ON),
+    }
+}
+
+/// Fly's regions: the 18 of today (2026), then the 17 Fly listed in 2024 and removed on
+/// 2025-10-16 (still priceable at their dates).
 pub const REGIONS: &[Region] = &[
     r("ams", "Amsterdam", RegionGroup::Europe),
     r("arn", "Stockholm", RegionGroup::Europe),
@@ -170,9 +226,35 @@ pub const REGIONS: &[Region] = &[
     r("sjc", "San Jose", RegionGroup::NorthAmerica),
     r("syd", "Sydney", RegionGroup::Oceania),
     r("yyz", "Toronto", RegionGroup::NorthAmerica),
+    gone("atl", "Atlanta", RegionGroup::NorthAmerica),
+    gone("bog", "Bogotá", RegionGroup::SouthAmerica),
+    gone("bos", "Boston", RegionGroup::NorthAmerica),
+    gone("den", "Denver", RegionGroup::NorthAmerica),
+    gone("eze", "Ezeiza", RegionGroup::SouthAmerica),
+    gone("gdl", "Guadalajara", RegionGroup::NorthAmerica),
+    gone("gig", "Rio de Janeiro", RegionGroup::SouthAmerica),
+    gone("hkg", "Hong Kong", RegionGroup::AsiaPacific),
+    gone("mad", "Madrid", RegionGroup::Europe),
+    gone("mia", "Miami", RegionGroup::NorthAmerica),
+    gone("otp", "Bucharest", RegionGroup::Europe),
+    gone("phx", "Phoenix", RegionGroup::NorthAmerica),
+    gone("qro", "Querétaro", RegionGroup::NorthAmerica),
+    gone("scl", "Santiago", RegionGroup::SouthAmerica),
+    gone("sea", "Seattle", RegionGroup::NorthAmerica),
+    gone("waw", "Warsaw", RegionGroup::Europe),
+    gone("yul", "Montreal", RegionGroup::NorthAmerica),
 ];
 
+/// A region Fly offers today (removed regions are not: the simulator and fallback
+/// placement use this).
 pub fn region(code: &str) -> Option<&'static Region> {
+    REGIONS
+        .iter()
+        .find(|r| r.code == code && r.removed.is_none())
+}
+
+/// A region Fly offers or once offered.
+pub fn any_region(code: &str) -> Option<&'static Region> {
     REGIONS.iter().find(|r| r.code == code)
 }
 
@@ -304,10 +386,20 @@ pub fn mount_path_problem(path: &str) -> Option<String> {
 }
 
 /// The region with this code, or what to say about an unknown one.
+///
+/// A removed region is known (a spec may price a fleet as it was); callers warn with
+/// [`Region::removal_problem`].
 pub fn known_region(code: &str) -> Result<&'static Region, Problem> {
-    region(code).ok_or_else(|| Problem {
+    any_region(code).ok_or_else(|| Problem {
         message: format!("unknown region `{code}`"),
-        hint: crate::diag::suggest(code, REGIONS.iter().map(|r| r.code), "regions"),
+        hint: crate::diag::suggest(
+            code,
+            REGIONS
+                .iter()
+                .filter(|r| r.removed.is_none())
+                .map(|r| r.code),
+            "regions",
+        ),
     })
 }
 

@@ -30,28 +30,30 @@ fn usd(v: &Value) -> f64 {
 }
 
 #[test]
-fn always_on_machine_with_volume_is_11_14() {
-    // 1.94 + 1.75 GB × 5.00 = 10.69; + 3 GB × 0.15 = 0.45 → 11.14.
+fn always_on_machine_with_volume_is_11_15() {
+    // Per-second rates × 2,592,000 s: shared vCPU 0.00000075 → 1.944, RAM 0.00000193 per
+    // GB-second → 5.00256. 1.944 + 1.75 GB × 5.00256 = 1.944 + 8.75448 = 10.69848;
+    // + 3 GB × 0.15 = 0.45 → 11.14848 (JSON keeps 4 decimals: 11.1485).
     let j = cost_json(&[
         &format!("{FIX}/always-on.yaml"),
         "--pricing-date",
         "2026-02-01",
     ]);
-    assert_eq!(j["monthly_usd"].to_string(), "11.14");
-    assert_eq!(j["by_item"]["compute"].to_string(), "1.94");
-    assert_eq!(j["by_item"]["ram"].to_string(), "8.75");
+    assert_eq!(j["monthly_usd"].to_string(), "11.1485");
+    assert_eq!(j["by_item"]["compute"].to_string(), "1.944");
+    assert_eq!(j["by_item"]["ram"].to_string(), "8.7545");
     assert_eq!(j["by_item"]["volume"].to_string(), "0.45");
 }
 
 #[test]
 fn suspended_machine_is_1_91_plus_volume() {
-    // 10.69 × 4/24 + 0.15 × 20/24 = 1.781666… + 0.125 = 1.906666…; + 0.45 = 2.356666…
+    // 10.69848 × 4/24 + 0.15 × 20/24 = 1.78308 + 0.125 = 1.90808; + 0.45 = 2.35808.
     let j = cost_json(&[
         &format!("{FIX}/suspend.yaml"),
         "--pricing-date",
         "2026-02-01",
     ]);
-    assert_eq!(j["monthly_usd"].to_string(), "2.3567");
+    assert_eq!(j["monthly_usd"].to_string(), "2.3581");
     let machine: f64 = j["lines"]
         .as_array()
         .unwrap()
@@ -59,7 +61,7 @@ fn suspended_machine_is_1_91_plus_volume() {
         .filter(|l| l["address"] == "tenant.alice.machine[0]")
         .map(|l| usd(&l["monthly_usd"]))
         .sum();
-    assert!((machine - 1.9067).abs() < 0.0002, "{machine}");
+    assert!((machine - 1.9081).abs() < 0.0002, "{machine}");
 }
 
 #[test]
@@ -106,20 +108,30 @@ fn json_has_the_contract_fields_and_traceable_lines() {
         .map(|l| usd(&l["monthly_usd"]))
         .sum();
     assert!((sum - usd(&j["monthly_usd"])).abs() < 0.01);
-    let tenants: f64 = j["by_tenant"].as_object().unwrap().values().map(usd).sum();
-    assert!((tenants - usd(&j["monthly_usd"])).abs() < 0.0001);
+    // Each figure is rounded to 4 decimals in JSON: at most 0.00005 off apiece.
+    let by_tenant = j["by_tenant"].as_object().unwrap();
+    let tenants: f64 = by_tenant.values().map(usd).sum();
+    let bound = 0.00005 * (by_tenant.len() + 1) as f64;
+    assert!(
+        (tenants - usd(&j["monthly_usd"])).abs() <= bound,
+        "{tenants}"
+    );
 }
 
 #[test]
 fn base_gives_the_delta_by_tenant() {
+    // base: 2 × 11.14848 = 22.29696. head: alice and carol 11.14848 each; bob on
+    // shared-cpu-2x 4 GB: 2 × 1.944 + 3.5 GB × 5.00256 = 3.888 + 17.50896 = 21.39696,
+    // + 0.45 = 21.84696; snapshots 10.8 GB − 10 free = 0.8 × 0.08 = 0.064.
+    // 11.14848 + 21.84696 + 11.14848 + 0.064 = 44.20792; delta 21.91096.
     let j = cost_json(&[
         &format!("{FIX}/head.yaml"),
         "--base",
         &format!("{FIX}/base.yaml"),
     ]);
-    assert_eq!(j["base_monthly_usd"].to_string(), "22.28");
-    assert_eq!(j["monthly_usd"].to_string(), "44.184");
-    assert_eq!(j["delta_usd"].to_string(), "21.904");
+    assert_eq!(j["base_monthly_usd"].to_string(), "22.297");
+    assert_eq!(j["monthly_usd"].to_string(), "44.2079");
+    assert_eq!(j["delta_usd"].to_string(), "21.911");
     let changed: Vec<(String, String)> = j["changes"]["tenants"]
         .as_array()
         .unwrap()
@@ -151,9 +163,12 @@ fn guardrails_exit_3_with_a_one_line_reason() {
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);
+    // The table's notice of newer prices comes first; the reason is one line.
+    assert!(stderr.contains("warning: Fly's docs show newer prices since 2026-09-24"));
     assert_eq!(
-        stderr.trim(),
-        "budget exceeded: monthly increase +$21.90 (+98.3%) exceeds --max-increase 50%"
+        stderr.trim().lines().last(),
+        // 21.91096 / 22.29696 = 98.27 %.
+        Some("budget exceeded: monthly increase +$21.91 (+98.3%) exceeds --max-increase 50%")
     );
     let out = flotilla()
         .args(["cost", &head, "--max-monthly", "40", "--format", "markdown"])
@@ -162,7 +177,7 @@ fn guardrails_exit_3_with_a_one_line_reason() {
     assert_eq!(out.status.code(), Some(3));
     let md = String::from_utf8_lossy(&out.stdout);
     assert!(
-        md.contains("budget exceeded: monthly cost $44.18 exceeds --max-monthly $40.00"),
+        md.contains("budget exceeded: monthly cost $44.21 exceeds --max-monthly $40.00"),
         "{md}"
     );
     // Within limits: exit 0.
@@ -214,11 +229,11 @@ fn markdown_is_a_pull_request_comment() {
     let md = String::from_utf8_lossy(&out.stdout);
     assert!(md.starts_with("<!-- flotilla-cost-preview -->"));
     assert!(
-        md.contains("**Monthly cost: $22.28 → $44.18 per month (+$21.90, +98.3%)**"),
+        md.contains("**Monthly cost: $22.30 → $44.21 per month (+$21.91, +98.3%)**"),
         "{md}"
     );
     assert!(
-        md.contains("| carol | $0.00 | $11.43 | +$11.43 | added |"),
+        md.contains("| carol | $0.00 | $11.44 | +$11.44 | added |"),
         "{md}"
     );
     assert!(md.contains("<details><summary>Full breakdown"));
@@ -282,15 +297,12 @@ fn no_version_in_force_and_bad_tables_are_clear_errors() {
 
     let e = cost_with_edited_regions(|t| {
         t.replacen(
-            "iad,Ashburn,north_america,1.00",
-            "iad,Ashburn,north_america,one",
+            "iad,Ashburn,north_america,1,1",
+            "iad,Ashburn,north_america,one,1",
             1,
         )
     });
-    assert!(
-        e.contains("column `compute_multiplier`: `one` is not a number"),
-        "{e}"
-    );
+    assert!(e.contains("column `markup`: `one` is not a number"), "{e}");
     assert!(e.contains("fly/2026-01-01/regions.csv:10"), "{e}");
     assert!(e.contains("hint:"), "{e}");
 }
@@ -324,7 +336,11 @@ fn plan_ends_with_the_monthly_cost() {
     );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("Cost: $0.00 → $159.38 per month (+$159.38)"),
+        // 12 customers: Machine 10.69848 + 10 GB × 0.02 = 10.89848, volume 0.45; 2 dev
+        // tenants: 10.69848 + 1 GB × 0.02 = 10.71848, volume 0.45; snapshots
+        // 12 × 1.65 + 2 × 1.2 = 22.2 GB − 10 free = 12.2 × 0.08 = 0.976.
+        // 12 × 11.34848 + 2 × 11.16848 + 0.976 = 136.18176 + 22.33696 + 0.976 = 159.49472.
+        text.contains("Cost: $0.00 → $159.49 per month (+$159.49)"),
         "{text}"
     );
     assert!(text.contains("a month is 30 days (720 h)"), "{text}");
@@ -333,31 +349,38 @@ fn plan_ends_with_the_monthly_cost() {
         .output()
         .unwrap();
     let j: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(j["cost"]["monthly_after_usd"].to_string(), "159.376");
+    assert_eq!(j["cost"]["monthly_after_usd"].to_string(), "159.4947");
     let m = j["changes"]
         .as_array()
         .unwrap()
         .iter()
         .find(|c| c["address"] == "tenant.alice.machine[0]")
         .unwrap();
-    assert_eq!(m["monthly_cost_after_usd"].to_string(), "10.89");
+    assert_eq!(m["monthly_cost_after_usd"].to_string(), "10.8985");
 }
 
 #[test]
 fn situation_2_examples_match_the_documented_figures() {
-    // examples/costs/situation-2.md: $168.22 (claimed ≈ $81) and $115.16 (claimed ≈ $75).
+    // examples/costs/situation-2.md: $168.27 (claimed ≈ $81) and $115.24 (claimed ≈ $75).
+    // 2 h: web 1.944 + 0.75 × 5.00256 = 5.69592; per user 512 MB: 1.944 + 0.25 × 5.00256
+    // = 3.19464 × 2/24 = 0.26622, rootfs 0.15 × 22/24 = 0.1375, volume 5 × 0.15 = 0.75;
+    // snapshots 100 × 6 GB − 10 = 590 × 0.08 = 47.2.
+    // 5.69592 + 100 × 1.15372 + 47.2 = 168.26792.
     let a = cost_json(&[
         "examples/costs/situation-2-2h.yaml",
         "--pricing-date",
         "2026-02-01",
     ]);
-    assert_eq!(a["monthly_usd"].to_string(), "168.2233");
+    assert_eq!(a["monthly_usd"].to_string(), "168.2679");
+    // 4 h: per user 3.19464 × 4/24 = 0.53244, rootfs 0.15 × 20/24 = 0.125, egress
+    // 10 × 0.02 = 0.2, volume 0.15; snapshots 100 × 1.2 − 10 = 110 × 0.08 = 8.8.
+    // 5.69592 + 100 × 1.00744 + 8.8 = 115.23992.
     let b = cost_json(&[
         "examples/costs/situation-2-4h.yaml",
         "--pricing-date",
         "2026-02-01",
     ]);
-    assert_eq!(b["monthly_usd"].to_string(), "115.1567");
+    assert_eq!(b["monthly_usd"].to_string(), "115.2399");
 }
 
 #[test]
@@ -376,4 +399,103 @@ fn unknown_region_or_preset_lists_close_matches() {
         e.contains("unknown size `shared-cpu-1`") && e.contains("`shared-cpu-1x`"),
         "{e}"
     );
+}
+
+#[test]
+fn a_removed_region_is_priced_at_its_date_with_a_hint_today() {
+    // sea (Seattle) was listed until Fly removed it on 2025-10-16; at 2024-11-15
+    // (fly/2024-11-01, markup 1.25 billed in full): (1.944 + 1.75 × 5.00256) × 1.25 =
+    // 10.69848 × 1.25 = 13.3731; + 3 GB × 0.15 = 0.45 → 13.8231.
+    let sea = format!("{FIX}/sea.yaml");
+    let out = flotilla()
+        .args([
+            "cost",
+            &sea,
+            "--pricing-date",
+            "2024-11-15",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["pricing_version"], "2024-11-01");
+    assert_eq!(j["monthly_usd"].to_string(), "13.8231");
+    let warn = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        warn.contains("region `sea` (Seattle) was removed by Fly on 2025-10-16"),
+        "{warn}"
+    );
+    // Today: not priced, and the error says which date still prices it.
+    let out = flotilla().args(["cost", &sea]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        e.contains("Fly removed it from its price list on 2025-10-16")
+            && e.contains("pass --pricing-date 2025-10-15 or earlier"),
+        "{e}"
+    );
+    // A spec in a removed region validates, with the warning.
+    let out = flotilla().args(["validate", &sea]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("hint: move to a current region"));
+}
+
+#[test]
+fn lax_phase_in_follows_fly_s_example_month_by_month() {
+    // Fly's example: shared-cpu-1x (256 MB) in lax costs $1.94, $2.04, $2.14, $2.23, $2.33
+    // from July to November 2024. Rule: 1.944 × (1 + k × (1.199519231 − 1)):
+    //   k = 0    → 1.944
+    //   k = 0.25 → 1.944 × 1.04987980775 = 2.0409663…
+    //   k = 0.5  → 1.944 × 1.0997596155  = 2.1379326…
+    //   k = 0.75 → 1.944 × 1.14963942325 = 2.2348990…
+    //   k = 1    → 1.944 × 1.199519231   = 2.3318653…
+    let months = [
+        ("2024-07-25", "2024-07-22", "1.944", "1.94"),
+        ("2024-08-15", "2024-08-01", "2.041", "2.04"),
+        ("2024-09-15", "2024-09-01", "2.1379", "2.14"),
+        ("2024-10-15", "2024-10-01", "2.2349", "2.23"),
+        ("2024-11-15", "2024-11-01", "2.3319", "2.33"),
+    ];
+    for (date, version, exact, cents) in months {
+        let j = cost_json(&[&format!("{FIX}/lax-256.yaml"), "--pricing-date", date]);
+        assert_eq!(j["pricing_version"], version, "{date}");
+        assert_eq!(j["monthly_usd"].to_string(), exact, "{date}");
+        assert_eq!(format!("{:.2}", usd(&j["monthly_usd"])), cents, "{date}");
+    }
+}
+
+#[test]
+fn reservation_blocks_and_static_ips_only_from_their_launch_dates() {
+    let show = |date: &str| -> Value {
+        let out = flotilla()
+            .args(["pricing", "show", date, "--format", "json"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let count = |j: &Value, table: &str| j["tables"][table].as_array().unwrap().len();
+    let has_static_ip = |j: &Value| {
+        j["tables"]["network.csv"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["item"] == "static_egress_ip")
+    };
+    // Reservation blocks launched on 2024-07-22; static egress IPs were first priced on
+    // 2024-09-24.
+    assert_eq!(count(&show("2024-07-21"), "reservations.csv"), 0);
+    assert_eq!(count(&show("2024-07-22"), "reservations.csv"), 6);
+    assert!(!has_static_ip(&show("2024-09-23")));
+    assert!(has_static_ip(&show("2024-09-24")));
 }

@@ -24,16 +24,19 @@ fn list_shows_every_version() {
     for d in [
         "2024-04-25",
         "2024-07-18",
+        "2024-07-22",
         "2024-08-01",
         "2024-09-01",
+        "2024-09-24",
         "2024-10-01",
         "2024-11-01",
+        "2025-10-16",
         "2026-01-01",
     ] {
         assert!(s.contains(d), "{d} missing in {s}");
     }
     let j: Value = serde_json::from_str(&stdout(&["pricing", "list", "--format", "json"])).unwrap();
-    assert_eq!(j["versions"].as_array().unwrap().len(), 7);
+    assert_eq!(j["versions"].as_array().unwrap().len(), 10);
 }
 
 #[test]
@@ -42,7 +45,18 @@ fn show_prints_rows_with_status_and_sources() {
     assert!(s.contains("Pricing fly/2026-01-01"), "{s}");
     assert!(s.contains("shared-cpu-1x"));
     assert!(s.contains("https://fly.io/docs/about/pricing/"));
-    assert!(s.contains("assumed"));
+    assert!(s.contains("published"));
+    assert!(s.contains("newer prices since 2026-09-24"), "{s}");
+    // Provenance per row family: statuses, sources and their retrieval dates.
+    let family = s
+        .lines()
+        .find(|l| l.trim_start().starts_with("compute.csv") && l.contains("14 published"))
+        .unwrap_or_else(|| panic!("no provenance line for compute.csv in {s}"));
+    assert!(
+        family.contains("fly-rates (retrieved 2026-12-01)"),
+        "{family}"
+    );
+    assert!(s.contains("reservations.csv"), "{s}");
     let j: Value = serde_json::from_str(&stdout(&[
         "pricing",
         "show",
@@ -64,8 +78,8 @@ fn show_prints_rows_with_status_and_sources() {
 
 #[test]
 fn diff_shows_the_snapshot_charge() {
-    let s = stdout(&["pricing", "diff", "2025-06-01", "2026-02-01"]);
-    assert!(s.contains("fly/2024-11-01 → fly/2026-01-01"), "{s}");
+    let s = stdout(&["pricing", "diff", "2025-11-01", "2026-02-01"]);
+    assert!(s.contains("fly/2025-10-16 → fly/2026-01-01"), "{s}");
     let row = s.lines().find(|l| l.contains("storage.csv")).unwrap();
     let cells: Vec<&str> = row.split_whitespace().collect();
     assert_eq!(
@@ -76,25 +90,45 @@ fn diff_shows_the_snapshot_charge() {
     let s = stdout(&[
         "pricing",
         "diff",
-        "2025-06-01",
+        "2025-11-01",
         "2026-02-01",
         "--spec",
         "specs/jarvis.yaml",
     ]);
+    // 12 × (10.89848 + 0.45) + 2 × (10.71848 + 0.45) = 158.51872; snapshots from
+    // 2026-01-01: 22.2 GB − 10 free = 12.2 × 0.08 = 0.976 → 159.49472.
     assert!(
-        s.contains("Effect on specs/jarvis.yaml: $158.40 → $159.38 per month (+$0.98"),
+        s.contains("Effect on specs/jarvis.yaml: $158.52 → $159.49 per month (+$0.98"),
         "{s}"
     );
     let j: Value = serde_json::from_str(&stdout(&[
         "pricing",
         "diff",
-        "2025-06-01",
+        "2025-11-01",
         "2026-02-01",
         "--format",
         "json",
     ]))
     .unwrap();
     assert_eq!(j["changes"].as_array().unwrap().len(), 1);
+    // Fly removed 17 regions from its list on 2025-10-16.
+    let j: Value = serde_json::from_str(&stdout(&[
+        "pricing",
+        "diff",
+        "2025-06-01",
+        "2025-11-01",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    let removed: Vec<&str> = j["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(removed.len(), 17, "{removed:?}");
+    assert!(removed.contains(&"sea"), "{removed:?}");
 }
 
 #[test]

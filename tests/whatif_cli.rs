@@ -70,19 +70,20 @@ fn json_contract_and_situation_one_by_hand() {
         assert_eq!(r["scenario"], "Situation 1: an app per tenant, today");
     }
     // Today's layout, 14 tenants, from specs/jarvis.yaml's tenant alice (fly/2026-01-01):
-    //   shared-cpu-1x 1.94 + (2048 − 256) MB = 1.75 GB × 5.00 = 8.75 → 10.69
+    //   shared-cpu-1x 0.00000075 × 2,592,000 = 1.944
+    //   + (2048 − 256) MB = 1.75 GB × 0.00000193 × 2,592,000 (5.00256) = 8.75448 → 10.69848
     //   3 GB volume × 0.15 = 0.45
     //   egress 10 GB × 0.02 = 0.20 (everyone active)
     //   snapshots 1 GB used × (1 + 0.05 × 13) = 1.65 GB × 0.08 = 0.132
-    //   = 11.472 a tenant; × 14 = 160.608; the org's free 10 GB of snapshots: −0.80
-    //   = 159.808
+    //   = 11.48048 a tenant; × 14 = 160.72672; the org's free 10 GB of snapshots: −0.80
+    //   = 159.92672 (JSON keeps 4 decimals: 159.9267)
     let r = row(&j, "today (always on)", 14, 4);
-    assert_eq!(r["monthly_usd"].to_string(), "159.808");
+    assert_eq!(r["monthly_usd"].to_string(), "159.9267");
     assert_eq!(r["machines"].to_string(), "14");
-    // 1,000 tenants: 11,472 − 0.80 = 11,471.20 (their belief: ~$15,000).
+    // 1,000 tenants: 11,480.48 − 0.80 = 11,479.68 (their belief: ~$15,000).
     assert_eq!(
         row(&j, "today (always on)", 1000, 4)["monthly_usd"].to_string(),
-        "11471.2"
+        "11479.68"
     );
     for b in j["break_even"].as_array().unwrap() {
         for key in [
@@ -112,7 +113,8 @@ fn whatif_and_cost_agree() {
     let w = json(&["whatif", "examples/whatif/containers.yaml"]);
     let r = row(&w, "estimate 2: 512 MB, 1 GB volume, 10 GB egress", 100, 4);
     assert_eq!(r["monthly_usd"], cost["monthly_usd"]);
-    assert_eq!(r["monthly_usd"].to_string(), "115.1567");
+    // As in cost_cli: 5.69592 + 100 × 1.00744 + 8.8 = 115.23992.
+    assert_eq!(r["monthly_usd"].to_string(), "115.2399");
 }
 
 #[test]
@@ -154,7 +156,10 @@ fn text_and_out_file() {
     for want in [
         "What-if: Situation 3",
         "Break-even points",
-        "$840.48",
+        // Today (always on) at 1,000 tenants, 10 % active 24 h: 1,000 × 10.69848 compute
+        // + 1,000 × 0.45 volumes + (1,000 × 1.65 − 10) × 0.08 = 131.20 snapshots
+        // + 100 active × 10 GB × 0.02 = 20 egress = 11,299.68.
+        "$11,299.68",
         "Reservation blocks",
         "Sensitivity",
     ] {

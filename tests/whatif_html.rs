@@ -126,7 +126,8 @@ fn html_is_well_formed_self_contained_and_has_the_charts() {
             .collect();
         assert!(outside.is_empty(), "{outside:?}");
     }
-    assert!(html.contains("Break-even points") && html.contains("$840.48"));
+    // Today (always on) at 1,000 tenants: 10,698.48 + 450 + 131.20 + 20 (whatif_cli).
+    assert!(html.contains("Break-even points") && html.contains("$11,299.68"));
 }
 
 /// Chromium: `/usr/bin/chromium`, or `chromium` on PATH.

@@ -482,6 +482,7 @@ impl<'a> Pricer<'a> {
             }
             citations.insert(sref, c);
         }
+        warnings.extend(self.table.staleness_warning());
         (citations, unpublished, warnings)
     }
 

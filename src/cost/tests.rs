@@ -37,11 +37,12 @@ const NOW: &str = "2026-02-01";
 // ---- Hand-computed checks (prices of pricing/fly/2026-01-01) ----
 
 #[test]
-fn always_on_shared_1x_2gb_in_iad_is_10_69() {
-    // Preset shared-cpu-1x includes 256 MB: $1.94 per 30 days.
-    // Additional RAM: 2048 − 256 = 1792 MB = 1.75 GB × $5.00 = $8.75.
-    // Region iad multiplier 1.00, always on (idle: off): 720 of 720 h.
-    // 1.94 + 8.75 = $10.69.
+fn always_on_shared_1x_2gb_in_iad_is_10_70() {
+    // Preset shared-cpu-1x includes 256 MB: $0.00000075/s × 2,592,000 s = $1.944 per 30 days.
+    // Additional RAM: 2048 − 256 = 1792 MB = 1.75 GB × ($0.00000193 × 2,592,000 = $5.00256)
+    // = $8.75448.
+    // Region iad multiplier 1, always on (idle: off): 720 of 720 h.
+    // 1.944 + 8.75448 = $10.69848 → $10.70 (Fly lists $10.70).
     let m = machine(
         Some("a"),
         0,
@@ -52,15 +53,22 @@ fn always_on_shared_1x_2gb_in_iad_is_10_69() {
         None,
     );
     let r = report(NOW, vec![m]);
-    assert_eq!(r.total, d("10.69"));
-    assert_eq!(r.by_item["compute"], d("1.94"));
-    assert_eq!(r.by_item["ram"], d("8.75"));
-    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    assert_eq!(r.total, d("10.69848"));
+    assert_eq!(to_cents(r.total), d("10.70"));
+    assert_eq!(r.by_item["compute"], d("1.944"));
+    assert_eq!(r.by_item["ram"], d("8.75448"));
+    // The only warning: Fly's docs show newer prices without an effective date.
+    assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+    assert!(
+        r.warnings[0].starts_with("Fly's docs show newer prices since 2026-09-24"),
+        "{:?}",
+        r.warnings
+    );
 }
 
 #[test]
-fn with_a_3gb_volume_it_is_11_14() {
-    // 10.69 + 3 GB × $0.15 = 10.69 + 0.45 = $11.14.
+fn with_a_3gb_volume_it_is_11_15() {
+    // 10.69848 + 3 GB × $0.15 = 10.69848 + 0.45 = $11.14848 → $11.15.
     // Snapshots (Fly's default 5-day retention, no backup policy declared):
     // 3 GB used × (1 + 0.05 × 4) = 3.6 GB × $0.08 = $0.288, all inside the
     // organization's free 10 GB, so the org line deducts $0.288 again.
@@ -75,19 +83,20 @@ fn with_a_3gb_volume_it_is_11_14() {
     );
     let v = volume("a", "data", "iad", 3, None);
     let r = report(NOW, vec![m, v]);
-    assert_eq!(r.total, d("11.14"));
+    assert_eq!(r.total, d("11.14848"));
     assert_eq!(r.by_item["volume"], d("0.45"));
     assert_eq!(r.by_item["snapshot"], d("0.288"));
     assert_eq!(r.by_item["snapshot_allowance"], d("-0.288"));
-    assert_eq!(r.by_tenant["a"], d("11.428"));
+    // 11.14848 + 0.288 = 11.43648
+    assert_eq!(r.by_tenant["a"], d("11.43648"));
     assert_eq!(r.by_tenant[ORG], d("-0.288"));
 }
 
 #[test]
 fn suspended_4_hours_a_day_is_1_91_plus_volume() {
-    // Started 4 h/day × 30 = 120 h of 720: 10.69 × 120/720 = 10.69 × 4/24 = 1.781666…
+    // Started 4 h/day × 30 = 120 h of 720: 10.69848 × 120/720 = 10.69848 × 4/24 = 1.78308.
     // Suspended the other 600 h: rootfs 1 GB × $0.15 × 600/720 = 0.125.
-    // Total 1.906666… → $1.91.  Exactly: total × 24 = 10.69 × 4 + 0.15 × 20 = 45.76.
+    // Total 1.90808 → $1.91.  Exactly: total × 24 = 10.69848 × 4 + 0.15 × 20 = 45.79392.
     let m = machine(
         Some("a"),
         0,
@@ -98,12 +107,13 @@ fn suspended_4_hours_a_day_is_1_91_plus_volume() {
         Some(usage(4)),
     );
     let r = report(NOW, vec![m.clone()]);
-    assert_close(r.total * d("24"), d("45.76"));
+    assert_close(r.total * d("24"), d("45.79392"));
     assert_eq!(to_cents(r.total), d("1.91"));
     assert_eq!(r.by_item["rootfs"], d("0.125"));
     // Plus the 3 GB volume: 3 × 0.15 = $0.45 (snapshots inside the free 10 GB).
     let r = report(NOW, vec![m, volume("a", "data", "iad", 3, None)]);
-    assert_close(r.total * d("24"), d("45.76") + d("0.45") * d("24"));
+    // 1.90808 + 0.45 = 2.35808 → $2.36.
+    assert_close(r.total * d("24"), d("45.79392") + d("0.45") * d("24"));
     assert_eq!(to_cents(r.total), d("2.36"));
 }
 
@@ -143,18 +153,18 @@ fn situation_2(users: usize, hours: u32, volume_gb: u32, egress_gb: u32) -> Vec<
 
 #[test]
 fn situation_2_at_100_users_2h_5gb() {
-    // Per user: compute+RAM 512 MB = 1.94 + 0.25 GB × 5 = 3.19 per 30 days,
-    //   × 2/24 h = 0.265833…; rootfs 1 GB × 0.15 × 22/24 = 0.1375;
+    // Per user: compute+RAM 512 MB = 1.944 + 0.25 GB × 5.00256 = 3.19464 per 30 days,
+    //   × 2/24 h = 0.26622; rootfs 1 GB × 0.15 × 22/24 = 0.1375;
     //   volume 5 × 0.15 = 0.75; snapshots 5 GB × (1 + 0.05 × 4) = 6 GB × 0.08 = 0.48.
-    //   Sum 1.633333… × 100 users = 163.3333…
-    // Router: 1.94 + 0.75 × 5 = 5.69. Free snapshots: −10 GB × 0.08 = −0.80.
-    // Total = 163.3333… + 5.69 − 0.80 = 168.2233… → $168.22 (users claimed ≈ $81).
+    //   Sum 1.63372 × 100 users = 163.372 (× 3 = 490.116).
+    // Router: 1.944 + 0.75 × 5.00256 = 5.69592. Free snapshots: −10 GB × 0.08 = −0.80.
+    // Total = 163.372 + 5.69592 − 0.80 = 168.26792 → $168.27 (users claimed ≈ $81).
     let r = report(NOW, situation_2(100, 2, 5, 0));
     assert_close(
         r.total * d("3"),
-        d("490") + (d("5.69") - d("0.80")) * d("3"),
+        d("490.116") + (d("5.69592") - d("0.80")) * d("3"),
     );
-    assert_eq!(to_cents(r.total), d("168.22"));
+    assert_eq!(to_cents(r.total), d("168.27"));
     assert_eq!(r.by_item["snapshot"], d("48"));
     assert_eq!(r.by_item["volume"], d("75"));
     assert_eq!(r.by_item["rootfs"], d("13.75"));
@@ -162,16 +172,16 @@ fn situation_2_at_100_users_2h_5gb() {
 
 #[test]
 fn situation_2_at_100_users_4h_1gb_10gb_egress() {
-    // Per user: 3.19 × 4/24 = 0.531666…; rootfs 0.15 × 20/24 = 0.125; volume 0.15;
+    // Per user: 3.19464 × 4/24 = 0.53244; rootfs 0.15 × 20/24 = 0.125; volume 0.15;
     //   snapshots 1 × 1.2 = 1.2 GB × 0.08 = 0.096; egress 10 GB × 0.02 = 0.20.
-    //   Sum 1.102666… × 100 = 110.2666…
-    // Router 5.69; free snapshots −0.80. Total 115.1566… → $115.16 (users claimed ≈ $75).
+    //   Sum 1.10344 × 100 = 110.344 (× 3 = 331.032).
+    // Router 5.69592; free snapshots −0.80. Total 115.23992 → $115.24 (users claimed ≈ $75).
     let r = report(NOW, situation_2(100, 4, 1, 10));
     assert_close(
         r.total * d("3"),
-        d("330.8") + (d("5.69") - d("0.80")) * d("3"),
+        d("331.032") + (d("5.69592") - d("0.80")) * d("3"),
     );
-    assert_eq!(to_cents(r.total), d("115.16"));
+    assert_eq!(to_cents(r.total), d("115.24"));
     assert_eq!(r.by_item["egress"], d("20"));
 }
 
@@ -229,12 +239,12 @@ fn min_running_keeps_low_indexes_on() {
         }
     }
     let r = report(NOW, vec![m0, m1]);
-    // Machine 0 always on: 1.94. Machine 1 never started: compute 0, rootfs 0.15.
+    // Machine 0 always on: 1.944. Machine 1 never started: compute 0, rootfs 0.15.
     assert_eq!(
         r.by_address[&"tenant.a.machine[0]"
             .parse::<crate::resource::Address>()
             .unwrap()],
-        d("1.94")
+        d("1.944")
     );
     assert_eq!(
         r.by_address[&"tenant.a.machine[1]"
@@ -246,7 +256,7 @@ fn min_running_keeps_low_indexes_on() {
 
 #[test]
 fn lax_multiplier_and_egress_groups() {
-    // lax: 1.94 × 1.20 = 2.328 (Fly lists $2.33); sin egress $0.04/GB.
+    // lax: 1.944 × 1.199519231 = 2.331865385064 (Fly lists $2.33); sin egress $0.04/GB.
     let m = machine(
         Some("a"),
         0,
@@ -257,7 +267,8 @@ fn lax_multiplier_and_egress_groups() {
         None,
     );
     let r = report(NOW, vec![m]);
-    assert_eq!(r.total, d("2.328"));
+    assert_eq!(r.total, d("2.331865385064"));
+    assert_eq!(to_cents(r.total), d("2.33"));
     let u = Usage {
         egress_gb_month: d("10"),
         private_egress_gb_month: d("10"),
@@ -275,14 +286,44 @@ fn lax_multiplier_and_egress_groups() {
     let r = report(NOW, vec![m]);
     assert_eq!(r.by_item["egress"], d("0.4"));
     assert_eq!(r.by_item["private_egress"], d("0.15"));
-    // sin's multiplier is assumed: the report warns and names the row.
+    // sin's markup (1.269230769) is published: nothing to warn about.
+    assert!(r.unpublished.is_empty(), "{:?}", r.unpublished);
+    assert!(
+        r.warnings.iter().all(|w| w.contains("newer prices since")),
+        "{:?}",
+        r.warnings
+    );
+}
+
+#[test]
+fn an_assumed_figure_is_warned_about_with_its_row() {
+    // A table of one's own may still hold a placeholder; the report names its row.
+    let mut t = table(NOW);
+    let sin = t.regions.iter_mut().find(|r| r.region == "sin").unwrap();
+    sin.prov.status = crate::pricing::Status::Assumed;
+    sin.prov.note = "placeholder".into();
+    let m = machine(
+        Some("b"),
+        0,
+        "sin",
+        "shared-cpu-1x",
+        256,
+        IdleMode::Off,
+        None,
+    );
+    let set = ResourceSet::new(vec![m]);
+    let r = price_set(&t, &set, &Usage::default()).unwrap();
     assert_eq!(r.unpublished.len(), 1);
     assert!(
         r.warnings[0].contains("regions.csv:16 `sin`"),
         "{}",
         r.warnings[0]
     );
-    assert!(r.warnings[0].contains("assumed"), "{}", r.warnings[0]);
+    assert!(
+        r.warnings[0].contains("assumed (placeholder)"),
+        "{}",
+        r.warnings[0]
+    );
 }
 
 #[test]
@@ -432,7 +473,7 @@ fn single_resource_pricing_for_plans() {
     let set = ResourceSet::new(vec![m.clone()]);
     let t = table(NOW);
     let c = price_resource(&t, &m, &set, &Usage::default()).unwrap();
-    assert_eq!(c.monthly, d("10.69"));
+    assert_eq!(c.monthly, d("10.69848"));
     assert_eq!(c.lines.len(), 2);
     // An observed resource without usage is priced with its desired counterpart's usage.
     let fallback = Usage::default();
@@ -449,8 +490,8 @@ fn single_resource_pricing_for_plans() {
         .borrow_usage_from(&desired)
         .price(&stop)
         .unwrap();
-    // 10.69 / 2 + 0.15 / 2 = 5.42
-    assert_eq!(c.monthly, d("5.42"));
+    // 10.69848 / 2 + 0.15 / 2 = 5.34924 + 0.075 = 5.42424
+    assert_eq!(c.monthly, d("5.42424"));
     // The borrowed usage is not the fallback.
     assert!(
         c.lines
@@ -576,12 +617,13 @@ fn reservation_blocks() {
     let p = cheapest_reservation(&t, "iad", crate::platform::CpuKind::Shared, d("2"));
     assert!(p.blocks.is_empty());
     assert_eq!(p.savings_monthly, Decimal::ZERO);
-    // Spend by region and class from a report.
+    // Spend by region and class from a report: router 1.944 + 0.75 × 5.00256 = 5.69592,
+    // two users always on at 1.944 + 0.25 × 5.00256 = 3.19464 each = 6.38928.
     let r = report(NOW, situation_2(2, 24, 1, 0));
     let spend = reservation_spend(&r);
     assert_eq!(
         spend[&("iad".to_string(), crate::platform::CpuKind::Shared)],
-        d("5.69") + d("6.38")
+        d("5.69592") + d("6.38928")
     );
 }
 
@@ -841,7 +883,8 @@ fn a_repeated_address_sums_in_summary_and_report() {
     let items = vec![&m, &m];
     let report = Pricer::over(&t, items.clone(), &fallback).report().unwrap();
     let summary = Pricer::over(&t, items, &fallback).summary().unwrap();
-    assert_eq!(report.by_address[&m.address], d("21.38"));
-    assert_eq!(summary.by_address[&m.address], d("21.38"));
+    // 2 × 10.69848 = 21.39696
+    assert_eq!(report.by_address[&m.address], d("21.39696"));
+    assert_eq!(summary.by_address[&m.address], d("21.39696"));
     assert_eq!(summary.total, report.total);
 }

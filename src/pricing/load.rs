@@ -10,8 +10,8 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 use super::{
-    BandwidthRow, Catalog, ComputeRow, ItemRow, Manifest, MemoryRow, NetworkRows, PriceTable,
-    Provenance, RegionRow, ReservationRow, Status, StorageRows, TableName,
+    BandwidthRow, Catalog, ComputeRow, ItemRow, Manifest, Markup, MemoryRow, NetworkRows,
+    PriceTable, Provenance, RegionRow, ReservationRow, Status, StorageRows, TableName,
 };
 use crate::diag::Mark;
 use crate::platform::{CpuKind, RegionGroup};
@@ -261,6 +261,45 @@ impl<'a> Rec<'a> {
         }
     }
 
+    /// Whether the file's header has `col`.
+    fn has(&self, col: &str) -> bool {
+        self.cols.contains(&col)
+    }
+
+    /// A price given either per second (`per_second`, then also returned) or per 30 days
+    /// (`per_30d`); the 30-day price of a per-second rate is rate x `seconds`, exactly.
+    fn rate(
+        &self,
+        per_second: &str,
+        per_30d: &str,
+        seconds: Decimal,
+    ) -> Result<(Option<Decimal>, Decimal), PricingError> {
+        if self.has(per_second) {
+            let ps = self.positive(per_second)?;
+            Ok((Some(ps), (ps * seconds).normalize()))
+        } else {
+            Ok((None, self.positive(per_30d)?))
+        }
+    }
+
+    /// A region's markup and phase-in, or its multiplier as written.
+    fn markup(&self) -> Result<(Option<Markup>, Decimal), PricingError> {
+        if !self.has("markup") {
+            return Ok((None, self.positive("compute_multiplier")?));
+        }
+        let markup = self.positive("markup")?;
+        let phase_in = self.dec("phase_in")?;
+        if phase_in > Decimal::ONE {
+            return Err(self.err(
+                "phase_in",
+                format!("{phase_in} is more than 1"),
+                "the share of the markup in force is between 0 (baseline price) and 1 (full markup)",
+            ));
+        }
+        let m = Markup { markup, phase_in };
+        Ok((Some(m), m.multiplier()))
+    }
+
     fn opt_str(&self, col: &str) -> &str {
         let i = self
             .cols
@@ -380,13 +419,113 @@ impl<'a> Rec<'a> {
 
 const PROV_COLS: [&str; 3] = ["status", "source", "note"];
 
-/// Reads a CSV file whose header must be exactly `cols`, turning each record into a row
-/// with `make`, and rejects duplicate keys.
+/// The header a table takes: columns it always has, pairs of which it has exactly one
+/// (a per-second rate or a 30-day price, say), and whether it may have no rows.
+struct Shape<'a> {
+    cols: &'a [&'a str],
+    either: &'a [[&'a str; 2]],
+    /// Columns that go with the first of a pair: (`companion`, `first`).
+    with_first: &'a [(&'a str, &'a str)],
+    may_be_empty: bool,
+}
+
+impl<'a> Shape<'a> {
+    fn of(cols: &'a [&'a str]) -> Self {
+        Shape {
+            cols,
+            either: &[],
+            with_first: &[],
+            may_be_empty: false,
+        }
+    }
+    fn allowed(&self) -> Vec<&'a str> {
+        let mut v = self.cols.to_vec();
+        v.extend(self.either.iter().flatten().copied());
+        v.extend(self.with_first.iter().map(|(c, _)| *c));
+        v
+    }
+    /// The header as the user should write it (the first of each pair).
+    fn header(&self) -> String {
+        let mut v: Vec<&str> = self.either.iter().map(|[a, _]| *a).collect();
+        v.extend(self.with_first.iter().map(|(c, _)| *c));
+        v.splice(
+            0..0,
+            self.cols.iter().copied().filter(|c| !PROV_COLS.contains(c)),
+        );
+        v.extend(PROV_COLS);
+        let mut h = v.join(",");
+        for [a, b] in self.either {
+            h.push_str(&format!(" (or `{b}` instead of `{a}`)"));
+        }
+        h
+    }
+    /// Checks the header row against the shape.
+    fn check(&self, file: &str, headers: &[String]) -> Result<(), PricingError> {
+        let has = |c: &str| headers.iter().any(|h| h == c);
+        for col in self.cols {
+            if !has(col) {
+                return Err(PricingError::new(
+                    file,
+                    format!("column `{col}` is missing"),
+                    format!("the header must be: {}", self.header()),
+                )
+                .at(1, Some(col)));
+            }
+        }
+        for [a, b] in self.either {
+            let message = match (has(a), has(b)) {
+                (true, true) => format!("columns `{a}` and `{b}` are both present"),
+                (false, false) => format!("column `{a}` (or `{b}`) is missing"),
+                _ => continue,
+            };
+            return Err(PricingError::new(
+                file,
+                message,
+                format!(
+                    "give exactly one of them; the header must be: {}",
+                    self.header()
+                ),
+            )
+            .at(1, Some(a)));
+        }
+        for (companion, first) in self.with_first {
+            if has(first) != has(companion) {
+                let (message, col) = if has(first) {
+                    (
+                        format!("column `{companion}` is missing (it goes with `{first}`)"),
+                        *first,
+                    )
+                } else {
+                    (format!("column `{companion}` needs `{first}`"), *companion)
+                };
+                return Err(PricingError::new(
+                    file,
+                    message,
+                    format!("the header must be: {}", self.header()),
+                )
+                .at(1, Some(col)));
+            }
+        }
+        let allowed = self.allowed();
+        if let Some(extra) = headers.iter().find(|h| !allowed.contains(&h.as_str())) {
+            return Err(PricingError::new(
+                file,
+                format!("unknown column `{extra}`"),
+                format!("the header must be: {}", self.header()),
+            )
+            .at(1, Some(extra)));
+        }
+        Ok(())
+    }
+}
+
+/// Reads a CSV file whose header must match `shape`, turning each record into a row with
+/// `make`, and rejects duplicate keys.
 fn read_table<T: super::Row>(
     dir: &str,
     table: TableName,
     text: Option<String>,
-    cols: &[&str],
+    shape: &Shape<'_>,
     manifest: &Manifest,
     make: impl Fn(&Rec<'_>) -> Result<T, PricingError>,
 ) -> Result<Vec<T>, PricingError> {
@@ -411,27 +550,11 @@ fn read_table<T: super::Row>(
         .iter()
         .map(String::from)
         .collect();
-    for col in cols {
-        if !headers.iter().any(|h| h == col) {
-            return Err(PricingError::new(
-                &file,
-                format!("column `{col}` is missing"),
-                format!("the header must be: {}", cols.join(",")),
-            )
-            .at(1, Some(col)));
-        }
-    }
-    if let Some(extra) = headers.iter().find(|h| !cols.contains(&h.as_str())) {
-        return Err(PricingError::new(
-            &file,
-            format!("unknown column `{extra}`"),
-            format!("the header must be: {}", cols.join(",")),
-        )
-        .at(1, Some(extra)));
-    }
+    shape.check(&file, &headers)?;
+    let allowed = shape.allowed();
     let order: Vec<&str> = headers
         .iter()
-        .filter_map(|h| cols.iter().copied().find(|c| c == h))
+        .filter_map(|h| allowed.iter().copied().find(|c| c == h))
         .collect();
     let mut rows: Vec<T> = Vec::new();
     let mut keys: HashMap<String, u32> = HashMap::new();
@@ -462,11 +585,11 @@ fn read_table<T: super::Row>(
                 format!("duplicate row `{key}` (first on line {first})"),
                 "each row's key must be unique; delete one of the two rows",
             )
-            .at(line, Some(cols[0])));
+            .at(line, Some(shape.cols[0])));
         }
         rows.push(row);
     }
-    if rows.is_empty() {
+    if rows.is_empty() && !shape.may_be_empty {
         return Err(PricingError::new(
             &file,
             "has no rows",
@@ -496,18 +619,17 @@ pub(crate) fn parse_version(
     };
     let manifest = super::manifest::parse_manifest(&manifest_file, &text, dir_name)?;
     let m = &manifest;
+    let seconds = Decimal::from(m.hours_per_month) * Decimal::from(3600);
 
+    let compute_cols = cols(["preset", "cpu_kind", "cpus", "base_memory_mb"]);
     let compute = read_table(
         dir,
         TableName::Compute,
         read(TableName::Compute.file())?,
-        &cols([
-            "preset",
-            "cpu_kind",
-            "cpus",
-            "base_memory_mb",
-            "price_per_30d",
-        ]),
+        &Shape {
+            either: &[["price_per_second", "price_per_30d"]],
+            ..Shape::of(&compute_cols)
+        },
         m,
         |r| {
             let cpus = r.u32("cpus")?;
@@ -522,42 +644,59 @@ pub(crate) fn parse_version(
                     "Fly sets memory in multiples of 256 MB",
                 ));
             }
+            let (price_per_second, price_per_30d) =
+                r.rate("price_per_second", "price_per_30d", seconds)?;
             Ok(ComputeRow {
                 preset: r.str("preset")?.to_string(),
                 cpu_kind: r.cpu_kind("cpu_kind")?,
                 cpus,
                 base_memory_mb,
-                price_per_30d: r.positive("price_per_30d")?,
+                price_per_second,
+                price_per_30d,
                 prov: r.prov()?,
             })
         },
     )?;
+    let memory_cols = cols(["cpu_kind"]);
     let memory = read_table(
         dir,
         TableName::Memory,
         read(TableName::Memory.file())?,
-        &cols(["cpu_kind", "price_per_gb_30d"]),
+        &Shape {
+            either: &[["price_per_gb_second", "price_per_gb_30d"]],
+            ..Shape::of(&memory_cols)
+        },
         m,
         |r| {
+            let (price_per_gb_second, price_per_gb_30d) =
+                r.rate("price_per_gb_second", "price_per_gb_30d", seconds)?;
             Ok(MemoryRow {
                 cpu_kind: r.cpu_kind("cpu_kind")?,
-                price_per_gb_30d: r.positive("price_per_gb_30d")?,
+                price_per_gb_second,
+                price_per_gb_30d,
                 prov: r.prov()?,
             })
         },
     )?;
+    let region_cols = cols(["region", "city", "group"]);
     let regions = read_table(
         dir,
         TableName::Regions,
         read(TableName::Regions.file())?,
-        &cols(["region", "city", "group", "compute_multiplier"]),
+        &Shape {
+            either: &[["markup", "compute_multiplier"]],
+            with_first: &[("phase_in", "markup")],
+            ..Shape::of(&region_cols)
+        },
         m,
         |r| {
+            let (markup, compute_multiplier) = r.markup()?;
             Ok(RegionRow {
                 region: r.str("region")?.to_string(),
                 city: r.str("city")?.to_string(),
                 group: r.group("group")?,
-                compute_multiplier: r.positive("compute_multiplier")?,
+                markup,
+                compute_multiplier,
                 prov: r.prov()?,
             })
         },
@@ -579,7 +718,7 @@ pub(crate) fn parse_version(
         dir,
         TableName::Storage,
         read(TableName::Storage.file())?,
-        &item_cols,
+        &Shape::of(&item_cols),
         m,
         make_item(TableName::Storage),
     )?;
@@ -587,7 +726,7 @@ pub(crate) fn parse_version(
         dir,
         TableName::Network,
         read(TableName::Network.file())?,
-        &item_cols,
+        &Shape::of(&item_cols),
         m,
         make_item(TableName::Network),
     )?;
@@ -595,7 +734,7 @@ pub(crate) fn parse_version(
         dir,
         TableName::Bandwidth,
         read(TableName::Bandwidth.file())?,
-        &cols(["group", "egress_per_gb", "private_per_gb"]),
+        &Shape::of(&cols(["group", "egress_per_gb", "private_per_gb"])),
         m,
         |r| {
             Ok(BandwidthRow {
@@ -610,7 +749,11 @@ pub(crate) fn parse_version(
         dir,
         TableName::Reservations,
         read(TableName::Reservations.file())?,
-        &cols(["cpu_kind", "upfront_per_year", "credit_per_month"]),
+        &Shape {
+            // Empty in versions in force before reservation blocks were offered.
+            may_be_empty: true,
+            ..Shape::of(&cols(["cpu_kind", "upfront_per_year", "credit_per_month"]))
+        },
         m,
         |r| {
             Ok(ReservationRow {
@@ -653,12 +796,16 @@ pub(crate) fn parse_version(
 
     let [volume, rootfs, snapshot] =
         take_items(dir, TableName::Storage, storage, &StorageRows::ITEMS)?;
-    let [
-        dedicated_ipv4,
-        certificate,
-        wildcard_certificate,
-        static_egress_ip,
-    ] = take_items(dir, TableName::Network, network, &NetworkRows::ITEMS)?;
+    let static_egress_ip = network
+        .iter()
+        .find(|r| r.item == NetworkRows::OPTIONAL[0])
+        .cloned();
+    let network: Vec<ItemRow> = network
+        .into_iter()
+        .filter(|r| !NetworkRows::OPTIONAL.contains(&r.item.as_str()))
+        .collect();
+    let [dedicated_ipv4, certificate, wildcard_certificate] =
+        take_items(dir, TableName::Network, network, &NetworkRows::ITEMS)?;
 
     Ok(PriceTable {
         manifest,
@@ -679,6 +826,7 @@ pub(crate) fn parse_version(
             static_egress_ip,
         },
         reservations,
+        retired_regions: Vec::new(),
     })
 }
 

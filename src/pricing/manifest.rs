@@ -5,14 +5,14 @@
 use chrono::NaiveDate;
 
 use super::load::PricingError;
-use super::{Manifest, Source};
+use super::{Manifest, NewerPrices, Source};
 use crate::diag::{Diagnostic, Mark};
 use crate::money::HOURS_PER_MONTH;
 use crate::spec::schema::{Checker, Field, Ty, req};
 use crate::spec::yaml::{self, Node};
 
 /// The fields a manifest may have, for hints.
-const FIELDS_HINT: &str = "fields: provider, effective_date, currency, hours_per_month, summary, sources [{id, title, url, retrieved}], notes";
+const FIELDS_HINT: &str = "fields: provider, effective_date, currency, hours_per_month, summary, sources [{id, title, url, retrieved}], notes, newer_prices {since, source, summary}";
 
 const TEXT: Ty = Ty::Str;
 const SOURCE_FIELDS: &[Field] = &[
@@ -22,6 +22,11 @@ const SOURCE_FIELDS: &[Field] = &[
     req("retrieved", Ty::Str),
 ];
 const SOURCE: Ty = Ty::Struct(SOURCE_FIELDS);
+const NEWER_FIELDS: &[Field] = &[
+    req("since", Ty::Str),
+    req("source", Ty::Str),
+    req("summary", Ty::Str),
+];
 const MANIFEST_FIELDS: &[Field] = &[
     req("provider", Ty::Str),
     req("effective_date", Ty::Str),
@@ -36,6 +41,7 @@ const MANIFEST_FIELDS: &[Field] = &[
     req("summary", Ty::Str),
     req("sources", Ty::List(&SOURCE)),
     req("notes", Ty::List(&TEXT)),
+    req("newer_prices", Ty::Struct(NEWER_FIELDS)),
 ];
 /// Fields that must be present (`summary` and `notes` may be left out).
 const REQUIRED: &[&str] = &[
@@ -157,6 +163,45 @@ fn read_sources(file: &str, root: &Node) -> Result<Vec<Source>, PricingError> {
     Ok(sources)
 }
 
+/// Reads `newer_prices`: every field present, `since` a date, `source` a declared id.
+fn read_newer_prices(
+    file: &str,
+    root: &Node,
+    sources: &[Source],
+) -> Result<Option<NewerPrices>, PricingError> {
+    let Some(n) = root.get("newer_prices") else {
+        return Ok(None);
+    };
+    if let Some(fd) = NEWER_FIELDS.iter().find(|fd| n.get(fd.name).is_none()) {
+        return Err(PricingError::new(
+            file,
+            format!("`newer_prices.{}` is missing", fd.name),
+            "newer_prices needs since (YYYY-MM-DD), source (a source id) and summary",
+        )
+        .at_mark(Some(n.mark)));
+    }
+    let since = parse_date(
+        file,
+        "newer_prices.since",
+        &text(n, "since"),
+        mark_of(n, "since"),
+    )?;
+    let source = text(n, "source");
+    if !sources.iter().any(|s| s.id == source) {
+        return Err(PricingError::new(
+            file,
+            format!("newer_prices.source `{source}` is not a listed source"),
+            "name the id of a source in `sources`",
+        )
+        .at_mark(Some(mark_of(n, "source"))));
+    }
+    Ok(Some(NewerPrices {
+        since,
+        source,
+        summary: text(n, "summary"),
+    }))
+}
+
 /// Parses and validates a manifest; `dir_name` is the version directory's name, which
 /// must match the effective date when it is a date.
 pub(super) fn parse_manifest(
@@ -219,7 +264,9 @@ pub(super) fn parse_manifest(
         .iter()
         .filter_map(|n| n.as_str().map(str::to_string))
         .collect();
+    let newer_prices = read_newer_prices(file, &root, &sources)?;
     Ok(Manifest {
+        newer_prices,
         provider,
         effective_date,
         currency,

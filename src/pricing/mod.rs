@@ -168,31 +168,61 @@ pub trait Row {
     }
 }
 
-/// `compute.csv`: a named preset and its price per 30 days in the baseline region.
+/// `compute.csv`: a named preset and its price in the baseline region.
+///
+/// A table gives either `price_per_second` (Fly's base rate; the 30-day price is then
+/// derived exactly as rate x the seconds of a 30-day month) or `price_per_30d` directly.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ComputeRow {
     pub preset: String,
     pub cpu_kind: CpuKind,
     pub cpus: u32,
     pub base_memory_mb: u32,
+    /// The per-second rate the table states, when it states one.
+    pub price_per_second: Option<Usd>,
+    /// The price per 30 days: stated, or `price_per_second` x 2,592,000 s, unrounded.
     pub price_per_30d: Usd,
     pub prov: Provenance,
 }
 
-/// `memory.csv`: additional RAM beyond a preset, per GB per 30 days.
+/// `memory.csv`: additional RAM beyond a preset, per GB per second or per 30 days.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemoryRow {
     pub cpu_kind: CpuKind,
+    /// The per-GB-second rate the table states, when it states one.
+    pub price_per_gb_second: Option<Usd>,
+    /// Stated, or `price_per_gb_second` x 2,592,000 s, unrounded.
     pub price_per_gb_30d: Usd,
     pub prov: Provenance,
 }
 
+/// The published markup of a region and the share of it in force (the 2024 phase-in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Markup {
+    /// Price relative to the baseline region (`iad` = 1), as Fly publishes it.
+    pub markup: Decimal,
+    /// The share of the markup billed in this version: 0, 0.25, 0.5, 0.75 or 1.
+    pub phase_in: Decimal,
+}
+
+impl Markup {
+    /// `1 + phase_in x (markup - 1)`: the multiplier on the baseline price.
+    pub fn multiplier(self) -> Decimal {
+        (Decimal::ONE + self.phase_in * (self.markup - Decimal::ONE)).normalize()
+    }
+}
+
 /// `regions.csv`: a region's bandwidth group and compute price multiplier.
+///
+/// A table gives either `markup` and `phase_in` (the multiplier is then derived by
+/// [`Markup::multiplier`]) or `compute_multiplier` directly.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegionRow {
     pub region: String,
     pub city: String,
     pub group: RegionGroup,
+    /// The markup and phase-in the table states, when it states them.
+    pub markup: Option<Markup>,
     pub compute_multiplier: Decimal,
     pub prov: Provenance,
 }
@@ -235,16 +265,24 @@ impl Row for ComputeRow {
         self.preset.clone()
     }
     fn fields(&self) -> Vec<(&'static str, String)> {
-        vec![
+        let mut f = vec![
             ("preset", self.preset.clone()),
             ("cpu_kind", self.cpu_kind.as_str().into()),
             ("cpus", self.cpus.to_string()),
             ("base_memory_mb", self.base_memory_mb.to_string()),
-            ("price_per_30d", self.price_per_30d.to_string()),
-        ]
+        ];
+        if let Some(ps) = self.price_per_second {
+            f.push(("price_per_second", ps.to_string()));
+        }
+        f.push(("price_per_30d", self.price_per_30d.to_string()));
+        f
     }
     fn priced(&self) -> (&'static str, String) {
-        ("price_per_30d", self.price_per_30d.to_string())
+        per_second_priced(
+            ("price_per_second", "price_per_30d"),
+            self.price_per_second,
+            self.price_per_30d,
+        )
     }
     fn prov(&self) -> &Provenance {
         &self.prov
@@ -259,13 +297,19 @@ impl Row for MemoryRow {
         self.cpu_kind.as_str().into()
     }
     fn fields(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("cpu_kind", self.cpu_kind.as_str().into()),
-            ("price_per_gb_30d", self.price_per_gb_30d.to_string()),
-        ]
+        let mut f = vec![("cpu_kind", self.cpu_kind.as_str().into())];
+        if let Some(ps) = self.price_per_gb_second {
+            f.push(("price_per_gb_second", ps.to_string()));
+        }
+        f.push(("price_per_gb_30d", self.price_per_gb_30d.to_string()));
+        f
     }
     fn priced(&self) -> (&'static str, String) {
-        ("price_per_gb_30d", self.price_per_gb_30d.to_string())
+        per_second_priced(
+            ("price_per_gb_second", "price_per_gb_30d"),
+            self.price_per_gb_second,
+            self.price_per_gb_30d,
+        )
     }
     fn prov(&self) -> &Provenance {
         &self.prov
@@ -280,18 +324,45 @@ impl Row for RegionRow {
         self.region.clone()
     }
     fn fields(&self) -> Vec<(&'static str, String)> {
-        vec![
+        let mut f = vec![
             ("region", self.region.clone()),
             ("city", self.city.clone()),
             ("group", self.group.code().into()),
-            ("compute_multiplier", self.compute_multiplier.to_string()),
-        ]
+        ];
+        if let Some(m) = self.markup {
+            f.push(("markup", m.markup.to_string()));
+            f.push(("phase_in", m.phase_in.to_string()));
+        }
+        f.push(("compute_multiplier", self.compute_multiplier.to_string()));
+        f
     }
     fn priced(&self) -> (&'static str, String) {
-        ("compute_multiplier", self.compute_multiplier.to_string())
+        match self.markup {
+            Some(m) => (
+                "markup / phase_in",
+                format!(
+                    "{} / {} (multiplier {})",
+                    m.markup, m.phase_in, self.compute_multiplier
+                ),
+            ),
+            None => ("compute_multiplier", self.compute_multiplier.to_string()),
+        }
     }
     fn prov(&self) -> &Provenance {
         &self.prov
+    }
+}
+
+/// The priced column of a row that states a per-second rate (with the 30-day price it
+/// implies) or only a 30-day price.
+fn per_second_priced(
+    cols: (&'static str, &'static str),
+    per_second: Option<Usd>,
+    per_30d: Usd,
+) -> (&'static str, String) {
+    match per_second {
+        Some(ps) => (cols.0, format!("{ps} (= {per_30d} per 30 days)")),
+        None => (cols.1, per_30d.to_string()),
     }
 }
 
@@ -386,7 +457,8 @@ pub struct NetworkRows {
     /// Single-hostname certificate, with the free count per organization.
     pub certificate: ItemRow,
     pub wildcard_certificate: ItemRow,
-    pub static_egress_ip: ItemRow,
+    /// Absent from versions in force before static egress IPs were offered (2024-09-24).
+    pub static_egress_ip: Option<ItemRow>,
 }
 
 impl StorageRows {
@@ -397,19 +469,18 @@ impl StorageRows {
 }
 
 impl NetworkRows {
-    pub const ITEMS: [&'static str; 4] = [
-        "dedicated_ipv4",
-        "certificate",
-        "wildcard_certificate",
-        "static_egress_ip",
-    ];
-    pub fn rows(&self) -> [&ItemRow; 4] {
-        [
+    /// The items every version has.
+    pub const ITEMS: [&'static str; 3] = ["dedicated_ipv4", "certificate", "wildcard_certificate"];
+    /// The items a version may have.
+    pub const OPTIONAL: [&'static str; 1] = ["static_egress_ip"];
+    pub fn rows(&self) -> Vec<&ItemRow> {
+        let mut v = vec![
             &self.dedicated_ipv4,
             &self.certificate,
             &self.wildcard_certificate,
-            &self.static_egress_ip,
-        ]
+        ];
+        v.extend(self.static_egress_ip.as_ref());
+        v
     }
 }
 
@@ -422,6 +493,18 @@ pub struct Source {
     pub retrieved: NaiveDate,
 }
 
+/// Prices the provider shows that no version applies, because no effective date is
+/// published: every report priced with the version says so.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewerPrices {
+    /// The first date the provider's pages were seen to show them.
+    pub since: NaiveDate,
+    /// The source id (declared in the manifest) that shows them.
+    pub source: String,
+    /// The newer figures, in a sentence.
+    pub summary: String,
+}
+
 /// `manifest.yaml` of a pricing version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Manifest {
@@ -432,6 +515,9 @@ pub struct Manifest {
     pub summary: String,
     pub sources: Vec<Source>,
     pub notes: Vec<String>,
+    /// Newer prices the provider shows without an effective date.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub newer_prices: Option<NewerPrices>,
 }
 
 /// One pricing version: the manifest and every table, validated.
@@ -447,17 +533,43 @@ pub struct PriceTable {
     pub bandwidth: Vec<BandwidthRow>,
     pub network: NetworkRows,
     pub reservations: Vec<ReservationRow>,
+    /// Regions an earlier version of the same catalog priced and this one does not.
+    pub retired_regions: Vec<RetiredRegion>,
+}
+
+/// A region that an earlier version priced and a later one no longer lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetiredRegion {
+    pub region: String,
+    /// The effective date of the last version that prices it.
+    pub last_priced_in: NaiveDate,
+    /// The effective date of the first version without it.
+    pub removed_in: NaiveDate,
 }
 
 /// A failed lookup: the name had no row in the table; with close matches.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{what} `{name}` has no price in pricing {version} ({file}){}", hint_suffix(.suggestions))]
+#[error("{what} `{name}` has no price in pricing {version} ({file}){}{}", retired_suffix(.retired.as_ref()), hint_suffix(.suggestions))]
 pub struct LookupError {
     pub what: &'static str,
     pub name: String,
     pub version: NaiveDate,
     pub file: &'static str,
+    /// Set when an earlier version priced the name.
+    pub retired: Option<RetiredRegion>,
     pub suggestions: Vec<String>,
+}
+
+fn retired_suffix(retired: Option<&RetiredRegion>) -> String {
+    match retired {
+        Some(r) => format!(
+            "; Fly removed it from its price list on {} (last priced in pricing {}: pass --pricing-date {} or earlier to price it as it was)",
+            r.removed_in,
+            r.last_priced_in,
+            r.removed_in.pred_opt().unwrap_or(r.removed_in)
+        ),
+        None => String::new(),
+    }
 }
 
 fn hint_suffix(suggestions: &[String]) -> String {
@@ -491,6 +603,7 @@ impl PriceTable {
             name: name.to_string(),
             version: self.version(),
             file: table.file(),
+            retired: None,
             suggestions: crate::diag::close_matches(name, candidates, 3)
                 .into_iter()
                 .map(String::from)
@@ -540,12 +653,18 @@ impl PriceTable {
             .iter()
             .find(|r| r.region == code)
             .ok_or_else(|| {
-                self.lookup_error(
+                let mut e = self.lookup_error(
                     "region",
                     TableName::Regions,
                     code,
                     self.regions.iter().map(|r| r.region.as_str()),
-                )
+                );
+                e.retired = self
+                    .retired_regions
+                    .iter()
+                    .find(|r| r.region == code)
+                    .cloned();
+                e
             })
     }
 
@@ -599,6 +718,27 @@ impl PriceTable {
                 .collect(),
             TableName::Reservations => dyns(&self.reservations),
         }
+    }
+
+    /// The warning every report priced with this version carries when the provider shows
+    /// newer prices without an effective date.
+    pub fn staleness_warning(&self) -> Option<String> {
+        let n = self.manifest.newer_prices.as_ref()?;
+        // Without the scheme: reports (HTML included) reference nothing outside themselves.
+        let url = self
+            .source(&n.source)
+            .map(|s| {
+                s.url
+                    .trim_start_matches("https://")
+                    .trim_start_matches("http://")
+            })
+            .unwrap_or("");
+        Some(format!(
+            "Fly's docs show newer prices since {} ({}; {url}) with no effective date published: these figures use pricing {}. Check your invoice, or price with a table of your own (--pricing DIR).",
+            n.since,
+            n.summary,
+            self.version()
+        ))
     }
 
     pub fn source(&self, id: &str) -> Option<&Source> {
@@ -660,6 +800,7 @@ impl Catalog {
 
     pub(crate) fn new(origin: String, mut versions: Vec<PriceTable>) -> Catalog {
         versions.sort_by_key(|v| v.version());
+        mark_retired_regions(&mut versions);
         Catalog { origin, versions }
     }
 
@@ -695,6 +836,37 @@ impl Catalog {
     /// The version whose effective date is exactly `date`.
     pub fn exact(&self, date: NaiveDate) -> Option<&PriceTable> {
         self.versions.iter().find(|v| v.version() == date)
+    }
+}
+
+/// Records in each version the regions that an earlier version priced and it does not,
+/// with the dates, so a lookup of such a region can say when it was removed.
+fn mark_retired_regions(versions: &mut [PriceTable]) {
+    // region -> effective date of the last version (so far) that prices it
+    let mut last_seen: std::collections::BTreeMap<String, NaiveDate> = Default::default();
+    // region -> effective date of the first version without it, after its last sighting
+    let mut removed: std::collections::BTreeMap<String, NaiveDate> = Default::default();
+    for v in versions.iter_mut() {
+        let date = v.version();
+        for code in last_seen.keys() {
+            if !v.regions.iter().any(|r| &r.region == code) {
+                removed.entry(code.clone()).or_insert(date);
+            }
+        }
+        for r in &v.regions {
+            last_seen.insert(r.region.clone(), date);
+            removed.remove(&r.region);
+        }
+        v.retired_regions = removed
+            .iter()
+            .filter_map(|(code, removed_in)| {
+                Some(RetiredRegion {
+                    region: code.clone(),
+                    last_priced_in: *last_seen.get(code)?,
+                    removed_in: *removed_in,
+                })
+            })
+            .collect();
     }
 }
 

@@ -199,6 +199,90 @@ fn table_section(t: &PriceTable, table: TableName) -> Section {
     }
 }
 
+/// Where one table's rows come from: how many rows of each status, the sources they
+/// cite and the dates those sources were retrieved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Family {
+    pub table: TableName,
+    pub rows: usize,
+    /// `(status, rows)`, in the order published, derived, assumed.
+    pub statuses: Vec<(super::Status, usize)>,
+    /// `(source id, retrieved)`, in the order the rows first cite them.
+    pub sources: Vec<(String, Option<NaiveDate>)>,
+}
+
+/// The provenance of every table of a version, one family per table.
+pub fn families(t: &PriceTable) -> Vec<Family> {
+    TableName::ALL
+        .iter()
+        .map(|&table| {
+            let rows = t.rows(table);
+            let mut statuses: Vec<(super::Status, usize)> = Vec::new();
+            let mut sources: Vec<(String, Option<NaiveDate>)> = Vec::new();
+            for r in &rows {
+                let p = r.prov();
+                match statuses.iter_mut().find(|(s, _)| *s == p.status) {
+                    Some((_, n)) => *n += 1,
+                    None => statuses.push((p.status, 1)),
+                }
+                if !sources.iter().any(|(id, _)| *id == p.source) {
+                    let retrieved = t.source(&p.source).map(|s| s.retrieved);
+                    sources.push((p.source.clone(), retrieved));
+                }
+            }
+            statuses.sort();
+            Family {
+                table,
+                rows: rows.len(),
+                statuses,
+                sources,
+            }
+        })
+        .collect()
+}
+
+fn provenance_section(t: &PriceTable) -> Section {
+    let rows = families(t)
+        .into_iter()
+        .map(|f| {
+            let statuses: Vec<String> = f
+                .statuses
+                .iter()
+                .map(|(s, n)| format!("{n} {}", s.as_str()))
+                .collect();
+            let sources: Vec<String> = f
+                .sources
+                .iter()
+                .map(|(id, retrieved)| match retrieved {
+                    Some(d) => format!("{id} (retrieved {d})"),
+                    None => id.clone(),
+                })
+                .collect();
+            vec![
+                f.table.file().to_string(),
+                f.rows.to_string(),
+                if statuses.is_empty() {
+                    "none (not offered at this date)".into()
+                } else {
+                    statuses.join(", ")
+                },
+                sources.join("; "),
+            ]
+        })
+        .collect();
+    Section {
+        title: "Provenance (rows by table: status, sources and their retrieval dates)".into(),
+        headers: vec![
+            "table".into(),
+            "rows".into(),
+            "status".into(),
+            "sources".into(),
+        ],
+        rows,
+        notes: vec!["Every source, with its repository, path and commit, is listed under Sources; pricing/SOURCES.md traces each figure.".into()],
+    }
+}
+
 /// Every row of a version with its status and source, then the sources and notes.
 pub fn show(t: &PriceTable, markdown: bool) -> String {
     let m = &t.manifest;
@@ -213,10 +297,11 @@ pub fn show(t: &PriceTable, markdown: bool) -> String {
         "{}\nEffective {}; prices in {} per 30 days ({} hours).\n",
         m.summary, m.effective_date, m.currency, m.hours_per_month
     );
-    let mut sections: Vec<Section> = TableName::ALL
-        .iter()
-        .map(|tn| table_section(t, *tn))
-        .collect();
+    if let Some(w) = t.staleness_warning() {
+        let _ = writeln!(out, "Note: {w}\n");
+    }
+    let mut sections = vec![provenance_section(t)];
+    sections.extend(TableName::ALL.iter().map(|tn| table_section(t, *tn)));
     sections.push(Section {
         title: "Sources".into(),
         headers: vec![
@@ -264,10 +349,23 @@ pub fn show_json(t: &PriceTable) -> Value {
             .collect();
         tables.insert(tn.file().to_string(), Value::Array(rows));
     }
+    let provenance: Vec<Value> = families(t)
+        .iter()
+        .map(|f| {
+            json!({
+                "table": f.table.file(),
+                "rows": f.rows,
+                "statuses": f.statuses.iter().map(|(s, n)| json!({"status": s.as_str(), "rows": n})).collect::<Vec<_>>(),
+                "sources": f.sources.iter().map(|(id, d)| json!({"id": id, "retrieved": d.map(|d| d.to_string())})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
     json!({
         "pricing_version": t.version().to_string(),
         "origin": t.origin,
         "manifest": t.manifest,
+        "provenance": provenance,
+        "staleness_warning": t.staleness_warning(),
         "tables": tables,
     })
 }

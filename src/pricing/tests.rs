@@ -27,10 +27,13 @@ fn embedded_versions_load_in_date_order() {
         [
             "2024-04-25",
             "2024-07-18",
+            "2024-07-22",
             "2024-08-01",
             "2024-09-01",
+            "2024-09-24",
             "2024-10-01",
             "2024-11-01",
+            "2025-10-16",
             "2026-01-01"
         ]
     );
@@ -54,9 +57,13 @@ fn version_in_force_at_a_date() {
     let at = |s: &str| c.at(date(s)).map(|v| v.version().to_string());
     assert_eq!(at("2024-04-25").unwrap(), "2024-04-25");
     assert_eq!(at("2024-07-17").unwrap(), "2024-04-25");
+    assert_eq!(at("2024-07-21").unwrap(), "2024-07-18");
+    assert_eq!(at("2024-07-22").unwrap(), "2024-07-22");
+    assert_eq!(at("2024-09-23").unwrap(), "2024-09-01");
     assert_eq!(at("2024-10-31").unwrap(), "2024-10-01");
     assert_eq!(at("2025-06-01").unwrap(), "2024-11-01");
-    assert_eq!(at("2025-12-31").unwrap(), "2024-11-01");
+    assert_eq!(at("2025-10-15").unwrap(), "2024-11-01");
+    assert_eq!(at("2025-12-31").unwrap(), "2025-10-16");
     assert_eq!(at("2026-02-01").unwrap(), "2026-01-01");
     let err = c.at(date("2024-01-01")).unwrap_err().to_string();
     assert!(
@@ -76,7 +83,10 @@ fn dated_changes_are_in_the_right_versions() {
     assert_eq!(v("2024-11-01").storage.snapshot.price, Decimal::ZERO);
     assert_eq!(v("2026-01-01").storage.snapshot.price, d("0.08"));
     assert_eq!(v("2026-01-01").storage.snapshot.free_per_org, d("10"));
-    // lax phase-in: 1.00 → 1.05 → 1.10 → 1.15 → 1.20; iad stays 1.00.
+    // Phase-in rule: multiplier = 1 + k x (markup - 1), k = 0, 1/4, 1/2, 3/4, 1 for
+    // July..November 2024 (and 0 before July). lax markup 1.199519231, so markup - 1 =
+    // 0.199519231 and the multipliers are 1, 1, 1.04987980775, 1.0997596155,
+    // 1.14963942325, 1.199519231.
     let lax: Vec<Decimal> = [
         "2024-04-25",
         "2024-07-18",
@@ -90,24 +100,61 @@ fn dated_changes_are_in_the_right_versions() {
     .collect();
     assert_eq!(
         lax,
-        [d("1"), d("1"), d("1.05"), d("1.10"), d("1.15"), d("1.20")]
+        [
+            d("1"),
+            d("1"),
+            d("1.04987980775"),
+            d("1.0997596155"),
+            d("1.14963942325"),
+            d("1.199519231")
+        ]
     );
-    // Fly's worked example: shared-cpu-1x 256 MB in lax lists at $2.33 (1.94 × 1.20 =
-    // 2.328) and phases in as $2.04 in August (1.94 × 1.05 = 2.037).
-    let p = v("2024-11-01")
+    // Fly's worked example for shared-cpu-1x 256 MB in lax: $1.94, $2.04, $2.14, $2.23,
+    // $2.33. Base 0.00000075 x 2,592,000 = 1.944; 1.944 x 1.04987980775 = 2.0409663...
+    // -> 2.04; x 1.0997596155 = 2.1379326... -> 2.14; x 1.14963942325 = 2.2348990...
+    // -> 2.23; x 1.199519231 = 2.3318653... -> 2.33.
+    let base = v("2024-11-01")
         .preset("shared-cpu-1x")
         .unwrap()
         .price_per_30d;
-    assert_eq!(crate::money::to_cents(p * d("1.20")), d("2.33"));
-    assert_eq!(crate::money::to_cents(p * d("1.05")), d("2.04"));
-    // Only iad and lax multipliers are published after the phase-in.
-    let published: Vec<&str> = v("2026-01-01")
-        .regions
+    assert_eq!(base, d("1.944"));
+    let cents: Vec<Decimal> = lax
         .iter()
-        .filter(|r| r.prov.status == Status::Published)
-        .map(|r| r.region.as_str())
+        .map(|m| crate::money::to_cents(base * m))
         .collect();
-    assert_eq!(published, ["iad", "lax"]);
+    assert_eq!(
+        cents,
+        [
+            d("1.94"),
+            d("1.94"),
+            d("2.04"),
+            d("2.14"),
+            d("2.23"),
+            d("2.33")
+        ]
+    );
+    // Every region's markup is published; none is assumed.
+    for date in ["2024-04-25", "2024-11-01", "2026-01-01"] {
+        assert!(
+            v(date)
+                .regions
+                .iter()
+                .all(|r| r.prov.status != Status::Assumed && r.markup.is_some()),
+            "{date}"
+        );
+    }
+    // 35 regions in 2024; 18 from 2025-10-16, when Fly deprecated 17.
+    assert_eq!(v("2024-11-01").regions.len(), 35);
+    assert_eq!(v("2025-10-16").regions.len(), 18);
+    assert_eq!(
+        v("2024-11-01").region("sea").unwrap().compute_multiplier,
+        d("1.25")
+    );
+    // Reservation blocks from 2024-07-22, static egress IPs from 2024-09-24.
+    assert!(v("2024-07-18").reservations.is_empty());
+    assert_eq!(v("2024-07-22").reservations.len(), 6);
+    assert!(v("2024-09-01").network.static_egress_ip.is_none());
+    assert!(v("2024-09-24").network.static_egress_ip.is_some());
     // Private cross-region traffic: internet rate before granular pricing.
     let na = |s: &str| {
         v(s).bandwidth(crate::platform::RegionGroup::NorthAmerica)
@@ -116,6 +163,73 @@ fn dated_changes_are_in_the_right_versions() {
     };
     assert_eq!(na("2024-04-25"), d("0.02"));
     assert_eq!(na("2024-07-18"), d("0.006"));
+}
+
+#[test]
+fn thirty_day_prices_are_the_per_second_rates_times_2592000_seconds() {
+    let c = Catalog::embedded().unwrap();
+    let v = c.latest().unwrap();
+    let p = |name: &str| v.preset(name).unwrap().price_per_30d;
+    // 0.00000075 x 2,592,000 = 1.944
+    assert_eq!(p("shared-cpu-1x"), d("1.944"));
+    // 6 x 0.00000075 x 2,592,000 = 11.664
+    assert_eq!(p("shared-cpu-6x"), d("11.664"));
+    // 0.00001196 x 2,592,000 = 31.00032
+    assert_eq!(p("performance-1x"), d("31.00032"));
+    // 16 x 31.00032 = 496.00512 -> $496.01
+    assert_eq!(p("performance-16x"), d("496.00512"));
+    assert_eq!(crate::money::to_cents(p("performance-16x")), d("496.01"));
+    // RAM: 0.00000193 x 2,592,000 = 5.00256
+    let ram = v
+        .memory(crate::platform::CpuKind::Shared)
+        .unwrap()
+        .price_per_gb_30d;
+    assert_eq!(ram, d("5.00256"));
+    // shared-cpu-1x with 1 GB: 1.944 + 0.75 x 5.00256 = 5.69592 -> $5.70;
+    // with 2 GB: 1.944 + 1.75 x 5.00256 = 10.69848 -> $10.70.
+    assert_eq!(
+        crate::money::to_cents(p("shared-cpu-1x") + d("0.75") * ram),
+        d("5.70")
+    );
+    assert_eq!(
+        crate::money::to_cents(p("shared-cpu-1x") + d("1.75") * ram),
+        d("10.70")
+    );
+    // performance-1x with 4 GB: 31.00032 + 2 x 5.00256 = 41.00544 -> $41.01.
+    assert_eq!(
+        crate::money::to_cents(p("performance-1x") + d("2") * ram),
+        d("41.01")
+    );
+}
+
+#[test]
+fn a_removed_region_is_priced_at_its_dates_and_explained_after() {
+    let c = Catalog::embedded().unwrap();
+    // 2024-11-15: sea at its full markup 1.25.
+    let old = c.at(date("2024-11-15")).unwrap();
+    assert_eq!(old.region("sea").unwrap().compute_multiplier, d("1.25"));
+    // Today: no price, and the error says when and how to price it.
+    let e = c.latest().unwrap().region("sea").unwrap_err();
+    let r = e.retired.clone().unwrap();
+    assert_eq!(
+        (r.last_priced_in, r.removed_in),
+        (date("2024-11-01"), date("2025-10-16"))
+    );
+    let msg = e.to_string();
+    assert!(
+        msg.contains("removed it from its price list on 2025-10-16"),
+        "{msg}"
+    );
+    assert!(msg.contains("--pricing-date 2025-10-15"), "{msg}");
+    // A region no version ever priced gets no such note.
+    assert!(
+        c.latest()
+            .unwrap()
+            .region("xyz")
+            .unwrap_err()
+            .retired
+            .is_none()
+    );
 }
 
 #[test]
@@ -145,14 +259,17 @@ fn citation_names_file_line_and_source() {
     assert_eq!(cit.file, "pricing/fly/2026-01-01/compute.csv");
     assert_eq!(cit.line, 2);
     assert_eq!(cit.key, "shared-cpu-1x");
-    assert_eq!(cit.value, "price_per_30d = 1.94");
-    assert!(cit.url.contains("fly.io"));
+    assert_eq!(
+        cit.value,
+        "price_per_second = 0.00000075 (= 1.944 per 30 days)"
+    );
+    assert!(cit.url.contains("superfly/docs"), "{}", cit.url);
 }
 
 #[test]
 fn diff_between_2024_11_and_2026_01_is_the_snapshot_charge() {
     let c = Catalog::embedded().unwrap();
-    let a = c.at(date("2025-06-01")).unwrap();
+    let a = c.at(date("2025-12-01")).unwrap();
     let b = c.at(date("2026-02-01")).unwrap();
     let dfx = diff(a, b);
     assert_eq!(dfx.changes.len(), 1, "{:#?}", dfx.changes);
@@ -229,32 +346,87 @@ fn export_writes_a_loadable_copy() {
 #[test]
 fn missing_column_is_named() {
     let e = load_err("compute.csv", |t| {
-        t.replacen(",price_per_30d,", ",price,", 1)
+        t.replacen(",price_per_second,", ",price,", 1)
     });
     assert!(e.file.ends_with("compute.csv"), "{e}");
     assert_eq!(e.line, Some(1));
-    assert_eq!(e.column.as_deref(), Some("price_per_30d"));
+    assert_eq!(e.column.as_deref(), Some("price_per_second"));
     assert!(
-        e.to_string().contains("column `price_per_30d` is missing"),
+        e.to_string()
+            .contains("column `price_per_second` (or `price_per_30d`) is missing"),
         "{e}"
     );
+    let e = load_err("regions.csv", |t| t.replacen(",phase_in,", ",", 1));
+    assert_eq!((e.line, e.column.as_deref()), (Some(1), Some("markup")));
+    assert!(e.message.contains("`phase_in` is missing"), "{e}");
+}
+
+#[test]
+fn a_table_of_30_day_prices_and_multipliers_still_loads() {
+    // The older format: price_per_30d, price_per_gb_30d and compute_multiplier as written.
+    let tmp = tempfile::tempdir().unwrap();
+    write_version(tmp.path(), "", |t| t.to_string());
+    let dir = tmp.path().join("2026-01-01");
+    let edit = |file: &str, f: &dyn Fn(&str) -> String| {
+        let p = dir.join(file);
+        let t = std::fs::read_to_string(&p).unwrap();
+        std::fs::write(&p, f(&t)).unwrap();
+    };
+    edit("compute.csv", &|t| {
+        t.replacen("price_per_second", "price_per_30d", 1)
+            .replacen(",0.00000075,", ",1.94,", 1)
+    });
+    edit("memory.csv", &|t| {
+        t.replacen("price_per_gb_second", "price_per_gb_30d", 1)
+            .replace(",0.00000193,", ",5.00,")
+    });
+    edit("regions.csv", &|t| {
+        t.replacen("markup,phase_in", "compute_multiplier", 1)
+            .replacen(",1.038461538,1,", ",1.04,", 1)
+            .lines()
+            .filter(|l| !l.contains(",1,published") || l.starts_with("region,"))
+            .chain(["iad,Ashburn,north_america,1.00,published,fly-markups,baseline"])
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    // Keep only the rows that were rewritten, so every row matches the header.
+    edit("compute.csv", &|t| {
+        t.lines().take(2).collect::<Vec<_>>().join("\n")
+    });
+    edit("regions.csv", &|t| {
+        t.lines()
+            .filter(|l| l.starts_with("region,") || l.starts_with("ams,") || l.starts_with("iad,"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    let c = Catalog::from_dir(tmp.path()).unwrap();
+    let v = c.latest().unwrap();
+    let p = v.preset("shared-cpu-1x").unwrap();
+    assert_eq!((p.price_per_second, p.price_per_30d), (None, d("1.94")));
+    assert_eq!(v.region("ams").unwrap().compute_multiplier, d("1.04"));
+    assert_eq!(v.region("ams").unwrap().markup, None);
 }
 
 #[test]
 fn bad_number_names_row_and_column() {
-    let e = load_err("compute.csv", |t| t.replacen(",1.94,", ",1.9x,", 1));
+    let e = load_err("compute.csv", |t| {
+        t.replacen(",0.00000075,", ",0.0000007x,", 1)
+    });
     assert_eq!(e.line, Some(2));
-    assert_eq!(e.column.as_deref(), Some("price_per_30d"));
-    assert!(e.to_string().contains("`1.9x` is not a number"), "{e}");
+    assert_eq!(e.column.as_deref(), Some("price_per_second"));
+    assert!(
+        e.to_string().contains("`0.0000007x` is not a number"),
+        "{e}"
+    );
     assert!(e.to_string().contains("hint:"), "{e}");
 }
 
 #[test]
 fn zero_compute_price_is_refused() {
-    let e = load_err("compute.csv", |t| t.replacen(",1.94,", ",0,", 1));
+    let e = load_err("compute.csv", |t| t.replacen(",0.00000075,", ",0,", 1));
     assert_eq!(
         (e.line, e.column.as_deref()),
-        (Some(2), Some("price_per_30d"))
+        (Some(2), Some("price_per_second"))
     );
     assert!(e.message.contains("is 0"), "{e}");
 }
@@ -304,16 +476,14 @@ fn group_without_bandwidth_is_refused() {
 
 #[test]
 fn unknown_source_and_missing_note_are_refused() {
-    let e = load_err("memory.csv", |t| {
-        t.replacen("fly-pricing", "fly-nowhere", 1)
-    });
+    let e = load_err("memory.csv", |t| t.replacen("fly-rates", "fly-nowhere", 1));
     assert_eq!((e.line, e.column.as_deref()), (Some(2), Some("source")));
     assert!(e.message.contains("not listed in manifest.yaml"), "{e}");
     let e = load_err("memory.csv", |t| {
         t.lines()
             .map(|l| {
                 if l.starts_with("shared,") {
-                    "shared,5.00,assumed,fly-pricing,"
+                    "shared,0.00000193,assumed,fly-rates,"
                 } else {
                     l
                 }
@@ -385,7 +555,7 @@ fn malformed_row_and_missing_file_and_manifest_errors() {
     let second = manifest
         .lines()
         .enumerate()
-        .filter(|(_, l)| l.contains("retrieved: 2026-11-23"))
+        .filter(|(_, l)| l.contains("retrieved: 2026-12-01"))
         .nth(1)
         .unwrap()
         .0 as u32
@@ -394,10 +564,10 @@ fn malformed_row_and_missing_file_and_manifest_errors() {
         let mut n = 0;
         t.lines()
             .map(|l| {
-                if l.contains("retrieved: 2026-11-23") {
+                if l.contains("retrieved: 2026-12-01") {
                     n += 1;
                     if n == 2 {
-                        return l.replace("2026-11-23", "23/11/2026");
+                        return l.replace("2026-12-01", "01/12/2026");
                     }
                 }
                 l.to_string()
@@ -405,7 +575,7 @@ fn malformed_row_and_missing_file_and_manifest_errors() {
             .collect::<Vec<_>>()
             .join("\n")
     });
-    assert!(e.message.contains("retrieved `23/11/2026`"), "{e}");
+    assert!(e.message.contains("retrieved `01/12/2026`"), "{e}");
     assert_eq!((e.line, e.col), (Some(second), Some(16)), "{e}");
     // A YAML error keeps its column.
     let e = load_err("manifest.yaml", |t| {

@@ -171,11 +171,12 @@ impl Resolver<'_, '_> {
             &decl::REGION,
             "set `region:` (e.g. iad) in defaults, its tier or the entry",
         );
-        if let Some((r, m)) = &region
-            && let Err(p) = platform::known_region(r)
-        {
-            let d = err(p.message, &self.eff.origin_of(&decl::REGION), *m).hint(p.hint);
-            self.add(d);
+        if let Some((r, m)) = &region {
+            let origin = self.eff.origin_of(&decl::REGION);
+            match platform::known_region(r) {
+                Err(p) => self.add(err(p.message, &origin, *m).hint(p.hint)),
+                Ok(known) => self.removed_region(known, &origin, *m),
+            }
         }
         let primary = region.as_ref().map(|r| r.0.as_str());
         let fallback_regions = self.fallback_regions(primary);
@@ -183,6 +184,18 @@ impl Resolver<'_, '_> {
             image: image.map(|v| v.0),
             region: region.map(|v| v.0),
             fallback_regions,
+        }
+    }
+
+    /// A warning for a region Fly has removed (still priced at earlier dates).
+    fn removed_region(&mut self, region: &platform::Region, path: &str, mark: Mark) {
+        if let Some(problem) = region.removal_problem() {
+            self.add(
+                Diagnostic::warning(problem.message)
+                    .path(path.to_string())
+                    .at(mark)
+                    .hint(problem.hint),
+            );
         }
     }
 
@@ -198,6 +211,14 @@ impl Resolver<'_, '_> {
             let p = format!("{origin}[{i}]");
             if let Err(problem) = platform::known_region(r) {
                 self.add(err(problem.message, &p, *m).hint(problem.hint));
+            } else if let Some(problem) = platform::any_region(r).and_then(|k| k.removal_problem())
+            {
+                self.add(
+                    Diagnostic::warning(problem.message)
+                        .path(p)
+                        .at(*m)
+                        .hint(problem.hint),
+                );
             } else if primary == Some(r.as_str()) {
                 self.add(
                     Diagnostic::warning(format!("fallback region `{r}` is the primary region"))

@@ -458,7 +458,8 @@ fn build_models(ctx: &Context<'_>, points: &[Point]) -> Result<Vec<Vec<ArchModel
     Ok(models)
 }
 
-/// Every row of the sweep, and one warning per unpublished price they use.
+/// Every row of the sweep, one warning per unpublished price they use, and each price
+/// table's notice of newer prices.
 fn sweep_rows(
     s: &Scenario,
     tables: &[&PriceTable],
@@ -483,7 +484,15 @@ fn sweep_rows(
             }
         }
     }
-    (rows, unpublished.into_values().collect())
+    let mut warnings: Vec<String> = unpublished.into_values().collect();
+    for t in tables {
+        if let Some(w) = t.staleness_warning()
+            && !warnings.contains(&w)
+        {
+            warnings.push(w);
+        }
+    }
+    (rows, warnings)
 }
 
 /// Break-even points between every pair of architectures, at every usage point.

@@ -86,18 +86,19 @@ architectures:
 fn app_per_tenant_always_on_to_the_cent() {
     let r = report(FLEET);
     // Point 1 = 100% active, 4 h/day. Per tenant (fly/2026-01-01, iad):
-    //   compute shared-cpu-1x         1.94
-    //   RAM (2048 − 256) MB = 1.75 GB × 5.00 = 8.75
+    //   compute shared-cpu-1x 0.00000075/s × 2,592,000 s = 1.944
+    //   RAM (2048 − 256) MB = 1.75 GB × 5.00256 = 8.75448
     //   volume 3 GB × 0.15            0.45
     //   snapshots 3 GB × (1 + 0.05 × 4) = 3.6 GB × 0.08 = 0.288
     //   egress 10 GB × 1 (active) × 0.02 = 0.20
-    //   = 11.628; 14 tenants = 162.792
-    // Free snapshot GB once for the org: −min(14 × 3.6, 10) × 0.08 = −0.80 → 161.992.
-    assert_eq!(cost(&r, 1, "app-per-tenant (off)", 14), d("161.992"));
-    // 10% active: egress 10 × 0.1 × 0.02 = 0.02 per tenant → 11.448 × 14 − 0.80 = 159.472.
+    //   = 11.63648; 14 tenants = 162.91072
+    // Free snapshot GB once for the org: −min(14 × 3.6, 10) × 0.08 = −0.80 → 162.11072.
+    assert_eq!(cost(&r, 1, "app-per-tenant (off)", 14), d("162.11072"));
+    // 10% active: egress 10 × 0.1 × 0.02 = 0.02 per tenant → 11.45648 × 14 − 0.80 =
+    // 159.59072.
     assert_eq!(
         to_cents(cost(&r, 0, "app-per-tenant (off)", 14)),
-        d("159.47")
+        d("159.59")
     );
 }
 
@@ -105,20 +106,21 @@ fn app_per_tenant_always_on_to_the_cent() {
 fn suspend_and_hybrid_to_the_cent() {
     let r = report(FLEET);
     // 10% active, 4 h/day: a tenant's Machine is started 0.1 × 4 = 0.4 h a day = 12 h a
-    // month: 10.69 × 12 / 720 = 0.178167; rootfs 1 GB × 0.15 × 708 / 720 = 0.1475;
-    // volume 0.45, snapshots 0.288, egress 0.02 → 1.083667 × 14 = 15.171333 − 0.80.
+    // month: 10.69848 × 12 / 720 = 0.178308; rootfs 1 GB × 0.15 × 708 / 720 = 0.1475;
+    // volume 0.45, snapshots 0.288, egress 0.02 → 1.083808 × 14 = 15.173312 − 0.80
+    // = 14.373312.
     assert_eq!(
         to_cents(cost(&r, 0, "app-per-tenant (suspend)", 14)),
         d("14.37")
     );
     // Hybrid, 1,000 tenants, 10% active, 4 h/day:
-    //   ceil(1000 × 0.1) = 100 session Machines × (10.69 × 4/24 + 0.15 × 20/24)
-    //     = 100 × (1.781667 + 0.125)                   = 190.666667
-    //   router shared-cpu-1x 1 GB always on: 1.94 + 0.75 × 5 = 5.69
+    //   ceil(1000 × 0.1) = 100 session Machines × (10.69848 × 4/24 + 0.15 × 20/24)
+    //     = 100 × (1.78308 + 0.125)                    = 190.808
+    //   router shared-cpu-1x 1 GB always on: 1.944 + 0.75 × 5.00256 = 5.69592
     //   volumes 1000 × 0.45 = 450; snapshots 1000 × 0.288 − 0.80 = 287.20
     //   egress 1000 × 0.1 × 10 GB × 0.02 = 20
-    //   = 953.556667
-    assert_eq!(to_cents(cost(&r, 0, "hybrid", 1000)), d("953.56"));
+    //   = 953.70392
+    assert_eq!(to_cents(cost(&r, 0, "hybrid", 1000)), d("953.70"));
 }
 
 #[test]
@@ -126,10 +128,10 @@ fn shared_pool_to_the_cent() {
     let r = report(FLEET);
     // 14 tenants, 10% active, 4 h/day, 50% headroom. shared-cpu-2x 4 GB: 2,048 MB usable;
     // 3 tenants need 3 × 300 + ceil(0.3) × 1,100 = 2,000 MB (fits), 4 need 2,300: 3 per
-    // Machine, ceil(14 / 3) = 5 Machines. Always-on: 3.89 + 3.5 GB × 5 = 21.39; the 4
-    // others run 4 h a day: 21.39 × 4/24 + 0.15 × 20/24 = 3.565 + 0.125 = 3.69.
-    // Pool: 21.39 + 4 × 3.69 = 36.15. Data: 14 × (0.45 + 0.288) − 0.80 = 9.532;
-    // egress 14 × 0.1 × 10 × 0.02 = 0.28. Total 45.962.
+    // Machine, ceil(14 / 3) = 5 Machines. Always-on: 3.888 + 3.5 GB × 5.00256 = 21.39696;
+    // the 4 others run 4 h a day: 21.39696 × 4/24 + 0.15 × 20/24 = 3.56616 + 0.125
+    // = 3.69116. Pool: 21.39696 + 4 × 3.69116 = 36.1616. Data: 14 × (0.45 + 0.288) − 0.80
+    // = 9.532; egress 14 × 0.1 × 10 × 0.02 = 0.28. Total 45.9736.
     let row = r
         .rows
         .iter()
@@ -138,8 +140,8 @@ fn shared_pool_to_the_cent() {
     assert_eq!(row.pools[0].size, "shared-cpu-2x 4 GB");
     assert_eq!(row.pools[0].tenants_per_machine, 3);
     assert_eq!(row.pools[0].machines, 5);
-    assert_eq!(row.pools[0].cost, d("36.15"));
-    assert_eq!(row.monthly, d("45.962"));
+    assert_eq!(row.pools[0].cost, d("36.1616"));
+    assert_eq!(row.monthly, d("45.9736"));
     assert!(row.pools[0].runner_up.is_some());
 }
 
@@ -178,10 +180,10 @@ fn fast_path_matches_the_engine_report_and_allowances_apply_once() {
 
 #[test]
 fn break_even_of_a_constructed_pair() {
-    // A: an app per tenant, shared-cpu-1x 256 MB always on, no volume: 1.94 N.
-    // B: a Machine per tenant stopped half the day (12 h): 1.94 × 0.5 + rootfs 1 GB × 0.15
-    //    × 0.5 = 1.045 per tenant, plus a 5.69 router: 5.69 + 1.045 N.
-    // A − B = 0.895 N − 5.69 > 0 ⇔ N > 6.357: A is cheaper up to 6, B from 7.
+    // A: an app per tenant, shared-cpu-1x 256 MB always on, no volume: 1.944 N.
+    // B: a Machine per tenant stopped half the day (12 h): 1.944 × 0.5 + rootfs 1 GB × 0.15
+    //    × 0.5 = 1.047 per tenant, plus a 5.69592 router: 5.69592 + 1.047 N.
+    // A − B = 0.897 N − 5.69592 > 0 ⇔ N > 6.35: A is cheaper up to 6, B from 7.
     let r = report(
         r#"
 version: 1
@@ -200,14 +202,14 @@ architectures:
     let b = &r.break_even[0];
     assert_eq!(b.tenants, 7);
     assert_eq!((b.cheaper_before, b.cheaper_from), (Some(0), Some(1)));
-    // At 7: A = 13.58, B = 5.69 + 7.315 = 13.005.
-    assert_eq!(b.cost_a, d("13.58"));
-    assert_eq!(b.cost_b, d("13.005"));
+    // At 7: A = 7 × 1.944 = 13.608, B = 5.69592 + 7 × 1.047 = 13.02492.
+    assert_eq!(b.cost_a, d("13.608"));
+    assert_eq!(b.cost_b, d("13.02492"));
 }
 
 #[test]
 fn whatif_and_cost_agree_on_situation_two() {
-    // examples/costs/situation-2-2h.yaml priced by `flotilla cost` ($168.22) and the same
+    // examples/costs/situation-2-2h.yaml priced by `flotilla cost` ($168.27) and the same
     // fleet as a what-if row.
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let catalog = Catalog::embedded().unwrap();
@@ -235,7 +237,8 @@ fn whatif_and_cost_agree_on_situation_two() {
         (row - direct).abs() < d("0.000000000001"),
         "{row} vs {direct}"
     );
-    assert_eq!(to_cents(row), d("168.22"));
+    // 168.26792 → $168.27 (hand-computed in cost::tests::situation_2_at_100_users_2h_5gb).
+    assert_eq!(to_cents(row), d("168.27"));
 }
 
 #[test]
@@ -333,7 +336,7 @@ fn huge_sweeps_need_force() {
 fn renderings_hold_the_figures() {
     let r = report(FLEET);
     let text = super::render::text(&r);
-    assert!(text.contains("$161.99"), "{text}");
+    assert!(text.contains("$162.11"), "{text}");
     let md = super::render::markdown(&r);
     assert!(
         md.contains("| 14 |") && md.contains("## Break-even points"),
@@ -352,7 +355,7 @@ fn renderings_hold_the_figures() {
     ] {
         assert!(rows[0].get(key).is_some(), "{key}");
     }
-    assert_eq!(rows[0]["monthly_usd"].to_string(), "159.472");
+    assert_eq!(rows[0]["monthly_usd"].to_string(), "159.5907");
     assert!(json["break_even"].is_array());
 }
 
