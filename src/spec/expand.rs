@@ -6,7 +6,8 @@
 //! rendered from the naming templates and checked against Fly's rules and each other,
 //! secrets gathered per app, ownership metadata added. All problems are collected.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use minijinja::{Value as Ctx, context};
