@@ -17,16 +17,37 @@ pub fn to_cents(v: Usd) -> Usd {
 pub fn fmt_usd(v: Usd) -> String {
     let c = to_cents(v);
     if c.is_sign_negative() && !c.is_zero() {
-        format!("-${:.2}", -c)
+        format!("-${}", two_places(-c))
     } else {
-        format!("${:.2}", c.abs())
+        format!("${}", two_places(c.abs()))
+    }
+}
+
+/// A non-negative amount already rounded to cents, with exactly two decimals: the same
+/// text as `{:.2}`, from integer cents (a plan of a large fleet prints hundreds of
+/// thousands of figures, and decimal formatting is the slow part of each).
+fn two_places(c: Decimal) -> String {
+    use rust_decimal::prelude::ToPrimitive;
+    if c.scale() > 2 {
+        return format!("{c:.2}");
+    }
+    match c
+        .checked_mul(Decimal::ONE_HUNDRED)
+        .and_then(|x| x.to_u128())
+    {
+        Some(cents) => format!("{}.{:02}", cents / 100, cents % 100),
+        None => format!("{c:.2}"),
     }
 }
 
 /// `+`, `-` or nothing (zero) before `prefix`, the absolute value with `dp` decimals and
 /// `suffix`: the shape of every signed figure shown (deltas, percentages).
 fn signed(rounded: Decimal, dp: usize, prefix: &str, suffix: &str) -> String {
-    let body = format!("{prefix}{:.dp$}{suffix}", rounded.abs());
+    let body = if dp == 2 {
+        format!("{prefix}{}{suffix}", two_places(rounded.abs()))
+    } else {
+        format!("{prefix}{:.dp$}{suffix}", rounded.abs())
+    };
     if rounded.is_zero() {
         body
     } else if rounded.is_sign_negative() {
@@ -99,6 +120,27 @@ pub fn json_usd(v: Usd) -> serde_json::Value {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn two_places_from_cents_is_decimal_formatting() {
+        for text in [
+            "0",
+            "0.01",
+            "0.10",
+            "1",
+            "1.5",
+            "12.34",
+            "1000000.99",
+            "79228162514264337593543950.33",
+        ] {
+            let c: Decimal = text.parse().unwrap();
+            assert_eq!(two_places(c), format!("{c:.2}"), "{text}");
+        }
+        // Not rounded to cents: decimal formatting decides.
+        let c: Decimal = "1.005".parse().unwrap();
+        assert_eq!(two_places(c), format!("{c:.2}"));
+    }
+
     use super::*;
     use std::str::FromStr;
 

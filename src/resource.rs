@@ -421,7 +421,7 @@ impl Resource {
 #[serde(from = "ResourceList", into = "ResourceList")]
 pub struct ResourceSet {
     pub resources: Vec<Resource>,
-    index: std::collections::HashMap<Address, usize>,
+    index: foldhash::HashMap<Address, usize>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -449,7 +449,8 @@ impl PartialEq for ResourceSet {
 impl ResourceSet {
     /// Keeps the given order. A repeated address keeps its first resource.
     pub fn new(mut resources: Vec<Resource>) -> Self {
-        let mut index = std::collections::HashMap::with_capacity(resources.len());
+        let mut index =
+            <foldhash::HashMap<_, _> as foldhash::HashMapExt>::with_capacity(resources.len());
         let mut repeated = false;
         for r in &resources {
             let n = index.len();

@@ -1,7 +1,8 @@
 //! Pricing resources into line items, and line items into a report.
 
+use foldhash::{HashMap, HashMapExt, HashSet};
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 
@@ -409,7 +410,8 @@ impl<'a> Pricer<'a> {
         lines.extend(org);
         let mut by_tenant: HashMap<&str, Decimal> = HashMap::new();
         let mut by_kind: HashMap<&str, Decimal> = HashMap::new();
-        let mut by_address: HashMap<Address, Decimal> = HashMap::with_capacity(lines.len());
+        let mut by_address: std::collections::HashMap<Address, Decimal> =
+            std::collections::HashMap::with_capacity(lines.len());
         // Lines of one resource are adjacent: sum them before touching the map.
         let mut current: Option<(&Address, Decimal)> = None;
         for l in &lines {

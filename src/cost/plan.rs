@@ -1,7 +1,7 @@
 //! Costs of a plan: the monthly cost of each change before and after, and the fleet's
 //! total before and after applying the plan.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use super::{CostErrors, Pricer};
 use crate::money::fmt_usd;

@@ -129,19 +129,32 @@ pub fn find_all(v: &str) -> Vec<Found> {
 /// bytes, so that the many short strings of a large fleet (names, images, env values)
 /// skip the per-shape searches.
 fn may_hold_credential(b: &[u8]) -> bool {
+    // The first bytes of the shapes below: most bytes of a name or value are none of
+    // them, so the window test runs rarely.
+    const FIRST: [bool; 256] = {
+        let mut t = [false; 256];
+        let starts = b"fsrgxA-e:";
+        let mut i = 0;
+        while i < starts.len() {
+            t[starts[i] as usize] = true;
+            i += 1;
+        }
+        t
+    };
     b.windows(3).any(|w| {
-        matches!(
-            w,
-            [b'f', b'm' | b'o', _]
-                | [b's' | b'r', b'k', b'-' | b'_']
-                | [b'g', b'h' | b'l', _]
-                | [b'g', b'i', b't']
-                | [b'x', b'o', b'x']
-                | [b'A', b'K' | b'S', b'I']
-                | [b'-', b'-', b'-']
-                | [b'e', b'y', b'J']
-                | [b':', b'/', b'/']
-        )
+        FIRST[w[0] as usize]
+            && matches!(
+                w,
+                [b'f', b'm' | b'o', _]
+                    | [b's' | b'r', b'k', b'-' | b'_']
+                    | [b'g', b'h' | b'l', _]
+                    | [b'g', b'i', b't']
+                    | [b'x', b'o', b'x']
+                    | [b'A', b'K' | b'S', b'I']
+                    | [b'-', b'-', b'-']
+                    | [b'e', b'y', b'J']
+                    | [b':', b'/', b'/']
+            )
     })
 }
 
@@ -157,14 +170,7 @@ pub fn looks_like_credential(value: &str, key: Option<&str>) -> Option<Kind> {
     if let Some(f) = find(value) {
         return Some(f.kind);
     }
-    let v = value.trim();
-    if let Some(k) = key
-        && is_secret_like_key(k)
-        && is_high_entropy(v)
-    {
-        return Some(Kind::HighEntropy);
-    }
-    None
+    high_entropy_under(value, key)
 }
 
 /// `text` with every credential inside it replaced by [`REDACTED`].
@@ -423,21 +429,24 @@ fn is_placeholder(p: &str) -> bool {
 
 /// Keys whose values are credentials when they hold an opaque literal.
 pub fn is_secret_like_key(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    [
-        "secret",
-        "token",
-        "password",
-        "passwd",
-        "api_key",
-        "apikey",
-        "private_key",
-        "credential",
-        "auth_key",
-        "access_key",
-    ]
-    .iter()
-    .any(|w| k.contains(w))
+    const WORDS: [&[u8]; 10] = [
+        b"secret",
+        b"token",
+        b"password",
+        b"passwd",
+        b"api_key",
+        b"apikey",
+        b"private_key",
+        b"credential",
+        b"auth_key",
+        b"access_key",
+    ];
+    // Case-insensitive substring search without lowercasing a copy: this runs for every
+    // env and metadata key of every Machine of a fleet.
+    let k = key.as_bytes();
+    WORDS
+        .iter()
+        .any(|w| k.len() >= w.len() && k.windows(w.len()).any(|win| win.eq_ignore_ascii_case(w)))
 }
 
 fn char_classes(v: &str) -> usize {
@@ -485,7 +494,14 @@ fn matched(value: &str, key: Option<&str>) -> Option<(String, Kind)> {
     if let Some(f) = find(value) {
         return Some((f.text(value).to_string(), f.kind));
     }
-    looks_like_credential(value, key).map(|k| (value.to_string(), k))
+    // `find` found no shape: only the high-entropy rule is left to try.
+    high_entropy_under(value, key).map(|k| (value.to_string(), k))
+}
+
+/// The high-entropy rule alone: an opaque literal under a secret-like key.
+fn high_entropy_under(value: &str, key: Option<&str>) -> Option<Kind> {
+    let k = key?;
+    (is_high_entropy(value.trim()) && is_secret_like_key(k)).then_some(Kind::HighEntropy)
 }
 
 /// The credentials in a resource's own strings — the ones templates render (app,
@@ -493,32 +509,34 @@ fn matched(value: &str, key: Option<&str>) -> Option<(String, Kind)> {
 /// (place, matched text, kind). The matched text is for de-duplication only.
 pub fn in_resource(r: &Resource) -> Vec<(String, String, Kind)> {
     let mut out = Vec::new();
-    let mut check = |place: &str, value: &str, key: Option<&str>| {
+    // The place is named only for a find: most strings hold none.
+    let mut check = |place: &dyn Fn() -> String, value: &str, key: Option<&str>| {
         if let Some((text, kind)) = matched(value, key) {
-            out.push((place.to_string(), text, kind));
+            out.push((place(), text, kind));
         }
     };
-    check("app name", &r.app, None);
+    let named = |s: &'static str| move || s.to_string();
+    check(&named("app name"), &r.app, None);
     if let Some(t) = &r.tenant {
-        check("tenant name", t, None);
+        check(&named("tenant name"), t, None);
     }
     match &r.spec {
         Spec::Machine(m) => {
-            check("Machine name", &m.name, None);
-            check("image", &m.image, None);
+            check(&named("Machine name"), &m.name, None);
+            check(&named("image"), &m.image, None);
             for (k, v) in &m.env {
-                check(&format!("env.{k}"), v, Some(k));
-                check("env name", k, None);
+                check(&|| format!("env.{k}"), v, Some(k));
+                check(&named("env name"), k, None);
             }
             for (k, v) in &m.metadata {
                 if k != META_SECRETS {
-                    check(&format!("metadata.{k}"), v, Some(k));
+                    check(&|| format!("metadata.{k}"), v, Some(k));
                 }
-                check("metadata key", k, None);
+                check(&named("metadata key"), k, None);
             }
         }
-        Spec::Volume(v) => check("volume name", &v.name, None),
-        Spec::Secret(s) => check("secret name", &s.name, None),
+        Spec::Volume(v) => check(&named("volume name"), &v.name, None),
+        Spec::Secret(s) => check(&named("secret name"), &s.name, None),
         Spec::App(_) | Spec::BackupPolicy(_) => {}
     }
     out

@@ -6,7 +6,8 @@
 //! rendered from the naming templates and checked against Fly's rules and each other,
 //! secrets gathered per app, ownership metadata added. All problems are collected.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use minijinja::{Value as Ctx, context};
@@ -1045,7 +1046,7 @@ impl<'a> Expander<'a> {
     ) -> Option<Mount> {
         let s = g.settings;
         let vol_address = Address::volume(&g.owner, &v.name, index);
-        let vol_name = self.volume_name(&mut out.book, g, ctx, &vol_address)?;
+        let vol_name = self.volume_name(&mut out.book, g, ctx, (&vol_address, &v.name, index))?;
         let aliases = legacy_volume_names(g.volume_tpl, &vol_name, index);
         out.resources.push(Resource {
             address: vol_address.clone(),
@@ -1092,11 +1093,14 @@ impl<'a> Expander<'a> {
         book: &mut AppBook,
         g: &Group<'_>,
         ctx: &Ctx,
-        vol_address: &Address,
+        (vol_address, logical, index): (&Address, &str, u32),
     ) -> Option<String> {
         let tpl = g.volume_tpl;
         let addr = vol_address.to_string();
-        let name = self.render_name(tpl, ctx, &addr)?;
+        let name = match default_volume_name(tpl, logical, index) {
+            Some(name) => name,
+            None => self.render_name(tpl, ctx, &addr)?,
+        };
         if let Some(problem) = platform::volume_name_problem(&name) {
             self.sink.add(
                 err(format!("volume name `{name}` {problem}"), &tpl.path, tpl.mark)
@@ -1133,6 +1137,20 @@ impl<'a> Expander<'a> {
             .and_then(Node::as_seq)
             .is_some_and(|apps| apps.iter().any(|a| decl::ENTRY_NAME.get(a) == Some(app)))
     }
+}
+
+/// The built-in volume naming computed without the template engine, which it would
+/// otherwise enter once per volume of the fleet: the same text as rendering
+/// [`DEFAULT_VOLUME_NAME`] (a unit test holds the two together). None for any other
+/// template.
+fn default_volume_name(tpl: &NameTemplate, logical: &str, index: u32) -> Option<String> {
+    (tpl.source == DEFAULT_VOLUME_NAME).then(|| {
+        if index > 0 {
+            format!("{logical}_{index}")
+        } else {
+            logical.to_string()
+        }
+    })
 }
 
 /// Names the default naming gave this slot's volume before index 0 kept the logical
@@ -1183,5 +1201,32 @@ fn add_secrets(out: &mut Output, shared: &HashSet<&str>) {
         {
             m.secrets = names.clone();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_volume_name_without_the_engine_is_the_templates_text() {
+        let tpl = NameTemplate {
+            source: DEFAULT_VOLUME_NAME.to_string(),
+            mark: Mark::default(),
+            path: "naming.volume".to_string(),
+        };
+        let mut templates = Templates::new();
+        for logical in ["data", "pg_data"] {
+            for index in [0u32, 1, 2, 9, 10, 4_000_000_000] {
+                let ctx = context! { index => index, volume => context! { name => logical } };
+                let rendered = templates.render(DEFAULT_VOLUME_NAME, &ctx).ok();
+                assert_eq!(default_volume_name(&tpl, logical, index), rendered);
+            }
+        }
+        let custom = NameTemplate {
+            source: "{{ volume.name }}_{{ index }}".to_string(),
+            ..tpl
+        };
+        assert_eq!(default_volume_name(&custom, "data", 0), None);
     }
 }

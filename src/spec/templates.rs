@@ -11,7 +11,7 @@
 //! template that exceeded a budget once is not rendered again: the same error is given
 //! for every tenant, at no further cost.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use minijinja::value::Rest;
 use minijinja::{Environment, Error, ErrorKind, State, UndefinedBehavior, Value};
@@ -195,14 +195,20 @@ impl Templates {
         if !is_template(src) {
             return Ok(src.to_string());
         }
-        let name = self.name_of(src).map_err(|_| None)?;
-        if !self.simple.contains_key(src) {
-            self.simple.insert(src.to_string(), pieces(src));
-        }
+        // A substitution-only template seen before: no engine, no compile lookup.
         if let Some(Some(p)) = self.simple.get(src)
             && let Some(s) = substitute(p, ctx)
         {
             return Ok(s);
+        }
+        let name = self.name_of(src).map_err(|_| None)?;
+        if !self.simple.contains_key(src) {
+            let p = pieces(src);
+            let fast = p.as_ref().and_then(|p| substitute(p, ctx));
+            self.simple.insert(src.to_string(), p);
+            if let Some(s) = fast {
+                return Ok(s);
+            }
         }
         if let Some(reason) = self.exhausted.get(src) {
             return Err(Some(reason.clone()));
