@@ -11,18 +11,20 @@ mod common;
 use common::plain_bin as flotilla;
 
 fn cost_json(args: &[&str]) -> Value {
+    cost_json_and_stderr(args).0
+}
+
+/// A successful `cost … --format json`: the report and what it wrote to stderr.
+fn cost_json_and_stderr(args: &[&str]) -> (Value, String) {
     let out = flotilla()
         .arg("cost")
         .args(args)
         .args(["--format", "json"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    (serde_json::from_slice(&out.stdout).unwrap(), stderr)
 }
 
 fn usd(v: &Value) -> f64 {
@@ -407,26 +409,9 @@ fn a_removed_region_is_priced_at_its_date_with_a_hint_today() {
     // (fly/2024-11-01, markup 1.25 billed in full): (1.944 + 1.75 × 5.00256) × 1.25 =
     // 10.69848 × 1.25 = 13.3731; + 3 GB × 0.15 = 0.45 → 13.8231.
     let sea = format!("{FIX}/sea.yaml");
-    let out = flotilla()
-        .args([
-            "cost",
-            &sea,
-            "--pricing-date",
-            "2024-11-15",
-            "--format",
-            "json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (j, warn) = cost_json_and_stderr(&[&sea, "--pricing-date", "2024-11-15"]);
     assert_eq!(j["pricing_version"], "2024-11-01");
     assert_eq!(j["monthly_usd"].to_string(), "13.8231");
-    let warn = String::from_utf8_lossy(&out.stderr);
     assert!(
         warn.contains("region `sea` (Seattle) was removed by Fly on 2025-10-16"),
         "{warn}"
