@@ -649,3 +649,80 @@ fn a_removal_killed_halfway_shows_in_the_next_plan_and_the_next_apply_finishes_i
         "{md:?}"
     );
 }
+
+/// Three tenants, each with a secret of its own.
+const THREE_TENANTS: &str = r#"
+version: 1
+org: fleet
+naming: { app: "sec-{{ tenant.name }}" }
+defaults:
+  image: registry.fly.io/sec:1.0
+  region: iad
+  memory: 256mb
+tenants:
+  - { name: a, secrets: { TOKEN: { env: A_TOKEN } } }
+  - { name: b, secrets: { TOKEN: { env: B_TOKEN } } }
+  - { name: c, secrets: { TOKEN: { env: C_TOKEN } } }
+"#;
+
+#[test]
+fn a_tenant_removed_from_the_spec_can_be_planned_and_removed_alone() {
+    let mut org = Org::new(SCALE);
+    org.write("specs/sec.yaml", THREE_TENANTS);
+    for (k, v) in [("A_TOKEN", "a"), ("B_TOKEN", "b"), ("C_TOKEN", "c")] {
+        org.env
+            .push((k.into(), format!("fake-{v}-token-value-0008")));
+    }
+    org.apply_ok("specs/sec.yaml", &[]);
+    // b leaves the spec and a gets a new image; no secret value is set any more.
+    let fewer = THREE_TENANTS
+        .replace(
+            "  - { name: b, secrets: { TOKEN: { env: B_TOKEN } } }\n",
+            "",
+        )
+        .replace("sec:1.0", "sec:1.1");
+    org.write("specs/sec.yaml", &fewer);
+    org.env.retain(|(k, _)| !k.ends_with("_TOKEN"));
+    let (plan, code) = org.plan_json("specs/sec.yaml", &["--tenant", "b"]);
+    assert_eq!(code, 2, "{plan}");
+    let planned: Vec<(String, String)> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] != "noop")
+        .map(|c| (c["address"].to_string(), c["action"].to_string()))
+        .collect();
+    assert!(!planned.is_empty());
+    for (address, action) in &planned {
+        assert!(address.starts_with("\"tenant.b."), "{planned:?}");
+        assert_eq!(action, "\"delete\"", "{planned:?}");
+    }
+    // Without --allow-destroy the removal is refused, as any destroy.
+    let out = org.apply("specs/sec.yaml", &["--tenant", "b"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("--allow-destroy"), "{t}");
+    assert_eq!(org.apps("fleet").len(), 3);
+    // With it, only b goes, and no secret value was needed for it.
+    let out = org.apply_ok("specs/sec.yaml", &["--tenant", "b", "--allow-destroy"]);
+    assert!(text(&out).contains("deleted"), "{}", text(&out));
+    assert_eq!(org.apps("fleet"), ["sec-a", "sec-c"]);
+    for app in ["sec-a", "sec-c"] {
+        for m in live_machines(&org, app) {
+            assert_eq!(m["config"]["image"], "registry.fly.io/sec:1.0", "{app}");
+        }
+    }
+    // A name neither in the spec nor in the org is still an error with a suggestion.
+    let out = org.run("plan", &["specs/sec.yaml", "--tenant", "cc"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("--tenant cc: no such tenant"), "{t}");
+    assert!(t.contains("`c`"), "{t}");
+    let out = org.apply("specs/sec.yaml", &["--tenant", "b", "--allow-destroy"]);
+    assert_eq!(out.status.code(), Some(1), "b is gone now: {}", text(&out));
+    assert!(
+        text(&out).contains("--tenant b: no such tenant"),
+        "{}",
+        text(&out)
+    );
+}

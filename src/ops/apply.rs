@@ -28,7 +28,7 @@ use crate::apply::{DEFAULT_CONCURRENCY, DEFAULT_WAIT, DEFAULT_WAVE_SIZE, Summary
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::ops::pricing::PricingOptions;
 use crate::ops::target::{Session, TargetOptions, fingerprint_keying, secret_values};
-use crate::ops::{Error, check_tenants, load_spec_checked};
+use crate::ops::{Error, check_tenants, check_tenants_observed, load_spec_checked};
 use crate::plan::Plan;
 use crate::plan::rollout::{self, Decision};
 use crate::plan::saved::{Authenticity, PlanDocument, PlanKey, PlanMeta};
@@ -297,7 +297,6 @@ fn plan_input(opts: &Options, input: Input) -> Result<Prepared, Error> {
         Some(doc) if opts.tenants.is_empty() => doc.tenants.clone(),
         _ => opts.tenants.clone(),
     };
-    check_tenants(&input.desired, &tenants, None)?;
     let session = Session::connect(&opts.target)?;
     let mut desired = input.desired;
     let lock = take_lock(&session, &desired, opts)?;
@@ -307,6 +306,8 @@ fn plan_input(opts: &Options, input: Input) -> Result<Prepared, Error> {
     // secret fingerprints `apply_fingerprints` adds below: one interpretation serves both
     // the staleness check and the plan.
     let observed = interpret(&snapshot, &desired);
+    // A tenant removed from the spec is a valid target while its resources exist.
+    check_tenants_observed(&desired, &observed, &tenants, None)?;
     if let Some(doc) = &input.saved {
         check_fresh(doc, &observed, &opts.input)?;
     }

@@ -57,20 +57,53 @@ pub fn check_tenants(
     tenants: &[String],
     file: Option<&Path>,
 ) -> Result<(), Error> {
-    let Some(unknown) = tenants
+    check_tenant_names(desired, &[], tenants, file)
+}
+
+/// Like [`check_tenants`], but a tenant removed from the spec whose resources are still
+/// `observed` is a valid target too (its removal is planned).
+pub fn check_tenants_observed(
+    desired: &Desired,
+    observed: &crate::state::Observed,
+    tenants: &[String],
+    file: Option<&Path>,
+) -> Result<(), Error> {
+    let mut seen: Vec<&str> = observed
+        .resources
         .iter()
-        .find(|t| !desired.tenants.iter().any(|x| &x.name == *t))
-    else {
+        .filter_map(|r| r.tenant.as_deref())
+        .filter(|t| !desired.tenants.iter().any(|x| x.name == *t))
+        .collect();
+    seen.sort_unstable();
+    seen.dedup();
+    check_tenant_names(desired, &seen, tenants, file)
+}
+
+fn check_tenant_names(
+    desired: &Desired,
+    observed: &[&str],
+    tenants: &[String],
+    file: Option<&Path>,
+) -> Result<(), Error> {
+    let known = || {
+        desired
+            .tenants
+            .iter()
+            .map(|x| x.name.as_str())
+            .chain(observed.iter().copied())
+    };
+    let Some(unknown) = tenants.iter().find(|t| !known().any(|x| x == t.as_str())) else {
         return Ok(());
     };
-    let hint = suggest(
-        unknown,
-        desired.tenants.iter().map(|x| x.name.as_str()),
-        "tenants",
-    );
+    let hint = suggest(unknown, known(), "tenants");
     let message = match file {
         Some(f) => format!("--tenant {unknown}: no such tenant in {}", f.display()),
         None => format!("--tenant {unknown}: no such tenant"),
+    };
+    let message = if observed.is_empty() {
+        message
+    } else {
+        format!("{message}, nor observed in org {}", desired.org)
     };
     Err(Error::new(Diagnostic::error(message).hint(hint)))
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::ops::pricing::PricingOptions;
 use crate::ops::target::{Session, TargetOptions, fingerprint_keying, secret_values};
-use crate::ops::{Error, check_tenants, load_spec_checked};
+use crate::ops::{Error, check_tenants_observed, load_spec_checked};
 use crate::plan::Plan;
 use crate::plan::saved::{PlanDocument, PlanKey, PlanMeta};
 use crate::resource::Desired;
@@ -317,7 +317,6 @@ pub fn run(opts: &Options) -> Result<Outcome, Error> {
     let spec_warnings = loaded.warnings;
     let mut diagnostics = Diagnostics::new();
     let planned = (|| {
-        check_tenants(&loaded.desired, &opts.tenants, Some(&opts.spec))?;
         let seen = observe(opts, &loaded.desired, &loaded.dir, &mut diagnostics)?;
         if let Some(path) = &opts.show_state {
             write_state(&seen.snapshot, &loaded.desired, path)?;
@@ -332,6 +331,9 @@ pub fn run(opts: &Options) -> Result<Outcome, Error> {
     }
     crate::plan::names::keep_observed_volume_names(&mut desired, &seen.snapshot);
     let observed = interpret(&seen.snapshot, &desired);
+    // A tenant removed from the spec is a valid target while its resources exist.
+    check_tenants_observed(&desired, &observed, &opts.tenants, Some(&opts.spec))
+        .map_err(|e| e.after(&diagnostics).after(&spec_warnings))?;
     let plan = compute(
         &desired,
         &observed,
