@@ -726,3 +726,151 @@ fn a_tenant_removed_from_the_spec_can_be_planned_and_removed_alone() {
         text(&out)
     );
 }
+
+/// Two tenants with a volume and a secret each.
+const TWO_WITH_VOLUMES: &str = r#"
+version: 1
+org: fleet
+naming: { app: "vol-{{ tenant.name }}" }
+defaults:
+  image: registry.fly.io/vol:1.0
+  region: iad
+  memory: 256mb
+  volume: { name: data, size_gb: 1, mount: /data }
+tenants:
+  - { name: a, secrets: { TOKEN: { env: A_TOKEN } } }
+  - { name: b, secrets: { TOKEN: { env: B_TOKEN } } }
+"#;
+
+/// The plan's actionable changes: address → (action, reasons).
+fn planned(plan: &Value) -> HashMap<String, (String, Vec<String>)> {
+    plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] != "noop")
+        .map(|c| {
+            let reasons = c["reasons"]
+                .as_array()
+                .map(|r| r.iter().map(|x| x.as_str().unwrap().to_string()).collect())
+                .unwrap_or_default();
+            (
+                c["address"].as_str().unwrap().to_string(),
+                (c["action"].as_str().unwrap().to_string(), reasons),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_target_plans_one_resource_with_what_it_needs_and_saved_plans_keep_it() {
+    let mut org = Org::new(SCALE);
+    org.write("specs/vol.yaml", TWO_WITH_VOLUMES);
+    for (k, v) in [("A_TOKEN", "a"), ("B_TOKEN", "b")] {
+        org.env
+            .push((k.into(), format!("fake-{v}-token-value-0009")));
+    }
+    let machine = "tenant.a.machine[0]";
+    let (plan, code) = org.plan_json("specs/vol.yaml", &["--target", machine]);
+    assert_eq!(code, 2, "{plan}");
+    let got = planned(&plan);
+    let needed = [
+        "tenant.a.app",
+        "tenant.a.volume.data[0]",
+        "tenant.a.secret.TOKEN",
+    ];
+    assert_eq!(got.len(), 1 + needed.len(), "{got:?}");
+    assert_eq!(got[machine].0, "create");
+    for n in needed {
+        let (action, reasons) = &got[n];
+        assert_eq!(action, "create", "{n}");
+        assert!(
+            reasons
+                .iter()
+                .any(|r| r.starts_with("included because ") && r.ends_with(" needs it")),
+            "{n}: {reasons:?}"
+        );
+    }
+    assert!(
+        got["tenant.a.volume.data[0]"]
+            .1
+            .contains(&format!("included because {machine} needs it"))
+    );
+    // The text plan says so too.
+    let out = org.run("plan", &["specs/vol.yaml", "--target", machine]);
+    assert!(
+        text(&out).contains("included because tenant.a.machine[0] needs it"),
+        "{}",
+        text(&out)
+    );
+    // An unknown address names the closest known one.
+    let out = org.run(
+        "plan",
+        &["specs/vol.yaml", "--target", "tenant.a.machine[1]"],
+    );
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("--target tenant.a.machine[1]: no such resource"),
+        "{t}"
+    );
+    assert!(t.contains("did you mean `tenant.a.machine[0]`?"), "{t}");
+    let out = org.run("plan", &["specs/vol.yaml", "--target", "tenant..a"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    // A saved plan records its targets, and applying it creates only those.
+    let out = org.run(
+        "plan",
+        &[
+            "specs/vol.yaml",
+            "--target",
+            machine,
+            "--out",
+            "plans/a.json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(org.path("plans/a.json")).unwrap()).unwrap();
+    assert_eq!(saved["targets"], json!([machine]));
+    let out = org.apply_ok("plans/a.json", &[]);
+    assert!(text(&out).contains("4 created"), "{}", text(&out));
+    assert_eq!(org.apps("fleet"), ["vol-a"]);
+    assert_eq!(live_machines(&org, "vol-a").len(), 1);
+    // The whole fleet, then b leaves the spec: targeting its app is a destroy like any.
+    org.apply_ok("specs/vol.yaml", &[]);
+    let fewer = TWO_WITH_VOLUMES
+        .replace(
+            "  - { name: b, secrets: { TOKEN: { env: B_TOKEN } } }\n",
+            "",
+        )
+        .replace("vol:1.0", "vol:1.1");
+    org.write("specs/vol.yaml", &fewer);
+    let out = org.apply("specs/vol.yaml", &["--target", "tenant.b.app"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("--allow-destroy"), "{}", text(&out));
+    let (plan, _) = org.plan_json("specs/vol.yaml", &["--target", "tenant.b.app"]);
+    let got = planned(&plan);
+    assert!(
+        got.values().all(|(a, _)| a == "delete") && got.keys().all(|k| k.starts_with("tenant.b.")),
+        "{got:?}"
+    );
+    assert!(
+        got["tenant.b.machine[0]"]
+            .1
+            .contains(&"included because deleting tenant.b.app deletes it".to_string())
+    );
+    org.apply_ok(
+        "specs/vol.yaml",
+        &[
+            "--target",
+            "tenant.b.app",
+            "--allow-destroy",
+            "--allow-data-loss",
+        ],
+    );
+    assert_eq!(org.apps("fleet"), ["vol-a"]);
+    // tenant a's image change was not targeted.
+    for m in live_machines(&org, "vol-a") {
+        assert_eq!(m["config"]["image"], "registry.fly.io/vol:1.0");
+    }
+}

@@ -32,7 +32,7 @@ use crate::ops::{Error, check_tenants, check_tenants_observed, load_spec_checked
 use crate::plan::Plan;
 use crate::plan::rollout::{self, Decision};
 use crate::plan::saved::{Authenticity, PlanDocument, PlanKey, PlanMeta};
-use crate::resource::{Desired, ResourceSet};
+use crate::resource::{Address, Desired, ResourceSet};
 use crate::secret_files::FilePolicy;
 use crate::secrets::{FingerprintKey, SecretValues};
 use crate::state::{Observed, interpret};
@@ -46,6 +46,9 @@ pub struct Options {
     pub target: TargetOptions,
     /// Only these tenants (empty: a saved plan's own, else the whole fleet).
     pub tenants: Vec<String>,
+    /// Only these resources and what they need that does not exist yet (empty: a saved
+    /// plan's own, else all).
+    pub targets: Vec<Address>,
     /// Allow deleting managed resources that are no longer declared.
     pub allow_destroy: bool,
     /// Allow destroying volumes (and their data).
@@ -94,6 +97,7 @@ impl Default for Options {
             input: PathBuf::new(),
             target: TargetOptions::default(),
             tenants: Vec::new(),
+            targets: Vec::new(),
             allow_destroy: false,
             allow_data_loss: false,
             canary: 0,
@@ -297,6 +301,10 @@ fn plan_input(opts: &Options, input: Input) -> Result<Prepared, Error> {
         Some(doc) if opts.tenants.is_empty() => doc.tenants.clone(),
         _ => opts.tenants.clone(),
     };
+    let targets: Vec<Address> = match &input.saved {
+        Some(doc) if opts.targets.is_empty() => doc.targets.clone(),
+        _ => opts.targets.clone(),
+    };
     let session = Session::connect(&opts.target)?;
     let mut desired = input.desired;
     let lock = take_lock(&session, &desired, opts)?;
@@ -337,10 +345,10 @@ fn plan_input(opts: &Options, input: Input) -> Result<Prepared, Error> {
     let plan = crate::ops::plan::compute(
         &desired,
         &observed,
-        &tenants,
+        (&tenants, &targets),
         &opts.pricing,
         &mut diagnostics,
-    );
+    )?;
     let meta = PlanMeta {
         org: &desired.org,
         spec_file: &input.spec_file,
@@ -350,7 +358,8 @@ fn plan_input(opts: &Options, input: Input) -> Result<Prepared, Error> {
         tenants: &tenants,
         created_at: chrono::Utc::now(),
     };
-    let document = PlanDocument::new(plan.clone(), &meta, &observed.unmanaged, None);
+    let mut document = PlanDocument::new(plan.clone(), &meta, &observed.unmanaged, None);
+    document.targets = targets;
     let mut narrowed = crate::plan::filter_tenants(&desired.resources, &tenants);
     let step = decide(&plan, &narrowed, &observed, opts, canary_tenants);
     if let Step::Ready(ops) = &step {

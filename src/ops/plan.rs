@@ -11,7 +11,7 @@ use crate::ops::target::{Session, TargetOptions, fingerprint_keying, secret_valu
 use crate::ops::{Error, check_tenants_observed, load_spec_checked};
 use crate::plan::Plan;
 use crate::plan::saved::{PlanDocument, PlanKey, PlanMeta};
-use crate::resource::Desired;
+use crate::resource::{Address, Desired};
 use crate::secret_files::FilePolicy;
 use crate::secrets::{FingerprintKey, Keying, SecretValues};
 use crate::state::{Observed, Snapshot, interpret};
@@ -32,6 +32,8 @@ pub struct Options {
     pub out: Option<PathBuf>,
     /// Only these tenants (empty: the whole fleet).
     pub tenants: Vec<String>,
+    /// Only these resources, and what they need that does not exist yet (empty: all).
+    pub targets: Vec<Address>,
     pub pricing: PricingOptions,
     /// Authenticate the saved plan with this key (`FLOTILLA_PLAN_KEY`): its MAC is added
     /// to the seal, and `apply` then needs the same key.
@@ -94,16 +96,20 @@ impl Outcome {
     }
 }
 
-/// The plan of `desired` against `observed`, with costs when prices are available (a
-/// plan without prices is still made; `diagnostics` says why).
+/// The plan of `desired` against `observed`, narrowed to `tenants` and then to
+/// `targets` ([`crate::plan::targets::restrict`]: an unknown address is an error), with
+/// costs when prices are available (a plan without prices is still made; `diagnostics`
+/// says why).
 pub fn compute(
     desired: &Desired,
     observed: &Observed,
-    tenants: &[String],
+    (tenants, targets): (&[String], &[Address]),
     pricing: &PricingOptions,
     diagnostics: &mut Diagnostics,
-) -> Plan {
+) -> Result<Plan, Error> {
     let mut plan = crate::plan::plan(desired, observed, tenants);
+    crate::plan::targets::restrict(&mut plan, &desired.resources, &observed.resources, targets)
+        .map_err(|d| Error::from(Diagnostics(d)))?;
     let without_costs = Diagnostic::warning("the plan is shown without costs");
     match pricing.table() {
         Ok(table) => {
@@ -119,7 +125,7 @@ pub fn compute(
             diagnostics.push(without_costs);
         }
     }
-    plan
+    Ok(plan)
 }
 
 /// Reads an observed-state file.
@@ -337,10 +343,11 @@ pub fn run(opts: &Options) -> Result<Outcome, Error> {
     let plan = compute(
         &desired,
         &observed,
-        &opts.tenants,
+        (&opts.tenants, &opts.targets),
         &opts.pricing,
         &mut diagnostics,
-    );
+    )
+    .map_err(|e| e.after(&diagnostics).after(&spec_warnings))?;
     let source = seen.source.label();
     let meta = PlanMeta {
         org: &desired.org,
@@ -352,6 +359,7 @@ pub fn run(opts: &Options) -> Result<Outcome, Error> {
         created_at: chrono::Utc::now(),
     };
     let mut document = PlanDocument::new(plan, &meta, &observed.unmanaged, None);
+    document.targets = opts.targets.clone();
     if let Some(out) = &opts.out {
         // A saved plan carries the (narrowed) desired state that `apply` will execute.
         // Fingerprints stay out of it: `apply` computes them again from the values.

@@ -12,6 +12,7 @@ pub mod idle;
 pub mod names;
 pub mod rollout;
 pub mod saved;
+pub mod targets;
 pub mod verify;
 
 use foldhash::{HashMap, HashMapExt, HashSet};
@@ -129,6 +130,21 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// The counts of `changes` by action.
+    pub fn of(changes: &[Change]) -> Summary {
+        let mut summary = Summary::default();
+        for c in changes {
+            match c.action {
+                Action::Create => summary.create += 1,
+                Action::Update => summary.update += 1,
+                Action::Replace => summary.replace += 1,
+                Action::Delete => summary.delete += 1,
+                Action::Noop => summary.noop += 1,
+            }
+        }
+        summary
+    }
+
     pub fn changes(&self) -> usize {
         self.create + self.update + self.replace + self.delete
     }
@@ -333,16 +349,7 @@ pub fn diff(desired: &ResourceSet, observed: &Observed) -> Plan {
     rollout::note_unhealthy(&mut changes, observed);
     idle::note_idle_updates(&mut changes, observed);
     let changes = sort_changes(changes, desired);
-    let mut summary = Summary::default();
-    for c in &changes {
-        match c.action {
-            Action::Create => summary.create += 1,
-            Action::Update => summary.update += 1,
-            Action::Replace => summary.replace += 1,
-            Action::Delete => summary.delete += 1,
-            Action::Noop => summary.noop += 1,
-        }
-    }
+    let summary = Summary::of(&changes);
     Plan {
         changes,
         summary,
