@@ -98,6 +98,8 @@ pub struct Observed {
     pub volumes: HashMap<Address, fly::Volume>,
     /// `sha256:…` of the managed resources: changes when anything flotilla manages changes.
     pub fingerprint: String,
+    /// The fleet lock's sentinel Machine (`flotilla_lock=FLEET`) exists.
+    pub fleet_lock: bool,
 }
 
 /// What the phases read from the desired state.
@@ -166,6 +168,7 @@ pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
         out.fingerprint = fingerprint(&out.resources);
         return out;
     }
+    out.fleet_lock = has_fleet_lock(snap, &desired.fleet);
     let cx = Context::new(snap, desired);
     let mut resources = Vec::new();
     for a in &snap.apps {
@@ -187,6 +190,19 @@ pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
     out.resources = ResourceSet::new(resources);
     out.fingerprint = fingerprint(&out.resources);
     out
+}
+
+/// Whether `snap` holds `fleet`'s sentinel: a live Machine whose metadata names the
+/// fleet in `flotilla_lock`.
+fn has_fleet_lock(snap: &Snapshot, fleet: &str) -> bool {
+    snap.apps.iter().flat_map(|a| &a.machines).any(|m| {
+        !ownership::is_gone(&m.state)
+            && m.config
+                .metadata
+                .get(crate::resource::META_LOCK)
+                .map(String::as_str)
+                == Some(fleet)
+    })
 }
 
 /// `sha256:…` of a resource set's canonical JSON (sorted by address, so the order the

@@ -685,6 +685,11 @@ fn a_tenant_removed_from_the_spec_can_be_planned_and_removed_alone() {
     org.env.retain(|(k, _)| !k.ends_with("_TOKEN"));
     let (plan, code) = org.plan_json("specs/sec.yaml", &["--tenant", "b"]);
     assert_eq!(code, 2, "{plan}");
+    // The fleet lock's sentinel exists now, and the plan's costs include it.
+    let lock = &plan["cost"]["fleet_lock"];
+    assert_eq!(lock["app"], "flotilla-lock-fleet-default", "{lock}");
+    assert_eq!(lock["exists"], true, "{lock}");
+    assert_eq!(lock["monthly_usd"].to_string(), "0.0008", "{lock}");
     let planned: Vec<(String, String)> = plan["changes"]
         .as_array()
         .unwrap()

@@ -113,9 +113,18 @@ pub fn compute(
     let without_costs = Diagnostic::warning("the plan is shown without costs");
     match pricing.table() {
         Ok(table) => {
-            if let Err(e) =
-                crate::cost::annotate_plan(&mut plan, &table, desired, &observed.resources)
-            {
+            let app = crate::apply::lock::sentinel_app(&desired.org, &desired.fleet);
+            let lock = crate::cost::FleetLock {
+                app: &app,
+                exists: observed.fleet_lock,
+            };
+            if let Err(e) = crate::cost::annotate_plan_with(
+                &mut plan,
+                &table,
+                desired,
+                &observed.resources,
+                Some(lock),
+            ) {
                 diagnostics.extend(e.to_diagnostics());
                 diagnostics.push(without_costs.hint("fix the errors above"));
             }

@@ -166,6 +166,21 @@ pub struct PlanCost {
     pub assumptions: Vec<String>,
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// The fleet lock's sentinel, included in `monthly_after` (and in `monthly_before`
+    /// when it exists already).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet_lock: Option<FleetLockCost>,
+}
+
+/// What the fleet lock's sentinel (a stopped Machine, never started) costs per month.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FleetLockCost {
+    /// The sentinel's app.
+    pub app: String,
+    #[serde(rename = "monthly_usd", with = "crate::money::usd")]
+    pub monthly: Usd,
+    /// It existed when the plan was made (else the next apply creates it).
+    pub exists: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -859,6 +874,7 @@ pub fn plan(desired: &Desired, observed: &Observed, tenants: &[String]) -> Plan 
         machines: Default::default(),
         volumes: Default::default(),
         fingerprint: observed.fingerprint.clone(),
+        fleet_lock: observed.fleet_lock,
     };
     diff(&d, &o)
 }

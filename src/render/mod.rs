@@ -289,6 +289,9 @@ pub fn plan_text(doc: &PlanDocument, desired: Option<&ResourceSet>, st: Style) -
             fmt_delta(cost.delta),
             cost.pricing_version
         );
+        if let Some(l) = &cost.fleet_lock {
+            let _ = writeln!(out, "  {}", fleet_lock_line(l));
+        }
         for a in &cost.assumptions {
             let _ = writeln!(out, "  {}", st.dim(&format!("assumes {a}")));
         }
@@ -297,6 +300,21 @@ pub fn plan_text(doc: &PlanDocument, desired: Option<&ResourceSet>, st: Style) -
         }
     }
     out
+}
+
+/// The plan's cost line of the fleet lock's sentinel.
+fn fleet_lock_line(l: &crate::plan::FleetLockCost) -> String {
+    let when = if l.exists {
+        ""
+    } else {
+        ", created by the next apply"
+    };
+    format!(
+        "includes the fleet lock sentinel: {} per month (exactly ${}; a stopped Machine in {}, never started: rootfs only{when})",
+        fmt_usd(l.monthly),
+        l.monthly.normalize(),
+        l.app
+    )
 }
 
 const PLAN_MD: &str = r#"### flotilla plan for `{{ doc.spec_file }}` (org `{{ doc.org }}`)
