@@ -81,6 +81,9 @@ pub struct ForeignMachine {
     pub fleet: String,
     /// Whether the app holds no Machine of this fleet: it belongs to `fleet`.
     pub owns_app: bool,
+    /// Known from `fleet`'s sentinel, which records the app as its own (`id` is then the
+    /// sentinel Machine's): the app holds no Machine of either fleet.
+    pub recorded: bool,
 }
 
 /// The observed state, at the same addresses as the desired one.
@@ -113,6 +116,8 @@ struct Context<'a> {
     hosting_apps: HashSet<&'a str>,
     /// Apps this fleet's sentinel marks as being removed, at their addresses.
     removing: HashMap<&'a str, Address>,
+    /// Owner tags recorded on every fleet's sentinel: tag → (fleet, sentinel Machine ID).
+    recorded: HashMap<&'a str, Vec<(&'a str, &'a str)>>,
 }
 
 impl<'a> Context<'a> {
@@ -126,6 +131,7 @@ impl<'a> Context<'a> {
             declared_apps: desired.apps.iter().map(String::as_str).collect(),
             hosting_apps: desired.tenants.iter().map(|t| t.app.as_str()).collect(),
             removing: ownership::removal_marks(snap, desired.fleet.as_str()),
+            recorded: ownership::recorded_owners(snap),
         }
     }
 

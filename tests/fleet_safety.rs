@@ -879,3 +879,52 @@ fn a_target_plans_one_resource_with_what_it_needs_and_saved_plans_keep_it() {
         assert_eq!(m["config"]["image"], "registry.fly.io/vol:1.0");
     }
 }
+
+#[test]
+fn an_app_of_another_fleet_without_machines_is_known_from_its_sentinel() {
+    let org = Org::new(SCALE);
+    let one = r#"
+version: 1
+org: fleet
+fleet: one
+naming: { app: "own-{{ tenant.name }}" }
+defaults:
+  image: registry.fly.io/own:1.0
+  region: iad
+  memory: 256mb
+tenants:
+  - { name: a }
+"#;
+    org.write("specs/one.yaml", one);
+    org.write("specs/two.yaml", &one.replace("fleet: one", "fleet: two"));
+    // Fleet one makes only the app: it holds no Machine yet.
+    org.apply_ok("specs/one.yaml", &["--target", "tenant.a.app"]);
+    assert_eq!(org.apps("fleet"), ["own-a"]);
+    assert!(live_machines(&org, "own-a").is_empty());
+    let sentinel = &org.machines("flotilla-lock-fleet-one")[0];
+    let md = sentinel["config"]["metadata"].as_object().unwrap();
+    let records: Vec<&String> = md
+        .keys()
+        .filter(|k| k.starts_with("flotilla_owns_"))
+        .collect();
+    assert_eq!(records.len(), 1, "{md:?}");
+    // Fleet two, whose naming produces the same name, is refused, naming the owner.
+    let out = org.run("plan", &["specs/two.yaml"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("tenant.a.app: app own-a belongs to fleet `one` (recorded on its lock sentinel"),
+        "{t}"
+    );
+    let out = org.apply("specs/two.yaml", &["--allow-destroy", "--allow-data-loss"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("belongs to fleet `one`"), "{t}");
+    assert!(live_machines(&org, "own-a").is_empty(), "no takeover");
+    assert_eq!(org.apps("fleet"), ["own-a"], "never a delete");
+    // Fleet one itself carries on into its own app.
+    org.apply_ok("specs/one.yaml", &[]);
+    assert_eq!(live_machines(&org, "own-a").len(), 1);
+    let (plan, code) = org.plan_json("specs/one.yaml", &[]);
+    assert_eq!(code, 0, "{}", plan["summary"]);
+}

@@ -684,7 +684,23 @@ impl Prepared {
         let declared: std::collections::HashSet<String> =
             self.desired.apps.iter().cloned().collect();
         let client = &self.session.target().client;
-        match crate::apply::removal::mark(client, lock, ops, &declared).await {
+        let mut out = Diagnostics::new();
+        let owned = self
+            .observed
+            .resources
+            .iter()
+            .filter(|r| r.kind() == crate::resource::Kind::App)
+            .map(|r| r.app.clone());
+        let owned = crate::apply::removal::owned_after(owned, ops);
+        if let Err(e) = crate::apply::removal::record_owned(client, lock, &owned).await {
+            out.push(
+                Diagnostic::warning(format!(
+                    "the fleet's apps could not be recorded on its sentinel: {e}"
+                ))
+                .hint("another fleet whose naming produces the same app names sees them as taken only once they hold Machines"),
+            );
+        }
+        out.extend(match crate::apply::removal::mark(client, lock, ops, &declared).await {
             Ok(()) => Diagnostics::new(),
             Err(e) => Diagnostics::one(
                 Diagnostic::warning(format!(
@@ -692,7 +708,8 @@ impl Prepared {
                 ))
                 .hint("if this apply is interrupted, leftovers of those apps may not show in the next plan"),
             ),
-        }
+        });
+        out
     }
 
     async fn unmark_removals(&self, apps: &[String]) -> Diagnostics {

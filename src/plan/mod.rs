@@ -845,6 +845,10 @@ fn ownership_errors(changes: &[Change], foreign: &[crate::state::ForeignMachine]
         };
         let ids: Vec<&str> = theirs.iter().map(|f| f.id.as_str()).collect();
         match c.action {
+            Action::Create if first.recorded => errors.push(format!(
+                "{}: app {} belongs to fleet `{}` (recorded on its lock sentinel, Machine {}; the app has no Machine yet); this spec's naming produces the same name. Change naming.app (or `fleet:`) so the fleets' app names differ",
+                c.address, c.app, first.fleet, first.id
+            )),
             Action::Create if first.owns_app => errors.push(format!(
                 "{}: app {} belongs to fleet `{}` (its Machines {} carry flotilla_fleet={}); this spec's naming produces the same name. Change naming.app (or `fleet:`) so the fleets' app names differ",
                 c.address, c.app, first.fleet, ids.join(", "), first.fleet
