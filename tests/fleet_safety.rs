@@ -928,3 +928,67 @@ tenants:
     let (plan, code) = org.plan_json("specs/one.yaml", &[]);
     assert_eq!(code, 0, "{}", plan["summary"]);
 }
+
+#[test]
+fn a_spec_in_a_removed_region_is_refused_by_live_plans_and_applies_before_any_request() {
+    let org = Org::new(SCALE);
+    let spec = r#"
+version: 1
+org: fleet
+naming: { app: "gone-{{ tenant.name }}" }
+defaults:
+  image: registry.fly.io/gone:1.0
+  region: iad
+  memory: 256mb
+tenants:
+  - { name: a }
+  - { name: b, region: sea }
+  - name: c
+    region: yul
+    volume: { name: data, size_gb: 1, mount: /data }
+"#;
+    org.write("specs/gone.yaml", spec);
+    let out = org.run("plan", &["specs/gone.yaml"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("region: region `sea` (Seattle) was removed by Fly on 2025-10-16"),
+        "{t}"
+    );
+    assert!(t.contains("tenant.b.machine[0]"), "{t}");
+    assert!(
+        t.contains("region: region `yul` (Montreal) was removed"),
+        "{t}"
+    );
+    assert!(t.contains("tenant.c.volume.data[0]"), "{t}");
+    assert!(t.contains("hint: choose a current region (e.g. "), "{t}");
+    assert_eq!(org.counters().requests, 0, "refused before observing");
+    for extra in [&[][..], &["--tenant", "a"][..]] {
+        let out = org.apply("specs/gone.yaml", extra);
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{t}");
+        assert!(t.contains("region `sea` (Seattle) was removed"), "{t}");
+        assert!(t.contains("Nothing was changed"), "{t}");
+    }
+    assert_eq!(org.counters().requests, 0, "no request, so no write");
+    // validate and an offline plan keep warning only.
+    let offline_cmd = |args: &[&str]| {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("flotilla"));
+        c.current_dir(org.path(""))
+            .args(args)
+            .env_remove("FLY_API_TOKEN")
+            .env_remove("FLY_API_HOSTNAME");
+        c.output().unwrap()
+    };
+    let out = offline_cmd(&["validate", "specs/gone.yaml"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("was removed by Fly"), "{}", text(&out));
+    let mut offline = std::process::Command::new(assert_cmd::cargo::cargo_bin("flotilla"));
+    offline
+        .current_dir(org.path(""))
+        .args(["plan", "specs/gone.yaml"])
+        .env_remove("FLY_API_TOKEN")
+        .env_remove("FLY_API_HOSTNAME");
+    let out = offline.output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+}

@@ -293,6 +293,9 @@ pub fn prepare(opts: &Options) -> Result<Prepared, Error> {
     }
     let input = read_input(&opts.input, opts.plan_key.as_ref(), &opts.secret_files)?;
     let warnings = input.warnings.clone();
+    // Before connecting: nothing can be created in a region Fly removed.
+    crate::ops::check_current_regions(&input.desired.resources, &opts.input.display().to_string())
+        .map_err(|e| e.after(&warnings))?;
     plan_input(opts, input).map_err(|e| e.after(&warnings))
 }
 

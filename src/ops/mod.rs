@@ -108,6 +108,53 @@ fn check_tenant_names(
     Err(Error::new(Diagnostic::error(message).hint(hint)))
 }
 
+/// Refuses a desired state that places a Machine or volume in a region Fly removed
+/// (`platform::REGIONS` entries with `removed`): such a spec validates and can be priced
+/// at an earlier date, but nothing can be created there. Checked by `plan` against a
+/// live target and by `apply` before any request; `file` names the spec or saved plan.
+pub fn check_current_regions(
+    desired: &crate::resource::ResourceSet,
+    file: &str,
+) -> Result<(), Error> {
+    let mut errors = Vec::new();
+    for r in desired.iter() {
+        let (region, fallbacks) = match &r.spec {
+            crate::resource::Spec::Machine(m) => (&m.region, &m.fallback_regions),
+            crate::resource::Spec::Volume(v) => (&v.region, &v.fallback_regions),
+            _ => continue,
+        };
+        for code in std::iter::once(region).chain(fallbacks) {
+            let Some(p) = crate::platform::any_region(code).and_then(|g| g.removal_problem())
+            else {
+                continue;
+            };
+            let which = if code == region {
+                "region"
+            } else {
+                "fallback region"
+            };
+            errors.push(
+                Diagnostic::error(format!("{which}: {}", p.message))
+                    .address(r.address.to_string())
+                    .file(file.to_string())
+                    .hint(
+                        p.hint
+                            .replace("move to a current region", "choose a current region"),
+                    ),
+            );
+        }
+    }
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let n = errors.len();
+    Err(
+        Error::from(crate::diag::Diagnostics(errors)).with_summary(format!(
+            "Nothing was changed: {n} resource placement(s) name a region Fly removed."
+        )),
+    )
+}
+
 /// A multi-threaded tokio runtime, for the operations that talk to an API.
 pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
     tokio::runtime::Builder::new_multi_thread()

@@ -332,6 +332,9 @@ pub fn run(opts: &Options) -> Result<Outcome, Error> {
     let spec_warnings = loaded.warnings;
     let mut diagnostics = Diagnostics::new();
     let planned = (|| {
+        if opts.state.is_none() && opts.target.is_live() {
+            crate::ops::check_current_regions(&loaded.desired.resources, &loaded.file)?;
+        }
         let seen = observe(opts, &loaded.desired, &loaded.dir, &mut diagnostics)?;
         if let Some(path) = &opts.show_state {
             write_state(&seen.snapshot, &loaded.desired, path)?;
