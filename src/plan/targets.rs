@@ -167,3 +167,100 @@ fn deleted_with(plan: &Plan, observed: &ResourceSet, gone: &Change) -> Vec<(Addr
         .map(|r| (r.address.clone(), reason.clone()))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cost::fixtures::{app, machine, volume};
+    use crate::resource::{IdleMode, Mount, Resource};
+    use crate::state::Observed;
+
+    fn mounted_machine(tenant: &str) -> Resource {
+        let mut m = machine(
+            Some(tenant),
+            0,
+            "iad",
+            "shared-cpu-1x",
+            256,
+            IdleMode::Off,
+            None,
+        );
+        if let Spec::Machine(ms) = &mut m.spec {
+            ms.mounts.push(Mount {
+                volume: volume(tenant, "data", "iad", 1, None).address,
+                volume_name: "data".into(),
+                path: "/data".into(),
+            });
+        }
+        m
+    }
+
+    fn tenant(t: &str) -> Vec<Resource> {
+        vec![
+            app(t, None),
+            volume(t, "data", "iad", 1, None),
+            mounted_machine(t),
+        ]
+    }
+
+    fn addresses(plan: &Plan) -> Vec<String> {
+        let mut v: Vec<String> = plan.changes.iter().map(|c| c.address.to_string()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn a_created_target_brings_its_app_and_volume_along_with_the_reason() {
+        let desired = ResourceSet::new([tenant("a"), tenant("b")].concat());
+        let observed = Observed::default();
+        let mut plan = crate::plan::diff(&desired, &observed);
+        let target: Address = "tenant.a.machine[0]".parse().unwrap();
+        restrict(
+            &mut plan,
+            &desired,
+            &observed.resources,
+            std::slice::from_ref(&target),
+        )
+        .unwrap();
+        assert_eq!(
+            addresses(&plan),
+            [
+                "tenant.a.app",
+                "tenant.a.machine[0]",
+                "tenant.a.volume.data[0]"
+            ]
+        );
+        assert_eq!(plan.summary.create, 3);
+        let vol = plan
+            .changes
+            .iter()
+            .find(|c| c.address.to_string() == "tenant.a.volume.data[0]");
+        assert!(
+            vol.unwrap()
+                .reasons
+                .contains(&"included because tenant.a.machine[0] needs it".to_string())
+        );
+    }
+
+    #[test]
+    fn a_deleted_app_takes_what_lives_in_it_and_an_unknown_target_names_the_closest() {
+        let observed = Observed {
+            resources: ResourceSet::new(tenant("a")),
+            ..Observed::default()
+        };
+        let desired = ResourceSet::new(Vec::new());
+        let mut plan = crate::plan::diff(&desired, &observed);
+        let wrong: Address = "tenant.aa.app".parse().unwrap();
+        let e = restrict(&mut plan.clone(), &desired, &observed.resources, &[wrong]).unwrap_err();
+        assert!(
+            e[0].hint
+                .as_deref()
+                .unwrap_or("")
+                .contains("`tenant.a.app`"),
+            "{e:?}"
+        );
+        let target: Address = "tenant.a.app".parse().unwrap();
+        restrict(&mut plan, &desired, &observed.resources, &[target]).unwrap();
+        assert_eq!(plan.summary.delete, 3, "{:?}", addresses(&plan));
+    }
+}
