@@ -322,6 +322,7 @@ const PLAN_MD: &str = r#"### flotilla plan for `{{ doc.spec_file }}` (org `{{ do
 **Plan:** {{ s.create }} to create, {{ s.update }} to update, {{ s.replace }} to replace, {{ s.delete }} to delete.
 {%- if cost %}
 **Monthly cost:** {{ cost.before }} → {{ cost.after }} ({{ cost.delta }}), pricing `{{ cost.version }}`, 30-day month.
+{%- if cost.fleet_lock %} Includes the {{ cost.fleet_lock }}.{% endif %}
 {%- endif %}
 {% if errors %}
 > [!CAUTION]
@@ -406,6 +407,11 @@ pub fn plan_markdown(doc: &PlanDocument) -> String {
             "after": fmt_usd(c.monthly_after),
             "delta": fmt_delta(c.delta),
             "version": c.pricing_version,
+            "fleet_lock": c.fleet_lock.as_ref().map(|l| format!(
+                "fleet lock sentinel (a stopped Machine in `{}`, rootfs only): {} per month",
+                l.app,
+                fmt_usd(l.monthly)
+            )),
         })
     });
     let mut env = minijinja::Environment::new();
