@@ -963,7 +963,7 @@ tenants:
     assert!(t.contains("tenant.c.volume.data[0]"), "{t}");
     assert!(t.contains("hint: choose a current region (e.g. "), "{t}");
     assert_eq!(org.counters().requests, 0, "refused before observing");
-    for extra in [&[][..], &["--tenant", "a"][..]] {
+    for extra in [&[][..], &["--tenant", "b"][..]] {
         let out = org.apply("specs/gone.yaml", extra);
         let t = text(&out);
         assert_eq!(out.status.code(), Some(1), "{t}");
@@ -971,6 +971,11 @@ tenants:
         assert!(t.contains("Nothing was changed"), "{t}");
     }
     assert_eq!(org.counters().requests, 0, "no request, so no write");
+    // Tenants placed in current regions can still be planned and applied alone.
+    let (plan, code) = org.plan_json("specs/gone.yaml", &["--tenant", "a"]);
+    assert_eq!(code, 2, "{plan}");
+    org.apply_ok("specs/gone.yaml", &["--tenant", "a"]);
+    assert_eq!(org.apps("fleet"), ["gone-a"]);
     // validate and an offline plan keep warning only.
     let offline_cmd = |args: &[&str]| {
         let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("flotilla"));

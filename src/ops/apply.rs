@@ -293,8 +293,14 @@ pub fn prepare(opts: &Options) -> Result<Prepared, Error> {
     }
     let input = read_input(&opts.input, opts.plan_key.as_ref(), &opts.secret_files)?;
     let warnings = input.warnings.clone();
-    // Before connecting: nothing can be created in a region Fly removed.
-    crate::ops::check_current_regions(&input.desired.resources, &opts.input.display().to_string())
+    // Before connecting: nothing can be created in a region Fly removed (among the
+    // selected tenants' resources).
+    let tenants = match &input.saved {
+        Some(doc) if opts.tenants.is_empty() => &doc.tenants,
+        _ => &opts.tenants,
+    };
+    let selected = crate::plan::filter_tenants(&input.desired.resources, tenants);
+    crate::ops::check_current_regions(&selected, &opts.input.display().to_string())
         .map_err(|e| e.after(&warnings))?;
     plan_input(opts, input).map_err(|e| e.after(&warnings))
 }

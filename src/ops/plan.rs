@@ -333,7 +333,8 @@ pub fn run(opts: &Options) -> Result<Outcome, Error> {
     let mut diagnostics = Diagnostics::new();
     let planned = (|| {
         if opts.state.is_none() && opts.target.is_live() {
-            crate::ops::check_current_regions(&loaded.desired.resources, &loaded.file)?;
+            let selected = crate::plan::filter_tenants(&loaded.desired.resources, &opts.tenants);
+            crate::ops::check_current_regions(&selected, &loaded.file)?;
         }
         let seen = observe(opts, &loaded.desired, &loaded.dir, &mut diagnostics)?;
         if let Some(path) = &opts.show_state {
