@@ -39,6 +39,42 @@ pub const META_LOCK: &str = "flotilla_lock";
 /// stays visible to the next plan.
 pub const META_REMOVING: &str = "flotilla_removing_";
 
+/// On a fleet's sentinel Machine: `flotilla_owns_N = TAG,TAG,…`, the apps the fleet
+/// created or adopted, each as [`app_owner_tag`] (12 hex digits), at most
+/// [`OWNED_TAGS_PER_KEY`] per key (under 1 KiB per value; 1,000 apps take 13 keys, about
+/// 13 KB). Another fleet reads them, so an app without Machines is still known as owned.
+pub const META_OWNS: &str = "flotilla_owns_";
+/// Tags per `flotilla_owns_N` value.
+pub const OWNED_TAGS_PER_KEY: usize = 78;
+
+/// The tag an app's name is recorded under on its fleet's sentinel: 48 bits of a
+/// domain-separated SHA-256 (a false match among thousands of apps is about one in
+/// 10^8, and would only make a plan refuse, naming the other fleet).
+pub fn app_owner_tag(app: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("flotilla-app-owner\n{app}").as_bytes());
+    digest[..6].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The owner tags a sentinel's metadata records.
+pub fn owned_tags(metadata: &BTreeMap<String, String>) -> std::collections::BTreeSet<&str> {
+    metadata
+        .iter()
+        .filter(|(k, _)| k.starts_with(META_OWNS))
+        .flat_map(|(_, v)| v.split(','))
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+/// The `flotilla_owns_N` keys and values that record `tags` (sorted, chunked).
+pub fn owned_records(tags: &std::collections::BTreeSet<String>) -> BTreeMap<String, String> {
+    let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+    tags.chunks(OWNED_TAGS_PER_KEY)
+        .enumerate()
+        .map(|(i, c)| (format!("{META_OWNS}{i}"), c.join(",")))
+        .collect()
+}
+
 /// The apps a sentinel Machine's metadata marks as being removed: (app, address text).
 pub fn removal_marks(metadata: &std::collections::BTreeMap<String, String>) -> Vec<(&str, &str)> {
     metadata

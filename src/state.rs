@@ -81,6 +81,9 @@ pub struct ForeignMachine {
     pub fleet: String,
     /// Whether the app holds no Machine of this fleet: it belongs to `fleet`.
     pub owns_app: bool,
+    /// Known from `fleet`'s sentinel, which records the app as its own (`id` is then the
+    /// sentinel Machine's): the app holds no Machine of either fleet.
+    pub recorded: bool,
 }
 
 /// The observed state, at the same addresses as the desired one.
@@ -98,6 +101,8 @@ pub struct Observed {
     pub volumes: HashMap<Address, fly::Volume>,
     /// `sha256:…` of the managed resources: changes when anything flotilla manages changes.
     pub fingerprint: String,
+    /// The fleet lock's sentinel Machine (`flotilla_lock=FLEET`) exists.
+    pub fleet_lock: bool,
 }
 
 /// What the phases read from the desired state.
@@ -111,6 +116,8 @@ struct Context<'a> {
     hosting_apps: HashSet<&'a str>,
     /// Apps this fleet's sentinel marks as being removed, at their addresses.
     removing: HashMap<&'a str, Address>,
+    /// Owner tags recorded on every fleet's sentinel: tag → (fleet, sentinel Machine ID).
+    recorded: HashMap<&'a str, Vec<(&'a str, &'a str)>>,
 }
 
 impl<'a> Context<'a> {
@@ -124,6 +131,7 @@ impl<'a> Context<'a> {
             declared_apps: desired.apps.iter().map(String::as_str).collect(),
             hosting_apps: desired.tenants.iter().map(|t| t.app.as_str()).collect(),
             removing: ownership::removal_marks(snap, desired.fleet.as_str()),
+            recorded: ownership::recorded_owners(snap),
         }
     }
 
@@ -166,6 +174,7 @@ pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
         out.fingerprint = fingerprint(&out.resources);
         return out;
     }
+    out.fleet_lock = has_fleet_lock(snap, &desired.fleet);
     let cx = Context::new(snap, desired);
     let mut resources = Vec::new();
     for a in &snap.apps {
@@ -187,6 +196,19 @@ pub fn interpret(snap: &Snapshot, desired: &Desired) -> Observed {
     out.resources = ResourceSet::new(resources);
     out.fingerprint = fingerprint(&out.resources);
     out
+}
+
+/// Whether `snap` holds `fleet`'s sentinel: a live Machine whose metadata names the
+/// fleet in `flotilla_lock`.
+fn has_fleet_lock(snap: &Snapshot, fleet: &str) -> bool {
+    snap.apps.iter().flat_map(|a| &a.machines).any(|m| {
+        !ownership::is_gone(&m.state)
+            && m.config
+                .metadata
+                .get(crate::resource::META_LOCK)
+                .map(String::as_str)
+                == Some(fleet)
+    })
 }
 
 /// `sha256:…` of a resource set's canonical JSON (sorted by address, so the order the

@@ -35,13 +35,14 @@ fn usd(v: &Value) -> f64 {
 fn always_on_machine_with_volume_is_11_15() {
     // Per-second rates × 2,592,000 s: shared vCPU 0.00000075 → 1.944, RAM 0.00000193 per
     // GB-second → 5.00256. 1.944 + 1.75 GB × 5.00256 = 1.944 + 8.75448 = 10.69848;
-    // + 3 GB × 0.15 = 0.45 → 11.14848 (JSON keeps 4 decimals: 11.1485).
+    // + 3 GB × 0.15 = 0.45 → 11.14848; + the fleet lock sentinel, 0.005 GB of rootfs ×
+    // 0.15 = 0.00075 → 11.14923 (JSON keeps 4 decimals: 11.1492).
     let j = cost_json(&[
         &format!("{FIX}/always-on.yaml"),
         "--pricing-date",
         "2026-02-01",
     ]);
-    assert_eq!(j["monthly_usd"].to_string(), "11.1485");
+    assert_eq!(j["monthly_usd"].to_string(), "11.1492");
     assert_eq!(j["by_item"]["compute"].to_string(), "1.944");
     assert_eq!(j["by_item"]["ram"].to_string(), "8.7545");
     assert_eq!(j["by_item"]["volume"].to_string(), "0.45");
@@ -49,13 +50,14 @@ fn always_on_machine_with_volume_is_11_15() {
 
 #[test]
 fn suspended_machine_is_1_91_plus_volume() {
-    // 10.69848 × 4/24 + 0.15 × 20/24 = 1.78308 + 0.125 = 1.90808; + 0.45 = 2.35808.
+    // 10.69848 × 4/24 + 0.15 × 20/24 = 1.78308 + 0.125 = 1.90808; + 0.45 = 2.35808;
+    // + the fleet lock sentinel 0.00075 = 2.35883.
     let j = cost_json(&[
         &format!("{FIX}/suspend.yaml"),
         "--pricing-date",
         "2026-02-01",
     ]);
-    assert_eq!(j["monthly_usd"].to_string(), "2.3581");
+    assert_eq!(j["monthly_usd"].to_string(), "2.3588");
     let machine: f64 = j["lines"]
         .as_array()
         .unwrap()
@@ -125,14 +127,15 @@ fn base_gives_the_delta_by_tenant() {
     // base: 2 × 11.14848 = 22.29696. head: alice and carol 11.14848 each; bob on
     // shared-cpu-2x 4 GB: 2 × 1.944 + 3.5 GB × 5.00256 = 3.888 + 17.50896 = 21.39696,
     // + 0.45 = 21.84696; snapshots 10.8 GB − 10 free = 0.8 × 0.08 = 0.064.
-    // 11.14848 + 21.84696 + 11.14848 + 0.064 = 44.20792; delta 21.91096.
+    // 11.14848 + 21.84696 + 11.14848 + 0.064 = 44.20792; delta 21.91096. Both include
+    // the fleet lock sentinel (0.00075): 22.29771 and 44.20867.
     let j = cost_json(&[
         &format!("{FIX}/head.yaml"),
         "--base",
         &format!("{FIX}/base.yaml"),
     ]);
-    assert_eq!(j["base_monthly_usd"].to_string(), "22.297");
-    assert_eq!(j["monthly_usd"].to_string(), "44.2079");
+    assert_eq!(j["base_monthly_usd"].to_string(), "22.2977");
+    assert_eq!(j["monthly_usd"].to_string(), "44.2087");
     assert_eq!(j["delta_usd"].to_string(), "21.911");
     let changed: Vec<(String, String)> = j["changes"]["tenants"]
         .as_array()
@@ -341,8 +344,9 @@ fn plan_ends_with_the_monthly_cost() {
         // 12 customers: Machine 10.69848 + 10 GB × 0.02 = 10.89848, volume 0.45; 2 dev
         // tenants: 10.69848 + 1 GB × 0.02 = 10.71848, volume 0.45; snapshots
         // 12 × 1.65 + 2 × 1.2 = 22.2 GB − 10 free = 12.2 × 0.08 = 0.976.
-        // 12 × 11.34848 + 2 × 11.16848 + 0.976 = 136.18176 + 22.33696 + 0.976 = 159.49472.
-        text.contains("Cost: $0.00 → $159.49 per month (+$159.49)"),
+        // 12 × 11.34848 + 2 × 11.16848 + 0.976 = 136.18176 + 22.33696 + 0.976 = 159.49472;
+        // + the fleet lock sentinel it creates, 0.005 GB × 0.15 = 0.00075 → 159.49547.
+        text.contains("Cost: $0.00 → $159.50 per month (+$159.50)"),
         "{text}"
     );
     assert!(text.contains("a month is 30 days (720 h)"), "{text}");
@@ -351,7 +355,7 @@ fn plan_ends_with_the_monthly_cost() {
         .output()
         .unwrap();
     let j: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(j["cost"]["monthly_after_usd"].to_string(), "159.4947");
+    assert_eq!(j["cost"]["monthly_after_usd"].to_string(), "159.4955");
     let m = j["changes"]
         .as_array()
         .unwrap()
@@ -367,22 +371,22 @@ fn situation_2_examples_match_the_documented_figures() {
     // 2 h: web 1.944 + 0.75 × 5.00256 = 5.69592; per user 512 MB: 1.944 + 0.25 × 5.00256
     // = 3.19464 × 2/24 = 0.26622, rootfs 0.15 × 22/24 = 0.1375, volume 5 × 0.15 = 0.75;
     // snapshots 100 × 6 GB − 10 = 590 × 0.08 = 47.2.
-    // 5.69592 + 100 × 1.15372 + 47.2 = 168.26792.
+    // 5.69592 + 100 × 1.15372 + 47.2 = 168.26792; + the fleet lock sentinel 0.00075.
     let a = cost_json(&[
         "examples/costs/situation-2-2h.yaml",
         "--pricing-date",
         "2026-02-01",
     ]);
-    assert_eq!(a["monthly_usd"].to_string(), "168.2679");
+    assert_eq!(a["monthly_usd"].to_string(), "168.2687");
     // 4 h: per user 3.19464 × 4/24 = 0.53244, rootfs 0.15 × 20/24 = 0.125, egress
     // 10 × 0.02 = 0.2, volume 0.15; snapshots 100 × 1.2 − 10 = 110 × 0.08 = 8.8.
-    // 5.69592 + 100 × 1.00744 + 8.8 = 115.23992.
+    // 5.69592 + 100 × 1.00744 + 8.8 = 115.23992; + the fleet lock sentinel 0.00075.
     let b = cost_json(&[
         "examples/costs/situation-2-4h.yaml",
         "--pricing-date",
         "2026-02-01",
     ]);
-    assert_eq!(b["monthly_usd"].to_string(), "115.2399");
+    assert_eq!(b["monthly_usd"].to_string(), "115.2407");
 }
 
 #[test]
@@ -407,11 +411,12 @@ fn unknown_region_or_preset_lists_close_matches() {
 fn a_removed_region_is_priced_at_its_date_with_a_hint_today() {
     // sea (Seattle) was listed until Fly removed it on 2025-10-16; at 2024-11-15
     // (fly/2024-11-01, markup 1.25 billed in full): (1.944 + 1.75 × 5.00256) × 1.25 =
-    // 10.69848 × 1.25 = 13.3731; + 3 GB × 0.15 = 0.45 → 13.8231.
+    // 10.69848 × 1.25 = 13.3731; + 3 GB × 0.15 = 0.45 → 13.8231; + the fleet lock
+    // sentinel 0.00075 → 13.82385.
     let sea = format!("{FIX}/sea.yaml");
     let (j, warn) = cost_json_and_stderr(&[&sea, "--pricing-date", "2024-11-15"]);
     assert_eq!(j["pricing_version"], "2024-11-01");
-    assert_eq!(j["monthly_usd"].to_string(), "13.8231");
+    assert_eq!(j["monthly_usd"].to_string(), "13.8239");
     assert!(
         warn.contains("region `sea` (Seattle) was removed by Fly on 2025-10-16"),
         "{warn}"
@@ -454,8 +459,11 @@ fn lax_phase_in_follows_fly_s_example_month_by_month() {
     for (date, version, exact, cents) in months {
         let j = cost_json(&[&format!("{FIX}/lax-256.yaml"), "--pricing-date", date]);
         assert_eq!(j["pricing_version"], version, "{date}");
-        assert_eq!(j["monthly_usd"].to_string(), exact, "{date}");
-        assert_eq!(format!("{:.2}", usd(&j["monthly_usd"])), cents, "{date}");
+        // The Machine's own cost (the total adds the fleet lock sentinel's 0.00075).
+        let machine = &j["by_kind"]["machine"];
+        assert_eq!(machine.to_string(), exact, "{date}");
+        assert_eq!(format!("{:.2}", usd(machine)), cents, "{date}");
+        assert_eq!(j["by_kind"]["org"].to_string(), "0.0008", "{date}");
     }
 }
 

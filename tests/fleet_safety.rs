@@ -649,3 +649,351 @@ fn a_removal_killed_halfway_shows_in_the_next_plan_and_the_next_apply_finishes_i
         "{md:?}"
     );
 }
+
+/// Three tenants, each with a secret of its own.
+const THREE_TENANTS: &str = r#"
+version: 1
+org: fleet
+naming: { app: "sec-{{ tenant.name }}" }
+defaults:
+  image: registry.fly.io/sec:1.0
+  region: iad
+  memory: 256mb
+tenants:
+  - { name: a, secrets: { TOKEN: { env: A_TOKEN } } }
+  - { name: b, secrets: { TOKEN: { env: B_TOKEN } } }
+  - { name: c, secrets: { TOKEN: { env: C_TOKEN } } }
+"#;
+
+#[test]
+fn a_tenant_removed_from_the_spec_can_be_planned_and_removed_alone() {
+    let mut org = Org::new(SCALE);
+    org.write("specs/sec.yaml", THREE_TENANTS);
+    for (k, v) in [("A_TOKEN", "a"), ("B_TOKEN", "b"), ("C_TOKEN", "c")] {
+        org.env
+            .push((k.into(), format!("fake-{v}-token-value-0008")));
+    }
+    org.apply_ok("specs/sec.yaml", &[]);
+    // b leaves the spec and a gets a new image; no secret value is set any more.
+    let fewer = THREE_TENANTS
+        .replace(
+            "  - { name: b, secrets: { TOKEN: { env: B_TOKEN } } }\n",
+            "",
+        )
+        .replace("sec:1.0", "sec:1.1");
+    org.write("specs/sec.yaml", &fewer);
+    org.env.retain(|(k, _)| !k.ends_with("_TOKEN"));
+    let (plan, code) = org.plan_json("specs/sec.yaml", &["--tenant", "b"]);
+    assert_eq!(code, 2, "{plan}");
+    // The fleet lock's sentinel exists now, and the plan's costs include it.
+    let lock = &plan["cost"]["fleet_lock"];
+    assert_eq!(lock["app"], "flotilla-lock-fleet-default", "{lock}");
+    assert_eq!(lock["exists"], true, "{lock}");
+    assert_eq!(lock["monthly_usd"].to_string(), "0.0008", "{lock}");
+    let planned: Vec<(String, String)> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] != "noop")
+        .map(|c| (c["address"].to_string(), c["action"].to_string()))
+        .collect();
+    assert!(!planned.is_empty());
+    for (address, action) in &planned {
+        assert!(address.starts_with("\"tenant.b."), "{planned:?}");
+        assert_eq!(action, "\"delete\"", "{planned:?}");
+    }
+    // Without --allow-destroy the removal is refused, as any destroy.
+    let out = org.apply("specs/sec.yaml", &["--tenant", "b"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("--allow-destroy"), "{t}");
+    assert_eq!(org.apps("fleet").len(), 3);
+    // With it, only b goes, and no secret value was needed for it.
+    let out = org.apply_ok("specs/sec.yaml", &["--tenant", "b", "--allow-destroy"]);
+    assert!(text(&out).contains("deleted"), "{}", text(&out));
+    assert_eq!(org.apps("fleet"), ["sec-a", "sec-c"]);
+    for app in ["sec-a", "sec-c"] {
+        for m in live_machines(&org, app) {
+            assert_eq!(m["config"]["image"], "registry.fly.io/sec:1.0", "{app}");
+        }
+    }
+    // A name neither in the spec nor in the org is still an error with a suggestion.
+    let out = org.run("plan", &["specs/sec.yaml", "--tenant", "cc"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("--tenant cc: no such tenant"), "{t}");
+    assert!(t.contains("`c`"), "{t}");
+    let out = org.apply("specs/sec.yaml", &["--tenant", "b", "--allow-destroy"]);
+    assert_eq!(out.status.code(), Some(1), "b is gone now: {}", text(&out));
+    assert!(
+        text(&out).contains("--tenant b: no such tenant"),
+        "{}",
+        text(&out)
+    );
+}
+
+/// Two tenants with a volume and a secret each.
+const TWO_WITH_VOLUMES: &str = r#"
+version: 1
+org: fleet
+naming: { app: "vol-{{ tenant.name }}" }
+defaults:
+  image: registry.fly.io/vol:1.0
+  region: iad
+  memory: 256mb
+  volume: { name: data, size_gb: 1, mount: /data }
+tenants:
+  - { name: a, secrets: { TOKEN: { env: A_TOKEN } } }
+  - { name: b, secrets: { TOKEN: { env: B_TOKEN } } }
+"#;
+
+/// The plan's actionable changes: address → (action, reasons).
+fn planned(plan: &Value) -> HashMap<String, (String, Vec<String>)> {
+    plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] != "noop")
+        .map(|c| {
+            let reasons = c["reasons"]
+                .as_array()
+                .map(|r| r.iter().map(|x| x.as_str().unwrap().to_string()).collect())
+                .unwrap_or_default();
+            (
+                c["address"].as_str().unwrap().to_string(),
+                (c["action"].as_str().unwrap().to_string(), reasons),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_target_plans_one_resource_with_what_it_needs_and_saved_plans_keep_it() {
+    let mut org = Org::new(SCALE);
+    org.write("specs/vol.yaml", TWO_WITH_VOLUMES);
+    for (k, v) in [("A_TOKEN", "a"), ("B_TOKEN", "b")] {
+        org.env
+            .push((k.into(), format!("fake-{v}-token-value-0009")));
+    }
+    let machine = "tenant.a.machine[0]";
+    let (plan, code) = org.plan_json("specs/vol.yaml", &["--target", machine]);
+    assert_eq!(code, 2, "{plan}");
+    let got = planned(&plan);
+    let needed = [
+        "tenant.a.app",
+        "tenant.a.volume.data[0]",
+        "tenant.a.secret.TOKEN",
+    ];
+    assert_eq!(got.len(), 1 + needed.len(), "{got:?}");
+    assert_eq!(got[machine].0, "create");
+    for n in needed {
+        let (action, reasons) = &got[n];
+        assert_eq!(action, "create", "{n}");
+        assert!(
+            reasons
+                .iter()
+                .any(|r| r.starts_with("included because ") && r.ends_with(" needs it")),
+            "{n}: {reasons:?}"
+        );
+    }
+    assert!(
+        got["tenant.a.volume.data[0]"]
+            .1
+            .contains(&format!("included because {machine} needs it"))
+    );
+    // The text plan says so too.
+    let out = org.run("plan", &["specs/vol.yaml", "--target", machine]);
+    assert!(
+        text(&out).contains("included because tenant.a.machine[0] needs it"),
+        "{}",
+        text(&out)
+    );
+    // An unknown address names the closest known one.
+    let out = org.run(
+        "plan",
+        &["specs/vol.yaml", "--target", "tenant.a.machine[1]"],
+    );
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("--target tenant.a.machine[1]: no such resource"),
+        "{t}"
+    );
+    assert!(t.contains("did you mean `tenant.a.machine[0]`?"), "{t}");
+    let out = org.run("plan", &["specs/vol.yaml", "--target", "tenant..a"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    // A saved plan records its targets, and applying it creates only those.
+    let out = org.run(
+        "plan",
+        &[
+            "specs/vol.yaml",
+            "--target",
+            machine,
+            "--out",
+            "plans/a.json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(org.path("plans/a.json")).unwrap()).unwrap();
+    assert_eq!(saved["targets"], json!([machine]));
+    let out = org.apply_ok("plans/a.json", &[]);
+    assert!(text(&out).contains("4 created"), "{}", text(&out));
+    assert_eq!(org.apps("fleet"), ["vol-a"]);
+    assert_eq!(live_machines(&org, "vol-a").len(), 1);
+    // The whole fleet, then b leaves the spec: targeting its app is a destroy like any.
+    org.apply_ok("specs/vol.yaml", &[]);
+    let fewer = TWO_WITH_VOLUMES
+        .replace(
+            "  - { name: b, secrets: { TOKEN: { env: B_TOKEN } } }\n",
+            "",
+        )
+        .replace("vol:1.0", "vol:1.1");
+    org.write("specs/vol.yaml", &fewer);
+    let out = org.apply("specs/vol.yaml", &["--target", "tenant.b.app"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("--allow-destroy"), "{}", text(&out));
+    let (plan, _) = org.plan_json("specs/vol.yaml", &["--target", "tenant.b.app"]);
+    let got = planned(&plan);
+    assert!(
+        got.values().all(|(a, _)| a == "delete") && got.keys().all(|k| k.starts_with("tenant.b.")),
+        "{got:?}"
+    );
+    assert!(
+        got["tenant.b.machine[0]"]
+            .1
+            .contains(&"included because deleting tenant.b.app deletes it".to_string())
+    );
+    org.apply_ok(
+        "specs/vol.yaml",
+        &[
+            "--target",
+            "tenant.b.app",
+            "--allow-destroy",
+            "--allow-data-loss",
+        ],
+    );
+    assert_eq!(org.apps("fleet"), ["vol-a"]);
+    // tenant a's image change was not targeted.
+    for m in live_machines(&org, "vol-a") {
+        assert_eq!(m["config"]["image"], "registry.fly.io/vol:1.0");
+    }
+}
+
+#[test]
+fn an_app_of_another_fleet_without_machines_is_known_from_its_sentinel() {
+    let org = Org::new(SCALE);
+    let one = r#"
+version: 1
+org: fleet
+fleet: one
+naming: { app: "own-{{ tenant.name }}" }
+defaults:
+  image: registry.fly.io/own:1.0
+  region: iad
+  memory: 256mb
+tenants:
+  - { name: a }
+"#;
+    org.write("specs/one.yaml", one);
+    org.write("specs/two.yaml", &one.replace("fleet: one", "fleet: two"));
+    // Fleet one makes only the app: it holds no Machine yet.
+    org.apply_ok("specs/one.yaml", &["--target", "tenant.a.app"]);
+    assert_eq!(org.apps("fleet"), ["own-a"]);
+    assert!(live_machines(&org, "own-a").is_empty());
+    let sentinel = &org.machines("flotilla-lock-fleet-one")[0];
+    let md = sentinel["config"]["metadata"].as_object().unwrap();
+    let records: Vec<&String> = md
+        .keys()
+        .filter(|k| k.starts_with("flotilla_owns_"))
+        .collect();
+    assert_eq!(records.len(), 1, "{md:?}");
+    // Fleet two, whose naming produces the same name, is refused, naming the owner.
+    let out = org.run("plan", &["specs/two.yaml"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("tenant.a.app: app own-a belongs to fleet `one` (recorded on its lock sentinel"),
+        "{t}"
+    );
+    let out = org.apply("specs/two.yaml", &["--allow-destroy", "--allow-data-loss"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("belongs to fleet `one`"), "{t}");
+    assert!(live_machines(&org, "own-a").is_empty(), "no takeover");
+    assert_eq!(org.apps("fleet"), ["own-a"], "never a delete");
+    // Fleet one itself carries on into its own app.
+    org.apply_ok("specs/one.yaml", &[]);
+    assert_eq!(live_machines(&org, "own-a").len(), 1);
+    let (plan, code) = org.plan_json("specs/one.yaml", &[]);
+    assert_eq!(code, 0, "{}", plan["summary"]);
+}
+
+#[test]
+fn a_spec_in_a_removed_region_is_refused_by_live_plans_and_applies_before_any_request() {
+    let org = Org::new(SCALE);
+    let spec = r#"
+version: 1
+org: fleet
+naming: { app: "gone-{{ tenant.name }}" }
+defaults:
+  image: registry.fly.io/gone:1.0
+  region: iad
+  memory: 256mb
+tenants:
+  - { name: a }
+  - { name: b, region: sea }
+  - name: c
+    region: yul
+    volume: { name: data, size_gb: 1, mount: /data }
+"#;
+    org.write("specs/gone.yaml", spec);
+    let out = org.run("plan", &["specs/gone.yaml"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("region: region `sea` (Seattle) was removed by Fly on 2025-10-16"),
+        "{t}"
+    );
+    assert!(t.contains("tenant.b.machine[0]"), "{t}");
+    assert!(
+        t.contains("region: region `yul` (Montreal) was removed"),
+        "{t}"
+    );
+    assert!(t.contains("tenant.c.volume.data[0]"), "{t}");
+    assert!(t.contains("hint: choose a current region (e.g. "), "{t}");
+    assert_eq!(org.counters().requests, 0, "refused before observing");
+    for extra in [&[][..], &["--tenant", "b"][..]] {
+        let out = org.apply("specs/gone.yaml", extra);
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{t}");
+        assert!(t.contains("region `sea` (Seattle) was removed"), "{t}");
+        assert!(t.contains("Nothing was changed"), "{t}");
+    }
+    assert_eq!(org.counters().requests, 0, "no request, so no write");
+    // Tenants placed in current regions can still be planned and applied alone.
+    let (plan, code) = org.plan_json("specs/gone.yaml", &["--tenant", "a"]);
+    assert_eq!(code, 2, "{plan}");
+    org.apply_ok("specs/gone.yaml", &["--tenant", "a"]);
+    assert_eq!(org.apps("fleet"), ["gone-a"]);
+    // validate and an offline plan keep warning only.
+    let offline_cmd = |args: &[&str]| {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("flotilla"));
+        c.current_dir(org.path(""))
+            .args(args)
+            .env_remove("FLY_API_TOKEN")
+            .env_remove("FLY_API_HOSTNAME");
+        c.output().unwrap()
+    };
+    let out = offline_cmd(&["validate", "specs/gone.yaml"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("was removed by Fly"), "{}", text(&out));
+    let mut offline = std::process::Command::new(assert_cmd::cargo::cargo_bin("flotilla"));
+    offline
+        .current_dir(org.path(""))
+        .args(["plan", "specs/gone.yaml"])
+        .env_remove("FLY_API_TOKEN")
+        .env_remove("FLY_API_HOSTNAME");
+    let out = offline.output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+}

@@ -483,9 +483,27 @@ fn tenant_filter_narrows_the_plan() {
         "--tenant",
         "bob",
         "--tenant",
+        "oscarr",
+    ]);
+    assert!(
+        plan.is_null(),
+        "oscarr is neither declared nor observed: error"
+    );
+    // oscar left the spec but is observed: its removal alone is planned.
+    let (plan, _) = plan_json(&[
+        "specs/jarvis.yaml",
+        "--state",
+        "tests/states/jarvis-drift.json",
+        "--tenant",
         "oscar",
     ]);
-    assert!(plan.is_null(), "oscar is not a declared tenant: error");
+    assert_eq!(plan["summary"]["delete"], 5, "{}", plan["summary"]);
+    let changes = plan["changes"].as_array().unwrap();
+    assert!(!changes.is_empty());
+    for c in changes {
+        assert_eq!(c["action"], "delete", "{c}");
+        assert_eq!(c["tenant"], "oscar", "{c}");
+    }
     let (plan, code) = plan_json(&[
         "specs/jarvis.yaml",
         "--state",

@@ -112,7 +112,20 @@ fn whatif_and_cost_agree() {
     ]);
     let w = json(&["whatif", "examples/whatif/containers.yaml"]);
     let r = row(&w, "estimate 2: 512 MB, 1 GB volume, 10 GB egress", 100, 4);
-    assert_eq!(r["monthly_usd"], cost["monthly_usd"]);
+    // `cost` prices one fleet, with its fleet lock sentinel; what-if architectures leave it
+    // out (it is the same for all of them).
+    let lock = cost["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["address"] == "org.fleet-lock")
+        .unwrap();
+    assert_eq!(lock["monthly_usd"].to_string(), "0.0008");
+    let fleet = cost["monthly_usd"].as_f64().unwrap() - lock["monthly_usd"].as_f64().unwrap();
+    assert!(
+        (r["monthly_usd"].as_f64().unwrap() - fleet).abs() < 1e-6,
+        "{r} {cost}"
+    );
     // As in cost_cli: 5.69592 + 100 × 1.00744 + 8.8 = 115.23992.
     assert_eq!(r["monthly_usd"].to_string(), "115.2399");
 }

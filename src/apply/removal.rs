@@ -10,12 +10,12 @@
 //! of the removal and the next apply finishes it. Marks of apps that no longer exist
 //! or that the spec declares again are cleared when the next apply starts.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 use crate::apply::lock::FleetLock;
 use crate::apply::ops::{Op, OpKind};
 use crate::fly::client::{ApiError, Client};
-use crate::resource::{META_REMOVING, removal_marks};
+use crate::resource::{META_OWNS, META_REMOVING, app_owner_tag, owned_records, removal_marks};
 
 /// Marks the apps `ops` delete, and clears stale marks (apps gone, or declared again).
 pub async fn mark(
@@ -76,4 +76,70 @@ pub fn deleted_apps(ops: &[Op]) -> Vec<String> {
         .filter(|o| matches!(o.kind, OpKind::DeleteApp { .. }))
         .map(|o| o.app.clone())
         .collect()
+}
+
+/// The apps this fleet owns once `ops` ran: those `owned` now (observed as this fleet's)
+/// and those `ops` create, less those they delete.
+pub fn owned_after(owned: impl IntoIterator<Item = String>, ops: &[Op]) -> BTreeSet<String> {
+    let deleted: HashSet<String> = deleted_apps(ops).into_iter().collect();
+    owned
+        .into_iter()
+        .chain(
+            ops.iter()
+                .filter(|o| matches!(o.kind, OpKind::CreateApp { .. }))
+                .map(|o| o.app.clone()),
+        )
+        .filter(|a| !deleted.contains(a))
+        .collect()
+}
+
+/// Records `apps` as this fleet's on its sentinel (`flotilla_owns_N`, see
+/// [`crate::resource::META_OWNS`]) before they are created, so that another fleet sees
+/// them as owned even while they hold no Machine. Writes only the keys that differ.
+pub async fn record_owned(
+    client: &Client,
+    lock: &FleetLock,
+    apps: &BTreeSet<String>,
+) -> Result<(), ApiError> {
+    let s = lock.sentinel();
+    let lease = Some(lock.lease());
+    let tags: BTreeSet<String> = apps.iter().map(|a| app_owner_tag(a)).collect();
+    let want = owned_records(&tags);
+    let Some(m) = client.get_machine(&s.app, &s.machine).await? else {
+        return Ok(());
+    };
+    let have = &m.config.metadata;
+    for (k, v) in &want {
+        if have.get(k) != Some(v) {
+            client.set_metadata(&s.app, &s.machine, k, v, lease).await?;
+        }
+    }
+    for k in have.keys().filter(|k| k.starts_with(META_OWNS)) {
+        if !want.contains_key(k) {
+            client.delete_metadata(&s.app, &s.machine, k, lease).await?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thousand_apps_fit_in_thirteen_bounded_records_that_read_back() {
+        let apps: BTreeSet<String> = (0..1000).map(|i| format!("tenant-app-{i}")).collect();
+        let tags: BTreeSet<String> = apps.iter().map(|a| app_owner_tag(a)).collect();
+        assert_eq!(tags.len(), 1000, "no two tags alike");
+        let records = owned_records(&tags);
+        assert_eq!(records.len(), 13);
+        assert!(records.keys().all(|k| k.starts_with(META_OWNS)));
+        assert!(records.values().all(|v| v.len() < 1024), "{records:?}");
+        let read: BTreeSet<String> = crate::resource::owned_tags(&records)
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        assert_eq!(read, tags);
+        assert_eq!(app_owner_tag("own-a").len(), 12);
+    }
 }

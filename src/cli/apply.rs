@@ -25,6 +25,8 @@ use crate::render::plan_text;
   flotilla apply specs/jarvis.yaml --canary 2 --wave-size 5   # roll an image out in waves
   flotilla apply specs/jarvis.yaml --canary-tenants dev,staging   # these tenants first
   flotilla apply specs/jarvis.yaml --rollback   # undo a stopped rollout
+  flotilla apply specs/jarvis.yaml --target 'tenant.alice.machine[0]'   # one resource
+  flotilla apply specs/jarvis.yaml --tenant staging --allow-destroy   # remove a tenant dropped from the spec
   flotilla apply specs/jarvis.yaml --allow-destroy --allow-data-loss     # allow deletes and volume loss
 
 One apply at a time per fleet: an apply takes the fleet's lock (a lease on a stopped
@@ -84,6 +86,10 @@ pub struct ApplyArgs {
     /// Only these tenants (repeatable).
     #[arg(long = "tenant", value_name = "NAME")]
     pub tenants: Vec<String>,
+    /// Only this resource, by address (repeatable), and what it needs that does not exist
+    /// yet, e.g. `tenant.alice.machine[0]`.
+    #[arg(long = "target", value_name = "ADDRESS")]
+    pub targets: Vec<crate::resource::Address>,
     /// The journal file (JSON lines; default .flotilla/journal/RUN.jsonl).
     #[arg(long, value_name = "FILE")]
     pub journal: Option<PathBuf>,
@@ -121,6 +127,7 @@ impl ApplyArgs {
             input: self.input.clone(),
             target: self.target.options(env),
             tenants: self.tenants.clone(),
+            targets: self.targets.clone(),
             allow_destroy: self.allow_destroy,
             allow_data_loss: self.allow_data_loss,
             canary: self.canary,

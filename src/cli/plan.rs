@@ -16,6 +16,7 @@ use crate::render::{plan_json, plan_markdown, plan_text};
   flotilla plan specs/jarvis.yaml
   flotilla plan specs/jarvis.yaml --state tests/states/jarvis-drift.json
   flotilla plan specs/jarvis.yaml --tenant alice --tenant bob
+  flotilla plan specs/jarvis.yaml --target 'tenant.alice.machine[0]'
   flotilla plan specs/jarvis.yaml --format json --out plans/jarvis.plan.json
   flotilla plan specs/jarvis.yaml --detailed-exitcode   # exit 2 when there are changes
   flotilla plan specs/jarvis.yaml --sim                 # against the local simulator
@@ -49,6 +50,10 @@ pub struct PlanArgs {
     /// Only plan these tenants (repeatable).
     #[arg(long = "tenant", value_name = "NAME")]
     pub tenants: Vec<String>,
+    /// Only this resource, by address (repeatable), and what it needs that does not exist
+    /// yet, e.g. `tenant.alice.machine[0]`.
+    #[arg(long = "target", value_name = "ADDRESS")]
+    pub targets: Vec<crate::resource::Address>,
     /// Never colour the text output (colours are used only on a terminal; NO_COLOR is honoured).
     #[arg(long)]
     pub no_color: bool,
@@ -67,6 +72,7 @@ impl PlanArgs {
             show_state: self.show_state.clone(),
             out: self.out.clone(),
             tenants: self.tenants.clone(),
+            targets: self.targets.clone(),
             pricing: self.pricing.options(),
             plan_key: env.plan_key(),
             secret_files: self.secret_files.policy(),

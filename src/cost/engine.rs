@@ -36,6 +36,9 @@ pub struct Pricer<'a> {
     /// Lines already computed for resources with the same parameters (fleets repeat
     /// the same Machine and volume many times): reused with the resource's identity.
     templates: RefCell<HashMap<Template, Vec<LineItem>>>,
+    /// The app of the fleet lock's sentinel Machine, priced as one organization line
+    /// ([`Pricer::with_fleet_lock`]).
+    fleet_lock: Option<&'a str>,
 }
 
 /// The resources a pricer prices: a whole set, or references assembled from several
@@ -134,6 +137,10 @@ enum Template {
     },
 }
 
+/// The used rootfs of the fleet lock's sentinel (`apply::lock::SENTINEL_IMAGE`,
+/// busybox 1.36: about 4.3 MB unpacked), rounded up to 5 MB.
+pub const FLEET_LOCK_ROOTFS_GB: Decimal = Decimal::from_parts(5, 0, 0, false, 3);
+
 fn hours_per_month() -> Decimal {
     Decimal::from(HOURS_PER_MONTH)
 }
@@ -181,7 +188,53 @@ impl<'a> Pricer<'a> {
             usage_from: None,
             backed_up,
             templates: RefCell::new(HashMap::new()),
+            fleet_lock: None,
         }
+    }
+
+    /// Adds the fleet lock's sentinel (a stopped Machine in `app`, never started: its
+    /// rootfs only) as one organization line of the report and its totals.
+    pub fn with_fleet_lock(mut self, app: &'a str) -> Self {
+        self.fleet_lock = Some(app);
+        self
+    }
+
+    /// The monthly amount of the sentinel's line (zero without one).
+    pub fn fleet_lock_monthly(&self) -> Usd {
+        self.fleet_lock_line()
+            .map(|l| l.monthly)
+            .unwrap_or_default()
+    }
+
+    /// The sentinel's line: [`FLEET_LOCK_ROOTFS_GB`] at the rootfs price of the table
+    /// (zero where the table charges nothing for it).
+    fn fleet_lock_line(&self) -> Option<LineItem> {
+        let app = self.fleet_lock?;
+        let row = &self.table.storage.rootfs;
+        let gb = FLEET_LOCK_ROOTFS_GB;
+        Some(LineItem {
+            address: Address::org_line("fleet-lock"),
+            kind: ORG_KIND,
+            tenant: None,
+            app: Some(app.to_string()),
+            item: Item::Rootfs,
+            description: format!(
+                "fleet lock sentinel: stopped Machine in {app}, rootfs {} GB",
+                gb.normalize()
+            ),
+            quantity: gb,
+            unit: "GB-month",
+            unit_price: row.price,
+            monthly: row.price * gb,
+            pricing_version: self.table.version(),
+            region: None,
+            cpu_kind: None,
+            sources: vec![row.source_ref()],
+            assumptions: vec![format!(
+                "the sentinel is never started, so only its rootfs is billed; its busybox image is counted as {} GB",
+                gb.normalize()
+            )],
+        })
     }
 
     /// Resources that declare no usage borrow the usage of the resource at the same
@@ -362,6 +415,9 @@ impl<'a> Pricer<'a> {
         if !errors.is_empty() {
             return Err(CostErrors(errors));
         }
+        if let Some(l) = self.fleet_lock_line() {
+            totals.add(&l);
+        }
         let org = self.allowances(&totals);
         org.iter().for_each(|l| totals.add(l));
         let (_, _, warnings) = self.citations(totals.used.into_iter().collect());
@@ -403,6 +459,7 @@ impl<'a> Pricer<'a> {
     /// Builds a report from resource lines: adds the organization's free allowances,
     /// totals, citations and warnings about unpublished figures.
     pub fn finish(&self, mut lines: Vec<LineItem>) -> CostReport {
+        lines.extend(self.fleet_lock_line());
         let mut totals = Totals::default();
         lines.iter().for_each(|l| totals.add(l));
         let org = self.allowances(&totals);

@@ -36,8 +36,8 @@ use crate::resource::{Address, Resource, ResourceSet, Usage};
 
 pub use budget::{Budget, BudgetError, IncreaseLimit, Verdict, check_budget};
 pub use delta::{Change, ChangeStatus, CostDelta, delta};
-pub use engine::{Pricer, Summary};
-pub use plan::annotate_plan;
+pub use engine::{FLEET_LOCK_ROOTFS_GB, Pricer, Summary};
+pub use plan::{FleetLock, annotate_plan, annotate_plan_with};
 pub use reserve::{BlockChoice, ReservationPlan, cheapest_reservation, reservation_spend};
 
 /// The `by_tenant` bucket of resources that belong to no tenant (shared apps).
@@ -270,6 +270,19 @@ pub fn price_set(
     fallback: &Usage,
 ) -> Result<CostReport, CostErrors> {
     Pricer::new(table, set, fallback).report()
+}
+
+/// [`price_set`] for a fleet: with the fleet lock's sentinel (in `lock_app`) as one
+/// organization line.
+pub fn price_fleet(
+    table: &PriceTable,
+    set: &ResourceSet,
+    fallback: &Usage,
+    lock_app: &str,
+) -> Result<CostReport, CostErrors> {
+    Pricer::new(table, set, fallback)
+        .with_fleet_lock(lock_app)
+        .report()
 }
 
 #[cfg(test)]

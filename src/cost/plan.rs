@@ -5,7 +5,7 @@ use foldhash::HashMap;
 
 use super::{CostErrors, Pricer};
 use crate::money::fmt_usd;
-use crate::plan::{Action, Plan, PlanCost};
+use crate::plan::{Action, FleetLockCost, Plan, PlanCost};
 use crate::pricing::PriceTable;
 use crate::resource::{Address, Desired, Resource, ResourceSet};
 
@@ -42,6 +42,13 @@ fn after_plan<'a>(
     after
 }
 
+/// The fleet lock's sentinel as a plan prices it: its app, and whether it exists.
+#[derive(Debug, Clone, Copy)]
+pub struct FleetLock<'a> {
+    pub app: &'a str,
+    pub exists: bool,
+}
+
 /// Prices the observed fleet and the fleet after `plan`, then fills each change's
 /// `monthly_cost_before` / `monthly_cost_after` and the plan's `cost` footer. Observed
 /// resources declare no usage: they borrow their desired counterpart's.
@@ -51,13 +58,35 @@ pub fn annotate_plan(
     desired: &Desired,
     observed: &ResourceSet,
 ) -> Result<(), CostErrors> {
+    annotate_plan_with(plan, table, desired, observed, None)
+}
+
+/// [`annotate_plan`], with the fleet lock's sentinel in the totals: after the plan
+/// always (an apply creates it), before only when it exists.
+pub fn annotate_plan_with(
+    plan: &mut Plan,
+    table: &PriceTable,
+    desired: &Desired,
+    observed: &ResourceSet,
+    lock: Option<FleetLock<'_>>,
+) -> Result<(), CostErrors> {
     let fallback = &desired.default_usage;
-    let before = Pricer::new(table, observed, fallback)
-        .borrow_usage_from(&desired.resources)
-        .summary()?;
-    let after = Pricer::over(table, after_plan(plan, desired, observed), fallback)
-        .borrow_usage_from(&desired.resources)
-        .summary()?;
+    let mut before = Pricer::new(table, observed, fallback).borrow_usage_from(&desired.resources);
+    if let Some(l) = lock.filter(|l| l.exists) {
+        before = before.with_fleet_lock(l.app);
+    }
+    let before = before.summary()?;
+    let mut after = Pricer::over(table, after_plan(plan, desired, observed), fallback)
+        .borrow_usage_from(&desired.resources);
+    if let Some(l) = lock {
+        after = after.with_fleet_lock(l.app);
+    }
+    let fleet_lock = lock.map(|l| FleetLockCost {
+        app: l.app.to_string(),
+        monthly: after.fleet_lock_monthly(),
+        exists: l.exists,
+    });
+    let after = after.summary()?;
     for c in &mut plan.changes {
         c.monthly_cost_before = before.by_address.get(&c.address).copied();
         c.monthly_cost_after = match c.action {
@@ -100,6 +129,7 @@ pub fn annotate_plan(
         delta: after.total - before.total,
         assumptions,
         warnings,
+        fleet_lock,
     });
     Ok(())
 }

@@ -888,3 +888,39 @@ fn a_repeated_address_sums_in_summary_and_report() {
     assert_eq!(summary.by_address[&m.address], d("21.39696"));
     assert_eq!(summary.total, report.total);
 }
+
+#[test]
+fn a_fleet_pays_its_lock_sentinel_s_rootfs_once_in_report_and_summary() {
+    let t = table(NOW);
+    let set = ResourceSet::new(vec![
+        app("a", None),
+        machine(
+            Some("a"),
+            0,
+            "iad",
+            "shared-cpu-1x",
+            256,
+            IdleMode::Off,
+            None,
+        ),
+    ]);
+    let fallback = Usage::default();
+    let plain = price_set(&t, &set, &fallback).unwrap();
+    let fleet = price_fleet(&t, &set, &fallback, "flotilla-lock-o-f").unwrap();
+    let lock: Vec<&LineItem> = fleet
+        .lines
+        .iter()
+        .filter(|l| l.address.to_string() == "org.fleet-lock")
+        .collect();
+    assert_eq!(lock.len(), 1);
+    // 0.005 GB × $0.15 per GB-month (storage.csv rootfs) = $0.00075.
+    assert_eq!(lock[0].monthly, d("0.00075"));
+    assert_eq!(lock[0].unit_price, t.storage.rootfs.price);
+    assert_eq!(lock[0].app.as_deref(), Some("flotilla-lock-o-f"));
+    assert_eq!(fleet.total, plain.total + d("0.00075"));
+    let summary = Pricer::new(&t, &set, &fallback)
+        .with_fleet_lock("flotilla-lock-o-f")
+        .summary()
+        .unwrap();
+    assert_eq!(summary.total, fleet.total);
+}

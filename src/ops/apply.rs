@@ -28,11 +28,11 @@ use crate::apply::{DEFAULT_CONCURRENCY, DEFAULT_WAIT, DEFAULT_WAVE_SIZE, Summary
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::ops::pricing::PricingOptions;
 use crate::ops::target::{Session, TargetOptions, fingerprint_keying, secret_values};
-use crate::ops::{Error, check_tenants, load_spec_checked};
+use crate::ops::{Error, check_tenants, check_tenants_observed, load_spec_checked};
 use crate::plan::Plan;
 use crate::plan::rollout::{self, Decision};
 use crate::plan::saved::{Authenticity, PlanDocument, PlanKey, PlanMeta};
-use crate::resource::{Desired, ResourceSet};
+use crate::resource::{Address, Desired, ResourceSet};
 use crate::secret_files::FilePolicy;
 use crate::secrets::{FingerprintKey, SecretValues};
 use crate::state::{Observed, interpret};
@@ -46,6 +46,9 @@ pub struct Options {
     pub target: TargetOptions,
     /// Only these tenants (empty: a saved plan's own, else the whole fleet).
     pub tenants: Vec<String>,
+    /// Only these resources and what they need that does not exist yet (empty: a saved
+    /// plan's own, else all).
+    pub targets: Vec<Address>,
     /// Allow deleting managed resources that are no longer declared.
     pub allow_destroy: bool,
     /// Allow destroying volumes (and their data).
@@ -94,6 +97,7 @@ impl Default for Options {
             input: PathBuf::new(),
             target: TargetOptions::default(),
             tenants: Vec::new(),
+            targets: Vec::new(),
             allow_destroy: false,
             allow_data_loss: false,
             canary: 0,
@@ -289,6 +293,15 @@ pub fn prepare(opts: &Options) -> Result<Prepared, Error> {
     }
     let input = read_input(&opts.input, opts.plan_key.as_ref(), &opts.secret_files)?;
     let warnings = input.warnings.clone();
+    // Before connecting: nothing can be created in a region Fly removed (among the
+    // selected tenants' resources).
+    let tenants = match &input.saved {
+        Some(doc) if opts.tenants.is_empty() => &doc.tenants,
+        _ => &opts.tenants,
+    };
+    let selected = crate::plan::filter_tenants(&input.desired.resources, tenants);
+    crate::ops::check_current_regions(&selected, &opts.input.display().to_string())
+        .map_err(|e| e.after(&warnings))?;
     plan_input(opts, input).map_err(|e| e.after(&warnings))
 }
 
@@ -297,7 +310,10 @@ fn plan_input(opts: &Options, input: Input) -> Result<Prepared, Error> {
         Some(doc) if opts.tenants.is_empty() => doc.tenants.clone(),
         _ => opts.tenants.clone(),
     };
-    check_tenants(&input.desired, &tenants, None)?;
+    let targets: Vec<Address> = match &input.saved {
+        Some(doc) if opts.targets.is_empty() => doc.targets.clone(),
+        _ => opts.targets.clone(),
+    };
     let session = Session::connect(&opts.target)?;
     let mut desired = input.desired;
     let lock = take_lock(&session, &desired, opts)?;
@@ -307,6 +323,8 @@ fn plan_input(opts: &Options, input: Input) -> Result<Prepared, Error> {
     // secret fingerprints `apply_fingerprints` adds below: one interpretation serves both
     // the staleness check and the plan.
     let observed = interpret(&snapshot, &desired);
+    // A tenant removed from the spec is a valid target while its resources exist.
+    check_tenants_observed(&desired, &observed, &tenants, None)?;
     if let Some(doc) = &input.saved {
         check_fresh(doc, &observed, &opts.input)?;
     }
@@ -336,10 +354,10 @@ fn plan_input(opts: &Options, input: Input) -> Result<Prepared, Error> {
     let plan = crate::ops::plan::compute(
         &desired,
         &observed,
-        &tenants,
+        (&tenants, &targets),
         &opts.pricing,
         &mut diagnostics,
-    );
+    )?;
     let meta = PlanMeta {
         org: &desired.org,
         spec_file: &input.spec_file,
@@ -349,7 +367,8 @@ fn plan_input(opts: &Options, input: Input) -> Result<Prepared, Error> {
         tenants: &tenants,
         created_at: chrono::Utc::now(),
     };
-    let document = PlanDocument::new(plan.clone(), &meta, &observed.unmanaged, None);
+    let mut document = PlanDocument::new(plan.clone(), &meta, &observed.unmanaged, None);
+    document.targets = targets;
     let mut narrowed = crate::plan::filter_tenants(&desired.resources, &tenants);
     let step = decide(&plan, &narrowed, &observed, opts, canary_tenants);
     if let Step::Ready(ops) = &step {
@@ -674,7 +693,23 @@ impl Prepared {
         let declared: std::collections::HashSet<String> =
             self.desired.apps.iter().cloned().collect();
         let client = &self.session.target().client;
-        match crate::apply::removal::mark(client, lock, ops, &declared).await {
+        let mut out = Diagnostics::new();
+        let owned = self
+            .observed
+            .resources
+            .iter()
+            .filter(|r| r.kind() == crate::resource::Kind::App)
+            .map(|r| r.app.clone());
+        let owned = crate::apply::removal::owned_after(owned, ops);
+        if let Err(e) = crate::apply::removal::record_owned(client, lock, &owned).await {
+            out.push(
+                Diagnostic::warning(format!(
+                    "the fleet's apps could not be recorded on its sentinel: {e}"
+                ))
+                .hint("another fleet whose naming produces the same app names sees them as taken only once they hold Machines"),
+            );
+        }
+        out.extend(match crate::apply::removal::mark(client, lock, ops, &declared).await {
             Ok(()) => Diagnostics::new(),
             Err(e) => Diagnostics::one(
                 Diagnostic::warning(format!(
@@ -682,7 +717,8 @@ impl Prepared {
                 ))
                 .hint("if this apply is interrupted, leftovers of those apps may not show in the next plan"),
             ),
-        }
+        });
+        out
     }
 
     async fn unmark_removals(&self, apps: &[String]) -> Diagnostics {

@@ -61,7 +61,8 @@ impl Outcome {
 /// naming the spec.
 pub fn price_spec(table: &PriceTable, loaded: &Loaded, spec: &Path) -> Result<CostReport, Error> {
     let d = &loaded.desired;
-    cost::price_set(table, &d.resources, &d.default_usage).map_err(|e| {
+    let lock_app = crate::apply::lock::sentinel_app(&d.org, &d.fleet);
+    cost::price_fleet(table, &d.resources, &d.default_usage, &lock_app).map_err(|e| {
         let file = spec.display().to_string();
         Error::from(Diagnostics(
             e.0.iter()

@@ -57,22 +57,102 @@ pub fn check_tenants(
     tenants: &[String],
     file: Option<&Path>,
 ) -> Result<(), Error> {
-    let Some(unknown) = tenants
+    check_tenant_names(desired, &[], tenants, file)
+}
+
+/// Like [`check_tenants`], but a tenant removed from the spec whose resources are still
+/// `observed` is a valid target too (its removal is planned).
+pub fn check_tenants_observed(
+    desired: &Desired,
+    observed: &crate::state::Observed,
+    tenants: &[String],
+    file: Option<&Path>,
+) -> Result<(), Error> {
+    let mut seen: Vec<&str> = observed
+        .resources
         .iter()
-        .find(|t| !desired.tenants.iter().any(|x| &x.name == *t))
-    else {
+        .filter_map(|r| r.tenant.as_deref())
+        .filter(|t| !desired.tenants.iter().any(|x| x.name == *t))
+        .collect();
+    seen.sort_unstable();
+    seen.dedup();
+    check_tenant_names(desired, &seen, tenants, file)
+}
+
+fn check_tenant_names(
+    desired: &Desired,
+    observed: &[&str],
+    tenants: &[String],
+    file: Option<&Path>,
+) -> Result<(), Error> {
+    let known = || {
+        desired
+            .tenants
+            .iter()
+            .map(|x| x.name.as_str())
+            .chain(observed.iter().copied())
+    };
+    let Some(unknown) = tenants.iter().find(|t| !known().any(|x| x == t.as_str())) else {
         return Ok(());
     };
-    let hint = suggest(
-        unknown,
-        desired.tenants.iter().map(|x| x.name.as_str()),
-        "tenants",
-    );
+    let hint = suggest(unknown, known(), "tenants");
     let message = match file {
         Some(f) => format!("--tenant {unknown}: no such tenant in {}", f.display()),
         None => format!("--tenant {unknown}: no such tenant"),
     };
+    let message = if observed.is_empty() {
+        message
+    } else {
+        format!("{message}, nor observed in org {}", desired.org)
+    };
     Err(Error::new(Diagnostic::error(message).hint(hint)))
+}
+
+/// Refuses a desired state that places a Machine or volume in a region Fly removed
+/// (`platform::REGIONS` entries with `removed`): such a spec validates and can be priced
+/// at an earlier date, but nothing can be created there. Checked by `plan` against a
+/// live target and by `apply` before any request; `file` names the spec or saved plan.
+pub fn check_current_regions(
+    desired: &crate::resource::ResourceSet,
+    file: &str,
+) -> Result<(), Error> {
+    let mut errors = Vec::new();
+    for r in desired.iter() {
+        let (region, fallbacks) = match &r.spec {
+            crate::resource::Spec::Machine(m) => (&m.region, &m.fallback_regions),
+            crate::resource::Spec::Volume(v) => (&v.region, &v.fallback_regions),
+            _ => continue,
+        };
+        for code in std::iter::once(region).chain(fallbacks) {
+            let Some(p) = crate::platform::any_region(code).and_then(|g| g.removal_problem())
+            else {
+                continue;
+            };
+            let which = if code == region {
+                "region"
+            } else {
+                "fallback region"
+            };
+            errors.push(
+                Diagnostic::error(format!("{which}: {}", p.message))
+                    .address(r.address.to_string())
+                    .file(file.to_string())
+                    .hint(
+                        p.hint
+                            .replace("move to a current region", "choose a current region"),
+                    ),
+            );
+        }
+    }
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let n = errors.len();
+    Err(
+        Error::from(crate::diag::Diagnostics(errors)).with_summary(format!(
+            "Nothing was changed: {n} resource placement(s) name a region Fly removed."
+        )),
+    )
 }
 
 /// A multi-threaded tokio runtime, for the operations that talk to an API.

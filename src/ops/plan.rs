@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::ops::pricing::PricingOptions;
 use crate::ops::target::{Session, TargetOptions, fingerprint_keying, secret_values};
-use crate::ops::{Error, check_tenants, load_spec_checked};
+use crate::ops::{Error, check_tenants_observed, load_spec_checked};
 use crate::plan::Plan;
 use crate::plan::saved::{PlanDocument, PlanKey, PlanMeta};
-use crate::resource::Desired;
+use crate::resource::{Address, Desired};
 use crate::secret_files::FilePolicy;
 use crate::secrets::{FingerprintKey, Keying, SecretValues};
 use crate::state::{Observed, Snapshot, interpret};
@@ -32,6 +32,8 @@ pub struct Options {
     pub out: Option<PathBuf>,
     /// Only these tenants (empty: the whole fleet).
     pub tenants: Vec<String>,
+    /// Only these resources, and what they need that does not exist yet (empty: all).
+    pub targets: Vec<Address>,
     pub pricing: PricingOptions,
     /// Authenticate the saved plan with this key (`FLOTILLA_PLAN_KEY`): its MAC is added
     /// to the seal, and `apply` then needs the same key.
@@ -94,22 +96,35 @@ impl Outcome {
     }
 }
 
-/// The plan of `desired` against `observed`, with costs when prices are available (a
-/// plan without prices is still made; `diagnostics` says why).
+/// The plan of `desired` against `observed`, narrowed to `tenants` and then to
+/// `targets` ([`crate::plan::targets::restrict`]: an unknown address is an error), with
+/// costs when prices are available (a plan without prices is still made; `diagnostics`
+/// says why).
 pub fn compute(
     desired: &Desired,
     observed: &Observed,
-    tenants: &[String],
+    (tenants, targets): (&[String], &[Address]),
     pricing: &PricingOptions,
     diagnostics: &mut Diagnostics,
-) -> Plan {
+) -> Result<Plan, Error> {
     let mut plan = crate::plan::plan(desired, observed, tenants);
+    crate::plan::targets::restrict(&mut plan, &desired.resources, &observed.resources, targets)
+        .map_err(|d| Error::from(Diagnostics(d)))?;
     let without_costs = Diagnostic::warning("the plan is shown without costs");
     match pricing.table() {
         Ok(table) => {
-            if let Err(e) =
-                crate::cost::annotate_plan(&mut plan, &table, desired, &observed.resources)
-            {
+            let app = crate::apply::lock::sentinel_app(&desired.org, &desired.fleet);
+            let lock = crate::cost::FleetLock {
+                app: &app,
+                exists: observed.fleet_lock,
+            };
+            if let Err(e) = crate::cost::annotate_plan_with(
+                &mut plan,
+                &table,
+                desired,
+                &observed.resources,
+                Some(lock),
+            ) {
                 diagnostics.extend(e.to_diagnostics());
                 diagnostics.push(without_costs.hint("fix the errors above"));
             }
@@ -119,7 +134,7 @@ pub fn compute(
             diagnostics.push(without_costs);
         }
     }
-    plan
+    Ok(plan)
 }
 
 /// Reads an observed-state file.
@@ -317,7 +332,10 @@ pub fn run(opts: &Options) -> Result<Outcome, Error> {
     let spec_warnings = loaded.warnings;
     let mut diagnostics = Diagnostics::new();
     let planned = (|| {
-        check_tenants(&loaded.desired, &opts.tenants, Some(&opts.spec))?;
+        if opts.state.is_none() && opts.target.is_live() {
+            let selected = crate::plan::filter_tenants(&loaded.desired.resources, &opts.tenants);
+            crate::ops::check_current_regions(&selected, &loaded.file)?;
+        }
         let seen = observe(opts, &loaded.desired, &loaded.dir, &mut diagnostics)?;
         if let Some(path) = &opts.show_state {
             write_state(&seen.snapshot, &loaded.desired, path)?;
@@ -332,13 +350,17 @@ pub fn run(opts: &Options) -> Result<Outcome, Error> {
     }
     crate::plan::names::keep_observed_volume_names(&mut desired, &seen.snapshot);
     let observed = interpret(&seen.snapshot, &desired);
+    // A tenant removed from the spec is a valid target while its resources exist.
+    check_tenants_observed(&desired, &observed, &opts.tenants, Some(&opts.spec))
+        .map_err(|e| e.after(&diagnostics).after(&spec_warnings))?;
     let plan = compute(
         &desired,
         &observed,
-        &opts.tenants,
+        (&opts.tenants, &opts.targets),
         &opts.pricing,
         &mut diagnostics,
-    );
+    )
+    .map_err(|e| e.after(&diagnostics).after(&spec_warnings))?;
     let source = seen.source.label();
     let meta = PlanMeta {
         org: &desired.org,
@@ -350,6 +372,7 @@ pub fn run(opts: &Options) -> Result<Outcome, Error> {
         created_at: chrono::Utc::now(),
     };
     let mut document = PlanDocument::new(plan, &meta, &observed.unmanaged, None);
+    document.targets = opts.targets.clone();
     if let Some(out) = &opts.out {
         // A saved plan carries the (narrowed) desired state that `apply` will execute.
         // Fingerprints stay out of it: `apply` computes them again from the values.

@@ -12,6 +12,7 @@ pub mod idle;
 pub mod names;
 pub mod rollout;
 pub mod saved;
+pub mod targets;
 pub mod verify;
 
 use foldhash::{HashMap, HashMapExt, HashSet};
@@ -129,6 +130,21 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// The counts of `changes` by action.
+    pub fn of(changes: &[Change]) -> Summary {
+        let mut summary = Summary::default();
+        for c in changes {
+            match c.action {
+                Action::Create => summary.create += 1,
+                Action::Update => summary.update += 1,
+                Action::Replace => summary.replace += 1,
+                Action::Delete => summary.delete += 1,
+                Action::Noop => summary.noop += 1,
+            }
+        }
+        summary
+    }
+
     pub fn changes(&self) -> usize {
         self.create + self.update + self.replace + self.delete
     }
@@ -150,6 +166,21 @@ pub struct PlanCost {
     pub assumptions: Vec<String>,
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// The fleet lock's sentinel, included in `monthly_after` (and in `monthly_before`
+    /// when it exists already).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet_lock: Option<FleetLockCost>,
+}
+
+/// What the fleet lock's sentinel (a stopped Machine, never started) costs per month.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FleetLockCost {
+    /// The sentinel's app.
+    pub app: String,
+    #[serde(rename = "monthly_usd", with = "crate::money::usd")]
+    pub monthly: Usd,
+    /// It existed when the plan was made (else the next apply creates it).
+    pub exists: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -333,16 +364,7 @@ pub fn diff(desired: &ResourceSet, observed: &Observed) -> Plan {
     rollout::note_unhealthy(&mut changes, observed);
     idle::note_idle_updates(&mut changes, observed);
     let changes = sort_changes(changes, desired);
-    let mut summary = Summary::default();
-    for c in &changes {
-        match c.action {
-            Action::Create => summary.create += 1,
-            Action::Update => summary.update += 1,
-            Action::Replace => summary.replace += 1,
-            Action::Delete => summary.delete += 1,
-            Action::Noop => summary.noop += 1,
-        }
-    }
+    let summary = Summary::of(&changes);
     Plan {
         changes,
         summary,
@@ -823,6 +845,10 @@ fn ownership_errors(changes: &[Change], foreign: &[crate::state::ForeignMachine]
         };
         let ids: Vec<&str> = theirs.iter().map(|f| f.id.as_str()).collect();
         match c.action {
+            Action::Create if first.recorded => errors.push(format!(
+                "{}: app {} belongs to fleet `{}` (recorded on its lock sentinel, Machine {}; the app has no Machine yet); this spec's naming produces the same name. Change naming.app (or `fleet:`) so the fleets' app names differ",
+                c.address, c.app, first.fleet, first.id
+            )),
             Action::Create if first.owns_app => errors.push(format!(
                 "{}: app {} belongs to fleet `{}` (its Machines {} carry flotilla_fleet={}); this spec's naming produces the same name. Change naming.app (or `fleet:`) so the fleets' app names differ",
                 c.address, c.app, first.fleet, ids.join(", "), first.fleet
@@ -852,6 +878,7 @@ pub fn plan(desired: &Desired, observed: &Observed, tenants: &[String]) -> Plan 
         machines: Default::default(),
         volumes: Default::default(),
         fingerprint: observed.fingerprint.clone(),
+        fleet_lock: observed.fleet_lock,
     };
     diff(&d, &o)
 }

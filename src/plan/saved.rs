@@ -44,6 +44,9 @@ pub struct PlanDocument {
     /// `--tenant` filters the plan was narrowed to (empty: the whole fleet).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tenants: Vec<String>,
+    /// `--target` addresses the plan was narrowed to (empty: every resource).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<crate::resource::Address>,
     #[serde(default)]
     pub pricing_version: Option<String>,
     pub summary: Summary,
@@ -179,6 +182,7 @@ impl PlanDocument {
             observed_fingerprint: meta.observed_fingerprint.to_string(),
             observed_source: meta.observed_source.to_string(),
             tenants: meta.tenants.to_vec(),
+            targets: Vec::new(),
             pricing_version: plan.cost.as_ref().map(|c| c.pricing_version.clone()),
             summary: plan.summary,
             changes: plan.changes,

@@ -289,6 +289,9 @@ pub fn plan_text(doc: &PlanDocument, desired: Option<&ResourceSet>, st: Style) -
             fmt_delta(cost.delta),
             cost.pricing_version
         );
+        if let Some(l) = &cost.fleet_lock {
+            let _ = writeln!(out, "  {}", fleet_lock_line(l));
+        }
         for a in &cost.assumptions {
             let _ = writeln!(out, "  {}", st.dim(&format!("assumes {a}")));
         }
@@ -299,11 +302,27 @@ pub fn plan_text(doc: &PlanDocument, desired: Option<&ResourceSet>, st: Style) -
     out
 }
 
+/// The plan's cost line of the fleet lock's sentinel.
+fn fleet_lock_line(l: &crate::plan::FleetLockCost) -> String {
+    let when = if l.exists {
+        ""
+    } else {
+        ", created by the next apply"
+    };
+    format!(
+        "includes the fleet lock sentinel: {} per month (exactly ${}; a stopped Machine in {}, never started: rootfs only{when})",
+        fmt_usd(l.monthly),
+        l.monthly.normalize(),
+        l.app
+    )
+}
+
 const PLAN_MD: &str = r#"### flotilla plan for `{{ doc.spec_file }}` (org `{{ doc.org }}`)
 
 **Plan:** {{ s.create }} to create, {{ s.update }} to update, {{ s.replace }} to replace, {{ s.delete }} to delete.
 {%- if cost %}
 **Monthly cost:** {{ cost.before }} → {{ cost.after }} ({{ cost.delta }}), pricing `{{ cost.version }}`, 30-day month.
+{%- if cost.fleet_lock %} Includes the {{ cost.fleet_lock }}.{% endif %}
 {%- endif %}
 {% if errors %}
 > [!CAUTION]
@@ -388,6 +407,11 @@ pub fn plan_markdown(doc: &PlanDocument) -> String {
             "after": fmt_usd(c.monthly_after),
             "delta": fmt_delta(c.delta),
             "version": c.pricing_version,
+            "fleet_lock": c.fleet_lock.as_ref().map(|l| format!(
+                "fleet lock sentinel (a stopped Machine in `{}`, rootfs only): {} per month",
+                l.app,
+                fmt_usd(l.monthly)
+            )),
         })
     });
     let mut env = minijinja::Environment::new();

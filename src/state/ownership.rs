@@ -210,9 +210,53 @@ pub(super) fn foreign_machines(
             id: m.id.clone(),
             fleet: fleet_of(m).to_string(),
             owns_app: !ours,
+            recorded: false,
         });
     }
+    if !ours && out.len() == before && !cx.removing.contains_key(a.app.name.as_str()) {
+        recorded_elsewhere(cx, a, out);
+    }
     !ours && out.len() > before
+}
+
+/// An app without flotilla Machines that another fleet's sentinel records as its own
+/// (and this fleet's does not) is that fleet's.
+fn recorded_elsewhere(cx: &Context<'_>, a: &AppSnapshot, out: &mut Vec<super::ForeignMachine>) {
+    let tag = crate::resource::app_owner_tag(&a.app.name);
+    let Some(owners) = cx.recorded.get(tag.as_str()) else {
+        return;
+    };
+    if owners.iter().any(|(f, _)| *f == cx.fleet) {
+        return;
+    }
+    if let Some((fleet, sentinel)) = owners.first() {
+        out.push(super::ForeignMachine {
+            app: a.app.name.clone(),
+            id: sentinel.to_string(),
+            fleet: fleet.to_string(),
+            owns_app: true,
+            recorded: true,
+        });
+    }
+}
+
+/// The owner tags every fleet's live sentinel records, with the fleet and the sentinel.
+pub(super) fn recorded_owners(snap: &Snapshot) -> HashMap<&str, Vec<(&str, &str)>> {
+    let mut out: HashMap<&str, Vec<(&str, &str)>> = HashMap::new();
+    for m in snap.apps.iter().flat_map(|a| &a.machines) {
+        let Some(fleet) = m.config.metadata.get(META_LOCK) else {
+            continue;
+        };
+        if is_gone(&m.state) {
+            continue;
+        }
+        for tag in crate::resource::owned_tags(&m.config.metadata) {
+            out.entry(tag)
+                .or_default()
+                .push((fleet.as_str(), m.id.as_str()));
+        }
+    }
+    out
 }
 
 /// Machines of another fleet are never adopted nor touched: listed as unmanaged.
