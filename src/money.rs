@@ -15,51 +15,119 @@ pub fn to_cents(v: Usd) -> Usd {
 
 /// `$12.34` (negative: `-$12.34`).
 pub fn fmt_usd(v: Usd) -> String {
+    let mut out = String::with_capacity(12);
+    write_usd(&mut out, v);
+    out
+}
+
+/// [`fmt_usd`] appended to `out` (renderers of large plans write figures in place).
+pub fn write_usd(out: &mut String, v: Usd) {
     let c = to_cents(v);
     if c.is_sign_negative() && !c.is_zero() {
-        format!("-${}", two_places(-c))
+        out.push_str("-$");
+        write_two_places(out, -c);
     } else {
-        format!("${}", two_places(c.abs()))
+        out.push('$');
+        write_two_places(out, c.abs());
     }
 }
 
 /// A non-negative amount already rounded to cents, with exactly two decimals: the same
 /// text as `{:.2}`, from integer cents (a plan of a large fleet prints hundreds of
 /// thousands of figures, and decimal formatting is the slow part of each).
+#[cfg(test)]
 fn two_places(c: Decimal) -> String {
-    use rust_decimal::prelude::ToPrimitive;
-    if c.scale() > 2 {
-        return format!("{c:.2}");
+    let mut out = String::with_capacity(8);
+    write_two_places(&mut out, c);
+    out
+}
+
+/// [`two_places`] appended to `out`.
+fn write_two_places(out: &mut String, c: Decimal) {
+    use std::fmt::Write as _;
+    // A figure rounded to cents has at most two decimals: its mantissa scaled to two
+    // places is the number of cents (no decimal arithmetic needed).
+    let cents = match c.scale() {
+        0 => c.mantissa().checked_mul(100),
+        1 => c.mantissa().checked_mul(10),
+        2 => Some(c.mantissa()),
+        _ => None,
     }
-    match c
-        .checked_mul(Decimal::ONE_HUNDRED)
-        .and_then(|x| x.to_u128())
-    {
-        Some(cents) => format!("{}.{:02}", cents / 100, cents % 100),
-        None => format!("{c:.2}"),
+    .and_then(|m| u64::try_from(m).ok());
+    match cents {
+        Some(cents) => {
+            let digits = itoa_u64(cents / 100);
+            out.push_str(digits.as_str());
+            out.push('.');
+            let rest = (cents % 100) as u8;
+            out.push(char::from(b'0' + rest / 10));
+            out.push(char::from(b'0' + rest % 10));
+        }
+        None => {
+            let _ = write!(out, "{c:.2}");
+        }
+    }
+}
+
+/// Decimal digits of `n` without the formatting machinery.
+fn itoa_u64(mut n: u64) -> Digits {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    Digits { buf, start: i }
+}
+
+/// The digits [`itoa_u64`] wrote, at the end of a fixed buffer.
+struct Digits {
+    buf: [u8; 20],
+    start: usize,
+}
+
+impl Digits {
+    fn as_str(&self) -> &str {
+        // Only ASCII digits are ever written.
+        std::str::from_utf8(&self.buf[self.start..]).unwrap_or("")
     }
 }
 
 /// `+`, `-` or nothing (zero) before `prefix`, the absolute value with `dp` decimals and
 /// `suffix`: the shape of every signed figure shown (deltas, percentages).
 fn signed(rounded: Decimal, dp: usize, prefix: &str, suffix: &str) -> String {
-    let body = if dp == 2 {
-        format!("{prefix}{}{suffix}", two_places(rounded.abs()))
-    } else {
-        format!("{prefix}{:.dp$}{suffix}", rounded.abs())
-    };
-    if rounded.is_zero() {
-        body
-    } else if rounded.is_sign_negative() {
-        format!("-{body}")
-    } else {
-        format!("+{body}")
+    let mut out = String::with_capacity(12);
+    write_signed(&mut out, rounded, dp, prefix, suffix);
+    out
+}
+
+/// [`signed`] appended to `out`.
+fn write_signed(out: &mut String, rounded: Decimal, dp: usize, prefix: &str, suffix: &str) {
+    use std::fmt::Write as _;
+    if !rounded.is_zero() {
+        out.push(if rounded.is_sign_negative() { '-' } else { '+' });
     }
+    out.push_str(prefix);
+    if dp == 2 {
+        write_two_places(out, rounded.abs());
+    } else {
+        let _ = write!(out, "{:.dp$}", rounded.abs());
+    }
+    out.push_str(suffix);
 }
 
 /// `+$1.23` / `-$1.23` / `$0.00`, for deltas.
 pub fn fmt_delta(v: Usd) -> String {
     signed(to_cents(v), 2, "$", "")
+}
+
+/// [`fmt_delta`] appended to `out`.
+pub fn write_delta(out: &mut String, v: Usd) {
+    write_signed(out, to_cents(v), 2, "$", "");
 }
 
 /// Parses `25`, `$25`, `25.50` as dollars (not negative), e.g. a budget limit.

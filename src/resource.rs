@@ -6,6 +6,7 @@
 //! comparison. Nothing here knows about YAML or HTTP.
 
 pub mod address;
+pub mod values;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::platform::CpuKind;
 
 pub use address::{Address, AddressError, AddressForm, Owner, is_name, natural_cmp};
+pub use values::{CheckKind, ConcurrencyKind, Protocol, RestartPolicy};
 
 /// Metadata keys that mark a Machine as managed by flotilla.
 pub const META_MANAGED: &str = "flotilla_managed";
@@ -238,16 +240,15 @@ pub struct Port {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Concurrency {
-    /// `connections` or `requests`.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: ConcurrencyKind,
     pub soft_limit: u32,
     pub hard_limit: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Service {
-    pub protocol: String,
+    pub protocol: Protocol,
     pub internal_port: u16,
     pub ports: Vec<Port>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -256,9 +257,8 @@ pub struct Service {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Check {
-    /// `http` or `tcp`.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: CheckKind,
     pub port: u16,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
@@ -314,9 +314,9 @@ pub struct MachineSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mounts: Vec<Mount>,
     pub idle: IdlePolicy,
-    /// Fly restart policy (`no`, `always`, `on-failure`) when declared.
+    /// Fly restart policy when declared.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub restart: Option<String>,
+    pub restart: Option<RestartPolicy>,
     /// Names of the app secrets this Machine sees (its app's secrets).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<String>,

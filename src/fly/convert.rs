@@ -14,8 +14,9 @@ use serde_json::{Map, Value};
 
 use crate::platform::{self, CpuKind};
 use crate::resource::{
-    Address, Check, Concurrency, Guest, IdleMode, IdlePolicy, META_INDEX, META_ROLE, META_SECRETS,
-    MachineSpec, Mount, Port, Service,
+    Address, Check, CheckKind, Concurrency, ConcurrencyKind, Guest, IdleMode, IdlePolicy,
+    META_INDEX, META_ROLE, META_SECRETS, MachineSpec, Mount, Port, Protocol, RestartPolicy,
+    Service,
 };
 use crate::wire as fly;
 
@@ -45,7 +46,7 @@ pub fn machine_config(
                     .map(|b| b.extra.clone())
                     .unwrap_or_default();
                 fly::Service {
-                    protocol: s.protocol.clone(),
+                    protocol: s.protocol.to_string(),
                     internal_port: s.internal_port,
                     ports: s
                         .ports
@@ -61,7 +62,7 @@ pub fn machine_config(
                     autostart: Some(m.idle.autostart),
                     min_machines_running: Some(m.idle.min_running),
                     concurrency: s.concurrency.as_ref().map(|x| fly::Concurrency {
-                        kind: x.kind.clone(),
+                        kind: x.kind.to_string(),
                         soft_limit: x.soft_limit,
                         hard_limit: x.hard_limit,
                     }),
@@ -77,7 +78,7 @@ pub fn machine_config(
                 (
                     k.clone(),
                     fly::Check {
-                        kind: Some(v.kind.clone()),
+                        kind: Some(v.kind.to_string()),
                         port: Some(v.port),
                         path: v.path.clone(),
                         method: v.method.clone(),
@@ -111,7 +112,7 @@ pub fn machine_config(
     }
     if let Some(policy) = &m.restart {
         let mut r = c.restart.take().unwrap_or_default();
-        r.policy = Some(policy.clone());
+        r.policy = Some(policy.to_string());
         c.restart = Some(r);
     }
     c
@@ -167,9 +168,9 @@ pub fn normalize_machine(
         .iter()
         .map(|s| Service {
             protocol: if s.protocol.is_empty() {
-                "tcp".into()
+                Protocol::Tcp
             } else {
-                s.protocol.clone()
+                Protocol::from(s.protocol.as_str())
             },
             internal_port: s.internal_port,
             ports: s
@@ -184,7 +185,7 @@ pub fn normalize_machine(
                 })
                 .collect(),
             concurrency: s.concurrency.as_ref().map(|x| Concurrency {
-                kind: x.kind.clone(),
+                kind: ConcurrencyKind::from(x.kind.as_str()),
                 soft_limit: x.soft_limit,
                 hard_limit: x.hard_limit,
             }),
@@ -197,7 +198,7 @@ pub fn normalize_machine(
             (
                 k.clone(),
                 Check {
-                    kind: v.kind.clone().unwrap_or_else(|| "http".into()),
+                    kind: v.kind.as_deref().map_or(CheckKind::Http, CheckKind::from),
                     port: v.port.unwrap_or(0),
                     path: v.path.clone(),
                     method: v.method.clone(),
@@ -242,7 +243,11 @@ pub fn normalize_machine(
         metadata: md.clone(),
         mounts,
         idle,
-        restart: c.restart.as_ref().and_then(|r| r.policy.clone()),
+        restart: c
+            .restart
+            .as_ref()
+            .and_then(|r| r.policy.as_deref())
+            .map(RestartPolicy::from),
         secrets: Vec::new(),
         role: md.get(META_ROLE).cloned().unwrap_or_default(),
         index: md.get(META_INDEX).and_then(|i| i.parse().ok()).unwrap_or(0),

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use crate::money::{fmt_delta, fmt_usd};
+use crate::money::{fmt_delta, fmt_usd, write_delta, write_usd};
 use crate::plan::saved::PlanDocument;
 use crate::plan::{Action, Change, FieldChange};
 use crate::resource::{Kind, ResourceSet};
@@ -47,31 +47,47 @@ impl Style {
     pub fn dim(&self, s: &str) -> String {
         self.paint("2", s)
     }
-}
 
-fn symbol(a: Action, st: Style) -> String {
-    match a {
-        Action::Create => st.green("  +"),
-        Action::Update => st.yellow("  ~"),
-        Action::Replace => st.magenta("-/+"),
-        Action::Delete => st.red("  -"),
-        Action::Noop => "   ".to_string(),
+    /// Appends what `write` writes to `out`, wrapped in the colour `code` when colours
+    /// are on: the in-place form of the painters, for renderings of large plans.
+    fn wrap(&self, out: &mut String, code: &str, write: impl FnOnce(&mut String)) {
+        if self.color {
+            out.push_str("\x1b[");
+            out.push_str(code);
+            out.push('m');
+            write(out);
+            out.push_str("\x1b[0m");
+        } else {
+            write(out);
+        }
     }
 }
 
-fn verb(c: &Change) -> String {
-    match c.action {
-        Action::Create => "will be created".into(),
-        Action::Update if c.adopt => "will be adopted".into(),
-        Action::Update if c.stays_idle => {
-            "will be updated in place (takes effect at next start)".into()
+fn symbol(a: Action, st: Style, out: &mut String) {
+    let (code, text) = match a {
+        Action::Create => ("32", "  +"),
+        Action::Update => ("33", "  ~"),
+        Action::Replace => ("35", "-/+"),
+        Action::Delete => ("31", "  -"),
+        Action::Noop => {
+            out.push_str("   ");
+            return;
         }
-        Action::Update if c.restart => "will be updated in place (restart)".into(),
-        Action::Update if c.kind == Kind::Machine => "will be updated in place (no restart)".into(),
-        Action::Update => "will be updated in place".into(),
-        Action::Replace => "must be replaced".into(),
-        Action::Delete => "will be destroyed".into(),
-        Action::Noop => "is unchanged".into(),
+    };
+    st.wrap(out, code, |o| o.push_str(text));
+}
+
+fn verb(c: &Change) -> &'static str {
+    match c.action {
+        Action::Create => "will be created",
+        Action::Update if c.adopt => "will be adopted",
+        Action::Update if c.stays_idle => "will be updated in place (takes effect at next start)",
+        Action::Update if c.restart => "will be updated in place (restart)",
+        Action::Update if c.kind == Kind::Machine => "will be updated in place (no restart)",
+        Action::Update => "will be updated in place",
+        Action::Replace => "must be replaced",
+        Action::Delete => "will be destroyed",
+        Action::Noop => "is unchanged",
     }
 }
 
@@ -134,54 +150,142 @@ fn field_values(f: &FieldChange) -> String {
     }
 }
 
-/// What a created resource is, in one line.
-fn describe_create(desired: Option<&ResourceSet>, c: &Change) -> String {
+/// What a created resource is, in one line, appended to `out`.
+fn describe_create(desired: Option<&ResourceSet>, c: &Change, out: &mut String) {
+    use crate::resource::{SecretSource, Spec};
     let Some(r) = desired.and_then(|d| d.get(&c.address)) else {
-        return format!("{} in app {}", c.kind, c.app);
+        let _ = write!(out, "{} in app {}", c.kind, c.app);
+        return;
     };
     match &r.spec {
-        crate::resource::Spec::App(a) => format!("app {}", a.name),
-        crate::resource::Spec::Secret(s) => {
-            let src = match &s.source {
-                crate::resource::SecretSource::Env(v) => format!("from env {v}"),
-                crate::resource::SecretSource::File(f) => format!("from file {f}"),
-                crate::resource::SecretSource::Unknown => "source unknown".into(),
-            };
-            format!("secret {} ({src})", s.name)
+        Spec::App(a) => {
+            out.push_str("app ");
+            out.push_str(&a.name);
         }
-        crate::resource::Spec::Volume(v) => {
-            format!(
-                "volume {} ({} GB, {}, {})",
-                v.name,
-                v.size_gb,
-                v.region,
-                if v.encrypted {
-                    "encrypted"
-                } else {
-                    "unencrypted"
+        Spec::Secret(s) => {
+            out.push_str("secret ");
+            out.push_str(&s.name);
+            match &s.source {
+                SecretSource::Env(v) => {
+                    out.push_str(" (from env ");
+                    out.push_str(v);
                 }
-            )
-        }
-        crate::resource::Spec::BackupPolicy(b) => format!(
-            "snapshots: daily {}, kept {} days, snapshot before destroy {}",
-            if b.auto_backup { "on" } else { "off" },
-            b.snapshot_retention,
-            if b.snapshot_before_destroy {
-                "on"
-            } else {
-                "off"
+                SecretSource::File(f) => {
+                    out.push_str(" (from file ");
+                    out.push_str(f);
+                }
+                SecretSource::Unknown => out.push_str(" (source unknown"),
             }
-        ),
-        crate::resource::Spec::Machine(m) => format!(
-            "machine {} ({}, {} {} MB, {}, idle {})",
-            m.name,
-            m.region,
-            m.size,
-            m.guest.memory_mb,
-            m.image,
-            m.idle.mode.as_str()
-        ),
+            out.push(')');
+        }
+        Spec::Volume(v) => {
+            let sealed = if v.encrypted {
+                "encrypted"
+            } else {
+                "unencrypted"
+            };
+            let _ = write!(
+                out,
+                "volume {} ({} GB, {}, {sealed})",
+                v.name, v.size_gb, v.region
+            );
+        }
+        Spec::BackupPolicy(b) => {
+            let _ = write!(
+                out,
+                "snapshots: daily {}, kept {} days, snapshot before destroy {}",
+                if b.auto_backup { "on" } else { "off" },
+                b.snapshot_retention,
+                if b.snapshot_before_destroy {
+                    "on"
+                } else {
+                    "off"
+                }
+            );
+        }
+        Spec::Machine(m) => {
+            let _ = write!(
+                out,
+                "machine {} ({}, {} {} MB, {}, idle {})",
+                m.name,
+                m.region,
+                m.size,
+                m.guest.memory_mb,
+                m.image,
+                m.idle.mode.as_str()
+            );
+        }
     }
+}
+
+/// One change's block: its header, what it is, its field changes, reasons, warnings and
+/// its monthly cost change, then a blank line.
+fn change_block(out: &mut String, c: &Change, desired: Option<&ResourceSet>, st: Style) {
+    out.push_str("  ");
+    st.wrap(out, "1", |o| {
+        let _ = write!(o, "# {}", c.address);
+    });
+    out.push(' ');
+    out.push_str(verb(c));
+    out.push('\n');
+    symbol(c.action, st, out);
+    out.push(' ');
+    match c.action {
+        Action::Create => describe_create(desired, c, out),
+        _ => {
+            let _ = write!(out, "{} in app {}", c.kind, c.app);
+            if let Some(i) = c.id.as_deref() {
+                let _ = write!(out, " ({i})");
+            }
+        }
+    }
+    out.push('\n');
+    for f in &c.fields {
+        field_line(f, st, out);
+    }
+    for r in &c.reasons {
+        out.push_str("      ");
+        st.wrap(out, "2", |o| {
+            o.push_str("# ");
+            o.push_str(r);
+        });
+        out.push('\n');
+    }
+    if c.data_loss {
+        let _ = writeln!(out, "      {}", st.red("! destroys the volume's data: apply needs --allow-data-loss (a snapshot is taken first)"));
+    }
+    if c.prevent_destroy {
+        let _ = writeln!(
+            out,
+            "      {}",
+            st.red("! under lifecycle.prevent_destroy: apply will refuse")
+        );
+    }
+    monthly_line(out, c, st);
+    out.push('\n');
+}
+
+/// `monthly: $before → $after (±delta)` when the change moves the resource's cost.
+fn monthly_line(out: &mut String, c: &Change, st: Style) {
+    if c.monthly_cost_before.is_none() && c.monthly_cost_after.is_none() {
+        return;
+    }
+    let b = c.monthly_cost_before.unwrap_or_default();
+    let a = c.monthly_cost_after.unwrap_or_default();
+    if a == b {
+        return;
+    }
+    out.push_str("      ");
+    st.wrap(out, "2", |o| {
+        o.push_str("monthly: ");
+        write_usd(o, b);
+        o.push_str(" → ");
+        write_usd(o, a);
+        o.push_str(" (");
+        write_delta(o, a - b);
+        o.push(')');
+    });
+    out.push('\n');
 }
 
 /// The plan in Terraform's style. `desired` (the desired state the plan was made from)
@@ -204,56 +308,7 @@ pub fn plan_text(doc: &PlanDocument, desired: Option<&ResourceSet>, st: Style) -
         );
     }
     for c in &actionable {
-        let _ = writeln!(
-            out,
-            "  {} {}",
-            st.bold(&format!("# {}", c.address)),
-            verb(c)
-        );
-        let what = match c.action {
-            Action::Create => describe_create(desired, c),
-            _ => {
-                let name =
-                    c.id.as_deref()
-                        .map(|i| format!(" ({i})"))
-                        .unwrap_or_default();
-                format!("{} in app {}{name}", c.kind, c.app)
-            }
-        };
-        let _ = writeln!(out, "{} {what}", symbol(c.action, st));
-        for f in &c.fields {
-            field_line(f, st, &mut out);
-        }
-        for r in &c.reasons {
-            let _ = writeln!(out, "      {}", st.dim(&format!("# {r}")));
-        }
-        if c.data_loss {
-            let _ = writeln!(out, "      {}", st.red("! destroys the volume's data: apply needs --allow-data-loss (a snapshot is taken first)"));
-        }
-        if c.prevent_destroy {
-            let _ = writeln!(
-                out,
-                "      {}",
-                st.red("! under lifecycle.prevent_destroy: apply will refuse")
-            );
-        }
-        if c.monthly_cost_before.is_some() || c.monthly_cost_after.is_some() {
-            let b = c.monthly_cost_before.unwrap_or_default();
-            let a = c.monthly_cost_after.unwrap_or_default();
-            if a != b {
-                let _ = writeln!(
-                    out,
-                    "      {}",
-                    st.dim(&format!(
-                        "monthly: {} → {} ({})",
-                        fmt_usd(b),
-                        fmt_usd(a),
-                        fmt_delta(a - b)
-                    ))
-                );
-            }
-        }
-        out.push('\n');
+        change_block(&mut out, c, desired, st);
     }
     if !doc.unmanaged.is_empty() {
         let _ = writeln!(out, "Not managed by flotilla (left alone):");
@@ -433,4 +488,71 @@ pub fn plan_markdown(doc: &PlanDocument) -> String {
 /// document carries it, as saved plans do).
 pub fn plan_json(doc: &PlanDocument) -> Result<String, crate::diag::Diagnostic> {
     doc.to_json_pretty()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(json: serde_json::Value) -> Change {
+        serde_json::from_value(json).unwrap()
+    }
+
+    /// The in-place writers produce exactly what the painters do, colours on and off.
+    #[test]
+    fn change_block_matches_the_painters() {
+        let c = change(serde_json::json!({
+            "address": "tenant.alice.machine[0]",
+            "kind": "machine",
+            "action": "update",
+            "tenant": "alice",
+            "app": "jarvis-alice",
+            "id": "m1",
+            "reasons": ["image changed"],
+            "restart": true,
+            "monthly_cost_before_usd": "5.7",
+            "monthly_cost_after_usd": "10.70",
+        }));
+        for st in [Style { color: true }, Style::plain()] {
+            let mut out = String::new();
+            change_block(&mut out, &c, None, st);
+            let expected = format!(
+                "  {} will be updated in place (restart)\n{} machine in app jarvis-alice (m1)\n      {}\n      {}\n\n",
+                st.bold("# tenant.alice.machine[0]"),
+                st.yellow("  ~"),
+                st.dim("# image changed"),
+                st.dim("monthly: $5.70 → $10.70 (+$5.00)"),
+            );
+            assert_eq!(out, expected, "color: {}", st.color);
+        }
+    }
+
+    /// The in-place figure writers agree with decimal formatting of the rounded amount.
+    #[test]
+    fn in_place_figures_match_decimal_formatting() {
+        for text in [
+            "0", "0.004", "-0.005", "12.345", "-3.1", "1000000", "7", "0.1",
+        ] {
+            let v: crate::money::Usd = text.parse().unwrap();
+            let c = crate::money::to_cents(v);
+            let usd = if c.is_sign_negative() && !c.is_zero() {
+                format!("-${:.2}", -c)
+            } else {
+                format!("${:.2}", c.abs())
+            };
+            let sign = if c.is_zero() {
+                ""
+            } else if c.is_sign_negative() {
+                "-"
+            } else {
+                "+"
+            };
+            let mut out = String::new();
+            write_usd(&mut out, v);
+            assert_eq!(out, usd, "{text}");
+            out.clear();
+            write_delta(&mut out, v);
+            assert_eq!(out, format!("{sign}${:.2}", c.abs()), "{text}");
+        }
+    }
 }

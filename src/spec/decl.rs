@@ -15,7 +15,7 @@ use rust_decimal::Decimal;
 
 use crate::diag::Mark;
 use crate::platform;
-use crate::resource::IdleMode;
+use crate::resource::{CheckKind, ConcurrencyKind, IdleMode, Protocol, RestartPolicy};
 use crate::spec::schema::{Field, Ty, parse_decimal, parse_memory};
 use crate::spec::yaml::Node;
 
@@ -339,12 +339,9 @@ pub const PORT_FORCE_HTTPS: Setting<Flag> = setting(
 );
 pub const PORT_FIELDS: &[Field] = &[PORT_PORT.field, PORT_HANDLERS.field, PORT_FORCE_HTTPS.field];
 
-pub const CONCURRENCY_TYPE: Setting<Text> = choice(
-    "type",
-    &["connections", "requests"],
-    "what the limits count",
-)
-.default(DefaultValue::Str("connections"));
+pub const CONCURRENCY_TYPE: Setting<Text> =
+    choice("type", ConcurrencyKind::KNOWN, "what the limits count")
+        .default(DefaultValue::Str("connections"));
 pub const CONCURRENCY_SOFT_LIMIT: Setting<Count> = int(
     "soft_limit",
     1,
@@ -366,7 +363,7 @@ pub const CONCURRENCY_FIELDS: &[Field] = &[
 ];
 
 pub const SERVICE_PROTOCOL: Setting<Text> =
-    choice("protocol", &["tcp", "udp"], "the service's protocol").default(DefaultValue::Str("tcp"));
+    choice("protocol", Protocol::KNOWN, "the service's protocol").default(DefaultValue::Str("tcp"));
 pub const SERVICE_INTERNAL_PORT: Setting<PortNumber> =
     port("internal_port", "the port the Machine listens on").not_null();
 pub const SERVICE_PORTS: Setting<Tree> = tree(
@@ -387,7 +384,7 @@ pub const SERVICE_FIELDS: &[Field] = &[
 ];
 
 pub const CHECK_TYPE: Setting<Text> =
-    choice("type", &["http", "tcp"], "the kind of health check").default(DefaultValue::Str("http"));
+    choice("type", CheckKind::KNOWN, "the kind of health check").default(DefaultValue::Str("http"));
 pub const CHECK_PORT: Setting<PortNumber> = port("port", "the port checked").not_null();
 pub const CHECK_PATH: Setting<Text> = text("path", "the HTTP path checked");
 pub const CHECK_METHOD: Setting<Text> = choice(
@@ -483,7 +480,7 @@ pub const CHECKS: Setting<Tree> = tree(
 );
 pub const RESTART: Setting<Text> = choice(
     "restart",
-    &["no", "always", "on-failure"],
+    RestartPolicy::KNOWN,
     "the Machine restart policy (unset: Fly's default)",
 );
 pub const ENV: Setting<Tree> = tree(

@@ -17,7 +17,7 @@ use crate::platform;
 use crate::resource::{
     Address, AppSpec, BackupSpec, Desired, Guest, META_FLEET, META_INDEX, META_MANAGED,
     META_PROTECT, META_ROLE, META_TENANT, MachineSpec, Mount, Owner, Resource, ResourceSet,
-    SecretSource, SecretSpec, Spec, TenantInfo, VolumeSpec,
+    RestartPolicy, SecretSource, SecretSpec, Spec, TenantInfo, VolumeSpec,
 };
 use crate::spec::decl::{self, Setting, Text};
 pub use crate::spec::decl::{
@@ -953,7 +953,7 @@ impl<'a> Expander<'a> {
                 metadata,
                 mounts,
                 idle: s.idle.clone(),
-                restart: s.restart.clone(),
+                restart: s.restart.as_deref().map(RestartPolicy::from),
                 secrets: Vec::new(),
                 role: g.role.to_string(),
                 index,

@@ -272,7 +272,7 @@ fn read_port(p: &Node) -> Option<Port> {
 
 fn read_concurrency(c: &Node) -> Option<Concurrency> {
     Some(Concurrency {
-        kind: decl::CONCURRENCY_TYPE.value(c)?.to_string(),
+        kind: decl::CONCURRENCY_TYPE.value(c)?.into(),
         soft_limit: decl::CONCURRENCY_SOFT_LIMIT.value(c)?,
         hard_limit: decl::CONCURRENCY_HARD_LIMIT.value(c)?,
     })
@@ -289,7 +289,7 @@ fn read_service(n: &Node) -> Option<Service> {
         .filter(|c| !c.is_null())
         .and_then(read_concurrency);
     Some(Service {
-        protocol: decl::SERVICE_PROTOCOL.value(n)?.to_string(),
+        protocol: decl::SERVICE_PROTOCOL.value(n)?.into(),
         internal_port: decl::SERVICE_INTERNAL_PORT.get(n)?,
         ports,
         concurrency,
@@ -299,7 +299,7 @@ fn read_service(n: &Node) -> Option<Service> {
 fn read_check(n: &Node) -> Option<Check> {
     let s = |d: &Setting<decl::Text>| d.get(n).map(str::to_string);
     Some(Check {
-        kind: decl::CHECK_TYPE.value(n)?.to_string(),
+        kind: decl::CHECK_TYPE.value(n)?.into(),
         port: decl::CHECK_PORT.get(n)?,
         path: s(&decl::CHECK_PATH),
         method: decl::CHECK_METHOD.get(n).map(str::to_ascii_uppercase),
