@@ -312,12 +312,28 @@ impl<'a> Rec<'a> {
     /// A non-negative decimal number.
     fn dec(&self, col: &str) -> Result<Decimal, PricingError> {
         let s = self.str(col)?;
-        let d = Decimal::from_str(s).map_err(|_| {
-            self.err(
+        const PLAIN: &str = "write plain decimal dollars or quantities, e.g. 1.94 (no currency sign, no thousands separator, no exponent)";
+        if s.contains(['e', 'E']) {
+            return Err(self.err(
                 col,
-                format!("`{s}` is not a number"),
-                "write plain decimal dollars or quantities, e.g. 1.94 (no currency sign, no thousands separator)",
-            )
+                format!("`{s}` is in exponent notation"),
+                PLAIN,
+            ));
+        }
+        let d = Decimal::from_str(s).map_err(|_| {
+            let digits = s.strip_prefix('-').unwrap_or(s);
+            let numeric = !digits.is_empty()
+                && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
+                && digits.matches('.').count() <= 1;
+            if numeric {
+                self.err(
+                    col,
+                    format!("`{s}` is too large"),
+                    "a price or quantity fits in 28 significant digits; check the cell",
+                )
+            } else {
+                self.err(col, format!("`{s}` is not a number"), PLAIN)
+            }
         })?;
         if d.is_sign_negative() {
             return Err(self.err(
@@ -404,7 +420,11 @@ impl<'a> Rec<'a> {
         if status != Status::Published && note.is_empty() {
             return Err(self.err(
                 "note",
-                format!("a {} figure needs a note", status.as_str()),
+                format!(
+                    "{} {} figure needs a note",
+                    if status == Status::Assumed { "an" } else { "a" },
+                    status.as_str()
+                ),
                 "say how it was derived, or why it is assumed",
             ));
         }
