@@ -314,11 +314,7 @@ impl<'a> Rec<'a> {
         let s = self.str(col)?;
         const PLAIN: &str = "write plain decimal dollars or quantities, e.g. 1.94 (no currency sign, no thousands separator, no exponent)";
         if s.contains(['e', 'E']) {
-            return Err(self.err(
-                col,
-                format!("`{s}` is in exponent notation"),
-                PLAIN,
-            ));
+            return Err(self.err(col, format!("`{s}` is in exponent notation"), PLAIN));
         }
         let d = Decimal::from_str(s).map_err(|_| {
             let digits = s.strip_prefix('-').unwrap_or(s);
