@@ -346,3 +346,137 @@ pub fn template(d: &Desired, spec: &str) -> String {
     let _ = writeln!(out, "resources: {{}}");
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cost::{Item, price_set};
+    use crate::pricing::Catalog;
+
+    /// alice and carol in tier `std`, bob in tier `big` (tests/fixtures/cost/head.yaml).
+    const SPEC: &str = include_str!("../../tests/fixtures/cost/head.yaml");
+
+    fn desired() -> Desired {
+        crate::spec::load_bytes(SPEC.as_bytes(), "head.yaml")
+            .unwrap()
+            .desired
+    }
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    fn priced(d: &Desired) -> crate::cost::CostReport {
+        let c = Catalog::embedded().unwrap();
+        let t = c.at("2026-02-01".parse().unwrap()).unwrap();
+        price_set(t, &d.resources, &d.default_usage).unwrap()
+    }
+
+    fn amount(r: &crate::cost::CostReport, address: &str, item: Item) -> Decimal {
+        r.lines
+            .iter()
+            .filter(|l| l.address.as_str() == address && l.item == item)
+            .map(|l| l.monthly)
+            .sum()
+    }
+
+    #[test]
+    fn address_beats_tenant_beats_tier_beats_defaults_beats_spec() {
+        let file = parse(
+            b"version: 1
+defaults: { egress_gb_month: 10, private_egress_gb_month: 5 }
+tiers:
+  std: { egress_gb_month: 20 }
+  big: { egress_gb_month: 20 }
+tenants:
+  carol: { egress_gb_month: 30 }
+  bob: { egress_gb_month: 30 }
+resources:
+  \"tenant.bob.machine[0]\": { egress_gb_month: 40 }
+",
+            "usage.yaml",
+        )
+        .unwrap();
+        let mut dd = desired();
+        file.check(&dd).unwrap();
+        let before = priced(&dd);
+        file.apply(&mut dd);
+        let after = priced(&dd);
+        // iad is north_america: $0.02 per GB to the internet, $0.006 private.
+        // alice (std): tier 20 GB over defaults 10 → 20 × 0.02 = 0.40.
+        // carol (std): tenant 30 GB over tier → 30 × 0.02 = 0.60.
+        // bob (big): address 40 GB over tenant 30 → 40 × 0.02 = 0.80.
+        for (t, want) in [("alice", "0.40"), ("carol", "0.60"), ("bob", "0.80")] {
+            let a = format!("tenant.{t}.machine[0]");
+            assert_eq!(amount(&after, &a, Item::Egress), d(want), "{t}");
+            // Defaults only: 5 GB × 0.006 = 0.03 each.
+            assert_eq!(amount(&after, &a, Item::PrivateEgress), d("0.03"), "{t}");
+        }
+        // Nothing else moves: 0.40 + 0.60 + 0.80 + 3 × 0.03 = 1.89.
+        assert_eq!(after.total - before.total, d("1.89"));
+        // Keys the file leaves alone keep the spec's values.
+        let bob = dd
+            .resources
+            .iter()
+            .find(|r| r.address.as_str() == "tenant.bob.machine[0]")
+            .unwrap();
+        assert_eq!(bob.usage.as_ref().unwrap().active_hours_per_day, d("24"));
+    }
+
+    #[test]
+    fn a_tenant_entry_sets_app_counts_and_hours() {
+        // carol: 1 dedicated IPv4 (1 × $2.00) and 2 certificates (inside the free 10:
+        // 2 × $0.10 charged, 2 × $0.10 deducted by the organization line).
+        let file = parse(
+            b"tenants: { carol: { dedicated_ipv4: 1, certificates: 2 } }",
+            "u.yaml",
+        )
+        .unwrap();
+        let mut dd = desired();
+        let before = priced(&dd);
+        file.apply(&mut dd);
+        let after = priced(&dd);
+        assert_eq!(
+            amount(&after, "tenant.carol.app", Item::DedicatedIpv4),
+            d("2")
+        );
+        assert_eq!(
+            amount(&after, "tenant.carol.app", Item::Certificate),
+            d("0.2")
+        );
+        assert_eq!(after.total - before.total, d("2"));
+    }
+
+    #[test]
+    fn the_template_round_trips() {
+        let dd = desired();
+        let text = template(&dd, "head.yaml");
+        let file = parse(text.as_bytes(), "t.yaml").unwrap();
+        file.check(&dd).unwrap();
+        let mut again = dd.clone();
+        file.apply(&mut again);
+        assert_eq!(priced(&again), priced(&dd));
+        for key in decl::USAGE_FIELDS {
+            assert!(text.contains(&format!("# {}:", key.name)), "{}", key.name);
+        }
+    }
+
+    #[test]
+    fn errors_are_positioned_and_names_checked() {
+        let e = parse(b"defaults:\n  egres_gb_month: 3\n", "u.yaml").unwrap_err();
+        let s = e.to_string();
+        assert!(
+            s.contains("u.yaml:2:3") && s.contains("egress_gb_month"),
+            "{s}"
+        );
+        let e = parse(b"tenants:\n  bob: { active_hours_per_day: 25 }\n", "u.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("u.yaml:2:"), "{e}");
+        let f = parse(b"tenants:\n  alicee: {}\n", "u.yaml").unwrap();
+        let e = f.check(&desired()).unwrap_err().to_string();
+        assert!(e.contains("u.yaml:2:3") && e.contains("`alice`"), "{e}");
+        let e = parse(b"- 1\n", "u.yaml").unwrap_err().to_string();
+        assert!(e.contains("a usage file is a mapping"), "{e}");
+    }
+}
