@@ -57,6 +57,20 @@ fn month_note(report: &CostReport) -> String {
     )
 }
 
+/// The command that lists the rows a report used: the embedded tables by date, a
+/// table of one's own (`--pricing DIR`) by its directory.
+fn show_command(r: &CostReport) -> String {
+    let embedded = format!("pricing/fly/{}", r.pricing_version);
+    if r.assumptions.pricing_origin == embedded {
+        format!("flotilla pricing show {}", r.pricing_version)
+    } else {
+        format!(
+            "flotilla pricing show {} --pricing {}",
+            r.pricing_version, r.assumptions.pricing_origin
+        )
+    }
+}
+
 /// A monthly amount's hourly figure, exact.
 fn hourly(report: &CostReport, monthly: Usd) -> Usd {
     monthly / Decimal::from(report.assumptions.hours_per_month.max(1))
@@ -251,8 +265,9 @@ fn text_assumptions(out: &mut String, r: &CostReport) {
     );
     let _ = writeln!(
         out,
-        "  - Prices: {} (see `flotilla pricing show {}` for every row and source).",
-        r.assumptions.pricing_origin, r.pricing_version
+        "  - Prices: {} (see `{}` for every row and source).",
+        r.assumptions.pricing_origin,
+        show_command(r)
     );
     let _ = writeln!(
         out,
@@ -946,8 +961,10 @@ pub fn markdown(v: &View<'_>) -> String {
     );
     let _ = writeln!(
         out,
-        "- Prices: {} (pricing version {}).",
-        r.assumptions.pricing_origin, r.pricing_version
+        "- Prices: {} (pricing version {}; every row and source: `{}`).",
+        r.assumptions.pricing_origin,
+        r.pricing_version,
+        show_command(r)
     );
     let _ = writeln!(out, "\n</details>");
     out

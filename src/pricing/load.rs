@@ -309,11 +309,11 @@ impl<'a> Rec<'a> {
         self.fields.get(i).map(|s| s.as_str()).unwrap_or("")
     }
 
-    /// A non-negative decimal number.
+    /// A non-negative decimal number (plain notation: `1.94`, never `1.94e0`).
     fn dec(&self, col: &str) -> Result<Decimal, PricingError> {
         let s = self.str(col)?;
         const PLAIN: &str = "write plain decimal dollars or quantities, e.g. 1.94 (no currency sign, no thousands separator, no exponent)";
-        if s.contains(['e', 'E']) {
+        if is_exponent(s) {
             return Err(self.err(col, format!("`{s}` is in exponent notation"), PLAIN));
         }
         let d = Decimal::from_str(s).map_err(|_| {
@@ -879,4 +879,15 @@ fn take_items<const N: usize>(
     }
     // One row per required item, so the conversion cannot fail.
     found.try_into().map_err(|_| missing(required[0]))
+}
+
+/// `1.94e0`, `7.5E-7`: a number in exponent notation (which price cells refuse).
+fn is_exponent(s: &str) -> bool {
+    let digits = |t: &str| !t.is_empty() && t.chars().all(|c| c.is_ascii_digit());
+    let Some((mantissa, exp)) = s.split_once(['e', 'E']) else {
+        return false;
+    };
+    let mantissa = mantissa.trim_start_matches(['-', '+']);
+    let exp = exp.trim_start_matches(['-', '+']);
+    digits(&mantissa.replacen('.', "", 1)) && digits(exp)
 }
