@@ -1023,3 +1023,34 @@ fn m_iad() -> Resource {
         None,
     )
 }
+
+#[test]
+fn an_assumed_multiplier_counts_only_the_lines_it_prices() {
+    // sin assumed; a 2 GB Machine with 10 GB of egress has compute, ram and egress
+    // lines: the multiplier prices compute and ram (2 lines), not egress.
+    let mut t = table(NOW);
+    let sin = t.regions.iter_mut().find(|r| r.region == "sin").unwrap();
+    sin.prov.status = crate::pricing::Status::Assumed;
+    sin.prov.note = "placeholder".into();
+    let u = Usage {
+        egress_gb_month: d("10"),
+        ..Usage::default()
+    };
+    let m = machine(
+        Some("b"),
+        0,
+        "sin",
+        "shared-cpu-1x",
+        2048,
+        IdleMode::Off,
+        Some(u),
+    );
+    let r = price_set(&t, &ResourceSet::new(vec![m]), &Usage::default()).unwrap();
+    assert!(r.lines.iter().any(|l| l.item == Item::Egress));
+    assert_eq!(r.unpublished[0].lines, 2);
+    assert!(
+        r.warnings[0].contains("2 line items use it"),
+        "{}",
+        r.warnings[0]
+    );
+}
