@@ -151,8 +151,16 @@ fn plan_refuses_a_volume_shrink() {
 
 #[test]
 fn cost_reports() {
-    let cases: [(&str, &[&str]); 6] = [
+    let cases: [(&str, &[&str]); 7] = [
         ("jarvis", &["specs/jarvis.yaml"]),
+        (
+            "usage_file",
+            &[
+                "tests/fixtures/cost/head.yaml",
+                "--usage",
+                "tests/fixtures/cost/usage.yaml",
+            ],
+        ),
         ("hybrid", &["specs/hybrid.yaml"]),
         ("situation_2_4h", &["examples/costs/situation-2-4h.yaml"]),
         (
@@ -186,6 +194,27 @@ fn cost_reports() {
             snap(&format!("cost_{name}_{format}"), &run(&all), &[]);
         }
     }
+}
+
+/// The JSON contract of a delta (nested resources, allocated breakdowns, reasons) and
+/// the usage template.
+#[test]
+fn cost_json_and_usage_template() {
+    let json = run(&[
+        "cost",
+        "tests/fixtures/cost/head.yaml",
+        "--base",
+        "tests/fixtures/cost/base.yaml",
+        "--usage",
+        "tests/fixtures/cost/usage.yaml",
+        "--pricing-date",
+        PRICING_DATE,
+        "--format",
+        "json",
+    ]);
+    snap("cost_delta_usage_json", &json, &[]);
+    let template = run(&["cost", "tests/fixtures/cost/head.yaml", "--usage-template"]);
+    snap("cost_usage_template", &template, &[]);
 }
 
 // ---------------------------------------------------------------- validate

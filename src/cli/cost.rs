@@ -22,6 +22,8 @@ use crate::ops::cost::Options;
   flotilla cost specs/jarvis.yaml --base base/specs/jarvis.yaml --format markdown
   flotilla cost specs/jarvis.yaml --max-monthly 500
   flotilla cost specs/jarvis.yaml --base base/specs/jarvis.yaml --max-increase 10%
+  flotilla cost specs/jarvis.yaml --usage-template > usage.yaml
+  flotilla cost specs/jarvis.yaml --usage usage.yaml
 
 Exit codes: 0 ok, 1 error, 3 a budget guardrail was exceeded.
 Every rule of the cost model is in COSTS.md; every price in `flotilla pricing show`.")]
@@ -46,6 +48,14 @@ pub struct CostArgs {
     /// dollars, or this percentage (e.g. 25 or 10%). Needs --base.
     #[arg(long, value_name = "USD|PCT%", value_parser = clap::value_parser!(IncreaseLimit))]
     pub max_increase: Option<IncreaseLimit>,
+    /// Usage assumptions overriding the spec's `usage:` (YAML: defaults, tiers, tenants,
+    /// resources; precedence resource > tenant > tier > defaults > spec). See COSTS.md.
+    #[arg(long, value_name = "FILE")]
+    pub usage: Option<PathBuf>,
+    /// Print a usage file with every usage key at the spec's current assumptions
+    /// (commented out) instead of pricing.
+    #[arg(long, conflicts_with_all = ["usage", "base", "max_monthly", "max_increase"])]
+    pub usage_template: bool,
 }
 
 impl clap::builder::ValueParserFactory for IncreaseLimit {
@@ -65,11 +75,16 @@ impl CostArgs {
                 max_monthly: self.max_monthly,
                 max_increase: self.max_increase,
             },
+            usage: self.usage.clone(),
         }
     }
 }
 
 pub fn run(args: CostArgs) -> Result<Exit, Error> {
+    if args.usage_template {
+        print_out(&crate::ops::cost::usage_template(&args.spec)?);
+        return Ok(Exit::Ok);
+    }
     let outcome = crate::ops::cost::run(&args.options())?;
     eprint_diags(&outcome.spec_warnings);
     let view = outcome.view();

@@ -61,6 +61,10 @@ pub struct PlanArgs {
     pub pricing: super::pricing::PricingOpts,
     #[command(flatten)]
     pub secret_files: super::common::SecretFileArgs,
+    /// Usage assumptions overriding the spec's `usage:` for the plan's costs (a usage
+    /// file; see `flotilla cost --usage-template`).
+    #[arg(long, value_name = "FILE")]
+    pub usage: Option<std::path::PathBuf>,
 }
 
 impl PlanArgs {
@@ -77,6 +81,7 @@ impl PlanArgs {
             plan_key: env.plan_key(),
             secret_files: self.secret_files.policy(),
             fingerprint_key: None,
+            usage: self.usage.clone(),
         }
     }
 }

@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 
 use super::{
     Assumptions, CostError, CostErrors, CostReport, Item, LineItem, ORG_KIND, ResourceCost,
-    Unpublished,
+    Unpublished, UsageRate,
 };
 use crate::money::{HOURS_PER_MONTH, Usd};
 use crate::platform::{CpuKind, SNAPSHOT_RETENTION_DEFAULT};
@@ -390,7 +390,90 @@ impl<'a> Pricer<'a> {
         if !errors.is_empty() {
             return Err(CostErrors(errors));
         }
-        Ok(self.finish(lines))
+        let mut report = self.finish(lines);
+        report.usage_rates = self
+            .context
+            .iter()
+            .flat_map(|r| self.usage_rates(r, self.usage_of(r).0))
+            .collect();
+        Ok(report)
+    }
+
+    /// The prices a resource would pay for usage it is assumed not to have (zero egress,
+    /// no dedicated IPv4, no certificates).
+    pub fn usage_rates(&self, r: &Resource, u: &Usage) -> Vec<UsageRate> {
+        let rate = |item, unit, unit_price, usage_key, region: Option<&str>| UsageRate {
+            address: r.address.clone(),
+            item,
+            unit,
+            unit_price,
+            usage_key,
+            region: region.map(str::to_string),
+        };
+        let mut out = Vec::new();
+        match &r.spec {
+            Spec::Machine(m) => {
+                let Some(bw) = self
+                    .table
+                    .region(&m.region)
+                    .ok()
+                    .and_then(|reg| self.table.bandwidth(reg.group).ok())
+                else {
+                    return out;
+                };
+                let region = Some(m.region.as_str());
+                if u.egress_gb_month.is_zero() {
+                    out.push(rate(
+                        Item::Egress,
+                        "GB",
+                        bw.egress_per_gb,
+                        "usage.egress_gb_month",
+                        region,
+                    ));
+                }
+                if u.private_egress_gb_month.is_zero() {
+                    out.push(rate(
+                        Item::PrivateEgress,
+                        "GB",
+                        bw.private_per_gb,
+                        "usage.private_egress_gb_month",
+                        region,
+                    ));
+                }
+            }
+            Spec::App(_) => {
+                let net = &self.table.network;
+                for (count, item, row, unit, key) in [
+                    (
+                        u.dedicated_ipv4,
+                        Item::DedicatedIpv4,
+                        &net.dedicated_ipv4,
+                        "app-month",
+                        "usage.dedicated_ipv4",
+                    ),
+                    (
+                        u.certificates,
+                        Item::Certificate,
+                        &net.certificate,
+                        "cert-month",
+                        "usage.certificates",
+                    ),
+                    (
+                        u.wildcard_certificates,
+                        Item::WildcardCertificate,
+                        &net.wildcard_certificate,
+                        "cert-month",
+                        "usage.wildcard_certificates",
+                    ),
+                ] {
+                    if count == 0 {
+                        out.push(rate(item, unit, row.price, key, None));
+                    }
+                }
+            }
+            _ => {}
+        }
+        out
     }
 
     /// The totals [`Pricer::report`] would give (total, per resource, per item, warnings),
@@ -508,6 +591,8 @@ impl<'a> Pricer<'a> {
             citations,
             unpublished,
             warnings,
+            resources: self.context.iter().map(|r| r.address.clone()).collect(),
+            usage_rates: Vec::new(),
             assumptions: Assumptions {
                 month_days: 30,
                 hours_per_month: HOURS_PER_MONTH,
@@ -588,8 +673,8 @@ impl<'a> Pricer<'a> {
                 item: allowance,
                 description: format!(
                     "{what}: {} of {} {unit} used",
-                    free.normalize(),
-                    used.normalize()
+                    shown(free),
+                    shown(used)
                 ),
                 quantity: free,
                 unit,
@@ -695,8 +780,8 @@ impl<'a> Pricer<'a> {
             format!(
                 "idle: {}, started {} h/day x 30 days = {} h of 720 (usage.active_hours_per_day)",
                 m.idle.mode.as_str(),
-                active.normalize(),
-                started.normalize()
+                shown(active),
+                shown(started)
             )
         };
         let region_note = format!(
@@ -715,7 +800,7 @@ impl<'a> Pricer<'a> {
                 preset.preset,
                 preset.base_memory_mb,
                 region.region,
-                started.normalize()
+                shown(started)
             ),
             (started, "h"),
             (
@@ -738,11 +823,11 @@ impl<'a> Pricer<'a> {
                 Item::Ram,
                 format!(
                     "additional RAM {} GB ({} MB - {} MB) in {}, started {} h",
-                    extra_gb.normalize(),
+                    shown(extra_gb),
                     m.guest.memory_mb,
                     preset.base_memory_mb,
                     region.region,
-                    started.normalize()
+                    shown(started)
                 ),
                 (extra_gb * started, "GB-h"),
                 (
@@ -772,7 +857,7 @@ impl<'a> Pricer<'a> {
                     } else {
                         "stopped"
                     },
-                    stopped.normalize()
+                    shown(stopped)
                 ),
                 (u.rootfs_gb * stopped, "GB-h"),
                 (row.price / hpm, row.price * u.rootfs_gb * stopped / hpm),
@@ -817,7 +902,9 @@ impl<'a> Pricer<'a> {
                     (price, gb * price),
                 );
                 l.region = Some(region.region.clone());
-                l.sources = vec![bw.source_ref(), region.source_ref()];
+                // The rate is the bandwidth group's; the region row only names the group,
+                // and its compute multiplier does not apply.
+                l.sources = vec![bw.source_ref()];
                 l.assumptions = vec![format!("{} GB per month ({field})", gb.normalize())];
                 lines.push(l);
             }
@@ -895,9 +982,10 @@ impl<'a> Pricer<'a> {
             r,
             Item::Snapshot,
             format!(
-                "snapshots of {} ({retention} days kept), about {} GB stored",
+                "snapshots of {} ({retention} day{} kept), about {} GB stored",
                 v.name,
-                stored.normalize()
+                if retention == 1 { "" } else { "s" },
+                shown(stored)
             ),
             (stored, "GB-month"),
             (row.price, stored * row.price),
@@ -906,9 +994,9 @@ impl<'a> Pricer<'a> {
         l.assumptions = vec![
             format!(
                 "stored = {} GB used x (1 + {} daily change x ({retention} - 1)) = {} GB",
-                used.normalize(),
-                change.normalize(),
-                stored.normalize()
+                shown(used),
+                shown(change),
+                shown(stored)
             ),
             if u.volume_used_gb.is_some() {
                 "used GB from usage.volume_used_gb".to_string()
@@ -1009,6 +1097,13 @@ fn with_identity(t: &LineItem, r: &Resource) -> LineItem {
         sources: t.sources.clone(),
         assumptions: t.assumptions.clone(),
     }
+}
+
+/// A quantity in a description: at most 4 decimals, no trailing zeros (`0.1667`, not
+/// 28 digits of a repeating decimal). The line's quantity keeps every digit.
+fn shown(d: Decimal) -> Decimal {
+    d.round_dp_with_strategy(4, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+        .normalize()
 }
 
 fn lookup(r: &Resource, e: LookupError) -> CostError {

@@ -15,12 +15,14 @@
 
 mod budget;
 mod delta;
+pub mod display;
 mod engine;
 #[doc(hidden)]
 pub mod fixtures;
 mod plan;
 pub mod render;
 mod reserve;
+pub mod usage_file;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -194,6 +196,25 @@ pub struct CostReport {
     pub unpublished: Vec<Unpublished>,
     pub warnings: Vec<String>,
     pub assumptions: Assumptions,
+    /// Every resource priced (with or without lines), in the order priced: a delta tells
+    /// a resource that is new from one that only gained a cost line.
+    pub resources: Vec<Address>,
+    /// Prices that apply but cost nothing at the assumed usage (zero egress, no IPv4):
+    /// shown as "depends on usage" rows, so the price is visible before it is paid.
+    pub usage_rates: Vec<UsageRate>,
+}
+
+/// A price a resource pays only if its usage says so, with the usage key that sets it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UsageRate {
+    pub address: Address,
+    pub item: Item,
+    /// `GB`, `app-month`, `cert-month`.
+    pub unit: &'static str,
+    pub unit_price: Usd,
+    /// The usage key (`usage.egress_gb_month`) whose value is zero.
+    pub usage_key: &'static str,
+    pub region: Option<String>,
 }
 
 impl CostReport {

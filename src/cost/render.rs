@@ -11,7 +11,10 @@ use rust_decimal::Decimal;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
-use super::{Change, ChangeStatus, CostDelta, CostReport, LineItem, ORG, SHARED, Verdict};
+use super::display::Shown;
+use super::{
+    Change, ChangeStatus, CostDelta, CostReport, LineItem, ORG, SHARED, UsageRate, Verdict,
+};
 use crate::money::{Usd, fmt_delta, fmt_percent, fmt_rate, fmt_usd, json_decimal, json_usd};
 use crate::pricing::SourceRef;
 use crate::pricing::render::{md_table, text_table};
@@ -39,11 +42,43 @@ fn source_id(r: &SourceRef) -> String {
     format!("{}:{}", r.table.file(), r.line)
 }
 
+/// Text and markdown show cents; JSON shows 4 decimals (see [`super::display`]).
+pub const TEXT_DP: u32 = 2;
+/// Decimals of money in JSON.
+pub const JSON_DP: u32 = 4;
+
 fn month_note(report: &CostReport) -> String {
     format!(
-        "pricing fly/{} · a month is {} days = {} hours",
-        report.pricing_version, report.assumptions.month_days, report.assumptions.hours_per_month
+        "pricing fly/{} · a month is {} days = {} hours; Fly bills per second, per hour = per month / {}",
+        report.pricing_version,
+        report.assumptions.month_days,
+        report.assumptions.hours_per_month,
+        report.assumptions.hours_per_month
     )
+}
+
+/// The command that lists the rows a report used: the embedded tables by date, a
+/// table of one's own (`--pricing DIR`) by its directory.
+fn show_command(r: &CostReport) -> String {
+    let embedded = format!("pricing/fly/{}", r.pricing_version);
+    if r.assumptions.pricing_origin == embedded {
+        format!("flotilla pricing show {}", r.pricing_version)
+    } else {
+        format!(
+            "flotilla pricing show {} --pricing {}",
+            r.pricing_version, r.assumptions.pricing_origin
+        )
+    }
+}
+
+/// A monthly amount's hourly figure, exact.
+fn hourly(report: &CostReport, monthly: Usd) -> Usd {
+    monthly / Decimal::from(report.assumptions.hours_per_month.max(1))
+}
+
+/// `1 tenant`, `2 tenants`.
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 const CHANGE_RIGHT: [bool; 5] = [false, true, true, true, false];
@@ -85,6 +120,16 @@ fn line_quantity(l: &LineItem) -> String {
     format!("{} {}", l.quantity.round_dp(4).normalize(), l.unit)
 }
 
+/// `depends on usage: $0.02 per GB (usage.egress_gb_month is 0)`.
+fn rate_text(u: &UsageRate) -> String {
+    format!(
+        "depends on usage: {} per {} ({} is 0)",
+        fmt_rate(u.unit_price),
+        u.unit,
+        u.usage_key
+    )
+}
+
 /// `$22.28 → $44.18 per month (+$21.90, +98.3%)`.
 fn delta_headline(d: &CostDelta) -> String {
     format!(
@@ -105,79 +150,105 @@ fn headline(v: &View<'_>) -> String {
     }
 }
 
-/// The terminal report: totals, breakdowns, every line, assumptions and warnings.
-pub fn text(v: &View<'_>) -> String {
-    let r = v.report;
-    let mut out = String::new();
-    let _ = writeln!(out, "Cost of {}: {}", v.title, headline(v));
-    let _ = writeln!(out, "  ({})", month_note(r));
-    if let Some((base, d)) = v.base {
-        if base.pricing_version != r.pricing_version {
-            let _ = writeln!(out, "  (base priced with fly/{})", base.pricing_version);
-        }
-        out.push('\n');
-        if d.tenants.is_empty() {
-            let _ = writeln!(out, "No tenant's cost changed.");
-        } else {
-            let _ = writeln!(out, "Tenants whose cost changed:");
-            out.push_str(&text_table(
-                &["tenant", "before", "after", "change", ""],
-                &CHANGE_RIGHT,
-                &change_rows(&d.tenants, usize::MAX),
-            ));
-        }
-        if !d.addresses.is_empty() {
-            out.push('\n');
-            let _ = writeln!(out, "Resources whose cost changed:");
-            out.push_str(&text_table(
-                &["resource", "before", "after", "change", ""],
-                &CHANGE_RIGHT,
-                &change_rows(&d.addresses, usize::MAX),
-            ));
-        }
+/// `$0.061403 per hour`.
+fn hourly_note(r: &CostReport) -> String {
+    format!("{} per hour", fmt_rate(hourly(r, r.total)))
+}
+
+/// The caveat a headline carries when the report has warnings.
+fn caveat(r: &CostReport) -> Option<String> {
+    if r.warnings.is_empty() {
+        return None;
     }
-    for (title, key, map) in [
-        ("By tenant:", "tenant", &r.by_tenant),
-        ("By kind:", "kind", &r.by_kind),
-        ("By item:", "item", &r.by_item),
-    ] {
-        out.push('\n');
-        let _ = writeln!(out, "{title}");
-        out.push_str(&text_table(
-            &[key, "monthly"],
-            &[false, true],
-            &money_rows(map.iter()),
-        ));
+    Some(format!(
+        "rests on {}: see below",
+        count(r.warnings.len(), "warning", "warnings")
+    ))
+}
+
+/// Per-component reasons of the changed resources, one block per resource.
+fn text_reasons(out: &mut String, changes: &[Change]) {
+    let with: Vec<&Change> = changes.iter().filter(|c| !c.reasons.is_empty()).collect();
+    if with.is_empty() {
+        return;
     }
     out.push('\n');
-    let _ = writeln!(out, "Lines:");
-    let rows: Vec<Vec<Cow<'_, str>>> = r
-        .lines
-        .iter()
-        .map(|l| {
-            vec![
-                Cow::Borrowed(l.address.as_str()),
-                Cow::Borrowed(l.item.as_str()),
+    let _ = writeln!(out, "Why they changed:");
+    for c in with {
+        let _ = writeln!(out, "  {}:", c.key);
+        for r in &c.reasons {
+            let _ = writeln!(out, "    - {r}");
+        }
+    }
+}
+
+fn text_delta(out: &mut String, r: &CostReport, base: &CostReport, d: &CostDelta) {
+    if base.pricing_version != r.pricing_version {
+        let _ = writeln!(out, "  (base priced with fly/{})", base.pricing_version);
+    }
+    out.push('\n');
+    if d.tenants.is_empty() {
+        let _ = writeln!(out, "No tenant's cost changed.");
+    } else {
+        let _ = writeln!(out, "Tenants whose cost changed:");
+        out.push_str(&text_table(
+            &["tenant", "before", "after", "change", ""],
+            &CHANGE_RIGHT,
+            &change_rows(&d.tenants, usize::MAX),
+        ));
+    }
+    if !d.addresses.is_empty() {
+        out.push('\n');
+        let _ = writeln!(out, "Resources whose cost changed:");
+        out.push_str(&text_table(
+            &["resource", "before", "after", "change", ""],
+            &CHANGE_RIGHT,
+            &change_rows(&d.addresses, usize::MAX),
+        ));
+        text_reasons(out, &d.addresses);
+    }
+}
+
+/// The nested table: each resource with its subtotal, then its components and the
+/// prices that depend on usage.
+fn resource_rows<'a>(r: &'a CostReport, shown: &Shown<'a>) -> Vec<Vec<Cow<'a, str>>> {
+    let mut rows = Vec::new();
+    for res in &shown.resources {
+        rows.push(vec![
+            Cow::Borrowed(res.address.as_str()),
+            Cow::Borrowed(""),
+            Cow::Borrowed(""),
+            Cow::Borrowed(""),
+            Cow::Owned(fmt_usd(res.shown)),
+            Cow::Owned(fmt_rate(hourly(r, res.exact))),
+        ]);
+        for &i in &res.lines {
+            let l = &r.lines[i];
+            rows.push(vec![
+                Cow::Owned(format!("  {}", l.item)),
                 Cow::Borrowed(l.description.as_str()),
                 Cow::Owned(line_quantity(l)),
                 Cow::Owned(fmt_rate(l.unit_price)),
-                Cow::Owned(fmt_usd(l.monthly)),
-            ]
-        })
-        .collect();
-    out.push_str(&text_table(
-        &[
-            "resource",
-            "item",
-            "what",
-            "quantity",
-            "unit price",
-            "monthly",
-        ],
-        &[false, false, false, true, true, true],
-        &rows,
-    ));
-    let _ = writeln!(out, "  total: {}", fmt_usd(r.total));
+                Cow::Owned(fmt_usd(shown.lines[i])),
+                Cow::Borrowed(""),
+            ]);
+        }
+        for &i in &res.rates {
+            let u = &r.usage_rates[i];
+            rows.push(vec![
+                Cow::Owned(format!("  {}", u.item)),
+                Cow::Owned(rate_text(u)),
+                Cow::Owned(format!("0 {}", u.unit)),
+                Cow::Owned(fmt_rate(u.unit_price)),
+                Cow::Owned(fmt_usd(Decimal::ZERO)),
+                Cow::Borrowed(""),
+            ]);
+        }
+    }
+    rows
+}
+
+fn text_assumptions(out: &mut String, r: &CostReport) {
     out.push('\n');
     let _ = writeln!(out, "Assumptions:");
     for rule in &r.assumptions.rules {
@@ -194,9 +265,64 @@ pub fn text(v: &View<'_>) -> String {
     );
     let _ = writeln!(
         out,
-        "  - Prices: {} (see `flotilla pricing show {}` for every row and source).",
-        r.assumptions.pricing_origin, r.pricing_version
+        "  - Prices: {} (see `{}` for every row and source).",
+        r.assumptions.pricing_origin,
+        show_command(r)
     );
+    let _ = writeln!(
+        out,
+        "  - Shown amounts are rounded to cents; breakdowns are allocated so that they add up to the total shown (COSTS.md)."
+    );
+}
+
+/// The terminal report: totals, breakdowns, every resource with its components,
+/// assumptions and warnings (on stdout, so that a saved report keeps them).
+pub fn text(v: &View<'_>) -> String {
+    let r = v.report;
+    let shown = Shown::new(r, TEXT_DP);
+    let mut out = String::new();
+    let _ = writeln!(out, "Cost of {}: {}", v.title, headline(v));
+    let _ = writeln!(out, "  ({}; {})", hourly_note(r), month_note(r));
+    if let Some(c) = caveat(r) {
+        let _ = writeln!(out, "  (this figure {c})");
+    }
+    if let Some((base, d)) = v.base {
+        text_delta(&mut out, r, base, d);
+    }
+    for (title, key, map) in [
+        ("By tenant:", "tenant", &shown.by_tenant),
+        ("By kind:", "kind", &shown.by_kind),
+        ("By item:", "item", &shown.by_item),
+    ] {
+        out.push('\n');
+        let _ = writeln!(out, "{title}");
+        out.push_str(&text_table(
+            &[key, "monthly"],
+            &[false, true],
+            &money_rows(map.iter()),
+        ));
+    }
+    out.push('\n');
+    let _ = writeln!(out, "Resources:");
+    out.push_str(&text_table(
+        &[
+            "resource / item",
+            "what",
+            "quantity",
+            "unit price",
+            "monthly",
+            "hourly",
+        ],
+        &[false, false, true, true, true, true],
+        &resource_rows(r, &shown),
+    ));
+    let _ = writeln!(
+        out,
+        "  total: {} ({})",
+        fmt_usd(shown.total),
+        hourly_note(r)
+    );
+    text_assumptions(&mut out, r);
     if !r.warnings.is_empty() {
         out.push('\n');
         let _ = writeln!(out, "Warnings:");
@@ -236,11 +362,12 @@ impl Serialize for Num6 {
     }
 }
 
-struct MoneyMap<'a>(&'a BTreeMap<String, Usd>);
+/// A breakdown already allocated at 4 decimals.
+struct MoneyMap(BTreeMap<String, Usd>);
 
-impl Serialize for MoneyMap<'_> {
+impl Serialize for MoneyMap {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_map(self.0.iter().map(|(k, v)| (k, Money(*v))))
+        s.collect_map(self.0.iter().map(|(k, v)| (k, Shown4(*v))))
     }
 }
 
@@ -263,17 +390,28 @@ struct JsonLine<'a> {
     quantity: Num6,
     unit: &'a str,
     unit_price_usd: Num6,
-    monthly_usd: Money,
+    monthly_usd: Shown4,
+    region: Option<&'a str>,
+    cpu_kind: Option<&'static str>,
     pricing_version: NaiveDate,
     sources: SourceIds<'a>,
     assumptions: &'a [String],
 }
 
-struct JsonLines<'a>(&'a [LineItem]);
+/// An amount already allocated at 4 decimals (see [`super::display`]).
+struct Shown4(Usd);
+
+impl Serialize for Shown4 {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        json_decimal(self.0, JSON_DP).serialize(s)
+    }
+}
+
+struct JsonLines<'a>(&'a [LineItem], &'a [Usd]);
 
 impl Serialize for JsonLines<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(|l| JsonLine {
+        s.collect_seq(self.0.iter().zip(self.1).map(|(l, shown)| JsonLine {
             address: l.address.as_str(),
             kind: l.kind,
             tenant: l.tenant.as_deref(),
@@ -283,12 +421,75 @@ impl Serialize for JsonLines<'_> {
             quantity: Num6(l.quantity),
             unit: l.unit,
             unit_price_usd: Num6(l.unit_price),
-            monthly_usd: Money(l.monthly),
+            monthly_usd: Shown4(*shown),
+            region: l.region.as_deref(),
+            cpu_kind: l.cpu_kind.map(|k| k.as_str()),
             pricing_version: l.pricing_version,
             sources: SourceIds(&l.sources),
             assumptions: &l.assumptions,
         }))
     }
+}
+
+#[derive(Serialize)]
+struct JsonComponent<'a> {
+    item: &'static str,
+    description: &'a str,
+    monthly_usd: Shown4,
+}
+
+#[derive(Serialize)]
+struct JsonRate<'a> {
+    item: &'static str,
+    unit: &'a str,
+    unit_price_usd: Num6,
+    usage_key: &'a str,
+    region: Option<&'a str>,
+}
+
+/// One resource with its subtotal, its components and the prices that depend on usage.
+#[derive(Serialize)]
+struct JsonResource<'a> {
+    address: &'a str,
+    monthly_usd: Shown4,
+    hourly_usd: Num6,
+    components: Vec<JsonComponent<'a>>,
+    depends_on_usage: Vec<JsonRate<'a>>,
+}
+
+fn json_resources<'a>(r: &'a CostReport, shown: &Shown<'a>) -> Vec<JsonResource<'a>> {
+    shown
+        .resources
+        .iter()
+        .map(|res| JsonResource {
+            address: res.address.as_str(),
+            monthly_usd: Shown4(res.shown),
+            hourly_usd: Num6(hourly(r, res.exact)),
+            components: res
+                .lines
+                .iter()
+                .map(|&i| JsonComponent {
+                    item: r.lines[i].item.as_str(),
+                    description: &r.lines[i].description,
+                    monthly_usd: Shown4(shown.lines[i]),
+                })
+                .collect(),
+            depends_on_usage: res
+                .rates
+                .iter()
+                .map(|&i| {
+                    let u = &r.usage_rates[i];
+                    JsonRate {
+                        item: u.item.as_str(),
+                        unit: u.unit,
+                        unit_price_usd: Num6(u.unit_price),
+                        usage_key: u.usage_key,
+                        region: u.region.as_deref(),
+                    }
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -298,6 +499,8 @@ struct JsonChange<'a> {
     before_usd: Money,
     after_usd: Money,
     delta_usd: Money,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    reasons: &'a [String],
 }
 
 struct JsonChanges<'a>(&'a [Change]);
@@ -310,6 +513,7 @@ impl Serialize for JsonChanges<'_> {
             before_usd: Money(c.before),
             after_usd: Money(c.after),
             delta_usd: Money(c.delta),
+            reasons: &c.reasons,
         }))
     }
 }
@@ -373,6 +577,10 @@ struct JsonReport<'a> {
     pricing_origin: &'a str,
     currency: &'a str,
     monthly_usd: Money,
+    /// `monthly_usd` / hours per month.
+    hourly_usd: Num6,
+    /// How shown amounts are rounded: every breakdown sums to `monthly_usd`.
+    rounding: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     base_monthly_usd: Option<Money>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -383,18 +591,19 @@ struct JsonReport<'a> {
     base_pricing_version: Option<NaiveDate>,
     #[serde(skip_serializing_if = "Option::is_none")]
     budget: Option<JsonBudget<'a>>,
-    by_tenant: MoneyMap<'a>,
-    by_kind: MoneyMap<'a>,
-    by_item: MoneyMap<'a>,
+    by_tenant: MoneyMap,
+    by_kind: MoneyMap,
+    by_item: MoneyMap,
     #[serde(skip_serializing_if = "Option::is_none")]
     changes: Option<JsonDelta<'a>>,
+    resources: Vec<JsonResource<'a>>,
     lines: JsonLines<'a>,
     assumptions: JsonAssumptions<'a>,
     citations: BTreeMap<String, JsonCitation<'a>>,
     warnings: &'a [String],
 }
 
-fn json_report<'a>(v: &View<'a>) -> JsonReport<'a> {
+fn json_report<'a>(v: &View<'a>, shown: &'a Shown<'a>) -> JsonReport<'a> {
     let r = v.report;
     let citations = r
         .citations
@@ -436,6 +645,8 @@ fn json_report<'a>(v: &View<'a>) -> JsonReport<'a> {
         pricing_origin: &r.assumptions.pricing_origin,
         currency: r.assumptions.currency,
         monthly_usd: Money(r.total),
+        hourly_usd: Num6(hourly(r, r.total)),
+        rounding: "half away from zero; breakdowns allocated by largest remainder to sum to monthly_usd",
         base_monthly_usd: delta.map(|d| Money(d.base_total)),
         delta_usd: delta.map(|d| Money(d.delta)),
         delta_percent: delta.map(|d| d.percent.map(|p| json_decimal(p, 2)).unwrap_or(Value::Null)),
@@ -450,16 +661,17 @@ fn json_report<'a>(v: &View<'a>) -> JsonReport<'a> {
                 reason: Some(reason),
             },
         }),
-        by_tenant: MoneyMap(&r.by_tenant),
-        by_kind: MoneyMap(&r.by_kind),
-        by_item: MoneyMap(&r.by_item),
+        by_tenant: MoneyMap(shown.by_tenant.clone()),
+        by_kind: MoneyMap(shown.by_kind.clone()),
+        by_item: MoneyMap(shown.by_item.clone()),
         changes: delta.map(|d| JsonDelta {
             tenants: JsonChanges(&d.tenants),
             addresses: JsonChanges(&d.addresses),
             kinds: JsonChanges(&d.kinds),
             items: JsonChanges(&d.items),
         }),
-        lines: JsonLines(&r.lines),
+        resources: json_resources(r, shown),
+        lines: JsonLines(&r.lines, &shown.lines),
         assumptions: JsonAssumptions {
             month_days: r.assumptions.month_days,
             hours_per_month: r.assumptions.hours_per_month,
@@ -481,12 +693,14 @@ fn json_failed(e: serde_json::Error) -> crate::diag::Diagnostic {
 
 /// The JSON report as a value.
 pub fn json(v: &View<'_>) -> Result<Value, crate::diag::Diagnostic> {
-    serde_json::to_value(json_report(v)).map_err(json_failed)
+    let shown = Shown::new(v.report, JSON_DP);
+    serde_json::to_value(json_report(v, &shown)).map_err(json_failed)
 }
 
 /// The JSON report as pretty-printed text (what `--format json` prints).
 pub fn json_string(v: &View<'_>) -> Result<String, crate::diag::Diagnostic> {
-    serde_json::to_string_pretty(&json_report(v))
+    let shown = Shown::new(v.report, JSON_DP);
+    serde_json::to_string_pretty(&json_report(v, &shown))
         .map(|s| s + "\n")
         .map_err(json_failed)
 }
@@ -506,18 +720,192 @@ fn more_rows(total: usize, shown: usize, what: &str) -> String {
     }
 }
 
-/// A pull-request comment: headline delta, changed tenants, budget verdict, a collapsible
-/// full breakdown, assumptions and the pricing version.
+/// Warnings above the fold: a visible block right under the headline.
+fn md_warnings(out: &mut String, r: &CostReport) {
+    if r.warnings.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "> [!WARNING]\n> **This estimate rests on {}:**",
+        count(r.warnings.len(), "warning", "warnings")
+    );
+    for w in &r.warnings {
+        let _ = writeln!(out, "> - {}", md_escape(w));
+    }
+    out.push('\n');
+}
+
+fn md_delta(out: &mut String, r: &CostReport, base: &CostReport, d: &CostDelta) {
+    if base.pricing_version != r.pricing_version {
+        let _ = writeln!(
+            out,
+            "_The base was priced with fly/{}._\n",
+            base.pricing_version
+        );
+    }
+    if d.tenants.is_empty() {
+        let _ = writeln!(out, "No tenant's monthly cost changed.");
+    } else {
+        let _ = writeln!(out, "#### Tenants whose cost changed ({})", d.tenants.len());
+        out.push('\n');
+        out.push_str(&md_table(
+            &["Tenant", "Before", "After", "Change", ""],
+            &CHANGE_RIGHT,
+            &change_rows(&d.tenants, MARKDOWN_MAX_ROWS),
+        ));
+        out.push_str(&more_rows(d.tenants.len(), MARKDOWN_MAX_ROWS, "tenants"));
+    }
+    out.push('\n');
+    if !d.addresses.is_empty() {
+        let _ = writeln!(
+            out,
+            "#### Resources whose cost changed ({})\n",
+            d.addresses.len()
+        );
+        let rows: Vec<Vec<String>> = change_rows(&d.addresses, MARKDOWN_MAX_ROWS)
+            .into_iter()
+            .zip(&d.addresses)
+            .map(|(mut row, c)| {
+                row[0] = format!("`{}`", row[0]);
+                row.push(
+                    c.reasons
+                        .iter()
+                        .map(|x| md_escape(x))
+                        .collect::<Vec<_>>()
+                        .join("<br>"),
+                );
+                row
+            })
+            .collect();
+        out.push_str(&md_table(
+            &["Resource", "Before", "After", "Change", "", "Why"],
+            &[false, true, true, true, false, false],
+            &rows,
+        ));
+        out.push_str(&more_rows(
+            d.addresses.len(),
+            MARKDOWN_MAX_ROWS,
+            "resources",
+        ));
+        out.push('\n');
+    }
+}
+
+/// The nested resource table of the full breakdown, at most [`MARKDOWN_MAX_ROWS`] rows.
+fn md_resources(out: &mut String, r: &CostReport, shown: &Shown<'_>) {
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut left = 0;
+    for res in shown.resources.iter().filter(|x| !x.lines.is_empty()) {
+        if rows.len() + res.lines.len() + 1 > MARKDOWN_MAX_ROWS {
+            left += 1;
+            continue;
+        }
+        rows.push(vec![
+            format!("**`{}`**", res.address),
+            String::new(),
+            String::new(),
+            String::new(),
+            format!("**{}**", fmt_usd(res.shown)),
+            fmt_rate(hourly(r, res.exact)),
+        ]);
+        for &i in &res.lines {
+            let l = &r.lines[i];
+            rows.push(vec![
+                format!("↳ {}", l.item),
+                md_escape(&l.description),
+                line_quantity(l),
+                fmt_rate(l.unit_price),
+                fmt_usd(shown.lines[i]),
+                String::new(),
+            ]);
+        }
+    }
+    rows.push(vec![
+        "**total**".into(),
+        String::new(),
+        String::new(),
+        String::new(),
+        format!("**{}**", fmt_usd(shown.total)),
+        fmt_rate(hourly(r, r.total)),
+    ]);
+    out.push_str(&md_table(
+        &[
+            "Resource / item",
+            "What",
+            "Quantity",
+            "Unit price",
+            "Monthly",
+            "Hourly",
+        ],
+        &[false, false, true, true, true, true],
+        &rows,
+    ));
+    if left > 0 {
+        let _ = writeln!(
+            out,
+            "\n_… and {} more; run `flotilla cost` locally for all of them._",
+            count(left, "resource", "resources")
+        );
+    }
+}
+
+/// The prices that apply only with usage, one row per price (with how many resources
+/// it applies to).
+fn md_usage_rates(out: &mut String, r: &CostReport) {
+    let mut rows: BTreeMap<(&str, &str, String, &str), usize> = BTreeMap::new();
+    for u in &r.usage_rates {
+        *rows
+            .entry((u.item.as_str(), u.unit, fmt_rate(u.unit_price), u.usage_key))
+            .or_insert(0) += 1;
+    }
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "<details><summary>Depends on usage: {} at $0.00 with the assumed usage</summary>\n",
+        count(rows.len(), "price", "prices")
+    );
+    let table: Vec<Vec<String>> = rows
+        .into_iter()
+        .map(|((item, unit, price, key), n)| {
+            vec![
+                item.to_string(),
+                format!("{price} per {unit}"),
+                format!("`{key}`"),
+                n.to_string(),
+            ]
+        })
+        .collect();
+    out.push_str(&md_table(
+        &["Item", "Unit price", "Set with", "Resources"],
+        &[false, true, false, true],
+        &table,
+    ));
+    let _ = writeln!(out, "\n</details>\n");
+}
+
+/// A pull-request comment: headline (with its caveat), warnings, budget verdict, the
+/// changes with their reasons, a collapsible full breakdown, assumptions.
 pub fn markdown(v: &View<'_>) -> String {
     let r = v.report;
+    let shown = Shown::new(r, TEXT_DP);
     let mut out = String::new();
     let _ = writeln!(out, "{MARKDOWN_MARKER}");
     let _ = writeln!(out, "### Cost preview: `{}`", v.title);
     out.push('\n');
-    let _ = writeln!(out, "**Monthly cost: {}**", headline(v));
+    let _ = writeln!(
+        out,
+        "**Monthly cost: {}**{} · {}",
+        headline(v),
+        if r.warnings.is_empty() { "" } else { " ⚠️" },
+        hourly_note(r)
+    );
     out.push('\n');
     let _ = writeln!(out, "_{}_", month_note(r));
     out.push('\n');
+    md_warnings(&mut out, r);
     match v.verdict {
         Some(Verdict::Exceeded { reason }) => {
             let _ = writeln!(out, "> [!CAUTION]\n> **{}**", md_escape(reason));
@@ -530,53 +918,15 @@ pub fn markdown(v: &View<'_>) -> String {
         None => {}
     }
     if let Some((base, d)) = v.base {
-        if base.pricing_version != r.pricing_version {
-            let _ = writeln!(
-                out,
-                "_The base was priced with fly/{}._\n",
-                base.pricing_version
-            );
-        }
-        if d.tenants.is_empty() {
-            let _ = writeln!(out, "No tenant's monthly cost changed.");
-        } else {
-            let _ = writeln!(out, "#### Tenants whose cost changed ({})", d.tenants.len());
-            out.push('\n');
-            out.push_str(&md_table(
-                &["Tenant", "Before", "After", "Change", ""],
-                &CHANGE_RIGHT,
-                &change_rows(&d.tenants, MARKDOWN_MAX_ROWS),
-            ));
-            out.push_str(&more_rows(d.tenants.len(), MARKDOWN_MAX_ROWS, "tenants"));
-        }
-        out.push('\n');
-        if !d.addresses.is_empty() {
-            let _ = writeln!(
-                out,
-                "<details><summary>Resources whose cost changed ({})</summary>\n",
-                d.addresses.len()
-            );
-            out.push_str(&md_table(
-                &["Resource", "Before", "After", "Change", ""],
-                &CHANGE_RIGHT,
-                &change_rows(&d.addresses, MARKDOWN_MAX_ROWS),
-            ));
-            out.push_str(&more_rows(
-                d.addresses.len(),
-                MARKDOWN_MAX_ROWS,
-                "resources",
-            ));
-            let _ = writeln!(out, "\n</details>\n");
-        }
+        md_delta(&mut out, r, base, d);
     }
-    let tenants = r.tenant_count();
     let _ = writeln!(
         out,
-        "<details><summary>Full breakdown: {} tenants, {} lines</summary>\n",
-        tenants,
-        r.lines.len()
+        "<details><summary>Full breakdown: {}, {}</summary>\n",
+        count(r.tenant_count(), "tenant", "tenants"),
+        count(r.lines.len(), "line", "lines")
     );
-    for (key, map) in [("Kind", &r.by_kind), ("Item", &r.by_item)] {
+    for (key, map) in [("Kind", &shown.by_kind), ("Item", &shown.by_item)] {
         out.push_str(&md_table(
             &[key, "Monthly"],
             &[false, true],
@@ -584,37 +934,19 @@ pub fn markdown(v: &View<'_>) -> String {
         ));
         out.push('\n');
     }
-    let mut tenant_rows: Vec<(&String, &Usd)> = r.by_tenant.iter().collect();
+    let mut tenant_rows: Vec<(&String, &Usd)> = shown.by_tenant.iter().collect();
     tenant_rows.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-    let shown: Vec<Vec<String>> = tenant_rows
+    let rows: Vec<Vec<String>> = tenant_rows
         .iter()
         .take(MARKDOWN_MAX_ROWS)
         .map(|(k, v)| vec![(*k).clone(), fmt_usd(**v)])
         .collect();
-    out.push_str(&md_table(&["Tenant", "Monthly"], &[false, true], &shown));
+    out.push_str(&md_table(&["Tenant", "Monthly"], &[false, true], &rows));
     out.push_str(&more_rows(tenant_rows.len(), MARKDOWN_MAX_ROWS, "tenants"));
     out.push('\n');
-    let line_rows: Vec<Vec<String>> = r
-        .lines
-        .iter()
-        .take(MARKDOWN_MAX_ROWS)
-        .map(|l| {
-            vec![
-                format!("`{}`", l.address),
-                l.description.clone(),
-                line_quantity(l),
-                fmt_rate(l.unit_price),
-                fmt_usd(l.monthly),
-            ]
-        })
-        .collect();
-    out.push_str(&md_table(
-        &["Resource", "What", "Quantity", "Unit price", "Monthly"],
-        &[false, false, true, true, true],
-        &line_rows,
-    ));
-    out.push_str(&more_rows(r.lines.len(), MARKDOWN_MAX_ROWS, "lines"));
+    md_resources(&mut out, r, &shown);
     let _ = writeln!(out, "\n</details>\n");
+    md_usage_rates(&mut out, r);
     let _ = writeln!(out, "<details><summary>Assumptions</summary>\n");
     for rule in &r.assumptions.rules {
         let _ = writeln!(out, "- {rule}");
@@ -625,23 +957,16 @@ pub fn markdown(v: &View<'_>) -> String {
     );
     let _ = writeln!(
         out,
-        "- Prices: {} (pricing version {}).",
-        r.assumptions.pricing_origin, r.pricing_version
+        "- Amounts are rounded to cents; every breakdown is allocated (largest remainder) so that it adds up to the total shown."
+    );
+    let _ = writeln!(
+        out,
+        "- Prices: {} (pricing version {}; every row and source: `{}`).",
+        r.assumptions.pricing_origin,
+        r.pricing_version,
+        show_command(r)
     );
     let _ = writeln!(out, "\n</details>");
-    if !r.warnings.is_empty() {
-        out.push('\n');
-        let _ = writeln!(
-            out,
-            "<details><summary>Warnings: {} unpublished figure{}</summary>\n",
-            r.warnings.len(),
-            if r.warnings.len() == 1 { "" } else { "s" }
-        );
-        for w in &r.warnings {
-            let _ = writeln!(out, "- {}", md_escape(w));
-        }
-        let _ = writeln!(out, "\n</details>");
-    }
     out
 }
 

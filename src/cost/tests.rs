@@ -924,3 +924,169 @@ fn a_fleet_pays_its_lock_sentinel_s_rootfs_once_in_report_and_summary() {
         .unwrap();
     assert_eq!(summary.total, fleet.total);
 }
+
+// ---- Display figures add up; delta status and reasons ----
+
+/// Every breakdown of `r`, as displayed at `dp` decimals, sums to the displayed total;
+/// every resource's components sum to its displayed subtotal.
+fn assert_breakdowns_add_up(r: &CostReport, dp: u32) {
+    let s = display::Shown::new(r, dp);
+    assert_eq!(s.total, display::round(r.total, dp));
+    let sum = |v: &mut dyn Iterator<Item = Decimal>| v.sum::<Decimal>();
+    assert_eq!(sum(&mut s.lines.iter().copied()), s.total, "lines");
+    assert_eq!(
+        sum(&mut s.resources.iter().map(|x| x.shown)),
+        s.total,
+        "resources"
+    );
+    for res in &s.resources {
+        let parts = sum(&mut res.lines.iter().map(|&i| s.lines[i]));
+        assert_eq!(parts, res.shown, "{}", res.address);
+    }
+    for (name, m) in [
+        ("tenant", &s.by_tenant),
+        ("kind", &s.by_kind),
+        ("item", &s.by_item),
+    ] {
+        assert_eq!(sum(&mut m.values().copied()), s.total, "by {name}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    #[test]
+    fn every_breakdown_sums_to_its_total_at_display_precision(
+        tenants in 1usize..40,
+        dp in prop_oneof![Just(2u32), Just(4u32)],
+    ) {
+        // fleet(): 1-8 active hours, 0-19 GB egress and six regions: repeating decimals
+        // (hours / 24 x a 9-decimal markup) in nearly every line.
+        let set = fleet(tenants);
+        let r = price_set(&table(NOW), &set, &Usage::default()).unwrap();
+        assert_breakdowns_add_up(&r, dp);
+    }
+}
+
+#[test]
+fn a_hundred_identical_tenants_add_up_in_cents() {
+    // 100 × (1.682233… per tenant) at display precision: rounded one by one the lines
+    // would miss the total by cents; allocated they sum to it exactly.
+    let r = report(NOW, situation_2(100, 2, 5, 0));
+    assert_breakdowns_add_up(&r, 2);
+    assert_breakdowns_add_up(&r, 4);
+}
+
+#[test]
+fn a_new_ipv4_on_an_existing_app_is_a_change_with_its_reason() {
+    let with_ip = Usage {
+        dedicated_ipv4: 1,
+        ..Usage::default()
+    };
+    let base = report(NOW, vec![app("alice", None)]);
+    let head = report(NOW, vec![app("alice", Some(with_ip))]);
+    let dl = delta(&base, &head);
+    assert_eq!(dl.addresses.len(), 1, "{:?}", dl.addresses);
+    let c = &dl.addresses[0];
+    assert_eq!(c.key, "tenant.alice.app");
+    assert_eq!(c.status, ChangeStatus::Changed);
+    // 1 address × $2.00 per app-month.
+    assert_eq!(c.reasons, vec!["dedicated IPv4 added (1 address): +$2.00"]);
+    // And the reverse: the app stays, the address goes.
+    let back = delta(&head, &base);
+    assert_eq!(back.addresses[0].status, ChangeStatus::Changed);
+    assert_eq!(
+        back.addresses[0].reasons,
+        vec!["dedicated IPv4 removed (1 address): -$2.00"]
+    );
+}
+
+#[test]
+fn a_removed_item_on_a_kept_machine_and_a_resized_one() {
+    // Base: 2 GB always on, 10 GB egress. Head: 4 GB, no egress.
+    let egress = Usage {
+        egress_gb_month: d("10"),
+        ..Usage::default()
+    };
+    let m = |mb, u| machine(Some("bob"), 0, "iad", "shared-cpu-1x", mb, IdleMode::Off, u);
+    let base = report(NOW, vec![m(2048, Some(egress))]);
+    let head = report(NOW, vec![m(4096, None)]);
+    let dl = delta(&base, &head);
+    let c = &dl.addresses[0];
+    assert_eq!(c.status, ChangeStatus::Changed);
+    // Memory: (4096 - 256) / 1024 = 3.75 GB vs 1.75 GB: 2 GB × $5.00256 = +$10.01.
+    // Egress: 10 GB × $0.02 = $0.20 removed.
+    assert_eq!(
+        c.reasons,
+        vec![
+            "memory 1.75 GB → 3.75 GB: +$10.01",
+            "egress removed (10 GB): -$0.20",
+        ]
+    );
+    // A resource only in the head is added, one only in the base removed.
+    let dl = delta(&report(NOW, vec![]), &base);
+    assert_eq!(dl.addresses[0].status, ChangeStatus::Added);
+    let dl = delta(&base, &report(NOW, vec![]));
+    assert_eq!(dl.addresses[0].status, ChangeStatus::Removed);
+}
+
+#[test]
+fn zero_usage_leaves_its_price_visible() {
+    let r = report(NOW, vec![app("alice", None), m_iad()]);
+    let keys: Vec<&str> = r.usage_rates.iter().map(|u| u.usage_key).collect();
+    assert_eq!(
+        keys,
+        vec![
+            "usage.dedicated_ipv4",
+            "usage.certificates",
+            "usage.wildcard_certificates",
+            "usage.egress_gb_month",
+            "usage.private_egress_gb_month",
+        ]
+    );
+    let egress = &r.usage_rates[3];
+    assert_eq!(egress.unit_price, d("0.02"));
+    assert_eq!(egress.unit, "GB");
+}
+
+fn m_iad() -> Resource {
+    machine(
+        Some("alice"),
+        0,
+        "iad",
+        "shared-cpu-1x",
+        2048,
+        IdleMode::Off,
+        None,
+    )
+}
+
+#[test]
+fn an_assumed_multiplier_counts_only_the_lines_it_prices() {
+    // sin assumed; a 2 GB Machine with 10 GB of egress has compute, ram and egress
+    // lines: the multiplier prices compute and ram (2 lines), not egress.
+    let mut t = table(NOW);
+    let sin = t.regions.iter_mut().find(|r| r.region == "sin").unwrap();
+    sin.prov.status = crate::pricing::Status::Assumed;
+    sin.prov.note = "placeholder".into();
+    let u = Usage {
+        egress_gb_month: d("10"),
+        ..Usage::default()
+    };
+    let m = machine(
+        Some("b"),
+        0,
+        "sin",
+        "shared-cpu-1x",
+        2048,
+        IdleMode::Off,
+        Some(u),
+    );
+    let r = price_set(&t, &ResourceSet::new(vec![m]), &Usage::default()).unwrap();
+    assert!(r.lines.iter().any(|l| l.item == Item::Egress));
+    assert_eq!(r.unpublished[0].lines, 2);
+    assert!(
+        r.warnings[0].contains("2 line items use it"),
+        "{}",
+        r.warnings[0]
+    );
+}

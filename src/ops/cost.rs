@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::cost::render::View;
+use crate::cost::usage_file::{self, UsageFile};
 use crate::cost::{self, Budget, CostDelta, CostReport, Verdict};
 use crate::diag::Diagnostics;
 use crate::ops::pricing::PricingOptions;
@@ -22,6 +23,8 @@ pub struct Options {
     pub pricing: PricingOptions,
     /// Guardrails (none by default).
     pub budget: Budget,
+    /// A usage file overriding the specs' usage assumptions (`--usage FILE`).
+    pub usage: Option<PathBuf>,
 }
 
 /// The priced fleet, the comparison and the verdict.
@@ -72,24 +75,66 @@ pub fn price_spec(table: &PriceTable, loaded: &Loaded, spec: &Path) -> Result<Co
     })
 }
 
-/// Loads and prices one spec, adding its warnings to `warnings`.
+/// Reads a usage file (bounded, a regular file) and checks its keys.
+pub fn read_usage_file(path: &Path) -> Result<UsageFile, Error> {
+    let file = path.display().to_string();
+    let bytes = crate::spec::read_limited(path).map_err(|d| {
+        Error::from(Diagnostics::one(d.file(file.clone()).hint(
+            "check the path; `flotilla cost SPEC --usage-template` writes a usage file",
+        )))
+    })?;
+    usage_file::parse(&bytes, &file).map_err(Error::from)
+}
+
+/// Loads and prices one spec with the usage file applied (`strict`: every tier, tenant
+/// and address the file names must exist in the spec), adding its warnings to `warnings`.
 fn load_and_price(
     table: &PriceTable,
     spec: &Path,
+    usage: Option<(&UsageFile, bool)>,
     warnings: &mut Diagnostics,
 ) -> Result<CostReport, Error> {
-    let loaded = load_spec(spec).map_err(|e| e.after(warnings))?;
+    let mut loaded = load_spec(spec).map_err(|e| e.after(warnings))?;
     warnings.extend(loaded.warnings.clone());
+    if let Some((u, strict)) = usage {
+        if strict {
+            u.check(&loaded.desired)
+                .map_err(|d| Error::from(d).after(warnings))?;
+        }
+        u.apply(&mut loaded.desired);
+    }
     price_spec(table, &loaded, spec).map_err(|e| e.after(warnings))
+}
+
+/// `cost SPEC --usage-template`: a usage file with every key at the spec's current
+/// assumptions, commented out.
+pub fn usage_template(spec: &Path) -> Result<String, Error> {
+    let loaded = load_spec(spec)?;
+    Ok(usage_file::template(
+        &loaded.desired,
+        &spec.display().to_string(),
+    ))
 }
 
 /// `cost SPEC [--base SPEC]`.
 pub fn run(opts: &Options) -> Result<Outcome, Error> {
     let table = opts.pricing.table()?;
+    let usage = opts.usage.as_deref().map(read_usage_file).transpose()?;
     let mut spec_warnings = Diagnostics::new();
-    let report = load_and_price(&table, &opts.spec, &mut spec_warnings)?;
+    let report = load_and_price(
+        &table,
+        &opts.spec,
+        usage.as_ref().map(|u| (u, true)),
+        &mut spec_warnings,
+    )?;
+    // The base gets the same assumptions; names it lacks are no error there.
     let base = match &opts.base {
-        Some(b) => Some(load_and_price(&table, b, &mut spec_warnings)?),
+        Some(b) => Some(load_and_price(
+            &table,
+            b,
+            usage.as_ref().map(|u| (u, false)),
+            &mut spec_warnings,
+        )?),
         None => None,
     };
     let verdict = if opts.budget.is_empty() {

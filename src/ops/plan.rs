@@ -44,6 +44,9 @@ pub struct Options {
     /// the spec names its own (`fingerprint_key:`); without either, the public
     /// derivation, with a warning.
     pub fingerprint_key: Option<FingerprintKey>,
+    /// A usage file overriding the spec's usage assumptions for the plan's costs
+    /// (`--usage FILE`, see [`crate::cost::usage_file`]).
+    pub usage: Option<PathBuf>,
 }
 
 /// Where the observed state came from.
@@ -328,7 +331,12 @@ fn redact_json(v: &mut serde_json::Value) {
 
 /// `plan SPEC`.
 pub fn run(opts: &Options) -> Result<Outcome, Error> {
-    let loaded = load_spec_checked(&opts.spec, &opts.secret_files)?;
+    let mut loaded = load_spec_checked(&opts.spec, &opts.secret_files)?;
+    if let Some(path) = &opts.usage {
+        let usage = crate::ops::cost::read_usage_file(path)?;
+        usage.check(&loaded.desired)?;
+        usage.apply(&mut loaded.desired);
+    }
     let spec_warnings = loaded.warnings;
     let mut diagnostics = Diagnostics::new();
     let planned = (|| {

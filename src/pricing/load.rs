@@ -309,15 +309,27 @@ impl<'a> Rec<'a> {
         self.fields.get(i).map(|s| s.as_str()).unwrap_or("")
     }
 
-    /// A non-negative decimal number.
+    /// A non-negative decimal number (plain notation: `1.94`, never `1.94e0`).
     fn dec(&self, col: &str) -> Result<Decimal, PricingError> {
         let s = self.str(col)?;
+        const PLAIN: &str = "write plain decimal dollars or quantities, e.g. 1.94 (no currency sign, no thousands separator, no exponent)";
+        if is_exponent(s) {
+            return Err(self.err(col, format!("`{s}` is in exponent notation"), PLAIN));
+        }
         let d = Decimal::from_str(s).map_err(|_| {
-            self.err(
-                col,
-                format!("`{s}` is not a number"),
-                "write plain decimal dollars or quantities, e.g. 1.94 (no currency sign, no thousands separator)",
-            )
+            let digits = s.strip_prefix('-').unwrap_or(s);
+            let numeric = !digits.is_empty()
+                && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
+                && digits.matches('.').count() <= 1;
+            if numeric {
+                self.err(
+                    col,
+                    format!("`{s}` is too large"),
+                    "a price or quantity fits in 28 significant digits; check the cell",
+                )
+            } else {
+                self.err(col, format!("`{s}` is not a number"), PLAIN)
+            }
         })?;
         if d.is_sign_negative() {
             return Err(self.err(
@@ -404,7 +416,11 @@ impl<'a> Rec<'a> {
         if status != Status::Published && note.is_empty() {
             return Err(self.err(
                 "note",
-                format!("a {} figure needs a note", status.as_str()),
+                format!(
+                    "{} {} figure needs a note",
+                    if status == Status::Assumed { "an" } else { "a" },
+                    status.as_str()
+                ),
                 "say how it was derived, or why it is assumed",
             ));
         }
@@ -863,4 +879,15 @@ fn take_items<const N: usize>(
     }
     // One row per required item, so the conversion cannot fail.
     found.try_into().map_err(|_| missing(required[0]))
+}
+
+/// `1.94e0`, `7.5E-7`: a number in exponent notation (which price cells refuse).
+fn is_exponent(s: &str) -> bool {
+    let digits = |t: &str| !t.is_empty() && t.chars().all(|c| c.is_ascii_digit());
+    let Some((mantissa, exp)) = s.split_once(['e', 'E']) else {
+        return false;
+    };
+    let mantissa = mantissa.trim_start_matches(['-', '+']);
+    let exp = exp.trim_start_matches(['-', '+']);
+    digits(&mantissa.replacen('.', "", 1)) && digits(exp)
 }

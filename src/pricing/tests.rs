@@ -422,6 +422,23 @@ fn bad_number_names_row_and_column() {
 }
 
 #[test]
+fn exponent_notation_and_overflow_are_named() {
+    let e = load_err("compute.csv", |t| t.replacen(",0.00000075,", ",7.5e-7,", 1));
+    assert!(
+        e.to_string().contains("`7.5e-7` is in exponent notation"),
+        "{e}"
+    );
+    let big = "9".repeat(40);
+    let e = load_err("compute.csv", |t| {
+        t.replacen(",0.00000075,", &format!(",{big},"), 1)
+    });
+    assert!(
+        e.to_string().contains(&format!("`{big}` is too large")),
+        "{e}"
+    );
+}
+
+#[test]
 fn zero_compute_price_is_refused() {
     let e = load_err("compute.csv", |t| t.replacen(",0.00000075,", ",0,", 1));
     assert_eq!(
