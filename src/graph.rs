@@ -275,6 +275,43 @@ impl Graph {
         s
     }
 
+    /// The graph as JSON: `nodes` (address, kind, creation level) in creation order and
+    /// `edges` (`from` is needed by `to`, with the relation), both sorted, so the same
+    /// spec always gives the same document.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut nodes = Vec::new();
+        for (level, addresses) in self.levels().iter().enumerate() {
+            for a in addresses {
+                let kind = self.index.get(*a).map(|n| self.kinds[n.index()]);
+                nodes.push(serde_json::json!({
+                    "address": a.to_string(),
+                    "kind": kind.map(|k| k.to_string()),
+                    "level": level,
+                }));
+            }
+        }
+        let mut edges: Vec<(String, String, &'static str)> = self
+            .graph
+            .edge_indices()
+            .filter_map(|e| {
+                let (a, b) = self.graph.edge_endpoints(e)?;
+                Some((
+                    self.graph[a].to_string(),
+                    self.graph[b].to_string(),
+                    self.graph[e].label(),
+                ))
+            })
+            .collect();
+        edges.sort();
+        let edges: Vec<serde_json::Value> = edges
+            .into_iter()
+            .map(|(from, to, relation)| {
+                serde_json::json!({ "from": from, "to": to, "relation": relation })
+            })
+            .collect();
+        serde_json::json!({ "nodes": nodes, "edges": edges })
+    }
+
     /// One line per resource with its prerequisites, in creation order.
     pub fn to_text(&self) -> String {
         let mut s = String::new();

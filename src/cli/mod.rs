@@ -11,11 +11,13 @@ use clap::{Parser, Subcommand};
 
 mod apply;
 pub mod common;
+mod completions;
 mod cost;
 pub mod env;
 mod graph;
 mod plan;
 pub mod pricing;
+mod schema;
 mod sim;
 pub mod target;
 mod unlock;
@@ -69,6 +71,10 @@ pub enum Command {
     Whatif(whatif::WhatifArgs),
     /// Clear a fleet's apply lock whose holder is gone (it also expires by itself).
     Unlock(unlock::UnlockArgs),
+    /// Print the spec's JSON Schema (for editors through yaml-language-server).
+    Schema(schema::SchemaArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(completions::CompletionsArgs),
 }
 
 /// How a command that did not fail ended.
@@ -122,5 +128,7 @@ pub fn run(cli: Cli, env: &env::Env) -> Result<Exit, crate::ops::Error> {
         Command::Pricing(a) => pricing::run(a),
         Command::Whatif(a) => whatif::run(a),
         Command::Unlock(a) => unlock::run(a, env),
+        Command::Schema(a) => schema::run(a),
+        Command::Completions(a) => completions::run(a),
     }
 }

@@ -1,5 +1,5 @@
 //! The operations behind each command, as library calls: `validate`, `plan`, `apply`,
-//! `cost`, `pricing`, `graph`, `whatif`, `sim` and `unlock`, plus [`target`] (where the observed
+//! `cost`, `pricing`, `graph`, `whatif`, `sim`, `unlock` and `schema`, plus [`target`] (where the observed
 //! state comes from).
 //!
 //! Each operation takes a plain options struct (no argument-parser types, no process
@@ -18,6 +18,7 @@ mod error;
 pub mod graph;
 pub mod plan;
 pub mod pricing;
+pub mod schema;
 pub mod sim;
 pub mod target;
 pub mod unlock;

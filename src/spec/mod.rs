@@ -8,6 +8,7 @@
 pub mod credentials;
 pub mod decl;
 pub mod expand;
+pub mod json_schema;
 pub mod resolve;
 pub mod schema;
 pub mod settings;
