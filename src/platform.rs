@@ -407,8 +407,22 @@ pub fn known_region(code: &str) -> Result<&'static Region, Problem> {
 pub fn known_preset(name: &str) -> Result<&'static Preset, Problem> {
     preset(name).ok_or_else(|| Problem {
         message: format!("unknown size `{name}`"),
-        hint: crate::diag::suggest(name, PRESETS.iter().map(|p| p.name), "sizes"),
+        hint: match renamed_preset(name) {
+            Some(now) => format!("`{name}` is flyctl's old name of `{now}`: write `size: {now}`"),
+            None => crate::diag::suggest(name, PRESETS.iter().map(|p| p.name), "sizes"),
+        },
     })
+}
+
+/// The current preset of a size name flyctl used before (`dedicated-cpu-Nx` is now
+/// `performance-Nx`), when that preset exists.
+pub fn renamed_preset(name: &str) -> Option<&'static str> {
+    let n = name.to_ascii_lowercase();
+    let rest = n.strip_prefix("dedicated-cpu-")?;
+    PRESETS
+        .iter()
+        .map(|p| p.name)
+        .find(|p| p.strip_prefix("performance-") == Some(rest))
 }
 
 /// Memory must be a multiple of 256 MB within the preset's range.
@@ -486,6 +500,23 @@ pub fn snapshot_retention_problem(days: u32) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flyctl_s_old_size_names_point_at_the_current_preset() {
+        let e = known_preset("dedicated-cpu-1x").unwrap_err();
+        assert_eq!(e.message, "unknown size `dedicated-cpu-1x`");
+        assert_eq!(
+            e.hint,
+            "`dedicated-cpu-1x` is flyctl's old name of `performance-1x`: write `size: performance-1x`"
+        );
+        assert_eq!(renamed_preset("dedicated-cpu-3x"), None);
+        assert!(
+            known_preset("shared-cpu-1")
+                .unwrap_err()
+                .hint
+                .contains("shared-cpu-1x")
+        );
+    }
 
     #[test]
     fn presets_and_ranges() {

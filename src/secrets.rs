@@ -211,7 +211,8 @@ pub fn public_keying_warning() -> Diagnostic {
 /// Reads every secret of `desired` from its environment variable or file (files are
 /// relative to `spec_dir`, confined and bounded by `files`:
 /// [`crate::secret_files::FilePolicy::read`]). All missing values are reported together,
-/// by name only.
+/// by name only, one error per variable or file with the apps that need it (a fleet's
+/// tenants usually share their secrets' sources).
 pub fn load_values(
     desired: &Desired,
     spec_dir: &Path,
@@ -219,7 +220,8 @@ pub fn load_values(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<SecretValues, Diagnostics> {
     let mut out = SecretValues::default();
-    let mut errors = Diagnostics::new();
+    let mut missing: BTreeMap<String, Vec<(&str, &str, &crate::resource::Address)>> =
+        BTreeMap::new();
     for r in desired.resources.iter() {
         let Spec::Secret(s) = &r.spec else { continue };
         let value = match &s.source {
@@ -241,18 +243,58 @@ pub fn load_values(
             Ok(v) => {
                 out.values.insert(r.address.clone(), SecretValue::new(v));
             }
-            Err(msg) => errors.push(
-                Diagnostic::error(format!("secret {} of app {}: {msg}", s.name, r.app))
-                    .address(r.address.to_string())
-                    .hint("export the variable (or create the file) before applying; the value is never printed or stored"),
-            ),
+            Err(msg) => {
+                missing
+                    .entry(msg)
+                    .or_default()
+                    .push((s.name.as_str(), r.app.as_str(), &r.address))
+            }
         }
     }
-    if errors.has_errors() {
-        errors.sort();
-        return Err(errors);
+    if missing.is_empty() {
+        return Ok(out);
     }
-    Ok(out)
+    let mut errors = Diagnostics::new();
+    for (msg, needs) in &missing {
+        errors.push(missing_value(msg, needs));
+    }
+    Err(errors)
+}
+
+/// One missing secret source: what is wrong, and which secrets of which apps need it
+/// (the first few apps named, the rest counted).
+fn missing_value(msg: &str, needs: &[(&str, &str, &crate::resource::Address)]) -> Diagnostic {
+    const SHOWN: usize = 5;
+    let mut names: Vec<&str> = needs.iter().map(|(name, _, _)| *name).collect();
+    names.sort_unstable();
+    names.dedup();
+    let apps: Vec<&str> = needs.iter().map(|(_, app, _)| *app).collect();
+    let listed = apps
+        .iter()
+        .take(SHOWN)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    let more = match apps.len().saturating_sub(SHOWN) {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
+    let secrets = if names.len() == 1 {
+        "secret"
+    } else {
+        "secrets"
+    };
+    let app_word = if apps.len() == 1 { "app" } else { "apps" };
+    let d = Diagnostic::error(format!(
+        "{msg}: needed by {secrets} {} of {} {app_word} ({listed}{more})",
+        names.join(", "),
+        apps.len()
+    ))
+    .hint("export the variable (or create the file) before applying; the value is never printed or stored");
+    match needs.first() {
+        Some((_, _, address)) => d.address(address.to_string()),
+        None => d,
+    }
 }
 
 /// Records the fingerprints of the values in the desired state: on each secret, and on
@@ -438,5 +480,19 @@ mod tests {
             (v == "FLOTILLA_TEST_A").then(|| "x".to_string())
         });
         assert!(ok.is_err(), "the file is still missing");
+    }
+
+    #[test]
+    fn one_error_per_missing_variable_names_the_apps_that_need_it() {
+        let spec = b"version: 1\norg: o\ndefaults: {image: i, region: iad, secrets: {A: {env: FLOTILLA_TEST_A}, B: {env: FLOTILLA_TEST_B}}}\ntenants: [{name: t1}, {name: t2}, {name: t3}, {name: t4}, {name: t5}, {name: t6}, {name: t7}]\n";
+        let d = crate::spec::load_bytes(spec, "s.yaml").unwrap().desired;
+        let files = crate::secret_files::FilePolicy::default();
+        let e = load_values(&d, Path::new("/nonexistent"), &files, &|_| None).unwrap_err();
+        assert_eq!(e.error_count(), 2, "{e}");
+        let s = e.to_string();
+        assert!(
+            s.contains("environment variable FLOTILLA_TEST_A is not set: needed by secret A of 7 apps (o-t1, o-t2, o-t3, o-t4, o-t5 and 2 more)"),
+            "{s}"
+        );
     }
 }

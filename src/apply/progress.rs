@@ -77,16 +77,69 @@ pub fn notice(msg: &str) {
     eprintln!("{msg}");
 }
 
+/// What a second Ctrl-C abandons, said when it quits.
+#[derive(Debug, Clone)]
+pub struct Abandoned {
+    /// The run's journal (what was started and finished).
+    pub journal: std::path::PathBuf,
+    /// The fleet lock's lease lifetime, when this run holds the lock.
+    pub lock_ttl: Option<std::time::Duration>,
+}
+
+impl Abandoned {
+    /// The lines printed when the second Ctrl-C quits.
+    pub fn message(&self) -> String {
+        let lock = match self.lock_ttl {
+            Some(ttl) => format!(
+                " The fleet lock is not released: it expires by itself within {} s (or run `flotilla unlock SPEC`).",
+                ttl.as_secs()
+            ),
+            None => String::new(),
+        };
+        format!(
+            "Quitting now: the operations in flight are abandoned and their outcome is unknown; the next plan shows what happened, and apply converges.{lock} Journal: {}",
+            self.journal.display()
+        )
+    }
+}
+
 /// On Ctrl-C, sets `cancel` (no new operations start; those in flight finish) and says
-/// so; a second Ctrl-C quits at once (exit code 130).
-pub async fn watch_ctrl_c(cancel: Arc<AtomicBool>) {
+/// so; a second Ctrl-C says what it abandons and quits at once (exit code 130).
+pub async fn watch_ctrl_c(cancel: Arc<AtomicBool>, abandoned: Abandoned) {
     if tokio::signal::ctrl_c().await.is_ok() {
         cancel.store(true, Ordering::SeqCst);
         eprintln!(
             "\nInterrupted: no new operations start; waiting for those in flight (Ctrl-C again to quit now)…"
         );
         if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\n{}", abandoned.message());
             std::process::exit(130);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_ctrl_c_says_what_it_abandons() {
+        let a = Abandoned {
+            journal: "/tmp/j.jsonl".into(),
+            lock_ttl: Some(std::time::Duration::from_secs(90)),
+        };
+        let m = a.message();
+        assert!(m.contains("in flight are abandoned"), "{m}");
+        assert!(
+            m.contains("within 90 s") && m.contains("flotilla unlock"),
+            "{m}"
+        );
+        assert!(m.ends_with("Journal: /tmp/j.jsonl"), "{m}");
+        let m = Abandoned {
+            lock_ttl: None,
+            ..a
+        }
+        .message();
+        assert!(!m.contains("fleet lock"), "{m}");
     }
 }

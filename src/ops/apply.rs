@@ -23,7 +23,7 @@ use crate::apply::exec::{ExecOptions, Shared};
 use crate::apply::journal::Journal;
 use crate::apply::lock::{FleetLock, LockError, LockOptions};
 use crate::apply::ops::{BuildOptions, Op, Refusal};
-use crate::apply::progress::{Progress, watch_ctrl_c};
+use crate::apply::progress::{Abandoned, Progress, watch_ctrl_c};
 use crate::apply::{DEFAULT_CONCURRENCY, DEFAULT_WAIT, DEFAULT_WAVE_SIZE, Summary};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::ops::pricing::PricingOptions;
@@ -640,10 +640,17 @@ impl Prepared {
             None => Arc::new(AtomicBool::new(false)),
         };
         journal.stop_on_failure(Arc::clone(&cancel));
-        let watcher = self
-            .opts
-            .handle_ctrl_c
-            .then(|| tokio::spawn(watch_ctrl_c(Arc::clone(&cancel))));
+        let watcher = self.opts.handle_ctrl_c.then(|| {
+            let abandoned = Abandoned {
+                journal: journal_path.to_path_buf(),
+                lock_ttl: self
+                    .lock
+                    .as_ref()
+                    .and(self.opts.lock.as_ref())
+                    .map(|l| l.ttl),
+            };
+            tokio::spawn(watch_ctrl_c(Arc::clone(&cancel), abandoned))
+        });
         let progress = Progress::new(ops.len(), self.opts.quiet, self.opts.progress_bar);
         if !self.opts.quiet {
             progress.note(&format!(

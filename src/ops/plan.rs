@@ -143,7 +143,8 @@ pub fn compute(
 /// Reads an observed-state file.
 pub fn load_state(path: &Path) -> Result<Snapshot, Diagnostic> {
     let file = path.display().to_string();
-    let bytes = crate::spec::read_limited(path).map_err(|d| d.file(file.clone()))?;
+    let bytes = crate::spec::read_input(path, &crate::spec::InputFile::STATE)
+        .map_err(|d| d.file(file.clone()))?;
     if let Some(d) = crate::spec::yaml::control_char_problem(&bytes) {
         return Err(d.file(file));
     }

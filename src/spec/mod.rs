@@ -87,20 +87,64 @@ pub fn load_file(path: &Path) -> Result<Loaded, Diagnostics> {
 /// Reads a regular file of at most [`yaml::MAX_BYTES`] ([`crate::fsutil::read_bounded`]),
 /// with a clear error for a missing or unreadable file, a directory, a FIFO or a device.
 pub fn read_limited(path: &Path) -> Result<Vec<u8>, Diagnostic> {
+    read_input(path, &InputFile::SPEC)
+}
+
+/// What kind of input a file is, for the hints of [`read_input`].
+pub struct InputFile {
+    /// Where such files usually are, e.g. "specs usually live in specs/".
+    pub usual: &'static str,
+    /// An example of such a file, for "pass a … file such as …".
+    pub example: &'static str,
+}
+
+impl InputFile {
+    pub const SPEC: InputFile = InputFile {
+        usual: "specs usually live in specs/",
+        example: "a spec file such as specs/jarvis.yaml",
+    };
+    pub const STATE: InputFile = InputFile {
+        usual: "observed-state snapshots are JSON files such as tests/states/jarvis-drift.json",
+        example: "a state file such as tests/states/jarvis-drift.json",
+    };
+}
+
+/// [`read_limited`] with the hints for `kind`; a missing file whose name differs from an
+/// existing one by its `.yaml`/`.yml` extension (or lacks one) names that file.
+pub fn read_input(path: &Path, kind: &InputFile) -> Result<Vec<u8>, Diagnostic> {
     use crate::fsutil::ReadError;
     crate::fsutil::read_bounded(path, yaml::MAX_BYTES as u64).map_err(|e| {
         let hint = match &e {
-            e if e.is_not_found() => "check the path; specs usually live in specs/",
+            e if e.is_not_found() => match other_extension(path) {
+                Some(alt) => format!("did you mean {}?", alt.display()),
+                None => format!("check the path; {}", kind.usual),
+            },
             ReadError::NotRegular {
                 kind: "a directory",
-            } => "pass a spec file such as specs/jarvis.yaml",
+            } => format!("pass {}", kind.example),
             ReadError::TooLarge { .. } => {
                 "split the fleet into several specs, or use `generate:` for large tenant lists"
+                    .to_string()
             }
-            e => e.hint(),
+            e => e.hint().to_string(),
         };
         Diagnostic::error(e.to_string()).hint(hint)
     })
+}
+
+/// An existing regular file named like `path` with the other YAML extension (`.yml` for
+/// `.yaml` and back), or with one when `path` has none.
+fn other_extension(path: &Path) -> Option<std::path::PathBuf> {
+    let candidates: &[&str] = match path.extension().and_then(|e| e.to_str()) {
+        Some("yaml") => &["yml"],
+        Some("yml") => &["yaml"],
+        None => &["yaml", "yml"],
+        Some(_) => &[],
+    };
+    candidates
+        .iter()
+        .map(|ext| path.with_extension(ext))
+        .find(|alt| alt.is_file())
 }
 
 /// `sha256:<hex>` of some bytes.
@@ -265,6 +309,30 @@ fn redact(diags: &mut Diagnostics, credentials: &HashSet<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_file_names_its_other_yaml_extension_and_its_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("fleet.yml"), "version: 1\n").unwrap();
+        let e = read_limited(&dir.path().join("fleet.yaml")).unwrap_err();
+        assert_eq!(
+            e.hint.as_deref(),
+            Some(format!("did you mean {}?", dir.path().join("fleet.yml").display()).as_str())
+        );
+        let e = read_limited(&dir.path().join("fleet")).unwrap_err();
+        assert!(
+            e.hint.as_deref().unwrap_or("").contains("fleet.yml"),
+            "{e:?}"
+        );
+        let e = read_input(&dir.path().join("drift.json"), &InputFile::STATE).unwrap_err();
+        let hint = e.hint.unwrap_or_default();
+        assert!(
+            hint.contains("tests/states/") && !hint.contains("specs/"),
+            "{hint}"
+        );
+        let e = read_input(dir.path(), &InputFile::STATE).unwrap_err();
+        assert!(e.hint.unwrap_or_default().contains("a state file"));
+    }
 
     #[test]
     fn tenants_are_counted_before_anything_is_built() {
