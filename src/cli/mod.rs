@@ -17,6 +17,7 @@ mod graph;
 mod plan;
 pub mod pricing;
 mod sim;
+mod snapshot;
 pub mod target;
 mod unlock;
 mod validate;
@@ -69,6 +70,10 @@ pub enum Command {
     Whatif(whatif::WhatifArgs),
     /// Clear a fleet's apply lock whose holder is gone (it also expires by itself).
     Unlock(unlock::UnlockArgs),
+    /// Take an on-demand snapshot of the tenants' volumes (under the fleet lock).
+    Snapshot(snapshot::SnapshotArgs),
+    /// List the snapshots of the tenants' volumes: id, time, size, retention left.
+    Snapshots(snapshot::SnapshotsArgs),
 }
 
 /// How a command that did not fail ended.
@@ -122,5 +127,7 @@ pub fn run(cli: Cli, env: &env::Env) -> Result<Exit, crate::ops::Error> {
         Command::Pricing(a) => pricing::run(a),
         Command::Whatif(a) => whatif::run(a),
         Command::Unlock(a) => unlock::run(a, env),
+        Command::Snapshot(a) => snapshot::run_take(a, env),
+        Command::Snapshots(a) => snapshot::run_list(a, env),
     }
 }

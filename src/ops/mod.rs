@@ -1,5 +1,6 @@
 //! The operations behind each command, as library calls: `validate`, `plan`, `apply`,
-//! `cost`, `pricing`, `graph`, `whatif`, `sim` and `unlock`, plus [`target`] (where the observed
+//! `cost`, `pricing`, `graph`, `whatif`, `sim`, `unlock` and `snapshot` (also `snapshots`,
+//! sharing [`data`]), plus [`target`] (where the observed
 //! state comes from).
 //!
 //! Each operation takes a plain options struct (no argument-parser types, no process
@@ -14,11 +15,13 @@
 
 pub mod apply;
 pub mod cost;
+pub mod data;
 mod error;
 pub mod graph;
 pub mod plan;
 pub mod pricing;
 pub mod sim;
+pub mod snapshot;
 pub mod target;
 pub mod unlock;
 pub mod validate;
