@@ -19,6 +19,7 @@ mod plan;
 pub mod pricing;
 mod schema;
 mod sim;
+mod snapshot;
 pub mod target;
 mod unlock;
 mod validate;
@@ -75,6 +76,10 @@ pub enum Command {
     Schema(schema::SchemaArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     Completions(completions::CompletionsArgs),
+    /// Take an on-demand snapshot of the tenants' volumes (under the fleet lock).
+    Snapshot(snapshot::SnapshotArgs),
+    /// List the snapshots of the tenants' volumes: id, time, size, retention left.
+    Snapshots(snapshot::SnapshotsArgs),
 }
 
 /// How a command that did not fail ended.
@@ -130,5 +135,7 @@ pub fn run(cli: Cli, env: &env::Env) -> Result<Exit, crate::ops::Error> {
         Command::Unlock(a) => unlock::run(a, env),
         Command::Schema(a) => schema::run(a),
         Command::Completions(a) => completions::run(a),
+        Command::Snapshot(a) => snapshot::run_take(a, env),
+        Command::Snapshots(a) => snapshot::run_list(a, env),
     }
 }

@@ -430,7 +430,13 @@ fn take_lock(
         .map_err(|e| lock_error(e, &desired.org, fleet, lock_opts, &session.target().source))
 }
 
-fn lock_error(e: LockError, org: &str, fleet: &str, opts: &LockOptions, source: &str) -> Error {
+pub(crate) fn lock_error(
+    e: LockError,
+    org: &str,
+    fleet: &str,
+    opts: &LockOptions,
+    source: &str,
+) -> Error {
     let app = crate::apply::lock::sentinel_app(org, fleet);
     let d = match e {
         LockError::Org(e) => crate::ops::target::observe_error(org, source, &e),

@@ -1,5 +1,6 @@
 //! The operations behind each command, as library calls: `validate`, `plan`, `apply`,
-//! `cost`, `pricing`, `graph`, `whatif`, `sim`, `unlock` and `schema`, plus [`target`] (where the observed
+//! `cost`, `pricing`, `graph`, `whatif`, `sim`, `unlock`, `schema` and `snapshot` (also
+//! `snapshots`, sharing [`data`]), plus [`target`] (where the observed
 //! state comes from).
 //!
 //! Each operation takes a plain options struct (no argument-parser types, no process
@@ -14,12 +15,14 @@
 
 pub mod apply;
 pub mod cost;
+pub mod data;
 mod error;
 pub mod graph;
 pub mod plan;
 pub mod pricing;
 pub mod schema;
 pub mod sim;
+pub mod snapshot;
 pub mod target;
 pub mod unlock;
 pub mod validate;

@@ -13,6 +13,8 @@
 //! capacity=R1+R2      Machine and volume creates in these regions fail with 422
 //! bad_image=I1+I2     Machines whose image contains one of these strings crash at boot
 //!                     (`starting` → `failed`, checks critical)
+//! job_fail=I1+I2      one-shot Machines (auto_destroy, restart `no`) whose image contains
+//!                     one of these strings run, then exit with status 1
 //! fail_after=N        serve N requests, then answer 503 to every later one
 //! ```
 //!
@@ -53,6 +55,9 @@ pub struct FaultConfig {
     /// Images (substrings) whose Machines crash at boot.
     #[serde(default)]
     pub bad_images: Vec<String>,
+    /// Images (substrings) whose one-shot Machines exit with status 1.
+    #[serde(default)]
+    pub failing_jobs: Vec<String>,
     /// Serve this many requests normally, then answer 503 to all.
     pub fail_after: Option<u64>,
 }
@@ -68,9 +73,23 @@ impl Default for FaultConfig {
             lost_response: 0.0,
             capacity_regions: Vec::new(),
             bad_images: Vec::new(),
+            failing_jobs: Vec::new(),
             fail_after: None,
         }
     }
+}
+
+/// `I1+I2`: at least one image (or part of one).
+fn parse_images(value: &str) -> Result<Vec<String>, String> {
+    let images: Vec<String> = value
+        .split('+')
+        .map(|i| i.trim().to_string())
+        .filter(|i| !i.is_empty())
+        .collect();
+    if images.is_empty() {
+        return Err("name at least one image (or part of one)".into());
+    }
+    Ok(images)
 }
 
 /// A `--faults` string that could not be understood.
@@ -168,17 +187,8 @@ impl FromStr for FaultConfig {
                     }
                     cfg.capacity_regions = regions;
                 }
-                "bad_image" => {
-                    let images: Vec<String> = value
-                        .split('+')
-                        .map(|i| i.trim().to_string())
-                        .filter(|i| !i.is_empty())
-                        .collect();
-                    if images.is_empty() {
-                        return Err(err("name at least one image (or part of one)".into()));
-                    }
-                    cfg.bad_images = images;
-                }
+                "bad_image" => cfg.bad_images = parse_images(value).map_err(&err)?,
+                "job_fail" => cfg.failing_jobs = parse_images(value).map_err(&err)?,
                 "fail_after" => {
                     let n: u64 = value
                         .parse()
@@ -192,7 +202,7 @@ impl FromStr for FaultConfig {
                     };
                     let status: u16 = status.parse().map_err(|_| {
                         err(format!(
-                            "unknown key {key:?}; expected 429, 500, 502, 503 (optionally with @after), latency, timeout, hang, lost_response, capacity, bad_image or fail_after"
+                            "unknown key {key:?}; expected 429, 500, 502, 503 (optionally with @after), latency, timeout, hang, lost_response, capacity, bad_image, job_fail or fail_after"
                         ))
                     })?;
                     if !FAULT_STATUSES.contains(&status) {
@@ -259,6 +269,9 @@ impl fmt::Display for FaultConfig {
         }
         if !self.bad_images.is_empty() {
             items.push(format!("bad_image={}", self.bad_images.join("+")));
+        }
+        if !self.failing_jobs.is_empty() {
+            items.push(format!("job_fail={}", self.failing_jobs.join("+")));
         }
         if let Some(n) = self.fail_after {
             items.push(format!("fail_after={n}"));
@@ -379,6 +392,14 @@ impl FaultState {
 
     pub fn capacity_fails(&self, region: &str) -> bool {
         self.config.capacity_regions.iter().any(|r| r == region)
+    }
+
+    /// Whether a one-shot Machine running this image exits with a failure.
+    pub fn job_fails(&self, image: &str) -> bool {
+        self.config
+            .failing_jobs
+            .iter()
+            .any(|b| image.contains(b.as_str()))
     }
 
     /// Whether a Machine running this image crashes at boot.

@@ -40,7 +40,9 @@ mod world;
 
 pub use faults::{FaultConfig, FaultSpecError, parse_duration};
 pub use handlers::control::{AppMachines, MachineInfo, SimControl};
+pub use handlers::volumes::{AppVolumes, SnapshotInfo, VolumeInfo};
 pub use reqlog::Counters;
+pub use world::VolumeOrigin;
 
 /// How to run the simulator. Delays are simulated time: each is divided by
 /// `time_scale`. Defaults follow what Fly users observe (see each field).
@@ -94,6 +96,9 @@ pub struct SimConfig {
     pub volume_restore_delay: Duration,
     /// An on-demand snapshot completes after this long. Default 2 s.
     pub snapshot_delay: Duration,
+    /// How long a one-shot Machine (`auto_destroy`, restart `no`) runs before it exits.
+    /// Default 5 s.
+    pub job_run: Duration,
 }
 
 impl Default for SimConfig {
@@ -120,6 +125,7 @@ impl Default for SimConfig {
             auto_idle: false,
             volume_restore_delay: Duration::from_secs(2),
             snapshot_delay: Duration::from_secs(2),
+            job_run: Duration::from_secs(5),
         }
     }
 }
@@ -149,6 +155,7 @@ impl std::fmt::Debug for SimConfig {
             auto_idle,
             volume_restore_delay,
             snapshot_delay,
+            job_run,
         } = self;
         f.debug_struct("SimConfig")
             .field("token", &"<redacted>")
@@ -172,6 +179,7 @@ impl std::fmt::Debug for SimConfig {
             .field("auto_idle", auto_idle)
             .field("volume_restore_delay", volume_restore_delay)
             .field("snapshot_delay", snapshot_delay)
+            .field("job_run", job_run)
             .finish()
     }
 }

@@ -161,6 +161,16 @@ impl MachineConfig {
         self.guest.as_ref().and_then(|g| g.memory_mb).unwrap_or(256)
     }
 
+    /// A one-shot Machine: destroyed when it exits, never restarted.
+    pub fn is_one_shot(&self) -> bool {
+        self.auto_destroy == Some(true)
+            && self
+                .restart
+                .as_ref()
+                .and_then(|r| r.policy.as_deref())
+                .is_some_and(|p| p == "no")
+    }
+
     pub fn mounted_volume(&self) -> Option<&str> {
         self.mounts
             .iter()
@@ -272,6 +282,9 @@ pub struct MachineEvent {
     pub status: String,
     pub source: String,
     pub timestamp: i64,
+    /// `{"exit_event": {"exit_code": N, ...}}` on the exit of a one-shot Machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<Value>,
 }
 
 /// `ImageRef`.

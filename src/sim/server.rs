@@ -82,6 +82,8 @@ impl Sim {
             idle: scale.ms(cfg.idle_period),
             restore: scale.ms(cfg.volume_restore_delay),
             snapshot: scale.ms(cfg.snapshot_delay),
+            job: scale.ms(cfg.job_run),
+            day: scale.ms(std::time::Duration::from_secs(86_400)),
             auto_idle: cfg.auto_idle,
         };
         world.epoch = world.epoch.wrapping_add(1);
@@ -145,6 +147,11 @@ impl Sim {
     /// Whether a Machine with this config crashes at boot (the `bad_image` fault).
     pub fn boot_fails(&self, config: &MachineConfig) -> bool {
         lock(&self.faults).image_fails(config.image.as_deref().unwrap_or_default())
+    }
+
+    /// Whether a one-shot Machine with this config exits with status 1 (`job_fail`).
+    pub fn job_fails(&self, config: &MachineConfig) -> bool {
+        lock(&self.faults).job_fails(config.image.as_deref().unwrap_or_default())
     }
 
     pub fn set_faults(&self, cfg: FaultConfig) {

@@ -73,6 +73,10 @@ pub(crate) struct Timing {
     pub idle: i64,
     pub restore: i64,
     pub snapshot: i64,
+    /// How long a one-shot Machine runs before it exits.
+    pub job: i64,
+    /// One simulated day (snapshot retention).
+    pub day: i64,
     pub auto_idle: bool,
 }
 
@@ -118,6 +122,9 @@ pub(crate) struct Machine {
     /// How many times this Machine reached `started` (for tests of what wakes it).
     #[serde(default)]
     pub starts: u64,
+    /// A one-shot Machine whose image fails (the `job_fail` fault): it exits with 1.
+    #[serde(default)]
+    pub job_fails: bool,
 }
 
 const MAX_EVENTS: usize = 20;
@@ -131,6 +138,7 @@ impl Machine {
                 status: status.into(),
                 source: source.into(),
                 timestamp: at_ms,
+                request: None,
             },
         );
         self.events.truncate(MAX_EVENTS);
@@ -182,11 +190,15 @@ impl Machine {
                 self.starts += 1;
                 self.secrets_seen = Some(secrets_version);
                 self.event("start", "started", "flyd", at);
+                if self.config.is_one_shot() {
+                    self.run_job(at, t);
+                }
                 if t.auto_idle && self.config.autostop() != Autostop::Off {
                     self.idle_at_ms = Some(at.saturating_add(t.idle));
                 }
             }
             MachineState::Starting => {}
+            MachineState::Stopped if self.config.is_one_shot() => self.job_exit(at, t),
             MachineState::Stopped => self.event("exit", "stopped", "flyd", at),
             MachineState::Suspended => self.event("suspend", "suspended", "flyd", at),
             MachineState::Destroyed => {
@@ -195,6 +207,35 @@ impl Machine {
             }
             _ => {}
         }
+    }
+
+    /// A one-shot Machine just started: it runs for the job time, then exits.
+    fn run_job(&mut self, at: i64, t: &Timing) {
+        self.steps.push_back(Step {
+            at_ms: at.saturating_add(t.job),
+            state: MachineState::Stopped,
+        });
+    }
+
+    /// A one-shot Machine exited: its exit status in the event, then its destroy.
+    fn job_exit(&mut self, at: i64, t: &Timing) {
+        let code = i32::from(self.job_fails);
+        self.event("exit", "stopped", "flyd", at);
+        if let Some(e) = self.events.first_mut() {
+            e.request = Some(json!({
+                "exit_event": {
+                    "exit_code": code,
+                    "requested_stop": false,
+                    "restarting": false,
+                    "oom_killed": false,
+                    "exited_at": rfc3339_millis(at),
+                }
+            }));
+        }
+        self.steps.push_back(Step {
+            at_ms: at.saturating_add(t.destroy),
+            state: MachineState::Destroyed,
+        });
     }
 
     /// Applies every change due by `now`. Returns when the Machine was destroyed, if
@@ -350,9 +391,34 @@ pub(crate) struct Snapshot {
     pub ready_at_ms: i64,
     pub retention_days: u32,
     pub size_gb: u32,
+    /// The data's tag, copied from the volume when the snapshot was taken.
+    #[serde(default)]
+    pub content: String,
+}
+
+/// Where a volume's data came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum VolumeOrigin {
+    /// Created empty.
+    #[default]
+    Empty,
+    /// Restored from snapshot `snapshot_id` of volume `volume_id`.
+    Snapshot {
+        snapshot_id: String,
+        volume_id: String,
+    },
+    /// A fork (copy) of volume `volume_id`.
+    Fork { volume_id: String },
 }
 
 impl Snapshot {
+    /// Whether the snapshot outlived its retention by `now` (`day`: one simulated day).
+    pub fn expired(&self, now: i64, day: i64) -> bool {
+        let kept = day.saturating_mul(i64::from(self.retention_days));
+        now >= self.created_at_ms.saturating_add(kept)
+    }
+
     pub fn to_json(&self, now: i64) -> Value {
         json!({
             "id": self.id,
@@ -384,6 +450,13 @@ pub(crate) struct Volume {
     /// When the attachment of a destroyed Machine clears.
     pub detach_at_ms: Option<i64>,
     pub snapshots: Vec<Snapshot>,
+    /// Where the data came from (simulator only; not in Fly's answers).
+    #[serde(default)]
+    pub origin: VolumeOrigin,
+    /// A tag standing for the data: empty volumes start with none, snapshots, restores
+    /// and forks copy it, `PUT /__sim/apps/{app}/volumes/{id}/content` sets it.
+    #[serde(default)]
+    pub content: String,
 }
 
 impl Volume {
@@ -452,6 +525,11 @@ pub(crate) struct App {
     pub secrets: BTreeMap<String, Secret>,
     pub secrets_version: u64,
     pub next_seq: u64,
+    /// Snapshots of deleted volumes, by volume id: as on Fly they can still be listed
+    /// (with the volume's id) and restored within their retention; deleting the app
+    /// deletes them with it.
+    #[serde(default)]
+    pub retired_snapshots: BTreeMap<String, Vec<Snapshot>>,
     /// Machines not yet destroyed (kept so app reads stay O(1) with many Machines).
     /// Derived: rebuilt by [`App::reindex`] after loading.
     #[serde(skip)]
@@ -475,6 +553,7 @@ impl App {
             secrets: BTreeMap::new(),
             secrets_version: 0,
             next_seq: 0,
+            retired_snapshots: BTreeMap::new(),
             live_machines: 0,
             pending_destroys: BTreeSet::new(),
         }

@@ -11,6 +11,8 @@
 //! | `PUT /__sim/rate-limits`             | body `{"enabled": false}`                       |
 //! | `POST /__sim/idle`                   | body `{"app"?, "machine_id"?, "immediate"?}`    |
 //! | `GET /__sim/apps/{app}/machines`     | per-Machine state and secrets version seen      |
+//! | `GET /__sim/apps/{app}/volumes`      | per-volume origin, content tag and snapshots    |
+//! | `PUT /__sim/apps/{app}/volumes/{id}/content` | body `{"content": "..."}`: the data's tag |
 //! | `POST /__sim/save`                   | writes the state file now                       |
 
 use std::sync::Arc;
@@ -252,4 +254,5 @@ pub(crate) fn routes() -> Router<Arc<Sim>> {
         .route("/__sim/idle", post(idle))
         .route("/__sim/apps/{app}/machines", get(machines))
         .route("/__sim/save", post(save))
+        .merge(super::volumes::control_routes())
 }

@@ -130,8 +130,10 @@ pub(crate) async fn create(
         idle_at_ms: None,
         boot_fails: false,
         starts: 0,
+        job_fails: false,
     };
     m.boot_fails = sim.boot_fails(&m.config);
+    m.job_fails = sim.job_fails(&m.config);
     m.event("launch", "created", "user", t);
     if !req.skip_launch.unwrap_or(false) {
         let tm = &sim.timing;
@@ -262,6 +264,7 @@ pub(crate) async fn update(
         let m = a.machine_mut(&id)?;
         m.image_ref = image_ref(config.image.as_deref().unwrap_or_default());
         m.boot_fails = sim.boot_fails(&config);
+        m.job_fails = sim.job_fails(&config);
         m.config = config;
         m.instance_id = instance_id;
         m.updated_at_ms = t;
@@ -347,6 +350,7 @@ pub(crate) async fn start(
         };
         m.event("start", "starting", "user", t);
         m.boot_fails = sim.boot_fails(&m.config);
+        m.job_fails = sim.job_fails(&m.config);
         m.schedule(t, S::Starting, &[(boot, S::Started)]);
         Ok(ok_json(json!({ "previous_state": previous.as_str() })))
     })
@@ -419,6 +423,7 @@ pub(crate) async fn restart(
         }
         m.event("restart", "stopping", "user", t);
         m.boot_fails = sim.boot_fails(&m.config);
+        m.job_fails = sim.job_fails(&m.config);
         m.schedule(
             t,
             S::Stopping,

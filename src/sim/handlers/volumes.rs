@@ -16,7 +16,7 @@ use crate::sim::ids::digest;
 use crate::sim::model::{CreateVolumeRequest, ExtendVolumeRequest, UpdateVolumeRequest};
 use crate::sim::ratelimit::Action;
 use crate::sim::server::lock;
-use crate::sim::world::{App, MachineState, Snapshot, Volume};
+use crate::sim::world::{App, MachineState, Snapshot, Volume, VolumeOrigin};
 
 type VolumePath = Path<(String, String)>;
 
@@ -43,11 +43,24 @@ fn check_size(gb: u32) -> Result<u32, ApiError> {
     }
 }
 
-fn find_snapshot<'a>(a: &'a App, snapshot_id: &str) -> Option<&'a Snapshot> {
-    a.volumes
+/// A snapshot of one of the app's volumes, deleted ones included, that has not expired;
+/// with the id of the volume it was taken of.
+fn find_snapshot<'a>(
+    a: &'a App,
+    snapshot_id: &str,
+    now: i64,
+    day: i64,
+) -> Option<(&'a str, &'a Snapshot)> {
+    let live = a
+        .volumes
         .values()
-        .flat_map(|v| v.snapshots.iter())
-        .find(|s| s.id == snapshot_id)
+        .flat_map(|v| v.snapshots.iter().map(move |s| (v.id.as_str(), s)));
+    let retired = a
+        .retired_snapshots
+        .iter()
+        .flat_map(|(vid, snaps)| snaps.iter().map(move |s| (vid.as_str(), s)));
+    live.chain(retired)
+        .find(|(_, s)| s.id == snapshot_id && !s.expired(now, day))
 }
 
 pub(crate) async fn create(
@@ -84,8 +97,10 @@ pub(crate) async fn create(
     sim.check_capacity(&region)?;
     let mut size = req.size_gb.unwrap_or(VOLUME_MIN_GB);
     let mut ready_at = t;
+    let mut origin = VolumeOrigin::Empty;
+    let mut content = String::new();
     if let Some(sid) = &req.snapshot_id {
-        let snap = find_snapshot(a, sid)
+        let (vid, snap) = find_snapshot(a, sid, t, sim.timing.day)
             .ok_or_else(|| ApiError::not_found(format!("snapshot {sid} not found")))?;
         if t < snap.ready_at_ms {
             return Err(ApiError::precondition(format!(
@@ -100,6 +115,11 @@ pub(crate) async fn create(
             )));
         }
         ready_at = t.saturating_add(sim.timing.restore);
+        origin = VolumeOrigin::Snapshot {
+            snapshot_id: sid.clone(),
+            volume_id: vid.to_string(),
+        };
+        content = snap.content.clone();
     }
     if let Some(src) = &req.source_volume_id {
         let source = a
@@ -108,6 +128,10 @@ pub(crate) async fn create(
             .ok_or_else(|| ApiError::not_found(format!("source volume {src} not found")))?;
         size = size.max(source.size_gb);
         ready_at = t.saturating_add(sim.timing.restore);
+        origin = VolumeOrigin::Fork {
+            volume_id: src.clone(),
+        };
+        content = source.content.clone();
     }
     let size = check_size(size)?;
     let taken: Vec<&str> = a
@@ -152,6 +176,8 @@ pub(crate) async fn create(
         attached_machine_id: None,
         detach_at_ms: None,
         snapshots: Vec::new(),
+        origin,
+        content,
     };
     let out = vol.to_json(t);
     a.volumes.insert(id, vol);
@@ -262,22 +288,40 @@ pub(crate) async fn delete(State(sim): AppState, Path((app, id)): VolumePath) ->
         if let Some(obj) = out.as_object_mut() {
             obj.insert("state".into(), "destroyed".into());
         }
-        a.volumes.remove(&id);
+        if let Some(gone) = a.volumes.remove(&id)
+            && !gone.snapshots.is_empty()
+        {
+            a.retired_snapshots.insert(id.clone(), gone.snapshots);
+        }
         Ok(out)
     })?;
     sim.mutated();
     Ok(ok_json(out))
 }
 
+/// Lists a volume's snapshots that have not expired; as on Fly, a deleted volume's id
+/// still lists its snapshots (until the app is deleted).
 pub(crate) async fn snapshots(State(sim): AppState, Path((app, id)): VolumePath) -> ApiResult {
     sim.rate_limit(Action::SnapshotList, &id)?;
-    let out = with_entity(&sim, &app, Entity::Volume, &id, |a, t| {
-        let v = a.volume_mut(&id)?;
-        Ok(Value::Array(
-            v.snapshots.iter().map(|s| s.to_json(t)).collect(),
-        ))
-    })?;
-    Ok(ok_json(out))
+    let t = now_ms();
+    let day = sim.timing.day;
+    let mut world = sim.world();
+    let a = world.app_mut(&app)?;
+    a.advance_volume(&id, t, &sim.timing);
+    let snaps = match a.volumes.get(&id) {
+        Some(v) => &v.snapshots,
+        None => a
+            .retired_snapshots
+            .get(&id)
+            .ok_or_else(ApiError::volume_not_found)?,
+    };
+    Ok(ok_json(Value::Array(
+        snaps
+            .iter()
+            .filter(|s| !s.expired(t, day))
+            .map(|s| s.to_json(t))
+            .collect(),
+    )))
 }
 
 /// Takes an on-demand snapshot; it is listed at once and completes after a delay.
@@ -297,6 +341,7 @@ pub(crate) async fn snapshot_create(
             ready_at_ms: t.saturating_add(sim.timing.snapshot),
             retention_days: v.snapshot_retention,
             size_gb: v.size_gb,
+            content: v.content.clone(),
         };
         v.snapshots.push(snap);
         Ok(json!({
@@ -316,4 +361,137 @@ pub(crate) async fn snapshot_create(
     })?;
     sim.mutated();
     Ok(ok_json(out))
+}
+
+// ---- the `/__sim` view of volumes: where each one's data came from ----
+
+/// What the simulator knows about one volume beyond Fly's API.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct VolumeInfo {
+    pub id: String,
+    pub name: String,
+    pub region: String,
+    pub size_gb: u32,
+    pub state: String,
+    pub attached_machine_id: Option<String>,
+    /// Empty, restored from a snapshot of a volume, or a fork of a volume.
+    pub origin: VolumeOrigin,
+    /// The data's tag (see `PUT /__sim/apps/{app}/volumes/{id}/content`).
+    pub content: String,
+    pub snapshots: Vec<SnapshotInfo>,
+}
+
+/// One snapshot and the data's tag it holds.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SnapshotInfo {
+    pub id: String,
+    pub content: String,
+    pub complete: bool,
+    pub expired: bool,
+}
+
+/// The simulator's view of an app's volumes, and the snapshots of its deleted ones.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AppVolumes {
+    pub app: String,
+    pub volumes: Vec<VolumeInfo>,
+    /// Deleted volume id → its snapshots (kept until they expire or the app is deleted).
+    pub retired_snapshots: std::collections::BTreeMap<String, Vec<SnapshotInfo>>,
+}
+
+fn snapshot_info(s: &Snapshot, now: i64, day: i64) -> SnapshotInfo {
+    SnapshotInfo {
+        id: s.id.clone(),
+        content: s.content.clone(),
+        complete: now >= s.ready_at_ms,
+        expired: s.expired(now, day),
+    }
+}
+
+impl crate::sim::SimControl {
+    /// Every volume of `app` with its origin and content tag, if the app exists.
+    pub fn volumes(&self, app: &str) -> Option<AppVolumes> {
+        let t = now_ms();
+        let day = self.sim.timing.day;
+        let mut world = self.sim.world();
+        let a = world.apps.get_mut(app)?;
+        a.advance_all(t, &self.sim.timing);
+        let mut vols: Vec<&Volume> = a.volumes.values().collect();
+        vols.sort_by_key(|v| v.seq);
+        let infos = |snaps: &[Snapshot]| -> Vec<SnapshotInfo> {
+            snaps.iter().map(|s| snapshot_info(s, t, day)).collect()
+        };
+        Some(AppVolumes {
+            app: a.name.clone(),
+            volumes: vols
+                .iter()
+                .map(|v| VolumeInfo {
+                    id: v.id.clone(),
+                    name: v.name.clone(),
+                    region: v.region.clone(),
+                    size_gb: v.size_gb,
+                    state: v.state(t).to_string(),
+                    attached_machine_id: v.attached_machine_id.clone(),
+                    origin: v.origin.clone(),
+                    content: v.content.clone(),
+                    snapshots: infos(&v.snapshots),
+                })
+                .collect(),
+            retired_snapshots: a
+                .retired_snapshots
+                .iter()
+                .map(|(id, s)| (id.clone(), infos(s)))
+                .collect(),
+        })
+    }
+
+    /// Sets the content tag of volume `id` of `app` (standing for data written to it).
+    /// False when there is no such volume.
+    pub fn set_volume_content(&self, app: &str, id: &str, content: &str) -> bool {
+        let mut world = self.sim.world();
+        let Some(v) = world.apps.get_mut(app).and_then(|a| a.volumes.get_mut(id)) else {
+            return false;
+        };
+        v.content = content.to_string();
+        drop(world);
+        self.sim.mutated();
+        true
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct ContentBody {
+    content: String,
+}
+
+async fn control_volumes(State(sim): AppState, Path(app): Path<String>) -> ApiResult {
+    let ctl = crate::sim::SimControl { sim: sim.clone() };
+    let view = ctl.volumes(&app).ok_or_else(ApiError::app_not_found)?;
+    Ok(ok_json(json!(view)))
+}
+
+async fn control_content(
+    State(sim): AppState,
+    Path((app, id)): VolumePath,
+    body: Bytes,
+) -> ApiResult {
+    let req: ContentBody = parse_body(&body)?;
+    let ctl = crate::sim::SimControl { sim: sim.clone() };
+    if !ctl.set_volume_content(&app, &id, &req.content) {
+        return Err(ApiError::volume_not_found());
+    }
+    Ok(ok_json(json!({ "id": id, "content": req.content })))
+}
+
+/// `GET /__sim/apps/{app}/volumes` and `PUT /__sim/apps/{app}/volumes/{id}/content`.
+pub(crate) fn control_routes() -> axum::Router<std::sync::Arc<crate::sim::server::Sim>> {
+    axum::Router::new()
+        .route(
+            "/__sim/apps/{app}/volumes",
+            axum::routing::get(control_volumes),
+        )
+        .route(
+            "/__sim/apps/{app}/volumes/{id}/content",
+            axum::routing::put(control_content),
+        )
 }
