@@ -308,7 +308,9 @@ pub fn breakdown(r: &Report) -> String {
         .map(|(_, b)| b.values().iter().map(|v| f(*v).max(0.0)).sum::<f64>())
         .fold(0.0, f64::max)
         .max(1.0)
-        * 1.05;
+        // Room on the right for the legend: the longest bar ends at about three
+        // quarters of the width, so the legend never covers a bar.
+        * 1.32;
     let names: Vec<String> = rows
         .iter()
         .map(|(a, _)| {
@@ -324,7 +326,8 @@ pub fn breakdown(r: &Report) -> String {
         let mut chart = ChartBuilder::on(&area)
             .x_label_area_size(40)
             .y_label_area_size(240)
-            .build_cartesian_2d(0f64..xmax, (0..n).into_segmented())
+            // n rows: segments 0 ..= n-1 (a segmented 0..n would add an empty row).
+            .build_cartesian_2d(0f64..xmax, (0..n - 1).into_segmented())
             .map_err(|e| e.to_string())?;
         chart
             .configure_mesh()
@@ -332,10 +335,9 @@ pub fn breakdown(r: &Report) -> String {
             .y_labels(n)
             .y_label_formatter(&|v| match v {
                 // The first architecture on top.
-                SegmentValue::CenterOf(i) => names
-                    .get(n.saturating_sub(i + 1))
-                    .cloned()
-                    .unwrap_or_default(),
+                SegmentValue::CenterOf(i) if *i < n => {
+                    names.get(n - 1 - i).cloned().unwrap_or_default()
+                }
                 _ => String::new(),
             })
             .x_label_formatter(&|v| axis_usd(*v))
@@ -374,7 +376,7 @@ pub fn breakdown(r: &Report) -> String {
                 .label(*cat)
                 .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], col.filled()));
         }
-        legend(&mut chart, SeriesLabelPosition::LowerRight)
+        legend(&mut chart, SeriesLabelPosition::UpperRight)
     })
 }
 
@@ -387,24 +389,29 @@ pub fn sensitivity(r: &Report) -> String {
         xs.last().copied().unwrap_or(24.0),
     );
     let (xlo, xhi) = if xhi > xlo { (xlo, xhi) } else { (0.0, 24.0) };
-    let ymax = s
-        .costs
-        .iter()
-        .flat_map(|c| c.iter().map(|v| f(*v)))
-        .fold(0.0, f64::max)
-        .max(1.0)
-        * 1.1;
+    // A logarithmic cost axis: architectures differ by orders of magnitude, and a linear
+    // one would press the cheaper lines together at the bottom.
+    let positive = || {
+        s.costs
+            .iter()
+            .flat_map(|c| c.iter().map(|v| f(*v)))
+            .filter(|v| *v > 0.0)
+    };
+    // Headroom above the highest line for the legend (a third of the height).
+    let ymax = positive().fold(1.0, f64::max) * 8.0;
+    let ymin = positive().fold(ymax, f64::min).min(ymax / 2.0) * 0.7;
     svg(900, 380, |root| {
         let area = root.margin(10, 10, 10, 20);
         let mut chart = ChartBuilder::on(&area)
             .x_label_area_size(44)
             .y_label_area_size(72)
-            .build_cartesian_2d(xlo..xhi, 0f64..ymax)
+            .build_cartesian_2d(xlo..xhi, (ymin..ymax).log_scale())
             .map_err(|e| e.to_string())?;
         chart
             .configure_mesh()
             .x_desc("active hours per day")
-            .y_desc("USD per month")
+            .y_desc("USD per month (log scale)")
+            .y_labels(10)
             .y_label_formatter(&|v| axis_usd(*v))
             .label_style((FONT, 13))
             .light_line_style(RGBColor(243, 244, 246))
@@ -415,7 +422,10 @@ pub fn sensitivity(r: &Report) -> String {
             let pts: Vec<(f64, f64)> = xs
                 .iter()
                 .zip(&s.costs)
-                .map(|(x, c)| (*x, c.get(ai).map(|v| f(*v)).unwrap_or(0.0)))
+                .map(|(x, c)| {
+                    let y = c.get(ai).map(|v| f(*v)).unwrap_or(0.0);
+                    (*x, y.max(ymin))
+                })
                 .collect();
             chart
                 .draw_series(LineSeries::new(pts.clone(), col.stroke_width(3)))

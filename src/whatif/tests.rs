@@ -550,3 +550,27 @@ fn mutated_scenarios_never_panic() {
     }
     assert!(loads > 500 && runs >= 3, "{loads} loads, {runs} runs");
 }
+
+/// The breakdown chart labels each architecture's row once (no empty extra row named
+/// after the first one), and leaves room on the right for its legend.
+#[test]
+fn breakdown_chart_has_one_labelled_row_per_architecture() {
+    let r = report(FLEET);
+    let svg = super::charts::breakdown(&r);
+    assert!(!r.breakdown.is_empty());
+    for (a, _, _) in &r.breakdown {
+        let name = &r.architectures[*a].name;
+        // The SVG backend writes each text's content on a line of its own.
+        let labels = svg.lines().filter(|l| l.trim() == name).count();
+        assert_eq!(labels, 1, "{name}: {labels} labels");
+    }
+}
+
+/// The sensitivity chart's cost axis is logarithmic, so lines an order of magnitude
+/// apart are all readable.
+#[test]
+fn sensitivity_chart_uses_a_log_cost_axis() {
+    let r = report(FLEET);
+    let svg = super::charts::sensitivity(&r);
+    assert!(svg.contains("USD per month (log scale)"), "{svg}");
+}
