@@ -6,6 +6,7 @@
 //! comparison. Nothing here knows about YAML or HTTP.
 
 pub mod address;
+pub mod network;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::platform::CpuKind;
 
 pub use address::{Address, AddressError, AddressForm, Owner, is_name, natural_cmp};
+pub use network::{CertSpec, CertStatus, IpKind, IpSpec};
 
 /// Metadata keys that mark a Machine as managed by flotilla.
 pub const META_MANAGED: &str = "flotilla_managed";
@@ -73,6 +75,10 @@ pub enum Kind {
     Volume,
     BackupPolicy,
     Machine,
+    /// An IP address assigned to an app (`OWNER.ip#KIND`).
+    Ip,
+    /// A custom domain's TLS certificate on an app (`OWNER.cert#HOSTNAME`).
+    Certificate,
 }
 
 impl Kind {
@@ -83,6 +89,8 @@ impl Kind {
             Kind::Volume => "volume",
             Kind::BackupPolicy => "backup_policy",
             Kind::Machine => "machine",
+            Kind::Ip => "ip",
+            Kind::Certificate => "certificate",
         }
     }
 }
@@ -365,6 +373,8 @@ pub enum Spec {
     Volume(VolumeSpec),
     BackupPolicy(BackupSpec),
     Machine(Box<MachineSpec>),
+    Ip(network::IpSpec),
+    Certificate(network::CertSpec),
 }
 
 /// One managed resource.
@@ -397,6 +407,8 @@ impl Resource {
             Spec::Volume(_) => Kind::Volume,
             Spec::BackupPolicy(_) => Kind::BackupPolicy,
             Spec::Machine(_) => Kind::Machine,
+            Spec::Ip(_) => Kind::Ip,
+            Spec::Certificate(_) => Kind::Certificate,
         }
     }
 

@@ -172,6 +172,19 @@ fn describe_create(desired: Option<&ResourceSet>, c: &Change) -> String {
                 "off"
             }
         ),
+        crate::resource::Spec::Ip(ip) => match &ip.network {
+            Some(n) => format!("{} address (network {n})", ip.ip_kind),
+            None => format!("{} address", ip.ip_kind),
+        },
+        crate::resource::Spec::Certificate(c) => format!(
+            "certificate for {} (ACME{})",
+            c.hostname,
+            if c.is_wildcard() {
+                ", DNS-01 via _acme-challenge"
+            } else {
+                ""
+            }
+        ),
         crate::resource::Spec::Machine(m) => format!(
             "machine {} ({}, {} {} MB, {}, idle {})",
             m.name,
@@ -182,6 +195,27 @@ fn describe_create(desired: Option<&ResourceSet>, c: &Change) -> String {
             m.idle.mode.as_str()
         ),
     }
+}
+
+/// Declared certificates Fly has not issued yet (no change: they wait for DNS).
+fn pending_certificates(doc: &PlanDocument, st: Style, out: &mut String) {
+    let pending: Vec<&Change> = doc
+        .changes
+        .iter()
+        .filter(|c| c.is_pending_certificate())
+        .collect();
+    if pending.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "Certificates pending (waiting for DNS records):");
+    for c in pending {
+        let _ = writeln!(out, "  {} {}", st.yellow("~"), c.address);
+    }
+    let _ = writeln!(
+        out,
+        "  {}\n",
+        st.dim("# `flotilla dns SPEC` lists the records to create")
+    );
 }
 
 /// The plan in Terraform's style. `desired` (the desired state the plan was made from)
@@ -266,6 +300,7 @@ pub fn plan_text(doc: &PlanDocument, desired: Option<&ResourceSet>, st: Style) -
         }
         out.push('\n');
     }
+    pending_certificates(doc, st, &mut out);
     for e in &doc.errors {
         let _ = writeln!(out, "{} {e}", st.red("error:"));
     }
