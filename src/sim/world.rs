@@ -452,6 +452,9 @@ pub(crate) struct App {
     pub secrets: BTreeMap<String, Secret>,
     pub secrets_version: u64,
     pub next_seq: u64,
+    /// IP addresses and certificates.
+    #[serde(default)]
+    pub net: super::network::AppNet,
     /// Machines not yet destroyed (kept so app reads stay O(1) with many Machines).
     /// Derived: rebuilt by [`App::reindex`] after loading.
     #[serde(skip)]
@@ -475,6 +478,7 @@ impl App {
             secrets: BTreeMap::new(),
             secrets_version: 0,
             next_seq: 0,
+            net: Default::default(),
             live_machines: 0,
             pending_destroys: BTreeSet::new(),
         }
@@ -631,6 +635,9 @@ pub(crate) struct World {
     /// set), so that, as on Fly, a digest cannot be recomputed from a guessed value.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub digest_key: String,
+    /// Shared addresses, address counters and the DNS records tests declared present.
+    #[serde(default)]
+    pub net: super::network::WorldNet,
 }
 
 impl World {

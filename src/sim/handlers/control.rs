@@ -12,6 +12,7 @@
 //! | `POST /__sim/idle`                   | body `{"app"?, "machine_id"?, "immediate"?}`    |
 //! | `GET /__sim/apps/{app}/machines`     | per-Machine state and secrets version seen      |
 //! | `POST /__sim/save`                   | writes the state file now                       |
+//! | `POST /__sim/dns`                    | body `{"hostname", "present"?}`: DNS in place   |
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -252,4 +253,5 @@ pub(crate) fn routes() -> Router<Arc<Sim>> {
         .route("/__sim/idle", post(idle))
         .route("/__sim/apps/{app}/machines", get(machines))
         .route("/__sim/save", post(save))
+        .merge(super::certificates::control_routes())
 }
