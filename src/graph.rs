@@ -252,6 +252,8 @@ impl Graph {
                 Kind::Secret => "note",
                 Kind::BackupPolicy => "component",
                 Kind::Machine => "box",
+                Kind::Ip => "diamond",
+                Kind::Certificate => "septagon",
             };
             let _ = writeln!(s, "  \"{}\" [shape={shape}];", self.graph[*n]);
         }

@@ -6,6 +6,7 @@
 //! comparison. Nothing here knows about YAML or HTTP.
 
 pub mod address;
+pub mod network;
 pub mod values;
 
 use std::collections::BTreeMap;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::platform::CpuKind;
 
 pub use address::{Address, AddressError, AddressForm, Owner, is_name, natural_cmp};
+pub use network::{CertSpec, CertStatus, IpKind, IpSpec};
 pub use values::{CheckKind, ConcurrencyKind, Protocol, RestartPolicy};
 
 /// Metadata keys that mark a Machine as managed by flotilla.
@@ -111,6 +113,10 @@ pub enum Kind {
     Volume,
     BackupPolicy,
     Machine,
+    /// An IP address assigned to an app (`OWNER.ip#KIND`).
+    Ip,
+    /// A custom domain's TLS certificate on an app (`OWNER.cert#HOSTNAME`).
+    Certificate,
 }
 
 impl Kind {
@@ -121,6 +127,8 @@ impl Kind {
             Kind::Volume => "volume",
             Kind::BackupPolicy => "backup_policy",
             Kind::Machine => "machine",
+            Kind::Ip => "ip",
+            Kind::Certificate => "certificate",
         }
     }
 }
@@ -401,6 +409,8 @@ pub enum Spec {
     Volume(VolumeSpec),
     BackupPolicy(BackupSpec),
     Machine(Box<MachineSpec>),
+    Ip(network::IpSpec),
+    Certificate(network::CertSpec),
 }
 
 /// One managed resource.
@@ -433,6 +443,8 @@ impl Resource {
             Spec::Volume(_) => Kind::Volume,
             Spec::BackupPolicy(_) => Kind::BackupPolicy,
             Spec::Machine(_) => Kind::Machine,
+            Spec::Ip(_) => Kind::Ip,
+            Spec::Certificate(_) => Kind::Certificate,
         }
     }
 

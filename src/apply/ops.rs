@@ -65,6 +65,20 @@ pub enum OpKind {
     Gate {
         wave: usize,
     },
+    /// Assigns the app an IP address of the kind its address names.
+    AssignIp,
+    /// Releases an IP address (a dedicated IPv4 cannot be had back).
+    ReleaseIp {
+        ip: String,
+    },
+    /// Adds a custom domain and starts ACME issuance of its certificate.
+    CreateCertificate {
+        hostname: String,
+    },
+    /// Removes a custom domain and its certificates.
+    DeleteCertificate {
+        hostname: String,
+    },
 }
 
 impl OpKind {
@@ -82,6 +96,10 @@ impl OpKind {
             OpKind::DeleteVolume { .. } => "destroy volume",
             OpKind::DeleteApp { .. } => "destroy app",
             OpKind::Gate { .. } => "rollout gate",
+            OpKind::AssignIp => "assign ip",
+            OpKind::ReleaseIp { .. } => "release ip",
+            OpKind::CreateCertificate { .. } => "create certificate",
+            OpKind::DeleteCertificate { .. } => "delete certificate",
         }
     }
 
@@ -159,6 +177,7 @@ pub fn build(
     b.volumes(&changes);
     b.backup_policies(&changes);
     let updates = b.machines(&changes);
+    b.network(&changes);
     b.delete_apps(&changes);
     let mut ops = b.ops;
     waves(&mut ops, &updates, opts);
@@ -182,15 +201,24 @@ fn refusals(plan: &Plan, opts: &BuildOptions) -> Vec<Refusal> {
             )));
         }
         if c.action == Action::Delete && !opts.allow_destroy {
-            out.push(refuse(
-                "deleting a managed resource no longer in the spec needs --allow-destroy".into(),
-            ));
+            out.push(refuse(delete_refusal(c)));
         }
         if c.data_loss && !opts.allow_data_loss {
             out.push(refuse(format!("{} destroys the volume's data and needs --allow-data-loss (a snapshot is taken first)", c.action.as_str())));
         }
     }
     out
+}
+
+/// Why a delete needs `--allow-destroy`; a dedicated IPv4 says that it is gone for good.
+fn delete_refusal(c: &Change) -> String {
+    if c.kind == Kind::Ip && c.address.ip_kind() == Some(crate::resource::IpKind::V4) {
+        let ip = c.id.as_deref().unwrap_or("(unknown)");
+        return format!(
+            "releasing dedicated IPv4 {ip} is irreversible (Fly does not give a released address back; DNS records pointing at it stop working) and needs --allow-destroy"
+        );
+    }
+    "deleting a managed resource no longer in the spec needs --allow-destroy".into()
 }
 
 /// The operations so far, and which operation brings each resource into being or
@@ -440,6 +468,31 @@ impl<'a> Builder<'a> {
             }
         }
         updates
+    }
+
+    /// IP assignments and certificates: created once their app exists, deleted unless
+    /// their app is deleted (which takes them along).
+    fn network(&mut self, changes: &[&'a Change]) {
+        for c in changes
+            .iter()
+            .filter(|c| matches!(c.kind, Kind::Ip | Kind::Certificate))
+        {
+            let name = c.address.name().unwrap_or_default().to_string();
+            let kind = match (c.kind, c.action) {
+                (Kind::Ip, Action::Create) => OpKind::AssignIp,
+                (Kind::Ip, Action::Delete) => OpKind::ReleaseIp {
+                    ip: c.id.clone().unwrap_or_default(),
+                },
+                (Kind::Certificate, Action::Create) => OpKind::CreateCertificate { hostname: name },
+                (Kind::Certificate, Action::Delete) => OpKind::DeleteCertificate { hostname: name },
+                _ => continue,
+            };
+            if c.action == Action::Delete && self.deleted_apps.contains(c.app.as_str()) {
+                continue;
+            }
+            let deps = self.prerequisites_of(&c.address);
+            self.push(kind, c, deps);
+        }
     }
 
     /// App deletions last: after everything that lives in the app is gone (the

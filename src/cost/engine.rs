@@ -33,6 +33,9 @@ pub struct Pricer<'a> {
     usage_from: Option<&'a ResourceSet>,
     /// Volumes that have a backup policy in the context.
     backed_up: HashSet<&'a Address>,
+    /// Apps that declare IP addresses or certificates in the context: theirs are priced
+    /// from those resources, not from the usage assumptions.
+    networked: HashSet<&'a str>,
     /// Lines already computed for resources with the same parameters (fleets repeat
     /// the same Machine and volume many times): reused with the resource's identity.
     templates: RefCell<HashMap<Template, Vec<LineItem>>>,
@@ -181,12 +184,18 @@ impl<'a> Pricer<'a> {
                 _ => None,
             })
             .collect();
+        let networked = context
+            .iter()
+            .filter(|r| matches!(r.spec, Spec::Ip(_) | Spec::Certificate(_)))
+            .map(|r| r.app.as_str())
+            .collect();
         Pricer {
             table,
             context,
             fallback,
             usage_from: None,
             backed_up,
+            networked,
             templates: RefCell::new(HashMap::new()),
             fleet_lock: None,
         }
@@ -355,6 +364,11 @@ impl<'a> Pricer<'a> {
                 return Ok(());
             }
             Spec::Secret(_) => return Ok(()),
+            Spec::Ip(_) | Spec::Certificate(_) => {
+                self.network_line(r, scratch);
+                scratch.iter().for_each(&mut *f);
+                return Ok(());
+            }
         };
         if let Some(lines) = self.templates.borrow().get(&key) {
             lines.iter().for_each(&mut *f);
@@ -367,7 +381,7 @@ impl<'a> Pricer<'a> {
                 let (v, vu) = self.backed_volume(r, b, usage)?;
                 scratch.push(self.snapshot_line(r, v, vu, b.snapshot_retention)?);
             }
-            Spec::App(_) | Spec::Secret(_) => {}
+            Spec::App(_) | Spec::Secret(_) | Spec::Ip(_) | Spec::Certificate(_) => {}
         }
         scratch.iter().for_each(&mut *f);
         self.templates
@@ -1020,6 +1034,10 @@ impl<'a> Pricer<'a> {
         u: &Usage,
         lines: &mut Vec<LineItem>,
     ) -> Result<(), CostError> {
+        if self.networked.contains(a.name.as_str()) {
+            // Priced from its declared addresses and certificates (`network_line`).
+            return Ok(());
+        }
         let net = &self.table.network;
         let items = [
             (
@@ -1075,6 +1093,48 @@ impl<'a> Pricer<'a> {
             lines.push(l);
         }
         Ok(())
+    }
+}
+
+impl Pricer<'_> {
+    /// The line of a declared IP address (dedicated IPv4 only: the others are free) or
+    /// certificate (single-hostname or wildcard).
+    fn network_line(&self, r: &Resource, lines: &mut Vec<LineItem>) {
+        let net = &self.table.network;
+        let (item, row, description, unit, declared) = match &r.spec {
+            Spec::Ip(ip) if ip.ip_kind == crate::resource::IpKind::V4 => (
+                Item::DedicatedIpv4,
+                &net.dedicated_ipv4,
+                format!("dedicated IPv4 address for app {}", r.app),
+                "app-month",
+                "ips: v4",
+            ),
+            Spec::Certificate(c) if c.is_wildcard() => (
+                Item::WildcardCertificate,
+                &net.wildcard_certificate,
+                format!("wildcard certificate {} for app {}", c.hostname, r.app),
+                "cert-month",
+                "hostnames (wildcard)",
+            ),
+            Spec::Certificate(c) => (
+                Item::Certificate,
+                &net.certificate,
+                format!("certificate {} for app {}", c.hostname, r.app),
+                "cert-month",
+                "hostnames",
+            ),
+            _ => return,
+        };
+        let mut l = self.line(
+            r,
+            item,
+            description,
+            (Decimal::ONE, unit),
+            (row.price, row.price),
+        );
+        l.sources = vec![row.source_ref()];
+        l.assumptions = vec![format!("declared ({declared})")];
+        lines.push(l);
     }
 }
 

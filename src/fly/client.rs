@@ -1084,6 +1084,9 @@ fn describe(e: &reqwest::Error) -> String {
     msg
 }
 
+/// IP assignments and certificates (`client/network.rs`).
+mod network;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,8 @@
 //! limits) each app's Machines; for the apps flotilla may own (the spec's app names, and
 //! apps whose Machines carry `flotilla_managed=true`, the fleets' sentinel apps and the
 //! apps their sentinels mark as being removed) it also lists volumes and secrets (names
-//! and digests only). Other apps are not looked into further.
+//! and digests only), IP assignments and certificates. Other apps are not looked into
+//! further.
 
 use std::collections::HashSet;
 
@@ -22,6 +23,31 @@ pub const CONCURRENCY: usize = 64;
 enum Listed {
     Volumes(usize, Vec<crate::wire::Volume>),
     Secrets(usize, Vec<crate::wire::Secret>),
+    Ips(usize, Vec<crate::wire::IpAssignment>),
+    Certificates(usize, Vec<crate::wire::Certificate>),
+}
+
+/// What to list of an owned app.
+#[derive(Clone, Copy)]
+enum Job {
+    Volumes,
+    Secrets,
+    Ips,
+    Certificates,
+}
+
+impl Job {
+    const ALL: [Job; 4] = [Job::Volumes, Job::Secrets, Job::Ips, Job::Certificates];
+}
+
+/// One listing of app `i`.
+async fn list(client: &Client, i: usize, name: &str, job: Job) -> Result<Listed, ApiError> {
+    Ok(match job {
+        Job::Volumes => Listed::Volumes(i, client.list_volumes(name).await?),
+        Job::Secrets => Listed::Secrets(i, client.list_secrets(name).await?),
+        Job::Ips => Listed::Ips(i, client.list_ips(name).await?),
+        Job::Certificates => Listed::Certificates(i, client.list_certificates(name).await?),
+    })
 }
 
 /// Observes `org`. `declared` are the app names the spec manages.
@@ -61,31 +87,16 @@ pub async fn observe(
             owned.push(AppSnapshot {
                 app,
                 machines,
-                volumes: Vec::new(),
-                secrets: Vec::new(),
+                ..AppSnapshot::default()
             });
         }
     }
-    // Volumes and secrets of the apps flotilla may own, as one flat stream of requests.
+    // Volumes, secrets, addresses and certificates of the apps flotilla may own, as one
+    // flat stream of requests.
     let names: Vec<String> = owned.iter().map(|a| a.app.name.clone()).collect();
-    let jobs = (0..names.len()).flat_map(|i| [(i, true), (i, false)]);
+    let jobs = (0..names.len()).flat_map(|i| Job::ALL.map(|j| (i, j)));
     let results: Vec<Result<Listed, ApiError>> = stream::iter(jobs)
-        .map(|(i, volumes)| {
-            let name = &names[i];
-            async move {
-                if volumes {
-                    client
-                        .list_volumes(name)
-                        .await
-                        .map(|v| Listed::Volumes(i, v))
-                } else {
-                    client
-                        .list_secrets(name)
-                        .await
-                        .map(|s| Listed::Secrets(i, s))
-                }
-            }
-        })
+        .map(|(i, job)| list(client, i, &names[i], job))
         .buffer_unordered(concurrency)
         .collect()
         .await;
@@ -93,6 +104,8 @@ pub async fn observe(
         match r? {
             Listed::Volumes(i, v) => owned[i].volumes = v,
             Listed::Secrets(i, s) => owned[i].secrets = s,
+            Listed::Ips(i, ips) => owned[i].ips = ips,
+            Listed::Certificates(i, c) => owned[i].certificates = c,
         }
     }
     let mut out = owned;
@@ -101,6 +114,8 @@ pub async fn observe(
         a.machines.sort_by(|x, y| x.id.cmp(&y.id));
         a.volumes.sort_by(|x, y| x.id.cmp(&y.id));
         a.secrets.sort_by(|x, y| x.name.cmp(&y.name));
+        a.ips.sort_by(|x, y| x.ip.cmp(&y.ip));
+        a.certificates.sort_by(|x, y| x.hostname.cmp(&y.hostname));
     }
     Ok(Snapshot {
         format_version: STATE_FORMAT_VERSION,

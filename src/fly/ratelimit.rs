@@ -41,6 +41,14 @@ pub enum Act {
     SnapshotCreate,
     SecretsList,
     SecretsUpdate,
+    IpList,
+    IpAssign,
+    IpRelease,
+    CertList,
+    CertGet,
+    CertCreate,
+    CertCheck,
+    CertDelete,
 }
 
 impl Act {
@@ -67,6 +75,9 @@ impl Act {
                 | Act::VolumeGet
                 | Act::SnapshotList
                 | Act::SecretsList
+                | Act::IpList
+                | Act::CertList
+                | Act::CertGet
         )
     }
 }

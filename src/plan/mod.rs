@@ -311,6 +311,12 @@ pub fn diff(desired: &ResourceSet, observed: &Observed) -> Plan {
                 }
             }
             (Spec::Machine(dm), Spec::Machine(om)) => diff_machine(dm, om, &mut c),
+            (Spec::Ip(_), Spec::Ip(_)) => {}
+            (Spec::Certificate(_), Spec::Certificate(oc)) => {
+                if oc.status == Some(crate::resource::CertStatus::Pending) {
+                    c.reasons.push(CERT_PENDING.into());
+                }
+            }
             _ => {
                 c.fields.push(field(
                     FieldPath::Kind,
@@ -370,6 +376,20 @@ pub fn diff(desired: &ResourceSet, observed: &Observed) -> Plan {
         summary,
         errors,
         cost: None,
+    }
+}
+
+/// The reason on a declared certificate Fly has not issued yet (its DNS records are
+/// missing): shown as pending, not as a change.
+pub const CERT_PENDING: &str =
+    "pending: waiting for the DNS records (`flotilla dns SPEC` lists them)";
+
+impl Change {
+    /// A declared certificate still waiting for its DNS records.
+    pub fn is_pending_certificate(&self) -> bool {
+        self.kind == Kind::Certificate
+            && self.action == Action::Noop
+            && self.reasons.iter().any(|r| r == CERT_PENDING)
     }
 }
 

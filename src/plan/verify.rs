@@ -131,6 +131,8 @@ impl Checker<'_> {
                 Spec::Volume(v) => self.volume(&r.address, v, set),
                 Spec::BackupPolicy(b) => self.backup(&r.address, b, set),
                 Spec::Machine(m) => self.machine(r, m, set),
+                Spec::Ip(ip) => self.ip(&r.address, ip),
+                Spec::Certificate(c) => self.certificate(&r.address, c),
             }
         }
     }
@@ -162,6 +164,27 @@ impl Checker<'_> {
         }
         if let Some(p) = platform::app_name_problem(&r.app) {
             self.error(Some(a), format!("app name `{}` {p}", r.app));
+        }
+    }
+
+    fn ip(&mut self, a: &Address, ip: &crate::resource::IpSpec) {
+        if a.ip_kind() != Some(ip.ip_kind) {
+            self.error(
+                Some(a),
+                format!("a {} address does not match its address", ip.ip_kind),
+            );
+        }
+    }
+
+    fn certificate(&mut self, a: &Address, c: &crate::resource::CertSpec) {
+        if a.name() != Some(c.hostname.as_str()) {
+            self.error(
+                Some(a),
+                format!("certificate `{}` does not match its address", c.hostname),
+            );
+        }
+        if let Some(p) = crate::resource::network::hostname_problem(&c.hostname) {
+            self.error(Some(a), format!("hostname `{}` {p}", c.hostname));
         }
     }
 

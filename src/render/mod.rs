@@ -203,6 +203,20 @@ fn describe_create(desired: Option<&ResourceSet>, c: &Change, out: &mut String) 
                 }
             );
         }
+        Spec::Ip(ip) => {
+            let _ = write!(out, "{} address", ip.ip_kind);
+            if let Some(n) = &ip.network {
+                let _ = write!(out, " (network {n})");
+            }
+        }
+        Spec::Certificate(c) => {
+            let dns01 = if c.is_wildcard() {
+                ", DNS-01 via _acme-challenge"
+            } else {
+                ""
+            };
+            let _ = write!(out, "certificate for {} (ACME{dns01})", c.hostname);
+        }
         Spec::Machine(m) => {
             let _ = write!(
                 out,
@@ -288,6 +302,27 @@ fn monthly_line(out: &mut String, c: &Change, st: Style) {
     out.push('\n');
 }
 
+/// Declared certificates Fly has not issued yet (no change: they wait for DNS).
+fn pending_certificates(doc: &PlanDocument, st: Style, out: &mut String) {
+    let pending: Vec<&Change> = doc
+        .changes
+        .iter()
+        .filter(|c| c.is_pending_certificate())
+        .collect();
+    if pending.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "Certificates pending (waiting for DNS records):");
+    for c in pending {
+        let _ = writeln!(out, "  {} {}", st.yellow("~"), c.address);
+    }
+    let _ = writeln!(
+        out,
+        "  {}\n",
+        st.dim("# `flotilla dns SPEC` lists the records to create")
+    );
+}
+
 /// The plan in Terraform's style. `desired` (the desired state the plan was made from)
 /// describes created resources; without it they are named by kind and app.
 pub fn plan_text(doc: &PlanDocument, desired: Option<&ResourceSet>, st: Style) -> String {
@@ -321,6 +356,7 @@ pub fn plan_text(doc: &PlanDocument, desired: Option<&ResourceSet>, st: Style) -
         }
         out.push('\n');
     }
+    pending_certificates(doc, st, &mut out);
     for e in &doc.errors {
         let _ = writeln!(out, "{} {e}", st.red("error:"));
     }

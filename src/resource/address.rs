@@ -20,6 +20,9 @@
 //!            | ".volume." name index [ instance ]
 //!            | ".backup." name index [ instance ]
 //!            | ".secret." name
+//!            | ".ip#" ip-kind [ "@" 1*char ]   (an IP assignment; `@IP`: a second one of a kind)
+//!            | ".cert#" 1*char             (a custom domain's certificate, by hostname)
+//! ip-kind    = "shared_v4" | "v4" | "v6" | "private_v6"
 //! foreign-volume = "volume" instance       (a mount of a volume flotilla does not manage)
 //! rollout-gate   = "rollout.wave" index
 //! whatif     = "whatif." label             (a capacity model; label is any non-empty text)
@@ -33,7 +36,8 @@
 //! `tenant.alice.volume.data[0]`, `app.router.backup.cache[1]`, `tenant.alice.secret.KEY`,
 //! `tenant.alice.machine[0]#e784079b` (a duplicate), `app.web.machine#e784079b`,
 //! `volume#vol_123`, `tenant.alice#secrets`, `rollout.wave[2]`, `whatif.hybrid`,
-//! `org.snapshot_allowance`.
+//! `org.snapshot_allowance`, `tenant.alice.ip#v6`, `app.router.ip#v4@198.51.100.7`,
+//! `tenant.alice.cert#alice.myjarvis.io`, `app.router.cert#*.myjarvis.io`.
 //!
 //! The spec's naming rules are stricter than `name`; constructors expect names that
 //! satisfy [`is_name`] (the spec's validation and the state interpretation see to it).
@@ -52,6 +56,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::Kind;
+use super::network::IpKind;
 
 /// Who owns a group of resources: a tenant, or a shared (non-tenant) app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -99,6 +104,10 @@ pub enum AddressForm {
     Volume,
     BackupPolicy,
     Secret,
+    /// `OWNER.ip#KIND`: an IP assignment of the owner's app.
+    Ip,
+    /// `OWNER.cert#HOSTNAME`: the certificate of a custom domain.
+    Certificate,
     /// `OWNER#secrets`: the one request that sets an app's secrets.
     SecretBatch,
     /// `volume#ID`: a mounted volume that is not managed.
@@ -118,6 +127,8 @@ const VOLUME: &str = ".volume.";
 const BACKUP: &str = ".backup.";
 const SECRET: &str = ".secret.";
 const SECRET_BATCH: &str = "#secrets";
+const IP: &str = ".ip#";
+const CERT: &str = ".cert#";
 const FOREIGN_VOLUME: &str = "volume";
 const ROLLOUT: &str = "rollout.wave";
 const WHATIF: &str = "whatif.";
@@ -313,6 +324,35 @@ impl Address {
             .build()
     }
 
+    /// `OWNER.ip#KIND`: the app's IP address of that kind.
+    pub fn ip(owner: &Owner<'_>, kind: IpKind) -> Address {
+        Builder::new(AddressForm::Ip, capacity(owner, 12))
+            .owner(owner)
+            .lit(IP)
+            .name(kind.as_str())
+            .build()
+    }
+
+    /// `OWNER.ip#KIND@IP`: a further address of a kind the app already has one of.
+    pub fn extra_ip(owner: &Owner<'_>, kind: IpKind, ip: &str) -> Address {
+        let mut b = Builder::new(AddressForm::Ip, capacity(owner, 14 + ip.len()))
+            .owner(owner)
+            .lit(IP)
+            .name(kind.as_str())
+            .lit("@");
+        b.parts.instance = Some(b.pos());
+        b.lit(ip).build()
+    }
+
+    /// `OWNER.cert#HOSTNAME`: the certificate of a custom domain.
+    pub fn certificate(owner: &Owner<'_>, hostname: &str) -> Address {
+        Builder::new(AddressForm::Certificate, capacity(owner, hostname.len()))
+            .owner(owner)
+            .lit(CERT)
+            .name(hostname)
+            .build()
+    }
+
     /// `OWNER#secrets`: the request that sets (and deletes) an app's secrets.
     pub fn secret_batch(owner: &Owner<'_>) -> Address {
         Builder::new(AddressForm::SecretBatch, capacity(owner, 0))
@@ -423,6 +463,8 @@ impl Address {
             AddressForm::Volume => Some(Kind::Volume),
             AddressForm::BackupPolicy => Some(Kind::BackupPolicy),
             AddressForm::Secret => Some(Kind::Secret),
+            AddressForm::Ip => Some(Kind::Ip),
+            AddressForm::Certificate => Some(Kind::Certificate),
             _ => None,
         }
     }
@@ -444,8 +486,8 @@ impl Address {
         }
     }
 
-    /// The volume name (volumes and backup policies), the secret name, the what-if
-    /// label or the organization line's name.
+    /// The volume name (volumes and backup policies), the secret name, the IP kind,
+    /// the certificate's hostname, the what-if label or the organization line's name.
     pub fn name(&self) -> Option<&str> {
         self.parts.name.map(|s| self.slice(s))
     }
@@ -461,6 +503,14 @@ impl Address {
         self.parts
             .instance
             .map(|start| &self.text[start as usize..])
+    }
+
+    /// The kind of an IP assignment's address.
+    pub fn ip_kind(&self) -> Option<IpKind> {
+        match self.parts.form {
+            AddressForm::Ip => self.name().and_then(IpKind::from_name),
+            _ => None,
+        }
     }
 
     /// A second object claiming a slot (or one that names none): it has an instance ID.
@@ -672,11 +722,47 @@ fn parse_owned(mut c: Cursor<'_>) -> Result<Parts, &'static str> {
         c.end()?;
         return Ok(p);
     }
+    if c.eat(IP) {
+        return parse_ip(c, p);
+    }
+    if c.eat(CERT) {
+        if c.at_end() {
+            return Err("a hostname is missing after `.cert#`");
+        }
+        p.form = AddressForm::Certificate;
+        p.name = Some(Span {
+            start: offset(c.pos),
+            end: offset(c.s.len()),
+        });
+        return Ok(p);
+    }
     Err(if tenant {
-        "expected `.app`, `.machine`, `.volume.`, `.backup.`, `.secret.` or `#secrets` after the tenant"
+        "expected `.app`, `.machine`, `.volume.`, `.backup.`, `.secret.`, `.ip#`, `.cert#` or `#secrets` after the tenant"
     } else {
-        "expected `.machine`, `.volume.`, `.backup.`, `.secret.` or `#secrets` after the app"
+        "expected `.machine`, `.volume.`, `.backup.`, `.secret.`, `.ip#`, `.cert#` or `#secrets` after the app"
     })
+}
+
+/// `KIND [ "@" IP ]` after `.ip#`.
+fn parse_ip(mut c: Cursor<'_>, mut p: Parts) -> Result<Parts, &'static str> {
+    p.form = AddressForm::Ip;
+    let start = c.pos;
+    let len = c.rest().find('@').unwrap_or(c.rest().len());
+    if IpKind::from_name(&c.rest()[..len]).is_none() {
+        return Err("an IP kind is one of shared_v4, v4, v6, private_v6");
+    }
+    c.pos += len;
+    p.name = Some(Span {
+        start: offset(start),
+        end: offset(c.pos),
+    });
+    if c.eat("@") {
+        if c.at_end() {
+            return Err("an address is missing after `@`");
+        }
+        p.instance = Some(offset(c.pos));
+    }
+    Ok(p)
 }
 
 impl fmt::Display for Address {

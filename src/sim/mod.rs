@@ -31,6 +31,7 @@ mod faults;
 mod handlers;
 mod ids;
 mod model;
+mod network;
 mod normalize;
 mod persist;
 mod ratelimit;

@@ -44,6 +44,14 @@ pub(crate) enum Action {
     SecretSet,
     SecretDelete,
     SecretsUpdate,
+    IpList,
+    IpAssign,
+    IpRelease,
+    CertList,
+    CertGet,
+    CertCreate,
+    CertCheck,
+    CertDelete,
 }
 
 impl Action {

@@ -530,6 +530,9 @@ pub(crate) struct App {
     /// deletes them with it.
     #[serde(default)]
     pub retired_snapshots: BTreeMap<String, Vec<Snapshot>>,
+    /// IP addresses and certificates.
+    #[serde(default)]
+    pub net: super::network::AppNet,
     /// Machines not yet destroyed (kept so app reads stay O(1) with many Machines).
     /// Derived: rebuilt by [`App::reindex`] after loading.
     #[serde(skip)]
@@ -554,6 +557,7 @@ impl App {
             secrets_version: 0,
             next_seq: 0,
             retired_snapshots: BTreeMap::new(),
+            net: Default::default(),
             live_machines: 0,
             pending_destroys: BTreeSet::new(),
         }
@@ -710,6 +714,9 @@ pub(crate) struct World {
     /// set), so that, as on Fly, a digest cannot be recomputed from a guessed value.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub digest_key: String,
+    /// Shared addresses, address counters and the DNS records tests declared present.
+    #[serde(default)]
+    pub net: super::network::WorldNet,
 }
 
 impl World {

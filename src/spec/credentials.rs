@@ -537,7 +537,8 @@ pub fn in_resource(r: &Resource) -> Vec<(String, String, Kind)> {
         }
         Spec::Volume(v) => check(&named("volume name"), &v.name, None),
         Spec::Secret(s) => check(&named("secret name"), &s.name, None),
-        Spec::App(_) | Spec::BackupPolicy(_) => {}
+        Spec::Certificate(c) => check(&named("hostname"), &c.hostname, None),
+        Spec::App(_) | Spec::BackupPolicy(_) | Spec::Ip(_) => {}
     }
     out
 }

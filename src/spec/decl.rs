@@ -646,6 +646,26 @@ pub const USAGE: Setting<Tree> = tree(
     "usage assumptions for cost estimates",
 );
 
+// Networking: the app's IP addresses and custom domains (`resource::network`).
+
+/// IP address kinds, as written in specs (Fly's assignment types).
+pub const IP_KINDS: &[&str] = &["shared_v4", "v4", "v6", "private_v6"];
+const IP_KIND: Ty = Ty::Enum(IP_KINDS);
+pub const IPS: Setting<Tree> = tree(
+    "ips",
+    Ty::List(&IP_KIND),
+    "the app's IP addresses: shared_v4, v4 (dedicated, billed), v6, private_v6 (Flycast); unset: not managed",
+);
+pub const FLYCAST_NETWORK: Setting<Text> = text(
+    "flycast_network",
+    "the private network of the private_v6 (Flycast) address (unset: the org's default)",
+);
+pub const HOSTNAMES: Setting<Tree> = tree(
+    "hostnames",
+    Ty::List(&TEXT),
+    "custom domains served by the app, a certificate each; templates; `*.` as the first label for a wildcard",
+);
+
 /// Settings that defaults, tiers, tenants and shared apps can all set.
 pub const SETTINGS_FIELDS: &[Field] = &[
     IMAGE.field,
@@ -665,6 +685,9 @@ pub const SETTINGS_FIELDS: &[Field] = &[
     BACKUPS.field,
     LIFECYCLE.field,
     USAGE.field,
+    IPS.field,
+    FLYCAST_NETWORK.field,
+    HOSTNAMES.field,
 ];
 
 // ---------------------------------------------------------------------------------------

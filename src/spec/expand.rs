@@ -28,6 +28,8 @@ use crate::spec::settings::{Effective, Layer};
 use crate::spec::templates::Templates;
 use crate::spec::yaml::{Node, Value};
 
+mod network;
+
 /// The most Machines one spec may declare (a bound on work and memory).
 pub const MAX_MACHINES: usize = 200_000;
 
@@ -164,6 +166,8 @@ struct Output {
     book: AppBook,
     resources: Vec<Resource>,
     infos: Vec<TenantInfo>,
+    /// Custom domains declared so far, fleet-wide.
+    hostnames: network::HostBook,
 }
 
 /// The Machines of one tenant or shared app, and how to name them.
@@ -729,6 +733,14 @@ impl<'a> Expander<'a> {
                 }),
             });
             let base = context! { org => &self.org, app => &a.name, role => &a.role };
+            let desc = format!("app `{}` ({})", a.name, a.path);
+            let who = network::NetOwner {
+                owner,
+                app: &a.name,
+                tenant: None,
+                desc: &desc,
+            };
+            self.expand_network(out, &who, &a.settings, &base);
             let group = Group {
                 owner,
                 app: &a.name,
@@ -794,6 +806,19 @@ impl<'a> Expander<'a> {
             app: app.clone(),
         });
         let base = context! { app => &app, region => &t.settings.region, ..base };
+        let desc = format!("tenant `{}` ({})", t.name, t.path);
+        let in_shared = shared.contains(app.as_str());
+        let who = network::NetOwner {
+            owner: if in_shared {
+                Owner::SharedApp(&app)
+            } else {
+                owner
+            },
+            app: &app,
+            tenant: (!in_shared).then_some(t.name.as_str()),
+            desc: &desc,
+        };
+        self.expand_network(out, &who, &t.settings, &base);
         let group = Group {
             owner,
             app: &app,

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use crate::diag::{Diagnostic, Mark};
 use crate::platform::{self, Preset};
-use crate::resource::{Check, IdleMode, IdlePolicy, SecretSource, Service, Usage};
+use crate::resource::{Check, IdleMode, IdlePolicy, IpKind, SecretSource, Service, Usage};
 use crate::spec::decl::{self, Kind, Setting};
 use crate::spec::expand::{Sink, err};
 use crate::spec::settings::Effective;
@@ -36,6 +36,18 @@ pub(crate) struct Resolved {
     pub snapshot_before_destroy: bool,
     pub prevent_destroy: bool,
     pub usage: Usage,
+    pub network: NetworkSettings,
+}
+
+/// The app's declared IP addresses and custom domains.
+#[derive(Default)]
+pub(crate) struct NetworkSettings {
+    /// Each kind once, in the order declared.
+    pub ips: Vec<IpKind>,
+    /// The Flycast address's network (`flycast_network`).
+    pub flycast_network: Option<String>,
+    /// (template source, origin path, mark) of each hostname.
+    pub hostnames: Vec<(String, String, Mark)>,
 }
 
 pub(crate) struct VolumeSettings {
@@ -97,6 +109,7 @@ pub(crate) fn resolve(
     let metadata = r.metadata();
     let secrets = r.secrets(&env);
     let volume = r.volume();
+    let network = r.network();
     if !r.ok {
         return None;
     }
@@ -118,6 +131,7 @@ pub(crate) fn resolve(
         snapshot_before_destroy: eff.or_default(&decl::SNAPSHOT_BEFORE_DESTROY),
         prevent_destroy: eff.or_default(&decl::PREVENT_DESTROY),
         usage: eff.usage(),
+        network,
     })
 }
 
@@ -159,6 +173,64 @@ impl Resolver<'_, '_> {
             self.add(d);
         }
         self.eff.set(s).map(|(v, m)| (v.to_string(), m))
+    }
+
+    /// IP kinds (each once), the Flycast network (only with `private_v6`) and hostname
+    /// templates (compiled here; rendered and checked per app in `expand`).
+    fn network(&mut self) -> NetworkSettings {
+        let mut ips: Vec<IpKind> = Vec::new();
+        let listed = self.eff.strings(&decl::IPS);
+        let origin = self.eff.origin_of(&decl::IPS);
+        for (i, (name, mark)) in listed.iter().enumerate() {
+            // The checker refused unknown kinds already.
+            let Some(kind) = IpKind::from_name(name) else {
+                continue;
+            };
+            if let Some(first) = listed[..i].iter().position(|(n, _)| n == name) {
+                let d = err(
+                    format!(
+                        "IP kind `{name}` is listed twice ({origin}[{first}] at {}:{} and {origin}[{i}] at {}:{})",
+                        listed[first].1.line, listed[first].1.col, mark.line, mark.col
+                    ),
+                    &format!("{origin}[{i}]"),
+                    *mark,
+                )
+                .hint("an app gets one address of each kind; list it once");
+                self.add(d);
+                continue;
+            }
+            ips.push(kind);
+        }
+        let flycast_network = self
+            .eff
+            .set(&decl::FLYCAST_NETWORK)
+            .map(|(n, m)| (n.to_string(), m));
+        if let Some((_, mark)) = &flycast_network
+            && !ips.contains(&IpKind::PrivateV6)
+        {
+            let d =
+                Diagnostic::warning("flycast_network has no effect without `private_v6` in `ips`")
+                    .path(self.eff.origin_of(&decl::FLYCAST_NETWORK))
+                    .at(*mark)
+                    .hint("add `private_v6` to `ips`, or remove `flycast_network`");
+            self.add(d);
+        }
+        let hostnames = self.eff.strings(&decl::HOSTNAMES);
+        let origin = self.eff.origin_of(&decl::HOSTNAMES);
+        let hostnames = hostnames
+            .into_iter()
+            .enumerate()
+            .map(|(i, (src, mark))| {
+                let path = format!("{origin}[{i}]");
+                self.compile(&src, &path, mark);
+                (src, path, mark)
+            })
+            .collect();
+        NetworkSettings {
+            ips,
+            flycast_network: flycast_network.map(|(n, _)| n),
+            hostnames,
+        }
     }
 
     /// Image, region and fallback regions.

@@ -1,8 +1,8 @@
 //! Normalization: the owned Fly objects as resources at their addresses — the app,
 //! volumes with their snapshot policies, Machines (through
-//! [`crate::fly::convert::normalize_machine`]) and secrets with the fingerprint the
-//! app's Machines recorded — and `prevent_destroy` recorded on Machines spread to
-//! everything of their owner.
+//! [`crate::fly::convert::normalize_machine`]), secrets with the fingerprint the
+//! app's Machines recorded, IP assignments and certificates — and `prevent_destroy`
+//! recorded on Machines spread to everything of their owner.
 
 use std::collections::{HashMap, HashSet};
 
@@ -10,8 +10,9 @@ use super::{AppView, Context, Observed, Unmanaged, UnmanagedKind};
 use crate::fly::convert::normalize_machine;
 use crate::platform;
 use crate::resource::{
-    Address, AppSpec, BackupSpec, Kind, META_PROTECT, META_SECRETS, META_TENANT, Owner, Resource,
-    SecretSource, SecretSpec, Spec, VolumeSpec, is_name,
+    Address, AppSpec, BackupSpec, CertSpec, CertStatus, IpKind, IpSpec, Kind, META_PROTECT,
+    META_SECRETS, META_TENANT, Owner, Resource, SecretSource, SecretSpec, Spec, VolumeSpec,
+    is_name,
 };
 use crate::wire as fly;
 
@@ -27,6 +28,67 @@ pub(super) fn app_resources(
     volume_resources(cx, view, out, resources);
     machine_resources(cx, view, out, resources);
     secret_resources(cx, view, out, resources);
+    network_resources(view, resources);
+}
+
+/// The app's IP assignments (the first of each kind at `OWNER.ip#KIND`, further ones at
+/// `OWNER.ip#KIND@IP`; egress addresses are not managed) and certificates.
+fn network_resources(view: &AppView<'_>, resources: &mut Vec<Resource>) {
+    let Some(owner) = view.app_address.owner() else {
+        return;
+    };
+    let mut seen: HashSet<IpKind> = HashSet::new();
+    for a in view.snap.ips.iter().filter(|a| !a.egress) {
+        let kind = IpKind::of_assignment(&a.ip, a.shared);
+        let address = if seen.insert(kind) {
+            Address::ip(&owner, kind)
+        } else {
+            Address::extra_ip(&owner, kind, &a.ip)
+        };
+        let network = a
+            .network
+            .as_ref()
+            .map(|n| n.name.clone())
+            .filter(|n| !n.is_empty());
+        resources.push(network_resource(
+            view,
+            address,
+            Some(a.ip.clone()),
+            Spec::Ip(IpSpec {
+                ip_kind: kind,
+                network,
+                ip: Some(a.ip.clone()),
+            }),
+        ));
+    }
+    for c in &view.snap.certificates {
+        resources.push(network_resource(
+            view,
+            Address::certificate(&owner, &c.hostname),
+            Some(c.hostname.clone()),
+            Spec::Certificate(CertSpec {
+                hostname: c.hostname.clone(),
+                status: Some(CertStatus::from_fly(&c.status, c.configured)),
+            }),
+        ));
+    }
+}
+
+fn network_resource(
+    view: &AppView<'_>,
+    address: Address,
+    id: Option<String>,
+    spec: Spec,
+) -> Resource {
+    Resource {
+        address,
+        tenant: view.app_tenant.clone(),
+        app: view.name.to_string(),
+        prevent_destroy: false,
+        id,
+        usage: None,
+        spec,
+    }
 }
 
 fn app_resource(cx: &Context<'_>, view: &AppView<'_>) -> Resource {

@@ -37,7 +37,7 @@ pub(super) fn index_desired(desired: &Desired) -> HashMap<&str, AppIndex<'_>> {
             Spec::Secret(s) => {
                 e.secrets.insert(s.name.as_str(), r);
             }
-            Spec::BackupPolicy(_) => {}
+            Spec::BackupPolicy(_) | Spec::Ip(_) | Spec::Certificate(_) => {}
         }
     }
     by_app

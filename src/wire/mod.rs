@@ -6,7 +6,9 @@
 //! other's internals.
 
 pub mod api;
+pub mod network;
 pub mod snapshot;
 
 pub use api::*;
+pub use network::{Certificate, IpAssignment};
 pub use snapshot::{AppSnapshot, STATE_FORMAT_VERSION, Snapshot};

@@ -29,6 +29,12 @@ pub struct AppSnapshot {
     pub volumes: Vec<api::Volume>,
     #[serde(default)]
     pub secrets: Vec<api::Secret>,
+    /// IP assignments (apps flotilla may own; absent in older state files).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ips: Vec<super::network::IpAssignment>,
+    /// Certificates of custom domains (as `ips`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certificates: Vec<super::network::Certificate>,
 }
 
 impl Snapshot {

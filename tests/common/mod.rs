@@ -75,6 +75,34 @@ pub fn applied_snapshot(desired: &Desired) -> Snapshot {
         let i = app_of(&mut apps, &r.app);
         match &r.spec {
             Spec::App(_) | Spec::BackupPolicy(_) => {}
+            Spec::Ip(ip) => {
+                let n = apps[i].ips.len() + 1;
+                let addr = match ip.ip_kind {
+                    flotilla::resource::IpKind::SharedV4 => "203.0.113.1".to_string(),
+                    flotilla::resource::IpKind::V4 => format!("198.51.100.{n}"),
+                    flotilla::resource::IpKind::V6 => format!("2001:db8::{n}"),
+                    flotilla::resource::IpKind::PrivateV6 => format!("fdaa:0:db8::{n}"),
+                };
+                apps[i].ips.push(flotilla::wire::IpAssignment {
+                    ip: addr,
+                    shared: ip.ip_kind == flotilla::resource::IpKind::SharedV4,
+                    network: ip
+                        .network
+                        .as_ref()
+                        .map(|n| flotilla::wire::network::IpNetwork {
+                            name: n.clone(),
+                            org_slug: None,
+                        }),
+                    ..Default::default()
+                });
+            }
+            Spec::Certificate(c) => apps[i].certificates.push(flotilla::wire::Certificate {
+                hostname: c.hostname.clone(),
+                configured: true,
+                acme_requested: true,
+                status: "issued".into(),
+                dns_requirements: None,
+            }),
             Spec::Secret(s) => apps[i].secrets.push(fly::Secret {
                 name: s.name.clone(),
                 digest: short_id("", &format!("secret:{}", r.address)),

@@ -8,7 +8,8 @@
 //!
 //! The operation units decide *what* an operation does, one unit per kind of resource:
 //! [`app`], [`secrets`], [`volume`], [`backup`], [`machine`] (with [`health`] for the
-//! started-and-passing checks) and [`gate`] (rollout waves). They share two helpers
+//! started-and-passing checks), [`network`] (IP addresses, certificates) and [`gate`]
+//! (rollout waves). They share two helpers
 //! instead of hand-written loops: [`confirm::act_confirmed`] (a create whose response
 //! may be lost is looked up before it is retried or reported, so a lost response never
 //! makes a second app, Machine or volume) and [`poll::poll_until`] (wait for a state
@@ -23,6 +24,7 @@ mod health;
 mod lease;
 mod machine;
 mod machine_update;
+mod network;
 mod poll;
 mod rollout_mark;
 mod scheduler;
@@ -94,5 +96,13 @@ async fn run(sh: &Shared, op: &Op) -> OpResult {
         }
         OpKind::DeleteMachine { id } => machine::delete(sh, op, id).await,
         OpKind::Gate { wave } => gate::check(sh, *wave).await,
+        OpKind::AssignIp => network::assign(sh, op).await,
+        OpKind::ReleaseIp { ip } => network::release(sh, op, ip).await,
+        OpKind::CreateCertificate { hostname } => {
+            network::create_certificate(sh, op, hostname).await
+        }
+        OpKind::DeleteCertificate { hostname } => {
+            network::delete_certificate(sh, op, hostname).await
+        }
     }
 }

@@ -114,6 +114,41 @@ fn parts_of_each_form() {
 }
 
 #[test]
+fn ip_and_certificate_addresses() {
+    let v6 = a("tenant.alice.ip#v6");
+    assert_eq!(v6.form(), AddressForm::Ip);
+    assert_eq!(v6.kind(), Some(Kind::Ip));
+    assert_eq!(v6.ip_kind(), Some(IpKind::V6));
+    assert_eq!((v6.name(), v6.instance()), (Some("v6"), None));
+    assert_eq!(v6, Address::ip(&Owner::Tenant("alice"), IpKind::V6));
+    assert!(!v6.is_duplicate());
+
+    let extra = a("app.router.ip#v4@198.51.100.7");
+    assert_eq!(extra.ip_kind(), Some(IpKind::V4));
+    assert_eq!(extra.instance(), Some("198.51.100.7"));
+    assert!(extra.is_duplicate());
+    assert_eq!(
+        extra,
+        Address::extra_ip(&Owner::SharedApp("router"), IpKind::V4, "198.51.100.7")
+    );
+    assert_eq!(
+        a("tenant.a.ip#private_v6@fdaa:0:1::2").instance(),
+        Some("fdaa:0:1::2")
+    );
+
+    let cert = a("app.router.cert#*.myjarvis.io");
+    assert_eq!(cert.kind(), Some(Kind::Certificate));
+    assert_eq!(cert.name(), Some("*.myjarvis.io"));
+    assert_eq!(cert.owner(), Some(Owner::SharedApp("router")));
+    assert_eq!(
+        cert,
+        Address::certificate(&Owner::SharedApp("router"), "*.myjarvis.io")
+    );
+    assert_eq!(cert.ip_kind(), None);
+    assert!(cert.duplicate("x").is_none());
+}
+
+#[test]
 fn malformed_addresses_are_refused() {
     for bad in [
         "",
@@ -138,6 +173,11 @@ fn malformed_addresses_are_refused() {
         "rollout.wave[1]x",
         "whatif.",
         "org.a.b",
+        "tenant.a.ip#",
+        "tenant.a.ip#v5",
+        "tenant.a.ip#v6@",
+        "app.a.ip.v6",
+        "app.a.cert#",
     ] {
         assert!(bad.parse::<Address>().is_err(), "{bad:?} parsed");
     }
@@ -196,6 +236,13 @@ fn address() -> impl Strategy<Value = Address> {
         (0usize..100).prop_map(Address::rollout_gate),
         ".{1,12}".prop_map(|l| Address::whatif(&l)),
         name().prop_map(|n| Address::org_line(&n)),
+        (owner(), 0usize..4).prop_map(|(o, k)| Address::ip(&own(&o), IpKind::ALL[k])),
+        (owner(), 0usize..4, ".{1,8}").prop_map(|(o, k, ip)| Address::extra_ip(
+            &own(&o),
+            IpKind::ALL[k],
+            &ip
+        )),
+        (owner(), ".{1,12}").prop_map(|(o, h)| Address::certificate(&own(&o), &h)),
     ]
 }
 

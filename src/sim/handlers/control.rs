@@ -14,6 +14,7 @@
 //! | `GET /__sim/apps/{app}/volumes`      | per-volume origin, content tag and snapshots    |
 //! | `PUT /__sim/apps/{app}/volumes/{id}/content` | body `{"content": "..."}`: the data's tag |
 //! | `POST /__sim/save`                   | writes the state file now                       |
+//! | `POST /__sim/dns`                    | body `{"hostname", "present"?}`: DNS in place   |
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -255,4 +256,5 @@ pub(crate) fn routes() -> Router<Arc<Sim>> {
         .route("/__sim/apps/{app}/machines", get(machines))
         .route("/__sim/save", post(save))
         .merge(super::volumes::control_routes())
+        .merge(super::certificates::control_routes())
 }

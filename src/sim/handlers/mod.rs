@@ -15,7 +15,9 @@ use super::server::Sim;
 use super::world::{App, Machine, MachineState};
 
 pub(crate) mod apps;
+pub(crate) mod certificates;
 pub(crate) mod control;
+pub(crate) mod ips;
 pub(crate) mod machines;
 pub(crate) mod secrets;
 pub(crate) mod volumes;
@@ -221,4 +223,6 @@ pub(crate) fn api_routes() -> Router<Arc<Sim>> {
             "/v1/apps/{app}/secrets/{name}",
             get(secrets::get).post(secrets::set).delete(secrets::delete),
         )
+        .merge(ips::routes())
+        .merge(certificates::routes())
 }
