@@ -13,6 +13,8 @@
 //!   app, with the organization's free certificates applied once per report.
 //! - Arithmetic is exact `Decimal`; only display rounds (to cents).
 
+pub mod advice;
+pub mod allowance;
 mod budget;
 mod delta;
 mod engine;
@@ -34,6 +36,8 @@ use crate::platform::CpuKind;
 use crate::pricing::{Citation, PriceTable, SourceRef};
 use crate::resource::{Address, Resource, ResourceSet, Usage};
 
+pub use advice::BlockAdvice;
+pub use allowance::PlanNote;
 pub use budget::{Budget, BudgetError, IncreaseLimit, Verdict, check_budget};
 pub use delta::{Change, ChangeStatus, CostDelta, delta};
 pub use engine::{Pricer, Summary};
@@ -72,6 +76,16 @@ pub enum Item {
     SnapshotAllowance,
     /// The organization's free certificates (negative).
     CertificateAllowance,
+    /// The plan's free `shared-cpu-1x` 256 MB Machine hours (negative).
+    VmAllowance,
+    /// The plan's free volume GB (negative).
+    VolumeAllowance,
+    /// The plan's free outbound data in a group of regions (negative).
+    EgressAllowance,
+    /// Usage included in the plan's fee (negative).
+    UsageCredit,
+    /// The plan's monthly fee.
+    PlanFee,
 }
 
 impl Item {
@@ -89,7 +103,24 @@ impl Item {
             Item::WildcardCertificate => "wildcard_certificate",
             Item::SnapshotAllowance => "snapshot_allowance",
             Item::CertificateAllowance => "certificate_allowance",
+            Item::VmAllowance => "vm_allowance",
+            Item::VolumeAllowance => "volume_allowance",
+            Item::EgressAllowance => "egress_allowance",
+            Item::UsageCredit => "usage_credit",
+            Item::PlanFee => "plan_fee",
         }
+    }
+
+    /// Lines of the organization's plan (its fee, included usage and free allowances).
+    pub fn is_plan(self) -> bool {
+        matches!(
+            self,
+            Item::VmAllowance
+                | Item::VolumeAllowance
+                | Item::EgressAllowance
+                | Item::UsageCredit
+                | Item::PlanFee
+        )
     }
 
     /// Compute charges that reservation credits cover (CPU and additional RAM).
@@ -194,6 +225,10 @@ pub struct CostReport {
     pub unpublished: Vec<Unpublished>,
     pub warnings: Vec<String>,
     pub assumptions: Assumptions,
+    /// The organization's plan, when it has a fee or free allowances at the pricing date.
+    pub plan: Option<PlanNote>,
+    /// Reservation blocks that would save money on the always-on compute.
+    pub reservation_advice: Vec<BlockAdvice>,
 }
 
 impl CostReport {

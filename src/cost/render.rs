@@ -178,6 +178,8 @@ pub fn text(v: &View<'_>) -> String {
         &rows,
     ));
     let _ = writeln!(out, "  total: {}", fmt_usd(r.total));
+    out.push_str(&super::allowance::text_section(r.plan.as_ref()));
+    out.push_str(&super::advice::text_section(&r.reservation_advice));
     out.push('\n');
     let _ = writeln!(out, "Assumptions:");
     for rule in &r.assumptions.rules {
@@ -392,6 +394,10 @@ struct JsonReport<'a> {
     assumptions: JsonAssumptions<'a>,
     citations: BTreeMap<String, JsonCitation<'a>>,
     warnings: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plan: Option<super::allowance::JsonPlan<'a>>,
+    #[serde(skip_serializing_if = "super::advice::JsonAdvice::is_empty")]
+    reservation_advice: super::advice::JsonAdvice<'a>,
 }
 
 fn json_report<'a>(v: &View<'a>) -> JsonReport<'a> {
@@ -470,6 +476,8 @@ fn json_report<'a>(v: &View<'a>) -> JsonReport<'a> {
         },
         citations,
         warnings: &r.warnings,
+        plan: r.plan.as_ref().map(super::allowance::JsonPlan),
+        reservation_advice: super::advice::JsonAdvice(&r.reservation_advice),
     }
 }
 
@@ -569,6 +577,8 @@ pub fn markdown(v: &View<'_>) -> String {
             let _ = writeln!(out, "\n</details>\n");
         }
     }
+    out.push_str(&super::allowance::markdown_section(r.plan.as_ref()));
+    out.push_str(&super::advice::markdown_section(&r.reservation_advice));
     let tenants = r.tenant_count();
     let _ = writeln!(
         out,

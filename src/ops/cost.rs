@@ -61,14 +61,17 @@ impl Outcome {
 /// naming the spec.
 pub fn price_spec(table: &PriceTable, loaded: &Loaded, spec: &Path) -> Result<CostReport, Error> {
     let d = &loaded.desired;
-    cost::price_set(table, &d.resources, &d.default_usage).map_err(|e| {
-        let file = spec.display().to_string();
-        Error::from(Diagnostics(
-            e.0.iter()
-                .map(|err| err.to_diagnostic().file(file.clone()))
-                .collect(),
-        ))
-    })
+    cost::Pricer::new(table, &d.resources, &d.default_usage)
+        .with_plan(d.org_plan)
+        .report()
+        .map_err(|e| {
+            let file = spec.display().to_string();
+            Error::from(Diagnostics(
+                e.0.iter()
+                    .map(|err| err.to_diagnostic().file(file.clone()))
+                    .collect(),
+            ))
+        })
 }
 
 /// Loads and prices one spec, adding its warnings to `warnings`.
