@@ -579,3 +579,75 @@ mod tests {
         assert!(snapshot_retention_problem(61).is_some());
     }
 }
+
+/// A Fly organization's plan: which free allowances, plan fee and included usage its
+/// bill has (the figures are in each pricing version's `allowances.csv`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum OrgPlan {
+    /// Fly's default plan since 2024-06-17: usage only.
+    #[default]
+    PayAsYouGo,
+    /// The $5 a month plan with $5 of included usage.
+    Hobby,
+    Launch,
+    Scale,
+}
+
+impl OrgPlan {
+    pub const ALL: [OrgPlan; 4] = [
+        OrgPlan::PayAsYouGo,
+        OrgPlan::Hobby,
+        OrgPlan::Launch,
+        OrgPlan::Scale,
+    ];
+    /// The spec's and the pricing tables' spelling of each plan, in [`OrgPlan::ALL`] order.
+    pub const CODES: &'static [&'static str] = &["pay_as_you_go", "hobby", "launch", "scale"];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            OrgPlan::PayAsYouGo => "pay_as_you_go",
+            OrgPlan::Hobby => "hobby",
+            OrgPlan::Launch => "launch",
+            OrgPlan::Scale => "scale",
+        }
+    }
+
+    /// The plan's name as Fly writes it.
+    pub fn title(self) -> &'static str {
+        match self {
+            OrgPlan::PayAsYouGo => "Pay As You Go",
+            OrgPlan::Hobby => "Hobby",
+            OrgPlan::Launch => "Launch",
+            OrgPlan::Scale => "Scale",
+        }
+    }
+
+    pub fn from_code(s: &str) -> Option<OrgPlan> {
+        OrgPlan::ALL.into_iter().find(|p| p.code() == s)
+    }
+}
+
+/// The organization's plan as a spec declares it: the plan, and whether the organization
+/// has been on it since before Fly stopped offering it to new organizations (a legacy
+/// plan keeps its allowances).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+pub struct PlanChoice {
+    pub plan: OrgPlan,
+    #[serde(default)]
+    pub legacy: bool,
+}

@@ -598,6 +598,7 @@ impl Desired {
             fleet,
             resources,
             default_usage: Usage::default(),
+            org_plan: Default::default(),
             tenants,
             apps,
             fingerprint_key: None,
@@ -616,6 +617,10 @@ pub struct Desired {
     /// The spec's default usage assumptions (used to price resources that are only
     /// observed, such as those about to be deleted).
     pub default_usage: Usage,
+    /// The organization's plan (`org_plan:`, `org_plan_legacy:`), for its fee and free
+    /// allowances.
+    #[serde(default)]
+    pub org_plan: crate::platform::PlanChoice,
     pub tenants: Vec<TenantInfo>,
     /// Every app name the spec manages (tenant apps and shared apps).
     pub apps: Vec<String>,

@@ -195,6 +195,11 @@ fn label(item: Item) -> &'static str {
         Item::WildcardCertificate => "wildcard certificates",
         Item::SnapshotAllowance => "free snapshot storage",
         Item::CertificateAllowance => "free certificates",
+        Item::VmAllowance => "free Machines",
+        Item::VolumeAllowance => "free volume storage",
+        Item::EgressAllowance => "free egress",
+        Item::UsageCredit => "included usage",
+        Item::PlanFee => "plan fee",
     }
 }
 
@@ -234,6 +239,9 @@ fn measure(l: &LineItem, hours: Option<Decimal>) -> String {
         Item::Certificate | Item::WildcardCertificate => plural(q, "certificate", "certificates"),
         Item::SnapshotAllowance => format!("{} GB", short(q)),
         Item::CertificateAllowance => plural(q, "certificate", "certificates"),
+        Item::VmAllowance => format!("{} h", short(q)),
+        Item::VolumeAllowance | Item::EgressAllowance => format!("{} GB", short(q)),
+        Item::UsageCredit | Item::PlanFee => plural(q, "month", "months"),
     }
 }
 

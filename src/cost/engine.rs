@@ -6,12 +6,13 @@ use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 
+use super::allowance::{self, Coverable};
 use super::{
     Assumptions, CostError, CostErrors, CostReport, Item, LineItem, ORG_KIND, ResourceCost,
     Unpublished, UsageRate,
 };
 use crate::money::{HOURS_PER_MONTH, Usd};
-use crate::platform::{CpuKind, SNAPSHOT_RETENTION_DEFAULT};
+use crate::platform::{CpuKind, PlanChoice, SNAPSHOT_RETENTION_DEFAULT};
 use crate::pricing::{Citation, LookupError, PriceTable, Row, SourceRef, Status};
 use crate::resource::{
     Address, AppSpec, BackupSpec, IdleMode, MachineSpec, Resource, ResourceSet, Spec, Usage,
@@ -42,6 +43,8 @@ pub struct Pricer<'a> {
     /// The app of the fleet lock's sentinel Machine, priced as one organization line
     /// ([`Pricer::with_fleet_lock`]).
     fleet_lock: Option<&'a str>,
+    /// The organization's plan (fee, included usage, free allowances).
+    plan: PlanChoice,
 }
 
 /// The resources a pricer prices: a whole set, or references assembled from several
@@ -85,6 +88,8 @@ struct Totals {
     by_item: HashMap<Item, Decimal>,
     quantities: HashMap<Item, Decimal>,
     used: HashMap<SourceRef, usize>,
+    /// What the plan's free allowances can cover.
+    coverable: Coverable,
 }
 
 impl Totals {
@@ -92,6 +97,7 @@ impl Totals {
         self.total += l.monthly;
         *self.by_item.entry(l.item).or_default() += l.monthly;
         *self.quantities.entry(l.item).or_default() += l.quantity;
+        self.coverable.add(l);
         for s in &l.sources {
             *self.used.entry(*s).or_insert(0) += 1;
         }
@@ -198,6 +204,7 @@ impl<'a> Pricer<'a> {
             networked,
             templates: RefCell::new(HashMap::new()),
             fleet_lock: None,
+            plan: PlanChoice::default(),
         }
     }
 
@@ -244,6 +251,19 @@ impl<'a> Pricer<'a> {
                 gb.normalize()
             )],
         })
+    }
+
+    /// Prices the organization's plan: its fee, included usage and free allowances
+    /// (default: Pay As You Go).
+    pub fn with_plan(mut self, plan: PlanChoice) -> Self {
+        self.plan = plan;
+        self
+    }
+
+    /// Why the plan cannot be priced with this version (a plan Fly no longer offers to
+    /// new organizations, declared without `org_plan_legacy`).
+    pub fn plan_problem(&self) -> Option<CostError> {
+        allowance::plan_problem(self.table, self.plan)
     }
 
     /// Resources that declare no usage borrow the usage of the resource at the same
@@ -394,7 +414,7 @@ impl<'a> Pricer<'a> {
     pub fn report(&self) -> Result<CostReport, CostErrors> {
         let mut lines = Vec::new();
         let mut scratch = Vec::new();
-        let mut errors = Vec::new();
+        let mut errors: Vec<CostError> = self.plan_problem().into_iter().collect();
         for r in self.context.iter() {
             let (usage, defaulted) = self.usage_of(r);
             if let Err(e) = self.lines_into(r, usage, defaulted, &mut lines, &mut scratch) {
@@ -496,7 +516,7 @@ impl<'a> Pricer<'a> {
         let mut totals = Totals::default();
         let mut by_address = HashMap::with_capacity(self.context.len());
         let mut scratch = Vec::new();
-        let mut errors = Vec::new();
+        let mut errors: Vec<CostError> = self.plan_problem().into_iter().collect();
         for r in self.context.iter() {
             let (usage, _) = self.usage_of(r);
             let mut monthly = Decimal::ZERO;
@@ -594,6 +614,8 @@ impl<'a> Pricer<'a> {
             .map(|(k, v)| (k.as_str().to_string(), v))
             .collect();
         let (citations, unpublished, warnings) = self.citations(totals.used.into_iter().collect());
+        let plan = allowance::plan_note(self.table, self.plan, &lines);
+        let reservation_advice = super::advice::advise(self.table, &lines);
         CostReport {
             pricing_version: self.table.version(),
             lines,
@@ -616,6 +638,8 @@ impl<'a> Pricer<'a> {
                 default_usage: self.fallback.clone(),
                 rules: RULES.iter().map(|s| s.to_string()).collect(),
             },
+            plan,
+            reservation_advice,
         }
     }
 
@@ -648,7 +672,15 @@ impl<'a> Pricer<'a> {
     /// certificates `totals` counted.
     fn allowances(&self, totals: &Totals) -> Vec<LineItem> {
         let quantity = |item| totals.quantities.get(&item).copied().unwrap_or_default();
-        self.org_lines_for(quantity(Item::Snapshot), quantity(Item::Certificate))
+        let mut org = self.org_lines_for(quantity(Item::Snapshot), quantity(Item::Certificate));
+        let billed = totals.total + org.iter().map(|l| l.monthly).sum::<Decimal>();
+        org.extend(allowance::plan_lines(
+            self.table,
+            self.plan,
+            &totals.coverable,
+            billed,
+        ));
+        org
     }
 
     /// The allowance lines for the given snapshot GB-months and certificates used.

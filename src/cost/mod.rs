@@ -13,6 +13,8 @@
 //!   app, with the organization's free certificates applied once per report.
 //! - Arithmetic is exact `Decimal`; only display rounds (to cents).
 
+pub mod advice;
+pub mod allowance;
 mod budget;
 mod delta;
 pub mod display;
@@ -36,6 +38,8 @@ use crate::platform::CpuKind;
 use crate::pricing::{Citation, PriceTable, SourceRef};
 use crate::resource::{Address, Resource, ResourceSet, Usage};
 
+pub use advice::BlockAdvice;
+pub use allowance::PlanNote;
 pub use budget::{Budget, BudgetError, IncreaseLimit, Verdict, check_budget};
 pub use delta::{Change, ChangeStatus, CostDelta, delta};
 pub use engine::{FLEET_LOCK_ROOTFS_GB, Pricer, Summary};
@@ -74,6 +78,16 @@ pub enum Item {
     SnapshotAllowance,
     /// The organization's free certificates (negative).
     CertificateAllowance,
+    /// The plan's free `shared-cpu-1x` 256 MB Machine hours (negative).
+    VmAllowance,
+    /// The plan's free volume GB (negative).
+    VolumeAllowance,
+    /// The plan's free outbound data in a group of regions (negative).
+    EgressAllowance,
+    /// Usage included in the plan's fee (negative).
+    UsageCredit,
+    /// The plan's monthly fee.
+    PlanFee,
 }
 
 impl Item {
@@ -91,7 +105,24 @@ impl Item {
             Item::WildcardCertificate => "wildcard_certificate",
             Item::SnapshotAllowance => "snapshot_allowance",
             Item::CertificateAllowance => "certificate_allowance",
+            Item::VmAllowance => "vm_allowance",
+            Item::VolumeAllowance => "volume_allowance",
+            Item::EgressAllowance => "egress_allowance",
+            Item::UsageCredit => "usage_credit",
+            Item::PlanFee => "plan_fee",
         }
+    }
+
+    /// Lines of the organization's plan (its fee, included usage and free allowances).
+    pub fn is_plan(self) -> bool {
+        matches!(
+            self,
+            Item::VmAllowance
+                | Item::VolumeAllowance
+                | Item::EgressAllowance
+                | Item::UsageCredit
+                | Item::PlanFee
+        )
     }
 
     /// Compute charges that reservation credits cover (CPU and additional RAM).
@@ -202,6 +233,10 @@ pub struct CostReport {
     /// Prices that apply but cost nothing at the assumed usage (zero egress, no IPv4):
     /// shown as "depends on usage" rows, so the price is visible before it is paid.
     pub usage_rates: Vec<UsageRate>,
+    /// The organization's plan, when it has a fee or free allowances at the pricing date.
+    pub plan: Option<PlanNote>,
+    /// Reservation blocks that would save money on the always-on compute.
+    pub reservation_advice: Vec<BlockAdvice>,
 }
 
 /// A price a resource pays only if its usage says so, with the usage key that sets it.

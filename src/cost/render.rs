@@ -322,6 +322,8 @@ pub fn text(v: &View<'_>) -> String {
         fmt_usd(shown.total),
         hourly_note(r)
     );
+    out.push_str(&super::allowance::text_section(r.plan.as_ref()));
+    out.push_str(&super::advice::text_section(&r.reservation_advice));
     text_assumptions(&mut out, r);
     if !r.warnings.is_empty() {
         out.push('\n');
@@ -601,6 +603,10 @@ struct JsonReport<'a> {
     assumptions: JsonAssumptions<'a>,
     citations: BTreeMap<String, JsonCitation<'a>>,
     warnings: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plan: Option<super::allowance::JsonPlan<'a>>,
+    #[serde(skip_serializing_if = "super::advice::JsonAdvice::is_empty")]
+    reservation_advice: super::advice::JsonAdvice<'a>,
 }
 
 fn json_report<'a>(v: &View<'a>, shown: &'a Shown<'a>) -> JsonReport<'a> {
@@ -682,6 +688,8 @@ fn json_report<'a>(v: &View<'a>, shown: &'a Shown<'a>) -> JsonReport<'a> {
         },
         citations,
         warnings: &r.warnings,
+        plan: r.plan.as_ref().map(super::allowance::JsonPlan),
+        reservation_advice: super::advice::JsonAdvice(&r.reservation_advice),
     }
 }
 
@@ -920,6 +928,8 @@ pub fn markdown(v: &View<'_>) -> String {
     if let Some((base, d)) = v.base {
         md_delta(&mut out, r, base, d);
     }
+    out.push_str(&super::allowance::markdown_section(r.plan.as_ref()));
+    out.push_str(&super::advice::markdown_section(&r.reservation_advice));
     let _ = writeln!(
         out,
         "<details><summary>Full breakdown: {}, {}</summary>\n",

@@ -65,14 +65,18 @@ impl Outcome {
 pub fn price_spec(table: &PriceTable, loaded: &Loaded, spec: &Path) -> Result<CostReport, Error> {
     let d = &loaded.desired;
     let lock_app = crate::apply::lock::sentinel_app(&d.org, &d.fleet);
-    cost::price_fleet(table, &d.resources, &d.default_usage, &lock_app).map_err(|e| {
-        let file = spec.display().to_string();
-        Error::from(Diagnostics(
-            e.0.iter()
-                .map(|err| err.to_diagnostic().file(file.clone()))
-                .collect(),
-        ))
-    })
+    cost::Pricer::new(table, &d.resources, &d.default_usage)
+        .with_fleet_lock(&lock_app)
+        .with_plan(d.org_plan)
+        .report()
+        .map_err(|e| {
+            let file = spec.display().to_string();
+            Error::from(Diagnostics(
+                e.0.iter()
+                    .map(|err| err.to_diagnostic().file(file.clone()))
+                    .collect(),
+            ))
+        })
 }
 
 /// Reads a usage file (bounded, a regular file) and checks its keys.

@@ -9,12 +9,13 @@ use std::str::FromStr;
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
+use super::allowances::{AllowanceItem, AllowanceRow, parse_groups};
 use super::{
     BandwidthRow, Catalog, ComputeRow, ItemRow, Manifest, Markup, MemoryRow, NetworkRows,
     PriceTable, Provenance, RegionRow, ReservationRow, Status, StorageRows, TableName,
 };
 use crate::diag::Mark;
-use crate::platform::{CpuKind, RegionGroup};
+use crate::platform::{CpuKind, OrgPlan, RegionGroup};
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded_pricing.rs"));
@@ -781,6 +782,18 @@ pub(crate) fn parse_version(
         },
     )?;
 
+    let allowances = read_table(
+        dir,
+        TableName::Allowances,
+        read(TableName::Allowances.file())?,
+        &Shape::of(&cols([
+            "plan", "item", "regions", "amount", "unit", "new_orgs",
+        ])),
+        m,
+        allowance_row,
+    )?;
+    check_allowances(dir, &allowances)?;
+
     // Cross-table checks: every CPU class priced for extra RAM, every group priced for
     // bandwidth.
     for row in &compute {
@@ -842,6 +855,7 @@ pub(crate) fn parse_version(
             static_egress_ip,
         },
         reservations,
+        allowances,
         retired_regions: Vec::new(),
     })
 }
@@ -890,4 +904,119 @@ fn is_exponent(s: &str) -> bool {
     let mantissa = mantissa.trim_start_matches(['-', '+']);
     let exp = exp.trim_start_matches(['-', '+']);
     digits(&mantissa.replacen('.', "", 1)) && digits(exp)
+}
+
+/// One `allowances.csv` row: a known plan and item, the item's unit, `regions` only on
+/// egress rows, `new_orgs` yes or no.
+fn allowance_row(r: &Rec<'_>) -> Result<AllowanceRow, PricingError> {
+    let plan_s = r.str("plan")?;
+    let plan = OrgPlan::from_code(plan_s).ok_or_else(|| {
+        r.err(
+            "plan",
+            format!("unknown plan `{plan_s}`"),
+            format!("use one of: {}", OrgPlan::CODES.join(", ")),
+        )
+    })?;
+    let item_s = r.str("item")?;
+    let item = AllowanceItem::from_code(item_s).ok_or_else(|| {
+        let all: Vec<&str> = AllowanceItem::ALL.iter().map(|i| i.code()).collect();
+        r.err(
+            "item",
+            format!("unknown item `{item_s}`"),
+            format!("use one of: {}", all.join(", ")),
+        )
+    })?;
+    let unit = r.str("unit")?;
+    if unit != item.unit() {
+        return Err(r.err(
+            "unit",
+            format!("`{item_s}` is counted in {}, not `{unit}`", item.unit()),
+            format!("write {}", item.unit()),
+        ));
+    }
+    let groups = parse_groups(r.str("regions")?).map_err(|m| {
+        r.err(
+            "regions",
+            m,
+            "write `all` or region groups joined by `+`, e.g. north_america+europe",
+        )
+    })?;
+    if item != AllowanceItem::EgressGb && !groups.is_empty() {
+        return Err(r.err(
+            "regions",
+            format!("only egress allowances are per region group; `{item_s}` covers `all`"),
+            "write `all`",
+        ));
+    }
+    let new_orgs = match r.str("new_orgs")? {
+        "yes" => true,
+        "no" => false,
+        other => {
+            return Err(r.err(
+                "new_orgs",
+                format!("`{other}` is neither yes nor no"),
+                "yes: Fly offers the plan to new organizations at this date; no: only organizations already on it keep it",
+            ));
+        }
+    };
+    Ok(AllowanceRow {
+        plan,
+        item,
+        groups,
+        amount: r.dec("amount")?,
+        new_orgs,
+        prov: r.prov()?,
+    })
+}
+
+/// Every plan has a `fee` row (0 for a plan without one); a plan's rows agree on
+/// `new_orgs`; a plan's egress allowances cover each region group at most once.
+fn check_allowances(dir: &str, rows: &[AllowanceRow]) -> Result<(), PricingError> {
+    let file = format!("{dir}/{}", TableName::Allowances.file());
+    for row in rows {
+        let same_plan = || rows.iter().filter(|o| o.plan == row.plan);
+        if !same_plan().any(|o| o.item == AllowanceItem::Fee) {
+            return Err(PricingError::new(
+                &file,
+                format!("plan `{}` has no `fee` row", row.plan.code()),
+                "give every plan a fee row (amount 0 for a plan without a fee)",
+            )
+            .at(row.prov.line, Some("plan")));
+        }
+        if let Some(o) = same_plan().find(|o| o.new_orgs != row.new_orgs) {
+            return Err(PricingError::new(
+                &file,
+                format!(
+                    "plan `{}` has new_orgs both yes and no (lines {} and {})",
+                    row.plan.code(),
+                    o.prov.line.min(row.prov.line),
+                    o.prov.line.max(row.prov.line)
+                ),
+                "a plan is either offered to new organizations at this date or not",
+            )
+            .at(row.prov.line.max(o.prov.line), Some("new_orgs")));
+        }
+        let overlaps = |o: &&AllowanceRow| {
+            o.prov.line < row.prov.line
+                && o.item == AllowanceItem::EgressGb
+                && (o.groups.is_empty()
+                    || row.groups.is_empty()
+                    || o.groups.iter().any(|g| row.groups.contains(g)))
+        };
+        if row.item == AllowanceItem::EgressGb
+            && let Some(o) = same_plan().find(overlaps)
+        {
+            return Err(PricingError::new(
+                &file,
+                format!(
+                    "plan `{}` has two egress allowances for the same region group (line {})",
+                    row.plan.code(),
+                    o.prov.line
+                ),
+                "each region group is in at most one egress allowance of a plan",
+            )
+            .at(row.prov.line, Some("regions")));
+        }
+    }
+    Ok(())
 }

@@ -7,6 +7,7 @@
 //! that carries its provenance, so a cost line can cite the file, line and source of every
 //! price it used ([`PriceTable::cite`]). This module knows nothing about plans.
 
+mod allowances;
 mod diff;
 mod load;
 mod manifest;
@@ -22,6 +23,7 @@ use serde::Serialize;
 use crate::money::Usd;
 use crate::platform::{CpuKind, RegionGroup};
 
+pub use allowances::{AllowanceItem, AllowanceRow};
 pub use diff::{ChangeKind, FieldChange, RowChange, TableDiff, diff};
 pub use load::{PricingError, embedded_files, export_embedded};
 
@@ -66,10 +68,11 @@ pub enum TableName {
     Bandwidth,
     Network,
     Reservations,
+    Allowances,
 }
 
 impl TableName {
-    pub const ALL: [TableName; 7] = [
+    pub const ALL: [TableName; 8] = [
         TableName::Compute,
         TableName::Memory,
         TableName::Regions,
@@ -77,6 +80,7 @@ impl TableName {
         TableName::Bandwidth,
         TableName::Network,
         TableName::Reservations,
+        TableName::Allowances,
     ];
 
     /// The file name inside a version directory.
@@ -89,6 +93,7 @@ impl TableName {
             TableName::Bandwidth => "bandwidth.csv",
             TableName::Network => "network.csv",
             TableName::Reservations => "reservations.csv",
+            TableName::Allowances => "allowances.csv",
         }
     }
 }
@@ -533,6 +538,8 @@ pub struct PriceTable {
     pub bandwidth: Vec<BandwidthRow>,
     pub network: NetworkRows,
     pub reservations: Vec<ReservationRow>,
+    /// Organization plans: fees, included usage and free allowances.
+    pub allowances: Vec<AllowanceRow>,
     /// Regions an earlier version of the same catalog priced and this one does not.
     pub retired_regions: Vec<RetiredRegion>,
 }
@@ -717,6 +724,7 @@ impl PriceTable {
                 .map(|r| r as &dyn Row)
                 .collect(),
             TableName::Reservations => dyns(&self.reservations),
+            TableName::Allowances => dyns(&self.allowances),
         }
     }
 
@@ -739,6 +747,12 @@ impl PriceTable {
             n.summary,
             self.version()
         ))
+    }
+
+    /// The rows of an organization plan, in file order (none when the table does not
+    /// price the plan).
+    pub fn plan_rows(&self, plan: crate::platform::OrgPlan) -> Vec<&AllowanceRow> {
+        self.allowances.iter().filter(|r| r.plan == plan).collect()
     }
 
     pub fn source(&self, id: &str) -> Option<&Source> {

@@ -26,12 +26,14 @@ fn embedded_versions_load_in_date_order() {
         dates,
         [
             "2024-04-25",
+            "2024-06-17",
             "2024-07-18",
             "2024-07-22",
             "2024-08-01",
             "2024-09-01",
             "2024-09-24",
             "2024-10-01",
+            "2024-10-07",
             "2024-11-01",
             "2025-10-16",
             "2026-01-01"
@@ -56,11 +58,13 @@ fn version_in_force_at_a_date() {
     let c = Catalog::embedded().unwrap();
     let at = |s: &str| c.at(date(s)).map(|v| v.version().to_string());
     assert_eq!(at("2024-04-25").unwrap(), "2024-04-25");
-    assert_eq!(at("2024-07-17").unwrap(), "2024-04-25");
+    assert_eq!(at("2024-06-16").unwrap(), "2024-04-25");
+    assert_eq!(at("2024-07-17").unwrap(), "2024-06-17");
     assert_eq!(at("2024-07-21").unwrap(), "2024-07-18");
     assert_eq!(at("2024-07-22").unwrap(), "2024-07-22");
     assert_eq!(at("2024-09-23").unwrap(), "2024-09-01");
-    assert_eq!(at("2024-10-31").unwrap(), "2024-10-01");
+    assert_eq!(at("2024-10-06").unwrap(), "2024-10-01");
+    assert_eq!(at("2024-10-31").unwrap(), "2024-10-07");
     assert_eq!(at("2025-06-01").unwrap(), "2024-11-01");
     assert_eq!(at("2025-10-15").unwrap(), "2024-11-01");
     assert_eq!(at("2025-12-31").unwrap(), "2025-10-16");

@@ -790,6 +790,21 @@ pub const FLEET: Setting<Text> = text(
 )
 .not_null()
 .default(DefaultValue::Str(crate::resource::DEFAULT_FLEET));
+/// The organization's Fly plan: its fee, included usage and free allowances.
+pub const ORG_PLAN: Setting<Text> = choice(
+    "org_plan",
+    crate::platform::OrgPlan::CODES,
+    "the organization's Fly plan, for its fee, included usage and free allowances (pay_as_you_go, hobby, launch, scale)",
+)
+.not_null()
+.default(DefaultValue::Str("pay_as_you_go"));
+/// Whether the organization kept its plan from before Fly stopped offering it.
+pub const ORG_PLAN_LEGACY: Setting<Flag> = flag(
+    "org_plan_legacy",
+    false,
+    "the organization has been on org_plan since before Fly stopped offering it to new organizations (2024-10-07), so it keeps the plan and its free allowances",
+)
+.not_null();
 pub const NAMING: Setting<Tree> = tree(
     "naming",
     Ty::Struct(NAMING_FIELDS),
@@ -828,6 +843,8 @@ pub const TOP_FIELDS: &[Field] = &[
     VERSION.field,
     ORG.field,
     FLEET.field,
+    ORG_PLAN.field,
+    ORG_PLAN_LEGACY.field,
     FINGERPRINT_KEY.field,
     NAMING.field,
     DEFAULTS.field,

@@ -858,6 +858,17 @@ impl<'a> Expander<'a> {
         Some(app)
     }
 
+    /// `org_plan:` and `org_plan_legacy:` (the checker has accepted their values).
+    fn org_plan(&self) -> crate::platform::PlanChoice {
+        crate::platform::PlanChoice {
+            plan: decl::ORG_PLAN
+                .value(self.root)
+                .and_then(crate::platform::OrgPlan::from_code)
+                .unwrap_or_default(),
+            legacy: decl::ORG_PLAN_LEGACY.value(self.root).unwrap_or(false),
+        }
+    }
+
     /// The desired state, with the defaults' usage for observed resources without one.
     fn finish(&self, out: Output) -> Desired {
         let mut app_names: Vec<String> = out.book.owners.into_keys().collect();
@@ -878,6 +889,7 @@ impl<'a> Expander<'a> {
             fleet: self.fleet.clone(),
             resources: ResourceSet::new(out.resources),
             default_usage,
+            org_plan: self.org_plan(),
             tenants: out.infos,
             apps: app_names,
             fingerprint_key: decl::FINGERPRINT_KEY
