@@ -652,3 +652,69 @@ fn plan_takes_the_usage_file_too() {
     // 44.2079 + 3.60 = 47.8079 → $47.81.
     assert!(text.contains("Cost: $0.00 → $47.81 per month"), "{text}");
 }
+
+/// `always-on.yaml` with `extra` appended at the top level, in a temporary directory.
+fn always_on_with(extra: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(format!("{FIX}/always-on.yaml")).unwrap();
+    let path = dir.path().join("spec.yaml");
+    std::fs::write(&path, format!("{text}{extra}")).unwrap();
+    let p = path.to_str().unwrap().to_string();
+    (dir, p)
+}
+
+#[test]
+fn free_allowances_by_date_and_plan() {
+    // always-on.yaml: shared-cpu-1x 2 GB in iad, always on, 3 GB volume, no egress.
+    //   compute 1.944 + RAM 1.75 × 5.00256 = 8.75448 + volume 3 × 0.15 = 0.45
+    //   + the fleet lock sentinel 0.005 GB × 0.15 = 0.00075   → 11.14923 on demand.
+    // 2024-05-01 (version 2024-04-25): every organization has 3 free shared-cpu-1x
+    // 256 MB Machines and 3 GB of volumes: −1.944 (the preset's 720 h) − 0.45
+    //   → 11.14923 − 2.394 = 8.75523.
+    let (_d, payg) = always_on_with("");
+    let may = cost_json(&[&payg, "--pricing-date", "2024-05-01"]);
+    assert_eq!(may["monthly_usd"].to_string(), "8.7552");
+    // 2024-08-01: Pay As You Go has no allowances any more → 11.14923.
+    let aug = cost_json(&[&payg, "--pricing-date", "2024-08-01"]);
+    assert_eq!(aug["monthly_usd"].to_string(), "11.1492");
+    // Hobby at 2024-08-01: the same free Machines and volume (−2.394), then $5 of
+    // included usage (the bill left is 8.75523, so all of it: −5), then the $5 fee:
+    //   11.14923 − 2.394 − 5 + 5 = 8.75523.
+    let (_h, hobby) = always_on_with("org_plan: hobby\n");
+    let aug_hobby = cost_json(&[&hobby, "--pricing-date", "2024-08-01"]);
+    assert_eq!(aug_hobby["monthly_usd"].to_string(), "8.7552");
+    // Today Hobby is only for organizations that already had it.
+    let out = flotilla().args(["cost", &hobby]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("org_plan_legacy"), "{err}");
+    // A legacy Hobby organization today: 11.14923 on demand (its snapshots, 3.6 GB, sit
+    // inside the organization's free 10 GB), minus the free Machine and volume, minus
+    // the $5 credit, plus the $5 fee → 8.75523.
+    let (_l, legacy) = always_on_with("org_plan: hobby\norg_plan_legacy: true\n");
+    let today = cost_json(&[&legacy]);
+    assert_eq!(today["monthly_usd"].to_string(), "8.7552");
+    // Pay As You Go today: no allowances.
+    assert_eq!(cost_json(&[&payg])["monthly_usd"].to_string(), "11.1492");
+}
+
+#[test]
+fn reservation_advice_only_where_blocks_exist() {
+    let (_d, spec) = always_on_with("");
+    // Before 2024-07-22 no reservation blocks exist: no advice.
+    let before = cost_json(&[&spec, "--pricing-date", "2024-07-01"]);
+    let none = &before["reservation_advice"];
+    assert!(none.is_null() || none == &serde_json::json!([]), "{none}");
+    // 2024-08-01: the always-on compute is 1.944 + 8.75448 = 10.69848 a month in iad
+    // (shared). Shared blocks: $36 a year for $5 of credit a month. Two blocks cost
+    // 2 × 36 / 12 = $6 a month and cover $10: 6 + 0.69848 = 6.69848 → saving $4.00;
+    // break-even 6 / 10.69848 = 0.5608 (the share of the month the Machine must run).
+    let after = cost_json(&[&spec, "--pricing-date", "2024-08-01"]);
+    let a = &after["reservation_advice"][0];
+    assert_eq!(a["region"], "iad");
+    assert_eq!(a["cpu_kind"], "shared");
+    assert_eq!(a["blocks"][0]["count"], 2);
+    assert_eq!(a["blocks"][0]["upfront_per_year_usd"], 36);
+    assert_eq!(a["savings_monthly_usd"].to_string(), "4");
+    assert_eq!(a["break_even_utilisation"].to_string(), "0.5608");
+}

@@ -27,8 +27,10 @@ fn list_shows_every_version() {
         "2024-07-22",
         "2024-08-01",
         "2024-09-01",
+        "2024-06-17",
         "2024-09-24",
         "2024-10-01",
+        "2024-10-07",
         "2024-11-01",
         "2025-10-16",
         "2026-01-01",
@@ -36,7 +38,7 @@ fn list_shows_every_version() {
         assert!(s.contains(d), "{d} missing in {s}");
     }
     let j: Value = serde_json::from_str(&stdout(&["pricing", "list", "--format", "json"])).unwrap();
-    assert_eq!(j["versions"].as_array().unwrap().len(), 10);
+    assert_eq!(j["versions"].as_array().unwrap().len(), 12);
 }
 
 #[test]
