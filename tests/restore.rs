@@ -200,6 +200,11 @@ fn restoring_latest_remounts_the_machine_and_keeps_the_old_volume() {
     assert_eq!(by_id(&new)["name"], "data");
     assert_eq!(by_id(&old)["content"], "orders-v2-broken");
     assert!(by_id(&old)["attached_machine_id"].is_null(), "{vols:?}");
+    assert_eq!(
+        m["config"]["metadata"]["flotilla_retired_volumes"],
+        old.as_str(),
+        "retired on the Machine once it ran"
+    );
 
     assert_eq!(
         f.plan_changes(),
@@ -251,4 +256,51 @@ fn an_unknown_snapshot_id_names_the_available_ones() {
     let text = e.diagnostics.to_string();
     assert!(text.contains("vs_nope") && text.contains(&snap), "{text}");
     assert_eq!(f.volumes(&app).len(), 1, "nothing was changed");
+}
+
+fn bin(dir: &std::path::Path) -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::cargo_bin("flotilla").unwrap();
+    c.current_dir(dir)
+        .env_remove("FLY_API_TOKEN")
+        .env_remove("FLY_API_HOSTNAME")
+        .env("NO_COLOR", "1");
+    c
+}
+
+#[test]
+fn the_command_asks_first_and_restores_with_yes() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("fleet.yaml"), SPEC).unwrap();
+    let sim = ["--sim", "sim.json", "--time-scale", "50"];
+    bin(dir.path())
+        .args(["apply", "fleet.yaml", "--yes"])
+        .args(sim)
+        .assert()
+        .success();
+    bin(dir.path())
+        .args(["snapshot", "fleet.yaml", "--tenant", "bob"])
+        .args(sim)
+        .assert()
+        .success();
+    let refused = bin(dir.path())
+        .args(["restore", "fleet.yaml", "--tenant", "bob"])
+        .args(sim)
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&refused.get_output().stderr).to_string();
+    assert!(err.contains("restore snapshot vs_"), "{err}");
+    assert!(
+        err.contains("refusing to restore without confirmation"),
+        "{err}"
+    );
+    assert!(err.contains("--yes"), "{err}");
+
+    let done = bin(dir.path())
+        .args(["restore", "fleet.yaml", "--tenant", "bob", "--yes"])
+        .args(sim)
+        .assert()
+        .success();
+    let out = String::from_utf8_lossy(&done.get_output().stdout).to_string();
+    assert!(out.contains("1 of 1 volume(s) restored."), "{out}");
+    assert!(out.contains("kept, unattached"), "{out}");
 }
