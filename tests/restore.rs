@@ -304,3 +304,37 @@ fn the_command_asks_first_and_restores_with_yes() {
     assert!(out.contains("1 of 1 volume(s) restored."), "{out}");
     assert!(out.contains("kept, unattached"), "{out}");
 }
+
+#[test]
+fn a_machine_that_does_not_start_goes_back_on_the_old_volume() {
+    let f = applied();
+    let (app, old) = alice_volume(&f);
+    snapshot_then_change(&f, &app, &old);
+    // Every boot of the fleet's image now crashes, so the restored Machine cannot start.
+    f.sim
+        .control()
+        .set_faults("bad_image=restore-ops".parse().unwrap());
+    let outcome = ops::restore::prepare(&f.options("alice", Choice::Latest))
+        .unwrap()
+        .execute()
+        .unwrap();
+    assert_eq!(outcome.failures(), 1);
+    let r = &outcome.restored[0];
+    assert_eq!(r.old_volume, OldVolume::InUse);
+    let err = r.error.as_deref().unwrap();
+    assert!(err.contains("failed to start"), "{err}");
+    assert!(err.contains(&old), "{err}");
+    let m = &f.machines(&app)[0];
+    assert_eq!(
+        m["config"]["mounts"][0]["volume"],
+        old.as_str(),
+        "mounted on the old volume again"
+    );
+    assert!(m["config"]["metadata"]["flotilla_retired_volumes"].is_null());
+    let vols = f.volumes(&app);
+    let kept = vols.iter().find(|v| v["id"] == old.as_str()).unwrap();
+    assert_eq!(
+        kept["content"], "orders-v2-broken",
+        "the old data is untouched"
+    );
+}

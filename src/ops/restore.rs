@@ -403,22 +403,25 @@ async fn remount(
 /// Waits until the Machine is in `state` (and, for `started`, its checks pass); a
 /// Machine that failed to boot is an error at once.
 async fn wait_machine(client: &Client, app: &str, id: &str, state: &str) -> Result<(), String> {
+    /// API seconds each round waits at most; the rounds add up to [`WAIT_SECS`].
+    const ROUND_SECS: u64 = 5;
     let mut last = String::new();
-    for _ in 0..WAIT_SECS {
-        let reached = client
-            .wait(app, id, state, 30)
-            .await
-            .map_err(|e| e.to_string())?;
+    for _ in 0..WAIT_SECS / ROUND_SECS {
         let m = client
             .get_machine(app, id)
             .await
             .map_err(|e| e.to_string())?
             .ok_or_else(|| format!("Machine {id} disappeared"))?;
-        if m.state == "failed" && state == "started" {
-            return Err(format!("Machine {id} failed to start (state failed)"));
+        match (state, m.state.as_str()) {
+            ("started", "failed") => {
+                return Err(format!("Machine {id} failed to start (state failed)"));
+            }
+            // A Machine that failed to boot is as stopped as it gets: it can be updated.
+            ("stopped", "failed") => return Ok(()),
+            _ => {}
         }
         let failing = failing_checks(&m);
-        if reached && m.state == state && (state != "started" || failing.is_empty()) {
+        if m.state == state && (state != "started" || failing.is_empty()) {
             return Ok(());
         }
         last = if failing.is_empty() {
@@ -426,7 +429,14 @@ async fn wait_machine(client: &Client, app: &str, id: &str, state: &str) -> Resu
         } else {
             format!("checks not passing: {}", failing.join(", "))
         };
-        client.sleep(Duration::from_secs(1)).await;
+        if m.state == state {
+            client.sleep(Duration::from_secs(1)).await;
+        } else {
+            client
+                .wait(app, id, state, ROUND_SECS)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
     }
     Err(format!(
         "Machine {id} did not reach {state} within {WAIT_SECS} s ({last})"
