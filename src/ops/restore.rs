@@ -257,7 +257,8 @@ async fn run(
     let new = create_from(client, v, &step.snapshot).await?;
     r.new_volume = Some(new.clone());
     wait_volume(client, &v.app, &new, |vol| vol.state == "created").await?;
-    let ttl = client.lease_ttl(WAIT_SECS);
+    // One lease for the whole swap: a stop, a start and, on failure, both again.
+    let ttl = client.lease_ttl(4 * WAIT_SECS);
     let lease = client
         .acquire_lease(&v.app, &machine.id, ttl, "flotilla restore")
         .await
