@@ -223,6 +223,24 @@ fn restoring_latest_remounts_the_machine_and_keeps_the_old_volume() {
         "{}",
         kept.reason
     );
+
+    // The replaced volume's snapshot can be restored again (after a second bad change).
+    f.set_content(&app, &new, "orders-v3-broken");
+    let again = ops::restore::prepare(&f.options("alice", Choice::Id(snap.clone())))
+        .unwrap()
+        .execute()
+        .unwrap();
+    assert_eq!(again.failures(), 0, "{:?}", again.restored);
+    let third = again.restored[0].new_volume.clone().unwrap();
+    let vols = f.volumes(&app);
+    let by_id = |id: &str| vols.iter().find(|v| v["id"] == id).unwrap().clone();
+    assert_eq!(by_id(&third)["content"], "orders-v1");
+    let m = &f.machines(&app)[0];
+    assert_eq!(
+        m["config"]["metadata"]["flotilla_retired_volumes"],
+        format!("{old},{new}")
+    );
+    assert_eq!(f.plan_changes(), 0, "two retired volumes, still no changes");
 }
 
 #[test]

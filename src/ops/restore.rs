@@ -121,8 +121,11 @@ pub fn prepare(opts: &Options) -> Result<Prepared, Error> {
     let listed = fleet.session.block_on(async {
         let mut out = Vec::new();
         for v in volumes {
-            let rows = data::list_snapshots(client, &v.app, &v.id).await;
-            out.push((v, rows));
+            let retired = retired_of(&fleet, &v);
+            out.push((
+                v.clone(),
+                snapshots_with_retired(client, &v, &retired).await,
+            ));
         }
         out
     });
@@ -142,6 +145,38 @@ pub fn prepare(opts: &Options) -> Result<Prepared, Error> {
         opts: opts.clone(),
         steps,
     })
+}
+
+/// The volumes an earlier restore retired from the Machine mounting `v`.
+fn retired_of(fleet: &Fleet, v: &TenantVolume) -> Vec<String> {
+    fleet
+        .observed
+        .resources
+        .resources
+        .iter()
+        .filter(|r| r.app == v.app && r.id.is_some() && r.id == v.machine)
+        .filter_map(|r| r.machine()?.metadata.get(META_RETIRED))
+        .flat_map(|list| list.split(',').map(str::to_string))
+        .filter(|id| !id.is_empty() && id != &v.id)
+        .collect()
+}
+
+/// The snapshots of `v` and of the volumes it replaced (still restorable: Fly keeps a
+/// volume's snapshots after it is retired or deleted), oldest first.
+async fn snapshots_with_retired(
+    client: &Client,
+    v: &TenantVolume,
+    retired: &[String],
+) -> Result<Vec<SnapshotRow>, crate::fly::client::ApiError> {
+    let mut rows = data::list_snapshots(client, &v.app, &v.id).await?;
+    for id in retired {
+        // A retired volume deleted by hand since: its snapshots are Fly's to keep or not.
+        if let Ok(more) = data::list_snapshots(client, &v.app, id).await {
+            rows.extend(more);
+        }
+    }
+    rows.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+    Ok(rows)
 }
 
 /// The snapshot to restore per volume, as `choice` says.
