@@ -34,6 +34,10 @@ pub const META_FLEET: &str = "flotilla_fleet";
 /// `lifecycle.prevent_destroy` recorded on the Machines of a tenant or shared app, so the
 /// protection holds even after the tenant is removed from the spec.
 pub const META_PROTECT: &str = "flotilla_prevent_destroy";
+/// The volumes `restore` replaced on this Machine and kept (`vol_…,vol_…`): unattached
+/// leftovers with a declared name that are neither adopted nor duplicates. Bookkeeping,
+/// like the secrets' records: kept by updates, never shown in a plan.
+pub const META_RETIRED: &str = "flotilla_retired_volumes";
 /// On a fleet's sentinel Machine (`apply::lock`): the fleet it locks. Sentinels carry no
 /// `flotilla_managed`, so they are never planned.
 pub const META_LOCK: &str = "flotilla_lock";

@@ -17,6 +17,7 @@ pub mod env;
 mod graph;
 mod plan;
 pub mod pricing;
+mod restore;
 mod schema;
 mod sim;
 mod snapshot;
@@ -80,6 +81,8 @@ pub enum Command {
     Snapshot(snapshot::SnapshotArgs),
     /// List the snapshots of the tenants' volumes: id, time, size, retention left.
     Snapshots(snapshot::SnapshotsArgs),
+    /// Restore a tenant's volume from a snapshot (new volume, Machine remounted).
+    Restore(restore::RestoreArgs),
 }
 
 /// How a command that did not fail ended.
@@ -137,5 +140,6 @@ pub fn run(cli: Cli, env: &env::Env) -> Result<Exit, crate::ops::Error> {
         Command::Completions(a) => completions::run(a),
         Command::Snapshot(a) => snapshot::run_take(a, env),
         Command::Snapshots(a) => snapshot::run_list(a, env),
+        Command::Restore(a) => restore::run(a, env),
     }
 }

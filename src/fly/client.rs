@@ -770,6 +770,48 @@ impl Client {
         .await
     }
 
+    /// Starts a Machine held under `lease` (a leased Machine refuses a start without it).
+    pub async fn start_machine_leased(
+        &self,
+        app: &str,
+        id: &str,
+        lease: &Lease,
+    ) -> Result<(), ApiError> {
+        let path = format!("/apps/{}/machines/{}/start", enc(app), enc(id));
+        let headers = lease_headers(Some(lease));
+        self.unit(
+            Method::POST,
+            &path,
+            Act::MachineStart,
+            id,
+            None,
+            &headers,
+            Repeat::Safe,
+        )
+        .await
+    }
+
+    /// Stops a Machine (under a lease when given); one already stopped stays so.
+    pub async fn stop_machine(
+        &self,
+        app: &str,
+        id: &str,
+        lease: Option<&Lease>,
+    ) -> Result<(), ApiError> {
+        let path = format!("/apps/{}/machines/{}/stop", enc(app), enc(id));
+        let headers = lease_headers(lease);
+        self.unit(
+            Method::POST,
+            &path,
+            Act::MachineStart,
+            id,
+            None,
+            &headers,
+            Repeat::Safe,
+        )
+        .await
+    }
+
     /// Waits until the Machine is in `state` (API seconds, at most 60). `Ok(false)` on
     /// timeout.
     pub async fn wait(

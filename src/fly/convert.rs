@@ -105,7 +105,10 @@ pub fn machine_config(
     // fingerprint, which the executor manages, and the rollout record, replaced only
     // when the desired Machine carries a new one) and the declared ones.
     c.metadata.retain(|k, _| {
-        !k.starts_with("flotilla_") || k == META_SECRETS || crate::resource::is_rollout_key(k)
+        !k.starts_with("flotilla_")
+            || k == META_SECRETS
+            || k == crate::resource::META_RETIRED
+            || crate::resource::is_rollout_key(k)
     });
     for (k, v) in &m.metadata {
         c.metadata.insert(k.clone(), v.clone());

@@ -20,6 +20,7 @@ mod error;
 pub mod graph;
 pub mod plan;
 pub mod pricing;
+pub mod restore;
 pub mod schema;
 pub mod sim;
 pub mod snapshot;

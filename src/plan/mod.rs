@@ -720,6 +720,7 @@ fn diff_machine(d: &MachineSpec, o: &MachineSpec, c: &mut Change) {
     let ours = |k: &str| {
         !crate::secrets::SECRET_METADATA.contains(&k)
             && !rollout::is_rollout_key(k)
+            && k != crate::resource::META_RETIRED
             && (d.metadata.contains_key(k) || k.starts_with("flotilla_"))
     };
     diff_maps(

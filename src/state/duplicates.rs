@@ -5,7 +5,7 @@
 //! (`OWNER.volume.NAME[i]`, or `…#ID` when the slot's volume is already matched).
 
 use super::{AppView, Observed, Unmanaged, UnmanagedKind};
-use crate::resource::{Address, Owner, is_name};
+use crate::resource::{Address, META_RETIRED, Owner, is_name};
 
 /// Addresses for the managed Machines left over by the slot claims.
 pub(super) fn name_machines(view: &mut AppView<'_>) {
@@ -76,11 +76,25 @@ pub(super) fn name_mounted_volumes(view: &mut AppView<'_>, out: &mut Observed) {
                 kind: UnmanagedKind::Volume,
                 id: v.id.clone(),
                 name: v.name.clone(),
-                reason:
-                    "not a declared volume name and not mounted by a managed Machine; left alone"
-                        .into(),
+                reason: unmanaged_reason(view, &v.id).into(),
             }),
         }
+    }
+}
+
+/// Why a volume is left alone: replaced by `restore` and kept (a managed Machine's
+/// [`META_RETIRED`] names it), or simply not ours.
+fn unmanaged_reason(view: &AppView<'_>, id: &str) -> &'static str {
+    let retired = view.managed.iter().any(|m| {
+        m.config
+            .metadata
+            .get(META_RETIRED)
+            .is_some_and(|list| list.split(',').any(|r| r == id))
+    });
+    if retired {
+        "retired by restore, kept (delete it by hand once it is no longer needed)"
+    } else {
+        "not a declared volume name and not mounted by a managed Machine; left alone"
     }
 }
 
