@@ -12,7 +12,7 @@
 //! before its volume, a volume before its app). A cycle is reported with the resources
 //! on it.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::fmt::Write as _;
 
 use petgraph::Direction;
@@ -103,9 +103,12 @@ impl Graph {
     pub fn build_from<'r>(
         resources: impl Iterator<Item = &'r Resource> + Clone,
     ) -> Result<Graph, Diagnostic> {
-        let mut graph = DiGraph::new();
-        let mut index = HashMap::new();
-        let mut kinds = Vec::new();
+        // Sized up front: a fleet's graph has one node per resource and about one to
+        // three edges each; growing the maps would copy them while both copies are live.
+        let (n, _) = resources.size_hint();
+        let mut graph = DiGraph::with_capacity(n, 2 * n);
+        let mut index = HashMap::with_capacity(n);
+        let mut kinds = Vec::with_capacity(n);
         let mut apps: HashMap<&str, NodeIndex> = HashMap::new();
         let mut secrets: HashMap<(&str, &str), NodeIndex> = HashMap::new();
         for r in resources.clone() {
@@ -122,19 +125,28 @@ impl Graph {
                 _ => {}
             }
         }
-        for r in resources {
-            let n = index[&r.address];
+        // Nodes were added in the resources' order: the i-th resource is node i.
+        for (i, r) in resources.enumerate() {
+            let n = NodeIndex::new(i);
             for (edge, need) in needs(r) {
-                let from: Vec<NodeIndex> = match need {
-                    Need::App(a) => apps.get(a).copied().into_iter().collect(),
-                    Need::Volume(v) => index.get(v).copied().into_iter().collect(),
-                    Need::Secrets { app, names } => names
-                        .iter()
-                        .filter_map(|s| secrets.get(&(app, s.as_str())).copied())
-                        .collect(),
-                };
-                for p in from {
-                    graph.add_edge(p, n, edge);
+                match need {
+                    Need::App(a) => {
+                        if let Some(&p) = apps.get(a) {
+                            graph.add_edge(p, n, edge);
+                        }
+                    }
+                    Need::Volume(v) => {
+                        if let Some(&p) = index.get(v) {
+                            graph.add_edge(p, n, edge);
+                        }
+                    }
+                    Need::Secrets { app, names } => {
+                        for s in names {
+                            if let Some(&p) = secrets.get(&(app, s.as_str())) {
+                                graph.add_edge(p, n, edge);
+                            }
+                        }
+                    }
                 }
             }
         }
