@@ -251,6 +251,24 @@ impl Graph {
     }
 
     /// Graphviz DOT.
+    /// Every edge as (from, to, relation), sorted: the same spec gives the same order.
+    fn sorted_edges(&self) -> Vec<(String, String, &'static str)> {
+        let mut edges: Vec<(String, String, &'static str)> = self
+            .graph
+            .edge_indices()
+            .filter_map(|e| {
+                let (a, b) = self.graph.edge_endpoints(e)?;
+                Some((
+                    self.graph[a].to_string(),
+                    self.graph[b].to_string(),
+                    self.graph[e].label(),
+                ))
+            })
+            .collect();
+        edges.sort();
+        edges
+    }
+
     pub fn to_dot(&self) -> String {
         let mut s = String::from(
             "digraph flotilla {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n",
@@ -269,19 +287,7 @@ impl Graph {
             };
             let _ = writeln!(s, "  \"{}\" [shape={shape}];", self.graph[*n]);
         }
-        let mut edges: Vec<(String, String, &'static str)> = self
-            .graph
-            .edge_indices()
-            .filter_map(|e| {
-                let (a, b) = self.graph.edge_endpoints(e)?;
-                Some((
-                    self.graph[a].to_string(),
-                    self.graph[b].to_string(),
-                    self.graph[e].label(),
-                ))
-            })
-            .collect();
-        edges.sort();
+        let edges = self.sorted_edges();
         for (a, b, l) in edges {
             let _ = writeln!(s, "  \"{a}\" -> \"{b}\" [label=\"{l}\"];");
         }
@@ -304,19 +310,7 @@ impl Graph {
                 }));
             }
         }
-        let mut edges: Vec<(String, String, &'static str)> = self
-            .graph
-            .edge_indices()
-            .filter_map(|e| {
-                let (a, b) = self.graph.edge_endpoints(e)?;
-                Some((
-                    self.graph[a].to_string(),
-                    self.graph[b].to_string(),
-                    self.graph[e].label(),
-                ))
-            })
-            .collect();
-        edges.sort();
+        let edges = self.sorted_edges();
         let edges: Vec<serde_json::Value> = edges
             .into_iter()
             .map(|(from, to, relation)| {

@@ -757,17 +757,7 @@ impl Client {
     }
 
     pub async fn start_machine(&self, app: &str, id: &str) -> Result<(), ApiError> {
-        let path = format!("/apps/{}/machines/{}/start", enc(app), enc(id));
-        self.unit(
-            Method::POST,
-            &path,
-            Act::MachineStart,
-            id,
-            None,
-            &[],
-            Repeat::Safe,
-        )
-        .await
+        self.start(app, id, None).await
     }
 
     /// Starts a Machine held under `lease` (a leased Machine refuses a start without it).
@@ -777,8 +767,12 @@ impl Client {
         id: &str,
         lease: &Lease,
     ) -> Result<(), ApiError> {
+        self.start(app, id, Some(lease)).await
+    }
+
+    async fn start(&self, app: &str, id: &str, lease: Option<&Lease>) -> Result<(), ApiError> {
         let path = format!("/apps/{}/machines/{}/start", enc(app), enc(id));
-        let headers = lease_headers(Some(lease));
+        let headers = lease_headers(lease);
         self.unit(
             Method::POST,
             &path,
