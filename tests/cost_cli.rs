@@ -683,6 +683,27 @@ fn free_allowances_by_date_and_plan() {
     let (_h, hobby) = always_on_with("org_plan: hobby\n");
     let aug_hobby = cost_json(&[&hobby, "--pricing-date", "2024-08-01"]);
     assert_eq!(aug_hobby["monthly_usd"].to_string(), "8.7552");
+    // The plan's footer prices the same plan: after the plan 8.75523; before it, the
+    // empty organization pays the $5 fee (its $5 credit has nothing to cover).
+    let out = flotilla()
+        .args([
+            "plan",
+            &hobby,
+            "--pricing-date",
+            "2024-08-01",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["cost"]["monthly_after_usd"].to_string(), "8.7552");
+    assert_eq!(plan["cost"]["monthly_before_usd"].to_string(), "5");
     // Today Hobby is only for organizations that already had it.
     let out = flotilla().args(["cost", &hobby]).output().unwrap();
     assert!(!out.status.success());

@@ -71,13 +71,18 @@ pub fn annotate_plan_with(
     lock: Option<FleetLock<'_>>,
 ) -> Result<(), CostErrors> {
     let fallback = &desired.default_usage;
-    let mut before = Pricer::new(table, observed, fallback).borrow_usage_from(&desired.resources);
+    // The organization's plan (fee, included usage, free allowances) applies on both
+    // sides, so the plan's totals are those `flotilla cost` shows.
+    let mut before = Pricer::new(table, observed, fallback)
+        .borrow_usage_from(&desired.resources)
+        .with_plan(desired.org_plan);
     if let Some(l) = lock.filter(|l| l.exists) {
         before = before.with_fleet_lock(l.app);
     }
     let before = before.summary()?;
     let mut after = Pricer::over(table, after_plan(plan, desired, observed), fallback)
-        .borrow_usage_from(&desired.resources);
+        .borrow_usage_from(&desired.resources)
+        .with_plan(desired.org_plan);
     if let Some(l) = lock {
         after = after.with_fleet_lock(l.app);
     }
