@@ -797,7 +797,7 @@ impl Client {
         self.unit(
             Method::POST,
             &path,
-            Act::MachineStart,
+            Act::MachineStop,
             id,
             None,
             &headers,

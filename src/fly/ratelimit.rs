@@ -26,6 +26,7 @@ pub enum Act {
     MachineUpdate,
     MachineDelete,
     MachineStart,
+    MachineStop,
     MachineWait,
     LeaseGet,
     LeaseCreate,

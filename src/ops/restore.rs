@@ -132,10 +132,14 @@ pub fn prepare(opts: &Options) -> Result<Prepared, Error> {
     let mut all = Vec::new();
     for (v, rows) in listed {
         let rows = rows.map_err(|e| {
-            Error::new(Diagnostic::error(format!(
-                "{}: cannot list the snapshots of {}: {e}",
-                v.address, v.id
-            )))
+            Error::new(
+                Diagnostic::error(format!(
+                    "{}: cannot list the snapshots of {}: {e}",
+                    v.address, v.id
+                ))
+                .address(v.address.to_string())
+                .hint("nothing was changed; check the API token's access to the app and run restore again"),
+            )
         })?;
         all.push((v, rows));
     }
