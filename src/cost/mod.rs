@@ -39,7 +39,9 @@ use crate::pricing::{Citation, PriceTable, SourceRef};
 use crate::resource::{Address, Resource, ResourceSet, Usage};
 
 pub use advice::BlockAdvice;
-pub use allowance::PlanNote;
+pub use allowance::{
+    Coverable, PlanEffect, PlanNote, free_value_cap, plan_applies, plan_effect, plan_problem,
+};
 pub use budget::{Budget, BudgetError, IncreaseLimit, Verdict, check_budget};
 pub use delta::{Change, ChangeStatus, CostDelta, delta};
 pub use engine::{FLEET_LOCK_ROOTFS_GB, Pricer, Summary};
