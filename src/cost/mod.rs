@@ -40,7 +40,9 @@ use crate::resource::{Address, Resource, ResourceSet, Usage};
 
 pub use advice::BlockAdvice;
 pub use allowance::PlanNote;
-pub use budget::{Budget, BudgetError, IncreaseLimit, Verdict, check_budget};
+pub use budget::{
+    Budget, BudgetError, IncreaseLimit, PlanGuardrails, Verdict, check_budget, check_plan,
+};
 pub use delta::{Change, ChangeStatus, CostDelta, delta};
 pub use engine::{FLEET_LOCK_ROOTFS_GB, Pricer, Summary};
 pub use plan::{FleetLock, annotate_plan, annotate_plan_with};
