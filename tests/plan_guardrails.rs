@@ -2,6 +2,9 @@
 //! fleet) and `--deny-destroy` end a plan with exit code 3 and one line naming the limit
 //! and the figures; the plan is still printed.
 
+// Helpers may panic on a broken fixture, like the tests that call them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::plain_bin;

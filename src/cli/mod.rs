@@ -10,6 +10,7 @@
 use clap::{Parser, Subcommand};
 
 mod apply;
+mod comment;
 pub mod common;
 mod completions;
 mod cost;
@@ -83,6 +84,9 @@ pub enum Command {
     Snapshots(snapshot::SnapshotsArgs),
     /// Restore a tenant's volume from a snapshot (new volume, Machine remounted).
     Restore(restore::RestoreArgs),
+    /// Post plan and cost markdown as one pull-request comment (found again by a hidden
+    /// marker, updated in place).
+    Comment(comment::CommentArgs),
 }
 
 /// How a command that did not fail ended.
@@ -141,5 +145,6 @@ pub fn run(cli: Cli, env: &env::Env) -> Result<Exit, crate::ops::Error> {
         Command::Snapshot(a) => snapshot::run_take(a, env),
         Command::Snapshots(a) => snapshot::run_list(a, env),
         Command::Restore(a) => restore::run(a, env),
+        Command::Comment(a) => comment::run(a, env),
     }
 }
