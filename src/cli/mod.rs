@@ -22,6 +22,7 @@ mod restore;
 mod schema;
 mod sim;
 mod snapshot;
+mod status;
 pub mod target;
 mod unlock;
 mod validate;
@@ -87,6 +88,9 @@ pub enum Command {
     /// Post plan and cost markdown as one pull-request comment (found again by a hidden
     /// marker, updated in place).
     Comment(comment::CommentArgs),
+    /// Per tenant: Machines' states, regions, images, checks, last apply and drift; one
+    /// summary line for the fleet (`--watch N` to follow it).
+    Status(status::StatusArgs),
 }
 
 /// How a command that did not fail ended.
@@ -146,5 +150,6 @@ pub fn run(cli: Cli, env: &env::Env) -> Result<Exit, crate::ops::Error> {
         Command::Snapshots(a) => snapshot::run_list(a, env),
         Command::Restore(a) => restore::run(a, env),
         Command::Comment(a) => comment::run(a, env),
+        Command::Status(a) => status::run(a, env),
     }
 }
