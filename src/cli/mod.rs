@@ -88,7 +88,7 @@ pub enum Command {
     /// Post plan and cost markdown as one pull-request comment (found again by a hidden
     /// marker, updated in place).
     Comment(comment::CommentArgs),
-    /// Per tenant: Machines' states, regions, images, checks, last apply and drift; one
+    /// Per tenant: Machines' states, regions, images, checks, last change and drift; one
     /// summary line for the fleet (`--watch N` to follow it).
     Status(status::StatusArgs),
 }

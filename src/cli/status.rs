@@ -1,5 +1,5 @@
 //! `flotilla status SPEC`: per tenant the Machines' states, regions, images, checks, last
-//! apply and drift, with one summary line for the fleet; `--watch N` shows it again every
+//! change and drift, with one summary line for the fleet; `--watch N` shows it again every
 //! N seconds until Ctrl-C.
 
 use std::path::PathBuf;

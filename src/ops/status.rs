@@ -1,11 +1,12 @@
 //! `status`: what a fleet is doing right now, per tenant — its Machines' states,
-//! regions, images, check results and last apply, and how many changes a plan would make
+//! regions, images, check results and last change, and how many changes a plan would make
 //! for it (drift) — with one summary for the fleet. Made from the same observation and
 //! plan as `plan` ([`crate::ops::plan::run`]), so the drift it counts is the plan's.
 //!
-//! "Last apply" is what the Machine carries: Fly's `updated_at` (the last write to its
-//! config, which flotilla's applies make) and flotilla's rollout record
-//! (`flotilla_rollout*` metadata: target image, state, wave) when a rollout wrote one.
+//! The last apply is read from what the Machine carries: flotilla's rollout record
+//! (`flotilla_rollout*` metadata: target image, state, wave) when a rollout wrote one,
+//! and Fly's `updated_at` (the Machine's last change: an apply's create or update, or a
+//! start or stop since).
 
 pub mod render;
 
@@ -73,9 +74,10 @@ pub struct Machine {
     /// The image's tag (or digest), e.g. `1.4.2`.
     pub version: String,
     pub checks: Vec<Check>,
-    /// Fly's `updated_at`: the last write to the Machine (flotilla's last apply to it).
+    /// Fly's `updated_at`: the last change to the Machine (an apply's update, or a start
+    /// or stop since).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_apply: Option<String>,
+    pub updated_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollout: Option<Rollout>,
 }
@@ -104,11 +106,18 @@ pub struct Summary {
     pub failed: usize,
     /// Machines in any other state (`created`, `starting`, …), by state.
     pub other: BTreeMap<String, usize>,
-    /// Images in use (`name:version`) and how many Machines run each, most used first.
-    pub versions: Vec<(String, usize)>,
+    /// Images in use and how many Machines run each, most used first.
+    pub versions: Vec<VersionCount>,
     /// Changes the plan would make, and in how many tenants or shared apps.
     pub drift: usize,
     pub drifted: usize,
+}
+
+/// An image in use (`name:version`, without registry) and its Machines.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VersionCount {
+    pub image: String,
+    pub machines: usize,
 }
 
 /// The fleet's status.
@@ -276,7 +285,8 @@ fn group_of(groups: &mut Vec<Group>, address: &Address, tenants: &[String]) -> O
     if let Some(i) = groups.iter().position(|g| g.kind == kind && g.name == name) {
         return Some(i);
     }
-    if !tenants.is_empty() && !(kind == "tenant" && tenants.iter().any(|t| t == name)) {
+    let selected = kind == "tenant" && tenants.iter().any(|t| t == name);
+    if !tenants.is_empty() && !selected {
         return None;
     }
     groups.push(Group {
@@ -315,7 +325,7 @@ fn machine(address: &Address, m: &fly::Machine) -> Machine {
                 status: c.status.clone(),
             })
             .collect(),
-        last_apply: m.updated_at.clone(),
+        updated_at: m.updated_at.clone(),
         rollout: meta.get(META_ROLLOUT).map(|image| Rollout {
             image: image.clone(),
             state: meta.get(META_ROLLOUT_STATE).cloned(),
@@ -359,11 +369,18 @@ fn summarize(groups: &[Group]) -> Summary {
         }
         *versions.entry(image_name(&m.image)).or_default() += 1;
     }
-    let mut versions: Vec<(String, usize)> = versions
+    let mut versions: Vec<VersionCount> = versions
         .into_iter()
-        .map(|(v, n)| (v.to_string(), n))
+        .map(|(v, n)| VersionCount {
+            image: v.to_string(),
+            machines: n,
+        })
         .collect();
-    versions.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| natural_cmp(&a.0, &b.0)));
+    versions.sort_by(|a, b| {
+        b.machines
+            .cmp(&a.machines)
+            .then_with(|| natural_cmp(&a.image, &b.image))
+    });
     s.versions = versions;
     s.drift = groups.iter().map(|g| g.drift).sum();
     s.drifted = groups.iter().filter(|g| g.drift > 0).count();

@@ -76,9 +76,9 @@ fn row(m: &Machine) -> [String; 6] {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let mut last = match &m.last_apply {
-        Some(t) => format!("applied {t}"),
-        None => "applied (unknown)".to_string(),
+    let mut last = match &m.updated_at {
+        Some(t) => format!("updated {t}"),
+        None => "updated (unknown)".to_string(),
     };
     if let Some(r) = &m.rollout {
         let state = r.state.as_deref().unwrap_or("recorded");
@@ -113,7 +113,7 @@ pub fn summary_line(s: &Summary) -> String {
     } else {
         s.versions
             .iter()
-            .map(|(v, n)| format!("{v} ×{n}"))
+            .map(|v| format!("{} ×{}", v.image, v.machines))
             .collect::<Vec<_>>()
             .join(", ")
     };
