@@ -4,7 +4,7 @@
 //! preview per marker instead of a new comment per push.
 //!
 //! The body is assembled and checked here (pure: [`compose`], [`decide`]); the calls to
-//! GitHub's REST API are in [`github`]. An unchanged body writes nothing.
+//! GitHub's REST API are in `github`. An unchanged body writes nothing.
 
 mod github;
 

@@ -10,7 +10,7 @@
 
 pub mod render;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -149,7 +149,7 @@ pub fn run(opts: &Options) -> Result<Outcome, Error> {
         fingerprint_key: opts.fingerprint_key.clone(),
         ..Default::default()
     })?;
-    let mut groups = declared_groups(&planned.desired, &opts.tenants);
+    let mut groups = Groups::declared(&planned.desired, &opts.tenants);
     for r in planned.observed.resources.iter() {
         let Some(m) = planned.observed.machines.get(&r.address) else {
             continue;
@@ -157,21 +157,17 @@ pub fn run(opts: &Options) -> Result<Outcome, Error> {
         if r.machine().is_none() {
             continue;
         }
-        let Some(i) = group_of(&mut groups, &r.address, &opts.tenants) else {
-            continue;
-        };
-        groups[i].machines.push(machine(&r.address, m));
-    }
-    for c in planned
-        .document
-        .changes
-        .iter()
-        .filter(|c| c.action != Action::Noop)
-    {
-        if let Some(i) = group_of(&mut groups, &c.address, &opts.tenants) {
-            groups[i].drift += 1;
+        if let Some(g) = groups.of(&r.address) {
+            g.machines.push(machine(&r.address, m));
         }
     }
+    let actionable = planned.document.changes.iter();
+    for c in actionable.filter(|c| c.action != Action::Noop) {
+        if let Some(g) = groups.of(&c.address) {
+            g.drift += 1;
+        }
+    }
+    let mut groups = groups.list;
     for g in &mut groups {
         g.machines
             .sort_by(|a, b| natural_cmp(a.address.as_str(), b.address.as_str()));
@@ -247,56 +243,74 @@ pub fn watch(
     }
 }
 
-/// One group per declared tenant (in spec order, narrowed to `tenants`), then one per
-/// shared app when no tenant is named.
-fn declared_groups(desired: &crate::resource::Desired, tenants: &[String]) -> Vec<Group> {
-    let group = |kind, name: &str| Group {
-        kind,
-        name: name.to_string(),
-        declared: true,
-        machines: Vec::new(),
-        drift: 0,
-    };
-    let mut groups: Vec<Group> = desired
-        .tenants
-        .iter()
-        .filter(|t| tenants.is_empty() || tenants.contains(&t.name))
-        .map(|t| group("tenant", &t.name))
-        .collect();
-    if tenants.is_empty() {
-        for r in desired.resources.iter() {
-            if let Some(Owner::SharedApp(app)) = r.address.owner()
-                && !groups.iter().any(|g| g.kind == "app" && g.name == app)
-            {
-                groups.push(group("app", app));
-            }
-        }
-    }
-    groups
+/// The groups being filled, indexed by (kind, name).
+struct Groups<'t> {
+    list: Vec<Group>,
+    index: HashMap<(&'static str, String), usize>,
+    /// The `--tenant` filter (empty: everything).
+    tenants: &'t [String],
 }
 
-/// The group an address belongs to; an observed owner the spec no longer declares gets
-/// a group of its own (unless a tenant filter leaves it out).
-fn group_of(groups: &mut Vec<Group>, address: &Address, tenants: &[String]) -> Option<usize> {
-    let (kind, name) = match address.owner()? {
-        Owner::Tenant(t) => ("tenant", t),
-        Owner::SharedApp(a) => ("app", a),
-    };
-    if let Some(i) = groups.iter().position(|g| g.kind == kind && g.name == name) {
-        return Some(i);
+impl<'t> Groups<'t> {
+    /// One group per declared tenant (in spec order, narrowed to `tenants`), then one per
+    /// shared app when no tenant is named.
+    fn declared(desired: &crate::resource::Desired, tenants: &'t [String]) -> Groups<'t> {
+        let mut g = Groups {
+            list: Vec::new(),
+            index: HashMap::new(),
+            tenants,
+        };
+        for t in &desired.tenants {
+            if tenants.is_empty() || tenants.contains(&t.name) {
+                g.add("tenant", &t.name, true);
+            }
+        }
+        if tenants.is_empty() {
+            for r in desired.resources.iter() {
+                if let Some(Owner::SharedApp(app)) = r.address.owner() {
+                    g.add("app", app, true);
+                }
+            }
+        }
+        g
     }
-    let selected = kind == "tenant" && tenants.iter().any(|t| t == name);
-    if !tenants.is_empty() && !selected {
-        return None;
+
+    /// The group's index (added when new).
+    fn add(&mut self, kind: &'static str, name: &str, declared: bool) -> usize {
+        if let Some(i) = self.index.get(&(kind, name.to_string())) {
+            return *i;
+        }
+        self.list.push(Group {
+            kind,
+            name: name.to_string(),
+            declared,
+            machines: Vec::new(),
+            drift: 0,
+        });
+        self.index
+            .insert((kind, name.to_string()), self.list.len() - 1);
+        self.list.len() - 1
     }
-    groups.push(Group {
-        kind,
-        name: name.to_string(),
-        declared: false,
-        machines: Vec::new(),
-        drift: 0,
-    });
-    Some(groups.len() - 1)
+
+    /// The group an address belongs to; an observed owner the spec no longer declares
+    /// gets a group of its own (unless the tenant filter leaves it out).
+    fn of(&mut self, address: &Address) -> Option<&mut Group> {
+        let (kind, name) = match address.owner()? {
+            Owner::Tenant(t) => ("tenant", t),
+            Owner::SharedApp(a) => ("app", a),
+        };
+        let i = match self.index.get(&(kind, name.to_string())) {
+            Some(i) => *i,
+            None => {
+                let selected = kind == "tenant" && self.tenants.iter().any(|t| t == name);
+                if !self.tenants.is_empty() && !selected {
+                    return None;
+                }
+                self.add(kind, name, false)
+            }
+        };
+        self.list.get_mut(i)
+    }
 }
 
 fn machine(address: &Address, m: &fly::Machine) -> Machine {

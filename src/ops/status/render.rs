@@ -137,3 +137,96 @@ pub fn summary_line(s: &Summary) -> String {
 pub fn json(o: &Outcome) -> Result<String, Error> {
     crate::ops::to_json_pretty(o, "the status").map(|s| s + "\n")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Check, Rollout, Summary, VersionCount};
+    use super::*;
+    use crate::diag::Diagnostics;
+
+    fn m(slot: u32, state: &str, image: &str, rollout: Option<Rollout>) -> Machine {
+        Machine {
+            address: crate::resource::Address::machine(
+                &crate::resource::Owner::Tenant("alice"),
+                slot,
+            ),
+            slot: format!("machine[{slot}]"),
+            id: format!("m{slot}"),
+            state: state.into(),
+            region: "iad".into(),
+            image: image.into(),
+            version: super::super::image_version(image),
+            checks: vec![Check {
+                name: "alive".into(),
+                status: "passing".into(),
+            }],
+            updated_at: Some("2026-11-01T10:00:05Z".into()),
+            rollout,
+        }
+    }
+
+    #[test]
+    fn text_shows_rollouts_other_states_and_removed_tenants() {
+        let rollout = Rollout {
+            image: "registry.fly.io/app:2.0".into(),
+            state: Some("failed".into()),
+            wave: Some("1".into()),
+        };
+        let o = Outcome {
+            org: "acme".into(),
+            fleet: "prod".into(),
+            source: "state:s.json".into(),
+            groups: vec![Group {
+                kind: "tenant",
+                name: "alice".into(),
+                declared: false,
+                machines: vec![
+                    m(0, "started", "registry.fly.io/app:1.0", None),
+                    m(1, "starting", "registry.fly.io/app:2.0", Some(rollout)),
+                ],
+                drift: 3,
+            }],
+            summary: Summary {
+                tenants: 1,
+                machines: 2,
+                started: 1,
+                other: [("starting".to_string(), 1)].into_iter().collect(),
+                versions: vec![
+                    VersionCount {
+                        image: "app:1.0".into(),
+                        machines: 1,
+                    },
+                    VersionCount {
+                        image: "app:2.0".into(),
+                        machines: 1,
+                    },
+                ],
+                drift: 3,
+                drifted: 1,
+                ..Summary::default()
+            },
+            errors: vec![],
+            spec_warnings: Diagnostics::new(),
+            diagnostics: Diagnostics::new(),
+        };
+        let t = text(&o);
+        assert!(
+            t.contains("tenant alice (removed from the spec): 2 Machines, drift: 3 changes"),
+            "{t}"
+        );
+        assert!(
+            t.contains("machine[1]  starting  iad  app:2.0  alive passing  updated 2026-11-01T10:00:05Z · rollout to 2.0 failed"),
+            "{t}"
+        );
+        assert!(
+            t.ends_with(
+                "1 tenant, 2 Machines: 1 started, 0 stopped, 0 suspended, 0 failed, 1 starting; \
+                 versions: app:1.0 ×1, app:2.0 ×1; drift: 3 changes in 1 tenant or app\n"
+            ),
+            "{t}"
+        );
+        let j: serde_json::Value = serde_json::from_str(&json(&o).unwrap()).unwrap();
+        assert_eq!(j["groups"][0]["machines"][1]["rollout"]["state"], "failed");
+        assert_eq!(j["summary"]["versions"][1]["image"], "app:2.0");
+    }
+}
