@@ -297,6 +297,46 @@ fn a_server_echoing_the_token_never_gets_it_printed() {
 }
 
 #[test]
+fn reads_are_tried_again_after_5xx_but_a_create_is_not() {
+    let fake = Fake::start(&token());
+    let dir = tempfile::tempdir().unwrap();
+    let plan = md(&dir, "p.md", "x");
+    fake.fail(github_fake::Fail {
+        status: 502,
+        body: "Bad Gateway".into(),
+        method: Some("GET".into()),
+        left: Some(2),
+    });
+    let run = comment(&fake, &token(), &[], &[&plan]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let methods: Vec<String> = fake.requests().into_iter().map(|s| s.method).collect();
+    assert_eq!(methods, ["GET", "GET", "GET", "POST"]);
+    // A create that failed may have happened: it is reported, not repeated.
+    let other = md(&dir, "q.md", "y");
+    fake.fail(github_fake::Fail {
+        status: 502,
+        body: "Bad Gateway".into(),
+        method: Some("POST".into()),
+        left: None,
+    });
+    let run = comment(&fake, &token(), &["--behavior", "new"], &[&other]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains(
+            "POST /repos/acme/fleet/issues/7/comments answered 502 Bad Gateway: Bad Gateway"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("hint: GitHub had a problem"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(fake.writes().len(), 2, "one POST each run");
+}
+
+#[test]
 fn missing_token_repo_and_insecure_urls_are_refused_before_any_request() {
     let fake = Fake::start(&token());
     let dir = tempfile::tempdir().unwrap();

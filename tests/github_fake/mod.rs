@@ -32,8 +32,19 @@ pub struct World {
     pub comments: Vec<Comment>,
     pub next_id: u64,
     pub requests: Vec<Seen>,
-    /// Answer every request with this status and body (`401`, `404`, …).
-    pub fail: Option<(u16, String)>,
+    /// Answer requests with a status and body (`401`, `502`, …) instead.
+    pub fail: Option<Fail>,
+}
+
+/// Which requests fail, and how.
+#[derive(Debug, Clone)]
+pub struct Fail {
+    pub status: u16,
+    pub body: String,
+    /// Only requests with this method (`None`: all).
+    pub method: Option<String>,
+    /// Only this many times (`None`: always).
+    pub left: Option<usize>,
 }
 
 pub struct Fake {
@@ -132,8 +143,18 @@ impl Fake {
             .collect()
     }
 
+    /// Every request fails with `status` and `body`.
     pub fn fail_with(&self, status: u16, body: &str) {
-        self.world.lock().unwrap().fail = Some((status, body.to_string()));
+        self.fail(Fail {
+            status,
+            body: body.to_string(),
+            method: None,
+            left: None,
+        });
+    }
+
+    pub fn fail(&self, fail: Fail) {
+        self.world.lock().unwrap().fail = Some(fail);
     }
 }
 
@@ -165,7 +186,18 @@ async fn guard(
             method: method.to_string(),
             uri: uri.to_string(),
         });
-        w.fail.clone()
+        match &mut w.fail {
+            Some(f)
+                if f.method.as_deref().is_none_or(|m| m == method.as_str())
+                    && f.left != Some(0) =>
+            {
+                if let Some(n) = &mut f.left {
+                    *n -= 1;
+                }
+                Some((f.status, f.body.clone()))
+            }
+            _ => None,
+        }
     };
     if let Some((status, body)) = fail {
         return (StatusCode::from_u16(status).unwrap(), body).into_response();

@@ -42,6 +42,27 @@ pub struct Client {
     repo: Repo,
 }
 
+/// Times a read, update or delete is tried again.
+const RETRIES: u32 = 2;
+/// The longest pause before trying again.
+const MAX_PAUSE: Duration = Duration::from_secs(10);
+
+/// What one request came to.
+enum Answer {
+    /// An HTTP answer.
+    Status(StatusCode, reqwest::header::HeaderMap, Vec<u8>),
+    /// No answer (connection refused, reset, timed out): worth another try.
+    Unsent(Error),
+    /// An answer not worth another try (too large).
+    Failed(Error),
+}
+
+/// `Retry-After` in seconds, when given.
+fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let v = h.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    v.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
 /// A failed call, before it becomes an [`Error`].
 struct Failure {
     method: Method,
@@ -177,8 +198,11 @@ impl Client {
         })
     }
 
-    /// Sends one request and reads the answer (bounded); a status other than 2xx is an
-    /// error naming the method, path, status and body.
+    /// Sends a request and reads the answer (bounded); a status other than 2xx is an
+    /// error naming the method, path, status and body. Reads, updates and deletes are
+    /// tried again after a 429, a 5xx or a failed connection ([`RETRIES`] times, pausing
+    /// as `Retry-After` says, at most [`MAX_PAUSE`]); a create is not, since its effect
+    /// may have happened.
     async fn send(
         &self,
         method: Method,
@@ -186,14 +210,62 @@ impl Client {
         body: Option<serde_json::Value>,
     ) -> Result<(reqwest::header::HeaderMap, Vec<u8>), Error> {
         let path = path_of(&url);
+        let idempotent = method != Method::POST;
+        let mut attempt = 0;
+        loop {
+            let answer = self.send_once(&method, &url, body.as_ref()).await;
+            let again = idempotent
+                && attempt < RETRIES
+                && match &answer {
+                    Answer::Unsent(_) => true,
+                    Answer::Failed(_) => false,
+                    Answer::Status(s, _, _) => {
+                        s.is_server_error() || *s == StatusCode::TOO_MANY_REQUESTS
+                    }
+                };
+            if again {
+                let pause = match &answer {
+                    Answer::Status(_, h, _) => retry_after(h),
+                    _ => None,
+                };
+                let backoff = Duration::from_millis(250 << attempt);
+                tokio::time::sleep(pause.unwrap_or(backoff).min(MAX_PAUSE)).await;
+                attempt += 1;
+                continue;
+            }
+            return match answer {
+                Answer::Status(s, h, b) if s.is_success() => Ok((h, b)),
+                Answer::Status(s, _, b) => {
+                    let shown = String::from_utf8_lossy(&b);
+                    let shown: String = shown.chars().take(MAX_SHOWN_BODY).collect();
+                    Err(self.error(Failure {
+                        method,
+                        path,
+                        what: format!("answered {s}: {}", shown.trim()),
+                        hint: hint_for(s, &self.repo),
+                    }))
+                }
+                Answer::Unsent(e) | Answer::Failed(e) => Err(e),
+            };
+        }
+    }
+
+    /// One request; the answer read up to [`MAX_RESPONSE_BYTES`].
+    async fn send_once(
+        &self,
+        method: &Method,
+        url: &Url,
+        body: Option<&serde_json::Value>,
+    ) -> Answer {
+        let path = path_of(url);
         let mut req = self
             .http
-            .request(method.clone(), url)
+            .request(method.clone(), url.clone())
             .bearer_auth(self.token.expose())
             .header("Accept", "application/vnd.github+json")
             .header("X-GitHub-Api-Version", "2022-11-28");
         if let Some(b) = body {
-            req = req.json(&b);
+            req = req.json(b);
         }
         let fail = |what: String, hint: String| Failure {
             method: method.clone(),
@@ -201,12 +273,15 @@ impl Client {
             what,
             hint,
         };
-        let mut resp = req.send().await.map_err(|e| {
-            self.error(fail(
-                format!("could not be sent: {}", without_url(&e)),
-                format!("check that {} is reachable", self.base),
-            ))
-        })?;
+        let mut resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                return Answer::Unsent(self.error(fail(
+                    format!("could not be sent: {}", without_url(&e)),
+                    format!("check that {} is reachable", self.base),
+                )));
+            }
+        };
         let status = resp.status();
         let headers = resp.headers().clone();
         let mut bytes = Vec::new();
@@ -214,7 +289,7 @@ impl Client {
             match resp.chunk().await {
                 Ok(Some(c)) => {
                     if bytes.len() + c.len() > MAX_RESPONSE_BYTES {
-                        return Err(self.error(fail(
+                        return Answer::Failed(self.error(fail(
                             format!("answered with more than {MAX_RESPONSE_BYTES} bytes"),
                             "check --api-url".into(),
                         )));
@@ -223,22 +298,14 @@ impl Client {
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    return Err(self.error(fail(
+                    return Answer::Unsent(self.error(fail(
                         format!("answer could not be read: {}", without_url(&e)),
                         "try again".into(),
                     )));
                 }
             }
         }
-        if status.is_success() {
-            return Ok((headers, bytes));
-        }
-        let shown = String::from_utf8_lossy(&bytes);
-        let shown: String = shown.chars().take(MAX_SHOWN_BODY).collect();
-        Err(self.error(fail(
-            format!("answered {status}: {}", shown.trim()),
-            hint_for(status, &self.repo).to_string(),
-        )))
+        Answer::Status(status, headers, bytes)
     }
 
     /// The failure as an error; the token is cut out of every text in it.
