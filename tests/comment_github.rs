@@ -380,3 +380,37 @@ fn missing_token_repo_and_insecure_urls_are_refused_before_any_request() {
     );
     assert!(fake.requests().is_empty());
 }
+
+#[test]
+fn the_library_call_returns_a_typed_outcome() {
+    use flotilla::ops::comment::{Action, Behavior, GithubToken, Options, run};
+    let fake = Fake::start(&token());
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..150 {
+        fake.seed(&format!("remark {i}"));
+    }
+    let plan = md(&dir, "p.md", "plan");
+    let opts = Options {
+        files: vec![plan],
+        pr: PR,
+        repo: Some(format!("{OWNER}/{REPO}").parse().unwrap()),
+        api: Some(fake.base.parse().unwrap()),
+        token: GithubToken::new(token()),
+        marker: "lib".parse().unwrap(),
+        behavior: Behavior::Update,
+    };
+    let first = run(&opts).unwrap();
+    assert_eq!(first.action, Action::Created);
+    assert_eq!((first.listed, first.pages), (150, 2));
+    assert!(first.truncated.is_none() && first.deleted.is_empty());
+    let again = run(&opts).unwrap();
+    assert_eq!(again.action, Action::Unchanged);
+    assert_eq!(again.comment_id, first.comment_id);
+    assert_eq!((again.listed, again.pages), (151, 2));
+    let e = run(&Options {
+        token: None,
+        ..opts.clone()
+    })
+    .unwrap_err();
+    assert!(e.to_string().contains("GITHUB_TOKEN is not set"), "{e}");
+}
