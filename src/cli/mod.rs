@@ -10,6 +10,7 @@
 use clap::{Parser, Subcommand};
 
 mod apply;
+mod comment;
 pub mod common;
 mod completions;
 mod cost;
@@ -21,6 +22,7 @@ mod restore;
 mod schema;
 mod sim;
 mod snapshot;
+mod status;
 pub mod target;
 mod unlock;
 mod validate;
@@ -83,6 +85,12 @@ pub enum Command {
     Snapshots(snapshot::SnapshotsArgs),
     /// Restore a tenant's volume from a snapshot (new volume, Machine remounted).
     Restore(restore::RestoreArgs),
+    /// Post plan and cost markdown as one pull-request comment (found again by a hidden
+    /// marker, updated in place).
+    Comment(comment::CommentArgs),
+    /// Per tenant: Machines' states, regions, images, checks, last change and drift; one
+    /// summary line for the fleet (`--watch N` to follow it).
+    Status(status::StatusArgs),
 }
 
 /// How a command that did not fail ended.
@@ -141,5 +149,7 @@ pub fn run(cli: Cli, env: &env::Env) -> Result<Exit, crate::ops::Error> {
         Command::Snapshot(a) => snapshot::run_take(a, env),
         Command::Snapshots(a) => snapshot::run_list(a, env),
         Command::Restore(a) => restore::run(a, env),
+        Command::Comment(a) => comment::run(a, env),
+        Command::Status(a) => status::run(a, env),
     }
 }

@@ -1,4 +1,4 @@
-//! `flotilla plan SPEC`: what would change, and what it costs.
+//! `flotilla plan SPEC`: what would change, and what it costs, with guardrails (exit 3).
 
 use std::path::PathBuf;
 
@@ -22,6 +22,7 @@ use crate::render::{plan_json, plan_markdown, plan_text};
   flotilla plan specs/jarvis.yaml --sim                 # against the local simulator
   FLY_API_TOKEN=... flotilla plan specs/jarvis.yaml     # against your Fly organization
   flotilla plan specs/jarvis.yaml --sim --show-state state.json
+  flotilla plan specs/jarvis.yaml --sim --max-increase 10% --deny-destroy   # exit 3 when exceeded
 
 Where the observed state comes from: --state FILE; else --sim; else the Fly API when
 --api, FLY_API_HOSTNAME or FLY_API_TOKEN is set; else an empty organization (offline).")]
@@ -65,6 +66,17 @@ pub struct PlanArgs {
     /// file; see `flotilla cost --usage-template`).
     #[arg(long, value_name = "FILE")]
     pub usage: Option<std::path::PathBuf>,
+    /// Fail (exit 3) when the fleet's monthly cost after the plan exceeds this many
+    /// dollars.
+    #[arg(long, value_name = "USD", value_parser = crate::money::parse_usd)]
+    pub max_monthly: Option<rust_decimal::Decimal>,
+    /// Fail (exit 3) when the plan raises the monthly cost by more than this many
+    /// dollars, or this percentage of the current fleet's (e.g. 25 or 10%).
+    #[arg(long, value_name = "USD|PCT%", value_parser = clap::value_parser!(crate::cost::IncreaseLimit))]
+    pub max_increase: Option<crate::cost::IncreaseLimit>,
+    /// Fail (exit 3) when the plan deletes or replaces anything.
+    #[arg(long)]
+    pub deny_destroy: bool,
 }
 
 impl PlanArgs {
@@ -82,6 +94,13 @@ impl PlanArgs {
             secret_files: self.secret_files.policy(),
             fingerprint_key: None,
             usage: self.usage.clone(),
+            guardrails: crate::cost::PlanGuardrails {
+                budget: crate::cost::Budget {
+                    max_monthly: self.max_monthly,
+                    max_increase: self.max_increase,
+                },
+                deny_destroy: self.deny_destroy,
+            },
         }
     }
 }
@@ -93,6 +112,8 @@ pub fn run(args: PlanArgs, env: &Env) -> Result<Exit, Error> {
     let result = render(&args, env, &outcome).and_then(|()| {
         if outcome.has_errors() {
             Err(Error::reported())
+        } else if let Some(reason) = outcome.exceeded() {
+            Err(Error::budget(reason))
         } else if args.detailed_exitcode && outcome.has_changes() {
             Ok(Exit::Changes)
         } else {

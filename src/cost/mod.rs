@@ -42,7 +42,9 @@ pub use advice::BlockAdvice;
 pub use allowance::{
     Coverable, PlanEffect, PlanNote, free_value_cap, plan_applies, plan_effect, plan_problem,
 };
-pub use budget::{Budget, BudgetError, IncreaseLimit, Verdict, check_budget};
+pub use budget::{
+    Budget, BudgetError, IncreaseLimit, PlanGuardrails, Verdict, check_budget, check_plan,
+};
 pub use delta::{Change, ChangeStatus, CostDelta, delta};
 pub use engine::{FLEET_LOCK_ROOTFS_GB, Pricer, Summary};
 pub use plan::{FleetLock, annotate_plan, annotate_plan_with};
