@@ -240,7 +240,12 @@ fn stages(path: &Path) {
         flotilla::plan::saved::PlanDocument::new(plan, &meta, &[], None)
     });
     let text = stage("render text", || {
-        flotilla::render::plan_text(&doc, Some(&d.resources), flotilla::render::Style::plain())
+        flotilla::render::plan_text(
+            &doc,
+            Some(&d.resources),
+            flotilla::render::Style::plain(),
+            flotilla::render::Layout::Grouped,
+        )
     });
     let json = stage("render json", || {
         flotilla::render::plan_json(&doc).expect("json")
