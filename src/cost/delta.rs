@@ -12,7 +12,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use super::{CostReport, Item, LineItem};
-use crate::money::{Usd, fmt_delta, shown_delta};
+use crate::money::{Usd, fmt_delta};
 use crate::resource::Address;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -291,7 +291,7 @@ fn reasons(before: &[&LineItem], after: &[&LineItem]) -> Vec<String> {
             )),
             Some((_, was)) if was.monthly != h.monthly => {
                 let then = measure(&was.line, bh);
-                let d = fmt_delta(shown_delta(was.monthly, h.monthly));
+                let d = fmt_delta(h.monthly - was.monthly);
                 if then == now {
                     out.push(format!("{} {now}, price changed: {d}", label(*item)));
                 } else {

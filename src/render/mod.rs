@@ -607,10 +607,15 @@ fn summary_text(out: &mut String, doc: &PlanDocument, groups: &[ChangeGroup<'_>]
     let s = doc.summary;
     let _ = writeln!(
         out,
-        "{} {}; {} in {} {}.",
+        "{} {}; {} {} in {} {}.",
         st.bold("Summary:"),
         counts_line(&s),
         fmt_count(s.changes() as u64),
+        if s.changes() == 1 {
+            "change"
+        } else {
+            "changes"
+        },
         fmt_count(groups.len() as u64),
         if groups.len() == 1 { "block" } else { "blocks" }
     );
@@ -850,6 +855,9 @@ impl<'a> JsonGroup<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod fleet_tests;
 
 #[cfg(test)]
 mod tests {
