@@ -1,6 +1,7 @@
 //! Rendering of plans and diagnostics: text like Terraform's (colours only on a TTY and
-//! without `NO_COLOR`), JSON (the plan document) and Markdown (minijinja). Pure: callers
-//! decide where the output goes.
+//! without `NO_COLOR`), grouped after a summary or every resource (`Layout`), JSON (the
+//! plan document and its groups) and Markdown (a review comment, `markdown`). Pure:
+//! callers decide where the output goes.
 
 use std::fmt::Write as _;
 
