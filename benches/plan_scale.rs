@@ -248,7 +248,7 @@ fn stages(path: &Path) {
         )
     });
     let json = stage("render json", || {
-        flotilla::render::plan_json(&doc).expect("json")
+        flotilla::render::plan_json(&doc, Some(&d.resources)).expect("json")
     });
     println!(
         "  {} resources, text {} KB, json {} KB",

@@ -144,8 +144,8 @@ fn render(args: &PlanArgs, env: &Env, outcome: &Outcome) -> Result<(), Error> {
             env.style(args.no_color),
             layout(args.detail),
         ),
-        Format::Json => plan_json(doc)? + "\n",
-        Format::Markdown => plan_markdown(doc),
+        Format::Json => plan_json(doc, Some(&outcome.desired.resources))? + "\n",
+        Format::Markdown => plan_markdown(doc, Some(&outcome.desired.resources)),
     });
     Ok(())
 }

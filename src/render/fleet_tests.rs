@@ -131,7 +131,7 @@ fn detail_prints_every_resource() {
 
 #[test]
 fn a_fleet_plan_as_a_review_comment() {
-    let md = plan_markdown(&fleet());
+    let md = plan_markdown(&fleet(), None);
     assert!(md.len() < COMMENT_LIMIT);
     // Warnings come before the details.
     let details = md.find("<details>").unwrap();
@@ -149,7 +149,7 @@ fn a_fleet_plan_as_a_review_comment() {
 #[test]
 fn a_fleet_plan_as_json_keeps_changes_and_adds_groups() {
     let doc = fleet();
-    let json = plan_json(&doc).unwrap();
+    let json = plan_json(&doc, None).unwrap();
     let v: Value = serde_json::from_str(&json).unwrap();
     // The document's own fields are as they were: existing readers see no difference.
     let plain: Value = serde_json::from_str(&doc.to_json_pretty().unwrap()).unwrap();
@@ -199,7 +199,7 @@ fn a_comment_too_large_is_cut_with_a_note() {
             )
         })
         .collect();
-    let md = plan_markdown(&document(changes));
+    let md = plan_markdown(&document(changes), None);
     assert!(md.len() <= COMMENT_LIMIT, "{}", md.len());
     assert!(md.contains("more rows not shown: a comment holds at most 65,536 characters"));
     assert!(md.contains("[!WARNING]"));

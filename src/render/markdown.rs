@@ -11,6 +11,7 @@ use crate::money::{Usd, fmt_count, fmt_delta, fmt_usd, shown_delta};
 use crate::plan::group::{ChangeGroup, cost_reasons};
 use crate::plan::saved::PlanDocument;
 use crate::plan::{Action, Change};
+use crate::resource::ResourceSet;
 
 /// The most characters GitHub accepts in a comment.
 pub const COMMENT_LIMIT: usize = 65_536;
@@ -42,7 +43,8 @@ fn code(s: &str) -> String {
 }
 
 /// The plan as a Markdown pull-request comment, at most [`COMMENT_LIMIT`] characters.
-pub fn plan_markdown(doc: &PlanDocument) -> String {
+/// `desired` (the desired state the plan was made from) describes created resources.
+pub fn plan_markdown(doc: &PlanDocument, desired: Option<&ResourceSet>) -> String {
     let mut out = String::with_capacity(8192);
     let _ = writeln!(
         out,
@@ -56,7 +58,7 @@ pub fn plan_markdown(doc: &PlanDocument) -> String {
         out.push_str("No changes. The fleet matches the spec.\n");
         return out;
     }
-    let groups = plan_groups(doc, None);
+    let groups = plan_groups(doc, desired);
     changes_table(&mut out, &groups);
     cost_table(&mut out, &groups);
     details(&mut out, doc);

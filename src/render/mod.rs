@@ -337,15 +337,8 @@ fn write_members(out: &mut String, g: &ChangeGroup<'_>, name: impl Fn(&mut Strin
 /// [`verb`] for several resources.
 fn verb_plural(c: &Change) -> &'static str {
     match c.action {
-        Action::Create => "will be created",
-        Action::Update if c.adopt => "will be adopted",
-        Action::Update if c.stays_idle => "will be updated in place (takes effect at next start)",
-        Action::Update if c.restart => "will be updated in place (restart)",
-        Action::Update if c.kind == Kind::Machine => "will be updated in place (no restart)",
-        Action::Update => "will be updated in place",
-        Action::Replace => "must be replaced",
-        Action::Delete => "will be destroyed",
         Action::Noop => "are unchanged",
+        _ => verb(c),
     }
 }
 
@@ -443,6 +436,8 @@ pub enum Layout {
 
 /// What a created resource is without its owner's names: what creates group by.
 pub fn create_shape(desired: Option<&ResourceSet>, c: &Change) -> Option<String> {
+    // Without its description, a create groups by slot alone.
+    desired?.get(&c.address)?;
     let mut out = String::with_capacity(48);
     describe_create(desired, c, &mut out, false);
     Some(out)
@@ -772,8 +767,11 @@ pub use markdown::{COMMENT_LIMIT, plan_markdown};
 /// document carries it, as saved plans do), with `groups`: the actionable changes
 /// grouped as the text shows them, each with its members' addresses, the change they
 /// share and their cost. `changes` is the document's, unchanged.
-pub fn plan_json(doc: &PlanDocument) -> Result<String, crate::diag::Diagnostic> {
-    let groups = plan_groups(doc, None);
+pub fn plan_json(
+    doc: &PlanDocument,
+    desired: Option<&ResourceSet>,
+) -> Result<String, crate::diag::Diagnostic> {
+    let groups = plan_groups(doc, desired);
     let with_groups = JsonPlan {
         doc,
         groups: groups.iter().map(JsonGroup::of).collect(),
