@@ -134,9 +134,26 @@ fn empty_org_creates_everything() {
         text.contains("Plan: 98 to create, 0 to update, 0 to replace, 0 to delete."),
         "{text}"
     );
-    assert!(text.contains("+ app my-jarvis-alice"));
+    // The same resources of 14 tenants: one block each, after the summary.
+    assert!(
+        text.contains(
+            "Summary: 98 to create, 0 to update, 0 to replace, 0 to delete; 98 changes in 8 blocks."
+        ),
+        "{text}"
+    );
+    assert!(text.contains("  # app of 14 tenants (alice … staging) will be created\n  + app\n"));
     assert!(text.contains("+ volume workspace (3 GB, iad, encrypted)"));
     assert!(text.contains("+ secret JWT_SECRET (from file secrets/jwt.txt)"));
+    assert!(!text.contains("tenant.alice"), "{text}");
+    // --detail: every resource, by address.
+    let out = bin()
+        .args(["plan", "specs/jarvis.yaml", "--detail"])
+        .output()
+        .unwrap();
+    let detail = String::from_utf8(out.stdout).unwrap();
+    assert!(detail.contains("  # tenant.alice.app will be created\n  + app my-jarvis-alice\n"));
+    assert_eq!(detail.matches(" will be created\n").count(), 98);
+    assert!(!detail.contains("Summary:"));
     assert!(
         !text.contains("\x1b["),
         "no colours when stdout is not a terminal"
@@ -546,9 +563,19 @@ fn markdown_plan() {
         md.starts_with("### flotilla plan for `specs/jarvis.yaml`"),
         "{md}"
     );
-    assert!(md.contains("**Plan:** 0 to create, 4 to update, 1 to replace, 5 to delete."));
+    assert!(md.contains("| **Plan** | 0 | 4 | 1 | 5 | $167.84 → $159.50 (**-$8.34**) |"));
     assert!(md.contains("| ♻️ | `tenant.carol.machine[0]` | must be replaced |"));
-    assert!(md.contains("<details><summary>Field changes</summary>"));
+    assert!(md.contains("<details><summary>Every change (10 resources)</summary>"));
+    // What must not be missed comes before the details.
+    let details = md.find("<details>").unwrap();
+    for above in [
+        "**Destroys 5 resources:**",
+        "**Destroys the data of 1 volume",
+        "debug-shell",
+        "**Cost:** Fly's docs show newer prices",
+    ] {
+        assert!(md.find(above).is_some_and(|i| i < details), "{above}: {md}");
+    }
 }
 
 #[test]

@@ -9,7 +9,16 @@ use super::common::{Format, eprint_diags, print_out};
 use super::env::Env;
 use crate::ops::Error;
 use crate::ops::plan::{Options, Outcome, Source};
-use crate::render::{plan_json, plan_markdown, plan_text};
+use crate::render::{Layout, plan_json, plan_markdown, plan_text};
+
+/// The text layout `--detail` chooses.
+pub fn layout(detail: bool) -> Layout {
+    if detail {
+        Layout::Detail
+    } else {
+        Layout::Grouped
+    }
+}
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -18,6 +27,8 @@ use crate::render::{plan_json, plan_markdown, plan_text};
   flotilla plan specs/jarvis.yaml --tenant alice --tenant bob
   flotilla plan specs/jarvis.yaml --target 'tenant.alice.machine[0]'
   flotilla plan specs/jarvis.yaml --format json --out plans/jarvis.plan.json
+  flotilla plan specs/jarvis.yaml --detail              # every resource, ungrouped
+  flotilla plan specs/jarvis.yaml --format markdown     # a pull-request comment
   flotilla plan specs/jarvis.yaml --detailed-exitcode   # exit 2 when there are changes
   flotilla plan specs/jarvis.yaml --sim                 # against the local simulator
   FLY_API_TOKEN=... flotilla plan specs/jarvis.yaml     # against your Fly organization
@@ -55,6 +66,10 @@ pub struct PlanArgs {
     /// yet, e.g. `tenant.alice.machine[0]`.
     #[arg(long = "target", value_name = "ADDRESS")]
     pub targets: Vec<crate::resource::Address>,
+    /// Print every resource's change (the default groups identical changes of many
+    /// tenants into one block, after a summary).
+    #[arg(long)]
+    pub detail: bool,
     /// Never colour the text output (colours are used only on a terminal; NO_COLOR is honoured).
     #[arg(long)]
     pub no_color: bool,
@@ -148,9 +163,10 @@ fn render(args: &PlanArgs, env: &Env, outcome: &Outcome) -> Result<(), Error> {
             doc,
             Some(&outcome.desired.resources),
             env.style(args.no_color),
+            layout(args.detail),
         ),
-        Format::Json => plan_json(doc)? + "\n",
-        Format::Markdown => plan_markdown(doc),
+        Format::Json => plan_json(doc, Some(&outcome.desired.resources))? + "\n",
+        Format::Markdown => plan_markdown(doc, Some(&outcome.desired.resources)),
     });
     Ok(())
 }

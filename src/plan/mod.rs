@@ -8,6 +8,7 @@
 //! compared, so server-filled defaults never show up as changes.
 
 pub mod field;
+pub mod group;
 pub mod idle;
 pub mod names;
 pub mod rollout;

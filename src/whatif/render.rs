@@ -72,37 +72,18 @@ fn count(v: Decimal) -> String {
 
 /// `10,000`.
 fn group(digits: String) -> String {
-    let (sign, d) = match digits.strip_prefix('-') {
-        Some(rest) => ("-", rest.to_string()),
-        None => ("", digits),
-    };
-    let mut out = String::new();
-    for (i, c) in d.chars().enumerate() {
-        if i > 0 && (d.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    format!("{sign}{out}")
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    crate::money::write_grouped(&mut out, &digits);
+    out
 }
 
 fn tenants(n: u64) -> String {
-    group(n.to_string())
+    crate::money::fmt_count(n)
 }
 
-/// `$1,234.56`.
+/// `$1,234.56`: the one money formatter.
 fn usd(v: Usd) -> String {
-    let s = fmt_usd(v);
-    match s.split_once('.') {
-        Some((int, cents)) => {
-            let (neg, digits) = match int.strip_prefix("-$") {
-                Some(d) => ("-$", d),
-                None => ("$", int.trim_start_matches('$')),
-            };
-            format!("{neg}{}.{cents}", group(digits.to_string()))
-        }
-        None => s,
-    }
+    fmt_usd(v)
 }
 
 /// Per-tenant amounts below a dollar keep a tenth of a cent.
