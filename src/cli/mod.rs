@@ -13,6 +13,7 @@ mod apply;
 pub mod common;
 mod completions;
 mod cost;
+mod dns;
 pub mod env;
 mod graph;
 mod plan;
@@ -83,6 +84,8 @@ pub enum Command {
     Snapshots(snapshot::SnapshotsArgs),
     /// Restore a tenant's volume from a snapshot (new volume, Machine remounted).
     Restore(restore::RestoreArgs),
+    /// Show the DNS records each custom domain needs and its certificate's status.
+    Dns(dns::DnsArgs),
 }
 
 /// How a command that did not fail ended.
@@ -141,5 +144,6 @@ pub fn run(cli: Cli, env: &env::Env) -> Result<Exit, crate::ops::Error> {
         Command::Snapshot(a) => snapshot::run_take(a, env),
         Command::Snapshots(a) => snapshot::run_list(a, env),
         Command::Restore(a) => restore::run(a, env),
+        Command::Dns(a) => dns::run(a, env),
     }
 }

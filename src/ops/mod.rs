@@ -16,6 +16,7 @@
 pub mod apply;
 pub mod cost;
 pub mod data;
+pub mod dns;
 mod error;
 pub mod graph;
 pub mod plan;

@@ -2,6 +2,8 @@
 //! without `NO_COLOR`), JSON (the plan document) and Markdown (minijinja). Pure: callers
 //! decide where the output goes.
 
+pub mod dns;
+
 use std::fmt::Write as _;
 
 use serde_json::Value;
