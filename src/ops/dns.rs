@@ -111,7 +111,7 @@ pub(crate) async fn read(client: &Client, declared: &[Declared]) -> Result<Vec<H
     let mut out = Vec::with_capacity(declared.len());
     for (app, hosts) in by_app {
         let Some((ips, certs)) = read_app(client, app).await? else {
-            let why = format!("`flotilla apply`: app {app} does not exist yet");
+            let why = format!("`flotilla apply` (app {app} does not exist yet)");
             out.extend(hosts.into_iter().map(|d| not_applied(d, &why)));
             continue;
         };
@@ -125,7 +125,7 @@ pub(crate) async fn read(client: &Client, declared: &[Declared]) -> Result<Vec<H
             };
             out.push(match cert {
                 Some(c) => host(d, &addrs, &c),
-                None => not_applied(d, "`flotilla apply`: the certificate is not requested yet"),
+                None => not_applied(d, "`flotilla apply` (the certificate is not requested yet)"),
             });
         }
     }

@@ -164,3 +164,143 @@ pub fn after_apply(spec: &str, hosts: &[HostDns]) -> String {
     );
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resource::dns::{Purpose, RecordType};
+    use crate::resource::{Address, Owner};
+
+    fn record(name: &str, t: RecordType, value: &str, purpose: Purpose) -> DnsRecord {
+        DnsRecord {
+            name: name.into(),
+            record_type: t,
+            value: value.into(),
+            purpose,
+        }
+    }
+
+    fn host(owner: Owner<'_>, app: &str, hostname: &str, status: HostStatus) -> HostDns {
+        HostDns {
+            hostname: hostname.into(),
+            address: Address::certificate(&owner, hostname),
+            tenant: match owner {
+                Owner::Tenant(t) => Some(t.into()),
+                Owner::SharedApp(_) => None,
+            },
+            app: app.into(),
+            wildcard: hostname.starts_with("*."),
+            apex: hostname.split('.').count() == 2 && !hostname.starts_with("*."),
+            status,
+            fly_status: match status {
+                HostStatus::NotApplied => None,
+                HostStatus::Pending => Some("pending".into()),
+                HostStatus::Issued => Some("issued".into()),
+            },
+            waits_for: None,
+            records: Vec::new(),
+        }
+    }
+
+    /// A fleet with every case: an apex with dedicated and v6 addresses (issued), a
+    /// pending subdomain, a pending wildcard, a shared app's hostname, and a tenant not
+    /// applied yet.
+    pub(crate) fn fleet() -> Vec<HostDns> {
+        let mut apex = host(
+            Owner::Tenant("alice"),
+            "my-jarvis-alice",
+            "alice.io",
+            HostStatus::Issued,
+        );
+        apex.records = vec![
+            record("alice.io", RecordType::A, "198.51.100.1", Purpose::Traffic),
+            record(
+                "alice.io",
+                RecordType::Aaaa,
+                "2001:db8::1",
+                Purpose::Traffic,
+            ),
+        ];
+        let mut sub = host(
+            Owner::Tenant("alice"),
+            "my-jarvis-alice",
+            "alice.myjarvis.io",
+            HostStatus::Pending,
+        );
+        sub.waits_for = Some("the CNAME record to resolve to the app".into());
+        sub.records = vec![record(
+            "alice.myjarvis.io",
+            RecordType::Cname,
+            "my-jarvis-alice.fly.dev",
+            Purpose::Traffic,
+        )];
+        let mut wild = host(
+            Owner::SharedApp("router"),
+            "my-jarvis-router",
+            "*.myjarvis.io",
+            HostStatus::Pending,
+        );
+        wild.waits_for =
+            Some("the _acme-challenge CNAME (Let's Encrypt validates wildcards over DNS)".into());
+        wild.records = vec![
+            record(
+                "*.myjarvis.io",
+                RecordType::Cname,
+                "my-jarvis-router.fly.dev",
+                Purpose::Traffic,
+            ),
+            record(
+                "_acme-challenge.myjarvis.io",
+                RecordType::Cname,
+                "myjarvis.io.5f2a9c1e.flydns.net",
+                Purpose::AcmeChallenge,
+            ),
+        ];
+        let mut later = host(
+            Owner::Tenant("bob"),
+            "my-jarvis-bob",
+            "bob.myjarvis.io",
+            HostStatus::NotApplied,
+        );
+        later.waits_for = Some("`flotilla apply` (app my-jarvis-bob does not exist yet)".into());
+        vec![wild, apex, sub, later]
+    }
+
+    #[test]
+    fn text_is_a_table_per_owner() {
+        insta::assert_snapshot!("dns_text", text("my-jarvis", &fleet()));
+        insta::assert_snapshot!("dns_text_empty", text("my-jarvis", &[]));
+    }
+
+    #[test]
+    fn bind_is_a_zone_fragment_with_fqdns_and_ttl() {
+        let b = bind("my-jarvis", "jarvis", &fleet());
+        for line in b.lines().filter(|l| !l.starts_with(';')) {
+            let cols: Vec<&str> = line.split('\t').collect();
+            assert_eq!(cols.len(), 5, "{line}");
+            assert!(cols[0].ends_with('.') && cols[1] == "300" && cols[2] == "IN");
+        }
+        insta::assert_snapshot!("dns_bind", b);
+    }
+
+    #[test]
+    fn json_lists_every_hostname_with_its_records_and_status() {
+        let o = crate::ops::dns::Outcome {
+            org: "my-jarvis".into(),
+            fleet: "jarvis".into(),
+            hostnames: fleet(),
+        };
+        let json = serde_json::to_string_pretty(&o).unwrap_or_default();
+        insta::assert_snapshot!("dns_json", json);
+    }
+
+    #[test]
+    fn after_apply_is_short_and_points_at_the_command() {
+        let hosts: Vec<HostDns> = fleet()
+            .into_iter()
+            .filter(|h| h.status != HostStatus::Issued)
+            .collect();
+        insta::assert_snapshot!("dns_after_apply", after_apply("specs/jarvis.yaml", &hosts));
+        assert_eq!(after_apply("specs/jarvis.yaml", &[]), "");
+    }
+}
