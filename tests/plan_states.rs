@@ -47,7 +47,8 @@ fn drift() -> Snapshot {
     stray.config.metadata.clear();
     stray.config.mounts.clear();
     alice.machines.push(stray);
-    // oscar: a tenant removed from the spec → its app, Machine, volume, secret deleted.
+    // oscar: a tenant removed from the spec → its app, Machine, volume, secret, addresses
+    // and certificate deleted.
     let mut oscar = app_mut(&mut s, "my-jarvis-grace").clone();
     oscar.app.name = "my-jarvis-oscar".into();
     oscar.app.id = "app_0scar".into();
@@ -66,6 +67,13 @@ fn drift() -> Snapshot {
         v.attached_machine_id = Some("3d8d9e1b2c4a77".into());
     }
     oscar.secrets.retain(|x| x.name == "JWT_SECRET");
+    // Its own domain and IPv6 address (the shared IPv4 is the organization's).
+    for c in &mut oscar.certificates {
+        c.hostname = "oscar.myjarvis.io".into();
+    }
+    for ip in oscar.ips.iter_mut().filter(|ip| ip.ip.contains(':')) {
+        ip.ip = "2001:db8::ff".into();
+    }
     oscar.machines[0]
         .config
         .metadata
@@ -131,7 +139,7 @@ fn empty_org_creates_everything() {
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
-        text.contains("Plan: 98 to create, 0 to update, 0 to replace, 0 to delete."),
+        text.contains("Plan: 140 to create, 0 to update, 0 to replace, 0 to delete."),
         "{text}"
     );
     assert!(text.contains("+ app my-jarvis-alice"));
@@ -172,7 +180,7 @@ fn applied_state_has_no_changes() {
     assert_eq!(code, 0, "{plan}");
     assert_eq!(
         plan["summary"],
-        serde_json::json!({"create":0,"update":0,"replace":0,"delete":0,"noop":98})
+        serde_json::json!({"create":0,"update":0,"replace":0,"delete":0,"noop":140})
     );
     let out = bin()
         .args([
@@ -308,7 +316,7 @@ fn drift_plans_update_replace_delete_and_adopt() {
     assert_eq!(unmanaged[0]["name"], "debug-shell");
     assert_eq!(
         plan["summary"],
-        serde_json::json!({"create":0,"update":4,"replace":1,"delete":5,"noop":93})
+        serde_json::json!({"create":0,"update":4,"replace":1,"delete":8,"noop":135})
     );
 
     let text = String::from_utf8(
@@ -334,7 +342,7 @@ fn drift_plans_update_replace_delete_and_adopt() {
     assert!(text.contains("# tenant.frank.machine[0] will be adopted"));
     assert!(text.contains("! destroys the volume's data: apply needs --allow-data-loss"));
     assert!(text.contains("Not managed by flotilla (left alone):"));
-    assert!(text.contains("Plan: 0 to create, 4 to update, 1 to replace, 5 to delete."));
+    assert!(text.contains("Plan: 0 to create, 4 to update, 1 to replace, 8 to delete."));
 }
 
 #[test]
@@ -356,7 +364,7 @@ fn server_defaults_never_show_as_changes() {
         "--state",
         "tests/states/jarvis-applied.json",
     ]);
-    assert_eq!(plan["summary"]["noop"], 98);
+    assert_eq!(plan["summary"]["noop"], 140);
 }
 
 #[test]
@@ -448,7 +456,7 @@ fn saved_plan_round_trips() {
     assert!(doc.spec_hash.starts_with("sha256:"));
     assert!(doc.observed_fingerprint.starts_with("sha256:"));
     assert_eq!(doc.observed_source, "state:tests/states/jarvis-drift.json");
-    assert_eq!(doc.desired.as_ref().unwrap().len(), 98);
+    assert_eq!(doc.desired.as_ref().unwrap().len(), 140);
     // Saving what was loaded gives the same bytes.
     let again = dir.path().join("again.plan.json");
     doc.save(&again).unwrap();
@@ -497,7 +505,7 @@ fn tenant_filter_narrows_the_plan() {
         "--tenant",
         "oscar",
     ]);
-    assert_eq!(plan["summary"]["delete"], 5, "{}", plan["summary"]);
+    assert_eq!(plan["summary"]["delete"], 8, "{}", plan["summary"]);
     let changes = plan["changes"].as_array().unwrap();
     assert!(!changes.is_empty());
     for c in changes {
@@ -546,7 +554,7 @@ fn markdown_plan() {
         md.starts_with("### flotilla plan for `specs/jarvis.yaml`"),
         "{md}"
     );
-    assert!(md.contains("**Plan:** 0 to create, 4 to update, 1 to replace, 5 to delete."));
+    assert!(md.contains("**Plan:** 0 to create, 4 to update, 1 to replace, 8 to delete."));
     assert!(md.contains("| ♻️ | `tenant.carol.machine[0]` | must be replaced |"));
     assert!(md.contains("<details><summary>Field changes</summary>"));
 }
