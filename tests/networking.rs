@@ -255,3 +255,24 @@ fn addresses_and_certificates_are_priced_from_the_declarations() {
         .unwrap();
     assert_eq!(change["monthly_cost_after_usd"], 2, "{change}");
 }
+
+#[test]
+fn hostnames_of_apps_not_applied_yet_are_listed_as_such() {
+    let org = Org::new(SCALE);
+    org.write("net.yaml", SPEC);
+    let dns = dns_json(&org, &["--tenant", "alice"]);
+    let hosts = dns["hostnames"].as_array().unwrap();
+    assert_eq!(hosts.len(), 3, "{dns}");
+    for h in hosts {
+        assert_eq!(h["status"], "not_applied", "{h}");
+        assert_eq!(h["tenant"], "alice", "{h}");
+        assert!(h["records"].as_array().unwrap().is_empty(), "{h}");
+        assert!(
+            h["waits_for"].as_str().unwrap().contains("flotilla apply"),
+            "{h}"
+        );
+    }
+    let out = org.run("dns", &["net.yaml", "--tenant", "alicia"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("no such tenant"), "{}", text(&out));
+}
