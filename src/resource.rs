@@ -6,6 +6,7 @@
 //! comparison. Nothing here knows about YAML or HTTP.
 
 pub mod address;
+pub mod dns;
 pub mod network;
 pub mod values;
 

@@ -360,6 +360,9 @@ fn apply_filters() -> Vec<(&'static str, &'static str)> {
         (r"\bvol_[0-9a-z]{16}\b", "vol_[id]"),
         (r"(in app [a-z0-9-]+) \([0-9a-z]{16}\)", "$1 ([app-id])"),
         (r"\b[0-9a-f]{14}\b", "[machine-id]"),
+        // Addresses are drawn in the order the concurrent assignments arrive.
+        (r"\b2001:db8::[0-9a-f]+\b", "2001:db8::[n]"),
+        (r"\b198\.51\.100\.\d+\b", "198.51.100.[n]"),
     ]
 }
 

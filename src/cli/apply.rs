@@ -223,9 +223,16 @@ pub fn run(args: ApplyArgs, env: &Env) -> Result<Exit, Error> {
         );
         confirm(env, prepared.org())?;
     }
+    let spec = prepared.document.spec_file.clone();
     let report = prepared.execute()?;
     eprint!("\n{}", report.summary.text());
     eprint_diags(&report.diagnostics);
+    let dns = crate::render::dns::after_apply(&spec, &report.dns);
+    if args.json_summary {
+        eprint!("{dns}");
+    } else {
+        print_out(&dns);
+    }
     if args.json_summary {
         print_out(&to_json_pretty(&report.summary, "the apply summary")?);
     }

@@ -14,6 +14,7 @@ mod comment;
 pub mod common;
 mod completions;
 mod cost;
+mod dns;
 pub mod env;
 mod graph;
 mod plan;
@@ -91,6 +92,8 @@ pub enum Command {
     /// Per tenant: Machines' states, regions, images, checks, last change and drift; one
     /// summary line for the fleet (`--watch N` to follow it).
     Status(status::StatusArgs),
+    /// Show the DNS records each custom domain needs and its certificate's status.
+    Dns(dns::DnsArgs),
 }
 
 /// How a command that did not fail ended.
@@ -151,5 +154,6 @@ pub fn run(cli: Cli, env: &env::Env) -> Result<Exit, crate::ops::Error> {
         Command::Restore(a) => restore::run(a, env),
         Command::Comment(a) => comment::run(a, env),
         Command::Status(a) => status::run(a, env),
+        Command::Dns(a) => dns::run(a, env),
     }
 }

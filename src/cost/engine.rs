@@ -34,9 +34,12 @@ pub struct Pricer<'a> {
     usage_from: Option<&'a ResourceSet>,
     /// Volumes that have a backup policy in the context.
     backed_up: HashSet<&'a Address>,
-    /// Apps that declare IP addresses or certificates in the context: theirs are priced
-    /// from those resources, not from the usage assumptions.
-    networked: HashSet<&'a str>,
+    /// Apps that declare IP addresses in the context: their dedicated IPv4 is priced
+    /// from those resources, not from `usage.dedicated_ipv4`.
+    with_ips: HashSet<&'a str>,
+    /// Apps that declare certificates in the context: theirs are priced from those
+    /// resources, not from `usage.certificates` / `usage.wildcard_certificates`.
+    with_certs: HashSet<&'a str>,
     /// Lines already computed for resources with the same parameters (fleets repeat
     /// the same Machine and volume many times): reused with the resource's identity.
     templates: RefCell<HashMap<Template, Vec<LineItem>>>,
@@ -190,18 +193,26 @@ impl<'a> Pricer<'a> {
                 _ => None,
             })
             .collect();
-        let networked = context
-            .iter()
-            .filter(|r| matches!(r.spec, Spec::Ip(_) | Spec::Certificate(_)))
-            .map(|r| r.app.as_str())
-            .collect();
+        let apps_with = |ips: bool| {
+            context
+                .iter()
+                .filter(|r| match r.spec {
+                    Spec::Ip(_) => ips,
+                    Spec::Certificate(_) => !ips,
+                    _ => false,
+                })
+                .map(|r| r.app.as_str())
+                .collect()
+        };
+        let (with_ips, with_certs) = (apps_with(true), apps_with(false));
         Pricer {
             table,
             context,
             fallback,
             usage_from: None,
             backed_up,
-            networked,
+            with_ips,
+            with_certs,
             templates: RefCell::new(HashMap::new()),
             fleet_lock: None,
             plan: PlanChoice::default(),
@@ -500,7 +511,7 @@ impl<'a> Pricer<'a> {
                         "usage.wildcard_certificates",
                     ),
                 ] {
-                    if count == 0 {
+                    if count == 0 && !self.declares(&r.app, item) {
                         out.push(rate(item, unit, row.price, key, None));
                     }
                 }
@@ -1066,10 +1077,6 @@ impl<'a> Pricer<'a> {
         u: &Usage,
         lines: &mut Vec<LineItem>,
     ) -> Result<(), CostError> {
-        if self.networked.contains(a.name.as_str()) {
-            // Priced from its declared addresses and certificates (`network_line`).
-            return Ok(());
-        }
         let net = &self.table.network;
         let items = [
             (
@@ -1098,7 +1105,8 @@ impl<'a> Pricer<'a> {
             ),
         ];
         for (item, count, row, (one, many), field) in items {
-            if count == 0 {
+            // What the app declares is priced from the declarations (`network_line`).
+            if count == 0 || self.declares(&a.name, item) {
                 continue;
             }
             let q = Decimal::from(count);
@@ -1129,6 +1137,17 @@ impl<'a> Pricer<'a> {
 }
 
 impl Pricer<'_> {
+    /// Whether `app` declares what `item` prices (IP addresses for a dedicated IPv4,
+    /// certificates for either kind of certificate), so that the usage assumption for
+    /// it does not apply.
+    fn declares(&self, app: &str, item: Item) -> bool {
+        match item {
+            Item::DedicatedIpv4 => self.with_ips.contains(app),
+            Item::Certificate | Item::WildcardCertificate => self.with_certs.contains(app),
+            _ => false,
+        }
+    }
+
     /// The line of a declared IP address (dedicated IPv4 only: the others are free) or
     /// certificate (single-hostname or wildcard).
     fn network_line(&self, r: &Resource, lines: &mut Vec<LineItem>) {

@@ -17,6 +17,7 @@ pub mod apply;
 pub mod comment;
 pub mod cost;
 pub mod data;
+pub mod dns;
 mod error;
 pub mod graph;
 pub mod plan;

@@ -6,6 +6,7 @@
 //! created resource also by the shape of what is created (its description without the
 //! owner's names). One pass with a hash map: O(n) in the number of changes.
 
+use std::borrow::Cow;
 use std::hash::{Hash, Hasher};
 
 use foldhash::{HashMap, HashMapExt};
@@ -20,8 +21,10 @@ pub struct ChangeGroup<'a> {
     /// The members, in plan order; the first stands for all.
     pub members: Vec<&'a Change>,
     /// The address within its owner (`machine[0]`), or the whole address of a change
-    /// without an owner.
-    pub slot: &'a str,
+    /// without an owner. The owner's name inside it reads `{tenant}` (`{app}`), so that
+    /// `cert#alice.example.com` and `cert#bob.example.com` are one slot,
+    /// `cert#{tenant}.example.com`.
+    pub slot: Cow<'a, str>,
     /// Whether the members' owners are tenants (else shared apps, or no owner).
     pub tenants: bool,
     /// What a created resource is, without its owner's names (creates only).
@@ -92,9 +95,24 @@ fn slot_of(c: &Change) -> (&str, Option<bool>) {
     (rest.strip_prefix('.').unwrap_or(rest), Some(tenant))
 }
 
+/// `text` with the owner's name in it written as `{tenant}` (`{app}`): names derived
+/// from the owner's group as one slot. Names of one character are left alone.
+fn owner_templated<'t>(text: &'t str, c: &Change) -> Cow<'t, str> {
+    match c.address.owner() {
+        Some(owner) if owner.name().len() > 1 && text.contains(owner.name()) => {
+            let word = match owner {
+                Owner::Tenant(_) => "{tenant}",
+                Owner::SharedApp(_) => "{app}",
+            };
+            Cow::Owned(text.replace(owner.name(), word))
+        }
+        _ => Cow::Borrowed(text),
+    }
+}
+
 /// What makes two changes the same change (borrowed from the first member).
 struct Key<'a> {
-    slot: &'a str,
+    slot: Cow<'a, str>,
     owner: Option<bool>,
     kind: Kind,
     action: Action,
@@ -107,6 +125,14 @@ struct Key<'a> {
 impl<'a> Key<'a> {
     fn of(c: &'a Change, shape: Option<String>) -> Key<'a> {
         let (slot, owner) = slot_of(c);
+        let slot = owner_templated(slot, c);
+        let shape = shape.map(|s| {
+            let templated = match owner_templated(&s, c) {
+                Cow::Owned(t) => Some(t),
+                Cow::Borrowed(_) => None,
+            };
+            templated.unwrap_or(s)
+        });
         let flags = u8::from(c.restart)
             | u8::from(c.stays_idle) << 1
             | u8::from(c.adopt) << 2
@@ -192,7 +218,7 @@ pub fn group_changes<'a>(
             None => {
                 groups.push(ChangeGroup {
                     members: vec![c],
-                    slot: key.slot,
+                    slot: key.slot.clone(),
                     tenants: key.owner == Some(true),
                     shape: key.shape.clone(),
                 });
@@ -277,6 +303,38 @@ mod tests {
             "monthly_cost_after_usd": "5",
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn names_made_from_the_owner_group_as_one_slot() {
+        let cert = |t: &str, host: &str| {
+            let mut c = machine(t, "img:2.0");
+            c.kind = Kind::Certificate;
+            c.action = Action::Create;
+            c.fields.clear();
+            c.restart = false;
+            c.address = format!("tenant.{t}.cert#{host}").parse().unwrap();
+            c
+        };
+        let changes = [
+            cert("alice", "alice.example.com"),
+            cert("bob", "bob.example.com"),
+            cert("carol", "www.other.net"),
+        ];
+        let groups = group_changes(&changes, |c| {
+            Some(format!(
+                "cert {}",
+                &c.address.as_str()[c.address.as_str().find('#').unwrap() + 1..]
+            ))
+        });
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[0].slot, "cert#{tenant}.example.com");
+        assert_eq!(
+            groups[0].shape.as_deref(),
+            Some("cert {tenant}.example.com")
+        );
+        assert_eq!(groups[0].len(), 2);
+        assert_eq!(groups[1].slot, "cert#www.other.net");
     }
 
     #[test]

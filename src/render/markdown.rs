@@ -173,7 +173,7 @@ fn who(g: &ChangeGroup<'_>) -> String {
     if g.is_single() {
         return code(g.first().address.as_str());
     }
-    let mut s = code(g.slot);
+    let mut s = code(&g.slot);
     s.push_str(" of ");
     write_members(&mut s, g, |o, n| o.push_str(&code(n)));
     s

@@ -3,6 +3,8 @@
 //! plan document and its groups) and Markdown (a review comment, `markdown`). Pure:
 //! callers decide where the output goes.
 
+pub mod dns;
+
 use std::fmt::Write as _;
 
 use serde_json::Value;
@@ -277,7 +279,7 @@ fn group_block(out: &mut String, g: &ChangeGroup<'_>, st: Style) {
     out.push_str("  ");
     st.wrap(out, "1", |o| {
         o.push_str("# ");
-        o.push_str(g.slot);
+        o.push_str(&g.slot);
         o.push_str(" of ");
         write_members(o, g, |o, name| o.push_str(name));
     });
@@ -832,7 +834,7 @@ impl<'a> JsonGroup<'a> {
         JsonGroup {
             action: c.action,
             kind: c.kind,
-            slot: g.slot,
+            slot: &g.slot,
             count: g.len(),
             members: g.members.iter().map(|m| &m.address).collect(),
             creates: g.shape.as_deref(),
