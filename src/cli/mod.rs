@@ -10,6 +10,7 @@
 use clap::{Parser, Subcommand};
 
 mod apply;
+mod backup;
 pub mod common;
 mod completions;
 mod cost;
@@ -83,6 +84,8 @@ pub enum Command {
     Snapshots(snapshot::SnapshotsArgs),
     /// Restore a tenant's volume from a snapshot (new volume, Machine remounted).
     Restore(restore::RestoreArgs),
+    /// Export the tenants' volumes off-site (S3-compatible) and restore from there.
+    Backup(backup::BackupArgs),
 }
 
 /// How a command that did not fail ended.
@@ -141,5 +144,6 @@ pub fn run(cli: Cli, env: &env::Env) -> Result<Exit, crate::ops::Error> {
         Command::Snapshot(a) => snapshot::run_take(a, env),
         Command::Snapshots(a) => snapshot::run_list(a, env),
         Command::Restore(a) => restore::run(a, env),
+        Command::Backup(a) => backup::run(a, env),
     }
 }

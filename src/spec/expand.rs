@@ -343,11 +343,11 @@ impl<'a> Expander<'a> {
         &mut self,
         s: &crate::spec::resolve::Resolved,
         ctx: &Ctx,
-        app: &str,
+        tenant: &str,
     ) -> Option<crate::resource::ExportConfig> {
         let e = s.export.as_ref()?;
         let (src, path, mark) = &e.to;
-        let address = Address::app(&Owner::Tenant(app)).to_string();
+        let address = Address::app(&Owner::Tenant(tenant)).to_string();
         let to = self.render(src, ctx, path, *mark, &address)?;
         if let Some(problem) = crate::spec::resolve::export_target_problem(&to) {
             self.sink.add(
@@ -829,7 +829,7 @@ impl<'a> Expander<'a> {
                 }),
             });
         }
-        let export = self.export_config(&t.settings, &base, &app);
+        let export = self.export_config(&t.settings, &base, &t.name);
         out.infos.push(TenantInfo {
             name: t.name.clone(),
             tier: t.tier.clone(),
