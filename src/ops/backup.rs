@@ -800,7 +800,13 @@ impl PreparedRestore {
             destroy_machine(run.client, &v.app, id).await?;
         }
         match status?.exit_code {
-            Some(0) => Ok(()),
+            // The job's Machine lets go of the volume a while after it is destroyed.
+            Some(0) => {
+                crate::ops::restore::wait_volume(run.client, &v.app, new, |x| {
+                    x.attached_machine_id.is_none()
+                })
+                .await
+            }
             Some(code) => Err(format!(
                 "the restore image {} exited with status {code} (export {})",
                 self.cfg.image,
