@@ -181,12 +181,12 @@ fn export_line(e: &Exported) -> String {
     let cost = e.cost.as_ref().map_or_else(String::new, |c| {
         format!(
             "; cost ${} (Machine {} s ${}, fork {} GB for {} s ${}; pricing {})",
-            crate::cost::display::round(c.total, 4),
+            crate::cost::display::round(c.total, 6),
             e.machine_secs,
-            crate::cost::display::round(c.machine, 4),
+            crate::cost::display::round(c.machine, 6),
             v.size_gb,
             e.duration_secs,
-            crate::cost::display::round(c.volume, 4),
+            crate::cost::display::round(c.volume, 6),
             c.pricing_version
         )
     });
