@@ -839,8 +839,7 @@ impl World {
             return self
                 .objects
                 .values()
-                .filter(|o| object_prefix(&o.key) == url)
-                .next_back();
+                .rfind(|o| object_prefix(&o.key) == url);
         }
         self.objects.get(&format!("{url}/{id}"))
     }
