@@ -567,6 +567,26 @@ pub struct TenantInfo {
     pub tier: Option<String>,
     /// The Fly app its Machines live in.
     pub app: String,
+    /// Where its volumes are exported (`backups.export`), when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<ExportConfig>,
+}
+
+/// A tenant's `backups.export`, its destination rendered. Credentials are references
+/// (environment variables, files), never values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportConfig {
+    /// `s3://BUCKET/PREFIX`.
+    pub to: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Variable name → where its value comes from.
+    #[serde(default)]
+    pub credentials: BTreeMap<String, SecretSource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_key: Option<SecretSource>,
+    pub image: String,
+    pub keep: u32,
 }
 
 fn default_fleet() -> String {
@@ -595,6 +615,7 @@ impl Desired {
                     name: t.clone(),
                     tier: None,
                     app: r.app.clone(),
+                    export: None,
                 });
             }
         }

@@ -10,6 +10,7 @@
 use clap::{Parser, Subcommand};
 
 mod apply;
+mod backup;
 mod comment;
 pub mod common;
 mod completions;
@@ -94,6 +95,8 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Show the DNS records each custom domain needs and its certificate's status.
     Dns(dns::DnsArgs),
+    /// Export the tenants' volumes off-site (S3-compatible) and restore from there.
+    Backup(backup::BackupArgs),
 }
 
 /// How a command that did not fail ended.
@@ -155,5 +158,6 @@ pub fn run(cli: Cli, env: &env::Env) -> Result<Exit, crate::ops::Error> {
         Command::Comment(a) => comment::run(a, env),
         Command::Status(a) => status::run(a, env),
         Command::Dns(a) => dns::run(a, env),
+        Command::Backup(a) => backup::run(a, env),
     }
 }

@@ -74,7 +74,7 @@ pub fn run(args: RestoreArgs, env: &Env) -> Result<Exit, Error> {
     }
 }
 
-fn confirm(env: &Env, org: &str) -> Result<(), Error> {
+pub(crate) fn confirm(env: &Env, org: &str) -> Result<(), Error> {
     if !env.stdin_tty {
         return Err(Error::new(
             Diagnostic::error("refusing to restore without confirmation")

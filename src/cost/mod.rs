@@ -21,6 +21,7 @@ pub mod display;
 mod engine;
 #[doc(hidden)]
 pub mod fixtures;
+pub mod job;
 mod plan;
 pub mod render;
 mod reserve;

@@ -1121,6 +1121,8 @@ fn describe(e: &reqwest::Error) -> String {
 }
 
 /// IP assignments and certificates (`client/network.rs`).
+mod job;
+pub use job::JobStatus;
 mod network;
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 //! plan) time, through [`target::secret_from_env`].
 
 pub mod apply;
+pub mod backup;
 pub mod comment;
 pub mod cost;
 pub mod data;

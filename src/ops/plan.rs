@@ -151,6 +151,9 @@ pub fn compute(
     let mut plan = crate::plan::plan(desired, observed, tenants);
     crate::plan::targets::restrict(&mut plan, &desired.resources, &observed.resources, targets)
         .map_err(|d| Error::from(Diagnostics(d)))?;
+    for w in crate::apply::removal::snapshot_loss_warnings(&plan.changes) {
+        diagnostics.push(w);
+    }
     let without_costs = Diagnostic::warning("the plan is shown without costs");
     match pricing.table() {
         Ok(table) => {

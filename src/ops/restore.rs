@@ -296,19 +296,44 @@ async fn run(
     let new = create_from(client, v, &step.snapshot).await?;
     r.new_volume = Some(new.clone());
     wait_volume(client, &v.app, &new, |vol| vol.state == "created").await?;
+    swap_in(
+        client,
+        v,
+        &machine,
+        &new,
+        allow_data_loss,
+        &mut r.old_volume,
+    )
+    .await
+}
+
+/// Puts the Machine mounting `v` on volume `new` (ready) under one lease, and retires
+/// the old volume (`old` says what became of it); a Machine that does not start is put
+/// back on the old volume. Shared with `backup restore`.
+pub(crate) async fn swap_in(
+    client: &Client,
+    v: &TenantVolume,
+    machine: &fly::Machine,
+    new: &str,
+    allow_data_loss: bool,
+    old: &mut OldVolume,
+) -> Result<(), String> {
     // One lease for the whole swap: a stop, a start and, on failure, both again.
     let ttl = client.lease_ttl(4 * WAIT_SECS);
     let lease = client
         .acquire_lease(&v.app, &machine.id, ttl, "flotilla restore")
         .await
         .map_err(|e| e.to_string())?;
-    let result = swap(client, step, &machine, &new, &lease, allow_data_loss, r).await;
+    let result = swap(client, v, machine, new, &lease, allow_data_loss, old).await;
     let _ = client.release_lease(&v.app, &machine.id, &lease).await;
     result
 }
 
 /// The Machine mounting the volume.
-async fn find_machine(client: &Client, v: &TenantVolume) -> Result<fly::Machine, String> {
+pub(crate) async fn find_machine(
+    client: &Client,
+    v: &TenantVolume,
+) -> Result<fly::Machine, String> {
     let machines = client
         .list_machines(&v.app)
         .await
@@ -357,14 +382,14 @@ async fn create_from(
 /// the old volume, on failure puts the Machine back on it.
 async fn swap(
     client: &Client,
-    step: &Step,
+    v: &TenantVolume,
     machine: &fly::Machine,
     new: &str,
     lease: &Lease,
     allow_data_loss: bool,
-    r: &mut Restored,
+    state: &mut OldVolume,
 ) -> Result<(), String> {
-    let (app, old) = (&step.volume.app, &step.volume.id);
+    let (app, old) = (&v.app, &v.id);
     let mut config = machine.config.clone();
     for mt in &mut config.mounts {
         if &mt.volume == old {
@@ -385,7 +410,7 @@ async fn swap(
             .delete_volume(app, old)
             .await
             .map_err(|e| format!("the old volume {old} could not be deleted: {e}"))?;
-        r.old_volume = OldVolume::Deleted;
+        *state = OldVolume::Deleted;
     } else {
         let mut retired: Vec<&str> = machine
             .config
@@ -404,7 +429,7 @@ async fn swap(
             )
             .await
             .map_err(|e| format!("the old volume {old} could not be recorded as retired: {e}"))?;
-        r.old_volume = OldVolume::Kept;
+        *state = OldVolume::Kept;
     }
     Ok(())
 }
@@ -493,7 +518,7 @@ fn failing_checks(m: &fly::Machine) -> Vec<String> {
 }
 
 /// Waits until volume `id` satisfies `ready`.
-async fn wait_volume(
+pub(crate) async fn wait_volume(
     client: &Client,
     app: &str,
     id: &str,

@@ -338,6 +338,35 @@ impl<'a> Expander<'a> {
         }
     }
 
+    /// A tenant's `backups.export` with its destination rendered and checked.
+    fn export_config(
+        &mut self,
+        s: &crate::spec::resolve::Resolved,
+        ctx: &Ctx,
+        tenant: &str,
+    ) -> Option<crate::resource::ExportConfig> {
+        let e = s.export.as_ref()?;
+        let (src, path, mark) = &e.to;
+        let address = Address::app(&Owner::Tenant(tenant)).to_string();
+        let to = self.render(src, ctx, path, *mark, &address)?;
+        if let Some(problem) = crate::spec::resolve::export_target_problem(&to) {
+            self.sink.add(
+                err(format!("export destination `{to}` {problem}"), path, *mark).hint(
+                    "write `s3://BUCKET/PREFIX`; set `endpoint` for another S3-compatible store",
+                ),
+            );
+            return None;
+        }
+        Some(crate::resource::ExportConfig {
+            to,
+            endpoint: e.endpoint.clone(),
+            credentials: e.credentials.iter().cloned().collect(),
+            encryption_key: e.encryption_key.clone(),
+            image: e.image.clone(),
+            keep: e.keep,
+        })
+    }
+
     /// Renders a name template for the resource at `address`.
     fn render_name(&mut self, t: &NameTemplate, ctx: &Ctx, address: &str) -> Option<String> {
         self.render(&t.source, ctx, &t.path, t.mark, address)
@@ -800,10 +829,12 @@ impl<'a> Expander<'a> {
                 }),
             });
         }
+        let export = self.export_config(&t.settings, &base, &t.name);
         out.infos.push(TenantInfo {
             name: t.name.clone(),
             tier: t.tier.clone(),
             app: app.clone(),
+            export,
         });
         let base = context! { app => &app, region => &t.settings.region, ..base };
         let desc = format!("tenant `{}` ({})", t.name, t.path);

@@ -13,6 +13,7 @@
 //! | `GET /__sim/apps/{app}/machines`     | per-Machine state and secrets version seen      |
 //! | `GET /__sim/apps/{app}/volumes`      | per-volume origin, content tag and snapshots    |
 //! | `PUT /__sim/apps/{app}/volumes/{id}/content` | body `{"content": "..."}`: the data's tag |
+//! | `GET /__sim/objects`                | the off-site store export images write (`StoredObject`s) |
 //! | `POST /__sim/save`                   | writes the state file now                       |
 //! | `POST /__sim/dns`                    | body `{"hostname", "present"?}`: DNS in place   |
 
@@ -256,5 +257,6 @@ pub(crate) fn routes() -> Router<Arc<Sim>> {
         .route("/__sim/apps/{app}/machines", get(machines))
         .route("/__sim/save", post(save))
         .merge(super::volumes::control_routes())
+        .merge(super::jobs::control_routes())
         .merge(super::certificates::control_routes())
 }
