@@ -15,6 +15,7 @@ mod completions;
 mod cost;
 pub mod env;
 mod graph;
+mod import;
 mod plan;
 pub mod pricing;
 mod restore;
@@ -83,6 +84,9 @@ pub enum Command {
     Snapshots(snapshot::SnapshotsArgs),
     /// Restore a tenant's volume from a snapshot (new volume, Machine remounted).
     Restore(restore::RestoreArgs),
+    /// Write a spec for an existing organization (apps made by scripts or by hand), so
+    /// planning it adopts them and changes nothing else.
+    Import(import::ImportArgs),
 }
 
 /// How a command that did not fail ended.
@@ -141,5 +145,6 @@ pub fn run(cli: Cli, env: &env::Env) -> Result<Exit, crate::ops::Error> {
         Command::Snapshot(a) => snapshot::run_take(a, env),
         Command::Snapshots(a) => snapshot::run_list(a, env),
         Command::Restore(a) => restore::run(a, env),
+        Command::Import(a) => import::run(a, env),
     }
 }

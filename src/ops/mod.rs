@@ -18,6 +18,7 @@ pub mod cost;
 pub mod data;
 mod error;
 pub mod graph;
+pub mod import;
 pub mod plan;
 pub mod pricing;
 pub mod restore;
