@@ -144,3 +144,120 @@ fn header(org: &str, pattern: Option<&AppPattern>, apps: usize) -> Vec<String> {
         "Planning this spec against the org adopts what exists: it writes flotilla's metadata and sets each secret once; it creates, replaces and deletes nothing.".into(),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use serde_json::{Value, json};
+
+    use super::{AppPattern, from_snapshot};
+    use crate::plan::Action;
+    use crate::state::Snapshot;
+
+    fn machine(id: &str, name: &str, env: Value, mounts: Value) -> Value {
+        json!({
+            "id": id, "name": name, "state": "started", "region": "fra",
+            "config": {
+                "image": "registry.example/shop:2",
+                "guest": {"cpu_kind": "shared", "cpus": 1, "memory_mb": 1024},
+                "env": env, "mounts": mounts,
+                "restart": {"policy": "on-failure", "max_retries": 10}
+            }
+        })
+    }
+
+    fn volume(id: &str, name: &str, attached: &str) -> Value {
+        json!({"id": id, "name": name, "state": "created", "size_gb": 2, "region": "fra",
+               "encrypted": true, "attached_machine_id": attached,
+               "snapshot_retention": 5, "auto_backup_enabled": true})
+    }
+
+    fn app(name: &str, machines: Vec<Value>, volumes: Vec<Value>) -> Value {
+        json!({"id": format!("app_{name}"), "name": name,
+               "machines": machines, "volumes": volumes,
+               "secrets": [{"name": "STRIPE_KEY", "digest": "d1"}]})
+    }
+
+    /// Three tenants with a volume (one with two Machines), one without, an env value
+    /// that is a credential and one with template syntax, and an app outside the pattern.
+    fn snapshot() -> Snapshot {
+        let mounts = |v: &str| json!([{"volume": v, "path": "/data"}]);
+        let env = |t: &str| json!({"SHOP": t, "MODE": "live"});
+        let token = ["ghp", "_", "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"].concat();
+        let snap = json!({
+            "format_version": crate::state::STATE_FORMAT_VERSION,
+            "org": "acme",
+            "apps": [
+                app("shop-a", vec![machine("m1", "a-0", env("a"), mounts("v1"))], vec![volume("v1", "data", "m1")]),
+                app("shop-b", vec![machine("m2", "b-0", env("b"), mounts("v2"))], vec![volume("v2", "data", "m2")]),
+                app("shop-c", vec![
+                    machine("m3", "c-0", env("c"), mounts("v3")),
+                    machine("m4", "c-1", env("c"), mounts("v4")),
+                ], vec![volume("v3", "data", "m3"), volume("v4", "data_1", "m4")]),
+                app("shop-d", vec![machine("m5", "d-0",
+                    json!({"SHOP": "d", "MODE": "live", "GH_TOKEN": token, "GREETING": "{{ hi }}"}),
+                    json!([]))], vec![]),
+                app("other", vec![machine("m6", "x", json!({}), json!([]))], vec![]),
+            ]
+        });
+        serde_json::from_value(snap).unwrap()
+    }
+
+    #[test]
+    fn the_imported_spec_plans_no_create_replace_or_delete() {
+        let snap = snapshot();
+        let pattern = AppPattern::new("shop-*");
+        let out = from_snapshot(&snap, Some(&pattern)).unwrap();
+        let spec = &out.spec;
+        assert!(spec.contains("app: \"shop-{{ tenant.name }}\""), "{spec}");
+        assert!(spec.contains("SHOP: \"{{ tenant.name }}\""), "{spec}");
+        assert!(spec.contains("volume: null"), "{spec}");
+        assert!(
+            spec.contains("STRIPE_KEY: { env: \"STRIPE_KEY\" }"),
+            "{spec}"
+        );
+        assert!(
+            !spec.contains("ghp_") && !spec.contains("{{ hi }}"),
+            "{spec}"
+        );
+        assert!(!spec.contains("other"), "{spec}");
+        assert_eq!((out.apps, out.tenants), (4, 4));
+        let notes: Vec<String> = out.unexpressed.iter().map(ToString::to_string).collect();
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.starts_with("shop-d:") && n.contains("GH_TOKEN")),
+            "{notes:?}"
+        );
+        assert!(notes.iter().any(|n| n.contains("GREETING")), "{notes:?}");
+
+        let loaded = crate::spec::load_bytes(spec.as_bytes(), "imported.yaml")
+            .unwrap_or_else(|d| panic!("{d}\n{spec}"));
+        let d = loaded.desired;
+        let observed = crate::state::interpret(&snap, &d);
+        let plan = crate::plan::diff(&d.resources, &observed);
+        assert!(plan.errors.is_empty(), "{:?}", plan.errors);
+        for c in &plan.changes {
+            assert!(
+                matches!(c.action, Action::Noop | Action::Update),
+                "{} would be {:?}: {:?}\n{spec}",
+                c.address,
+                c.action,
+                c.fields
+            );
+        }
+        let machines = plan
+            .changes
+            .iter()
+            .filter(|c| c.address.as_str().contains(".machine"))
+            .count();
+        assert_eq!(machines, 5, "{spec}");
+    }
+
+    #[test]
+    fn no_matching_app_is_an_error_naming_the_pattern() {
+        let e = from_snapshot(&snapshot(), Some(&AppPattern::new("nope-*"))).unwrap_err();
+        assert!(e.to_string().contains("no apps matching `nope-*`"), "{e}");
+    }
+}
