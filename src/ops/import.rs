@@ -218,7 +218,7 @@ mod tests {
             "{spec}"
         );
         assert!(
-            !spec.contains("ghp_") && !spec.contains("{{ hi }}"),
+            !spec.contains("a1B2c3D4e5F6") && !spec.contains("{{ hi }}"),
             "{spec}"
         );
         assert!(!spec.contains("other"), "{spec}");
