@@ -38,16 +38,43 @@ const ORDER: &[&str] = &[
     "hostnames",
 ];
 
-fn rank(l: &Leaf) -> usize {
-    l.first()
-        .and_then(|f| ORDER.iter().position(|o| o == f))
-        .unwrap_or(ORDER.len())
+/// Keys inside a setting (volume, idle, a check) in the order of the spec reference.
+const INNER: &[&str] = &[
+    "name",
+    "size_gb",
+    "mount",
+    "snapshot_retention",
+    "auto_backup",
+    "encrypted",
+    "mode",
+    "autostart",
+    "min_running",
+    "type",
+    "port",
+    "path",
+    "method",
+    "interval",
+    "timeout",
+    "grace_period",
+];
+
+/// Sort key of a leaf: each part by its place in [`ORDER`] (top level) or [`INNER`],
+/// then by name.
+fn rank(l: &Leaf) -> Vec<(usize, &str)> {
+    l.iter()
+        .enumerate()
+        .map(|(depth, part)| {
+            let table = if depth == 0 { ORDER } else { INNER };
+            let at = table.iter().position(|o| o == part).unwrap_or(table.len());
+            (at, part.as_str())
+        })
+        .collect()
 }
 
 /// The leaves as nested mappings, in spec order.
 fn tree(leaves: &BTreeMap<Leaf, Value>) -> Vec<(String, Node)> {
     let mut sorted: Vec<(&Leaf, &Value)> = leaves.iter().collect();
-    sorted.sort_by(|a, b| (rank(a.0), a.0).cmp(&(rank(b.0), b.0)));
+    sorted.sort_by(|a, b| rank(a.0).cmp(&rank(b.0)));
     let mut root: Vec<(String, Node)> = Vec::new();
     for (path, v) in sorted {
         insert(&mut root, path, v);
