@@ -102,6 +102,17 @@ pub fn from_snapshot(snapshot: &Snapshot, pattern: Option<&AppPattern>) -> Resul
         .filter(|a| pattern.is_none_or(|p| p.matches(&a.app.name)))
         .collect();
     apps.sort_by(|a, b| a.app.name.cmp(&b.app.name));
+    let mut managed = Vec::new();
+    apps.retain(|a| match managed_by(a) {
+        Some(why) => {
+            managed.push(Unexpressed {
+                app: Some(a.app.name.clone()),
+                what: format!("{why}; left out"),
+            });
+            false
+        }
+        None => true,
+    });
     if apps.is_empty() {
         let which = pattern.map_or(String::new(), |p| format!(" matching `{p}`"));
         return Err(
@@ -112,27 +123,42 @@ pub fn from_snapshot(snapshot: &Snapshot, pattern: Option<&AppPattern>) -> Resul
     }
     let profiles: Vec<profile::Profile> = apps.iter().map(|a| profile::profile(a)).collect();
     let doc = factor::factor(profiles);
-    let mut unexpressed: Vec<Unexpressed> = doc
-        .notes
-        .iter()
-        .map(|n| Unexpressed {
-            app: None,
-            what: n.clone(),
-        })
-        .collect();
+    let managed_notes = managed.clone();
+    let mut unexpressed: Vec<Unexpressed> = managed;
+    unexpressed.extend(doc.notes.iter().map(|n| Unexpressed {
+        app: None,
+        what: n.clone(),
+    }));
     for e in doc.tenants.iter().chain(&doc.apps) {
         unexpressed.extend(e.notes.iter().map(|n| Unexpressed {
             app: Some(e.app.clone()),
             what: n.clone(),
         }));
     }
-    let header = header(&snapshot.org, pattern, apps.len());
+    let mut header = header(&snapshot.org, pattern, apps.len());
+    header.extend(managed_notes.iter().map(ToString::to_string));
     Ok(Outcome {
         spec: emit::write(&snapshot.org, &header, &doc),
         apps: apps.len(),
         tenants: doc.tenants.len(),
         tiers: doc.tiers.len(),
         unexpressed,
+    })
+}
+
+/// Why an app is flotilla's already (a fleet's lock sentinel, or managed Machines).
+fn managed_by(a: &crate::wire::AppSnapshot) -> Option<String> {
+    use crate::resource::{META_FLEET, META_LOCK, META_MANAGED};
+    a.machines.iter().find_map(|m| {
+        let md = &m.config.metadata;
+        if md.contains_key(META_LOCK) {
+            Some("is a fleet's lock sentinel".to_string())
+        } else if md.get(META_MANAGED).map(String::as_str) == Some("true") {
+            let fleet = md.get(META_FLEET).map_or("?", String::as_str);
+            Some(format!("is managed by flotilla already (fleet `{fleet}`)"))
+        } else {
+            None
+        }
     })
 }
 
@@ -199,6 +225,8 @@ mod tests {
                     json!({"SHOP": "d", "MODE": "live", "GH_TOKEN": token, "GREETING": "{{ hi }}"}),
                     json!([]))], vec![]),
                 app("other", vec![machine("m6", "x", json!({}), json!([]))], vec![]),
+                app("shop-zz", vec![json!({"id": "m7", "name": "zz-0", "region": "fra",
+                    "config": {"image": "i", "metadata": {"flotilla_managed": "true", "flotilla_fleet": "blue"}}})], vec![]),
             ]
         });
         serde_json::from_value(snap).unwrap()
@@ -222,6 +250,10 @@ mod tests {
             "{spec}"
         );
         assert!(!spec.contains("other"), "{spec}");
+        assert!(
+            spec.contains("# shop-zz: is managed by flotilla already"),
+            "{spec}"
+        );
         assert_eq!((out.apps, out.tenants), (4, 4));
         let notes: Vec<String> = out.unexpressed.iter().map(ToString::to_string).collect();
         assert!(
@@ -231,6 +263,12 @@ mod tests {
             "{notes:?}"
         );
         assert!(notes.iter().any(|n| n.contains("GREETING")), "{notes:?}");
+        assert!(
+            notes.contains(
+                &"shop-zz: is managed by flotilla already (fleet `blue`); left out".to_string()
+            ),
+            "{notes:?}"
+        );
 
         let loaded = crate::spec::load_bytes(spec.as_bytes(), "imported.yaml")
             .unwrap_or_else(|d| panic!("{d}\n{spec}"));
