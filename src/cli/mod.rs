@@ -18,6 +18,7 @@ mod cost;
 mod dns;
 pub mod env;
 mod graph;
+mod import;
 mod plan;
 pub mod pricing;
 mod restore;
@@ -97,6 +98,9 @@ pub enum Command {
     Dns(dns::DnsArgs),
     /// Export the tenants' volumes off-site (S3-compatible) and restore from there.
     Backup(backup::BackupArgs),
+    /// Write a spec for an existing organization (apps made by scripts or by hand), so
+    /// planning it adopts them and changes nothing else.
+    Import(import::ImportArgs),
 }
 
 /// How a command that did not fail ended.
@@ -159,5 +163,6 @@ pub fn run(cli: Cli, env: &env::Env) -> Result<Exit, crate::ops::Error> {
         Command::Status(a) => status::run(a, env),
         Command::Dns(a) => dns::run(a, env),
         Command::Backup(a) => backup::run(a, env),
+        Command::Import(a) => import::run(a, env),
     }
 }

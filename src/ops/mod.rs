@@ -21,6 +21,7 @@ pub mod data;
 pub mod dns;
 mod error;
 pub mod graph;
+pub mod import;
 pub mod plan;
 pub mod pricing;
 pub mod restore;
