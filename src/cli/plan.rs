@@ -5,11 +5,11 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::Exit;
-use super::common::{Format, eprint_diags, print_out};
+use super::common::{Format, eprint_diags, print_out, print_streamed};
 use super::env::Env;
 use crate::ops::Error;
 use crate::ops::plan::{Options, Outcome, Source};
-use crate::render::{plan_json, plan_markdown, plan_text};
+use crate::render::{plan_json, plan_markdown, write_plan_text};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -122,14 +122,17 @@ fn render(args: &PlanArgs, env: &Env, outcome: &Outcome) -> Result<(), Error> {
         );
     }
     let doc = &outcome.document;
-    print_out(&match args.format {
-        Format::Text => plan_text(
-            doc,
-            Some(&outcome.desired.resources),
-            env.style(args.no_color),
-        ),
-        Format::Json => plan_json(doc)? + "\n",
-        Format::Markdown => plan_markdown(doc),
-    });
+    match args.format {
+        Format::Text => print_streamed(|emit| {
+            write_plan_text(
+                doc,
+                Some(&outcome.desired.resources),
+                env.style(args.no_color),
+                emit,
+            )
+        }),
+        Format::Json => print_out(&(plan_json(doc)? + "\n")),
+        Format::Markdown => print_out(&plan_markdown(doc)),
+    }
     Ok(())
 }

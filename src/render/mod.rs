@@ -326,8 +326,24 @@ fn pending_certificates(doc: &PlanDocument, st: Style, out: &mut String) {
 /// The plan in Terraform's style. `desired` (the desired state the plan was made from)
 /// describes created resources; without it they are named by kind and app.
 pub fn plan_text(doc: &PlanDocument, desired: Option<&ResourceSet>, st: Style) -> String {
+    let mut text = String::with_capacity(doc.changes.len() * 96);
+    write_plan_text(doc, desired, st, &mut |chunk| text.push_str(chunk));
+    text
+}
+
+/// Size of the pieces [`write_plan_text`] hands on: a large plan's text is never held
+/// whole.
+const PLAN_TEXT_CHUNK: usize = 64 * 1024;
+
+/// [`plan_text`], handed to `emit` in pieces of about [`PLAN_TEXT_CHUNK`] bytes.
+pub fn write_plan_text(
+    doc: &PlanDocument,
+    desired: Option<&ResourceSet>,
+    st: Style,
+    emit: &mut dyn FnMut(&str),
+) {
     let desired = desired.or(doc.desired.as_ref());
-    let mut out = String::with_capacity(doc.changes.len() * 96);
+    let mut out = String::with_capacity(PLAN_TEXT_CHUNK + 4096);
     let actionable: Vec<&Change> = doc.actionable().collect();
     if actionable.is_empty() {
         let _ = writeln!(
@@ -344,6 +360,10 @@ pub fn plan_text(doc: &PlanDocument, desired: Option<&ResourceSet>, st: Style) -
     }
     for c in &actionable {
         change_block(&mut out, c, desired, st);
+        if out.len() >= PLAN_TEXT_CHUNK {
+            emit(&out);
+            out.clear();
+        }
     }
     if !doc.unmanaged.is_empty() {
         let _ = writeln!(out, "Not managed by flotilla (left alone):");
@@ -390,7 +410,7 @@ pub fn plan_text(doc: &PlanDocument, desired: Option<&ResourceSet>, st: Style) -
             let _ = writeln!(out, "  {} {w}", st.yellow("warning:"));
         }
     }
-    out
+    emit(&out);
 }
 
 /// The plan's cost line of the fleet lock's sentinel.
