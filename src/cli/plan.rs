@@ -5,11 +5,11 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::Exit;
-use super::common::{Format, eprint_diags, print_out};
+use super::common::{Format, eprint_diags, print_out, print_streamed};
 use super::env::Env;
 use crate::ops::Error;
 use crate::ops::plan::{Options, Outcome, Source};
-use crate::render::{Layout, plan_json, plan_markdown, plan_text};
+use crate::render::{Layout, plan_json, plan_markdown, write_plan_text};
 
 /// The text layout `--detail` chooses.
 pub fn layout(detail: bool) -> Layout {
@@ -158,15 +158,19 @@ fn render(args: &PlanArgs, env: &Env, outcome: &Outcome) -> Result<(), Error> {
         );
     }
     let doc = &outcome.document;
-    print_out(&match args.format {
-        Format::Text => plan_text(
-            doc,
-            Some(&outcome.desired.resources),
-            env.style(args.no_color),
-            layout(args.detail),
-        ),
-        Format::Json => plan_json(doc, Some(&outcome.desired.resources))? + "\n",
-        Format::Markdown => plan_markdown(doc, Some(&outcome.desired.resources)),
-    });
+    let desired = Some(&outcome.desired.resources);
+    match args.format {
+        Format::Text => print_streamed(|emit| {
+            write_plan_text(
+                doc,
+                desired,
+                env.style(args.no_color),
+                layout(args.detail),
+                emit,
+            )
+        }),
+        Format::Json => print_out(&(plan_json(doc, desired)? + "\n")),
+        Format::Markdown => print_out(&plan_markdown(doc, desired)),
+    }
     Ok(())
 }

@@ -462,11 +462,34 @@ pub fn plan_text(
     st: Style,
     layout: Layout,
 ) -> String {
-    let desired = desired.or(doc.desired.as_ref());
-    let mut out = String::with_capacity(match layout {
+    let mut text = String::with_capacity(match layout {
         Layout::Detail => doc.changes.len() * 96,
         Layout::Grouped => 4096,
     });
+    write_plan_text(doc, desired, st, layout, &mut |chunk| text.push_str(chunk));
+    text
+}
+
+/// Size of the pieces [`write_plan_text`] hands on: a large plan's text is never held
+/// whole.
+const PLAN_TEXT_CHUNK: usize = 64 * 1024;
+
+/// [`plan_text`], handed to `emit` in pieces of about [`PLAN_TEXT_CHUNK`] bytes.
+pub fn write_plan_text(
+    doc: &PlanDocument,
+    desired: Option<&ResourceSet>,
+    st: Style,
+    layout: Layout,
+    emit: &mut dyn FnMut(&str),
+) {
+    let desired = desired.or(doc.desired.as_ref());
+    let mut out = String::with_capacity(PLAN_TEXT_CHUNK + 4096);
+    let mut flush = |out: &mut String| {
+        if out.len() >= PLAN_TEXT_CHUNK {
+            emit(out);
+            out.clear();
+        }
+    };
     let mut actionable = doc.actionable().peekable();
     if actionable.peek().is_none() {
         let _ = writeln!(
@@ -485,6 +508,7 @@ pub fn plan_text(
         Layout::Detail => {
             for c in actionable {
                 change_block(&mut out, c, desired, st);
+                flush(&mut out);
             }
         }
         Layout::Grouped if actionable.peek().is_some() => {
@@ -496,12 +520,13 @@ pub fn plan_text(
                 } else {
                     group_block(&mut out, g, st);
                 }
+                flush(&mut out);
             }
         }
         Layout::Grouped => {}
     }
     footer_text(&mut out, doc, st);
-    out
+    emit(&out);
 }
 
 /// What a reader must not miss in a plan: what it destroys, the data it loses, what

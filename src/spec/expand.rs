@@ -727,8 +727,10 @@ impl<'a> Expander<'a> {
         };
         let shared: HashSet<&str> = apps.iter().map(|a| a.name.as_str()).collect();
         self.expand_shared_apps(&apps, &mut out);
-        for (pos, t) in tenants.iter().enumerate() {
-            self.expand_tenant(pos, t, &naming, &shared, &mut out);
+        // Each tenant's resolved settings are dropped once expanded, so that the memory
+        // they held is reused for the next tenants' resources.
+        for (pos, t) in tenants.into_iter().enumerate() {
+            self.expand_tenant(pos, &t, &naming, &shared, &mut out);
         }
         add_secrets(&mut out, &shared);
         self.finish(out)
