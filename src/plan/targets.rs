@@ -95,6 +95,11 @@ fn brought_along(
         };
         let found = match change.action {
             Action::Create | Action::Replace => missing_needs(plan, desired, &at),
+            Action::Move => {
+                let mut found = missing_needs(plan, desired, &at);
+                found.extend(move_partner(plan, desired, &at));
+                found
+            }
             Action::Delete => deleted_with(plan, observed, change),
             Action::Update | Action::Noop => Vec::new(),
         };
@@ -109,6 +114,24 @@ fn brought_along(
 }
 
 /// What the desired resource at `at` needs that the plan creates.
+/// A moved volume and the Machine that mounts it move together (one operation carries
+/// both): each brings the other along.
+fn move_partner(plan: &Plan, desired: &ResourceSet, at: &Address) -> Vec<(Address, String)> {
+    let reason = format!("included because it moves with {at}");
+    let mounts = |m: &Address, v: &Address| {
+        desired
+            .get(m)
+            .and_then(crate::resource::Resource::machine)
+            .is_some_and(|spec| spec.mounts.iter().any(|mt| &mt.volume == v))
+    };
+    plan.changes
+        .iter()
+        .filter(|c| c.action == Action::Move && &c.address != at)
+        .filter(|c| mounts(&c.address, at) || mounts(at, &c.address))
+        .map(|c| (c.address.clone(), reason.clone()))
+        .collect()
+}
+
 fn missing_needs(plan: &Plan, desired: &ResourceSet, at: &Address) -> Vec<(Address, String)> {
     let Some(r) = desired.get(at) else {
         return Vec::new();

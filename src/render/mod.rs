@@ -63,11 +63,21 @@ impl Style {
     }
 }
 
+/// `N to move, ` when the plan moves anything (plans without moves read as before).
+fn moves_text(s: &crate::plan::Summary) -> String {
+    if s.moves == 0 {
+        String::new()
+    } else {
+        format!("{} to move, ", s.moves)
+    }
+}
+
 fn symbol(a: Action, st: Style, out: &mut String) {
     let (code, text) = match a {
         Action::Create => ("32", "  +"),
         Action::Update => ("33", "  ~"),
         Action::Replace => ("35", "-/+"),
+        Action::Move => ("36", " >>"),
         Action::Delete => ("31", "  -"),
         Action::Noop => {
             out.push_str("   ");
@@ -86,6 +96,7 @@ fn verb(c: &Change) -> &'static str {
         Action::Update if c.kind == Kind::Machine => "will be updated in place (no restart)",
         Action::Update => "will be updated in place",
         Action::Replace => "must be replaced",
+        Action::Move => "will move with its data",
         Action::Delete => "will be destroyed",
         Action::Noop => "is unchanged",
     }
@@ -363,11 +374,12 @@ pub fn plan_text(doc: &PlanDocument, desired: Option<&ResourceSet>, st: Style) -
     let s = doc.summary;
     let _ = writeln!(
         out,
-        "{} {} to create, {} to update, {} to replace, {} to delete.",
+        "{} {} to create, {} to update, {} to replace, {}{} to delete.",
         st.bold("Plan:"),
         s.create,
         s.update,
         s.replace,
+        moves_text(&s),
         s.delete
     );
     if let Some(cost) = &doc.cost {
@@ -410,7 +422,7 @@ fn fleet_lock_line(l: &crate::plan::FleetLockCost) -> String {
 
 const PLAN_MD: &str = r#"### flotilla plan for `{{ doc.spec_file }}` (org `{{ doc.org }}`)
 
-**Plan:** {{ s.create }} to create, {{ s.update }} to update, {{ s.replace }} to replace, {{ s.delete }} to delete.
+**Plan:** {{ s.create }} to create, {{ s.update }} to update, {{ s.replace }} to replace, {% if s.move %}{{ s.move }} to move, {% endif %}{{ s.delete }} to delete.
 {%- if cost %}
 **Monthly cost:** {{ cost.before }} → {{ cost.after }} ({{ cost.delta }}), pricing `{{ cost.version }}`, 30-day month.
 {%- if cost.fleet_lock %} Includes the {{ cost.fleet_lock }}.{% endif %}
@@ -457,6 +469,7 @@ pub fn plan_markdown(doc: &PlanDocument) -> String {
                 Action::Create => "➕",
                 Action::Update => "🔄",
                 Action::Replace => "♻️",
+                Action::Move => "🚚",
                 Action::Delete => "🗑️",
                 Action::Noop => "",
             };

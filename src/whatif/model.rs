@@ -429,6 +429,7 @@ impl Build<'_> {
                 machine: None,
                 attached_machine_id: None,
                 aliases: Vec::new(),
+                restore_from: None,
             }),
         }];
         v.push(Resource {
