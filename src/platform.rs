@@ -536,6 +536,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_move_is_estimated_from_its_steps_and_grows_with_the_volume() {
+        assert_eq!(move_downtime_secs(1), 10 + 20 + 10 + 30 + 30 + 30);
+        assert_eq!(move_downtime_secs(0), move_downtime_secs(1));
+        assert!(move_downtime_secs(10) > move_downtime_secs(1));
+        assert_eq!(short_duration(45), "45 s");
+        assert_eq!(short_duration(130), "3 min");
+        assert_eq!(short_duration(3900), "1 h 5 min");
+    }
+
+    #[test]
     fn flyctl_s_old_size_names_point_at_the_current_preset() {
         let e = known_preset("dedicated-cpu-1x").unwrap_err();
         assert_eq!(e.message, "unknown size `dedicated-cpu-1x`");

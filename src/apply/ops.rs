@@ -790,6 +790,92 @@ mod tests {
         assert_eq!(kinds, ["create app", "create volume", "set secrets"]);
     }
 
+    /// `desired` as Fly would report it with every volume and Machine in `region`.
+    fn observed_in(desired: &ResourceSet, region: &str) -> Observed {
+        let resources = desired
+            .iter()
+            .cloned()
+            .map(|mut r| {
+                r.id = Some(format!("id-{}", r.address));
+                match &mut r.spec {
+                    Spec::Volume(v) => v.region = region.into(),
+                    Spec::Machine(m) => m.region = region.into(),
+                    _ => {}
+                }
+                r
+            })
+            .collect();
+        Observed {
+            resources: ResourceSet::new(resources),
+            ..Observed::default()
+        }
+    }
+
+    #[test]
+    fn a_region_move_is_two_operations_without_data_loss() {
+        let set = crate::graph::tests::fleet(&["a"]);
+        let observed = observed_in(&set, "ams");
+        let plan = crate::plan::diff(&set, &observed);
+        let moved: Vec<(&str, Action, bool)> = plan
+            .actionable()
+            .map(|c| (c.address.as_str(), c.action, c.data_loss))
+            .collect();
+        assert_eq!(
+            moved,
+            [
+                ("tenant.a.volume.data[0]", Action::Move, false),
+                ("tenant.a.machine[0]", Action::Move, false)
+            ]
+        );
+        let machine = plan.actionable().nth(1).unwrap();
+        assert_eq!(
+            machine.downtime_secs,
+            Some(crate::platform::move_downtime_secs(1))
+        );
+        // Nothing to allow: no --allow-data-loss, no --allow-destroy.
+        let ops = build(&plan, &set, &observed, &BuildOptions::default()).unwrap();
+        let kinds: Vec<&str> = ops.iter().map(|o| o.kind.label()).collect();
+        assert_eq!(kinds, ["move volume", "move machine"]);
+        assert_eq!(ops[1].deps, [0], "the Machine moves after its volume");
+        assert_eq!(
+            ops[0].kind,
+            OpKind::MoveVolume {
+                id: "id-tenant.a.volume.data[0]".into(),
+                machine: Some("id-tenant.a.machine[0]".into())
+            }
+        );
+        assert_eq!(
+            ops[1].kind,
+            OpKind::MoveMachine {
+                old: "id-tenant.a.machine[0]".into(),
+                old_volume: "id-tenant.a.volume.data[0]".into(),
+                delete_old_volume: false
+            }
+        );
+    }
+
+    #[test]
+    fn a_region_and_encryption_change_is_still_a_replace_with_data_loss() {
+        let set = crate::graph::tests::fleet(&["a"]);
+        let mut observed = observed_in(&set, "ams");
+        let resources = observed
+            .resources
+            .iter()
+            .cloned()
+            .map(|mut r| {
+                if let Spec::Volume(v) = &mut r.spec {
+                    v.encrypted = false;
+                }
+                r
+            })
+            .collect();
+        observed.resources = ResourceSet::new(resources);
+        let plan = crate::plan::diff(&set, &observed);
+        let actions: Vec<(Action, bool)> =
+            plan.actionable().map(|c| (c.action, c.data_loss)).collect();
+        assert_eq!(actions, [(Action::Replace, true), (Action::Replace, false)]);
+    }
+
     #[test]
     fn refusals_come_before_any_operation() {
         let set = desired();
