@@ -248,6 +248,28 @@ fn a_region_move_carries_the_data_and_keeps_the_old_volume() {
 }
 
 #[test]
+fn a_move_falls_back_to_another_region_without_capacity() {
+    let f = applied(&spec("", ""));
+    tagged_volume(&f, "orders-v1");
+    f.sim.control().set_faults("capacity=fra".parse().unwrap());
+    f.write_spec(&spec("\n    region: fra\n    fallback_regions: [cdg]", ""));
+    let summary = f.apply();
+    assert!(summary.ok(), "{}", summary.text());
+    let m = &f.machines(ALICE)[0];
+    assert_eq!(m["region"], "cdg");
+    let vols = f.volumes(ALICE);
+    let new = vols
+        .iter()
+        .find(|v| v["id"] == m["config"]["mounts"][0]["volume"])
+        .unwrap();
+    assert_eq!(
+        (new["region"].as_str(), new["content"].as_str()),
+        (Some("cdg"), Some("orders-v1"))
+    );
+    assert_eq!(f.plan().document.summary.changes(), 0);
+}
+
+#[test]
 fn a_move_whose_new_machine_does_not_start_is_rolled_back() {
     let f = applied(&spec("", ""));
     let old_vol = tagged_volume(&f, "orders-v1");
