@@ -6,7 +6,7 @@
 //! content tag arrives in the new region and the next plan is empty. A new Machine that
 //! does not start is rolled back onto the old volume. A new tenant's volume declared
 //! with `restore_from` starts with the source tenant's snapshot. The move plan's text and
-//! JSON renderings are pinned with insta.
+//! JSON and Markdown renderings are pinned with insta.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -396,7 +396,7 @@ fn the_move_plan_renders_as_a_move() {
     let dir = tempfile::tempdir().unwrap();
     let spec = moved_jarvis(dir.path());
     let state = common::root().join("tests/states/jarvis-applied.json");
-    for format in ["text", "json"] {
+    for format in ["text", "markdown", "json"] {
         let out = common::plain_bin()
             .args(["plan"])
             .arg(&spec)
