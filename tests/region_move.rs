@@ -5,7 +5,7 @@
 //! there and retires the old volume (kept, recorded on the new Machine); the data's
 //! content tag arrives in the new region and the next plan is empty. A new Machine that
 //! does not start is rolled back onto the old volume. A new tenant's volume declared
-//! with `restore_from` starts with the source tenant's snapshot. The move plan's text and
+//! with `restore_from` starts with the source tenant's snapshot. The move plan's text,
 //! JSON and Markdown renderings are pinned with insta.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -233,6 +233,49 @@ mod tests {
     }
 
     #[test]
+    fn a_moved_volume_brings_its_machine_along() {
+        let observed = Observed {
+            resources: ResourceSet::new(
+                tenant("a")
+                    .into_iter()
+                    .map(|mut r| {
+                        r.id = Some(format!("id-{}", r.address));
+                        r
+                    })
+                    .collect(),
+            ),
+            ..Observed::default()
+        };
+        let desired = ResourceSet::new(
+            tenant("a")
+                .into_iter()
+                .map(|mut r| {
+                    match &mut r.spec {
+                        Spec::Volume(v) => v.region = "fra".into(),
+                        Spec::Machine(m) => m.region = "fra".into(),
+                        _ => {}
+                    }
+                    r
+                })
+                .collect(),
+        );
+        let mut plan = crate::plan::diff(&desired, &observed);
+        let target: Address = "tenant.a.volume.data[0]".parse().unwrap();
+        restrict(&mut plan, &desired, &observed.resources, &[target]).unwrap();
+        let moved: Vec<(String, Action)> = plan
+            .actionable()
+            .map(|c| (c.address.to_string(), c.action))
+            .collect();
+        assert_eq!(
+            moved,
+            [
+                ("tenant.a.volume.data[0]".to_string(), Action::Move),
+                ("tenant.a.machine[0]".to_string(), Action::Move)
+            ]
+        );
+    }
+
+    #[test]
     fn a_created_target_brings_its_app_and_volume_along_with_the_reason() {
         let desired = ResourceSet::new([tenant("a"), tenant("b")].concat());
         let observed = Observed::default();
