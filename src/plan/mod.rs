@@ -1,8 +1,9 @@
 //! The plan: `diff(desired, observed)` as a pure function.
 //!
-//! Each address gets one action — create, update in place, replace, delete or no-op —
+//! Each address gets one action — create, update in place, replace, move, delete or no-op —
 //! with field-level before/after values and the reasons. Fly's semantics are built in:
-//! volumes grow (extend) but never shrink; a region or mount change replaces a Machine;
+//! volumes grow (extend) but never shrink; a region or mount change replaces a Machine,
+//! but a region change of a volume moves it (and its Machine) with the data;
 //! image, guest, env and service changes update and restart it; a secret change updates
 //! the Machines of that app; metadata changes need no restart. Only declared fields are
 //! compared, so server-filled defaults never show up as changes.
