@@ -403,7 +403,7 @@ impl Run<'_> {
             .map_err(|err| format!("the fork could not be created: {err}"))?
             .id;
         e.fork = Some(fork.clone());
-        crate::ops::restore::wait_volume(self.client, &v.app, &fork, |x| x.state == "created")
+        crate::fly::steps::wait_volume(self.client, &v.app, &fork, |x| x.state == "created")
             .await?;
         let status = self
             .run_job(&v.app, &v.region, &fork, env, &mut e.machine)
@@ -589,7 +589,7 @@ async fn delete_detached(client: &Client, app: &str, id: &str) -> Result<(), Str
     {
         return Ok(());
     }
-    crate::ops::restore::wait_volume(client, app, id, |v| v.attached_machine_id.is_none()).await?;
+    crate::fly::steps::wait_volume(client, app, id, |v| v.attached_machine_id.is_none()).await?;
     match client.delete_volume(app, id).await {
         Ok(()) => Ok(()),
         Err(e) if e.is_not_found() => Ok(()),
@@ -802,7 +802,7 @@ impl PreparedRestore {
         match status?.exit_code {
             // The job's Machine lets go of the volume a while after it is destroyed.
             Some(0) => {
-                crate::ops::restore::wait_volume(run.client, &v.app, new, |x| {
+                crate::fly::steps::wait_volume(run.client, &v.app, new, |x| {
                     x.attached_machine_id.is_none()
                 })
                 .await
@@ -837,7 +837,7 @@ async fn new_volume_like(client: &Client, v: &TenantVolume) -> Result<String, St
         .await
         .map_err(|e| format!("the new volume could not be created: {e}"))?
         .id;
-    crate::ops::restore::wait_volume(client, &v.app, &id, |x| x.state == "created").await?;
+    crate::fly::steps::wait_volume(client, &v.app, &id, |x| x.state == "created").await?;
     Ok(id)
 }
 

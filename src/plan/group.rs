@@ -237,7 +237,7 @@ pub fn cost_reasons(c: &Change) -> Vec<String> {
         Action::Create => return vec![format!("new {}", c.kind)],
         Action::Delete => return vec![format!("{} removed", c.kind)],
         Action::Noop => return Vec::new(),
-        Action::Update | Action::Replace => {}
+        Action::Update | Action::Replace | Action::Move => {}
     }
     let mut out = Vec::new();
     for f in &c.fields {

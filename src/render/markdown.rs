@@ -28,6 +28,7 @@ fn icon(a: Action) -> &'static str {
         Action::Update => "🔄",
         Action::Replace => "♻️",
         Action::Delete => "🗑️",
+        Action::Move => "🚚",
         Action::Noop => "",
     }
 }
@@ -68,20 +69,34 @@ pub fn plan_markdown(doc: &PlanDocument, desired: Option<&ResourceSet>) -> Strin
 /// Counts by action and the monthly cost, in one table.
 fn summary_table(out: &mut String, doc: &PlanDocument) {
     let s = doc.summary;
-    out.push_str("| | to create | to update | to replace | to delete |");
+    // A column for moves only in plans that move something.
+    let moves = s.moves > 0;
+    out.push_str("| | to create | to update | to replace |");
+    if moves {
+        out.push_str(" to move |");
+    }
+    out.push_str(" to delete |");
     out.push_str(if doc.cost.is_some() {
-        " monthly cost |\n|---|---:|---:|---:|---:|---|\n"
+        " monthly cost |\n"
     } else {
-        "\n|---|---:|---:|---:|---:|\n"
+        "\n"
     });
+    out.push_str("|---|---:|---:|---:|---:|");
+    if moves {
+        out.push_str("---:|");
+    }
+    out.push_str(if doc.cost.is_some() { "---|\n" } else { "\n" });
     let _ = write!(
         out,
-        "| **Plan** | {} | {} | {} | {} |",
+        "| **Plan** | {} | {} | {} |",
         fmt_count(s.create as u64),
         fmt_count(s.update as u64),
         fmt_count(s.replace as u64),
-        fmt_count(s.delete as u64)
     );
+    if moves {
+        let _ = write!(out, " {} |", fmt_count(s.moves as u64));
+    }
+    let _ = write!(out, " {} |", fmt_count(s.delete as u64));
     if let Some(c) = &doc.cost {
         let _ = write!(
             out,

@@ -67,11 +67,21 @@ impl Style {
     }
 }
 
+/// `N to move, ` when the plan moves anything (plans without moves read as before).
+fn moves_text(s: &crate::plan::Summary) -> String {
+    if s.moves == 0 {
+        String::new()
+    } else {
+        format!("{} to move, ", fmt_count(s.moves as u64))
+    }
+}
+
 fn symbol(a: Action, st: Style, out: &mut String) {
     let (code, text) = match a {
         Action::Create => ("32", "  +"),
         Action::Update => ("33", "  ~"),
         Action::Replace => ("35", "-/+"),
+        Action::Move => ("36", " >>"),
         Action::Delete => ("31", "  -"),
         Action::Noop => {
             out.push_str("   ");
@@ -90,6 +100,7 @@ fn verb(c: &Change) -> &'static str {
         Action::Update if c.kind == Kind::Machine => "will be updated in place (no restart)",
         Action::Update => "will be updated in place",
         Action::Replace => "must be replaced",
+        Action::Move => "will move with its data",
         Action::Delete => "will be destroyed",
         Action::Noop => "is unchanged",
     }
@@ -616,10 +627,11 @@ impl<'a> Callouts<'a> {
 /// The plan's counts by action, as the summary line says them.
 fn counts_line(s: &crate::plan::Summary) -> String {
     format!(
-        "{} to create, {} to update, {} to replace, {} to delete",
+        "{} to create, {} to update, {} to replace, {}{} to delete",
         fmt_count(s.create as u64),
         fmt_count(s.update as u64),
         fmt_count(s.replace as u64),
+        moves_text(s),
         fmt_count(s.delete as u64)
     )
 }

@@ -526,6 +526,23 @@ pub const VOLUME_AUTO_BACKUP: Setting<Flag> =
     flag("volume.auto_backup", true, "take Fly's daily snapshots");
 pub const VOLUME_ENCRYPTED: Setting<Flag> =
     flag("volume.encrypted", true, "encrypt the volume at rest");
+pub const VOLUME_RESTORE_TENANT: Setting<Text> = text(
+    "volume.restore_from.tenant",
+    "the tenant whose volume (same name and slot, else its first) the new volume is restored from",
+)
+.not_null();
+pub const VOLUME_RESTORE_SNAPSHOT: Setting<Text> = text(
+    "volume.restore_from.snapshot",
+    "`latest` (its newest complete snapshot) or a snapshot id",
+)
+.default(DefaultValue::Str("latest"));
+pub const VOLUME_RESTORE_FROM_FIELDS: &[Field] =
+    &[VOLUME_RESTORE_TENANT.field, VOLUME_RESTORE_SNAPSHOT.field];
+pub const VOLUME_RESTORE_FROM: Setting<Tree> = tree(
+    "volume.restore_from",
+    Ty::Struct(VOLUME_RESTORE_FROM_FIELDS),
+    "create a new volume from another tenant's snapshot (ignored once the volume exists)",
+);
 pub const VOLUME_FIELDS: &[Field] = &[
     VOLUME_NAME.field,
     VOLUME_SIZE_GB.field,
@@ -533,6 +550,7 @@ pub const VOLUME_FIELDS: &[Field] = &[
     VOLUME_SNAPSHOT_RETENTION.field,
     VOLUME_AUTO_BACKUP.field,
     VOLUME_ENCRYPTED.field,
+    VOLUME_RESTORE_FROM.field,
 ];
 pub const VOLUME: Setting<Tree> = tree(
     "volume",

@@ -71,6 +71,16 @@ pub(crate) struct VolumeSettings {
     pub snapshot_retention: u32,
     pub auto_backup: bool,
     pub encrypted: bool,
+    pub restore_from: Option<RestoreSettings>,
+}
+
+/// `volume.restore_from`, as templates: rendered per tenant, checked against the
+/// fleet's tenants once all are expanded.
+pub(crate) struct RestoreSettings {
+    /// (template source, origin path, mark) of the source tenant's name.
+    pub tenant: (String, String, Mark),
+    /// (template source, origin path, mark) of `latest` or a snapshot id.
+    pub snapshot: (String, String, Mark),
 }
 
 /// Where the Machines run.
@@ -577,7 +587,40 @@ impl Resolver<'_, '_> {
             snapshot_retention,
             auto_backup: eff.or_default(&decl::VOLUME_AUTO_BACKUP),
             encrypted: eff.or_default(&decl::VOLUME_ENCRYPTED),
+            restore_from: self.restore_from(),
         })
+    }
+
+    /// `volume.restore_from`: a tenant (required) and a snapshot, both templates.
+    fn restore_from(&mut self) -> Option<RestoreSettings> {
+        let eff = self.eff;
+        if !eff.has(&decl::VOLUME_RESTORE_FROM) {
+            return None;
+        }
+        let Some((tenant, tmark)) = eff.set(&decl::VOLUME_RESTORE_TENANT) else {
+            let d = self
+                .error_at(
+                    &decl::VOLUME_RESTORE_FROM,
+                    "volume.restore_from names no tenant".to_string(),
+                )
+                .hint("add `tenant: NAME` (and optionally `snapshot: latest` or a snapshot id)");
+            self.add(d);
+            return None;
+        };
+        let tenant = (
+            tenant.to_string(),
+            eff.origin_of(&decl::VOLUME_RESTORE_TENANT),
+            tmark,
+        );
+        let snapshot = (
+            eff.or_default(&decl::VOLUME_RESTORE_SNAPSHOT).to_string(),
+            eff.origin_of(&decl::VOLUME_RESTORE_SNAPSHOT),
+            eff.mark_of(&decl::VOLUME_RESTORE_SNAPSHOT),
+        );
+        for (src, path, mark) in [&tenant, &snapshot] {
+            self.compile(src, path, *mark);
+        }
+        Some(RestoreSettings { tenant, snapshot })
     }
 
     /// A volume needs an absolute mount path other than `/`.

@@ -523,6 +523,7 @@ impl Build<'_> {
                 machine: None,
                 attached_machine_id: None,
                 aliases: Vec::new(),
+                restore_from: None,
             }),
         }];
         v.push(Resource {
