@@ -36,7 +36,7 @@ fn max_monthly_exceeded_exits_3_naming_limit_and_cost() {
         "the plan is still shown: {stdout}"
     );
     assert!(
-        stderr.contains("monthly cost $159.50 exceeds --max-monthly $100.00"),
+        stderr.contains("monthly cost $159.90 exceeds --max-monthly $100.00"),
         "{stderr}"
     );
     assert!(stderr.contains("guardrail exceeded:"), "{stderr}");
@@ -55,7 +55,7 @@ fn max_increase_is_over_the_current_fleet() {
     let (code, _, stderr) = plan(None, &["--max-increase", "10%"]);
     assert_eq!(code, 3, "{stderr}");
     assert!(
-        stderr.contains("monthly increase +$159.50 (from $0.00) exceeds --max-increase 10%"),
+        stderr.contains("monthly increase +$159.90 (from $0.00) exceeds --max-increase 10%"),
         "{stderr}"
     );
     let (code, _, stderr) = plan(None, &["--max-increase", "$150"]);
@@ -75,11 +75,11 @@ fn deny_destroy_refuses_deletes_and_replaces() {
     assert_eq!(code, 3, "{stderr}");
     assert!(stdout.contains("destroy"), "{stdout}");
     assert!(
-        stderr.contains("the plan deletes or replaces 6 resources ("),
+        stderr.contains("the plan deletes or replaces 9 resources ("),
         "{stderr}"
     );
     assert!(stderr.contains("refused by --deny-destroy"), "{stderr}");
-    assert!(stderr.contains("and 1 more"), "{stderr}");
+    assert!(stderr.contains("and 4 more"), "{stderr}");
     // Updates alone pass.
     let (code, _, stderr) = plan(Some("jarvis-shrink.json"), &["--deny-destroy"]);
     assert_eq!(
