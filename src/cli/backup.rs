@@ -237,16 +237,7 @@ mod tests {
     use rust_decimal::Decimal;
 
     fn volume(tenant: &str) -> TenantVolume {
-        TenantVolume {
-            tenant: tenant.into(),
-            address: format!("tenant.{tenant}.volume.data[0]").parse().unwrap(),
-            app: format!("jarvis-{tenant}"),
-            id: format!("vol_{tenant}"),
-            name: "data".into(),
-            region: "ams".into(),
-            size_gb: 3,
-            machine: Some("m1".into()),
-        }
+        TenantVolume::sample(tenant)
     }
 
     fn exported(tenant: &str, error: Option<&str>) -> Exported {
