@@ -11,14 +11,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod simorg;
 
 use std::path::{Path, PathBuf};
 
 use flotilla::ops;
-use flotilla::ops::target::TargetOptions;
 use flotilla::plan::Action;
-use flotilla::sim::{BlockingSimHandle, SimConfig, start_blocking};
-use serde_json::{Value, json};
+use simorg::SimOrg as Fixture;
 
 const IMAGE: &str = "registry.fly.io/move-ops:1.0.0";
 
@@ -40,122 +39,8 @@ tenants:
     )
 }
 
-struct Fixture {
-    _dir: tempfile::TempDir,
-    spec: PathBuf,
-    sim: BlockingSimHandle,
-    token: String,
-    rt: tokio::runtime::Runtime,
-}
-
-impl Fixture {
-    fn target(&self) -> TargetOptions {
-        TargetOptions {
-            api: Some(self.sim.base_url()),
-            api_token: Some(self.token.clone()),
-            time_scale: 50.0,
-            ..TargetOptions::default()
-        }
-    }
-
-    fn get(&self, path: &str) -> Value {
-        let url = format!("{}{path}", self.sim.base_url());
-        self.rt.block_on(async {
-            let r = reqwest::Client::new()
-                .get(url)
-                .bearer_auth(&self.token)
-                .send()
-                .await
-                .unwrap();
-            assert!(r.status().is_success(), "{path}: {}", r.status());
-            r.json().await.unwrap()
-        })
-    }
-
-    fn volumes(&self, app: &str) -> Vec<Value> {
-        self.get(&format!("/__sim/apps/{app}/volumes"))["volumes"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    fn machines(&self, app: &str) -> Vec<Value> {
-        self.get(&format!("/v1/apps/{app}/machines"))
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    fn set_content(&self, app: &str, vol: &str, tag: &str) {
-        let url = format!(
-            "{}/__sim/apps/{app}/volumes/{vol}/content",
-            self.sim.base_url()
-        );
-        self.rt.block_on(async {
-            let r = reqwest::Client::new()
-                .put(url)
-                .bearer_auth(&self.token)
-                .json(&json!({ "content": tag }))
-                .send()
-                .await
-                .unwrap();
-            assert!(r.status().is_success());
-        });
-    }
-
-    fn write_spec(&self, text: &str) {
-        std::fs::write(&self.spec, text).unwrap();
-    }
-
-    fn plan(&self) -> ops::plan::Outcome {
-        let out = ops::plan::run(&ops::plan::Options {
-            spec: self.spec.clone(),
-            target: self.target(),
-            ..Default::default()
-        })
-        .unwrap();
-        assert!(!out.has_errors(), "{}", out.diagnostics);
-        out
-    }
-
-    fn apply(&self) -> flotilla::apply::Summary {
-        let prepared = ops::apply::prepare(&ops::apply::Options {
-            input: self.spec.clone(),
-            target: self.target(),
-            quiet: true,
-            ..Default::default()
-        })
-        .unwrap();
-        prepared.execute().unwrap().summary
-    }
-}
-
 fn applied(text: &str) -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let spec = dir.path().join("fleet.yaml");
-    std::fs::write(&spec, text).unwrap();
-    let token = ["move", "-", "test"].concat();
-    let sim = start_blocking(
-        SimConfig {
-            token: token.clone(),
-            time_scale: 50.0,
-            rate_limits: false,
-            ..SimConfig::default()
-        },
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let f = Fixture {
-        _dir: dir,
-        spec,
-        sim,
-        token,
-        rt,
-    };
+    let f = Fixture::start(text, "move");
     let summary = f.apply();
     assert!(summary.ok(), "{}", summary.text());
     f
