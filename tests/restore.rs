@@ -43,8 +43,8 @@ fn plan_changes(f: &Fixture) -> usize {
 
 fn applied() -> Fixture {
     let f = Fixture::start(SPEC, "restore");
-    let summary = f.apply();
-    assert!(summary.ok(), "{}", summary.text());
+    let report = f.apply_report();
+    assert!(report.ok(), "{}", report.summary.text());
     f
 }
 

@@ -124,7 +124,8 @@ impl SimOrg {
         out
     }
 
-    pub fn apply(&self) -> flotilla::apply::Summary {
+    /// Applies the spec; the report's summary and diagnostics are the caller's to check.
+    pub fn apply_report(&self) -> ops::apply::Report {
         let prepared = ops::apply::prepare(&ops::apply::Options {
             input: self.spec.clone(),
             target: self.target(),
@@ -132,6 +133,10 @@ impl SimOrg {
             ..Default::default()
         })
         .unwrap();
-        prepared.execute().unwrap().summary
+        prepared.execute().unwrap()
+    }
+
+    pub fn apply(&self) -> flotilla::apply::Summary {
+        self.apply_report().summary
     }
 }
