@@ -188,8 +188,12 @@ fn who(g: &ChangeGroup<'_>) -> String {
     if g.is_single() {
         return code(g.first().address.as_str());
     }
-    let mut s = code(&g.slot);
-    s.push_str(" of ");
+    let mut s = String::new();
+    // The owners themselves (apps) have no slot: "3 apps (…)".
+    if !g.slot.is_empty() {
+        s.push_str(&code(&g.slot));
+        s.push_str(" of ");
+    }
     write_members(&mut s, g, |o, n| o.push_str(&code(n)));
     s
 }

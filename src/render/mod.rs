@@ -290,8 +290,11 @@ fn group_block(out: &mut String, g: &ChangeGroup<'_>, st: Style) {
     out.push_str("  ");
     st.wrap(out, "1", |o| {
         o.push_str("# ");
-        o.push_str(&g.slot);
-        o.push_str(" of ");
+        // The owners themselves (apps) have no slot: "3 apps (…)".
+        if !g.slot.is_empty() {
+            o.push_str(&g.slot);
+            o.push_str(" of ");
+        }
         write_members(o, g, |o, name| o.push_str(name));
     });
     out.push(' ');
