@@ -185,7 +185,7 @@ impl RestoreOutcome {
 }
 
 /// The credentials of one tenant's export, read (values redacted in `Debug`).
-pub(crate) struct Credentials {
+pub struct Credentials {
     values: BTreeMap<String, SecretValue>,
 }
 
@@ -263,6 +263,27 @@ pub fn export(opts: &Options) -> Result<ExportOutcome, Error> {
     });
     let warnings = fleet.unlock(lock).into_iter().collect();
     Ok(ExportOutcome { exports, warnings })
+}
+
+/// Exports one tenant's volumes as `backup export` does (credentials set on its app,
+/// a fork and a one-shot Machine per volume, everything removed after), for apply's
+/// export before a tenant's removal. Every failure is in the results.
+pub(crate) async fn export_tenant(
+    client: &Client,
+    cfg: &ExportConfig,
+    fleet: &str,
+    (tenant, vols): (&str, &[TenantVolume]),
+    creds: &Credentials,
+) -> Vec<Exported> {
+    let pricing = pricing_table();
+    let job = Run {
+        client,
+        cfg,
+        fleet,
+        pricing: pricing.as_ref(),
+    };
+    job.tenant(tenant, vols, creds, &export_id(Utc::now()))
+        .await
 }
 
 type TenantPlan = ((String, ExportConfig), Vec<TenantVolume>);

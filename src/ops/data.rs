@@ -149,6 +149,21 @@ pub(crate) fn open(
     })
 }
 
+/// An observed tenant volume (`None` for other resources and volumes without an id).
+pub fn tenant_volume(r: &crate::resource::Resource) -> Option<TenantVolume> {
+    let v = r.volume()?;
+    Some(TenantVolume {
+        tenant: r.tenant.clone()?,
+        address: r.address.clone(),
+        app: r.app.clone(),
+        id: r.id.clone()?,
+        name: v.name.clone(),
+        region: v.region.clone(),
+        size_gb: v.size_gb,
+        machine: v.attached_machine_id.clone(),
+    })
+}
+
 impl Fleet {
     pub fn client(&self) -> &Client {
         &self.session.target().client
@@ -162,23 +177,8 @@ impl Fleet {
             .resources
             .resources
             .iter()
-            .filter_map(|r| {
-                let v = r.volume()?;
-                let tenant = r.tenant.clone()?;
-                if !tenants.is_empty() && !tenants.contains(&tenant) {
-                    return None;
-                }
-                Some(TenantVolume {
-                    tenant,
-                    address: r.address.clone(),
-                    app: r.app.clone(),
-                    id: r.id.clone()?,
-                    name: v.name.clone(),
-                    region: v.region.clone(),
-                    size_gb: v.size_gb,
-                    machine: v.attached_machine_id.clone(),
-                })
-            })
+            .filter_map(tenant_volume)
+            .filter(|v| tenants.is_empty() || tenants.contains(&v.tenant))
             .collect();
         out.sort_by(|a, b| a.address.cmp(&b.address));
         out
