@@ -36,7 +36,7 @@ pub fn note_exports(plan: &mut Plan, desired: &Desired) {
         match export {
             Some(Ok(cfg)) => {
                 c.reasons.push(format!(
-                    "exported to {} first (`defaults.backups.export`): removing tenant {tenant} deletes app {} and with it the volume's snapshots; the deletion waits for the export",
+                    "exported to {} first (`defaults.backups.export`): app {} is deleted with the volume's snapshots; the deletion waits for the export",
                     cfg.to, c.app
                 ));
                 c.data_loss = false;
@@ -47,8 +47,8 @@ pub fn note_exports(plan: &mut Plan, desired: &Desired) {
                 c.address
             )),
             None => c.reasons.push(format!(
-                "{}: removing tenant {tenant} deletes app {} and with it the volume's snapshots, so no copy is kept (set `defaults.backups.export` and apply exports it first)",
-                SNAPSHOTS_DIE, c.app
+                "{SNAPSHOTS_DIE} the tenant's removal (app {} is deleted with the volume's snapshots; no `defaults.backups.export` to export it first)",
+                c.app
             )),
         }
     }
@@ -149,7 +149,7 @@ tenants:
         assert!(
             v.reasons
                 .iter()
-                .any(|r| r.starts_with(SNAPSHOTS_DIE) && r.contains("deletes app acme-bob")),
+                .any(|r| r.starts_with(SNAPSHOTS_DIE) && r.contains("app acme-bob is deleted")),
             "{:?}",
             v.reasons
         );
