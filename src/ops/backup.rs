@@ -601,7 +601,7 @@ async fn destroy_machine(client: &Client, app: &str, id: &str) -> Result<(), Str
 }
 
 /// Deletes volume `id` once no Machine holds it.
-async fn delete_detached(client: &Client, app: &str, id: &str) -> Result<(), String> {
+pub(crate) async fn delete_detached(client: &Client, app: &str, id: &str) -> Result<(), String> {
     if client
         .get_volume(app, id)
         .await
@@ -800,7 +800,7 @@ impl PreparedRestore {
                 Err(d) => format!("{e}; the new volume {new} could not be deleted: {d}"),
             });
         }
-        crate::ops::restore::swap_in(
+        let swapped = crate::ops::restore::swap_in(
             client,
             v,
             &machine,
@@ -808,7 +808,22 @@ impl PreparedRestore {
             self.opts.allow_data_loss,
             &mut r.old_volume,
         )
-        .await
+        .await;
+        let Err(e) = swapped else {
+            return Ok(());
+        };
+        Err(
+            match crate::ops::restore::discard_unused(client, &v.app, &machine.id, &new).await {
+                Ok(true) => {
+                    r.new_volume = None;
+                    format!("{e}; the new volume {new} was deleted")
+                }
+                Ok(false) => e,
+                Err(d) => format!(
+                    "{e}; the new volume {new} could not be deleted ({d}): delete it by hand"
+                ),
+            },
+        )
     }
 
     async fn fill(&self, run: &Run<'_>, v: &TenantVolume, new: &str) -> Result<(), String> {
