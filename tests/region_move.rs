@@ -321,6 +321,43 @@ fn restore_from_creates_a_new_tenants_volume_from_a_snapshot() {
 }
 
 #[test]
+fn restore_from_a_snapshot_id_of_another_tenants_app_crosses_apps() {
+    let f = applied(&spec("", ""));
+    let vol = tagged_volume(&f, "orders-v1");
+    let take = || {
+        let t = ops::snapshot::take(&ops::snapshot::Options {
+            spec: f.spec.clone(),
+            tenants: vec!["alice".into()],
+            target: f.target(),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(t.failures(), 0);
+        t.taken[0].snapshot.as_ref().unwrap().id.clone()
+    };
+    let first = take();
+    f.set_content(ALICE, &vol, "orders-v2");
+    take(); // a newer one: the id, not `latest`, decides
+
+    let carol = format!(
+        "  - name: carol\n    volume: {{ restore_from: {{ tenant: alice, snapshot: {first} }} }}\n"
+    );
+    f.write_spec(&spec("", &carol));
+    let summary = f.apply();
+    assert!(summary.ok(), "{}", summary.text());
+    // carol's own app holds a volume made from a snapshot of alice's app's volume.
+    let vols = f.volumes("move-ops-carol");
+    assert_eq!(vols.len(), 1, "{vols:?}");
+    assert_eq!(vols[0]["content"], "orders-v1", "{vols:?}");
+    let origin = vols[0]["origin"].to_string();
+    assert!(
+        origin.contains(&first) && origin.contains(&vol),
+        "from alice's snapshot {first} of {vol}: {origin}"
+    );
+    assert_eq!(f.volumes(ALICE).len(), 1, "alice's volume is untouched");
+}
+
+#[test]
 fn restore_from_an_unknown_tenant_is_an_error_at_its_position() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("fleet.yaml");
