@@ -443,3 +443,32 @@ fn removing_a_tenant_without_an_export_is_a_data_loss_that_needs_the_flag() {
     );
     assert!(!org.apps("bex").contains(&"bex-bob".to_string()));
 }
+
+#[test]
+fn a_saved_plan_removing_a_tenant_carries_its_export() {
+    let (org, _) = applied();
+    let vol = only_volume(&org, "bex-bob");
+    assert!(
+        org.sim
+            .control()
+            .set_volume_content("bex-bob", &vol, "bob-saved")
+    );
+    org.write("specs/nobob.yaml", &without_bob(false));
+    let out = org.run("plan", &["specs/nobob.yaml", "--out", "nobob.plan.json"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let saved = std::fs::read_to_string(org.path("nobob.plan.json")).unwrap();
+    let doc: Value = serde_json::from_str(&saved).unwrap();
+    assert_eq!(
+        doc["removal_export"]["to"], "s3://bex-backups/{{ tenant.name }}",
+        "the template, rendered again for the removed tenant at apply"
+    );
+    org.apply_ok("nobob.plan.json", &["--allow-destroy"]);
+    assert!(!org.apps("bex").contains(&"bex-bob".to_string()));
+    let objects = org.sim.control().objects();
+    assert!(
+        objects
+            .iter()
+            .any(|o| o.key.starts_with("s3://bex-backups/bob/data-0/") && o.content == "bob-saved"),
+        "{objects:?}"
+    );
+}
