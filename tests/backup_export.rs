@@ -472,3 +472,21 @@ fn a_saved_plan_removing_a_tenant_carries_its_export() {
         "{objects:?}"
     );
 }
+
+#[test]
+fn missing_export_credentials_keep_a_removed_tenant() {
+    let (mut org, _) = applied();
+    org.env.retain(|(k, _)| k != "BACKUP_KEY");
+    org.write("specs/nobob.yaml", &without_bob(false));
+    let out = org.apply("specs/nobob.yaml", &["--allow-destroy"]);
+    let (stdout, stderr) = text(&out);
+    assert_ne!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let all = format!("{stdout}\n{stderr}");
+    assert!(
+        all.contains("cannot read the export credentials: environment variable BACKUP_KEY is not set or empty"),
+        "{all}"
+    );
+    assert!(org.apps("bex").contains(&"bex-bob".to_string()));
+    assert_eq!(org.volumes("bex-bob").len(), 1);
+    assert_eq!(org.machines("bex-bob").len(), 1);
+}
