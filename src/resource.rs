@@ -617,6 +617,33 @@ pub struct ExportConfig {
     pub keep: u32,
 }
 
+impl ExportConfig {
+    /// The export of a tenant no longer in the spec: `template` (the defaults'
+    /// `backups.export`, destination unrendered) rendered for `tenant` (its tier is not
+    /// known any more: `tenant.tier` is empty). Pure.
+    pub fn for_removed(
+        template: &ExportConfig,
+        org: &str,
+        tenant: &str,
+    ) -> Result<ExportConfig, String> {
+        let ctx = minijinja::context! {
+            org => org,
+            tenant => minijinja::context! { name => tenant, tier => Option::<String>::None },
+        };
+        let mut engine = crate::spec::templates::Templates::new();
+        let to = engine
+            .render(&template.to, &ctx)
+            .map_err(|e| format!("cannot render `{}`: {}", template.to, e.unwrap_or_default()))?;
+        if let Some(problem) = crate::spec::resolve::export_target_problem(&to) {
+            return Err(format!("export destination `{to}` {problem}"));
+        }
+        Ok(ExportConfig {
+            to,
+            ..template.clone()
+        })
+    }
+}
+
 fn default_fleet() -> String {
     DEFAULT_FLEET.to_string()
 }
@@ -656,6 +683,7 @@ impl Desired {
             tenants,
             apps,
             fingerprint_key: None,
+            removal_export: None,
         }
     }
 }
@@ -681,4 +709,9 @@ pub struct Desired {
     /// Where the fingerprint key lives (`fingerprint_key:`), when the spec names it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint_key: Option<SecretSource>,
+    /// `defaults.backups.export` with its destination still a template: what a tenant
+    /// removed from the spec is exported with before its app (and with it its volumes'
+    /// snapshots) is deleted ([`ExportConfig::for_removed`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removal_export: Option<ExportConfig>,
 }

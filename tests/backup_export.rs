@@ -300,3 +300,193 @@ fn backup_restore_brings_the_exported_content_back() {
     assert_eq!(view.volumes.len(), 2, "the old volume is kept, unattached");
     assert!(backup_secrets(&org, "bex-alice").is_empty());
 }
+
+/// The spec without tenant bob (`plain`: also without `backups.export`).
+fn without_bob(plain: bool) -> String {
+    let mut s = SPEC.replace("  - name: bob\n", "");
+    if plain {
+        let start = s.find("  backups:").unwrap();
+        let end = s.find("tenants:").unwrap();
+        s = format!("{}{}", &s[..start], &s[end..]);
+    }
+    s
+}
+
+fn position(reqs: &[Value], method: &str, path: impl Fn(&str) -> bool) -> Option<usize> {
+    reqs.iter().position(|r| {
+        r["method"] == method
+            && path(r["path"].as_str().unwrap())
+            && r["status"].as_u64().is_some_and(|s| s < 300)
+    })
+}
+
+#[test]
+fn a_removed_tenant_is_exported_off_site_before_its_app_and_snapshots_are_deleted() {
+    let (org, canaries) = applied();
+    let vol = only_volume(&org, "bex-bob");
+    assert!(
+        org.sim
+            .control()
+            .set_volume_content("bex-bob", &vol, "bob-last-words")
+    );
+    org.write("specs/nobob.yaml", &without_bob(false));
+
+    // The plan exports bob's volume first (the defaults' export rendered for bob), and
+    // so its deletion is not a data loss.
+    let (plan, code) = org.plan_json("specs/nobob.yaml", &[]);
+    assert_eq!(code, 2, "{plan}");
+    let v = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["address"] == "tenant.bob.volume.data[0]")
+        .unwrap();
+    assert_eq!(v["action"], "delete");
+    assert!(v.get("data_loss").is_none(), "{v}");
+    assert_eq!(v["export_before_delete"]["to"], "s3://bex-backups/bob");
+    assert_eq!(
+        v["export_before_delete"]["credentials"]["AWS_ACCESS_KEY_ID"]["env"],
+        "BACKUP_KEY_ID"
+    );
+    let out = org.run("plan", &["specs/nobob.yaml"]);
+    let (stdout, _) = text(&out);
+    assert!(
+        stdout.contains("exported to s3://bex-backups/bob first"),
+        "{stdout}"
+    );
+    let out = org.run("plan", &["specs/nobob.yaml", "--format", "markdown"]);
+    assert!(
+        text(&out)
+            .0
+            .contains("exported to s3://bex-backups/bob first"),
+        "{:?}",
+        text(&out)
+    );
+
+    // --allow-destroy suffices: the data leaves Fly before anything is deleted.
+    let out = org.apply_ok("specs/nobob.yaml", &["--allow-destroy"]);
+    let (stdout, stderr) = text(&out);
+    assert!(!org.apps("bex").contains(&"bex-bob".to_string()));
+    let objects = org.sim.control().objects();
+    let bob = objects
+        .iter()
+        .find(|o| o.key.starts_with("s3://bex-backups/bob/data-0/"))
+        .unwrap_or_else(|| panic!("{objects:?}"));
+    assert_eq!(bob.content, "bob-last-words");
+    let reqs = org.requests();
+    let job = position(&reqs, "POST", |p| p == "/v1/apps/bex-bob/machines").unwrap();
+    let machines_gone = position(&reqs, "DELETE", |p| {
+        p.starts_with("/v1/apps/bex-bob/machines/")
+    })
+    .unwrap();
+    let app_gone = position(&reqs, "DELETE", |p| p.starts_with("/v1/apps/bex-bob?")).unwrap();
+    assert!(job < machines_gone && machines_gone < app_gone);
+    // Alice kept hers, and no credential was printed.
+    assert_eq!(org.volumes("bex-alice").len(), 1);
+    for c in &canaries {
+        assert!(!stdout.contains(c.as_str()) && !stderr.contains(c.as_str()));
+    }
+    let (plan, code) = org.plan_json("specs/nobob.yaml", &[]);
+    assert_eq!(code, 0, "{plan}");
+}
+
+#[test]
+fn a_failed_export_before_removal_keeps_the_tenant_and_says_why() {
+    let (org, _) = applied();
+    org.write("specs/nobob.yaml", &without_bob(false));
+    org.set_faults("job_fail=volume-export");
+    let out = org.apply("specs/nobob.yaml", &["--allow-destroy"]);
+    let (stdout, stderr) = text(&out);
+    assert_ne!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let all = format!("{stdout}\n{stderr}");
+    assert!(all.contains("export before removal failed"), "{all}");
+    assert!(all.contains("exited with status 1"), "{all}");
+    assert!(all.contains("tenant kept"), "{all}");
+    // Nothing of bob was deleted, no fork or credential left behind.
+    assert!(org.apps("bex").contains(&"bex-bob".to_string()));
+    assert_eq!(org.volumes("bex-bob").len(), 1);
+    assert_eq!(org.machines("bex-bob").len(), 1);
+    assert!(backup_secrets(&org, "bex-bob").is_empty());
+    assert!(org.sim.control().objects().is_empty());
+    // The next plan shows the removal again.
+    let (plan, code) = org.plan_json("specs/nobob.yaml", &[]);
+    assert_eq!(code, 2, "{plan}");
+}
+
+#[test]
+fn removing_a_tenant_without_an_export_is_a_data_loss_that_needs_the_flag() {
+    let (org, _) = applied();
+    org.write("specs/plain.yaml", &without_bob(true));
+    let out = org.apply("specs/plain.yaml", &["--allow-destroy"]);
+    let (stdout, stderr) = text(&out);
+    assert_ne!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let all = format!("{stdout}\n{stderr}");
+    assert!(all.contains("needs --allow-data-loss"), "{all}");
+    assert!(
+        all.contains("removing tenant bob deletes app bex-bob and with it its volumes' snapshots: no copy is kept"),
+        "{all}"
+    );
+    assert!(all.contains("set `backups.export` in `defaults`"), "{all}");
+    assert!(org.apps("bex").contains(&"bex-bob".to_string()));
+    let (plan, _) = org.plan_json("specs/plain.yaml", &[]);
+    let v = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["address"] == "tenant.bob.volume.data[0]")
+        .unwrap();
+    assert_eq!(v["data_loss"], true);
+    assert!(v.get("export_before_delete").is_none());
+    org.apply_ok(
+        "specs/plain.yaml",
+        &["--allow-destroy", "--allow-data-loss"],
+    );
+    assert!(!org.apps("bex").contains(&"bex-bob".to_string()));
+}
+
+#[test]
+fn a_saved_plan_removing_a_tenant_carries_its_export() {
+    let (org, _) = applied();
+    let vol = only_volume(&org, "bex-bob");
+    assert!(
+        org.sim
+            .control()
+            .set_volume_content("bex-bob", &vol, "bob-saved")
+    );
+    org.write("specs/nobob.yaml", &without_bob(false));
+    let out = org.run("plan", &["specs/nobob.yaml", "--out", "nobob.plan.json"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let saved = std::fs::read_to_string(org.path("nobob.plan.json")).unwrap();
+    let doc: Value = serde_json::from_str(&saved).unwrap();
+    assert_eq!(
+        doc["removal_export"]["to"], "s3://bex-backups/{{ tenant.name }}",
+        "the template, rendered again for the removed tenant at apply"
+    );
+    org.apply_ok("nobob.plan.json", &["--allow-destroy"]);
+    assert!(!org.apps("bex").contains(&"bex-bob".to_string()));
+    let objects = org.sim.control().objects();
+    assert!(
+        objects
+            .iter()
+            .any(|o| o.key.starts_with("s3://bex-backups/bob/data-0/") && o.content == "bob-saved"),
+        "{objects:?}"
+    );
+}
+
+#[test]
+fn missing_export_credentials_keep_a_removed_tenant() {
+    let (mut org, _) = applied();
+    org.env.retain(|(k, _)| k != "BACKUP_KEY");
+    org.write("specs/nobob.yaml", &without_bob(false));
+    let out = org.apply("specs/nobob.yaml", &["--allow-destroy"]);
+    let (stdout, stderr) = text(&out);
+    assert_ne!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let all = format!("{stdout}\n{stderr}");
+    assert!(
+        all.contains("cannot read the export credentials: environment variable BACKUP_KEY is not set or empty"),
+        "{all}"
+    );
+    assert!(org.apps("bex").contains(&"bex-bob".to_string()));
+    assert_eq!(org.volumes("bex-bob").len(), 1);
+    assert_eq!(org.machines("bex-bob").len(), 1);
+}

@@ -32,12 +32,20 @@ fn sim_target(dir: &Path) -> TargetOptions {
 }
 
 fn applied() -> (tempfile::TempDir, PathBuf) {
+    applied_at(50.0)
+}
+
+/// An applied fleet on a simulator running `scale` API seconds per second.
+fn applied_at(scale: f64) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let spec = dir.path().join("fleet.yaml");
     std::fs::write(&spec, SPEC).unwrap();
     let prepared = ops::apply::prepare(&ops::apply::Options {
         input: spec.clone(),
-        target: sim_target(dir.path()),
+        target: TargetOptions {
+            time_scale: scale,
+            ..sim_target(dir.path())
+        },
         quiet: true,
         ..Default::default()
     })
@@ -80,6 +88,30 @@ fn snapshots_are_taken_per_tenant_volume_and_listed_with_retention_left() {
         listed.volumes[1].snapshots.is_empty(),
         "bob was not snapshotted"
     );
+}
+
+#[test]
+fn retention_left_is_counted_on_the_simulators_scaled_clock() {
+    // An API hour is a real second: the simulator expires the 7-day snapshot after 168
+    // real seconds, and the listing counts down at the same pace.
+    const SCALE: f64 = 3600.0;
+    let (dir, spec) = applied_at(SCALE);
+    let opts = ops::snapshot::Options {
+        spec,
+        tenants: vec!["alice".into()],
+        target: TargetOptions {
+            time_scale: SCALE,
+            ..sim_target(dir.path())
+        },
+        ..Default::default()
+    };
+    let taken = ops::snapshot::take(&opts).unwrap();
+    assert_eq!(taken.failures(), 0);
+    // At least three API hours pass (a real clock would count three seconds).
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let listed = ops::snapshot::list(&opts).unwrap();
+    let left = listed.volumes[0].snapshots[0].retention_left_hours.unwrap();
+    assert!(left <= 165, "{left} hours left of 168 after 3 API hours");
 }
 
 #[test]

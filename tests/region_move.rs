@@ -4,7 +4,9 @@
 //! its Machine, snapshots the volume, copies it into the new region, starts a new Machine
 //! there and retires the old volume (kept, recorded on the new Machine); the data's
 //! content tag arrives in the new region and the next plan is empty. A new Machine that
-//! does not start is rolled back onto the old volume. A new tenant's volume declared
+//! does not start is rolled back onto the old volume; with `--allow-data-loss` the data
+//! still moves and only the old volume is deleted; a saved plan with a move applies as
+//! planned (and is spent once applied). A new tenant's volume declared
 //! with `restore_from` starts with the source tenant's snapshot. The move plan's text,
 //! JSON and Markdown renderings are pinned with insta.
 
@@ -132,6 +134,86 @@ fn a_region_move_carries_the_data_and_keeps_the_old_volume() {
     assert_eq!(f.machines("move-ops-bob")[0]["region"], "ams");
 }
 
+/// alice's one volume and one Machine after a move to fra: the data arrived there.
+fn moved_to_fra(f: &Fixture, tag: &str) -> (Vec<serde_json::Value>, serde_json::Value) {
+    let machines = f.machines(ALICE);
+    assert_eq!(machines.len(), 1, "{machines:?}");
+    let m = machines[0].clone();
+    assert_eq!(m["region"], "fra");
+    assert_eq!(m["state"], "started");
+    let vols = f.volumes(ALICE);
+    let new_id = m["config"]["mounts"][0]["volume"].as_str().unwrap();
+    let new = vols.iter().find(|v| v["id"] == new_id).unwrap();
+    assert_eq!(new["region"], "fra");
+    assert_eq!(new["content"], tag, "the data arrived: {vols:?}");
+    (vols, m)
+}
+
+#[test]
+fn a_move_with_allow_data_loss_still_carries_the_data_and_deletes_the_old_volume() {
+    let f = applied(&spec("", ""));
+    let old_vol = tagged_volume(&f, "orders-v2");
+    f.write_spec(&spec("\n    region: fra", ""));
+    // The flag changes only what happens to the old volume once the copy runs.
+    let report = f.apply_with(|o| o.allow_data_loss = true);
+    assert!(report.summary.ok(), "{}", report.summary.text());
+    assert_eq!(report.summary.moved, 2, "{}", report.summary.text());
+    let (vols, m) = moved_to_fra(&f, "orders-v2");
+    assert_eq!(vols.len(), 1, "the old volume is deleted: {vols:?}");
+    assert!(vols.iter().all(|v| v["id"] != old_vol.as_str()));
+    assert!(
+        m["config"]["metadata"]["flotilla_retired_volumes"].is_null(),
+        "nothing retired to record: {m:?}"
+    );
+    let again = f.plan();
+    assert_eq!(again.document.summary.changes(), 0, "re-plan is empty");
+    assert!(
+        again.observed.unmanaged.is_empty(),
+        "{:?}",
+        again.observed.unmanaged
+    );
+}
+
+#[test]
+fn a_saved_plan_with_a_move_applies_as_planned() {
+    let f = applied(&spec("", ""));
+    let old_vol = tagged_volume(&f, "orders-v3");
+    f.write_spec(&spec("\n    region: fra", ""));
+    let saved = f.spec.with_file_name("move.plan.json");
+    let planned = f.plan_saved(&saved);
+    assert_eq!(planned.document.summary.moves, 2);
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    let actions: Vec<&str> = doc["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] != "noop")
+        .map(|c| c["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["move", "move"]);
+    assert!(doc["summary"]["move"] == 2, "{}", doc["summary"]);
+
+    let report = f.apply_with(|o| o.input = saved.clone());
+    assert!(report.summary.ok(), "{}", report.summary.text());
+    assert_eq!(report.summary.moved, 2, "{}", report.summary.text());
+    let (vols, m) = moved_to_fra(&f, "orders-v3");
+    assert_eq!(vols.len(), 2, "the old volume is kept: {vols:?}");
+    assert_eq!(
+        m["config"]["metadata"]["flotilla_retired_volumes"],
+        old_vol.as_str()
+    );
+    assert_eq!(f.plan().document.summary.changes(), 0, "re-plan is empty");
+    // The saved plan is spent: the state it was made against is gone.
+    let prepared = ops::apply::prepare(&ops::apply::Options {
+        input: saved,
+        target: f.target(),
+        quiet: true,
+        ..Default::default()
+    });
+    assert!(prepared.is_err(), "a stale saved plan is refused");
+}
+
 #[test]
 fn a_move_falls_back_to_another_region_without_capacity() {
     let f = applied(&spec("", ""));
@@ -236,6 +318,43 @@ fn restore_from_creates_a_new_tenants_volume_from_a_snapshot() {
         0,
         "restore_from is ignored once the volume exists"
     );
+}
+
+#[test]
+fn restore_from_a_snapshot_id_of_another_tenants_app_crosses_apps() {
+    let f = applied(&spec("", ""));
+    let vol = tagged_volume(&f, "orders-v1");
+    let take = || {
+        let t = ops::snapshot::take(&ops::snapshot::Options {
+            spec: f.spec.clone(),
+            tenants: vec!["alice".into()],
+            target: f.target(),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(t.failures(), 0);
+        t.taken[0].snapshot.as_ref().unwrap().id.clone()
+    };
+    let first = take();
+    f.set_content(ALICE, &vol, "orders-v2");
+    take(); // a newer one: the id, not `latest`, decides
+
+    let carol = format!(
+        "  - name: carol\n    volume: {{ restore_from: {{ tenant: alice, snapshot: {first} }} }}\n"
+    );
+    f.write_spec(&spec("", &carol));
+    let summary = f.apply();
+    assert!(summary.ok(), "{}", summary.text());
+    // carol's own app holds a volume made from a snapshot of alice's app's volume.
+    let vols = f.volumes("move-ops-carol");
+    assert_eq!(vols.len(), 1, "{vols:?}");
+    assert_eq!(vols[0]["content"], "orders-v1", "{vols:?}");
+    let origin = vols[0]["origin"].to_string();
+    assert!(
+        origin.contains(&first) && origin.contains(&vol),
+        "from alice's snapshot {first} of {vol}: {origin}"
+    );
+    assert_eq!(f.volumes(ALICE).len(), 1, "alice's volume is untouched");
 }
 
 #[test]

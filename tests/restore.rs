@@ -1,7 +1,8 @@
 //! `restore` as a library call against the simulator over loopback: a snapshot is taken,
 //! the volume's content changes, and restoring the latest snapshot puts the Machine on a
 //! new volume holding the snapshot's content; the old volume is kept (unattached, never
-//! adopted or duplicated by the next plan) or, with `allow_data_loss`, deleted.
+//! adopted or duplicated by the next plan) or, with `allow_data_loss`, deleted. A restore
+//! whose Machine does not start deletes the new volume again.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -255,5 +256,19 @@ fn a_machine_that_does_not_start_goes_back_on_the_old_volume() {
     assert_eq!(
         kept["content"], "orders-v2-broken",
         "the old data is untouched"
+    );
+    // The new volume the Machine could not start on is deleted, not left unattached.
+    assert_eq!(vols.len(), 1, "{vols:?}");
+    assert!(r.new_volume.is_none(), "{r:?}");
+    assert!(
+        err.contains("the new volume") && err.contains("was deleted"),
+        "{err}"
+    );
+    f.sim.control().set_faults(Default::default());
+    let again = f.plan();
+    assert!(
+        again.observed.unmanaged.is_empty(),
+        "no unmanaged volume: {:?}",
+        again.observed.unmanaged
     );
 }

@@ -147,6 +147,34 @@ async fn a_deleted_volumes_snapshots_survive_until_the_app_is_deleted() {
     assert_eq!(r.status, 404, "{:?}", r.body);
 }
 
+#[tokio::test]
+async fn a_snapshot_restores_into_another_app_of_the_org_only() {
+    let sim = start_with_app("src").await;
+    sim.create_app("dst").await;
+    let r = sim
+        .post(
+            "/v1/apps",
+            json!({"app_name": "elsewhere", "org_slug": "other-org"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let vol = sim.create_volume("src", "pg", "ams").await;
+    set_content(&sim, "src", &vol, "shared-data").await;
+    let sid = snapshot(&sim, "src", &vol).await;
+    let body = json!({"name": "pg", "region": "ams", "snapshot_id": sid});
+
+    // Another app of the same organization: the data arrives there.
+    let r = sim.post("/v1/apps/dst/volumes", body.clone()).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let v = view(&sim, "dst").await;
+    let restored = volume(&v, &id(&r.body));
+    assert_eq!(restored["content"], "shared-data");
+    assert_eq!(restored["origin"]["volume_id"], vol.as_str());
+    // Another organization's app does not see the snapshot.
+    let r = sim.post("/v1/apps/elsewhere/volumes", body).await;
+    assert_eq!(r.status, 404, "{:?}", r.body);
+}
+
 fn one_shot(image: &str) -> Value {
     json!({"region": "ams", "config": {
         "image": image, "auto_destroy": true, "restart": {"policy": "no"}

@@ -133,6 +133,18 @@ fn plan_detail_prints_every_resource() {
 }
 
 #[test]
+fn plan_removal_exported_first() {
+    // oscar, removed from the spec, is exported with the defaults' export first.
+    let spec = "tests/fixtures/specs/jarvis-export.yaml";
+    plan(
+        "removal_exported",
+        spec,
+        Some(DRIFT),
+        &["--tenant", "oscar"],
+    );
+}
+
+#[test]
 fn plan_drift_case_by_case() {
     let cases = [
         ("update_restart", "bob"),

@@ -61,6 +61,14 @@ pub enum OpKind {
     DeleteApp {
         app: String,
     },
+    /// A removed tenant's volumes exported off-site (fork + one-shot Machine, as
+    /// `backup export`) before anything of the tenant is deleted: every deletion in its
+    /// app waits for it, so a failed export keeps the tenant.
+    ExportVolumes {
+        tenant: String,
+        config: Box<crate::resource::ExportConfig>,
+        volumes: Vec<Address>,
+    },
     /// A region move's first half (on the volume): the Machine mounting volume `id` is
     /// stopped, the volume snapshotted (waited for) and copied into the new region.
     MoveVolume {
@@ -110,6 +118,7 @@ impl OpKind {
             OpKind::DeleteMachine { .. } => "destroy machine",
             OpKind::DeleteVolume { .. } => "destroy volume",
             OpKind::DeleteApp { .. } => "destroy app",
+            OpKind::ExportVolumes { .. } => "export volumes",
             OpKind::MoveVolume { .. } => "move volume",
             OpKind::MoveMachine { .. } => "move machine",
             OpKind::Gate { .. } => "rollout gate",
@@ -191,6 +200,7 @@ pub fn build(
     b.allow_data_loss = opts.allow_data_loss;
     b.create_apps(&changes);
     b.set_secrets(&changes);
+    b.removal_exports(&changes);
     b.delete_machines(&changes);
     b.volumes(&changes);
     b.backup_policies(&changes);
@@ -255,6 +265,8 @@ struct Builder<'a> {
     machine_gone: HashMap<&'a Address, usize>,
     /// The operation creating each volume (also the new half of a replace).
     volume_ready: HashMap<&'a Address, usize>,
+    /// The export of each removed tenant's app its deletions wait for.
+    exports: HashMap<&'a str, usize>,
     /// Which observed Machines mount each volume (the reverse of their mounts).
     mounted_by: HashMap<&'a Address, Vec<&'a Address>>,
     /// `--allow-data-loss`: a region move deletes the old volume instead of keeping it.
@@ -277,6 +289,7 @@ impl<'a> Builder<'a> {
             secrets_set: HashMap::new(),
             machine_gone: HashMap::new(),
             volume_ready: HashMap::new(),
+            exports: HashMap::new(),
             mounted_by: mounted_by(observed),
             allow_data_loss: false,
         }
@@ -385,9 +398,55 @@ impl<'a> Builder<'a> {
             c.kind == Kind::Machine && matches!(c.action, Action::Delete | Action::Replace)
         }) {
             let id = c.id.clone().unwrap_or_default();
-            let i = self.push(OpKind::DeleteMachine { id }, c, vec![]);
+            let deps = self.export_of(c);
+            let i = self.push(OpKind::DeleteMachine { id }, c, deps);
             self.machine_gone.insert(&c.address, i);
         }
+    }
+
+    /// A removed tenant's volumes that the plan exports first: one operation per app
+    /// (the export credentials are set on the app once for all its volumes).
+    fn removal_exports(&mut self, changes: &[&'a Change]) {
+        let mut by_app: BTreeMap<&'a str, Vec<&'a Change>> = BTreeMap::new();
+        for c in changes.iter().filter(|c| {
+            c.kind == Kind::Volume && c.action == Action::Delete && c.export_first.is_some()
+        }) {
+            by_app.entry(c.app.as_str()).or_default().push(c);
+        }
+        for (app, vols) in by_app {
+            let (Some(first), Some(tenant)) = (vols.first(), vols[0].tenant.clone()) else {
+                continue;
+            };
+            let Some(config) = first.export_first.clone() else {
+                continue;
+            };
+            let index = self.ops.len();
+            self.ops.push(Op {
+                index,
+                kind: OpKind::ExportVolumes {
+                    tenant: tenant.clone(),
+                    config: Box::new(config),
+                    volumes: vols.iter().map(|c| c.address.clone()).collect(),
+                },
+                address: Address::app(&Owner::Tenant(&tenant)),
+                tenant: Some(tenant.clone()),
+                app: app.to_string(),
+                deps: Vec::new(),
+                wave: None,
+                // Carried out for the app's removal: a failure fails that change.
+                change: Some(Address::app(&Owner::Tenant(&tenant))),
+            });
+            self.exports.insert(app, index);
+        }
+    }
+
+    /// The export a deletion in a removed tenant's app waits for (none elsewhere).
+    fn export_of(&self, c: &Change) -> Vec<usize> {
+        self.exports
+            .get(c.app.as_str())
+            .copied()
+            .into_iter()
+            .collect()
     }
 
     /// Volumes: creates, extends, deletions after the Machines that mount them, and
@@ -412,7 +471,8 @@ impl<'a> Builder<'a> {
                 Action::Delete | Action::Replace => {
                     let id = c.id.clone().unwrap_or_default();
                     let snapshot = snapshot_first(self.desired, self.observed, &c.address);
-                    let deps = self.machines_gone_from(&c.address);
+                    let mut deps = self.machines_gone_from(&c.address);
+                    deps.extend(self.export_of(c));
                     let d = self.push(OpKind::DeleteVolume { id, snapshot }, c, deps);
                     if c.action == Action::Replace {
                         let mut deps = self.prerequisites_of(&c.address);
@@ -586,7 +646,8 @@ impl<'a> Builder<'a> {
             .iter()
             .filter(|c| c.kind == Kind::App && c.action == Action::Delete)
         {
-            let deps = deletions_in.remove(c.app.as_str()).unwrap_or_default();
+            let mut deps = deletions_in.remove(c.app.as_str()).unwrap_or_default();
+            deps.extend(self.export_of(c));
             self.push(OpKind::DeleteApp { app: c.app.clone() }, c, deps);
         }
     }

@@ -71,8 +71,9 @@ pub async fn unmark_gone(
 }
 
 /// The pre-destroy rule: removing a tenant deletes its app and with it its volumes'
-/// snapshots. One warning per tenant app a plan deletes that still holds volumes,
-/// naming the command that copies them off Fly first.
+/// snapshots. One warning per tenant app a plan deletes with volumes that are not
+/// exported first (`export_before_delete`, from `defaults.backups.export`): their
+/// deletion is a data loss and needs `--allow-data-loss`.
 pub fn snapshot_loss_warnings(changes: &[crate::plan::Change]) -> Vec<crate::diag::Diagnostic> {
     use crate::plan::Action;
     use crate::resource::Kind;
@@ -81,17 +82,20 @@ pub fn snapshot_loss_warnings(changes: &[crate::plan::Change]) -> Vec<crate::dia
         .filter(|c| c.kind == Kind::App && c.action == Action::Delete)
         .filter_map(|c| {
             let tenant = c.tenant.as_deref()?;
-            let volumes = changes
-                .iter()
-                .any(|v| v.kind == Kind::Volume && v.action == Action::Delete && v.app == c.app);
-            volumes.then(|| {
+            let lost = changes.iter().any(|v| {
+                v.kind == Kind::Volume
+                    && v.action == Action::Delete
+                    && v.app == c.app
+                    && v.export_first.is_none()
+            });
+            lost.then(|| {
                 crate::diag::Diagnostic::warning(format!(
-                    "removing tenant {tenant} deletes app {} and with it its volumes' snapshots",
+                    "removing tenant {tenant} deletes app {} and with it its volumes' snapshots: no copy is kept, so apply needs --allow-data-loss",
                     c.app
                 ))
                 .address(c.address.to_string())
                 .hint(format!(
-                    "copy the data off Fly first: `flotilla backup export SPEC --tenant {tenant}` (needs `backups.export`; README, \"Off-site export\")"
+                    "set `backups.export` in `defaults` and apply exports the volumes off Fly before deleting them, or run `flotilla backup export SPEC --tenant {tenant}` before removing the tenant's entry (README, \"Backups and restore\")"
                 ))
             })
         })

@@ -22,7 +22,7 @@ use std::time::Duration;
 use crate::apply::exec::{ExecOptions, Shared};
 use crate::apply::journal::Journal;
 use crate::apply::lock::{FleetLock, LockError, LockOptions};
-use crate::apply::ops::{BuildOptions, Op, Refusal};
+use crate::apply::ops::{BuildOptions, Op, OpKind, Refusal};
 use crate::apply::progress::{Abandoned, Progress, watch_ctrl_c};
 use crate::apply::{DEFAULT_CONCURRENCY, DEFAULT_WAIT, DEFAULT_WAVE_SIZE, Summary};
 use crate::diag::{Diagnostic, Diagnostics};
@@ -275,6 +275,8 @@ pub struct Prepared {
     observed: Observed,
     narrowed: ResourceSet,
     values: SecretValues,
+    /// The spec's directory (where `file:` references are).
+    dir: PathBuf,
     step: Step,
     from_saved_plan: bool,
     opts: Options,
@@ -389,6 +391,7 @@ fn plan_input(opts: &Options, input: Input) -> Result<Prepared, Error> {
         observed,
         narrowed,
         values,
+        dir: input.dir,
         step,
         from_saved_plan: input.saved.is_some(),
         opts: opts.clone(),
@@ -721,7 +724,8 @@ impl Prepared {
             exec,
             Some(journal),
             Arc::clone(&cancel),
-        );
+        )
+        .with_removal_exports(self.removal_exports(&ops));
         let report = crate::apply::exec::execute(shared, ops, &progress).await;
         progress.finish();
         if let Some(w) = watcher {
@@ -738,6 +742,26 @@ impl Prepared {
 }
 
 impl Prepared {
+    /// The export credentials of the tenants `ops` export before removing them, read now
+    /// (a missing one fails that tenant's export, and so keeps the tenant).
+    fn removal_exports(&self, ops: &[Op]) -> crate::apply::exec::RemovalExports {
+        let mut out = crate::apply::exec::RemovalExports {
+            fleet: self.desired.fleet.clone(),
+            ..Default::default()
+        };
+        for op in ops {
+            if let OpKind::ExportVolumes { tenant, config, .. } = &op.kind {
+                let creds = crate::ops::backup::Credentials::read(
+                    config,
+                    &self.dir,
+                    &self.opts.secret_files,
+                );
+                out.credentials.insert(tenant.clone(), creds);
+            }
+        }
+        out
+    }
+
     /// Marks the apps to delete on the fleet's sentinel before anything is destroyed
     /// (`apply::removal`); without the mark an interrupted removal would leave leftovers
     /// no plan shows, so a failure is reported.

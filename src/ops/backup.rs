@@ -185,7 +185,7 @@ impl RestoreOutcome {
 }
 
 /// The credentials of one tenant's export, read (values redacted in `Debug`).
-pub(crate) struct Credentials {
+pub struct Credentials {
     values: BTreeMap<String, SecretValue>,
 }
 
@@ -263,6 +263,27 @@ pub fn export(opts: &Options) -> Result<ExportOutcome, Error> {
     });
     let warnings = fleet.unlock(lock).into_iter().collect();
     Ok(ExportOutcome { exports, warnings })
+}
+
+/// Exports one tenant's volumes as `backup export` does (credentials set on its app,
+/// a fork and a one-shot Machine per volume, everything removed after), for apply's
+/// export before a tenant's removal. Every failure is in the results.
+pub(crate) async fn export_tenant(
+    client: &Client,
+    cfg: &ExportConfig,
+    fleet: &str,
+    (tenant, vols): (&str, &[TenantVolume]),
+    creds: &Credentials,
+) -> Vec<Exported> {
+    let pricing = pricing_table();
+    let job = Run {
+        client,
+        cfg,
+        fleet,
+        pricing: pricing.as_ref(),
+    };
+    job.tenant(tenant, vols, creds, &export_id(Utc::now()))
+        .await
 }
 
 type TenantPlan = ((String, ExportConfig), Vec<TenantVolume>);
@@ -580,7 +601,7 @@ async fn destroy_machine(client: &Client, app: &str, id: &str) -> Result<(), Str
 }
 
 /// Deletes volume `id` once no Machine holds it.
-async fn delete_detached(client: &Client, app: &str, id: &str) -> Result<(), String> {
+pub(crate) async fn delete_detached(client: &Client, app: &str, id: &str) -> Result<(), String> {
     if client
         .get_volume(app, id)
         .await
@@ -779,7 +800,7 @@ impl PreparedRestore {
                 Err(d) => format!("{e}; the new volume {new} could not be deleted: {d}"),
             });
         }
-        crate::ops::restore::swap_in(
+        let swapped = crate::ops::restore::swap_in(
             client,
             v,
             &machine,
@@ -787,7 +808,22 @@ impl PreparedRestore {
             self.opts.allow_data_loss,
             &mut r.old_volume,
         )
-        .await
+        .await;
+        let Err(e) = swapped else {
+            return Ok(());
+        };
+        Err(
+            match crate::ops::restore::discard_unused(client, &v.app, &machine.id, &new).await {
+                Ok(true) => {
+                    r.new_volume = None;
+                    format!("{e}; the new volume {new} was deleted")
+                }
+                Ok(false) => e,
+                Err(d) => format!(
+                    "{e}; the new volume {new} could not be deleted ({d}): delete it by hand"
+                ),
+            },
+        )
     }
 
     async fn fill(&self, run: &Run<'_>, v: &TenantVolume, new: &str) -> Result<(), String> {

@@ -80,14 +80,18 @@ pub struct SnapshotRow {
     pub size_bytes: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retention_days: Option<u32>,
-    /// Hours until Fly expires it (`created_at` + retention − now), never below zero.
+    /// Hours of API time until Fly expires it (`created_at` + retention − now), never
+    /// below zero. Against a time-scaled simulator the retention's days are scaled days,
+    /// as the simulator expires them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retention_left_hours: Option<i64>,
 }
 
 impl SnapshotRow {
-    /// Reads one entry of `GET /volumes/{id}/snapshots`; `None` without an id.
-    pub fn from_json(v: &Value, now: DateTime<Utc>) -> Option<SnapshotRow> {
+    /// Reads one entry of `GET /volumes/{id}/snapshots`; `None` without an id. `now` is
+    /// the wall clock and `scale` the API's time scale (1 on Fly): timestamps are
+    /// wall-clock times, a retention day lasts `1/scale` of a real day.
+    pub fn from_json(v: &Value, now: DateTime<Utc>, scale: f64) -> Option<SnapshotRow> {
         let id = v.get("id")?.as_str()?.to_string();
         let created_at = v
             .get("created_at")
@@ -99,10 +103,7 @@ impl SnapshotRow {
             .and_then(Value::as_u64)
             .and_then(|d| u32::try_from(d).ok());
         let retention_left_hours = match (created_at, retention_days) {
-            (Some(c), Some(d)) => {
-                let ends = c + chrono::Duration::days(i64::from(d));
-                Some((ends - now).num_hours().max(0))
-            }
+            (Some(c), Some(d)) => Some(api_hours_left(c, d, now, scale)),
             _ => None,
         };
         Some(SnapshotRow {
@@ -149,6 +150,21 @@ pub(crate) fn open(
     })
 }
 
+/// An observed tenant volume (`None` for other resources and volumes without an id).
+pub fn tenant_volume(r: &crate::resource::Resource) -> Option<TenantVolume> {
+    let v = r.volume()?;
+    Some(TenantVolume {
+        tenant: r.tenant.clone()?,
+        address: r.address.clone(),
+        app: r.app.clone(),
+        id: r.id.clone()?,
+        name: v.name.clone(),
+        region: v.region.clone(),
+        size_gb: v.size_gb,
+        machine: v.attached_machine_id.clone(),
+    })
+}
+
 impl Fleet {
     pub fn client(&self) -> &Client {
         &self.session.target().client
@@ -162,23 +178,8 @@ impl Fleet {
             .resources
             .resources
             .iter()
-            .filter_map(|r| {
-                let v = r.volume()?;
-                let tenant = r.tenant.clone()?;
-                if !tenants.is_empty() && !tenants.contains(&tenant) {
-                    return None;
-                }
-                Some(TenantVolume {
-                    tenant,
-                    address: r.address.clone(),
-                    app: r.app.clone(),
-                    id: r.id.clone()?,
-                    name: v.name.clone(),
-                    region: v.region.clone(),
-                    size_gb: v.size_gb,
-                    machine: v.attached_machine_id.clone(),
-                })
-            })
+            .filter_map(tenant_volume)
+            .filter(|v| tenants.is_empty() || tenants.contains(&v.tenant))
             .collect();
         out.sort_by(|a, b| a.address.cmp(&b.address));
         out
@@ -217,6 +218,20 @@ impl Fleet {
     }
 }
 
+/// Whole hours of API time left of `days` of retention from `created` (wall clock) at
+/// `now`, with `scale` API seconds per real second; never below zero.
+fn api_hours_left(created: DateTime<Utc>, days: u32, now: DateTime<Utc>, scale: f64) -> i64 {
+    let scale = if scale.is_finite() && scale > 0.0 {
+        scale
+    } else {
+        1.0
+    };
+    let kept_real_ms = f64::from(days) * 86_400_000.0 / scale;
+    let elapsed_real_ms = (now - created).num_milliseconds() as f64;
+    let left_api_hours = (kept_real_ms - elapsed_real_ms) * scale / 3_600_000.0;
+    (left_api_hours.floor() as i64).max(0)
+}
+
 /// The snapshots of volume `id`, oldest first.
 pub(crate) async fn list_snapshots(
     client: &Client,
@@ -228,7 +243,7 @@ pub(crate) async fn list_snapshots(
         .list_snapshots(app, id)
         .await?
         .iter()
-        .filter_map(|v| SnapshotRow::from_json(v, now))
+        .filter_map(|v| SnapshotRow::from_json(v, now, client.time_scale()))
         .collect();
     rows.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
     Ok(rows)
@@ -290,15 +305,38 @@ mod tests {
             "id": "vs_1", "size": 1234, "status": "created",
             "created_at": "2026-03-01T12:00:00.000Z", "retention_days": 5
         });
-        let row = SnapshotRow::from_json(&v, now).unwrap();
+        let row = SnapshotRow::from_json(&v, now, 1.0).unwrap();
         assert_eq!(row.retention_left_hours, Some(72));
         assert!(row.is_complete());
         assert_eq!(row.size_bytes, 1234);
         let old = serde_json::json!({"id": "vs_2", "created_at": "2026-01-01T00:00:00Z", "retention_days": 1, "status": "running"});
-        let row = SnapshotRow::from_json(&old, now).unwrap();
+        let row = SnapshotRow::from_json(&old, now, 1.0).unwrap();
         assert_eq!(row.retention_left_hours, Some(0));
         assert!(!row.is_complete());
-        assert!(SnapshotRow::from_json(&serde_json::json!({"size": 1}), now).is_none());
+        assert!(SnapshotRow::from_json(&serde_json::json!({"size": 1}), now, 1.0).is_none());
+    }
+
+    #[test]
+    fn retention_left_counts_api_time_on_a_scaled_clock() {
+        // At 24 API seconds per second a retention day lasts one real hour: five days
+        // from a snapshot taken two real hours ago leave three days, not 118 hours.
+        let now = DateTime::parse_from_rfc3339("2026-03-03T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let v = serde_json::json!({
+            "id": "vs_1", "created_at": "2026-03-03T10:00:00.000Z", "retention_days": 5
+        });
+        let row = SnapshotRow::from_json(&v, now, 24.0).unwrap();
+        assert_eq!(row.retention_left_hours, Some(72));
+        // Expired on the scaled clock (six real hours: six days) although not on the real one.
+        let old = serde_json::json!({
+            "id": "vs_2", "created_at": "2026-03-03T06:00:00.000Z", "retention_days": 5
+        });
+        let row = SnapshotRow::from_json(&old, now, 24.0).unwrap();
+        assert_eq!(row.retention_left_hours, Some(0));
+        // A nonsensical scale counts as Fly's own.
+        let row = SnapshotRow::from_json(&v, now, 0.0).unwrap();
+        assert_eq!(row.retention_left_hours, Some(118));
     }
 
     #[test]

@@ -430,9 +430,11 @@ pub fn run(opts: &Options) -> Result<Outcome, Error> {
         crate::secrets::strip_fingerprints(&mut saved_set);
         document.desired = Some(saved_set);
         document.fingerprint_key = desired.fingerprint_key.clone();
+        document.removal_export = desired.removal_export.clone();
         let saved = document.save_with(out, opts.plan_key.as_ref());
         document.desired = None;
         document.fingerprint_key = None;
+        document.removal_export = None;
         saved.map_err(|d| Error::new(d).after(&diagnostics).after(&spec_warnings))?;
     }
     let verdict = check_guardrails(&opts.guardrails, &document)

@@ -292,16 +292,70 @@ async fn run(
     r.machine = machine.id.clone();
     let new = create_from(client, v, &step.snapshot).await?;
     r.new_volume = Some(new.clone());
-    wait_volume(client, &v.app, &new, |vol| vol.state == "created").await?;
-    swap_in(
-        client,
-        v,
-        &machine,
-        &new,
-        allow_data_loss,
-        &mut r.old_volume,
+    let swapped = match wait_volume(client, &v.app, &new, |vol| vol.state == "created").await {
+        Ok(()) => {
+            swap_in(
+                client,
+                v,
+                &machine,
+                &new,
+                allow_data_loss,
+                &mut r.old_volume,
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    let Err(e) = swapped else {
+        return Ok(());
+    };
+    Err(
+        match discard_unused(client, &v.app, &machine.id, &new).await {
+            Ok(true) => {
+                r.new_volume = None;
+                format!("{e}; the new volume {new} was deleted")
+            }
+            Ok(false) => e,
+            Err(d) => {
+                format!("{e}; the new volume {new} could not be deleted ({d}): delete it by hand")
+            }
+        },
     )
-    .await
+}
+
+/// Attempts at deleting a new volume a failed restore did not swap in.
+const DISCARD_ATTEMPTS: u32 = 3;
+
+/// After a failed swap: deletes the new volume `new` unless Machine `machine` mounts it
+/// (then it holds the data in use and stays). `Ok(true)` once it is gone; tried
+/// [`DISCARD_ATTEMPTS`] times. Shared with `backup restore`.
+pub(crate) async fn discard_unused(
+    client: &Client,
+    app: &str,
+    machine: &str,
+    new: &str,
+) -> Result<bool, String> {
+    let in_use = client
+        .get_machine(app, machine)
+        .await
+        .map_err(|e| e.to_string())?
+        .is_some_and(|m| m.config.mounts.iter().any(|mt| mt.volume == new));
+    if in_use {
+        return Ok(false);
+    }
+    let mut n = 1;
+    loop {
+        match crate::ops::backup::delete_detached(client, app, new).await {
+            Ok(()) => return Ok(true),
+            Err(e) if n >= DISCARD_ATTEMPTS => return Err(e),
+            Err(_) => {
+                client
+                    .sleep(std::time::Duration::from_secs(u64::from(2 * n)))
+                    .await;
+                n += 1;
+            }
+        }
+    }
 }
 
 /// Puts the Machine mounting `v` on volume `new` (ready) under one lease, and retires

@@ -12,6 +12,7 @@ pub mod field;
 pub mod group;
 pub mod idle;
 pub mod names;
+pub mod removal;
 pub mod rollout;
 pub mod saved;
 pub mod targets;
@@ -98,6 +99,16 @@ pub struct Change {
         skip_serializing_if = "Option::is_none"
     )]
     pub downtime_secs: Option<u64>,
+    /// A volume of a removed tenant that apply first exports off-site with this
+    /// configuration (the spec's `defaults.backups.export` rendered for the tenant):
+    /// deleting the tenant's app deletes the volume's snapshots, the export keeps the
+    /// data. Its deletion waits for the export and does not happen if the export fails.
+    #[serde(
+        rename = "export_before_delete",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub export_first: Option<crate::resource::ExportConfig>,
     #[serde(
         rename = "monthly_cost_before_usd",
         default,
@@ -129,6 +140,7 @@ impl Change {
             data_loss: false,
             prevent_destroy: false,
             downtime_secs: None,
+            export_first: None,
             monthly_cost_before: None,
             monthly_cost_after: None,
         }
@@ -984,6 +996,12 @@ fn ownership_errors(changes: &[Change], foreign: &[crate::state::ForeignMachine]
 
 /// Plans the whole desired state against an observed one, optionally narrowed to tenants.
 pub fn plan(desired: &Desired, observed: &Observed, tenants: &[String]) -> Plan {
+    let mut plan = plan_resources(desired, observed, tenants);
+    removal::note_exports(&mut plan, desired);
+    plan
+}
+
+fn plan_resources(desired: &Desired, observed: &Observed, tenants: &[String]) -> Plan {
     if tenants.is_empty() {
         return diff(&desired.resources, observed);
     }

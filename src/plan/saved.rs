@@ -65,6 +65,10 @@ pub struct PlanDocument {
     /// reference, never the key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint_key: Option<crate::resource::SecretSource>,
+    /// The export a removed tenant gets before its deletion (saved plans of specs with
+    /// `defaults.backups.export`): references, never credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removal_export: Option<crate::resource::ExportConfig>,
     /// The seal of a saved plan over every other field (written by [`PlanDocument::save_with`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub integrity: Option<Integrity>,
@@ -191,6 +195,7 @@ impl PlanDocument {
             unmanaged: unmanaged.to_vec(),
             desired,
             fingerprint_key: None,
+            removal_export: None,
             integrity: None,
         }
     }
@@ -203,6 +208,7 @@ impl PlanDocument {
             self.desired.clone().unwrap_or_default(),
         );
         d.fingerprint_key = self.fingerprint_key.clone();
+        d.removal_export = self.removal_export.clone();
         d
     }
 

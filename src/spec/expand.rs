@@ -999,7 +999,32 @@ impl<'a> Expander<'a> {
             fingerprint_key: decl::FINGERPRINT_KEY
                 .get(self.root)
                 .and_then(crate::spec::settings::read_secret),
+            removal_export: self.removal_export(),
         }
+    }
+
+    /// `defaults.backups.export`, its destination unrendered: what a tenant removed from
+    /// the spec is exported with (its own and its tier's settings went with its entry).
+    /// Its problems were reported with the tenants that inherit it.
+    fn removal_export(&self) -> Option<crate::resource::ExportConfig> {
+        let d = decl::DEFAULTS
+            .get(self.root)
+            .filter(|d| d.as_map().is_some())?;
+        let eff = Effective::new(vec![Layer {
+            path: decl::DEFAULTS.key.into(),
+            node: d,
+        }]);
+        let mut sink = Sink::new("");
+        let mut templates = Templates::new();
+        let e = crate::spec::resolve::export_only(&mut sink, &mut templates, &eff)?;
+        Some(crate::resource::ExportConfig {
+            to: e.to.0,
+            endpoint: e.endpoint,
+            credentials: e.credentials.into_iter().collect(),
+            encryption_key: e.encryption_key,
+            image: e.image,
+            keep: e.keep,
+        })
     }
 
     /// A group's secrets, then its Machines (each with its volume and backup policy).

@@ -161,6 +161,25 @@ pub(crate) fn resolve(
     })
 }
 
+/// Only `backups.export` of one layer stack (the defaults' alone: what a removed tenant
+/// is exported with); `None` when unset or wrong.
+pub(crate) fn export_only(
+    sink: &mut Sink,
+    templates: &mut Templates,
+    eff: &Effective<'_>,
+) -> Option<ExportSettings> {
+    let mut r = Resolver {
+        sink,
+        templates,
+        eff,
+        what: "defaults",
+        address: "defaults",
+        ok: true,
+    };
+    let export = r.export();
+    r.ok.then_some(export).flatten()
+}
+
 impl Resolver<'_, '_> {
     /// Reports a problem; an error makes the stack unusable.
     fn add(&mut self, d: Diagnostic) {

@@ -126,14 +126,33 @@ impl SimOrg {
 
     /// Applies the spec; the report's summary and diagnostics are the caller's to check.
     pub fn apply_report(&self) -> ops::apply::Report {
-        let prepared = ops::apply::prepare(&ops::apply::Options {
+        self.apply_with(|_| {})
+    }
+
+    /// Applies the spec with options changed by `tweak` (flags, a saved plan as input).
+    pub fn apply_with(&self, tweak: impl FnOnce(&mut ops::apply::Options)) -> ops::apply::Report {
+        let mut opts = ops::apply::Options {
             input: self.spec.clone(),
             target: self.target(),
             quiet: true,
             ..Default::default()
+        };
+        tweak(&mut opts);
+        let prepared = ops::apply::prepare(&opts).unwrap();
+        prepared.execute().unwrap()
+    }
+
+    /// Saves the plan of the spec to `out` (`plan --out`); it must have no errors.
+    pub fn plan_saved(&self, out: &std::path::Path) -> ops::plan::Outcome {
+        let plan = ops::plan::run(&ops::plan::Options {
+            spec: self.spec.clone(),
+            target: self.target(),
+            out: Some(out.to_path_buf()),
+            ..Default::default()
         })
         .unwrap();
-        prepared.execute().unwrap()
+        assert!(!plan.has_errors(), "{}", plan.diagnostics);
+        plan
     }
 
     pub fn apply(&self) -> flotilla::apply::Summary {

@@ -8,7 +8,7 @@
 //!
 //! The operation units decide *what* an operation does, one unit per kind of resource:
 //! [`app`], [`secrets`], [`volume`], [`backup`], [`machine`] (with [`health`] for the
-//! started-and-passing checks), [`relocate`] (region moves with the data), [`network`] (IP addresses, certificates) and [`gate`]
+//! started-and-passing checks), [`relocate`] (region moves with the data), [`export`] (a removed tenant's volumes off-site first), [`network`] (IP addresses, certificates) and [`gate`]
 //! (rollout waves). They share two helpers
 //! instead of hand-written loops: [`confirm::act_confirmed`] (a create whose response
 //! may be lost is looked up before it is retried or reported, so a lost response never
@@ -19,6 +19,7 @@ mod app;
 mod backup;
 mod confirm;
 mod error;
+mod export;
 mod gate;
 mod health;
 mod lease;
@@ -39,7 +40,7 @@ use crate::apply::ops::{Op, OpKind};
 
 pub use error::{OpError, OpErrorKind, OpResult};
 pub use scheduler::execute;
-pub use shared::Shared;
+pub use shared::{RemovalExports, Shared};
 
 #[derive(Debug, Clone)]
 pub struct ExecOptions {
@@ -74,6 +75,11 @@ async fn run(sh: &Shared, op: &Op) -> OpResult {
     match &op.kind {
         OpKind::CreateApp { app } => app::create(sh, app).await,
         OpKind::DeleteApp { app } => app::delete(sh, app).await,
+        OpKind::ExportVolumes {
+            tenant,
+            config,
+            volumes,
+        } => export::before_removal(sh, tenant, config, volumes).await,
         OpKind::SetSecrets { app, set, delete } => secrets::set(sh, app, set, delete).await,
         OpKind::CreateVolume => volume::create(sh, &op.address).await,
         OpKind::ExtendVolume { size_gb } => volume::extend(sh, op, *size_gb).await,

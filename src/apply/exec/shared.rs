@@ -41,6 +41,16 @@ pub struct Shared {
     retention: HashMap<Address, u32>,
     /// Volumes being moved: the Fly ID of the volume each new one is copied from.
     forks: Mutex<HashMap<Address, String>>,
+    /// Removed tenants exported first: the fleet's name and, per tenant, its export
+    /// credentials as read when the apply started (or why they could not be).
+    removal_exports: RemovalExports,
+}
+
+/// The export credentials of the tenants an apply exports before removing them.
+#[derive(Default)]
+pub struct RemovalExports {
+    pub fleet: String,
+    pub credentials: HashMap<String, Result<crate::ops::backup::Credentials, String>>,
 }
 
 /// A lock that survives a panic elsewhere (the data are plain maps).
@@ -83,7 +93,18 @@ impl Shared {
             set_digests: Mutex::new(HashMap::new()),
             retention,
             forks: Mutex::new(HashMap::new()),
+            removal_exports: RemovalExports::default(),
         }
+    }
+
+    /// The credentials of the removed tenants' exports (read before the run).
+    pub fn with_removal_exports(mut self, exports: RemovalExports) -> Shared {
+        self.removal_exports = exports;
+        self
+    }
+
+    pub(super) fn removal_exports(&self) -> &RemovalExports {
+        &self.removal_exports
     }
 
     /// The volume at `a` is created as a copy (fork) of volume `source` (a region move).
