@@ -11,6 +11,7 @@
 
 mod emit;
 mod factor;
+pub mod flytoml;
 mod pattern;
 mod profile;
 
