@@ -333,8 +333,12 @@ impl Conv {
 
     /// Maps the whole file; what is left is not mapped.
     fn map(&mut self, mut t: Table, app: Option<&str>) {
-        if let Some(r) = self.text(&mut t, "primary_region", "primary_region") {
-            self.set(decl::REGION.key, json!(r));
+        match self.text(&mut t, "primary_region", "primary_region") {
+            Some(r) => self.set(decl::REGION.key, json!(r)),
+            None => self.note(
+                "primary_region",
+                "absent: the spec needs a `region`; add it under defaults",
+            ),
         }
         self.build(&mut t, app);
         self.env(&mut t);
@@ -562,6 +566,11 @@ impl Conv {
             s.body.insert("protocol".into(), json!(protocol));
             s.body.insert("internal_port".into(), json!(port));
             let ports = self.ports(&mut v, &p);
+            if ports.is_empty() {
+                self.note(p.clone(), "has no port the spec can declare; left out");
+                self.rest(&p, v);
+                continue;
+            }
             s.body.insert("ports".into(), Value::Array(ports));
             self.concurrency(&mut v, &p, &mut s.body);
             for (kind, list) in [("tcp", "tcp_checks"), ("http", "http_checks")] {
@@ -864,9 +873,7 @@ impl Conv {
     }
 
     fn restart(&mut self, t: &mut Table) {
-        let all = self.tables(t, "restart");
-        let several = all.len() > 1;
-        for (i, (path, mut r)) in all.into_iter().enumerate() {
+        for (i, (path, mut r)) in self.tables(t, "restart").into_iter().enumerate() {
             let policy = self.text(&mut r, "policy", &format!("{path}.policy"));
             let processes = self.texts(&mut r, "processes", &format!("{path}.processes"));
             if r.remove("retries").is_some() || r.remove("max_retries").is_some() {
@@ -882,20 +889,19 @@ impl Conv {
             } else {
                 policy
             };
+            let every =
+                processes.is_empty() || self.groups.iter().all(|(g, _)| processes.contains(g));
             if !RESTART_POLICIES.contains(&policy.as_str()) {
                 self.note(
                     format!("{path}.policy"),
                     format!("unknown restart policy `{policy}`"),
                 );
-            } else if i > 0 || (!processes.is_empty() && several) {
-                self.note(path, "a restart policy per process group has no spec setting; the first entry's policy applies to every Machine");
+            } else if i > 0 || !every {
+                self.note(
+                    path,
+                    "a restart policy for some process groups only has no spec setting; left out",
+                );
             } else {
-                if !processes.is_empty() {
-                    self.note(
-                        format!("{path}.processes"),
-                        "the restart policy applies to every Machine",
-                    );
-                }
                 self.set(decl::RESTART.key, json!(policy));
             }
         }
