@@ -950,37 +950,13 @@ impl Conv {
             return;
         }
         let groups = std::mem::take(&mut self.groups);
-        let mut out = Map::new();
-        for (name, cmd) in groups {
-            let mine = |p: &Vec<String>| p.is_empty() || p.contains(&name);
-            let mut g = Map::new();
-            g.insert("cmd".into(), json!(cmd));
-            let svc: Vec<Value> = services
-                .iter()
-                .filter(|s| mine(&s.processes))
-                .map(|s| Value::Object(s.body.clone()))
-                .collect();
-            if !svc.is_empty() {
-                g.insert("services".into(), Value::Array(svc));
-            }
-            let ch: Map<String, Value> = checks
-                .iter()
-                .filter(|c| mine(&c.2))
-                .map(|(n, c, _)| (n.clone(), Value::Object(c.clone())))
-                .collect();
-            if !ch.is_empty() {
-                g.insert("checks".into(), Value::Object(ch));
-            }
-            if let Some(vm) = vms.iter().find(|v| v.processes.contains(&name)) {
-                if let Some(s) = &vm.size {
-                    g.insert("size".into(), json!(s));
-                }
-                if let Some(m) = &vm.memory {
-                    g.insert("memory".into(), json!(m));
-                }
-            }
-            out.insert(name, Value::Object(g));
-        }
+        let out: Map<String, Value> = groups
+            .into_iter()
+            .map(|(name, cmd)| {
+                let g = group(&name, cmd, &services, &checks, &vms);
+                (name, Value::Object(g))
+            })
+            .collect();
         self.set("process_groups", Value::Object(out));
     }
 
@@ -1034,6 +1010,45 @@ impl Conv {
         });
         doc
     }
+}
+
+/// One process group: its command, and the services, checks and size that are its own
+/// or everyone's.
+fn group(
+    name: &str,
+    cmd: Vec<String>,
+    services: &[Service],
+    checks: &[Check],
+    vms: &[Vm],
+) -> Map<String, Value> {
+    let mine = |p: &[String]| p.is_empty() || p.iter().any(|x| x == name);
+    let mut g = Map::new();
+    g.insert("cmd".into(), json!(cmd));
+    let svc: Vec<Value> = services
+        .iter()
+        .filter(|s| mine(&s.processes))
+        .map(|s| Value::Object(s.body.clone()))
+        .collect();
+    if !svc.is_empty() {
+        g.insert("services".into(), Value::Array(svc));
+    }
+    let ch: Map<String, Value> = checks
+        .iter()
+        .filter(|c| mine(&c.2))
+        .map(|(n, c, _)| (n.clone(), Value::Object(c.clone())))
+        .collect();
+    if !ch.is_empty() {
+        g.insert("checks".into(), Value::Object(ch));
+    }
+    if let Some(vm) = vms.iter().find(|v| v.processes.iter().any(|x| x == name)) {
+        if let Some(s) = &vm.size {
+            g.insert("size".into(), json!(s));
+        }
+        if let Some(m) = &vm.memory {
+            g.insert("memory".into(), json!(m));
+        }
+    }
+    g
 }
 
 /// The restart policies the spec accepts.
