@@ -67,6 +67,11 @@ pub fn run(opts: &Options) -> Result<Outcome, crate::ops::Error> {
             .hint("a fly.toml is UTF-8 TOML")
     })?;
     let org = opts.org.as_deref().unwrap_or(DEFAULT_ORG);
+    if org.trim().is_empty() {
+        return Err(Diagnostic::error("--org is empty")
+            .hint("give the organization's slug, as `fly orgs list` shows it, or leave --org out for `personal`")
+            .into());
+    }
     convert(text, org).map_err(|d| d.file(file).into())
 }
 
@@ -101,9 +106,21 @@ pub fn convert(text: &str, org: &str) -> Result<Outcome, Diagnostic> {
     c.map(table, app.as_deref());
     let doc = c.document(app.as_deref());
     let settings = top_level_keys(&doc.defaults);
+    // A credential anywhere else (a command line, a path) is cut out of the spec too.
+    let found = !crate::spec::credentials::find_all(&emit::write(org, &[], &doc)).is_empty();
+    if found {
+        c.note(
+            "(values)",
+            format!(
+                "a value holds what looks like a credential; it is written as {} (make it a Fly secret)",
+                crate::spec::credentials::REDACTED
+            ),
+        );
+    }
     let header = header(app.as_deref(), &c.unmapped);
+    let spec = emit::write(org, &header, &doc);
     Ok(Outcome {
-        spec: emit::write(org, &header, &doc),
+        spec: crate::spec::credentials::redact(&spec).into_owned(),
         app,
         settings,
         unmapped: c.unmapped,
@@ -1247,6 +1264,22 @@ console_command = "/rails/bin/rails console"
         let keys: Vec<&str> = out.unmapped.iter().map(|u| u.key.as_str()).collect();
         assert_eq!(keys, ["console_command", "deploy.strategy"], "{spec}");
         assert!(spec.contains("#   deploy.strategy: flotilla rolls Machines out itself"));
+    }
+
+    #[test]
+    fn a_credential_in_any_value_is_cut_out() {
+        let token = ["ghp", "_", "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"].concat();
+        let text = format!(
+            "app = \"x\"\nprimary_region = \"fra\"\n[build]\nimage = \"i:1\"\n[processes]\nweb = \"run --token {token}\"\n"
+        );
+        let out = convert(&text, "acme").unwrap();
+        assert!(!out.spec.contains(&token), "{}", out.spec);
+        assert!(out.spec.contains("(redacted)"), "{}", out.spec);
+        assert!(
+            out.unmapped.iter().any(|u| u.key == "(values)"),
+            "{:?}",
+            out.unmapped
+        );
     }
 
     #[test]
