@@ -101,6 +101,10 @@ pub const META_ROLLOUT_FROM: &str = "flotilla_rollout_from";
 pub const META_ROLLOUT_STATE: &str = "flotilla_rollout_state";
 pub const META_ROLLOUT_WAVE: &str = "flotilla_rollout_wave";
 
+/// When an apply last wrote the Machine's config (create or update), RFC 3339 UTC:
+/// bookkeeping that plans do not compare and config updates keep; `status` shows it.
+pub const META_APPLIED_AT: &str = "flotilla_applied_at";
+
 /// A rollout record key: bookkeeping that plans do not compare and config updates keep.
 pub fn is_rollout_key(key: &str) -> bool {
     key.starts_with(META_ROLLOUT)

@@ -41,6 +41,16 @@ fn ok(org: &Org, method: &str, path: &str, body: Value) -> Value {
 
 /// What the provisioning script does for one tenant.
 fn provision(org: &Org, tenant: &str, cpus: u32, memory_mb: u32, node_env: &str) {
+    provision_with(org, tenant, (cpus, memory_mb, node_env), "workspace");
+}
+
+/// [`provision`] with the volume's name.
+fn provision_with(
+    org: &Org,
+    tenant: &str,
+    (cpus, memory_mb, node_env): (u32, u32, &str),
+    volume: &str,
+) {
     let app = format!("my-jarvis-{tenant}");
     ok(
         org,
@@ -52,7 +62,7 @@ fn provision(org: &Org, tenant: &str, cpus: u32, memory_mb: u32, node_env: &str)
         org,
         "POST",
         &format!("/apps/{app}/volumes"),
-        json!({"name": "workspace", "region": "iad", "size_gb": 3, "snapshot_retention": 14}),
+        json!({"name": volume, "region": "iad", "size_gb": 3, "snapshot_retention": 14}),
     );
     for s in ["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "JWT_SECRET"] {
         let value = format!("script-set-{}-{tenant}", s.len());
@@ -133,29 +143,10 @@ fn seeded() -> Org {
     org
 }
 
-#[test]
-fn an_imported_org_plans_to_adoption_only() {
-    let org = seeded();
-    let out = org.run("import", &["--org", ORG, "--app-pattern", "*jarvis*"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let spec = String::from_utf8(out.stdout.clone()).unwrap();
-    let summary = String::from_utf8(out.stderr.clone()).unwrap();
-    insta::with_settings!({filters => vec![(r"vol_[0-9a-z]+", "vol_[ID]")]}, {
-        insta::assert_snapshot!("import_situation1_spec", spec);
-        insta::assert_snapshot!("import_situation1_summary", summary);
-    });
-    assert!(!spec.contains("script-set"), "no secret value in the spec");
-    assert!(!spec.contains("billing"));
-    org.write("specs/imported.yaml", &spec);
-
-    let v = std::process::Command::new(assert_cmd::cargo::cargo_bin("flotilla"))
-        .current_dir(org.dir.path())
-        .args(["validate", "specs/imported.yaml"])
-        .output()
-        .unwrap();
-    assert!(v.status.success(), "{}\n{spec}", text(&v));
-    assert!(text(&v).contains("15 apps, 15 machines"), "{}", text(&v));
-
+/// Plans `specs/imported.yaml` against the org: nothing is created, replaced or
+/// deleted; Machines only get adoption metadata, secrets their fingerprints. Returns
+/// the adopted Machines' addresses.
+fn adoption_only(org: &Org, spec: &str) -> Vec<String> {
     let (plan, _) = org.plan_json("specs/imported.yaml", &[]);
     let changes = plan["changes"].as_array().expect("a JSON plan");
     assert!(!changes.is_empty());
@@ -182,14 +173,61 @@ fn an_imported_org_plans_to_adoption_only() {
             );
         }
     }
-    let adopted: Vec<&str> = changes
+    let adopted: Vec<String> = changes
         .iter()
         .filter(|c| c["action"] == "update" && c["kind"] == "machine")
-        .map(|c| c["address"].as_str().unwrap())
+        .map(|c| c["address"].as_str().unwrap().to_string())
         .collect();
+    adopted
+}
+
+#[test]
+fn an_imported_org_plans_to_adoption_only() {
+    let org = seeded();
+    let out = org.run("import", &["--org", ORG, "--app-pattern", "*jarvis*"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let spec = String::from_utf8(out.stdout.clone()).unwrap();
+    let summary = String::from_utf8(out.stderr.clone()).unwrap();
+    insta::with_settings!({filters => vec![(r"vol_[0-9a-z]+", "vol_[ID]")]}, {
+        insta::assert_snapshot!("import_situation1_spec", spec);
+        insta::assert_snapshot!("import_situation1_summary", summary);
+    });
+    assert!(!spec.contains("script-set"), "no secret value in the spec");
+    assert!(!spec.contains("billing"));
+    org.write("specs/imported.yaml", &spec);
+
+    let v = std::process::Command::new(assert_cmd::cargo::cargo_bin("flotilla"))
+        .current_dir(org.dir.path())
+        .args(["validate", "specs/imported.yaml"])
+        .output()
+        .unwrap();
+    assert!(v.status.success(), "{}\n{spec}", text(&v));
+    assert!(text(&v).contains("15 apps, 15 machines"), "{}", text(&v));
+
+    let adopted = adoption_only(&org, &spec);
     assert_eq!(adopted.len(), 15, "every Machine is adopted: {adopted:?}");
     assert!(
-        adopted.contains(&"app.jarvis-admin.machine[0]"),
+        adopted.contains(&"app.jarvis-admin.machine[0]".to_string()),
         "{adopted:?}"
     );
+}
+
+#[test]
+fn volumes_named_after_their_tenants_are_adopted_through_naming_volume() {
+    let org = Org::with(100.0, |c| c.rate_limits = false);
+    for t in ["alice", "bob-co", "carol"] {
+        let volume = format!("{}_workspace", t.replace('-', "_"));
+        provision_with(&org, t, (1, 2048, "production"), &volume);
+    }
+    let out = org.run("import", &["--org", ORG]);
+    assert!(out.status.success(), "{}", text(&out));
+    let spec = String::from_utf8(out.stdout.clone()).unwrap();
+    assert!(
+        spec.contains("volume: \"{{ tenant.name | underscore }}_{{ volume.name }}{% if index > 0 %}_{{ index }}{% endif %}\""),
+        "{spec}"
+    );
+    assert!(spec.contains("name: \"workspace\""), "{spec}");
+    org.write("specs/imported.yaml", &spec);
+    let adopted = adoption_only(&org, &spec);
+    assert_eq!(adopted.len(), 3, "every Machine is adopted: {adopted:?}");
 }

@@ -1,6 +1,6 @@
 //! `plan` guardrails, as on `cost`: `--max-monthly`, `--max-increase` (over the current
 //! fleet) and `--deny-destroy` end a plan with exit code 3 and one line naming the limit
-//! and the figures; the plan is still printed.
+//! and the figures; the plan is still printed, and with `--out` it is not saved.
 
 // Helpers may panic on a broken fixture, like the tests that call them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -112,4 +112,41 @@ fn guardrails_combine_into_one_line_and_win_over_detailed_exitcode() {
         line.contains("exceeds --max-monthly $10.00; the plan deletes"),
         "{line}"
     );
+}
+
+#[test]
+fn a_plan_exceeding_a_guardrail_is_not_saved() {
+    let dir = tempfile::tempdir().unwrap();
+    for (state, guard) in [
+        (None, vec!["--max-monthly", "100"]),
+        (None, vec!["--max-increase", "10%"]),
+        (Some("jarvis-drift.json"), vec!["--deny-destroy"]),
+    ] {
+        let out = dir.path().join("refused.plan.json");
+        let mut args = guard.clone();
+        args.extend(["--out", out.to_str().unwrap()]);
+        let (code, stdout, stderr) = plan(state, &args);
+        assert_eq!(code, 3, "{guard:?}: {stderr}");
+        assert!(
+            stdout.contains("Plan:"),
+            "the plan is still shown: {stdout}"
+        );
+        assert!(!out.exists(), "{guard:?}: no plan file is written");
+        assert!(
+            stderr.contains(&format!(
+                "Not saved to {}: the plan exceeds a guardrail.",
+                out.display()
+            )),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("Saved the plan"), "{stderr}");
+    }
+    // Within the guardrail, the plan is saved as before.
+    let out = dir.path().join("within.plan.json");
+    let (code, _, stderr) = plan(
+        None,
+        &["--max-monthly", "200", "--out", out.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(out.is_file(), "{stderr}");
 }

@@ -201,3 +201,43 @@ fn status_of_some_tenants_and_watch_bounded() {
         "{text}"
     );
 }
+
+#[test]
+fn the_last_apply_comes_from_flotillas_metadata_and_plans_ignore_it() {
+    let f = fleet();
+    // bob's Machine was stopped after the apply: Fly's updated_at moved on, the apply
+    // time flotilla recorded did not.
+    let app = "/v1/apps/status-ops-bob/machines";
+    let machine = sim_request(&f, reqwest::Method::GET, app)[0].clone();
+    let recorded = machine["config"]["metadata"]["flotilla_applied_at"]
+        .as_str()
+        .expect("apply records its time in the config")
+        .to_string();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(&recorded).is_ok(),
+        "{recorded}"
+    );
+    let (code, json, stderr) = f.status(&["--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let v: Value = serde_json::from_str(&json).unwrap();
+    let bob = &v["groups"][1]["machines"][0];
+    assert_eq!(bob["applied_at"], recorded.as_str());
+    let (_, text, _) = f.status(&["--tenant", "bob"]);
+    assert!(
+        text.contains(&format!("applied {recorded}")),
+        "the text shows the apply time: {text}"
+    );
+    assert!(!text.contains("no apply recorded"), "{text}");
+
+    // Planning the applied spec again changes nothing: the record is not compared.
+    std::fs::write(&f.spec, SPEC).unwrap();
+    let planned = ops::plan::run(&ops::plan::Options {
+        spec: f.spec.clone(),
+        target: f.target(),
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(!planned.has_changes(), "{:?}", planned.document.changes);
+    let doc = serde_json::to_string(&planned.document).unwrap();
+    assert!(!doc.contains("flotilla_applied_at"), "{doc}");
+}

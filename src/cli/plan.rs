@@ -156,6 +156,11 @@ fn render(args: &PlanArgs, env: &Env, outcome: &Outcome) -> Result<(), Error> {
             out.display(),
             out.display()
         );
+    } else if let (Some(out), Some(_)) = (&args.out, outcome.exceeded()) {
+        eprintln!(
+            "Not saved to {}: the plan exceeds a guardrail.",
+            out.display()
+        );
     }
     let doc = &outcome.document;
     let desired = Some(&outcome.desired.resources);

@@ -108,6 +108,7 @@ pub fn machine_config(
         !k.starts_with("flotilla_")
             || k == META_SECRETS
             || k == crate::resource::META_RETIRED
+            || k == crate::resource::META_APPLIED_AT
             || crate::resource::is_rollout_key(k)
     });
     for (k, v) in &m.metadata {

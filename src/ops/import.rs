@@ -11,6 +11,7 @@
 
 mod emit;
 mod factor;
+pub mod flytoml;
 mod pattern;
 mod profile;
 
@@ -291,6 +292,58 @@ mod tests {
             .filter(|c| c.address.as_str().contains(".machine"))
             .count();
         assert_eq!(machines, 5, "{spec}");
+    }
+
+    #[test]
+    fn volume_names_around_the_tenants_become_naming_volume() {
+        let mounts = |v: &str| json!([{"volume": v, "path": "/data"}]);
+        let env = json!({"MODE": "live"});
+        let snap: Snapshot = serde_json::from_value(json!({
+            "format_version": crate::state::STATE_FORMAT_VERSION,
+            "org": "acme",
+            "apps": [
+                app("shop-alpha", vec![machine("m1", "alpha-0", env.clone(), mounts("v1"))],
+                    vec![volume("v1", "alpha_data", "m1")]),
+                app("shop-big-co", vec![
+                    machine("m2", "big-co-0", env.clone(), mounts("v2")),
+                    machine("m3", "big-co-1", env.clone(), mounts("v3")),
+                ], vec![volume("v2", "big_co_data", "m2"), volume("v3", "big_co_data_1", "m3")]),
+                app("shop-gamma", vec![machine("m4", "gamma-0", env, mounts("v4"))],
+                    vec![volume("v4", "gamma_data", "m4")]),
+            ]
+        }))
+        .unwrap();
+        let out = from_snapshot(&snap, None).unwrap();
+        let spec = &out.spec;
+        assert!(
+            spec.contains(
+                "volume: \"{{ tenant.name | underscore }}_{{ volume.name }}{% if index > 0 %}_{{ index }}{% endif %}\""
+            ),
+            "{spec}"
+        );
+        assert!(spec.contains("name: \"data\""), "{spec}");
+        assert!(!spec.contains("alpha_data"), "{spec}");
+        let loaded = crate::spec::load_bytes(spec.as_bytes(), "imported.yaml")
+            .unwrap_or_else(|d| panic!("{d}\n{spec}"));
+        let d = loaded.desired;
+        let observed = crate::state::interpret(&snap, &d);
+        let plan = crate::plan::diff(&d.resources, &observed);
+        assert!(plan.errors.is_empty(), "{:?}", plan.errors);
+        for c in &plan.changes {
+            assert!(
+                matches!(c.action, Action::Noop | Action::Update),
+                "{} would be {:?}: {:?}\n{spec}",
+                c.address,
+                c.action,
+                c.fields
+            );
+        }
+        let volumes = plan
+            .changes
+            .iter()
+            .filter(|c| c.address.as_str().contains(".volume."))
+            .count();
+        assert_eq!(volumes, 4, "every volume is adopted: {spec}");
     }
 
     #[test]

@@ -83,7 +83,8 @@ pub struct Outcome {
     /// The interpreted observed state.
     pub observed: Observed,
     pub source: Source,
-    /// Where the plan was saved, when `out` was given.
+    /// Where the plan was saved, when `out` was given and the plan exceeds no guardrail
+    /// (an exceeding plan is not written; a file already at `out` is left as it was).
     pub saved: Option<PathBuf>,
     /// The spec's warnings (shown first).
     pub spec_warnings: Diagnostics,
@@ -423,7 +424,13 @@ pub fn run(opts: &Options) -> Result<Outcome, Error> {
     };
     let mut document = PlanDocument::new(plan, &meta, &observed.unmanaged, None);
     document.targets = opts.targets.clone();
-    if let Some(out) = &opts.out {
+    let verdict = check_guardrails(&opts.guardrails, &document)
+        .map_err(|e| e.after(&diagnostics).after(&spec_warnings))?;
+    // A plan that exceeds a guardrail is not saved: `apply PLAN` would carry it out
+    // without the guardrail being checked again.
+    let exceeded = matches!(verdict, Some(crate::cost::Verdict::Exceeded { .. }));
+    let saved = opts.out.clone().filter(|_| !exceeded);
+    if let Some(out) = &saved {
         // A saved plan carries the (narrowed) desired state that `apply` will execute.
         // Fingerprints stay out of it: `apply` computes them again from the values.
         let mut saved_set = crate::plan::filter_tenants(&desired.resources, &opts.tenants);
@@ -437,14 +444,12 @@ pub fn run(opts: &Options) -> Result<Outcome, Error> {
         document.removal_export = None;
         saved.map_err(|d| Error::new(d).after(&diagnostics).after(&spec_warnings))?;
     }
-    let verdict = check_guardrails(&opts.guardrails, &document)
-        .map_err(|e| e.after(&diagnostics).after(&spec_warnings))?;
     Ok(Outcome {
         document,
         desired,
         observed,
         source: seen.source,
-        saved: opts.out.clone(),
+        saved,
         spec_warnings,
         diagnostics,
         verdict,

@@ -3,10 +3,12 @@
 //! for it (drift) — with one summary for the fleet. Made from the same observation and
 //! plan as `plan` ([`crate::ops::plan::run`]), so the drift it counts is the plan's.
 //!
-//! The last apply is read from what the Machine carries: flotilla's rollout record
-//! (`flotilla_rollout*` metadata: target image, state, wave) when a rollout wrote one,
-//! and Fly's `updated_at` (the Machine's last change: an apply's create or update, or a
-//! start or stop since).
+//! The last apply is read from what the Machine carries: `flotilla_applied_at`, the time
+//! an apply last wrote its config (create or update), and flotilla's rollout record
+//! (`flotilla_rollout*` metadata: target image, state, wave) when a rollout wrote one.
+//! A Machine no apply has written yet (one adopted, or made by another tool) shows Fly's
+//! `updated_at` instead (its last change of any kind, a start or stop included), marked
+//! as such.
 
 pub mod render;
 
@@ -21,7 +23,8 @@ use crate::ops::Error;
 use crate::ops::target::TargetOptions;
 use crate::plan::Action;
 use crate::resource::{
-    Address, META_ROLLOUT, META_ROLLOUT_STATE, META_ROLLOUT_WAVE, Owner, natural_cmp,
+    Address, META_APPLIED_AT, META_ROLLOUT, META_ROLLOUT_STATE, META_ROLLOUT_WAVE, Owner,
+    natural_cmp,
 };
 use crate::secret_files::FilePolicy;
 use crate::secrets::FingerprintKey;
@@ -74,6 +77,9 @@ pub struct Machine {
     /// The image's tag (or digest), e.g. `1.4.2`.
     pub version: String,
     pub checks: Vec<Check>,
+    /// When an apply last wrote the Machine's config (`flotilla_applied_at`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub applied_at: Option<String>,
     /// Fly's `updated_at`: the last change to the Machine (an apply's update, or a start
     /// or stop since).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -339,6 +345,7 @@ fn machine(address: &Address, m: &fly::Machine) -> Machine {
                 status: c.status.clone(),
             })
             .collect(),
+        applied_at: meta.get(META_APPLIED_AT).cloned(),
         updated_at: m.updated_at.clone(),
         rollout: meta.get(META_ROLLOUT).map(|image| Rollout {
             image: image.clone(),

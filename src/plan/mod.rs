@@ -825,12 +825,14 @@ fn diff_machine(d: &MachineSpec, o: &MachineSpec, c: &mut Change) {
     }
     // Metadata: declared keys and flotilla's own; others (Fly's) are left alone, and so
     // is flotilla's bookkeeping: the secrets' records (fingerprints, key id, digests)
-    // follow the secrets' changes and are written by the executor, and the rollout
-    // record is kept by updates; a plan never shows them.
+    // follow the secrets' changes and are written by the executor, the rollout record
+    // is kept by updates, and the apply time is written by the executor; a plan never
+    // shows them.
     let ours = |k: &str| {
         !crate::secrets::SECRET_METADATA.contains(&k)
             && !rollout::is_rollout_key(k)
             && k != crate::resource::META_RETIRED
+            && k != crate::resource::META_APPLIED_AT
             && (d.metadata.contains_key(k) || k.starts_with("flotilla_"))
     };
     diff_maps(

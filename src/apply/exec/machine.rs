@@ -46,6 +46,7 @@ pub(super) async fn create(sh: &Shared, op: &Op) -> OpResult {
         };
         let mut config = machine_config(m, &volume_ids, None);
         sh.record_secret_digests(app, m, &mut config.metadata);
+        record_applied_at(&mut config.metadata);
         let body = create_machine_body(m, &region, &config);
         match create_once(sh, app, m, &body).await {
             Ok(id) => {
@@ -232,4 +233,11 @@ pub(super) async fn wait_destroyed(sh: &Shared, app: &str, id: &str) -> Result<(
         }
     })
     .await
+}
+
+/// Records in the config being sent when this apply wrote it (`status` shows it; plans
+/// do not compare it).
+pub(super) fn record_applied_at(metadata: &mut std::collections::BTreeMap<String, String>) {
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    metadata.insert(crate::resource::META_APPLIED_AT.to_string(), now);
 }

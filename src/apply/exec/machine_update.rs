@@ -111,6 +111,7 @@ async fn reconfigure(
     let id = current.id.as_str();
     let mut config = machine_config(m, &volume_ids(sh, m), Some(&current.config));
     sh.record_secret_digests(app, m, &mut config.metadata);
+    super::machine::record_applied_at(&mut config.metadata);
     if is_idle_state(&current.state) {
         // A stopped or suspended Machine stays so: its config is updated without
         // starting it and takes effect at its next start.

@@ -57,6 +57,11 @@ pub fn factor(profiles: Vec<Profile>) -> Document {
         template_tenant_values(t, p);
     }
     machine_naming(&tenants, &mut doc);
+    let shared_volumes = doc
+        .apps
+        .iter()
+        .any(|a| a.leaves.contains_key(&leaf(decl::VOLUME_NAME.key)));
+    volume_naming(&mut tenants, shared_volumes, &mut doc);
     doc.defaults = defaults(&tenants);
     let diffs: Vec<BTreeMap<Leaf, Value>> = tenants
         .iter()
@@ -181,6 +186,130 @@ fn machine_naming(tenants: &[(String, Profile)], doc: &mut Document) {
         None => doc.notes.push(
             "Machine names follow no one pattern; each app's only Machine is adopted by its region".into(),
         ),
+    }
+}
+
+/// What naming.volume renders for a slot past the first, as the default does.
+const INDEX_SUFFIX: &str = "{% if index > 0 %}_{{ index }}{% endif %}";
+const TENANT_UNDERSCORE: &str = "{{ tenant.name | underscore }}";
+
+/// A volume naming around the tenant's name, from one tenant's first volume
+/// (`alice_data` → `{{ tenant.name | underscore }}_{{ volume.name }}…` with logical
+/// name `data`): the template, the logical name, and the name it gives a tenant's slot.
+struct VolumeTemplate {
+    template: String,
+    logical: String,
+    pre: String,
+    post: String,
+}
+
+impl VolumeTemplate {
+    fn from_sample(tenant: &str, name: &str) -> Option<VolumeTemplate> {
+        let t = tenant.replace(['-', '.'], "_");
+        let (pre, post) = name.split_once(t.as_str())?;
+        if post.contains(t.as_str()) {
+            return None;
+        }
+        let (pre, post) = (pre.to_string(), post.to_string());
+        let from_post = post.trim_matches('_');
+        let logical = if from_post.is_empty() {
+            pre.trim_matches('_')
+        } else {
+            from_post
+        };
+        let with_name = |part: &str| -> String {
+            if logical.is_empty() {
+                part.to_string()
+            } else {
+                part.replacen(logical, "{{ volume.name }}", 1)
+            }
+        };
+        let (tpl_pre, tpl_post) = if !from_post.is_empty() {
+            (pre.clone(), with_name(&post))
+        } else {
+            (with_name(&pre), post.clone())
+        };
+        let logical = if logical.is_empty() { "data" } else { logical };
+        Some(VolumeTemplate {
+            template: format!("{tpl_pre}{TENANT_UNDERSCORE}{tpl_post}{INDEX_SUFFIX}"),
+            logical: logical.to_string(),
+            pre,
+            post,
+        })
+    }
+
+    fn name(&self, tenant: &str, index: usize) -> String {
+        let t = tenant.replace(['-', '.'], "_");
+        let suffix = if index > 0 {
+            format!("_{index}")
+        } else {
+            String::new()
+        };
+        format!("{}{t}{}{suffix}", self.pre, self.post)
+    }
+}
+
+/// naming.volume when the tenants' volumes carry the tenant's name (the default, the
+/// volume's own name, stays implicit); each tenant's `volume.name` becomes the logical
+/// name, so it can be shared. Not for fleets whose shared apps have volumes: the
+/// template names the tenant.
+fn volume_naming(tenants: &mut [(String, Profile)], shared_volumes: bool, doc: &mut Document) {
+    let with: Vec<usize> = (0..tenants.len())
+        .filter(|i| !tenants[*i].1.volumes.is_empty())
+        .collect();
+    let default_fits = with.iter().all(|i| {
+        let p = &tenants[*i].1;
+        let first = &p.volumes[0];
+        let want: BTreeSet<String> = (0..p.volumes.len())
+            .map(|k| {
+                if k == 0 {
+                    first.clone()
+                } else {
+                    format!("{first}_{k}")
+                }
+            })
+            .collect();
+        want == p.volumes.iter().cloned().collect()
+    });
+    let Some(first) = with.first() else { return };
+    let (t, p) = &tenants[*first];
+    let candidate = VolumeTemplate::from_sample(t, &p.volumes[0]);
+    let Some(vt) = candidate.filter(|vt| {
+        with.iter().all(|i| {
+            let (t, p) = &tenants[*i];
+            let want: BTreeSet<String> = (0..p.volumes.len()).map(|k| vt.name(t, k)).collect();
+            want.len() == p.volumes.len() && want == p.volumes.iter().cloned().collect()
+        })
+    }) else {
+        if !default_fits {
+            doc.notes.push(
+                "volume names follow no one pattern: volumes whose names the spec does not give are not adopted and would be created anew; rename them or set naming.volume".into(),
+            );
+        }
+        return;
+    };
+    // Every tenant named the same way: the default when it fits names them only when the
+    // names are the same for all; a name around the tenant's is the template.
+    let same_names = with
+        .iter()
+        .all(|i| tenants[*i].1.volumes[0] == tenants[with[0]].1.volumes[0]);
+    if default_fits && same_names {
+        return;
+    }
+    if shared_volumes {
+        doc.notes.push(format!(
+            "tenants' volume names follow `{}`, but naming.volume would also name the shared apps' volumes; each tenant's volume name is written out instead",
+            vt.template
+        ));
+        return;
+    }
+    doc.naming
+        .push((decl::NAMING_VOLUME.key, vt.template.clone()));
+    for i in with {
+        tenants[i]
+            .1
+            .leaves
+            .insert(leaf(decl::VOLUME_NAME.key), json!(vt.logical));
     }
 }
 

@@ -23,6 +23,9 @@ pub struct Profile {
     pub leaves: BTreeMap<Leaf, Value>,
     /// The Machines' names, in index order (sorted).
     pub machines: Vec<String>,
+    /// The Fly names of the volumes the Machines mount (each Machine's first), in the
+    /// Machines' order.
+    pub volumes: Vec<String>,
     /// Things the spec cannot express, one sentence each.
     pub notes: Vec<String>,
 }
@@ -46,6 +49,12 @@ pub fn profile(a: &AppSnapshot) -> Profile {
         app: a.app.name.clone(),
         leaves: BTreeMap::new(),
         machines: machines.iter().map(|m| m.name.clone()).collect(),
+        volumes: machines
+            .iter()
+            .filter_map(|m| m.config.mounts.first())
+            .filter_map(|mt| a.volumes.iter().find(|v| v.id == mt.volume))
+            .map(|v| v.name.clone())
+            .collect(),
         notes: Vec::new(),
     };
     match machines.first() {

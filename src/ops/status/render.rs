@@ -76,9 +76,10 @@ fn row(m: &Machine) -> [String; 6] {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let mut last = match &m.updated_at {
-        Some(t) => format!("updated {t}"),
-        None => "updated (unknown)".to_string(),
+    let mut last = match (&m.applied_at, &m.updated_at) {
+        (Some(t), _) => format!("applied {t}"),
+        (None, Some(t)) => format!("updated {t} (no apply recorded)"),
+        (None, None) => "updated (unknown)".to_string(),
     };
     if let Some(r) = &m.rollout {
         let state = r.state.as_deref().unwrap_or("recorded");
@@ -160,6 +161,7 @@ mod tests {
                 name: "alive".into(),
                 status: "passing".into(),
             }],
+            applied_at: (slot == 1).then(|| "2026-11-01T10:00:00Z".into()),
             updated_at: Some("2026-11-01T10:00:05Z".into()),
             rollout,
         }
@@ -215,7 +217,11 @@ mod tests {
             "{t}"
         );
         assert!(
-            t.contains("machine[1]  starting  iad  app:2.0  alive passing  updated 2026-11-01T10:00:05Z · rollout to 2.0 failed"),
+            t.contains("machine[1]  starting  iad  app:2.0  alive passing  applied 2026-11-01T10:00:00Z · rollout to 2.0 failed"),
+            "{t}"
+        );
+        assert!(
+            t.contains("alive passing  updated 2026-11-01T10:00:05Z (no apply recorded)"),
             "{t}"
         );
         assert!(
