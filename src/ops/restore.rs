@@ -473,7 +473,7 @@ async fn wait_machine(client: &Client, app: &str, id: &str, state: &str) -> Resu
             client.sleep(Duration::from_secs(1)).await;
         } else {
             client
-                .wait(app, id, state, ROUND_SECS)
+                .wait(app, id, state, m.instance_id.as_deref(), ROUND_SECS)
                 .await
                 .map_err(|e| e.to_string())?;
         }

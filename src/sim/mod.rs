@@ -28,6 +28,7 @@ use tokio::sync::watch;
 mod clock;
 mod error;
 mod faults;
+mod gotypes;
 mod handlers;
 mod ids;
 mod model;

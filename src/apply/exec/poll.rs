@@ -44,7 +44,7 @@ impl Pause<'_> {
         match self {
             Pause::Sleep(d) => client.sleep(d).await,
             Pause::MachineState { app, id, state } => {
-                let _ = client.wait(app, id, state, 60).await;
+                let _ = client.wait(app, id, state, None, 60).await;
             }
         }
     }

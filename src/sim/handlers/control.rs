@@ -15,6 +15,10 @@
 //! | `PUT /__sim/apps/{app}/volumes/{id}/content` | body `{"content": "..."}`: the data's tag |
 //! | `POST /__sim/save`                   | writes the state file now                       |
 //! | `POST /__sim/dns`                    | body `{"hostname", "present"?}`: DNS in place   |
+//! | `PUT /__sim/exec`                    | body `{"app", "machine_id"?, "command"?, "stdout"?, "stderr"?, "exit_code"?}`: what `exec` answers |
+//! | `GET /__sim/exec`, `DELETE /__sim/exec` | the exec rules; clears them                  |
+//! | `PUT /__sim/regions/capacity`        | body `{"region", "size", "capacity"}` (`null` resets) |
+//! | `GET /__sim/regions/capacity`        | the capacities set                              |
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -256,5 +260,7 @@ pub(crate) fn routes() -> Router<Arc<Sim>> {
         .route("/__sim/apps/{app}/machines", get(machines))
         .route("/__sim/save", post(save))
         .merge(super::volumes::control_routes())
+        .merge(super::machine_ops::control_routes())
+        .merge(super::platform::control_routes())
         .merge(super::certificates::control_routes())
 }
