@@ -240,10 +240,15 @@ fn stages(path: &Path) {
         flotilla::plan::saved::PlanDocument::new(plan, &meta, &[], None)
     });
     let text = stage("render text", || {
-        flotilla::render::plan_text(&doc, Some(&d.resources), flotilla::render::Style::plain())
+        flotilla::render::plan_text(
+            &doc,
+            Some(&d.resources),
+            flotilla::render::Style::plain(),
+            flotilla::render::Layout::Grouped,
+        )
     });
     let json = stage("render json", || {
-        flotilla::render::plan_json(&doc).expect("json")
+        flotilla::render::plan_json(&doc, Some(&d.resources)).expect("json")
     });
     println!(
         "  {} resources, text {} KB, json {} KB",

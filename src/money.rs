@@ -13,7 +13,8 @@ pub fn to_cents(v: Usd) -> Usd {
     v.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
 }
 
-/// `$12.34` (negative: `-$12.34`).
+/// `$12.34`, `$11,415.38` (negative: `-$12.34`): the one money formatter of every
+/// report (cost, plan, what-if).
 pub fn fmt_usd(v: Usd) -> String {
     let mut out = String::with_capacity(12);
     write_usd(&mut out, v);
@@ -44,7 +45,6 @@ fn two_places(c: Decimal) -> String {
 
 /// [`two_places`] appended to `out`.
 fn write_two_places(out: &mut String, c: Decimal) {
-    use std::fmt::Write as _;
     // A figure rounded to cents has at most two decimals: its mantissa scaled to two
     // places is the number of cents (no decimal arithmetic needed).
     let cents = match c.scale() {
@@ -57,16 +57,53 @@ fn write_two_places(out: &mut String, c: Decimal) {
     match cents {
         Some(cents) => {
             let digits = itoa_u64(cents / 100);
-            out.push_str(digits.as_str());
+            write_grouped(out, digits.as_str());
             out.push('.');
             let rest = (cents % 100) as u8;
             out.push(char::from(b'0' + rest / 10));
             out.push(char::from(b'0' + rest % 10));
         }
         None => {
-            let _ = write!(out, "{c:.2}");
+            let text = format!("{c:.2}");
+            let (int, frac) = text.split_once('.').unwrap_or((text.as_str(), ""));
+            write_grouped(out, int);
+            if !frac.is_empty() {
+                out.push('.');
+                out.push_str(frac);
+            }
         }
     }
+}
+
+/// `digits` (ASCII, optionally after a `-`) with a comma between each group of three.
+pub fn write_grouped(out: &mut String, digits: &str) {
+    let (sign, d) = match digits.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", digits),
+    };
+    out.push_str(sign);
+    let head = d.len() % 3;
+    out.push_str(&d[..head]);
+    for (i, chunk) in d.as_bytes()[head..].chunks(3).enumerate() {
+        if head > 0 || i > 0 {
+            out.push(',');
+        }
+        // Only ASCII digits: every chunk is valid text.
+        out.push_str(std::str::from_utf8(chunk).unwrap_or(""));
+    }
+}
+
+/// `n` with thousands separators (`1,014`).
+pub fn fmt_count(n: u64) -> String {
+    let mut out = String::with_capacity(8);
+    write_grouped(&mut out, itoa_u64(n).as_str());
+    out
+}
+
+/// The change between two amounts as shown: the difference of the rounded figures, so
+/// `$0.10 → $0.13` reads `+$0.03` whatever the unrounded amounts were.
+pub fn shown_delta(before: Usd, after: Usd) -> Usd {
+    to_cents(after) - to_cents(before)
 }
 
 /// Decimal digits of `n` without the formatting machinery.
@@ -152,11 +189,19 @@ pub fn fmt_rate(v: Usd) -> String {
         ""
     };
     let a = r.abs();
-    if a.normalize().scale() <= 2 {
-        format!("{sign}${a:.2}")
+    let text = if a.normalize().scale() <= 2 {
+        format!("{a:.2}")
     } else {
-        format!("{sign}${}", a.normalize())
+        a.normalize().to_string()
+    };
+    let (int, frac) = text.split_once('.').unwrap_or((text.as_str(), ""));
+    let mut out = format!("{sign}$");
+    write_grouped(&mut out, int);
+    if !frac.is_empty() {
+        out.push('.');
+        out.push_str(frac);
     }
+    out
 }
 
 /// `+12.3%` / `-4.0%` / `0.0%` (one decimal, for display).
@@ -202,11 +247,12 @@ mod tests {
             "79228162514264337593543950.33",
         ] {
             let c: Decimal = text.parse().unwrap();
-            assert_eq!(two_places(c), format!("{c:.2}"), "{text}");
+            assert_eq!(two_places(c).replace(',', ""), format!("{c:.2}"), "{text}");
         }
         // Not rounded to cents: decimal formatting decides.
         let c: Decimal = "1.005".parse().unwrap();
         assert_eq!(two_places(c), format!("{c:.2}"));
+        assert_eq!(two_places("1000000.99".parse().unwrap()), "1,000,000.99");
     }
 
     use super::*;
@@ -219,6 +265,37 @@ mod tests {
         assert_eq!(fmt_usd(Decimal::from_str("-2.5").unwrap()), "-$2.50");
         assert_eq!(fmt_delta(Decimal::from_str("1.905").unwrap()), "+$1.91");
         assert_eq!(fmt_delta(Decimal::from_str("-1.905").unwrap()), "-$1.91");
+    }
+
+    #[test]
+    fn thousands_are_separated() {
+        let d = |s: &str| Decimal::from_str(s).unwrap();
+        assert_eq!(fmt_usd(d("11415.375")), "$11,415.38");
+        assert_eq!(fmt_usd(d("-1234567.891")), "-$1,234,567.89");
+        assert_eq!(fmt_usd(d("999.999")), "$1,000.00");
+        assert_eq!(fmt_usd(d("100")), "$100.00");
+        assert_eq!(fmt_delta(d("-2500")), "-$2,500.00");
+        assert_eq!(fmt_rate(d("1234.5")), "$1,234.50");
+        assert_eq!(fmt_count(0), "0");
+        assert_eq!(fmt_count(1014), "1,014");
+        assert_eq!(fmt_count(123456789), "123,456,789");
+        // Beyond 64-bit cents: decimal formatting, still grouped.
+        assert_eq!(
+            fmt_usd(d("79228162514264337593543950.33")),
+            "$79,228,162,514,264,337,593,543,950.33"
+        );
+    }
+
+    #[test]
+    fn deltas_are_those_of_the_figures_shown() {
+        let d = |s: &str| Decimal::from_str(s).unwrap();
+        // $0.10 → $0.13: the exact difference (0.035) would round to +$0.04.
+        let (b, a) = (d("0.0996"), d("0.1346"));
+        assert_eq!((fmt_usd(b), fmt_usd(a)), ("$0.10".into(), "$0.13".into()));
+        assert_eq!(fmt_delta(a - b), "+$0.04");
+        assert_eq!(fmt_delta(shown_delta(b, a)), "+$0.03");
+        assert_eq!(fmt_delta(shown_delta(a, a)), "$0.00");
+        assert_eq!(fmt_delta(shown_delta(d("167.844"), d("159.495"))), "-$8.34");
     }
 
     #[test]

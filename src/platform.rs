@@ -266,6 +266,40 @@ pub const SNAPSHOT_RETENTION_MAX: u32 = 60;
 /// Fly's default snapshot retention in days.
 pub const SNAPSHOT_RETENTION_DEFAULT: u32 = 5;
 /// Suspend is meant for Machines with at most this much memory.
+/// Seconds a region move's downtime is estimated at, per step (flotilla's assumptions,
+/// not figures Fly publishes): stopping the Machine, a snapshot (fixed part and per GB),
+/// copying the volume into the new region (fixed part and per GB), and booting the new
+/// Machine until its checks pass.
+pub const MOVE_STOP_SECS: u64 = 10;
+pub const MOVE_SNAPSHOT_SECS: (u64, u64) = (20, 10);
+pub const MOVE_COPY_SECS: (u64, u64) = (30, 30);
+pub const MOVE_START_SECS: u64 = 30;
+
+/// The estimated downtime of moving a Machine and its volume of `size_gb` to another
+/// region: stop + snapshot + copy + start. An estimate, shown as one.
+pub fn move_downtime_secs(size_gb: u32) -> u64 {
+    let gb = u64::from(size_gb.max(1));
+    MOVE_STOP_SECS
+        + MOVE_SNAPSHOT_SECS.0
+        + MOVE_SNAPSHOT_SECS.1 * gb
+        + MOVE_COPY_SECS.0
+        + MOVE_COPY_SECS.1 * gb
+        + MOVE_START_SECS
+}
+
+/// `45 s`, `3 min`, `1 h 5 min` (minutes rounded up).
+pub fn short_duration(secs: u64) -> String {
+    if secs < 60 {
+        return format!("{secs} s");
+    }
+    let min = secs.div_ceil(60);
+    if min < 60 {
+        format!("{min} min")
+    } else {
+        format!("{} h {} min", min / 60, min % 60)
+    }
+}
+
 pub const SUSPEND_MAX_MEMORY_MB: u32 = 2048;
 
 /// A value Fly (or flotilla) refuses: what is wrong, and how to fix it.
@@ -500,6 +534,16 @@ pub fn snapshot_retention_problem(days: u32) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_move_is_estimated_from_its_steps_and_grows_with_the_volume() {
+        assert_eq!(move_downtime_secs(1), 10 + 20 + 10 + 30 + 30 + 30);
+        assert_eq!(move_downtime_secs(0), move_downtime_secs(1));
+        assert!(move_downtime_secs(10) > move_downtime_secs(1));
+        assert_eq!(short_duration(45), "45 s");
+        assert_eq!(short_duration(130), "3 min");
+        assert_eq!(short_duration(3900), "1 h 5 min");
+    }
 
     #[test]
     fn flyctl_s_old_size_names_point_at_the_current_preset() {

@@ -6,6 +6,7 @@
 //! comparison. Nothing here knows about YAML or HTTP.
 
 pub mod address;
+pub mod dns;
 pub mod network;
 pub mod values;
 
@@ -358,6 +359,34 @@ pub struct VolumeSpec {
     /// (`plan::names::keep_observed_volume_names`), so the volume is not replaced.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
+    /// `volume.restore_from`: a new volume is created from a snapshot of another
+    /// tenant's volume. Read only when the volume is created; an existing volume ignores
+    /// it (never compared, so never a diff).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_from: Option<RestoreFrom>,
+}
+
+/// Which snapshot a new volume starts from (`volume.restore_from`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreFrom {
+    /// The tenant whose volume's snapshot is used.
+    pub tenant: String,
+    /// The source volume's app (the tenant's app).
+    pub app: String,
+    /// The source tenant's volume of the same slot.
+    pub volume: Address,
+    /// `None`: the newest complete snapshot; else this snapshot id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
+}
+
+impl std::fmt::Display for RestoreFrom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.snapshot {
+            None => write!(f, "snapshot of {} (latest)", self.tenant),
+            Some(id) => write!(f, "snapshot of {} ({id})", self.tenant),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -566,6 +595,26 @@ pub struct TenantInfo {
     pub tier: Option<String>,
     /// The Fly app its Machines live in.
     pub app: String,
+    /// Where its volumes are exported (`backups.export`), when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<ExportConfig>,
+}
+
+/// A tenant's `backups.export`, its destination rendered. Credentials are references
+/// (environment variables, files), never values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportConfig {
+    /// `s3://BUCKET/PREFIX`.
+    pub to: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Variable name → where its value comes from.
+    #[serde(default)]
+    pub credentials: BTreeMap<String, SecretSource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_key: Option<SecretSource>,
+    pub image: String,
+    pub keep: u32,
 }
 
 fn default_fleet() -> String {
@@ -594,6 +643,7 @@ impl Desired {
                     name: t.clone(),
                     tier: None,
                     app: r.app.clone(),
+                    export: None,
                 });
             }
         }

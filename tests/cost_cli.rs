@@ -345,8 +345,9 @@ fn plan_ends_with_the_monthly_cost() {
         // tenants: 10.69848 + 1 GB × 0.02 = 10.71848, volume 0.45; snapshots
         // 12 × 1.65 + 2 × 1.2 = 22.2 GB − 10 free = 12.2 × 0.08 = 0.976.
         // 12 × 11.34848 + 2 × 11.16848 + 0.976 = 136.18176 + 22.33696 + 0.976 = 159.49472;
-        // + the fleet lock sentinel it creates, 0.005 GB × 0.15 = 0.00075 → 159.49547.
-        text.contains("Cost: $0.00 → $159.50 per month (+$159.50)"),
+        // + the fleet lock sentinel it creates, 0.005 GB × 0.15 = 0.00075 → 159.49547;
+        // + 14 certificates, 10 free: 4 × 0.10 = 0.40 → 159.89547.
+        text.contains("Cost: $0.00 → $159.90 per month (+$159.90)"),
         "{text}"
     );
     assert!(text.contains("a month is 30 days (720 h)"), "{text}");
@@ -355,7 +356,7 @@ fn plan_ends_with_the_monthly_cost() {
         .output()
         .unwrap();
     let j: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(j["cost"]["monthly_after_usd"].to_string(), "159.4955");
+    assert_eq!(j["cost"]["monthly_after_usd"].to_string(), "159.8955");
     let m = j["changes"]
         .as_array()
         .unwrap()

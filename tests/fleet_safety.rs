@@ -164,7 +164,7 @@ fn three_concurrent_applies_make_one_machine_and_volume_per_slot() {
     let mut creators = 0;
     for d in &done {
         assert_eq!(d.code, Some(0), "{}", d.text);
-        if d.text.contains("Apply complete: 98 created") {
+        if d.text.contains("Apply complete: 140 created") {
             creators += 1;
         } else {
             assert!(d.text.contains("No changes."), "{}", d.text);
@@ -345,7 +345,7 @@ fn two_fleets_in_one_org_apply_concurrently_without_blocking() {
         b.wait(Duration::from_secs(240)),
     ] {
         assert_eq!(d.code, Some(0), "{}", d.text);
-        assert!(d.text.contains("Apply complete: 98 created"), "{}", d.text);
+        assert!(d.text.contains("Apply complete: 140 created"), "{}", d.text);
         assert!(!d.text.contains("Waiting for the lock"), "{}", d.text);
     }
     let apps = org.all_apps("my-jarvis");

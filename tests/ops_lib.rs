@@ -82,7 +82,7 @@ fn a_plan_against_an_empty_org_creates_everything() {
     assert!(out.has_changes() && !out.has_errors());
     let s = &out.document.summary;
     assert_eq!((s.update, s.replace, s.delete), (0, 0, 0));
-    assert_eq!(s.create, 98);
+    assert_eq!(s.create, 140);
     assert!(out.document.cost.is_some(), "{}", out.diagnostics);
     assert!(out.saved.is_none());
 }
@@ -100,7 +100,7 @@ fn plans_against_state_files() {
     let applied = plan("jarvis-applied.json");
     assert!(matches!(&applied.source, Source::State(p) if p.ends_with("jarvis-applied.json")));
     assert!(!applied.has_changes());
-    assert_eq!(applied.document.summary.noop, 98);
+    assert_eq!(applied.document.summary.noop, 140);
     let drift = plan("jarvis-drift.json");
     assert!(drift.has_changes());
     assert!(drift.document.actionable().count() > 0);

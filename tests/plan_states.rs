@@ -47,7 +47,8 @@ fn drift() -> Snapshot {
     stray.config.metadata.clear();
     stray.config.mounts.clear();
     alice.machines.push(stray);
-    // oscar: a tenant removed from the spec → its app, Machine, volume, secret deleted.
+    // oscar: a tenant removed from the spec → its app, Machine, volume, secret, addresses
+    // and certificate deleted.
     let mut oscar = app_mut(&mut s, "my-jarvis-grace").clone();
     oscar.app.name = "my-jarvis-oscar".into();
     oscar.app.id = "app_0scar".into();
@@ -66,6 +67,13 @@ fn drift() -> Snapshot {
         v.attached_machine_id = Some("3d8d9e1b2c4a77".into());
     }
     oscar.secrets.retain(|x| x.name == "JWT_SECRET");
+    // Its own domain and IPv6 address (the shared IPv4 is the organization's).
+    for c in &mut oscar.certificates {
+        c.hostname = "oscar.myjarvis.io".into();
+    }
+    for ip in oscar.ips.iter_mut().filter(|ip| ip.ip.contains(':')) {
+        ip.ip = "2001:db8::ff".into();
+    }
     oscar.machines[0]
         .config
         .metadata
@@ -131,12 +139,29 @@ fn empty_org_creates_everything() {
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
-        text.contains("Plan: 98 to create, 0 to update, 0 to replace, 0 to delete."),
+        text.contains("Plan: 140 to create, 0 to update, 0 to replace, 0 to delete."),
         "{text}"
     );
-    assert!(text.contains("+ app my-jarvis-alice"));
+    // The same resources of 14 tenants: one block each, after the summary.
+    assert!(
+        text.contains(
+            "Summary: 140 to create, 0 to update, 0 to replace, 0 to delete; 140 changes in 11 blocks."
+        ),
+        "{text}"
+    );
+    assert!(text.contains("  # app of 14 tenants (alice … staging) will be created\n  + app\n"));
     assert!(text.contains("+ volume workspace (3 GB, iad, encrypted)"));
     assert!(text.contains("+ secret JWT_SECRET (from file secrets/jwt.txt)"));
+    assert!(!text.contains("tenant.alice"), "{text}");
+    // --detail: every resource, by address.
+    let out = bin()
+        .args(["plan", "specs/jarvis.yaml", "--detail"])
+        .output()
+        .unwrap();
+    let detail = String::from_utf8(out.stdout).unwrap();
+    assert!(detail.contains("  # tenant.alice.app will be created\n  + app my-jarvis-alice\n"));
+    assert_eq!(detail.matches(" will be created\n").count(), 140);
+    assert!(!detail.contains("Summary:"));
     assert!(
         !text.contains("\x1b["),
         "no colours when stdout is not a terminal"
@@ -172,7 +197,7 @@ fn applied_state_has_no_changes() {
     assert_eq!(code, 0, "{plan}");
     assert_eq!(
         plan["summary"],
-        serde_json::json!({"create":0,"update":0,"replace":0,"delete":0,"noop":98})
+        serde_json::json!({"create":0,"update":0,"replace":0,"delete":0,"noop":140})
     );
     let out = bin()
         .args([
@@ -308,7 +333,7 @@ fn drift_plans_update_replace_delete_and_adopt() {
     assert_eq!(unmanaged[0]["name"], "debug-shell");
     assert_eq!(
         plan["summary"],
-        serde_json::json!({"create":0,"update":4,"replace":1,"delete":5,"noop":93})
+        serde_json::json!({"create":0,"update":4,"replace":1,"delete":8,"noop":135})
     );
 
     let text = String::from_utf8(
@@ -334,7 +359,7 @@ fn drift_plans_update_replace_delete_and_adopt() {
     assert!(text.contains("# tenant.frank.machine[0] will be adopted"));
     assert!(text.contains("! destroys the volume's data: apply needs --allow-data-loss"));
     assert!(text.contains("Not managed by flotilla (left alone):"));
-    assert!(text.contains("Plan: 0 to create, 4 to update, 1 to replace, 5 to delete."));
+    assert!(text.contains("Plan: 0 to create, 4 to update, 1 to replace, 8 to delete."));
 }
 
 #[test]
@@ -356,7 +381,7 @@ fn server_defaults_never_show_as_changes() {
         "--state",
         "tests/states/jarvis-applied.json",
     ]);
-    assert_eq!(plan["summary"]["noop"], 98);
+    assert_eq!(plan["summary"]["noop"], 140);
 }
 
 #[test]
@@ -448,7 +473,7 @@ fn saved_plan_round_trips() {
     assert!(doc.spec_hash.starts_with("sha256:"));
     assert!(doc.observed_fingerprint.starts_with("sha256:"));
     assert_eq!(doc.observed_source, "state:tests/states/jarvis-drift.json");
-    assert_eq!(doc.desired.as_ref().unwrap().len(), 98);
+    assert_eq!(doc.desired.as_ref().unwrap().len(), 140);
     // Saving what was loaded gives the same bytes.
     let again = dir.path().join("again.plan.json");
     doc.save(&again).unwrap();
@@ -497,7 +522,7 @@ fn tenant_filter_narrows_the_plan() {
         "--tenant",
         "oscar",
     ]);
-    assert_eq!(plan["summary"]["delete"], 5, "{}", plan["summary"]);
+    assert_eq!(plan["summary"]["delete"], 8, "{}", plan["summary"]);
     let changes = plan["changes"].as_array().unwrap();
     assert!(!changes.is_empty());
     for c in changes {
@@ -546,9 +571,19 @@ fn markdown_plan() {
         md.starts_with("### flotilla plan for `specs/jarvis.yaml`"),
         "{md}"
     );
-    assert!(md.contains("**Plan:** 0 to create, 4 to update, 1 to replace, 5 to delete."));
+    assert!(md.contains("| **Plan** | 0 | 4 | 1 | 8 | $168.34 → $159.90 (**-$8.44**) |"));
     assert!(md.contains("| ♻️ | `tenant.carol.machine[0]` | must be replaced |"));
-    assert!(md.contains("<details><summary>Field changes</summary>"));
+    assert!(md.contains("<details><summary>Every change (13 resources)</summary>"));
+    // What must not be missed comes before the details.
+    let details = md.find("<details>").unwrap();
+    for above in [
+        "**Destroys 8 resources:**",
+        "**Destroys the data of 1 volume",
+        "debug-shell",
+        "**Cost:** Fly's docs show newer prices",
+    ] {
+        assert!(md.find(above).is_some_and(|i| i < details), "{above}: {md}");
+    }
 }
 
 #[test]

@@ -99,9 +99,10 @@ fn diff_shows_the_snapshot_charge() {
     ]);
     // 12 × (10.89848 + 0.45) + 2 × (10.71848 + 0.45) = 158.51872; snapshots from
     // 2026-01-01: 22.2 GB − 10 free = 12.2 × 0.08 = 0.976 → 159.49472; both sides include
-    // the fleet lock sentinel, 0.005 GB × 0.15 = 0.00075 → 158.51947 and 159.49547.
+    // the fleet lock sentinel, 0.005 GB × 0.15 = 0.00075 → 158.51947 and 159.49547; and
+    // 14 certificates, 10 free: 4 × 0.10 = 0.40 → 158.91947 and 159.89547.
     assert!(
-        s.contains("Effect on specs/jarvis.yaml: $158.52 → $159.50 per month (+$0.98"),
+        s.contains("Effect on specs/jarvis.yaml: $158.92 → $159.90 per month (+$0.98"),
         "{s}"
     );
     let j: Value = serde_json::from_str(&stdout(&[

@@ -123,6 +123,21 @@ fn adoption_of_script_made_apps() {
         assert_eq!(s, 200, "{m}");
         let (s, _) = org.api("POST", &format!("/apps/{app}/secrets"), Some(json!({"values": {"ANTHROPIC_API_KEY": ANTHROPIC, "OPENAI_API_KEY": OPENAI, "JWT_SECRET": JWT}})));
         assert_eq!(s, 200);
+        // The scripts also gave each app its addresses and domain.
+        for kind in ["shared_v4", "v6"] {
+            let (s, ip) = org.api(
+                "POST",
+                &format!("/apps/{app}/ip_assignments"),
+                Some(json!({"type": kind, "org_slug": "my-jarvis"})),
+            );
+            assert!(s < 300, "{s} {ip}");
+        }
+        let (s, c) = org.api(
+            "POST",
+            &format!("/apps/{app}/certificates/acme"),
+            Some(json!({"hostname": format!("{t}.myjarvis.io")})),
+        );
+        assert!(s < 300, "{s} {c}");
     }
     let instance_before: Vec<Value> = tenants
         .iter()
@@ -735,7 +750,7 @@ fn the_embedded_simulator_works_from_a_fresh_checkout() {
     };
     let (code, out) = run(&["apply", "specs/jarvis.yaml", "--sim", "--yes"]);
     assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("Apply complete: 98 created"), "{out}");
+    assert!(out.contains("Apply complete: 140 created"), "{out}");
     assert!(
         out.contains("replaced by placeholders in the simulator"),
         "{out}"

@@ -5,13 +5,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
+mod simorg;
 
 use flotilla::ops;
 use flotilla::ops::restore::{Choice, OldVolume};
-use flotilla::ops::target::TargetOptions;
-use flotilla::sim::{BlockingSimHandle, SimConfig, start_blocking};
-use serde_json::{Value, json};
+use serde_json::Value;
+use simorg::SimOrg as Fixture;
 
 const SPEC: &str = "\
 version: 1
@@ -27,122 +26,24 @@ tenants:
   - name: bob
 ";
 
-struct Fixture {
-    _dir: tempfile::TempDir,
-    spec: PathBuf,
-    sim: BlockingSimHandle,
-    token: String,
-    rt: tokio::runtime::Runtime,
+/// The restore options for `tenant` against the fixture's simulator.
+fn options(f: &Fixture, tenant: &str, snapshot: Choice) -> ops::restore::Options {
+    ops::restore::Options {
+        spec: f.spec.clone(),
+        tenant: tenant.into(),
+        snapshot,
+        target: f.target(),
+        ..Default::default()
+    }
 }
 
-impl Fixture {
-    fn target(&self) -> TargetOptions {
-        TargetOptions {
-            api: Some(self.sim.base_url()),
-            api_token: Some(self.token.clone()),
-            time_scale: 50.0,
-            ..TargetOptions::default()
-        }
-    }
-
-    fn http(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}{path}", self.sim.base_url());
-        self.rt.block_on(async {
-            let mut req = reqwest::Client::new()
-                .request(method, url)
-                .bearer_auth(&self.token);
-            if let Some(b) = body {
-                req = req.json(&b);
-            }
-            let r = req.send().await.unwrap();
-            assert!(r.status().is_success(), "{path}: {}", r.status());
-            r.json().await.unwrap_or(Value::Null)
-        })
-    }
-
-    /// The simulator's volume view of the app: id, attachment, content.
-    fn volumes(&self, app: &str) -> Vec<Value> {
-        let v = self.http(
-            reqwest::Method::GET,
-            &format!("/__sim/apps/{app}/volumes"),
-            None,
-        );
-        v["volumes"].as_array().cloned().unwrap_or_default()
-    }
-
-    fn set_content(&self, app: &str, vol: &str, tag: &str) {
-        self.http(
-            reqwest::Method::PUT,
-            &format!("/__sim/apps/{app}/volumes/{vol}/content"),
-            Some(json!({ "content": tag })),
-        );
-    }
-
-    fn machines(&self, app: &str) -> Vec<Value> {
-        let v = self.http(
-            reqwest::Method::GET,
-            &format!("/v1/apps/{app}/machines"),
-            None,
-        );
-        v.as_array().cloned().unwrap_or_default()
-    }
-
-    fn options(&self, tenant: &str, snapshot: Choice) -> ops::restore::Options {
-        ops::restore::Options {
-            spec: self.spec.clone(),
-            tenant: tenant.into(),
-            snapshot,
-            target: self.target(),
-            ..Default::default()
-        }
-    }
-
-    fn plan_changes(&self) -> usize {
-        let out = ops::plan::run(&ops::plan::Options {
-            spec: self.spec.clone(),
-            target: self.target(),
-            ..Default::default()
-        })
-        .unwrap();
-        assert!(!out.has_errors(), "{}", out.diagnostics);
-        out.document.summary.changes()
-    }
+fn plan_changes(f: &Fixture) -> usize {
+    f.plan().document.summary.changes()
 }
 
 fn applied() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let spec = dir.path().join("fleet.yaml");
-    std::fs::write(&spec, SPEC).unwrap();
-    let token = ["restore", "-", "test"].concat();
-    let sim = start_blocking(
-        SimConfig {
-            token: token.clone(),
-            time_scale: 50.0,
-            rate_limits: false,
-            ..SimConfig::default()
-        },
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let f = Fixture {
-        _dir: dir,
-        spec,
-        sim,
-        token,
-        rt,
-    };
-    let prepared = ops::apply::prepare(&ops::apply::Options {
-        input: f.spec.clone(),
-        target: f.target(),
-        quiet: true,
-        ..Default::default()
-    })
-    .unwrap();
-    let report = prepared.execute().unwrap();
+    let f = Fixture::start(SPEC, "restore");
+    let report = f.apply_report();
     assert!(report.ok(), "{}", report.summary.text());
     f
 }
@@ -176,7 +77,7 @@ fn restoring_latest_remounts_the_machine_and_keeps_the_old_volume() {
     let (app, old) = alice_volume(&f);
     let snap = snapshot_then_change(&f, &app, &old);
 
-    let prepared = ops::restore::prepare(&f.options("alice", Choice::Latest)).unwrap();
+    let prepared = ops::restore::prepare(&options(&f, "alice", Choice::Latest)).unwrap();
     assert_eq!(prepared.steps.len(), 1);
     assert_eq!(prepared.steps[0].snapshot.id, snap);
     let outcome = prepared.execute().unwrap();
@@ -207,7 +108,7 @@ fn restoring_latest_remounts_the_machine_and_keeps_the_old_volume() {
     );
 
     assert_eq!(
-        f.plan_changes(),
+        plan_changes(&f),
         0,
         "no duplicate, no replace after a restore"
     );
@@ -226,7 +127,7 @@ fn restoring_latest_remounts_the_machine_and_keeps_the_old_volume() {
 
     // The replaced volume's snapshot can be restored again (after a second bad change).
     f.set_content(&app, &new, "orders-v3-broken");
-    let again = ops::restore::prepare(&f.options("alice", Choice::Id(snap.clone())))
+    let again = ops::restore::prepare(&options(&f, "alice", Choice::Id(snap.clone())))
         .unwrap()
         .execute()
         .unwrap();
@@ -240,7 +141,7 @@ fn restoring_latest_remounts_the_machine_and_keeps_the_old_volume() {
         m["config"]["metadata"]["flotilla_retired_volumes"],
         format!("{old},{new}")
     );
-    assert_eq!(f.plan_changes(), 0, "two retired volumes, still no changes");
+    assert_eq!(plan_changes(&f), 0, "two retired volumes, still no changes");
 }
 
 #[test]
@@ -248,7 +149,7 @@ fn allow_data_loss_deletes_the_old_volume() {
     let f = applied();
     let (app, old) = alice_volume(&f);
     let snap = snapshot_then_change(&f, &app, &old);
-    let mut opts = f.options("alice", Choice::Id(snap));
+    let mut opts = options(&f, "alice", Choice::Id(snap));
     opts.allow_data_loss = true;
     let outcome = ops::restore::prepare(&opts).unwrap().execute().unwrap();
     assert_eq!(outcome.failures(), 0, "{:?}", outcome.restored);
@@ -260,7 +161,7 @@ fn allow_data_loss_deletes_the_old_volume() {
         .collect();
     assert_eq!(live.len(), 1, "{vols:?}");
     assert_eq!(live[0]["content"], "orders-v1");
-    assert_eq!(f.plan_changes(), 0);
+    assert_eq!(plan_changes(&f), 0);
 }
 
 #[test]
@@ -268,7 +169,7 @@ fn an_unknown_snapshot_id_names_the_available_ones() {
     let f = applied();
     let (app, old) = alice_volume(&f);
     let snap = snapshot_then_change(&f, &app, &old);
-    let e = ops::restore::prepare(&f.options("alice", Choice::Id("vs_nope".into())))
+    let e = ops::restore::prepare(&options(&f, "alice", Choice::Id("vs_nope".into())))
         .err()
         .unwrap();
     let text = e.diagnostics.to_string();
@@ -332,7 +233,7 @@ fn a_machine_that_does_not_start_goes_back_on_the_old_volume() {
     f.sim
         .control()
         .set_faults("bad_image=restore-ops".parse().unwrap());
-    let outcome = ops::restore::prepare(&f.options("alice", Choice::Latest))
+    let outcome = ops::restore::prepare(&options(&f, "alice", Choice::Latest))
         .unwrap()
         .execute()
         .unwrap();

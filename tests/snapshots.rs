@@ -119,6 +119,20 @@ fn plan_drift_in_full() {
 }
 
 #[test]
+fn plan_detail_prints_every_resource() {
+    let args = [
+        "plan",
+        "specs/jarvis.yaml",
+        "--pricing-date",
+        PRICING_DATE,
+        "--state",
+        DRIFT,
+        "--detail",
+    ];
+    snap("plan_drift_jarvis_detail_text", &run(&args), PLAN_FILTERS);
+}
+
+#[test]
 fn plan_drift_case_by_case() {
     let cases = [
         ("update_restart", "bob"),
@@ -302,9 +316,17 @@ impl Scratch {
     }
 
     fn apply(&self, extra: &[&str]) -> String {
+        let mut args = vec!["--yes"];
+        args.extend(extra);
+        self.apply_asking(&args)
+    }
+
+    /// An apply that asks for confirmation unless `extra` says `--yes` (without a
+    /// terminal it refuses).
+    fn apply_asking(&self, extra: &[&str]) -> String {
         let out = flotilla()
             .current_dir(self.dir.path())
-            .args(["apply", "specs/jarvis.yaml", "--sim", "sim.json", "--yes"])
+            .args(["apply", "specs/jarvis.yaml", "--sim", "sim.json"])
             .args(["--quiet", "--time-scale", "1000"])
             .args(["--pricing-date", PRICING_DATE])
             .args(extra)
@@ -338,6 +360,9 @@ fn apply_filters() -> Vec<(&'static str, &'static str)> {
         (r"\bvol_[0-9a-z]{16}\b", "vol_[id]"),
         (r"(in app [a-z0-9-]+) \([0-9a-z]{16}\)", "$1 ([app-id])"),
         (r"\b[0-9a-f]{14}\b", "[machine-id]"),
+        // Addresses are drawn in the order the concurrent assignments arrive.
+        (r"\b2001:db8::[0-9a-f]+\b", "2001:db8::[n]"),
+        (r"\b198\.51\.100\.\d+\b", "198.51.100.[n]"),
     ]
 }
 
@@ -361,6 +386,22 @@ fn apply_summaries_against_the_simulator() {
     s.edit_spec(|y| y.replace("  - { name: niaj, tier: customer }\n", ""));
     let allow = ["--allow-destroy", "--allow-data-loss"];
     s.snap("apply_prevent_destroy_text", &s.apply(&allow));
+}
+
+#[test]
+fn apply_repeats_the_warnings_beside_the_prompt() {
+    let s = Scratch::new();
+    s.apply(&[]);
+    s.edit_spec(|y| {
+        y.replace("my-jarvis:1.4.43", "my-jarvis:1.4.44")
+            .replace("  - { name: staging, tier: dev }\n", "")
+    });
+    // Without a terminal the question cannot be asked: the recap, then the refusal.
+    let allow = ["--allow-destroy", "--allow-data-loss"];
+    s.snap("apply_confirm_recap_text", &s.apply_asking(&allow));
+    let mut detail = allow.to_vec();
+    detail.push("--detail");
+    s.snap("apply_detail_refused_text", &s.apply_asking(&detail));
 }
 
 #[test]

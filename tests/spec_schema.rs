@@ -127,8 +127,8 @@ fn graph_json_lists_every_resource_and_its_prerequisites() {
     assert!(out.status.success());
     let g: Value = serde_json::from_slice(&out.stdout).unwrap();
     let nodes = g["nodes"].as_array().unwrap();
-    // `validate` counts 98 resources for jarvis.
-    assert_eq!(nodes.len(), 98);
+    // `validate` counts 140 resources for jarvis (with its addresses and certificates).
+    assert_eq!(nodes.len(), 140);
     let level_of = |addr: &str| {
         nodes
             .iter()
@@ -149,4 +149,24 @@ fn graph_json_lists_every_resource_and_its_prerequisites() {
             .iter()
             .any(|e| e["relation"] == "mounts")
     );
+}
+
+#[test]
+fn the_shipped_specs_point_editors_at_the_committed_schema() {
+    // specs/flotilla.schema.json is what `flotilla schema` prints: regenerate it with
+    // `flotilla schema > specs/flotilla.schema.json` when a declaration changes.
+    let out = bin().arg("schema").output().unwrap();
+    let committed = std::fs::read(root().join("specs/flotilla.schema.json")).unwrap();
+    assert!(
+        out.stdout == committed,
+        "specs/flotilla.schema.json is stale: run `flotilla schema > specs/flotilla.schema.json`"
+    );
+    for spec in yaml_files("specs") {
+        let text = std::fs::read_to_string(&spec).unwrap();
+        assert!(
+            text.starts_with("# yaml-language-server: $schema=./flotilla.schema.json\n"),
+            "{} has no yaml-language-server modeline on its first line",
+            spec.display()
+        );
+    }
 }

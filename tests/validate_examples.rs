@@ -37,7 +37,7 @@ fn jarvis_has_the_situation_one_shape() {
     let s = String::from_utf8(out.stdout).unwrap();
     assert_eq!(
         s.trim(),
-        "specs/jarvis.yaml is valid: 14 tenants, 14 apps, 14 machines, 14 volumes, 42 secrets (98 resources)."
+        "specs/jarvis.yaml is valid: 14 tenants, 14 apps, 14 machines, 14 volumes, 42 secrets (140 resources)."
     );
 }
 

@@ -1,6 +1,7 @@
 //! The HTML what-if report: one well-formed, self-contained page (inline CSS and SVG, no
-//! scripts, nothing fetched) with its charts; and a headless Chromium screenshot of it
-//! that is not blank.
+//! scripts, nothing fetched) with its charts; a headless Chromium screenshot of it that
+//! is not blank; and, measured in Chromium, every table of the shipped reports fits a
+//! 1,280 px screen and an A4 page with the print rules.
 
 // Helpers may panic on a broken fixture, like the tests that call them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -237,4 +238,116 @@ fn html_renders_in_headless_chromium() {
         colourful > 0.02,
         "header and chart colours: {colourful:.3} of pixels coloured"
     );
+}
+
+/// The script the layout test adds to a copy of a report: it measures every table
+/// against the content width of its section and writes what it found into the page.
+const MEASURE: &str = r#"<script>
+(function () {
+  var out = [];
+  var tables = document.querySelectorAll("table");
+  tables.forEach(function (t) {
+    var sec = t.closest("section");
+    var cs = getComputedStyle(sec);
+    var avail = sec.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
+    var w = Math.max(t.getBoundingClientRect().width, t.scrollWidth);
+    if (w > avail + 1) {
+      out.push(sec.querySelector("h2").textContent + ": " + Math.round(w) + " px in " + Math.round(avail));
+    }
+  });
+  var p = document.createElement("pre");
+  p.id = "measured";
+  p.textContent = "tables=" + tables.length + ";overflow=" + out.join(" | ") + ";end";
+  document.body.appendChild(p);
+})();
+</script>"#;
+
+/// Loads a copy of `report` with [`MEASURE`] in headless Chromium at `width` px (with the
+/// print rules applied to the screen when `print`), and returns (tables, overflowing).
+fn measure_tables(browser: &Path, report: &Path, width: u32, print: bool) -> (usize, String) {
+    let dir = report.parent().unwrap();
+    let html = std::fs::read_to_string(report).unwrap();
+    let html = if print {
+        assert!(
+            html.contains("@media print {"),
+            "the report has print rules"
+        );
+        html.replace("@media print {", "@media all {")
+    } else {
+        html
+    };
+    let copy = dir.join(format!("measure-{width}-{print}.html"));
+    std::fs::write(&copy, html.replace("</body>", &format!("{MEASURE}</body>"))).unwrap();
+    let profile = dir.join(format!("profile-{width}-{print}"));
+    let mut child = Process::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--window-size={width},1000"))
+        .arg(format!("file://{}", copy.display()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        use std::io::Read;
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let started = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("chromium did not finish within 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let dom = reader.join().unwrap();
+    let found = dom
+        .split_once("<pre id=\"measured\">tables=")
+        .and_then(|(_, rest)| rest.split_once(";end"))
+        .map(|(m, _)| m.to_string())
+        .unwrap_or_else(|| panic!("no measurement in the page: {}", &dom[..dom.len().min(400)]));
+    let (tables, overflow) = found.split_once(";overflow=").unwrap();
+    (tables.parse().unwrap(), overflow.to_string())
+}
+
+#[test]
+fn every_table_fits_the_screen_and_the_printed_page() {
+    let Some(browser) = chromium() else {
+        if std::env::var("FLOTILLA_SKIP_BROWSER_TESTS").as_deref() == Ok("1") {
+            eprintln!("skipped: chromium is not installed and FLOTILLA_SKIP_BROWSER_TESTS=1");
+            return;
+        }
+        panic!("chromium is not installed (Debian: `apt-get install -y chromium`; .ci/run does)");
+    };
+    for name in ["today", "containers", "hybrid", "shared-server"] {
+        let dir = tempfile::tempdir().unwrap();
+        let report = html_report(dir.path(), &format!("examples/whatif/{name}.yaml"));
+        // A laptop screen, and an A4 page's printable width (210 mm − 2 × 12 mm at 96 dpi).
+        for (width, print) in [(1280, false), (703, true)] {
+            let (tables, overflow) = measure_tables(&browser, &report, width, print);
+            assert!(tables >= 5, "{name}: {tables} tables measured");
+            assert!(
+                overflow.is_empty(),
+                "{name} at {width} px (print rules: {print}): tables wider than their section: {overflow}"
+            );
+        }
+    }
 }

@@ -20,12 +20,19 @@ use crate::state::Observed;
 use exec::{ExecReport, Status};
 use ops::OpKind;
 
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 /// The outcome of an apply, per planned change.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Summary {
     pub created: usize,
     pub updated: usize,
     pub replaced: usize,
+    /// Region moves carried out (absent from JSON when none).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub moved: usize,
     pub deleted: usize,
     pub failed: usize,
     pub not_done: usize,
@@ -56,6 +63,9 @@ pub struct OperationCounts {
     pub created: usize,
     pub updated: usize,
     pub replaced: usize,
+    /// Region moves (a volume and its Machine: one operation each).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub moved: usize,
     pub destroyed: usize,
     pub checked: usize,
     pub failed: usize,
@@ -82,6 +92,7 @@ impl OperationCounts {
                 Status::Done(_) => match done_as(op, actions, plan) {
                     Some(Action::Create) => &mut n.created,
                     Some(Action::Replace) => &mut n.replaced,
+                    Some(Action::Move) => &mut n.moved,
                     Some(Action::Delete) => &mut n.destroyed,
                     Some(Action::Update | Action::Noop) => &mut n.updated,
                     None => &mut n.checked,
@@ -98,6 +109,7 @@ impl OperationCounts {
             (self.created, "created"),
             (self.updated, "updated"),
             (self.replaced, "replaced"),
+            (self.moved, "moved"),
             (self.destroyed, "destroyed"),
             (self.checked, "checked"),
             (self.failed, "failed"),
@@ -155,7 +167,7 @@ impl Summary {
 
     pub fn text(&self) -> String {
         let mut s = format!(
-            "Apply {}: {} created, {} updated, {} replaced, {} deleted, {} failed, {} not done · {:.1} s · {} requests ({} mutating, {} retried, {} rate-limited (429))\n",
+            "Apply {}: {} created, {} updated, {} replaced, {}{} deleted, {} failed, {} not done · {:.1} s · {} requests ({} mutating, {} retried, {} rate-limited (429))\n",
             if self.interrupted {
                 "interrupted"
             } else if self.ok() {
@@ -166,6 +178,11 @@ impl Summary {
             self.created,
             self.updated,
             self.replaced,
+            if self.moved == 0 {
+                String::new()
+            } else {
+                format!("{} moved, ", self.moved)
+            },
             self.deleted,
             self.failed,
             self.not_done,
@@ -246,6 +263,7 @@ pub fn summarize(
                 Action::Create => s.created += 1,
                 Action::Update => s.updated += 1,
                 Action::Replace => s.replaced += 1,
+                Action::Move => s.moved += 1,
                 Action::Delete => s.deleted += 1,
                 Action::Noop => {}
             }

@@ -61,6 +61,21 @@ pub enum OpKind {
     DeleteApp {
         app: String,
     },
+    /// A region move's first half (on the volume): the Machine mounting volume `id` is
+    /// stopped, the volume snapshotted (waited for) and copied into the new region.
+    MoveVolume {
+        id: String,
+        machine: Option<String>,
+    },
+    /// A region move's second half (on the Machine): the new Machine on the copy, started
+    /// with its checks passing; then the old Machine `old` is destroyed and the old
+    /// volume retired (kept), or deleted with `delete_old_volume`. A new Machine that
+    /// does not start is rolled back: the old one is started again on the old volume.
+    MoveMachine {
+        old: String,
+        old_volume: String,
+        delete_old_volume: bool,
+    },
     /// Rollout gate: the previous wave's Machines are started and their checks pass.
     Gate {
         wave: usize,
@@ -95,6 +110,8 @@ impl OpKind {
             OpKind::DeleteMachine { .. } => "destroy machine",
             OpKind::DeleteVolume { .. } => "destroy volume",
             OpKind::DeleteApp { .. } => "destroy app",
+            OpKind::MoveVolume { .. } => "move volume",
+            OpKind::MoveMachine { .. } => "move machine",
             OpKind::Gate { .. } => "rollout gate",
             OpKind::AssignIp => "assign ip",
             OpKind::ReleaseIp { .. } => "release ip",
@@ -171,6 +188,7 @@ pub fn build(
     }
     let changes: Vec<&Change> = plan.actionable().collect();
     let mut b = Builder::new(desired, observed, &changes);
+    b.allow_data_loss = opts.allow_data_loss;
     b.create_apps(&changes);
     b.set_secrets(&changes);
     b.delete_machines(&changes);
@@ -239,6 +257,8 @@ struct Builder<'a> {
     volume_ready: HashMap<&'a Address, usize>,
     /// Which observed Machines mount each volume (the reverse of their mounts).
     mounted_by: HashMap<&'a Address, Vec<&'a Address>>,
+    /// `--allow-data-loss`: a region move deletes the old volume instead of keeping it.
+    allow_data_loss: bool,
 }
 
 impl<'a> Builder<'a> {
@@ -258,6 +278,7 @@ impl<'a> Builder<'a> {
             machine_gone: HashMap::new(),
             volume_ready: HashMap::new(),
             mounted_by: mounted_by(observed),
+            allow_data_loss: false,
         }
     }
 
@@ -400,9 +421,37 @@ impl<'a> Builder<'a> {
                         self.volume_ready.insert(&c.address, i);
                     }
                 }
+                Action::Move => {
+                    let kind = OpKind::MoveVolume {
+                        id: c.id.clone().unwrap_or_default(),
+                        machine: self.observed_machine_of(&c.address),
+                    };
+                    let i = self.push(kind, c, self.prerequisites_of(&c.address));
+                    self.volume_ready.insert(&c.address, i);
+                }
                 Action::Noop => {}
             }
         }
+    }
+
+    /// The Fly ID of the observed Machine mounting `volume`.
+    fn observed_machine_of(&self, volume: &Address) -> Option<String> {
+        self.mounted_by
+            .get(volume)
+            .into_iter()
+            .flatten()
+            .find_map(|m| self.observed.resources.get(m).and_then(|r| r.id.clone()))
+    }
+
+    /// The Fly ID of the observed volume a moved Machine mounts (its first mount).
+    fn observed_volume_of(&self, machine: &Address) -> String {
+        self.desired
+            .get(machine)
+            .and_then(Resource::machine)
+            .and_then(|m| m.mounts.first())
+            .and_then(|mt| self.observed.resources.get(&mt.volume))
+            .and_then(|r| r.id.clone())
+            .unwrap_or_default()
     }
 
     /// The deletions of the observed Machines that mount `volume`.
@@ -452,6 +501,18 @@ impl<'a> Builder<'a> {
                 Action::Replace => {
                     deps.extend(self.machine_gone.get(&c.address).copied());
                     self.push(OpKind::CreateMachine, c, deps);
+                }
+                Action::Move => {
+                    let kind = OpKind::MoveMachine {
+                        old: c.id.clone().unwrap_or_default(),
+                        old_volume: self.observed_volume_of(&c.address),
+                        delete_old_volume: self.allow_data_loss
+                            && !self
+                                .desired
+                                .get(&c.address)
+                                .is_some_and(|r| r.prevent_destroy),
+                    };
+                    self.push(kind, c, deps);
                 }
                 Action::Update => {
                     let kind = OpKind::UpdateMachine {
@@ -727,6 +788,92 @@ mod tests {
             .unwrap();
         let kinds: Vec<&str> = machine.deps.iter().map(|d| ops[*d].kind.label()).collect();
         assert_eq!(kinds, ["create app", "create volume", "set secrets"]);
+    }
+
+    /// `desired` as Fly would report it with every volume and Machine in `region`.
+    fn observed_in(desired: &ResourceSet, region: &str) -> Observed {
+        let resources = desired
+            .iter()
+            .cloned()
+            .map(|mut r| {
+                r.id = Some(format!("id-{}", r.address));
+                match &mut r.spec {
+                    Spec::Volume(v) => v.region = region.into(),
+                    Spec::Machine(m) => m.region = region.into(),
+                    _ => {}
+                }
+                r
+            })
+            .collect();
+        Observed {
+            resources: ResourceSet::new(resources),
+            ..Observed::default()
+        }
+    }
+
+    #[test]
+    fn a_region_move_is_two_operations_without_data_loss() {
+        let set = crate::graph::tests::fleet(&["a"]);
+        let observed = observed_in(&set, "ams");
+        let plan = crate::plan::diff(&set, &observed);
+        let moved: Vec<(&str, Action, bool)> = plan
+            .actionable()
+            .map(|c| (c.address.as_str(), c.action, c.data_loss))
+            .collect();
+        assert_eq!(
+            moved,
+            [
+                ("tenant.a.volume.data[0]", Action::Move, false),
+                ("tenant.a.machine[0]", Action::Move, false)
+            ]
+        );
+        let machine = plan.actionable().nth(1).unwrap();
+        assert_eq!(
+            machine.downtime_secs,
+            Some(crate::platform::move_downtime_secs(1))
+        );
+        // Nothing to allow: no --allow-data-loss, no --allow-destroy.
+        let ops = build(&plan, &set, &observed, &BuildOptions::default()).unwrap();
+        let kinds: Vec<&str> = ops.iter().map(|o| o.kind.label()).collect();
+        assert_eq!(kinds, ["move volume", "move machine"]);
+        assert_eq!(ops[1].deps, [0], "the Machine moves after its volume");
+        assert_eq!(
+            ops[0].kind,
+            OpKind::MoveVolume {
+                id: "id-tenant.a.volume.data[0]".into(),
+                machine: Some("id-tenant.a.machine[0]".into())
+            }
+        );
+        assert_eq!(
+            ops[1].kind,
+            OpKind::MoveMachine {
+                old: "id-tenant.a.machine[0]".into(),
+                old_volume: "id-tenant.a.volume.data[0]".into(),
+                delete_old_volume: false
+            }
+        );
+    }
+
+    #[test]
+    fn a_region_and_encryption_change_is_still_a_replace_with_data_loss() {
+        let set = crate::graph::tests::fleet(&["a"]);
+        let mut observed = observed_in(&set, "ams");
+        let resources = observed
+            .resources
+            .iter()
+            .cloned()
+            .map(|mut r| {
+                if let Spec::Volume(v) = &mut r.spec {
+                    v.encrypted = false;
+                }
+                r
+            })
+            .collect();
+        observed.resources = ResourceSet::new(resources);
+        let plan = crate::plan::diff(&set, &observed);
+        let actions: Vec<(Action, bool)> =
+            plan.actionable().map(|c| (c.action, c.data_loss)).collect();
+        assert_eq!(actions, [(Action::Replace, true), (Action::Replace, false)]);
     }
 
     #[test]

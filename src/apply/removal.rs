@@ -70,6 +70,34 @@ pub async fn unmark_gone(
     Ok(())
 }
 
+/// The pre-destroy rule: removing a tenant deletes its app and with it its volumes'
+/// snapshots. One warning per tenant app a plan deletes that still holds volumes,
+/// naming the command that copies them off Fly first.
+pub fn snapshot_loss_warnings(changes: &[crate::plan::Change]) -> Vec<crate::diag::Diagnostic> {
+    use crate::plan::Action;
+    use crate::resource::Kind;
+    changes
+        .iter()
+        .filter(|c| c.kind == Kind::App && c.action == Action::Delete)
+        .filter_map(|c| {
+            let tenant = c.tenant.as_deref()?;
+            let volumes = changes
+                .iter()
+                .any(|v| v.kind == Kind::Volume && v.action == Action::Delete && v.app == c.app);
+            volumes.then(|| {
+                crate::diag::Diagnostic::warning(format!(
+                    "removing tenant {tenant} deletes app {} and with it its volumes' snapshots",
+                    c.app
+                ))
+                .address(c.address.to_string())
+                .hint(format!(
+                    "copy the data off Fly first: `flotilla backup export SPEC --tenant {tenant}` (needs `backups.export`; README, \"Off-site export\")"
+                ))
+            })
+        })
+        .collect()
+}
+
 /// The apps `ops` delete.
 pub fn deleted_apps(ops: &[Op]) -> Vec<String> {
     ops.iter()

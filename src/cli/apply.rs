@@ -15,7 +15,7 @@ use crate::diag::Diagnostic;
 use crate::ops::apply::{CanaryChoice, Options, Readiness};
 use crate::ops::{Error, to_json_pretty};
 use crate::plan::rollout::Decision;
-use crate::render::plan_text;
+use crate::render::{confirm_recap, plan_text};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -107,6 +107,10 @@ pub struct ApplyArgs {
     /// Never colour the output.
     #[arg(long)]
     pub no_color: bool,
+    /// Print every resource's change in the plan (the default groups identical changes
+    /// of many tenants into one block, after a summary).
+    #[arg(long)]
+    pub detail: bool,
     /// Seconds to wait for the fleet lock while another apply of this fleet holds it
     /// (0: fail at once, naming the holder).
     #[arg(long, value_name = "SECS", default_value_t = crate::apply::lock::DEFAULT_TIMEOUT.as_secs())]
@@ -191,6 +195,7 @@ pub fn run(args: ApplyArgs, env: &Env) -> Result<Exit, Error> {
         &prepared.document,
         Some(&prepared.desired.resources),
         env.style(args.no_color),
+        super::plan::layout(args.detail),
     );
     if args.json_summary {
         eprint!("{plan}");
@@ -204,11 +209,30 @@ pub fn run(args: ApplyArgs, env: &Env) -> Result<Exit, Error> {
         return Ok(Exit::Ok);
     }
     if !args.yes && prepared.needs_confirmation() {
+        // What must not be missed, again, beside the question.
+        eprint!(
+            "{}",
+            confirm_recap(
+                &prepared.document,
+                prepared
+                    .spec_warnings
+                    .warnings()
+                    .chain(prepared.diagnostics.warnings()),
+                env.style(args.no_color),
+            )
+        );
         confirm(env, prepared.org())?;
     }
+    let spec = prepared.document.spec_file.clone();
     let report = prepared.execute()?;
     eprint!("\n{}", report.summary.text());
     eprint_diags(&report.diagnostics);
+    let dns = crate::render::dns::after_apply(&spec, &report.dns);
+    if args.json_summary {
+        eprint!("{dns}");
+    } else {
+        print_out(&dns);
+    }
     if args.json_summary {
         print_out(&to_json_pretty(&report.summary, "the apply summary")?);
     }

@@ -43,6 +43,16 @@ pub fn print_out(s: &str) {
     let _ = out.flush();
 }
 
+/// Like [`print_out`], for text that `write` hands over in pieces (a large plan is never
+/// held whole).
+pub fn print_streamed(write: impl FnOnce(&mut dyn FnMut(&str))) {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    write(&mut |chunk| {
+        let _ = out.write_all(chunk.as_bytes());
+    });
+    let _ = out.flush();
+}
+
 /// `--secrets-dir` and `--secret-max-bytes`, shared by `validate`, `plan` and `apply`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SecretFileArgs {

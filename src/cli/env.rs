@@ -1,7 +1,8 @@
 //! The process environment and terminal, read once when the command starts and passed
 //! down as plain values: `NO_COLOR`, whether stdin, stdout and stderr are terminals, and
 //! `FLY_API_TOKEN` / `FLY_API_HOSTNAME`, `FLOTILLA_PLAN_KEY` (authenticates saved plans)
-//! and `FLOTILLA_FINGERPRINT_KEY` (keys secret fingerprints). Secret values are the exception: they are read
+//! and `FLOTILLA_FINGERPRINT_KEY` (keys secret fingerprints), and for `comment github`
+//! `GITHUB_TOKEN`, `GITHUB_REPOSITORY` and `GITHUB_API_URL`. Secret values are the exception: they are read
 //! at apply time by `ops::target::secret_from_env`.
 //!
 //! Who is applying, for the fleet lock's holder line: the host name (`HOSTNAME`,
@@ -35,6 +36,11 @@ pub struct Env {
     pub ci_run: Option<String>,
     /// `FLOTILLA_FINGERPRINT_KEY` when set and not empty (never shown by `Debug`).
     pub fingerprint_key: Option<String>,
+    /// `GITHUB_TOKEN` when set and not blank (never shown by `Debug`), for `comment github`.
+    pub github_token: Option<String>,
+    /// `GITHUB_REPOSITORY` (OWNER/NAME) and `GITHUB_API_URL`, for `comment github`.
+    pub github_repository: Option<String>,
+    pub github_api_url: Option<String>,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -56,6 +62,9 @@ impl Env {
             user: set("USER").or_else(|| set("USERNAME")),
             ci_run: ci_run(&set),
             fingerprint_key: var("FLOTILLA_FINGERPRINT_KEY").filter(|k| !k.trim().is_empty()),
+            github_token: set("GITHUB_TOKEN"),
+            github_repository: set("GITHUB_REPOSITORY"),
+            github_api_url: set("GITHUB_API_URL"),
         }
     }
 
@@ -161,6 +170,12 @@ impl std::fmt::Debug for Env {
                 "fingerprint_key",
                 &self.fingerprint_key.as_ref().map(|_| "<redacted>"),
             )
+            .field(
+                "github_token",
+                &self.github_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("github_repository", &self.github_repository)
+            .field("github_api_url", &self.github_api_url)
             .finish()
     }
 }

@@ -10,17 +10,22 @@
 use clap::{Parser, Subcommand};
 
 mod apply;
+mod backup;
+mod comment;
 pub mod common;
 mod completions;
 mod cost;
+mod dns;
 pub mod env;
 mod graph;
+mod import;
 mod plan;
 pub mod pricing;
 mod restore;
 mod schema;
 mod sim;
 mod snapshot;
+mod status;
 pub mod target;
 mod unlock;
 mod validate;
@@ -83,6 +88,19 @@ pub enum Command {
     Snapshots(snapshot::SnapshotsArgs),
     /// Restore a tenant's volume from a snapshot (new volume, Machine remounted).
     Restore(restore::RestoreArgs),
+    /// Post plan and cost markdown as one pull-request comment (found again by a hidden
+    /// marker, updated in place).
+    Comment(comment::CommentArgs),
+    /// Per tenant: Machines' states, regions, images, checks, last change and drift; one
+    /// summary line for the fleet (`--watch N` to follow it).
+    Status(status::StatusArgs),
+    /// Show the DNS records each custom domain needs and its certificate's status.
+    Dns(dns::DnsArgs),
+    /// Export the tenants' volumes off-site (S3-compatible) and restore from there.
+    Backup(backup::BackupArgs),
+    /// Write a spec for an existing organization (apps made by scripts or by hand), so
+    /// planning it adopts them and changes nothing else.
+    Import(import::ImportArgs),
 }
 
 /// How a command that did not fail ended.
@@ -141,5 +159,10 @@ pub fn run(cli: Cli, env: &env::Env) -> Result<Exit, crate::ops::Error> {
         Command::Snapshot(a) => snapshot::run_take(a, env),
         Command::Snapshots(a) => snapshot::run_list(a, env),
         Command::Restore(a) => restore::run(a, env),
+        Command::Comment(a) => comment::run(a, env),
+        Command::Status(a) => status::run(a, env),
+        Command::Dns(a) => dns::run(a, env),
+        Command::Backup(a) => backup::run(a, env),
+        Command::Import(a) => import::run(a, env),
     }
 }

@@ -1,15 +1,24 @@
-//! `flotilla plan SPEC`: what would change, and what it costs.
+//! `flotilla plan SPEC`: what would change, and what it costs, with guardrails (exit 3).
 
 use std::path::PathBuf;
 
 use clap::Args;
 
 use super::Exit;
-use super::common::{Format, eprint_diags, print_out};
+use super::common::{Format, eprint_diags, print_out, print_streamed};
 use super::env::Env;
 use crate::ops::Error;
 use crate::ops::plan::{Options, Outcome, Source};
-use crate::render::{plan_json, plan_markdown, plan_text};
+use crate::render::{Layout, plan_json, plan_markdown, write_plan_text};
+
+/// The text layout `--detail` chooses.
+pub fn layout(detail: bool) -> Layout {
+    if detail {
+        Layout::Detail
+    } else {
+        Layout::Grouped
+    }
+}
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -18,10 +27,13 @@ use crate::render::{plan_json, plan_markdown, plan_text};
   flotilla plan specs/jarvis.yaml --tenant alice --tenant bob
   flotilla plan specs/jarvis.yaml --target 'tenant.alice.machine[0]'
   flotilla plan specs/jarvis.yaml --format json --out plans/jarvis.plan.json
+  flotilla plan specs/jarvis.yaml --detail              # every resource, ungrouped
+  flotilla plan specs/jarvis.yaml --format markdown     # a pull-request comment
   flotilla plan specs/jarvis.yaml --detailed-exitcode   # exit 2 when there are changes
   flotilla plan specs/jarvis.yaml --sim                 # against the local simulator
   FLY_API_TOKEN=... flotilla plan specs/jarvis.yaml     # against your Fly organization
   flotilla plan specs/jarvis.yaml --sim --show-state state.json
+  flotilla plan specs/jarvis.yaml --sim --max-increase 10% --deny-destroy   # exit 3 when exceeded
 
 Where the observed state comes from: --state FILE; else --sim; else the Fly API when
 --api, FLY_API_HOSTNAME or FLY_API_TOKEN is set; else an empty organization (offline).")]
@@ -54,6 +66,10 @@ pub struct PlanArgs {
     /// yet, e.g. `tenant.alice.machine[0]`.
     #[arg(long = "target", value_name = "ADDRESS")]
     pub targets: Vec<crate::resource::Address>,
+    /// Print every resource's change (the default groups identical changes of many
+    /// tenants into one block, after a summary).
+    #[arg(long)]
+    pub detail: bool,
     /// Never colour the text output (colours are used only on a terminal; NO_COLOR is honoured).
     #[arg(long)]
     pub no_color: bool,
@@ -65,6 +81,17 @@ pub struct PlanArgs {
     /// file; see `flotilla cost --usage-template`).
     #[arg(long, value_name = "FILE")]
     pub usage: Option<std::path::PathBuf>,
+    /// Fail (exit 3) when the fleet's monthly cost after the plan exceeds this many
+    /// dollars.
+    #[arg(long, value_name = "USD", value_parser = crate::money::parse_usd)]
+    pub max_monthly: Option<rust_decimal::Decimal>,
+    /// Fail (exit 3) when the plan raises the monthly cost by more than this many
+    /// dollars, or this percentage of the current fleet's (e.g. 25 or 10%).
+    #[arg(long, value_name = "USD|PCT%", value_parser = clap::value_parser!(crate::cost::IncreaseLimit))]
+    pub max_increase: Option<crate::cost::IncreaseLimit>,
+    /// Fail (exit 3) when the plan deletes or replaces anything.
+    #[arg(long)]
+    pub deny_destroy: bool,
 }
 
 impl PlanArgs {
@@ -82,6 +109,13 @@ impl PlanArgs {
             secret_files: self.secret_files.policy(),
             fingerprint_key: None,
             usage: self.usage.clone(),
+            guardrails: crate::cost::PlanGuardrails {
+                budget: crate::cost::Budget {
+                    max_monthly: self.max_monthly,
+                    max_increase: self.max_increase,
+                },
+                deny_destroy: self.deny_destroy,
+            },
         }
     }
 }
@@ -93,6 +127,8 @@ pub fn run(args: PlanArgs, env: &Env) -> Result<Exit, Error> {
     let result = render(&args, env, &outcome).and_then(|()| {
         if outcome.has_errors() {
             Err(Error::reported())
+        } else if let Some(reason) = outcome.exceeded() {
+            Err(Error::budget(reason))
         } else if args.detailed_exitcode && outcome.has_changes() {
             Ok(Exit::Changes)
         } else {
@@ -122,14 +158,19 @@ fn render(args: &PlanArgs, env: &Env, outcome: &Outcome) -> Result<(), Error> {
         );
     }
     let doc = &outcome.document;
-    print_out(&match args.format {
-        Format::Text => plan_text(
-            doc,
-            Some(&outcome.desired.resources),
-            env.style(args.no_color),
-        ),
-        Format::Json => plan_json(doc)? + "\n",
-        Format::Markdown => plan_markdown(doc),
-    });
+    let desired = Some(&outcome.desired.resources);
+    match args.format {
+        Format::Text => print_streamed(|emit| {
+            write_plan_text(
+                doc,
+                desired,
+                env.style(args.no_color),
+                layout(args.detail),
+                emit,
+            )
+        }),
+        Format::Json => print_out(&(plan_json(doc, desired)? + "\n")),
+        Format::Markdown => print_out(&plan_markdown(doc, desired)),
+    }
     Ok(())
 }

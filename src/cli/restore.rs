@@ -74,7 +74,7 @@ pub fn run(args: RestoreArgs, env: &Env) -> Result<Exit, Error> {
     }
 }
 
-fn confirm(env: &Env, org: &str) -> Result<(), Error> {
+pub(crate) fn confirm(env: &Env, org: &str) -> Result<(), Error> {
     if !env.stdin_tty {
         return Err(Error::new(
             Diagnostic::error("refusing to restore without confirmation")
@@ -163,16 +163,7 @@ mod tests {
 
     fn step(tenant: &str) -> Step {
         Step {
-            volume: TenantVolume {
-                tenant: tenant.into(),
-                address: format!("tenant.{tenant}.volume.data[0]").parse().unwrap(),
-                app: format!("jarvis-{tenant}"),
-                id: format!("vol_{tenant}"),
-                name: "data".into(),
-                region: "ams".into(),
-                size_gb: 3,
-                machine: Some("m1".into()),
-            },
+            volume: TenantVolume::sample(tenant),
             snapshot: SnapshotRow {
                 id: "vs_1".into(),
                 status: "created".into(),

@@ -185,16 +185,7 @@ mod tests {
     use crate::ops::snapshot::{Listed, Taken};
 
     fn volume(tenant: &str) -> TenantVolume {
-        TenantVolume {
-            tenant: tenant.into(),
-            address: format!("tenant.{tenant}.volume.data[0]").parse().unwrap(),
-            app: format!("jarvis-{tenant}"),
-            id: format!("vol_{tenant}"),
-            name: "data".into(),
-            region: "ams".into(),
-            size_gb: 3,
-            machine: Some("m1".into()),
-        }
+        TenantVolume::sample(tenant)
     }
 
     fn row(id: &str, status: &str, left: Option<i64>) -> SnapshotRow {

@@ -10,7 +10,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Serialize, Serializer};
 
 use super::{Item, LineItem, ReservationPlan, cheapest_reservation};
-use crate::money::{Usd, fmt_usd, json_decimal, json_usd};
+use crate::money::{Usd, fmt_usd, json_decimal, json_usd, shown_delta};
 use crate::platform::CpuKind;
 use crate::pricing::PriceTable;
 use crate::pricing::render::{md_table, text_table};
@@ -107,7 +107,8 @@ fn rows(advice: &[BlockAdvice]) -> Vec<Vec<String>> {
                 blocks_cell(p),
                 fmt_usd(p.on_demand_monthly),
                 fmt_usd(p.monthly_with_blocks),
-                fmt_usd(p.savings_monthly),
+                // The saving shown is that of the two figures beside it.
+                fmt_usd(shown_delta(p.monthly_with_blocks, p.on_demand_monthly)),
                 percent(a.break_even_utilisation),
             ]
         })

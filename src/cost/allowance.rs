@@ -33,17 +33,49 @@ pub struct PlanNote {
 
 /// Quantities of the lines a free allowance can cover, keyed by item, the row the line's
 /// price came from and the line's unit price.
-#[derive(Debug, Default, Clone)]
-pub(super) struct Coverable(BTreeMap<(Item, SourceRef, Decimal), Decimal>);
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Coverable(BTreeMap<(Item, SourceRef, Decimal), Decimal>);
 
 impl Coverable {
     /// Records a line if an allowance could cover it (compute, volume, internet egress).
-    pub(super) fn add(&mut self, l: &LineItem) {
+    pub fn add(&mut self, l: &LineItem) {
         if matches!(l.item, Item::Compute | Item::Volume | Item::Egress)
             && let Some(s) = l.sources.first()
         {
             *self.0.entry((l.item, *s, l.unit_price)).or_default() += l.quantity;
         }
+    }
+
+    /// The coverable lines of `lines`.
+    pub fn of_lines<'l>(lines: impl IntoIterator<Item = &'l LineItem>) -> Self {
+        let mut c = Coverable::default();
+        lines.into_iter().for_each(|l| c.add(l));
+        c
+    }
+
+    /// Adds `k` copies of another set's quantities (a unit counted `k` times).
+    pub fn add_scaled(&mut self, other: &Coverable, k: Decimal) {
+        if k.is_zero() {
+            return;
+        }
+        for (key, q) in &other.0 {
+            *self.0.entry(*key).or_default() += k * q;
+        }
+    }
+
+    /// What every coverable quantity is worth at its unit price: the most the free
+    /// allowances could take off these lines.
+    pub fn value(&self) -> Usd {
+        self.0.iter().map(|((_, _, price), q)| price * q).sum()
+    }
+
+    /// The dearest unit price among the coverable lines.
+    pub fn max_price(&self) -> Decimal {
+        self.0
+            .keys()
+            .map(|(_, _, price)| *price)
+            .max()
+            .unwrap_or_default()
     }
 
     /// `(unit price, quantity)` of an item's lines whose row passes `keep`, dearest first.
@@ -59,7 +91,7 @@ impl Coverable {
 }
 
 /// The plan's rows, or why the report cannot use them.
-pub(super) fn plan_problem(table: &PriceTable, choice: PlanChoice) -> Option<CostError> {
+pub fn plan_problem(table: &PriceTable, choice: PlanChoice) -> Option<CostError> {
     let rows = table.plan_rows(choice.plan);
     let address = Address::org_line("plan");
     let Some(first) = rows.first() else {
@@ -157,25 +189,29 @@ fn is_free_preset(table: &PriceTable, s: SourceRef) -> bool {
         })
 }
 
-/// The free allowance of one row as a negative line (none when nothing is covered).
-fn allowance_line(table: &PriceTable, row: &AllowanceRow, cov: &Coverable) -> Option<LineItem> {
-    let hours = Decimal::from(HOURS_PER_MONTH);
-    let (item, free, lines, unit, address, what) = match row.item {
+/// What one free-allowance row covers of a report's lines.
+struct Coverage {
+    item: Item,
+    /// The row's free quantity (hours for VMs, GB-months for volumes, GB for egress).
+    free: Decimal,
+    /// How much of it the lines use.
+    used: Decimal,
+    /// What the used quantity is worth (positive).
+    value: Usd,
+}
+
+/// The coverage of a free-allowance row (none for a fee or included usage).
+fn coverage(table: &PriceTable, row: &AllowanceRow, cov: &Coverable) -> Option<Coverage> {
+    let (item, free, lines) = match row.item {
         AllowanceItem::SharedCpu1x => (
             Item::VmAllowance,
-            row.amount * hours,
+            row.amount * Decimal::from(HOURS_PER_MONTH),
             cov.of(Item::Compute, |s| is_free_preset(table, s)),
-            "h",
-            "vm_allowance".to_string(),
-            format!("{} shared-cpu-1x VMs", row.amount.normalize()),
         ),
         AllowanceItem::VolumeGb => (
             Item::VolumeAllowance,
             row.amount,
             cov.of(Item::Volume, |_| true),
-            "GB-month",
-            "volume_allowance".to_string(),
-            format!("{} GB volumes", row.amount.normalize()),
         ),
         AllowanceItem::EgressGb => {
             let group_of = |s: SourceRef| {
@@ -189,32 +225,57 @@ fn allowance_line(table: &PriceTable, row: &AllowanceRow, cov: &Coverable) -> Op
                 Item::EgressAllowance,
                 row.amount,
                 cov.of(Item::Egress, |s| group_of(s).is_some_and(|g| row.covers(g))),
-                "GB",
-                format!("egress_allowance_{}", row.groups_code().replace('+', "_")),
-                format!(
-                    "{} GB egress ({})",
-                    row.amount.normalize(),
-                    row.groups_code().replace('+', ", ")
-                ),
             )
         }
         AllowanceItem::Fee | AllowanceItem::UsageCredit => return None,
     };
     let (used, value) = take(free, &lines);
-    if used.is_zero() || value.is_zero() {
+    Some(Coverage {
+        item,
+        free,
+        used,
+        value,
+    })
+}
+
+/// The free allowance of one row as a negative line (none when nothing is covered).
+fn allowance_line(table: &PriceTable, row: &AllowanceRow, cov: &Coverable) -> Option<LineItem> {
+    let c = coverage(table, row, cov)?;
+    if c.used.is_zero() || c.value.is_zero() {
         return None;
     }
+    let amount = row.amount.normalize();
+    let (unit, address, what) = match row.item {
+        AllowanceItem::SharedCpu1x => (
+            "h",
+            "vm_allowance".to_string(),
+            format!("{amount} shared-cpu-1x VMs"),
+        ),
+        AllowanceItem::VolumeGb => (
+            "GB-month",
+            "volume_allowance".to_string(),
+            format!("{amount} GB volumes"),
+        ),
+        _ => (
+            "GB",
+            format!("egress_allowance_{}", row.groups_code().replace('+', "_")),
+            format!(
+                "{amount} GB egress ({})",
+                row.groups_code().replace('+', ", ")
+            ),
+        ),
+    };
     Some(org_line(
         table,
         row,
-        (address, item),
+        (address, c.item),
         format!(
             "free allowance: {what}, {} of {} {unit} used",
-            used.normalize(),
-            free.normalize()
+            c.used.normalize(),
+            c.free.normalize()
         ),
-        (used, unit),
-        -value,
+        (c.used, unit),
+        -c.value,
     ))
 }
 
@@ -262,6 +323,72 @@ pub(super) fn plan_lines(
         }
     }
     out
+}
+
+/// What the organization's plan does to a bill, without its lines (the what-if fast path).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PlanEffect {
+    /// What the plan's lines add up to (fee minus allowances and included usage).
+    pub monthly: Usd,
+    /// A free allowance is not used up: more usage would be covered too.
+    pub allowance_left: bool,
+    /// Included usage is not used up: more usage would cost nothing.
+    pub credit_left: bool,
+}
+
+/// The most the plan's free allowances can take off any bill whose coverable lines cost
+/// at most `price` a unit.
+pub fn free_value_cap(table: &PriceTable, choice: PlanChoice, price: Decimal) -> Usd {
+    table
+        .plan_rows(choice.plan)
+        .iter()
+        .map(|r| match r.item {
+            AllowanceItem::SharedCpu1x => r.amount * Decimal::from(HOURS_PER_MONTH) * price,
+            AllowanceItem::VolumeGb | AllowanceItem::EgressGb => r.amount * price,
+            AllowanceItem::Fee | AllowanceItem::UsageCredit => Decimal::ZERO,
+        })
+        .sum()
+}
+
+/// Whether the plan has a fee, included usage or free allowances in the version.
+pub fn plan_applies(table: &PriceTable, choice: PlanChoice) -> bool {
+    table
+        .plan_rows(choice.plan)
+        .iter()
+        .any(|r| !r.amount.is_zero())
+}
+
+/// The effect of the plan on a bill of `billed` whose coverable lines are `cov`: the sum
+/// of [`plan_lines`] and whether its allowances and included usage are used up.
+pub fn plan_effect(
+    table: &PriceTable,
+    choice: PlanChoice,
+    cov: &Coverable,
+    billed: Usd,
+) -> PlanEffect {
+    let rows = table.plan_rows(choice.plan);
+    let covered: Vec<Coverage> = rows
+        .iter()
+        .filter_map(|r| coverage(table, r, cov))
+        .collect();
+    let taken: Usd = covered.iter().map(|c| c.value).sum();
+    let left = (billed - taken).max(Decimal::ZERO);
+    let mut effect = PlanEffect {
+        monthly: -taken,
+        allowance_left: covered.iter().any(|c| c.used < c.free),
+        credit_left: false,
+    };
+    for row in &rows {
+        match row.item {
+            AllowanceItem::UsageCredit if !row.amount.is_zero() => {
+                effect.monthly -= row.amount.min(left);
+                effect.credit_left |= left < row.amount;
+            }
+            AllowanceItem::Fee => effect.monthly += row.amount,
+            _ => {}
+        }
+    }
+    effect
 }
 
 /// The report's note about the plan: present when the plan has a fee, included usage or
@@ -315,6 +442,17 @@ impl PlanNote {
     /// One sentence: the plan, its fee and credit, its allowances, what its lines add up
     /// to.
     pub fn sentence(&self) -> String {
+        let mut s = self.terms();
+        let _ = write!(
+            s,
+            ". Its lines add {} to the month.",
+            crate::money::fmt_delta(self.monthly)
+        );
+        s
+    }
+
+    /// The plan, its fee and included usage, and its free allowances (no full stop).
+    pub fn terms(&self) -> String {
         let mut s = format!("Organization plan: {}", self.plan.title());
         if self.legacy || !self.offered_to_new_orgs && self.plan != OrgPlan::PayAsYouGo {
             s.push_str(" (legacy: kept from before Fly stopped offering it)");
@@ -330,11 +468,6 @@ impl PlanNote {
         } else {
             let _ = write!(s, "; free allowances: {}", self.allowances.join(", "));
         }
-        let _ = write!(
-            s,
-            ". Its lines add {} to the month.",
-            crate::money::fmt_delta(self.monthly)
-        );
         s
     }
 }

@@ -1,5 +1,6 @@
 //! Budget guardrails: `--max-monthly USD` and `--max-increase USD|PCT%`, turned into a
-//! verdict with a one-line reason (the CLI exits with code 3 when exceeded).
+//! verdict with a one-line reason (the CLI exits with code 3 when exceeded); for plans
+//! also `--deny-destroy` ([`check_plan`]).
 
 use std::fmt;
 use std::str::FromStr;
@@ -79,6 +80,8 @@ impl Verdict {
 pub enum BudgetError {
     #[error("--max-increase needs a base to compare with")]
     IncreaseNeedsBase,
+    #[error("--max-monthly and --max-increase need the plan's costs, and it has none")]
+    PlanNotPriced,
 }
 
 impl BudgetError {
@@ -87,6 +90,9 @@ impl BudgetError {
         match self {
             BudgetError::IncreaseNeedsBase => {
                 "pass --base OTHER_SPEC (in a plan, the base is the current fleet)"
+            }
+            BudgetError::PlanNotPriced => {
+                "fix the pricing problems shown above, or drop the cost guardrails"
             }
         }
     }
@@ -104,6 +110,69 @@ pub fn check_budget(
     after: Usd,
     before: Option<Usd>,
 ) -> Result<Verdict, BudgetError> {
+    let reasons = budget_reasons(budget, after, before)?;
+    Ok(verdict_of(&reasons, "budget exceeded"))
+}
+
+/// The guardrails of a plan: the budget, applied to the fleet before and after the plan
+/// (the base of `--max-increase` is the current fleet), and `--deny-destroy`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PlanGuardrails {
+    pub budget: Budget,
+    /// Refuse a plan that deletes or replaces anything.
+    pub deny_destroy: bool,
+}
+
+impl PlanGuardrails {
+    pub fn is_empty(&self) -> bool {
+        self.budget.is_empty() && !self.deny_destroy
+    }
+}
+
+/// Checks a plan against its guardrails: `costs` is the fleet's monthly cost (before,
+/// after) when the plan was priced, `destroyed` the addresses the plan deletes or
+/// replaces. A budget without costs is an error.
+pub fn check_plan(
+    guards: &PlanGuardrails,
+    costs: Option<(Usd, Usd)>,
+    destroyed: &[String],
+) -> Result<Verdict, BudgetError> {
+    let mut reasons = Vec::new();
+    if !guards.budget.is_empty() {
+        let (before, after) = costs.ok_or(BudgetError::PlanNotPriced)?;
+        reasons = budget_reasons(&guards.budget, after, Some(before))?;
+    }
+    if guards.deny_destroy && !destroyed.is_empty() {
+        const SHOWN: usize = 5;
+        let mut list = destroyed[..destroyed.len().min(SHOWN)].join(", ");
+        if destroyed.len() > SHOWN {
+            list.push_str(&format!(" and {} more", destroyed.len() - SHOWN));
+        }
+        let n = destroyed.len();
+        let s = if n == 1 { "" } else { "s" };
+        reasons.push(format!(
+            "the plan deletes or replaces {n} resource{s} ({list}), refused by --deny-destroy"
+        ));
+    }
+    Ok(verdict_of(&reasons, "guardrail exceeded"))
+}
+
+fn verdict_of(reasons: &[String], what: &str) -> Verdict {
+    if reasons.is_empty() {
+        Verdict::Within
+    } else {
+        Verdict::Exceeded {
+            reason: format!("{what}: {}", reasons.join("; ")),
+        }
+    }
+}
+
+/// One line per exceeded budget limit, naming the limit and the figures.
+fn budget_reasons(
+    budget: &Budget,
+    after: Usd,
+    before: Option<Usd>,
+) -> Result<Vec<String>, BudgetError> {
     let mut reasons = Vec::new();
     let after_c = to_cents(after);
     if let Some(max) = budget.max_monthly
@@ -138,11 +207,5 @@ pub fn check_budget(
             ));
         }
     }
-    Ok(if reasons.is_empty() {
-        Verdict::Within
-    } else {
-        Verdict::Exceeded {
-            reason: format!("budget exceeded: {}", reasons.join("; ")),
-        }
-    })
+    Ok(reasons)
 }

@@ -13,7 +13,10 @@ use super::{
 };
 use crate::money::{HOURS_PER_MONTH, Usd};
 use crate::platform::{CpuKind, PlanChoice, SNAPSHOT_RETENTION_DEFAULT};
-use crate::pricing::{Citation, LookupError, PriceTable, Row, SourceRef, Status};
+use crate::pricing::{
+    BandwidthRow, Citation, ComputeRow, LookupError, MemoryRow, PriceTable, RegionRow, Row,
+    SourceRef, Status,
+};
 use crate::resource::{
     Address, AppSpec, BackupSpec, IdleMode, MachineSpec, Resource, ResourceSet, Spec, Usage,
     VolumeSpec,
@@ -34,9 +37,12 @@ pub struct Pricer<'a> {
     usage_from: Option<&'a ResourceSet>,
     /// Volumes that have a backup policy in the context.
     backed_up: HashSet<&'a Address>,
-    /// Apps that declare IP addresses or certificates in the context: theirs are priced
-    /// from those resources, not from the usage assumptions.
-    networked: HashSet<&'a str>,
+    /// Apps that declare IP addresses in the context: their dedicated IPv4 is priced
+    /// from those resources, not from `usage.dedicated_ipv4`.
+    with_ips: HashSet<&'a str>,
+    /// Apps that declare certificates in the context: theirs are priced from those
+    /// resources, not from `usage.certificates` / `usage.wildcard_certificates`.
+    with_certs: HashSet<&'a str>,
     /// Lines already computed for resources with the same parameters (fleets repeat
     /// the same Machine and volume many times): reused with the resource's identity.
     templates: RefCell<HashMap<Template, Vec<LineItem>>>,
@@ -190,18 +196,26 @@ impl<'a> Pricer<'a> {
                 _ => None,
             })
             .collect();
-        let networked = context
-            .iter()
-            .filter(|r| matches!(r.spec, Spec::Ip(_) | Spec::Certificate(_)))
-            .map(|r| r.app.as_str())
-            .collect();
+        let apps_with = |ips: bool| {
+            context
+                .iter()
+                .filter(|r| match r.spec {
+                    Spec::Ip(_) => ips,
+                    Spec::Certificate(_) => !ips,
+                    _ => false,
+                })
+                .map(|r| r.app.as_str())
+                .collect()
+        };
+        let (with_ips, with_certs) = (apps_with(true), apps_with(false));
         Pricer {
             table,
             context,
             fallback,
             usage_from: None,
             backed_up,
-            networked,
+            with_ips,
+            with_certs,
             templates: RefCell::new(HashMap::new()),
             fleet_lock: None,
             plan: PlanChoice::default(),
@@ -500,7 +514,7 @@ impl<'a> Pricer<'a> {
                         "usage.wildcard_certificates",
                     ),
                 ] {
-                    if count == 0 {
+                    if count == 0 && !self.declares(&r.app, item) {
                         out.push(rate(item, unit, row.price, key, None));
                     }
                 }
@@ -774,27 +788,27 @@ impl<'a> Pricer<'a> {
         lines: &mut Vec<LineItem>,
     ) -> Result<(), CostError> {
         check_usage(r, u)?;
+        let p = self.machine_prices(r, m, u)?;
+        lines.push(self.compute_line(r, &p));
+        if let Some(ram) = self.ram_line(r, m, &p) {
+            lines.push(ram);
+        }
+        if let Some(rootfs) = self.rootfs_line(r, m, u, &p) {
+            lines.push(rootfs);
+        }
+        self.transfer_lines(r, u, &p, lines);
+        Ok(())
+    }
+
+    /// The rows that price a Machine and the hours it is started.
+    fn machine_prices(
+        &self,
+        r: &Resource,
+        m: &MachineSpec,
+        u: &Usage,
+    ) -> Result<MachinePrices<'_>, CostError> {
         let region = self.table.region(&m.region).map_err(|e| lookup(r, e))?;
-        let named = self.table.preset(&m.size).map_err(|e| lookup(r, e))?;
-        // Fly bills the guest it runs: if the guest's CPUs differ from the named preset,
-        // price the preset that matches the guest.
-        let preset = if named.cpu_kind == m.guest.cpu_kind && named.cpus == m.guest.cpus {
-            named
-        } else {
-            self.table
-                .preset_for(m.guest.cpu_kind, m.guest.cpus)
-                .ok_or_else(|| CostError {
-                    address: r.address.clone(),
-                    message: format!(
-                        "no preset in pricing {} has {} {} vCPUs (size `{}`)",
-                        self.table.version(),
-                        m.guest.cpus,
-                        m.guest.cpu_kind.as_str(),
-                        m.size
-                    ),
-                    hint: "use a preset size listed by `flotilla pricing show`".into(),
-                })?
-        };
+        let preset = self.billed_preset(r, m)?;
         let mem = self
             .table
             .memory(preset.cpu_kind)
@@ -803,41 +817,50 @@ impl<'a> Pricer<'a> {
             .table
             .bandwidth(region.group)
             .map_err(|e| lookup(r, e))?;
-        let mult = region.compute_multiplier;
-        let hpm = hours_per_month();
-
-        let always_on = m.idle.mode == IdleMode::Off || m.index < m.idle.min_running;
-        let active = u.active_hours_per_day;
-        let started = if always_on {
-            hpm
-        } else {
-            active * Decimal::from(30)
-        };
-        let idle_note = if m.idle.mode == IdleMode::Off {
-            "idle: off, so started all 720 h".to_string()
-        } else if always_on {
-            format!(
-                "idle: {} but Machine index {} < min_running {}, so started all 720 h",
-                m.idle.mode.as_str(),
-                m.index,
-                m.idle.min_running
-            )
-        } else {
-            format!(
-                "idle: {}, started {} h/day x 30 days = {} h of 720 (usage.active_hours_per_day)",
-                m.idle.mode.as_str(),
-                shown(active),
-                shown(started)
-            )
-        };
+        let (started, idle_note) = started_hours(m, u);
         let region_note = format!(
             "region {} compute multiplier {} ({})",
             region.region,
             region.compute_multiplier,
             region.prov.status.as_str()
         );
+        Ok(MachinePrices {
+            region,
+            preset,
+            mem,
+            bw,
+            started,
+            idle_note,
+            region_note,
+        })
+    }
 
-        // Compute: preset price x multiplier x started / 720.
+    /// Fly bills the guest it runs: if the guest's CPUs differ from the named preset,
+    /// the preset that matches the guest.
+    fn billed_preset(&self, r: &Resource, m: &MachineSpec) -> Result<&ComputeRow, CostError> {
+        let named = self.table.preset(&m.size).map_err(|e| lookup(r, e))?;
+        if named.cpu_kind == m.guest.cpu_kind && named.cpus == m.guest.cpus {
+            return Ok(named);
+        }
+        self.table
+            .preset_for(m.guest.cpu_kind, m.guest.cpus)
+            .ok_or_else(|| CostError {
+                address: r.address.clone(),
+                message: format!(
+                    "no preset in pricing {} has {} {} vCPUs (size `{}`)",
+                    self.table.version(),
+                    m.guest.cpus,
+                    m.guest.cpu_kind.as_str(),
+                    m.size
+                ),
+                hint: "use a preset size listed by `flotilla pricing show`".into(),
+            })
+    }
+
+    /// Compute: preset price x multiplier x started / 720.
+    fn compute_line(&self, r: &Resource, p: &MachinePrices<'_>) -> LineItem {
+        let (preset, region, hpm) = (p.preset, p.region, hours_per_month());
+        let mult = region.compute_multiplier;
         let mut compute = self.line(
             r,
             Item::Compute,
@@ -846,77 +869,101 @@ impl<'a> Pricer<'a> {
                 preset.preset,
                 preset.base_memory_mb,
                 region.region,
-                shown(started)
+                shown(p.started)
             ),
-            (started, "h"),
+            (p.started, "h"),
             (
                 preset.price_per_30d * mult / hpm,
-                preset.price_per_30d * mult * started / hpm,
+                preset.price_per_30d * mult * p.started / hpm,
             ),
         );
         compute.region = Some(region.region.clone());
         compute.cpu_kind = Some(preset.cpu_kind);
         compute.sources = vec![preset.source_ref(), region.source_ref()];
-        compute.assumptions = vec![idle_note.clone(), region_note.clone()];
-        lines.push(compute);
+        compute.assumptions = vec![p.idle_note.clone(), p.region_note.clone()];
+        compute
+    }
 
-        // Additional RAM beyond the preset, per GB-hour started.
+    /// Additional RAM beyond the preset, per GB-hour started.
+    fn ram_line(&self, r: &Resource, m: &MachineSpec, p: &MachinePrices<'_>) -> Option<LineItem> {
+        let (preset, region, hpm) = (p.preset, p.region, hours_per_month());
+        let mult = region.compute_multiplier;
         let extra_mb = m.guest.memory_mb.saturating_sub(preset.base_memory_mb);
-        if extra_mb > 0 {
-            let extra_gb = Decimal::from(extra_mb) / Decimal::from(1024);
-            let mut ram = self.line(
-                r,
-                Item::Ram,
-                format!(
-                    "additional RAM {} GB ({} MB - {} MB) in {}, started {} h",
-                    shown(extra_gb),
-                    m.guest.memory_mb,
-                    preset.base_memory_mb,
-                    region.region,
-                    shown(started)
-                ),
-                (extra_gb * started, "GB-h"),
-                (
-                    mem.price_per_gb_30d * mult / hpm,
-                    mem.price_per_gb_30d * extra_gb * mult * started / hpm,
-                ),
-            );
-            ram.region = Some(region.region.clone());
-            ram.cpu_kind = Some(preset.cpu_kind);
-            ram.sources = vec![mem.source_ref(), region.source_ref()];
-            ram.assumptions = vec![idle_note, region_note];
-            lines.push(ram);
+        if extra_mb == 0 {
+            return None;
         }
+        let extra_gb = Decimal::from(extra_mb) / Decimal::from(1024);
+        let mut ram = self.line(
+            r,
+            Item::Ram,
+            format!(
+                "additional RAM {} GB ({} MB - {} MB) in {}, started {} h",
+                shown(extra_gb),
+                m.guest.memory_mb,
+                preset.base_memory_mb,
+                region.region,
+                shown(p.started)
+            ),
+            (extra_gb * p.started, "GB-h"),
+            (
+                p.mem.price_per_gb_30d * mult / hpm,
+                p.mem.price_per_gb_30d * extra_gb * mult * p.started / hpm,
+            ),
+        );
+        ram.region = Some(region.region.clone());
+        ram.cpu_kind = Some(preset.cpu_kind);
+        ram.sources = vec![p.mem.source_ref(), region.source_ref()];
+        ram.assumptions = vec![p.idle_note.clone(), p.region_note.clone()];
+        Some(ram)
+    }
 
-        // Rootfs storage for the hours not started.
-        let stopped = hpm - started;
-        if stopped > Decimal::ZERO && u.rootfs_gb > Decimal::ZERO {
-            let row = &self.table.storage.rootfs;
-            let mut rootfs = self.line(
-                r,
-                Item::Rootfs,
-                format!(
-                    "rootfs {} GB while {} for {} h",
-                    u.rootfs_gb.normalize(),
-                    if m.idle.mode == IdleMode::Suspend {
-                        "suspended"
-                    } else {
-                        "stopped"
-                    },
-                    shown(stopped)
-                ),
-                (u.rootfs_gb * stopped, "GB-h"),
-                (row.price / hpm, row.price * u.rootfs_gb * stopped / hpm),
-            );
-            rootfs.sources = vec![row.source_ref()];
-            rootfs.assumptions = vec![format!(
-                "rootfs {} GB (usage.rootfs_gb), charged for the hours not started",
-                u.rootfs_gb.normalize()
-            )];
-            lines.push(rootfs);
+    /// Rootfs storage for the hours not started.
+    fn rootfs_line(
+        &self,
+        r: &Resource,
+        m: &MachineSpec,
+        u: &Usage,
+        p: &MachinePrices<'_>,
+    ) -> Option<LineItem> {
+        let hpm = hours_per_month();
+        let stopped = hpm - p.started;
+        if stopped <= Decimal::ZERO || u.rootfs_gb <= Decimal::ZERO {
+            return None;
         }
+        let row = &self.table.storage.rootfs;
+        let mut rootfs = self.line(
+            r,
+            Item::Rootfs,
+            format!(
+                "rootfs {} GB while {} for {} h",
+                u.rootfs_gb.normalize(),
+                if m.idle.mode == IdleMode::Suspend {
+                    "suspended"
+                } else {
+                    "stopped"
+                },
+                shown(stopped)
+            ),
+            (u.rootfs_gb * stopped, "GB-h"),
+            (row.price / hpm, row.price * u.rootfs_gb * stopped / hpm),
+        );
+        rootfs.sources = vec![row.source_ref()];
+        rootfs.assumptions = vec![format!(
+            "rootfs {} GB (usage.rootfs_gb), charged for the hours not started",
+            u.rootfs_gb.normalize()
+        )];
+        Some(rootfs)
+    }
 
-        // Data transfer by the region's bandwidth group.
+    /// Data transfer by the region's bandwidth group.
+    fn transfer_lines(
+        &self,
+        r: &Resource,
+        u: &Usage,
+        p: &MachinePrices<'_>,
+        lines: &mut Vec<LineItem>,
+    ) {
+        let (region, bw) = (p.region, p.bw);
         let transfers = [
             (
                 Item::Egress,
@@ -934,28 +981,28 @@ impl<'a> Pricer<'a> {
             ),
         ];
         for (item, gb, price, what, field) in transfers {
-            if gb > Decimal::ZERO {
-                let mut l = self.line(
-                    r,
-                    item,
-                    format!(
-                        "{what}, {} GB from {} ({})",
-                        gb.normalize(),
-                        region.region,
-                        region.group.code()
-                    ),
-                    (gb, "GB"),
-                    (price, gb * price),
-                );
-                l.region = Some(region.region.clone());
-                // The rate is the bandwidth group's; the region row only names the group,
-                // and its compute multiplier does not apply.
-                l.sources = vec![bw.source_ref()];
-                l.assumptions = vec![format!("{} GB per month ({field})", gb.normalize())];
-                lines.push(l);
+            if gb <= Decimal::ZERO {
+                continue;
             }
+            let mut l = self.line(
+                r,
+                item,
+                format!(
+                    "{what}, {} GB from {} ({})",
+                    gb.normalize(),
+                    region.region,
+                    region.group.code()
+                ),
+                (gb, "GB"),
+                (price, gb * price),
+            );
+            l.region = Some(region.region.clone());
+            // The rate is the bandwidth group's; the region row only names the group,
+            // and its compute multiplier does not apply.
+            l.sources = vec![bw.source_ref()];
+            l.assumptions = vec![format!("{} GB per month ({field})", gb.normalize())];
+            lines.push(l);
         }
-        Ok(())
     }
 
     fn volume(
@@ -1066,10 +1113,6 @@ impl<'a> Pricer<'a> {
         u: &Usage,
         lines: &mut Vec<LineItem>,
     ) -> Result<(), CostError> {
-        if self.networked.contains(a.name.as_str()) {
-            // Priced from its declared addresses and certificates (`network_line`).
-            return Ok(());
-        }
         let net = &self.table.network;
         let items = [
             (
@@ -1098,7 +1141,8 @@ impl<'a> Pricer<'a> {
             ),
         ];
         for (item, count, row, (one, many), field) in items {
-            if count == 0 {
+            // What the app declares is priced from the declarations (`network_line`).
+            if count == 0 || self.declares(&a.name, item) {
                 continue;
             }
             let q = Decimal::from(count);
@@ -1129,6 +1173,17 @@ impl<'a> Pricer<'a> {
 }
 
 impl Pricer<'_> {
+    /// Whether `app` declares what `item` prices (IP addresses for a dedicated IPv4,
+    /// certificates for either kind of certificate), so that the usage assumption for
+    /// it does not apply.
+    fn declares(&self, app: &str, item: Item) -> bool {
+        match item {
+            Item::DedicatedIpv4 => self.with_ips.contains(app),
+            Item::Certificate | Item::WildcardCertificate => self.with_certs.contains(app),
+            _ => false,
+        }
+    }
+
     /// The line of a declared IP address (dedicated IPv4 only: the others are free) or
     /// certificate (single-hostname or wildcard).
     fn network_line(&self, r: &Resource, lines: &mut Vec<LineItem>) {
@@ -1189,6 +1244,48 @@ fn with_identity(t: &LineItem, r: &Resource) -> LineItem {
         sources: t.sources.clone(),
         assumptions: t.assumptions.clone(),
     }
+}
+
+/// The price rows a Machine is billed by, the hours it is started and the notes that
+/// explain both.
+struct MachinePrices<'t> {
+    region: &'t RegionRow,
+    preset: &'t ComputeRow,
+    mem: &'t MemoryRow,
+    bw: &'t BandwidthRow,
+    started: Decimal,
+    idle_note: String,
+    region_note: String,
+}
+
+/// The hours a Machine is started in a month, and the note that says why.
+fn started_hours(m: &MachineSpec, u: &Usage) -> (Decimal, String) {
+    let hpm = hours_per_month();
+    let always_on = m.idle.mode == IdleMode::Off || m.index < m.idle.min_running;
+    let active = u.active_hours_per_day;
+    let started = if always_on {
+        hpm
+    } else {
+        active * Decimal::from(30)
+    };
+    let idle_note = if m.idle.mode == IdleMode::Off {
+        "idle: off, so started all 720 h".to_string()
+    } else if always_on {
+        format!(
+            "idle: {} but Machine index {} < min_running {}, so started all 720 h",
+            m.idle.mode.as_str(),
+            m.index,
+            m.idle.min_running
+        )
+    } else {
+        format!(
+            "idle: {}, started {} h/day x 30 days = {} h of 720 (usage.active_hours_per_day)",
+            m.idle.mode.as_str(),
+            shown(active),
+            shown(started)
+        )
+    };
+    (started, idle_note)
 }
 
 /// A quantity in a description: at most 4 decimals, no trailing zeros (`0.1667`, not

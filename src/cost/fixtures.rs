@@ -116,6 +116,7 @@ pub fn volume(
             machine: Some(Address::machine(&owner, 0)),
             attached_machine_id: None,
             aliases: Vec::new(),
+            restore_from: None,
         }),
     }
 }

@@ -21,6 +21,7 @@ pub mod display;
 mod engine;
 #[doc(hidden)]
 pub mod fixtures;
+pub mod job;
 mod plan;
 pub mod render;
 mod reserve;
@@ -39,8 +40,12 @@ use crate::pricing::{Citation, PriceTable, SourceRef};
 use crate::resource::{Address, Resource, ResourceSet, Usage};
 
 pub use advice::BlockAdvice;
-pub use allowance::PlanNote;
-pub use budget::{Budget, BudgetError, IncreaseLimit, Verdict, check_budget};
+pub use allowance::{
+    Coverable, PlanEffect, PlanNote, free_value_cap, plan_applies, plan_effect, plan_problem,
+};
+pub use budget::{
+    Budget, BudgetError, IncreaseLimit, PlanGuardrails, Verdict, check_budget, check_plan,
+};
 pub use delta::{Change, ChangeStatus, CostDelta, delta};
 pub use engine::{FLEET_LOCK_ROOTFS_GB, Pricer, Summary};
 pub use plan::{FleetLock, annotate_plan, annotate_plan_with};

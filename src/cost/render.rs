@@ -15,7 +15,9 @@ use super::display::Shown;
 use super::{
     Change, ChangeStatus, CostDelta, CostReport, LineItem, ORG, SHARED, UsageRate, Verdict,
 };
-use crate::money::{Usd, fmt_delta, fmt_percent, fmt_rate, fmt_usd, json_decimal, json_usd};
+use crate::money::{
+    Usd, fmt_delta, fmt_percent, fmt_rate, fmt_usd, json_decimal, json_usd, shown_delta,
+};
 use crate::pricing::SourceRef;
 use crate::pricing::render::{md_table, text_table};
 use crate::resource::natural_cmp;
@@ -101,7 +103,7 @@ fn change_rows(changes: &[Change], limit: usize) -> Vec<Vec<String>> {
                 c.key.clone(),
                 fmt_usd(c.before),
                 fmt_usd(c.after),
-                fmt_delta(c.delta),
+                fmt_delta(shown_delta(c.before, c.after)),
                 status_word(c.status).to_string(),
             ]
         })
@@ -136,7 +138,7 @@ fn delta_headline(d: &CostDelta) -> String {
         "{} → {} per month ({}{})",
         fmt_usd(d.base_total),
         fmt_usd(d.head_total),
-        fmt_delta(d.delta),
+        fmt_delta(shown_delta(d.base_total, d.head_total)),
         d.percent
             .map(|p| format!(", {}", fmt_percent(p)))
             .unwrap_or_default()

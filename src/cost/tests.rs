@@ -343,6 +343,42 @@ fn app_addresses_and_certificates_with_free_allowance() {
     assert_eq!(r.total, d("9.2"));
 }
 
+/// A certificate resource of tenant `t0`'s app.
+fn cert_of_t0(hostname: &str) -> Resource {
+    let owner = crate::resource::Owner::Tenant("t0");
+    Resource {
+        address: crate::resource::Address::certificate(&owner, hostname),
+        tenant: Some("t0".into()),
+        app: "app-t0".into(),
+        prevent_destroy: false,
+        id: None,
+        usage: None,
+        spec: crate::resource::Spec::Certificate(crate::resource::CertSpec {
+            hostname: hostname.into(),
+            status: None,
+        }),
+    }
+}
+
+#[test]
+fn declared_certificates_replace_only_the_certificate_assumptions() {
+    let u = Usage {
+        dedicated_ipv4: 1,
+        certificates: 4,
+        ..Usage::default()
+    };
+    // The app declares one hostname and no `ips`: the certificate is priced from the
+    // declaration, the dedicated IPv4 still from `usage.dedicated_ipv4`.
+    let r = report(NOW, vec![app("t0", Some(u)), cert_of_t0("t0.example.com")]);
+    assert_eq!(r.by_item["dedicated_ipv4"], d("2"));
+    assert_eq!(r.by_item["certificate"], d("0.1"));
+    let keys: Vec<&str> = r.usage_rates.iter().map(|u| u.usage_key).collect();
+    assert!(
+        !keys.contains(&"usage.certificates") && !keys.contains(&"usage.wildcard_certificates"),
+        "{keys:?}"
+    );
+}
+
 #[test]
 fn backup_policy_controls_snapshots() {
     let m = |retention, on| {

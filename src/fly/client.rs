@@ -381,157 +381,182 @@ impl Client {
     ) -> Result<(u16, Vec<u8>), ApiError> {
         let inner = &self.inner;
         let url = format!("{}/v1{path}", inner.cfg.base_url);
-        let m = method.to_string();
-        let mut attempt = 0u32;
-        let mut connect_failures = 0u32;
-        let first = std::time::Instant::now();
+        let mut tries = Tries {
+            method: method.to_string(),
+            path,
+            act,
+            id,
+            repeat,
+            attempt: 0,
+            connect_failures: 0,
+            first: std::time::Instant::now(),
+        };
         loop {
             inner.limiter.acquire(act, id).await;
-            inner.stats.requests.fetch_add(1, Ordering::Relaxed);
-            if !act.is_read() {
-                inner.stats.mutating.fetch_add(1, Ordering::Relaxed);
-            }
-            let mut req = inner
-                .http
-                .request(method.clone(), &url)
-                .header(AUTHORIZATION, inner.auth.clone());
-            if !headers.is_empty() {
-                let mut hm = HeaderMap::new();
-                for (k, v) in headers {
-                    if let Ok(mut hv) = HeaderValue::from_str(v) {
-                        hv.set_sensitive(true);
-                        hm.insert(*k, hv);
-                    }
-                }
-                req = req.headers(hm);
-            }
-            if let Some(t) = timeout {
-                req = req.timeout(t);
-            }
-            if let Some(b) = body {
-                req = req.json(b);
-            }
+            self.count_request(act);
+            let req = self.request(method.clone(), &url, body, headers, timeout);
             let started = std::time::Instant::now();
-            let result = req.send().await;
-            let outcome: Result<(u16, Vec<u8>, Option<f64>), reqwest::Error> = match result {
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    if !act.is_read() {
-                        super::request_ids::note(resp.headers());
-                    }
-                    let retry_after = resp
-                        .headers()
-                        .get(RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<f64>().ok());
-                    match resp.bytes().await {
-                        Ok(body) => Ok((status, body.to_vec(), retry_after)),
-                        Err(e) => Err(e),
-                    }
-                }
-                Err(e) => Err(e),
-            };
+            let outcome = send(req, act).await;
             if inner.cfg.debug {
-                let what = match &outcome {
-                    Ok((s, _, _)) => s.to_string(),
-                    Err(e) => format!("error: {}", describe(e)),
-                };
-                eprintln!(
-                    "[http] {m} {path} → {what} ({} ms)",
-                    started.elapsed().as_millis()
-                );
+                debug_line(&tries, &outcome, started);
             }
-            let retries_left = attempt < inner.cfg.max_retries;
-            match outcome {
-                Ok((429, _, retry_after)) if retries_left => {
-                    inner.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
-                    inner.stats.retries.fetch_add(1, Ordering::Relaxed);
-                    // Retry-After is in API seconds (whole ones, rounded up); a
-                    // time-scaled simulator runs them faster.
-                    let wait = retry_after
-                        .filter(|s| s.is_finite() && *s >= 0.0)
-                        .map(|s| {
-                            Duration::from_secs_f64(s.min(86_400.0)).div_f64(self.time_scale())
-                        })
-                        .unwrap_or_else(|| self.backoff(attempt));
-                    inner.limiter.penalize(act, id, wait);
-                    let jitter = self.backoff(0) / 4;
-                    tokio::time::sleep(wait + jitter).await;
-                }
-                Ok((status @ 500..=599, text, _)) => {
-                    if repeat == Repeat::Once {
-                        inner.stats.unknown_outcomes.fetch_add(1, Ordering::Relaxed);
-                        return Err(ApiError::Unknown {
-                            method: m,
-                            path: path.to_string(),
-                            cause: format!(
-                                "{status}: {}",
-                                truncate(&String::from_utf8_lossy(&text), 200)
-                            ),
-                        });
-                    }
-                    if !retries_left {
-                        return Err(ApiError::Status {
-                            method: m,
-                            path: path.to_string(),
-                            status,
-                            body: String::from_utf8_lossy(&text).into_owned(),
-                        });
-                    }
-                    inner.stats.retries.fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(self.backoff(attempt)).await;
-                }
-                Ok((status, text, _)) if status >= 400 => {
-                    if status == 429 {
-                        inner.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
-                    }
-                    return Err(ApiError::Status {
-                        method: m,
-                        path: path.to_string(),
-                        status,
-                        body: String::from_utf8_lossy(&text).into_owned(),
-                    });
-                }
-                Ok((status, text, _)) => return Ok((status, text)),
-                Err(e) => {
-                    // Refused connections never reached the server; anything else may have.
-                    let sent = !e.is_connect();
-                    if sent && repeat == Repeat::Once {
-                        inner.stats.unknown_outcomes.fetch_add(1, Ordering::Relaxed);
-                        return Err(ApiError::Unknown {
-                            method: m,
-                            path: path.to_string(),
-                            cause: describe(&e),
-                        });
-                    }
-                    if e.is_connect() {
-                        connect_failures += 1;
-                        if connect_failures > CONNECT_RETRIES {
-                            return Err(ApiError::Transport {
-                                method: m,
-                                path: path.to_string(),
-                                cause: format!(
-                                    "the API at {} is unreachable ({}; {connect_failures} attempts in {:.1} s)",
-                                    inner.cfg.base_url,
-                                    describe(&e),
-                                    first.elapsed().as_secs_f64()
-                                ),
-                            });
-                        }
-                    }
-                    if !retries_left {
-                        return Err(ApiError::Transport {
-                            method: m,
-                            path: path.to_string(),
-                            cause: describe(&e),
-                        });
-                    }
-                    inner.stats.retries.fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(self.backoff(attempt)).await;
-                }
+            match self.next_step(&mut tries, outcome) {
+                Next::Retry(wait) => tokio::time::sleep(wait).await,
+                Next::Done(result) => return result,
             }
-            attempt += 1;
+            tries.attempt += 1;
         }
+    }
+
+    fn count_request(&self, act: Act) {
+        let stats = &self.inner.stats;
+        stats.requests.fetch_add(1, Ordering::Relaxed);
+        if !act.is_read() {
+            stats.mutating.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// One attempt's request: the token, the extra (sensitive) headers, the timeout and
+    /// the JSON body.
+    fn request(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+        headers: &[(&'static str, &str)],
+        timeout: Option<Duration>,
+    ) -> reqwest::RequestBuilder {
+        let inner = &self.inner;
+        let mut req = inner
+            .http
+            .request(method, url)
+            .header(AUTHORIZATION, inner.auth.clone());
+        if !headers.is_empty() {
+            let mut hm = HeaderMap::new();
+            for (k, v) in headers {
+                if let Ok(mut hv) = HeaderValue::from_str(v) {
+                    hv.set_sensitive(true);
+                    hm.insert(*k, hv);
+                }
+            }
+            req = req.headers(hm);
+        }
+        if let Some(t) = timeout {
+            req = req.timeout(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        req
+    }
+
+    /// What an attempt's outcome means: a retry after some wait, or the call's result.
+    fn next_step(&self, tries: &mut Tries<'_>, outcome: Outcome) -> Next {
+        let stats = &self.inner.stats;
+        let retries_left = tries.attempt < self.inner.cfg.max_retries;
+        match outcome {
+            Ok((429, _, retry_after)) if retries_left => {
+                Next::Retry(self.after_rate_limit(tries, retry_after))
+            }
+            Ok((status @ 500..=599, text, _)) => {
+                self.after_server_error(tries, status, &text, retries_left)
+            }
+            Ok((status, text, _)) if status >= 400 => {
+                if status == 429 {
+                    stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                }
+                Next::Done(Err(tries.status_error(status, &text)))
+            }
+            Ok((status, text, _)) => Next::Done(Ok((status, text))),
+            Err(e) => self.after_transport_error(tries, &e, retries_left),
+        }
+    }
+
+    /// A 429 with retries left: the server's Retry-After (whole API seconds, which a
+    /// time-scaled simulator runs faster) or a backoff, also applied to the client's
+    /// bucket, plus some jitter.
+    fn after_rate_limit(&self, tries: &Tries<'_>, retry_after: Option<f64>) -> Duration {
+        let inner = &self.inner;
+        inner.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+        inner.stats.retries.fetch_add(1, Ordering::Relaxed);
+        let wait = retry_after
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(|s| Duration::from_secs_f64(s.min(86_400.0)).div_f64(self.time_scale()))
+            .unwrap_or_else(|| self.backoff(tries.attempt));
+        inner.limiter.penalize(tries.act, tries.id, wait);
+        let jitter = self.backoff(0) / 4;
+        wait + jitter
+    }
+
+    /// A 5xx: a create's outcome is unknown; anything else is retried while retries
+    /// are left.
+    fn after_server_error(
+        &self,
+        tries: &Tries<'_>,
+        status: u16,
+        text: &[u8],
+        retries_left: bool,
+    ) -> Next {
+        let stats = &self.inner.stats;
+        if tries.repeat == Repeat::Once {
+            stats.unknown_outcomes.fetch_add(1, Ordering::Relaxed);
+            return Next::Done(Err(ApiError::Unknown {
+                method: tries.method.clone(),
+                path: tries.path.to_string(),
+                cause: format!(
+                    "{status}: {}",
+                    truncate(&String::from_utf8_lossy(text), 200)
+                ),
+            }));
+        }
+        if !retries_left {
+            return Next::Done(Err(tries.status_error(status, text)));
+        }
+        stats.retries.fetch_add(1, Ordering::Relaxed);
+        Next::Retry(self.backoff(tries.attempt))
+    }
+
+    /// A transport error. Refused connections never reached the server and are retried
+    /// [`CONNECT_RETRIES`] times; anything else may have reached it, so a create's
+    /// outcome is unknown.
+    fn after_transport_error(
+        &self,
+        tries: &mut Tries<'_>,
+        e: &reqwest::Error,
+        retries_left: bool,
+    ) -> Next {
+        let inner = &self.inner;
+        let transport = |cause: String| ApiError::Transport {
+            method: tries.method.clone(),
+            path: tries.path.to_string(),
+            cause,
+        };
+        let sent = !e.is_connect();
+        if sent && tries.repeat == Repeat::Once {
+            inner.stats.unknown_outcomes.fetch_add(1, Ordering::Relaxed);
+            return Next::Done(Err(ApiError::Unknown {
+                method: tries.method.clone(),
+                path: tries.path.to_string(),
+                cause: describe(e),
+            }));
+        }
+        if e.is_connect() {
+            tries.connect_failures += 1;
+            if tries.connect_failures > CONNECT_RETRIES {
+                return Next::Done(Err(transport(format!(
+                    "the API at {} is unreachable ({}; {} attempts in {:.1} s)",
+                    inner.cfg.base_url,
+                    describe(e),
+                    tries.connect_failures,
+                    tries.first.elapsed().as_secs_f64()
+                ))));
+            }
+        }
+        if !retries_left {
+            return Next::Done(Err(transport(describe(e))));
+        }
+        inner.stats.retries.fetch_add(1, Ordering::Relaxed);
+        Next::Retry(self.backoff(tries.attempt))
     }
 
     /// A GET (safe to repeat).
@@ -1105,6 +1130,71 @@ const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'~');
 
+/// One attempt's outcome: status, body and Retry-After seconds, or a transport error.
+type Outcome = Result<(u16, Vec<u8>, Option<f64>), reqwest::Error>;
+
+/// A call's identity and its attempts so far.
+struct Tries<'a> {
+    method: String,
+    path: &'a str,
+    act: Act,
+    id: &'a str,
+    repeat: Repeat,
+    attempt: u32,
+    connect_failures: u32,
+    first: std::time::Instant,
+}
+
+impl Tries<'_> {
+    fn status_error(&self, status: u16, text: &[u8]) -> ApiError {
+        ApiError::Status {
+            method: self.method.clone(),
+            path: self.path.to_string(),
+            status,
+            body: String::from_utf8_lossy(text).into_owned(),
+        }
+    }
+}
+
+/// What a call does after an attempt.
+enum Next {
+    /// Waits this long, then tries again.
+    Retry(Duration),
+    /// Returns this.
+    Done(Result<(u16, Vec<u8>), ApiError>),
+}
+
+/// Sends one attempt and reads its whole body; a write's response also notes its
+/// request id.
+async fn send(req: reqwest::RequestBuilder, act: Act) -> Outcome {
+    let resp = req.send().await?;
+    let status = resp.status().as_u16();
+    if !act.is_read() {
+        super::request_ids::note(resp.headers());
+    }
+    let retry_after = resp
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    let body = resp.bytes().await?;
+    Ok((status, body.to_vec(), retry_after))
+}
+
+/// `--debug`: one line per attempt, with its status or error and its duration.
+fn debug_line(tries: &Tries<'_>, outcome: &Outcome, started: std::time::Instant) {
+    let what = match outcome {
+        Ok((s, _, _)) => s.to_string(),
+        Err(e) => format!("error: {}", describe(e)),
+    };
+    eprintln!(
+        "[http] {} {} → {what} ({} ms)",
+        tries.method,
+        tries.path,
+        started.elapsed().as_millis()
+    );
+}
+
 /// Percent-encodes a path or query component.
 fn enc(s: &str) -> String {
     utf8_percent_encode(s, COMPONENT).to_string()
@@ -1130,6 +1220,8 @@ fn describe(e: &reqwest::Error) -> String {
 }
 
 /// IP assignments and certificates (`client/network.rs`).
+mod job;
+pub use job::JobStatus;
 mod network;
 
 #[cfg(test)]

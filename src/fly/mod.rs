@@ -8,3 +8,4 @@ pub mod convert;
 pub mod observe;
 pub mod ratelimit;
 pub mod request_ids;
+pub mod steps;

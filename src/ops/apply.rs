@@ -547,6 +547,9 @@ pub struct Report {
     pub journal: PathBuf,
     /// Problems after the operations ran (e.g. the journal's last record).
     pub diagnostics: Diagnostics,
+    /// When the apply changed IP addresses or certificates: the hostnames it created
+    /// or whose certificate is not issued, with their DNS records (else empty).
+    pub dns: Vec<crate::ops::dns::HostDns>,
 }
 
 impl Report {
@@ -592,6 +595,7 @@ impl Prepared {
                     summary: Summary::default(),
                     journal: PathBuf::new(),
                     diagnostics: Diagnostics::new(),
+                    dns: Vec::new(),
                 });
             }
         };
@@ -615,6 +619,13 @@ impl Prepared {
         let summary = self
             .session
             .block_on(self.run_ops(ops, values, journal, &journal_path));
+        let dns = match self.session.block_on(self.dns_after()) {
+            Ok(d) => d,
+            Err(d) => {
+                diagnostics.push(d);
+                Vec::new()
+            }
+        };
         diagnostics.extend(self.session.block_on(self.unmark_removals(&removed)));
         if let Some(e) = journal_failure.get() {
             diagnostics.extend(self.release_lock());
@@ -628,7 +639,38 @@ impl Prepared {
             summary,
             journal: journal_path,
             diagnostics,
+            dns,
         })
+    }
+
+    /// After a plan that changed IP addresses or certificates: the hostnames it created
+    /// and those whose certificate is not issued, read back with their DNS records.
+    async fn dns_after(&self) -> Result<Vec<crate::ops::dns::HostDns>, Diagnostic> {
+        use crate::resource::Kind;
+        let networking = |c: &&crate::plan::Change| matches!(c.kind, Kind::Ip | Kind::Certificate);
+        if !self.plan.actionable().any(|c| networking(&c)) {
+            return Ok(Vec::new());
+        }
+        let created: std::collections::HashSet<&crate::resource::Address> = self
+            .plan
+            .actionable()
+            .filter(|c| c.kind == Kind::Certificate && c.action == crate::plan::Action::Create)
+            .map(|c| &c.address)
+            .collect();
+        let declared = crate::ops::dns::declared(&self.narrowed, &[]);
+        let client = &self.session.target().client;
+        let hosts = crate::ops::dns::read(client, &declared)
+            .await
+            .map_err(|e| {
+                Diagnostic::warning(format!("cannot read the hostnames' DNS records back: {e}"))
+                    .hint("`flotilla dns SPEC` lists them")
+            })?;
+        Ok(hosts
+            .into_iter()
+            .filter(|h| {
+                created.contains(&h.address) || h.status != crate::ops::dns::HostStatus::Issued
+            })
+            .collect())
     }
 
     async fn run_ops(

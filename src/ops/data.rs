@@ -49,6 +49,25 @@ pub struct TenantVolume {
     pub machine: Option<String>,
 }
 
+#[cfg(test)]
+impl TenantVolume {
+    /// A tenant's `data` volume in `ams`, attached to Machine `m1` (rendering tests).
+    pub fn sample(tenant: &str) -> TenantVolume {
+        TenantVolume {
+            tenant: tenant.into(),
+            address: format!("tenant.{tenant}.volume.data[0]")
+                .parse()
+                .unwrap_or_else(|e| panic!("{e}")),
+            app: format!("jarvis-{tenant}"),
+            id: format!("vol_{tenant}"),
+            name: "data".into(),
+            region: "ams".into(),
+            size_gb: 3,
+            machine: Some("m1".into()),
+        }
+    }
+}
+
 /// One snapshot as Fly lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SnapshotRow {

@@ -1,5 +1,5 @@
 //! The operations behind each command, as library calls: `validate`, `plan`, `apply`,
-//! `cost`, `pricing`, `graph`, `whatif`, `sim`, `unlock`, `schema` and `snapshot` (also
+//! `cost`, `pricing`, `graph`, `whatif`, `sim`, `unlock`, `schema`, `status`, `comment` and `snapshot` (also
 //! `snapshots`, sharing [`data`]), plus [`target`] (where the observed
 //! state comes from).
 //!
@@ -14,16 +14,21 @@
 //! plan) time, through [`target::secret_from_env`].
 
 pub mod apply;
+pub mod backup;
+pub mod comment;
 pub mod cost;
 pub mod data;
+pub mod dns;
 mod error;
 pub mod graph;
+pub mod import;
 pub mod plan;
 pub mod pricing;
 pub mod restore;
 pub mod schema;
 pub mod sim;
 pub mod snapshot;
+pub mod status;
 pub mod target;
 pub mod unlock;
 pub mod validate;

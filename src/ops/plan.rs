@@ -9,8 +9,8 @@ use crate::diag::{Diagnostic, Diagnostics};
 use crate::ops::pricing::PricingOptions;
 use crate::ops::target::{Session, TargetOptions, fingerprint_keying, secret_values};
 use crate::ops::{Error, check_tenants_observed, load_spec_checked};
-use crate::plan::Plan;
 use crate::plan::saved::{PlanDocument, PlanKey, PlanMeta};
+use crate::plan::{Action, Plan};
 use crate::resource::{Address, Desired};
 use crate::secret_files::FilePolicy;
 use crate::secrets::{FingerprintKey, Keying, SecretValues};
@@ -47,6 +47,9 @@ pub struct Options {
     /// A usage file overriding the spec's usage assumptions for the plan's costs
     /// (`--usage FILE`, see [`crate::cost::usage_file`]).
     pub usage: Option<PathBuf>,
+    /// `--max-monthly`, `--max-increase` (over the current fleet) and `--deny-destroy`:
+    /// checked after planning; an exceeded guardrail is in [`Outcome::verdict`].
+    pub guardrails: crate::cost::PlanGuardrails,
 }
 
 /// Where the observed state came from.
@@ -86,6 +89,8 @@ pub struct Outcome {
     pub spec_warnings: Diagnostics,
     /// Warnings of planning (secret values, prices), and errors that did not stop it.
     pub diagnostics: Diagnostics,
+    /// Set when guardrails were given.
+    pub verdict: Option<crate::cost::Verdict>,
 }
 
 impl Outcome {
@@ -97,6 +102,39 @@ impl Outcome {
     pub fn has_changes(&self) -> bool {
         self.document.summary.changes() > 0
     }
+
+    /// The reason, when a guardrail was exceeded.
+    pub fn exceeded(&self) -> Option<&str> {
+        match &self.verdict {
+            Some(crate::cost::Verdict::Exceeded { reason }) => Some(reason),
+            _ => None,
+        }
+    }
+}
+
+/// The plan's verdict under `guards` (none without guardrails): the cost limits against
+/// the fleet's cost before and after the plan, `--deny-destroy` against its deletes and
+/// replaces.
+pub fn check_guardrails(
+    guards: &crate::cost::PlanGuardrails,
+    plan: &PlanDocument,
+) -> Result<Option<crate::cost::Verdict>, Error> {
+    if guards.is_empty() {
+        return Ok(None);
+    }
+    let costs = plan
+        .cost
+        .as_ref()
+        .map(|c| (c.monthly_before, c.monthly_after));
+    let destroyed: Vec<String> = plan
+        .changes
+        .iter()
+        .filter(|c| matches!(c.action, Action::Delete | Action::Replace))
+        .map(|c| c.address.to_string())
+        .collect();
+    crate::cost::check_plan(guards, costs, &destroyed)
+        .map(Some)
+        .map_err(|e| Error::new(e.to_diagnostic()))
 }
 
 /// The plan of `desired` against `observed`, narrowed to `tenants` and then to
@@ -113,6 +151,9 @@ pub fn compute(
     let mut plan = crate::plan::plan(desired, observed, tenants);
     crate::plan::targets::restrict(&mut plan, &desired.resources, &observed.resources, targets)
         .map_err(|d| Error::from(Diagnostics(d)))?;
+    for w in crate::apply::removal::snapshot_loss_warnings(&plan.changes) {
+        diagnostics.push(w);
+    }
     let without_costs = Diagnostic::warning("the plan is shown without costs");
     match pricing.table() {
         Ok(table) => {
@@ -394,6 +435,8 @@ pub fn run(opts: &Options) -> Result<Outcome, Error> {
         document.fingerprint_key = None;
         saved.map_err(|d| Error::new(d).after(&diagnostics).after(&spec_warnings))?;
     }
+    let verdict = check_guardrails(&opts.guardrails, &document)
+        .map_err(|e| e.after(&diagnostics).after(&spec_warnings))?;
     Ok(Outcome {
         document,
         desired,
@@ -402,5 +445,6 @@ pub fn run(opts: &Options) -> Result<Outcome, Error> {
         saved: opts.out.clone(),
         spec_warnings,
         diagnostics,
+        verdict,
     })
 }

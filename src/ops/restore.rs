@@ -7,7 +7,6 @@
 //! `allow_data_loss`. A Machine that does not start is put back on the old volume.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::json;
@@ -15,14 +14,12 @@ use serde_json::json;
 use crate::apply::lock::LockOptions;
 use crate::diag::Diagnostic;
 use crate::fly::client::{Client, Lease};
+use crate::fly::steps::{WAIT_SECS, retired_with, wait_machine, wait_volume};
 use crate::ops::Error;
 use crate::ops::data::{self, Fleet, SnapshotRow, TenantVolume};
 use crate::ops::target::TargetOptions;
 use crate::resource::META_RETIRED;
 use crate::wire::api as fly;
-
-/// How many API seconds each wait (volume ready, Machine stopped or started) lasts at most.
-const WAIT_SECS: u64 = 300;
 
 /// Which snapshot to restore.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -296,19 +293,44 @@ async fn run(
     let new = create_from(client, v, &step.snapshot).await?;
     r.new_volume = Some(new.clone());
     wait_volume(client, &v.app, &new, |vol| vol.state == "created").await?;
+    swap_in(
+        client,
+        v,
+        &machine,
+        &new,
+        allow_data_loss,
+        &mut r.old_volume,
+    )
+    .await
+}
+
+/// Puts the Machine mounting `v` on volume `new` (ready) under one lease, and retires
+/// the old volume (`old` says what became of it); a Machine that does not start is put
+/// back on the old volume. Shared with `backup restore`.
+pub(crate) async fn swap_in(
+    client: &Client,
+    v: &TenantVolume,
+    machine: &fly::Machine,
+    new: &str,
+    allow_data_loss: bool,
+    old: &mut OldVolume,
+) -> Result<(), String> {
     // One lease for the whole swap: a stop, a start and, on failure, both again.
     let ttl = client.lease_ttl(4 * WAIT_SECS);
     let lease = client
         .acquire_lease(&v.app, &machine.id, ttl, "flotilla restore")
         .await
         .map_err(|e| e.to_string())?;
-    let result = swap(client, step, &machine, &new, &lease, allow_data_loss, r).await;
+    let result = swap(client, v, machine, new, &lease, allow_data_loss, old).await;
     let _ = client.release_lease(&v.app, &machine.id, &lease).await;
     result
 }
 
 /// The Machine mounting the volume.
-async fn find_machine(client: &Client, v: &TenantVolume) -> Result<fly::Machine, String> {
+pub(crate) async fn find_machine(
+    client: &Client,
+    v: &TenantVolume,
+) -> Result<fly::Machine, String> {
     let machines = client
         .list_machines(&v.app)
         .await
@@ -357,14 +379,14 @@ async fn create_from(
 /// the old volume, on failure puts the Machine back on it.
 async fn swap(
     client: &Client,
-    step: &Step,
+    v: &TenantVolume,
     machine: &fly::Machine,
     new: &str,
     lease: &Lease,
     allow_data_loss: bool,
-    r: &mut Restored,
+    state: &mut OldVolume,
 ) -> Result<(), String> {
-    let (app, old) = (&step.volume.app, &step.volume.id);
+    let (app, old) = (&v.app, &v.id);
     let mut config = machine.config.clone();
     for mt in &mut config.mounts {
         if &mt.volume == old {
@@ -385,26 +407,21 @@ async fn swap(
             .delete_volume(app, old)
             .await
             .map_err(|e| format!("the old volume {old} could not be deleted: {e}"))?;
-        r.old_volume = OldVolume::Deleted;
+        *state = OldVolume::Deleted;
     } else {
-        let mut retired: Vec<&str> = machine
-            .config
-            .metadata
-            .get(META_RETIRED)
-            .map(|l| l.split(',').filter(|s| !s.is_empty()).collect())
-            .unwrap_or_default();
-        retired.push(old);
+        let retired = retired_with(
+            machine
+                .config
+                .metadata
+                .get(META_RETIRED)
+                .map(String::as_str),
+            old,
+        );
         client
-            .set_metadata(
-                app,
-                &machine.id,
-                META_RETIRED,
-                &retired.join(","),
-                Some(lease),
-            )
+            .set_metadata(app, &machine.id, META_RETIRED, &retired, Some(lease))
             .await
             .map_err(|e| format!("the old volume {old} could not be recorded as retired: {e}"))?;
-        r.old_volume = OldVolume::Kept;
+        *state = OldVolume::Kept;
     }
     Ok(())
 }
@@ -438,79 +455,6 @@ async fn remount(
         .await
         .map_err(err)?;
     wait_machine(client, app, id, "started").await
-}
-
-/// Waits until the Machine is in `state` (and, for `started`, its checks pass); a
-/// Machine that failed to boot is an error at once.
-async fn wait_machine(client: &Client, app: &str, id: &str, state: &str) -> Result<(), String> {
-    /// API seconds each round waits at most; the rounds add up to [`WAIT_SECS`].
-    const ROUND_SECS: u64 = 5;
-    let mut last = String::new();
-    for _ in 0..WAIT_SECS / ROUND_SECS {
-        let m = client
-            .get_machine(app, id)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("Machine {id} disappeared"))?;
-        match (state, m.state.as_str()) {
-            ("started", "failed") => {
-                return Err(format!("Machine {id} failed to start (state failed)"));
-            }
-            // A Machine that failed to boot is as stopped as it gets: it can be updated.
-            ("stopped", "failed") => return Ok(()),
-            _ => {}
-        }
-        let failing = failing_checks(&m);
-        if m.state == state && (state != "started" || failing.is_empty()) {
-            return Ok(());
-        }
-        last = if failing.is_empty() {
-            format!("state {}", m.state)
-        } else {
-            format!("checks not passing: {}", failing.join(", "))
-        };
-        if m.state == state {
-            client.sleep(Duration::from_secs(1)).await;
-        } else {
-            client
-                .wait(app, id, state, m.instance_id.as_deref(), ROUND_SECS)
-                .await
-                .map_err(|e| e.to_string())?;
-        }
-    }
-    Err(format!(
-        "Machine {id} did not reach {state} within {WAIT_SECS} s ({last})"
-    ))
-}
-
-fn failing_checks(m: &fly::Machine) -> Vec<String> {
-    m.checks
-        .iter()
-        .flatten()
-        .filter(|c| c.status != "passing")
-        .map(|c| c.name.clone())
-        .collect()
-}
-
-/// Waits until volume `id` satisfies `ready`.
-async fn wait_volume(
-    client: &Client,
-    app: &str,
-    id: &str,
-    ready: impl Fn(&fly::Volume) -> bool,
-) -> Result<(), String> {
-    for _ in 0..WAIT_SECS {
-        let v = client
-            .get_volume(app, id)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("volume {id} disappeared"))?;
-        if ready(&v) {
-            return Ok(());
-        }
-        client.sleep(Duration::from_secs(1)).await;
-    }
-    Err(format!("volume {id} did not settle within {WAIT_SECS} s"))
 }
 
 #[cfg(test)]

@@ -1,13 +1,15 @@
 //! The plan: `diff(desired, observed)` as a pure function.
 //!
-//! Each address gets one action — create, update in place, replace, delete or no-op —
+//! Each address gets one action — create, update in place, replace, move, delete or no-op —
 //! with field-level before/after values and the reasons. Fly's semantics are built in:
-//! volumes grow (extend) but never shrink; a region or mount change replaces a Machine;
+//! volumes grow (extend) but never shrink; a region or mount change replaces a Machine,
+//! but a region change of a volume moves it (and its Machine) with the data;
 //! image, guest, env and service changes update and restart it; a secret change updates
 //! the Machines of that app; metadata changes need no restart. Only declared fields are
 //! compared, so server-filled defaults never show up as changes.
 
 pub mod field;
+pub mod group;
 pub mod idle;
 pub mod names;
 pub mod rollout;
@@ -36,6 +38,9 @@ pub enum Action {
     Create,
     Update,
     Replace,
+    /// A volume, and the Machine mounting it, carried into another region with their
+    /// data (snapshot, copy into the new region, new Machine, old ones retired).
+    Move,
     Delete,
     Noop,
 }
@@ -46,6 +51,7 @@ impl Action {
             Action::Create => "create",
             Action::Update => "update",
             Action::Replace => "replace",
+            Action::Move => "move",
             Action::Delete => "delete",
             Action::Noop => "noop",
         }
@@ -84,6 +90,14 @@ pub struct Change {
     /// Destroys or replaces something under `lifecycle.prevent_destroy`: apply refuses.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub prevent_destroy: bool,
+    /// A region move's expected downtime in seconds: an estimate from what the move does
+    /// (stop, snapshot, copy, start), set on the moved Machine's change.
+    #[serde(
+        rename = "expected_downtime_secs",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub downtime_secs: Option<u64>,
     #[serde(
         rename = "monthly_cost_before_usd",
         default,
@@ -114,6 +128,7 @@ impl Change {
             adopt: false,
             data_loss: false,
             prevent_destroy: false,
+            downtime_secs: None,
             monthly_cost_before: None,
             monthly_cost_after: None,
         }
@@ -125,8 +140,15 @@ pub struct Summary {
     pub create: usize,
     pub update: usize,
     pub replace: usize,
+    /// Region moves (volumes and their Machines); absent from JSON when there are none.
+    #[serde(rename = "move", default, skip_serializing_if = "is_zero")]
+    pub moves: usize,
     pub delete: usize,
     pub noop: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Summary {
@@ -138,6 +160,7 @@ impl Summary {
                 Action::Create => summary.create += 1,
                 Action::Update => summary.update += 1,
                 Action::Replace => summary.replace += 1,
+                Action::Move => summary.moves += 1,
                 Action::Delete => summary.delete += 1,
                 Action::Noop => summary.noop += 1,
             }
@@ -146,7 +169,7 @@ impl Summary {
     }
 
     pub fn changes(&self) -> usize {
-        self.create + self.update + self.replace + self.delete
+        self.create + self.update + self.replace + self.moves + self.delete
     }
 }
 
@@ -230,7 +253,11 @@ pub fn diff(desired: &ResourceSet, observed: &Observed) -> Plan {
 
     for d in desired.iter() {
         let Some(o) = obs.get(&d.address) else {
-            changes.push(Change::new(d, Action::Create));
+            let mut c = Change::new(d, Action::Create);
+            if let Some(from) = d.volume().and_then(|v| v.restore_from.as_ref()) {
+                c.reasons.push(format!("from {from}"));
+            }
+            changes.push(c);
             continue;
         };
         let mut c = Change::new(d, Action::Noop);
@@ -259,8 +286,8 @@ pub fn diff(desired: &ResourceSet, observed: &Observed) -> Plan {
                         true,
                     ));
                     c.reasons.push(format!(
-                        "a volume cannot move from {} to {}: replaced (its data is lost)",
-                        ov.region, dv.region
+                        "moves from {} to {} with its data: snapshot, then a copy in {} (the old volume is kept, retired, unless --allow-data-loss)",
+                        ov.region, dv.region, dv.region
                     ));
                 }
                 if dv.encrypted != ov.encrypted {
@@ -339,6 +366,21 @@ pub fn diff(desired: &ResourceSet, observed: &Observed) -> Plan {
         if c.adopt && c.action != Action::Noop {
             c.reasons
                 .insert(0, "adopt: exists without flotilla metadata".into());
+        }
+        if c.action == Action::Replace && moves_only_region(&c) {
+            c.action = Action::Move;
+            for f in &mut c.fields {
+                f.forces_replace = false;
+            }
+        } else if c.action == Action::Replace && c.kind == Kind::Volume {
+            c.reasons.retain(|r| !r.starts_with("moves from "));
+            if let Some(f) = c.fields.iter().find(|f| f.path == FieldPath::Region) {
+                c.reasons.push(format!(
+                    "a volume cannot move from {} to {} while it is replaced: its data is lost",
+                    short_json(&f.before),
+                    short_json(&f.after)
+                ));
+            }
         }
         if c.action == Action::Replace {
             c.data_loss = d.kind() == Kind::Volume;
@@ -452,9 +494,59 @@ pub fn secret_change(ds: &SecretSpec, os: &SecretSpec) -> Option<SecretChange> {
     (recorded != fp).then_some(SecretChange::ValueChanged)
 }
 
-/// Follow-on changes: a replaced volume replaces the Machine that mounts it; a changed
-/// secret restarts the Machines of its app.
+/// Whether a volume's change forces a new volume only because its region changes: then
+/// it moves with its data instead of being replaced empty.
+fn moves_only_region(c: &Change) -> bool {
+    c.kind == Kind::Volume
+        && c.fields
+            .iter()
+            .filter(|f| f.forces_replace)
+            .all(|f| f.path == FieldPath::Region)
+}
+
+fn short_json(v: &Option<Value>) -> String {
+    match v {
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => "(none)".into(),
+    }
+}
+
+/// Turns a Machine mounting a moved volume into a move: a new Machine in the volume's
+/// new region, with the expected downtime.
+fn move_machine(c: &mut Change, m: &MachineSpec, size_gb: u32) {
+    c.action = Action::Move;
+    // Nothing is destroyed that cannot be had back: the Machine is made again from the
+    // spec, and the old volume is kept (a protected tenant's even with
+    // --allow-data-loss).
+    c.prevent_destroy = false;
+    for f in &mut c.fields {
+        f.forces_replace = false;
+    }
+    c.reasons.retain(|r| !r.ends_with(": replaced"));
+    let secs = crate::platform::move_downtime_secs(size_gb);
+    c.reasons.push(format!(
+        "moves to {} with its volume: stop, snapshot, copy the volume, start there; expected downtime about {} (an estimate)",
+        m.region,
+        crate::platform::short_duration(secs)
+    ));
+    c.downtime_secs = Some(secs);
+}
+
+/// Follow-on changes: a replaced volume replaces the Machine that mounts it, a moved one
+/// moves it; a changed secret restarts the Machines of its app.
 fn cascade(changes: &mut [Change], desired: &ResourceSet) {
+    let moved_volumes: HashMap<Address, u32> = changes
+        .iter()
+        .filter(|c| c.kind == Kind::Volume && c.action == Action::Move)
+        .map(|c| {
+            let size = desired
+                .get(&c.address)
+                .and_then(Resource::volume)
+                .map_or(0, |v| v.size_gb);
+            (c.address.clone(), size)
+        })
+        .collect();
     let replaced_volumes: HashSet<Address> = changes
         .iter()
         .filter(|c| c.kind == Kind::Volume && c.action == Action::Replace)
@@ -475,6 +567,12 @@ fn cascade(changes: &mut [Change], desired: &ResourceSet) {
         let Some(m) = desired.get(&c.address).and_then(Resource::machine) else {
             continue;
         };
+        if c.action != Action::Create
+            && let Some(size) = m.mounts.iter().find_map(|mt| moved_volumes.get(&mt.volume))
+        {
+            move_machine(c, m, *size);
+            continue;
+        }
         if matches!(c.action, Action::Noop | Action::Update)
             && let Some(v) = m
                 .mounts

@@ -95,6 +95,11 @@ fn brought_along(
         };
         let found = match change.action {
             Action::Create | Action::Replace => missing_needs(plan, desired, &at),
+            Action::Move => {
+                let mut found = missing_needs(plan, desired, &at);
+                found.extend(move_partner(plan, desired, &at));
+                found
+            }
             Action::Delete => deleted_with(plan, observed, change),
             Action::Update | Action::Noop => Vec::new(),
         };
@@ -109,6 +114,24 @@ fn brought_along(
 }
 
 /// What the desired resource at `at` needs that the plan creates.
+/// A moved volume and the Machine that mounts it move together (one operation carries
+/// both): each brings the other along.
+fn move_partner(plan: &Plan, desired: &ResourceSet, at: &Address) -> Vec<(Address, String)> {
+    let reason = format!("included because it moves with {at}");
+    let mounts = |m: &Address, v: &Address| {
+        desired
+            .get(m)
+            .and_then(crate::resource::Resource::machine)
+            .is_some_and(|spec| spec.mounts.iter().any(|mt| &mt.volume == v))
+    };
+    plan.changes
+        .iter()
+        .filter(|c| c.action == Action::Move && &c.address != at)
+        .filter(|c| mounts(&c.address, at) || mounts(at, &c.address))
+        .map(|c| (c.address.clone(), reason.clone()))
+        .collect()
+}
+
 fn missing_needs(plan: &Plan, desired: &ResourceSet, at: &Address) -> Vec<(Address, String)> {
     let Some(r) = desired.get(at) else {
         return Vec::new();
@@ -207,6 +230,49 @@ mod tests {
         let mut v: Vec<String> = plan.changes.iter().map(|c| c.address.to_string()).collect();
         v.sort();
         v
+    }
+
+    #[test]
+    fn a_moved_volume_brings_its_machine_along() {
+        let observed = Observed {
+            resources: ResourceSet::new(
+                tenant("a")
+                    .into_iter()
+                    .map(|mut r| {
+                        r.id = Some(format!("id-{}", r.address));
+                        r
+                    })
+                    .collect(),
+            ),
+            ..Observed::default()
+        };
+        let desired = ResourceSet::new(
+            tenant("a")
+                .into_iter()
+                .map(|mut r| {
+                    match &mut r.spec {
+                        Spec::Volume(v) => v.region = "fra".into(),
+                        Spec::Machine(m) => m.region = "fra".into(),
+                        _ => {}
+                    }
+                    r
+                })
+                .collect(),
+        );
+        let mut plan = crate::plan::diff(&desired, &observed);
+        let target: Address = "tenant.a.volume.data[0]".parse().unwrap();
+        restrict(&mut plan, &desired, &observed.resources, &[target]).unwrap();
+        let moved: Vec<(String, Action)> = plan
+            .actionable()
+            .map(|c| (c.address.to_string(), c.action))
+            .collect();
+        assert_eq!(
+            moved,
+            [
+                ("tenant.a.volume.data[0]".to_string(), Action::Move),
+                ("tenant.a.machine[0]".to_string(), Action::Move)
+            ]
+        );
     }
 
     #[test]

@@ -620,12 +620,57 @@ fn cols<const N: usize>(own: [&'static str; N]) -> Vec<&'static str> {
     own.into_iter().chain(PROV_COLS).collect()
 }
 
+/// The file reader of one version directory: `read` returns a file's text, or `None` if
+/// absent.
+type ReadFile<'a> = &'a dyn Fn(&str) -> Result<Option<String>, PricingError>;
+
 /// Parses and validates one version; `read` returns a file's text, or `None` if absent.
 pub(crate) fn parse_version(
     dir: &str,
     dir_name: Option<&str>,
-    read: &dyn Fn(&str) -> Result<Option<String>, PricingError>,
+    read: ReadFile<'_>,
 ) -> Result<PriceTable, PricingError> {
+    let manifest = read_manifest(dir, dir_name, read)?;
+    let v = VersionDir {
+        dir,
+        read,
+        manifest: &manifest,
+        seconds: Decimal::from(manifest.hours_per_month) * Decimal::from(3600),
+    };
+    let compute = v.compute()?;
+    let memory = v.memory()?;
+    let regions = v.regions()?;
+    let storage = v.items(TableName::Storage)?;
+    let network = v.items(TableName::Network)?;
+    let bandwidth = v.bandwidth()?;
+    let reservations = v.reservations()?;
+    let allowances = v.allowances()?;
+    check_allowances(dir, &allowances)?;
+    check_memory_priced(dir, &compute, &memory)?;
+    check_bandwidth_priced(dir, &regions, &bandwidth)?;
+    let storage = storage_rows(dir, storage)?;
+    let network = network_rows(dir, network)?;
+    Ok(PriceTable {
+        manifest,
+        origin: dir.to_string(),
+        compute,
+        memory,
+        regions,
+        storage,
+        bandwidth,
+        network,
+        reservations,
+        allowances,
+        retired_regions: Vec::new(),
+    })
+}
+
+/// Reads and parses `manifest.yaml`, which every version directory needs.
+fn read_manifest(
+    dir: &str,
+    dir_name: Option<&str>,
+    read: ReadFile<'_>,
+) -> Result<Manifest, PricingError> {
     let manifest_file = format!("{dir}/manifest.yaml");
     let Some(text) = read("manifest.yaml")? else {
         return Err(PricingError::new(
@@ -634,79 +679,65 @@ pub(crate) fn parse_version(
             "each version directory needs a manifest.yaml",
         ));
     };
-    let manifest = super::manifest::parse_manifest(&manifest_file, &text, dir_name)?;
-    let m = &manifest;
-    let seconds = Decimal::from(m.hours_per_month) * Decimal::from(3600);
+    super::manifest::parse_manifest(&manifest_file, &text, dir_name)
+}
 
-    let compute_cols = cols(["preset", "cpu_kind", "cpus", "base_memory_mb"]);
-    let compute = read_table(
-        dir,
-        TableName::Compute,
-        read(TableName::Compute.file())?,
-        &Shape {
+/// One version directory being read: where it is, how to read its files, its manifest
+/// and the number of seconds in its month (for rates given per 30 days).
+struct VersionDir<'a> {
+    dir: &'a str,
+    read: ReadFile<'a>,
+    manifest: &'a Manifest,
+    seconds: Decimal,
+}
+
+impl VersionDir<'_> {
+    /// Reads `table`'s CSV file with `shape`, making each row with `make`.
+    fn table<T: super::Row>(
+        &self,
+        table: TableName,
+        shape: &Shape<'_>,
+        make: impl Fn(&Rec<'_>) -> Result<T, PricingError>,
+    ) -> Result<Vec<T>, PricingError> {
+        let text = (self.read)(table.file())?;
+        read_table(self.dir, table, text, shape, self.manifest, make)
+    }
+
+    fn compute(&self) -> Result<Vec<ComputeRow>, PricingError> {
+        let compute_cols = cols(["preset", "cpu_kind", "cpus", "base_memory_mb"]);
+        let shape = Shape {
             either: &[["price_per_second", "price_per_30d"]],
             ..Shape::of(&compute_cols)
-        },
-        m,
-        |r| {
-            let cpus = r.u32("cpus")?;
-            if cpus == 0 {
-                return Err(r.err("cpus", "is 0", "a preset has at least one vCPU"));
-            }
-            let base_memory_mb = r.u32("base_memory_mb")?;
-            if base_memory_mb == 0 || base_memory_mb % 256 != 0 {
-                return Err(r.err(
-                    "base_memory_mb",
-                    format!("{base_memory_mb} is not a positive multiple of 256"),
-                    "Fly sets memory in multiples of 256 MB",
-                ));
-            }
-            let (price_per_second, price_per_30d) =
-                r.rate("price_per_second", "price_per_30d", seconds)?;
-            Ok(ComputeRow {
-                preset: r.str("preset")?.to_string(),
-                cpu_kind: r.cpu_kind("cpu_kind")?,
-                cpus,
-                base_memory_mb,
-                price_per_second,
-                price_per_30d,
-                prov: r.prov()?,
-            })
-        },
-    )?;
-    let memory_cols = cols(["cpu_kind"]);
-    let memory = read_table(
-        dir,
-        TableName::Memory,
-        read(TableName::Memory.file())?,
-        &Shape {
+        };
+        self.table(TableName::Compute, &shape, |r| compute_row(r, self.seconds))
+    }
+
+    fn memory(&self) -> Result<Vec<MemoryRow>, PricingError> {
+        let memory_cols = cols(["cpu_kind"]);
+        let shape = Shape {
             either: &[["price_per_gb_second", "price_per_gb_30d"]],
             ..Shape::of(&memory_cols)
-        },
-        m,
-        |r| {
+        };
+        self.table(TableName::Memory, &shape, |r| {
             let (price_per_gb_second, price_per_gb_30d) =
-                r.rate("price_per_gb_second", "price_per_gb_30d", seconds)?;
+                r.rate("price_per_gb_second", "price_per_gb_30d", self.seconds)?;
             Ok(MemoryRow {
                 cpu_kind: r.cpu_kind("cpu_kind")?,
                 price_per_gb_second,
                 price_per_gb_30d,
                 prov: r.prov()?,
             })
-        },
-    )?;
-    let region_cols = cols(["region", "city", "group"]);
-    let regions = read_table(
-        dir,
-        TableName::Regions,
-        read(TableName::Regions.file())?,
-        &Shape {
+        })
+    }
+
+    fn regions(&self) -> Result<Vec<RegionRow>, PricingError> {
+        let region_cols = cols(["region", "city", "group"]);
+        let shape = Shape {
             either: &[["markup", "compute_multiplier"]],
             with_first: &[("phase_in", "markup")],
             ..Shape::of(&region_cols)
-        },
-        m,
-        |r| {
+        };
+        self.table(TableName::Regions, &shape, |r| {
             let (markup, compute_multiplier) = r.markup()?;
             Ok(RegionRow {
                 region: r.str("region")?.to_string(),
@@ -716,11 +747,13 @@ pub(crate) fn parse_version(
                 compute_multiplier,
                 prov: r.prov()?,
             })
-        },
-    )?;
-    let item_cols = cols(["item", "unit", "price", "free_per_org"]);
-    let make_item = |table: TableName| {
-        move |r: &Rec<'_>| -> Result<ItemRow, PricingError> {
+        })
+    }
+
+    /// An item table (storage, network): item, unit, price and the free amount.
+    fn items(&self, table: TableName) -> Result<Vec<ItemRow>, PricingError> {
+        let item_cols = cols(["item", "unit", "price", "free_per_org"]);
+        self.table(table, &Shape::of(&item_cols), |r| {
             Ok(ItemRow {
                 table,
                 item: r.str("item")?.to_string(),
@@ -729,102 +762,134 @@ pub(crate) fn parse_version(
                 free_per_org: r.dec("free_per_org")?,
                 prov: r.prov()?,
             })
-        }
-    };
-    let storage = read_table(
-        dir,
-        TableName::Storage,
-        read(TableName::Storage.file())?,
-        &Shape::of(&item_cols),
-        m,
-        make_item(TableName::Storage),
-    )?;
-    let network = read_table(
-        dir,
-        TableName::Network,
-        read(TableName::Network.file())?,
-        &Shape::of(&item_cols),
-        m,
-        make_item(TableName::Network),
-    )?;
-    let bandwidth = read_table(
-        dir,
-        TableName::Bandwidth,
-        read(TableName::Bandwidth.file())?,
-        &Shape::of(&cols(["group", "egress_per_gb", "private_per_gb"])),
-        m,
-        |r| {
+        })
+    }
+
+    fn bandwidth(&self) -> Result<Vec<BandwidthRow>, PricingError> {
+        let bandwidth_cols = cols(["group", "egress_per_gb", "private_per_gb"]);
+        self.table(TableName::Bandwidth, &Shape::of(&bandwidth_cols), |r| {
             Ok(BandwidthRow {
                 group: r.group("group")?,
                 egress_per_gb: r.dec("egress_per_gb")?,
                 private_per_gb: r.dec("private_per_gb")?,
                 prov: r.prov()?,
             })
-        },
-    )?;
-    let reservations = read_table(
-        dir,
-        TableName::Reservations,
-        read(TableName::Reservations.file())?,
-        &Shape {
+        })
+    }
+
+    fn reservations(&self) -> Result<Vec<ReservationRow>, PricingError> {
+        let reservation_cols = cols(["cpu_kind", "upfront_per_year", "credit_per_month"]);
+        let shape = Shape {
             // Empty in versions in force before reservation blocks were offered.
             may_be_empty: true,
-            ..Shape::of(&cols(["cpu_kind", "upfront_per_year", "credit_per_month"]))
-        },
-        m,
-        |r| {
+            ..Shape::of(&reservation_cols)
+        };
+        self.table(TableName::Reservations, &shape, |r| {
             Ok(ReservationRow {
                 cpu_kind: r.cpu_kind("cpu_kind")?,
                 upfront_per_year: r.positive("upfront_per_year")?,
                 credit_per_month: r.positive("credit_per_month")?,
                 prov: r.prov()?,
             })
-        },
-    )?;
-
-    let allowances = read_table(
-        dir,
-        TableName::Allowances,
-        read(TableName::Allowances.file())?,
-        &Shape::of(&cols([
-            "plan", "item", "regions", "amount", "unit", "new_orgs",
-        ])),
-        m,
-        allowance_row,
-    )?;
-    check_allowances(dir, &allowances)?;
-
-    // Cross-table checks: every CPU class priced for extra RAM, every group priced for
-    // bandwidth.
-    for row in &compute {
-        if !memory.iter().any(|m| m.cpu_kind == row.cpu_kind) {
-            return Err(PricingError::new(
-                &format!("{dir}/{}", TableName::Compute.file()),
-                format!(
-                    "cpu kind `{}` has no additional-RAM price in memory.csv",
-                    row.cpu_kind.as_str()
-                ),
-                "add a memory.csv row for it",
-            )
-            .at(row.prov.line, Some("cpu_kind")));
-        }
-    }
-    for row in &regions {
-        if !bandwidth.iter().any(|b| b.group == row.group) {
-            return Err(PricingError::new(
-                &format!("{dir}/{}", TableName::Regions.file()),
-                format!(
-                    "region group `{}` has no row in bandwidth.csv",
-                    row.group.code()
-                ),
-                "add the group's egress prices to bandwidth.csv",
-            )
-            .at(row.prov.line, Some("group")));
-        }
+        })
     }
 
+    fn allowances(&self) -> Result<Vec<AllowanceRow>, PricingError> {
+        let allowance_cols = cols(["plan", "item", "regions", "amount", "unit", "new_orgs"]);
+        self.table(
+            TableName::Allowances,
+            &Shape::of(&allowance_cols),
+            allowance_row,
+        )
+    }
+}
+
+/// One `compute.csv` row: a preset with at least one vCPU and memory in multiples of
+/// 256 MB.
+fn compute_row(r: &Rec<'_>, seconds: Decimal) -> Result<ComputeRow, PricingError> {
+    let cpus = r.u32("cpus")?;
+    if cpus == 0 {
+        return Err(r.err("cpus", "is 0", "a preset has at least one vCPU"));
+    }
+    let base_memory_mb = r.u32("base_memory_mb")?;
+    if base_memory_mb == 0 || base_memory_mb % 256 != 0 {
+        return Err(r.err(
+            "base_memory_mb",
+            format!("{base_memory_mb} is not a positive multiple of 256"),
+            "Fly sets memory in multiples of 256 MB",
+        ));
+    }
+    let (price_per_second, price_per_30d) = r.rate("price_per_second", "price_per_30d", seconds)?;
+    Ok(ComputeRow {
+        preset: r.str("preset")?.to_string(),
+        cpu_kind: r.cpu_kind("cpu_kind")?,
+        cpus,
+        base_memory_mb,
+        price_per_second,
+        price_per_30d,
+        prov: r.prov()?,
+    })
+}
+
+/// Every CPU class of `compute.csv` has an additional-RAM price in `memory.csv`.
+fn check_memory_priced(
+    dir: &str,
+    compute: &[ComputeRow],
+    memory: &[MemoryRow],
+) -> Result<(), PricingError> {
+    let Some(row) = compute
+        .iter()
+        .find(|row| !memory.iter().any(|m| m.cpu_kind == row.cpu_kind))
+    else {
+        return Ok(());
+    };
+    Err(PricingError::new(
+        &format!("{dir}/{}", TableName::Compute.file()),
+        format!(
+            "cpu kind `{}` has no additional-RAM price in memory.csv",
+            row.cpu_kind.as_str()
+        ),
+        "add a memory.csv row for it",
+    )
+    .at(row.prov.line, Some("cpu_kind")))
+}
+
+/// Every region group of `regions.csv` is priced in `bandwidth.csv`.
+fn check_bandwidth_priced(
+    dir: &str,
+    regions: &[RegionRow],
+    bandwidth: &[BandwidthRow],
+) -> Result<(), PricingError> {
+    let Some(row) = regions
+        .iter()
+        .find(|row| !bandwidth.iter().any(|b| b.group == row.group))
+    else {
+        return Ok(());
+    };
+    Err(PricingError::new(
+        &format!("{dir}/{}", TableName::Regions.file()),
+        format!(
+            "region group `{}` has no row in bandwidth.csv",
+            row.group.code()
+        ),
+        "add the group's egress prices to bandwidth.csv",
+    )
+    .at(row.prov.line, Some("group")))
+}
+
+/// The storage table's required items, in their fixed order.
+fn storage_rows(dir: &str, storage: Vec<ItemRow>) -> Result<StorageRows, PricingError> {
     let [volume, rootfs, snapshot] =
         take_items(dir, TableName::Storage, storage, &StorageRows::ITEMS)?;
+    Ok(StorageRows {
+        volume,
+        rootfs,
+        snapshot,
+    })
+}
+
+/// The network table's required items and its optional static egress IP.
+fn network_rows(dir: &str, network: Vec<ItemRow>) -> Result<NetworkRows, PricingError> {
     let static_egress_ip = network
         .iter()
         .find(|r| r.item == NetworkRows::OPTIONAL[0])
@@ -835,28 +900,11 @@ pub(crate) fn parse_version(
         .collect();
     let [dedicated_ipv4, certificate, wildcard_certificate] =
         take_items(dir, TableName::Network, network, &NetworkRows::ITEMS)?;
-
-    Ok(PriceTable {
-        manifest,
-        origin: dir.to_string(),
-        compute,
-        memory,
-        regions,
-        storage: StorageRows {
-            volume,
-            rootfs,
-            snapshot,
-        },
-        bandwidth,
-        network: NetworkRows {
-            dedicated_ipv4,
-            certificate,
-            wildcard_certificate,
-            static_egress_ip,
-        },
-        reservations,
-        allowances,
-        retired_regions: Vec::new(),
+    Ok(NetworkRows {
+        dedicated_ipv4,
+        certificate,
+        wildcard_certificate,
+        static_egress_ip,
     })
 }
 

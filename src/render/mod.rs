@@ -1,12 +1,16 @@
 //! Rendering of plans and diagnostics: text like Terraform's (colours only on a TTY and
-//! without `NO_COLOR`), JSON (the plan document) and Markdown (minijinja). Pure: callers
-//! decide where the output goes.
+//! without `NO_COLOR`), grouped after a summary or every resource (`Layout`), JSON (the
+//! plan document and its groups) and Markdown (a review comment, `markdown`). Pure:
+//! callers decide where the output goes.
+
+pub mod dns;
 
 use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use crate::money::{fmt_delta, fmt_usd, write_delta, write_usd};
+use crate::money::{Usd, fmt_count, fmt_delta, fmt_usd, shown_delta, write_delta, write_usd};
+use crate::plan::group::{ChangeGroup, group_changes};
 use crate::plan::saved::PlanDocument;
 use crate::plan::{Action, Change, FieldChange};
 use crate::resource::{Kind, ResourceSet};
@@ -63,11 +67,21 @@ impl Style {
     }
 }
 
+/// `N to move, ` when the plan moves anything (plans without moves read as before).
+fn moves_text(s: &crate::plan::Summary) -> String {
+    if s.moves == 0 {
+        String::new()
+    } else {
+        format!("{} to move, ", fmt_count(s.moves as u64))
+    }
+}
+
 fn symbol(a: Action, st: Style, out: &mut String) {
     let (code, text) = match a {
         Action::Create => ("32", "  +"),
         Action::Update => ("33", "  ~"),
         Action::Replace => ("35", "-/+"),
+        Action::Move => ("36", " >>"),
         Action::Delete => ("31", "  -"),
         Action::Noop => {
             out.push_str("   ");
@@ -86,6 +100,7 @@ fn verb(c: &Change) -> &'static str {
         Action::Update if c.kind == Kind::Machine => "will be updated in place (no restart)",
         Action::Update => "will be updated in place",
         Action::Replace => "must be replaced",
+        Action::Move => "will move with its data",
         Action::Delete => "will be destroyed",
         Action::Noop => "is unchanged",
     }
@@ -150,8 +165,10 @@ fn field_values(f: &FieldChange) -> String {
     }
 }
 
-/// What a created resource is, in one line, appended to `out`.
-fn describe_create(desired: Option<&ResourceSet>, c: &Change, out: &mut String) {
+/// What a created resource is, in one line, appended to `out`; without `names`, the
+/// names that differ from owner to owner (the app's, the Machine's) are left out, so
+/// that the same resource created for many tenants reads the same.
+fn describe_create(desired: Option<&ResourceSet>, c: &Change, out: &mut String, names: bool) {
     use crate::resource::{SecretSource, Spec};
     let Some(r) = desired.and_then(|d| d.get(&c.address)) else {
         let _ = write!(out, "{} in app {}", c.kind, c.app);
@@ -159,8 +176,11 @@ fn describe_create(desired: Option<&ResourceSet>, c: &Change, out: &mut String) 
     };
     match &r.spec {
         Spec::App(a) => {
-            out.push_str("app ");
-            out.push_str(&a.name);
+            out.push_str("app");
+            if names {
+                out.push(' ');
+                out.push_str(&a.name);
+            }
         }
         Spec::Secret(s) => {
             out.push_str("secret ");
@@ -218,10 +238,14 @@ fn describe_create(desired: Option<&ResourceSet>, c: &Change, out: &mut String) 
             let _ = write!(out, "certificate for {} (ACME{dns01})", c.hostname);
         }
         Spec::Machine(m) => {
+            out.push_str("machine ");
+            if names {
+                out.push_str(&m.name);
+                out.push(' ');
+            }
             let _ = write!(
                 out,
-                "machine {} ({}, {} {} MB, {}, idle {})",
-                m.name,
+                "({}, {} {} MB, {}, idle {})",
                 m.region,
                 m.size,
                 m.guest.memory_mb,
@@ -245,7 +269,7 @@ fn change_block(out: &mut String, c: &Change, desired: Option<&ResourceSet>, st:
     symbol(c.action, st, out);
     out.push(' ');
     match c.action {
-        Action::Create => describe_create(desired, c, out),
+        Action::Create => describe_create(desired, c, out, true),
         _ => {
             let _ = write!(out, "{} in app {}", c.kind, c.app);
             if let Some(i) = c.id.as_deref() {
@@ -254,6 +278,85 @@ fn change_block(out: &mut String, c: &Change, desired: Option<&ResourceSet>, st:
         }
     }
     out.push('\n');
+    change_body(out, c, st);
+    monthly_line(out, c.monthly_cost_before, c.monthly_cost_after, None, st);
+    out.push('\n');
+}
+
+/// A group's block: the slot and its members, what every member gets, the shared field
+/// changes, reasons and warnings, and the members' monthly cost change together.
+fn group_block(out: &mut String, g: &ChangeGroup<'_>, st: Style) {
+    let c = g.first();
+    out.push_str("  ");
+    st.wrap(out, "1", |o| {
+        o.push_str("# ");
+        o.push_str(&g.slot);
+        o.push_str(" of ");
+        write_members(o, g, |o, name| o.push_str(name));
+    });
+    out.push(' ');
+    out.push_str(verb_plural(c));
+    out.push('\n');
+    symbol(c.action, st, out);
+    out.push(' ');
+    match &g.shape {
+        Some(shape) => out.push_str(shape),
+        None => {
+            let _ = write!(out, "{} in each {}'s app", c.kind, owner_word(g, 1));
+        }
+    }
+    out.push('\n');
+    change_body(out, c, st);
+    if let Some((b, a)) = g.monthly() {
+        monthly_line(out, Some(b), Some(a), g.monthly_each(), st);
+    }
+    out.push('\n');
+}
+
+/// `tenant` / `tenants` (or `app` / `apps` for shared apps).
+fn owner_word(g: &ChangeGroup<'_>, n: usize) -> &'static str {
+    match (g.tenants, n == 1) {
+        (true, true) => "tenant",
+        (true, false) => "tenants",
+        (false, true) => "app",
+        (false, false) => "apps",
+    }
+}
+
+/// `300 tenants (u001 … u300)`, or every name when there are at most three; `name`
+/// writes one owner's name (quoted, in Markdown).
+fn write_members(out: &mut String, g: &ChangeGroup<'_>, name: impl Fn(&mut String, &str)) {
+    crate::money::write_grouped(out, &g.len().to_string());
+    out.push(' ');
+    out.push_str(owner_word(g, g.len()));
+    out.push_str(" (");
+    if g.len() <= 3 {
+        for (i, n) in g.owner_names().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            name(out, n);
+        }
+    } else {
+        let first = g.owner_names().next().unwrap_or("");
+        let last = g.owner_names().last().unwrap_or("");
+        name(out, first);
+        out.push_str(" … ");
+        name(out, last);
+    }
+    out.push(')');
+}
+
+/// [`verb`] for several resources.
+fn verb_plural(c: &Change) -> &'static str {
+    match c.action {
+        Action::Noop => "are unchanged",
+        _ => verb(c),
+    }
+}
+
+/// A change's field changes, reasons and warnings.
+fn change_body(out: &mut String, c: &Change, st: Style) {
     for f in &c.fields {
         field_line(f, st, out);
     }
@@ -275,18 +378,24 @@ fn change_block(out: &mut String, c: &Change, desired: Option<&ResourceSet>, st:
             st.red("! under lifecycle.prevent_destroy: apply will refuse")
         );
     }
-    monthly_line(out, c, st);
-    out.push('\n');
 }
 
-/// `monthly: $before → $after (±delta)` when the change moves the resource's cost.
-fn monthly_line(out: &mut String, c: &Change, st: Style) {
-    if c.monthly_cost_before.is_none() && c.monthly_cost_after.is_none() {
+/// `monthly: $before → $after (±delta)` when the change moves the cost as shown, with
+/// each member's change for a group whose members all change alike.
+fn monthly_line(
+    out: &mut String,
+    before: Option<Usd>,
+    after: Option<Usd>,
+    each: Option<Usd>,
+    st: Style,
+) {
+    if before.is_none() && after.is_none() {
         return;
     }
-    let b = c.monthly_cost_before.unwrap_or_default();
-    let a = c.monthly_cost_after.unwrap_or_default();
-    if a == b {
+    let b = before.unwrap_or_default();
+    let a = after.unwrap_or_default();
+    let delta = shown_delta(b, a);
+    if delta.is_zero() {
         return;
     }
     out.push_str("      ");
@@ -296,7 +405,12 @@ fn monthly_line(out: &mut String, c: &Change, st: Style) {
         o.push_str(" → ");
         write_usd(o, a);
         o.push_str(" (");
-        write_delta(o, a - b);
+        write_delta(o, delta);
+        if let Some(e) = each {
+            o.push_str(", ");
+            write_delta(o, e);
+            o.push_str(" each");
+        }
         o.push(')');
     });
     out.push('\n');
@@ -323,13 +437,72 @@ fn pending_certificates(doc: &PlanDocument, st: Style, out: &mut String) {
     );
 }
 
+/// How much of a plan the text shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// A summary first, then identical changes of many tenants as one block each.
+    #[default]
+    Grouped,
+    /// Every resource's change, one block each (`--detail`).
+    Detail,
+}
+
+/// What a created resource is without its owner's names: what creates group by.
+pub fn create_shape(desired: Option<&ResourceSet>, c: &Change) -> Option<String> {
+    // Without its description, a create groups by slot alone.
+    desired?.get(&c.address)?;
+    let mut out = String::with_capacity(48);
+    describe_create(desired, c, &mut out, false);
+    Some(out)
+}
+
+/// The groups of a plan's actionable changes.
+pub fn plan_groups<'a>(
+    doc: &'a PlanDocument,
+    desired: Option<&ResourceSet>,
+) -> Vec<ChangeGroup<'a>> {
+    let desired = desired.or(doc.desired.as_ref());
+    group_changes(doc.actionable(), |c| create_shape(desired, c))
+}
+
 /// The plan in Terraform's style. `desired` (the desired state the plan was made from)
 /// describes created resources; without it they are named by kind and app.
-pub fn plan_text(doc: &PlanDocument, desired: Option<&ResourceSet>, st: Style) -> String {
+pub fn plan_text(
+    doc: &PlanDocument,
+    desired: Option<&ResourceSet>,
+    st: Style,
+    layout: Layout,
+) -> String {
+    let mut text = String::with_capacity(match layout {
+        Layout::Detail => doc.changes.len() * 96,
+        Layout::Grouped => 4096,
+    });
+    write_plan_text(doc, desired, st, layout, &mut |chunk| text.push_str(chunk));
+    text
+}
+
+/// Size of the pieces [`write_plan_text`] hands on: a large plan's text is never held
+/// whole.
+const PLAN_TEXT_CHUNK: usize = 64 * 1024;
+
+/// [`plan_text`], handed to `emit` in pieces of about [`PLAN_TEXT_CHUNK`] bytes.
+pub fn write_plan_text(
+    doc: &PlanDocument,
+    desired: Option<&ResourceSet>,
+    st: Style,
+    layout: Layout,
+    emit: &mut dyn FnMut(&str),
+) {
     let desired = desired.or(doc.desired.as_ref());
-    let mut out = String::with_capacity(doc.changes.len() * 96);
-    let actionable: Vec<&Change> = doc.actionable().collect();
-    if actionable.is_empty() {
+    let mut out = String::with_capacity(PLAN_TEXT_CHUNK + 4096);
+    let mut flush = |out: &mut String| {
+        if out.len() >= PLAN_TEXT_CHUNK {
+            emit(out);
+            out.clear();
+        }
+    };
+    let mut actionable = doc.actionable().peekable();
+    if actionable.peek().is_none() {
         let _ = writeln!(
             out,
             "{}",
@@ -342,9 +515,183 @@ pub fn plan_text(doc: &PlanDocument, desired: Option<&ResourceSet>, st: Style) -
             st.bold(&doc.org)
         );
     }
-    for c in &actionable {
-        change_block(&mut out, c, desired, st);
+    match layout {
+        Layout::Detail => {
+            for c in actionable {
+                change_block(&mut out, c, desired, st);
+                flush(&mut out);
+            }
+        }
+        Layout::Grouped if actionable.peek().is_some() => {
+            let groups = plan_groups(doc, desired);
+            summary_text(&mut out, doc, &groups, st);
+            for g in &groups {
+                if g.is_single() {
+                    change_block(&mut out, g.first(), desired, st);
+                } else {
+                    group_block(&mut out, g, st);
+                }
+                flush(&mut out);
+            }
+        }
+        Layout::Grouped => {}
     }
+    footer_text(&mut out, doc, st);
+    emit(&out);
+}
+
+/// What a reader must not miss in a plan: what it destroys, the data it loses, what
+/// apply will refuse.
+#[derive(Debug, Default)]
+pub struct Callouts<'a> {
+    pub deletes: Vec<&'a Change>,
+    pub replaces: Vec<&'a Change>,
+    pub data_loss: Vec<&'a Change>,
+    pub prevent_destroy: Vec<&'a Change>,
+}
+
+impl<'a> Callouts<'a> {
+    pub fn of(doc: &'a PlanDocument) -> Callouts<'a> {
+        let mut c = Callouts::default();
+        for ch in doc.actionable() {
+            match ch.action {
+                Action::Delete => c.deletes.push(ch),
+                Action::Replace => c.replaces.push(ch),
+                _ => {}
+            }
+            if ch.data_loss {
+                c.data_loss.push(ch);
+            }
+            if ch.prevent_destroy {
+                c.prevent_destroy.push(ch);
+            }
+        }
+        c
+    }
+
+    /// One line each: `destroys 5 resources: A, B, C, … (2 more)`; `quote` writes an
+    /// address (in backquotes, in Markdown).
+    pub fn lines(&self, quote: impl Fn(&str) -> String) -> Vec<String> {
+        let list = |cs: &[&Change]| {
+            const SHOWN: usize = 5;
+            let mut s: Vec<String> = cs
+                .iter()
+                .take(SHOWN)
+                .map(|c| quote(c.address.as_str()))
+                .collect();
+            if cs.len() > SHOWN {
+                s.push(format!("… ({} more)", fmt_count((cs.len() - SHOWN) as u64)));
+            }
+            s.join(", ")
+        };
+        let n = |k: usize, one: &str, many: &str| {
+            format!(
+                "{} {}",
+                fmt_count(k as u64),
+                if k == 1 { one } else { many }
+            )
+        };
+        let mut out = Vec::new();
+        if !self.deletes.is_empty() {
+            out.push(format!(
+                "destroys {}: {}",
+                n(self.deletes.len(), "resource", "resources"),
+                list(&self.deletes)
+            ));
+        }
+        if !self.replaces.is_empty() {
+            out.push(format!(
+                "replaces {} (destroyed, then created again): {}",
+                n(self.replaces.len(), "resource", "resources"),
+                list(&self.replaces)
+            ));
+        }
+        if !self.data_loss.is_empty() {
+            out.push(format!(
+                "destroys the data of {} (apply needs --allow-data-loss; a snapshot is taken first): {}",
+                n(self.data_loss.len(), "volume", "volumes"),
+                list(&self.data_loss)
+            ));
+        }
+        if !self.prevent_destroy.is_empty() {
+            out.push(format!(
+                "apply will refuse {} under lifecycle.prevent_destroy: {}",
+                n(self.prevent_destroy.len(), "change", "changes"),
+                list(&self.prevent_destroy)
+            ));
+        }
+        out
+    }
+}
+
+/// The plan's counts by action, as the summary line says them.
+fn counts_line(s: &crate::plan::Summary) -> String {
+    format!(
+        "{} to create, {} to update, {} to replace, {}{} to delete",
+        fmt_count(s.create as u64),
+        fmt_count(s.update as u64),
+        fmt_count(s.replace as u64),
+        moves_text(s),
+        fmt_count(s.delete as u64)
+    )
+}
+
+/// The one-screen summary a grouped plan starts with: counts, cost, destroys and data
+/// loss, and how many errors and warnings follow.
+fn summary_text(out: &mut String, doc: &PlanDocument, groups: &[ChangeGroup<'_>], st: Style) {
+    let s = doc.summary;
+    let _ = writeln!(
+        out,
+        "{} {}; {} {} in {} {}.",
+        st.bold("Summary:"),
+        counts_line(&s),
+        fmt_count(s.changes() as u64),
+        if s.changes() == 1 {
+            "change"
+        } else {
+            "changes"
+        },
+        fmt_count(groups.len() as u64),
+        if groups.len() == 1 { "block" } else { "blocks" }
+    );
+    if let Some(cost) = &doc.cost {
+        let _ = writeln!(
+            out,
+            "  cost: {} → {} per month ({})",
+            fmt_usd(cost.monthly_before),
+            fmt_usd(cost.monthly_after),
+            fmt_delta(shown_delta(cost.monthly_before, cost.monthly_after))
+        );
+    }
+    for l in Callouts::of(doc).lines(str::to_string) {
+        let _ = writeln!(out, "  {}", st.red(&format!("! {l}")));
+    }
+    let warnings = doc.cost.as_ref().map_or(0, |c| c.warnings.len());
+    let notes = [
+        (doc.errors.len(), "error", "errors"),
+        (warnings, "cost warning", "cost warnings"),
+        (
+            doc.unmanaged.len(),
+            "resource not managed by flotilla",
+            "resources not managed by flotilla",
+        ),
+    ];
+    for (n, one, many) in notes {
+        if n > 0 {
+            let _ = writeln!(
+                out,
+                "  {} {} (below)",
+                fmt_count(n as u64),
+                if n == 1 { one } else { many }
+            );
+        }
+    }
+    out.push('\n');
+}
+
+/// What follows the changes in every layout: unmanaged resources, pending certificates,
+/// errors, the counts and the cost footer.
+fn footer_text(out: &mut String, doc: &PlanDocument, st: Style) {
     if !doc.unmanaged.is_empty() {
         let _ = writeln!(out, "Not managed by flotilla (left alone):");
         for u in &doc.unmanaged {
@@ -356,20 +703,11 @@ pub fn plan_text(doc: &PlanDocument, desired: Option<&ResourceSet>, st: Style) -
         }
         out.push('\n');
     }
-    pending_certificates(doc, st, &mut out);
+    pending_certificates(doc, st, out);
     for e in &doc.errors {
         let _ = writeln!(out, "{} {e}", st.red("error:"));
     }
-    let s = doc.summary;
-    let _ = writeln!(
-        out,
-        "{} {} to create, {} to update, {} to replace, {} to delete.",
-        st.bold("Plan:"),
-        s.create,
-        s.update,
-        s.replace,
-        s.delete
-    );
+    let _ = writeln!(out, "{} {}.", st.bold("Plan:"), counts_line(&doc.summary));
     if let Some(cost) = &doc.cost {
         let _ = writeln!(
             out,
@@ -377,7 +715,7 @@ pub fn plan_text(doc: &PlanDocument, desired: Option<&ResourceSet>, st: Style) -
             st.bold("Cost:"),
             fmt_usd(cost.monthly_before),
             fmt_usd(cost.monthly_after),
-            fmt_delta(cost.delta),
+            fmt_delta(shown_delta(cost.monthly_before, cost.monthly_after)),
             cost.pricing_version
         );
         if let Some(l) = &cost.fleet_lock {
@@ -389,6 +727,59 @@ pub fn plan_text(doc: &PlanDocument, desired: Option<&ResourceSet>, st: Style) -
         for w in &cost.warnings {
             let _ = writeln!(out, "  {} {w}", st.yellow("warning:"));
         }
+    }
+}
+
+/// What is repeated beside apply's confirmation prompt, so that it is not lost far above
+/// a long plan: destroys and data loss, errors, the cost warnings, resources left alone
+/// and the input's warnings. Empty when there is nothing to repeat.
+pub fn confirm_recap<'d>(
+    doc: &PlanDocument,
+    warnings: impl IntoIterator<Item = &'d crate::diag::Diagnostic>,
+    st: Style,
+) -> String {
+    let mut lines: Vec<String> = Callouts::of(doc)
+        .lines(str::to_string)
+        .into_iter()
+        .map(|l| st.red(&format!("! {l}")))
+        .collect();
+    for e in &doc.errors {
+        lines.push(format!("{} {e}", st.red("error:")));
+    }
+    for d in warnings {
+        let at = d
+            .address
+            .as_deref()
+            .map(|a| format!(" ({a})"))
+            .unwrap_or_default();
+        lines.push(format!("{} {}{at}", st.yellow("warning:"), d.message));
+    }
+    if let Some(c) = &doc.cost {
+        for w in &c.warnings {
+            lines.push(format!("{} {w}", st.yellow("warning:")));
+        }
+    }
+    if !doc.unmanaged.is_empty() {
+        let n = doc.unmanaged.len();
+        lines.push(format!(
+            "{} {} not managed by flotilla {} left alone",
+            fmt_count(n as u64),
+            if n == 1 { "resource" } else { "resources" },
+            if n == 1 { "is" } else { "are" }
+        ));
+    }
+    if lines.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "\n{} {}; before you confirm:\n",
+        st.bold("Plan:"),
+        counts_line(&doc.summary)
+    );
+    for l in lines {
+        out.push_str("  ");
+        out.push_str(&l);
+        out.push('\n');
     }
     out
 }
@@ -408,123 +799,103 @@ fn fleet_lock_line(l: &crate::plan::FleetLockCost) -> String {
     )
 }
 
-const PLAN_MD: &str = r#"### flotilla plan for `{{ doc.spec_file }}` (org `{{ doc.org }}`)
-
-**Plan:** {{ s.create }} to create, {{ s.update }} to update, {{ s.replace }} to replace, {{ s.delete }} to delete.
-{%- if cost %}
-**Monthly cost:** {{ cost.before }} → {{ cost.after }} ({{ cost.delta }}), pricing `{{ cost.version }}`, 30-day month.
-{%- if cost.fleet_lock %} Includes the {{ cost.fleet_lock }}.{% endif %}
-{%- endif %}
-{% if errors %}
-> [!CAUTION]
-{%- for e in errors %}
-> {{ e }}
-{%- endfor %}
-{% endif %}
-{%- if rows %}
-| | address | action | details |
-|---|---|---|---|
-{%- for r in rows %}
-| {{ r.icon }} | `{{ r.address }}` | {{ r.action }} | {{ r.details }} |
-{%- endfor %}
-{%- if truncated %}
-| | … | | {{ truncated }} more changes (see the JSON plan) |
-{%- endif %}
-{% else %}
-No changes. The fleet matches the spec.
-{% endif %}
-{%- if fields %}
-<details><summary>Field changes</summary>
-
-```diff
-{%- for f in fields %}
-{{ f }}
-{%- endfor %}
-```
-</details>
-{% endif %}
-"#;
-
-/// The plan as a Markdown pull-request comment.
-pub fn plan_markdown(doc: &PlanDocument) -> String {
-    const MAX_ROWS: usize = 200;
-    let actionable: Vec<&Change> = doc.actionable().collect();
-    let rows: Vec<Value> = actionable
-        .iter()
-        .take(MAX_ROWS)
-        .map(|c| {
-            let icon = match c.action {
-                Action::Create => "➕",
-                Action::Update => "🔄",
-                Action::Replace => "♻️",
-                Action::Delete => "🗑️",
-                Action::Noop => "",
-            };
-            let mut details: Vec<String> = c.reasons.clone();
-            if c.data_loss {
-                details.push("**destroys volume data**".into());
-            }
-            if c.prevent_destroy {
-                details.push("**blocked by prevent_destroy**".into());
-            }
-            if let (Some(b), Some(a)) = (c.monthly_cost_before, c.monthly_cost_after)
-                && a != b
-            {
-                details.push(format!("{} → {}", fmt_usd(b), fmt_usd(a)));
-            }
-            serde_json::json!({
-                "icon": icon,
-                "address": c.address.as_str(),
-                "action": verb(c),
-                "details": details.join("; ").replace('|', "\\|"),
-            })
-        })
-        .collect();
-    let mut fields = Vec::new();
-    for c in actionable.iter().take(MAX_ROWS) {
-        for f in &c.fields {
-            let sign = match (&f.before, &f.after) {
-                (None, Some(_)) => '+',
-                (Some(_), None) => '-',
-                _ => '!',
-            };
-            let line = format!("{sign} {} {}: {}", c.address, f.path, field_values(f));
-            fields.push(line.replace("```", "'''"));
-        }
-    }
-    let cost = doc.cost.as_ref().map(|c| {
-        serde_json::json!({
-            "before": fmt_usd(c.monthly_before),
-            "after": fmt_usd(c.monthly_after),
-            "delta": fmt_delta(c.delta),
-            "version": c.pricing_version,
-            "fleet_lock": c.fleet_lock.as_ref().map(|l| format!(
-                "fleet lock sentinel (a stopped Machine in `{}`, rootfs only): {} per month",
-                l.app,
-                fmt_usd(l.monthly)
-            )),
-        })
-    });
-    let mut env = minijinja::Environment::new();
-    env.set_keep_trailing_newline(true);
-    let ctx = minijinja::context! {
-        doc => serde_json::json!({"spec_file": doc.spec_file, "org": doc.org}),
-        s => doc.summary,
-        cost => cost,
-        errors => doc.errors,
-        rows => rows,
-        truncated => actionable.len().saturating_sub(MAX_ROWS),
-        fields => fields,
-    };
-    env.render_str(PLAN_MD, ctx)
-        .unwrap_or_else(|e| format!("(markdown rendering failed: {e})\n"))
-}
+mod markdown;
+pub use markdown::{COMMENT_LIMIT, plan_markdown};
 
 /// The plan document as pretty JSON (the desired state is included only when the
-/// document carries it, as saved plans do).
-pub fn plan_json(doc: &PlanDocument) -> Result<String, crate::diag::Diagnostic> {
-    doc.to_json_pretty()
+/// document carries it, as saved plans do), with `groups`: the actionable changes
+/// grouped as the text shows them, each with its members' addresses, the change they
+/// share and their cost. `changes` is the document's, unchanged.
+pub fn plan_json(
+    doc: &PlanDocument,
+    desired: Option<&ResourceSet>,
+) -> Result<String, crate::diag::Diagnostic> {
+    let groups = plan_groups(doc, desired);
+    let with_groups = JsonPlan {
+        doc,
+        groups: groups.iter().map(JsonGroup::of).collect(),
+    };
+    serde_json::to_string_pretty(&with_groups).map_err(|e| {
+        crate::diag::Diagnostic::error(format!("the plan cannot be written as JSON: {e}"))
+            .hint("this is a bug in flotilla; please report it with the spec")
+    })
 }
+
+/// The plan document followed by its groups.
+#[derive(serde::Serialize)]
+struct JsonPlan<'a> {
+    #[serde(flatten)]
+    doc: &'a PlanDocument,
+    groups: Vec<JsonGroup<'a>>,
+}
+
+/// One group of identical changes, as `plan --format json` lists it.
+#[derive(serde::Serialize)]
+struct JsonGroup<'a> {
+    action: Action,
+    kind: Kind,
+    /// The address within each member's owner (`machine[0]`).
+    slot: &'a str,
+    count: usize,
+    members: Vec<&'a crate::resource::Address>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    creates: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    fields: &'a [FieldChange],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    reasons: &'a [String],
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    restart: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    stays_idle: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    adopt: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    data_loss: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    prevent_destroy: bool,
+    #[serde(rename = "monthly_cost_before_usd", with = "crate::money::usd_opt")]
+    monthly_before: Option<Usd>,
+    #[serde(rename = "monthly_cost_after_usd", with = "crate::money::usd_opt")]
+    monthly_after: Option<Usd>,
+    #[serde(rename = "monthly_delta_usd", with = "crate::money::usd_opt")]
+    monthly_delta: Option<Usd>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    cost_reasons: Vec<String>,
+}
+
+impl<'a> JsonGroup<'a> {
+    fn of(g: &'a ChangeGroup<'a>) -> JsonGroup<'a> {
+        let c = g.first();
+        let cost = g.monthly();
+        JsonGroup {
+            action: c.action,
+            kind: c.kind,
+            slot: &g.slot,
+            count: g.len(),
+            members: g.members.iter().map(|m| &m.address).collect(),
+            creates: g.shape.as_deref(),
+            fields: &c.fields,
+            reasons: &c.reasons,
+            restart: c.restart,
+            stays_idle: c.stays_idle,
+            adopt: c.adopt,
+            data_loss: c.data_loss,
+            prevent_destroy: c.prevent_destroy,
+            monthly_before: cost.map(|(b, _)| b),
+            monthly_after: cost.map(|(_, a)| a),
+            monthly_delta: cost.map(|(b, a)| a - b),
+            cost_reasons: if cost.is_some_and(|(b, a)| a != b) {
+                crate::plan::group::cost_reasons(c)
+            } else {
+                Vec::new()
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod fleet_tests;
 
 #[cfg(test)]
 mod tests {
@@ -585,10 +956,14 @@ mod tests {
             };
             let mut out = String::new();
             write_usd(&mut out, v);
-            assert_eq!(out, usd, "{text}");
+            assert_eq!(out.replace(',', ""), usd, "{text}");
             out.clear();
             write_delta(&mut out, v);
-            assert_eq!(out, format!("{sign}${:.2}", c.abs()), "{text}");
+            assert_eq!(
+                out.replace(',', ""),
+                format!("{sign}${:.2}", c.abs()),
+                "{text}"
+            );
         }
     }
 }

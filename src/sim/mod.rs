@@ -46,7 +46,7 @@ pub use faults::{FaultConfig, FaultSpecError, parse_duration};
 pub use handlers::control::{AppMachines, MachineInfo, SimControl};
 pub use handlers::volumes::{AppVolumes, SnapshotInfo, VolumeInfo};
 pub use reqlog::Counters;
-pub use world::VolumeOrigin;
+pub use world::{StoredObject, VolumeOrigin};
 
 /// How to run the simulator. Delays are simulated time: each is divided by
 /// `time_scale`. Defaults follow what Fly users observe (see each field).

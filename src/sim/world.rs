@@ -142,6 +142,13 @@ pub(crate) struct Machine {
     /// event.
     #[serde(default)]
     pub exit_signal: Option<i32>,
+    /// What a one-shot Machine running an export image does to data when it exits
+    /// successfully ([`Job`]); taken by the app when it has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<Job>,
+    /// A job that exited successfully, for the app to carry out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_job: Option<Job>,
 }
 
 /// A version a Machine ran before its latest update.
@@ -150,6 +157,37 @@ pub(crate) struct PastVersion {
     pub version: String,
     pub config: MachineConfig,
     pub created_at_ms: i64,
+}
+
+/// The metadata key an export image sets on its own Machine with the bytes it wrote
+/// (the contract `ops::backup` documents).
+pub(crate) const EXPORT_BYTES_KEY: &str = "flotilla_export_bytes";
+
+/// The data effect of an export image, as the simulator plays it: the image's contract
+/// is in `ops::backup` (environment `FLOTILLA_BACKUP_*`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub(crate) enum Job {
+    /// Copies the mounted volume's content to the object store under `key`.
+    Export { object: StoredObject },
+    /// Writes `content` (read from the store when the Machine was created) to the
+    /// mounted volume.
+    Restore { content: String },
+}
+
+/// One object in the simulated off-site store (standing for an S3 bucket).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredObject {
+    /// `s3://BUCKET/PREFIX/VOLUME/ID`.
+    pub key: String,
+    /// The volume's content tag when it was exported.
+    pub content: String,
+    pub bytes: u64,
+    /// Whether a client-side encryption key was given.
+    pub encrypted: bool,
+    /// Newest exports kept under the same prefix.
+    #[serde(default)]
+    pub keep: u32,
 }
 
 const MAX_EVENTS: usize = 20;
@@ -309,6 +347,16 @@ impl Machine {
     /// A one-shot Machine exited: its exit status in the event, then its destroy.
     fn job_exit(&mut self, at: i64, t: &Timing) {
         let code = i32::from(self.job_fails);
+        if !self.job_fails {
+            self.finished_job = self.job.take();
+            if let Some(Job::Export { object }) = &self.finished_job {
+                // The image reports what it wrote (the documented contract).
+                self.config
+                    .metadata
+                    .get_or_insert_with(Default::default)
+                    .insert(EXPORT_BYTES_KEY.into(), object.bytes.to_string());
+            }
+        }
         self.event("exit", "stopped", "flyd", at);
         if let Some(e) = self.events.first_mut() {
             e.request = Some(json!({
@@ -622,6 +670,9 @@ pub(crate) struct App {
     /// IP addresses and certificates.
     #[serde(default)]
     pub net: super::network::AppNet,
+    /// Objects export images wrote, not yet moved to the world's store.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exported: Vec<StoredObject>,
     /// Machines not yet destroyed (kept so app reads stay O(1) with many Machines).
     /// Derived: rebuilt by [`App::reindex`] after loading.
     #[serde(skip)]
@@ -647,6 +698,7 @@ impl App {
             next_seq: 0,
             retired_snapshots: BTreeMap::new(),
             net: Default::default(),
+            exported: Vec::new(),
             live_machines: 0,
             pending_destroys: BTreeSet::new(),
         }
@@ -691,9 +743,31 @@ impl App {
         let Some(m) = self.machines.get_mut(id) else {
             return;
         };
-        if let Some(at) = m.advance(now, version, t) {
+        let destroyed = m.advance(now, version, t);
+        let finished = m
+            .finished_job
+            .take()
+            .map(|j| (j, m.config.mounted_volume()));
+        if let Some((job, vol)) = finished {
+            let vol = vol.map(str::to_string);
+            self.finish_job(job, vol.as_deref());
+        }
+        if let Some(at) = destroyed {
             self.live_machines = self.live_machines.saturating_sub(1);
             self.start_detach(id, at.saturating_add(t.detach));
+        }
+    }
+
+    /// Carries out what a successful export image did: an object written (moved to
+    /// the world's store by [`World::collect_exports`]) or a volume's data restored.
+    fn finish_job(&mut self, job: Job, volume: Option<&str>) {
+        match job {
+            Job::Export { object } => self.exported.push(object),
+            Job::Restore { content } => {
+                if let Some(v) = volume.and_then(|id| self.volumes.get_mut(id)) {
+                    v.content = content;
+                }
+            }
         }
     }
 
@@ -806,6 +880,10 @@ pub(crate) struct World {
     /// Shared addresses, address counters and the DNS records tests declared present.
     #[serde(default)]
     pub net: super::network::WorldNet,
+    /// The off-site object store export images write to and read from, by key. It is
+    /// outside every app: deleting an app leaves it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub objects: BTreeMap<String, StoredObject>,
 }
 
 impl World {
@@ -817,7 +895,50 @@ impl World {
         self.digest_key.clone()
     }
 
+    /// Moves the objects export images wrote into the store, keeping the newest `keep`
+    /// under each object's prefix (keys end in sortable export ids).
+    pub fn collect_exports(&mut self) {
+        let written: Vec<StoredObject> = self
+            .apps
+            .values_mut()
+            .flat_map(|a| std::mem::take(&mut a.exported))
+            .collect();
+        for o in written {
+            let prefix = object_prefix(&o.key).to_string();
+            let keep = o.keep.max(1) as usize;
+            self.objects.insert(o.key.clone(), o);
+            let under: Vec<String> = self
+                .objects
+                .keys()
+                .filter(|k| object_prefix(k) == prefix)
+                .cloned()
+                .collect();
+            for k in under.iter().take(under.len().saturating_sub(keep)) {
+                self.objects.remove(k);
+            }
+        }
+    }
+
+    /// The object an export image asked to restore: `id` under `url`, or the newest
+    /// there for `latest`.
+    pub fn find_object(&mut self, url: &str, id: &str) -> Option<&StoredObject> {
+        self.collect_exports();
+        let url = url.trim_end_matches('/');
+        if id == "latest" {
+            return self
+                .objects
+                .values()
+                .rfind(|o| object_prefix(&o.key) == url);
+        }
+        self.objects.get(&format!("{url}/{id}"))
+    }
+
     pub fn app_mut(&mut self, name: &str) -> Result<&mut App, ApiError> {
         self.apps.get_mut(name).ok_or_else(ApiError::app_not_found)
     }
+}
+
+/// An object key without its last segment (the export id).
+fn object_prefix(key: &str) -> &str {
+    key.rsplit_once('/').map_or(key, |(p, _)| p)
 }

@@ -526,6 +526,23 @@ pub const VOLUME_AUTO_BACKUP: Setting<Flag> =
     flag("volume.auto_backup", true, "take Fly's daily snapshots");
 pub const VOLUME_ENCRYPTED: Setting<Flag> =
     flag("volume.encrypted", true, "encrypt the volume at rest");
+pub const VOLUME_RESTORE_TENANT: Setting<Text> = text(
+    "volume.restore_from.tenant",
+    "the tenant whose volume (same name and slot, else its first) the new volume is restored from",
+)
+.not_null();
+pub const VOLUME_RESTORE_SNAPSHOT: Setting<Text> = text(
+    "volume.restore_from.snapshot",
+    "`latest` (its newest complete snapshot) or a snapshot id",
+)
+.default(DefaultValue::Str("latest"));
+pub const VOLUME_RESTORE_FROM_FIELDS: &[Field] =
+    &[VOLUME_RESTORE_TENANT.field, VOLUME_RESTORE_SNAPSHOT.field];
+pub const VOLUME_RESTORE_FROM: Setting<Tree> = tree(
+    "volume.restore_from",
+    Ty::Struct(VOLUME_RESTORE_FROM_FIELDS),
+    "create a new volume from another tenant's snapshot (ignored once the volume exists)",
+);
 pub const VOLUME_FIELDS: &[Field] = &[
     VOLUME_NAME.field,
     VOLUME_SIZE_GB.field,
@@ -533,6 +550,7 @@ pub const VOLUME_FIELDS: &[Field] = &[
     VOLUME_SNAPSHOT_RETENTION.field,
     VOLUME_AUTO_BACKUP.field,
     VOLUME_ENCRYPTED.field,
+    VOLUME_RESTORE_FROM.field,
 ];
 pub const VOLUME: Setting<Tree> = tree(
     "volume",
@@ -555,7 +573,54 @@ pub const SNAPSHOT_BEFORE_DESTROY: Setting<Flag> = flag(
     true,
     "snapshot a volume before flotilla deletes it",
 );
-pub const BACKUP_FIELDS: &[Field] = &[SNAPSHOT_BEFORE_DESTROY.field];
+/// The export image used when `backups.export.image` is not set: the reference image
+/// built from `examples/export-image/` (README, "Off-site export").
+pub const EXPORT_IMAGE_DEFAULT: &str = "ghcr.io/flotilla-dev/volume-export:1";
+pub const EXPORT_TO: Setting<Text> = text(
+    "backups.export.to",
+    "where exports go: an S3-compatible URL (`s3://bucket/prefix`), a template",
+);
+pub const EXPORT_ENDPOINT: Setting<Text> = text(
+    "backups.export.endpoint",
+    "the S3-compatible endpoint URL (unset: AWS S3)",
+);
+pub const EXPORT_CREDENTIALS: Setting<Tree> = tree(
+    "backups.export.credentials",
+    Ty::Dict(&SECRET),
+    "credentials the export image receives, by variable name, as references `{ env: VAR }` or `{ file: PATH }`",
+);
+pub const EXPORT_ENCRYPTION_KEY: Setting<Tree> = tree(
+    "backups.export.encryption_key",
+    Ty::SecretRef,
+    "a passphrase the export image encrypts with before upload (unset: no client-side encryption)",
+);
+pub const EXPORT_IMAGE: Setting<Text> = text(
+    "backups.export.image",
+    "the image that copies a volume to the destination and back",
+)
+.default(DefaultValue::Str(EXPORT_IMAGE_DEFAULT));
+pub const EXPORT_KEEP: Setting<Count> = int(
+    "backups.export.keep",
+    0,
+    1_000_000,
+    "how many exports of each volume the destination keeps",
+)
+.default(DefaultValue::Int(30))
+.accepts(1, 10_000);
+pub const EXPORT_FIELDS: &[Field] = &[
+    EXPORT_TO.field,
+    EXPORT_ENDPOINT.field,
+    EXPORT_CREDENTIALS.field,
+    EXPORT_ENCRYPTION_KEY.field,
+    EXPORT_IMAGE.field,
+    EXPORT_KEEP.field,
+];
+pub const EXPORT: Setting<Tree> = tree(
+    "backups.export",
+    Ty::Struct(EXPORT_FIELDS),
+    "off-site exports of the volumes to S3-compatible storage (unset: none)",
+);
+pub const BACKUP_FIELDS: &[Field] = &[SNAPSHOT_BEFORE_DESTROY.field, EXPORT.field];
 pub const BACKUPS: Setting<Tree> = tree("backups", Ty::Struct(BACKUP_FIELDS), "backup safety");
 
 pub const PREVENT_DESTROY: Setting<Flag> = flag(

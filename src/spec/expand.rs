@@ -168,6 +168,22 @@ struct Output {
     infos: Vec<TenantInfo>,
     /// Custom domains declared so far, fleet-wide.
     hostnames: network::HostBook,
+    /// `volume.restore_from` of new volumes, resolved once every tenant is expanded.
+    restores: Vec<PendingRestore>,
+}
+
+/// A volume's `volume.restore_from`, rendered; the source tenant is looked up at the end.
+struct PendingRestore {
+    /// The volume's position in `Output::resources`.
+    at: usize,
+    /// Its logical name and slot (the source's volume of the same slot is preferred).
+    name: String,
+    index: u32,
+    tenant: String,
+    snapshot: Option<String>,
+    /// Where the tenant was written.
+    path: String,
+    mark: Mark,
 }
 
 /// The Machines of one tenant or shared app, and how to name them.
@@ -336,6 +352,35 @@ impl<'a> Expander<'a> {
             // Does not compile: reported once already.
             Err(None) => None,
         }
+    }
+
+    /// A tenant's `backups.export` with its destination rendered and checked.
+    fn export_config(
+        &mut self,
+        s: &crate::spec::resolve::Resolved,
+        ctx: &Ctx,
+        tenant: &str,
+    ) -> Option<crate::resource::ExportConfig> {
+        let e = s.export.as_ref()?;
+        let (src, path, mark) = &e.to;
+        let address = Address::app(&Owner::Tenant(tenant)).to_string();
+        let to = self.render(src, ctx, path, *mark, &address)?;
+        if let Some(problem) = crate::spec::resolve::export_target_problem(&to) {
+            self.sink.add(
+                err(format!("export destination `{to}` {problem}"), path, *mark).hint(
+                    "write `s3://BUCKET/PREFIX`; set `endpoint` for another S3-compatible store",
+                ),
+            );
+            return None;
+        }
+        Some(crate::resource::ExportConfig {
+            to,
+            endpoint: e.endpoint.clone(),
+            credentials: e.credentials.iter().cloned().collect(),
+            encryption_key: e.encryption_key.clone(),
+            image: e.image.clone(),
+            keep: e.keep,
+        })
     }
 
     /// Renders a name template for the resource at `address`.
@@ -698,11 +743,68 @@ impl<'a> Expander<'a> {
         };
         let shared: HashSet<&str> = apps.iter().map(|a| a.name.as_str()).collect();
         self.expand_shared_apps(&apps, &mut out);
-        for (pos, t) in tenants.iter().enumerate() {
-            self.expand_tenant(pos, t, &naming, &shared, &mut out);
+        // Each tenant's resolved settings are dropped once expanded, so that the memory
+        // they held is reused for the next tenants' resources.
+        for (pos, t) in tenants.into_iter().enumerate() {
+            self.expand_tenant(pos, &t, &naming, &shared, &mut out);
         }
+        self.resolve_restores(&mut out);
         add_secrets(&mut out, &shared);
         self.finish(out)
+    }
+
+    /// Points each `volume.restore_from` at its source: the named tenant's volume of the
+    /// same name and slot, else its first volume. An unknown tenant, or one without a
+    /// volume, is an error at the setting.
+    fn resolve_restores(&mut self, out: &mut Output) {
+        for p in std::mem::take(&mut out.restores) {
+            let owner = Owner::Tenant(&p.tenant);
+            let same = Address::volume(&owner, &p.name, p.index);
+            let source = out
+                .resources
+                .iter()
+                .find(|r| r.address == same)
+                .or_else(|| {
+                    out.resources.iter().find(|r| {
+                        r.kind() == crate::resource::Kind::Volume
+                            && r.tenant.as_deref() == Some(p.tenant.as_str())
+                    })
+                })
+                .map(|r| (r.address.clone(), r.app.clone()));
+            let Some((volume, app)) = source else {
+                let names = out.infos.iter().map(|t| t.name.as_str());
+                let known = out.infos.iter().any(|t| t.name == p.tenant);
+                let d = if known {
+                    err(
+                        format!("volume.restore_from: tenant `{}` has no volume", p.tenant),
+                        &p.path,
+                        p.mark,
+                    )
+                    .hint("name a tenant whose Machines have a volume")
+                } else {
+                    err(
+                        format!("volume.restore_from: unknown tenant `{}`", p.tenant),
+                        &p.path,
+                        p.mark,
+                    )
+                    .hint(suggest(&p.tenant, names, "tenants"))
+                };
+                let addr = out.resources.get(p.at).map(|r| r.address.to_string());
+                self.sink.add(match addr {
+                    Some(a) => d.address(a),
+                    None => d,
+                });
+                continue;
+            };
+            if let Some(Spec::Volume(v)) = out.resources.get_mut(p.at).map(|r| &mut r.spec) {
+                v.restore_from = Some(crate::resource::RestoreFrom {
+                    tenant: p.tenant,
+                    app,
+                    volume,
+                    snapshot: p.snapshot,
+                });
+            }
+        }
     }
 
     /// Shared apps first: they claim their names before any tenant.
@@ -800,10 +902,12 @@ impl<'a> Expander<'a> {
                 }),
             });
         }
+        let export = self.export_config(&t.settings, &base, &t.name);
         out.infos.push(TenantInfo {
             name: t.name.clone(),
             tier: t.tier.clone(),
             app: app.clone(),
+            export,
         });
         let base = context! { app => &app, region => &t.settings.region, ..base };
         let desc = format!("tenant `{}` ({})", t.name, t.path);
@@ -1085,6 +1189,22 @@ impl<'a> Expander<'a> {
         let vol_address = Address::volume(&g.owner, &v.name, index);
         let vol_name = self.volume_name(&mut out.book, g, ctx, (&vol_address, &v.name, index))?;
         let aliases = legacy_volume_names(g.volume_tpl, &vol_name, index);
+        if let Some(rf) = &v.restore_from {
+            let addr = vol_address.to_string();
+            let (t, tp, tm) = &rf.tenant;
+            let (sn, sp, sm) = &rf.snapshot;
+            let tenant = self.render(t, ctx, tp, *tm, &addr)?;
+            let snapshot = self.render(sn, ctx, sp, *sm, &addr)?;
+            out.restores.push(PendingRestore {
+                at: out.resources.len(),
+                name: v.name.clone(),
+                index,
+                tenant,
+                snapshot: (snapshot != "latest").then_some(snapshot),
+                path: tp.clone(),
+                mark: *tm,
+            });
+        }
         out.resources.push(Resource {
             address: vol_address.clone(),
             tenant: g.tenant.map(str::to_string),
@@ -1101,6 +1221,7 @@ impl<'a> Expander<'a> {
                 machine: Some(machine.clone()),
                 attached_machine_id: None,
                 aliases,
+                restore_from: None,
             }),
         });
         out.resources.push(Resource {

@@ -34,6 +34,8 @@ pub(crate) struct Resolved {
     pub secrets: Vec<(String, SecretSource, String, Mark)>,
     pub volume: Option<VolumeSettings>,
     pub snapshot_before_destroy: bool,
+    /// `backups.export`, when set.
+    pub export: Option<ExportSettings>,
     pub prevent_destroy: bool,
     pub usage: Usage,
     pub network: NetworkSettings,
@@ -50,6 +52,18 @@ pub(crate) struct NetworkSettings {
     pub hostnames: Vec<(String, String, Mark)>,
 }
 
+/// `backups.export` as written: the destination is still a template (rendered per
+/// tenant in `expand`); credentials are references, never values.
+pub(crate) struct ExportSettings {
+    /// (template source, origin path, mark)
+    pub to: (String, String, Mark),
+    pub endpoint: Option<String>,
+    pub credentials: Vec<(String, SecretSource)>,
+    pub encryption_key: Option<SecretSource>,
+    pub image: String,
+    pub keep: u32,
+}
+
 pub(crate) struct VolumeSettings {
     pub name: String,
     pub size_gb: u32,
@@ -57,6 +71,16 @@ pub(crate) struct VolumeSettings {
     pub snapshot_retention: u32,
     pub auto_backup: bool,
     pub encrypted: bool,
+    pub restore_from: Option<RestoreSettings>,
+}
+
+/// `volume.restore_from`, as templates: rendered per tenant, checked against the
+/// fleet's tenants once all are expanded.
+pub(crate) struct RestoreSettings {
+    /// (template source, origin path, mark) of the source tenant's name.
+    pub tenant: (String, String, Mark),
+    /// (template source, origin path, mark) of `latest` or a snapshot id.
+    pub snapshot: (String, String, Mark),
 }
 
 /// Where the Machines run.
@@ -109,6 +133,7 @@ pub(crate) fn resolve(
     let metadata = r.metadata();
     let secrets = r.secrets(&env);
     let volume = r.volume();
+    let export = r.export();
     let network = r.network();
     if !r.ok {
         return None;
@@ -129,6 +154,7 @@ pub(crate) fn resolve(
         secrets,
         volume,
         snapshot_before_destroy: eff.or_default(&decl::SNAPSHOT_BEFORE_DESTROY),
+        export,
         prevent_destroy: eff.or_default(&decl::PREVENT_DESTROY),
         usage: eff.usage(),
         network,
@@ -474,6 +500,62 @@ impl Resolver<'_, '_> {
         secrets
     }
 
+    /// `backups.export`: a destination (`s3://`), credential names that can be
+    /// environment variables, `keep` within bounds.
+    fn export(&mut self) -> Option<ExportSettings> {
+        let eff = self.eff;
+        if !eff.has(&decl::EXPORT) {
+            return None;
+        }
+        let origin = eff.origin_of(&decl::EXPORT_TO);
+        let to = match self.required(
+            &decl::EXPORT_TO,
+            "give the destination, e.g. `to: \"s3://my-backups/{{ tenant.name }}\"`",
+        ) {
+            Some((src, mark)) => {
+                self.compile(&src, &origin, mark);
+                if !is_template(&src) && export_target_problem(&src).is_some() {
+                    let d = self
+                        .error_at(&decl::EXPORT_TO, format!("export destination `{src}` is not an s3:// URL"))
+                        .hint("write `s3://BUCKET/PREFIX`; set `endpoint` for another S3-compatible store");
+                    self.add(d);
+                }
+                (src, origin, mark)
+            }
+            None => (String::new(), origin, eff.merged.mark),
+        };
+        let mut credentials = Vec::new();
+        for (name, src, m) in eff.secret_refs(&decl::EXPORT_CREDENTIALS) {
+            if !platform::is_env_name(&name) {
+                let p = format!("{}.{name}", eff.origin_of(&decl::EXPORT_CREDENTIALS));
+                self.add(
+                    err(format!("`{name}` is not a valid credential name"), &p, m)
+                        .hint("credentials become environment variables of the export Machine: use letters, digits and underscores"),
+                );
+            }
+            credentials.push((name, src));
+        }
+        let keep = eff.or_default(&decl::EXPORT_KEEP);
+        let (lo, hi) = decl::EXPORT_KEEP.range();
+        if !(lo..=hi).contains(&i64::from(keep)) {
+            let d = self.error_at(
+                &decl::EXPORT_KEEP,
+                format!("keep {keep} is outside {lo}–{hi}"),
+            );
+            self.add(d);
+        }
+        Some(ExportSettings {
+            to,
+            endpoint: eff.value(&decl::EXPORT_ENDPOINT).map(str::to_string),
+            credentials,
+            encryption_key: eff
+                .value(&decl::EXPORT_ENCRYPTION_KEY)
+                .and_then(crate::spec::settings::read_secret),
+            image: eff.or_default(&decl::EXPORT_IMAGE).to_string(),
+            keep,
+        })
+    }
+
     /// The volume: a valid name, size and retention within Fly's limits, a mount path.
     fn volume(&mut self) -> Option<VolumeSettings> {
         let eff = self.eff;
@@ -505,7 +587,40 @@ impl Resolver<'_, '_> {
             snapshot_retention,
             auto_backup: eff.or_default(&decl::VOLUME_AUTO_BACKUP),
             encrypted: eff.or_default(&decl::VOLUME_ENCRYPTED),
+            restore_from: self.restore_from(),
         })
+    }
+
+    /// `volume.restore_from`: a tenant (required) and a snapshot, both templates.
+    fn restore_from(&mut self) -> Option<RestoreSettings> {
+        let eff = self.eff;
+        if !eff.has(&decl::VOLUME_RESTORE_FROM) {
+            return None;
+        }
+        let Some((tenant, tmark)) = eff.set(&decl::VOLUME_RESTORE_TENANT) else {
+            let d = self
+                .error_at(
+                    &decl::VOLUME_RESTORE_FROM,
+                    "volume.restore_from names no tenant".to_string(),
+                )
+                .hint("add `tenant: NAME` (and optionally `snapshot: latest` or a snapshot id)");
+            self.add(d);
+            return None;
+        };
+        let tenant = (
+            tenant.to_string(),
+            eff.origin_of(&decl::VOLUME_RESTORE_TENANT),
+            tmark,
+        );
+        let snapshot = (
+            eff.or_default(&decl::VOLUME_RESTORE_SNAPSHOT).to_string(),
+            eff.origin_of(&decl::VOLUME_RESTORE_SNAPSHOT),
+            eff.mark_of(&decl::VOLUME_RESTORE_SNAPSHOT),
+        );
+        for (src, path, mark) in [&tenant, &snapshot] {
+            self.compile(src, path, *mark);
+        }
+        Some(RestoreSettings { tenant, snapshot })
     }
 
     /// A volume needs an absolute mount path other than `/`.
@@ -520,5 +635,15 @@ impl Resolver<'_, '_> {
             },
         };
         self.add(d);
+    }
+}
+
+/// Why `url` cannot be an export destination (`s3://BUCKET[/PREFIX]`), if it cannot.
+pub(crate) fn export_target_problem(url: &str) -> Option<&'static str> {
+    match url.strip_prefix("s3://") {
+        None => Some("is not an s3:// URL"),
+        Some(rest) if rest.split('/').next().is_none_or(str::is_empty) => Some("names no bucket"),
+        Some(rest) if rest.chars().any(char::is_whitespace) => Some("contains whitespace"),
+        Some(_) => None,
     }
 }

@@ -211,8 +211,14 @@ impl<'a> Effective<'a> {
     }
 
     pub fn secrets(&self) -> Vec<(String, SecretSource, Mark)> {
+        self.secret_refs(&decl::SECRETS)
+    }
+
+    /// The entries of a mapping of secret references (`secrets`,
+    /// `backups.export.credentials`), sorted by name.
+    pub fn secret_refs(&self, s: &Setting<Tree>) -> Vec<(String, SecretSource, Mark)> {
         let mut out: Vec<(String, SecretSource, Mark)> = self
-            .value(&decl::SECRETS)
+            .value(s)
             .and_then(Node::as_map)
             .map(|m| {
                 m.iter()

@@ -82,7 +82,7 @@ pub(super) fn name_mounted_volumes(view: &mut AppView<'_>, out: &mut Observed) {
     }
 }
 
-/// Why a volume is left alone: replaced by `restore` and kept (a managed Machine's
+/// Why a volume is left alone: replaced by `restore` or a region move and kept (a managed Machine's
 /// [`META_RETIRED`] names it), or simply not ours.
 fn unmanaged_reason(view: &AppView<'_>, id: &str) -> &'static str {
     let retired = view.managed.iter().any(|m| {
@@ -92,7 +92,7 @@ fn unmanaged_reason(view: &AppView<'_>, id: &str) -> &'static str {
             .is_some_and(|list| list.split(',').any(|r| r == id))
     });
     if retired {
-        "retired by restore, kept (delete it by hand once it is no longer needed)"
+        "retired by restore or a region move, kept (delete it by hand once it is no longer needed)"
     } else {
         "not a declared volume name and not mounted by a managed Machine; left alone"
     }

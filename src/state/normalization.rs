@@ -142,6 +142,7 @@ fn volume_resources(
                 machine,
                 attached_machine_id: v.attached_machine_id.clone(),
                 aliases: Vec::new(),
+                restore_from: None,
             }),
         });
         if let Some(baddr) = addr.backup_of_volume() {

@@ -24,9 +24,9 @@ use std::rc::Rc;
 
 use rust_decimal::Decimal;
 
-use crate::cost::{CostError, CostReport, Item, LineItem, Pricer};
+use crate::cost::{CostError, CostReport, Coverable, Item, LineItem, Pricer};
 use crate::money::Usd;
-use crate::platform::CpuKind;
+use crate::platform::{CpuKind, PlanChoice};
 use crate::pricing::PriceTable;
 use crate::resource::{
     Address, AppSpec, BackupSpec, Guest, IdleMode, IdlePolicy, MachineSpec, Owner, Resource,
@@ -57,6 +57,8 @@ pub struct Unit {
     pub total: Usd,
     /// Snapshot GB-month of one copy (for the organization's free GB).
     pub snapshot_gb: Decimal,
+    /// What the plan's free allowances could cover of one copy.
+    pub coverable: Coverable,
     /// Single-hostname certificates of one copy (for the free certificates).
     pub certificates: Decimal,
     /// Compute and RAM of always-on Machines, per region and CPU class: what reservation
@@ -169,7 +171,7 @@ impl PoolRegion {
 
 /// One architecture at one usage point.
 #[derive(Debug, Clone)]
-pub struct ArchModel {
+pub struct ArchModel<'t> {
     pub arch: usize,
     pub units: Vec<(Rc<Unit>, Count)>,
     pub pools: Vec<PoolRegion>,
@@ -179,6 +181,9 @@ pub struct ArchModel {
     pub extras_per_tenant: Usd,
     snapshot: (Usd, Decimal),
     certificate: (Usd, Decimal),
+    /// The price table and the organization's plan, when the plan has a fee, included
+    /// usage or free allowances in it.
+    plan: Option<(&'t PriceTable, PlanChoice)>,
 }
 
 /// A fleet of `N` tenants priced through the engine, with what the capacity model chose.
@@ -195,37 +200,59 @@ pub struct Priced {
     pub reservable: BTreeMap<(String, CpuKind), Usd>,
 }
 
-impl ArchModel {
+impl ArchModel<'_> {
     /// The monthly cost at `n` tenants (exact; same arithmetic as [`ArchModel::price`]).
     pub fn cost(&self, n: u64) -> Usd {
-        let (total, snap, certs) = self.tally(n);
-        total - allowance(self.snapshot, snap) - allowance(self.certificate, certs)
+        let t = self.tally(n);
+        self.org_billed(&t)
+            + self.plan_effect(&t).monthly
             + self.extras_fixed
             + Decimal::from(n) * self.extras_per_tenant
     }
 
-    /// Engine cost before the organization's allowances, snapshot GB and certificates.
-    fn tally(&self, n: u64) -> (Usd, Decimal, Decimal) {
-        let mut total = Decimal::ZERO;
-        let mut snap = Decimal::ZERO;
-        let mut certs = Decimal::ZERO;
+    /// The engine's bill after the organization's snapshot and certificate allowances
+    /// (what the plan's included usage applies to), as [`Pricer::finish`] orders them.
+    fn org_billed(&self, t: &Tally) -> Usd {
+        t.total
+            - allowance(self.snapshot, t.snapshot_gb)
+            - allowance(self.certificate, t.certificates)
+    }
+
+    /// What the organization's plan adds to the bill (nothing without a plan).
+    fn plan_effect(&self, t: &Tally) -> crate::cost::PlanEffect {
+        match self.plan {
+            Some((table, choice)) => {
+                crate::cost::plan_effect(table, choice, &t.coverable, self.org_billed(t))
+            }
+            None => Default::default(),
+        }
+    }
+
+    /// Engine cost before the organization's allowances, with what they apply to.
+    fn tally(&self, n: u64) -> Tally {
+        let mut t = Tally::default();
+        let with_plan = self.plan.is_some();
+        let mut add = |u: &Unit, k: Decimal| {
+            t.total += k * u.total;
+            t.snapshot_gb += k * u.snapshot_gb;
+            t.certificates += k * u.certificates;
+            if with_plan {
+                t.coverable.add_scaled(&u.coverable, k);
+            }
+        };
         for (u, c) in &self.units {
-            let k = c.at(n);
-            total += k * u.total;
-            snap += k * u.snapshot_gb;
-            certs += k * u.certificates;
+            add(u, c.at(n));
         }
         for p in &self.pools {
             if let Some(pick) = p.pick(n) {
                 let ch = &p.front[pick.best];
-                let on = Decimal::from(p.min.min(pick.machines));
-                let win = Decimal::from(pick.machines) - on;
-                total += pick.cost;
-                snap += on * ch.on.snapshot_gb + win * ch.window.snapshot_gb;
-                certs += on * ch.on.certificates + win * ch.window.certificates;
+                let on = p.min.min(pick.machines);
+                // The pick's cost is the engine total of these copies.
+                add(&ch.on, Decimal::from(on));
+                add(&ch.window, Decimal::from(pick.machines - on));
             }
         }
-        (total, snap, certs)
+        t
     }
 
     /// Bounds on `cost(N + 1) − cost(N)` for every `N ≥ from`: the exact per-tenant slope
@@ -255,14 +282,67 @@ impl ArchModel {
             }
             hi += jump;
         }
-        let (_, snap, certs) = self.tally(from);
-        if snap < self.snapshot.1 {
+        let t = self.tally(from);
+        if t.snapshot_gb < self.snapshot.1 {
             lo -= snap_hi * self.snapshot.0;
         }
-        if certs < self.certificate.1 {
+        if t.certificates < self.certificate.1 {
             lo -= certs_hi * self.certificate.0;
         }
+        let plan = self.plan_effect(&t);
+        // A free allowance can take off at most what one more tenant adds to the lines it
+        // covers. Pools may switch sizes (and so what is coverable) at any count, so with
+        // pools that holds whether or not the allowance is used up at `from`.
+        if plan.allowance_left || (self.plan.is_some() && !self.pools.is_empty()) {
+            lo -= self.coverable_step();
+        }
+        // A pool that switches sizes may leave less for an allowance to cover: the cost
+        // can then rise by up to what the allowances were taking off.
+        if let Some((table, choice)) = self.plan
+            && !self.pools.is_empty()
+        {
+            hi += crate::cost::free_value_cap(table, choice, self.max_coverable_price());
+        }
+        // Included usage not used up: the next tenant may cost nothing.
+        if plan.credit_left {
+            lo = lo.min(Decimal::ZERO);
+        }
         (lo, hi)
+    }
+
+    /// The dearest unit price of any line a free allowance could cover.
+    fn max_coverable_price(&self) -> Decimal {
+        let units = self.units.iter().map(|(u, _)| u.coverable.max_price());
+        let pools = self.pools.iter().flat_map(|p| {
+            p.front.iter().map(|c| {
+                c.on.coverable
+                    .max_price()
+                    .max(c.window.coverable.max_price())
+            })
+        });
+        units.chain(pools).max().unwrap_or_default()
+    }
+
+    /// The most one more tenant can add to the value of the lines a free allowance covers.
+    fn coverable_step(&self) -> Usd {
+        let mut step = Decimal::ZERO;
+        for (u, c) in &self.units {
+            let k = match *c {
+                Count::Fixed(_) => Decimal::ZERO,
+                Count::Tenants(w) | Count::Active(w) => w,
+                Count::ActiveCeil(x) => x.ceil(),
+            };
+            step += k * u.coverable.value();
+        }
+        for p in &self.pools {
+            let mut jump = Decimal::ZERO;
+            for c in &p.front {
+                let most = (p.load / Decimal::from(c.tenants_per_machine.max(1))).ceil();
+                jump = jump.max(most * c.window.coverable.value().max(c.on.coverable.value()));
+            }
+            step += jump;
+        }
+        step
     }
 
     /// The fleet at `n` tenants as a full engine report.
@@ -298,7 +378,11 @@ impl ArchModel {
         }
         let empty = ResourceSet::default();
         let fallback = Usage::default();
-        let report = Pricer::new(table, &empty, &fallback).finish(lines);
+        let mut pricer = Pricer::new(table, &empty, &fallback);
+        if let Some((_, choice)) = self.plan {
+            pricer = pricer.with_plan(choice);
+        }
+        let report = pricer.finish(lines);
         let extras = self.extras_fixed + Decimal::from(n) * self.extras_per_tenant;
         Priced {
             total: report.total + extras,
@@ -310,6 +394,16 @@ impl ArchModel {
             reservable,
         }
     }
+}
+
+/// A fleet's engine totals before the organization's allowances, and what they apply to.
+#[derive(Default)]
+struct Tally {
+    total: Usd,
+    snapshot_gb: Decimal,
+    certificates: Decimal,
+    /// Filled only when the organization's plan has free allowances to apply.
+    coverable: Coverable,
 }
 
 fn allowance((price, free): (Usd, Decimal), used: Decimal) -> Usd {
@@ -429,6 +523,7 @@ impl Build<'_> {
                 machine: None,
                 attached_machine_id: None,
                 aliases: Vec::new(),
+                restore_from: None,
             }),
         }];
         v.push(Resource {
@@ -491,23 +586,38 @@ pub fn price_unit(
         }
         lines.extend(rc.lines);
     }
-    let sum = |item: Item| -> Decimal {
-        lines
-            .iter()
-            .filter(|l| l.item == item)
-            .map(|l| l.quantity)
-            .sum()
-    };
-    Ok(Unit {
+    let mut unit = Unit {
         label,
-        total: lines.iter().map(|l| l.monthly).sum(),
-        snapshot_gb: sum(Item::Snapshot),
-        certificates: sum(Item::Certificate),
         lines,
+        total: Decimal::ZERO,
+        snapshot_gb: Decimal::ZERO,
+        coverable: Coverable::default(),
+        certificates: Decimal::ZERO,
         reservable,
         machines,
         always_on,
-    })
+    };
+    unit.keep_lines(|_| true);
+    Ok(unit)
+}
+
+impl Unit {
+    /// Keeps the lines `keep` accepts and recomputes what is derived from them (total,
+    /// snapshot GB, certificates, what the plan's allowances could cover).
+    fn keep_lines(&mut self, keep: impl Fn(&LineItem) -> bool) {
+        self.lines.retain(|l| keep(l));
+        let sum = |item: Item| -> Decimal {
+            self.lines
+                .iter()
+                .filter(|l| l.item == item)
+                .map(|l| l.quantity)
+                .sum()
+        };
+        self.total = self.lines.iter().map(|l| l.monthly).sum();
+        self.snapshot_gb = sum(Item::Snapshot);
+        self.certificates = sum(Item::Certificate);
+        self.coverable = Coverable::of_lines(&self.lines);
+    }
 }
 
 /// Every size with its always-on monthly price, cheapest first.
@@ -570,7 +680,7 @@ impl<'a> Context<'a> {
     }
 
     /// Builds the model of architecture `arch` at `point`.
-    pub fn model(&self, arch: usize, point: Point) -> Result<ArchModel, CostError> {
+    pub fn model(&self, arch: usize, point: Point) -> Result<ArchModel<'a>, CostError> {
         let m = ModelBuild::new(self, arch, point);
         let mut parts = Parts::default();
         for (region, w) in &m.mix().parts {
@@ -983,9 +1093,7 @@ impl<'c, 'a> ModelBuild<'c, 'a> {
         );
         let what = format!("egress of an active tenant in {region}");
         let mut u = price_unit(self.table, what, vec![probe])?;
-        u.lines
-            .retain(|l| matches!(l.item, Item::Egress | Item::PrivateEgress));
-        u.total = u.lines.iter().map(|l| l.monthly).sum();
+        u.keep_lines(|l| matches!(l.item, Item::Egress | Item::PrivateEgress));
         u.reservable.clear();
         u.machines = Decimal::ZERO;
         u.always_on = Decimal::ZERO;
@@ -1088,7 +1196,7 @@ impl<'c, 'a> ModelBuild<'c, 'a> {
     }
 
     /// The model from its parts, with the extras and the organization's allowances.
-    fn finish(&self, parts: Parts) -> ArchModel {
+    fn finish(&self, parts: Parts) -> ArchModel<'a> {
         let st = &self.table.storage.snapshot;
         let ct = &self.table.network.certificate;
         ArchModel {
@@ -1100,6 +1208,8 @@ impl<'c, 'a> ModelBuild<'c, 'a> {
             extras_per_tenant: self.a.extras.iter().map(|e| e.per_tenant_usd).sum(),
             snapshot: (st.price, st.free_per_org),
             certificate: (ct.price, ct.free_per_org),
+            plan: crate::cost::plan_applies(self.table, self.ctx.scenario.org_plan)
+                .then_some((self.table, self.ctx.scenario.org_plan)),
         }
     }
 }

@@ -72,37 +72,18 @@ fn count(v: Decimal) -> String {
 
 /// `10,000`.
 fn group(digits: String) -> String {
-    let (sign, d) = match digits.strip_prefix('-') {
-        Some(rest) => ("-", rest.to_string()),
-        None => ("", digits),
-    };
-    let mut out = String::new();
-    for (i, c) in d.chars().enumerate() {
-        if i > 0 && (d.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    format!("{sign}{out}")
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    crate::money::write_grouped(&mut out, &digits);
+    out
 }
 
 fn tenants(n: u64) -> String {
-    group(n.to_string())
+    crate::money::fmt_count(n)
 }
 
-/// `$1,234.56`.
+/// `$1,234.56`: the one money formatter.
 fn usd(v: Usd) -> String {
-    let s = fmt_usd(v);
-    match s.split_once('.') {
-        Some((int, cents)) => {
-            let (neg, digits) = match int.strip_prefix("-$") {
-                Some(d) => ("-$", d),
-                None => ("$", int.trim_start_matches('$')),
-            };
-            format!("{neg}{}.{cents}", group(digits.to_string()))
-        }
-        None => s,
-    }
+    fmt_usd(v)
 }
 
 /// Per-tenant amounts below a dollar keep a tenth of a cent.
@@ -301,8 +282,9 @@ fn break_even_notes(r: &Report) -> Vec<String> {
 
 /// The cost breakdown at the chosen scale.
 fn breakdown_table(r: &Report, flabel: &str) -> Table {
+    let shown = Breakdown::shown(r.breakdown.iter().map(|(_, b, _)| b));
     let mut headers = vec!["architecture".to_string()];
-    headers.extend(Breakdown::NAMES.iter().map(|s| s.to_string()));
+    headers.extend(shown.iter().map(|i| Breakdown::NAMES[*i].to_string()));
     headers.push("total".into());
     let mut bd = Table::new(
         "breakdown",
@@ -311,12 +293,19 @@ fn breakdown_table(r: &Report, flabel: &str) -> Table {
             tenants(r.breakdown_tenants)
         ),
         headers,
-        [false].into_iter().chain([true; 8]).collect(),
+        [false]
+            .into_iter()
+            .chain(std::iter::repeat_n(true, shown.len() + 1))
+            .collect(),
     );
     bd.intro = "compute = started hours of the preset and its additional RAM; rootfs = stopped or suspended Machines' root filesystems; snapshots net of the organization's free GB; network = dedicated IPv4 and certificates; other = the scenario's extras (not Fly prices).".into();
+    if shown.contains(&Breakdown::PLAN) {
+        bd.intro.push_str(" plan = the organization's plan fee less the usage it includes; its free allowances are taken off compute, volumes and egress.");
+    }
     for (a, b, total) in &r.breakdown {
         let mut cells = vec![arch_name(r, *a)];
-        cells.extend(b.values().iter().map(|v| usd(*v)));
+        let values = b.values();
+        cells.extend(shown.iter().map(|i| usd(values[*i])));
         cells.push(usd(*total));
         bd.push(cells, None);
     }
@@ -640,6 +629,13 @@ pub fn model_notes(r: &Report) -> Vec<String> {
         "The organization's free allowances (10 GB of snapshots, 10 certificates) are applied once to the whole fleet.".into(),
         "Break-even: exact integer search over the tenant count (costs never decrease with more tenants, so intervals where one architecture stays cheaper are skipped); step changes of pools are included.".into(),
     ];
+    if let Some(p) = &r.org_plan {
+        v.push(format!(
+            "{} (at {}). Applied once to the whole fleet: the free allowances are taken off compute, volumes and egress; the plan column is the fee less the usage it includes.",
+            p.terms(),
+            r.points.get(r.focus).map(|x| x.label.as_str()).unwrap_or("the focus point")
+        ));
+    }
     if r.pricing
         .iter()
         .any(|(d, _)| d.to_string().as_str() < "2026-01-01")

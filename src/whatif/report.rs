@@ -69,10 +69,13 @@ pub struct Breakdown {
     pub network: Usd,
     /// The scenario's extras (outside Fly's tables).
     pub other: Usd,
+    /// The organization's plan: its fee less the usage it includes (its free allowances
+    /// are taken off compute, volumes and egress).
+    pub plan: Usd,
 }
 
 impl Breakdown {
-    pub const NAMES: [&'static str; 7] = [
+    pub const NAMES: [&'static str; 8] = [
         "compute",
         "rootfs",
         "volumes",
@@ -80,8 +83,12 @@ impl Breakdown {
         "egress",
         "network",
         "other",
+        "plan",
     ];
-    pub fn values(&self) -> [Usd; 7] {
+    /// The index of `plan` in [`Breakdown::NAMES`].
+    pub const PLAN: usize = 7;
+
+    pub fn values(&self) -> [Usd; 8] {
         [
             self.compute,
             self.rootfs,
@@ -90,7 +97,17 @@ impl Breakdown {
             self.egress,
             self.network,
             self.other,
+            self.plan,
         ]
+    }
+
+    /// The columns a table of these rows shows: every one but `plan`, which only when
+    /// the organization's plan adds a fee or included usage to some row.
+    pub fn shown<'b>(rows: impl IntoIterator<Item = &'b Breakdown>) -> Vec<usize> {
+        let with_plan = rows.into_iter().any(|b| !b.plan.is_zero());
+        (0..Breakdown::NAMES.len())
+            .filter(|i| *i != Breakdown::PLAN || with_plan)
+            .collect()
     }
 }
 
@@ -231,6 +248,9 @@ pub struct Report {
     pub breakdown_tenants: u64,
     pub pricing: Vec<(NaiveDate, String)>,
     pub warnings: Vec<String>,
+    /// The organization's plan at the breakdown's point, when it has a fee, included usage
+    /// or free allowances there.
+    pub org_plan: Option<crate::cost::PlanNote>,
 }
 
 impl Report {
@@ -265,6 +285,11 @@ fn tables<'a>(
     for (date, mark) in dates {
         match catalog.at(date) {
             Ok(t) => {
+                if let Some(e) = crate::cost::plan_problem(t, s.org_plan) {
+                    let mut d = e.to_diagnostic().file(s.file.clone()).at(s.org_plan_mark);
+                    d = d.path("org_plan");
+                    diags.push(d);
+                }
                 if !out.iter().any(|x| x.version() == t.version()) {
                     out.push(t);
                 }
@@ -289,7 +314,7 @@ fn tables<'a>(
 /// micro-dollar: two architectures whose costs differ by less (the same fleet reached by
 /// different arithmetic) cost the same. Rounding keeps costs non-decreasing in `N`.
 struct Memo<'m> {
-    model: &'m ArchModel,
+    model: &'m ArchModel<'m>,
     seen: RefCell<HashMap<u64, Usd>>,
 }
 
@@ -334,7 +359,8 @@ pub fn run(s: &Scenario, catalog: &Catalog, opts: &RunOptions) -> Result<Report,
     let (break_even, notes) = break_evens(&models, lo, hi);
     let nb = s.report.breakdown_tenants;
     let fp = points[focus];
-    let (reservations, breakdown) = focus_advice(&models[focus], focus, nb, tables[fp.table]);
+    let (reservations, breakdown, org_plan) =
+        focus_advice(&models[focus], focus, nb, tables[fp.table]);
     let sensitivity = sensitivity(&ctx, &points, &models, focus, nb)?;
     Ok(Report {
         scenario: s.name.clone(),
@@ -359,6 +385,7 @@ pub fn run(s: &Scenario, catalog: &Catalog, opts: &RunOptions) -> Result<Report,
             .map(|t| (t.version(), t.origin.clone()))
             .collect(),
         warnings,
+        org_plan,
     })
 }
 
@@ -445,7 +472,10 @@ fn focus_point(s: &Scenario, points: &[Point]) -> usize {
 }
 
 /// Every architecture's model at every point, `[point][arch]`.
-fn build_models(ctx: &Context<'_>, points: &[Point]) -> Result<Vec<Vec<ArchModel>>, Diagnostics> {
+fn build_models<'a>(
+    ctx: &Context<'a>,
+    points: &[Point],
+) -> Result<Vec<Vec<ArchModel<'a>>>, Diagnostics> {
     let n_arch = ctx.scenario.architectures.len();
     let mut models = Vec::with_capacity(points.len());
     for p in points {
@@ -614,16 +644,23 @@ impl Pair {
 
 /// Reservation advice and the cost breakdown of every architecture at the focus point
 /// and `nb` tenants.
-fn focus_advice(
-    models: &[ArchModel],
-    focus: usize,
-    nb: u64,
-    ftable: &PriceTable,
-) -> (Vec<ReservationAdvice>, Vec<(usize, Breakdown, Usd)>) {
+/// The focus point's reservation advice and breakdown per architecture, and the
+/// organization plan's note.
+type FocusAdvice = (
+    Vec<ReservationAdvice>,
+    Vec<(usize, Breakdown, Usd)>,
+    Option<crate::cost::PlanNote>,
+);
+
+fn focus_advice(models: &[ArchModel], focus: usize, nb: u64, ftable: &PriceTable) -> FocusAdvice {
     let mut reservations = Vec::new();
     let mut breakdown = Vec::new();
+    let mut org_plan = None;
     for (ai, m) in models.iter().enumerate() {
         let priced = m.price(nb, ftable);
+        if org_plan.is_none() {
+            org_plan = priced.report.plan.clone();
+        }
         let row = make_row(ftable, focus, ai, nb, m, &priced);
         let plans: Vec<ReservationPlan> = priced
             .reservable
@@ -640,7 +677,7 @@ fn focus_advice(
         });
         breakdown.push((ai, row.breakdown, row.monthly));
     }
-    (reservations, breakdown)
+    (reservations, breakdown, org_plan)
 }
 
 /// The cost of every architecture at `nb` tenants for each of the scenario's
@@ -770,11 +807,11 @@ fn breakdown_of(priced: &Priced) -> Breakdown {
             .sum()
     };
     Breakdown {
-        compute: by(&["compute", "ram"]),
+        compute: by(&["compute", "ram", "vm_allowance"]),
         rootfs: by(&["rootfs"]),
-        volumes: by(&["volume"]),
+        volumes: by(&["volume", "volume_allowance"]),
         snapshots: by(&["snapshot", "snapshot_allowance"]),
-        egress: by(&["egress", "private_egress"]),
+        egress: by(&["egress", "private_egress", "egress_allowance"]),
         network: by(&[
             "dedicated_ipv4",
             "certificate",
@@ -782,6 +819,7 @@ fn breakdown_of(priced: &Priced) -> Breakdown {
             "certificate_allowance",
         ]),
         other: priced.extras,
+        plan: by(&["usage_credit", "plan_fee"]),
     }
 }
 

@@ -13,7 +13,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 use crate::diag::{Diagnostic, Diagnostics, Mark, suggest};
-use crate::platform::{self, SUSPEND_MAX_MEMORY_MB};
+use crate::platform::{self, PlanChoice, SUSPEND_MAX_MEMORY_MB};
 use crate::resource::{IdleMode, Kind, Resource, Usage};
 use crate::spec::decl;
 use crate::spec::schema::{Checker, Field, Ty, f, parse_decimal, parse_memory, req};
@@ -234,6 +234,11 @@ pub struct Scenario {
     pub report: ReportOptions,
     /// The shared apps of the base spec (resources without a tenant).
     pub spec_shared: Vec<Resource>,
+    /// The organization's plan: the scenario's `org_plan`/`org_plan_legacy`, else the base
+    /// spec's, else Pay As You Go.
+    pub org_plan: PlanChoice,
+    /// Where the plan was declared (the scenario's key, or the top of the file).
+    pub org_plan_mark: Mark,
 }
 
 impl Scenario {
@@ -384,6 +389,8 @@ const TOP_FIELDS: &[Field] = &[
     req("sweep", Ty::Text),
     req("architectures", Ty::Text),
     f("report", Ty::Struct(REPORT_FIELDS)),
+    decl::ORG_PLAN.field,
+    decl::ORG_PLAN_LEGACY.field,
 ];
 
 /// A copy of a mapping without some keys (read separately from the schema check).
@@ -544,7 +551,13 @@ fn read_scenario(bytes: &[u8], file: &str, dir: &Path) -> Result<Scenario, Diagn
         .filter(|b| b.as_map().is_some())
         .unwrap_or(&empty);
     let declared = root.get("base").is_some_and(|b| b.as_map().is_some());
-    let (profile, spec_shared, base_spec) = read_base(&mut r, base, dir, declared);
+    let BaseRead {
+        profile,
+        shared: spec_shared,
+        spec: base_spec,
+        org_plan: spec_plan,
+    } = read_base(&mut r, base, dir, declared);
+    let (org_plan, org_plan_mark) = read_org_plan(&root, spec_plan);
     let has_memory = base.get("memory_model").is_some();
     let (memory, memory_mark) = match base.get("memory_model") {
         Some(m) if m.as_map().is_some() => (read_memory(&mut r, m), m.mark),
@@ -606,16 +619,44 @@ fn read_scenario(bytes: &[u8], file: &str, dir: &Path) -> Result<Scenario, Diagn
         architectures,
         report,
         spec_shared,
+        org_plan,
+        org_plan_mark,
     })
 }
 
+/// The scenario's organization plan: its own keys override the base spec's plan.
+fn read_org_plan(root: &Node, spec: Option<PlanChoice>) -> (PlanChoice, Mark) {
+    let declared = root
+        .get(decl::ORG_PLAN.key)
+        .or(root.get(decl::ORG_PLAN_LEGACY.key));
+    let Some(node) = declared else {
+        return (spec.unwrap_or_default(), Mark { line: 1, col: 1 });
+    };
+    let inherited = spec.unwrap_or_default();
+    let plan = PlanChoice {
+        plan: decl::ORG_PLAN
+            .value(root)
+            .and_then(platform::OrgPlan::from_code)
+            .unwrap_or(inherited.plan),
+        legacy: decl::ORG_PLAN_LEGACY
+            .value(root)
+            .unwrap_or(inherited.legacy),
+    };
+    (plan, node.mark)
+}
+
+/// What the scenario takes from its base.
+struct BaseRead {
+    profile: Profile,
+    shared: Vec<Resource>,
+    /// The base spec's path as written.
+    spec: Option<String>,
+    /// The base spec's organization plan.
+    org_plan: Option<PlanChoice>,
+}
+
 /// The profile: the base spec's tenant (if any), overridden by `profile:`.
-fn read_base(
-    r: &mut Reader,
-    base: &Node,
-    dir: &Path,
-    declared: bool,
-) -> (Profile, Vec<Resource>, Option<String>) {
+fn read_base(r: &mut Reader, base: &Node, dir: &Path, declared: bool) -> BaseRead {
     let mut profile = Profile {
         sizing: Sizing {
             preset: Some("shared-cpu-1x".into()),
@@ -630,6 +671,7 @@ fn read_base(
     };
     let mut shared = Vec::new();
     let mut base_spec = None;
+    let mut org_plan = None;
     if let Some((spec, mark)) = Reader::str(base, "spec") {
         base_spec = Some(spec.to_string());
         let tenant = Reader::str(base, "tenant");
@@ -646,6 +688,7 @@ fn read_base(
             }
             Ok(loaded) => {
                 let d = loaded.desired;
+                org_plan = Some(d.org_plan);
                 let pick = match tenant {
                     Some((t, tmark)) => match d.tenants.iter().find(|x| x.name == t) {
                         Some(x) => Some(x.name.clone()),
@@ -692,7 +735,12 @@ fn read_base(
     if let Some(p) = base.get("profile").filter(|p| p.as_map().is_some()) {
         read_profile(r, p, &mut profile, "base.profile");
     }
-    (profile, shared, base_spec)
+    BaseRead {
+        profile,
+        shared,
+        spec: base_spec,
+        org_plan,
+    }
 }
 
 /// Takes a tenant's Machine, volume, backup policy, app and usage from an expanded spec.

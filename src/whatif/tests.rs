@@ -145,37 +145,147 @@ fn shared_pool_to_the_cent() {
     assert!(row.pools[0].runner_up.is_some());
 }
 
+/// Price dates and organization plans the model is checked at: today (no allowances),
+/// 2024-05-01 (Pay As You Go with free VMs, volumes and egress) and 2024-08-01 (Hobby:
+/// a $5 fee including $5 of usage, with free allowances).
+fn plan_variants() -> Vec<(NaiveDate, crate::platform::PlanChoice)> {
+    use crate::platform::{OrgPlan, PlanChoice};
+    let on = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+    vec![
+        (date(), PlanChoice::default()),
+        (on(2024, 5, 1), PlanChoice::default()),
+        (
+            on(2024, 8, 1),
+            PlanChoice {
+                plan: OrgPlan::Hobby,
+                legacy: false,
+            },
+        ),
+    ]
+}
+
 #[test]
 fn fast_path_matches_the_engine_report_and_allowances_apply_once() {
-    let s = scenario(FLEET);
     let catalog = Catalog::embedded().unwrap();
-    let table = catalog.at(date()).unwrap();
-    let tables = [table];
-    let ctx = super::model::Context::new(&s, &tables);
-    for a in 0..s.architectures.len() {
-        for f in ["0.1", "1"] {
-            let p = super::model::Point {
-                fraction: d(f),
-                hours: d("4"),
-                region: 0,
-                table: 0,
-            };
-            let m = ctx.model(a, p).unwrap();
-            for n in [1u64, 2, 3, 7, 14, 99, 1000, 4321] {
-                let priced = m.price(n, table);
-                let diff = (priced.total - m.cost(n)).abs();
-                assert!(diff < d("0.000000001"), "arch {a} f {f} n {n}: {diff}");
-                let allowances: Vec<_> = priced
-                    .report
-                    .lines
-                    .iter()
-                    .filter(|l| l.item == Item::SnapshotAllowance)
-                    .collect();
-                assert_eq!(allowances.len(), 1, "one org allowance line");
-                assert!(allowances[0].monthly >= d("-0.80"));
+    for (at, plan) in plan_variants() {
+        let mut s = scenario(FLEET);
+        s.org_plan = plan;
+        let table = catalog.at(at).unwrap();
+        let tables = [table];
+        let ctx = super::model::Context::new(&s, &tables);
+        for a in 0..s.architectures.len() {
+            for f in ["0.1", "1"] {
+                let p = super::model::Point {
+                    fraction: d(f),
+                    hours: d("4"),
+                    region: 0,
+                    table: 0,
+                };
+                let m = ctx.model(a, p).unwrap();
+                for n in [1u64, 2, 3, 7, 14, 99, 1000, 4321] {
+                    let priced = m.price(n, table);
+                    let diff = (priced.total - m.cost(n)).abs();
+                    assert!(diff < d("0.000000001"), "{at} arch {a} f {f} n {n}: {diff}");
+                    for item in [Item::SnapshotAllowance, Item::PlanFee, Item::UsageCredit] {
+                        let count = priced
+                            .report
+                            .lines
+                            .iter()
+                            .filter(|l| l.item == item)
+                            .count();
+                        assert!(count <= 1, "{at}: {item:?} applied {count} times");
+                    }
+                }
             }
         }
     }
+}
+
+#[test]
+fn org_plan_fee_credit_and_free_vms_by_hand() {
+    // Hobby at 2024-08-01, iad, shared-cpu-1x 256 MB always on, nothing else billed:
+    // each Machine is 0.00000075 × 2,592,000 s = $1.944. Three run free; the next
+    // $5 of usage is included in the $5 fee:
+    //   N ≤ 3: 5;  N = 5: 2 × 1.944 = 3.888 ≤ 5 → 5;
+    //   N = 10: 7 × 1.944 = 13.608, minus the $5 credit, plus the $5 fee = 13.608.
+    // At 2026-02-01 Pay As You Go has no allowances: 10 × 1.944 = 19.44.
+    let yaml = r#"
+version: 1
+name: hobby
+org_plan: hobby
+base:
+  profile: { size: shared-cpu-1x, memory: 256mb, volume_gb: 0, region: iad, egress_gb_month: 0, rootfs_gb: 0 }
+sweep:
+  tenants: [1, 3, 5, 10]
+  pricing_date: [2024-08-01]
+architectures:
+  - { kind: app-per-tenant, idle: off, name: A }
+"#;
+    let catalog = Catalog::embedded().unwrap();
+    let opts = RunOptions {
+        pricing_date: None,
+        today: date(),
+        force: false,
+    };
+    let s = scenario(yaml);
+    assert_eq!(s.org_plan.plan, crate::platform::OrgPlan::Hobby);
+    let r = run(&s, &catalog, &opts).unwrap();
+    assert_eq!(cost(&r, 0, "A", 1), d("5"));
+    assert_eq!(cost(&r, 0, "A", 3), d("5"));
+    assert_eq!(cost(&r, 0, "A", 5), d("5"));
+    assert_eq!(cost(&r, 0, "A", 10), d("13.608"));
+    // At 10 tenants the breakdown adds up: compute net of the three free VMs
+    // (19.44 − 5.832 = 13.608), the plan column fee − credit = 5 − 5 = 0 (not shown).
+    let (_, b, total) = &r.breakdown[0];
+    assert_eq!(b.compute, d("13.608"));
+    assert_eq!(b.plan, d("0"));
+    assert_eq!(b.values().iter().copied().sum::<Decimal>(), *total);
+    let md = super::render::markdown(&r);
+    assert!(!md.contains("| plan |"), "{md}");
+    assert!(
+        md.contains("Organization plan: Hobby, $5.00 a month including $5.00 of usage"),
+        "{md}"
+    );
+    // At 1 tenant the free VM covers everything and no usage is left for the credit:
+    // compute 0, plan 5, shown.
+    let one = format!("{yaml}report: {{ breakdown_tenants: 1 }}\n");
+    let r1 = run(&scenario(&one), &catalog, &opts).unwrap();
+    let (_, b, total) = &r1.breakdown[0];
+    assert_eq!((b.compute, b.plan, *total), (d("0"), d("5"), d("5")));
+    assert!(super::render::markdown(&r1).contains("| plan |"));
+
+    let today = yaml
+        .replace("org_plan: hobby\n", "")
+        .replace("2024-08-01", "2026-02-01");
+    let r = run(&scenario(&today), &catalog, &opts).unwrap();
+    assert_eq!(cost(&r, 0, "A", 10), d("19.44"));
+    assert!(!super::render::markdown(&r).contains("| plan |"));
+}
+
+#[test]
+fn a_plan_fly_no_longer_offers_needs_legacy_in_a_scenario() {
+    let yaml = |extra: &str| {
+        format!(
+            "version: 1\nname: x\norg_plan: launch\n{extra}base:\n  profile: {{ size: shared-cpu-1x, memory: 256mb }}\nsweep:\n  tenants: [1, 10]\n  pricing_date: [2026-02-01]\narchitectures:\n  - {{ kind: app-per-tenant, name: A }}\n"
+        )
+    };
+    let catalog = Catalog::embedded().unwrap();
+    let opts = RunOptions {
+        pricing_date: None,
+        today: date(),
+        force: false,
+    };
+    let err = run(&scenario(&yaml("")), &catalog, &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("test.yaml:3:11"), "{err}");
+    assert!(err.contains("no longer offers the Launch plan"), "{err}");
+    assert!(err.contains("org_plan_legacy: true"), "{err}");
+    let ok = run(&scenario(&yaml("org_plan_legacy: true\n")), &catalog, &opts);
+    assert!(ok.is_ok());
+    let bad =
+        errors("version: 1\nname: x\norg_plan: free\nbase: {}\nsweep: {}\narchitectures: []\n");
+    assert!(bad.contains("bad.yaml:3:11"), "{bad}");
 }
 
 #[test]
@@ -424,11 +534,14 @@ fn break_even_search_matches_brute_force_on_the_examples() {
     // tenant counts: the search finds exactly the crossings of a full scan.
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let catalog = Catalog::embedded().unwrap();
-    let table = catalog.at(date()).unwrap();
-    let tables = [table];
-    for name in ["today", "containers", "hybrid", "shared-server"] {
-        let s =
+    for (at, plan, name) in plan_variants().into_iter().flat_map(|(at, plan)| {
+        ["today", "containers", "hybrid", "shared-server"].map(|name| (at, plan, name))
+    }) {
+        let table = catalog.at(at).unwrap();
+        let tables = [table];
+        let mut s =
             super::scenario::load_file(&root.join(format!("examples/whatif/{name}.yaml"))).unwrap();
+        s.org_plan = plan;
         let ctx = super::model::Context::new(&s, &tables);
         let lo = s.sweep.tenants[0];
         let hi = (*s.sweep.tenants.last().unwrap()).min(1000);

@@ -195,7 +195,7 @@ fn is_destroyed(state: &str) -> bool {
     matches!(state, "destroyed" | "destroying")
 }
 
-async fn send_delete(
+pub(super) async fn send_delete(
     sh: &Shared,
     app: &str,
     id: &str,
@@ -212,7 +212,7 @@ async fn send_delete(
     }
 }
 
-async fn wait_destroyed(sh: &Shared, app: &str, id: &str) -> Result<(), OpError> {
+pub(super) async fn wait_destroyed(sh: &Shared, app: &str, id: &str) -> Result<(), OpError> {
     let until = Until {
         deadline: sh.deadline(),
         pause: Pause::MachineState {

@@ -8,7 +8,7 @@
 //!
 //! The operation units decide *what* an operation does, one unit per kind of resource:
 //! [`app`], [`secrets`], [`volume`], [`backup`], [`machine`] (with [`health`] for the
-//! started-and-passing checks), [`network`] (IP addresses, certificates) and [`gate`]
+//! started-and-passing checks), [`relocate`] (region moves with the data), [`network`] (IP addresses, certificates) and [`gate`]
 //! (rollout waves). They share two helpers
 //! instead of hand-written loops: [`confirm::act_confirmed`] (a create whose response
 //! may be lost is looked up before it is retried or reported, so a lost response never
@@ -26,6 +26,7 @@ mod machine;
 mod machine_update;
 mod network;
 mod poll;
+mod relocate;
 mod rollout_mark;
 mod scheduler;
 mod secrets;
@@ -95,6 +96,14 @@ async fn run(sh: &Shared, op: &Op) -> OpResult {
             machine_update::update(sh, op, *restart, metadata).await
         }
         OpKind::DeleteMachine { id } => machine::delete(sh, op, id).await,
+        OpKind::MoveVolume { id, machine } => {
+            relocate::volume(sh, op, id, machine.as_deref()).await
+        }
+        OpKind::MoveMachine {
+            old,
+            old_volume,
+            delete_old_volume,
+        } => relocate::machine(sh, op, old, old_volume, *delete_old_volume).await,
         OpKind::Gate { wave } => gate::check(sh, *wave).await,
         OpKind::AssignIp => network::assign(sh, op).await,
         OpKind::ReleaseIp { ip } => network::release(sh, op, ip).await,

@@ -39,6 +39,8 @@ pub struct Shared {
     set_digests: Mutex<HashMap<String, HashMap<String, String>>>,
     /// Snapshot retention of each desired volume that has a backup policy.
     retention: HashMap<Address, u32>,
+    /// Volumes being moved: the Fly ID of the volume each new one is copied from.
+    forks: Mutex<HashMap<Address, String>>,
 }
 
 /// A lock that survives a panic elsewhere (the data are plain maps).
@@ -80,7 +82,18 @@ impl Shared {
             observed_digests,
             set_digests: Mutex::new(HashMap::new()),
             retention,
+            forks: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The volume at `a` is created as a copy (fork) of volume `source` (a region move).
+    pub(super) fn set_fork_source(&self, a: &Address, source: &str) {
+        lock(&self.forks).insert(a.clone(), source.to_string());
+    }
+
+    /// The volume a new volume at `a` is copied from (`None`: created empty).
+    pub(super) fn fork_source(&self, a: &Address) -> Option<String> {
+        lock(&self.forks).get(a).cloned()
     }
 
     /// Remembers which Machines each rollout wave updates (before the run starts).

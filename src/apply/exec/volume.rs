@@ -47,12 +47,26 @@ pub(super) async fn create_in(
         .volume()
         .ok_or_else(|| OpError::internal("not a volume"))?;
     let retention = sh.retention(address);
+    let fork = sh.fork_source(address);
+    let restore = match (&fork, &v.restore_from) {
+        (None, Some(from)) => Some(restore_snapshot(sh, from).await?),
+        _ => None,
+    };
     let mut full = Vec::new();
     for region in regions_for(&v.region, &v.fallback_regions) {
         if not_in.contains(&region) {
             continue;
         }
-        let body = &create_volume_body(&v.name, &region, v.size_gb, v.encrypted, retention);
+        let mut body = create_volume_body(&v.name, &region, v.size_gb, v.encrypted, retention);
+        // A region move copies the old volume (Fly documents forking into another
+        // region: `source_volume_id` with the target `region`); `restore_from` starts
+        // from a snapshot (`snapshot_id`).
+        if let Some(src) = &fork {
+            body["source_volume_id"] = Value::from(src.as_str());
+        } else if let Some(sid) = &restore {
+            body["snapshot_id"] = Value::from(sid.as_str());
+        }
+        let body = &body;
         let (app, at) = (r.app.as_str(), region.as_str());
         let acted = act_confirmed(
             ATTEMPTS,
@@ -76,6 +90,50 @@ pub(super) async fn create_in(
         full.join(", ")
     ))
     .with_hint("add fallback_regions, or try again later"))
+}
+
+/// The snapshot a `restore_from` volume starts from: the given id, or the source
+/// volume's newest complete snapshot.
+async fn restore_snapshot(
+    sh: &Shared,
+    from: &crate::resource::RestoreFrom,
+) -> Result<String, OpError> {
+    let source = sh.id_of(&from.volume).ok_or_else(|| {
+        OpError::failed(format!(
+            "{} (restore_from's source) does not exist yet",
+            from.volume
+        ))
+        .with_hint("apply the source tenant first, or remove volume.restore_from")
+    })?;
+    let snaps = sh.client.list_snapshots(&from.app, &source).await?;
+    let id_of = |s: &Value| s.get("id").and_then(Value::as_str).map(str::to_string);
+    let found = match &from.snapshot {
+        Some(id) => snaps
+            .iter()
+            .find(|s| id_of(s).as_deref() == Some(id.as_str())),
+        None => snaps.iter().filter(|s| snapshot_done(s)).max_by_key(|s| {
+            s.get("created_at")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        }),
+    };
+    match found.and_then(id_of) {
+        Some(id) if found.is_some_and(snapshot_done) => Ok(id),
+        Some(id) => Err(
+            OpError::failed(format!("snapshot {id} of {source} is not complete"))
+                .with_hint("wait until `flotilla snapshots` shows it as created"),
+        ),
+        None => Err(OpError::failed(format!(
+            "volume {source} of tenant {} has no {} to restore from",
+            from.tenant,
+            from.snapshot
+                .as_ref()
+                .map_or("complete snapshot".to_string(), |id| format!(
+                    "snapshot {id}"
+                ))
+        ))
+        .with_hint("take one with `flotilla snapshot SPEC --tenant NAME`")),
+    }
 }
 
 /// After a lost create response: a new, unattached volume of this name in this region
@@ -135,7 +193,7 @@ pub(super) async fn delete(sh: &Shared, app: &str, id: &str, snapshot: bool) -> 
 }
 
 /// Takes a snapshot and waits until it is done. Returns its ID (`?` when Fly lists none).
-async fn take_snapshot(sh: &Shared, app: &str, id: &str) -> Result<String, OpError> {
+pub(super) async fn take_snapshot(sh: &Shared, app: &str, id: &str) -> Result<String, OpError> {
     let before = sh.client.list_snapshots(app, id).await?.len();
     sh.client.create_snapshot(app, id).await?;
     let until = Until {

@@ -104,6 +104,8 @@ pub(crate) async fn delete(
             "app {app} has {running} running machine(s); stop them first or pass force=true"
         )));
     }
+    // What its export Machines wrote is off-site: it stays.
+    world.collect_exports();
     world.apps.remove(&app);
     drop(world);
     sim.mutated();

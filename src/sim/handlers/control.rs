@@ -13,6 +13,7 @@
 //! | `GET /__sim/apps/{app}/machines`     | per-Machine state and secrets version seen      |
 //! | `GET /__sim/apps/{app}/volumes`      | per-volume origin, content tag and snapshots    |
 //! | `PUT /__sim/apps/{app}/volumes/{id}/content` | body `{"content": "..."}`: the data's tag |
+//! | `GET /__sim/objects`                | the off-site store export images write (`StoredObject`s) |
 //! | `POST /__sim/save`                   | writes the state file now                       |
 //! | `POST /__sim/dns`                    | body `{"hostname", "present"?}`: DNS in place   |
 //! | `PUT /__sim/exec`                    | body `{"app", "machine_id"?, "command"?, "stdout"?, "stderr"?, "exit_code"?}`: what `exec` answers |
@@ -262,5 +263,6 @@ pub(crate) fn routes() -> Router<Arc<Sim>> {
         .merge(super::volumes::control_routes())
         .merge(super::machine_ops::control_routes())
         .merge(super::platform::control_routes())
+        .merge(super::jobs::control_routes())
         .merge(super::certificates::control_routes())
 }

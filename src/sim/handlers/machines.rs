@@ -138,9 +138,19 @@ pub(crate) async fn create(
         versions: Vec::new(),
         version_at_ms: None,
         exit_signal: None,
+        job: None,
+        finished_job: None,
     };
     m.boot_fails = sim.boot_fails(&m.config);
     m.job_fails = sim.job_fails(&m.config);
+    if m.config.is_one_shot() {
+        match super::jobs::job_of(&mut world, &app, &m.config) {
+            Ok(job) => m.job = job,
+            // The image would find nothing to restore: it exits with a failure.
+            Err(()) => m.job_fails = true,
+        }
+    }
+    let a = world.app_mut(&app)?;
     m.event("launch", "created", "user", t);
     if !req.skip_launch.unwrap_or(false) {
         let tm = &sim.timing;

@@ -18,6 +18,7 @@ pub(crate) mod apps;
 pub(crate) mod certificates;
 pub(crate) mod control;
 pub(crate) mod ips;
+pub(crate) mod jobs;
 pub(crate) mod machine_ops;
 pub(crate) mod machines;
 pub(crate) mod platform;

@@ -63,6 +63,27 @@ fn find_snapshot<'a>(
         .find(|(_, s)| s.id == snapshot_id && !s.expired(now, day))
 }
 
+/// A snapshot for a volume create in `app`: the app's own first, then those of the
+/// organization's other apps (flotilla's `volume.restore_from` copies one tenant's data
+/// into another tenant's app).
+fn snapshot_for(
+    world: &crate::sim::world::World,
+    app: &str,
+    snapshot_id: &str,
+    now: i64,
+    day: i64,
+) -> Option<(String, Snapshot)> {
+    let own = world.apps.get(app)?;
+    let found = find_snapshot(own, snapshot_id, now, day).or_else(|| {
+        world
+            .apps
+            .values()
+            .filter(|a| a.name != app && a.org_slug == own.org_slug)
+            .find_map(|a| find_snapshot(a, snapshot_id, now, day))
+    });
+    found.map(|(vid, s)| (vid.to_string(), s.clone()))
+}
+
 pub(crate) async fn create(
     State(sim): AppState,
     Path(app): Path<String>,
@@ -93,15 +114,19 @@ pub(crate) async fn create(
     sim.rate_limit(Action::VolumeCreate, &app)?;
     let t = now_ms();
     let mut world = sim.world();
+    let snapshot = req
+        .snapshot_id
+        .as_ref()
+        .map(|sid| snapshot_for(&world, &app, sid, t, sim.timing.day));
     let a = world.app_mut(&app)?;
     sim.check_capacity(&region)?;
     let mut size = req.size_gb.unwrap_or(VOLUME_MIN_GB);
     let mut ready_at = t;
     let mut origin = VolumeOrigin::Empty;
     let mut content = String::new();
-    if let Some(sid) = &req.snapshot_id {
-        let (vid, snap) = find_snapshot(a, sid, t, sim.timing.day)
-            .ok_or_else(|| ApiError::not_found(format!("snapshot {sid} not found")))?;
+    if let (Some(sid), Some(found)) = (&req.snapshot_id, snapshot) {
+        let (vid, snap) =
+            found.ok_or_else(|| ApiError::not_found(format!("snapshot {sid} not found")))?;
         if t < snap.ready_at_ms {
             return Err(ApiError::precondition(format!(
                 "snapshot {sid} is not complete yet"
@@ -117,7 +142,7 @@ pub(crate) async fn create(
         ready_at = t.saturating_add(sim.timing.restore);
         origin = VolumeOrigin::Snapshot {
             snapshot_id: sid.clone(),
-            volume_id: vid.to_string(),
+            volume_id: vid,
         };
         content = snap.content.clone();
     }

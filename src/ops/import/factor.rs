@@ -1,0 +1,358 @@
+//! Factoring app profiles into a spec: tenant names and the app naming template from
+//! the app names, the Machine naming template from the Machine names, the settings most
+//! apps share into `defaults` (an explicit `null` where an app lacks them), recurring
+//! variants into tiers, and what is left into each tenant's entry. Apps whose names do
+//! not follow the template become shared apps with every setting written out.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Value, json};
+
+use super::profile::{Leaf, Profile, leaf};
+use crate::platform::TENANT_NAME;
+use crate::spec::decl;
+
+/// One entry of `tenants:` or `apps:`.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub name: String,
+    /// The Fly app it came from.
+    pub app: String,
+    pub tier: Option<String>,
+    /// Entry keys before the settings (`machines`, `machine_name` for shared apps).
+    pub keys: Vec<(&'static str, Value)>,
+    pub leaves: BTreeMap<Leaf, Value>,
+    pub notes: Vec<String>,
+}
+
+/// The factored spec, ready to be written.
+#[derive(Debug, Clone, Default)]
+pub struct Document {
+    pub naming: Vec<(&'static str, String)>,
+    pub defaults: BTreeMap<Leaf, Value>,
+    pub tiers: Vec<(String, BTreeMap<Leaf, Value>)>,
+    pub tenants: Vec<Entry>,
+    pub apps: Vec<Entry>,
+    /// Notes about the whole org (naming that could not be expressed).
+    pub notes: Vec<String>,
+}
+
+const TENANT_TEMPLATE: &str = "{{ tenant.name }}";
+
+/// Factors the profiles (sorted by app name) into a document.
+pub fn factor(profiles: Vec<Profile>) -> Document {
+    let names: Vec<&str> = profiles.iter().map(|p| p.app.as_str()).collect();
+    let prefix = app_prefix(&names);
+    let mut doc = Document::default();
+    doc.naming
+        .push((decl::NAMING_APP.key, format!("{prefix}{TENANT_TEMPLATE}")));
+    let mut tenants: Vec<(String, Profile)> = Vec::new();
+    for p in profiles {
+        match tenant_name(&p.app, &prefix) {
+            Some(t) => tenants.push((t.to_string(), p)),
+            None => doc.apps.push(shared_entry(p)),
+        }
+    }
+    for (t, p) in &mut tenants {
+        template_tenant_values(t, p);
+    }
+    machine_naming(&tenants, &mut doc);
+    doc.defaults = defaults(&tenants);
+    let diffs: Vec<BTreeMap<Leaf, Value>> = tenants
+        .iter()
+        .map(|(_, p)| differences(&doc.defaults, &p.leaves))
+        .collect();
+    let (tiers, of) = tiers(&diffs, &doc.defaults);
+    doc.tiers = tiers;
+    for (((name, p), diff), tier) in tenants.into_iter().zip(diffs).zip(of) {
+        let tier_leaves = tier
+            .and_then(|i| doc.tiers.get(i))
+            .map(|(_, l)| l.clone())
+            .unwrap_or_default();
+        let leaves = diff
+            .into_iter()
+            .filter(|(k, v)| tier_leaves.get(k) != Some(v))
+            .collect();
+        doc.tenants.push(Entry {
+            name,
+            app: p.app,
+            tier: tier.and_then(|i| doc.tiers.get(i)).map(|(n, _)| n.clone()),
+            keys: Vec::new(),
+            leaves,
+            notes: p.notes,
+        });
+    }
+    doc
+}
+
+/// The longest prefix ending in `-` that more than half of the apps (at least two)
+/// share with a valid tenant name after it; else none.
+fn app_prefix(names: &[&str]) -> String {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for n in names {
+        for (i, _) in n.match_indices('-') {
+            let prefix = &n[..=i];
+            if tenant_name(n, prefix).is_some() {
+                *counts.entry(prefix).or_default() += 1;
+            }
+        }
+    }
+    counts
+        .into_iter()
+        .filter(|(_, c)| *c >= 2 && c * 2 > names.len())
+        .max_by_key(|(p, c)| (*c, p.len()))
+        .map(|(p, _)| p.to_string())
+        .unwrap_or_default()
+}
+
+fn tenant_name<'a>(app: &'a str, prefix: &str) -> Option<&'a str> {
+    app.strip_prefix(prefix)
+        .filter(|t| TENANT_NAME.problem(t).is_none())
+}
+
+/// Env and metadata values equal to the tenant's name become `{{ tenant.name }}`, so
+/// they can be shared.
+fn template_tenant_values(tenant: &str, p: &mut Profile) {
+    for (k, v) in &mut p.leaves {
+        let templated = matches!(k.first().map(String::as_str), Some("env" | "metadata"));
+        if templated && v.as_str() == Some(tenant) {
+            *v = json!(TENANT_TEMPLATE);
+        }
+    }
+}
+
+/// A Machine naming template candidate: how it is written and the name it gives.
+type Candidate = (String, Box<dyn Fn(&str, &str, usize) -> String>);
+
+fn machine_candidates(sample: Option<(&str, &str)>) -> Vec<Candidate> {
+    let mut c: Vec<Candidate> = vec![
+        (
+            decl::DEFAULT_MACHINE_NAME.to_string(),
+            Box::new(|t, _, i| format!("{t}-{i}")),
+        ),
+        (
+            "{{ app }}-{{ index }}".into(),
+            Box::new(|_, a, i| format!("{a}-{i}")),
+        ),
+        ("{{ app }}".into(), Box::new(|_, a, _| a.to_string())),
+        (TENANT_TEMPLATE.into(), Box::new(|t, _, _| t.to_string())),
+    ];
+    // A name around the tenant's: `worker-acme-vm` → `worker-{{ tenant.name }}-vm`.
+    if let Some((tenant, machine)) = sample
+        && let Some((pre, post)) = machine.split_once(tenant)
+        && !post.contains(tenant)
+    {
+        let (pre, post) = (pre.to_string(), post.to_string());
+        c.push((
+            format!("{pre}{TENANT_TEMPLATE}{post}"),
+            Box::new(move |t, _, _| format!("{pre}{t}{post}")),
+        ));
+    }
+    c
+}
+
+/// The first candidate that names every tenant's Machines; the default stays implicit.
+fn machine_naming(tenants: &[(String, Profile)], doc: &mut Document) {
+    let with_machines: Vec<&(String, Profile)> = tenants
+        .iter()
+        .filter(|(_, p)| !p.machines.is_empty())
+        .collect();
+    let sample = with_machines
+        .first()
+        .and_then(|(t, p)| p.machines.first().map(|m| (t.as_str(), m.as_str())));
+    let fits = |render: &dyn Fn(&str, &str, usize) -> String| {
+        with_machines.iter().all(|(t, p)| {
+            let want: BTreeSet<String> = (0..p.machines.len())
+                .map(|i| render(t, &p.app, i))
+                .collect();
+            want.len() == p.machines.len() && want == p.machines.iter().cloned().collect()
+        })
+    };
+    let found = machine_candidates(sample)
+        .into_iter()
+        .enumerate()
+        .find(|(_, (_, render))| fits(render.as_ref()));
+    match found {
+        Some((0, _)) => {}
+        Some((_, (template, _))) => doc.naming.push((decl::NAMING_MACHINE.key, template)),
+        None if with_machines.iter().any(|(_, p)| p.machines.len() > 1) => doc.notes.push(
+            "Machine names follow no one pattern: Machines of apps with several Machines are not adopted by name and would be created anew; rename them or set naming.machine".into(),
+        ),
+        None => doc.notes.push(
+            "Machine names follow no one pattern; each app's only Machine is adopted by its region".into(),
+        ),
+    }
+}
+
+/// The value more than half of the tenants hold, for each leaf; leaves of a group
+/// (`volume`, `idle`, one check) only where every tenant that has the group has them.
+fn defaults(tenants: &[(String, Profile)]) -> BTreeMap<Leaf, Value> {
+    let mut votes: BTreeMap<&Leaf, BTreeMap<String, (usize, &Value)>> = BTreeMap::new();
+    for (_, p) in tenants {
+        for (k, v) in &p.leaves {
+            let e = votes
+                .entry(k)
+                .or_default()
+                .entry(v.to_string())
+                .or_insert((0, v));
+            e.0 += 1;
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (k, by_value) in votes {
+        let best = by_value.into_values().max_by_key(|(c, _)| *c);
+        if let Some((c, v)) = best
+            && c * 2 > tenants.len()
+        {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    out.retain(|k, _| {
+        let g = group(k);
+        tenants
+            .iter()
+            .all(|(_, p)| p.leaves.contains_key(k) || !p.leaves.keys().any(|l| l.starts_with(&g)))
+    });
+    out
+}
+
+/// Where a `null` resets what `leaf` belongs to: the whole `volume`, `idle`,
+/// `services`; one check, env variable, metadata key or secret.
+fn group(l: &Leaf) -> Leaf {
+    let depth = match l.first().map(String::as_str) {
+        Some("checks" | "env" | "metadata" | "secrets") => 2,
+        _ => 1,
+    };
+    l.iter().take(depth).cloned().collect()
+}
+
+/// What a tenant changes from `defaults`: its own values, and `null` for groups the
+/// defaults have and it lacks.
+fn differences(
+    defaults: &BTreeMap<Leaf, Value>,
+    leaves: &BTreeMap<Leaf, Value>,
+) -> BTreeMap<Leaf, Value> {
+    let mut out: BTreeMap<Leaf, Value> = leaves
+        .iter()
+        .filter(|(k, v)| defaults.get(*k) != Some(v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for k in defaults.keys().filter(|k| !leaves.contains_key(*k)) {
+        out.insert(group(k), Value::Null);
+    }
+    out
+}
+
+/// Tiers: the recurring part of each tenant's differences (values two or more tenants
+/// share), when two or more tenants have the same one. Returns the tiers and each
+/// tenant's tier.
+#[allow(clippy::type_complexity)]
+fn tiers(
+    diffs: &[BTreeMap<Leaf, Value>],
+    defaults: &BTreeMap<Leaf, Value>,
+) -> (Vec<(String, BTreeMap<Leaf, Value>)>, Vec<Option<usize>>) {
+    let mut counts: BTreeMap<(&Leaf, String), usize> = BTreeMap::new();
+    for d in diffs {
+        for (k, v) in d {
+            *counts.entry((k, v.to_string())).or_default() += 1;
+        }
+    }
+    let recurring: Vec<BTreeMap<Leaf, Value>> = diffs
+        .iter()
+        .map(|d| {
+            d.iter()
+                .filter(|(k, v)| counts.get(&(*k, v.to_string())).is_some_and(|c| *c >= 2))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .collect();
+    let mut tiers: Vec<(String, BTreeMap<Leaf, Value>)> = Vec::new();
+    let mut of = Vec::with_capacity(diffs.len());
+    for r in &recurring {
+        let shared = !r.is_empty() && recurring.iter().filter(|x| *x == r).count() >= 2;
+        if !shared {
+            of.push(None);
+            continue;
+        }
+        let i = match tiers.iter().position(|(_, l)| l == r) {
+            Some(i) => i,
+            None => {
+                let name = tier_name(r, defaults, &tiers);
+                tiers.push((name, r.clone()));
+                tiers.len() - 1
+            }
+        };
+        of.push(Some(i));
+    }
+    (tiers, of)
+}
+
+/// A tier's name from its size and memory (`shared-cpu-2x-4gb`) when it changes
+/// either, else `variant-N`.
+fn tier_name(
+    leaves: &BTreeMap<Leaf, Value>,
+    defaults: &BTreeMap<Leaf, Value>,
+    taken: &[(String, BTreeMap<Leaf, Value>)],
+) -> String {
+    let keys = [leaf(decl::SIZE.key), leaf(decl::MEMORY.key)];
+    let sized = keys.iter().any(|k| leaves.contains_key(k));
+    let parts: Vec<&str> = keys
+        .iter()
+        .filter_map(|k| {
+            leaves
+                .get(k)
+                .or_else(|| defaults.get(k))
+                .and_then(Value::as_str)
+        })
+        .collect();
+    let base = if !sized || parts.is_empty() {
+        format!("variant-{}", taken.len() + 1)
+    } else {
+        parts
+            .join("-")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
+            .collect()
+    };
+    let mut name = base.clone();
+    let mut n = 2;
+    while taken.iter().any(|(t, _)| *t == name) {
+        name = format!("{base}-{n}");
+        n += 1;
+    }
+    name
+}
+
+/// An app whose name does not follow the template: a shared app with every setting
+/// (shared apps do not inherit `defaults`), its Machine count and names.
+fn shared_entry(mut p: Profile) -> Entry {
+    let count = p.leaves.remove(&leaf(decl::COUNT.key)).unwrap_or(json!(0));
+    let mut keys = vec![(decl::APP_MACHINES.key, count)];
+    let default_names: Vec<String> = (0..p.machines.len())
+        .map(|i| format!("{}-{i}", p.app))
+        .collect();
+    let sorted: BTreeSet<&String> = p.machines.iter().collect();
+    if sorted != default_names.iter().collect() {
+        match p.machines.as_slice() {
+            [only] => keys.push((decl::APP_MACHINE_NAME.key, json!(only))),
+            [] => {}
+            _ => p.notes.push(
+                "its Machines' names follow no pattern: they are not adopted by name and would be created anew".into(),
+            ),
+        }
+    }
+    Entry {
+        name: p.app.clone(),
+        app: p.app,
+        tier: None,
+        keys,
+        leaves: p.leaves,
+        notes: p.notes,
+    }
+}

@@ -1,0 +1,195 @@
+//! `flotilla import` against the simulator, seeded the way a provisioning script would
+//! build situation 1 (one app per tenant, made by plain API calls, no flotilla
+//! metadata): 14 tenant apps in three shapes and one odd app. The imported spec is
+//! valid, and planning it against the same org creates, replaces and deletes nothing —
+//! only adoption metadata is written.
+
+// Tests may panic on a broken fixture.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod reconcile_common;
+
+use reconcile_common::{Org, text};
+use serde_json::{Value, json};
+
+const ORG: &str = "my-jarvis";
+const IMAGE: &str = "registry.fly.io/my-jarvis:1.4.43";
+
+/// Tenants and their shape: (cpus, memory MB, NODE_ENV).
+fn tenants() -> Vec<(&'static str, u32, u32, &'static str)> {
+    let mut t: Vec<(&str, u32, u32, &str)> = [
+        "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy",
+    ]
+    .iter()
+    .map(|n| (*n, 1, 2048, "production"))
+    .collect();
+    t.push(("mallory", 2, 4096, "production"));
+    t.push(("niaj", 2, 4096, "production"));
+    t.push(("dev", 1, 1024, "development"));
+    t.push(("staging", 1, 1024, "development"));
+    t
+}
+
+fn ok(org: &Org, method: &str, path: &str, body: Value) -> Value {
+    let (status, v) = org.api(method, path, Some(body));
+    assert!(
+        (200..300).contains(&status),
+        "{method} {path}: {status} {v}"
+    );
+    v
+}
+
+/// What the provisioning script does for one tenant.
+fn provision(org: &Org, tenant: &str, cpus: u32, memory_mb: u32, node_env: &str) {
+    let app = format!("my-jarvis-{tenant}");
+    ok(
+        org,
+        "POST",
+        "/apps",
+        json!({"app_name": app, "org_slug": ORG}),
+    );
+    let vol = ok(
+        org,
+        "POST",
+        &format!("/apps/{app}/volumes"),
+        json!({"name": "workspace", "region": "iad", "size_gb": 3, "snapshot_retention": 14}),
+    );
+    for s in ["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "JWT_SECRET"] {
+        let value = format!("script-set-{}-{tenant}", s.len());
+        ok(
+            org,
+            "POST",
+            &format!("/apps/{app}/secrets/{s}"),
+            json!({ "value": value }),
+        );
+    }
+    let config = json!({
+        "image": IMAGE,
+        "guest": {"cpu_kind": "shared", "cpus": cpus, "memory_mb": memory_mb},
+        "env": {"USER_ID": tenant, "NODE_ENV": node_env, "PORT": "10000"},
+        "services": [{
+            "protocol": "tcp", "internal_port": 10000,
+            "ports": [
+                {"port": 80, "handlers": ["http"], "force_https": true},
+                {"port": 443, "handlers": ["tls", "http"]}
+            ],
+            "concurrency": {"type": "connections", "soft_limit": 200, "hard_limit": 250}
+        }],
+        "checks": {"alive": {"type": "http", "port": 10000, "path": "/health", "interval": "15s", "timeout": "5s"}},
+        "mounts": [{"volume": vol["id"], "path": "/home/node"}],
+        "metadata": {"product": "jarvis"}
+    });
+    ok(
+        org,
+        "POST",
+        &format!("/apps/{app}/machines"),
+        json!({"name": format!("web-{tenant}"), "region": "iad", "config": config}),
+    );
+}
+
+/// The odd one: an admin console with another image, a config field the spec has no
+/// setting for, and a volume nothing mounts.
+fn provision_odd(org: &Org) {
+    let app = "jarvis-admin";
+    ok(
+        org,
+        "POST",
+        "/apps",
+        json!({"app_name": app, "org_slug": ORG}),
+    );
+    ok(
+        org,
+        "POST",
+        &format!("/apps/{app}/volumes"),
+        json!({"name": "scratch", "region": "iad", "size_gb": 1}),
+    );
+    let config = json!({
+        "image": "registry.fly.io/jarvis-admin:0.9.1",
+        "guest": {"cpu_kind": "shared", "cpus": 1, "memory_mb": 512},
+        "env": {"ADMIN": "1"},
+        "init": {"cmd": ["/bin/admin", "--serve"]}
+    });
+    ok(
+        org,
+        "POST",
+        &format!("/apps/{app}/machines"),
+        json!({"name": "console", "region": "iad", "config": config}),
+    );
+}
+
+fn seeded() -> Org {
+    let org = Org::with(100.0, |c| c.rate_limits = false);
+    for (t, cpus, mem, env) in tenants() {
+        provision(&org, t, cpus, mem, env);
+    }
+    provision_odd(&org);
+    // An app of another product the pattern leaves out.
+    ok(
+        &org,
+        "POST",
+        "/apps",
+        json!({"app_name": "billing", "org_slug": ORG}),
+    );
+    org
+}
+
+#[test]
+fn an_imported_org_plans_to_adoption_only() {
+    let org = seeded();
+    let out = org.run("import", &["--org", ORG, "--app-pattern", "*jarvis*"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let spec = String::from_utf8(out.stdout.clone()).unwrap();
+    let summary = String::from_utf8(out.stderr.clone()).unwrap();
+    insta::with_settings!({filters => vec![(r"vol_[0-9a-z]+", "vol_[ID]")]}, {
+        insta::assert_snapshot!("import_situation1_spec", spec);
+        insta::assert_snapshot!("import_situation1_summary", summary);
+    });
+    assert!(!spec.contains("script-set"), "no secret value in the spec");
+    assert!(!spec.contains("billing"));
+    org.write("specs/imported.yaml", &spec);
+
+    let v = std::process::Command::new(assert_cmd::cargo::cargo_bin("flotilla"))
+        .current_dir(org.dir.path())
+        .args(["validate", "specs/imported.yaml"])
+        .output()
+        .unwrap();
+    assert!(v.status.success(), "{}\n{spec}", text(&v));
+    assert!(text(&v).contains("15 apps, 15 machines"), "{}", text(&v));
+
+    let (plan, _) = org.plan_json("specs/imported.yaml", &[]);
+    let changes = plan["changes"].as_array().expect("a JSON plan");
+    assert!(!changes.is_empty());
+    for c in changes {
+        let action = c["action"].as_str().unwrap();
+        assert!(
+            action == "noop" || action == "update",
+            "{} would be {action}: {c}\n{spec}",
+            c["address"]
+        );
+        // Adoption writes flotilla's metadata; a secret flotilla never set is set
+        // once, so its fingerprint is recorded (the value is not known beforehand).
+        let allowed = if c["kind"] == "secret" {
+            "fingerprint"
+        } else {
+            "metadata."
+        };
+        for f in c["fields"].as_array().into_iter().flatten() {
+            let path = f["path"].as_str().unwrap();
+            assert!(
+                path.starts_with(allowed),
+                "{}: {path} changes: {c}",
+                c["address"]
+            );
+        }
+    }
+    let adopted: Vec<&str> = changes
+        .iter()
+        .filter(|c| c["action"] == "update" && c["kind"] == "machine")
+        .map(|c| c["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(adopted.len(), 15, "every Machine is adopted: {adopted:?}");
+    assert!(
+        adopted.contains(&"app.jarvis-admin.machine[0]"),
+        "{adopted:?}"
+    );
+}
