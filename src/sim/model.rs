@@ -223,6 +223,16 @@ pub struct MetadataValue {
     pub value: String,
 }
 
+/// `updateMetadataRequest`: keys to set (`null` or `""` removes one), optionally
+/// guarded by the Machine's version.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct UpdateMetadataRequest {
+    #[serde(default)]
+    pub metadata: BTreeMap<String, Option<String>>,
+    #[serde(default)]
+    pub machine_version: Option<String>,
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct CreateVolumeRequest {
     #[serde(default)]

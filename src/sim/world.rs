@@ -474,6 +474,7 @@ impl Machine {
             region: &self.region,
             image_ref: &self.image_ref,
             instance_id: &self.instance_id,
+            version: &self.instance_id,
             private_ip: &self.private_ip,
             created_at: rfc3339_secs(self.created_at_ms),
             updated_at: rfc3339_secs(self.updated_at_ms),
@@ -505,6 +506,8 @@ pub(crate) struct MachineView<'a> {
     region: &'a str,
     image_ref: &'a ImageRef,
     instance_id: &'a str,
+    /// Fly's newer name for `instance_id` (the same value; `instance_id` is deprecated).
+    version: &'a str,
     private_ip: &'a str,
     created_at: String,
     updated_at: String,

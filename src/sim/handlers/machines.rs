@@ -9,11 +9,13 @@ use serde_json::{Value, json};
 
 use super::{
     AppState, Entity, Pairs, check_lease, check_not_destroyed, check_region, lease_nonce, ok_json,
-    ok_serialized, ok_true, query, query_flag, with_entity,
+    ok_serialized, ok_true, query, query_flag, status_json, with_entity,
 };
 use crate::sim::clock::now_ms;
 use crate::sim::error::{ApiError, ApiResult, parse_body, parse_optional_body};
-use crate::sim::model::{CreateMachineRequest, LeaseRequest, MetadataValue, StopRequest};
+use crate::sim::model::{
+    CreateMachineRequest, LeaseRequest, MetadataValue, StopRequest, UpdateMetadataRequest,
+};
 use crate::sim::normalize::{image_ref, normalize_config};
 use crate::sim::ratelimit::Action;
 use crate::sim::server::{Sim, lock};
@@ -496,17 +498,30 @@ struct WaitFor {
     timeout: u64,
 }
 
-fn wait_state(s: &str) -> Result<S, ApiError> {
+/// The states a `state` value stands for: one, or for `settled` every state a Machine
+/// rests in (no transition under way).
+fn wait_state(s: &str) -> Result<&'static [S], ApiError> {
     match s {
-        "started" => Ok(S::Started),
-        "stopped" => Ok(S::Stopped),
-        "suspended" => Ok(S::Suspended),
-        "destroyed" => Ok(S::Destroyed),
+        "started" => Ok(&[S::Started]),
+        "stopped" => Ok(&[S::Stopped]),
+        "suspended" => Ok(&[S::Suspended]),
+        "destroyed" => Ok(&[S::Destroyed]),
+        "failed" => Ok(&[S::Failed]),
+        "settled" => Ok(SETTLED),
         other => Err(ApiError::bad_request(format!(
-            "invalid state {other:?}: expected started, stopped, suspended or destroyed"
+            "invalid state {other:?}: expected started, stopped, suspended, destroyed, failed or settled"
         ))),
     }
 }
+
+/// The states `state=settled` waits for.
+const SETTLED: &[S] = &[
+    S::Started,
+    S::Stopped,
+    S::Suspended,
+    S::Failed,
+    S::Destroyed,
+];
 
 fn wait_timeout(q: &[(String, String)]) -> Result<u64, ApiError> {
     let Some(s) = query(q, "timeout").filter(|s| !s.is_empty()) else {
@@ -530,9 +545,11 @@ fn wait_timeout(q: &[(String, String)]) -> Result<u64, ApiError> {
 /// satisfies), `instance_id`/`version`, `from_event_id` and `timeout`.
 fn wait_for(q: &[(String, String)]) -> Result<WaitFor, ApiError> {
     let mut states = Vec::new();
+    let mut stopped_asked = false;
     for (_, v) in q.iter().filter(|(k, _)| k == "state") {
         for s in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            states.push(wait_state(s)?);
+            states.extend_from_slice(wait_state(s)?);
+            stopped_asked |= s == "stopped";
         }
     }
     if states.is_empty() {
@@ -548,7 +565,7 @@ fn wait_for(q: &[(String, String)]) -> Result<WaitFor, ApiError> {
         )));
     }
     let version = instance.or(version).map(str::to_string);
-    if states.contains(&S::Stopped) && version.is_none() {
+    if stopped_asked && version.is_none() {
         return Err(ApiError::bad_request(
             "invalid_argument: instance_id is required when waiting for the stopped state",
         ));
@@ -575,12 +592,20 @@ fn entry_event(state: S) -> (&'static str, &'static str) {
         S::Started => ("start", "started"),
         S::Stopped => ("exit", "stopped"),
         S::Suspended => ("suspend", "suspended"),
+        S::Failed => ("exit", "failed"),
         _ => ("destroy", "destroyed"),
     }
 }
 
-/// Whether the Machine satisfies the wait now; an error when it never can.
-fn wait_satisfied(m: &Machine, w: &WaitFor) -> Result<bool, ApiError> {
+/// What a satisfied wait answers (Fly's `WaitMachineResponse`).
+fn wait_answer(state: &str, version: &str, event_id: &str) -> Value {
+    json!({ "ok": true, "state": state, "version": version, "event_id": event_id })
+}
+
+/// The answer if the Machine satisfies the wait now, `None` if not yet; an error when
+/// it never can.
+fn wait_satisfied(m: &Machine, w: &WaitFor) -> Result<Option<Value>, ApiError> {
+    let newest = m.events.first().map_or("", |e| e.id.as_str());
     if let Some(v) = &w.version
         && *v != m.instance_id
     {
@@ -592,24 +617,27 @@ fn wait_satisfied(m: &Machine, w: &WaitFor) -> Result<bool, ApiError> {
         }
         // That version was replaced: it stopped for good.
         if w.states.contains(&S::Stopped) {
-            return Ok(true);
+            return Ok(Some(wait_answer("stopped", v, newest)));
         }
         return Err(ApiError::precondition(format!(
             "machine {} now runs version {}, not {v}",
             m.id, m.instance_id
         )));
     }
-    Ok(match &w.from_event {
-        None => w.states.contains(&m.state),
-        Some(from) => m.events.iter().any(|e| {
-            !e.id.is_empty()
-                && e.id.as_str() > from.as_str()
-                && w.states.iter().any(|s| {
-                    let (kind, status) = entry_event(*s);
-                    e.kind == kind && e.status == status
-                })
-        }),
-    })
+    let Some(from) = &w.from_event else {
+        let reached = w.states.contains(&m.state);
+        return Ok(reached.then(|| wait_answer(m.state.as_str(), &m.instance_id, newest)));
+    };
+    // Events are newest first: the earliest matching change after `from` answers.
+    let hit = m.events.iter().rev().find_map(|e| {
+        let after = !e.id.is_empty() && e.id.as_str() > from.as_str();
+        let state = w.states.iter().find(|s| {
+            let (kind, status) = entry_event(**s);
+            e.kind == kind && e.status == status
+        });
+        state.filter(|_| after).map(|s| (*s, e.id.as_str()))
+    });
+    Ok(hit.map(|(state, id)| wait_answer(state.as_str(), &m.instance_id, id)))
 }
 
 fn wait_timed_out(id: &str, w: &WaitFor) -> ApiError {
@@ -641,12 +669,12 @@ pub(crate) async fn wait(
         let notified = sim.changed.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let (done, next_change) = with_entity(&sim, &app, Entity::Machine, &id, |a, _| {
+        let (answer, next_change) = with_entity(&sim, &app, Entity::Machine, &id, |a, _| {
             let m = a.machine_mut(&id)?;
             Ok((wait_satisfied(m, &w)?, m.next_change_ms()))
         })?;
-        if done {
-            return Ok(ok_true());
+        if let Some(answer) = answer {
+            return Ok(ok_json(answer));
         }
         if tokio::time::Instant::now() >= deadline {
             return Err(wait_timed_out(&id, &w));
@@ -734,7 +762,8 @@ pub(crate) async fn lease_create(
         Ok(m.lease_json().unwrap_or(Value::Null))
     })?;
     sim.mutated();
-    Ok(ok_json(out))
+    // Fly's document answers a lease create (or refresh) with 201 Created.
+    Ok(status_json(StatusCode::CREATED, out))
 }
 
 pub(crate) async fn lease_release(
@@ -801,6 +830,69 @@ pub(crate) async fn metadata_set(
             .metadata
             .get_or_insert_with(Default::default)
             .insert(key.clone(), value.value.clone());
+        m.updated_at_ms = t;
+        Ok(())
+    })?;
+    sim.mutated();
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET …/metadata/{key}`: `{"value"}`, or 404 when the key is not set.
+pub(crate) async fn metadata_get_key(
+    State(sim): AppState,
+    Path((app, id, key)): Path<(String, String, String)>,
+) -> ApiResult {
+    check_metadata_key(&key)?;
+    sim.rate_limit(Action::MetadataGet, &id)?;
+    let value = with_entity(&sim, &app, Entity::Machine, &id, |a, _| {
+        let m = a.machine_mut(&id)?;
+        Ok(m.config
+            .metadata
+            .as_ref()
+            .and_then(|md| md.get(&key).cloned()))
+    })?;
+    match value {
+        Some(v) => Ok(ok_json(json!({ "value": v }))),
+        None => Err(ApiError::not_found(format!(
+            "metadata key {key:?} not found"
+        ))),
+    }
+}
+
+/// `PATCH …/metadata` (and its deprecated `PUT` alias): sets several keys at once; a
+/// `null` or empty value removes its key, keys not named are left alone. A
+/// `machine_version` that is no longer the Machine's answers 412.
+pub(crate) async fn metadata_update(
+    State(sim): AppState,
+    Path((app, id)): MachinePath,
+    body: Bytes,
+) -> ApiResult {
+    let req: UpdateMetadataRequest = parse_body(&body)?;
+    for key in req.metadata.keys() {
+        check_metadata_key(key)?;
+    }
+    sim.rate_limit(Action::MetadataSet, &id)?;
+    with_entity(&sim, &app, Entity::Machine, &id, |a, t| {
+        let m = a.machine_mut(&id)?;
+        check_not_destroyed(m)?;
+        if let Some(v) = req.machine_version.as_deref().filter(|v| !v.is_empty())
+            && v != m.instance_id
+        {
+            return Err(ApiError::precondition(format!(
+                "machine {id} is at version {}, not {v}",
+                m.instance_id
+            )));
+        }
+        let md = m.config.metadata.get_or_insert_with(Default::default);
+        for (key, value) in &req.metadata {
+            match value.as_deref().filter(|v| !v.is_empty()) {
+                Some(v) => md.insert(key.clone(), v.to_string()),
+                None => md.remove(key),
+            };
+        }
+        if md.is_empty() {
+            m.config.metadata = None;
+        }
         m.updated_at_ms = t;
         Ok(())
     })?;

@@ -201,10 +201,17 @@ pub(crate) fn api_routes() -> Router<Arc<Sim>> {
                 .post(machines::lease_create)
                 .delete(machines::lease_release),
         )
-        .route(&format!("{M}/metadata"), get(machines::metadata_get))
+        .route(
+            &format!("{M}/metadata"),
+            get(machines::metadata_get)
+                .patch(machines::metadata_update)
+                .put(machines::metadata_update),
+        )
         .route(
             &format!("{M}/metadata/{{key}}"),
-            post(machines::metadata_set).delete(machines::metadata_delete),
+            get(machines::metadata_get_key)
+                .post(machines::metadata_set)
+                .delete(machines::metadata_delete),
         )
         .route(
             "/v1/apps/{app}/volumes",
