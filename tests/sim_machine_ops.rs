@@ -1,7 +1,8 @@
 //! The Machine operations beyond the lifecycle (exec, ps, signal, versions), `wait` as
 //! Fly documents it (several states, `instance_id`, `from_event_id`, the timeout
 //! range), event ids, documented response shapes, the `eventual` and capacity-form
-//! faults and the regions endpoint with its capacity.
+//! faults, the regions endpoint with its capacity, and metadata read and updated by key
+//! or several keys at once.
 
 // Helpers may panic on a broken fixture, like the tests that call them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -318,6 +319,40 @@ async fn wait_takes_several_states_and_an_instance() {
 }
 
 #[tokio::test]
+async fn wait_answers_the_state_reached_and_knows_failed_and_settled() {
+    let sim = start_with_faults(100.0, "bad_image=broken").await;
+    sim.create_app("ws").await;
+    let mid = started(&sim, "ws", json!({"image": "nginx"})).await;
+    let wait = |m: &str, q: &str| format!("/v1/apps/ws/machines/{m}/wait?{q}");
+    let v1 = instance(&sim, "ws", &mid).await;
+    let newest = sim.machine("ws", &mid).await["events"][0]["id"].clone();
+
+    // Fly's `WaitMachineResponse`: the state reached, the version and the newest event.
+    let r = sim.get(&wait(&mid, "state=started&timeout=1")).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(
+        r.body,
+        json!({"ok": true, "state": "started", "version": v1, "event_id": newest})
+    );
+    // `settled`: any state a Machine rests in, without naming the version.
+    let r = sim.get(&wait(&mid, "state=settled&timeout=1")).await;
+    assert_eq!(r.body["state"], "started", "{:?}", r.body);
+
+    // A Machine whose image crashes at boot ends `failed`, which `settled` also is.
+    let m = sim
+        .create_machine("ws", json!({"config": {"image": "registry/broken:1"}}))
+        .await;
+    let bad = id(&m);
+    let r = sim.get(&wait(&bad, "state=failed&timeout=30")).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["state"], "failed");
+    let r = sim.get(&wait(&bad, "state=settled&timeout=1")).await;
+    assert_eq!(r.body["state"], "failed", "{:?}", r.body);
+    let r = sim.get(&wait(&bad, "state=started&timeout=1")).await;
+    assert_eq!(r.status, 408, "{:?}", r.body);
+}
+
+#[tokio::test]
 async fn wait_from_an_event_sees_only_later_changes() {
     let sim = start_with_app("fe").await;
     let mid = started(&sim, "fe", json!({"image": "nginx"})).await;
@@ -616,4 +651,46 @@ async fn regions_report_capacity_per_size() {
         )
         .await;
     assert_eq!(r.status, 400);
+}
+
+#[tokio::test]
+async fn metadata_keys_read_and_update_together() {
+    let sim = start_with_app("md").await;
+    let mid = started(
+        &sim,
+        "md",
+        json!({"image": "nginx", "metadata": {"a": "1"}}),
+    )
+    .await;
+    let md = format!("/v1/apps/md/machines/{mid}/metadata");
+    let v1 = instance(&sim, "md", &mid).await;
+    let patch = |body: Value| sim.send(reqwest::Method::PATCH, &md, Some(body), &[]);
+    // Set one, remove one with null and one with "", leave the rest alone.
+    assert_eq!(
+        sim.post(&format!("{md}/b"), json!({"value": "2"}))
+            .await
+            .status,
+        204
+    );
+    let r = patch(json!({"metadata": {"c": "3", "a": null, "b": ""}, "machine_version": v1})).await;
+    assert_eq!(r.status, 204, "{:?}", r.body);
+    assert_eq!(sim.get(&md).await.body, json!({"c": "3"}));
+    assert_eq!(
+        sim.get(&format!("{md}/c")).await.body,
+        json!({"value": "3"})
+    );
+    let r = sim.get(&format!("{md}/a")).await;
+    assert_eq!(r.status, 404);
+    assert!(r.body["error"].is_string());
+    // A version the Machine is no longer at: 412, nothing changes.
+    let r = sim
+        .post(
+            &format!("/v1/apps/md/machines/{mid}"),
+            json!({"config": {"image": "nginx:2", "metadata": {"c": "3"}}}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let r = patch(json!({"metadata": {"c": "4"}, "machine_version": v1})).await;
+    assert_eq!(r.status, 412, "{:?}", r.body);
+    assert_eq!(sim.get(&format!("{md}/c")).await.body["value"], "3");
 }
