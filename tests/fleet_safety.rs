@@ -144,10 +144,18 @@ fn lease_description(org: &Org, app: &str) -> Option<String> {
     (s == 200).then(|| v["data"]["description"].as_str().unwrap_or("").to_string())
 }
 
-/// Waits (bounded) until the fleet lock is held.
+/// Waits (bounded) until the fleet lock is held. It reads the simulator's own view:
+/// polling the API this often would take the rate-limit tokens the apply needs.
 fn wait_until_locked(org: &Org, app: &str) -> String {
-    for _ in 0..1000 {
-        if let Some(d) = lease_description(org, app) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        let held = org.sim.control().machines(app).and_then(|a| {
+            a.machines
+                .into_iter()
+                .find(|m| m.metadata.contains_key("flotilla_lock"))
+                .and_then(|m| m.lease_description)
+        });
+        if let Some(d) = held {
             return d;
         }
         std::thread::sleep(Duration::from_millis(5));
