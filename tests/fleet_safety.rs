@@ -66,9 +66,20 @@ impl Run {
         }
     }
 
-    fn kill(mut self) {
+    /// Whether the child is still running.
+    fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Kills the child (if still running); returns what it printed.
+    fn kill(mut self) -> String {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        format!(
+            "{}\n{}",
+            std::fs::read_to_string(&self.out).unwrap_or_default(),
+            std::fs::read_to_string(&self.err).unwrap_or_default()
+        )
     }
 }
 
@@ -133,10 +144,18 @@ fn lease_description(org: &Org, app: &str) -> Option<String> {
     (s == 200).then(|| v["data"]["description"].as_str().unwrap_or("").to_string())
 }
 
-/// Waits (bounded) until the fleet lock is held.
+/// Waits (bounded) until the fleet lock is held. It reads the simulator's own view:
+/// polling the API this often would take the rate-limit tokens the apply needs.
 fn wait_until_locked(org: &Org, app: &str) -> String {
-    for _ in 0..1000 {
-        if let Some(d) = lease_description(org, app) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        let held = org.sim.control().machines(app).and_then(|a| {
+            a.machines
+                .into_iter()
+                .find(|m| m.metadata.contains_key("flotilla_lock"))
+                .and_then(|m| m.lease_description)
+        });
+        if let Some(d) = held {
             return d;
         }
         std::thread::sleep(Duration::from_millis(5));
@@ -588,29 +607,34 @@ fn a_removal_killed_halfway_shows_in_the_next_plan_and_the_next_apply_finishes_i
         .replace("  - { name: staging, tier: dev }\n", "");
     org.write("specs/jarvis-fewer.yaml", &fewer);
     let flags = ["--allow-destroy", "--allow-data-loss", "--lock-ttl", "20"];
-    let removal = Run::spawn(
+    let mut removal = Run::spawn(
         &org,
         "removal",
         apply_cmd(&org, "specs/jarvis-fewer.yaml", &flags, "runner-a"),
     );
-    // Kill it once the Machines are gone, while the volumes and the app are not.
+    // Kill it once the Machines are gone, while the volumes and the app are not. The
+    // watch reads the simulator's own view: polling the API this often would take the
+    // rate-limit tokens the apply needs (it waits out Fly's whole-second Retry-After).
+    let deadline = Instant::now() + Duration::from_secs(120);
     let mut halfway = false;
-    for _ in 0..4000 {
-        let (s, ms) = org.api("GET", "/apps/my-jarvis-dev/machines", None);
-        let gone = s == 200
-            && ms
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|m| m["state"] == "destroyed" || m["state"] == "destroying");
+    while Instant::now() < deadline && removal.running() {
+        let gone = org
+            .sim
+            .control()
+            .machines("my-jarvis-dev")
+            .is_some_and(|a| {
+                a.machines
+                    .iter()
+                    .all(|m| m.state == "destroyed" || m.state == "destroying")
+            });
         if gone {
             halfway = true;
             break;
         }
         std::thread::sleep(Duration::from_millis(2));
     }
-    removal.kill();
-    assert!(halfway, "the removal reached its Machines");
+    let early = removal.kill();
+    assert!(halfway, "the removal never reached its Machines:\n{early}");
     assert!(
         org.apps("my-jarvis").contains(&"my-jarvis-dev".to_string()),
         "the app outlived the killed apply"

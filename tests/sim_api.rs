@@ -586,7 +586,7 @@ async fn leases_guard_changes() {
             json!({"ttl": 60, "description": "deploy"}),
         )
         .await;
-    assert_eq!(r.status, 200);
+    assert_eq!(r.status, 201);
     let n2 = r.body["data"]["nonce"].as_str().unwrap().to_string();
     let r = sim
         .send(
@@ -596,7 +596,7 @@ async fn leases_guard_changes() {
             &[("fly-machine-lease-nonce", &n2)],
         )
         .await;
-    assert_eq!(r.status, 200);
+    assert_eq!(r.status, 201);
     assert_eq!(r.body["data"]["nonce"], n2.as_str());
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     assert_eq!(sim.get(&format!("{p}/lease")).await.status, 404);

@@ -124,11 +124,13 @@ fn fleet() -> Fixture {
     let app = "/v1/apps/status-ops-bob/machines";
     let machines = sim_request(&f, reqwest::Method::GET, app);
     let id = machines[0]["id"].as_str().unwrap().to_string();
+    // Fly answers a wait for `stopped` only with the version expected to stop.
+    let version = machines[0]["instance_id"].as_str().unwrap().to_string();
     sim_request(&f, reqwest::Method::POST, &format!("{app}/{id}/stop"));
     sim_request(
         &f,
         reqwest::Method::GET,
-        &format!("{app}/{id}/wait?state=stopped&timeout=60"),
+        &format!("{app}/{id}/wait?state=stopped&instance_id={version}&timeout=60"),
     );
     std::fs::write(&f.spec, format!("{SPEC}  - name: dave\n")).unwrap();
     f

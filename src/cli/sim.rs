@@ -40,6 +40,8 @@ Fault grammar (--faults, comma-separated):
   timeout=P  hang=30s             hang, then drop the connection unanswered
   lost_response=P                 apply the change, then drop the connection
   capacity=sjc+gru                creates in these regions fail with 422
+  capacity=sjc:409+bom:412+gru:403  Machine creates fail in Fly's other forms
+  eventual=P                      new Machines and apps answer 404 for a moment
   fail_after=N                    serve N requests, then 503 for every later one";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -472,15 +472,16 @@ impl Client {
         }
     }
 
-    /// A 429 with retries left: the server's Retry-After (in its possibly scaled
-    /// seconds) or a backoff, also applied to the client's bucket, plus some jitter.
+    /// A 429 with retries left: the server's Retry-After (whole API seconds, which a
+    /// time-scaled simulator runs faster) or a backoff, also applied to the client's
+    /// bucket, plus some jitter.
     fn after_rate_limit(&self, tries: &Tries<'_>, retry_after: Option<f64>) -> Duration {
         let inner = &self.inner;
         inner.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
         inner.stats.retries.fetch_add(1, Ordering::Relaxed);
         let wait = retry_after
             .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(Duration::from_secs_f64)
+            .map(|s| Duration::from_secs_f64(s.min(86_400.0)).div_f64(self.time_scale()))
             .unwrap_or_else(|| self.backoff(tries.attempt));
         inner.limiter.penalize(tries.act, tries.id, wait);
         let jitter = self.backoff(0) / 4;
@@ -835,19 +836,25 @@ impl Client {
 
     /// Waits until the Machine is in `state` (API seconds, at most 60). `Ok(false)` on
     /// timeout.
+    /// Fly requires the `instance_id` of the version expected to stop when `state` is
+    /// `stopped`.
     pub async fn wait(
         &self,
         app: &str,
         id: &str,
         state: &str,
+        instance_id: Option<&str>,
         timeout_secs: u64,
     ) -> Result<bool, ApiError> {
         let t = timeout_secs.clamp(1, 60);
-        let path = format!(
+        let mut path = format!(
             "/apps/{}/machines/{}/wait?state={state}&timeout={t}",
             enc(app),
             enc(id)
         );
+        if let Some(instance) = instance_id.filter(|i| !i.is_empty()) {
+            path.push_str(&format!("&instance_id={}", enc(instance)));
+        }
         let http_timeout =
             Duration::from_secs(t).div_f64(self.time_scale()) + Duration::from_secs(10);
         match self

@@ -44,7 +44,7 @@ pub async fn wait_machine(client: &Client, app: &str, id: &str, state: &str) -> 
             client.sleep(Duration::from_secs(1)).await;
         } else {
             client
-                .wait(app, id, state, ROUND_SECS)
+                .wait(app, id, state, m.instance_id.as_deref(), ROUND_SECS)
                 .await
                 .map_err(|e| e.to_string())?;
         }

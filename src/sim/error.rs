@@ -12,7 +12,7 @@ pub(crate) struct ApiError {
     pub message: String,
     /// Fly's `status` field (`insufficient_capacity`, `name_taken`).
     pub code: Option<&'static str>,
-    /// Seconds, possibly fractional under time scaling.
+    /// Simulated seconds; the header rounds them up to whole seconds, as Fly sends.
     pub retry_after: Option<f64>,
     /// The injected fault this error stands for, if any (counted and logged as such).
     pub fault: Option<&'static str>,
@@ -63,6 +63,32 @@ impl ApiError {
         e.fault = Some("capacity");
         e
     }
+    /// A capacity error in one of Fly's other forms (the `capacity=REGION:FORM` fault).
+    pub fn capacity_form(region: &str, form: crate::sim::faults::CapacityForm) -> ApiError {
+        use crate::sim::faults::CapacityForm as F;
+        let mut e = match form {
+            F::Unprocessable => return ApiError::capacity(region),
+            F::ExistingVolume => ApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                format!(
+                    "failed_precondition: insufficient resources to create new machine with existing volume in region {region}"
+                ),
+            )
+            .with_code("volume_placement_capacity"),
+            F::Memory => ApiError::conflict(format!(
+                "could not reserve resource for machine: insufficient memory available in region {region}"
+            ))
+            .with_code("insufficient_capacity"),
+            F::Quota => ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "over the allowed quota: the organization's memory quota in region {region} is used up"
+                ),
+            ),
+        };
+        e.fault = Some("capacity");
+        e
+    }
     pub fn too_many_requests(message: impl Into<String>, retry_after: f64) -> ApiError {
         let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, message);
         e.retry_after = Some(retry_after);
@@ -82,19 +108,15 @@ impl ApiError {
     }
 }
 
-/// Formats a `Retry-After` value: whole seconds when integral, else milliseconds precision.
+/// Formats a `Retry-After` value as Fly (and RFC 9110) does: whole seconds, rounded
+/// up, at least 1 (a client that reads `0` would retry at once and be refused again).
 pub(crate) fn retry_after_value(secs: f64) -> String {
     let secs = if secs.is_nan() || secs <= 0.0 {
         0.0
     } else {
         secs.min(86_400.0)
     };
-    if secs >= 1.0 {
-        format!("{}", secs.ceil() as u64)
-    } else {
-        let ms = (secs * 1000.0).ceil().max(1.0);
-        format!("{:.3}", ms / 1000.0)
-    }
+    format!("{}", (secs.ceil() as u64).max(1))
 }
 
 impl IntoResponse for ApiError {
@@ -148,8 +170,8 @@ mod tests {
     fn retry_after_formats() {
         assert_eq!(retry_after_value(1.0), "1");
         assert_eq!(retry_after_value(1.2), "2");
-        assert_eq!(retry_after_value(0.0104), "0.011");
-        assert_eq!(retry_after_value(f64::NAN), "0.001");
+        assert_eq!(retry_after_value(0.0104), "1");
+        assert_eq!(retry_after_value(f64::NAN), "1");
         assert_eq!(retry_after_value(f64::INFINITY), "86400");
     }
 

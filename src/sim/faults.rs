@@ -11,6 +11,13 @@
 //! hang=D              how long a timed-out request hangs (default 30s)
 //! lost_response=P     apply the change, then drop the connection without answering
 //! capacity=R1+R2      Machine and volume creates in these regions fail with 422
+//!                     `insufficient_capacity`; `R:FORM` picks another of Fly's forms for
+//!                     Machine creates in R (volume creates ignore those): `412` "insufficient
+//!                     resources to create new machine with existing volume" (only Machines
+//!                     that mount a volume; JSON code `volume_placement_capacity`), `409`
+//!                     "insufficient memory available", `403` "over the allowed quota"
+//! eventual=P          a new Machine or app stays invisible (404 to GET and wait) for a
+//!                     short simulated moment, with probability P per create
 //! bad_image=I1+I2     Machines whose image contains one of these strings crash at boot
 //!                     (`starting` → `failed`, checks critical)
 //! job_fail=I1+I2      one-shot Machines (auto_destroy, restart `no`) whose image contains
@@ -50,8 +57,12 @@ pub struct FaultConfig {
     pub hang: Duration,
     /// Probability that a request takes effect but its connection drops unanswered.
     pub lost_response: f64,
-    /// Regions where Machine and volume creates fail for lack of capacity.
-    pub capacity_regions: Vec<String>,
+    /// Regions where creates fail for lack of capacity, and in which of Fly's forms.
+    #[serde(default)]
+    pub capacity: Vec<CapacityFault>,
+    /// Probability that a new Machine or app is briefly invisible to reads.
+    #[serde(default)]
+    pub eventual: f64,
     /// Images (substrings) whose Machines crash at boot.
     #[serde(default)]
     pub bad_images: Vec<String>,
@@ -71,12 +82,77 @@ impl Default for FaultConfig {
             timeout: 0.0,
             hang: Duration::from_secs(30),
             lost_response: 0.0,
-            capacity_regions: Vec::new(),
+            capacity: Vec::new(),
+            eventual: 0.0,
             bad_images: Vec::new(),
             failing_jobs: Vec::new(),
             fail_after: None,
         }
     }
+}
+
+/// The form of a capacity error, as Fly answers them (see the module grammar).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CapacityForm {
+    /// 422 `insufficient_capacity`: Machine and volume creates.
+    Unprocessable,
+    /// 412 "insufficient resources to create new machine with existing volume", code
+    /// `volume_placement_capacity`: Machine creates that mount a volume.
+    ExistingVolume,
+    /// 409 "could not reserve resource for machine: insufficient memory available".
+    Memory,
+    /// 403 "over the allowed quota" (the organization's memory quota in the region).
+    Quota,
+}
+
+impl CapacityForm {
+    fn parse(code: &str) -> Result<CapacityForm, String> {
+        match code {
+            "422" => Ok(CapacityForm::Unprocessable),
+            "412" => Ok(CapacityForm::ExistingVolume),
+            "409" => Ok(CapacityForm::Memory),
+            "403" => Ok(CapacityForm::Quota),
+            other => Err(format!(
+                "unknown capacity form {other:?}; expected 422, 412, 409 or 403"
+            )),
+        }
+    }
+
+    fn code(self) -> &'static str {
+        match self {
+            CapacityForm::Unprocessable => "422",
+            CapacityForm::ExistingVolume => "412",
+            CapacityForm::Memory => "409",
+            CapacityForm::Quota => "403",
+        }
+    }
+}
+
+/// One `capacity=` entry: creates in `region` fail in `form`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapacityFault {
+    pub region: String,
+    pub form: CapacityForm,
+}
+
+/// `R1+R2:FORM`: regions, each optionally with its form.
+fn parse_capacity(value: &str) -> Result<Vec<CapacityFault>, String> {
+    let mut out = Vec::new();
+    for item in value.split('+').map(str::trim) {
+        let (region, form) = match item.split_once(':') {
+            Some((r, code)) => (r.trim(), CapacityForm::parse(code.trim())?),
+            None => (item, CapacityForm::Unprocessable),
+        };
+        if crate::platform::region(region).is_none() {
+            return Err(format!("unknown region {region:?}"));
+        }
+        out.push(CapacityFault {
+            region: region.to_string(),
+            form,
+        });
+    }
+    Ok(out)
 }
 
 /// `I1+I2`: at least one image (or part of one).
@@ -177,16 +253,8 @@ impl FromStr for FaultConfig {
                 "timeout" => cfg.timeout = parse_probability(value).map_err(&err)?,
                 "hang" => cfg.hang = parse_duration(value).map_err(&err)?,
                 "lost_response" => cfg.lost_response = parse_probability(value).map_err(&err)?,
-                "capacity" => {
-                    let mut regions = Vec::new();
-                    for r in value.split('+').map(str::trim) {
-                        if crate::platform::region(r).is_none() {
-                            return Err(err(format!("unknown region {r:?}")));
-                        }
-                        regions.push(r.to_string());
-                    }
-                    cfg.capacity_regions = regions;
-                }
+                "capacity" => cfg.capacity = parse_capacity(value).map_err(&err)?,
+                "eventual" => cfg.eventual = parse_probability(value).map_err(&err)?,
                 "bad_image" => cfg.bad_images = parse_images(value).map_err(&err)?,
                 "job_fail" => cfg.failing_jobs = parse_images(value).map_err(&err)?,
                 "fail_after" => {
@@ -202,7 +270,7 @@ impl FromStr for FaultConfig {
                     };
                     let status: u16 = status.parse().map_err(|_| {
                         err(format!(
-                            "unknown key {key:?}; expected 429, 500, 502, 503 (optionally with @after), latency, timeout, hang, lost_response, capacity, bad_image, job_fail or fail_after"
+                            "unknown key {key:?}; expected 429, 500, 502, 503 (optionally with @after), latency, timeout, hang, lost_response, capacity, eventual, bad_image, job_fail or fail_after"
                         ))
                     })?;
                     if !FAULT_STATUSES.contains(&status) {
@@ -264,8 +332,19 @@ impl fmt::Display for FaultConfig {
         if self.lost_response > 0.0 {
             items.push(format!("lost_response={}", self.lost_response));
         }
-        if !self.capacity_regions.is_empty() {
-            items.push(format!("capacity={}", self.capacity_regions.join("+")));
+        if !self.capacity.is_empty() {
+            let entries: Vec<String> = self
+                .capacity
+                .iter()
+                .map(|c| match c.form {
+                    CapacityForm::Unprocessable => c.region.clone(),
+                    form => format!("{}:{}", c.region, form.code()),
+                })
+                .collect();
+            items.push(format!("capacity={}", entries.join("+")));
+        }
+        if self.eventual > 0.0 {
+            items.push(format!("eventual={}", self.eventual));
         }
         if !self.bad_images.is_empty() {
             items.push(format!("bad_image={}", self.bad_images.join("+")));
@@ -390,8 +469,36 @@ impl FaultState {
         }
     }
 
-    pub fn capacity_fails(&self, region: &str) -> bool {
-        self.config.capacity_regions.iter().any(|r| r == region)
+    /// The capacity error form for a create in `region`, if one is configured: volume
+    /// creates (`mounts_volume` false, `volume` true) only see the 422 form, and the
+    /// 412 form only hits Machines that mount a volume.
+    pub fn capacity_form(
+        &self,
+        region: &str,
+        volume: bool,
+        mounts_volume: bool,
+    ) -> Option<CapacityForm> {
+        self.config
+            .capacity
+            .iter()
+            .filter(|c| c.region == region)
+            .map(|c| c.form)
+            .find(|f| match f {
+                CapacityForm::Unprocessable => true,
+                CapacityForm::ExistingVolume => !volume && mounts_volume,
+                CapacityForm::Memory | CapacityForm::Quota => !volume,
+            })
+    }
+
+    /// Whether a just-created Machine or app starts invisible (`eventual`): one draw,
+    /// taken only when the fault is configured so that other decisions keep their
+    /// sequence.
+    pub fn hides_new(&mut self) -> bool {
+        if self.config.eventual <= 0.0 {
+            return false;
+        }
+        let u: f64 = self.rng.random();
+        u < self.config.eventual
     }
 
     /// Whether a one-shot Machine running this image exits with a failure.
@@ -428,7 +535,13 @@ mod tests {
         );
         assert_eq!(c.timeout, 0.02);
         assert_eq!(c.lost_response, 0.05);
-        assert_eq!(c.capacity_regions, vec!["sjc", "gru"]);
+        assert_eq!(
+            c.capacity
+                .iter()
+                .map(|c| c.region.as_str())
+                .collect::<Vec<_>>(),
+            vec!["sjc", "gru"]
+        );
         assert_eq!(c.fail_after, Some(100));
         let again: FaultConfig = c.to_string().parse().unwrap();
         assert_eq!(again, c);
@@ -443,6 +556,8 @@ mod tests {
             "latency=10",
             "latency=200ms..10ms",
             "capacity=xxx",
+            "capacity=sjc:418",
+            "eventual=2",
             "fail_after=-1",
             "bogus=1",
             "500=0.6,503=0.6",
@@ -511,6 +626,42 @@ mod tests {
         ] {
             assert!((got - want).abs() < 0.02, "{name}: {got}, expected {want}");
         }
+    }
+
+    #[test]
+    fn capacity_forms_and_eventual_round_trip() {
+        let c: FaultConfig = "capacity=sjc+gru:409+bom:412+ams:403,eventual=0.5"
+            .parse()
+            .unwrap();
+        let forms: Vec<_> = c.capacity.iter().map(|c| c.form).collect();
+        assert_eq!(
+            forms,
+            vec![
+                CapacityForm::Unprocessable,
+                CapacityForm::Memory,
+                CapacityForm::ExistingVolume,
+                CapacityForm::Quota
+            ]
+        );
+        assert_eq!(c.eventual, 0.5);
+        assert_eq!(c.to_string().parse::<FaultConfig>().unwrap(), c);
+        let s = FaultState::new(c, 1);
+        assert_eq!(s.capacity_form("gru", true, false), None);
+        assert_eq!(
+            s.capacity_form("gru", false, false),
+            Some(CapacityForm::Memory)
+        );
+        assert_eq!(s.capacity_form("bom", false, false), None);
+        assert_eq!(
+            s.capacity_form("bom", false, true),
+            Some(CapacityForm::ExistingVolume)
+        );
+        assert_eq!(
+            s.capacity_form("sjc", true, false),
+            Some(CapacityForm::Unprocessable)
+        );
+        let mut never = FaultState::new(FaultConfig::default(), 1);
+        assert!(!never.hides_new());
     }
 
     #[test]

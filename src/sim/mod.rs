@@ -4,7 +4,9 @@
 //! swaps its base URL, and it behaves like Fly where naive tools break: server-side
 //! config normalization, asynchronous state changes, leases, delayed volume detach,
 //! secrets reaching Machines only at boot, documented rate limits, and seeded faults
-//! (errors, latency, timeouts, lost responses, capacity errors).
+//! (errors, latency, timeouts, lost responses, capacity errors in Fly's forms, brief
+//! invisibility of new entities). Besides the lifecycle it answers `exec`, `ps`,
+//! `signal`, `versions` and the regions list.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), flotilla::sim::SimError> {
@@ -28,6 +30,7 @@ use tokio::sync::watch;
 mod clock;
 mod error;
 mod faults;
+mod gotypes;
 mod handlers;
 mod ids;
 mod model;

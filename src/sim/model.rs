@@ -223,6 +223,16 @@ pub struct MetadataValue {
     pub value: String,
 }
 
+/// `updateMetadataRequest`: keys to set (`null` or `""` removes one), optionally
+/// guarded by the Machine's version.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct UpdateMetadataRequest {
+    #[serde(default)]
+    pub metadata: BTreeMap<String, Option<String>>,
+    #[serde(default)]
+    pub machine_version: Option<String>,
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct CreateVolumeRequest {
     #[serde(default)]
@@ -274,9 +284,45 @@ pub struct UpdateSecretsRequest {
     pub values: BTreeMap<String, Option<String>>,
 }
 
+/// `StopRequest`: both fields optional; a signal must be one Fly knows and the timeout
+/// a duration.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct StopRequest {
+    #[serde(default)]
+    pub signal: Option<Value>,
+    #[serde(default)]
+    pub timeout: Option<Value>,
+}
+
+impl StopRequest {
+    pub(crate) fn check(&self) -> Result<(), super::error::ApiError> {
+        if let Some(sig) = self.signal.as_ref().filter(|s| s.as_str() != Some(""))
+            && super::gotypes::signal(sig).is_none()
+        {
+            return Err(super::error::ApiError::bad_request(format!(
+                "invalid signal {sig}: expected one of {}",
+                super::gotypes::SIGNALS
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        if let Some(t) = self.timeout.as_ref().filter(|t| t.as_str() != Some("")) {
+            super::gotypes::check_duration("timeout", t)?;
+        }
+        Ok(())
+    }
+}
+
 /// `fly.MachineEvent`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MachineEvent {
+    /// Unique within the Machine and ordered like the events (a ULID-shaped id: the
+    /// time, then a per-Machine sequence); `wait?from_event_id=` compares them. Empty
+    /// for events saved by an older simulator.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
     #[serde(rename = "type")]
     pub kind: String,
     pub status: String,

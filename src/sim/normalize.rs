@@ -164,7 +164,14 @@ pub(crate) fn normalize_config(
             "invalid config.schedule {sched:?}: expected hourly, daily, weekly or monthly"
         )));
     }
+    if let Some(checks) = &cfg.checks {
+        let checks = serde_json::to_value(checks).unwrap_or_default();
+        super::gotypes::check_check_durations("config.checks", &checks)?;
+    }
     for (i, svc) in cfg.services.iter_mut().flatten().enumerate() {
+        if let Some(checks) = svc.other.get("checks") {
+            super::gotypes::check_check_durations(&format!("config.services[{i}].checks"), checks)?;
+        }
         let protocol = svc.protocol.get_or_insert_with(|| "tcp".into());
         if protocol != "tcp" && protocol != "udp" {
             return Err(ApiError::bad_request(format!(

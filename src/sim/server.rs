@@ -2,6 +2,7 @@
 //! counts and logs, and a hyper accept loop that can drop a connection unanswered
 //! (which axum's own server cannot), for the `timeout` and `lost_response` faults.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -17,10 +18,12 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
-use super::clock::Scale;
+use super::clock::{Scale, now_ms};
 use super::error::{ApiError, FaultMark};
 use super::faults::{After, Before, FaultConfig, FaultState};
 use super::handlers;
+use super::handlers::machine_ops::ExecResponder;
+use super::handlers::platform::RegionCapacity;
 use super::ids::IdGen;
 use super::model::MachineConfig;
 use super::persist;
@@ -61,7 +64,17 @@ pub(crate) struct Sim {
     pub dirty: AtomicBool,
     pub state_file: Option<PathBuf>,
     save_lock: Mutex<()>,
+    /// Machines (`app/id`) and apps (`app`) the `eventual` fault hides, until when
+    /// (real Unix milliseconds).
+    hidden: Mutex<HashMap<String, i64>>,
+    /// What `exec` answers (set through `/__sim/exec`).
+    pub exec: Mutex<ExecResponder>,
+    /// Regional capacity per Machine size (set through `/__sim/regions/capacity`).
+    pub capacity: Mutex<RegionCapacity>,
 }
+
+/// How long (simulated) the `eventual` fault keeps a new Machine or app invisible.
+const EVENTUAL_MOMENT: Duration = Duration::from_secs(2);
 
 impl Sim {
     pub(crate) fn new(
@@ -113,6 +126,9 @@ impl Sim {
             dirty: AtomicBool::new(false),
             state_file: cfg.state_file.clone(),
             save_lock: Mutex::new(()),
+            hidden: Mutex::new(HashMap::new()),
+            exec: Mutex::new(ExecResponder::default()),
+            capacity: Mutex::new(RegionCapacity::default()),
             timing,
         })
     }
@@ -129,19 +145,36 @@ impl Sim {
         lock(&self.limiter)
             .check(action, id, Instant::now())
             .map_err(|secs| {
+                // The limiter counts real seconds; Fly's header speaks API seconds.
                 ApiError::too_many_requests(
                     "rate limit exceeded: too many requests for this action; retry later",
-                    secs,
+                    secs * self.scale.0,
                 )
             })
     }
 
-    /// The injected capacity error for creates in `region`, if configured.
+    /// The injected capacity error for volume creates in `region`, if configured.
     pub fn check_capacity(&self, region: &str) -> Result<(), ApiError> {
-        if lock(&self.faults).capacity_fails(region) {
+        if lock(&self.faults)
+            .capacity_form(region, true, false)
+            .is_some()
+        {
             return Err(ApiError::capacity(region));
         }
         Ok(())
+    }
+
+    /// The injected capacity error (in its configured form) for a Machine create in
+    /// `region`, or the regional capacity of its size running out.
+    pub fn check_machine_capacity(
+        &self,
+        region: &str,
+        mounts_volume: bool,
+    ) -> Result<(), ApiError> {
+        match lock(&self.faults).capacity_form(region, false, mounts_volume) {
+            Some(form) => Err(ApiError::capacity_form(region, form)),
+            None => Ok(()),
+        }
     }
 
     /// Whether a Machine with this config crashes at boot (the `bad_image` fault).
@@ -152,6 +185,42 @@ impl Sim {
     /// Whether a one-shot Machine with this config exits with status 1 (`job_fail`).
     pub fn job_fails(&self, config: &MachineConfig) -> bool {
         lock(&self.faults).job_fails(config.image.as_deref().unwrap_or_default())
+    }
+
+    /// Notes a just-created app (`machine` `None`) or Machine: the `eventual` fault
+    /// may hide it from reads for a short simulated moment.
+    pub fn created(&self, app: &str, machine: Option<&str>) {
+        if !lock(&self.faults).hides_new() {
+            return;
+        }
+        let until = now_ms().saturating_add(self.scale.ms(EVENTUAL_MOMENT));
+        let mut hidden = lock(&self.hidden);
+        hidden.retain(|_, at| *at > now_ms());
+        hidden.insert(hidden_key(app, machine), until);
+    }
+
+    /// The 404 a read of an entity the `eventual` fault still hides gets.
+    pub fn check_visible(&self, app: &str, machine: Option<&str>) -> Result<(), ApiError> {
+        let mut hidden = lock(&self.hidden);
+        if hidden.is_empty() {
+            return Ok(());
+        }
+        let key = hidden_key(app, machine);
+        match hidden.get(&key) {
+            Some(until) if *until > now_ms() => {
+                let mut e = match machine {
+                    Some(_) => ApiError::machine_not_found(),
+                    None => ApiError::app_not_found(),
+                };
+                e.fault = Some("eventual");
+                Err(e)
+            }
+            Some(_) => {
+                hidden.remove(&key);
+                Ok(())
+            }
+            None => Ok(()),
+        }
     }
 
     pub fn set_faults(&self, cfg: FaultConfig) {
@@ -201,6 +270,13 @@ impl Sim {
     }
 }
 
+fn hidden_key(app: &str, machine: Option<&str>) -> String {
+    match machine {
+        Some(id) => format!("{app}/{id}"),
+        None => app.to_string(),
+    }
+}
+
 fn authorized(token: &str, headers: &HeaderMap) -> bool {
     let Some(value) = headers
         .get(header::AUTHORIZATION)
@@ -215,7 +291,7 @@ fn authorized(token: &str, headers: &HeaderMap) -> bool {
         && given.trim() == token
 }
 
-fn injected(status: u16, scale: Scale) -> Response {
+fn injected(status: u16) -> Response {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
     let message = match status {
         429 => "rate limit exceeded",
@@ -225,7 +301,7 @@ fn injected(status: u16, scale: Scale) -> Response {
     };
     let mut err = ApiError::new(code, message);
     if status == 429 || status == 503 {
-        err.retry_after = Some(1.0 / scale.0);
+        err.retry_after = Some(1.0);
     }
     err.into_response()
 }
@@ -260,7 +336,7 @@ async fn api_layer(State(sim): State<Arc<Sim>>, req: Request, next: Next) -> Res
             }
             Before::Error(status, kind) => {
                 fault = Some(kind);
-                injected(status, sim.scale)
+                injected(status)
             }
             Before::Proceed => {
                 let resp = next.run(req).await;
@@ -269,7 +345,7 @@ async fn api_layer(State(sim): State<Arc<Sim>>, req: Request, next: Next) -> Res
                     After::Proceed => resp,
                     After::Error(status, kind) => {
                         fault = Some(kind);
-                        injected(status, sim.scale)
+                        injected(status)
                     }
                     After::Lost => {
                         fault = Some("lost_response");

@@ -125,6 +125,23 @@ pub(crate) struct Machine {
     /// A one-shot Machine whose image fails (the `job_fail` fault): it exits with 1.
     #[serde(default)]
     pub job_fails: bool,
+    /// Events recorded so far (the sequence part of event ids).
+    #[serde(default)]
+    pub event_seq: u64,
+    /// The time part of the newest event id (ids never go back in time).
+    #[serde(default)]
+    pub last_event_ms: i64,
+    /// Earlier versions (config and `instance_id`), newest first, at most
+    /// [`MAX_VERSIONS`]; the current one is `instance_id` and `config`.
+    #[serde(default)]
+    pub versions: Vec<PastVersion>,
+    /// When the current version was created (`None`: at `created_at_ms`).
+    #[serde(default)]
+    pub version_at_ms: Option<i64>,
+    /// The signal number that ended the Machine's process, reported in the next exit
+    /// event.
+    #[serde(default)]
+    pub exit_signal: Option<i32>,
     /// What a one-shot Machine running an export image does to data when it exits
     /// successfully ([`Job`]); taken by the app when it has.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -132,6 +149,14 @@ pub(crate) struct Machine {
     /// A job that exited successfully, for the app to carry out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_job: Option<Job>,
+}
+
+/// A version a Machine ran before its latest update.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct PastVersion {
+    pub version: String,
+    pub config: MachineConfig,
+    pub created_at_ms: i64,
 }
 
 /// The metadata key an export image sets on its own Machine with the bytes it wrote
@@ -167,11 +192,41 @@ pub struct StoredObject {
 
 const MAX_EVENTS: usize = 20;
 
+/// How many earlier versions a Machine keeps for `GET /versions`.
+pub(crate) const MAX_VERSIONS: usize = 10;
+
+/// Crockford's base32 alphabet, as ULIDs use.
+const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// A 26-character ULID-shaped id: 48 bits of milliseconds, then 80 bits made of 40
+/// bits of `salt` (the Machine) and 40 bits of `seq`. Sorting the strings sorts by
+/// time, then sequence.
+pub(crate) fn event_id(ms: i64, salt: u64, seq: u64) -> String {
+    let ms = u128::from(ms.max(0) as u64 & ((1 << 48) - 1));
+    let low = (u128::from(salt & ((1 << 40) - 1)) << 40) | u128::from(seq & ((1 << 40) - 1));
+    let v = (ms << 80) | low;
+    (0..26)
+        .rev()
+        .map(|i| char::from(CROCKFORD[((v >> (i * 5)) & 31) as usize]))
+        .collect()
+}
+
+/// A stable 40-bit number from a Machine id (FNV-1a).
+fn id_salt(id: &str) -> u64 {
+    id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 impl Machine {
     pub fn event(&mut self, kind: &str, status: &str, source: &str, at_ms: i64) {
+        self.event_seq = self.event_seq.saturating_add(1);
+        self.last_event_ms = self.last_event_ms.max(at_ms);
+        let id = event_id(self.last_event_ms, id_salt(&self.id), self.event_seq);
         self.events.insert(
             0,
             MachineEvent {
+                id,
                 kind: kind.into(),
                 status: status.into(),
                 source: source.into(),
@@ -180,6 +235,24 @@ impl Machine {
             },
         );
         self.events.truncate(MAX_EVENTS);
+    }
+
+    /// Replaces the current version with a new one (`instance_id` and `config`),
+    /// keeping the old one in the history.
+    pub fn new_version(&mut self, instance_id: String, config: MachineConfig, at_ms: i64) {
+        let old = PastVersion {
+            version: std::mem::replace(&mut self.instance_id, instance_id),
+            config: std::mem::replace(&mut self.config, config),
+            created_at_ms: self.version_at_ms.unwrap_or(self.created_at_ms),
+        };
+        self.versions.insert(0, old);
+        self.versions.truncate(MAX_VERSIONS);
+        self.version_at_ms = Some(at_ms);
+    }
+
+    /// Whether `version` is a version this Machine ran before its current one.
+    pub fn is_past_version(&self, version: &str) -> bool {
+        self.versions.iter().any(|v| v.version == version)
     }
 
     /// Puts the Machine in `now_state` and queues the following states, each `offset`
@@ -237,7 +310,23 @@ impl Machine {
             }
             MachineState::Starting => {}
             MachineState::Stopped if self.config.is_one_shot() => self.job_exit(at, t),
-            MachineState::Stopped => self.event("exit", "stopped", "flyd", at),
+            MachineState::Stopped => {
+                self.event("exit", "stopped", "flyd", at);
+                if let Some(signal) = self.exit_signal.take()
+                    && let Some(e) = self.events.first_mut()
+                {
+                    e.request = Some(json!({
+                        "exit_event": {
+                            "exit_code": 128 + signal,
+                            "signal": signal,
+                            "requested_stop": false,
+                            "restarting": false,
+                            "oom_killed": false,
+                            "exited_at": rfc3339_millis(at),
+                        }
+                    }));
+                }
+            }
             MachineState::Suspended => self.event("suspend", "suspended", "flyd", at),
             MachineState::Destroyed => {
                 self.event("destroy", "destroyed", "flyd", at);
@@ -385,6 +474,7 @@ impl Machine {
             region: &self.region,
             image_ref: &self.image_ref,
             instance_id: &self.instance_id,
+            version: &self.instance_id,
             private_ip: &self.private_ip,
             created_at: rfc3339_secs(self.created_at_ms),
             updated_at: rfc3339_secs(self.updated_at_ms),
@@ -416,6 +506,8 @@ pub(crate) struct MachineView<'a> {
     region: &'a str,
     image_ref: &'a ImageRef,
     instance_id: &'a str,
+    /// Fly's newer name for `instance_id` (the same value; `instance_id` is deprecated).
+    version: &'a str,
     private_ip: &'a str,
     created_at: String,
     updated_at: String,

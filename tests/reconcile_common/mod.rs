@@ -173,7 +173,17 @@ impl Org {
                 let resp = r.send().await.unwrap();
                 let status = resp.status().as_u16();
                 if status == 429 {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    // Wait as Fly asks (whole API seconds, run `scale` times faster), so
+                    // the harness does not take the tokens of the run it watches.
+                    let secs = resp
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<f64>().ok())
+                        .unwrap_or(1.0)
+                        .clamp(0.0, 60.0);
+                    let wait = Duration::from_secs_f64(secs / self.scale.max(1.0));
+                    tokio::time::sleep(wait.max(Duration::from_millis(10))).await;
                     continue;
                 }
                 let text = resp.text().await.unwrap_or_default();

@@ -144,13 +144,18 @@ impl TestSim {
         r.body
     }
 
-    /// Waits (through the API) for a state; panics on anything but 200.
+    /// Waits (through the API) for a state; panics on anything but 200. A wait for
+    /// `stopped` names the current version, as Fly requires.
     pub async fn wait_state(&self, app: &str, id: &str, state: &str) {
-        let r = self
-            .get(&format!(
-                "/v1/apps/{app}/machines/{id}/wait?state={state}&timeout=60"
-            ))
-            .await;
+        let mut path = format!("/v1/apps/{app}/machines/{id}/wait?state={state}&timeout=60");
+        if state == "stopped" {
+            let m = self.machine(app, id).await;
+            path.push_str(&format!(
+                "&instance_id={}",
+                m["instance_id"].as_str().unwrap()
+            ));
+        }
+        let r = self.get(&path).await;
         assert_eq!(r.status, 200, "waiting for {state}: {:?}", r.body);
     }
 

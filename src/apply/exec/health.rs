@@ -43,7 +43,7 @@ pub(super) async fn wait_started(
         pause: Pause::Sleep(Duration::from_secs(1)),
     };
     poll_until(&sh.client, until, || async move {
-        let reached = sh.client.wait(app, id, "started", 60).await?;
+        let reached = sh.client.wait(app, id, "started", None, 60).await?;
         let m = get(sh, app, id).await?;
         if m.state == "failed" {
             return Err(OpError::failed(format!(

@@ -44,7 +44,11 @@ impl Pause<'_> {
         match self {
             Pause::Sleep(d) => client.sleep(d).await,
             Pause::MachineState { app, id, state } => {
-                let _ = client.wait(app, id, state, 60).await;
+                // A refused or failed wait (a Machine already gone answers 404) must
+                // still pause, or the next check would follow at once.
+                if client.wait(app, id, state, None, 60).await.is_err() {
+                    client.sleep(Duration::from_secs(1)).await;
+                }
             }
         }
     }

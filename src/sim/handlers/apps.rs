@@ -53,6 +53,7 @@ pub(crate) async fn create(axum::extract::State(sim): AppState, body: Bytes) -> 
         return Err(ApiError::unprocessable("Name has already been taken").with_code("name_taken"));
     }
     let id = lock(&sim.ids).app_id();
+    let created = name.clone();
     world.apps.insert(
         name.clone(),
         App::new(
@@ -66,6 +67,7 @@ pub(crate) async fn create(axum::extract::State(sim): AppState, body: Bytes) -> 
         ),
     );
     drop(world);
+    sim.created(&created, None);
     sim.mutated();
     Ok(status_json(
         StatusCode::CREATED,
@@ -75,6 +77,7 @@ pub(crate) async fn create(axum::extract::State(sim): AppState, body: Bytes) -> 
 
 pub(crate) async fn get(axum::extract::State(sim): AppState, Path(app): Path<String>) -> ApiResult {
     sim.rate_limit(Action::AppGet, &app)?;
+    sim.check_visible(&app, None)?;
     let t = now_ms();
     let mut world = sim.world();
     let a = world.app_mut(&app)?;

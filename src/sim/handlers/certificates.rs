@@ -7,6 +7,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -123,7 +124,8 @@ async fn remove(State(sim): AppState, Path((app, hostname)): Path<(String, Strin
     }
     drop(world);
     sim.mutated();
-    Ok(ok_true())
+    // Fly's document: 204 No Content.
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn dns(State(sim): AppState, body: Bytes) -> ApiResult {

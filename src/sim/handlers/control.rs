@@ -10,13 +10,18 @@
 //! | `PUT /__sim/faults`                  | body `{"spec": "500=0.1,..."}`; 400 if invalid  |
 //! | `PUT /__sim/rate-limits`             | body `{"enabled": false}`                       |
 //! | `POST /__sim/idle`                   | body `{"app"?, "machine_id"?, "immediate"?}`    |
-//! | `GET /__sim/apps/{app}/machines`     | per-Machine state and secrets version seen      |
+//! | `GET /__sim/apps/{app}/machines`     | per-Machine state, secrets version seen, metadata and lease description |
 //! | `GET /__sim/apps/{app}/volumes`      | per-volume origin, content tag and snapshots    |
 //! | `PUT /__sim/apps/{app}/volumes/{id}/content` | body `{"content": "..."}`: the data's tag |
 //! | `GET /__sim/objects`                | the off-site store export images write (`StoredObject`s) |
 //! | `POST /__sim/save`                   | writes the state file now                       |
 //! | `POST /__sim/dns`                    | body `{"hostname", "present"?}`: DNS in place   |
+//! | `PUT /__sim/exec`                    | body `{"app", "machine_id"?, "command"?, "stdout"?, "stderr"?, "exit_code"?}`: what `exec` answers |
+//! | `GET /__sim/exec`, `DELETE /__sim/exec` | the exec rules; clears them                  |
+//! | `PUT /__sim/regions/capacity`        | body `{"region", "size", "capacity"}` (`null` resets) |
+//! | `GET /__sim/regions/capacity`        | the capacities set                              |
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -51,6 +56,12 @@ pub struct MachineInfo {
     /// How many times the Machine reached `started`.
     #[serde(default)]
     pub starts: u64,
+    /// The Machine's metadata.
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+    /// The description of the lease held on the Machine, if one is.
+    #[serde(default)]
+    pub lease_description: Option<String>,
 }
 
 /// The simulator's view of an app's Machines.
@@ -155,6 +166,8 @@ impl SimControl {
                     secrets_version_seen: m.secrets_seen,
                     secrets_stale: m.secrets_seen.is_none_or(|v| v < a.secrets_version),
                     starts: m.starts,
+                    metadata: m.config.metadata.clone().unwrap_or_default(),
+                    lease_description: m.lease.as_ref().map(|l| l.description.clone()),
                 })
                 .collect(),
         })
@@ -257,6 +270,8 @@ pub(crate) fn routes() -> Router<Arc<Sim>> {
         .route("/__sim/apps/{app}/machines", get(machines))
         .route("/__sim/save", post(save))
         .merge(super::volumes::control_routes())
+        .merge(super::machine_ops::control_routes())
+        .merge(super::platform::control_routes())
         .merge(super::jobs::control_routes())
         .merge(super::certificates::control_routes())
 }

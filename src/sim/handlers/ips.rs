@@ -6,6 +6,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use axum::routing::{delete, get};
 use serde::Deserialize;
 use serde_json::json;
@@ -82,5 +83,6 @@ async fn release(State(sim): AppState, Path((app, ip)): Path<(String, String)>) 
     }
     drop(world);
     sim.mutated();
-    Ok(ok_json(json!({ "ok": true })))
+    // Fly's document: 204 No Content.
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

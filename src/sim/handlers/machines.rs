@@ -9,11 +9,13 @@ use serde_json::{Value, json};
 
 use super::{
     AppState, Entity, Pairs, check_lease, check_not_destroyed, check_region, lease_nonce, ok_json,
-    ok_serialized, ok_true, query, query_flag, with_entity,
+    ok_serialized, ok_true, query, query_flag, status_json, with_entity,
 };
 use crate::sim::clock::now_ms;
 use crate::sim::error::{ApiError, ApiResult, parse_body, parse_optional_body};
-use crate::sim::model::{CreateMachineRequest, LeaseRequest, MetadataValue};
+use crate::sim::model::{
+    CreateMachineRequest, LeaseRequest, MetadataValue, StopRequest, UpdateMetadataRequest,
+};
 use crate::sim::normalize::{image_ref, normalize_config};
 use crate::sim::ratelimit::Action;
 use crate::sim::server::{Sim, lock};
@@ -94,8 +96,10 @@ pub(crate) async fn create(
     }
     let t = now_ms();
     let mut world = sim.world();
+    world.app_mut(&app)?;
+    super::platform::check_room(&sim, &world, &region, &config)?;
     let a = world.app_mut(&app)?;
-    sim.check_capacity(&region)?;
+    sim.check_machine_capacity(&region, config.mounted_volume().is_some())?;
     if let Some(vol) = config.mounted_volume().map(str::to_string) {
         a.advance_volume(&vol, t, &sim.timing);
     }
@@ -131,6 +135,11 @@ pub(crate) async fn create(
         boot_fails: false,
         starts: 0,
         job_fails: false,
+        event_seq: 0,
+        last_event_ms: 0,
+        versions: Vec::new(),
+        version_at_ms: None,
+        exit_signal: None,
         job: None,
         finished_job: None,
     };
@@ -171,6 +180,7 @@ pub(crate) async fn create(
     a.insert_machine(m);
     attach(a, vol.as_deref(), &id);
     drop(world);
+    sim.created(&app, Some(&id));
     sim.mutated();
     Ok(out)
 }
@@ -212,6 +222,7 @@ pub(crate) async fn list(State(sim): AppState, Path(app): Path<String>, q: Pairs
 
 pub(crate) async fn get(State(sim): AppState, Path((app, id)): MachinePath) -> ApiResult {
     sim.rate_limit(Action::MachineGet, &id)?;
+    sim.check_visible(&app, Some(&id))?;
     with_entity(&sim, &app, Entity::Machine, &id, |a, _| {
         ok_serialized(&a.machine_mut(&id)?.view())
     })
@@ -275,8 +286,7 @@ pub(crate) async fn update(
         m.image_ref = image_ref(config.image.as_deref().unwrap_or_default());
         m.boot_fails = sim.boot_fails(&config);
         m.job_fails = sim.job_fails(&config);
-        m.config = config;
-        m.instance_id = instance_id;
+        m.new_version(instance_id, config, t);
         m.updated_at_ms = t;
         if let Some(c) = req.skip_service_registration {
             m.cordoned = c;
@@ -362,7 +372,12 @@ pub(crate) async fn start(
         m.boot_fails = sim.boot_fails(&m.config);
         m.job_fails = sim.job_fails(&m.config);
         m.schedule(t, S::Starting, &[(boot, S::Started)]);
-        Ok(ok_json(json!({ "previous_state": previous.as_str() })))
+        // The simulator never moves a Machine to another host on start.
+        Ok(ok_json(json!({
+            "previous_state": previous.as_str(),
+            "migrated": false,
+            "new_host": "",
+        })))
     })
 }
 
@@ -372,7 +387,8 @@ pub(crate) async fn stop(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    let _: Value = parse_optional_body::<Option<Value>>(&body)?.unwrap_or(Value::Null);
+    let req: StopRequest = parse_optional_body(&body)?;
+    req.check()?;
     action(&sim, Action::MachineStop, p, &headers, |m, t, tm| {
         match m.state {
             S::Started | S::Starting | S::Replacing | S::Suspending => {
@@ -467,72 +483,213 @@ pub(crate) async fn uncordon(
     })
 }
 
-/// Longest wait a single request may ask for, in (simulated) seconds.
+/// Longest wait a single request may ask for, in (simulated) seconds; Fly refuses
+/// more (`range [1s, 1m0s]`) and reads 0 (or no timeout) as this default.
 const MAX_WAIT_SECS: u64 = 60;
 
-/// Blocks until the Machine reaches `state` (default `started`) or `timeout` seconds
-/// (default and maximum 60, simulated time) pass: then 408.
+/// What a wait request waits for.
+#[derive(Debug)]
+struct WaitFor {
+    states: Vec<S>,
+    /// The `instance_id` (or `version`) the wait is about.
+    version: Option<String>,
+    /// Only state changes recorded after this event count.
+    from_event: Option<String>,
+    timeout: u64,
+}
+
+/// The states a `state` value stands for: one, or for `settled` every state a Machine
+/// rests in (no transition under way).
+fn wait_state(s: &str) -> Result<&'static [S], ApiError> {
+    match s {
+        "started" => Ok(&[S::Started]),
+        "stopped" => Ok(&[S::Stopped]),
+        "suspended" => Ok(&[S::Suspended]),
+        "destroyed" => Ok(&[S::Destroyed]),
+        "failed" => Ok(&[S::Failed]),
+        "settled" => Ok(SETTLED),
+        other => Err(ApiError::bad_request(format!(
+            "invalid state {other:?}: expected started, stopped, suspended, destroyed, failed or settled"
+        ))),
+    }
+}
+
+/// The states `state=settled` waits for.
+const SETTLED: &[S] = &[
+    S::Started,
+    S::Stopped,
+    S::Suspended,
+    S::Failed,
+    S::Destroyed,
+];
+
+fn wait_timeout(q: &[(String, String)]) -> Result<u64, ApiError> {
+    let Some(s) = query(q, "timeout").filter(|s| !s.is_empty()) else {
+        return Ok(MAX_WAIT_SECS);
+    };
+    let secs = s
+        .strip_suffix('s')
+        .unwrap_or(s)
+        .parse::<u64>()
+        .map_err(|_| ApiError::bad_request(format!("invalid timeout {s:?}: expected seconds")))?;
+    match secs {
+        0 => Ok(MAX_WAIT_SECS),
+        1..=MAX_WAIT_SECS => Ok(secs),
+        _ => Err(ApiError::bad_request(format!(
+            "invalid_argument: invalid timeout {s}: must be in range [1s, 1m0s]"
+        ))),
+    }
+}
+
+/// Reads the wait query: every `state` (repeated or comma-separated; any of them
+/// satisfies), `instance_id`/`version`, `from_event_id` and `timeout`.
+fn wait_for(q: &[(String, String)]) -> Result<WaitFor, ApiError> {
+    let mut states = Vec::new();
+    let mut stopped_asked = false;
+    for (_, v) in q.iter().filter(|(k, _)| k == "state") {
+        for s in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            states.extend_from_slice(wait_state(s)?);
+            stopped_asked |= s == "stopped";
+        }
+    }
+    if states.is_empty() {
+        states.push(S::Started);
+    }
+    let instance = query(q, "instance_id").filter(|s| !s.is_empty());
+    let version = query(q, "version").filter(|s| !s.is_empty());
+    if let (Some(i), Some(v)) = (instance, version)
+        && i != v
+    {
+        return Err(ApiError::bad_request(format!(
+            "instance_id {i:?} and version {v:?} disagree"
+        )));
+    }
+    let version = instance.or(version).map(str::to_string);
+    if stopped_asked && version.is_none() {
+        return Err(ApiError::bad_request(
+            "invalid_argument: instance_id is required when waiting for the stopped state",
+        ));
+    }
+    let from_event = query(q, "from_event_id").filter(|s| !s.is_empty());
+    if let Some(e) = from_event
+        && (e.len() != 26 || !e.bytes().all(|b| b.is_ascii_alphanumeric()))
+    {
+        return Err(ApiError::bad_request(format!(
+            "invalid from_event_id {e:?}: expected an event id"
+        )));
+    }
+    Ok(WaitFor {
+        states,
+        version,
+        from_event: from_event.map(|e| e.to_ascii_uppercase()),
+        timeout: wait_timeout(q)?,
+    })
+}
+
+/// The event a Machine records on entering `state`.
+fn entry_event(state: S) -> (&'static str, &'static str) {
+    match state {
+        S::Started => ("start", "started"),
+        S::Stopped => ("exit", "stopped"),
+        S::Suspended => ("suspend", "suspended"),
+        S::Failed => ("exit", "failed"),
+        _ => ("destroy", "destroyed"),
+    }
+}
+
+/// What a satisfied wait answers (Fly's `WaitMachineResponse`).
+fn wait_answer(state: &str, version: &str, event_id: &str) -> Value {
+    json!({ "ok": true, "state": state, "version": version, "event_id": event_id })
+}
+
+/// The answer if the Machine satisfies the wait now, `None` if not yet; an error when
+/// it never can.
+fn wait_satisfied(m: &Machine, w: &WaitFor) -> Result<Option<Value>, ApiError> {
+    let newest = m.events.first().map_or("", |e| e.id.as_str());
+    if let Some(v) = &w.version
+        && *v != m.instance_id
+    {
+        if !m.is_past_version(v) {
+            return Err(ApiError::bad_request(format!(
+                "invalid instance_id {v:?}: not a version of machine {}",
+                m.id
+            )));
+        }
+        // That version was replaced: it stopped for good.
+        if w.states.contains(&S::Stopped) {
+            return Ok(Some(wait_answer("stopped", v, newest)));
+        }
+        return Err(ApiError::precondition(format!(
+            "machine {} now runs version {}, not {v}",
+            m.id, m.instance_id
+        )));
+    }
+    let Some(from) = &w.from_event else {
+        let reached = w.states.contains(&m.state);
+        return Ok(reached.then(|| wait_answer(m.state.as_str(), &m.instance_id, newest)));
+    };
+    // Events are newest first: the earliest matching change after `from` answers.
+    let hit = m.events.iter().rev().find_map(|e| {
+        let after = !e.id.is_empty() && e.id.as_str() > from.as_str();
+        let state = w.states.iter().find(|s| {
+            let (kind, status) = entry_event(**s);
+            e.kind == kind && e.status == status
+        });
+        state.filter(|_| after).map(|s| (*s, e.id.as_str()))
+    });
+    Ok(hit.map(|(state, id)| wait_answer(state.as_str(), &m.instance_id, id)))
+}
+
+fn wait_timed_out(id: &str, w: &WaitFor) -> ApiError {
+    let names: Vec<&str> = w.states.iter().map(|s| s.as_str()).collect();
+    ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        format!(
+            "deadline_exceeded: machine {id} did not reach state {} within {}s",
+            names.join(" or "),
+            w.timeout
+        ),
+    )
+}
+
+/// Blocks until the Machine satisfies the wait (see [`wait_for`]) or `timeout` seconds
+/// (simulated) pass: then 408.
 pub(crate) async fn wait(
     State(sim): AppState,
     Path((app, id)): MachinePath,
     q: Pairs,
 ) -> ApiResult {
-    let target = match query(&q, "state").unwrap_or("started") {
-        "started" => S::Started,
-        "stopped" => S::Stopped,
-        "suspended" => S::Suspended,
-        "destroyed" => S::Destroyed,
-        other => {
-            return Err(ApiError::bad_request(format!(
-                "invalid state {other:?}: expected started, stopped, suspended or destroyed"
-            )));
-        }
-    };
-    let timeout = match query(&q, "timeout").filter(|s| !s.is_empty()) {
-        None => MAX_WAIT_SECS,
-        Some(s) => s
-            .trim_end_matches('s')
-            .parse::<u64>()
-            .map_err(|_| ApiError::bad_request(format!("invalid timeout {s:?}: expected seconds")))?
-            .min(MAX_WAIT_SECS),
-    };
+    let w = wait_for(&q)?;
     sim.rate_limit(Action::MachineWait, &id)?;
+    sim.check_visible(&app, Some(&id))?;
     let deadline =
-        tokio::time::Instant::now() + sim.scale.real(std::time::Duration::from_secs(timeout));
+        tokio::time::Instant::now() + sim.scale.real(std::time::Duration::from_secs(w.timeout));
     let mut shutdown = sim.shutdown.clone();
     loop {
         let notified = sim.changed.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let next = with_entity(&sim, &app, Entity::Machine, &id, |a, _| {
+        let (answer, next_change) = with_entity(&sim, &app, Entity::Machine, &id, |a, _| {
             let m = a.machine_mut(&id)?;
-            Ok((m.state == target, m.next_change_ms()))
+            Ok((wait_satisfied(m, &w)?, m.next_change_ms()))
         })?;
-        match next {
-            (true, _) => return Ok(ok_true()),
-            (false, next_change) => {
-                if tokio::time::Instant::now() >= deadline {
-                    return Err(ApiError::new(
-                        StatusCode::REQUEST_TIMEOUT,
-                        format!(
-                            "deadline_exceeded: machine {id} did not reach state {} within {timeout}s",
-                            target.as_str()
-                        ),
-                    ));
-                }
-                let until_change = next_change
-                    .map(|at| std::time::Duration::from_millis((at - now_ms()).max(0) as u64 + 1))
-                    .unwrap_or(std::time::Duration::from_secs(3600));
-                let wake = tokio::time::Instant::now()
-                    .checked_add(until_change)
-                    .map_or(deadline, |w| w.min(deadline));
-                tokio::select! {
-                    _ = &mut notified => {}
-                    _ = tokio::time::sleep_until(wake) => {}
-                    _ = shutdown.changed() => {
-                        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "simulator is shutting down"));
-                    }
-                }
+        if let Some(answer) = answer {
+            return Ok(ok_json(answer));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(wait_timed_out(&id, &w));
+        }
+        let until_change = next_change
+            .map(|at| std::time::Duration::from_millis((at - now_ms()).max(0) as u64 + 1))
+            .unwrap_or(std::time::Duration::from_secs(3600));
+        let wake = tokio::time::Instant::now()
+            .checked_add(until_change)
+            .map_or(deadline, |w| w.min(deadline));
+        tokio::select! {
+            _ = &mut notified => {}
+            _ = tokio::time::sleep_until(wake) => {}
+            _ = shutdown.changed() => {
+                return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "simulator is shutting down"));
             }
         }
     }
@@ -605,7 +762,8 @@ pub(crate) async fn lease_create(
         Ok(m.lease_json().unwrap_or(Value::Null))
     })?;
     sim.mutated();
-    Ok(ok_json(out))
+    // Fly's document answers a lease create (or refresh) with 201 Created.
+    Ok(status_json(StatusCode::CREATED, out))
 }
 
 pub(crate) async fn lease_release(
@@ -632,7 +790,9 @@ pub(crate) async fn lease_release(
         }
     })?;
     sim.mutated();
-    Ok(ok_true())
+    Ok(ok_json(
+        json!({ "status": "success", "data": { "ok": true } }),
+    ))
 }
 
 pub(crate) async fn metadata_get(State(sim): AppState, Path((app, id)): MachinePath) -> ApiResult {
@@ -670,6 +830,69 @@ pub(crate) async fn metadata_set(
             .metadata
             .get_or_insert_with(Default::default)
             .insert(key.clone(), value.value.clone());
+        m.updated_at_ms = t;
+        Ok(())
+    })?;
+    sim.mutated();
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET …/metadata/{key}`: `{"value"}`, or 404 when the key is not set.
+pub(crate) async fn metadata_get_key(
+    State(sim): AppState,
+    Path((app, id, key)): Path<(String, String, String)>,
+) -> ApiResult {
+    check_metadata_key(&key)?;
+    sim.rate_limit(Action::MetadataGet, &id)?;
+    let value = with_entity(&sim, &app, Entity::Machine, &id, |a, _| {
+        let m = a.machine_mut(&id)?;
+        Ok(m.config
+            .metadata
+            .as_ref()
+            .and_then(|md| md.get(&key).cloned()))
+    })?;
+    match value {
+        Some(v) => Ok(ok_json(json!({ "value": v }))),
+        None => Err(ApiError::not_found(format!(
+            "metadata key {key:?} not found"
+        ))),
+    }
+}
+
+/// `PATCH …/metadata` (and its deprecated `PUT` alias): sets several keys at once; a
+/// `null` or empty value removes its key, keys not named are left alone. A
+/// `machine_version` that is no longer the Machine's answers 412.
+pub(crate) async fn metadata_update(
+    State(sim): AppState,
+    Path((app, id)): MachinePath,
+    body: Bytes,
+) -> ApiResult {
+    let req: UpdateMetadataRequest = parse_body(&body)?;
+    for key in req.metadata.keys() {
+        check_metadata_key(key)?;
+    }
+    sim.rate_limit(Action::MetadataSet, &id)?;
+    with_entity(&sim, &app, Entity::Machine, &id, |a, t| {
+        let m = a.machine_mut(&id)?;
+        check_not_destroyed(m)?;
+        if let Some(v) = req.machine_version.as_deref().filter(|v| !v.is_empty())
+            && v != m.instance_id
+        {
+            return Err(ApiError::precondition(format!(
+                "machine {id} is at version {}, not {v}",
+                m.instance_id
+            )));
+        }
+        let md = m.config.metadata.get_or_insert_with(Default::default);
+        for (key, value) in &req.metadata {
+            match value.as_deref().filter(|v| !v.is_empty()) {
+                Some(v) => md.insert(key.clone(), v.to_string()),
+                None => md.remove(key),
+            };
+        }
+        if md.is_empty() {
+            m.config.metadata = None;
+        }
         m.updated_at_ms = t;
         Ok(())
     })?;

@@ -19,7 +19,9 @@ pub(crate) mod certificates;
 pub(crate) mod control;
 pub(crate) mod ips;
 pub(crate) mod jobs;
+pub(crate) mod machine_ops;
 pub(crate) mod machines;
+pub(crate) mod platform;
 pub(crate) mod secrets;
 pub(crate) mod volumes;
 
@@ -189,16 +191,27 @@ pub(crate) fn api_routes() -> Router<Arc<Sim>> {
         .route(&format!("{M}/uncordon"), post(machines::uncordon))
         .route(&format!("{M}/wait"), get(machines::wait))
         .route(&format!("{M}/events"), get(machines::events))
+        .route(&format!("{M}/exec"), post(machine_ops::exec))
+        .route(&format!("{M}/ps"), get(machine_ops::ps))
+        .route(&format!("{M}/signal"), post(machine_ops::signal))
+        .route(&format!("{M}/versions"), get(machine_ops::versions))
         .route(
             &format!("{M}/lease"),
             get(machines::lease_get)
                 .post(machines::lease_create)
                 .delete(machines::lease_release),
         )
-        .route(&format!("{M}/metadata"), get(machines::metadata_get))
+        .route(
+            &format!("{M}/metadata"),
+            get(machines::metadata_get)
+                .patch(machines::metadata_update)
+                .put(machines::metadata_update),
+        )
         .route(
             &format!("{M}/metadata/{{key}}"),
-            post(machines::metadata_set).delete(machines::metadata_delete),
+            get(machines::metadata_get_key)
+                .post(machines::metadata_set)
+                .delete(machines::metadata_delete),
         )
         .route(
             "/v1/apps/{app}/volumes",
@@ -224,6 +237,7 @@ pub(crate) fn api_routes() -> Router<Arc<Sim>> {
             "/v1/apps/{app}/secrets/{name}",
             get(secrets::get).post(secrets::set).delete(secrets::delete),
         )
+        .merge(platform::routes())
         .merge(ips::routes())
         .merge(certificates::routes())
 }
