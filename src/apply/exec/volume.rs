@@ -80,7 +80,14 @@ pub(super) async fn create_in(
                 sh.set_created_volume(address, &id, &region);
                 return Ok((id, region));
             }
-            Err(NotActed::Refused(e)) if e.is_capacity() => full.push(region),
+            Err(NotActed::Refused(e)) => match e.capacity() {
+                Some(c) if c.falls_back() => full.push(region),
+                Some(_) => {
+                    let what = format!("volume {}", v.name);
+                    return Err(super::machine::quota_error(&what, &region, e));
+                }
+                None => return Err(e.into()),
+            },
             Err(e) => return Err(e.into()),
         }
     }
