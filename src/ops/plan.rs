@@ -50,6 +50,9 @@ pub struct Options {
     /// `--max-monthly`, `--max-increase` (over the current fleet) and `--deny-destroy`:
     /// checked after planning; an exceeded guardrail is in [`Outcome::verdict`].
     pub guardrails: crate::cost::PlanGuardrails,
+    /// Read Fly's regional capacity when the plan creates at least this many Machines in
+    /// a region (`--capacity-threshold`; live targets only).
+    pub capacity_threshold: crate::plan::capacity::Threshold,
 }
 
 /// Where the observed state came from.
@@ -212,6 +215,8 @@ struct Observation {
     snapshot: Snapshot,
     source: Source,
     values: Option<(SecretValues, Keying)>,
+    /// The live target, kept for the pre-flight capacity read after the diff.
+    session: Option<Session>,
 }
 
 fn observe(
@@ -225,6 +230,7 @@ fn observe(
             snapshot: load_state(p)?,
             source: Source::State(p.clone()),
             values: None,
+            session: None,
         });
     }
     if !opts.target.is_live() {
@@ -232,13 +238,12 @@ fn observe(
             snapshot: Snapshot::empty(&desired.org),
             source: Source::Empty,
             values: None,
+            session: None,
         });
     }
-    let (snapshot, source) = {
-        let session = Session::connect(&opts.target)?;
-        let snapshot = session.observe(desired)?;
-        (snapshot, session.target().source.clone())
-    };
+    let session = Session::connect(&opts.target)?;
+    let snapshot = session.observe(desired)?;
+    let source = session.target().source.clone();
     // Secret values, when available, let the plan show value changes.
     let keying = fingerprint_keying(
         desired,
@@ -285,6 +290,7 @@ fn observe(
         snapshot,
         source: Source::Live(source),
         values,
+        session: Some(session),
     })
 }
 
@@ -411,6 +417,16 @@ pub fn run(opts: &Options) -> Result<Outcome, Error> {
         &mut diagnostics,
     )
     .map_err(|e| e.after(&diagnostics).after(&spec_warnings))?;
+    let capacity = match &seen.session {
+        Some(session) => crate::ops::preflight::check(
+            session,
+            &plan,
+            &desired.resources,
+            opts.capacity_threshold,
+            opts.target.debug,
+        ),
+        None => Vec::new(),
+    };
     let source = seen.source.label();
     let meta = PlanMeta {
         org: &desired.org,
@@ -423,6 +439,7 @@ pub fn run(opts: &Options) -> Result<Outcome, Error> {
     };
     let mut document = PlanDocument::new(plan, &meta, &observed.unmanaged, None);
     document.targets = opts.targets.clone();
+    document.capacity = capacity;
     if let Some(out) = &opts.out {
         // A saved plan carries the (narrowed) desired state that `apply` will execute.
         // Fingerprints stay out of it: `apply` computes them again from the values.
