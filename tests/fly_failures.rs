@@ -4,6 +4,9 @@
 //! after their create are waited for, and a plan large for a region's reported room
 //! warns before apply.
 
+// Helpers may panic on a broken fixture, like the tests that call them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod reconcile_common;
 
 use reconcile_common::{Org, text};
