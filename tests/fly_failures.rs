@@ -128,6 +128,9 @@ defaults:
   image: registry.fly.io/ev:1
   region: iad
   memory: 256mb
+  volume: {{ name: data, size_gb: 1, mount: /data }}
+  env: {{ MODE: soak }}
+  secrets: {{ API_KEY: {{ env: ANTHROPIC_API_KEY }} }}
 tenants: [{}]
 "#,
         tenants.join(", ")
@@ -144,6 +147,11 @@ tenants: [{}]
         let m = org.machines(&format!("ev-t{i}"));
         assert_eq!(m.len(), 1, "t{i}: exactly one Machine");
         assert_eq!(m[0]["state"], "started", "t{i}");
+        assert_eq!(
+            org.volumes(&format!("ev-t{i}")).len(),
+            1,
+            "t{i}: one volume"
+        );
     }
     let (plan, code) = org.plan_json("specs/ev.yaml", &[]);
     assert_eq!(code, 0, "{}", plan["summary"]);
@@ -224,4 +232,37 @@ fn regions_reads(org: &Org) -> usize {
                 .is_some_and(|p| p.starts_with("/v1/platform/regions"))
         })
         .count()
+}
+
+#[test]
+fn a_404_that_outlasts_the_retries_after_a_create_is_an_error() {
+    use flotilla::fly::client::{Client, ClientConfig, FRESH_READ_ATTEMPTS, Token};
+    let org = Org::new(SCALE);
+    let mut cfg = ClientConfig::new(
+        &org.sim.base_url(),
+        Token::new(reconcile_common::TOKEN.into()),
+    );
+    cfg.time_scale = SCALE;
+    let client = Client::new(cfg).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let before = org.counters().requests;
+    let e = rt
+        .block_on(client.get_new_machine("nowhere", "0123456789abcd"))
+        .unwrap_err();
+    assert_eq!(e.status(), Some(404));
+    assert_eq!(
+        e.to_string(),
+        "GET /apps/nowhere/machines/0123456789abcd → 404 Not Found: {\"error\":\"app not found\"}"
+    );
+    assert_eq!(
+        org.counters().requests - before,
+        u64::from(FRESH_READ_ATTEMPTS),
+        "bounded: one read per attempt"
+    );
+    assert_eq!(client.stats().retries, u64::from(FRESH_READ_ATTEMPTS - 1));
+    // An app that never appears reads as absent, after the same bounded attempts.
+    assert_eq!(rt.block_on(client.get_new_app("nowhere")).unwrap(), None);
 }

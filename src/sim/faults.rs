@@ -17,7 +17,8 @@
 //!                     that mount a volume; JSON code `volume_placement_capacity`), `409`
 //!                     "insufficient memory available", `403` "over the allowed quota";
 //!                     `400` is the volume create's "no capacity" (Machine creates ignore it)
-//! eventual=P          a new Machine or app stays invisible (404 to GET and wait) for a
+//! eventual=P          a new Machine or app stays invisible (404 to GET and wait; an app
+//!                     also to Machine and volume creates and secret updates in it) for a
 //!                     short simulated moment, with probability P per create
 //! bad_image=I1+I2     Machines whose image contains one of these strings crash at boot
 //!                     (`starting` → `failed`, checks critical)

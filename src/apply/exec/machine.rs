@@ -161,9 +161,19 @@ async fn create_once(
     m: &MachineSpec,
     body: &Value,
 ) -> Result<String, NotActed> {
+    // Right after its app or volume was created, Fly may not know them yet (404).
+    let parents_new = sh.app_is_new(app) || m.mounts.iter().any(|mt| sh.created_now(&mt.volume));
     act_confirmed(
         ATTEMPTS,
-        || async move { sh.client.create_machine(app, body).await.map(|x| x.id) },
+        || async move {
+            let create = || sh.client.create_machine(app, body);
+            let made = if parents_new {
+                sh.client.fresh(create).await
+            } else {
+                create().await
+            };
+            made.map(|x| x.id)
+        },
         || async move { find_created(sh, app, m).await },
     )
     .await
