@@ -136,7 +136,7 @@ async fn move_new_volume(
     if !sh.created_now(&mt.volume) {
         let hint = match why {
             CapacityError::VolumeHost => format!(
-                "the host of the Machine's existing volume in {region} is full; try again later, or move the volume (region or fallback_regions: a fork lands on another host)"
+                "the host of the Machine's existing volume in {region} is full; try again later, or change the tenant's region (a region move forks the volume onto another host)"
             ),
             _ => format!(
                 "the Machine's existing volume is in {region}, which has no capacity now; try again later"
