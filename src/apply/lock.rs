@@ -375,7 +375,9 @@ pub async fn ensure_sentinel(
                 machine: m.id.clone(),
             });
         }
-        match client.create_machine(&app, &sentinel_body(fleet)).await {
+        // Right after `ensure_app` the app may be new, and Fly may not know it yet (404).
+        let body = sentinel_body(fleet);
+        match client.fresh(|| client.create_machine(&app, &body)).await {
             Ok(m) => return Ok(Sentinel { app, machine: m.id }),
             // A lost response: list again, it is found by its metadata.
             Err(e) if e.is_unknown() => {}

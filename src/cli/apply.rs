@@ -123,6 +123,10 @@ pub struct ApplyArgs {
     pub pricing: super::pricing::PricingOpts,
     #[command(flatten)]
     pub secret_files: super::common::SecretFileArgs,
+    /// Check Fly's regional capacity (GET /v1/platform/regions) when the plan creates
+    /// at least N Machines in one region, and warn when a region cannot take them (0: off).
+    #[arg(long, value_name = "N", default_value_t = crate::plan::capacity::DEFAULT_THRESHOLD)]
+    pub capacity_threshold: usize,
 }
 
 impl ApplyArgs {
@@ -163,6 +167,7 @@ impl ApplyArgs {
                 holder: env.holder(),
             }),
             fingerprint_key: None,
+            capacity_threshold: crate::plan::capacity::Threshold(self.capacity_threshold),
         }
     }
 }

@@ -92,6 +92,10 @@ pub struct PlanArgs {
     /// Fail (exit 3) when the plan deletes or replaces anything.
     #[arg(long)]
     pub deny_destroy: bool,
+    /// Check Fly's regional capacity (GET /v1/platform/regions) when the plan creates
+    /// at least N Machines in one region, and warn when a region cannot take them (0: off).
+    #[arg(long, value_name = "N", default_value_t = crate::plan::capacity::DEFAULT_THRESHOLD)]
+    pub capacity_threshold: usize,
 }
 
 impl PlanArgs {
@@ -116,6 +120,7 @@ impl PlanArgs {
                 },
                 deny_destroy: self.deny_destroy,
             },
+            capacity_threshold: crate::plan::capacity::Threshold(self.capacity_threshold),
         }
     }
 }

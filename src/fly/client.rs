@@ -130,9 +130,10 @@ impl ApiError {
         self.status() == Some(404)
     }
 
-    /// Fly has no capacity for this Machine or volume in the region.
-    pub fn is_capacity(&self) -> bool {
-        matches!(self, ApiError::Status { body, .. } if body.contains("insufficient_capacity") || body.contains("insufficient capacity"))
+    /// Whether (and how) Fly had no room for this create: see
+    /// [`crate::fly::errors::CapacityError`].
+    pub fn capacity(&self) -> Option<crate::fly::errors::CapacityError> {
+        crate::fly::errors::CapacityError::of(self)
     }
 
     pub fn is_unknown(&self) -> bool {
@@ -406,6 +407,12 @@ impl Client {
             }
             tries.attempt += 1;
         }
+    }
+
+    /// Counts a repeat decided outside the request loop (e.g. a 404 right after a
+    /// create).
+    fn count_retry(&self) {
+        self.inner.stats.retries.fetch_add(1, Ordering::Relaxed);
     }
 
     fn count_request(&self, act: Act) {
@@ -1222,7 +1229,13 @@ fn describe(e: &reqwest::Error) -> String {
 /// IP assignments and certificates (`client/network.rs`).
 mod job;
 pub use job::JobStatus;
+/// Reads right after a create, which Fly may not show yet (`client/fresh.rs`).
+mod fresh;
 mod network;
+pub use fresh::{FRESH_READ_ATTEMPTS, fresh_delay};
+/// Fly's region list with capacities (`client/platform.rs`).
+mod platform;
+pub use platform::RegionCapacity;
 
 #[cfg(test)]
 mod tests {
@@ -1257,7 +1270,10 @@ mod tests {
     #[test]
     fn capacity_errors_are_recognised() {
         let e = ApiError::Status { method: "POST".into(), path: "/p".into(), status: 422, body: "{\"error\":\"insufficient capacity in region sjc\",\"status\":\"insufficient_capacity\"}".into() };
-        assert!(e.is_capacity());
+        assert_eq!(
+            e.capacity(),
+            Some(crate::fly::errors::CapacityError::Region)
+        );
     }
 
     #[test]

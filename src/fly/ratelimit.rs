@@ -50,6 +50,7 @@ pub enum Act {
     CertCreate,
     CertCheck,
     CertDelete,
+    RegionsGet,
 }
 
 impl Act {
@@ -78,6 +79,7 @@ impl Act {
                 | Act::SecretsList
                 | Act::IpList
                 | Act::CertList
+                | Act::RegionsGet
                 | Act::CertGet
         )
     }

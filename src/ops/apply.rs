@@ -89,6 +89,8 @@ pub struct Options {
     /// The key secret fingerprints are computed under (`FLOTILLA_FINGERPRINT_KEY`), unless
     /// the spec (or saved plan) names its own; see [`crate::ops::plan::Options`].
     pub fingerprint_key: Option<FingerprintKey>,
+    /// The pre-flight capacity check's threshold (see [`crate::ops::plan::Options`]).
+    pub capacity_threshold: crate::plan::capacity::Threshold,
 }
 
 impl Default for Options {
@@ -115,6 +117,7 @@ impl Default for Options {
             secret_files: FilePolicy::default(),
             lock: Some(LockOptions::default()),
             fingerprint_key: None,
+            capacity_threshold: Default::default(),
         }
     }
 }
@@ -371,6 +374,13 @@ fn plan_input(opts: &Options, input: Input) -> Result<Prepared, Error> {
     };
     let mut document = PlanDocument::new(plan.clone(), &meta, &observed.unmanaged, None);
     document.targets = targets;
+    document.capacity = crate::ops::preflight::check(
+        &session,
+        &plan,
+        &desired.resources,
+        opts.capacity_threshold,
+        opts.target.debug,
+    );
     let mut narrowed = crate::plan::filter_tenants(&desired.resources, &tenants);
     let step = decide(&plan, &narrowed, &observed, opts, canary_tenants);
     if let Step::Ready(ops) = &step {

@@ -554,6 +554,11 @@ where
 
 /// Waits (at most [`JOB_TIMEOUT_SECS`] of API time) until the Machine has exited.
 async fn wait_exit(client: &Client, app: &str, id: &str) -> Result<JobStatus, String> {
+    // Just created: Fly may not show it for a moment (a 404 is retried, bounded).
+    client
+        .get_new_machine(app, id)
+        .await
+        .map_err(|e| e.to_string())?;
     for _ in 0..JOB_TIMEOUT_SECS / POLL_SECS {
         let s = client
             .job_status(app, id)

@@ -23,6 +23,7 @@ mod error;
 pub mod graph;
 pub mod import;
 pub mod plan;
+pub mod preflight;
 pub mod pricing;
 pub mod restore;
 pub mod schema;

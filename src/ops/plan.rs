@@ -50,6 +50,9 @@ pub struct Options {
     /// `--max-monthly`, `--max-increase` (over the current fleet) and `--deny-destroy`:
     /// checked after planning; an exceeded guardrail is in [`Outcome::verdict`].
     pub guardrails: crate::cost::PlanGuardrails,
+    /// Read Fly's regional capacity when the plan creates at least this many Machines in
+    /// a region (`--capacity-threshold`; live targets only).
+    pub capacity_threshold: crate::plan::capacity::Threshold,
 }
 
 /// Where the observed state came from.
@@ -213,6 +216,8 @@ struct Observation {
     snapshot: Snapshot,
     source: Source,
     values: Option<(SecretValues, Keying)>,
+    /// The live target, kept for the pre-flight capacity read after the diff.
+    session: Option<Session>,
 }
 
 fn observe(
@@ -226,6 +231,7 @@ fn observe(
             snapshot: load_state(p)?,
             source: Source::State(p.clone()),
             values: None,
+            session: None,
         });
     }
     if !opts.target.is_live() {
@@ -233,13 +239,12 @@ fn observe(
             snapshot: Snapshot::empty(&desired.org),
             source: Source::Empty,
             values: None,
+            session: None,
         });
     }
-    let (snapshot, source) = {
-        let session = Session::connect(&opts.target)?;
-        let snapshot = session.observe(desired)?;
-        (snapshot, session.target().source.clone())
-    };
+    let session = Session::connect(&opts.target)?;
+    let snapshot = session.observe(desired)?;
+    let source = session.target().source.clone();
     // Secret values, when available, let the plan show value changes.
     let keying = fingerprint_keying(
         desired,
@@ -286,6 +291,7 @@ fn observe(
         snapshot,
         source: Source::Live(source),
         values,
+        session: Some(session),
     })
 }
 
@@ -412,6 +418,16 @@ pub fn run(opts: &Options) -> Result<Outcome, Error> {
         &mut diagnostics,
     )
     .map_err(|e| e.after(&diagnostics).after(&spec_warnings))?;
+    let capacity = match &seen.session {
+        Some(session) => crate::ops::preflight::check(
+            session,
+            &plan,
+            &desired.resources,
+            opts.capacity_threshold,
+            opts.target.debug,
+        ),
+        None => Vec::new(),
+    };
     let source = seen.source.label();
     let meta = PlanMeta {
         org: &desired.org,
@@ -424,6 +440,7 @@ pub fn run(opts: &Options) -> Result<Outcome, Error> {
     };
     let mut document = PlanDocument::new(plan, &meta, &observed.unmanaged, None);
     document.targets = opts.targets.clone();
+    document.capacity = capacity;
     let verdict = check_guardrails(&opts.guardrails, &document)
         .map_err(|e| e.after(&diagnostics).after(&spec_warnings))?;
     // A plan that exceeds a guardrail is not saved: `apply PLAN` would carry it out

@@ -8,6 +8,7 @@
 //! the Machines of that app; metadata changes need no restart. Only declared fields are
 //! compared, so server-filled defaults never show up as changes.
 
+pub mod capacity;
 pub mod field;
 pub mod group;
 pub mod idle;

@@ -57,6 +57,10 @@ pub struct PlanDocument {
     pub cost: Option<PlanCost>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unmanaged: Vec<Unmanaged>,
+    /// Regions the pre-flight capacity check found short of room for the Machines the
+    /// plan creates there (see [`crate::plan::capacity`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capacity: Vec<crate::plan::capacity::CapacityWarning>,
     /// The desired state to apply (saved plans only), without secret fingerprints:
     /// `apply` computes them again from the values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -193,6 +197,7 @@ impl PlanDocument {
             errors: plan.errors,
             cost: plan.cost,
             unmanaged: unmanaged.to_vec(),
+            capacity: Vec::new(),
             desired,
             fingerprint_key: None,
             removal_export: None,

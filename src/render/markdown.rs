@@ -121,8 +121,8 @@ fn summary_table(out: &mut String, doc: &PlanDocument) {
     }
 }
 
-/// Errors, destroys and data loss, cost warnings and unmanaged resources, each as a
-/// GitHub alert.
+/// Errors, destroys and data loss, cost and capacity warnings and unmanaged resources,
+/// each as a GitHub alert.
 fn above_the_fold(out: &mut String, doc: &PlanDocument) {
     alert(out, "CAUTION", doc.errors.iter().map(|e| cell_line(e)));
     let callouts = Callouts::of(doc).lines(code);
@@ -136,6 +136,13 @@ fn above_the_fold(out: &mut String, doc: &PlanDocument) {
                 .map(|w| format!("**Cost:** {}", cell_line(w))),
         );
     }
+    alert(
+        out,
+        "WARNING",
+        doc.capacity
+            .iter()
+            .map(|w| format!("**Capacity:** {}", w.message())),
+    );
     if !doc.unmanaged.is_empty() {
         let mut lines = vec!["**Not managed by flotilla (left alone):**".to_string()];
         lines.extend(doc.unmanaged.iter().map(|u| {

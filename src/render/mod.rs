@@ -673,6 +673,7 @@ fn summary_text(out: &mut String, doc: &PlanDocument, groups: &[ChangeGroup<'_>]
     let notes = [
         (doc.errors.len(), "error", "errors"),
         (warnings, "cost warning", "cost warnings"),
+        (doc.capacity.len(), "capacity warning", "capacity warnings"),
         (
             doc.unmanaged.len(),
             "resource not managed by flotilla",
@@ -707,6 +708,9 @@ fn footer_text(out: &mut String, doc: &PlanDocument, st: Style) {
         out.push('\n');
     }
     pending_certificates(doc, st, out);
+    for w in &doc.capacity {
+        let _ = writeln!(out, "{} {}", st.yellow("warning:"), w.message());
+    }
     for e in &doc.errors {
         let _ = writeln!(out, "{} {e}", st.red("error:"));
     }
@@ -756,6 +760,9 @@ pub fn confirm_recap<'d>(
             .map(|a| format!(" ({a})"))
             .unwrap_or_default();
         lines.push(format!("{} {}{at}", st.yellow("warning:"), d.message));
+    }
+    for w in &doc.capacity {
+        lines.push(format!("{} {}", st.yellow("warning:"), w.message()));
     }
     if let Some(c) = &doc.cost {
         for w in &c.warnings {

@@ -79,6 +79,7 @@ impl ApiError {
                 "could not reserve resource for machine: insufficient memory available in region {region}"
             ))
             .with_code("insufficient_capacity"),
+            F::NoCapacity => ApiError::bad_request(format!("no capacity available in {region}")),
             F::Quota => ApiError::new(
                 StatusCode::FORBIDDEN,
                 format!(

@@ -15,8 +15,10 @@
 //!                     Machine creates in R (volume creates ignore those): `412` "insufficient
 //!                     resources to create new machine with existing volume" (only Machines
 //!                     that mount a volume; JSON code `volume_placement_capacity`), `409`
-//!                     "insufficient memory available", `403` "over the allowed quota"
-//! eventual=P          a new Machine or app stays invisible (404 to GET and wait) for a
+//!                     "insufficient memory available", `403` "over the allowed quota";
+//!                     `400` is the volume create's "no capacity" (Machine creates ignore it)
+//! eventual=P          a new Machine or app stays invisible (404 to GET and wait; an app
+//!                     also to Machine and volume creates and secret updates in it) for a
 //!                     short simulated moment, with probability P per create
 //! bad_image=I1+I2     Machines whose image contains one of these strings crash at boot
 //!                     (`starting` → `failed`, checks critical)
@@ -104,6 +106,8 @@ pub enum CapacityForm {
     Memory,
     /// 403 "over the allowed quota" (the organization's memory quota in the region).
     Quota,
+    /// 400 "no capacity": volume creates only.
+    NoCapacity,
 }
 
 impl CapacityForm {
@@ -113,8 +117,9 @@ impl CapacityForm {
             "412" => Ok(CapacityForm::ExistingVolume),
             "409" => Ok(CapacityForm::Memory),
             "403" => Ok(CapacityForm::Quota),
+            "400" => Ok(CapacityForm::NoCapacity),
             other => Err(format!(
-                "unknown capacity form {other:?}; expected 422, 412, 409 or 403"
+                "unknown capacity form {other:?}; expected 422, 412, 409, 403 or 400"
             )),
         }
     }
@@ -125,6 +130,7 @@ impl CapacityForm {
             CapacityForm::ExistingVolume => "412",
             CapacityForm::Memory => "409",
             CapacityForm::Quota => "403",
+            CapacityForm::NoCapacity => "400",
         }
     }
 }
@@ -470,8 +476,8 @@ impl FaultState {
     }
 
     /// The capacity error form for a create in `region`, if one is configured: volume
-    /// creates (`mounts_volume` false, `volume` true) only see the 422 form, and the
-    /// 412 form only hits Machines that mount a volume.
+    /// creates (`mounts_volume` false, `volume` true) only see the 422 and 400 forms,
+    /// and the 412 form only hits Machines that mount a volume.
     pub fn capacity_form(
         &self,
         region: &str,
@@ -487,6 +493,7 @@ impl FaultState {
                 CapacityForm::Unprocessable => true,
                 CapacityForm::ExistingVolume => !volume && mounts_volume,
                 CapacityForm::Memory | CapacityForm::Quota => !volume,
+                CapacityForm::NoCapacity => volume,
             })
     }
 
@@ -626,6 +633,19 @@ mod tests {
         ] {
             assert!((got - want).abs() < 0.02, "{name}: {got}, expected {want}");
         }
+    }
+
+    #[test]
+    fn the_400_form_hits_volume_creates_only() {
+        let c: FaultConfig = "capacity=iad:400".parse().unwrap();
+        assert_eq!(c.to_string(), "capacity=iad:400");
+        let s = FaultState::new(c, 1);
+        assert_eq!(
+            s.capacity_form("iad", true, false),
+            Some(CapacityForm::NoCapacity)
+        );
+        assert_eq!(s.capacity_form("iad", false, false), None);
+        assert_eq!(s.capacity_form("iad", false, true), None);
     }
 
     #[test]

@@ -153,15 +153,13 @@ impl Sim {
             })
     }
 
-    /// The injected capacity error for volume creates in `region`, if configured.
+    /// The injected capacity error (422, or the 400 form) for volume creates in
+    /// `region`, if configured.
     pub fn check_capacity(&self, region: &str) -> Result<(), ApiError> {
-        if lock(&self.faults)
-            .capacity_form(region, true, false)
-            .is_some()
-        {
-            return Err(ApiError::capacity(region));
+        match lock(&self.faults).capacity_form(region, true, false) {
+            Some(form) => Err(ApiError::capacity_form(region, form)),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// The injected capacity error (in its configured form) for a Machine create in

@@ -13,7 +13,7 @@ pub(super) async fn create(sh: &Shared, app: &str) -> OpResult {
     let acted = act_confirmed(
         ATTEMPTS,
         || async move { sh.client.create_app(app, &sh.org).await },
-        || async move { Ok(sh.client.get_app(app).await?.map(|_| ())) },
+        || async move { Ok(sh.client.get_new_app(app).await?.map(|_| ())) },
     )
     .await;
     match acted {
@@ -38,7 +38,7 @@ pub(super) async fn create(sh: &Shared, app: &str) -> OpResult {
 
 /// Whether the app `app` (whose name is taken) belongs to this run's organization.
 async fn is_ours(sh: &Shared, app: &str) -> Result<bool, OpError> {
-    match sh.client.get_app(app).await {
+    match sh.client.get_new_app(app).await {
         Ok(Some(a)) => match a.organization {
             Some(o) => Ok(o.slug == sh.org),
             // No owner in the answer: look for it among the organization's apps.

@@ -30,6 +30,15 @@ pub(super) fn checks_status(m: &fly::Machine) -> Checks {
     }
 }
 
+/// How long ago a Machine came to be, for how its 404s read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Age {
+    /// Created a moment ago: Fly may not show it yet, so a 404 is retried (bounded).
+    New,
+    /// Existing: a 404 means it is gone.
+    Known,
+}
+
 /// Waits until a Machine is started (and its checks pass, with `check_health`); fails
 /// early when it crashed.
 pub(super) async fn wait_started(
@@ -37,14 +46,23 @@ pub(super) async fn wait_started(
     app: &str,
     id: &str,
     check_health: bool,
+    age: Age,
 ) -> Result<(), OpError> {
     let until = Until {
         deadline: sh.deadline(),
         pause: Pause::Sleep(Duration::from_secs(1)),
     };
     poll_until(&sh.client, until, || async move {
-        let reached = sh.client.wait(app, id, "started", None, 60).await?;
-        let m = get(sh, app, id).await?;
+        let (reached, m) = match age {
+            Age::New => (
+                sh.client.wait_new(app, id, "started", 60).await?,
+                sh.client.get_new_machine(app, id).await?,
+            ),
+            Age::Known => (
+                sh.client.wait(app, id, "started", None, 60).await?,
+                get(sh, app, id).await?,
+            ),
+        };
         if m.state == "failed" {
             return Err(OpError::failed(format!(
                 "Machine {id} failed to boot (state failed)"

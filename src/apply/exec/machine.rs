@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::confirm::{Acted, NotActed, act_confirmed};
-use super::health::wait_started;
+use super::health::{Age, wait_started};
 use super::lease::MachineLease;
 use super::poll::{Check, Pause, Until, poll_until};
 use super::volume::{create_in, regions_for, wait_detached};
@@ -17,6 +17,7 @@ use super::{OpError, OpResult, Shared};
 use crate::apply::ops::Op;
 use crate::fly::client::ApiError;
 use crate::fly::convert::{create_machine_body, machine_config};
+use crate::fly::errors::CapacityError;
 use crate::resource::{Address, META_INDEX, META_ROLE, META_TENANT, MachineSpec};
 
 /// Creates attempted when every outcome is unknown.
@@ -51,16 +52,31 @@ pub(super) async fn create(sh: &Shared, op: &Op) -> OpResult {
         match create_once(sh, app, m, &body).await {
             Ok(id) => {
                 sh.set_id(&op.address, &id);
-                wait_started(sh, app, &id, false).await?;
+                wait_started(sh, app, &id, false, Age::New).await?;
                 return Ok(format!("{id} in {region}"));
             }
-            Err(NotActed::Refused(e)) if e.is_capacity() => {
-                tried.push(region.clone());
-                move_new_volume(sh, app, m, &region, &tried, e).await?;
-            }
+            Err(NotActed::Refused(e)) => match e.capacity() {
+                Some(c) if c.falls_back() => {
+                    tried.push(region.clone());
+                    move_new_volume(sh, app, m, &region, &tried, e, c).await?;
+                }
+                Some(_) => return Err(quota_error(&format!("Machine {}", m.name), &region, e)),
+                None => return Err(e.into()),
+            },
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// A create refused by the organization's quota in `region`: not a full region, so no
+/// fallback; the API's answer stays in the message.
+pub(super) fn quota_error(what: &str, region: &str, e: ApiError) -> OpError {
+    OpError::failed(format!(
+        "{what} not created: the organization is over its memory quota in {region} ({e})"
+    ))
+    .with_hint(format!(
+        "a quota is an account limit, not a full region, so fallback_regions are not tried; ask Fly to raise the quota in {region}, or free memory there (smaller or fewer Machines), then apply again"
+    ))
 }
 
 /// A kept volume that its old Machine (replaced) still holds must detach first.
@@ -113,14 +129,21 @@ async fn move_new_volume(
     region: &str,
     tried: &[String],
     e: ApiError,
+    why: CapacityError,
 ) -> Result<(), OpError> {
     let Some(mt) = m.mounts.first() else {
         return Ok(());
     };
     if !sh.created_now(&mt.volume) {
-        return Err(OpError::from(e).with_hint(format!(
-            "the Machine's existing volume is in {region}, which has no capacity now; try again later"
-        )));
+        let hint = match why {
+            CapacityError::VolumeHost => format!(
+                "the host of the Machine's existing volume in {region} is full; try again later, or change the tenant's region (a region move forks the volume onto another host)"
+            ),
+            _ => format!(
+                "the Machine's existing volume is in {region}, which has no capacity now; try again later"
+            ),
+        };
+        return Err(OpError::from(e).with_hint(hint));
     }
     let old = sh.id_of(&mt.volume).unwrap_or_default();
     sh.client.delete_volume(app, &old).await?;
@@ -139,9 +162,19 @@ async fn create_once(
     m: &MachineSpec,
     body: &Value,
 ) -> Result<String, NotActed> {
+    // Right after its app or volume was created, Fly may not know them yet (404).
+    let parents_new = sh.app_is_new(app) || m.mounts.iter().any(|mt| sh.created_now(&mt.volume));
     act_confirmed(
         ATTEMPTS,
-        || async move { sh.client.create_machine(app, body).await.map(|x| x.id) },
+        || async move {
+            let create = || sh.client.create_machine(app, body);
+            let made = if parents_new {
+                sh.client.fresh(create).await
+            } else {
+                create().await
+            };
+            made.map(|x| x.id)
+        },
         || async move { find_created(sh, app, m).await },
     )
     .await

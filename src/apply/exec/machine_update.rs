@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use super::health::{get, wait_started};
+use super::health::{Age, get, wait_started};
 use super::lease::MachineLease;
 use super::machine::volume_ids;
 use super::{OpError, OpResult, Shared};
@@ -123,7 +123,7 @@ async fn reconfigure(
     }
     send_update(sh, app, current, &config, lease, false).await?;
     let check_health = m.checks.as_ref().is_some_and(|c| !c.is_empty());
-    wait_started(sh, app, id, check_health).await?;
+    wait_started(sh, app, id, check_health, Age::Known).await?;
     Ok(format!("{id} updated and restarted ({})", m.image))
 }
 

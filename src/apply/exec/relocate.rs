@@ -11,7 +11,7 @@
 //! not start, is rolled back: the new Machine and the copy are removed and the old
 //! Machine is started again on the old volume; the error says so.
 
-use super::health::wait_started;
+use super::health::{Age, wait_started};
 use super::lease::MachineLease;
 use super::machine::{send_delete, wait_destroyed};
 use super::volume::{create_in, take_snapshot, wait_detached};
@@ -114,7 +114,7 @@ pub(super) async fn machine(
 async fn start_new(sh: &Shared, op: &Op) -> Result<String, OpError> {
     super::machine::create(sh, op).await?;
     let id = sh.known_id(&op.address, "new Machine")?;
-    wait_started(sh, &op.app, &id, true).await?;
+    wait_started(sh, &op.app, &id, true, Age::New).await?;
     Ok(id)
 }
 

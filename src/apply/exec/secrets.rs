@@ -24,7 +24,13 @@ pub(super) async fn set(
     for name in delete {
         values.insert(name.clone(), None);
     }
-    let after = sh.client.update_secrets(app, &values).await?;
+    // In an app created a moment ago, Fly may answer 404 for a while.
+    let update = || sh.client.update_secrets(app, &values);
+    let after = if sh.app_is_new(app) {
+        sh.client.fresh(update).await?
+    } else {
+        update().await?
+    };
     let now: HashMap<&str, &str> = after
         .iter()
         .map(|s| (s.name.as_str(), s.digest.as_str()))

@@ -162,6 +162,16 @@ impl Shared {
         lock(&self.regions).contains_key(a)
     }
 
+    /// Whether `app` did not exist when the run observed the organization (so it was
+    /// created in this run, a moment ago): Fly may answer 404 for it for a while.
+    pub(super) fn app_is_new(&self, app: &str) -> bool {
+        !self
+            .observed
+            .resources
+            .iter()
+            .any(|r| matches!(r.spec, Spec::App(_)) && r.app == app)
+    }
+
     pub(super) fn set_secrets_changed(&self, app: &str, changed: bool) {
         lock(&self.secrets_changed).insert(app.to_string(), changed);
     }

@@ -68,9 +68,18 @@ pub(super) async fn create_in(
         }
         let body = &body;
         let (app, at) = (r.app.as_str(), region.as_str());
+        // In an app created a moment ago, Fly may answer 404 for a while.
+        let app_new = sh.app_is_new(app);
         let acted = act_confirmed(
             ATTEMPTS,
-            || async move { sh.client.create_volume(app, body).await },
+            || async move {
+                let create = || sh.client.create_volume(app, body);
+                if app_new {
+                    sh.client.fresh(create).await
+                } else {
+                    create().await
+                }
+            },
             || async move { find_created(sh, app, v, at).await },
         )
         .await;
@@ -80,7 +89,14 @@ pub(super) async fn create_in(
                 sh.set_created_volume(address, &id, &region);
                 return Ok((id, region));
             }
-            Err(NotActed::Refused(e)) if e.is_capacity() => full.push(region),
+            Err(NotActed::Refused(e)) => match e.capacity() {
+                Some(c) if c.falls_back() => full.push(region),
+                Some(_) => {
+                    let what = format!("volume {}", v.name);
+                    return Err(super::machine::quota_error(&what, &region, e));
+                }
+                None => return Err(e.into()),
+            },
             Err(e) => return Err(e.into()),
         }
     }

@@ -79,6 +79,7 @@ pub(crate) async fn create(
 ) -> ApiResult {
     let req: CreateMachineRequest = parse_body(&body)?;
     sim.rate_limit(Action::MachineCreate, &app)?;
+    sim.check_visible(&app, None)?;
     let config = req
         .config
         .ok_or_else(|| ApiError::bad_request("config is required"))?;

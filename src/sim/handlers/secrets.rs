@@ -156,6 +156,7 @@ pub(crate) async fn update(
         check_name(name)?;
     }
     sim.rate_limit(Action::SecretsUpdate, &app)?;
+    sim.check_visible(&app, None)?;
     let t = now_ms();
     let mut world = sim.world();
     let key = world.digest_key();

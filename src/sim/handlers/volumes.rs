@@ -112,6 +112,7 @@ pub(crate) async fn create(
         )));
     }
     sim.rate_limit(Action::VolumeCreate, &app)?;
+    sim.check_visible(&app, None)?;
     let t = now_ms();
     let mut world = sim.world();
     let snapshot = req
