@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod convert;
+pub mod machine_config;
 pub mod observe;
 pub mod ratelimit;
 pub mod request_ids;

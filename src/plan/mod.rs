@@ -11,6 +11,7 @@
 pub mod field;
 pub mod group;
 pub mod idle;
+mod machine_config;
 pub mod names;
 pub mod rollout;
 pub mod saved;
@@ -808,6 +809,7 @@ fn diff_machine(d: &MachineSpec, o: &MachineSpec, c: &mut Change) {
             forces_replace: false,
         });
     }
+    machine_config::diff_extras(&d.config, &o.config, &mut c.fields);
     if c.fields.len() > before {
         restart = true;
     }
