@@ -10,7 +10,8 @@ use super::{
 use crate::resource::machine_config::{SCHEDULES, SIGNALS};
 use crate::spec::schema::{Field, Ty};
 
-/// The longest `stop_config.timeout` accepted (a day), in seconds.
+/// The longest `stop_config.timeout` flotilla accepts (a day), in seconds: a bound
+/// against typos (`30h` for `30s`); Fly documents no maximum in its Machine API.
 pub const STOP_TIMEOUT_MAX_SECS: u64 = 86_400;
 
 const fn optional_flag(key: &'static str, doc: &'static str) -> Setting<Flag> {

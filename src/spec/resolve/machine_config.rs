@@ -85,13 +85,14 @@ impl Resolver<'_, '_> {
                 let max = GoDuration::from_secs(decl::STOP_TIMEOUT_MAX_SECS);
                 match GoDuration::parse(t) {
                     Some(d) if d.as_nanos() > 0 && d <= max => Some(d),
-                    Some(_) => {
-                        let d = err(
-                            format!("stop timeout `{t}` is outside 1ns–{max}"),
-                            &origin,
-                            mark,
-                        )
-                        .hint("Fly waits at most a day after the stop signal");
+                    Some(d) => {
+                        let what = if d.as_nanos() == 0 {
+                            "is not longer than 0s".to_string()
+                        } else {
+                            format!("is longer than {}h", decl::STOP_TIMEOUT_MAX_SECS / 3600)
+                        };
+                        let d = err(format!("stop timeout `{t}` {what}"), &origin, mark)
+                            .hint("write a duration between 1s and 24h, e.g. 30s");
                         self.add(d);
                         None
                     }
@@ -146,7 +147,16 @@ impl Resolver<'_, '_> {
                 .iter()
                 .enumerate()
                 .filter_map(|(i, item)| {
-                    let (name, m) = decl::DNS_OPTION_NAME.located(item)?;
+                    let Some((name, m)) = decl::DNS_OPTION_NAME.located(item) else {
+                        let d = err(
+                            "a DNS option needs a `name`",
+                            &format!("{origin}[{i}]"),
+                            item.mark,
+                        )
+                        .hint("write each option as `{ name: ndots, value: \"2\" }`");
+                        self.add(d);
+                        return None;
+                    };
                     let name = self.site(name.to_string(), format!("{origin}[{i}].name"), m, sites);
                     let value = decl::DNS_OPTION_VALUE.located(item).map(|(v, m)| {
                         self.site(v.to_string(), format!("{origin}[{i}].value"), m, sites)
