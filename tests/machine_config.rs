@@ -174,6 +174,18 @@ const ALICE_PATHS: &[&str] = &[
     "auto_destroy",
 ];
 
+/// The change plan as text, every resource (the cost lines after it depend on the
+/// price table in force, not on these fields).
+fn snapshot_plan(out: &ops::plan::Outcome) {
+    use flotilla::render::{Layout, Style, plan_text};
+    let desired = Some(&out.desired.resources);
+    let text = plan_text(&out.document, desired, Style::plain(), Layout::Detail);
+    let changes = text.split("\nCost:").next().unwrap();
+    insta::with_settings!({filters => vec![(r"\b[0-9a-f]{14}\b", "[id]")]}, {
+        insta::assert_snapshot!("machine_config_update_text", changes);
+    });
+}
+
 fn changed_paths(out: &ops::plan::Outcome, tenant: &str) -> BTreeSet<String> {
     let c = out
         .document
@@ -219,6 +231,8 @@ fn every_field_round_trips_and_each_change_is_one_field_update() {
         .find(|c| c.address == machine("carl"))
         .unwrap();
     assert!(carl_change.stays_idle, "a scheduled Machine is not started");
+
+    snapshot_plan(&changed);
 
     apply(&spec, dir.path());
     let after = plan(&spec, dir.path());
