@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::resource::MachineExtras;
+use crate::resource::machine_config::FLY_DEFAULT_MAX_RETRIES;
 use crate::wire as fly;
 
 /// Writes the declared fields of `e` into `c`. A declared mapping (`init`, `dns`,
@@ -51,9 +52,10 @@ fn merge<T: serde::Serialize>(extra: &mut Map<String, Value>, key: &str, declare
     }
 }
 
-/// The group's fields as Fly has them, with Fly's defaults filled in (absent lists
-/// empty, absent flags false). A value Fly sends in a shape flotilla does not read is
-/// left out (`None`): a declared value then shows as a change.
+/// The group's fields as Fly has them, without what only restates Fly's defaults
+/// (`init: {}`; see `MachineExtras::without_fly_defaults`; the diff fills them back in).
+/// A value Fly sends in a shape flotilla does not read is left out (`None`): a declared
+/// value then shows as a change.
 pub fn read_extras(c: &fly::MachineConfig) -> MachineExtras {
     fn get<T: DeserializeOwned>(c: &fly::MachineConfig, key: &str) -> Option<T> {
         c.extra
@@ -63,7 +65,11 @@ pub fn read_extras(c: &fly::MachineConfig) -> MachineExtras {
     }
     MachineExtras {
         stop_config: get(c, "stop_config"),
-        restart_max_retries: c.restart.as_ref().and_then(|r| r.max_retries),
+        restart_max_retries: c.restart.as_ref().and_then(|r| {
+            let on_failure = r.policy.as_deref().is_none_or(|p| p == "on-failure");
+            r.max_retries
+                .filter(|n| !(on_failure && *n == FLY_DEFAULT_MAX_RETRIES))
+        }),
         init: get(c, "init"),
         dns: get(c, "dns"),
         metrics: get(c, "metrics"),
@@ -71,7 +77,7 @@ pub fn read_extras(c: &fly::MachineConfig) -> MachineExtras {
         auto_destroy: get(c, "auto_destroy"),
         schedule: get(c, "schedule"),
     }
-    .with_fly_defaults()
+    .without_fly_defaults()
 }
 
 #[cfg(test)]
@@ -111,8 +117,8 @@ mod tests {
         let back = read_extras(&c);
         assert_eq!(back.stop_config, e.stop_config);
         assert_eq!(back.init.as_ref().and_then(|i| i.swap_size_mb), Some(512));
-        assert_eq!(back.dns.and_then(|d| d.nameservers), Some(vec![]));
-        assert_eq!(back.auto_destroy, Some(false));
+        assert_eq!(back.dns, None, "Fly has no dns");
+        assert_eq!(back.auto_destroy, None, "false is Fly's default");
     }
 
     #[test]

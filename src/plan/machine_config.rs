@@ -15,8 +15,12 @@ fn json<T: Serialize>(v: Option<&T>) -> Value {
         .unwrap_or(Value::Null)
 }
 
-/// Changes of the fields `desired` declares.
+/// Changes of the fields `desired` declares, against `o` with Fly's defaults filled in.
 pub(super) fn diff_extras(d: &MachineExtras, o: &MachineExtras, out: &mut Vec<FieldChange>) {
+    if d.is_empty() {
+        return;
+    }
+    let o = &o.clone().with_fly_defaults();
     let pairs: [(ConfigField, Value, Value); 8] = [
         (
             ConfigField::StopConfig,
@@ -81,7 +85,7 @@ mod tests {
 
     #[test]
     fn declared_fields_compare_against_flys_defaults() {
-        let observed = MachineExtras::default().with_fly_defaults();
+        let observed = MachineExtras::default();
         let d = MachineExtras {
             init: Some(Init {
                 cmd: Some(vec![]),

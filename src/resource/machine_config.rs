@@ -15,6 +15,9 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::platform::machine_config::{GoDuration, SCHEDULES, SIGNALS};
 
+/// Fly's `restart.max_retries` under the `on-failure` policy when none is given.
+pub const FLY_DEFAULT_MAX_RETRIES: u32 = 10;
+
 /// The pass-through Machine config fields a spec declares.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct MachineExtras {
@@ -145,27 +148,68 @@ impl MachineExtras {
         out
     }
 
-    /// An observed config with Fly's defaults filled in, for comparison with what a spec
-    /// declares: absent lists are empty, absent flags false, no `auto_destroy` is false.
-    pub fn with_fly_defaults(mut self) -> MachineExtras {
-        fn list<T>(l: &mut Option<Vec<T>>) {
-            l.get_or_insert_with(Vec::new);
+    /// An observed config as flotilla keeps it: a mapping, list or flag that says no
+    /// more than Fly's default (`init: {}`, `statics: []`, `auto_destroy: false`) is
+    /// left out, so a Machine without these fields has an empty group (and the observed
+    /// state's fingerprint does not depend on how Fly spells "nothing").
+    pub fn without_fly_defaults(mut self) -> MachineExtras {
+        let defaults = MachineExtras::default().with_fly_defaults();
+        if self.init.is_some() && self.init.clone().map(fill_init) == defaults.init {
+            self.init = None;
         }
-        let i = self.init.get_or_insert_with(Init::default);
-        list(&mut i.cmd);
-        list(&mut i.entrypoint);
-        list(&mut i.exec);
-        list(&mut i.kernel_args);
-        i.tty.get_or_insert(false);
-        let d = self.dns.get_or_insert_with(Dns::default);
-        d.skip_registration.get_or_insert(false);
-        list(&mut d.nameservers);
-        list(&mut d.searches);
-        list(&mut d.options);
-        list(&mut self.statics);
-        self.auto_destroy.get_or_insert(false);
+        if self.dns.is_some() && self.dns.clone().map(fill_dns) == defaults.dns {
+            self.dns = None;
+        }
+        if self.stop_config == Some(StopConfig::default()) {
+            self.stop_config = None;
+        }
+        if self.metrics == Some(Metrics::default()) {
+            self.metrics = None;
+        }
+        if self.statics.as_ref().is_some_and(Vec::is_empty) {
+            self.statics = None;
+        }
+        if self.auto_destroy == Some(false) {
+            self.auto_destroy = None;
+        }
         self
     }
+
+    /// An observed config with Fly's defaults filled in, for comparison with what a spec
+    /// declares: absent lists are empty, absent flags false, no `auto_destroy` is false,
+    /// no `restart.max_retries` is Fly's 10 (it counts only under `on-failure`).
+    pub fn with_fly_defaults(mut self) -> MachineExtras {
+        self.init = Some(fill_init(self.init.unwrap_or_default()));
+        self.dns = Some(fill_dns(self.dns.unwrap_or_default()));
+        list(&mut self.statics);
+        self.auto_destroy.get_or_insert(false);
+        self.restart_max_retries
+            .get_or_insert(FLY_DEFAULT_MAX_RETRIES);
+        self
+    }
+}
+
+fn list<T>(l: &mut Option<Vec<T>>) {
+    l.get_or_insert_with(Vec::new);
+}
+
+/// `init` with Fly's defaults: no lists are empty lists, no `tty` is false.
+fn fill_init(mut i: Init) -> Init {
+    list(&mut i.cmd);
+    list(&mut i.entrypoint);
+    list(&mut i.exec);
+    list(&mut i.kernel_args);
+    i.tty.get_or_insert(false);
+    i
+}
+
+/// `dns` with Fly's defaults: no lists are empty lists, no `skip_registration` is false.
+fn fill_dns(mut d: Dns) -> Dns {
+    d.skip_registration.get_or_insert(false);
+    list(&mut d.nameservers);
+    list(&mut d.searches);
+    list(&mut d.options);
+    d
 }
 
 #[cfg(test)]
@@ -176,8 +220,22 @@ mod tests {
     fn fly_defaults_fill_absent_lists_and_flags() {
         let o = MachineExtras::default().with_fly_defaults();
         assert_eq!(o.auto_destroy, Some(false));
-        assert_eq!(o.init.unwrap().cmd, Some(vec![]));
+        assert_eq!(o.init.as_ref().unwrap().cmd, Some(vec![]));
         assert_eq!(o.statics, Some(vec![]));
         assert!(MachineExtras::default().is_empty());
+        let nothing = MachineExtras {
+            restart_max_retries: None,
+            ..o.clone()
+        };
+        assert!(nothing.without_fly_defaults().is_empty());
+        let kept = MachineExtras {
+            auto_destroy: Some(true),
+            init: Some(Init {
+                tty: Some(true),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(kept.clone().without_fly_defaults(), kept);
     }
 }

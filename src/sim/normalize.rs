@@ -146,9 +146,10 @@ fn check_metrics_and_statics(other: &Map<String, Value>) -> Result<(), ApiError>
     let statics = other.get("statics").and_then(Value::as_array);
     for (i, st) in statics.into_iter().flatten().enumerate() {
         for key in ["guest_path", "url_prefix"] {
-            if !st
+            if st
                 .get(key)
-                .is_some_and(|v| v.as_str().is_some_and(|s| !s.is_empty()))
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
             {
                 return Err(ApiError::bad_request(format!(
                     "invalid config.statics[{i}]: {key} is required"
