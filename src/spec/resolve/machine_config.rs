@@ -281,3 +281,53 @@ impl Resolver<'_, '_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::spec::load_bytes;
+
+    const HEAD: &str = "version: 1\norg: acme\ndefaults:\n  image: img:1\n  region: iad\n";
+
+    fn machine_config(body: &str) -> crate::resource::MachineExtras {
+        let spec = format!("{HEAD}{body}tenants: [{{ name: alice }}]\n");
+        let d = load_bytes(spec.as_bytes(), "t.yaml").unwrap().desired;
+        let r = d.resources.iter().find(|r| r.machine().is_some()).unwrap();
+        r.machine().unwrap().config.clone()
+    }
+
+    #[test]
+    fn texts_are_rendered_per_machine() {
+        let c = machine_config(
+            "  init: { exec: [\"/run\", \"{{ tenant.name }}-{{ index }}\"] }\n  statics: [{ guest_path: /srv, url_prefix: \"/{{ tenant.name }}\" }]\n",
+        );
+        assert_eq!(
+            c.init.and_then(|i| i.exec),
+            Some(vec!["/run".to_string(), "alice-0".to_string()])
+        );
+        assert_eq!(c.statics.unwrap()[0].url_prefix, "/alice");
+    }
+
+    #[test]
+    fn template_errors_name_the_text() {
+        let spec = format!(
+            "{HEAD}  init: {{ cmd: [\"{{{{ nope }}}}\"] }}\ntenants: [{{ name: alice }}]\n"
+        );
+        let e = load_bytes(spec.as_bytes(), "t.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("defaults.init.cmd[0]"), "{e}");
+        assert!(e.contains("t.yaml:6:"), "{e}");
+    }
+
+    #[test]
+    fn undeclared_fields_stay_unset() {
+        assert!(machine_config("").is_empty());
+        let c = machine_config("  stop_config: { signal: SIGUSR1 }\n  auto_destroy: false\n");
+        assert_eq!(
+            c.stop_config.and_then(|s| s.signal).as_deref(),
+            Some("SIGUSR1")
+        );
+        assert_eq!(c.auto_destroy, Some(false));
+        assert_eq!(c.init, None);
+    }
+}
