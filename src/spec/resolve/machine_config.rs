@@ -48,7 +48,7 @@ impl Resolver<'_, '_> {
             dns: self.dns(&mut sites),
             metrics: self.metrics(&mut sites),
             statics: self.statics(&mut sites),
-            auto_destroy: self.eff.value(&decl::AUTO_DESTROY),
+            auto_destroy: self.auto_destroy(),
             schedule: self.eff.value(&decl::SCHEDULE).map(str::to_string),
         };
         (extras, sites)
@@ -106,6 +106,22 @@ impl Resolver<'_, '_> {
             }
         };
         Some(StopConfig { signal, timeout })
+    }
+
+    /// `auto_destroy: true` without `restart: always`: a Machine whose process exits is
+    /// gone, and the next apply creates it again (a warning).
+    fn auto_destroy(&mut self) -> Option<bool> {
+        let (on, mark) = self.eff.set(&decl::AUTO_DESTROY)?;
+        if on && self.eff.value(&decl::RESTART) != Some("always") {
+            let d = Diagnostic::warning(
+                "auto_destroy: a Machine whose process exits is destroyed, and the next apply creates it again",
+            )
+            .path(self.eff.origin_of(&decl::AUTO_DESTROY))
+            .at(mark)
+            .hint("for a Machine that should stay, set `restart: always` or leave auto_destroy unset");
+            self.add(d);
+        }
+        Some(on)
     }
 
     fn restart_max_retries(&mut self) -> Option<u32> {
@@ -317,6 +333,19 @@ mod tests {
             .to_string();
         assert!(e.contains("defaults.init.cmd[0]"), "{e}");
         assert!(e.contains("t.yaml:6:"), "{e}");
+    }
+
+    #[test]
+    fn a_self_destroying_machine_is_a_warning() {
+        let warned = |body: &str| {
+            let spec = format!("{HEAD}{body}tenants: [{{ name: alice }}]\n");
+            let w = load_bytes(spec.as_bytes(), "t.yaml").unwrap().warnings;
+            w.to_string()
+                .contains("auto_destroy: a Machine whose process exits")
+        };
+        assert!(warned("  auto_destroy: true\n"));
+        assert!(!warned("  auto_destroy: true\n  restart: always\n"));
+        assert!(!warned("  auto_destroy: false\n"));
     }
 
     #[test]
