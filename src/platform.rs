@@ -6,6 +6,8 @@
 //! (`MachinePresets`), summarised in `shared/reference/FLY_PRICING_FACTS.md`.
 //! Prices live in `pricing/`, not here.
 
+pub mod machine_config;
+
 /// The CPU class of a Machine.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,

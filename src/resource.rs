@@ -7,6 +7,7 @@
 
 pub mod address;
 pub mod dns;
+pub mod machine_config;
 pub mod network;
 pub mod values;
 
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::platform::CpuKind;
 
 pub use address::{Address, AddressError, AddressForm, Owner, is_name, natural_cmp};
+pub use machine_config::MachineExtras;
 pub use network::{CertSpec, CertStatus, IpKind, IpSpec};
 pub use values::{CheckKind, ConcurrencyKind, Protocol, RestartPolicy};
 
@@ -334,6 +336,9 @@ pub struct MachineSpec {
     /// Fly restart policy when declared.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart: Option<RestartPolicy>,
+    /// Pass-through Machine config fields (`stop_config`, `init`, `dns` …) as declared.
+    #[serde(default, skip_serializing_if = "MachineExtras::is_empty")]
+    pub config: MachineExtras,
     /// Names of the app secrets this Machine sees (its app's secrets).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<String>,

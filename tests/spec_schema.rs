@@ -95,6 +95,7 @@ fn shape_errors_of_the_invalid_examples_are_rejected_by_the_schema() {
         "wrong-type",
         "plaintext-secret",
         "missing-version",
+        "machine-config",
     ] {
         let p = root().join(format!("examples/invalid/{name}.yaml"));
         let doc = document(&p);

@@ -84,6 +84,7 @@ pub fn machine(
                 min_running: 0,
             },
             restart: None,
+            config: Default::default(),
             secrets: Vec::new(),
             role: "app".into(),
             index,

@@ -119,12 +119,18 @@ pub fn machine_config(
         r.policy = Some(policy.to_string());
         c.restart = Some(r);
     }
+    crate::fly::machine_config::apply_extras(&m.config, &mut c);
     c
 }
 
-/// The body of `POST /v1/apps/{app}/machines`.
+/// The body of `POST /v1/apps/{app}/machines`. A scheduled Machine is created without
+/// starting it (`skip_launch`): Fly starts it on its schedule.
 pub fn create_machine_body(m: &MachineSpec, region: &str, config: &fly::MachineConfig) -> Value {
-    serde_json::json!({ "name": m.name, "region": region, "config": config })
+    let mut body = serde_json::json!({ "name": m.name, "region": region, "config": config });
+    if m.config.is_scheduled() {
+        body["skip_launch"] = Value::Bool(true);
+    }
+    body
 }
 
 /// The body of `POST /v1/apps/{app}/volumes`.
@@ -252,6 +258,7 @@ pub fn normalize_machine(
             .as_ref()
             .and_then(|r| r.policy.as_deref())
             .map(RestartPolicy::from),
+        config: crate::fly::machine_config::read_extras(c),
         secrets: Vec::new(),
         role: md.get(META_ROLE).cloned().unwrap_or_default(),
         index: md.get(META_INDEX).and_then(|i| i.parse().ok()).unwrap_or(0),

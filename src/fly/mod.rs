@@ -6,6 +6,7 @@
 pub mod client;
 pub mod convert;
 pub mod errors;
+pub mod machine_config;
 pub mod observe;
 pub mod ratelimit;
 pub mod request_ids;

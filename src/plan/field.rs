@@ -116,6 +116,48 @@ impl SubPath {
 pub enum Section {
     Services,
     Checks,
+    Config(ConfigField),
+}
+
+/// A pass-through Machine config field (`resource::MachineExtras`), named as in Fly's
+/// config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConfigField {
+    StopConfig,
+    RestartMaxRetries,
+    Init,
+    Dns,
+    Metrics,
+    Statics,
+    AutoDestroy,
+    Schedule,
+}
+
+impl ConfigField {
+    pub const ALL: [ConfigField; 8] = [
+        ConfigField::StopConfig,
+        ConfigField::RestartMaxRetries,
+        ConfigField::Init,
+        ConfigField::Dns,
+        ConfigField::Metrics,
+        ConfigField::Statics,
+        ConfigField::AutoDestroy,
+        ConfigField::Schedule,
+    ];
+
+    /// The field's path in Fly's Machine config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConfigField::StopConfig => "stop_config",
+            ConfigField::RestartMaxRetries => "restart.max_retries",
+            ConfigField::Init => "init",
+            ConfigField::Dns => "dns",
+            ConfigField::Metrics => "metrics",
+            ConfigField::Statics => "statics",
+            ConfigField::AutoDestroy => "auto_destroy",
+            ConfigField::Schedule => "schedule",
+        }
+    }
 }
 
 /// The field a change names.
@@ -138,6 +180,8 @@ pub enum FieldPath {
     Checks(SubPath),
     RestartPolicy,
     Metadata(String),
+    /// A pass-through Machine config field, or a position in it (`init.cmd`).
+    Config(ConfigField, SubPath),
 }
 
 impl FieldPath {
@@ -146,6 +190,7 @@ impl FieldPath {
         match section {
             Section::Services => FieldPath::Services(at),
             Section::Checks => FieldPath::Checks(at),
+            Section::Config(f) => FieldPath::Config(f, at),
         }
     }
 
@@ -201,6 +246,7 @@ impl fmt::Display for FieldPath {
             FieldPath::Metadata(k) => write!(f, "metadata.{k}"),
             FieldPath::Services(at) => write!(f, "services{}", at.0),
             FieldPath::Checks(at) => write!(f, "checks{}", at.0),
+            FieldPath::Config(c, at) => write!(f, "{}{}", c.as_str(), at.0),
             _ => Ok(()),
         }
     }
@@ -237,6 +283,11 @@ impl FromStr for FieldPath {
             return Ok(FieldPath::Services(at));
         } else if let Some(at) = s.strip_prefix("checks").and_then(SubPath::parse) {
             return Ok(FieldPath::Checks(at));
+        }
+        for c in ConfigField::ALL {
+            if let Some(at) = s.strip_prefix(c.as_str()).and_then(SubPath::parse) {
+                return Ok(FieldPath::Config(c, at));
+            }
         }
         Err(FieldPathError(s.to_string()))
     }
@@ -283,12 +334,29 @@ mod tests {
             "checks.alive",
             "checks.alive.interval",
             "restart.policy",
+            "stop_config",
+            "stop_config.timeout",
+            "restart.max_retries",
+            "init.cmd",
+            "dns.options[0].value",
+            "metrics.port",
+            "statics[1].url_prefix",
+            "auto_destroy",
+            "schedule",
         ] {
             let p: FieldPath = s.parse().unwrap();
             assert_eq!(p.to_string(), s);
             assert_eq!(serde_json::to_string(&p).unwrap(), format!("\"{s}\""));
         }
-        for bad in ["", "guest.disk", "servicesx", "restart", "nonsense"] {
+        for bad in [
+            "",
+            "guest.disk",
+            "servicesx",
+            "restart",
+            "nonsense",
+            "initx",
+            "dns_x",
+        ] {
             assert!(bad.parse::<FieldPath>().is_err(), "{bad}");
         }
         let at = SubPath::default().index(0).key("ports");

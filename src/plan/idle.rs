@@ -13,6 +13,17 @@ pub fn is_idle_state(state: &str) -> bool {
     matches!(state, "stopped" | "suspended")
 }
 
+/// A scheduled Machine (Fly's `schedule`) not running its job now: Fly starts it on
+/// its schedule, so apply neither starts it nor waits for it to run.
+pub fn waits_for_schedule(scheduled: bool, state: &str) -> bool {
+    scheduled && !matches!(state, "started" | "starting")
+}
+
+/// Whether an observed Machine's config has a `schedule`.
+pub fn has_schedule(m: &crate::wire::Machine) -> bool {
+    m.config.extra.get("schedule").is_some_and(|v| !v.is_null())
+}
+
 /// Marks the restarting Machine updates whose Machine is idle now.
 pub(super) fn note_idle_updates(changes: &mut [Change], observed: &Observed) {
     for c in changes
@@ -22,7 +33,7 @@ pub(super) fn note_idle_updates(changes: &mut [Change], observed: &Observed) {
         let Some(m) = observed.machines.get(&c.address) else {
             continue;
         };
-        if is_idle_state(&m.state) {
+        if is_idle_state(&m.state) || waits_for_schedule(has_schedule(m), &m.state) {
             c.stays_idle = true;
             c.reasons.push(format!(
                 "the Machine is {}: updated without starting it; takes effect at next start",

@@ -12,6 +12,7 @@ pub mod capacity;
 pub mod field;
 pub mod group;
 pub mod idle;
+mod machine_config;
 pub mod names;
 pub mod removal;
 pub mod rollout;
@@ -821,6 +822,7 @@ fn diff_machine(d: &MachineSpec, o: &MachineSpec, c: &mut Change) {
             forces_replace: false,
         });
     }
+    machine_config::diff_extras(&d.config, &o.config, &mut c.fields);
     if c.fields.len() > before {
         restart = true;
     }

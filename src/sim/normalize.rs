@@ -1,10 +1,14 @@
 //! Validation and server-side normalization of Machine configs, done the way Fly does
 //! it: defaults filled in (`init`, `restart`, `guest`), `size` resolved into `guest`,
-//! mounts completed from their volume, `autostop` answered in its compatibility form.
+//! mounts completed from their volume, `autostop` answered in its compatibility form,
+//! `stop_config.timeout` answered as a Go duration (`90s` → `1m30s`).
 //! A client that diffs raw responses sees these as changes, exactly as on Fly.
 
 use std::collections::BTreeMap;
 
+use serde_json::{Map, Value};
+
+use crate::platform::machine_config::{GoDuration, SIGNALS};
 use crate::platform::{self, CpuKind};
 
 use super::error::ApiError;
@@ -92,6 +96,70 @@ fn normalize_restart(r: Option<Restart>) -> Result<Restart, ApiError> {
     Ok(r)
 }
 
+/// `stop_config`: the signal must be one Fly knows; the timeout (a Go duration string
+/// or nanoseconds) is answered in Go's text form (`90s` → `1m30s`), as Fly does.
+fn normalize_stop_config(other: &mut Map<String, Value>) -> Result<(), ApiError> {
+    let Some(Value::Object(sc)) = other.get_mut("stop_config") else {
+        return Ok(());
+    };
+    match sc.get("signal") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) if SIGNALS.contains(&s.as_str()) => {}
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "invalid config.stop_config.signal {other}: expected one of {}",
+                SIGNALS.join(", ")
+            )));
+        }
+    }
+    let timeout = match sc.get("timeout") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(t)) => Some(GoDuration::parse(t).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "invalid config.stop_config.timeout {t:?}: not a duration"
+            ))
+        })?),
+        Some(Value::Number(n)) => Some(n.as_u64().map(GoDuration).ok_or_else(|| {
+            ApiError::bad_request("invalid config.stop_config.timeout: not a duration")
+        })?),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid config.stop_config.timeout: not a duration",
+            ));
+        }
+    };
+    if let Some(t) = timeout {
+        sc.insert("timeout".into(), Value::String(t.to_string()));
+    }
+    Ok(())
+}
+
+/// `metrics.port` is a port; every static has a `guest_path` and a `url_prefix`.
+fn check_metrics_and_statics(other: &Map<String, Value>) -> Result<(), ApiError> {
+    if let Some(port) = other.get("metrics").and_then(|m| m.get("port"))
+        && !port.as_u64().is_some_and(|p| (1..=65535).contains(&p))
+    {
+        return Err(ApiError::bad_request(format!(
+            "invalid config.metrics.port {port}: expected a port between 1 and 65535"
+        )));
+    }
+    let statics = other.get("statics").and_then(Value::as_array);
+    for (i, st) in statics.into_iter().flatten().enumerate() {
+        for key in ["guest_path", "url_prefix"] {
+            if st
+                .get(key)
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
+                return Err(ApiError::bad_request(format!(
+                    "invalid config.statics[{i}]: {key} is required"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn check_image(image: Option<&str>) -> Result<&str, ApiError> {
     let image = image.unwrap_or("");
     if image.is_empty() {
@@ -168,6 +236,8 @@ pub(crate) fn normalize_config(
         let checks = serde_json::to_value(checks).unwrap_or_default();
         super::gotypes::check_check_durations("config.checks", &checks)?;
     }
+    normalize_stop_config(&mut cfg.other)?;
+    check_metrics_and_statics(&cfg.other)?;
     for (i, svc) in cfg.services.iter_mut().flatten().enumerate() {
         if let Some(checks) = svc.other.get("checks") {
             super::gotypes::check_check_durations(&format!("config.services[{i}].checks"), checks)?;
@@ -279,6 +349,22 @@ mod tests {
     }
 
     #[test]
+    fn stop_timeouts_are_answered_as_go_durations() {
+        for (sent, answered) in [
+            (serde_json::json!("90s"), "1m30s"),
+            (serde_json::json!(30_000_000_000u64), "30s"),
+            (serde_json::json!("1m"), "1m0s"),
+        ] {
+            let c = cfg(serde_json::json!({"image": "nginx",
+                "stop_config": {"signal": "SIGTERM", "timeout": sent}}));
+            let out = normalize_config(c, &app(), "iad", None).unwrap();
+            let v = serde_json::to_value(&out).unwrap();
+            assert_eq!(v["stop_config"]["timeout"], answered);
+            assert_eq!(v["stop_config"]["signal"], "SIGTERM");
+        }
+    }
+
+    #[test]
     fn size_becomes_guest() {
         let out = normalize_config(
             cfg(serde_json::json!({"image": "nginx", "size": "performance-2x"})),
@@ -306,6 +392,10 @@ mod tests {
             serde_json::json!({"image": "x", "services": [{"protocol": "tcp"}]}),
             serde_json::json!({"image": "x", "mounts": [{"volume": "vol_x", "path": "/d"}]}),
             serde_json::json!({"image": "x", "schedule": "yearly"}),
+            serde_json::json!({"image": "x", "stop_config": {"signal": "SIGWINCH"}}),
+            serde_json::json!({"image": "x", "stop_config": {"timeout": "soon"}}),
+            serde_json::json!({"image": "x", "metrics": {"port": 0, "path": "/m"}}),
+            serde_json::json!({"image": "x", "statics": [{"guest_path": "/p"}]}),
         ] {
             assert!(
                 normalize_config(cfg(bad.clone()), &app(), "iad", None).is_err(),

@@ -19,6 +19,9 @@ use crate::resource::{CheckKind, ConcurrencyKind, IdleMode, Protocol, RestartPol
 use crate::spec::schema::{Field, Ty, parse_decimal, parse_memory};
 use crate::spec::yaml::Node;
 
+mod machine;
+pub use machine::*;
+
 /// A setting's default, as documentation and as the value typed reads fall back to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DefaultValue {
@@ -743,6 +746,15 @@ pub const SETTINGS_FIELDS: &[Field] = &[
     SERVICES.field,
     CHECKS.field,
     RESTART.field,
+    // Pass-through Machine config (`decl::machine`).
+    STOP_CONFIG.field,
+    RESTART_MAX_RETRIES.field,
+    INIT.field,
+    DNS.field,
+    METRICS.field,
+    STATICS.field,
+    AUTO_DESTROY.field,
+    SCHEDULE.field,
     ENV.field,
     METADATA.field,
     VOLUME.field,

@@ -1120,6 +1120,7 @@ impl<'a> Expander<'a> {
                 mounts,
                 idle: s.idle.clone(),
                 restart: s.restart.as_deref().map(RestartPolicy::from),
+                config: self.machine_extras(s, &ctx, &addr),
                 secrets: Vec::new(),
                 role: g.role.to_string(),
                 index,
@@ -1185,6 +1186,24 @@ impl<'a> Expander<'a> {
             }
         }
         out
+    }
+
+    /// The pass-through Machine config fields, templates rendered for this Machine.
+    fn machine_extras(
+        &mut self,
+        s: &crate::spec::resolve::Resolved,
+        ctx: &Ctx,
+        addr: &str,
+    ) -> crate::resource::MachineExtras {
+        let mut extras = s.extras.clone();
+        for text in extras.texts_mut() {
+            if let Some((path, mark)) = s.extras_sites.get(text.as_str())
+                && let Some(v) = self.render(text, ctx, path, *mark, addr)
+            {
+                *text = v;
+            }
+        }
+        extras
     }
 
     /// flotilla's own metadata: managed, fleet, protection, tenant, role, index.

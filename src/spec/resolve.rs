@@ -8,6 +8,8 @@
 
 use std::collections::BTreeMap;
 
+mod machine_config;
+
 use crate::diag::{Diagnostic, Mark};
 use crate::platform::{self, Preset};
 use crate::resource::{Check, IdleMode, IdlePolicy, IpKind, SecretSource, Service, Usage};
@@ -28,6 +30,10 @@ pub(crate) struct Resolved {
     pub services: Option<Vec<Service>>,
     pub checks: Option<BTreeMap<String, Check>>,
     pub restart: Option<String>,
+    /// The pass-through Machine config fields (texts may be templates) and where each
+    /// template was written.
+    pub extras: crate::resource::MachineExtras,
+    pub extras_sites: machine_config::TemplateSites,
     /// (key, template source, origin path, mark)
     pub env: Vec<(String, String, String, Mark)>,
     pub metadata: Vec<(String, String, String, Mark)>,
@@ -135,6 +141,7 @@ pub(crate) fn resolve(
     let volume = r.volume();
     let export = r.export();
     let network = r.network();
+    let (extras, extras_sites) = r.machine_extras();
     if !r.ok {
         return None;
     }
@@ -149,6 +156,8 @@ pub(crate) fn resolve(
         services,
         checks: eff.checks(),
         restart: eff.value(&decl::RESTART).map(str::to_string),
+        extras,
+        extras_sites,
         env,
         metadata,
         secrets,

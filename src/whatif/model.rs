@@ -485,6 +485,7 @@ impl Build<'_> {
                 mounts: Vec::new(),
                 idle,
                 restart: None,
+                config: Default::default(),
                 secrets: Vec::new(),
                 role: role.to_string(),
                 index,

@@ -26,6 +26,11 @@ pub(super) async fn check(sh: &Shared, wave: usize) -> OpResult {
         if was_idle && is_idle_state(&m.state) {
             continue;
         }
+        let scheduled = r.machine().is_some_and(|s| s.config.is_scheduled());
+        if crate::plan::idle::waits_for_schedule(scheduled, &m.state) && m.state != "failed" {
+            // Fly starts it on its schedule: not running proves nothing either way.
+            continue;
+        }
         let problem = if m.state != "started" {
             Some(format!("{a}: Machine {id} is {}", m.state))
         } else if let Checks::Critical(names) = checks_status(&m) {

@@ -52,6 +52,10 @@ pub(super) async fn create(sh: &Shared, op: &Op) -> OpResult {
         match create_once(sh, app, m, &body).await {
             Ok(id) => {
                 sh.set_id(&op.address, &id);
+                if let Some(schedule) = &m.config.schedule {
+                    // Created stopped (`skip_launch`): Fly starts it on its schedule.
+                    return Ok(format!("{id} in {region}, not started (runs {schedule})"));
+                }
                 wait_started(sh, app, &id, false, Age::New).await?;
                 return Ok(format!("{id} in {region}"));
             }
