@@ -8,6 +8,7 @@
 pub mod address;
 pub mod dns;
 pub mod network;
+pub mod procs;
 pub mod values;
 
 use std::collections::BTreeMap;
@@ -335,6 +336,9 @@ pub struct MachineSpec {
     pub secrets: Vec<String>,
     pub role: String,
     pub index: u32,
+    /// Processes and files (`processes:`, `files:`), when declared.
+    #[serde(default, flatten)]
+    pub run: procs::MachineRun,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

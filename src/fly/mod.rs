@@ -6,6 +6,7 @@
 pub mod client;
 pub mod convert;
 pub mod observe;
+pub mod procs;
 pub mod ratelimit;
 pub mod request_ids;
 pub mod steps;

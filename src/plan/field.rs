@@ -138,6 +138,10 @@ pub enum FieldPath {
     Checks(SubPath),
     RestartPolicy,
     Metadata(String),
+    /// The Machine's `processes`, as a whole.
+    Processes,
+    /// One of the Machine's `files`, by guest path (`files[/etc/app.conf]`).
+    Files(String),
 }
 
 impl FieldPath {
@@ -170,12 +174,13 @@ impl FieldPath {
             FieldPath::Mounts => "mounts",
             FieldPath::Image => "image",
             FieldPath::RestartPolicy => "restart.policy",
+            FieldPath::Processes => "processes",
             _ => return None,
         })
     }
 }
 
-const PLAIN: [FieldPath; 10] = [
+const PLAIN: [FieldPath; 11] = [
     FieldPath::Kind,
     FieldPath::Fingerprint,
     FieldPath::Region,
@@ -186,6 +191,7 @@ const PLAIN: [FieldPath; 10] = [
     FieldPath::Mounts,
     FieldPath::Image,
     FieldPath::RestartPolicy,
+    FieldPath::Processes,
 ];
 
 const GUEST: [GuestField; 3] = [GuestField::CpuKind, GuestField::Cpus, GuestField::MemoryMb];
@@ -201,6 +207,7 @@ impl fmt::Display for FieldPath {
             FieldPath::Metadata(k) => write!(f, "metadata.{k}"),
             FieldPath::Services(at) => write!(f, "services{}", at.0),
             FieldPath::Checks(at) => write!(f, "checks{}", at.0),
+            FieldPath::Files(p) => write!(f, "files[{p}]"),
             _ => Ok(()),
         }
     }
@@ -237,6 +244,8 @@ impl FromStr for FieldPath {
             return Ok(FieldPath::Services(at));
         } else if let Some(at) = s.strip_prefix("checks").and_then(SubPath::parse) {
             return Ok(FieldPath::Checks(at));
+        } else if let Some(p) = s.strip_prefix("files[").and_then(|r| r.strip_suffix(']')) {
+            return Ok(FieldPath::Files(p.to_string()));
         }
         Err(FieldPathError(s.to_string()))
     }
@@ -283,12 +292,22 @@ mod tests {
             "checks.alive",
             "checks.alive.interval",
             "restart.policy",
+            "processes",
+            "files[/etc/app.conf]",
         ] {
             let p: FieldPath = s.parse().unwrap();
             assert_eq!(p.to_string(), s);
             assert_eq!(serde_json::to_string(&p).unwrap(), format!("\"{s}\""));
         }
-        for bad in ["", "guest.disk", "servicesx", "restart", "nonsense"] {
+        for bad in [
+            "",
+            "guest.disk",
+            "servicesx",
+            "restart",
+            "nonsense",
+            "files",
+            "files[/a",
+        ] {
             assert!(bad.parse::<FieldPath>().is_err(), "{bad}");
         }
         let at = SubPath::default().index(0).key("ports");

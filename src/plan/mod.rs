@@ -12,6 +12,7 @@ pub mod field;
 pub mod group;
 pub mod idle;
 pub mod names;
+pub mod procs;
 pub mod rollout;
 pub mod saved;
 pub mod targets;
@@ -808,6 +809,7 @@ fn diff_machine(d: &MachineSpec, o: &MachineSpec, c: &mut Change) {
             forces_replace: false,
         });
     }
+    procs::diff_run(&d.run, &o.run, &mut c.fields);
     if c.fields.len() > before {
         restart = true;
     }

@@ -1061,6 +1061,9 @@ impl<'a> Expander<'a> {
             return false;
         };
         let env = self.render_entries(&s.env, &ctx, &addr);
+        let run = crate::spec::procs::render(&s.run, &mut |src, path, mark| {
+            self.render(src, &ctx, path, mark, &addr)
+        });
         let mut metadata = self.render_entries(&s.metadata, &ctx, &addr);
         self.system_metadata(&mut metadata, g, index);
         let mut mounts = Vec::new();
@@ -1098,6 +1101,7 @@ impl<'a> Expander<'a> {
                 secrets: Vec::new(),
                 role: g.role.to_string(),
                 index,
+                run,
             })),
         });
         true

@@ -39,6 +39,8 @@ pub(crate) struct Resolved {
     pub prevent_destroy: bool,
     pub usage: Usage,
     pub network: NetworkSettings,
+    /// `processes` and `files` (`spec::procs`).
+    pub run: crate::spec::procs::RunSettings,
 }
 
 /// The app's declared IP addresses and custom domains.
@@ -135,7 +137,8 @@ pub(crate) fn resolve(
     let volume = r.volume();
     let export = r.export();
     let network = r.network();
-    if !r.ok {
+    let (run, run_ok) = crate::spec::procs::resolve(r.sink, r.templates, eff, address, &secrets);
+    if !r.ok || !run_ok {
         return None;
     }
     Some(Resolved {
@@ -158,6 +161,7 @@ pub(crate) fn resolve(
         prevent_destroy: eff.or_default(&decl::PREVENT_DESTROY),
         usage: eff.usage(),
         network,
+        run,
     })
 }
 
