@@ -285,7 +285,12 @@ pub(crate) fn render(
             .filter_map(|f| {
                 let source = match &f.source {
                     FileTplSource::Raw((src, p, m)) => {
-                        FileSource::Content(FileContent::of(render(src, p, *m)?.as_bytes(), None))
+                        let mut text = render(src, p, *m)?;
+                        // The template engine drops one trailing line break; a file keeps it.
+                        if src.ends_with('\n') && !text.ends_with('\n') {
+                            text.push('\n');
+                        }
+                        FileSource::Content(FileContent::of(text.as_bytes(), None))
                     }
                     FileTplSource::Local(r) => FileSource::Content(FileContent::unread(r)),
                     FileTplSource::Secret(n) => FileSource::SecretName(n.clone()),

@@ -1,0 +1,209 @@
+//! `processes:` and `files:` end to end, as a library against the in-process simulator:
+//! declared, planned, saved, applied from the saved plan, and planned again with nothing
+//! left to do; a changed local file planned as a change of that file alone, shown by
+//! digest and size in text and JSON, never by its content (which no saved plan holds).
+
+// Helpers may panic on a broken fixture, like the tests that call them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+use flotilla::ops;
+use flotilla::ops::target::TargetOptions;
+use flotilla::render::{Layout, Style, plan_json, plan_text};
+
+const SPEC: &str = "\
+version: 1
+org: procs
+defaults:
+  image: registry.fly.io/procs:1.0.0
+  region: iad
+  secrets:
+    TLS_KEY: { file: tls.key }
+  processes:
+    - name: app
+      cmd: [serve, \"--tenant={{ tenant.name }}\"]
+      env: { MODE: web }
+      user: app
+  files:
+    - { guest_path: /etc/app/tenant.conf, raw_value: \"conf-of {{ tenant.name }}\\n\" }
+    - { guest_path: /etc/app/app.toml, local_file: conf/app.toml }
+    - { guest_path: /etc/app/tls.key, secret_name: TLS_KEY }
+tenants:
+  - name: alice
+  - name: bob
+    processes: [{ name: worker, exec: [/bin/worker, --queue=bob] }]
+";
+
+/// The text of the local file (unique, so that its absence from outputs means something).
+const LOCAL: &str = "listen = \"0.0.0.0:8080\" # local-file-marker-1\n";
+const RAW_MARKER: &str = "conf-of alice";
+
+fn scratch() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("fleet.yaml");
+    std::fs::write(&spec, SPEC).unwrap();
+    std::fs::create_dir(dir.path().join("conf")).unwrap();
+    std::fs::write(dir.path().join("conf/app.toml"), LOCAL).unwrap();
+    std::fs::write(dir.path().join("tls.key"), "tls-key-for-tests\n").unwrap();
+    (dir, spec)
+}
+
+fn sim_target(dir: &Path) -> TargetOptions {
+    TargetOptions {
+        sim: Some(dir.join("sim.json")),
+        time_scale: 50.0,
+        ..TargetOptions::default()
+    }
+}
+
+fn b64(s: &str) -> String {
+    flotilla::resource::procs::base64_encode(s.as_bytes())
+}
+
+#[test]
+fn processes_and_files_round_trip_through_the_simulator() {
+    let (dir, spec) = scratch();
+    let saved = dir.path().join("fleet.plan.json");
+    let plan_opts = ops::plan::Options {
+        spec: spec.clone(),
+        target: sim_target(dir.path()),
+        out: Some(saved.clone()),
+        // A fixed price table, so a new one does not change the snapshots.
+        pricing: ops::pricing::PricingOptions {
+            date: chrono::NaiveDate::from_ymd_opt(2026, 11, 1),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let planned = ops::plan::run(&plan_opts).unwrap();
+    assert!(planned.has_changes());
+    let plan_file = std::fs::read_to_string(&saved).unwrap();
+    for content in [
+        LOCAL.trim_end(),
+        RAW_MARKER,
+        &b64(LOCAL),
+        "local-file-marker",
+    ] {
+        assert!(
+            !plan_file.contains(content),
+            "the saved plan holds {content}"
+        );
+    }
+    assert!(
+        plan_file.contains("\"digest\": \"sha256:"),
+        "digests are saved"
+    );
+
+    let apply_opts = ops::apply::Options {
+        input: saved,
+        target: sim_target(dir.path()),
+        journal: Some(dir.path().join("journal.jsonl")),
+        quiet: true,
+        ..Default::default()
+    };
+    let report = ops::apply::prepare(&apply_opts).unwrap().execute().unwrap();
+    assert!(report.ok(), "{}", report.summary.text());
+
+    // What the simulator holds: the processes and files as Fly's config has them.
+    let sim = std::fs::read_to_string(dir.path().join("sim.json")).unwrap();
+    for want in [
+        "\"processes\"",
+        "--tenant=alice",
+        "/bin/worker",
+        "\"secret_name\":\"TLS_KEY\"",
+    ] {
+        assert!(
+            sim.replace(": ", ":").contains(want),
+            "the simulator has no {want}"
+        );
+    }
+    assert!(sim.contains(&b64(LOCAL)), "local_file sent as raw_value");
+    assert!(
+        sim.contains(&b64("conf-of alice\n")),
+        "raw_value sent base64"
+    );
+
+    let again = ops::plan::run(&ops::plan::Options {
+        out: None,
+        ..plan_opts.clone()
+    })
+    .unwrap();
+    assert!(
+        !again.has_changes(),
+        "{:#?}",
+        again.document.actionable().collect::<Vec<_>>()
+    );
+
+    // A changed local file: one change per Machine, of that file, without its content.
+    std::fs::write(
+        dir.path().join("conf/app.toml"),
+        "listen = \"0.0.0.0:9090\" # local-file-marker-2\n",
+    )
+    .unwrap();
+    let changed = ops::plan::run(&ops::plan::Options {
+        out: None,
+        ..plan_opts
+    })
+    .unwrap();
+    let changes: Vec<_> = changed.document.actionable().collect();
+    assert_eq!(changes.len(), 2, "{changes:#?}");
+    for c in &changes {
+        let paths: Vec<String> = c.fields.iter().map(|f| f.path.to_string()).collect();
+        assert_eq!(paths, vec!["files[/etc/app/app.toml]"]);
+    }
+    let text = plan_text(
+        &changed.document,
+        Some(&changed.desired.resources),
+        Style::plain(),
+        Layout::Detail,
+    );
+    let json = plan_json(&changed.document, Some(&changed.desired.resources)).unwrap();
+    for out in [&text, &json] {
+        assert!(!out.contains("local-file-marker"), "{out}");
+        assert!(!out.contains("9090"), "{out}");
+    }
+    let mut settings = insta::Settings::clone_current();
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.add_filter(r#""created_at": "[^"]+""#, r#""created_at": "[timestamp]""#);
+    settings.add_filter(r"sim:[^\s\x22]+", "sim:[path]");
+    settings.add_filter(r#""spec_file": "[^"]+""#, r#""spec_file": "[path]""#);
+    settings.add_filter(r"/tmp/[^\s\x22]+", "[tmp]");
+    settings.add_filter(r"\b[0-9a-f]{14}\b", "[machine-id]");
+    settings.add_filter(r#""id": "[0-9a-z]{16}""#, r#""id": "[app-id]""#);
+    // It hashes the observed state, simulator-assigned ids included.
+    settings.add_filter(
+        r#""observed_fingerprint": "[^"]+""#,
+        r#""observed_fingerprint": "[fingerprint]""#,
+    );
+    settings.bind(|| {
+        insta::assert_snapshot!("plan_files_change_text", text);
+        insta::assert_snapshot!("plan_files_change_json", json);
+    });
+}
+
+#[test]
+fn a_saved_plan_is_refused_when_its_local_file_changed() {
+    let (dir, spec) = scratch();
+    let saved = dir.path().join("fleet.plan.json");
+    ops::plan::run(&ops::plan::Options {
+        spec,
+        target: sim_target(dir.path()),
+        out: Some(saved.clone()),
+        ..Default::default()
+    })
+    .unwrap();
+    std::fs::write(dir.path().join("conf/app.toml"), "changed after review\n").unwrap();
+    let Err(e) = ops::apply::prepare(&ops::apply::Options {
+        input: saved,
+        target: sim_target(dir.path()),
+        quiet: true,
+        ..Default::default()
+    }) else {
+        panic!("a saved plan with a changed local file must be refused");
+    };
+    let text = format!("{}", e.diagnostics);
+    assert!(text.contains("not what the plan was made with"), "{text}");
+    assert!(!text.contains("changed after review"), "{text}");
+}
