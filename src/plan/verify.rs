@@ -319,7 +319,8 @@ impl Checker<'_> {
         }
     }
 
-    /// Env and secret names are variable names; env values hold no credentials.
+    /// Env and secret names (the processes' too) are variable names; file paths are
+    /// absolute; env values hold no credentials.
     fn env(&mut self, a: &Address, m: &MachineSpec) {
         for k in m.env.keys() {
             if !platform::is_env_name(k) {
@@ -334,6 +335,23 @@ impl Checker<'_> {
         for s in &m.secrets {
             if !platform::is_env_name(s) {
                 self.error(Some(a), format!("`{s}` is not a valid secret name"));
+            }
+        }
+        let processes = m.run.processes.iter().flatten();
+        for k in processes.flat_map(|p| p.env.keys()) {
+            if !platform::is_env_name(k) {
+                self.error(
+                    Some(a),
+                    format!("process env `{k}` is not a valid environment variable name"),
+                );
+            }
+        }
+        for f in m.run.files.iter().flatten() {
+            if !f.guest_path.starts_with('/') {
+                self.error(
+                    Some(a),
+                    format!("guest_path `{}` is not absolute", f.guest_path),
+                );
             }
         }
     }
