@@ -28,6 +28,12 @@ pub const META_MANAGED: &str = "flotilla_managed";
 pub const META_TENANT: &str = "flotilla_tenant";
 pub const META_ROLE: &str = "flotilla_role";
 pub const META_INDEX: &str = "flotilla_index";
+/// The process group (`process_groups:`) of a Machine, which its address names
+/// (`OWNER.machine.GROUP[N]`); absent on Machines of tenants without groups.
+pub const META_GROUP: &str = "flotilla_process_group";
+/// flyctl's record of a Machine's process group, set beside [`META_GROUP`] so that
+/// flyctl still understands the app.
+pub const META_FLY_PROCESS_GROUP: &str = "fly_process_group";
 /// The keyed fingerprint of the app secrets a Machine was last updated with.
 pub const META_SECRETS: &str = "flotilla_secrets";
 /// The fleet (spec) that manages a Machine: specs with different fleets share an org

@@ -207,3 +207,162 @@ fn a_saved_plan_is_refused_when_its_local_file_changed() {
     assert!(text.contains("not what the plan was made with"), "{text}");
     assert!(!text.contains("changed after review"), "{text}");
 }
+
+const GROUPS: &str = "\
+version: 1
+org: groups
+defaults:
+  image: registry.fly.io/groups:1.0.0
+  region: iad
+  env: { APP_ENV: production }
+tenants:
+  - name: alice
+    process_groups:
+      web:
+        cmd: [bundle, exec, puma]
+        count: 2
+        size: shared-cpu-2x
+        services: [{ internal_port: 8080, ports: [{ port: 443, handlers: [tls, http] }] }]
+        checks: { alive: { type: tcp, port: 8080, interval: 15s } }
+      worker:
+        cmd: [bundle, exec, sidekiq]
+        env: { QUEUE: default }
+  - name: bob
+";
+
+#[test]
+fn process_groups_round_trip_through_the_simulator() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("groups.yaml");
+    std::fs::write(&spec, GROUPS).unwrap();
+    let plan_opts = ops::plan::Options {
+        spec: spec.clone(),
+        target: sim_target(dir.path()),
+        ..Default::default()
+    };
+    let planned = ops::plan::run(&plan_opts).unwrap();
+    let machines: Vec<String> = planned
+        .document
+        .actionable()
+        .filter(|c| c.kind == flotilla::resource::Kind::Machine)
+        .map(|c| c.address.to_string())
+        .collect();
+    assert_eq!(
+        machines,
+        vec![
+            "tenant.alice.machine.web[0]",
+            "tenant.alice.machine.web[1]",
+            "tenant.alice.machine.worker[0]",
+            "tenant.bob.machine[0]"
+        ]
+    );
+    let report = ops::apply::prepare(&ops::apply::Options {
+        input: spec,
+        target: sim_target(dir.path()),
+        journal: Some(dir.path().join("journal.jsonl")),
+        quiet: true,
+        ..Default::default()
+    })
+    .unwrap()
+    .execute()
+    .unwrap();
+    assert!(report.ok(), "{}", report.summary.text());
+
+    // The simulator's Machines carry flyctl's group tag and the group's command.
+    let sim: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("sim.json")).unwrap())
+            .unwrap();
+    let mut groups: Vec<(String, String)> = Vec::new();
+    collect_groups(&sim, &mut groups);
+    groups.sort();
+    assert_eq!(
+        groups,
+        vec![
+            ("web".to_string(), "bundle exec puma".to_string()),
+            ("web".to_string(), "bundle exec puma".to_string()),
+            ("worker".to_string(), "bundle exec sidekiq".to_string()),
+        ]
+    );
+
+    let again = ops::plan::run(&plan_opts).unwrap();
+    assert!(
+        !again.has_changes(),
+        "{:#?}",
+        again.document.actionable().collect::<Vec<_>>()
+    );
+}
+
+/// (fly_process_group, init.cmd joined) of every Machine config in the simulator's state.
+fn collect_groups(v: &serde_json::Value, out: &mut Vec<(String, String)>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            if let Some(g) = m
+                .get("metadata")
+                .and_then(|md| md.get("fly_process_group"))
+                .and_then(|g| g.as_str())
+            {
+                let cmd: Vec<&str> = m["init"]["cmd"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
+                    .unwrap_or_default();
+                out.push((g.to_string(), cmd.join(" ")));
+            }
+            m.values().for_each(|x| collect_groups(x, out));
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|x| collect_groups(x, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn each_group_is_priced_by_its_own_size_and_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let grouped = dir.path().join("groups.yaml");
+    std::fs::write(&grouped, GROUPS).unwrap();
+    // The same Machines without groups: alice's web Machines as one tenant, its worker
+    // as another.
+    let plain = dir.path().join("plain.yaml");
+    std::fs::write(
+        &plain,
+        GROUPS
+            .split("tenants:")
+            .next()
+            .map(|head| {
+                format!("{head}tenants:\n  - {{ name: web, size: shared-cpu-2x, count: 2 }}\n  - {{ name: worker }}\n")
+            })
+            .unwrap(),
+    )
+    .unwrap();
+    let price = |spec: &Path| {
+        ops::cost::run(&ops::cost::Options {
+            spec: spec.to_path_buf(),
+            base: None,
+            pricing: ops::pricing::PricingOptions {
+                date: chrono::NaiveDate::from_ymd_opt(2026, 11, 1),
+                ..Default::default()
+            },
+            budget: Default::default(),
+            usage: None,
+        })
+        .unwrap()
+        .report
+    };
+    let g = price(&grouped);
+    let p = price(&plain);
+    let at = |r: &flotilla::cost::CostReport, a: &str| r.by_address[&a.parse().unwrap()];
+    assert_eq!(
+        at(&g, "tenant.alice.machine.web[0]"),
+        at(&p, "tenant.web.machine[0]")
+    );
+    assert_eq!(
+        at(&g, "tenant.alice.machine.web[1]"),
+        at(&p, "tenant.web.machine[1]")
+    );
+    assert_eq!(
+        at(&g, "tenant.alice.machine.worker[0]"),
+        at(&p, "tenant.worker.machine[0]")
+    );
+    assert!(at(&g, "tenant.alice.machine.web[0]") > at(&g, "tenant.alice.machine.worker[0]"));
+    let alice = g.by_tenant["alice"];
+    assert_eq!(alice, p.by_tenant["web"] + p.by_tenant["worker"]);
+}

@@ -1,5 +1,5 @@
-//! Both directions of the mapping of a Machine's processes and files (`MachineRun`) to
-//! Fly's Machine config `processes` and `files`, kept in the config's unmodelled fields
+//! Both directions of the mapping of a Machine's processes, files and process-group
+//! command (`MachineRun`) to Fly's Machine config `processes`, `files` and `init.cmd`, kept in the config's unmodelled fields
 //! (`extra`) so that everything else Fly sends there is sent back as it was. Pure.
 //!
 //! A file's content goes to Fly as `raw_value` (base64); read back, it becomes a digest
@@ -14,6 +14,7 @@ use crate::wire as fly;
 
 const PROCESSES: &str = "processes";
 const FILES: &str = "files";
+const INIT: &str = "init";
 
 /// Writes the declared processes and files into `c` (an absent declaration leaves the
 /// config's own). A content file whose bytes are not in memory keeps the entry the
@@ -26,6 +27,18 @@ pub fn write_run(run: &MachineRun, c: &mut fly::MachineConfig) {
             let list: Vec<Value> = ps.iter().map(process_json).collect();
             c.extra.insert(PROCESSES.into(), Value::Array(list));
         }
+    }
+    if let Some(cmd) = &run.init_cmd {
+        let mut init = match c.extra.get(INIT) {
+            Some(Value::Object(m)) => m.clone(),
+            _ => Map::new(),
+        };
+        if cmd.is_empty() {
+            init.remove("cmd");
+        } else {
+            init.insert("cmd".into(), json!(cmd));
+        }
+        c.extra.insert(INIT.into(), Value::Object(init));
     }
     if let Some(fs) = &run.files {
         let old: Vec<Value> = match c.extra.get(FILES) {
@@ -91,6 +104,7 @@ pub fn read_run(c: &fly::MachineConfig) -> MachineRun {
     MachineRun {
         processes: Some(processes),
         files: Some(files),
+        init_cmd: Some(strings(c.extra.get(INIT).and_then(|i| i.get("cmd")))),
     }
 }
 
@@ -170,6 +184,7 @@ mod tests {
                     source: FileSource::SecretName("KEY".into()),
                 },
             ]),
+            init_cmd: Some(vec!["worker".into()]),
         };
         let mut c = fly::MachineConfig::default();
         c.extra
@@ -177,6 +192,7 @@ mod tests {
         write_run(&run, &mut c);
         assert_eq!(c.extra["files"][0]["raw_value"], "aGVsbG8=");
         assert_eq!(c.extra["dns"]["skip_registration"], true);
+        assert_eq!(c.extra["init"]["cmd"][0], "worker");
         assert_eq!(read_run(&c), run);
         // Not declared: the Machine's own are kept.
         let mut again = c.clone();

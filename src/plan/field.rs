@@ -140,6 +140,8 @@ pub enum FieldPath {
     Metadata(String),
     /// The Machine's `processes`, as a whole.
     Processes,
+    /// A process group's command (Fly's `init.cmd`).
+    InitCmd,
     /// One of the Machine's `files`, by guest path (`files[/etc/app.conf]`).
     Files(String),
 }
@@ -175,12 +177,13 @@ impl FieldPath {
             FieldPath::Image => "image",
             FieldPath::RestartPolicy => "restart.policy",
             FieldPath::Processes => "processes",
+            FieldPath::InitCmd => "init.cmd",
             _ => return None,
         })
     }
 }
 
-const PLAIN: [FieldPath; 11] = [
+const PLAIN: [FieldPath; 12] = [
     FieldPath::Kind,
     FieldPath::Fingerprint,
     FieldPath::Region,
@@ -192,6 +195,7 @@ const PLAIN: [FieldPath; 11] = [
     FieldPath::Image,
     FieldPath::RestartPolicy,
     FieldPath::Processes,
+    FieldPath::InitCmd,
 ];
 
 const GUEST: [GuestField; 3] = [GuestField::CpuKind, GuestField::Cpus, GuestField::MemoryMb];
@@ -293,6 +297,7 @@ mod tests {
             "checks.alive.interval",
             "restart.policy",
             "processes",
+            "init.cmd",
             "files[/etc/app.conf]",
         ] {
             let p: FieldPath = s.parse().unwrap();

@@ -21,6 +21,17 @@ pub fn diff_run(d: &MachineRun, o: &MachineRun, out: &mut Vec<FieldChange>) {
             });
         }
     }
+    if let Some(dc) = &d.init_cmd {
+        let oc = o.init_cmd.as_deref().unwrap_or_default();
+        if dc.as_slice() != oc {
+            out.push(FieldChange {
+                path: FieldPath::InitCmd,
+                before: (!oc.is_empty()).then(|| json!(oc)),
+                after: (!dc.is_empty()).then(|| json!(dc)),
+                forces_replace: false,
+            });
+        }
+    }
     if let Some(df) = &d.files {
         let of = o.files.as_deref().unwrap_or_default();
         for f in df {
@@ -95,9 +106,11 @@ mod tests {
     fn files_diff_by_path_without_content() {
         let d = MachineRun {
             processes: None,
+            init_cmd: None,
             files: Some(vec![file("/a", b"new text"), file("/b", b"same")]),
         };
         let o = MachineRun {
+            init_cmd: None,
             processes: Some(vec![Process {
                 cmd: vec!["x".into()],
                 ..Process::default()
@@ -133,10 +146,12 @@ mod tests {
         let d = MachineRun {
             processes: Some(vec![want.clone()]),
             files: None,
+            init_cmd: None,
         };
         let o = MachineRun {
             processes: Some(vec![live]),
             files: Some(vec![file("/x", b"y")]),
+            init_cmd: None,
         };
         let mut out = Vec::new();
         diff_run(&d, &o, &mut out);
@@ -146,6 +161,7 @@ mod tests {
         let same = MachineRun {
             processes: Some(vec![want]),
             files: None,
+            init_cmd: None,
         };
         let mut none = Vec::new();
         diff_run(&d, &same, &mut none);

@@ -361,6 +361,19 @@ impl Checker<'_> {
     fn metadata(&mut self, r: &Resource, m: &MachineSpec) {
         let a = &r.address;
         for k in m.metadata.keys() {
+            let group_key = [
+                crate::resource::META_GROUP,
+                crate::resource::META_FLY_PROCESS_GROUP,
+            ];
+            if group_key.contains(&k.as_str()) {
+                if m.metadata.get(k).map(String::as_str) != a.group() {
+                    self.error(
+                        Some(a),
+                        format!("metadata `{k}` does not match the resource"),
+                    );
+                }
+                continue;
+            }
             if OWN_METADATA.contains(&k.as_str()) {
                 // flotilla's own values (fingerprints among them) are checked below.
                 continue;

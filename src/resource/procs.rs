@@ -20,11 +20,15 @@ pub struct MachineRun {
     pub processes: Option<Vec<Process>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub files: Option<Vec<MachineFile>>,
+    /// A process group's `cmd`, sent as Fly's `init.cmd` as flyctl does (`None`: not
+    /// managed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_cmd: Option<Vec<String>>,
 }
 
 impl MachineRun {
     pub fn is_empty(&self) -> bool {
-        self.processes.is_none() && self.files.is_none()
+        self.processes.is_none() && self.files.is_none() && self.init_cmd.is_none()
     }
 }
 

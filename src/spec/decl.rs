@@ -807,6 +807,29 @@ pub const FILES: Setting<Tree> = tree(
     "files written into the Machine, each with exactly one of raw_value, local_file, secret_name (unset: not managed)",
 );
 
+// Process groups (fly.toml's `[processes]`): Machines per group, each group's settings
+// over the entry's (keys relative to a group). Resolved in `spec::groups`.
+
+pub const GROUP_CMD: Setting<Tree> = tree(
+    "cmd",
+    Ty::List(&TEXT),
+    "the group's command, replacing the image's (Fly's `init.cmd`, as flyctl sends it)",
+);
+pub const GROUP_FIELDS: &[Field] = &[
+    GROUP_CMD.field,
+    COUNT.field,
+    SERVICES.field,
+    CHECKS.field,
+    SIZE.field,
+    MEMORY.field,
+    ENV.field,
+];
+pub const PROCESS_GROUPS: Setting<Tree> = tree(
+    "process_groups",
+    Ty::Dict(&Ty::Struct(GROUP_FIELDS)),
+    "process groups by name, as in fly.toml: Machines per group, each with its own cmd, count, services, checks, size, memory and env over the entry's (unset: one group of `count` Machines, as without)",
+);
+
 /// Settings that defaults, tiers, tenants and shared apps can all set.
 pub const SETTINGS_FIELDS: &[Field] = &[
     IMAGE.field,
@@ -831,6 +854,7 @@ pub const SETTINGS_FIELDS: &[Field] = &[
     HOSTNAMES.field,
     PROCESSES.field,
     FILES.field,
+    PROCESS_GROUPS.field,
 ];
 
 // ---------------------------------------------------------------------------------------

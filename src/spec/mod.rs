@@ -8,6 +8,7 @@
 pub mod credentials;
 pub mod decl;
 pub mod expand;
+pub mod groups;
 pub mod json_schema;
 pub mod procs;
 pub mod resolve;

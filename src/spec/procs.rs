@@ -302,7 +302,11 @@ pub(crate) fn render(
             })
             .collect()
     });
-    MachineRun { processes, files }
+    MachineRun {
+        processes,
+        files,
+        init_cmd: None,
+    }
 }
 
 #[cfg(test)]

@@ -41,6 +41,8 @@ pub(crate) struct Resolved {
     pub network: NetworkSettings,
     /// `processes` and `files` (`spec::procs`).
     pub run: crate::spec::procs::RunSettings,
+    /// `process_groups`, each resolved over these settings (empty: none declared).
+    pub groups: Vec<crate::spec::groups::GroupSettings>,
 }
 
 /// The app's declared IP addresses and custom domains.
@@ -108,9 +110,25 @@ struct Resolver<'r, 'e> {
     ok: bool,
 }
 
-/// Validates the merged settings of one layer stack and reads them into types. `None`
-/// when any value is wrong (every problem is reported).
+/// Validates the merged settings of one layer stack and reads them into types, with its
+/// process groups (`spec::groups`). `None` when any value is wrong (every problem is
+/// reported).
 pub(crate) fn resolve(
+    sink: &mut Sink,
+    templates: &mut Templates,
+    eff: &Effective<'_>,
+    what: &str,
+    address: &str,
+) -> Option<Resolved> {
+    let mut base = resolve_stack(sink, templates, eff, what, address)?;
+    if eff.has(&decl::PROCESS_GROUPS) {
+        base.groups = crate::spec::groups::resolve(sink, templates, eff, what, address, &base)?;
+    }
+    Some(base)
+}
+
+/// One layer stack's settings, without its process groups.
+pub(crate) fn resolve_stack(
     sink: &mut Sink,
     templates: &mut Templates,
     eff: &Effective<'_>,
@@ -162,6 +180,7 @@ pub(crate) fn resolve(
         usage: eff.usage(),
         network,
         run,
+        groups: Vec::new(),
     })
 }
 
