@@ -90,21 +90,23 @@ fn file_json(f: &MachineFile, old: &[Value]) -> Option<Value> {
     }
 }
 
-/// The processes and files of a Fly Machine config (both always present: an observed
-/// Machine has what it has).
+/// The processes, files and `init.cmd` of a Fly Machine config; each `None` when the
+/// config has none (compared as empty), so an observed Machine without them reads (and
+/// fingerprints) as it always did.
 pub fn read_run(c: &fly::MachineConfig) -> MachineRun {
-    let processes = match c.extra.get(PROCESSES) {
+    let processes: Vec<Process> = match c.extra.get(PROCESSES) {
         Some(Value::Array(a)) => a.iter().map(read_process).collect(),
         _ => Vec::new(),
     };
-    let files = match c.extra.get(FILES) {
+    let files: Vec<MachineFile> = match c.extra.get(FILES) {
         Some(Value::Array(a)) => a.iter().filter_map(read_file).collect(),
         _ => Vec::new(),
     };
+    let init_cmd = strings(c.extra.get(INIT).and_then(|i| i.get("cmd")));
     MachineRun {
-        processes: Some(processes),
-        files: Some(files),
-        init_cmd: Some(strings(c.extra.get(INIT).and_then(|i| i.get("cmd")))),
+        processes: (!processes.is_empty()).then_some(processes),
+        files: (!files.is_empty()).then_some(files),
+        init_cmd: (!init_cmd.is_empty()).then_some(init_cmd),
     }
 }
 
@@ -205,5 +207,6 @@ mod tests {
             json!([{ "name": "web", "cmd": ["serve", "--port=8080"], "entrypoint": null, "env": { "MODE": "web" }, "user": null, "exec": null }]),
         );
         assert_eq!(read_run(&n).processes, run.processes);
+        assert!(read_run(&fly::MachineConfig::default()).is_empty());
     }
 }
