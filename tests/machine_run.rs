@@ -366,3 +366,25 @@ fn each_group_is_priced_by_its_own_size_and_count() {
     let alice = g.by_tenant["alice"];
     assert_eq!(alice, p.by_tenant["web"] + p.by_tenant["worker"]);
 }
+
+#[test]
+fn validate_refuses_a_local_file_outside_the_spec_tree() {
+    let top = tempfile::tempdir().unwrap();
+    let dir = top.path().join("spec");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(top.path().join("outside.txt"), "not for Machines\n").unwrap();
+    let spec = dir.join("fleet.yaml");
+    std::fs::write(&spec, SPEC.replace("conf/app.toml", "../outside.txt")).unwrap();
+    std::fs::write(dir.join("tls.key"), "k\n").unwrap();
+    let out = ops::validate::run(&ops::validate::Options {
+        specs: vec![spec],
+        ..Default::default()
+    });
+    let errors = out.files[0].result.as_ref().unwrap_err().to_string();
+    assert!(
+        errors.contains("defaults.files[1].local_file: local file `../outside.txt` leaves"),
+        "{errors}"
+    );
+    assert!(errors.contains("fleet.yaml:15:52"), "{errors}");
+    assert!(!errors.contains("not for Machines"), "{errors}");
+}

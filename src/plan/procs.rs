@@ -35,6 +35,12 @@ pub fn diff_run(d: &MachineRun, o: &MachineRun, out: &mut Vec<FieldChange>) {
     if let Some(df) = &d.files {
         let of = o.files.as_deref().unwrap_or_default();
         for f in df {
+            // A `local_file` not read (a spec loaded without its files, as library
+            // callers may): its content is unknown, so it is not compared. Planning and
+            // applying always read it first (`machine_files`).
+            if matches!(&f.source, FileSource::Content(c) if c.digest.is_empty()) {
+                continue;
+            }
             let old = of.iter().find(|x| x.guest_path == f.guest_path);
             if old.map(|x| &x.source) != Some(&f.source) {
                 out.push(FieldChange {
@@ -125,6 +131,21 @@ mod tests {
         diff_run(&d, &o, &mut out);
         let paths: Vec<String> = out.iter().map(|c| c.path.to_string()).collect();
         assert_eq!(paths, vec!["files[/a]", "files[/c]"]);
+        let unread = MachineRun {
+            files: Some(vec![MachineFile {
+                guest_path: "/c".into(),
+                source: FileSource::Content(FileContent::unread("c.txt")),
+            }]),
+            ..MachineRun::default()
+        };
+        let mut none = Vec::new();
+        diff_run(&unread, &o, &mut none);
+        let paths: Vec<String> = none.iter().map(|c| c.path.to_string()).collect();
+        assert_eq!(
+            paths,
+            vec!["files[/a]", "files[/b]"],
+            "unread: not compared"
+        );
         let text = serde_json::to_string(&out).unwrap();
         assert!(!text.contains("text") && !text.contains("gone"), "{text}");
         assert_eq!(out[0].after.as_ref().unwrap()["size"], 8);
