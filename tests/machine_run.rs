@@ -388,3 +388,29 @@ fn validate_refuses_a_local_file_outside_the_spec_tree() {
     assert!(errors.contains("fleet.yaml:15:52"), "{errors}");
     assert!(!errors.contains("not for Machines"), "{errors}");
 }
+
+#[test]
+fn a_plan_creates_each_groups_machines() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("groups.yaml");
+    std::fs::write(&spec, GROUPS).unwrap();
+    let planned = ops::plan::run(&ops::plan::Options {
+        spec,
+        pricing: ops::pricing::PricingOptions {
+            date: chrono::NaiveDate::from_ymd_opt(2026, 11, 1),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .unwrap();
+    let text = plan_text(
+        &planned.document,
+        Some(&planned.desired.resources),
+        Style::plain(),
+        Layout::Detail,
+    );
+    let mut settings = insta::Settings::clone_current();
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.bind(|| insta::assert_snapshot!("plan_process_groups_create_text", text));
+}
