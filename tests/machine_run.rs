@@ -235,12 +235,17 @@ fn process_groups_round_trip_through_the_simulator() {
     let dir = tempfile::tempdir().unwrap();
     let spec = dir.path().join("groups.yaml");
     std::fs::write(&spec, GROUPS).unwrap();
+    let saved = dir.path().join("groups.plan.json");
     let plan_opts = ops::plan::Options {
         spec: spec.clone(),
         target: sim_target(dir.path()),
         ..Default::default()
     };
-    let planned = ops::plan::run(&plan_opts).unwrap();
+    let planned = ops::plan::run(&ops::plan::Options {
+        out: Some(saved.clone()),
+        ..plan_opts.clone()
+    })
+    .unwrap();
     let machines: Vec<String> = planned
         .document
         .actionable()
@@ -256,8 +261,9 @@ fn process_groups_round_trip_through_the_simulator() {
             "tenant.bob.machine[0]"
         ]
     );
+    // Through the saved plan: its re-validation accepts the groups' addresses and tags.
     let report = ops::apply::prepare(&ops::apply::Options {
-        input: spec,
+        input: saved,
         target: sim_target(dir.path()),
         journal: Some(dir.path().join("journal.jsonl")),
         quiet: true,
