@@ -19,6 +19,7 @@ pub mod diag;
 pub mod fly;
 pub mod fsutil;
 pub mod graph;
+pub mod machine_files;
 pub mod money;
 pub mod ops;
 pub mod plan;

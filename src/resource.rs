@@ -9,6 +9,7 @@ pub mod address;
 pub mod dns;
 pub mod machine_config;
 pub mod network;
+pub mod procs;
 pub mod values;
 
 use std::collections::BTreeMap;
@@ -29,6 +30,12 @@ pub const META_MANAGED: &str = "flotilla_managed";
 pub const META_TENANT: &str = "flotilla_tenant";
 pub const META_ROLE: &str = "flotilla_role";
 pub const META_INDEX: &str = "flotilla_index";
+/// The process group (`process_groups:`) of a Machine, which its address names
+/// (`OWNER.machine.GROUP[N]`); absent on Machines of tenants without groups.
+pub const META_GROUP: &str = "flotilla_process_group";
+/// flyctl's record of a Machine's process group, set beside [`META_GROUP`] so that
+/// flyctl still understands the app.
+pub const META_FLY_PROCESS_GROUP: &str = "fly_process_group";
 /// The keyed fingerprint of the app secrets a Machine was last updated with.
 pub const META_SECRETS: &str = "flotilla_secrets";
 /// The fleet (spec) that manages a Machine: specs with different fleets share an org
@@ -344,6 +351,9 @@ pub struct MachineSpec {
     pub secrets: Vec<String>,
     pub role: String,
     pub index: u32,
+    /// Processes and files (`processes:`, `files:`), when declared.
+    #[serde(default, flatten)]
+    pub run: procs::MachineRun,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -166,6 +166,16 @@ impl FilePolicy {
     /// (regular file, size, where it is) and reads at most `max_bytes`. The value is
     /// UTF-8 with one trailing line break removed.
     pub fn read(&self, spec_dir: &Path, reference: &str) -> Result<String, Refusal> {
+        let buf = self.read_bytes(spec_dir, reference)?;
+        let text = String::from_utf8(buf)
+            .map_err(|_| Refusal::Refused(format!("`{reference}` is not valid UTF-8 text")))?;
+        let v = text.strip_suffix('\n').unwrap_or(&text);
+        Ok(v.strip_suffix('\r').unwrap_or(v).to_string())
+    }
+
+    /// The bytes of the file a reference names, as they are, with every check of
+    /// [`FilePolicy::read`] (`files[].local_file` contents).
+    pub fn read_bytes(&self, spec_dir: &Path, reference: &str) -> Result<Vec<u8>, Refusal> {
         let path = self.check(spec_dir, reference)?;
         let root = self
             .root(spec_dir)
@@ -195,10 +205,7 @@ impl FilePolicy {
                 self.max_bytes
             )));
         }
-        let text = String::from_utf8(buf)
-            .map_err(|_| Refusal::Refused(format!("`{reference}` is not valid UTF-8 text")))?;
-        let v = text.strip_suffix('\n').unwrap_or(&text);
-        Ok(v.strip_suffix('\r').unwrap_or(v).to_string())
+        Ok(buf)
     }
 }
 
@@ -226,13 +233,15 @@ pub fn check_references(loaded: &crate::spec::Loaded, policy: &FilePolicy) -> Di
     out
 }
 
-/// The spec with its `file:` secret references checked ([`check_references`]): every
-/// diagnostic of the spec and the references when one is refused.
+/// The spec with its `file:` secret references checked ([`check_references`]) and its
+/// `files[].local_file` contents read ([`crate::machine_files::load`]): every diagnostic
+/// of the spec and the references when one is refused.
 pub fn checked(
     mut loaded: crate::spec::Loaded,
     policy: &FilePolicy,
 ) -> Result<crate::spec::Loaded, Diagnostics> {
-    let found = check_references(&loaded, policy);
+    let mut found = check_references(&loaded, policy);
+    found.extend(crate::machine_files::load(&mut loaded, policy));
     if found.has_errors() {
         let mut all = loaded.warnings;
         all.extend(found);

@@ -88,6 +88,7 @@ pub fn machine(
             secrets: Vec::new(),
             role: "app".into(),
             index,
+            run: Default::default(),
         })),
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! Desired resources → Fly request bodies, used by the executor (and to describe what a
 //! perfect apply leaves behind): an update starts from the Machine's current config, so
-//! fields flotilla does not manage (files, DNS, processes, Fly's own metadata …) are
-//! sent back unchanged.
+//! fields flotilla does not manage (DNS, Fly's own metadata …) are
+//! sent back unchanged. Processes and files are mapped in [`super::procs`].
 //!
 //! Fly Machines → resources ([`normalize_machine`]), used by `state::interpret`: the
 //! fields a spec can declare, read from the server-normalized config.
@@ -120,6 +120,7 @@ pub fn machine_config(
         c.restart = Some(r);
     }
     crate::fly::machine_config::apply_extras(&m.config, &mut c);
+    super::procs::write_run(&m.run, &mut c);
     c
 }
 
@@ -262,6 +263,7 @@ pub fn normalize_machine(
         secrets: Vec::new(),
         role: md.get(META_ROLE).cloned().unwrap_or_default(),
         index: md.get(META_INDEX).and_then(|i| i.parse().ok()).unwrap_or(0),
+        run: super::procs::read_run(c),
     }
 }
 

@@ -8,6 +8,7 @@ pub mod convert;
 pub mod errors;
 pub mod machine_config;
 pub mod observe;
+pub mod procs;
 pub mod ratelimit;
 pub mod request_ids;
 pub mod steps;

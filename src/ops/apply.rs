@@ -200,8 +200,11 @@ struct Input {
 fn read_input(path: &Path, key: Option<&PlanKey>, files: &FilePolicy) -> Result<Input, Error> {
     if is_plan_file(path) {
         let (doc, warnings) = load_saved(path, key)?;
+        let mut desired = doc.desired_state();
+        crate::machine_files::fill_saved(&mut desired, &doc.spec_file, &doc.spec_hash, files)
+            .map_err(|d| Error::invalid(&path.display().to_string(), d))?;
         return Ok(Input {
-            desired: doc.desired_state(),
+            desired,
             spec_file: doc.spec_file.clone(),
             spec_hash: doc.spec_hash.clone(),
             dir: doc.spec_dir(),

@@ -68,7 +68,8 @@ pub struct Rollout {
 #[derive(Debug, Clone, Serialize)]
 pub struct Machine {
     pub address: Address,
-    /// The slot as shown: `machine[0]`, or `machine[0]#ID` for a duplicate.
+    /// The slot as shown: `machine[0]` (`machine.GROUP[0]` in a process group), or
+    /// `machine[0]#ID` for a duplicate.
     pub slot: String,
     pub id: String,
     pub state: String,
@@ -320,9 +321,10 @@ impl<'t> Groups<'t> {
 }
 
 fn machine(address: &Address, m: &fly::Machine) -> Machine {
-    let mut slot = match address.index() {
-        Some(i) => format!("machine[{i}]"),
-        None => "machine".to_string(),
+    let mut slot = match (address.group(), address.index()) {
+        (Some(g), Some(i)) => format!("machine.{g}[{i}]"),
+        (None, Some(i)) => format!("machine[{i}]"),
+        _ => "machine".to_string(),
     };
     if let Some(id) = address.instance() {
         slot.push_str(&format!("#{id}"));
@@ -419,5 +421,14 @@ mod tests {
         assert_eq!(image_version("localhost:5000/app:v2"), "v2");
         assert_eq!(image_version("app@sha256:abc"), "sha256:abc");
         assert_eq!(image_name("ghcr.io/acme/jarvis:1.0"), "jarvis:1.0");
+    }
+
+    #[test]
+    fn slots_name_their_process_group() {
+        let m = fly::Machine::default();
+        let slot = |a: &str| machine(&a.parse().unwrap(), &m).slot;
+        assert_eq!(slot("tenant.a.machine[1]"), "machine[1]");
+        assert_eq!(slot("tenant.a.machine.web[1]"), "machine.web[1]");
+        assert_eq!(slot("tenant.a.machine.web[1]#m9"), "machine.web[1]#m9");
     }
 }

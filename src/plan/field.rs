@@ -182,6 +182,10 @@ pub enum FieldPath {
     Metadata(String),
     /// A pass-through Machine config field, or a position in it (`init.cmd`).
     Config(ConfigField, SubPath),
+    /// The Machine's `processes`, as a whole.
+    Processes,
+    /// One of the Machine's `files`, by guest path (`files[/etc/app.conf]`).
+    Files(String),
 }
 
 impl FieldPath {
@@ -215,12 +219,13 @@ impl FieldPath {
             FieldPath::Mounts => "mounts",
             FieldPath::Image => "image",
             FieldPath::RestartPolicy => "restart.policy",
+            FieldPath::Processes => "processes",
             _ => return None,
         })
     }
 }
 
-const PLAIN: [FieldPath; 10] = [
+const PLAIN: [FieldPath; 11] = [
     FieldPath::Kind,
     FieldPath::Fingerprint,
     FieldPath::Region,
@@ -231,6 +236,7 @@ const PLAIN: [FieldPath; 10] = [
     FieldPath::Mounts,
     FieldPath::Image,
     FieldPath::RestartPolicy,
+    FieldPath::Processes,
 ];
 
 const GUEST: [GuestField; 3] = [GuestField::CpuKind, GuestField::Cpus, GuestField::MemoryMb];
@@ -247,6 +253,7 @@ impl fmt::Display for FieldPath {
             FieldPath::Services(at) => write!(f, "services{}", at.0),
             FieldPath::Checks(at) => write!(f, "checks{}", at.0),
             FieldPath::Config(c, at) => write!(f, "{}{}", c.as_str(), at.0),
+            FieldPath::Files(p) => write!(f, "files[{p}]"),
             _ => Ok(()),
         }
     }
@@ -283,6 +290,8 @@ impl FromStr for FieldPath {
             return Ok(FieldPath::Services(at));
         } else if let Some(at) = s.strip_prefix("checks").and_then(SubPath::parse) {
             return Ok(FieldPath::Checks(at));
+        } else if let Some(p) = s.strip_prefix("files[").and_then(|r| r.strip_suffix(']')) {
+            return Ok(FieldPath::Files(p.to_string()));
         }
         for c in ConfigField::ALL {
             if let Some(at) = s.strip_prefix(c.as_str()).and_then(SubPath::parse) {
@@ -343,6 +352,8 @@ mod tests {
             "statics[1].url_prefix",
             "auto_destroy",
             "schedule",
+            "processes",
+            "files[/etc/app.conf]",
         ] {
             let p: FieldPath = s.parse().unwrap();
             assert_eq!(p.to_string(), s);
@@ -356,6 +367,8 @@ mod tests {
             "nonsense",
             "initx",
             "dns_x",
+            "files",
+            "files[/a",
         ] {
             assert!(bad.parse::<FieldPath>().is_err(), "{bad}");
         }

@@ -14,6 +14,7 @@ pub mod group;
 pub mod idle;
 mod machine_config;
 pub mod names;
+pub mod procs;
 pub mod removal;
 pub mod rollout;
 pub mod saved;
@@ -823,6 +824,7 @@ fn diff_machine(d: &MachineSpec, o: &MachineSpec, c: &mut Change) {
         });
     }
     machine_config::diff_extras(&d.config, &o.config, &mut c.fields);
+    procs::diff_run(&d.run, &o.run, &mut c.fields);
     if c.fields.len() > before {
         restart = true;
     }

@@ -319,7 +319,8 @@ impl Checker<'_> {
         }
     }
 
-    /// Env and secret names are variable names; env values hold no credentials.
+    /// Env and secret names (the processes' too) are variable names; file paths are
+    /// absolute; env values hold no credentials.
     fn env(&mut self, a: &Address, m: &MachineSpec) {
         for k in m.env.keys() {
             if !platform::is_env_name(k) {
@@ -336,6 +337,23 @@ impl Checker<'_> {
                 self.error(Some(a), format!("`{s}` is not a valid secret name"));
             }
         }
+        let processes = m.run.processes.iter().flatten();
+        for k in processes.flat_map(|p| p.env.keys()) {
+            if !platform::is_env_name(k) {
+                self.error(
+                    Some(a),
+                    format!("process env `{k}` is not a valid environment variable name"),
+                );
+            }
+        }
+        for f in m.run.files.iter().flatten() {
+            if !f.guest_path.starts_with('/') {
+                self.error(
+                    Some(a),
+                    format!("guest_path `{}` is not absolute", f.guest_path),
+                );
+            }
+        }
     }
 
     /// Declared metadata: no reserved keys but flotilla's own, which match the resource;
@@ -343,6 +361,19 @@ impl Checker<'_> {
     fn metadata(&mut self, r: &Resource, m: &MachineSpec) {
         let a = &r.address;
         for k in m.metadata.keys() {
+            let group_key = [
+                crate::resource::META_GROUP,
+                crate::resource::META_FLY_PROCESS_GROUP,
+            ];
+            if group_key.contains(&k.as_str()) {
+                if m.metadata.get(k).map(String::as_str) != a.group() {
+                    self.error(
+                        Some(a),
+                        format!("metadata `{k}` does not match the resource"),
+                    );
+                }
+                continue;
+            }
             if OWN_METADATA.contains(&k.as_str()) {
                 // flotilla's own values (fingerprints among them) are checked below.
                 continue;

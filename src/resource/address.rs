@@ -16,6 +16,7 @@
 //! owner      = "tenant." name | "app." name
 //! app-self   = ".app"                      (tenant owners; a shared app is `app.NAME` alone)
 //! member     = ".machine" index [ instance ]
+//!            | ".machine." name index [ instance ]   (a Machine of process group NAME)
 //!            | ".machine" instance         (a managed Machine without an index)
 //!            | ".volume." name index [ instance ]
 //!            | ".backup." name index [ instance ]
@@ -34,7 +35,7 @@
 //!
 //! Examples: `tenant.alice.app`, `app.router`, `tenant.alice.machine[0]`,
 //! `tenant.alice.volume.data[0]`, `app.router.backup.cache[1]`, `tenant.alice.secret.KEY`,
-//! `tenant.alice.machine[0]#e784079b` (a duplicate), `app.web.machine#e784079b`,
+//! `tenant.alice.machine.web[1]` (process group `web`), `tenant.alice.machine[0]#e784079b` (a duplicate), `app.web.machine#e784079b`,
 //! `volume#vol_123`, `tenant.alice#secrets`, `rollout.wave[2]`, `whatif.hybrid`,
 //! `org.snapshot_allowance`, `tenant.alice.ip#v6`, `app.router.ip#v4@198.51.100.7`,
 //! `tenant.alice.cert#alice.myjarvis.io`, `app.router.cert#*.myjarvis.io`.
@@ -284,6 +285,25 @@ impl Address {
             .lit(MACHINE)
             .index(index)
             .build()
+    }
+
+    /// `OWNER.machine.GROUP[INDEX]`: a Machine of process group `GROUP`.
+    pub fn group_machine(owner: &Owner<'_>, group: &str, index: u32) -> Address {
+        Builder::new(AddressForm::Machine, capacity(owner, group.len() + 1))
+            .owner(owner)
+            .lit(MACHINE)
+            .lit(".")
+            .name(group)
+            .index(index)
+            .build()
+    }
+
+    /// The process group of a Machine's address (`OWNER.machine.GROUP[INDEX]`).
+    pub fn group(&self) -> Option<&str> {
+        match self.parts.form {
+            AddressForm::Machine => self.name(),
+            _ => None,
+        }
     }
 
     /// `OWNER.machine#ID`: a managed Machine whose metadata names no slot.
@@ -696,7 +716,9 @@ fn parse_owned(mut c: Cursor<'_>) -> Result<Parts, &'static str> {
     }
     if c.eat(MACHINE) {
         p.form = AddressForm::Machine;
-        if c.rest().starts_with('#') {
+        if c.eat(".") {
+            p.name = Some(c.name()?);
+        } else if c.rest().starts_with('#') {
             p.instance = c.instance()?;
             return Ok(p);
         }

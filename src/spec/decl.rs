@@ -734,6 +734,105 @@ pub const HOSTNAMES: Setting<Tree> = tree(
     "custom domains served by the app, a certificate each; templates; `*.` as the first label for a wildcard",
 );
 
+// What one Machine runs: its processes and files (Fly's Machine config `processes` and
+// `files`; keys of a process or file relative to the item). Read in `spec::procs`.
+
+pub const PROCESS_NAME: Setting<Text> = text("name", "the process's name");
+pub const PROCESS_ENTRYPOINT: Setting<Tree> = tree(
+    "entrypoint",
+    Ty::List(&TEXT),
+    "the entrypoint, replacing the image's; each argument a template",
+);
+pub const PROCESS_CMD: Setting<Tree> = tree(
+    "cmd",
+    Ty::List(&TEXT),
+    "the command, replacing the image's; each argument a template",
+);
+pub const PROCESS_ENV: Setting<Tree> = tree(
+    "env",
+    Ty::Dict(&TEXT),
+    "environment variables of this process; values may be templates",
+);
+pub const PROCESS_USER: Setting<Text> = text("user", "the user the process runs as");
+pub const PROCESS_EXEC: Setting<Tree> = tree(
+    "exec",
+    Ty::List(&TEXT),
+    "the process's full command line (entrypoint and command together); each argument a template",
+);
+pub const PROCESS_FIELDS: &[Field] = &[
+    PROCESS_NAME.field,
+    PROCESS_ENTRYPOINT.field,
+    PROCESS_CMD.field,
+    PROCESS_ENV.field,
+    PROCESS_USER.field,
+    PROCESS_EXEC.field,
+];
+pub const PROCESSES: Setting<Tree> = tree(
+    "processes",
+    Ty::List(&Ty::Struct(PROCESS_FIELDS)),
+    "the processes one Machine runs (Fly's Machine config `processes`; unset: not managed)",
+);
+
+pub const FILE_GUEST_PATH: Setting<Text> = text(
+    "guest_path",
+    "the absolute path of the file inside the Machine",
+)
+.not_null();
+pub const FILE_RAW_VALUE: Setting<Text> = setting(
+    "raw_value",
+    TEXT,
+    "the file's content as text, a template (sent base64-encoded; plans show only its digest)",
+)
+.not_null();
+pub const FILE_LOCAL_FILE_KEY: &str = "local_file";
+pub const FILE_LOCAL_FILE: Setting<Text> = text(
+    FILE_LOCAL_FILE_KEY,
+    "a regular file inside the spec's directory tree (or --secrets-dir), read like secret files; its content is sent",
+)
+.not_null();
+pub const FILE_SECRET_NAME: Setting<Text> = text(
+    "secret_name",
+    "an app secret declared in `secrets`, whose value Fly writes into the file",
+)
+.not_null();
+/// The sources of a file; exactly one per file.
+pub const FILE_SOURCES: [&Setting<Text>; 3] =
+    [&FILE_RAW_VALUE, &FILE_LOCAL_FILE, &FILE_SECRET_NAME];
+pub const FILE_FIELDS: &[Field] = &[
+    FILE_GUEST_PATH.field,
+    FILE_RAW_VALUE.field,
+    FILE_LOCAL_FILE.field,
+    FILE_SECRET_NAME.field,
+];
+pub const FILES: Setting<Tree> = tree(
+    "files",
+    Ty::List(&Ty::Struct(FILE_FIELDS)),
+    "files written into the Machine, each with exactly one of raw_value, local_file, secret_name (unset: not managed)",
+);
+
+// Process groups (fly.toml's `[processes]`): Machines per group, each group's settings
+// over the entry's (keys relative to a group). Resolved in `spec::groups`.
+
+pub const GROUP_CMD: Setting<Tree> = tree(
+    "cmd",
+    Ty::List(&TEXT),
+    "the group's command, replacing the image's (Fly's `init.cmd`, as flyctl sends it)",
+);
+pub const GROUP_FIELDS: &[Field] = &[
+    GROUP_CMD.field,
+    COUNT.field,
+    SERVICES.field,
+    CHECKS.field,
+    SIZE.field,
+    MEMORY.field,
+    ENV.field,
+];
+pub const PROCESS_GROUPS: Setting<Tree> = tree(
+    "process_groups",
+    Ty::Dict(&Ty::Struct(GROUP_FIELDS)),
+    "process groups by name, as in fly.toml: Machines per group, each with its own cmd, count, services, checks, size, memory and env over the entry's (unset: one group of `count` Machines, as without)",
+);
+
 /// Settings that defaults, tiers, tenants and shared apps can all set.
 pub const SETTINGS_FIELDS: &[Field] = &[
     IMAGE.field,
@@ -765,6 +864,9 @@ pub const SETTINGS_FIELDS: &[Field] = &[
     IPS.field,
     FLYCAST_NETWORK.field,
     HOSTNAMES.field,
+    PROCESSES.field,
+    FILES.field,
+    PROCESS_GROUPS.field,
 ];
 
 // ---------------------------------------------------------------------------------------

@@ -199,6 +199,8 @@ struct Group<'g> {
     entry_path: &'g str,
     /// "tenant `alice`" or "app `router`".
     desc: String,
+    /// The process group (name, cmd) these Machines are, when `process_groups` is set.
+    process_group: Option<(&'g str, &'g [String])>,
 }
 
 pub struct Expander<'a> {
@@ -854,6 +856,7 @@ impl<'a> Expander<'a> {
                 volume_tpl: &a.machine_name,
                 entry_path: &a.path,
                 desc: format!("app `{}`", a.name),
+                process_group: None,
             };
             self.expand_machines(out, &group);
         }
@@ -934,6 +937,7 @@ impl<'a> Expander<'a> {
             volume_tpl: &naming.volume,
             entry_path: &t.path,
             desc: format!("tenant `{}`", t.name),
+            process_group: None,
         };
         self.expand_machines(out, &group);
     }
@@ -1027,9 +1031,33 @@ impl<'a> Expander<'a> {
         })
     }
 
-    /// A group's secrets, then its Machines (each with its volume and backup policy).
+    /// A group's secrets, then its Machines (each with its volume and backup policy), or
+    /// those of each of its process groups.
     fn expand_machines(&mut self, out: &mut Output, g: &Group<'_>) {
         self.register_secrets(&mut out.book, g);
+        for pg in &g.settings.groups {
+            let group = Group {
+                owner: g.owner,
+                app: g.app,
+                tenant: g.tenant,
+                role: g.role,
+                settings: &pg.settings,
+                base: g.base,
+                machine_tpl: g.machine_tpl,
+                volume_tpl: g.volume_tpl,
+                entry_path: g.entry_path,
+                desc: format!("{}, process group `{}`", g.desc, pg.name),
+                process_group: Some((&pg.name, &pg.cmd)),
+            };
+            self.expand_slots(out, &group);
+        }
+        if g.settings.groups.is_empty() {
+            self.expand_slots(out, g);
+        }
+    }
+
+    /// A group's Machines, within the spec's limit.
+    fn expand_slots(&mut self, out: &mut Output, g: &Group<'_>) {
         if out.book.machines.len() + g.settings.count as usize > MAX_MACHINES {
             self.sink.add(
                 err(
@@ -1078,14 +1106,29 @@ impl<'a> Expander<'a> {
     /// reported, and every further index would repeat it).
     fn expand_machine(&mut self, out: &mut Output, g: &Group<'_>, index: u32) -> bool {
         let s = g.settings;
-        let machine_address = Address::machine(&g.owner, index);
+        let machine_address = match g.process_group {
+            Some((name, _)) => Address::group_machine(&g.owner, name, index),
+            None => Address::machine(&g.owner, index),
+        };
         let addr = machine_address.to_string();
         let vol_logical = s.volume.as_ref().map_or("", |v| v.name.as_str());
-        let ctx = context! { index => index, count => s.count, volume => context! { name => vol_logical }, ..g.base.clone() };
+        let mut ctx = context! { index => index, count => s.count, volume => context! { name => vol_logical }, ..g.base.clone() };
+        if let Some((name, _)) = g.process_group {
+            ctx = context! { group => name, ..ctx };
+        }
         let Some(machine_name) = self.machine_name(&mut out.book, g, &ctx, &addr) else {
             return false;
         };
         let env = self.render_entries(&s.env, &ctx, &addr);
+        let run = crate::spec::procs::render(&s.run, &mut |src, path, mark| {
+            self.render(src, &ctx, path, mark, &addr)
+        });
+        let mut config = self.machine_extras(s, &ctx, &addr);
+        // A process group's command is Fly's `init.cmd`, as flyctl sends it; it wins
+        // over an `init.cmd` the entry's settings declare.
+        if let Some((_, cmd)) = g.process_group {
+            config.init.get_or_insert_default().cmd = Some(cmd.to_vec());
+        }
         let mut metadata = self.render_entries(&s.metadata, &ctx, &addr);
         self.system_metadata(&mut metadata, g, index);
         let mut mounts = Vec::new();
@@ -1120,10 +1163,11 @@ impl<'a> Expander<'a> {
                 mounts,
                 idle: s.idle.clone(),
                 restart: s.restart.as_deref().map(RestartPolicy::from),
-                config: self.machine_extras(s, &ctx, &addr),
+                config,
                 secrets: Vec::new(),
                 role: g.role.to_string(),
                 index,
+                run,
             })),
         });
         true
@@ -1138,7 +1182,14 @@ impl<'a> Expander<'a> {
         addr: &str,
     ) -> Option<String> {
         let tpl = g.machine_tpl;
-        let name = self.render_name(tpl, ctx, addr)?;
+        let mut name = self.render_name(tpl, ctx, addr)?;
+        // Groups share the entry's template: one that does not name the group gets it
+        // appended, so the groups' Machines do not collide.
+        if let Some((group, _)) = g.process_group
+            && !tpl.source.contains("group")
+        {
+            name = format!("{name}-{group}");
+        }
         if let Some(problem) = platform::machine_name_problem(&name) {
             self.sink.add(
                 err(
@@ -1218,6 +1269,13 @@ impl<'a> Expander<'a> {
         }
         metadata.insert(META_ROLE.to_string(), g.role.to_string());
         metadata.insert(META_INDEX.to_string(), index.to_string());
+        if let Some((group, _)) = g.process_group {
+            metadata.insert(crate::resource::META_GROUP.to_string(), group.to_string());
+            metadata.insert(
+                crate::resource::META_FLY_PROCESS_GROUP.to_string(),
+                group.to_string(),
+            );
+        }
     }
 
     /// The Machine's volume and backup policy; `None`: stop expanding the group.

@@ -8,7 +8,9 @@
 pub mod credentials;
 pub mod decl;
 pub mod expand;
+pub mod groups;
 pub mod json_schema;
+pub mod procs;
 pub mod resolve;
 pub mod schema;
 pub mod settings;
@@ -40,6 +42,9 @@ pub struct Loaded {
     /// Every `file:` secret reference as written, with its position (checked against the
     /// file system by [`crate::secret_files::check_references`]).
     pub secret_files: Vec<SecretFileRef>,
+    /// Every `files[].local_file` reference as written, with its position (read, under
+    /// the same confinement, by [`crate::machine_files::load`]).
+    pub local_files: Vec<SecretFileRef>,
 }
 
 /// One `{ file: PATH }` secret reference in the spec.
@@ -65,6 +70,30 @@ fn secret_file_refs(root: &Node) -> Vec<SecretFileRef> {
         let in_secrets =
             parts.len() == 3 && (parts[2] == "secrets" || parts[2].ends_with(".secrets"));
         if let (true, Some(text)) = (in_secrets, node.scalar_text()) {
+            out.push(SecretFileRef {
+                reference: text.to_string(),
+                path: p.to_string(),
+                mark: node.mark,
+            });
+        }
+    });
+    out
+}
+
+/// Every `files[N].local_file` string of the tree, wherever it is.
+fn local_file_refs(root: &Node) -> Vec<SecretFileRef> {
+    let mut out = Vec::new();
+    let mut path = String::new();
+    root.walk_scalars(&mut path, &mut |p, node, key| {
+        let Some(item) = p.strip_suffix(".local_file") else {
+            return;
+        };
+        let in_files = item
+            .rsplit_once('[')
+            .is_some_and(|(list, _)| list == "files" || list.ends_with(".files"));
+        if let (Some(decl::FILE_LOCAL_FILE_KEY), true, Some(text)) =
+            (key, in_files, node.scalar_text())
+        {
             out.push(SecretFileRef {
                 reference: text.to_string(),
                 path: p.to_string(),
@@ -224,6 +253,7 @@ pub fn load_bytes(bytes: &[u8], file: &str) -> Result<Loaded, Diagnostics> {
         file: file.to_string(),
         dir: PathBuf::new(),
         secret_files: secret_file_refs(&root),
+        local_files: local_file_refs(&root),
     })
 }
 

@@ -45,6 +45,10 @@ pub(crate) struct Resolved {
     pub prevent_destroy: bool,
     pub usage: Usage,
     pub network: NetworkSettings,
+    /// `processes` and `files` (`spec::procs`).
+    pub run: crate::spec::procs::RunSettings,
+    /// `process_groups`, each resolved over these settings (empty: none declared).
+    pub groups: Vec<crate::spec::groups::GroupSettings>,
 }
 
 /// The app's declared IP addresses and custom domains.
@@ -112,9 +116,25 @@ struct Resolver<'r, 'e> {
     ok: bool,
 }
 
-/// Validates the merged settings of one layer stack and reads them into types. `None`
-/// when any value is wrong (every problem is reported).
+/// Validates the merged settings of one layer stack and reads them into types, with its
+/// process groups (`spec::groups`). `None` when any value is wrong (every problem is
+/// reported).
 pub(crate) fn resolve(
+    sink: &mut Sink,
+    templates: &mut Templates,
+    eff: &Effective<'_>,
+    what: &str,
+    address: &str,
+) -> Option<Resolved> {
+    let mut base = resolve_stack(sink, templates, eff, what, address)?;
+    if eff.has(&decl::PROCESS_GROUPS) {
+        base.groups = crate::spec::groups::resolve(sink, templates, eff, what, address, &base)?;
+    }
+    Some(base)
+}
+
+/// One layer stack's settings, without its process groups.
+pub(crate) fn resolve_stack(
     sink: &mut Sink,
     templates: &mut Templates,
     eff: &Effective<'_>,
@@ -142,7 +162,8 @@ pub(crate) fn resolve(
     let export = r.export();
     let network = r.network();
     let (extras, extras_sites) = r.machine_extras();
-    if !r.ok {
+    let (run, run_ok) = crate::spec::procs::resolve(r.sink, r.templates, eff, address, &secrets);
+    if !r.ok || !run_ok {
         return None;
     }
     Some(Resolved {
@@ -167,6 +188,8 @@ pub(crate) fn resolve(
         prevent_destroy: eff.or_default(&decl::PREVENT_DESTROY),
         usage: eff.usage(),
         network,
+        run,
+        groups: Vec::new(),
     })
 }
 

@@ -74,7 +74,11 @@ fn machine_address(app: &str, m: &fly::Machine) -> Option<Address> {
         Some(_) => return None,
         None => Owner::SharedApp(app),
     };
-    Some(Address::machine(&owner, index))
+    Some(match md.get(crate::resource::META_GROUP) {
+        Some(g) if is_name(g) => Address::group_machine(&owner, g, index),
+        Some(_) => return None,
+        None => Address::machine(&owner, index),
+    })
 }
 
 /// An app of the snapshot as flotilla's, with its managed Machines in their slots;

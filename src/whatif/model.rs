@@ -489,6 +489,7 @@ impl Build<'_> {
                 secrets: Vec::new(),
                 role: role.to_string(),
                 index,
+                run: Default::default(),
             })),
         }
     }

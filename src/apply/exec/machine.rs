@@ -205,6 +205,9 @@ fn identity(m: &MachineSpec) -> Vec<(&'static str, String)> {
     if let Some(t) = m.metadata.get(META_TENANT) {
         v.push((META_TENANT, t.clone()));
     }
+    if let Some(g) = m.metadata.get(crate::resource::META_GROUP) {
+        v.push((crate::resource::META_GROUP, g.clone()));
+    }
     v
 }
 

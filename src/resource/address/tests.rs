@@ -92,6 +92,18 @@ fn parts_of_each_form() {
         Address::unindexed_machine(&Owner::SharedApp("web"), "m1")
     );
 
+    let g = a("tenant.alice.machine.web[2]");
+    assert_eq!(g.kind(), Some(Kind::Machine));
+    assert_eq!((g.group(), g.index()), (Some("web"), Some(2)));
+    assert_eq!(g, Address::group_machine(&Owner::Tenant("alice"), "web", 2));
+    assert_eq!(m.group(), None);
+    assert_eq!(
+        g.duplicate("m3").unwrap().as_str(),
+        "tenant.alice.machine.web[2]#m3"
+    );
+    assert!("tenant.alice.machine.[0]".parse::<Address>().is_err());
+    assert!("tenant.alice.machine.web".parse::<Address>().is_err());
+
     assert_eq!(a("app.web").kind(), Some(Kind::App));
     assert_eq!(a("tenant.a.app").owner(), Some(Owner::Tenant("a")));
     assert_eq!(a("tenant.a.secret.KEY").name(), Some("KEY"));
@@ -226,6 +238,16 @@ fn address() -> impl Strategy<Value = Address> {
         (owner(), 0u32..20, id())
             .prop_map(|(o, i, id)| Address::machine(&own(&o), i).duplicate(&id).unwrap()),
         (owner(), id()).prop_map(|(o, id)| Address::unindexed_machine(&own(&o), &id)),
+        (owner(), name(), any::<u32>()).prop_map(|(o, g, i)| Address::group_machine(
+            &own(&o),
+            &g,
+            i
+        )),
+        (owner(), name(), 0u32..20, id()).prop_map(|(o, g, i, id)| {
+            Address::group_machine(&own(&o), &g, i)
+                .duplicate(&id)
+                .unwrap()
+        }),
         (owner(), name(), 0u32..1000).prop_map(|(o, n, i)| Address::volume(&own(&o), &n, i)),
         (owner(), name(), 0u32..1000, id())
             .prop_map(|(o, n, i, id)| { Address::volume(&own(&o), &n, i).duplicate(&id).unwrap() }),
