@@ -728,3 +728,47 @@ pub struct Desired {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint_key: Option<SecretSource>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app(tenant: &str, app: &str) -> Resource {
+        Resource {
+            address: Address::app(&Owner::Tenant(tenant)),
+            tenant: Some(tenant.into()),
+            app: app.into(),
+            prevent_destroy: false,
+            id: None,
+            usage: None,
+            spec: Spec::App(AppSpec {
+                name: app.into(),
+                org: "o".into(),
+                shared: false,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_set_indexes_positions_and_keeps_the_first_of_a_repeated_address() {
+        let set = ResourceSet::new(vec![
+            app("a", "first-a"),
+            app("b", "b"),
+            app("a", "second-a"),
+            app("c", "c"),
+            app("b", "second-b"),
+        ]);
+        let apps: Vec<&str> = set.iter().map(|r| r.app.as_str()).collect();
+        assert_eq!(apps, ["first-a", "b", "c"]);
+        for (i, t) in ["a", "b", "c"].iter().enumerate() {
+            let address = Address::app(&Owner::Tenant(t));
+            assert_eq!(set.position(&address), Some(i));
+            assert_eq!(set.get(&address).map(|r| r.app.as_str()), Some(apps[i]));
+        }
+        assert_eq!(set.get(&Address::app(&Owner::Tenant("d"))), None);
+        let json = serde_json::to_string(&set).unwrap();
+        let back: ResourceSet = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, set);
+        assert_eq!(back.position(&Address::app(&Owner::Tenant("c"))), Some(2));
+    }
+}
