@@ -1,6 +1,7 @@
 //! Plan benchmark: generates fleets of 10,000 and 20,000 tenants (explicit entries, so
 //! the YAML is big), then times each pipeline stage in-process and the release binary
-//! end to end (wall time and peak RSS).
+//! end to end (wall time and peak RSS, measured before the in-process stages so that
+//! this process's own memory does not show in the binary's figure).
 //!
 //! Run: `cargo bench --bench plan_scale` (builds the release binary first).
 //! The generated specs are left in `target/bench/` for inspection.
@@ -102,7 +103,13 @@ fn time<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     (v, t.elapsed())
 }
 
-/// Runs a command and returns (wall, peak RSS in KB) of the child.
+/// Runs a command and returns (wall, peak RSS in KiB) of the child.
+///
+/// Linux carries the spawning process's peak RSS into the child's `ru_maxrss` (at
+/// `exec`, the high-water mark of the address space being replaced, the parent's under
+/// `vfork`/`posix_spawn` or its copy under `fork`, becomes the child's), so the figure
+/// is the child's own only while this process's peak is below it: `main` runs the
+/// binary before any in-process stage and checks that.
 fn run_measured(cmd: &mut std::process::Command) -> (Duration, i64) {
     let t = Instant::now();
     let mut child = cmd
@@ -124,9 +131,50 @@ fn run_measured(cmd: &mut std::process::Command) -> (Duration, i64) {
     (wall, usage.ru_maxrss)
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
+/// This process's own peak RSS in KiB.
+fn own_peak_rss() -> i64 {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage of this process with a valid out-pointer.
+    let r = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    assert_eq!(r, 0, "getrusage failed");
+    usage.ru_maxrss
+}
+
+fn median<T: Ord + Copy>(mut v: Vec<T>) -> T {
     v.sort();
     v[v.len() / 2]
+}
+
+/// What the release binary measured for one fleet size.
+struct Measured {
+    tenants: usize,
+    text: Duration,
+    json: Duration,
+    /// Peak RSS of each text run, KiB.
+    rss: Vec<i64>,
+}
+
+/// Runs `flotilla plan` on the spec: 5 text runs and 3 JSON runs.
+fn measure(bin: &Path, path: &Path, tenants: usize) -> Measured {
+    let mut walls = Vec::new();
+    let mut rss = Vec::new();
+    for _ in 0..5 {
+        let (w, r) = run_measured(std::process::Command::new(bin).arg("plan").arg(path));
+        walls.push(w);
+        rss.push(r);
+    }
+    let mut jwalls = Vec::new();
+    for _ in 0..3 {
+        let mut cmd = std::process::Command::new(bin);
+        cmd.arg("plan").arg(path).args(["--format", "json"]);
+        jwalls.push(run_measured(&mut cmd).0);
+    }
+    Measured {
+        tenants,
+        text: median(walls),
+        json: median(jwalls),
+        rss,
+    }
 }
 
 fn main() {
@@ -141,41 +189,50 @@ fn main() {
     let dir = root.join("target/bench");
     std::fs::create_dir_all(&dir).expect("bench dir");
 
-    let mut results = Vec::new();
-    for n in [10_000usize, 20_000] {
-        let path = dir.join(format!("fleet-{n}.yaml"));
-        std::fs::write(&path, generate(n)).expect("write spec");
-        stages(&path);
-        let mut walls = Vec::new();
-        let mut rss = 0;
-        for _ in 0..5 {
-            let (w, r) = run_measured(std::process::Command::new(&bin).arg("plan").arg(&path));
-            walls.push(w);
-            rss = rss.max(r);
-        }
-        let wall = median(walls);
-        let mut jwalls = Vec::new();
-        for _ in 0..3 {
-            jwalls.push(
-                run_measured(
-                    std::process::Command::new(&bin)
-                        .arg("plan")
-                        .arg(&path)
-                        .args(["--format", "json"]),
-                )
-                .0,
-            );
-        }
-        println!(
-            "plan {n} tenants: text {:.3} s, json {:.3} s (median), peak RSS {} MB",
-            wall.as_secs_f64(),
-            median(jwalls).as_secs_f64(),
-            rss / 1024
+    let sizes = [10_000usize, 20_000];
+    let paths: Vec<PathBuf> = sizes
+        .iter()
+        .map(|n| {
+            let path = dir.join(format!("fleet-{n}.yaml"));
+            std::fs::write(&path, generate(*n)).expect("write spec");
+            path
+        })
+        .collect();
+    // The binary first, while this process is small (see `run_measured`).
+    let results: Vec<Measured> = sizes
+        .iter()
+        .zip(&paths)
+        .map(|(n, p)| measure(&bin, p, *n))
+        .collect();
+    let own = own_peak_rss();
+    let mib = |kib: i64| kib as f64 / 1024.0;
+    for m in &results {
+        assert!(
+            own < m.rss.iter().copied().min().unwrap_or(0),
+            "the bench's own peak RSS ({own} KiB) would hide the binary's"
         );
-        results.push((n, wall));
+        let runs: Vec<String> = m.rss.iter().map(|r| format!("{:.1}", mib(*r))).collect();
+        println!(
+            "plan {} tenants: text {:.3} s, json {:.3} s (median), peak RSS {:.1} MiB \
+             (median; runs {} MiB)",
+            m.tenants,
+            m.text.as_secs_f64(),
+            m.json.as_secs_f64(),
+            mib(median(m.rss.clone())),
+            runs.join(", ")
+        );
     }
-    let ratio = results[1].1.as_secs_f64() / results[0].1.as_secs_f64();
-    println!("20,000 / 10,000 wall-time ratio: {ratio:.2}");
+    let (a, b) = (&results[0], &results[1]);
+    println!(
+        "20,000 / 10,000 ratio: wall {:.2}, peak RSS {:.2} (this process's own peak RSS \
+         while measuring: {:.1} MiB)",
+        b.text.as_secs_f64() / a.text.as_secs_f64(),
+        median(b.rss.clone()) as f64 / median(a.rss.clone()) as f64,
+        mib(own)
+    );
+    for p in &paths {
+        stages(p);
+    }
 }
 
 /// Times (and measures the memory of) one stage: prints its name, time, the peak of
@@ -194,6 +251,7 @@ fn stage<T>(name: &str, f: impl FnOnce() -> T) -> T {
 fn stages(path: &Path) {
     use flotilla::spec::{expand, schema, yaml};
     let bytes = std::fs::read(path).expect("read");
+    println!("  in-process stages, {}:", path.display());
     // The parts of loading, one by one (`load_bytes` below runs them all, plus the
     // credential scan).
     let root = stage("yaml parse", || yaml::parse(&bytes).expect("yaml"));

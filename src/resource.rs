@@ -14,6 +14,8 @@ pub mod values;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::hash::BuildHasher;
+use std::sync::Arc;
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -457,8 +459,8 @@ pub struct SecretSpec {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Spec {
     App(AppSpec),
-    Secret(SecretSpec),
-    Volume(VolumeSpec),
+    Secret(Box<SecretSpec>),
+    Volume(Box<VolumeSpec>),
     BackupPolicy(BackupSpec),
     Machine(Box<MachineSpec>),
     Ip(network::IpSpec),
@@ -481,10 +483,33 @@ pub struct Resource {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// Cost assumptions (desired only; observed resources borrow their counterpart's).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub usage: Option<Usage>,
+    /// Shared: every resource expanded from the same settings holds the same one.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "shared_usage::serialize",
+        deserialize_with = "shared_usage::deserialize"
+    )]
+    pub usage: Option<Arc<Usage>>,
     #[serde(flatten)]
     pub spec: Spec,
+}
+
+/// Serde for a shared usage: the same form as an owned one.
+mod shared_usage {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::Usage;
+
+    pub fn serialize<S: Serializer>(u: &Option<Arc<Usage>>, s: S) -> Result<S::Ok, S::Error> {
+        u.as_deref().serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Arc<Usage>>, D::Error> {
+        Ok(Option::<Usage>::deserialize(d)?.map(Arc::new))
+    }
 }
 
 impl Resource {
@@ -521,7 +546,10 @@ impl Resource {
 #[serde(from = "ResourceList", into = "ResourceList")]
 pub struct ResourceSet {
     pub resources: Vec<Resource>,
-    index: foldhash::HashMap<Address, usize>,
+    /// Positions in `resources`, hashed by their addresses: a table of bare positions
+    /// (8 bytes a slot) rather than a map holding a second copy of every address (64).
+    index: hashbrown::HashTable<usize>,
+    hasher: foldhash::fast::RandomState,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -549,37 +577,55 @@ impl PartialEq for ResourceSet {
 impl ResourceSet {
     /// Keeps the given order. A repeated address keeps its first resource.
     pub fn new(mut resources: Vec<Resource>) -> Self {
-        let mut index =
-            <foldhash::HashMap<_, _> as foldhash::HashMapExt>::with_capacity(resources.len());
-        let mut repeated = false;
-        for r in &resources {
-            let n = index.len();
-            match index.entry(r.address.clone()) {
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    e.insert(n);
-                }
-                std::collections::hash_map::Entry::Occupied(_) => repeated = true,
+        let hasher = foldhash::fast::RandomState::default();
+        let mut index = hashbrown::HashTable::with_capacity(resources.len());
+        let mut kept = Vec::new();
+        for (i, r) in resources.iter().enumerate() {
+            let hash = hasher.hash_one(&r.address);
+            let same = |&j: &usize| resources[j].address == r.address;
+            if index.find(hash, same).is_some() {
+                // Repeated: marked here, removed below (the first one stays).
+                kept.resize(resources.len(), true);
+                kept[i] = false;
+                continue;
             }
+            index.insert_unique(hash, i, |&j: &usize| hasher.hash_one(&resources[j].address));
         }
-        if repeated {
-            // Keep each address's first resource, in place (no second copy of the set):
-            // the first one is the one whose index is the count kept before it.
-            let mut kept = 0;
-            resources.retain(|r| {
-                let first = index.get(&r.address) == Some(&kept);
-                kept += usize::from(first);
-                first
-            });
+        if kept.is_empty() {
+            return ResourceSet {
+                resources,
+                index,
+                hasher,
+            };
         }
-        ResourceSet { resources, index }
+        // Keep each address's first resource, in place (no second copy of the set), and
+        // index the positions after the removal.
+        let mut at = 0;
+        resources.retain(|_| {
+            at += 1;
+            kept[at - 1]
+        });
+        index.clear();
+        for (i, r) in resources.iter().enumerate() {
+            let hash = hasher.hash_one(&r.address);
+            index.insert_unique(hash, i, |&j: &usize| hasher.hash_one(&resources[j].address));
+        }
+        ResourceSet {
+            resources,
+            index,
+            hasher,
+        }
     }
 
     pub fn get(&self, address: &Address) -> Option<&Resource> {
-        self.index.get(address).map(|i| &self.resources[*i])
+        self.position(address).map(|i| &self.resources[i])
     }
 
     pub fn position(&self, address: &Address) -> Option<usize> {
-        self.index.get(address).copied()
+        let hash = self.hasher.hash_one(address);
+        self.index
+            .find(hash, |&i| self.resources[i].address == *address)
+            .copied()
     }
 
     pub fn iter(&self) -> std::slice::Iter<'_, Resource> {
@@ -733,4 +779,48 @@ pub struct Desired {
     /// snapshots) is deleted ([`ExportConfig::for_removed`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub removal_export: Option<ExportConfig>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app(tenant: &str, app: &str) -> Resource {
+        Resource {
+            address: Address::app(&Owner::Tenant(tenant)),
+            tenant: Some(tenant.into()),
+            app: app.into(),
+            prevent_destroy: false,
+            id: None,
+            usage: None,
+            spec: Spec::App(AppSpec {
+                name: app.into(),
+                org: "o".into(),
+                shared: false,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_set_indexes_positions_and_keeps_the_first_of_a_repeated_address() {
+        let set = ResourceSet::new(vec![
+            app("a", "first-a"),
+            app("b", "b"),
+            app("a", "second-a"),
+            app("c", "c"),
+            app("b", "second-b"),
+        ]);
+        let apps: Vec<&str> = set.iter().map(|r| r.app.as_str()).collect();
+        assert_eq!(apps, ["first-a", "b", "c"]);
+        for (i, t) in ["a", "b", "c"].iter().enumerate() {
+            let address = Address::app(&Owner::Tenant(t));
+            assert_eq!(set.position(&address), Some(i));
+            assert_eq!(set.get(&address).map(|r| r.app.as_str()), Some(apps[i]));
+        }
+        assert_eq!(set.get(&Address::app(&Owner::Tenant("d"))), None);
+        let json = serde_json::to_string(&set).unwrap();
+        let back: ResourceSet = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, set);
+        assert_eq!(back.position(&Address::app(&Owner::Tenant("c"))), Some(2));
+    }
 }

@@ -584,7 +584,7 @@ impl<'a> Pricer<'a> {
                 hint: String::new(),
             });
         };
-        Ok((v, vol_res.usage.as_ref().unwrap_or(u)))
+        Ok((v, vol_res.usage.as_deref().unwrap_or(u)))
     }
 
     /// Builds a report from resource lines: adds the organization's free allowances,

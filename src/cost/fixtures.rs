@@ -28,7 +28,7 @@ pub fn app(tenant: &str, usage: Option<Usage>) -> Resource {
         app: name.clone(),
         prevent_destroy: false,
         id: None,
-        usage,
+        usage: usage.map(Into::into),
         spec: Spec::App(AppSpec {
             name,
             org: "test-org".into(),
@@ -61,7 +61,7 @@ pub fn machine(
         app: app.clone(),
         prevent_destroy: false,
         id: None,
-        usage,
+        usage: usage.map(Into::into),
         spec: Spec::Machine(Box::new(MachineSpec {
             name: format!("{app}-{index}"),
             region: region.to_string(),
@@ -108,8 +108,8 @@ pub fn volume(
         app: format!("app-{tenant}"),
         prevent_destroy: false,
         id: None,
-        usage,
-        spec: Spec::Volume(VolumeSpec {
+        usage: usage.map(Into::into),
+        spec: Spec::Volume(Box::new(VolumeSpec {
             name: name.to_string(),
             region: region.to_string(),
             fallback_regions: Vec::new(),
@@ -119,7 +119,7 @@ pub fn volume(
             attached_machine_id: None,
             aliases: Vec::new(),
             restore_from: None,
-        }),
+        })),
     }
 }
 

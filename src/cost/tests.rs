@@ -519,7 +519,7 @@ fn single_resource_pricing_for_plans() {
     }
     assert!(stop.usage.is_none());
     let desired = ResourceSet::new(vec![Resource {
-        usage: Some(usage(12)),
+        usage: Some(usage(12).into()),
         ..stop.clone()
     }]);
     let c = Pricer::new(&t, &set, &fallback)

@@ -191,7 +191,7 @@ impl UsageFile {
     /// The usage `r` is priced with: the spec's (else `fallback`), then the file's
     /// defaults, tier, tenant and address entries, in that order.
     pub fn usage_for(&self, d: &Desired, r: &Resource, fallback: &Usage) -> Usage {
-        let mut u = r.usage.clone().unwrap_or_else(|| fallback.clone());
+        let mut u = r.usage.as_deref().unwrap_or(fallback).clone();
         self.defaults.apply(&mut u);
         let tenant = r
             .tenant
@@ -223,7 +223,7 @@ impl UsageFile {
             .iter()
             .map(|r| {
                 let mut r = r.clone();
-                r.usage = Some(self.usage_for(d, &r, &fallback));
+                r.usage = Some(self.usage_for(d, &r, &fallback).into());
                 r
             })
             .collect();
@@ -277,7 +277,7 @@ fn tenant_usage(d: &Desired, tenant: &str) -> Usage {
             .iter()
             .filter(mine)
             .find(|r| r.kind() == k)
-            .and_then(|r| r.usage.clone())
+            .and_then(|r| r.usage.as_deref().cloned())
     };
     let mut u = of(crate::resource::Kind::Machine).unwrap_or_else(|| d.default_usage.clone());
     if let Some(app) = of(crate::resource::Kind::App) {

@@ -576,7 +576,7 @@ fn cascade(changes: &mut [Change], desired: &ResourceSet) {
         secret_apps
             .entry(c.app.clone())
             .or_default()
-            .push(format!("{name} ({})", c.action.as_str()));
+            .push([name, " (", c.action.as_str(), ")"].concat());
     }
     for c in changes.iter_mut().filter(|c| c.kind == Kind::Machine) {
         let Some(m) = desired.get(&c.address).and_then(Resource::machine) else {

@@ -26,7 +26,7 @@ pub use crate::spec::decl::{
 use crate::spec::resolve::{Resolved, VolumeSettings, resolve};
 use crate::spec::settings::{Effective, Layer};
 use crate::spec::templates::Templates;
-use crate::spec::yaml::{Node, Value};
+use crate::spec::yaml::{self, Node, Value};
 
 mod network;
 
@@ -156,9 +156,14 @@ struct AppBook {
     machines: HashMap<(String, String), String>,
     /// (app, volume name) → document path
     volumes: HashMap<(String, String), String>,
-    /// app → secret name → (source, path, address)
-    secrets: BTreeMap<String, BTreeMap<String, (SecretSource, String, Address)>>,
+    /// app → its secrets by name
+    secrets: BTreeMap<String, AppSecrets>,
 }
+
+/// An app's secrets, sorted by name: (name, (source, path, address)). A sorted list
+/// rather than a map: an app has a few secrets, and a map's node per app (some 1.5 KB)
+/// was the largest part of expansion's working memory.
+type AppSecrets = Vec<(String, (SecretSource, String, Address))>;
 
 /// What expansion has produced so far.
 #[derive(Default)]
@@ -403,7 +408,7 @@ impl<'a> Expander<'a> {
             if entry.as_map().is_none() {
                 continue; // reported by the schema check
             }
-            let path = format!("tenants[{idx}]");
+            let path = yaml::indexed("tenants", idx);
             match decl::GENERATE.get(entry) {
                 Some(generator) => {
                     self.read_generator(entry, generator, path, &mut names, &mut out);
@@ -499,7 +504,7 @@ impl<'a> Expander<'a> {
             }
             return None;
         };
-        if !self.check_tenant_name(name, &format!("{path}.name"), nmark, names) {
+        if !self.check_tenant_name(name, &yaml::concat(&[&path, ".name"]), nmark, names) {
             return None;
         }
         let plain = entry.as_map().is_some_and(|m| {
@@ -884,7 +889,7 @@ impl<'a> Expander<'a> {
             if !self.claim_app(
                 &mut out.book,
                 &app,
-                &format!("tenant `{}` ({})", t.name, t.path),
+                &yaml::concat(&["tenant `", &t.name, "` (", &t.path, ")"]),
                 false,
                 &naming.app.path,
                 naming.app.mark,
@@ -913,7 +918,7 @@ impl<'a> Expander<'a> {
             export,
         });
         let base = context! { app => &app, region => &t.settings.region, ..base };
-        let desc = format!("tenant `{}` ({})", t.name, t.path);
+        let desc = yaml::concat(&["tenant `", &t.name, "` (", &t.path, ")"]);
         let in_shared = shared.contains(app.as_str());
         let who = network::NetOwner {
             owner: if in_shared {
@@ -936,7 +941,7 @@ impl<'a> Expander<'a> {
             machine_tpl: &naming.machine,
             volume_tpl: &naming.volume,
             entry_path: &t.path,
-            desc: format!("tenant `{}`", t.name),
+            desc: yaml::concat(&["tenant `", &t.name, "`"]),
             process_group: None,
         };
         self.expand_machines(out, &group);
@@ -979,8 +984,16 @@ impl<'a> Expander<'a> {
 
     /// The desired state, with the defaults' usage for observed resources without one.
     fn finish(&self, out: Output) -> Desired {
-        let mut app_names: Vec<String> = out.book.owners.into_keys().collect();
+        let Output {
+            book,
+            resources,
+            infos,
+            ..
+        } = out;
+        let mut app_names: Vec<String> = book.owners.into_keys().collect();
         app_names.sort();
+        // The rest of the book goes before the resource index is built.
+        drop((book.machines, book.volumes, book.secrets));
         let default_usage = decl::DEFAULTS
             .get(self.root)
             .filter(|d| d.as_map().is_some())
@@ -995,10 +1008,10 @@ impl<'a> Expander<'a> {
         Desired {
             org: self.org.clone(),
             fleet: self.fleet.clone(),
-            resources: ResourceSet::new(out.resources),
+            resources: ResourceSet::new(resources),
             default_usage,
             org_plan: self.org_plan(),
-            tenants: out.infos,
+            tenants: infos,
             apps: app_names,
             fingerprint_key: decl::FINGERPRINT_KEY
                 .get(self.root)
@@ -1083,8 +1096,9 @@ impl<'a> Expander<'a> {
             let address = Address::secret(&owner, name);
             let app = g.app;
             let entry = book.secrets.entry(app.to_string()).or_default();
-            match entry.get(name) {
-                Some((other, other_path, _)) if other != source => {
+            let at = entry.binary_search_by(|(n, _)| n.as_str().cmp(name.as_str()));
+            match at.map(|i| &entry[i].1) {
+                Ok((other, other_path, _)) if other != source => {
                     let msg = format!(
                         "secret `{name}` of app `{app}` has two different sources ({other_path} and {path})"
                     );
@@ -1094,9 +1108,9 @@ impl<'a> Expander<'a> {
                         ),
                     );
                 }
-                Some(_) => {}
-                None => {
-                    entry.insert(name.clone(), (source.clone(), path.clone(), address));
+                Ok(_) => {}
+                Err(i) => {
+                    entry.insert(i, (name.clone(), (source.clone(), path.clone(), address)));
                 }
             }
         }
@@ -1218,7 +1232,7 @@ impl<'a> Expander<'a> {
             return None;
         }
         book.machines
-            .insert(key, format!("{} ({})", g.desc, g.entry_path));
+            .insert(key, yaml::concat(&[&g.desc, " (", g.entry_path, ")"]));
         Some(name)
     }
 
@@ -1314,7 +1328,7 @@ impl<'a> Expander<'a> {
             prevent_destroy: s.prevent_destroy,
             id: None,
             usage: Some(s.usage.clone()),
-            spec: Spec::Volume(VolumeSpec {
+            spec: Spec::Volume(Box::new(VolumeSpec {
                 name: vol_name.clone(),
                 region: s.region.clone(),
                 fallback_regions: s.fallback_regions.clone(),
@@ -1324,7 +1338,7 @@ impl<'a> Expander<'a> {
                 attached_machine_id: None,
                 aliases,
                 restore_from: None,
-            }),
+            })),
         });
         out.resources.push(Resource {
             address: Address::backup(&g.owner, &v.name, index),
@@ -1379,7 +1393,7 @@ impl<'a> Expander<'a> {
             return None;
         }
         book.volumes
-            .insert(key, format!("{} ({})", g.desc, g.entry_path));
+            .insert(key, yaml::concat(&[&g.desc, " (", g.entry_path, ")"]));
         Some(name)
     }
 
@@ -1426,7 +1440,6 @@ fn legacy_volume_names(tpl: &NameTemplate, name: &str, index: u32) -> Vec<String
 
 /// Secrets: one resource per app and name; Machines see all of their app's secrets.
 fn add_secrets(out: &mut Output, shared: &HashSet<&str>) {
-    let mut app_secret_names: HashMap<&str, Vec<String>> = HashMap::new();
     let tenant_of_app: HashMap<&str, &str> = out
         .infos
         .iter()
@@ -1443,23 +1456,22 @@ fn add_secrets(out: &mut Output, shared: &HashSet<&str>) {
                 prevent_destroy: false,
                 id: None,
                 usage: None,
-                spec: Spec::Secret(SecretSpec {
+                spec: Spec::Secret(Box::new(SecretSpec {
                     name: name.clone(),
                     source: source.clone(),
                     digest: None,
                     fingerprint: None,
                     fingerprint_key: None,
                     set_digest: None,
-                }),
+                })),
             });
         }
-        app_secret_names.insert(app.as_str(), secrets.keys().cloned().collect());
     }
     for r in &mut out.resources {
         if let Spec::Machine(m) = &mut r.spec
-            && let Some(names) = app_secret_names.get(r.app.as_str())
+            && let Some(secrets) = out.book.secrets.get(r.app.as_str())
         {
-            m.secrets = names.clone();
+            m.secrets = secrets.iter().map(|(name, _)| name.clone()).collect();
         }
     }
 }

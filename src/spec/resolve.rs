@@ -43,7 +43,8 @@ pub(crate) struct Resolved {
     /// `backups.export`, when set.
     pub export: Option<ExportSettings>,
     pub prevent_destroy: bool,
-    pub usage: Usage,
+    /// Shared by every resource expanded from these settings.
+    pub usage: std::sync::Arc<Usage>,
     pub network: NetworkSettings,
     /// `processes` and `files` (`spec::procs`).
     pub run: crate::spec::procs::RunSettings,
@@ -186,7 +187,7 @@ pub(crate) fn resolve_stack(
         snapshot_before_destroy: eff.or_default(&decl::SNAPSHOT_BEFORE_DESTROY),
         export,
         prevent_destroy: eff.or_default(&decl::PREVENT_DESTROY),
-        usage: eff.usage(),
+        usage: std::sync::Arc::new(eff.usage()),
         network,
         run,
         groups: Vec::new(),
@@ -269,7 +270,7 @@ impl Resolver<'_, '_> {
                         "IP kind `{name}` is listed twice ({origin}[{first}] at {}:{} and {origin}[{i}] at {}:{})",
                         listed[first].1.line, listed[first].1.col, mark.line, mark.col
                     ),
-                    &format!("{origin}[{i}]"),
+                    &crate::spec::yaml::indexed(&origin, i),
                     *mark,
                 )
                 .hint("an app gets one address of each kind; list it once");
@@ -298,7 +299,7 @@ impl Resolver<'_, '_> {
             .into_iter()
             .enumerate()
             .map(|(i, (src, mark))| {
-                let path = format!("{origin}[{i}]");
+                let path = crate::spec::yaml::indexed(&origin, i);
                 self.compile(&src, &path, mark);
                 (src, path, mark)
             })
@@ -357,7 +358,7 @@ impl Resolver<'_, '_> {
         }
         let origin = self.eff.origin_of(&decl::FALLBACK_REGIONS);
         for (i, (r, m)) in fallback.iter().enumerate() {
-            let p = format!("{origin}[{i}]");
+            let p = crate::spec::yaml::indexed(&origin, i);
             if let Err(problem) = platform::known_region(r) {
                 self.add(err(problem.message, &p, *m).hint(problem.hint));
             } else if let Some(problem) = platform::any_region(r).and_then(|k| k.removal_problem())
@@ -479,7 +480,7 @@ impl Resolver<'_, '_> {
         let origin = self.eff.origin_of(&decl::ENV);
         let mut env = Vec::with_capacity(entries.len());
         for (k, v, m) in entries {
-            let p = format!("{origin}.{k}");
+            let p = crate::spec::yaml::concat(&[&origin, ".", &k]);
             if !platform::is_env_name(&k) {
                 self.add(
                     err(
@@ -505,7 +506,7 @@ impl Resolver<'_, '_> {
         let origin = self.eff.origin_of(&decl::METADATA);
         let mut metadata = Vec::with_capacity(entries.len());
         for (k, v, m) in entries {
-            let p = format!("{origin}.{k}");
+            let p = crate::spec::yaml::concat(&[&origin, ".", &k]);
             if platform::is_reserved_metadata_key(&k) {
                 self.add(
                     err(format!("metadata key `{k}` is reserved"), &p, m).hint(
@@ -528,7 +529,7 @@ impl Resolver<'_, '_> {
         let origin = self.eff.origin_of(&decl::SECRETS);
         let mut secrets = Vec::with_capacity(entries.len());
         for (name, src, m) in entries {
-            let p = format!("{origin}.{name}");
+            let p = crate::spec::yaml::concat(&[&origin, ".", &name]);
             if !platform::is_env_name(&name) {
                 self.add(
                     err(format!("`{name}` is not a valid secret name"), &p, m).hint(

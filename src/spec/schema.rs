@@ -8,7 +8,7 @@ use crate::diag::{Diagnostic, suggest};
 pub use crate::spec::decl::{
     APP_KEYS, DefaultValue, GENERATE_KEY, MAX_GENERATED, SETTINGS_FIELDS, TENANT_KEYS, TOP_FIELDS,
 };
-use crate::spec::yaml::{Node, Value};
+use crate::spec::yaml::{self, Node, Value};
 
 /// A type in the spec schema.
 #[derive(Debug, Clone, Copy)]
@@ -245,7 +245,7 @@ impl Checker {
             Ty::List(item) => match node.as_seq() {
                 Some(items) => {
                     for (i, it) in items.iter().enumerate() {
-                        self.check(it, &format!("{path}[{i}]"), *item);
+                        self.check(it, &yaml::indexed(path, i), *item);
                     }
                 }
                 None => self.type_err(node, path, "a list"),
@@ -265,7 +265,7 @@ impl Checker {
             Ty::Tenants => match node.as_seq() {
                 Some(items) => {
                     for (i, it) in items.iter().enumerate() {
-                        let p = format!("{path}[{i}]");
+                        let p = yaml::indexed(path, i);
                         if it.get(crate::spec::decl::GENERATE.key).is_some() {
                             self.check_struct(it, &p, &[GENERATE_KEY, SETTINGS_FIELDS]);
                         } else {
@@ -280,7 +280,7 @@ impl Checker {
                     for (i, it) in items.iter().enumerate() {
                         self.check_struct(
                             it,
-                            &format!("{path}[{i}]"),
+                            &yaml::indexed(path, i),
                             &[APP_KEYS, SETTINGS_FIELDS],
                         );
                     }
@@ -354,7 +354,7 @@ pub fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
         key.to_string()
     } else {
-        format!("{path}.{key}")
+        yaml::concat(&[path, ".", key])
     }
 }
 

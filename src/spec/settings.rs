@@ -105,11 +105,11 @@ impl<'a> Effective<'a> {
                 n = n.and_then(|x| x.get(part));
             }
             if n.is_some() {
-                return format!("{}.{key_path}", l.path);
+                return crate::spec::yaml::concat(&[&l.path, ".", key_path]);
             }
         }
         match self.layers.last() {
-            Some(l) => format!("{}.{key_path}", l.path),
+            Some(l) => crate::spec::yaml::concat(&[&l.path, ".", key_path]),
             None => key_path.to_string(),
         }
     }

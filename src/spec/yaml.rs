@@ -142,7 +142,7 @@ impl Node {
             Value::Seq(items) => {
                 for (i, item) in items.iter().enumerate() {
                     let len = path.len();
-                    path.push_str(&format!("[{i}]"));
+                    push_index(path, i);
                     item.walk_inner(path, key, f);
                     path.truncate(len);
                 }
@@ -258,6 +258,44 @@ fn mark_of(m: &Marker) -> Mark {
 }
 
 /// Converts a byte offset into a 1-based line and column.
+/// `PATH[I]`: a document path of a list item. Built by appending rather than with
+/// `format!` (whose machinery costs several hundred instructions a call), as paths are
+/// built per node and per tenant.
+pub fn indexed(path: &str, i: usize) -> String {
+    let mut s = String::with_capacity(path.len() + 8);
+    s.push_str(path);
+    push_index(&mut s, i);
+    s
+}
+
+/// Appends `[I]` to a path.
+pub fn push_index(s: &mut String, i: usize) {
+    s.push('[');
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = i;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    s.extend(digits[at..].iter().map(|&d| char::from(d)));
+    s.push(']');
+}
+
+/// The parts, joined: `concat(&[path, ".", key])` is `format!("{path}.{key}")` without
+/// the formatting machinery.
+pub fn concat(parts: &[&str]) -> String {
+    let mut s = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        s.push_str(p);
+    }
+    s
+}
+
 pub fn mark_at(bytes: &[u8], offset: usize) -> Mark {
     let upto = &bytes[..offset.min(bytes.len())];
     let line = upto.iter().filter(|b| **b == b'\n').count() as u32 + 1;
@@ -589,6 +627,16 @@ pub fn parse(bytes: &[u8]) -> Result<Node, Diagnostic> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn paths_are_built_as_format_would() {
+        for i in [0usize, 7, 10, 99, 12_345, usize::MAX] {
+            assert_eq!(indexed("tenants", i), format!("tenants[{i}]"));
+        }
+        assert_eq!(indexed("", 3), "[3]");
+        assert_eq!(concat(&["a", ".", "b"]), "a.b");
+        assert_eq!(concat(&[]), "");
+    }
+
     use super::*;
 
     #[test]

@@ -133,7 +133,7 @@ fn volume_resources(
             prevent_destroy: prevent,
             id: Some(v.id.clone()),
             usage: None,
-            spec: Spec::Volume(VolumeSpec {
+            spec: Spec::Volume(Box::new(VolumeSpec {
                 name: v.name.clone(),
                 region: v.region.clone(),
                 fallback_regions: Vec::new(),
@@ -143,7 +143,7 @@ fn volume_resources(
                 attached_machine_id: v.attached_machine_id.clone(),
                 aliases: Vec::new(),
                 restore_from: None,
-            }),
+            })),
         });
         if let Some(baddr) = addr.backup_of_volume() {
             let policy = backup_policy(cx, v, addr, &baddr);
@@ -333,7 +333,7 @@ fn secret_resources(
             prevent_destroy: false,
             id: None,
             usage: None,
-            spec: Spec::Secret(SecretSpec {
+            spec: Spec::Secret(Box::new(SecretSpec {
                 name: s.name.clone(),
                 source: SecretSource::Unknown,
                 digest: Some(s.digest.clone()),
@@ -342,7 +342,7 @@ fn secret_resources(
                 // unchanged for Machines that record none).
                 fingerprint_key: fingerprints.get(&s.name).and(key_id.clone()),
                 set_digest: set_digests.get(&s.name).cloned(),
-            }),
+            })),
         });
     }
 }

@@ -439,7 +439,7 @@ impl Build<'_> {
             app: name.to_string(),
             prevent_destroy: false,
             id: None,
-            usage: Some(usage),
+            usage: Some(usage.into()),
             spec: Spec::App(AppSpec {
                 name: name.to_string(),
                 org: self.org.to_string(),
@@ -466,7 +466,7 @@ impl Build<'_> {
             app: app.to_string(),
             prevent_destroy: false,
             id: None,
-            usage: Some(usage),
+            usage: Some(usage.into()),
             spec: Spec::Machine(Box::new(MachineSpec {
                 name: format!("{role}-{index}"),
                 region: region.to_string(),
@@ -515,8 +515,8 @@ impl Build<'_> {
             app: app.to_string(),
             prevent_destroy: false,
             id: None,
-            usage: Some(usage),
-            spec: Spec::Volume(VolumeSpec {
+            usage: Some(usage.into()),
+            spec: Spec::Volume(Box::new(VolumeSpec {
                 name: name.to_string(),
                 region: region.to_string(),
                 fallback_regions: Vec::new(),
@@ -526,7 +526,7 @@ impl Build<'_> {
                 attached_machine_id: None,
                 aliases: Vec::new(),
                 restore_from: None,
-            }),
+            })),
         }];
         v.push(Resource {
             address: Address::backup(owner, name, index),

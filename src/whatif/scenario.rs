@@ -761,7 +761,7 @@ fn profile_from_spec(p: &mut Profile, d: &crate::resource::Desired, tenant: &str
     if let Some(u) = mine
         .iter()
         .find(|x| x.kind() == Kind::Machine)
-        .and_then(|x| x.usage.clone())
+        .and_then(|x| x.usage.as_deref().cloned())
     {
         p.usage = u;
     } else {
