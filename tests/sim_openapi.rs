@@ -28,6 +28,7 @@ use std::collections::BTreeSet;
 
 use reqwest::Method;
 use serde_json::{Map, Value, json};
+use simkit::record::{Exchange, Recorder, segments_match};
 use simkit::*;
 use yaml_rust2::{Yaml, YamlLoader};
 
@@ -107,10 +108,7 @@ fn validator(schema: &Value, defs: &Map<String, Value>) -> jsonschema::Validator
 fn matches(template: &str, path: &str) -> bool {
     let t: Vec<&str> = template.split('/').collect();
     let p: Vec<&str> = path.split('/').collect();
-    t.len() == p.len()
-        && t.iter()
-            .zip(&p)
-            .all(|(a, b)| (a.starts_with('{') && a.ends_with('}')) || a == b)
+    segments_match(&t, &p)
 }
 
 /// The template and operation of the document a request is, if any. Literal segments
@@ -126,46 +124,7 @@ fn operation<'a>(spec: &'a Value, method: &str, path: &str) -> Option<(&'a str, 
         .map(|(t, ops)| (t.as_str(), &ops[&method]))
 }
 
-struct Exchange {
-    method: Method,
-    path: String,
-    request: Option<Value>,
-    status: u16,
-    response: Value,
-}
-
-struct Recorder {
-    sim: TestSim,
-    log: Vec<Exchange>,
-}
-
 impl Recorder {
-    async fn call(&mut self, method: Method, path: &str, body: Option<Value>) -> Value {
-        self.call_with(method, path, body, &[]).await
-    }
-
-    async fn call_with(
-        &mut self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-        headers: &[(&str, &str)],
-    ) -> Value {
-        let r = self
-            .sim
-            .send(method.clone(), path, body.clone(), headers)
-            .await;
-        assert!(r.status < 500, "{method} {path}: {:?}", r.body);
-        self.log.push(Exchange {
-            method,
-            path: path.split('?').next().unwrap_or(path).to_string(),
-            request: body,
-            status: r.status,
-            response: r.body.clone(),
-        });
-        r.body
-    }
-
     /// Waits (outside the record) until the Machine is in `state`.
     async fn settle(&self, mp: &str, state: &str) {
         for _ in 0..200 {

@@ -23,48 +23,8 @@ use std::collections::BTreeSet;
 
 use reqwest::Method;
 use serde_json::{Map, Value, json};
+use simkit::record::{Exchange, Recorder, segments_match};
 use simkit::*;
-
-struct Exchange {
-    method: Method,
-    path: String,
-    request: Option<Value>,
-    status: u16,
-    response: Value,
-}
-
-struct Recorder {
-    sim: TestSim,
-    log: Vec<Exchange>,
-}
-
-impl Recorder {
-    async fn call(&mut self, method: Method, path: &str, body: Option<Value>) -> Value {
-        self.call_with(method, path, body, &[]).await
-    }
-
-    async fn call_with(
-        &mut self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-        headers: &[(&str, &str)],
-    ) -> Value {
-        let r = self
-            .sim
-            .send(method.clone(), path, body.clone(), headers)
-            .await;
-        assert!(r.status < 500, "{method} {path}: {:?}", r.body);
-        self.log.push(Exchange {
-            method,
-            path: path.split('?').next().unwrap_or(path).to_string(),
-            request: body,
-            status: r.status,
-            response: r.body.clone(),
-        });
-        r.body
-    }
-}
 
 fn spec() -> Value {
     let path = concat!(
@@ -111,10 +71,7 @@ fn matches(template: &str, path: &str) -> bool {
         .trim_start_matches('/')
         .split('/')
         .collect();
-    t.len() == p.len()
-        && t.iter()
-            .zip(&p)
-            .all(|(a, b)| (a.starts_with('{') && a.ends_with('}')) || a == b)
+    segments_match(&t, &p)
 }
 
 async fn record() -> Vec<Exchange> {

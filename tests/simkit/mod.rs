@@ -2,6 +2,8 @@
 //! ephemeral 127.0.0.1 port and a small JSON client.
 #![allow(dead_code)]
 
+pub mod record;
+
 use std::time::Duration;
 
 use flotilla::sim::{SimConfig, SimHandle, start};
