@@ -19,10 +19,11 @@ pub const SCHEDULES: &[&str] = &["hourly", "daily", "weekly", "monthly"];
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct GoDuration(pub u64);
 
-const NS: [(&str, u64); 7] = [
+const NS: [(&str, u64); 8] = [
     ("ns", 1),
     ("us", 1_000),
-    ("µs", 1_000),
+    ("\u{b5}s", 1_000),
+    ("\u{3bc}s", 1_000),
     ("ms", 1_000_000),
     ("s", 1_000_000_000),
     ("m", 60_000_000_000),

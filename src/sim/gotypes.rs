@@ -6,6 +6,7 @@
 use serde_json::Value;
 
 use super::error::ApiError;
+use crate::platform::machine_config::GoDuration;
 
 /// The signals `POST /signal` accepts (Fly's `SignalRequest` enum), with their Linux
 /// numbers.
@@ -54,49 +55,15 @@ pub(crate) fn stops_machine(number: i32) -> bool {
     matches!(number, 2 | 9 | 15)
 }
 
-/// Parses a Go duration string (`300ms`, `1h2m3.5s`, `-1.5h`, `0`) into nanoseconds.
+/// Parses a Go duration string (`300ms`, `1h2m3.5s`, `-1.5h`, `0`) into nanoseconds:
+/// the magnitude as `platform::machine_config::GoDuration` reads it, with Go's sign.
 pub(crate) fn parse_go_duration(s: &str) -> Option<i128> {
     let s = s.trim();
-    let (neg, mut rest) = match s.strip_prefix('-') {
+    let (neg, rest) = match s.strip_prefix('-') {
         Some(r) => (true, r),
         None => (false, s.strip_prefix('+').unwrap_or(s)),
     };
-    if rest == "0" {
-        return Some(0);
-    }
-    if rest.is_empty() {
-        return None;
-    }
-    let mut total: f64 = 0.0;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let (num, tail) = rest.split_at(num_len);
-        if num.is_empty() || num == "." {
-            return None;
-        }
-        let value: f64 = num.parse().ok()?;
-        let unit_len = tail
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(tail.len());
-        let (unit, next) = tail.split_at(unit_len);
-        let scale = match unit {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        total += value * scale;
-        rest = next;
-    }
-    if !total.is_finite() || total > 9.2e18 {
-        return None;
-    }
-    let ns = total as i128;
+    let ns = i128::from(GoDuration::parse(rest)?.as_nanos());
     Some(if neg { -ns } else { ns })
 }
 
