@@ -1,5 +1,7 @@
-//! Records traffic through every simulated endpoint that Fly's 2024 Swagger spec
-//! covers and validates request and response bodies against the spec's schemas.
+//! Validates the simulator traffic of `simkit::record::session` (the session the newest
+//! document is checked with in `sim_openapi`) against Fly's 2024 Swagger spec: request
+//! and response bodies of every operation that spec knows, and every one of its
+//! operations exercised.
 //!
 //! Three known differences between that spec and the live API are patched into the
 //! schemas before checking (each is documented behaviour of the live API):
@@ -21,10 +23,8 @@ mod simkit;
 
 use std::collections::BTreeSet;
 
-use reqwest::Method;
 use serde_json::{Map, Value, json};
-use simkit::record::{Exchange, Recorder, segments_match};
-use simkit::*;
+use simkit::record::{segments_match, session};
 
 fn spec() -> Value {
     let path = concat!(
@@ -74,209 +74,6 @@ fn matches(template: &str, path: &str) -> bool {
     segments_match(&t, &p)
 }
 
-async fn record() -> Vec<Exchange> {
-    let mut r = Recorder {
-        sim: start_sim().await,
-        log: Vec::new(),
-    };
-    let app = "/v1/apps/schema";
-    r.call(
-        Method::POST,
-        "/v1/apps",
-        Some(json!({"app_name": "schema", "org_slug": "personal", "network": "n1"})),
-    )
-    .await;
-    r.call(Method::GET, "/v1/apps?org_slug=personal", None)
-        .await;
-    r.call(Method::GET, app, None).await;
-
-    let vol = r
-        .call(
-            Method::POST,
-            &format!("{app}/volumes"),
-            Some(
-                json!({"name": "data", "region": "sjc", "size_gb": 2, "encrypted": true,
-                "snapshot_retention": 7, "require_unique_zone": true, "fstype": "ext4",
-                "compute": {"cpu_kind": "shared", "cpus": 1, "memory_mb": 256}}),
-            ),
-        )
-        .await;
-    let vid = vol["id"].as_str().unwrap().to_string();
-    let v = format!("{app}/volumes/{vid}");
-    r.call(Method::GET, &format!("{app}/volumes"), None).await;
-    r.call(Method::GET, &v, None).await;
-    r.call(
-        Method::POST,
-        &v,
-        Some(json!({"snapshot_retention": 10, "auto_backup_enabled": true})),
-    )
-    .await;
-    r.call(
-        Method::PUT,
-        &format!("{v}/extend"),
-        Some(json!({"size_gb": 4})),
-    )
-    .await;
-    r.call(Method::POST, &format!("{v}/snapshots"), None).await;
-    r.call(Method::GET, &format!("{v}/snapshots"), None).await;
-
-    let config = json!({
-        "image": "registry.fly.io/schema:1",
-        "guest": {"cpu_kind": "shared", "cpus": 1, "memory_mb": 512},
-        "env": {"A": "1"},
-        "metadata": {"tenant": "t1"},
-        "services": [{"protocol": "tcp", "internal_port": 8080, "autostop": "suspend",
-            "autostart": true, "min_machines_running": 0,
-            "ports": [{"port": 443, "handlers": ["tls", "http"]}],
-            "concurrency": {"type": "requests", "soft_limit": 20, "hard_limit": 25}}],
-        "mounts": [{"volume": vid, "path": "/data"}],
-        "checks": {"alive": {"type": "tcp", "port": 8080, "interval": "15s", "timeout": "2s"}},
-        "restart": {"policy": "always"},
-        "stop_config": {"signal": "SIGTERM", "timeout": "10s"},
-        "init": {"cmd": ["serve"]},
-        "auto_destroy": false
-    });
-    let m = r
-        .call(
-            Method::POST,
-            &format!("{app}/machines"),
-            Some(
-                json!({"name": "schema-1", "region": "sjc", "config": config,
-                "lease_ttl": 30, "skip_service_registration": false}),
-            ),
-        )
-        .await;
-    let mid = m["id"].as_str().unwrap().to_string();
-    let nonce = m["nonce"].as_str().unwrap().to_string();
-    let mp = format!("{app}/machines/{mid}");
-    r.call(Method::GET, &format!("{app}/machines?region=sjc"), None)
-        .await;
-    r.call(
-        Method::GET,
-        &format!("{mp}/wait?state=started&timeout=30"),
-        None,
-    )
-    .await;
-    r.call(Method::GET, &mp, None).await;
-    r.call(Method::GET, &format!("{mp}/lease"), None).await;
-    r.call_with(
-        Method::POST,
-        &format!("{mp}/lease"),
-        Some(json!({"ttl": 60, "description": "schema"})),
-        &[("fly-machine-lease-nonce", &nonce)],
-    )
-    .await;
-    let mut updated = config.clone();
-    updated["image"] = json!("registry.fly.io/schema:2");
-    r.call_with(
-        Method::POST,
-        &mp,
-        Some(
-            json!({"config": updated, "current_version": m["instance_id"].clone(),
-            "skip_launch": false}),
-        ),
-        &[("fly-machine-lease-nonce", &nonce)],
-    )
-    .await;
-    // A 400 with Fly's error shape.
-    r.call_with(
-        Method::POST,
-        &mp,
-        Some(json!({"region": "sjc"})),
-        &[("fly-machine-lease-nonce", &nonce)],
-    )
-    .await;
-    r.call_with(
-        Method::DELETE,
-        &format!("{mp}/lease"),
-        None,
-        &[("fly-machine-lease-nonce", &nonce)],
-    )
-    .await;
-    r.call(Method::GET, &format!("{mp}/wait?state=started"), None)
-        .await;
-    r.call(Method::GET, &format!("{mp}/metadata"), None).await;
-    r.call(
-        Method::POST,
-        &format!("{mp}/metadata/role"),
-        Some(json!({"value": "web"})),
-    )
-    .await;
-    r.call(Method::DELETE, &format!("{mp}/metadata/role"), None)
-        .await;
-    r.call(Method::POST, &format!("{mp}/cordon"), None).await;
-    r.call(Method::POST, &format!("{mp}/uncordon"), None).await;
-    r.call(Method::POST, &format!("{mp}/restart"), None).await;
-    r.call(Method::GET, &format!("{mp}/wait?state=started"), None)
-        .await;
-    let out = r
-        .call(
-            Method::POST,
-            &format!("{mp}/exec"),
-            Some(json!({"command": ["ls", "/"], "timeout": 5})),
-        )
-        .await;
-    assert_eq!(out["exit_code"], 0, "{out:?}");
-    let ps = r
-        .call(Method::GET, &format!("{mp}/ps?sort_by=pid"), None)
-        .await;
-    assert!(ps.as_array().is_some_and(|p| !p.is_empty()), "{ps:?}");
-    let versions = r.call(Method::GET, &format!("{mp}/versions"), None).await;
-    assert!(
-        versions.as_array().is_some_and(|v| v.len() >= 2),
-        "{versions:?}"
-    );
-    r.call(
-        Method::POST,
-        &format!("{mp}/signal"),
-        Some(json!({"signal": "SIGUSR1"})),
-    )
-    .await;
-    r.call(
-        Method::POST,
-        &format!("{mp}/stop"),
-        Some(json!({"signal": "SIGTERM", "timeout": "5s"})),
-    )
-    .await;
-    let instance = r.call(Method::GET, &mp, None).await["instance_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    r.call(
-        Method::GET,
-        &format!("{mp}/wait?state=stopped&instance_id={instance}"),
-        None,
-    )
-    .await;
-    r.call(Method::POST, &format!("{mp}/start"), None).await;
-    r.call(Method::GET, &format!("{mp}/events"), None).await;
-    r.call(Method::DELETE, &format!("{mp}?force=true"), None)
-        .await;
-    r.call(
-        Method::GET,
-        &format!("{app}/machines?include_deleted=true"),
-        None,
-    )
-    .await;
-    let other = r
-        .call(
-            Method::POST,
-            &format!("{app}/volumes"),
-            Some(json!({"name": "spare", "region": "fra"})),
-        )
-        .await;
-    r.call(
-        Method::DELETE,
-        &format!("{app}/volumes/{}", other["id"].as_str().unwrap()),
-        None,
-    )
-    .await;
-    r.call(Method::DELETE, &format!("{app}?force=true"), None)
-        .await;
-    r.sim.handle.shutdown().await;
-    r.log
-}
-
 #[tokio::test]
 async fn recorded_traffic_validates_against_flys_swagger_spec() {
     let spec = spec();
@@ -286,7 +83,9 @@ async fn recorded_traffic_validates_against_flys_swagger_spec() {
     // The check has teeth: a wrongly typed Machine is rejected.
     let machine = validator(&json!({"$ref": "#/definitions/Machine"}), &defs);
     assert!(!machine.is_valid(&json!({"id": 5, "events": [{"timestamp": "x"}]})));
-    let log = record().await;
+    // The session the newest document is checked with (`simkit::record`); the 2024
+    // spec knows a subset of its operations.
+    let log = session().await;
 
     let mut covered = BTreeSet::new();
     let mut failures = Vec::new();
@@ -297,7 +96,7 @@ async fn recorded_traffic_validates_against_flys_swagger_spec() {
             .find(|(t, ops)| matches(t, &ex.path) && ops.get(&method).is_some())
             .map(|(t, ops)| (t, &ops[&method]))
         else {
-            panic!("{} {} is not in Fly's spec", ex.method, ex.path);
+            continue;
         };
         covered.insert(format!("{} {template}", ex.method));
         if let Some(body) = &ex.request {
