@@ -70,6 +70,13 @@ fn only_volume(org: &Org, app: &str) -> String {
     vols[0]["id"].as_str().unwrap().to_string()
 }
 
+/// The app's only volume, given the content tag `content`; its id.
+fn with_content(org: &Org, app: &str, content: &str) -> String {
+    let vol = only_volume(org, app);
+    assert!(org.sim.control().set_volume_content(app, &vol, content));
+    vol
+}
+
 fn text(out: &std::process::Output) -> (String, String) {
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -107,12 +114,7 @@ fn backup_secrets(org: &Org, app: &str) -> Vec<Value> {
 #[test]
 fn export_forks_runs_a_one_shot_machine_and_leaves_nothing_behind() {
     let (org, canaries) = applied();
-    let vol = only_volume(&org, "bex-alice");
-    assert!(
-        org.sim
-            .control()
-            .set_volume_content("bex-alice", &vol, "alice-orders-v1")
-    );
+    with_content(&org, "bex-alice", "alice-orders-v1");
     let before = starts(&org, "bex-alice");
     assert_eq!(before.len(), 1);
     assert_eq!(before[0].1, "started");
@@ -242,12 +244,7 @@ fn a_tenant_without_export_settings_is_refused_before_anything_changes() {
 #[test]
 fn backup_restore_brings_the_exported_content_back() {
     let (org, _) = applied();
-    let old = only_volume(&org, "bex-alice");
-    assert!(
-        org.sim
-            .control()
-            .set_volume_content("bex-alice", &old, "alice-good")
-    );
+    let old = with_content(&org, "bex-alice", "alice-good");
     let out = org.run("backup", &["export", "specs/bex.yaml", "--tenant", "alice"]);
     assert!(out.status.success(), "{:?}", text(&out));
     assert!(
@@ -323,12 +320,7 @@ fn position(reqs: &[Value], method: &str, path: impl Fn(&str) -> bool) -> Option
 #[test]
 fn a_removed_tenant_is_exported_off_site_before_its_app_and_snapshots_are_deleted() {
     let (org, canaries) = applied();
-    let vol = only_volume(&org, "bex-bob");
-    assert!(
-        org.sim
-            .control()
-            .set_volume_content("bex-bob", &vol, "bob-last-words")
-    );
+    with_content(&org, "bex-bob", "bob-last-words");
     org.write("specs/nobob.yaml", &without_bob(false));
 
     // The plan exports bob's volume first (the defaults' export rendered for bob), and
@@ -447,12 +439,7 @@ fn removing_a_tenant_without_an_export_is_a_data_loss_that_needs_the_flag() {
 #[test]
 fn a_saved_plan_removing_a_tenant_carries_its_export() {
     let (org, _) = applied();
-    let vol = only_volume(&org, "bex-bob");
-    assert!(
-        org.sim
-            .control()
-            .set_volume_content("bex-bob", &vol, "bob-saved")
-    );
+    with_content(&org, "bex-bob", "bob-saved");
     org.write("specs/nobob.yaml", &without_bob(false));
     let out = org.run("plan", &["specs/nobob.yaml", "--out", "nobob.plan.json"]);
     assert!(out.status.success(), "{:?}", text(&out));
