@@ -216,3 +216,63 @@ fn nest(o: &mut Map<String, Value>, path: &[String], v: Value) {
         nest(child, rest, v);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn machine(name: &str, group: &str, image: &str) -> fly::Machine {
+        serde_json::from_value(json!({
+            "id": name, "name": name, "region": "iad", "state": "started",
+            "config": {
+                "image": image,
+                "init": { "cmd": [group] },
+                "env": { "MODE": group, "PORT": "8080" },
+                "metadata": { "fly_process_group": group }
+            }
+        }))
+        .unwrap()
+    }
+
+    fn empty() -> Profile {
+        Profile {
+            app: "a".into(),
+            leaves: BTreeMap::new(),
+            machines: Vec::new(),
+            volumes: Vec::new(),
+            notes: Vec::new(),
+            groups: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn groups_differing_in_group_fields_become_process_groups() {
+        let (w, k) = (machine("a-0-web", "web", "i"), machine("a-0-worker", "worker", "i"));
+        let mut p = empty();
+        assert!(profile_groups(&[&w, &k], &mut p));
+        assert_eq!(p.groups, vec![("web".into(), 1), ("worker".into(), 1)]);
+        assert_eq!(p.leaves[&leaf("env.PORT")], json!("8080"));
+        assert_eq!(
+            p.leaves[&leaf("process_groups")],
+            json!({
+                "web": { "cmd": ["web"], "count": 1, "env": { "MODE": "web" } },
+                "worker": { "cmd": ["worker"], "count": 1, "env": { "MODE": "worker" } }
+            })
+        );
+        assert!(!p.leaves.contains_key(&leaf("init.cmd")));
+    }
+
+    #[test]
+    fn groups_differing_elsewhere_are_a_note() {
+        let (w, k) = (machine("a-0-web", "web", "i"), machine("a-0-worker", "worker", "j"));
+        let mut p = empty();
+        assert!(!profile_groups(&[&w, &k], &mut p));
+        assert!(p.notes[0].contains("differ in `image`"), "{:?}", p.notes);
+        assert!(p.leaves.is_empty());
+        let plain: fly::Machine = serde_json::from_value(json!({
+            "id": "x", "name": "x", "region": "iad", "config": { "image": "i" }
+        }))
+        .unwrap();
+        assert!(!profile_groups(&[&w, &plain], &mut empty()));
+    }
+}
