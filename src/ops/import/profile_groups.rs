@@ -247,7 +247,10 @@ mod tests {
 
     #[test]
     fn groups_differing_in_group_fields_become_process_groups() {
-        let (w, k) = (machine("a-0-web", "web", "i"), machine("a-0-worker", "worker", "i"));
+        let (w, k) = (
+            machine("a-0-web", "web", "i"),
+            machine("a-0-worker", "worker", "i"),
+        );
         let mut p = empty();
         assert!(profile_groups(&[&w, &k], &mut p));
         assert_eq!(p.groups, vec![("web".into(), 1), ("worker".into(), 1)]);
@@ -264,7 +267,10 @@ mod tests {
 
     #[test]
     fn groups_differing_elsewhere_are_a_note() {
-        let (w, k) = (machine("a-0-web", "web", "i"), machine("a-0-worker", "worker", "j"));
+        let (w, k) = (
+            machine("a-0-web", "web", "i"),
+            machine("a-0-worker", "worker", "j"),
+        );
         let mut p = empty();
         assert!(!profile_groups(&[&w, &k], &mut p));
         assert!(p.notes[0].contains("differ in `image`"), "{:?}", p.notes);
