@@ -142,7 +142,7 @@ fn validated(fixture: &str) -> (String, flotilla::ops::validate::Counts) {
         ..Default::default()
     });
     let counts = match &report.files[0].result {
-        Ok((counts, _)) => counts.clone(),
+        Ok((counts, _)) => *counts,
         Err(d) => panic!("{fixture}: {d}\n{spec}"),
     };
     (spec, counts)
