@@ -351,8 +351,15 @@ fn machine_config_settings_files_and_process_groups_are_imported() {
         ],
         "{spec}"
     );
-    // The raw_value file is kept: the imported spec leaves initech's files unmanaged.
-    let (_, m) = org.api("GET", "/apps/shop-initech/machines", None);
-    let files = &m[0]["config"]["files"];
-    assert_eq!(files.as_array().map(Vec::len), Some(2), "{m}");
+    // Applied (adoption, the secret set once from its variable), the raw_value file is
+    // kept: the imported spec leaves initech's files unmanaged. Then nothing changes.
+    let files_before = org.machines("shop-initech")[0]["config"]["files"].clone();
+    let mut apply = org.cmd("apply", &["specs/imported.yaml", "--yes"]);
+    let out = apply.env("TLS_KEY", "k").output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let after = org.machines("shop-initech");
+    assert_eq!(after[0]["config"]["files"], files_before, "{after:?}");
+    assert_eq!(files_before.as_array().map(Vec::len), Some(2));
+    let (plan, code) = org.plan_json("specs/imported.yaml", &[]);
+    assert_eq!(code, 0, "no change after adoption: {plan}");
 }

@@ -13,7 +13,10 @@ use crate::resource::META_FLY_PROCESS_GROUP;
 use crate::spec::decl;
 use crate::wire::api as fly;
 
-/// Machines by process group, when every Machine names one.
+/// Machines by process group, when every Machine names one and there are two groups
+/// or more. flyctl tags the Machines of an app without `[processes]` with one group
+/// (`app`): those stay one set of Machines, with their command as `init.cmd`, named
+/// and adopted as before.
 fn by_group<'m>(machines: &[&'m fly::Machine]) -> Option<BTreeMap<String, Vec<&'m fly::Machine>>> {
     let mut out: BTreeMap<String, Vec<&fly::Machine>> = BTreeMap::new();
     for m in machines {
@@ -24,7 +27,7 @@ fn by_group<'m>(machines: &[&'m fly::Machine]) -> Option<BTreeMap<String, Vec<&'
             .filter(|g| !g.is_empty())?;
         out.entry(g.clone()).or_default().push(m);
     }
-    (!out.is_empty()).then_some(out)
+    (out.len() >= 2).then_some(out)
 }
 
 /// The unit a leaf belongs to for a group: `None` for a leaf every group must share;
@@ -280,5 +283,7 @@ mod tests {
         }))
         .unwrap();
         assert!(!profile_groups(&[&w, &plain], &mut empty()));
+        let app = machine("a-0", "app", "i");
+        assert!(!profile_groups(&[&app], &mut empty()), "flyctl's one group");
     }
 }
