@@ -60,11 +60,23 @@ pub fn config_leaves(m: &fly::Machine, p: &mut Profile) {
     files_leaf(m, p);
 }
 
+/// A value holding what looks like a credential (a token in a command line).
+fn has_credential(v: &Value) -> bool {
+    !crate::spec::credentials::find_all(&v.to_string()).is_empty()
+}
+
 fn extras_leaves(m: &fly::Machine, p: &mut Profile) {
     let Value::Object(fields) = json!(read_extras(&m.config)) else {
         return;
     };
     for (k, v) in fields {
+        if has_credential(&v) {
+            p.notes.push(format!(
+                "Machine {}: {k} holds what looks like a credential; left out (value not shown, updates keep it)",
+                m.name
+            ));
+            continue;
+        }
         if has_template_syntax(&v) {
             p.notes.push(format!(
                 "Machine {}: {k} contains template syntax; left out (updates keep it)",
@@ -92,15 +104,16 @@ fn processes_leaf(m: &fly::Machine, p: &mut Profile) {
     let Some(ps) = read_run(&m.config).processes else {
         return;
     };
-    let credential = ps.iter().any(|x| {
-        x.env
-            .iter()
-            .any(|(k, v)| crate::spec::credentials::looks_like_credential(v, Some(k)).is_some())
-    });
     let value = json!(ps);
+    let credential = has_credential(&value)
+        || ps.iter().any(|x| {
+            x.env
+                .iter()
+                .any(|(k, v)| crate::spec::credentials::looks_like_credential(v, Some(k)).is_some())
+        });
     if credential {
         p.notes.push(format!(
-            "Machine {}: a process's env holds what looks like a credential; `processes` left out (value not shown, updates keep it)",
+            "Machine {}: processes hold what looks like a credential; left out (value not shown, updates keep them)",
             m.name
         ));
     } else if has_template_syntax(&value) {
@@ -165,5 +178,65 @@ pub fn check_file_secrets(p: &mut Profile) {
             "files come from secrets the app does not list ({}); `files` left out (the Machines' files are kept)",
             missing.join(", ")
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn profile_of(config: Value) -> Profile {
+        let m: fly::Machine = serde_json::from_value(
+            json!({ "id": "m", "name": "m", "region": "iad", "config": config }),
+        )
+        .unwrap();
+        let mut p = Profile {
+            app: "a".into(),
+            leaves: BTreeMap::new(),
+            machines: Vec::new(),
+            volumes: Vec::new(),
+            notes: Vec::new(),
+            groups: Vec::new(),
+        };
+        config_leaves(&m, &mut p);
+        p
+    }
+
+    #[test]
+    fn defaults_are_left_out_and_credentials_never_copied() {
+        let token = ["gh", "p_", "abcdefghijklmnopqrstuvwxyz0123456789"].concat();
+        let p = profile_of(json!({
+            "image": "i",
+            "init": { "cmd": [], "tty": false, "swap_size_mb": 256 },
+            "dns": { "skip_registration": false },
+            "auto_destroy": false,
+            "metrics": { "port": 9091 },
+            "processes": [{ "name": "p", "cmd": ["run", format!("--token={token}")] }],
+            "files": [{ "guest_path": "/etc/x", "raw_value": "aGk=" }],
+        }));
+        let keys: Vec<String> = p.leaves.keys().map(|k| k.join(".")).collect();
+        assert_eq!(keys, ["init.swap_size_mb", "metrics.port"]);
+        let notes = p.notes.join("\n");
+        assert!(!notes.contains(&token), "{notes}");
+        assert!(
+            notes.contains("processes hold what looks like a credential"),
+            "{notes}"
+        );
+        assert!(notes.contains("file /etc/x (2 bytes) exists"), "{notes}");
+    }
+
+    #[test]
+    fn unreadable_shapes_stay_notes() {
+        let c: fly::MachineConfig = serde_json::from_value(json!({
+            "stop_config": { "signal": "SIGTERM" },
+            "dns": "odd",
+            "schedule": "daily"
+        }))
+        .unwrap();
+        assert!(is_read(&c, "stop_config"));
+        assert!(is_read(&c, "schedule"));
+        assert!(!is_read(&c, "dns"));
+        assert!(!is_read(&c, "kernel"));
     }
 }
