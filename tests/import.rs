@@ -268,6 +268,9 @@ fn provision_configured(org: &Org, tenant: &str, schedule: Option<&str>, raw_fil
     });
     if let Some(s) = schedule {
         config["schedule"] = json!(s);
+        config["auto_destroy"] = json!(false);
+    } else {
+        config["auto_destroy"] = json!(true);
     }
     ok(
         org,

@@ -380,7 +380,12 @@ fn differences(
         .filter(|(k, v)| defaults.get(*k) != Some(v))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    // Process groups carry their own counts: the entry's is not reset.
+    let grouped = leaves.contains_key(&leaf(decl::PROCESS_GROUPS.key));
     for k in defaults.keys().filter(|k| !leaves.contains_key(*k)) {
+        if grouped && *k == leaf(decl::COUNT.key) {
+            continue;
+        }
         out.insert(group(k), Value::Null);
     }
     out
