@@ -365,4 +365,24 @@ fn machine_config_settings_files_and_process_groups_are_imported() {
     assert_eq!(files_before.as_array().map(Vec::len), Some(2));
     let (plan, code) = org.plan_json("specs/imported.yaml", &[]);
     assert_eq!(code, 0, "no change after adoption: {plan}");
+    // The imported settings are compared, not ignored: changing one is an update.
+    let edited = spec.replace("timeout: \"30s\"", "timeout: \"31s\"");
+    assert_ne!(edited, spec);
+    org.write("specs/edited.yaml", &edited);
+    let (plan, _) = org.plan_json("specs/edited.yaml", &[]);
+    let paths: Vec<&str> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["fields"].as_array().into_iter().flatten())
+        .filter_map(|f| f["path"].as_str())
+        .collect();
+    assert_eq!(
+        paths
+            .iter()
+            .filter(|p| **p == "stop_config.timeout")
+            .count(),
+        3,
+        "{paths:?}"
+    );
 }
