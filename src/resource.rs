@@ -164,6 +164,11 @@ impl fmt::Display for Kind {
 pub struct Usage {
     /// Hours per day a Machine with an idle policy is started (0–24).
     pub active_hours_per_day: Decimal,
+    /// Whether the spec or a usage file sets `active_hours_per_day` (a scheduled
+    /// Machine without it is priced by its schedule's default run). Known while the
+    /// spec is loaded; not part of the serialized form (reports, saved plans).
+    #[serde(skip)]
+    pub active_hours_declared: bool,
     /// Used size of the root filesystem, billed while stopped or suspended.
     pub rootfs_gb: Decimal,
     /// Outbound internet traffic per Machine per month.
@@ -186,6 +191,7 @@ impl Default for Usage {
     fn default() -> Self {
         Usage {
             active_hours_per_day: Decimal::from(24),
+            active_hours_declared: false,
             rootfs_gb: Decimal::ONE,
             egress_gb_month: Decimal::ZERO,
             private_egress_gb_month: Decimal::ZERO,

@@ -97,8 +97,8 @@ fn provision_with(
     );
 }
 
-/// The odd one: an admin console with another image, a config field the spec has no
-/// setting for, and a volume nothing mounts.
+/// The odd one: an admin console with another image, its own command (`init.cmd`),
+/// and a volume nothing mounts.
 fn provision_odd(org: &Org) {
     let app = "jarvis-admin";
     ok(
@@ -230,4 +230,159 @@ fn volumes_named_after_their_tenants_are_adopted_through_naming_volume() {
     org.write("specs/imported.yaml", &spec);
     let adopted = adoption_only(&org, &spec);
     assert_eq!(adopted.len(), 3, "every Machine is adopted: {adopted:?}");
+}
+
+/// A tenant app whose Machine sets every pass-through config field, processes and
+/// files (one from a secret; `raw_value` too when `raw_file`).
+fn provision_configured(org: &Org, tenant: &str, schedule: Option<&str>, raw_file: bool) {
+    let app = format!("shop-{tenant}");
+    ok(
+        org,
+        "POST",
+        "/apps",
+        json!({"app_name": app, "org_slug": ORG}),
+    );
+    ok(
+        org,
+        "POST",
+        &format!("/apps/{app}/secrets/TLS_KEY"),
+        json!({ "value": format!("script-set-key-{tenant}") }),
+    );
+    let mut files = vec![json!({"guest_path": "/etc/tls/key.pem", "secret_name": "TLS_KEY"})];
+    if raw_file {
+        // "listen = 8080\n", base64.
+        files.push(json!({"guest_path": "/etc/app.toml", "raw_value": "bGlzdGVuID0gODA4MAo="}));
+    }
+    let mut config = json!({
+        "image": "registry.fly.io/shop:2.0",
+        "guest": {"cpu_kind": "shared", "cpus": 1, "memory_mb": 512},
+        "env": {"PORT": "8080"},
+        "restart": {"policy": "on-failure", "max_retries": 3},
+        "stop_config": {"signal": "SIGTERM", "timeout": "30s"},
+        "init": {"swap_size_mb": 512, "kernel_args": ["quiet"]},
+        "dns": {"nameservers": ["1.1.1.1"], "searches": ["shop.internal"]},
+        "metrics": {"port": 9091, "path": "/metrics"},
+        "statics": [{"guest_path": "/app/public", "url_prefix": "/static"}],
+        "processes": [{"name": "app", "cmd": ["serve", "--port=8080"], "env": {"MODE": "app"}}],
+        "files": files,
+    });
+    if let Some(s) = schedule {
+        config["schedule"] = json!(s);
+        config["auto_destroy"] = json!(false);
+    } else {
+        config["auto_destroy"] = json!(true);
+    }
+    ok(
+        org,
+        "POST",
+        &format!("/apps/{app}/machines"),
+        json!({"name": format!("{tenant}-0"), "region": "iad", "config": config}),
+    );
+}
+
+/// A tenant app flyctl deployed from a fly.toml with `[processes]`: two web Machines
+/// with a service and one worker, tagged `fly_process_group`.
+fn provision_groups(org: &Org, tenant: &str) {
+    let app = format!("shop-{tenant}");
+    ok(
+        org,
+        "POST",
+        "/apps",
+        json!({"app_name": app, "org_slug": ORG}),
+    );
+    let groups = [
+        ("web", 2, vec!["bundle", "exec", "puma"], true),
+        ("worker", 1, vec!["bundle", "exec", "sidekiq"], false),
+    ];
+    for (group, count, cmd, served) in groups {
+        for i in 0..count {
+            let mut config = json!({
+                "image": "registry.fly.io/shop:2.0",
+                "guest": {"cpu_kind": "shared", "cpus": 1, "memory_mb": 512},
+                "env": {"PORT": "8080"},
+                "init": {"cmd": cmd},
+                "metadata": {"fly_process_group": group},
+            });
+            if served {
+                config["services"] = json!([{
+                    "protocol": "tcp", "internal_port": 8080,
+                    "ports": [{"port": 443, "handlers": ["tls", "http"]}]
+                }]);
+            }
+            ok(
+                org,
+                "POST",
+                &format!("/apps/{app}/machines"),
+                json!({"name": format!("{tenant}-{i}-{group}"), "region": "iad", "config": config}),
+            );
+        }
+    }
+}
+
+#[test]
+fn machine_config_settings_files_and_process_groups_are_imported() {
+    let org = Org::with(100.0, |c| c.rate_limits = false);
+    provision_configured(&org, "acme", None, false);
+    provision_configured(&org, "globex", None, false);
+    provision_configured(&org, "initech", Some("daily"), true);
+    provision_groups(&org, "umbrella");
+    let out = org.run("import", &["--org", ORG]);
+    assert!(out.status.success(), "{}", text(&out));
+    let spec = String::from_utf8(out.stdout.clone()).unwrap();
+    insta::assert_snapshot!("import_machine_config_spec", spec);
+    assert!(!spec.contains("script-set"), "no secret value in the spec");
+    assert!(!spec.contains("bGlzdGVu"), "no file content in the spec");
+    assert!(!spec.contains("has no spec setting"), "{spec}");
+    org.write("specs/imported.yaml", &spec);
+    let v = std::process::Command::new(assert_cmd::cargo::cargo_bin("flotilla"))
+        .current_dir(org.dir.path())
+        .args(["validate", "specs/imported.yaml"])
+        .output()
+        .unwrap();
+    assert!(v.status.success(), "{}\n{spec}", text(&v));
+    let mut adopted = adoption_only(&org, &spec);
+    adopted.sort();
+    assert_eq!(
+        adopted,
+        [
+            "tenant.acme.machine[0]",
+            "tenant.globex.machine[0]",
+            "tenant.initech.machine[0]",
+            "tenant.umbrella.machine.web[0]",
+            "tenant.umbrella.machine.web[1]",
+            "tenant.umbrella.machine.worker[0]",
+        ],
+        "{spec}"
+    );
+    // Applied (adoption, the secret set once from its variable), the raw_value file is
+    // kept: the imported spec leaves initech's files unmanaged. Then nothing changes.
+    let files_before = org.machines("shop-initech")[0]["config"]["files"].clone();
+    let mut apply = org.cmd("apply", &["specs/imported.yaml", "--yes"]);
+    let out = apply.env("TLS_KEY", "k").output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let after = org.machines("shop-initech");
+    assert_eq!(after[0]["config"]["files"], files_before, "{after:?}");
+    assert_eq!(files_before.as_array().map(Vec::len), Some(2));
+    let (plan, code) = org.plan_json("specs/imported.yaml", &[]);
+    assert_eq!(code, 0, "no change after adoption: {plan}");
+    // The imported settings are compared, not ignored: changing one is an update.
+    let edited = spec.replace("timeout: \"30s\"", "timeout: \"31s\"");
+    assert_ne!(edited, spec);
+    org.write("specs/edited.yaml", &edited);
+    let (plan, _) = org.plan_json("specs/edited.yaml", &[]);
+    let paths: Vec<&str> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["fields"].as_array().into_iter().flatten())
+        .filter_map(|f| f["path"].as_str())
+        .collect();
+    assert_eq!(
+        paths
+            .iter()
+            .filter(|p| **p == "stop_config.timeout")
+            .count(),
+        3,
+        "{paths:?}"
+    );
 }

@@ -2,7 +2,7 @@
 //! with http_service and a volume, a multi-process app, an old-style `[[services]]` app
 //! on a dedicated-CPU size), on hostile files (too large, not TOML, a directory), and a
 //! check that a file using only settings the spec declares today converts to a spec
-//! `validate` accepts.
+//! `validate` accepts, as every fixture's does once its notes are followed.
 
 // Tests may panic on a broken fixture.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -114,4 +114,55 @@ fn a_file_of_todays_settings_converts_to_a_valid_spec() {
         .as_ref()
         .unwrap_or_else(|d| panic!("{d}\n{}", out.spec));
     assert_eq!((counts.tenants, counts.machines, counts.volumes), (1, 1, 1));
+}
+
+/// The spec converted from `fixture`, validated through the library in a folder holding
+/// the files it references (`local_file`s are read by apply, not by validate).
+fn validated(fixture: &str) -> (String, flotilla::ops::validate::Counts) {
+    let out = flotilla::ops::import::flytoml::run(&flotilla::ops::import::flytoml::Options {
+        file: common::root().join(format!("tests/fixtures/fly_toml/{fixture}")),
+        org: Some("acme".into()),
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // As the note on `local_path` asks: the file copied beside the spec.
+    std::fs::create_dir(dir.path().join("config")).unwrap();
+    std::fs::write(dir.path().join("config/flags.json"), "{}\n").unwrap();
+    let path = dir.path().join("fly.yaml");
+    // As the note on an absent `primary_region` asks: a region under defaults.
+    let spec = if out.unmapped.iter().any(|u| u.key == "primary_region") {
+        out.spec
+            .replace("\ndefaults:\n", "\ndefaults:\n  region: \"iad\"\n")
+    } else {
+        out.spec.clone()
+    };
+    std::fs::write(&path, &spec).unwrap();
+    let report = flotilla::ops::validate::run(&flotilla::ops::validate::Options {
+        specs: vec![path],
+        ..Default::default()
+    });
+    let counts = match &report.files[0].result {
+        Ok((counts, _)) => *counts,
+        Err(d) => panic!("{fixture}: {d}\n{spec}"),
+    };
+    (spec, counts)
+}
+
+#[test]
+fn every_fixture_converts_to_a_spec_that_validates() {
+    // (fixture, Machines, volumes): the multi-process app has two process groups of
+    // one Machine each.
+    for (fixture, machines, volumes) in [
+        ("rails.toml", 1, 1),
+        ("multiprocess.toml", 2, 0),
+        ("oldstyle.toml", 1, 0),
+        ("today.toml", 1, 1),
+    ] {
+        let (spec, counts) = validated(fixture);
+        assert_eq!(
+            (counts.tenants, counts.machines, counts.volumes),
+            (1, machines, volumes),
+            "{fixture}\n{spec}"
+        );
+    }
 }

@@ -133,6 +133,8 @@ enum Template {
         mode: IdleMode,
         /// `(index, min_running)` when `min_running` keeps the Machine on.
         kept_on: Option<(u32, u32)>,
+        /// The schedule, and whether `usage.active_hours_per_day` is declared.
+        schedule: Option<(String, bool)>,
         usage: [Decimal; 4],
     },
     Volume {
@@ -159,6 +161,9 @@ pub const FLEET_LOCK_ROOTFS_GB: Decimal = Decimal::from_parts(5, 0, 0, false, 3)
 fn hours_per_month() -> Decimal {
     Decimal::from(HOURS_PER_MONTH)
 }
+
+/// The rule for scheduled Machines, stated after [`RULES`] in reports that price one.
+pub(crate) const SCHEDULE_RULE: &str = "A scheduled Machine (schedule:) is started active_hours_per_day x 30 hours when usage declares it, else one hour per run: hourly 720 h, daily 30 h, weekly 5 h, monthly 1 h.";
 
 /// The rules of the model, stated in every report.
 pub(crate) const RULES: &[&str] = &[
@@ -364,6 +369,11 @@ impl<'a> Pricer<'a> {
                 mode: m.idle.mode,
                 kept_on: (m.idle.mode != IdleMode::Off && m.index < m.idle.min_running)
                     .then_some((m.index, m.idle.min_running)),
+                schedule: m
+                    .config
+                    .schedule
+                    .clone()
+                    .map(|s| (s, usage.active_hours_declared)),
                 usage: [
                     usage.active_hours_per_day,
                     usage.rootfs_gb,
@@ -650,11 +660,26 @@ impl<'a> Pricer<'a> {
                 pricing_version: self.table.version(),
                 pricing_origin: self.table.origin.clone(),
                 default_usage: self.fallback.clone(),
-                rules: RULES.iter().map(|s| s.to_string()).collect(),
+                rules: self.rules(),
             },
             plan,
             reservation_advice,
         }
+    }
+
+    /// [`RULES`], and [`SCHEDULE_RULE`] when the context holds a scheduled Machine.
+    fn rules(&self) -> Vec<String> {
+        let scheduled = self
+            .context
+            .iter()
+            .any(|r| r.machine().is_some_and(|m| m.config.is_scheduled()));
+        let extra = scheduled.then_some(SCHEDULE_RULE);
+        RULES
+            .iter()
+            .copied()
+            .chain(extra)
+            .map(str::to_string)
+            .collect()
     }
 
     /// The table rows the lines used, and a warning for each unpublished one.
@@ -1258,8 +1283,44 @@ struct MachinePrices<'t> {
     region_note: String,
 }
 
+/// The hours a month a scheduled Machine is started when its usage does not say: one
+/// hour per run Fly starts in a 30-day month (hourly 720 runs, so always started;
+/// daily 30; weekly 5, since a 30-day month holds 4 2/7 weeks and so starts up to 5
+/// weekly runs; monthly 1). An unknown schedule counts as always started.
+pub fn scheduled_hours(schedule: &str) -> Decimal {
+    Decimal::from(match schedule {
+        "daily" => 30,
+        "weekly" => 5,
+        "monthly" => 1,
+        _ => HOURS_PER_MONTH,
+    })
+}
+
+/// A scheduled Machine's started hours: Fly starts it on its schedule whatever its
+/// idle policy; `usage.active_hours_per_day` when declared, else the schedule's default.
+fn scheduled_started(schedule: &str, u: &Usage) -> (Decimal, String) {
+    if u.active_hours_declared {
+        let started = u.active_hours_per_day * Decimal::from(30);
+        let note = format!(
+            "schedule: {schedule}, started {} h/day x 30 days = {} h of 720 (usage.active_hours_per_day)",
+            shown(u.active_hours_per_day),
+            shown(started)
+        );
+        return (started, note);
+    }
+    let started = scheduled_hours(schedule);
+    let note = format!(
+        "schedule: {schedule}, started {} h of 720: one hour per run (a scheduled Machine's default; set usage.active_hours_per_day to change it)",
+        shown(started)
+    );
+    (started, note)
+}
+
 /// The hours a Machine is started in a month, and the note that says why.
 fn started_hours(m: &MachineSpec, u: &Usage) -> (Decimal, String) {
+    if let Some(s) = m.config.schedule.as_deref() {
+        return scheduled_started(s, u);
+    }
     let hpm = hours_per_month();
     let always_on = m.idle.mode == IdleMode::Off || m.index < m.idle.min_running;
     let active = u.active_hours_per_day;

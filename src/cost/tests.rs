@@ -6,9 +6,10 @@ use rust_decimal::Decimal;
 
 use super::fixtures::{app, backup, fleet, machine, usage, volume};
 use super::*;
+use crate::cost::engine::SCHEDULE_RULE;
 use crate::money::to_cents;
 use crate::pricing::Catalog;
-use crate::resource::{IdleMode, ResourceSet, Usage};
+use crate::resource::{IdleMode, ResourceSet, Spec, Usage};
 
 fn d(s: &str) -> Decimal {
     Decimal::from_str(s).unwrap()
@@ -64,6 +65,81 @@ fn always_on_shared_1x_2gb_in_iad_is_10_70() {
         "{:?}",
         r.warnings
     );
+}
+
+/// The always-on Machine of the test above, run by Fly on `schedule`.
+fn scheduled(schedule: &str, u: Option<Usage>) -> Resource {
+    let mut m = machine(Some("a"), 0, "iad", "shared-cpu-1x", 2048, IdleMode::Off, u);
+    if let Spec::Machine(s) = &mut m.spec {
+        s.config.schedule = Some(schedule.into());
+    }
+    m
+}
+
+#[test]
+fn a_daily_scheduled_machine_is_started_one_hour_a_run() {
+    // shared-cpu-1x 2 GB in iad: $10.69848 for 720 started hours (above). Daily without
+    // usage.active_hours_per_day: 30 runs of one hour = 30 h: 10.69848 × 30/720 =
+    // $0.44577 (compute 1.944/24 = 0.081, RAM 8.75448/24 = 0.36477); the other 690 h
+    // pay rootfs: 1 GB × $0.15 × 690/720 = $0.14375. Total $0.58952 → $0.59.
+    let r = report(NOW, vec![scheduled("daily", None)]);
+    assert_eq!(r.by_item["compute"], d("0.081"));
+    assert_eq!(r.by_item["ram"], d("0.36477"));
+    assert_eq!(r.by_item["rootfs"], d("0.14375"));
+    assert_eq!(r.total, d("0.58952"));
+    assert_eq!(to_cents(r.total), d("0.59"));
+    assert!(r.assumptions.rules.iter().any(|x| x == SCHEDULE_RULE));
+    let note = r
+        .lines
+        .iter()
+        .flat_map(|l| &l.assumptions)
+        .find(|a| a.contains("schedule"));
+    assert!(
+        note.is_some_and(|n| n.contains("started 30 h of 720")),
+        "{note:?}"
+    );
+    // Declared 2 h/day: 60 h: 10.69848 × 60/720 = 0.89154; rootfs 0.15 × 660/720 = 0.1375.
+    let declared = Usage {
+        active_hours_declared: true,
+        ..usage(2)
+    };
+    let r = report(NOW, vec![scheduled("daily", Some(declared))]);
+    assert_eq!(r.total, d("1.02904"));
+    // A usage left at the spec's default (24 h, undeclared) gives the schedule's hours.
+    assert_eq!(
+        report(NOW, vec![scheduled("daily", Some(usage(24)))]).total,
+        d("0.58952")
+    );
+    // Monthly: 1 h: 10.69848/720 = 0.0148590; rootfs 0.15 × 719/720 = 0.1497916…
+    let r = report(NOW, vec![scheduled("monthly", None)]);
+    assert_close(r.total, d("0.014859") + d("0.15") * d("719") / d("720"));
+    // Hourly: started all 720 h, as an always-on Machine; unscheduled rules unchanged.
+    assert_eq!(
+        report(NOW, vec![scheduled("hourly", None)]).total,
+        d("10.69848")
+    );
+    let plain = machine(
+        Some("a"),
+        0,
+        "iad",
+        "shared-cpu-1x",
+        2048,
+        IdleMode::Off,
+        None,
+    );
+    let r = report(NOW, vec![plain]);
+    assert!(!r.assumptions.rules.iter().any(|x| x == SCHEDULE_RULE));
+}
+
+#[test]
+fn a_spec_that_declares_active_hours_prices_its_scheduled_machine_by_them() {
+    // As above: the tenant without usage 30 h ($0.58952), the one with 2 h/day 60 h
+    // ($1.02904).
+    let spec = "version: 1\norg: o\ndefaults:\n  image: i\n  region: iad\n  memory: 2gb\n  schedule: daily\ntenants:\n  - name: a\n  - name: b\n    usage: { active_hours_per_day: 2 }\n";
+    let l = crate::spec::load_bytes(spec.as_bytes(), "s.yaml").unwrap();
+    let r = price_set(&table(NOW), &l.desired.resources, &l.desired.default_usage).unwrap();
+    assert_eq!(r.by_tenant["a"], d("0.58952"));
+    assert_eq!(r.by_tenant["b"], d("1.02904"));
 }
 
 #[test]

@@ -72,6 +72,7 @@ impl Patch {
             }
         }
         set(&mut u.active_hours_per_day, self.active_hours_per_day);
+        u.active_hours_declared |= self.active_hours_per_day.is_some();
         set(&mut u.rootfs_gb, self.rootfs_gb);
         set(&mut u.egress_gb_month, self.egress_gb_month);
         set(&mut u.private_egress_gb_month, self.private_egress_gb_month);

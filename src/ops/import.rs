@@ -14,6 +14,8 @@ mod factor;
 pub mod flytoml;
 mod pattern;
 mod profile;
+mod profile_config;
+mod profile_groups;
 
 use std::collections::HashSet;
 

@@ -238,6 +238,7 @@ impl<'a> Effective<'a> {
         let int = |s: &Setting<Count>, dv: u32| self.value(s).unwrap_or(dv);
         Usage {
             active_hours_per_day: dec(&decl::USAGE_ACTIVE_HOURS, d.active_hours_per_day),
+            active_hours_declared: self.set(&decl::USAGE_ACTIVE_HOURS).is_some(),
             rootfs_gb: dec(&decl::USAGE_ROOTFS_GB, d.rootfs_gb),
             egress_gb_month: dec(&decl::USAGE_EGRESS_GB, d.egress_gb_month),
             private_egress_gb_month: dec(&decl::USAGE_PRIVATE_EGRESS_GB, d.private_egress_gb_month),

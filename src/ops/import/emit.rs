@@ -30,12 +30,23 @@ const ORDER: &[&str] = &[
     "services",
     "checks",
     "restart",
+    "restart_max_retries",
+    "stop_config",
+    "init",
+    "dns",
+    "metrics",
+    "statics",
+    "auto_destroy",
+    "schedule",
     "env",
     "metadata",
     "volume",
     "secrets",
     "ips",
     "hostnames",
+    "processes",
+    "files",
+    "process_groups",
 ];
 
 /// Keys inside a setting (volume, idle, a check) in the order of the spec reference.
@@ -54,8 +65,11 @@ const INNER: &[&str] = &[
     "path",
     "method",
     "interval",
+    "signal",
     "timeout",
     "grace_period",
+    "cmd",
+    "count",
 ];
 
 /// Sort key of a leaf: each part by its place in [`ORDER`] (top level) or [`INNER`],

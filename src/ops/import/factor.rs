@@ -156,6 +156,22 @@ fn machine_candidates(sample: Option<(&str, &str)>) -> Vec<Candidate> {
     c
 }
 
+/// The names `render` gives an app's Machine slots: `count` of them, or each process
+/// group's with `-GROUP` appended (as expansion does for a template without `group`).
+fn slot_names(p: &Profile, render: impl Fn(usize) -> String) -> BTreeSet<String> {
+    if p.groups.is_empty() {
+        return (0..p.machines.len()).map(render).collect();
+    }
+    p.groups
+        .iter()
+        .flat_map(|(g, n)| {
+            (0..*n)
+                .map(|i| format!("{}-{g}", render(i)))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 /// The first candidate that names every tenant's Machines; the default stays implicit.
 fn machine_naming(tenants: &[(String, Profile)], doc: &mut Document) {
     let with_machines: Vec<&(String, Profile)> = tenants
@@ -167,9 +183,7 @@ fn machine_naming(tenants: &[(String, Profile)], doc: &mut Document) {
         .and_then(|(t, p)| p.machines.first().map(|m| (t.as_str(), m.as_str())));
     let fits = |render: &dyn Fn(&str, &str, usize) -> String| {
         with_machines.iter().all(|(t, p)| {
-            let want: BTreeSet<String> = (0..p.machines.len())
-                .map(|i| render(t, &p.app, i))
-                .collect();
+            let want = slot_names(p, |i| render(t, &p.app, i));
             want.len() == p.machines.len() && want == p.machines.iter().cloned().collect()
         })
     };
@@ -366,7 +380,12 @@ fn differences(
         .filter(|(k, v)| defaults.get(*k) != Some(v))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    // Process groups carry their own counts: the entry's is not reset.
+    let grouped = leaves.contains_key(&leaf(decl::PROCESS_GROUPS.key));
     for k in defaults.keys().filter(|k| !leaves.contains_key(*k)) {
+        if grouped && *k == leaf(decl::COUNT.key) {
+            continue;
+        }
         out.insert(group(k), Value::Null);
     }
     out
@@ -461,15 +480,20 @@ fn tier_name(
 /// An app whose name does not follow the template: a shared app with every setting
 /// (shared apps do not inherit `defaults`), its Machine count and names.
 fn shared_entry(mut p: Profile) -> Entry {
-    let count = p.leaves.remove(&leaf(decl::COUNT.key)).unwrap_or(json!(0));
-    let mut keys = vec![(decl::APP_MACHINES.key, count)];
-    let default_names: Vec<String> = (0..p.machines.len())
-        .map(|i| format!("{}-{i}", p.app))
-        .collect();
-    let sorted: BTreeSet<&String> = p.machines.iter().collect();
-    if sorted != default_names.iter().collect() {
+    let count = p.leaves.remove(&leaf(decl::COUNT.key));
+    // Process groups carry their own counts.
+    let mut keys = match count {
+        Some(c) => vec![(decl::APP_MACHINES.key, c)],
+        None if p.groups.is_empty() => vec![(decl::APP_MACHINES.key, json!(0))],
+        None => Vec::new(),
+    };
+    let default_names = slot_names(&p, |i| format!("{}-{i}", p.app));
+    let sorted: BTreeSet<String> = p.machines.iter().cloned().collect();
+    if sorted != default_names {
         match p.machines.as_slice() {
-            [only] => keys.push((decl::APP_MACHINE_NAME.key, json!(only))),
+            [only] if p.groups.is_empty() => {
+                keys.push((decl::APP_MACHINE_NAME.key, json!(only)));
+            }
             [] => {}
             _ => p.notes.push(
                 "its Machines' names follow no pattern: they are not adopted by name and would be created anew".into(),

@@ -117,7 +117,8 @@ pub fn convert(text: &str, org: &str) -> Result<Outcome, Diagnostic> {
             ),
         );
     }
-    let header = header(app.as_deref(), &c.unmapped);
+    let secrets = settings.iter().any(|k| k == decl::SECRETS.key);
+    let header = header(app.as_deref(), secrets, &c.unmapped);
     let spec = emit::write(org, &header, &doc);
     Ok(Outcome {
         spec: crate::spec::credentials::redact(&spec).into_owned(),
@@ -137,13 +138,16 @@ fn top_level_keys(leaves: &BTreeMap<Leaf, Value>) -> Vec<String> {
     keys
 }
 
-fn header(app: Option<&str>, unmapped: &[Unmapped]) -> Vec<String> {
+fn header(app: Option<&str>, secrets: bool, unmapped: &[Unmapped]) -> Vec<String> {
     let from = app.map_or(String::new(), |a| format!(" of app {a}"));
     let mut h = vec![
         format!("Converted by `flotilla import --fly-toml` from the fly.toml{from}."),
         "The app's settings are the defaults of every tenant: add one entry per tenant under `tenants:` (each gets its own app, named by naming.app).".into(),
         "fly.toml holds no Machine counts (`fly scale count`): every tenant (and process group) gets one Machine; set `count`.".into(),
     ];
+    if secrets {
+        h.push("Secrets are referenced from environment variables of the same name; their values stay with Fly (`fly secrets`).".into());
+    }
     if !unmapped.is_empty() {
         h.push(format!("Not mapped ({}):", unmapped.len()));
         h.extend(unmapped.iter().map(|u| format!("  {u}")));
@@ -872,6 +876,7 @@ impl Conv {
                 );
             }
             if let Some(v) = self.text(&mut f, "secret_name", &format!("{path}.secret_name")) {
+                self.secret_reference(&v, &format!("{path}.secret_name"));
                 o.insert("secret_name".into(), json!(v));
             }
             if f.contains_key("processes") {
@@ -889,25 +894,55 @@ impl Conv {
         }
     }
 
+    /// A file's secret is declared under `secrets`, referenced from the environment
+    /// variable of the same name (its value lives with Fly, set by `fly secrets`).
+    fn secret_reference(&mut self, name: &str, path: &str) {
+        if crate::platform::is_env_name(name) {
+            let mut l = leaf(decl::SECRETS.key);
+            l.push(name.to_string());
+            self.leaves.insert(l, json!({ "env": name }));
+        } else {
+            self.note(
+                path,
+                format!("secret `{name}` is no valid environment variable name to reference"),
+            );
+        }
+    }
+
     fn restart(&mut self, t: &mut Table) {
         for (i, (path, mut r)) in self.tables(t, "restart").into_iter().enumerate() {
             let policy = self.text(&mut r, "policy", &format!("{path}.policy"));
             let processes = self.texts(&mut r, "processes", &format!("{path}.processes"));
-            if r.remove("retries").is_some() || r.remove("max_retries").is_some() {
-                self.note(
-                    format!("{path}.retries"),
-                    "flotilla's restart setting takes the policy only (Fly's default of 10 retries applies)",
-                );
-            }
+            let retries_key = if r.contains_key("max_retries") {
+                "max_retries"
+            } else {
+                "retries"
+            };
+            let retries = self.int(&mut r, retries_key, &format!("{path}.{retries_key}"));
             self.rest(&path, r);
+            let every =
+                processes.is_empty() || self.groups.iter().all(|(g, _)| processes.contains(g));
+            if let Some(n) = retries {
+                if i > 0 || !every {
+                    self.note(
+                        format!("{path}.{retries_key}"),
+                        "restart retries for some process groups only have no spec setting; left out",
+                    );
+                } else if let Ok(n) = u32::try_from(n) {
+                    self.set(decl::RESTART_MAX_RETRIES.key, json!(n));
+                } else {
+                    self.note(
+                        format!("{path}.{retries_key}"),
+                        format!("{n} retries is out of range"),
+                    );
+                }
+            }
             let Some(policy) = policy else { continue };
             let policy = if policy == "never" {
                 "no".into()
             } else {
                 policy
             };
-            let every =
-                processes.is_empty() || self.groups.iter().all(|(g, _)| processes.contains(g));
             if !RESTART_POLICIES.contains(&policy.as_str()) {
                 self.note(
                     format!("{path}.policy"),
@@ -1227,6 +1262,18 @@ console_command = "/rails/bin/rails console"
   destination = "/data"
   initial_size = "10gb"
 "#;
+
+    #[test]
+    fn restart_retries_for_every_machine_become_restart_max_retries() {
+        let toml = "app = \"a\"\nprimary_region = \"iad\"\n[build]\n  image = \"i\"\n[[restart]]\n  policy = \"on-failure\"\n  retries = 5\n";
+        let out = convert(toml, "acme").unwrap();
+        assert!(out.spec.contains("restart_max_retries: 5"), "{}", out.spec);
+        assert!(out.spec.contains("restart: \"on-failure\""), "{}", out.spec);
+        assert!(out.unmapped.is_empty(), "{:?}", out.unmapped);
+        let bad = convert(&toml.replace("retries = 5", "retries = -1"), "acme").unwrap();
+        assert!(!bad.spec.contains("restart_max_retries"), "{}", bad.spec);
+        assert_eq!(bad.unmapped.len(), 1);
+    }
 
     #[test]
     fn emits_the_machine_config_keys_by_their_shared_names() {

@@ -28,6 +28,9 @@ pub struct Profile {
     pub volumes: Vec<String>,
     /// Things the spec cannot express, one sentence each.
     pub notes: Vec<String>,
+    /// The process groups (`process_groups`) and their Machine counts, in name order;
+    /// empty when the app's Machines are one group.
+    pub groups: Vec<(String, usize)>,
 }
 
 /// The parts of a declaration's dotted key.
@@ -56,7 +59,14 @@ pub fn profile(a: &AppSnapshot) -> Profile {
             .map(|v| v.name.clone())
             .collect(),
         notes: Vec::new(),
+        groups: Vec::new(),
     };
+    if super::profile_groups::profile_groups(&machines, &mut p) {
+        secret_leaves(a, &mut p);
+        super::profile_config::check_file_secrets(&mut p);
+        network_leaves(a, &mut p);
+        return p;
+    }
     match machines.first() {
         Some(first) => {
             machine_leaves(first, &mut p);
@@ -70,6 +80,7 @@ pub fn profile(a: &AppSnapshot) -> Profile {
     p.leaves
         .insert(leaf(decl::COUNT.key), json!(machines.len()));
     secret_leaves(a, &mut p);
+    super::profile_config::check_file_secrets(&mut p);
     network_leaves(a, &mut p);
     p
 }
@@ -83,7 +94,7 @@ fn memory_text(mb: u32) -> String {
 }
 
 /// Image, region, size, memory, services and idle policy, checks, restart, env, metadata.
-fn machine_leaves(m: &fly::Machine, p: &mut Profile) {
+pub(super) fn machine_leaves(m: &fly::Machine, p: &mut Profile) {
     let n = normalize_machine(m, &HashMap::new());
     let l = &mut p.leaves;
     l.insert(leaf(decl::IMAGE.key), json!(n.image));
@@ -128,6 +139,7 @@ fn machine_leaves(m: &fly::Machine, p: &mut Profile) {
         l.insert(leaf(decl::RESTART.key), json!(r.to_string()));
     }
     env_leaves(m, p);
+    super::profile_config::config_leaves(m, p);
     for (k, v) in &m.config.metadata {
         if !(k.starts_with("flotilla_") || k.starts_with("fly_")) {
             text_leaf(p, decl::METADATA.key, k, v, &m.name);
@@ -198,7 +210,9 @@ const MOUNT_ECHOES: &[&str] = &["name", "size_gb", "encrypted"];
 /// Fields of the Machine config the spec has no setting for.
 fn extra_notes(m: &fly::Machine, p: &mut Profile) {
     let c = &m.config;
-    let mut fields: BTreeSet<String> = set_fields(&c.extra, "").collect();
+    let mut fields: BTreeSet<String> = set_fields(&c.extra, "")
+        .filter(|f| !super::profile_config::is_read(c, f))
+        .collect();
     if let Some(g) = &c.guest {
         fields.extend(set_fields(&g.extra, "guest."));
     }
@@ -220,9 +234,6 @@ fn extra_notes(m: &fly::Machine, p: &mut Profile) {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         fields.extend(set_fields(&extra, &format!("mounts[{i}].")).collect::<Vec<_>>());
-    }
-    if !is_fly_default_restart(m) && c.restart.as_ref().is_some_and(|r| r.max_retries.is_some()) {
-        fields.insert("restart.max_retries".into());
     }
     for f in fields {
         p.notes.push(format!(
@@ -275,7 +286,7 @@ fn volume_leaves(m: &fly::Machine, a: &AppSnapshot, p: &mut Profile) {
 }
 
 /// Machines after the first that run another shape: the spec describes the first.
-fn compare_siblings(first: &fly::Machine, rest: &[&fly::Machine], p: &mut Profile) {
+pub(super) fn compare_siblings(first: &fly::Machine, rest: &[&fly::Machine], p: &mut Profile) {
     let shape = |m: &fly::Machine| {
         let mut n = normalize_machine(m, &HashMap::new());
         n.name.clear();
