@@ -265,6 +265,9 @@ struct Builder<'a> {
     machine_gone: HashMap<&'a Address, usize>,
     /// The operation creating each volume (also the new half of a replace).
     volume_ready: HashMap<&'a Address, usize>,
+    /// The operation creating each Machine (also the new half of a replace): its
+    /// standbys wait for it.
+    machine_created: HashMap<&'a Address, usize>,
     /// The export of each removed tenant's app its deletions wait for.
     exports: HashMap<&'a str, usize>,
     /// Which observed Machines mount each volume (the reverse of their mounts).
@@ -289,6 +292,7 @@ impl<'a> Builder<'a> {
             secrets_set: HashMap::new(),
             machine_gone: HashMap::new(),
             volume_ready: HashMap::new(),
+            machine_created: HashMap::new(),
             exports: HashMap::new(),
             mounted_by: mounted_by(observed),
             allow_data_loss: false,
@@ -318,6 +322,8 @@ impl<'a> Builder<'a> {
             let op = match need {
                 Need::App(app) => self.app_created.get(app),
                 Need::Volume(v) => self.volume_ready.get(v),
+                // A standby is created with its primary's ID.
+                Need::Primary(m) => self.machine_created.get(&m),
                 // One request sets (and removes) all of an app's secrets.
                 Need::Secrets { app, .. } => self.secrets_set.get(app),
             };
@@ -545,7 +551,12 @@ impl<'a> Builder<'a> {
     /// updates. Returns the restarting updates, for the rollout waves.
     fn machines(&mut self, changes: &[&'a Change]) -> Vec<Update> {
         let mut updates = Vec::new();
-        for c in changes.iter().filter(|c| c.kind == Kind::Machine) {
+        // Primaries before standbys, which wait for their primary's create.
+        let (primaries, standbys): (Vec<&&'a Change>, Vec<&&'a Change>) = changes
+            .iter()
+            .filter(|c| c.kind == Kind::Machine)
+            .partition(|c| c.address.standby_index().is_none());
+        for c in primaries.into_iter().chain(standbys) {
             let Some(r) = self
                 .desired
                 .get(&c.address)
@@ -556,11 +567,13 @@ impl<'a> Builder<'a> {
             let mut deps = self.prerequisites(r);
             match c.action {
                 Action::Create => {
-                    self.push(OpKind::CreateMachine, c, deps);
+                    let i = self.push(OpKind::CreateMachine, c, deps);
+                    self.machine_created.insert(&c.address, i);
                 }
                 Action::Replace => {
                     deps.extend(self.machine_gone.get(&c.address).copied());
-                    self.push(OpKind::CreateMachine, c, deps);
+                    let i = self.push(OpKind::CreateMachine, c, deps);
+                    self.machine_created.insert(&c.address, i);
                 }
                 Action::Move => {
                     let kind = OpKind::MoveMachine {

@@ -133,6 +133,8 @@ enum Template {
         mode: IdleMode,
         /// `(index, min_running)` when `min_running` keeps the Machine on.
         kept_on: Option<(u32, u32)>,
+        /// A standby: stopped all month.
+        standby: bool,
         usage: [Decimal; 4],
     },
     Volume {
@@ -364,6 +366,7 @@ impl<'a> Pricer<'a> {
                 mode: m.idle.mode,
                 kept_on: (m.idle.mode != IdleMode::Off && m.index < m.idle.min_running)
                     .then_some((m.index, m.idle.min_running)),
+                standby: m.is_standby(),
                 usage: [
                     usage.active_hours_per_day,
                     usage.rootfs_gb,
@@ -796,7 +799,10 @@ impl<'a> Pricer<'a> {
         if let Some(rootfs) = self.rootfs_line(r, m, u, &p) {
             lines.push(rootfs);
         }
-        self.transfer_lines(r, u, &p, lines);
+        if !m.is_standby() {
+            // A stopped standby sends nothing.
+            self.transfer_lines(r, u, &p, lines);
+        }
         Ok(())
     }
 
@@ -1260,6 +1266,12 @@ struct MachinePrices<'t> {
 
 /// The hours a Machine is started in a month, and the note that says why.
 fn started_hours(m: &MachineSpec, u: &Usage) -> (Decimal, String) {
+    if m.is_standby() {
+        return (
+            Decimal::ZERO,
+            "standby: stopped until Fly starts it when its primary's host fails, so started 0 h".to_string(),
+        );
+    }
     let hpm = hours_per_month();
     let always_on = m.idle.mode == IdleMode::Off || m.index < m.idle.min_running;
     let active = u.active_hours_per_day;

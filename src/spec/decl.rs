@@ -854,6 +854,7 @@ pub const SETTINGS_FIELDS: &[Field] = &[
     STATICS.field,
     AUTO_DESTROY.field,
     SCHEDULE.field,
+    STANDBYS.field,
     ENV.field,
     METADATA.field,
     VOLUME.field,

@@ -1138,7 +1138,7 @@ impl<'a> Expander<'a> {
             };
             mounts.push(mount);
         }
-        out.resources.push(Resource {
+        let primary = Resource {
             address: machine_address,
             tenant: g.tenant.map(str::to_string),
             app: g.app.to_string(),
@@ -1169,7 +1169,76 @@ impl<'a> Expander<'a> {
                 index,
                 run,
             })),
+        };
+        let standbys = self.expand_standbys(&mut out.book, g, &primary);
+        out.resources.push(primary);
+        match standbys {
+            Some(v) => {
+                out.resources.extend(v);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The standbys of a Machine (`standbys: N`): copies of its spec without a volume
+    /// (the settings refuse a volume with standbys), named `NAME-standby-K`, at
+    /// `SLOT.standby[K]`, carrying which standby they are in their metadata. The
+    /// primary's ID goes into their config when they are created. `None`: a name
+    /// problem was reported.
+    fn expand_standbys(
+        &mut self,
+        book: &mut AppBook,
+        g: &Group<'_>,
+        primary: &Resource,
+    ) -> Option<Vec<Resource>> {
+        let mut made = Vec::new();
+        let Some(pm) = primary.machine() else {
+            return Some(made);
+        };
+        for k in 0..g.settings.standbys {
+            let address = primary.address.standby(k)?;
+            let name = format!("{}-standby-{k}", pm.name);
+            let addr = address.to_string();
+            if !self.standby_name(book, g, &name, &addr) {
+                return None;
+            }
+            let mut m = pm.clone();
+            m.name = name;
+            m.mounts.clear();
+            m.metadata
+                .insert(crate::resource::META_STANDBY.to_string(), k.to_string());
+            m.metadata.insert(
+                crate::resource::META_STANDBY_FOR.to_string(),
+                crate::resource::slot_text(&primary.address),
+            );
+            made.push(Resource {
+                address,
+                spec: Spec::Machine(Box::new(m)),
+                ..primary.clone()
+            });
+        }
+        Some(made)
+    }
+
+    /// A standby's name (`NAME-standby-K`): valid, and unique within its app.
+    fn standby_name(&mut self, book: &mut AppBook, g: &Group<'_>, name: &str, addr: &str) -> bool {
+        let tpl = g.machine_tpl;
+        let problem = platform::machine_name_problem(name).map(|p| format!("standby name `{name}` {p}"));
+        let key = (g.app.to_string(), name.to_string());
+        let taken = book.machines.get(&key).map(|first| {
+            format!("standby name `{name}` in app `{}` is already used by {first}", g.app)
         });
+        if let Some(msg) = problem.or(taken) {
+            self.sink.add(
+                err(msg, &tpl.path, tpl.mark)
+                    .address(addr.to_string())
+                    .hint("standbys are named after their Machine with `-standby-K`; shorten the machine name template"),
+            );
+            return false;
+        }
+        book.machines
+            .insert(key, format!("{} ({}, a standby)", g.desc, g.entry_path));
         true
     }
 

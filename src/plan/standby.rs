@@ -1,0 +1,67 @@
+//! Standby Machines (`standbys:`) follow their primary. A standby's config names its
+//! primary's Fly ID (`standbys: [ID]`), which only exists once the primary does, so a
+//! standby whose primary is created, replaced or moved in this plan is replaced too,
+//! and so is one whose observed config names another Machine (its primary was replaced
+//! by hand, or an interrupted apply left it behind). Its other fields are diffed like
+//! any Machine's: an update of the primary is the same update of its standbys, which
+//! stay stopped (`plan::idle`).
+
+use std::collections::HashMap;
+
+use super::{Action, Change};
+use crate::resource::{Address, Kind};
+use crate::state::Observed;
+
+/// Turns the updates (and no-ops) of standbys whose primary changes identity into
+/// replaces, with the reason.
+pub(super) fn cascade_standbys(changes: &mut [Change], observed: &Observed) {
+    let renewed: HashMap<Address, Action> = changes
+        .iter()
+        .filter(|c| c.kind == Kind::Machine && c.address.standby_index().is_none())
+        .filter(|c| matches!(c.action, Action::Create | Action::Replace | Action::Move))
+        .map(|c| (c.address.clone(), c.action))
+        .collect();
+    for c in changes.iter_mut().filter(|c| {
+        c.kind == Kind::Machine && matches!(c.action, Action::Noop | Action::Update)
+    }) {
+        let Some(primary) = c.address.primary() else {
+            continue;
+        };
+        let why = match renewed.get(&primary) {
+            Some(Action::Create) => Some(format!("its primary {primary} is created anew")),
+            Some(Action::Move) => Some(format!("its primary {primary} moves")),
+            Some(_) => Some(format!("its primary {primary} is replaced")),
+            None => stale_primary(observed, &c.address, &primary),
+        };
+        if let Some(why) = why {
+            c.action = Action::Replace;
+            c.restart = false;
+            c.stays_idle = false;
+            c.reasons
+                .push(format!("{why}: the standby is made again for its new ID"));
+        }
+    }
+}
+
+/// Why an observed standby does not stand by for its observed primary, if it does not.
+fn stale_primary(observed: &Observed, standby: &Address, primary: &Address) -> Option<String> {
+    let ids = &observed.resources.get(standby)?.machine()?.config.standbys;
+    let primary_id = observed.resources.get(primary).and_then(|r| r.id.clone());
+    match primary_id {
+        Some(id) if ids.len() == 1 && ids[0] == id => None,
+        Some(id) => Some(format!(
+            "it stands by for {} rather than its primary's {id}",
+            shown(ids)
+        )),
+        None => Some(format!("its primary {primary} does not exist")),
+    }
+}
+
+fn shown(ids: &[String]) -> String {
+    if ids.is_empty() {
+        "no Machine".to_string()
+    } else {
+        ids.join(", ")
+    }
+}
+
