@@ -357,7 +357,7 @@ fn machine(address: &Address, m: &fly::Machine) -> Machine {
 /// A Machine's state as status shows it: a standby waiting stopped, as Fly keeps it, is
 /// `standby` (neither idle nor down; Fly starts it when its primary's host fails).
 fn shown_state(address: &Address, state: &str) -> String {
-    if address.standby_index().is_some() && state == "stopped" {
+    if address.standby_index().is_some() && matches!(state, "stopped" | "created") {
         "standby".to_string()
     } else {
         state.to_string()
