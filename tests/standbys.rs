@@ -1,0 +1,288 @@
+//! Standby Machines (`standbys: COUNT`) against the in-process simulator: declared for
+//! a tier and one tenant, applied (each primary gets stopped standbys whose config names
+//! its ID), re-planned empty; an image change updates primaries and standbys, the
+//! standbys staying stopped; `standbys: 0` removes them (with --allow-destroy); a
+//! removed primary takes its standby along; a volume with standbys is refused at its
+//! position; standbys are priced as stopped Machines; status names them `standby`.
+
+// Helpers may panic on a broken fixture, like the tests that call them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+use flotilla::ops;
+use flotilla::ops::target::TargetOptions;
+use flotilla::plan::Action;
+use flotilla::resource::Address;
+use serde_json::json;
+
+const SPEC: &str = r#"
+version: 1
+org: stb
+defaults:
+  image: registry.fly.io/stb:1.0.0
+  region: iad
+  services: [{ internal_port: 8080, ports: [{ port: 443, handlers: [tls, http] }] }]
+tiers:
+  ha:
+    standbys: 1
+tenants:
+  - name: alice
+    tier: ha
+  - name: bob
+    tier: ha
+    count: 2
+  - name: carl
+  - name: dave
+    standbys: 2
+"#;
+
+fn target(dir: &Path) -> TargetOptions {
+    TargetOptions {
+        sim: Some(dir.join("sim.json")),
+        time_scale: 50.0,
+        ..TargetOptions::default()
+    }
+}
+
+fn plan(spec: &Path, dir: &Path) -> ops::plan::Outcome {
+    let out = ops::plan::run(&ops::plan::Options {
+        spec: spec.to_path_buf(),
+        target: target(dir),
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(!out.has_errors(), "{:?}", out.document.errors);
+    out
+}
+
+fn apply(spec: &Path, dir: &Path, allow_destroy: bool) {
+    let prepared = ops::apply::prepare(&ops::apply::Options {
+        input: spec.to_path_buf(),
+        target: target(dir),
+        quiet: true,
+        allow_destroy,
+        ..Default::default()
+    })
+    .unwrap();
+    let report = prepared.execute().unwrap();
+    assert!(report.ok(), "{}", report.summary.text());
+}
+
+fn a(s: &str) -> Address {
+    s.parse().unwrap()
+}
+
+/// Every primary has its standbys, stopped, named after it, standing by for its ID.
+fn assert_standbys(out: &ops::plan::Outcome, image: &str) {
+    let machines = &out.observed.machines;
+    let expected = [
+        ("tenant.alice.machine[0]", 1),
+        ("tenant.bob.machine[0]", 1),
+        ("tenant.bob.machine[1]", 1),
+        ("tenant.carl.machine[0]", 0),
+        ("tenant.dave.machine[0]", 2),
+    ];
+    for (primary, n) in expected {
+        let p = &machines[&a(primary)];
+        assert_eq!(p.state, "started", "{primary}");
+        assert_eq!(p.config.image, image);
+        for k in 0..n {
+            let at = a(primary).standby(k).unwrap();
+            let s = machines
+                .get(&at)
+                .unwrap_or_else(|| panic!("no standby {at}"));
+            assert_eq!(s.state, "stopped", "{at} is never started");
+            assert_eq!(s.name, format!("{}-standby-{k}", p.name));
+            assert_eq!(s.config.extra["standbys"], json!([p.id]), "{at}");
+            assert_eq!(s.config.image, image, "{at} has its primary's config");
+            assert_eq!(
+                serde_json::to_value(&s.config.services).unwrap(),
+                serde_json::to_value(&p.config.services).unwrap()
+            );
+        }
+        assert!(machines.get(&a(primary).standby(n).unwrap()).is_none());
+    }
+    assert!(
+        out.observed.unmanaged.is_empty(),
+        "standbys are not unmanaged: {:?}",
+        out.observed.unmanaged
+    );
+}
+
+#[test]
+fn standbys_follow_their_primaries() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("fleet.yaml");
+    std::fs::write(&spec, SPEC).unwrap();
+
+    let first = plan(&spec, dir.path());
+    let creates = first
+        .document
+        .changes
+        .iter()
+        .filter(|c| c.address.standby_index().is_some())
+        .inspect(|c| assert_eq!(c.action, Action::Create))
+        .count();
+    assert_eq!(creates, 5);
+
+    apply(&spec, dir.path(), false);
+    let again = plan(&spec, dir.path());
+    assert!(
+        !again.has_changes(),
+        "re-plan after apply: {:#?}",
+        again.document.changes
+    );
+    assert_standbys(&again, "registry.fly.io/stb:1.0.0");
+
+    // A new image: primaries restart with it; standbys get it and stay stopped.
+    let edited = SPEC.replace("stb:1.0.0", "stb:1.1.0");
+    std::fs::write(&spec, &edited).unwrap();
+    let changed = plan(&spec, dir.path());
+    let standby = changed
+        .document
+        .changes
+        .iter()
+        .find(|c| c.address == a("tenant.alice.machine[0].standby[0]"))
+        .unwrap();
+    assert_eq!(standby.action, Action::Update);
+    assert!(standby.stays_idle, "a standby is updated without starting it");
+    apply(&spec, dir.path(), false);
+    let after = plan(&spec, dir.path());
+    assert!(!after.has_changes(), "{:#?}", after.document.changes);
+    assert_standbys(&after, "registry.fly.io/stb:1.1.0");
+
+    // Fewer Machines and no standbys for dave: the standbys go with them.
+    let fewer = edited
+        .replace("    count: 2\n", "")
+        .replace("standbys: 2", "standbys: 0");
+    std::fs::write(&spec, &fewer).unwrap();
+    let shrink = plan(&spec, dir.path());
+    let mut deleted: Vec<String> = shrink
+        .document
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Delete)
+        .map(|c| c.address.to_string())
+        .collect();
+    deleted.sort();
+    assert_eq!(
+        deleted,
+        [
+            "tenant.bob.machine[1]",
+            "tenant.bob.machine[1].standby[0]",
+            "tenant.dave.machine[0].standby[0]",
+            "tenant.dave.machine[0].standby[1]",
+        ]
+    );
+    apply(&spec, dir.path(), true);
+    let last = plan(&spec, dir.path());
+    assert!(!last.has_changes(), "{:#?}", last.document.changes);
+    let live = &last.observed.machines;
+    assert!(live.contains_key(&a("tenant.bob.machine[0].standby[0]")));
+    assert!(!live.keys().any(|k| k.tenant() == Some("dave") && k.standby_index().is_some()));
+
+    status_names_standbys(dir.path(), &spec);
+}
+
+/// `flotilla status` lists a stopped standby as `standby`, not stopped.
+fn status_names_standbys(dir: &Path, spec: &Path) {
+    let out = ops::status::run(&ops::status::Options {
+        spec: spec.to_path_buf(),
+        target: target(dir),
+        ..Default::default()
+    })
+    .unwrap();
+    let alice = out.groups.iter().find(|g| g.name == "alice").unwrap();
+    let slots: Vec<(&str, &str)> = alice
+        .machines
+        .iter()
+        .map(|m| (m.slot.as_str(), m.state.as_str()))
+        .collect();
+    assert_eq!(
+        slots,
+        [("machine[0]", "started"), ("machine[0].standby[0]", "standby")]
+    );
+    assert_eq!(out.summary.other.get("standby"), Some(&2));
+    assert_eq!(out.summary.stopped, 0);
+}
+
+#[test]
+fn a_replaced_primary_replaces_its_standby() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("fleet.yaml");
+    let one = "version: 1\norg: stb\ndefaults: { image: 'img:1', region: iad, standbys: 1 }\ntenants: [{ name: alice }]\n";
+    std::fs::write(&spec, one).unwrap();
+    apply(&spec, dir.path(), false);
+    std::fs::write(&spec, one.replace("iad", "ord")).unwrap();
+    let moved = plan(&spec, dir.path());
+    let action = |s: &str| {
+        moved
+            .document
+            .changes
+            .iter()
+            .find(|c| c.address == a(s))
+            .unwrap()
+            .action
+    };
+    assert_eq!(action("tenant.alice.machine[0]"), Action::Replace);
+    assert_eq!(action("tenant.alice.machine[0].standby[0]"), Action::Replace);
+    apply(&spec, dir.path(), false);
+    let after = plan(&spec, dir.path());
+    assert!(!after.has_changes(), "{:#?}", after.document.changes);
+    let live = &after.observed.machines;
+    let p = &live[&a("tenant.alice.machine[0]")];
+    let s = &live[&a("tenant.alice.machine[0].standby[0]")];
+    assert_eq!((p.region.as_str(), s.region.as_str()), ("ord", "ord"));
+    assert_eq!(s.config.extra["standbys"], json!([p.id]));
+    assert_eq!(s.state, "stopped");
+}
+
+#[test]
+fn a_volume_with_standbys_is_refused_at_its_position() {
+    let spec = "version: 1\norg: stb\ndefaults:\n  image: img:1\n  region: iad\n  volume: { name: data, size_gb: 1, mount: /data }\ntiers:\n  ha:\n    standbys: 1\ntenants: [{ name: alice, tier: ha }]\n";
+    let e = flotilla::spec::load_bytes(spec.as_bytes(), "fleet.yaml")
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(e.contains("fleet.yaml:9:15"), "{e}");
+    assert!(e.contains("tiers.ha.standbys"), "{e}");
+    assert!(e.contains("cannot have standbys"), "{e}");
+    assert!(e.contains("cannot mount its primary's volume"), "{e}");
+    let many = "version: 1\norg: stb\ndefaults: { image: img:1, region: iad, standbys: 4 }\ntenants: [{ name: alice }]\n";
+    let e = flotilla::spec::load_bytes(many.as_bytes(), "fleet.yaml")
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(e.contains("standbys 4 is out of range (0–3)"), "{e}");
+}
+
+#[test]
+fn a_standby_is_priced_as_a_stopped_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("fleet.yaml");
+    let one = "version: 1\norg: stb\ndefaults: { image: 'img:1', region: iad, standbys: 1 }\ntenants: [{ name: alice }]\n";
+    std::fs::write(&spec, one).unwrap();
+    let out = ops::cost::run(&ops::cost::Options {
+        spec: spec.clone(),
+        base: None,
+        pricing: Default::default(),
+        budget: Default::default(),
+        usage: None,
+    })
+    .unwrap();
+    let standby = a("tenant.alice.machine[0].standby[0]");
+    let lines: Vec<_> = out
+        .report
+        .lines
+        .iter()
+        .filter(|l| l.address == standby)
+        .collect();
+    let items: Vec<String> = lines.iter().map(|l| format!("{:?}", l.item)).collect();
+    assert_eq!(items, ["Compute", "Rootfs"], "no egress while stopped");
+    assert!(lines[0].monthly.is_zero(), "never started: no compute");
+    assert!(lines[0].description.contains("started 0 h"), "{}", lines[0].description);
+    assert!(lines[0].assumptions[0].starts_with("standby: stopped"));
+    assert!(lines[1].description.contains("stopped for 720 h"), "{}", lines[1].description);
+    assert!(!lines[1].monthly.is_zero());
+}
