@@ -406,6 +406,19 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_standby_needs_its_primary() {
+        let spec = "version: 1\norg: o\ndefaults: { image: 'img:1', region: iad, standbys: 1 }\ntenants: [{ name: a }]\n";
+        let set = crate::spec::load_bytes(spec.as_bytes(), "t.yaml")
+            .unwrap()
+            .desired
+            .resources;
+        let g = Graph::build(&set).unwrap();
+        let s: Address = "tenant.a.machine[0].standby[0]".parse().unwrap();
+        let deps: Vec<String> = g.dependencies(&s).iter().map(|a| a.to_string()).collect();
+        assert_eq!(deps, vec!["tenant.a.app", "tenant.a.machine[0]"]);
+    }
+
+    #[test]
     fn cycles_are_reported() {
         let mut set = jarvis();
         // Make the volume's backup policy also "mount" into a cycle: volume → backup and a

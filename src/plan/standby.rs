@@ -65,3 +65,82 @@ fn shown(ids: &[String]) -> String {
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use crate::plan::{Action, diff};
+    use crate::resource::{Address, Resource, ResourceSet, Spec};
+    use crate::state::Observed;
+
+    const SPEC: &str = "version: 1\norg: o\ndefaults: { image: 'img:1', region: iad, standbys: 1 }\ntenants: [{ name: alice }]\n";
+
+    fn desired() -> ResourceSet {
+        crate::spec::load_bytes(SPEC.as_bytes(), "t.yaml")
+            .unwrap()
+            .desired
+            .resources
+    }
+
+    /// The desired resources as observed, the standby standing by for `stands_by`.
+    fn observed(stands_by: &str) -> Observed {
+        let mut rs: Vec<Resource> = desired().iter().cloned().collect();
+        for r in &mut rs {
+            r.id = Some(match r.address.standby_index() {
+                Some(_) => "m2".to_string(),
+                None => "m1".to_string(),
+            });
+            if let (Some(_), Spec::Machine(m)) = (r.address.standby_index(), &mut r.spec) {
+                m.config.standbys = vec![stands_by.to_string()];
+            }
+        }
+        Observed {
+            resources: ResourceSet::new(rs),
+            ..Observed::default()
+        }
+    }
+
+    fn action(plan: &crate::plan::Plan, at: &str) -> Action {
+        let at: Address = at.parse().unwrap();
+        plan.get(&at).unwrap().action
+    }
+
+    #[test]
+    fn a_standby_of_its_primary_is_unchanged() {
+        let p = diff(&desired(), &observed("m1"));
+        assert!(!p.has_changes(), "{:#?}", p.changes);
+    }
+
+    #[test]
+    fn a_standby_naming_another_machine_is_replaced() {
+        let p = diff(&desired(), &observed("m9"));
+        assert_eq!(action(&p, "tenant.alice.machine[0]"), Action::Noop);
+        let at = "tenant.alice.machine[0].standby[0]";
+        assert_eq!(action(&p, at), Action::Replace);
+        let c = p.get(&at.parse().unwrap()).unwrap();
+        assert!(
+            c.reasons
+                .iter()
+                .any(|r| r.contains("stands by for m9 rather than its primary's m1")),
+            "{:?}",
+            c.reasons
+        );
+    }
+
+    #[test]
+    fn a_missing_primary_makes_its_standby_again() {
+        let mut o = observed("m1");
+        let rs: Vec<Resource> = o
+            .resources
+            .iter()
+            .filter(|r| r.address.to_string() != "tenant.alice.machine[0]")
+            .cloned()
+            .collect();
+        o.resources = ResourceSet::new(rs);
+        let p = diff(&desired(), &o);
+        assert_eq!(action(&p, "tenant.alice.machine[0]"), Action::Create);
+        assert_eq!(
+            action(&p, "tenant.alice.machine[0].standby[0]"),
+            Action::Replace
+        );
+    }
+}

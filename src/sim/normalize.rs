@@ -396,6 +396,28 @@ mod tests {
     }
 
     #[test]
+    fn standbys_name_machines_of_the_app() {
+        let e = normalize_config(
+            cfg(serde_json::json!({"image": "nginx", "standbys": ["nope"]})),
+            &app(),
+            "iad",
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(e.status.as_u16(), 400);
+        assert!(e.message.contains("config.standbys"), "{}", e.message);
+        let out = normalize_config(
+            cfg(serde_json::json!({"image": "nginx", "standbys": []})),
+            &app(),
+            "iad",
+            None,
+        )
+        .unwrap();
+        assert!(!out.is_standby());
+        assert!(serde_json::to_value(&out).unwrap().get("standbys").is_none());
+    }
+
+    #[test]
     fn size_becomes_guest() {
         let out = normalize_config(
             cfg(serde_json::json!({"image": "nginx", "size": "performance-2x"})),

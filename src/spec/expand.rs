@@ -1538,6 +1538,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn standbys_copy_their_primary_in_a_slot_of_their_own() {
+        let spec = "version: 1\norg: o\ndefaults:\n  image: i\n  region: iad\n  process_groups:\n    web: { cmd: [serve], services: [{ internal_port: 8080, ports: [{ port: 443 }] }] }\n    worker: { cmd: [work], standbys: 1 }\ntenants: [{ name: a }]\n";
+        let l = crate::spec::load_bytes(spec.as_bytes(), "s.yaml").unwrap();
+        let ms: Vec<(String, &MachineSpec)> = l
+            .desired
+            .resources
+            .iter()
+            .filter_map(|r| r.machine().map(|m| (r.address.to_string(), m)))
+            .collect();
+        let addrs: Vec<&str> = ms.iter().map(|(a, _)| a.as_str()).collect();
+        assert_eq!(
+            addrs,
+            [
+                "tenant.a.machine.web[0]",
+                "tenant.a.machine.worker[0]",
+                "tenant.a.machine.worker[0].standby[0]"
+            ]
+        );
+        let (primary, standby) = (ms[1].1, ms[2].1);
+        assert_eq!(standby.name, "a-0-worker-standby-0");
+        assert_eq!(standby.metadata[crate::resource::META_STANDBY], "0");
+        assert_eq!(
+            standby.metadata[crate::resource::META_STANDBY_FOR],
+            "machine.worker[0]"
+        );
+        assert!(standby.is_standby() && standby.started_by_fly());
+        assert!(!primary.is_standby());
+        let mut same = standby.clone();
+        same.name = primary.name.clone();
+        same.metadata = primary.metadata.clone();
+        assert_eq!(&same, primary, "the primary's config, volume aside");
+    }
+
+    #[test]
     fn the_default_volume_name_without_the_engine_is_the_templates_text() {
         let tpl = NameTemplate {
             source: DEFAULT_VOLUME_NAME.to_string(),

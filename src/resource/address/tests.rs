@@ -120,7 +120,12 @@ fn parts_of_each_form() {
     assert!(s.standby(0).is_none(), "a standby has no standby");
     assert!(sd.standby(0).is_none());
     assert!(g.duplicate("m5").unwrap().standby(0).is_none());
-    assert!("tenant.alice.machine.standby[0]".parse::<Address>().is_err());
+    let group_named_standby = a("tenant.alice.machine.standby[0]");
+    assert_eq!(
+        (group_named_standby.group(), group_named_standby.standby_index()),
+        (Some("standby"), None),
+        "a process group may be called standby"
+    );
     assert!("tenant.alice.machine[0].standby".parse::<Address>().is_err());
     assert!("tenant.alice.machine[0].standby[01]".parse::<Address>().is_err());
     assert!("tenant.alice.machine[0].standby[0].standby[0]".parse::<Address>().is_err());
