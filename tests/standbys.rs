@@ -147,6 +147,7 @@ fn standbys_follow_their_primaries() {
         .unwrap();
     assert_eq!(standby.action, Action::Update);
     assert!(standby.stays_idle, "a standby is updated without starting it");
+    snapshot_plan("standbys_image_update_text", &changed);
     apply(&spec, dir.path(), false);
     let after = plan(&spec, dir.path());
     assert!(!after.has_changes(), "{:#?}", after.document.changes);
@@ -185,6 +186,21 @@ fn standbys_follow_their_primaries() {
     status_names_standbys(dir.path(), &spec);
 }
 
+/// The change plan as text, for alice (the other tenants' changes are alike), without
+/// the cost lines (which depend on the price table in force).
+fn snapshot_plan(name: &str, out: &ops::plan::Outcome) {
+    use flotilla::render::{Layout, Style, plan_text};
+    let mut doc = out.document.clone();
+    doc.changes.retain(|c| c.tenant.as_deref() == Some("alice"));
+    doc.summary = flotilla::plan::Summary::of(&doc.changes);
+    let desired = Some(&out.desired.resources);
+    let text = plan_text(&doc, desired, Style::plain(), Layout::Detail);
+    let changes = text.split("\nCost:").next().unwrap();
+    insta::with_settings!({filters => vec![(r"\b[0-9a-f]{14}\b", "[id]")]}, {
+        insta::assert_snapshot!(name, changes);
+    });
+}
+
 /// `flotilla status` lists a stopped standby as `standby`, not stopped.
 fn status_names_standbys(dir: &Path, spec: &Path) {
     let out = ops::status::run(&ops::status::Options {
@@ -205,6 +221,15 @@ fn status_names_standbys(dir: &Path, spec: &Path) {
     );
     assert_eq!(out.summary.other.get("standby"), Some(&2));
     assert_eq!(out.summary.stopped, 0);
+    let text = ops::status::render::text(&out);
+    let filters = vec![
+        (r"\b[0-9a-f]{14}\b", "[id]"),
+        (r"\d{4}-\d\d-\d\dT[0-9:.]+Z", "[time]"),
+        (r"sim:\S+", "sim:[path]"),
+    ];
+    insta::with_settings!({filters => filters}, {
+        insta::assert_snapshot!("standbys_status_text", text);
+    });
 }
 
 #[test]
