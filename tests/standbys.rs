@@ -146,7 +146,10 @@ fn standbys_follow_their_primaries() {
         .find(|c| c.address == a("tenant.alice.machine[0].standby[0]"))
         .unwrap();
     assert_eq!(standby.action, Action::Update);
-    assert!(standby.stays_idle, "a standby is updated without starting it");
+    assert!(
+        standby.stays_idle,
+        "a standby is updated without starting it"
+    );
     snapshot_plan("standbys_image_update_text", &changed);
     apply(&spec, dir.path(), false);
     let after = plan(&spec, dir.path());
@@ -181,7 +184,11 @@ fn standbys_follow_their_primaries() {
     assert!(!last.has_changes(), "{:#?}", last.document.changes);
     let live = &last.observed.machines;
     assert!(live.contains_key(&a("tenant.bob.machine[0].standby[0]")));
-    assert!(!live.keys().any(|k| k.tenant() == Some("dave") && k.standby_index().is_some()));
+    assert!(
+        !live
+            .keys()
+            .any(|k| k.tenant() == Some("dave") && k.standby_index().is_some())
+    );
 
     status_names_standbys(dir.path(), &spec);
 }
@@ -217,7 +224,10 @@ fn status_names_standbys(dir: &Path, spec: &Path) {
         .collect();
     assert_eq!(
         slots,
-        [("machine[0]", "started"), ("machine[0].standby[0]", "standby")]
+        [
+            ("machine[0]", "started"),
+            ("machine[0].standby[0]", "standby")
+        ]
     );
     assert_eq!(out.summary.other.get("standby"), Some(&2));
     assert_eq!(out.summary.stopped, 0);
@@ -251,7 +261,10 @@ fn a_replaced_primary_replaces_its_standby() {
             .action
     };
     assert_eq!(action("tenant.alice.machine[0]"), Action::Replace);
-    assert_eq!(action("tenant.alice.machine[0].standby[0]"), Action::Replace);
+    assert_eq!(
+        action("tenant.alice.machine[0].standby[0]"),
+        Action::Replace
+    );
     apply(&spec, dir.path(), false);
     let after = plan(&spec, dir.path());
     assert!(!after.has_changes(), "{:#?}", after.document.changes);
@@ -263,22 +276,23 @@ fn a_replaced_primary_replaces_its_standby() {
     assert_eq!(s.state, "stopped");
 }
 
+fn refusal(spec: &str) -> String {
+    match flotilla::spec::load_bytes(spec.as_bytes(), "fleet.yaml") {
+        Ok(_) => panic!("not refused"),
+        Err(e) => e.to_string(),
+    }
+}
+
 #[test]
 fn a_volume_with_standbys_is_refused_at_its_position() {
     let spec = "version: 1\norg: stb\ndefaults:\n  image: img:1\n  region: iad\n  volume: { name: data, size_gb: 1, mount: /data }\ntiers:\n  ha:\n    standbys: 1\ntenants: [{ name: alice, tier: ha }]\n";
-    let e = flotilla::spec::load_bytes(spec.as_bytes(), "fleet.yaml")
-        .err()
-        .expect("refused")
-        .to_string();
+    let e = refusal(spec);
     assert!(e.contains("fleet.yaml:9:15"), "{e}");
     assert!(e.contains("tiers.ha.standbys"), "{e}");
     assert!(e.contains("cannot have standbys"), "{e}");
     assert!(e.contains("cannot mount its primary's volume"), "{e}");
     let many = "version: 1\norg: stb\ndefaults: { image: img:1, region: iad, standbys: 4 }\ntenants: [{ name: alice }]\n";
-    let e = flotilla::spec::load_bytes(many.as_bytes(), "fleet.yaml")
-        .err()
-        .expect("refused")
-        .to_string();
+    let e = refusal(many);
     assert!(e.contains("standbys 4 is out of range (0–3)"), "{e}");
 }
 
@@ -306,8 +320,16 @@ fn a_standby_is_priced_as_a_stopped_machine() {
     let items: Vec<String> = lines.iter().map(|l| format!("{:?}", l.item)).collect();
     assert_eq!(items, ["Compute", "Rootfs"], "no egress while stopped");
     assert!(lines[0].monthly.is_zero(), "never started: no compute");
-    assert!(lines[0].description.contains("started 0 h"), "{}", lines[0].description);
+    assert!(
+        lines[0].description.contains("started 0 h"),
+        "{}",
+        lines[0].description
+    );
     assert!(lines[0].assumptions[0].starts_with("standby: stopped"));
-    assert!(lines[1].description.contains("stopped for 720 h"), "{}", lines[1].description);
+    assert!(
+        lines[1].description.contains("stopped for 720 h"),
+        "{}",
+        lines[1].description
+    );
     assert!(!lines[1].monthly.is_zero());
 }

@@ -1269,7 +1269,8 @@ fn started_hours(m: &MachineSpec, u: &Usage) -> (Decimal, String) {
     if m.is_standby() {
         return (
             Decimal::ZERO,
-            "standby: stopped until Fly starts it when its primary's host fails, so started 0 h".to_string(),
+            "standby: stopped until Fly starts it when its primary's host fails, so started 0 h"
+                .to_string(),
         );
     }
     let hpm = hours_per_month();

@@ -444,6 +444,9 @@ mod tests {
         let standby: Address = "tenant.a.machine[0].standby[0]".parse().unwrap();
         assert_eq!(shown_state(&standby, "stopped"), "standby");
         assert_eq!(shown_state(&standby, "started"), "started");
-        assert_eq!(shown_state(&"tenant.a.machine[0]".parse().unwrap(), "stopped"), "stopped");
+        assert_eq!(
+            shown_state(&"tenant.a.machine[0]".parse().unwrap(), "stopped"),
+            "stopped"
+        );
     }
 }

@@ -21,9 +21,10 @@ pub(super) fn cascade_standbys(changes: &mut [Change], observed: &Observed) {
         .filter(|c| matches!(c.action, Action::Create | Action::Replace | Action::Move))
         .map(|c| (c.address.clone(), c.action))
         .collect();
-    for c in changes.iter_mut().filter(|c| {
-        c.kind == Kind::Machine && matches!(c.action, Action::Noop | Action::Update)
-    }) {
+    for c in changes
+        .iter_mut()
+        .filter(|c| c.kind == Kind::Machine && matches!(c.action, Action::Noop | Action::Update))
+    {
         let Some(primary) = c.address.primary() else {
             continue;
         };
@@ -64,7 +65,6 @@ fn shown(ids: &[String]) -> String {
         ids.join(", ")
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -226,10 +226,9 @@ fn check_standbys(
                 "invalid config.standbys: machine {id} cannot be a standby for itself"
             )));
         }
-        let live = app
-            .machines
-            .get(id)
-            .is_some_and(|m| !matches!(m.state, MachineState::Destroyed | MachineState::Destroying));
+        let live = app.machines.get(id).is_some_and(|m| {
+            !matches!(m.state, MachineState::Destroyed | MachineState::Destroying)
+        });
         if !live {
             return Err(ApiError::bad_request(format!(
                 "invalid config.standbys: machine {id:?} not found in app {}",
@@ -414,7 +413,12 @@ mod tests {
         )
         .unwrap();
         assert!(!out.is_standby());
-        assert!(serde_json::to_value(&out).unwrap().get("standbys").is_none());
+        assert!(
+            serde_json::to_value(&out)
+                .unwrap()
+                .get("standbys")
+                .is_none()
+        );
     }
 
     #[test]

@@ -1224,10 +1224,14 @@ impl<'a> Expander<'a> {
     /// A standby's name (`NAME-standby-K`): valid, and unique within its app.
     fn standby_name(&mut self, book: &mut AppBook, g: &Group<'_>, name: &str, addr: &str) -> bool {
         let tpl = g.machine_tpl;
-        let problem = platform::machine_name_problem(name).map(|p| format!("standby name `{name}` {p}"));
+        let problem =
+            platform::machine_name_problem(name).map(|p| format!("standby name `{name}` {p}"));
         let key = (g.app.to_string(), name.to_string());
         let taken = book.machines.get(&key).map(|first| {
-            format!("standby name `{name}` in app `{}` is already used by {first}", g.app)
+            format!(
+                "standby name `{name}` in app `{}` is already used by {first}",
+                g.app
+            )
         });
         if let Some(msg) = problem.or(taken) {
             self.sink.add(

@@ -443,8 +443,13 @@ impl Resolver<'_, '_> {
         let (lo, hi) = decl::STANDBYS.range();
         if !(lo..=hi).contains(&i64::from(n)) {
             let d = self
-                .error_at(&decl::STANDBYS, format!("standbys {n} is out of range ({lo}–{hi})"))
-                .hint("one standby is what flyctl makes; Fly starts it when the primary's host fails");
+                .error_at(
+                    &decl::STANDBYS,
+                    format!("standbys {n} is out of range ({lo}–{hi})"),
+                )
+                .hint(
+                    "one standby is what flyctl makes; Fly starts it when the primary's host fails",
+                );
             self.add(d);
         }
         if n > 0 && has_volume {

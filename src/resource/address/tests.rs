@@ -111,7 +111,10 @@ fn parts_of_each_form() {
     );
     assert_eq!(s, g.standby(1).unwrap());
     assert_eq!(s.primary(), Some(g.clone()));
-    assert_eq!(a("app.r.machine[0].standby[0]").primary(), Some(a("app.r.machine[0]")));
+    assert_eq!(
+        a("app.r.machine[0].standby[0]").primary(),
+        Some(a("app.r.machine[0]"))
+    );
     let sd = s.duplicate("m4").unwrap();
     assert_eq!(sd.as_str(), "tenant.alice.machine.web[2].standby[1]#m4");
     assert_eq!(sd.primary(), Some(g.clone()));
@@ -122,14 +125,33 @@ fn parts_of_each_form() {
     assert!(g.duplicate("m5").unwrap().standby(0).is_none());
     let group_named_standby = a("tenant.alice.machine.standby[0]");
     assert_eq!(
-        (group_named_standby.group(), group_named_standby.standby_index()),
+        (
+            group_named_standby.group(),
+            group_named_standby.standby_index()
+        ),
         (Some("standby"), None),
         "a process group may be called standby"
     );
-    assert!("tenant.alice.machine[0].standby".parse::<Address>().is_err());
-    assert!("tenant.alice.machine[0].standby[01]".parse::<Address>().is_err());
-    assert!("tenant.alice.machine[0].standby[0].standby[0]".parse::<Address>().is_err());
-    assert!("tenant.alice.volume.data[0].standby[0]".parse::<Address>().is_err());
+    assert!(
+        "tenant.alice.machine[0].standby"
+            .parse::<Address>()
+            .is_err()
+    );
+    assert!(
+        "tenant.alice.machine[0].standby[01]"
+            .parse::<Address>()
+            .is_err()
+    );
+    assert!(
+        "tenant.alice.machine[0].standby[0].standby[0]"
+            .parse::<Address>()
+            .is_err()
+    );
+    assert!(
+        "tenant.alice.volume.data[0].standby[0]"
+            .parse::<Address>()
+            .is_err()
+    );
     assert!("tenant.alice.machine.web".parse::<Address>().is_err());
 
     assert_eq!(a("app.web").kind(), Some(Kind::App));
