@@ -8,6 +8,8 @@
 // Helpers may panic on a broken fixture, like the tests that call them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::Path;
 
 use flotilla::ops;
@@ -332,4 +334,32 @@ fn a_standby_is_priced_as_a_stopped_machine() {
         lines[1].description
     );
     assert!(!lines[1].monthly.is_zero());
+}
+
+#[test]
+fn a_lone_machine_without_metadata_is_not_taken_for_a_standby() {
+    let spec = "version: 1\norg: stb\ndefaults: { image: 'img:1', region: iad, standbys: 1 }\ntenants: [{ name: alice }]\n";
+    let d = flotilla::spec::load_bytes(spec.as_bytes(), "fleet.yaml")
+        .unwrap()
+        .desired;
+    let mut snap = common::applied_snapshot(&d);
+    let app = &mut snap.apps[0];
+    assert_eq!(app.machines.len(), 2, "the primary and its standby");
+    // The standby is gone; a Machine someone made by hand is in the app.
+    let stray = app
+        .machines
+        .iter_mut()
+        .find(|m| m.config.metadata.contains_key("flotilla_standby"))
+        .unwrap();
+    stray.name = "debug-shell".into();
+    stray.config.metadata.clear();
+    let observed = flotilla::state::interpret(&snap, &d);
+    assert!(observed.adopted.is_empty(), "{:?}", observed.adopted);
+    assert_eq!(observed.unmanaged.len(), 1);
+    assert_eq!(observed.unmanaged[0].name, "debug-shell");
+    let plan = flotilla::plan::diff(&d.resources, &observed);
+    let standby = plan
+        .get(&a("tenant.alice.machine[0].standby[0]"))
+        .unwrap();
+    assert_eq!(standby.action, Action::Create);
 }
