@@ -358,8 +358,6 @@ fn a_lone_machine_without_metadata_is_not_taken_for_a_standby() {
     assert_eq!(observed.unmanaged.len(), 1);
     assert_eq!(observed.unmanaged[0].name, "debug-shell");
     let plan = flotilla::plan::diff(&d.resources, &observed);
-    let standby = plan
-        .get(&a("tenant.alice.machine[0].standby[0]"))
-        .unwrap();
+    let standby = plan.get(&a("tenant.alice.machine[0].standby[0]")).unwrap();
     assert_eq!(standby.action, Action::Create);
 }

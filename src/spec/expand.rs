@@ -1058,7 +1058,9 @@ impl<'a> Expander<'a> {
 
     /// A group's Machines, within the spec's limit.
     fn expand_slots(&mut self, out: &mut Output, g: &Group<'_>) {
-        if out.book.machines.len() + g.settings.count as usize > MAX_MACHINES {
+        // Each Machine comes with its standbys.
+        let per_slot = 1 + g.settings.standbys as usize;
+        if out.book.machines.len() + g.settings.count as usize * per_slot > MAX_MACHINES {
             self.sink.add(
                 err(
                     format!("the spec declares more than {MAX_MACHINES} Machines"),
