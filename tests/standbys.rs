@@ -141,6 +141,7 @@ fn standbys_follow_their_primaries() {
         .inspect(|c| assert_eq!(c.action, Action::Create))
         .count();
     assert_eq!(creates, 5);
+    snapshot_plan("standbys_create_text", &first);
 
     apply(&spec, dir.path(), false);
     let again = plan(&spec, dir.path());

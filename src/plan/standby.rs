@@ -21,13 +21,19 @@ pub(super) fn cascade_standbys(changes: &mut [Change], observed: &Observed) {
         .filter(|c| matches!(c.action, Action::Create | Action::Replace | Action::Move))
         .map(|c| (c.address.clone(), c.action))
         .collect();
-    for c in changes
-        .iter_mut()
-        .filter(|c| c.kind == Kind::Machine && matches!(c.action, Action::Noop | Action::Update))
-    {
+    for c in changes.iter_mut().filter(|c| c.kind == Kind::Machine) {
         let Some(primary) = c.address.primary() else {
             continue;
         };
+        if c.action == Action::Create {
+            c.reasons.push(format!(
+                "standby for {primary}: created stopped; Fly starts it when the primary's host fails"
+            ));
+            continue;
+        }
+        if !matches!(c.action, Action::Noop | Action::Update) {
+            continue;
+        }
         let why = match renewed.get(&primary) {
             Some(Action::Create) => Some(format!("its primary {primary} is created anew")),
             Some(Action::Move) => Some(format!("its primary {primary} moves")),
