@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod reconcile_common;
 
 use std::path::Path;
 
@@ -376,4 +377,35 @@ fn a_lone_machine_without_metadata_is_not_taken_for_a_standby() {
     let plan = flotilla::plan::diff(&d.resources, &observed);
     let standby = plan.get(&a("tenant.alice.machine[0].standby[0]")).unwrap();
     assert_eq!(standby.action, Action::Create);
+}
+
+/// A primary that runs in a fallback region (no capacity in its own when it was made)
+/// takes its standby along: a standby stands by in its primary's region.
+#[test]
+fn a_standby_goes_where_its_primary_runs() {
+    let org = reconcile_common::Org::new(40.0);
+    let spec = "version: 1\norg: stb\nnaming: { app: \"stb-{{ tenant.name }}\" }\ndefaults: { image: 'img:1', region: sjc, fallback_regions: [iad, dfw] }\ntenants: [{ name: a }]\n";
+    org.write("specs/fb.yaml", spec);
+    org.set_faults("capacity=sjc");
+    org.apply_ok("specs/fb.yaml", &[]);
+    org.set_faults("none");
+    let with_standby = spec.replace("dfw] }", "dfw], standbys: 1 }");
+    org.write("specs/fb.yaml", &with_standby);
+    org.apply_ok("specs/fb.yaml", &[]);
+    let machines = org.machines("stb-a");
+    let region = |name: &str| {
+        machines
+            .iter()
+            .find(|m| m["name"] == name)
+            .map(|m| m["region"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    assert_eq!(region("a-0"), "iad", "the primary fell back");
+    assert_eq!(
+        region("a-0-standby-0"),
+        "iad",
+        "sjc has room now, but the primary is in iad"
+    );
+    let (plan, code) = org.plan_json("specs/fb.yaml", &[]);
+    assert_eq!(code, 0, "{}", plan["summary"]);
 }

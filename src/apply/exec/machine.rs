@@ -29,7 +29,7 @@ pub(super) async fn create(sh: &Shared, op: &Op) -> OpResult {
         .machine()
         .ok_or_else(|| OpError::internal("not a Machine"))?;
     let app = r.app.as_str();
-    let standby = standby_spec(sh, &op.address, m)?;
+    let standby = standby_spec(sh, app, &op.address, m).await?;
     let m = standby.as_ref().unwrap_or(m);
     wait_for_kept_volumes(sh, app, m).await?;
     // One attempt per region: a capacity error moves on to the next candidate.
@@ -79,9 +79,12 @@ pub(super) async fn create(sh: &Shared, op: &Op) -> OpResult {
 }
 
 /// A standby's spec with its primary's Fly ID in `standbys` (the primary was observed,
-/// or created earlier in this run: the create waits for it); `None` for a primary.
-fn standby_spec(
+/// or created earlier in this run: the create waits for it), tried first in the region
+/// the primary runs in (a primary made in a fallback region takes its standbys along);
+/// `None` for a primary.
+async fn standby_spec(
     sh: &Shared,
+    app: &str,
     address: &Address,
     m: &MachineSpec,
 ) -> Result<Option<MachineSpec>, OpError> {
@@ -90,6 +93,16 @@ fn standby_spec(
     };
     let id = sh.known_id(&primary, "primary Machine")?;
     let mut s = m.clone();
+    let region = match sh.observed.machines.get(&primary).filter(|o| o.id == id) {
+        Some(o) => Some(o.region.clone()),
+        None => sh.client.get_machine(app, &id).await?.map(|p| p.region),
+    };
+    if let Some(r) = region.filter(|r| *r != s.region && s.fallback_regions.contains(r)) {
+        // The declared region stays a fallback of the standby.
+        s.fallback_regions.retain(|f| *f != r);
+        s.fallback_regions
+            .insert(0, std::mem::replace(&mut s.region, r));
+    }
     s.config.standbys = vec![id];
     Ok(Some(s))
 }
