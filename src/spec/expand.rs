@@ -1199,7 +1199,9 @@ impl<'a> Expander<'a> {
             return Some(made);
         };
         for k in 0..g.settings.standbys {
-            let address = primary.address.standby(k)?;
+            let Some(address) = primary.address.standby(k) else {
+                break;
+            };
             let name = format!("{}-standby-{k}", pm.name);
             let addr = address.to_string();
             if !self.standby_name(book, g, &name, &addr) {
@@ -1216,8 +1218,12 @@ impl<'a> Expander<'a> {
             );
             made.push(Resource {
                 address,
+                tenant: primary.tenant.clone(),
+                app: primary.app.clone(),
+                prevent_destroy: primary.prevent_destroy,
+                id: None,
+                usage: primary.usage.clone(),
                 spec: Spec::Machine(Box::new(m)),
-                ..primary.clone()
             });
         }
         Some(made)
