@@ -864,6 +864,46 @@ mod tests {
         assert_eq!(kinds, ["create app", "create volume", "set secrets"]);
     }
 
+    #[test]
+    fn a_standby_is_created_after_its_primary_and_its_old_self() {
+        let spec = "version: 1\norg: o\ndefaults: { image: 'img:1', region: iad, standbys: 1 }\ntenants: [{ name: a }]\n";
+        let set = crate::spec::load_bytes(spec.as_bytes(), "t.yaml")
+            .unwrap()
+            .desired
+            .resources;
+        let deps_of = |ops: &[Op], at: &str| -> Vec<String> {
+            let op = ops
+                .iter()
+                .find(|o| o.kind == OpKind::CreateMachine && o.address.as_str() == at)
+                .unwrap();
+            op.deps
+                .iter()
+                .map(|d| format!("{} {}", ops[*d].kind.label(), ops[*d].address))
+                .collect()
+        };
+        let plan = crate::plan::diff(&set, &Observed::default());
+        let ops = build(&plan, &set, &Observed::default(), &BuildOptions::default()).unwrap();
+        assert_eq!(
+            deps_of(&ops, "tenant.a.machine[0].standby[0]"),
+            [
+                "create app tenant.a.app",
+                "create machine tenant.a.machine[0]"
+            ]
+        );
+        // Both replaced (a region change): the new standby waits for the new primary and
+        // for its old self to be gone.
+        let observed = observed_in(&set, "ams");
+        let plan = crate::plan::diff(&set, &observed);
+        let ops = build(&plan, &set, &observed, &BuildOptions::default()).unwrap();
+        assert_eq!(
+            deps_of(&ops, "tenant.a.machine[0].standby[0]"),
+            [
+                "create machine tenant.a.machine[0]",
+                "destroy machine tenant.a.machine[0].standby[0]"
+            ]
+        );
+    }
+
     /// `desired` as Fly would report it with every volume and Machine in `region`.
     fn observed_in(desired: &ResourceSet, region: &str) -> Observed {
         let resources = desired
