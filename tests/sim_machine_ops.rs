@@ -2,7 +2,8 @@
 //! Fly documents it (several states, `instance_id`, `from_event_id`, the timeout
 //! range), event ids, documented response shapes, the `eventual` and capacity-form
 //! faults, the regions endpoint with its capacity, metadata read and updated by key
-//! or several keys at once, and standbys (checked IDs, never started).
+//! or several keys at once, and standbys (checked IDs, never started but when their
+//! primary's host fails).
 
 // Helpers may panic on a broken fixture, like the tests that call them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -748,4 +749,23 @@ async fn standbys_name_live_machines_and_stay_stopped() {
         )
         .await;
     assert_eq!(r.status, 400, "{:?}", r.body);
+
+    // The primary's host fails: Fly starts its standby.
+    let r = sim
+        .post(
+            "/__sim/host-failure",
+            json!({"app": "sb", "machine_id": primary}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["started_standbys"], json!([sid]));
+    assert_eq!(sim.machine("sb", &primary).await["state"], "failed");
+    sim.wait_state("sb", &sid, "started").await;
+    let r = sim
+        .post(
+            "/__sim/host-failure",
+            json!({"app": "sb", "machine_id": "nope"}),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{:?}", r.body);
 }

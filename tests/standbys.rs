@@ -409,3 +409,60 @@ fn a_standby_goes_where_its_primary_runs() {
     let (plan, code) = org.plan_json("specs/fb.yaml", &[]);
     assert_eq!(code, 0, "{}", plan["summary"]);
 }
+
+/// When the primary's host fails, Fly starts its standby: the plan restarts the failed
+/// primary and leaves the running standby alone (neither drift nor stopped again).
+#[test]
+fn a_standby_fly_started_is_left_running() {
+    let org = reconcile_common::Org::new(40.0);
+    let spec = "version: 1\norg: stb\nnaming: { app: \"stb-{{ tenant.name }}\" }\ndefaults: { image: 'img:1', region: iad, standbys: 1 }\ntenants: [{ name: a }]\n";
+    org.write("specs/hf.yaml", spec);
+    org.apply_ok("specs/hf.yaml", &[]);
+    let id_of = |name: &str| {
+        org.machines("stb-a")
+            .iter()
+            .find(|m| m["name"] == name)
+            .map(|m| m["id"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    let primary = id_of("a-0");
+    let started = org.sim.control().fail_host("stb-a", &primary).unwrap();
+    assert_eq!(started, [id_of("a-0-standby-0")]);
+
+    let (plan, code) = org.plan_json("specs/hf.yaml", &[]);
+    assert_eq!(code, 2, "{}", plan["summary"]);
+    let changes = plan["changes"].as_array().unwrap();
+    let actionable: Vec<(&str, &str)> = changes
+        .iter()
+        .filter(|c| c["action"] != "noop")
+        .map(|c| {
+            (
+                c["address"].as_str().unwrap(),
+                c["action"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(actionable, [("tenant.a.machine[0]", "update")]);
+
+    org.apply_ok("specs/hf.yaml", &[]);
+    let (plan, code) = org.plan_json("specs/hf.yaml", &[]);
+    assert_eq!(code, 0, "{}", plan["summary"]);
+    let states: Vec<(String, String)> = org
+        .machines("stb-a")
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap().into(),
+                m["state"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert!(
+        states.contains(&("a-0".into(), "started".into())),
+        "{states:?}"
+    );
+    assert!(
+        states.contains(&("a-0-standby-0".into(), "started".into())),
+        "{states:?}"
+    );
+}
