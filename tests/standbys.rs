@@ -2,8 +2,11 @@
 //! a tier and one tenant, applied (each primary gets stopped standbys whose config names
 //! its ID), re-planned empty; an image change updates primaries and standbys, the
 //! standbys staying stopped; `standbys: 0` removes them (with --allow-destroy); a
-//! removed primary takes its standby along; a volume with standbys is refused at its
-//! position; standbys are priced as stopped Machines; status names them `standby`.
+//! removed primary takes its standby along; a moved primary replaces its standby
+//! (through saved plans); a standby goes where its primary fell back; a host failure
+//! starts a standby, which plans leave running; a lone unmanaged Machine is not taken
+//! for a standby; a volume with standbys is refused at its position; standbys are
+//! priced as stopped Machines; status names them `standby`.
 
 // Helpers may panic on a broken fixture, like the tests that call them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
