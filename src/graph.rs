@@ -4,7 +4,8 @@
 //! - app → secret, app → volume, app → machine (everything lives in its app);
 //! - volume → machine (the Machine mounts it);
 //! - secret → machine (a Machine sees its app's secrets only after a restart);
-//! - volume → backup policy.
+//! - volume → backup policy;
+//! - machine → its standby (`SLOT.standby[K]`: created with the primary's ID).
 //!
 //! These rules are written once, in [`needs`]: the graph ([`Graph::build`], `flotilla
 //! graph`) and the order of an apply's operations (`apply::ops`) are both derived from
@@ -33,6 +34,8 @@ pub enum Edge {
     Reads,
     /// Governs the volume's snapshots.
     Protects,
+    /// Stands by for the Machine (its config names the primary's ID).
+    StandsBy,
 }
 
 impl Edge {
@@ -42,12 +45,13 @@ impl Edge {
             Edge::Mounts => "mounts",
             Edge::Reads => "reads",
             Edge::Protects => "protects",
+            Edge::StandsBy => "stands by",
         }
     }
 }
 
 /// A prerequisite of a resource, as the resource names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Need<'r> {
     /// The app it lives in, by name.
     App(&'r str),
@@ -56,11 +60,14 @@ pub enum Need<'r> {
     /// The secrets of its app: a Machine sees all of them, after a (re)start, so it
     /// waits for any change to them. `names`: the ones it lists.
     Secrets { app: &'r str, names: &'r [String] },
+    /// The primary Machine a standby stands by for, by address (`SLOT` of
+    /// `SLOT.standby[K]`).
+    Primary(Address),
 }
 
 /// The dependency rules: what `r` needs before it can exist, and why. Every resource
 /// but an app lives in its app; a Machine mounts its volumes and reads its app's
-/// secrets; a backup policy protects its volume.
+/// secrets; a standby Machine needs its primary; a backup policy protects its volume.
 pub fn needs(r: &Resource) -> Vec<(Edge, Need<'_>)> {
     let mut out = Vec::new();
     if r.kind() != Kind::App {
@@ -80,6 +87,9 @@ pub fn needs(r: &Resource) -> Vec<(Edge, Need<'_>)> {
                     names: &m.secrets,
                 },
             ));
+            if let Some(p) = r.address.primary() {
+                out.push((Edge::StandsBy, Need::Primary(p)));
+            }
         }
         Spec::BackupPolicy(b) => out.push((Edge::Protects, Need::Volume(&b.volume))),
         _ => {}
@@ -137,6 +147,11 @@ impl Graph {
                     }
                     Need::Volume(v) => {
                         if let Some(&p) = index.get(v) {
+                            graph.add_edge(p, n, edge);
+                        }
+                    }
+                    Need::Primary(m) => {
+                        if let Some(&p) = index.get(&m) {
                             graph.add_edge(p, n, edge);
                         }
                     }
@@ -388,6 +403,19 @@ pub(crate) mod tests {
                 "\"tenant.a.volume.data[0]\" -> \"tenant.a.machine[0]\" [label=\"mounts\"]"
             )
         );
+    }
+
+    #[test]
+    fn a_standby_needs_its_primary() {
+        let spec = "version: 1\norg: o\ndefaults: { image: 'img:1', region: iad, standbys: 1 }\ntenants: [{ name: a }]\n";
+        let set = crate::spec::load_bytes(spec.as_bytes(), "t.yaml")
+            .unwrap()
+            .desired
+            .resources;
+        let g = Graph::build(&set).unwrap();
+        let s: Address = "tenant.a.machine[0].standby[0]".parse().unwrap();
+        let deps: Vec<String> = g.dependencies(&s).iter().map(|a| a.to_string()).collect();
+        assert_eq!(deps, vec!["tenant.a.app", "tenant.a.machine[0]"]);
     }
 
     #[test]

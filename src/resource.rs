@@ -38,6 +38,12 @@ pub const META_GROUP: &str = "flotilla_process_group";
 /// flyctl's record of a Machine's process group, set beside [`META_GROUP`] so that
 /// flyctl still understands the app.
 pub const META_FLY_PROCESS_GROUP: &str = "fly_process_group";
+/// On a standby Machine (`standbys:`): which of its slot's standbys it is (`0`, `1` …);
+/// its address is `SLOT.standby[K]`, the slot named by [`META_INDEX`] and [`META_GROUP`].
+pub const META_STANDBY: &str = "flotilla_standby";
+/// On a standby Machine: the slot of its primary as status shows it (`machine[0]`,
+/// `machine.web[1]`), for people and tools reading the metadata.
+pub const META_STANDBY_FOR: &str = "flotilla_standby_for";
 /// The keyed fingerprint of the app secrets a Machine was last updated with.
 pub const META_SECRETS: &str = "flotilla_secrets";
 /// The fleet (spec) that manages a Machine: specs with different fleets share an org
@@ -362,6 +368,35 @@ pub struct MachineSpec {
     /// Processes and files (`processes:`, `files:`), when declared.
     #[serde(default, flatten)]
     pub run: procs::MachineRun,
+}
+
+impl MachineSpec {
+    /// A standby Machine (`standbys:`): it stays stopped and Fly starts it when its
+    /// primary's host fails.
+    pub fn is_standby(&self) -> bool {
+        self.metadata.contains_key(META_STANDBY)
+    }
+
+    /// Fly, not apply, starts this Machine (on its schedule, or a standby when its
+    /// primary's host fails): apply creates it without starting it, updates it without
+    /// starting it, and does not wait for it to run.
+    pub fn started_by_fly(&self) -> bool {
+        self.config.is_scheduled() || self.is_standby()
+    }
+}
+
+/// The slot of a Machine as status and the standby metadata show it: `machine[0]`,
+/// `machine.web[1]`, `machine[0].standby[0]` (`machine` without an index).
+pub fn slot_text(a: &Address) -> String {
+    let mut slot = match (a.group(), a.index()) {
+        (Some(g), Some(i)) => format!("machine.{g}[{i}]"),
+        (None, Some(i)) => format!("machine[{i}]"),
+        _ => "machine".to_string(),
+    };
+    if let Some(k) = a.standby_index() {
+        slot.push_str(&format!(".standby[{k}]"));
+    }
+    slot
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

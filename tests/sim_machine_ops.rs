@@ -1,8 +1,9 @@
 //! The Machine operations beyond the lifecycle (exec, ps, signal, versions), `wait` as
 //! Fly documents it (several states, `instance_id`, `from_event_id`, the timeout
 //! range), event ids, documented response shapes, the `eventual` and capacity-form
-//! faults, the regions endpoint with its capacity, and metadata read and updated by key
-//! or several keys at once.
+//! faults, the regions endpoint with its capacity, metadata read and updated by key
+//! or several keys at once, and standbys (checked IDs, never started but when their
+//! primary's host fails).
 
 // Helpers may panic on a broken fixture, like the tests that call them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -693,4 +694,78 @@ async fn metadata_keys_read_and_update_together() {
     let r = patch(json!({"metadata": {"c": "4"}, "machine_version": v1})).await;
     assert_eq!(r.status, 412, "{:?}", r.body);
     assert_eq!(sim.get(&format!("{md}/c")).await.body["value"], "3");
+}
+
+#[tokio::test]
+async fn standbys_name_live_machines_and_stay_stopped() {
+    let sim = start_with_app("sb").await;
+    let primary = started(&sim, "sb", json!({"image": "nginx"})).await;
+    let machines = "/v1/apps/sb/machines";
+
+    // A Machine the app does not have is refused, as Fly refuses it.
+    let r = sim
+        .post(
+            machines,
+            json!({"config": {"image": "nginx", "standbys": ["nope"]}}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{:?}", r.body);
+    assert!(
+        r.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("config.standbys"),
+        "{:?}",
+        r.body
+    );
+
+    // Created without skip_launch, a standby still does not start.
+    let body = json!({"config": {"image": "nginx", "standbys": [primary]}});
+    let s = sim.create_machine("sb", body).await;
+    let sid = id(&s);
+    sim.wait_state("sb", &sid, "stopped").await;
+    let m = sim.machine("sb", &sid).await;
+    assert_eq!(m["config"]["standbys"], json!([primary]));
+
+    // Updated without skip_launch: a new version, still stopped.
+    let v1 = instance(&sim, "sb", &sid).await;
+    let r = sim
+        .post(
+            &format!("{machines}/{sid}"),
+            json!({"config": {"image": "nginx:2", "standbys": [primary]}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let m = sim.machine("sb", &sid).await;
+    assert_ne!(m["instance_id"].as_str().unwrap(), v1);
+    assert_eq!(m["state"], "stopped");
+    assert_eq!(m["config"]["image"], "nginx:2");
+
+    // A Machine cannot stand by for itself.
+    let r = sim
+        .post(
+            &format!("{machines}/{sid}"),
+            json!({"config": {"image": "nginx:2", "standbys": [sid]}}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{:?}", r.body);
+
+    // The primary's host fails: Fly starts its standby.
+    let r = sim
+        .post(
+            "/__sim/host-failure",
+            json!({"app": "sb", "machine_id": primary}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["started_standbys"], json!([sid]));
+    assert_eq!(sim.machine("sb", &primary).await["state"], "failed");
+    sim.wait_state("sb", &sid, "started").await;
+    let r = sim
+        .post(
+            "/__sim/host-failure",
+            json!({"app": "sb", "machine_id": "nope"}),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{:?}", r.body);
 }

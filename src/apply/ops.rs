@@ -265,6 +265,9 @@ struct Builder<'a> {
     machine_gone: HashMap<&'a Address, usize>,
     /// The operation creating each volume (also the new half of a replace).
     volume_ready: HashMap<&'a Address, usize>,
+    /// The operation creating each Machine (also the new half of a replace): its
+    /// standbys wait for it.
+    machine_created: HashMap<&'a Address, usize>,
     /// The export of each removed tenant's app its deletions wait for.
     exports: HashMap<&'a str, usize>,
     /// Which observed Machines mount each volume (the reverse of their mounts).
@@ -289,6 +292,7 @@ impl<'a> Builder<'a> {
             secrets_set: HashMap::new(),
             machine_gone: HashMap::new(),
             volume_ready: HashMap::new(),
+            machine_created: HashMap::new(),
             exports: HashMap::new(),
             mounted_by: mounted_by(observed),
             allow_data_loss: false,
@@ -318,6 +322,8 @@ impl<'a> Builder<'a> {
             let op = match need {
                 Need::App(app) => self.app_created.get(app),
                 Need::Volume(v) => self.volume_ready.get(v),
+                // A standby is created with its primary's ID.
+                Need::Primary(m) => self.machine_created.get(&m),
                 // One request sets (and removes) all of an app's secrets.
                 Need::Secrets { app, .. } => self.secrets_set.get(app),
             };
@@ -545,7 +551,12 @@ impl<'a> Builder<'a> {
     /// updates. Returns the restarting updates, for the rollout waves.
     fn machines(&mut self, changes: &[&'a Change]) -> Vec<Update> {
         let mut updates = Vec::new();
-        for c in changes.iter().filter(|c| c.kind == Kind::Machine) {
+        // Primaries before standbys, which wait for their primary's create.
+        let (primaries, standbys): (Vec<&&'a Change>, Vec<&&'a Change>) = changes
+            .iter()
+            .filter(|c| c.kind == Kind::Machine)
+            .partition(|c| c.address.standby_index().is_none());
+        for c in primaries.into_iter().chain(standbys) {
             let Some(r) = self
                 .desired
                 .get(&c.address)
@@ -556,11 +567,13 @@ impl<'a> Builder<'a> {
             let mut deps = self.prerequisites(r);
             match c.action {
                 Action::Create => {
-                    self.push(OpKind::CreateMachine, c, deps);
+                    let i = self.push(OpKind::CreateMachine, c, deps);
+                    self.machine_created.insert(&c.address, i);
                 }
                 Action::Replace => {
                     deps.extend(self.machine_gone.get(&c.address).copied());
-                    self.push(OpKind::CreateMachine, c, deps);
+                    let i = self.push(OpKind::CreateMachine, c, deps);
+                    self.machine_created.insert(&c.address, i);
                 }
                 Action::Move => {
                     let kind = OpKind::MoveMachine {
@@ -849,6 +862,46 @@ mod tests {
             .unwrap();
         let kinds: Vec<&str> = machine.deps.iter().map(|d| ops[*d].kind.label()).collect();
         assert_eq!(kinds, ["create app", "create volume", "set secrets"]);
+    }
+
+    #[test]
+    fn a_standby_is_created_after_its_primary_and_its_old_self() {
+        let spec = "version: 1\norg: o\ndefaults: { image: 'img:1', region: iad, standbys: 1 }\ntenants: [{ name: a }]\n";
+        let set = crate::spec::load_bytes(spec.as_bytes(), "t.yaml")
+            .unwrap()
+            .desired
+            .resources;
+        let deps_of = |ops: &[Op], at: &str| -> Vec<String> {
+            let op = ops
+                .iter()
+                .find(|o| o.kind == OpKind::CreateMachine && o.address.as_str() == at)
+                .unwrap();
+            op.deps
+                .iter()
+                .map(|d| format!("{} {}", ops[*d].kind.label(), ops[*d].address))
+                .collect()
+        };
+        let plan = crate::plan::diff(&set, &Observed::default());
+        let ops = build(&plan, &set, &Observed::default(), &BuildOptions::default()).unwrap();
+        assert_eq!(
+            deps_of(&ops, "tenant.a.machine[0].standby[0]"),
+            [
+                "create app tenant.a.app",
+                "create machine tenant.a.machine[0]"
+            ]
+        );
+        // Both replaced (a region change): the new standby waits for the new primary and
+        // for its old self to be gone.
+        let observed = observed_in(&set, "ams");
+        let plan = crate::plan::diff(&set, &observed);
+        let ops = build(&plan, &set, &observed, &BuildOptions::default()).unwrap();
+        assert_eq!(
+            deps_of(&ops, "tenant.a.machine[0].standby[0]"),
+            [
+                "create machine tenant.a.machine[0]",
+                "destroy machine tenant.a.machine[0].standby[0]"
+            ]
+        );
     }
 
     /// `desired` as Fly would report it with every volume and Machine in `region`.

@@ -135,6 +135,8 @@ enum Template {
         kept_on: Option<(u32, u32)>,
         /// The schedule, and whether `usage.active_hours_per_day` is declared.
         schedule: Option<(String, bool)>,
+        /// A standby: stopped all month.
+        standby: bool,
         usage: [Decimal; 4],
     },
     Volume {
@@ -374,6 +376,7 @@ impl<'a> Pricer<'a> {
                     .schedule
                     .clone()
                     .map(|s| (s, usage.active_hours_declared)),
+                standby: m.is_standby(),
                 usage: [
                     usage.active_hours_per_day,
                     usage.rootfs_gb,
@@ -821,7 +824,10 @@ impl<'a> Pricer<'a> {
         if let Some(rootfs) = self.rootfs_line(r, m, u, &p) {
             lines.push(rootfs);
         }
-        self.transfer_lines(r, u, &p, lines);
+        if !m.is_standby() {
+            // A stopped standby sends nothing.
+            self.transfer_lines(r, u, &p, lines);
+        }
         Ok(())
     }
 
@@ -1318,6 +1324,13 @@ fn scheduled_started(schedule: &str, u: &Usage) -> (Decimal, String) {
 
 /// The hours a Machine is started in a month, and the note that says why.
 fn started_hours(m: &MachineSpec, u: &Usage) -> (Decimal, String) {
+    if m.is_standby() {
+        return (
+            Decimal::ZERO,
+            "standby: stopped until Fly starts it when its primary's host fails, so started 0 h"
+                .to_string(),
+        );
+    }
     if let Some(s) = m.config.schedule.as_deref() {
         return scheduled_started(s, u);
     }

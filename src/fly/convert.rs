@@ -124,11 +124,12 @@ pub fn machine_config(
     c
 }
 
-/// The body of `POST /v1/apps/{app}/machines`. A scheduled Machine is created without
-/// starting it (`skip_launch`): Fly starts it on its schedule.
+/// The body of `POST /v1/apps/{app}/machines`. A scheduled or standby Machine is
+/// created without starting it (`skip_launch`): Fly starts it on its schedule, or when
+/// its primary's host fails.
 pub fn create_machine_body(m: &MachineSpec, region: &str, config: &fly::MachineConfig) -> Value {
     let mut body = serde_json::json!({ "name": m.name, "region": region, "config": config });
-    if m.config.is_scheduled() {
+    if m.started_by_fly() {
         body["skip_launch"] = Value::Bool(true);
     }
     body

@@ -27,6 +27,9 @@ pub fn apply_extras(e: &MachineExtras, c: &mut fly::MachineConfig) {
     if let Some(s) = &e.schedule {
         c.extra.insert("schedule".into(), Value::String(s.clone()));
     }
+    if !e.standbys.is_empty() {
+        c.extra.insert("standbys".into(), to_value(&e.standbys));
+    }
     if let Some(n) = e.restart_max_retries {
         c.restart.get_or_insert_with(Default::default).max_retries = Some(n);
     }
@@ -76,6 +79,7 @@ pub fn read_extras(c: &fly::MachineConfig) -> MachineExtras {
         statics: get(c, "statics"),
         auto_destroy: get(c, "auto_destroy"),
         schedule: get(c, "schedule"),
+        standbys: get(c, "standbys").unwrap_or_default(),
     }
     .without_fly_defaults()
 }

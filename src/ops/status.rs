@@ -68,8 +68,8 @@ pub struct Rollout {
 #[derive(Debug, Clone, Serialize)]
 pub struct Machine {
     pub address: Address,
-    /// The slot as shown: `machine[0]` (`machine.GROUP[0]` in a process group), or
-    /// `machine[0]#ID` for a duplicate.
+    /// The slot as shown: `machine[0]` (`machine.GROUP[0]` in a process group,
+    /// `machine[0].standby[0]` for a standby), or `machine[0]#ID` for a duplicate.
     pub slot: String,
     pub id: String,
     pub state: String,
@@ -111,7 +111,8 @@ pub struct Summary {
     pub stopped: usize,
     pub suspended: usize,
     pub failed: usize,
-    /// Machines in any other state (`created`, `starting`, …), by state.
+    /// Machines in any other state (`created`, `starting`, `standby` for a standby
+    /// waiting stopped, …), by state.
     pub other: BTreeMap<String, usize>,
     /// Images in use and how many Machines run each, most used first.
     pub versions: Vec<VersionCount>,
@@ -321,11 +322,7 @@ impl<'t> Groups<'t> {
 }
 
 fn machine(address: &Address, m: &fly::Machine) -> Machine {
-    let mut slot = match (address.group(), address.index()) {
-        (Some(g), Some(i)) => format!("machine.{g}[{i}]"),
-        (None, Some(i)) => format!("machine[{i}]"),
-        _ => "machine".to_string(),
-    };
+    let mut slot = crate::resource::slot_text(address);
     if let Some(id) = address.instance() {
         slot.push_str(&format!("#{id}"));
     }
@@ -334,7 +331,7 @@ fn machine(address: &Address, m: &fly::Machine) -> Machine {
         address: address.clone(),
         slot,
         id: m.id.clone(),
-        state: m.state.clone(),
+        state: shown_state(address, &m.state),
         region: m.region.clone(),
         image: m.config.image.clone(),
         version: image_version(&m.config.image),
@@ -354,6 +351,16 @@ fn machine(address: &Address, m: &fly::Machine) -> Machine {
             state: meta.get(META_ROLLOUT_STATE).cloned(),
             wave: meta.get(META_ROLLOUT_WAVE).cloned(),
         }),
+    }
+}
+
+/// A Machine's state as status shows it: a standby waiting stopped, as Fly keeps it, is
+/// `standby` (neither idle nor down; Fly starts it when its primary's host fails).
+fn shown_state(address: &Address, state: &str) -> String {
+    if address.standby_index().is_some() && matches!(state, "stopped" | "created") {
+        "standby".to_string()
+    } else {
+        state.to_string()
     }
 }
 
@@ -430,5 +437,16 @@ mod tests {
         assert_eq!(slot("tenant.a.machine[1]"), "machine[1]");
         assert_eq!(slot("tenant.a.machine.web[1]"), "machine.web[1]");
         assert_eq!(slot("tenant.a.machine.web[1]#m9"), "machine.web[1]#m9");
+        assert_eq!(
+            slot("tenant.a.machine.web[1].standby[0]"),
+            "machine.web[1].standby[0]"
+        );
+        let standby: Address = "tenant.a.machine[0].standby[0]".parse().unwrap();
+        assert_eq!(shown_state(&standby, "stopped"), "standby");
+        assert_eq!(shown_state(&standby, "started"), "started");
+        assert_eq!(
+            shown_state(&"tenant.a.machine[0]".parse().unwrap(), "stopped"),
+            "stopped"
+        );
     }
 }

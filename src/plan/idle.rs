@@ -24,6 +24,16 @@ pub fn has_schedule(m: &crate::wire::Machine) -> bool {
     m.config.extra.get("schedule").is_some_and(|v| !v.is_null())
 }
 
+/// Whether an observed Machine's config names Machines it stands by for (`standbys`):
+/// Fly starts it when their host fails.
+pub fn has_standbys(m: &crate::wire::Machine) -> bool {
+    m.config
+        .extra
+        .get("standbys")
+        .and_then(serde_json::Value::as_array)
+        .is_some_and(|l| !l.is_empty())
+}
+
 /// Marks the restarting Machine updates whose Machine is idle now.
 pub(super) fn note_idle_updates(changes: &mut [Change], observed: &Observed) {
     for c in changes
@@ -33,7 +43,8 @@ pub(super) fn note_idle_updates(changes: &mut [Change], observed: &Observed) {
         let Some(m) = observed.machines.get(&c.address) else {
             continue;
         };
-        if is_idle_state(&m.state) || waits_for_schedule(has_schedule(m), &m.state) {
+        let by_fly = has_schedule(m) || has_standbys(m);
+        if is_idle_state(&m.state) || waits_for_schedule(by_fly, &m.state) {
             c.stays_idle = true;
             c.reasons.push(format!(
                 "the Machine is {}: updated without starting it; takes effect at next start",

@@ -18,6 +18,7 @@ pub mod procs;
 pub mod removal;
 pub mod rollout;
 pub mod saved;
+mod standby;
 pub mod targets;
 pub mod verify;
 
@@ -423,6 +424,7 @@ pub fn diff(desired: &ResourceSet, observed: &Observed) -> Plan {
     }
 
     cascade(&mut changes, desired);
+    standby::cascade_standbys(&mut changes, observed);
     errors.extend(ownership_errors(&changes, &observed.foreign));
     rollout::note_unhealthy(&mut changes, observed);
     idle::note_idle_updates(&mut changes, observed);

@@ -148,6 +148,11 @@ fn missing_needs(plan: &Plan, desired: &ResourceSet, at: &Address) -> Vec<(Addre
                 .filter(|c| c.app == app && c.kind == crate::resource::Kind::App)
                 .collect(),
             Need::Volume(v) => plan.get(v).into_iter().filter(created).collect(),
+            Need::Primary(m) => plan
+                .get(&m)
+                .into_iter()
+                .filter(|c| matches!(c.action, Action::Create | Action::Replace))
+                .collect(),
             Need::Secrets { app, names } => plan
                 .changes
                 .iter()
@@ -184,6 +189,7 @@ fn deleted_with(plan: &Plan, observed: &ResourceSet, gone: &Change) -> Vec<(Addr
             needs(r).iter().any(|(_, n)| match n {
                 Need::App(app) => is_app && *app == g.app,
                 Need::Volume(v) => **v == g.address,
+                Need::Primary(m) => *m == g.address,
                 Need::Secrets { .. } => false,
             })
         })

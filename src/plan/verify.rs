@@ -32,6 +32,19 @@ const OWN_METADATA: [&str; 7] = [
     META_PROTECT,
 ];
 
+/// A standby's own metadata key: `Some(expected)` — `K` and its primary's slot for
+/// `SLOT.standby[K]`, `None` (the key does not belong) on any other address. `None` for
+/// other keys.
+fn standby_metadata(a: &Address, key: &str) -> Option<Option<String>> {
+    match key {
+        crate::resource::META_STANDBY => Some(a.standby_index().map(|k| k.to_string())),
+        crate::resource::META_STANDBY_FOR => {
+            Some(a.primary().map(|p| crate::resource::slot_text(&p)))
+        }
+        _ => None,
+    }
+}
+
 /// Directories whose files are never secret sources.
 const SYSTEM_DIRS: [&str; 3] = ["/proc", "/dev", "/sys"];
 
@@ -367,6 +380,15 @@ impl Checker<'_> {
             ];
             if group_key.contains(&k.as_str()) {
                 if m.metadata.get(k).map(String::as_str) != a.group() {
+                    self.error(
+                        Some(a),
+                        format!("metadata `{k}` does not match the resource"),
+                    );
+                }
+                continue;
+            }
+            if let Some(want) = standby_metadata(a, k) {
+                if m.metadata.get(k) != want.as_ref() {
                     self.error(
                         Some(a),
                         format!("metadata `{k}` does not match the resource"),

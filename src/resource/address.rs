@@ -17,6 +17,8 @@
 //! app-self   = ".app"                      (tenant owners; a shared app is `app.NAME` alone)
 //! member     = ".machine" index [ instance ]
 //!            | ".machine." name index [ instance ]   (a Machine of process group NAME)
+//!            | ".machine" [ "." name ] index ".standby" index [ instance ]
+//!                                      (standby K of a Machine slot)
 //!            | ".machine" instance         (a managed Machine without an index)
 //!            | ".volume." name index [ instance ]
 //!            | ".backup." name index [ instance ]
@@ -35,7 +37,8 @@
 //!
 //! Examples: `tenant.alice.app`, `app.router`, `tenant.alice.machine[0]`,
 //! `tenant.alice.volume.data[0]`, `app.router.backup.cache[1]`, `tenant.alice.secret.KEY`,
-//! `tenant.alice.machine.web[1]` (process group `web`), `tenant.alice.machine[0]#e784079b` (a duplicate), `app.web.machine#e784079b`,
+//! `tenant.alice.machine.web[1]` (process group `web`), `tenant.alice.machine[0].standby[0]`
+//! (the first standby of `machine[0]`), `tenant.alice.machine[0]#e784079b` (a duplicate), `app.web.machine#e784079b`,
 //! `volume#vol_123`, `tenant.alice#secrets`, `rollout.wave[2]`, `whatif.hybrid`,
 //! `org.snapshot_allowance`, `tenant.alice.ip#v6`, `app.router.ip#v4@198.51.100.7`,
 //! `tenant.alice.cert#alice.myjarvis.io`, `app.router.cert#*.myjarvis.io`.
@@ -124,6 +127,7 @@ pub enum AddressForm {
 const TENANT: &str = "tenant.";
 const APP: &str = "app.";
 const MACHINE: &str = ".machine";
+const STANDBY: &str = ".standby";
 const VOLUME: &str = ".volume.";
 const BACKUP: &str = ".backup.";
 const SECRET: &str = ".secret.";
@@ -156,6 +160,8 @@ struct Parts {
     owner: Span,
     name: Option<Span>,
     index: Option<u32>,
+    /// `K` of a standby Machine's `.standby[K]` (after the primary's index).
+    standby: Option<u32>,
     /// Where the instance ID starts (after `#`).
     instance: Option<u32>,
 }
@@ -168,6 +174,7 @@ impl Parts {
             owner: Span::default(),
             name: None,
             index: None,
+            standby: None,
             instance: None,
         }
     }
@@ -296,6 +303,46 @@ impl Address {
             .name(group)
             .index(index)
             .build()
+    }
+
+    /// `SLOT.standby[K]`: standby `K` of this Machine slot (a Machine address with an
+    /// index, not itself a standby nor a duplicate).
+    pub fn standby(&self, k: u32) -> Option<Address> {
+        let p = &self.parts;
+        if p.form != AddressForm::Machine
+            || p.index.is_none()
+            || p.standby.is_some()
+            || p.instance.is_some()
+        {
+            return None;
+        }
+        let mut text = String::with_capacity(self.text.len() + STANDBY.len() + 12);
+        text.push_str(&self.text);
+        text.push_str(STANDBY);
+        text.push_str(&format!("[{k}]"));
+        let mut parts = *p;
+        parts.standby = Some(k);
+        Some(Address {
+            text: Arc::from(text),
+            parts,
+        })
+    }
+
+    /// `K` of a standby Machine's address (`SLOT.standby[K]`).
+    pub fn standby_index(&self) -> Option<u32> {
+        self.parts.standby
+    }
+
+    /// The primary slot a standby stands by for (`SLOT` of `SLOT.standby[K]`, without
+    /// an instance ID); `None` for anything but a standby.
+    pub fn primary(&self) -> Option<Address> {
+        self.parts.standby?;
+        let owner = self.owner()?;
+        let index = self.parts.index?;
+        Some(match self.group() {
+            Some(g) => Address::group_machine(&owner, g, index),
+            None => Address::machine(&owner, index),
+        })
     }
 
     /// The process group of a Machine's address (`OWNER.machine.GROUP[INDEX]`).
@@ -723,6 +770,9 @@ fn parse_owned(mut c: Cursor<'_>) -> Result<Parts, &'static str> {
             return Ok(p);
         }
         p.index = Some(c.index()?);
+        if c.eat(STANDBY) {
+            p.standby = Some(c.index()?);
+        }
         p.instance = c.instance()?;
         return Ok(p);
     }

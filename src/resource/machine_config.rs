@@ -38,6 +38,12 @@ pub struct MachineExtras {
     pub auto_destroy: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<String>,
+    /// Fly's `standbys`: the IDs of the Machines this one stands by for. Never declared
+    /// (a spec says `standbys: COUNT`, which makes standby Machines): the executor
+    /// writes the primary's ID into a standby's config, and observed configs carry it.
+    /// Not compared by the diff (`plan::cascade_standbys` checks it against the primary).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub standbys: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -134,6 +134,10 @@ pub struct MachineConfig {
     pub auto_destroy: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<String>,
+    /// The Machines this one stands by for: it stays stopped, and Fly starts it when
+    /// one of theirs hosts fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standbys: Option<Vec<String>>,
     #[serde(flatten)]
     pub other: Map<String, Value>,
 }
@@ -169,6 +173,12 @@ impl MachineConfig {
                 .as_ref()
                 .and_then(|r| r.policy.as_deref())
                 .is_some_and(|p| p == "no")
+    }
+
+    /// A standby Machine (`standbys` names a Machine): never started by a create or an
+    /// update.
+    pub fn is_standby(&self) -> bool {
+        self.standbys.as_ref().is_some_and(|s| !s.is_empty())
     }
 
     pub fn mounted_volume(&self) -> Option<&str> {

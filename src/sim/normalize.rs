@@ -210,6 +210,35 @@ pub(crate) fn image_ref(image: &str) -> ImageRef {
     }
 }
 
+/// `standbys` names live Machines of the app other than this one, as Fly requires; an
+/// empty list is no list.
+fn check_standbys(
+    cfg: &mut MachineConfig,
+    app: &App,
+    machine_id: Option<&str>,
+) -> Result<(), ApiError> {
+    if cfg.standbys.as_ref().is_some_and(Vec::is_empty) {
+        cfg.standbys = None;
+    }
+    for id in cfg.standbys.iter().flatten() {
+        if Some(id.as_str()) == machine_id {
+            return Err(ApiError::bad_request(format!(
+                "invalid config.standbys: machine {id} cannot be a standby for itself"
+            )));
+        }
+        let live = app.machines.get(id).is_some_and(|m| {
+            !matches!(m.state, MachineState::Destroyed | MachineState::Destroying)
+        });
+        if !live {
+            return Err(ApiError::bad_request(format!(
+                "invalid config.standbys: machine {id:?} not found in app {}",
+                app.name
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Validates `cfg` for a Machine in `region` of `app` and returns Fly's normalized form.
 /// `machine_id` is the Machine being updated, if any (its own volume is not "taken").
 pub(crate) fn normalize_config(
@@ -232,6 +261,7 @@ pub(crate) fn normalize_config(
             "invalid config.schedule {sched:?}: expected hourly, daily, weekly or monthly"
         )));
     }
+    check_standbys(&mut cfg, app, machine_id)?;
     if let Some(checks) = &cfg.checks {
         let checks = serde_json::to_value(checks).unwrap_or_default();
         super::gotypes::check_check_durations("config.checks", &checks)?;
@@ -362,6 +392,33 @@ mod tests {
             assert_eq!(v["stop_config"]["timeout"], answered);
             assert_eq!(v["stop_config"]["signal"], "SIGTERM");
         }
+    }
+
+    #[test]
+    fn standbys_name_machines_of_the_app() {
+        let e = normalize_config(
+            cfg(serde_json::json!({"image": "nginx", "standbys": ["nope"]})),
+            &app(),
+            "iad",
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(e.status.as_u16(), 400);
+        assert!(e.message.contains("config.standbys"), "{}", e.message);
+        let out = normalize_config(
+            cfg(serde_json::json!({"image": "nginx", "standbys": []})),
+            &app(),
+            "iad",
+            None,
+        )
+        .unwrap();
+        assert!(!out.is_standby());
+        assert!(
+            serde_json::to_value(&out)
+                .unwrap()
+                .get("standbys")
+                .is_none()
+        );
     }
 
     #[test]

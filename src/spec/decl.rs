@@ -821,6 +821,7 @@ pub const GROUP_CMD: Setting<Tree> = tree(
 pub const GROUP_FIELDS: &[Field] = &[
     GROUP_CMD.field,
     COUNT.field,
+    STANDBYS.field,
     SERVICES.field,
     CHECKS.field,
     SIZE.field,
@@ -830,7 +831,7 @@ pub const GROUP_FIELDS: &[Field] = &[
 pub const PROCESS_GROUPS: Setting<Tree> = tree(
     "process_groups",
     Ty::Dict(&Ty::Struct(GROUP_FIELDS)),
-    "process groups by name, as in fly.toml: Machines per group, each with its own cmd, count, services, checks, size, memory and env over the entry's (unset: one group of `count` Machines, as without)",
+    "process groups by name, as in fly.toml: Machines per group, each with its own cmd, count, standbys, services, checks, size, memory and env over the entry's (unset: one group of `count` Machines, as without)",
 );
 
 /// Settings that defaults, tiers, tenants and shared apps can all set.
@@ -854,6 +855,7 @@ pub const SETTINGS_FIELDS: &[Field] = &[
     STATICS.field,
     AUTO_DESTROY.field,
     SCHEDULE.field,
+    STANDBYS.field,
     ENV.field,
     METADATA.field,
     VOLUME.field,

@@ -1071,7 +1071,9 @@ impl<'a> Expander<'a> {
 
     /// A group's Machines, within the spec's limit.
     fn expand_slots(&mut self, out: &mut Output, g: &Group<'_>) {
-        if out.book.machines.len() + g.settings.count as usize > MAX_MACHINES {
+        // Each Machine comes with its standbys.
+        let per_slot = 1 + g.settings.standbys as usize;
+        if out.book.machines.len() + g.settings.count as usize * per_slot > MAX_MACHINES {
             self.sink.add(
                 err(
                     format!("the spec declares more than {MAX_MACHINES} Machines"),
@@ -1152,7 +1154,7 @@ impl<'a> Expander<'a> {
             };
             mounts.push(mount);
         }
-        out.resources.push(Resource {
+        let primary = Resource {
             address: machine_address,
             tenant: g.tenant.map(str::to_string),
             app: g.app.to_string(),
@@ -1183,7 +1185,86 @@ impl<'a> Expander<'a> {
                 index,
                 run,
             })),
+        };
+        let standbys = self.expand_standbys(&mut out.book, g, &primary);
+        out.resources.push(primary);
+        match standbys {
+            Some(v) => {
+                out.resources.extend(v);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The standbys of a Machine (`standbys: N`): copies of its spec without a volume
+    /// (the settings refuse a volume with standbys), named `NAME-standby-K`, at
+    /// `SLOT.standby[K]`, carrying which standby they are in their metadata. The
+    /// primary's ID goes into their config when they are created. `None`: a name
+    /// problem was reported.
+    fn expand_standbys(
+        &mut self,
+        book: &mut AppBook,
+        g: &Group<'_>,
+        primary: &Resource,
+    ) -> Option<Vec<Resource>> {
+        let mut made = Vec::new();
+        let Some(pm) = primary.machine() else {
+            return Some(made);
+        };
+        for k in 0..g.settings.standbys {
+            let Some(address) = primary.address.standby(k) else {
+                break;
+            };
+            let name = format!("{}-standby-{k}", pm.name);
+            let addr = address.to_string();
+            if !self.standby_name(book, g, &name, &addr) {
+                return None;
+            }
+            let mut m = pm.clone();
+            m.name = name;
+            m.mounts.clear();
+            m.metadata
+                .insert(crate::resource::META_STANDBY.to_string(), k.to_string());
+            m.metadata.insert(
+                crate::resource::META_STANDBY_FOR.to_string(),
+                crate::resource::slot_text(&primary.address),
+            );
+            made.push(Resource {
+                address,
+                tenant: primary.tenant.clone(),
+                app: primary.app.clone(),
+                prevent_destroy: primary.prevent_destroy,
+                id: None,
+                usage: primary.usage.clone(),
+                spec: Spec::Machine(Box::new(m)),
+            });
+        }
+        Some(made)
+    }
+
+    /// A standby's name (`NAME-standby-K`): valid, and unique within its app.
+    fn standby_name(&mut self, book: &mut AppBook, g: &Group<'_>, name: &str, addr: &str) -> bool {
+        let tpl = g.machine_tpl;
+        let problem =
+            platform::machine_name_problem(name).map(|p| format!("standby name `{name}` {p}"));
+        let key = (g.app.to_string(), name.to_string());
+        let taken = book.machines.get(&key).map(|first| {
+            format!(
+                "standby name `{name}` in app `{}` is already used by {first}",
+                g.app
+            )
         });
+        if let Some(msg) = problem.or(taken) {
+            self.sink.add(
+                err(msg, &tpl.path, tpl.mark)
+                    .address(addr.to_string())
+                    .hint("standbys are named after their Machine with `-standby-K`; shorten the machine name template"),
+            );
+            return false;
+        }
+        book.machines
+            .insert(key, format!("{} ({}, a standby)", g.desc, g.entry_path));
         true
     }
 
@@ -1479,6 +1560,40 @@ fn add_secrets(out: &mut Output, shared: &HashSet<&str>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn standbys_copy_their_primary_in_a_slot_of_their_own() {
+        let spec = "version: 1\norg: o\ndefaults:\n  image: i\n  region: iad\n  process_groups:\n    web: { cmd: [serve], services: [{ internal_port: 8080, ports: [{ port: 443 }] }] }\n    worker: { cmd: [work], standbys: 1 }\ntenants: [{ name: a }]\n";
+        let l = crate::spec::load_bytes(spec.as_bytes(), "s.yaml").unwrap();
+        let ms: Vec<(String, &MachineSpec)> = l
+            .desired
+            .resources
+            .iter()
+            .filter_map(|r| r.machine().map(|m| (r.address.to_string(), m)))
+            .collect();
+        let addrs: Vec<&str> = ms.iter().map(|(a, _)| a.as_str()).collect();
+        assert_eq!(
+            addrs,
+            [
+                "tenant.a.machine.web[0]",
+                "tenant.a.machine.worker[0]",
+                "tenant.a.machine.worker[0].standby[0]"
+            ]
+        );
+        let (primary, standby) = (ms[1].1, ms[2].1);
+        assert_eq!(standby.name, "a-0-worker-standby-0");
+        assert_eq!(standby.metadata[crate::resource::META_STANDBY], "0");
+        assert_eq!(
+            standby.metadata[crate::resource::META_STANDBY_FOR],
+            "machine.worker[0]"
+        );
+        assert!(standby.is_standby() && standby.started_by_fly());
+        assert!(!primary.is_standby());
+        let mut same = standby.clone();
+        same.name = primary.name.clone();
+        same.metadata = primary.metadata.clone();
+        assert_eq!(&same, primary, "the primary's config, volume aside");
+    }
 
     #[test]
     fn the_default_volume_name_without_the_engine_is_the_templates_text() {

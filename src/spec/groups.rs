@@ -1,5 +1,5 @@
 //! `process_groups:`, as fly.toml has them: each group is its own set of Machines (its
-//! own command, count, services, checks, size, memory and env over the entry's settings),
+//! own command, count, standbys, services, checks, size, memory and env over the entry's settings),
 //! addressed `OWNER.machine.GROUP[N]` and tagged `fly_process_group: GROUP` as flyctl
 //! tags them. A group resolves as one more layer over the entry's stack, through the
 //! same phases as any stack (`spec::resolve`); an entry without groups is untouched.

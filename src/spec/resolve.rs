@@ -26,6 +26,8 @@ pub(crate) struct Resolved {
     pub preset: &'static Preset,
     pub memory_mb: u32,
     pub count: u32,
+    /// Standby Machines per Machine (`standbys`); 0 with a volume.
+    pub standbys: u32,
     pub idle: IdlePolicy,
     pub services: Option<Vec<Service>>,
     pub checks: Option<BTreeMap<String, Check>>,
@@ -160,6 +162,7 @@ pub(crate) fn resolve_stack(
     let metadata = r.metadata();
     let secrets = r.secrets(&env);
     let volume = r.volume();
+    let standbys = r.standbys(volume.is_some());
     let export = r.export();
     let network = r.network();
     let (extras, extras_sites) = r.machine_extras();
@@ -174,6 +177,7 @@ pub(crate) fn resolve_stack(
         preset: preset?,
         memory_mb,
         count,
+        standbys,
         idle,
         services,
         checks: eff.checks(),
@@ -430,6 +434,35 @@ impl Resolver<'_, '_> {
             self.add(d);
         }
         count
+    }
+
+    /// Standbys per Machine, within the accepted range, and none for a Machine with a
+    /// volume: a standby cannot mount its primary's volume (Fly attaches a volume to one
+    /// Machine), so it would start without the data.
+    fn standbys(&mut self, has_volume: bool) -> u32 {
+        let n = self.eff.or_default(&decl::STANDBYS);
+        let (lo, hi) = decl::STANDBYS.range();
+        if !(lo..=hi).contains(&i64::from(n)) {
+            let d = self
+                .error_at(
+                    &decl::STANDBYS,
+                    format!("standbys {n} is out of range ({lo}–{hi})"),
+                )
+                .hint(
+                    "one standby is what flyctl makes; Fly starts it when the primary's host fails",
+                );
+            self.add(d);
+        }
+        if n > 0 && has_volume {
+            let d = self
+                .error_at(
+                    &decl::STANDBYS,
+                    format!("{} has a volume, so its Machines cannot have standbys", self.what),
+                )
+                .hint("a standby cannot mount its primary's volume (a volume attaches to one Machine); set `standbys: 0` here, or keep the data off the volume");
+            self.add(d);
+        }
+        n
     }
 
     /// The idle policy: suspend only for small Machines, min_running within the count.

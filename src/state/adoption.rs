@@ -36,7 +36,9 @@ pub(super) fn adopt_machines(view: &mut AppView<'_>, out: &mut Observed) {
             let m = candidates.remove(pos);
             out.adopted.insert(slot.address.clone());
             view.slots.insert(slot.address.clone(), m);
-        } else {
+        } else if slot.address.standby_index().is_none() {
+            // A standby slot takes only a Machine of its name: a lone Machine of the app
+            // is no standby (its config would name no primary, and it would be replaced).
             still_empty.push(slot);
         }
     }

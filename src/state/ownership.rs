@@ -74,11 +74,16 @@ fn machine_address(app: &str, m: &fly::Machine) -> Option<Address> {
         Some(_) => return None,
         None => Owner::SharedApp(app),
     };
-    Some(match md.get(crate::resource::META_GROUP) {
+    let slot = match md.get(crate::resource::META_GROUP) {
         Some(g) if is_name(g) => Address::group_machine(&owner, g, index),
         Some(_) => return None,
         None => Address::machine(&owner, index),
-    })
+    };
+    // A standby (`flotilla_standby: K`) takes its own slot beside its primary's.
+    match md.get(crate::resource::META_STANDBY) {
+        Some(k) => slot.standby(k.parse().ok()?),
+        None => Some(slot),
+    }
 }
 
 /// An app of the snapshot as flotilla's, with its managed Machines in their slots;

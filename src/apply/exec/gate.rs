@@ -6,6 +6,7 @@
 use super::health::{Checks, checks_status};
 use super::{OpError, OpResult, Shared};
 use crate::plan::idle::is_idle_state;
+use crate::resource::MachineSpec;
 
 pub(super) async fn check(sh: &Shared, wave: usize) -> OpResult {
     let members = sh.wave_members(wave);
@@ -26,9 +27,10 @@ pub(super) async fn check(sh: &Shared, wave: usize) -> OpResult {
         if was_idle && is_idle_state(&m.state) {
             continue;
         }
-        let scheduled = r.machine().is_some_and(|s| s.config.is_scheduled());
+        let scheduled = r.machine().is_some_and(MachineSpec::started_by_fly);
         if crate::plan::idle::waits_for_schedule(scheduled, &m.state) && m.state != "failed" {
-            // Fly starts it on its schedule: not running proves nothing either way.
+            // Fly starts it on its schedule (a standby when its primary's host fails):
+            // not running proves nothing either way.
             continue;
         }
         let problem = if m.state != "started" {

@@ -29,6 +29,8 @@ pub(super) async fn create(sh: &Shared, op: &Op) -> OpResult {
         .machine()
         .ok_or_else(|| OpError::internal("not a Machine"))?;
     let app = r.app.as_str();
+    let standby = standby_spec(sh, app, &op.address, m).await?;
+    let m = standby.as_ref().unwrap_or(m);
     wait_for_kept_volumes(sh, app, m).await?;
     // One attempt per region: a capacity error moves on to the next candidate.
     let mut tried: Vec<String> = Vec::new();
@@ -56,6 +58,10 @@ pub(super) async fn create(sh: &Shared, op: &Op) -> OpResult {
                     // Created stopped (`skip_launch`): Fly starts it on its schedule.
                     return Ok(format!("{id} in {region}, not started (runs {schedule})"));
                 }
+                if let Some(primary) = m.config.standbys.first() {
+                    // Created stopped: Fly starts it when its primary's host fails.
+                    return Ok(format!("{id} in {region}, stopped (standby for {primary})"));
+                }
                 wait_started(sh, app, &id, false, Age::New).await?;
                 return Ok(format!("{id} in {region}"));
             }
@@ -70,6 +76,35 @@ pub(super) async fn create(sh: &Shared, op: &Op) -> OpResult {
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// A standby's spec with its primary's Fly ID in `standbys` (the primary was observed,
+/// or created earlier in this run: the create waits for it), tried first in the region
+/// the primary runs in (a primary made in a fallback region takes its standbys along);
+/// `None` for a primary.
+async fn standby_spec(
+    sh: &Shared,
+    app: &str,
+    address: &Address,
+    m: &MachineSpec,
+) -> Result<Option<MachineSpec>, OpError> {
+    let Some(primary) = address.primary() else {
+        return Ok(None);
+    };
+    let id = sh.known_id(&primary, "primary Machine")?;
+    let mut s = m.clone();
+    let region = match sh.observed.machines.get(&primary).filter(|o| o.id == id) {
+        Some(o) => Some(o.region.clone()),
+        None => sh.client.get_machine(app, &id).await?.map(|p| p.region),
+    };
+    if let Some(r) = region.filter(|r| *r != s.region && s.fallback_regions.contains(r)) {
+        // The declared region stays a fallback of the standby.
+        s.fallback_regions.retain(|f| *f != r);
+        s.fallback_regions
+            .insert(0, std::mem::replace(&mut s.region, r));
+    }
+    s.config.standbys = vec![id];
+    Ok(Some(s))
 }
 
 /// A create refused by the organization's quota in `region`: not a full region, so no
@@ -205,8 +240,10 @@ fn identity(m: &MachineSpec) -> Vec<(&'static str, String)> {
     if let Some(t) = m.metadata.get(META_TENANT) {
         v.push((META_TENANT, t.clone()));
     }
-    if let Some(g) = m.metadata.get(crate::resource::META_GROUP) {
-        v.push((crate::resource::META_GROUP, g.clone()));
+    for k in [crate::resource::META_GROUP, crate::resource::META_STANDBY] {
+        if let Some(g) = m.metadata.get(k) {
+            v.push((k, g.clone()));
+        }
     }
     v
 }

@@ -113,10 +113,10 @@ async fn reconfigure(
     sh.record_secret_digests(app, m, &mut config.metadata);
     super::machine::record_applied_at(&mut config.metadata);
     if is_idle_state(&current.state)
-        || crate::plan::idle::waits_for_schedule(m.config.is_scheduled(), &current.state)
+        || crate::plan::idle::waits_for_schedule(m.started_by_fly(), &current.state)
     {
         // A stopped or suspended Machine stays so (a scheduled one waits for its
-        // schedule): its config is updated without
+        // schedule, a standby for its primary's host to fail): its config is updated without
         // starting it and takes effect at its next start.
         send_update(sh, app, current, &config, lease, true).await?;
         return Ok(format!(

@@ -102,6 +102,56 @@ fn parts_of_each_form() {
         "tenant.alice.machine.web[2]#m3"
     );
     assert!("tenant.alice.machine.[0]".parse::<Address>().is_err());
+
+    let s = a("tenant.alice.machine.web[2].standby[1]");
+    assert_eq!(s.kind(), Some(Kind::Machine));
+    assert_eq!(
+        (s.group(), s.index(), s.standby_index()),
+        (Some("web"), Some(2), Some(1))
+    );
+    assert_eq!(s, g.standby(1).unwrap());
+    assert_eq!(s.primary(), Some(g.clone()));
+    assert_eq!(
+        a("app.r.machine[0].standby[0]").primary(),
+        Some(a("app.r.machine[0]"))
+    );
+    let sd = s.duplicate("m4").unwrap();
+    assert_eq!(sd.as_str(), "tenant.alice.machine.web[2].standby[1]#m4");
+    assert_eq!(sd.primary(), Some(g.clone()));
+    assert_eq!(g.primary(), None);
+    assert_eq!(g.standby_index(), None);
+    assert!(s.standby(0).is_none(), "a standby has no standby");
+    assert!(sd.standby(0).is_none());
+    assert!(g.duplicate("m5").unwrap().standby(0).is_none());
+    let group_named_standby = a("tenant.alice.machine.standby[0]");
+    assert_eq!(
+        (
+            group_named_standby.group(),
+            group_named_standby.standby_index()
+        ),
+        (Some("standby"), None),
+        "a process group may be called standby"
+    );
+    assert!(
+        "tenant.alice.machine[0].standby"
+            .parse::<Address>()
+            .is_err()
+    );
+    assert!(
+        "tenant.alice.machine[0].standby[01]"
+            .parse::<Address>()
+            .is_err()
+    );
+    assert!(
+        "tenant.alice.machine[0].standby[0].standby[0]"
+            .parse::<Address>()
+            .is_err()
+    );
+    assert!(
+        "tenant.alice.volume.data[0].standby[0]"
+            .parse::<Address>()
+            .is_err()
+    );
     assert!("tenant.alice.machine.web".parse::<Address>().is_err());
 
     assert_eq!(a("app.web").kind(), Some(Kind::App));
@@ -246,6 +296,14 @@ fn address() -> impl Strategy<Value = Address> {
         (owner(), name(), 0u32..20, id()).prop_map(|(o, g, i, id)| {
             Address::group_machine(&own(&o), &g, i)
                 .duplicate(&id)
+                .unwrap()
+        }),
+        (owner(), 0u32..20, any::<u32>())
+            .prop_map(|(o, i, k)| Address::machine(&own(&o), i).standby(k).unwrap()),
+        (owner(), name(), 0u32..20, 0u32..3, id()).prop_map(|(o, g, i, k, id)| {
+            Address::group_machine(&own(&o), &g, i)
+                .standby(k)
+                .and_then(|s| s.duplicate(&id))
                 .unwrap()
         }),
         (owner(), name(), 0u32..1000).prop_map(|(o, n, i)| Address::volume(&own(&o), &n, i)),

@@ -10,6 +10,7 @@
 //! | `PUT /__sim/faults`                  | body `{"spec": "500=0.1,..."}`; 400 if invalid  |
 //! | `PUT /__sim/rate-limits`             | body `{"enabled": false}`                       |
 //! | `POST /__sim/idle`                   | body `{"app"?, "machine_id"?, "immediate"?}`    |
+//! | `POST /__sim/host-failure`           | body `{"app", "machine_id"}`: the Machine's host fails (it is `failed`), and Fly starts the stopped Machines standing by for it; answers their ids |
 //! | `GET /__sim/apps/{app}/machines`     | per-Machine state, secrets version seen, metadata and lease description |
 //! | `GET /__sim/apps/{app}/volumes`      | per-volume origin, content tag and snapshots    |
 //! | `PUT /__sim/apps/{app}/volumes/{id}/content` | body `{"content": "..."}`: the data's tag |
@@ -145,6 +146,38 @@ impl SimControl {
         hit
     }
 
+    /// The host of Machine `id` in `app` fails: the Machine is `failed`, and the stopped
+    /// Machines whose `standbys` name it are started, as Fly starts standbys. Returns
+    /// their ids; `None` when the app or the Machine does not exist.
+    pub fn fail_host(&self, app: &str, id: &str) -> Option<Vec<String>> {
+        let t = now_ms();
+        let timing = &self.sim.timing;
+        let mut world = self.sim.world();
+        let a = world.apps.get_mut(app)?;
+        a.advance_all(t, timing);
+        let m = a.machines.get_mut(id)?;
+        m.event("exit", "failed", "flyd", t);
+        m.schedule(t, MachineState::Failed, &[]);
+        let mut started = Vec::new();
+        for s in a.machines.values_mut() {
+            let stands_by = s.config.standbys.iter().flatten().any(|p| p == id);
+            let waiting = matches!(s.state, MachineState::Stopped | MachineState::Created);
+            // A standby still being made (created, about to be stopped) starts as well.
+            if stands_by && waiting {
+                s.event("start", "starting", "flyd", t);
+                s.schedule(
+                    t,
+                    MachineState::Starting,
+                    &[(timing.start, MachineState::Started)],
+                );
+                started.push(s.id.clone());
+            }
+        }
+        drop(world);
+        self.sim.mutated();
+        Some(started)
+    }
+
     /// Per-Machine state and secrets freshness of `app`, if it exists.
     pub fn machines(&self, app: &str) -> Option<AppMachines> {
         let t = now_ms();
@@ -243,6 +276,20 @@ async fn idle(State(sim): AppState, body: Bytes) -> ApiResult {
     Ok(ok_json(json!({ "machines": hit })))
 }
 
+#[derive(Deserialize)]
+struct HostFailureBody {
+    app: String,
+    machine_id: String,
+}
+
+async fn host_failure(State(sim): AppState, body: Bytes) -> ApiResult {
+    let req: HostFailureBody = parse_body(&body)?;
+    let started = control(&sim)
+        .fail_host(&req.app, &req.machine_id)
+        .ok_or_else(|| ApiError::not_found("app or machine not found"))?;
+    Ok(ok_json(json!({ "started_standbys": started })))
+}
+
 async fn machines(State(sim): AppState, Path(app): Path<String>) -> ApiResult {
     let view = control(&sim)
         .machines(&app)
@@ -267,6 +314,7 @@ pub(crate) fn routes() -> Router<Arc<Sim>> {
         .route("/__sim/faults", get(faults_get).put(faults_put))
         .route("/__sim/rate-limits", put(rate_limits_put))
         .route("/__sim/idle", post(idle))
+        .route("/__sim/host-failure", post(host_failure))
         .route("/__sim/apps/{app}/machines", get(machines))
         .route("/__sim/save", post(save))
         .merge(super::volumes::control_routes())

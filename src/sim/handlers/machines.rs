@@ -155,7 +155,10 @@ pub(crate) async fn create(
     }
     let a = world.app_mut(&app)?;
     m.event("launch", "created", "user", t);
-    if !req.skip_launch.unwrap_or(false) {
+    if m.config.is_standby() {
+        // A standby is made and stays stopped until its primary's host fails.
+        m.schedule(t, S::Created, &[(sim.timing.create, S::Stopped)]);
+    } else if !req.skip_launch.unwrap_or(false) {
         let tm = &sim.timing;
         m.schedule(
             t,
@@ -299,7 +302,7 @@ pub(crate) async fn update(
                 S::Replacing,
                 &[(tm.replace, S::Starting), (tm.start, S::Started)],
             ),
-            _ if req.skip_launch.unwrap_or(false) => {
+            _ if req.skip_launch.unwrap_or(false) || m.config.is_standby() => {
                 // The new version captures the secrets of now, and boots with them later.
                 m.secrets_seen = Some(version);
                 if m.state == S::Suspended {

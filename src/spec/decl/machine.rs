@@ -1,6 +1,6 @@
 //! Declarations of the pass-through Machine config settings (`stop_config`,
 //! `restart_max_retries`, `init`, `dns`, `metrics`, `statics`, `auto_destroy`,
-//! `schedule`), named as in Fly's Machine config. They are read into
+//! `schedule`, `standbys`), named as in Fly's Machine config. They are read into
 //! `resource::MachineExtras` by `spec::resolve`; kept in their own module so the group
 //! reads as one.
 
@@ -168,3 +168,15 @@ pub const SCHEDULE: Setting<Text> = choice(
     SCHEDULES,
     "run the Machine on this interval (hourly, daily, weekly, monthly); apply creates it stopped and plans do not expect it running",
 );
+
+/// The most standbys one Machine may have: Fly starts one when the primary's host fails
+/// (flyctl makes one); more only add stopped Machines and their root disks.
+pub const MAX_STANDBYS: u32 = 3;
+pub const STANDBYS: Setting<Count> = int(
+    "standbys",
+    0,
+    1_000_000,
+    "standby Machines per Machine: created stopped with the same config and Fly's `standbys: [PRIMARY_ID]`, started by Fly when the primary's host fails (not with a volume)",
+)
+.default(super::DefaultValue::Int(0))
+.accepts(0, MAX_STANDBYS as i64);

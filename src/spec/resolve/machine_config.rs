@@ -50,6 +50,7 @@ impl Resolver<'_, '_> {
             statics: self.statics(&mut sites),
             auto_destroy: self.auto_destroy(),
             schedule: self.eff.value(&decl::SCHEDULE).map(str::to_string),
+            standbys: Vec::new(),
         };
         (extras, sites)
     }
