@@ -7,13 +7,14 @@
 // Helpers may panic on a broken fixture, like the tests that call them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod libsim;
+
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use flotilla::ops;
-use flotilla::ops::target::TargetOptions;
 use flotilla::plan::Action;
 use flotilla::resource::Address;
+use libsim::{apply, plan};
 use serde_json::{Value, json};
 
 const SPEC: &str = r#"
@@ -51,37 +52,6 @@ tenants:
     restart_max_retries: null
     auto_destroy: true
 "#;
-
-fn target(dir: &Path) -> TargetOptions {
-    TargetOptions {
-        sim: Some(dir.join("sim.json")),
-        time_scale: 50.0,
-        ..TargetOptions::default()
-    }
-}
-
-fn plan(spec: &Path, dir: &Path) -> ops::plan::Outcome {
-    let out = ops::plan::run(&ops::plan::Options {
-        spec: spec.to_path_buf(),
-        target: target(dir),
-        ..Default::default()
-    })
-    .unwrap();
-    assert!(!out.has_errors(), "{:?}", out.document.errors);
-    out
-}
-
-fn apply(spec: &Path, dir: &Path) {
-    let prepared = ops::apply::prepare(&ops::apply::Options {
-        input: spec.to_path_buf(),
-        target: target(dir),
-        quiet: true,
-        ..Default::default()
-    })
-    .unwrap();
-    let report = prepared.execute().unwrap();
-    assert!(report.ok(), "{}", report.summary.text());
-}
 
 fn machine(tenant: &str) -> Address {
     format!("tenant.{tenant}.machine[0]").parse().unwrap()
@@ -203,7 +173,7 @@ fn every_field_round_trips_and_each_change_is_one_field_update() {
     let dir = tempfile::tempdir().unwrap();
     let spec = dir.path().join("fleet.yaml");
     std::fs::write(&spec, SPEC).unwrap();
-    apply(&spec, dir.path());
+    apply(&spec, dir.path(), false);
     let again = plan(&spec, dir.path());
     assert!(
         !again.has_changes(),
@@ -234,7 +204,7 @@ fn every_field_round_trips_and_each_change_is_one_field_update() {
 
     snapshot_plan(&changed);
 
-    apply(&spec, dir.path());
+    apply(&spec, dir.path(), false);
     let after = plan(&spec, dir.path());
     assert!(
         !after.has_changes(),

@@ -6,10 +6,11 @@
 // Helpers may panic on a broken fixture, like the tests that call them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod libsim;
+
 use std::path::{Path, PathBuf};
 
 use flotilla::ops;
-use flotilla::ops::target::TargetOptions;
 use flotilla::render::{Layout, Style, plan_json, plan_text};
 
 const SPEC: &str = "\
@@ -49,14 +50,6 @@ fn scratch() -> (tempfile::TempDir, PathBuf) {
     (dir, spec)
 }
 
-fn sim_target(dir: &Path) -> TargetOptions {
-    TargetOptions {
-        sim: Some(dir.join("sim.json")),
-        time_scale: 50.0,
-        ..TargetOptions::default()
-    }
-}
-
 fn b64(s: &str) -> String {
     flotilla::resource::procs::base64_encode(s.as_bytes())
 }
@@ -67,7 +60,7 @@ fn processes_and_files_round_trip_through_the_simulator() {
     let saved = dir.path().join("fleet.plan.json");
     let plan_opts = ops::plan::Options {
         spec: spec.clone(),
-        target: sim_target(dir.path()),
+        target: libsim::target(dir.path()),
         out: Some(saved.clone()),
         // A fixed price table, so a new one does not change the snapshots.
         pricing: ops::pricing::PricingOptions {
@@ -97,7 +90,7 @@ fn processes_and_files_round_trip_through_the_simulator() {
 
     let apply_opts = ops::apply::Options {
         input: saved,
-        target: sim_target(dir.path()),
+        target: libsim::target(dir.path()),
         journal: Some(dir.path().join("journal.jsonl")),
         quiet: true,
         ..Default::default()
@@ -189,7 +182,7 @@ fn a_saved_plan_is_refused_when_its_local_file_changed() {
     let saved = dir.path().join("fleet.plan.json");
     ops::plan::run(&ops::plan::Options {
         spec,
-        target: sim_target(dir.path()),
+        target: libsim::target(dir.path()),
         out: Some(saved.clone()),
         ..Default::default()
     })
@@ -197,7 +190,7 @@ fn a_saved_plan_is_refused_when_its_local_file_changed() {
     std::fs::write(dir.path().join("conf/app.toml"), "changed after review\n").unwrap();
     let Err(e) = ops::apply::prepare(&ops::apply::Options {
         input: saved,
-        target: sim_target(dir.path()),
+        target: libsim::target(dir.path()),
         quiet: true,
         ..Default::default()
     }) else {
@@ -238,7 +231,7 @@ fn process_groups_round_trip_through_the_simulator() {
     let saved = dir.path().join("groups.plan.json");
     let plan_opts = ops::plan::Options {
         spec: spec.clone(),
-        target: sim_target(dir.path()),
+        target: libsim::target(dir.path()),
         ..Default::default()
     };
     let planned = ops::plan::run(&ops::plan::Options {
@@ -264,7 +257,7 @@ fn process_groups_round_trip_through_the_simulator() {
     // Through the saved plan: its re-validation accepts the groups' addresses and tags.
     let report = ops::apply::prepare(&ops::apply::Options {
         input: saved,
-        target: sim_target(dir.path()),
+        target: libsim::target(dir.path()),
         journal: Some(dir.path().join("journal.jsonl")),
         quiet: true,
         ..Default::default()

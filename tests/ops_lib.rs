@@ -6,12 +6,13 @@
 // Helpers may panic on a broken fixture, like the tests that call them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+mod libsim;
+
+use std::path::PathBuf;
 
 use flotilla::cost::Budget;
 use flotilla::ops::apply::Readiness;
 use flotilla::ops::plan::Source;
-use flotilla::ops::target::TargetOptions;
 use flotilla::ops::{self, ErrorKind};
 
 fn root() -> PathBuf {
@@ -42,14 +43,6 @@ fn scratch() -> (tempfile::TempDir, PathBuf) {
     std::fs::write(&spec, SPEC).unwrap();
     std::fs::write(dir.path().join("api-key.txt"), "key-for-tests\n").unwrap();
     (dir, spec)
-}
-
-fn sim_target(dir: &Path) -> TargetOptions {
-    TargetOptions {
-        sim: Some(dir.join("sim.json")),
-        time_scale: 50.0,
-        ..TargetOptions::default()
-    }
 }
 
 #[test]
@@ -166,7 +159,7 @@ fn plan_then_apply_a_saved_plan_against_the_simulator() {
     let saved = dir.path().join("fleet.plan.json");
     let plan_opts = ops::plan::Options {
         spec: spec.clone(),
-        target: sim_target(dir.path()),
+        target: libsim::target(dir.path()),
         out: Some(saved.clone()),
         ..Default::default()
     };
@@ -187,7 +180,7 @@ fn plan_then_apply_a_saved_plan_against_the_simulator() {
 
     let apply_opts = ops::apply::Options {
         input: saved,
-        target: sim_target(dir.path()),
+        target: libsim::target(dir.path()),
         journal: Some(dir.path().join("journal.jsonl")),
         quiet: true,
         ..Default::default()

@@ -12,14 +12,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod libsim;
 mod reconcile_common;
 
 use std::path::Path;
 
 use flotilla::ops;
-use flotilla::ops::target::TargetOptions;
 use flotilla::plan::Action;
 use flotilla::resource::Address;
+use libsim::{apply, plan, target};
 use serde_json::json;
 
 const SPEC: &str = r#"
@@ -42,38 +43,6 @@ tenants:
   - name: dave
     standbys: 2
 "#;
-
-fn target(dir: &Path) -> TargetOptions {
-    TargetOptions {
-        sim: Some(dir.join("sim.json")),
-        time_scale: 50.0,
-        ..TargetOptions::default()
-    }
-}
-
-fn plan(spec: &Path, dir: &Path) -> ops::plan::Outcome {
-    let out = ops::plan::run(&ops::plan::Options {
-        spec: spec.to_path_buf(),
-        target: target(dir),
-        ..Default::default()
-    })
-    .unwrap();
-    assert!(!out.has_errors(), "{:?}", out.document.errors);
-    out
-}
-
-fn apply(spec: &Path, dir: &Path, allow_destroy: bool) {
-    let prepared = ops::apply::prepare(&ops::apply::Options {
-        input: spec.to_path_buf(),
-        target: target(dir),
-        quiet: true,
-        allow_destroy,
-        ..Default::default()
-    })
-    .unwrap();
-    let report = prepared.execute().unwrap();
-    assert!(report.ok(), "{}", report.summary.text());
-}
 
 /// Plans into a file and applies that saved plan (its re-validation reads the standbys'
 /// addresses and metadata).
