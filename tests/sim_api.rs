@@ -711,6 +711,51 @@ async fn update_conflicts_and_preconditions() {
     sim.wait_state("upd", &mid, "started").await;
 }
 
+/// A deleted volume is still listed, `pending_destroy`, for the volume destroy delay (as
+/// Fly lists deleted volumes for a while), then it is gone; GET by id answers 404 at
+/// once.
+#[tokio::test]
+async fn a_deleted_volume_is_listed_as_pending_destroy_for_a_while() {
+    // 40 s / 100 = 0.4 s of real time.
+    let sim = start_with(flotilla::sim::SimConfig {
+        volume_destroy_delay: std::time::Duration::from_secs(40),
+        ..fast_config()
+    })
+    .await;
+    sim.create_app("lingers").await;
+    let v = sim
+        .post(
+            "/v1/apps/lingers/volumes",
+            json!({"name": "data", "region": "sjc", "size_gb": 1}),
+        )
+        .await;
+    let vid = v.body["id"].as_str().unwrap().to_string();
+    let r = sim.delete(&format!("/v1/apps/lingers/volumes/{vid}")).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let listed = sim.get("/v1/apps/lingers/volumes").await.body;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["id"], vid.as_str());
+    assert_eq!(listed[0]["state"], "pending_destroy");
+    assert_eq!(
+        sim.get(&format!("/v1/apps/lingers/volumes/{vid}"))
+            .await
+            .status,
+        404
+    );
+    let mut gone = false;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        if sim.get("/v1/apps/lingers/volumes").await.body == json!([]) {
+            gone = true;
+            break;
+        }
+    }
+    assert!(
+        gone,
+        "the deleted volume is still listed after its destroy delay"
+    );
+}
+
 #[tokio::test]
 async fn volumes_create_list_update_extend_snapshot_delete() {
     let sim = start_with_app("vols").await;

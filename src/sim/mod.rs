@@ -98,6 +98,9 @@ pub struct SimConfig {
     /// A volume restored from a snapshot (or forked) stays `restoring` this long.
     /// Default 2 s.
     pub volume_restore_delay: Duration,
+    /// A deleted volume is still listed, as `pending_destroy`, this long (Fly lists
+    /// deleted volumes for a while before they are gone). Default 30 s.
+    pub volume_destroy_delay: Duration,
     /// An on-demand snapshot completes after this long. Default 2 s.
     pub snapshot_delay: Duration,
     /// How long a one-shot Machine (`auto_destroy`, restart `no`) runs before it exits.
@@ -128,6 +131,7 @@ impl Default for SimConfig {
             idle_period: Duration::from_secs(300),
             auto_idle: false,
             volume_restore_delay: Duration::from_secs(2),
+            volume_destroy_delay: Duration::from_secs(30),
             snapshot_delay: Duration::from_secs(2),
             job_run: Duration::from_secs(5),
         }
@@ -158,6 +162,7 @@ impl std::fmt::Debug for SimConfig {
             idle_period,
             auto_idle,
             volume_restore_delay,
+            volume_destroy_delay,
             snapshot_delay,
             job_run,
         } = self;
@@ -182,6 +187,7 @@ impl std::fmt::Debug for SimConfig {
             .field("idle_period", idle_period)
             .field("auto_idle", auto_idle)
             .field("volume_restore_delay", volume_restore_delay)
+            .field("volume_destroy_delay", volume_destroy_delay)
             .field("snapshot_delay", snapshot_delay)
             .field("job_run", job_run)
             .finish()

@@ -94,6 +94,7 @@ impl Sim {
             detach: scale.ms(cfg.detach_delay),
             idle: scale.ms(cfg.idle_period),
             restore: scale.ms(cfg.volume_restore_delay),
+            volume_gone: scale.ms(cfg.volume_destroy_delay),
             snapshot: scale.ms(cfg.snapshot_delay),
             job: scale.ms(cfg.job_run),
             day: scale.ms(std::time::Duration::from_secs(86_400)),

@@ -59,6 +59,15 @@ impl MachineState {
     }
 }
 
+/// A deleted volume as the volume list still shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct DeletedVolume {
+    /// The volume as listed, `state` `pending_destroy`.
+    pub listed: serde_json::Value,
+    /// When it is gone from the list.
+    pub until_ms: i64,
+}
+
 /// Real-time durations (milliseconds) derived from the configuration and time scale.
 #[derive(Debug, Clone)]
 pub(crate) struct Timing {
@@ -72,6 +81,8 @@ pub(crate) struct Timing {
     pub detach: i64,
     pub idle: i64,
     pub restore: i64,
+    /// How long a deleted volume is still listed (`pending_destroy`).
+    pub volume_gone: i64,
     pub snapshot: i64,
     /// How long a one-shot Machine runs before it exits.
     pub job: i64,
@@ -670,6 +681,10 @@ pub(crate) struct App {
     /// deletes them with it.
     #[serde(default)]
     pub retired_snapshots: BTreeMap<String, Vec<Snapshot>>,
+    /// Deleted volumes still listed (as `pending_destroy`) until their time is up, in
+    /// the order they were deleted.
+    #[serde(default)]
+    pub deleted_volumes: Vec<DeletedVolume>,
     /// IP addresses and certificates.
     #[serde(default)]
     pub net: super::network::AppNet,
@@ -700,6 +715,7 @@ impl App {
             secrets_version: 0,
             next_seq: 0,
             retired_snapshots: BTreeMap::new(),
+            deleted_volumes: Vec::new(),
             net: Default::default(),
             exported: Vec::new(),
             live_machines: 0,

@@ -199,7 +199,17 @@ impl Org {
         v.as_array().cloned().unwrap_or_default()
     }
 
+    /// The app's volumes but those deleted (Fly lists them as `pending_destroy` for a
+    /// while; see [`Org::listed_volumes`]).
     pub fn volumes(&self, app: &str) -> Vec<Value> {
+        self.listed_volumes(app)
+            .into_iter()
+            .filter(|v| !matches!(v["state"].as_str(), Some("pending_destroy" | "destroyed")))
+            .collect()
+    }
+
+    /// The app's volumes as the API lists them, deleted ones included.
+    pub fn listed_volumes(&self, app: &str) -> Vec<Value> {
         let (s, v) = self.api("GET", &format!("/apps/{app}/volumes"), None);
         assert_eq!(s, 200, "{v}");
         v.as_array().cloned().unwrap_or_default()

@@ -16,7 +16,7 @@ use crate::sim::ids::digest;
 use crate::sim::model::{CreateVolumeRequest, ExtendVolumeRequest, UpdateVolumeRequest};
 use crate::sim::ratelimit::Action;
 use crate::sim::server::lock;
-use crate::sim::world::{App, MachineState, Snapshot, Volume, VolumeOrigin};
+use crate::sim::world::{App, DeletedVolume, MachineState, Snapshot, Volume, VolumeOrigin};
 
 type VolumePath = Path<(String, String)>;
 
@@ -223,9 +223,11 @@ pub(crate) async fn list(State(sim): AppState, Path(app): Path<String>) -> ApiRe
     }
     let mut vols: Vec<&Volume> = a.volumes.values().collect();
     vols.sort_by_key(|v| v.seq);
-    Ok(ok_json(Value::Array(
-        vols.iter().map(|v| v.to_json(t)).collect(),
-    )))
+    let mut listed: Vec<Value> = vols.iter().map(|v| v.to_json(t)).collect();
+    // Deleted volumes stay listed, `pending_destroy`, for a while, as on Fly.
+    a.deleted_volumes.retain(|d| d.until_ms > t);
+    listed.extend(a.deleted_volumes.iter().map(|d| d.listed.clone()));
+    Ok(ok_json(Value::Array(listed)))
 }
 
 pub(crate) async fn get(State(sim): AppState, Path((app, id)): VolumePath) -> ApiResult {
@@ -303,6 +305,7 @@ pub(crate) async fn extend(
 /// has not completed, holds it.
 pub(crate) async fn delete(State(sim): AppState, Path((app, id)): VolumePath) -> ApiResult {
     sim.rate_limit(Action::VolumeDelete, &id)?;
+    let linger = sim.timing.volume_gone;
     let out = with_entity(&sim, &app, Entity::Volume, &id, |a, t| {
         let v = a.volume_mut(&id)?;
         if let Some(mid) = &v.attached_machine_id {
@@ -311,9 +314,17 @@ pub(crate) async fn delete(State(sim): AppState, Path((app, id)): VolumePath) ->
             )));
         }
         let mut out = v.to_json(t);
+        let mut listed = out.clone();
         if let Some(obj) = out.as_object_mut() {
             obj.insert("state".into(), "destroyed".into());
         }
+        if let Some(obj) = listed.as_object_mut() {
+            obj.insert("state".into(), "pending_destroy".into());
+        }
+        a.deleted_volumes.push(DeletedVolume {
+            listed,
+            until_ms: t.saturating_add(linger),
+        });
         if let Some(gone) = a.volumes.remove(&id)
             && !gone.snapshots.is_empty()
         {
