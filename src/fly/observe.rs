@@ -40,11 +40,6 @@ impl Job {
     const ALL: [Job; 4] = [Job::Volumes, Job::Secrets, Job::Ips, Job::Certificates];
 }
 
-/// A volume state Fly lists after a delete.
-fn volume_gone(state: &str) -> bool {
-    matches!(state, "destroyed" | "destroying" | "pending_destroy")
-}
-
 /// One listing of app `i`.
 async fn list(client: &Client, i: usize, name: &str, job: Job) -> Result<Listed, ApiError> {
     Ok(match job {
@@ -110,7 +105,10 @@ pub async fn observe(
             // Fly lists a deleted volume for a while (`pending_destroy`, `destroyed`):
             // it is gone for every reader of the observation.
             Listed::Volumes(i, v) => {
-                owned[i].volumes = v.into_iter().filter(|v| !volume_gone(&v.state)).collect()
+                owned[i].volumes = v
+                    .into_iter()
+                    .filter(|v| !crate::wire::api::is_gone(&v.state))
+                    .collect()
             }
             Listed::Secrets(i, s) => owned[i].secrets = s,
             Listed::Ips(i, ips) => owned[i].ips = ips,

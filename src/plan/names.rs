@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::resource::{Address, Desired, Spec};
 use crate::wire::Snapshot;
+use crate::wire::api::is_gone;
 
 /// For each desired volume with [`aliases`](crate::resource::VolumeSpec::aliases): when
 /// its app holds no live volume under the desired name but one under an alias, the
@@ -59,10 +60,6 @@ pub fn keep_observed_volume_names(desired: &mut Desired, snapshot: &Snapshot) ->
     let mut out: Vec<Address> = renamed.into_keys().collect();
     out.sort();
     out
-}
-
-fn is_gone(state: &str) -> bool {
-    matches!(state, "destroyed" | "destroying" | "pending_destroy")
 }
 
 #[cfg(test)]

@@ -43,9 +43,7 @@ pub(super) fn index_desired(desired: &Desired) -> HashMap<&str, AppIndex<'_>> {
     by_app
 }
 
-pub(super) fn is_gone(state: &str) -> bool {
-    matches!(state, "destroyed" | "destroying" | "pending_destroy")
-}
+pub(super) use crate::wire::api::is_gone;
 
 pub(super) fn carries_flotilla(m: &fly::Machine) -> bool {
     m.config.metadata.get(META_MANAGED).map(String::as_str) == Some("true")

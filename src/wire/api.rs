@@ -7,6 +7,12 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
+/// Whether a Machine or volume state is one Fly still lists after a delete: the object
+/// is gone for every purpose but the listing.
+pub fn is_gone(state: &str) -> bool {
+    matches!(state, "destroyed" | "destroying" | "pending_destroy")
+}
+
 /// `GET /v1/apps?org_slug=…`
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AppList {

@@ -204,7 +204,7 @@ impl Org {
     pub fn volumes(&self, app: &str) -> Vec<Value> {
         self.listed_volumes(app)
             .into_iter()
-            .filter(|v| !matches!(v["state"].as_str(), Some("pending_destroy" | "destroyed")))
+            .filter(|v| !flotilla::wire::api::is_gone(v["state"].as_str().unwrap_or("")))
             .collect()
     }
 

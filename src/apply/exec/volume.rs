@@ -171,10 +171,7 @@ async fn find_created(
             && x.region == region
             && x.attached_machine_id.is_none()
             && !known.contains(x.id.as_str())
-            && !matches!(
-                x.state.as_str(),
-                "destroyed" | "destroying" | "pending_destroy"
-            )
+            && !crate::wire::api::is_gone(&x.state)
     }))
 }
 
