@@ -401,6 +401,11 @@ fn run_action(repo: &Repo, fake: &Fake, inputs: &[(&str, &str)]) -> Run {
         }
     }
     run.outputs = runner.outputs;
+    assert!(
+        !run.log.contains(&token()),
+        "the token was printed by a step:\n{}",
+        run.log
+    );
     run
 }
 
