@@ -457,13 +457,7 @@ async fn documented_response_shapes_and_body_validation() {
             json!({"config": {"image": "nginx", "checks": {"alive": {"type": "tcp", "port": 80, "interval": "often"}}}}),
         )
         .await;
-    assert_eq!(r.status, 400, "{:?}", r.body);
-    assert!(
-        r.body["error"]
-            .as_str()
-            .unwrap()
-            .contains("config.checks.alive.interval")
-    );
+    assert_error(&r, 400, "config.checks.alive.interval");
     let r = sim
         .post(
             "/v1/apps/shape/machines",
@@ -527,23 +521,11 @@ async fn capacity_errors_come_in_flys_forms() {
     let r = sim
         .post("/v1/apps/cf/machines", create("sjc", nginx.clone()))
         .await;
-    assert_eq!(r.status, 409, "{:?}", r.body);
-    assert!(
-        r.body["error"]
-            .as_str()
-            .unwrap()
-            .contains("insufficient memory available")
-    );
+    assert_error(&r, 409, "insufficient memory available");
     let r = sim
         .post("/v1/apps/cf/machines", create("gru", nginx.clone()))
         .await;
-    assert_eq!(r.status, 403);
-    assert!(
-        r.body["error"]
-            .as_str()
-            .unwrap()
-            .contains("over the allowed quota")
-    );
+    assert_error(&r, 403, "over the allowed quota");
     let r = sim
         .post("/v1/apps/cf/machines", create("ams", nginx.clone()))
         .await;

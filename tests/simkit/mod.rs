@@ -67,6 +67,15 @@ pub async fn start_with(cfg: SimConfig) -> TestSim {
     }
 }
 
+/// The answer has `status` and Fly's error shape, its message containing `needle`.
+pub fn assert_error(r: &Resp, status: u16, needle: &str) {
+    assert_eq!(r.status, status, "{:?}", r.body);
+    let msg = r.body["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error message: {:?}", r.body));
+    assert!(msg.contains(needle), "{msg:?} does not say {needle:?}");
+}
+
 pub struct Resp {
     pub status: u16,
     pub headers: reqwest::header::HeaderMap,
