@@ -205,7 +205,7 @@ struct Group<'g> {
     /// "tenant `alice`" or "app `router`".
     desc: String,
     /// The process group (name, cmd) these Machines are, when `process_groups` is set.
-    process_group: Option<(&'g str, &'g [String])>,
+    process_group: Option<(&'g str, &'g [crate::spec::procs::Tpl])>,
 }
 
 pub struct Expander<'a> {
@@ -1143,7 +1143,11 @@ impl<'a> Expander<'a> {
         // A process group's command is Fly's `init.cmd`, as flyctl sends it; it wins
         // over an `init.cmd` the entry's settings declare.
         if let Some((_, cmd)) = g.process_group {
-            config.init.get_or_insert_default().cmd = Some(cmd.to_vec());
+            let args = cmd
+                .iter()
+                .filter_map(|(src, path, mark)| self.render(src, &ctx, path, *mark, &addr))
+                .collect();
+            config.init.get_or_insert_default().cmd = Some(args);
         }
         let mut metadata = self.render_entries(&s.metadata, &ctx, &addr);
         self.system_metadata(&mut metadata, g, index);

@@ -7,16 +7,19 @@
 use crate::diag::Mark;
 use crate::spec::decl;
 use crate::spec::expand::{Sink, err};
+use crate::spec::procs::Tpl;
 use crate::spec::resolve::{Resolved, resolve_stack};
 use crate::spec::settings::{Effective, Layer};
 use crate::spec::templates::Templates;
+use crate::spec::templates::is_template;
 use crate::spec::yaml::Node;
 
 /// One process group, resolved.
 pub(crate) struct GroupSettings {
     pub name: String,
-    /// `cmd`, sent as Fly's `init.cmd` (empty: the image's command).
-    pub cmd: Vec<String>,
+    /// `cmd`, sent as Fly's `init.cmd` (empty: the image's command); each argument a
+    /// template, compiled here and rendered per Machine.
+    pub cmd: Vec<Tpl>,
     pub settings: Resolved,
 }
 
@@ -86,7 +89,7 @@ pub(crate) fn resolve(
         };
         groups.push(GroupSettings {
             name: name.to_string(),
-            cmd: cmd(node),
+            cmd: cmd(sink, templates, node, &path, address, &mut ok),
             settings,
         });
     }
@@ -102,17 +105,32 @@ pub(crate) fn resolve(
     ok.then_some(groups)
 }
 
-fn cmd(node: &Node) -> Vec<String> {
-    decl::GROUP_CMD
-        .get(node)
-        .and_then(Node::as_seq)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|n| n.scalar_text().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
+/// The group's `cmd` arguments, each compiled as a template (a syntax error is reported
+/// at the argument).
+fn cmd(
+    sink: &mut Sink,
+    templates: &mut Templates,
+    node: &Node,
+    path: &str,
+    address: &str,
+    ok: &mut bool,
+) -> Vec<Tpl> {
+    let Some(items) = decl::GROUP_CMD.get(node).and_then(Node::as_seq) else {
+        return Vec::new();
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (i, n) in items.iter().enumerate() {
+        let Some(src) = n.scalar_text() else { continue };
+        let p = format!("{path}.{}[{i}]", decl::GROUP_CMD.key);
+        if is_template(src)
+            && let Err(e) = templates.compile(src)
+        {
+            *ok = false;
+            sink.add(err(format!("template error: {e}"), &p, n.mark).address(address.to_string()));
+        }
+        out.push((src.to_string(), p, n.mark));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -173,6 +191,31 @@ mod tests {
         assert!(
             e.to_string().contains("a volume with process_groups"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn a_group_command_is_a_template_per_machine() {
+        let spec = SPEC.replace("cmd: [work]", "cmd: [work, \"--tenant={{ tenant.name }}\"]");
+        let l = crate::spec::load_bytes(spec.as_bytes(), "s.yaml").unwrap();
+        let worker = l
+            .desired
+            .resources
+            .iter()
+            .filter_map(|r| r.machine())
+            .find(|m| m.metadata[META_GROUP] == "worker")
+            .unwrap();
+        assert_eq!(
+            worker.config.init.as_ref().and_then(|i| i.cmd.as_deref()),
+            Some(&["work".to_string(), "--tenant=a".to_string()][..])
+        );
+        let bad = SPEC.replace("cmd: [work]", "cmd: [work, \"{{ tenant.name \"]");
+        let e = crate::spec::load_bytes(bad.as_bytes(), "s.yaml").unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("template error"), "{text}");
+        assert!(
+            text.contains("defaults.process_groups.worker.cmd[1]"),
+            "the argument is named: {text}"
         );
     }
 }
