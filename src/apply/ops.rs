@@ -431,7 +431,7 @@ impl<'a> Builder<'a> {
                 index,
                 kind: OpKind::ExportVolumes {
                     tenant: tenant.clone(),
-                    config: Box::new(config),
+                    config,
                     volumes: vols.iter().map(|c| c.address.clone()).collect(),
                 },
                 address: Address::app(&Owner::Tenant(&tenant)),

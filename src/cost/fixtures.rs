@@ -29,11 +29,11 @@ pub fn app(tenant: &str, usage: Option<Usage>) -> Resource {
         prevent_destroy: false,
         id: None,
         usage: usage.map(Into::into),
-        spec: Spec::App(AppSpec {
+        spec: Spec::App(Box::new(AppSpec {
             name,
             org: "test-org".into(),
             shared: false,
-        }),
+        })),
     }
 }
 
@@ -133,12 +133,12 @@ pub fn backup(tenant: &str, name: &str, retention: u32, auto_backup: bool) -> Re
         prevent_destroy: false,
         id: None,
         usage: None,
-        spec: Spec::BackupPolicy(BackupSpec {
+        spec: Spec::BackupPolicy(Box::new(BackupSpec {
             volume: Address::volume(&owner, name, 0),
             snapshot_retention: retention,
             auto_backup,
             snapshot_before_destroy: true,
-        }),
+        })),
     }
 }
 

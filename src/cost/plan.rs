@@ -18,25 +18,31 @@ fn after_plan<'a>(
     desired: &'a Desired,
     observed: &'a ResourceSet,
 ) -> Vec<&'a Resource> {
-    let changes: HashMap<&Address, Action> = plan
-        .changes
-        .iter()
-        .map(|c| (&c.address, c.action))
-        .collect();
     let mut after = Vec::with_capacity(observed.len().max(desired.resources.len()));
-    for o in observed.iter() {
-        match changes.get(&o.address) {
-            Some(Action::Delete) => {}
-            Some(_) => after.push(desired.resources.get(&o.address).unwrap_or(o)),
-            None => after.push(o),
+    if !observed.is_empty() {
+        let changes: HashMap<&Address, Action> = plan
+            .changes
+            .iter()
+            .map(|c| (&c.address, c.action))
+            .collect();
+        for o in observed.iter() {
+            match changes.get(&o.address) {
+                Some(Action::Delete) => {}
+                Some(_) => after.push(desired.resources.get(&o.address).unwrap_or(o)),
+                None => after.push(o),
+            }
         }
     }
+    // An owner's changes come mostly in the desired set's order: each is looked for
+    // after the previous one first.
+    let mut next = 0;
     for c in &plan.changes {
         if c.action != Action::Delete
-            && observed.get(&c.address).is_none()
-            && let Some(d) = desired.resources.get(&c.address)
+            && (observed.is_empty() || observed.get(&c.address).is_none())
+            && let Some(at) = desired.resources.position_near(&c.address, next)
         {
-            after.push(d);
+            after.push(&desired.resources.resources[at]);
+            next = at + 1;
         }
     }
     after
@@ -93,7 +99,11 @@ pub fn annotate_plan_with(
     });
     let after = after.summary()?;
     for c in &mut plan.changes {
-        c.monthly_cost_before = before.by_address.get(&c.address).copied();
+        c.monthly_cost_before = if before.by_address.is_empty() {
+            None
+        } else {
+            before.by_address.get(&c.address).copied()
+        };
         c.monthly_cost_after = match c.action {
             Action::Delete => None,
             _ => after.by_address.get(&c.address).copied(),

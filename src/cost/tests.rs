@@ -429,10 +429,10 @@ fn cert_of_t0(hostname: &str) -> Resource {
         prevent_destroy: false,
         id: None,
         usage: None,
-        spec: crate::resource::Spec::Certificate(crate::resource::CertSpec {
+        spec: crate::resource::Spec::Certificate(Box::new(crate::resource::CertSpec {
             hostname: hostname.into(),
             status: None,
-        }),
+        })),
     }
 }
 

@@ -112,7 +112,7 @@ pub struct Change {
         default,
         skip_serializing_if = "Option::is_none"
     )]
-    pub export_first: Option<crate::resource::ExportConfig>,
+    pub export_first: Option<Box<crate::resource::ExportConfig>>,
     #[serde(
         rename = "monthly_cost_before_usd",
         default,
@@ -553,7 +553,41 @@ fn move_machine(c: &mut Change, m: &MachineSpec, size_gb: u32) {
 /// Follow-on changes: a replaced volume replaces the Machine that mounts it, a moved one
 /// moves it; a changed secret restarts the Machines of its app.
 fn cascade(changes: &mut [Change], desired: &ResourceSet) {
-    let moved_volumes: HashMap<Address, u32> = changes
+    for (i, effect) in cascade_effects(changes, desired) {
+        let c = &mut changes[i];
+        match effect {
+            Cascade::Move(size) => {
+                if let Some(m) = desired.get(&c.address).and_then(Resource::machine) {
+                    move_machine(c, m, size);
+                }
+            }
+            Cascade::Replace(reason) => {
+                c.action = Action::Replace;
+                c.reasons.push(reason);
+            }
+            Cascade::Restart(reason) => {
+                c.action = Action::Update;
+                c.restart = true;
+                c.reasons.push(reason);
+            }
+        }
+    }
+}
+
+/// What [`cascade`] does to one Machine's change.
+enum Cascade {
+    /// Its volume moves (of this size in GB): the Machine moves with it.
+    Move(u32),
+    /// Its volume is replaced.
+    Replace(String),
+    /// Its app's secrets change: it restarts to load them.
+    Restart(String),
+}
+
+/// The follow-on effects by change position. Created Machines have none: they are made
+/// with their volume and secrets as they will be.
+fn cascade_effects(changes: &[Change], desired: &ResourceSet) -> Vec<(usize, Cascade)> {
+    let moved_volumes: HashMap<&Address, u32> = changes
         .iter()
         .filter(|c| c.kind == Kind::Volume && c.action == Action::Move)
         .map(|c| {
@@ -561,56 +595,70 @@ fn cascade(changes: &mut [Change], desired: &ResourceSet) {
                 .get(&c.address)
                 .and_then(Resource::volume)
                 .map_or(0, |v| v.size_gb);
-            (c.address.clone(), size)
+            (&c.address, size)
         })
         .collect();
-    let replaced_volumes: HashSet<Address> = changes
+    let replaced_volumes: HashSet<&Address> = changes
         .iter()
         .filter(|c| c.kind == Kind::Volume && c.action == Action::Replace)
-        .map(|c| c.address.clone())
+        .map(|c| &c.address)
         .collect();
-    let mut secret_apps: HashMap<String, Vec<String>> = HashMap::new();
+    // Only a Machine that exists and stays can restart for its app's secrets.
+    let restartable = changes
+        .iter()
+        .any(|c| c.kind == Kind::Machine && matches!(c.action, Action::Noop | Action::Update));
+    let mut secret_apps: HashMap<&str, Vec<&Change>> = HashMap::new();
     for c in changes
         .iter()
-        .filter(|c| c.kind == Kind::Secret && c.action != Action::Noop)
+        .filter(|c| restartable && c.kind == Kind::Secret && c.action != Action::Noop)
     {
-        let name = c.address.name().unwrap_or_default();
-        secret_apps
-            .entry(c.app.clone())
-            .or_default()
-            .push([name, " (", c.action.as_str(), ")"].concat());
+        secret_apps.entry(c.app.as_str()).or_default().push(c);
     }
-    for c in changes.iter_mut().filter(|c| c.kind == Kind::Machine) {
-        let Some(m) = desired.get(&c.address).and_then(Resource::machine) else {
-            continue;
-        };
-        if c.action != Action::Create
-            && let Some(size) = m.mounts.iter().find_map(|mt| moved_volumes.get(&mt.volume))
-        {
-            move_machine(c, m, *size);
+    let mut effects = Vec::new();
+    for (i, c) in changes.iter().enumerate() {
+        if c.kind != Kind::Machine || c.action == Action::Create {
             continue;
         }
-        if matches!(c.action, Action::Noop | Action::Update)
+        let Some(m) = desired.get_near(&c.address, i).and_then(Resource::machine) else {
+            continue;
+        };
+        if let Some(size) = m.mounts.iter().find_map(|mt| moved_volumes.get(&mt.volume)) {
+            effects.push((i, Cascade::Move(*size)));
+            continue;
+        }
+        let mut action = c.action;
+        if matches!(action, Action::Noop | Action::Update)
             && let Some(v) = m
                 .mounts
                 .iter()
                 .find(|mt| replaced_volumes.contains(&mt.volume))
         {
-            c.action = Action::Replace;
-            c.reasons
-                .push(format!("its volume {} is replaced", v.volume));
+            action = Action::Replace;
+            effects.push((
+                i,
+                Cascade::Replace(format!("its volume {} is replaced", v.volume)),
+            ));
         }
-        if matches!(c.action, Action::Noop | Action::Update)
-            && let Some(list) = secret_apps.get(&c.app)
+        if matches!(action, Action::Noop | Action::Update)
+            && let Some(secrets) = secret_apps.get(c.app.as_str())
         {
-            c.action = Action::Update;
-            c.restart = true;
-            c.reasons.push(format!(
-                "app secrets changed ({}): restart to load them",
-                list.join(", ")
+            let list: Vec<String> = secrets
+                .iter()
+                .map(|s| {
+                    let name = s.address.name().unwrap_or_default();
+                    [name, " (", s.action.as_str(), ")"].concat()
+                })
+                .collect();
+            effects.push((
+                i,
+                Cascade::Restart(format!(
+                    "app secrets changed ({}): restart to load them",
+                    list.join(", ")
+                )),
             ));
         }
     }
+    effects
 }
 
 /// What changes are grouped by: their owner, or (for an address without one) the
@@ -647,16 +695,20 @@ impl std::fmt::Display for Group<'_> {
 /// Groups changes by owner (tenant or shared app) in the order the spec declares them
 /// (owners only observed, i.e. deleted, come last in natural order), then in creation
 /// order within a group.
-fn sort_changes(changes: Vec<Change>, desired: &ResourceSet) -> Vec<Change> {
-    let mut rank: HashMap<Group<'_>, usize> = HashMap::new();
-    for r in desired.iter() {
-        let n = rank.len();
-        rank.entry(Group::of(&r.address)).or_insert(n);
-    }
+fn sort_changes(mut changes: Vec<Change>, desired: &ResourceSet) -> Vec<Change> {
+    let (rank, rank_at) = owner_ranks(desired);
+    // Changes are made in the desired set's order: position `i` is checked first.
+    let at: Vec<Option<usize>> = changes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| desired.position_near(&c.address, i))
+        .collect();
     let mut gone: Vec<Group<'_>> = changes
         .iter()
-        .map(|c| Group::of(&c.address))
-        .filter(|o| !rank.contains_key(o))
+        .zip(&at)
+        .filter(|(_, p)| p.is_none())
+        .map(|(c, _)| Group::of(&c.address))
+        .filter(|g| !rank.contains_key(g))
         .collect();
     gone.sort_by(|a, b| a.natural_cmp(b));
     gone.dedup();
@@ -668,21 +720,19 @@ fn sort_changes(changes: Vec<Change>, desired: &ResourceSet) -> Vec<Change> {
         .collect();
     let keys: Vec<(usize, Kind, usize)> = changes
         .iter()
+        .zip(&at)
         .enumerate()
-        .map(|(i, c)| {
-            let o = Group::of(&c.address);
-            let r = rank
-                .get(&o)
-                .or_else(|| gone_rank.get(&o))
-                .copied()
-                .unwrap_or(usize::MAX);
-            (
-                r,
-                c.kind,
-                desired
-                    .position(&c.address)
-                    .unwrap_or(usize::MAX - changes.len() + i),
-            )
+        .map(|(i, (c, p))| match p {
+            Some(p) => (rank_at[*p], c.kind, *p),
+            None => {
+                let g = Group::of(&c.address);
+                let r = rank.get(&g).or_else(|| gone_rank.get(&g)).copied();
+                (
+                    r.unwrap_or(usize::MAX),
+                    c.kind,
+                    usize::MAX - changes.len() + i,
+                )
+            }
         })
         .collect();
     let mut order: Vec<usize> = (0..changes.len()).collect();
@@ -691,12 +741,47 @@ fn sort_changes(changes: Vec<Change>, desired: &ResourceSet) -> Vec<Change> {
             .cmp(&keys[*b])
             .then_with(|| changes[*a].address.cmp(&changes[*b].address))
     });
-    if order.is_sorted() {
-        // Already in order (a plan of new or unchanged resources): no second copy.
-        return changes;
+    permute(&mut changes, order);
+    changes
+}
+
+/// Each owner's rank (the order of its first resource in the desired set) and the rank
+/// at each position. An owner's resources are consecutive (but for secrets added after
+/// its other resources): an owner is looked up once per run of them.
+fn owner_ranks(desired: &ResourceSet) -> (HashMap<Group<'_>, usize>, Vec<usize>) {
+    let mut rank: HashMap<Group<'_>, usize> = HashMap::new();
+    let mut rank_at = Vec::with_capacity(desired.len());
+    let mut last: Option<(Group<'_>, usize)> = None;
+    for r in desired.iter() {
+        let g = Group::of(&r.address);
+        let n = match last {
+            Some((l, n)) if l == g => n,
+            _ => {
+                let next = rank.len();
+                let n = *rank.entry(g).or_insert(next);
+                last = Some((g, n));
+                n
+            }
+        };
+        rank_at.push(n);
     }
-    let mut slots: Vec<Option<Change>> = changes.into_iter().map(Some).collect();
-    order.into_iter().filter_map(|i| slots[i].take()).collect()
+    (rank, rank_at)
+}
+
+/// Reorders `items` in place so that position `k` holds what was at `order[k]`
+/// (`order` a permutation of the positions), by following each cycle with swaps: no
+/// second vector of the (large) items.
+fn permute<T>(items: &mut [T], mut order: Vec<usize>) {
+    for start in 0..order.len() {
+        let mut k = start;
+        while order[k] != start {
+            let from = order[k];
+            order[k] = k;
+            items.swap(k, from);
+            k = from;
+        }
+        order[k] = k;
+    }
 }
 
 fn field(path: FieldPath, before: Value, after: Value, forces_replace: bool) -> FieldChange {
@@ -1027,4 +1112,24 @@ fn plan_resources(desired: &Desired, observed: &Observed, tenants: &[String]) ->
         fleet_lock: observed.fleet_lock,
     };
     diff(&d, &o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::permute;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any permutation puts every item where the order says, each exactly once.
+        #[test]
+        fn permute_places_each_item_where_the_order_says(
+            order in (0usize..64).prop_flat_map(|n| Just((0..n).collect::<Vec<_>>()).prop_shuffle())
+        ) {
+            let items: Vec<String> = (0..order.len()).map(|i| format!("item {i}")).collect();
+            let mut permuted = items.clone();
+            permute(&mut permuted, order.clone());
+            let expected: Vec<String> = order.iter().map(|&i| items[i].clone()).collect();
+            prop_assert_eq!(permuted, expected);
+        }
+    }
 }

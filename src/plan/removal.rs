@@ -40,7 +40,7 @@ pub fn note_exports(plan: &mut Plan, desired: &Desired) {
                     cfg.to, c.app
                 ));
                 c.data_loss = false;
-                c.export_first = Some(cfg);
+                c.export_first = Some(Box::new(cfg));
             }
             Some(Err(e)) => errors.push(format!(
                 "{}: tenant {tenant} is removed and its volume cannot be exported first: {e}",

@@ -15,6 +15,12 @@ use crate::state::Observed;
 /// Turns the updates (and no-ops) of standbys whose primary changes identity into
 /// replaces, with the reason.
 pub(super) fn cascade_standbys(changes: &mut [Change], observed: &Observed) {
+    if !changes
+        .iter()
+        .any(|c| c.kind == Kind::Machine && c.address.standby_index().is_some())
+    {
+        return;
+    }
     let renewed: HashMap<Address, Action> = changes
         .iter()
         .filter(|c| c.kind == Kind::Machine && c.address.standby_index().is_none())

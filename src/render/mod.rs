@@ -13,7 +13,7 @@ use crate::money::{Usd, fmt_count, fmt_delta, fmt_usd, shown_delta, write_delta,
 use crate::plan::group::{ChangeGroup, group_changes};
 use crate::plan::saved::PlanDocument;
 use crate::plan::{Action, Change, FieldChange};
-use crate::resource::{Kind, ResourceSet};
+use crate::resource::{Kind, Resource, ResourceSet};
 
 /// ANSI styling that is a no-op when colours are off.
 #[derive(Debug, Clone, Copy)]
@@ -169,8 +169,13 @@ fn field_values(f: &FieldChange) -> String {
 /// names that differ from owner to owner (the app's, the Machine's) are left out, so
 /// that the same resource created for many tenants reads the same.
 fn describe_create(desired: Option<&ResourceSet>, c: &Change, out: &mut String, names: bool) {
+    describe_created(desired.and_then(|d| d.get(&c.address)), c, out, names);
+}
+
+/// [`describe_create`] of the change's resource, already looked up.
+fn describe_created(r: Option<&Resource>, c: &Change, out: &mut String, names: bool) {
     use crate::resource::{SecretSource, Spec};
-    let Some(r) = desired.and_then(|d| d.get(&c.address)) else {
+    let Some(r) = r else {
         let _ = write!(out, "{} in app {}", c.kind, c.app);
         return;
     };
@@ -452,11 +457,22 @@ pub enum Layout {
 
 /// What a created resource is without its owner's names: what creates group by.
 pub fn create_shape(desired: Option<&ResourceSet>, c: &Change) -> Option<String> {
+    create_shape_near(desired, c, 0).map(|(shape, _)| shape)
+}
+
+/// [`create_shape`], and the resource's position, which is looked for at `hint`
+/// first (a plan lists an owner's changes mostly in the desired set's order).
+fn create_shape_near(
+    desired: Option<&ResourceSet>,
+    c: &Change,
+    hint: usize,
+) -> Option<(String, usize)> {
     // Without its description, a create groups by slot alone.
-    desired?.get(&c.address)?;
+    let desired = desired?;
+    let at = desired.position_near(&c.address, hint)?;
     let mut out = String::with_capacity(48);
-    describe_create(desired, c, &mut out, false);
-    Some(out)
+    describe_created(desired.resources.get(at), c, &mut out, false);
+    Some((out, at))
 }
 
 /// The groups of a plan's actionable changes.
@@ -465,7 +481,12 @@ pub fn plan_groups<'a>(
     desired: Option<&ResourceSet>,
 ) -> Vec<ChangeGroup<'a>> {
     let desired = desired.or(doc.desired.as_ref());
-    group_changes(doc.actionable(), |c| create_shape(desired, c))
+    let next = std::cell::Cell::new(0);
+    group_changes(doc.actionable(), |c| {
+        let (shape, at) = create_shape_near(desired, c, next.get())?;
+        next.set(at + 1);
+        Some(shape)
+    })
 }
 
 /// The plan in Terraform's style. `desired` (the desired state the plan was made from)

@@ -53,7 +53,8 @@
 
 use std::cmp::Ordering;
 use std::fmt;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::num::NonZeroU32;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -162,8 +163,8 @@ struct Parts {
     index: Option<u32>,
     /// `K` of a standby Machine's `.standby[K]` (after the primary's index).
     standby: Option<u32>,
-    /// Where the instance ID starts (after `#`).
-    instance: Option<u32>,
+    /// Where the instance ID starts (after `#` or `@`, so never at 0).
+    instance: Option<NonZeroU32>,
 }
 
 impl Parts {
@@ -185,7 +186,15 @@ impl Parts {
 pub struct Address {
     text: Arc<str>,
     parts: Parts,
+    /// The text's hash, taken once: tables keyed by addresses (the resource index,
+    /// the plan's and the cost engine's maps) hash this instead of reading the text.
+    hash: u32,
 }
+
+/// The seed of addresses' hashes, random per process so that a spec cannot choose
+/// colliding addresses.
+static TEXT_HASH: std::sync::LazyLock<foldhash::fast::RandomState> =
+    std::sync::LazyLock::new(foldhash::fast::RandomState::default);
 
 /// Builds the canonical text and the parts together.
 struct Builder {
@@ -250,16 +259,13 @@ impl Builder {
 
     fn instance(mut self, id: &str) -> Builder {
         self.text.push('#');
-        self.parts.instance = Some(self.pos());
+        self.parts.instance = NonZeroU32::new(self.pos());
         self.text.push_str(id);
         self
     }
 
     fn build(self) -> Address {
-        let address = Address {
-            text: Arc::from(self.text.as_str()),
-            parts: self.parts,
-        };
+        let address = Address::new(Arc::from(self.text.as_str()), self.parts);
         SCRATCH.with(|s| s.set(self.text));
         address
     }
@@ -276,6 +282,19 @@ fn capacity(owner: &Owner<'_>, extra: usize) -> usize {
 }
 
 impl Address {
+    /// Where the shared text lives: equal for an address and its clones (and only for
+    /// them while one is alive), so a table can recognise a clone without reading the
+    /// text.
+    pub(crate) fn identity(&self) -> usize {
+        Arc::as_ptr(&self.text).cast::<u8>() as usize
+    }
+
+    fn new(text: Arc<str>, parts: Parts) -> Address {
+        // Truncated: the tables mix it again with their own hasher.
+        let hash = TEXT_HASH.hash_one(&*text) as u32;
+        Address { text, parts, hash }
+    }
+
     /// The app itself: `tenant.alice.app` or `app.my-jarvis-router`.
     pub fn app(owner: &Owner<'_>) -> Address {
         let b = Builder::new(AddressForm::App, capacity(owner, 0)).owner(owner);
@@ -322,10 +341,7 @@ impl Address {
         text.push_str(&format!("[{k}]"));
         let mut parts = *p;
         parts.standby = Some(k);
-        Some(Address {
-            text: Arc::from(text),
-            parts,
-        })
+        Some(Address::new(Arc::from(text), parts))
     }
 
     /// `K` of a standby Machine's address (`SLOT.standby[K]`).
@@ -407,7 +423,7 @@ impl Address {
             .lit(IP)
             .name(kind.as_str())
             .lit("@");
-        b.parts.instance = Some(b.pos());
+        b.parts.instance = NonZeroU32::new(b.pos());
         b.lit(ip).build()
     }
 
@@ -475,12 +491,9 @@ impl Address {
         text.push_str(&self.text);
         text.push('#');
         let mut parts = *p;
-        parts.instance = Some(offset(text.len()));
+        parts.instance = NonZeroU32::new(offset(text.len()));
         text.push_str(id);
-        Some(Address {
-            text: Arc::from(text),
-            parts,
-        })
+        Some(Address::new(Arc::from(text), parts))
     }
 
     /// The backup-policy address of a volume address (same owner, name, index and
@@ -569,7 +582,7 @@ impl Address {
     pub fn instance(&self) -> Option<&str> {
         self.parts
             .instance
-            .map(|start| &self.text[start as usize..])
+            .map(|start| &self.text[start.get() as usize..])
     }
 
     /// The kind of an IP assignment's address.
@@ -617,10 +630,7 @@ impl FromStr for Address {
             return Err(err("too long"));
         }
         let parts = parse(s).map_err(err)?;
-        Ok(Address {
-            text: Arc::from(s),
-            parts,
-        })
+        Ok(Address::new(Arc::from(s), parts))
     }
 }
 
@@ -690,11 +700,11 @@ impl<'s> Cursor<'s> {
     }
 
     /// An optional `#ID` that ends the address.
-    fn instance(&mut self) -> Result<Option<u32>, &'static str> {
+    fn instance(&mut self) -> Result<Option<NonZeroU32>, &'static str> {
         if self.eat("#") {
             let start = offset(self.pos);
             self.pos = self.s.len();
-            Ok(Some(start))
+            Ok(NonZeroU32::new(start))
         } else {
             self.end().map(|_| None)
         }
@@ -832,7 +842,7 @@ fn parse_ip(mut c: Cursor<'_>, mut p: Parts) -> Result<Parts, &'static str> {
         if c.at_end() {
             return Err("an address is missing after `@`");
         }
-        p.instance = Some(offset(c.pos));
+        p.instance = NonZeroU32::new(offset(c.pos));
     }
     Ok(p)
 }
@@ -852,7 +862,7 @@ impl fmt::Debug for Address {
 
 impl PartialEq for Address {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.text, &other.text) || self.text == other.text
+        Arc::ptr_eq(&self.text, &other.text) || (self.hash == other.hash && self.text == other.text)
     }
 }
 
@@ -860,7 +870,7 @@ impl Eq for Address {}
 
 impl Hash for Address {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.text.hash(state);
+        state.write_u32(self.hash);
     }
 }
 

@@ -157,7 +157,7 @@ struct AppBook {
     /// (app, volume name) → document path
     volumes: HashMap<(String, String), String>,
     /// app → its secrets by name
-    secrets: BTreeMap<String, AppSecrets>,
+    secrets: HashMap<String, AppSecrets>,
 }
 
 /// An app's secrets, sorted by name: (name, (source, path, address)). A sorted list
@@ -745,9 +745,36 @@ impl<'a> Expander<'a> {
             .sum::<usize>()
             + apps.iter().map(|a| per_entry(&a.settings)).sum::<usize>();
         let mut out = Output {
-            resources: Vec::with_capacity(capacity),
+            // At most the budget's worth (a volume and a backup policy per Machine).
+            resources: Vec::with_capacity(capacity.min(4 * MAX_MACHINES)),
+            infos: Vec::with_capacity(tenants.len()),
             ..Output::default()
         };
+        // The name books too: grown one doubling at a time, each would rehash every
+        // name some dozen times over a large fleet. Bounded by the Machine budget, which
+        // expansion enforces as it goes.
+        let machines = |s: &Resolved| s.count as usize;
+        let volumes = |s: &Resolved| {
+            if s.volume.is_some() {
+                s.count as usize
+            } else {
+                0
+            }
+        };
+        let settings = || {
+            tenants
+                .iter()
+                .map(|t| &*t.settings)
+                .chain(apps.iter().map(|a| &*a.settings))
+        };
+        out.book.owners.reserve(tenants.len() + apps.len());
+        out.book
+            .machines
+            .reserve(settings().map(machines).sum::<usize>().min(MAX_MACHINES));
+        out.book
+            .volumes
+            .reserve(settings().map(volumes).sum::<usize>().min(MAX_MACHINES));
+        out.book.secrets.reserve(tenants.len() + apps.len());
         let shared: HashSet<&str> = apps.iter().map(|a| a.name.as_str()).collect();
         self.expand_shared_apps(&apps, &mut out);
         // Each tenant's resolved settings are dropped once expanded, so that the memory
@@ -835,11 +862,11 @@ impl<'a> Expander<'a> {
                 prevent_destroy: a.settings.prevent_destroy,
                 id: None,
                 usage: Some(a.settings.usage.clone()),
-                spec: Spec::App(AppSpec {
+                spec: Spec::App(Box::new(AppSpec {
                     name: a.name.clone(),
                     org: self.org.clone(),
                     shared: true,
-                }),
+                })),
             });
             let base = context! { org => &self.org, app => &a.name, role => &a.role };
             let desc = format!("app `{}` ({})", a.name, a.path);
@@ -903,11 +930,11 @@ impl<'a> Expander<'a> {
                 prevent_destroy: t.settings.prevent_destroy,
                 id: None,
                 usage: Some(t.settings.usage.clone()),
-                spec: Spec::App(AppSpec {
+                spec: Spec::App(Box::new(AppSpec {
                     name: app.clone(),
                     org: self.org.clone(),
                     shared: false,
-                }),
+                })),
             });
         }
         let export = self.export_config(&t.settings, &base, &t.name);
@@ -1093,11 +1120,14 @@ impl<'a> Expander<'a> {
 
     /// Secrets are per app: tenants hosted in a shared app add theirs to the app's.
     fn register_secrets(&mut self, book: &mut AppBook, g: &Group<'_>) {
+        if g.settings.secrets.is_empty() {
+            return;
+        }
+        let app = g.app;
+        let entry = book.secrets.entry(app.to_string()).or_default();
         for (name, source, path, mark) in &g.settings.secrets {
             let owner = self.secret_owner(&g.owner, g.app, g.tenant.is_some());
             let address = Address::secret(&owner, name);
-            let app = g.app;
-            let entry = book.secrets.entry(app.to_string()).or_default();
             let at = entry.binary_search_by(|(n, _)| n.as_str().cmp(name.as_str()));
             match at.map(|i| &entry[i].1) {
                 Ok((other, other_path, _)) if other != source => {
@@ -1151,7 +1181,7 @@ impl<'a> Expander<'a> {
         }
         let mut metadata = self.render_entries(&s.metadata, &ctx, &addr);
         self.system_metadata(&mut metadata, g, index);
-        let mut mounts = Vec::new();
+        let mut mounts = Vec::with_capacity(usize::from(s.volume.is_some()));
         if let Some(v) = &s.volume {
             let Some(mount) = self.expand_volume(out, g, v, (&machine_address, index), &ctx) else {
                 return false;
@@ -1432,12 +1462,12 @@ impl<'a> Expander<'a> {
             prevent_destroy: s.prevent_destroy,
             id: None,
             usage: Some(s.usage.clone()),
-            spec: Spec::BackupPolicy(BackupSpec {
+            spec: Spec::BackupPolicy(Box::new(BackupSpec {
                 volume: vol_address.clone(),
                 snapshot_retention: v.snapshot_retention,
                 auto_backup: v.auto_backup,
                 snapshot_before_destroy: s.snapshot_before_destroy,
-            }),
+            })),
         });
         Some(Mount {
             volume: vol_address,
@@ -1531,7 +1561,10 @@ fn add_secrets(out: &mut Output, shared: &HashSet<&str>) {
         .filter(|i| !shared.contains(i.app.as_str()))
         .map(|i| (i.app.as_str(), i.name.as_str()))
         .collect();
-    for (app, secrets) in &out.book.secrets {
+    // In the apps' order, so that the set's order does not depend on hashing.
+    let mut apps: Vec<(&String, &AppSecrets)> = out.book.secrets.iter().collect();
+    apps.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    for (app, secrets) in apps {
         let owner_tenant = tenant_of_app.get(app.as_str()).map(|t| t.to_string());
         for (name, (source, _path, address)) in secrets {
             out.resources.push(Resource {

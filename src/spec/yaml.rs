@@ -456,11 +456,16 @@ impl MarkedEventReceiver for Builder {
                     Some(Frame::Seq {
                         mark,
                         anchor,
-                        items,
+                        mut items,
                     }) => (
                         Node {
                             mark,
-                            value: Value::Seq(items),
+                            value: Value::Seq({
+                                // Most lists and mappings are short: no spare slots
+                                // kept for the life of the tree.
+                                items.shrink_to_fit();
+                                items
+                            }),
                         },
                         anchor,
                     ),
@@ -472,7 +477,11 @@ impl MarkedEventReceiver for Builder {
                     }) => (
                         Node {
                             mark,
-                            value: Value::Map(merge_keys(entries)),
+                            value: Value::Map({
+                                let mut entries = merge_keys(entries);
+                                entries.shrink_to_fit();
+                                entries
+                            }),
                         },
                         anchor,
                     ),

@@ -54,11 +54,11 @@ fn network_resources(view: &AppView<'_>, resources: &mut Vec<Resource>) {
             view,
             address,
             Some(a.ip.clone()),
-            Spec::Ip(IpSpec {
+            Spec::Ip(Box::new(IpSpec {
                 ip_kind: kind,
                 network,
                 ip: Some(a.ip.clone()),
-            }),
+            })),
         ));
     }
     for c in &view.snap.certificates {
@@ -66,10 +66,10 @@ fn network_resources(view: &AppView<'_>, resources: &mut Vec<Resource>) {
             view,
             Address::certificate(&owner, &c.hostname),
             Some(c.hostname.clone()),
-            Spec::Certificate(CertSpec {
+            Spec::Certificate(Box::new(CertSpec {
                 hostname: c.hostname.clone(),
                 status: Some(CertStatus::from_fly(&c.status, c.configured)),
-            }),
+            })),
         ));
     }
 }
@@ -100,11 +100,11 @@ fn app_resource(cx: &Context<'_>, view: &AppView<'_>) -> Resource {
         prevent_destroy: view.idx.app.is_some_and(|r| r.prevent_destroy),
         id: (!a.id.is_empty()).then(|| a.id.clone()),
         usage: None,
-        spec: Spec::App(AppSpec {
+        spec: Spec::App(Box::new(AppSpec {
             name: view.name.to_string(),
             org: cx.org.to_string(),
             shared: view.shared,
-        }),
+        })),
     }
 }
 
@@ -154,7 +154,7 @@ fn volume_resources(
                 prevent_destroy: prevent,
                 id: Some(v.id.clone()),
                 usage: None,
-                spec: Spec::BackupPolicy(policy),
+                spec: Spec::BackupPolicy(Box::new(policy)),
             });
         }
         out.volumes.insert(addr.clone(), (*v).clone());

@@ -440,11 +440,11 @@ impl Build<'_> {
             prevent_destroy: false,
             id: None,
             usage: Some(usage.into()),
-            spec: Spec::App(AppSpec {
+            spec: Spec::App(Box::new(AppSpec {
                 name: name.to_string(),
                 org: self.org.to_string(),
                 shared,
-            }),
+            })),
         }
     }
 
@@ -535,12 +535,12 @@ impl Build<'_> {
             prevent_destroy: false,
             id: None,
             usage: None,
-            spec: Spec::BackupPolicy(BackupSpec {
+            spec: Spec::BackupPolicy(Box::new(BackupSpec {
                 volume: address,
                 snapshot_retention: retention,
                 auto_backup,
                 snapshot_before_destroy: false,
-            }),
+            })),
         });
         v
     }

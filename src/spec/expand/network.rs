@@ -42,11 +42,11 @@ impl Expander<'_> {
             out.resources.push(network_resource(
                 who,
                 Address::ip(&who.owner, *kind),
-                Spec::Ip(IpSpec {
+                Spec::Ip(Box::new(IpSpec {
                     ip_kind: *kind,
                     network,
                     ip: None,
-                }),
+                })),
             ));
         }
         for (src, path, mark) in &net.hostnames {
@@ -60,10 +60,10 @@ impl Expander<'_> {
             out.resources.push(network_resource(
                 who,
                 Address::certificate(&who.owner, &hostname),
-                Spec::Certificate(CertSpec {
+                Spec::Certificate(Box::new(CertSpec {
                     hostname,
                     status: None,
-                }),
+                })),
             ));
         }
     }
