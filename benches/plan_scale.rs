@@ -1,7 +1,8 @@
 //! Plan benchmark: generates fleets of 10,000 and 20,000 tenants (explicit entries, so
 //! the YAML is big), then times each pipeline stage in-process and the release binary
 //! end to end (wall time and peak RSS, measured before the in-process stages so that
-//! this process's own memory does not show in the binary's figure).
+//! this process's own memory does not show in the binary's figure; the two sizes run in
+//! turn, nine text runs each).
 //!
 //! Run: `cargo bench --bench plan_scale` (builds the release binary first).
 //! The generated specs are left in `target/bench/` for inspection.
@@ -154,27 +155,39 @@ struct Measured {
     rss: Vec<i64>,
 }
 
-/// Runs `flotilla plan` on the spec: 5 text runs and 3 JSON runs.
-fn measure(bin: &Path, path: &Path, tenants: usize) -> Measured {
-    let mut walls = Vec::new();
-    let mut rss = Vec::new();
-    for _ in 0..5 {
-        let (w, r) = run_measured(std::process::Command::new(bin).arg("plan").arg(path));
-        walls.push(w);
-        rss.push(r);
+/// Text runs per fleet size, and JSON runs.
+const TEXT_RUNS: usize = 9;
+const JSON_RUNS: usize = 3;
+
+/// Runs `flotilla plan` on every spec, the sizes taken in turn within each round, so
+/// that a change in what else the machine is doing shows in every size alike rather
+/// than in the ratio between them.
+fn measure(bin: &Path, specs: &[(usize, PathBuf)]) -> Vec<Measured> {
+    let mut walls = vec![Vec::new(); specs.len()];
+    let mut rss = vec![Vec::new(); specs.len()];
+    let mut jwalls = vec![Vec::new(); specs.len()];
+    for round in 0..TEXT_RUNS {
+        for (k, (_, path)) in specs.iter().enumerate() {
+            let (w, r) = run_measured(std::process::Command::new(bin).arg("plan").arg(path));
+            walls[k].push(w);
+            rss[k].push(r);
+            if round < JSON_RUNS {
+                let mut cmd = std::process::Command::new(bin);
+                cmd.arg("plan").arg(path).args(["--format", "json"]);
+                jwalls[k].push(run_measured(&mut cmd).0);
+            }
+        }
     }
-    let mut jwalls = Vec::new();
-    for _ in 0..3 {
-        let mut cmd = std::process::Command::new(bin);
-        cmd.arg("plan").arg(path).args(["--format", "json"]);
-        jwalls.push(run_measured(&mut cmd).0);
-    }
-    Measured {
-        tenants,
-        text: median(walls),
-        json: median(jwalls),
-        rss,
-    }
+    specs
+        .iter()
+        .enumerate()
+        .map(|(k, (tenants, _))| Measured {
+            tenants: *tenants,
+            text: median(walls[k].clone()),
+            json: median(jwalls[k].clone()),
+            rss: rss[k].clone(),
+        })
+        .collect()
 }
 
 fn main() {
@@ -190,20 +203,16 @@ fn main() {
     std::fs::create_dir_all(&dir).expect("bench dir");
 
     let sizes = [10_000usize, 20_000];
-    let paths: Vec<PathBuf> = sizes
+    let specs: Vec<(usize, PathBuf)> = sizes
         .iter()
         .map(|n| {
             let path = dir.join(format!("fleet-{n}.yaml"));
             std::fs::write(&path, generate(*n)).expect("write spec");
-            path
+            (*n, path)
         })
         .collect();
     // The binary first, while this process is small (see `run_measured`).
-    let results: Vec<Measured> = sizes
-        .iter()
-        .zip(&paths)
-        .map(|(n, p)| measure(&bin, p, *n))
-        .collect();
+    let results = measure(&bin, &specs);
     let own = own_peak_rss();
     let mib = |kib: i64| kib as f64 / 1024.0;
     for m in &results {
@@ -230,7 +239,7 @@ fn main() {
         median(b.rss.clone()) as f64 / median(a.rss.clone()) as f64,
         mib(own)
     );
-    for p in &paths {
+    for (_, p) in &specs {
         stages(p);
     }
 }
