@@ -586,6 +586,8 @@ impl Resource {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(from = "ResourceList", into = "ResourceList")]
 pub struct ResourceSet {
+    /// Editable in place (names, fingerprints, files), but not reordered and no
+    /// address replaced: the index below holds positions and addresses' identities.
     pub resources: Vec<Resource>,
     /// Positions in `resources`, hashed by their addresses, each with its address's
     /// [`Address::identity`]: a lookup by a clone of the address (a plan's changes, the
