@@ -712,6 +712,14 @@ impl ResourceSet {
             .map(|s| s.at)
     }
 
+    /// Whether `r` is one of this set's resources itself (not a copy, nor a resource at
+    /// the same address elsewhere).
+    pub fn holds(&self, r: &Resource) -> bool {
+        self.resources
+            .as_ptr_range()
+            .contains(&std::ptr::from_ref(r))
+    }
+
     pub fn iter(&self) -> std::slice::Iter<'_, Resource> {
         self.resources.iter()
     }

@@ -60,8 +60,16 @@ enum Context<'a> {
     List {
         items: Vec<&'a Resource>,
         index: HashMap<&'a Address, &'a Resource>,
+        /// Some address is held by more than one item (the index answers with the
+        /// first).
+        repeated: bool,
     },
 }
+
+/// How far either side of a backup policy [`Context::get_near`] looks for its volume
+/// before it asks the index: a tenant's volume is expanded a few resources before its
+/// policy.
+const NEAR: usize = 8;
 
 impl<'a> Context<'a> {
     fn iter(&self) -> impl Iterator<Item = &'a Resource> + '_ {
@@ -84,6 +92,30 @@ impl<'a> Context<'a> {
             Context::Set(s) => s.get(a),
             Context::List { index, .. } => index.get(a).copied(),
         }
+    }
+
+    fn item(&self, i: usize) -> Option<&'a Resource> {
+        match self {
+            Context::Set(s) => s.resources.get(i),
+            Context::List { items, .. } => items.get(i).copied(),
+        }
+    }
+
+    /// [`Context::get`], looking first at the items within [`NEAR`] of position `at`
+    /// (the resource that asks): in a large fleet the index is a cache miss, the
+    /// neighbours are not. The answer is the same, because only a context without
+    /// repeated addresses is searched this way.
+    fn get_near(&self, a: &Address, at: Option<usize>) -> Option<&'a Resource> {
+        let searchable = !matches!(self, Context::List { repeated: true, .. });
+        if let Some(at) = at.filter(|_| searchable) {
+            let near = (at.saturating_sub(NEAR)..at.saturating_add(NEAR + 1))
+                .filter_map(|i| self.item(i))
+                .find(|r| r.address == *a);
+            if near.is_some() {
+                return near;
+            }
+        }
+        self.get(a)
     }
 }
 
@@ -114,13 +146,25 @@ impl Totals {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary<'a> {
     pub total: Usd,
-    /// Monthly cost of each resource of the set (zero for one without lines, e.g. a
-    /// secret). A repeated address sums its resources' costs, as [`CostReport::by_address`]
-    /// does.
-    pub by_address: HashMap<&'a Address, Usd>,
+    /// Monthly cost of each resource of the set, in the set's order (zero for one
+    /// without lines, e.g. a secret): a caller that knows where a resource is reads its
+    /// cost without a lookup. [`Summary::by_address`] gives them by address.
+    pub by_position: Vec<(&'a Address, Usd)>,
     pub by_item: BTreeMap<&'static str, Usd>,
     /// Warnings about unpublished figures the set depends on.
     pub warnings: Vec<String>,
+}
+
+impl<'a> Summary<'a> {
+    /// The monthly cost of each address of the set; a repeated address sums its
+    /// resources' costs, as [`CostReport::by_address`] does.
+    pub fn by_address(&self) -> HashMap<&'a Address, Usd> {
+        let mut out: HashMap<&'a Address, Usd> = HashMap::with_capacity(self.by_position.len());
+        for (a, v) in &self.by_position {
+            *out.entry(*a).or_default() += *v;
+        }
+        out
+    }
 }
 
 /// Everything a resource's lines depend on besides its identity (address, tenant, app).
@@ -189,10 +233,24 @@ impl<'a> Pricer<'a> {
     /// keeps its first resource as the one a backup policy finds).
     pub fn over(table: &'a PriceTable, items: Vec<&'a Resource>, fallback: &'a Usage) -> Self {
         let mut index = HashMap::with_capacity(items.len());
+        let mut repeated = false;
         for r in &items {
-            index.entry(&r.address).or_insert(*r);
+            match index.entry(&r.address) {
+                std::collections::hash_map::Entry::Occupied(_) => repeated = true,
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(*r);
+                }
+            }
         }
-        Self::with_context(table, Context::List { items, index }, fallback)
+        Self::with_context(
+            table,
+            Context::List {
+                items,
+                index,
+                repeated,
+            },
+            fallback,
+        )
     }
 
     fn with_context(table: &'a PriceTable, context: Context<'a>, fallback: &'a Usage) -> Self {
@@ -297,8 +355,11 @@ impl<'a> Pricer<'a> {
     /// The usage a resource of the context is priced with, and whether it is the
     /// fallback.
     fn usage_of<'b>(&'b self, r: &'b Resource) -> (&'b Usage, bool) {
+        // A resource of the set itself would only find itself there (a set holds each
+        // address once).
         let borrowed = || {
             self.usage_from
+                .filter(|s| !s.holds(r))
                 .and_then(|s| s.get(&r.address))
                 .and_then(|d| d.usage.as_ref())
         };
@@ -322,7 +383,7 @@ impl<'a> Pricer<'a> {
         defaulted: bool,
     ) -> Result<ResourceCost, CostError> {
         let mut lines = Vec::new();
-        self.lines_into(r, usage, defaulted, &mut lines, &mut Vec::new())?;
+        self.lines_into((r, None), usage, defaulted, &mut lines, &mut Vec::new())?;
         let monthly = lines.iter().map(|l| l.monthly).sum();
         Ok(ResourceCost {
             address: r.address.clone(),
@@ -331,17 +392,20 @@ impl<'a> Pricer<'a> {
         })
     }
 
-    /// Appends the lines of one resource, with its identity, to `lines`.
+    /// Appends the lines of one resource, with its identity, to `lines`. `at` is the
+    /// resource's position in the context, when it is one of its items.
     fn lines_into(
         &self,
-        r: &Resource,
+        (r, at): (&Resource, Option<usize>),
         usage: &Usage,
         defaulted: bool,
         lines: &mut Vec<LineItem>,
         scratch: &mut Vec<LineItem>,
     ) -> Result<(), CostError> {
         let start = lines.len();
-        self.visit(r, usage, scratch, &mut |l| lines.push(with_identity(l, r)))?;
+        self.visit((r, at), usage, scratch, &mut |l| {
+            lines.push(with_identity(l, r))
+        })?;
         if defaulted {
             for l in &mut lines[start..] {
                 l.assumptions
@@ -357,7 +421,7 @@ impl<'a> Pricer<'a> {
     /// resource's.
     fn visit(
         &self,
-        r: &Resource,
+        (r, at): (&Resource, Option<usize>),
         usage: &Usage,
         scratch: &mut Vec<LineItem>,
         f: &mut dyn FnMut(&LineItem),
@@ -396,7 +460,7 @@ impl<'a> Pricer<'a> {
                 if !b.auto_backup {
                     return Ok(());
                 }
-                let (v, vu) = self.backed_volume(r, b, usage)?;
+                let (v, vu) = self.backed_volume((r, at), b, usage)?;
                 Template::Snapshot {
                     name: v.name.clone(),
                     size_gb: v.size_gb,
@@ -425,7 +489,7 @@ impl<'a> Pricer<'a> {
             Spec::Machine(m) => self.machine(r, m, usage, scratch)?,
             Spec::Volume(v) => self.volume(r, v, usage, scratch)?,
             Spec::BackupPolicy(b) => {
-                let (v, vu) = self.backed_volume(r, b, usage)?;
+                let (v, vu) = self.backed_volume((r, at), b, usage)?;
                 scratch.push(self.snapshot_line(r, v, vu, b.snapshot_retention)?);
             }
             Spec::App(_) | Spec::Secret(_) | Spec::Ip(_) | Spec::Certificate(_) => {}
@@ -442,9 +506,11 @@ impl<'a> Pricer<'a> {
         let mut lines = Vec::new();
         let mut scratch = Vec::new();
         let mut errors: Vec<CostError> = self.plan_problem().into_iter().collect();
-        for r in self.context.iter() {
+        for (at, r) in self.context.iter().enumerate() {
             let (usage, defaulted) = self.usage_of(r);
-            if let Err(e) = self.lines_into(r, usage, defaulted, &mut lines, &mut scratch) {
+            if let Err(e) =
+                self.lines_into((r, Some(at)), usage, defaulted, &mut lines, &mut scratch)
+            {
                 errors.push(e);
             }
         }
@@ -541,19 +607,22 @@ impl<'a> Pricer<'a> {
     /// without building the line items.
     pub fn summary(&self) -> Result<Summary<'a>, CostErrors> {
         let mut totals = Totals::default();
-        let mut by_address = HashMap::with_capacity(self.context.len());
+        let mut by_position = Vec::with_capacity(self.context.len());
         let mut scratch = Vec::new();
         let mut errors: Vec<CostError> = self.plan_problem().into_iter().collect();
-        for r in self.context.iter() {
+        for (at, r) in self.context.iter().enumerate() {
             let (usage, _) = self.usage_of(r);
             let mut monthly = Decimal::ZERO;
-            let visited = self.visit(r, usage, &mut scratch, &mut |l| {
+            let visited = self.visit((r, Some(at)), usage, &mut scratch, &mut |l| {
                 monthly += l.monthly;
                 totals.add(l);
             });
             match visited {
-                Ok(()) => *by_address.entry(&r.address).or_default() += monthly,
-                Err(e) => errors.push(e),
+                Ok(()) => by_position.push((&r.address, monthly)),
+                Err(e) => {
+                    by_position.push((&r.address, Decimal::ZERO));
+                    errors.push(e)
+                }
             }
         }
         if !errors.is_empty() {
@@ -567,7 +636,7 @@ impl<'a> Pricer<'a> {
         let (_, _, warnings) = self.citations(totals.used.into_iter().collect());
         Ok(Summary {
             total: totals.total,
-            by_address,
+            by_position,
             by_item: totals
                 .by_item
                 .into_iter()
@@ -581,15 +650,18 @@ impl<'a> Pricer<'a> {
     /// holds (the volume's own, else the policy's).
     fn backed_volume<'b>(
         &'b self,
-        r: &Resource,
+        (r, at): (&Resource, Option<usize>),
         b: &BackupSpec,
         u: &'b Usage,
     ) -> Result<(&'a VolumeSpec, &'b Usage), CostError> {
-        let vol_res = self.context.get(&b.volume).ok_or_else(|| CostError {
-            address: r.address.clone(),
-            message: format!("backs up volume {} which is not in the set", b.volume),
-            hint: "declare the volume, or remove the backup policy".into(),
-        })?;
+        let vol_res = self
+            .context
+            .get_near(&b.volume, at)
+            .ok_or_else(|| CostError {
+                address: r.address.clone(),
+                message: format!("backs up volume {} which is not in the set", b.volume),
+                hint: "declare the volume, or remove the backup policy".into(),
+            })?;
         let Some(v) = vol_res.volume() else {
             return Err(CostError {
                 address: r.address.clone(),

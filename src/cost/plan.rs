@@ -13,22 +13,31 @@ use crate::resource::{Address, Desired, Resource, ResourceSet};
 /// desired counterpart when a change touches it and dropped when deleted, then the
 /// desired resources the plan creates. Resources of tenants outside a `--tenant` filter
 /// stay as observed. Nothing is copied.
+///
+/// Also where each change's resource is in that list (none for a deletion), so its cost
+/// is read by position. A plan has one change per address, and the list holds each
+/// address once.
 fn after_plan<'a>(
     plan: &Plan,
     desired: &'a Desired,
     observed: &'a ResourceSet,
-) -> Vec<&'a Resource> {
+) -> (Vec<&'a Resource>, Vec<Option<usize>>) {
     let mut after = Vec::with_capacity(observed.len().max(desired.resources.len()));
+    let mut at = vec![None; plan.changes.len()];
     if !observed.is_empty() {
-        let changes: HashMap<&Address, Action> = plan
+        let changes: HashMap<&Address, usize> = plan
             .changes
             .iter()
-            .map(|c| (&c.address, c.action))
+            .enumerate()
+            .map(|(i, c)| (&c.address, i))
             .collect();
         for o in observed.iter() {
             match changes.get(&o.address) {
-                Some(Action::Delete) => {}
-                Some(_) => after.push(desired.resources.get(&o.address).unwrap_or(o)),
+                Some(&i) if plan.changes[i].action == Action::Delete => {}
+                Some(&i) => {
+                    at[i] = Some(after.len());
+                    after.push(desired.resources.get(&o.address).unwrap_or(o));
+                }
                 None => after.push(o),
             }
         }
@@ -36,16 +45,17 @@ fn after_plan<'a>(
     // An owner's changes come mostly in the desired set's order: each is looked for
     // after the previous one first.
     let mut next = 0;
-    for c in &plan.changes {
+    for (i, c) in plan.changes.iter().enumerate() {
         if c.action != Action::Delete
             && (observed.is_empty() || observed.get(&c.address).is_none())
-            && let Some(at) = desired.resources.position_near(&c.address, next)
+            && let Some(found) = desired.resources.position_near(&c.address, next)
         {
-            after.push(&desired.resources.resources[at]);
-            next = at + 1;
+            at[i] = Some(after.len());
+            after.push(&desired.resources.resources[found]);
+            next = found + 1;
         }
     }
-    after
+    (after, at)
 }
 
 /// The fleet lock's sentinel as a plan prices it: its app, and whether it exists.
@@ -86,7 +96,8 @@ pub fn annotate_plan_with(
         before = before.with_fleet_lock(l.app);
     }
     let before = before.summary()?;
-    let mut after = Pricer::over(table, after_plan(plan, desired, observed), fallback)
+    let (after_items, after_at) = after_plan(plan, desired, observed);
+    let mut after = Pricer::over(table, after_items, fallback)
         .borrow_usage_from(&desired.resources)
         .with_plan(desired.org_plan);
     if let Some(l) = lock {
@@ -98,16 +109,18 @@ pub fn annotate_plan_with(
         exists: l.exists,
     });
     let after = after.summary()?;
-    for c in &mut plan.changes {
-        c.monthly_cost_before = if before.by_address.is_empty() {
+    // The before side is the observed set in its order; the after side the list above.
+    let mut next = 0;
+    for (c, at) in plan.changes.iter_mut().zip(after_at) {
+        c.monthly_cost_before = if observed.is_empty() {
             None
         } else {
-            before.by_address.get(&c.address).copied()
+            observed.position_near(&c.address, next).and_then(|p| {
+                next = p + 1;
+                before.by_position.get(p).map(|x| x.1)
+            })
         };
-        c.monthly_cost_after = match c.action {
-            Action::Delete => None,
-            _ => after.by_address.get(&c.address).copied(),
-        };
+        c.monthly_cost_after = at.and_then(|p| after.by_position.get(p)).map(|x| x.1);
     }
     let u = &desired.default_usage;
     let mut assumptions = vec![

@@ -487,6 +487,55 @@ fn backup_policy_controls_snapshots() {
 }
 
 #[test]
+fn a_backup_policy_finds_its_volume_near_it_or_far_from_it() {
+    // The policy looks beside itself first, then in the index: the snapshot is priced
+    // wherever its volume is, in a set and in a list of references alike.
+    let vol = || {
+        volume(
+            "a",
+            "data",
+            "iad",
+            100,
+            Some(Usage {
+                volume_used_gb: Some(d("50")),
+                snapshot_daily_change: d("0.1"),
+                ..Usage::default()
+            }),
+        )
+    };
+    let others = || {
+        (0..20).map(|i| {
+            machine(
+                Some("b"),
+                i,
+                "iad",
+                "shared-cpu-1x",
+                256,
+                IdleMode::Off,
+                None,
+            )
+        })
+    };
+    let near = vec![vol(), backup("a", "data", 14, true)];
+    let far: Vec<Resource> = std::iter::once(vol())
+        .chain(others())
+        .chain([backup("a", "data", 14, true)])
+        .collect();
+    let t = table(NOW);
+    let fallback = Usage::default();
+    for set in [ResourceSet::new(near), ResourceSet::new(far)] {
+        let from_set = Pricer::new(&t, &set, &fallback).summary().unwrap();
+        let from_list = Pricer::over(&t, set.iter().collect(), &fallback)
+            .summary()
+            .unwrap();
+        for s in [&from_set, &from_list] {
+            assert_eq!(s.by_item["snapshot"], d("9.2"), "{} resources", set.len());
+        }
+        assert_eq!(from_set.total, from_list.total);
+    }
+}
+
+#[test]
 fn every_line_is_traceable() {
     let r = report(NOW, situation_2(3, 4, 1, 10));
     for l in &r.lines {
@@ -924,11 +973,13 @@ fn assert_summary_matches_report(set: &ResourceSet, fallback: &Usage) {
         .map(|(k, v)| (k.to_string(), *v))
         .collect();
     assert_eq!(items, report.by_item);
-    assert_eq!(summary.by_address.len(), set.len());
+    let by_address = summary.by_address();
+    assert_eq!(summary.by_position.len(), set.len());
+    assert_eq!(by_address.len(), set.len());
     for r in set.iter() {
         let from_report = report.by_address.get(&r.address).copied();
         assert_eq!(
-            summary.by_address[&r.address],
+            by_address[&r.address],
             from_report.unwrap_or_default(),
             "{}",
             r.address
@@ -997,7 +1048,7 @@ fn a_repeated_address_sums_in_summary_and_report() {
     let summary = Pricer::over(&t, items, &fallback).summary().unwrap();
     // 2 × 10.69848 = 21.39696
     assert_eq!(report.by_address[&m.address], d("21.39696"));
-    assert_eq!(summary.by_address[&m.address], d("21.39696"));
+    assert_eq!(summary.by_address()[&m.address], d("21.39696"));
     assert_eq!(summary.total, report.total);
 }
 
