@@ -597,6 +597,15 @@ pub struct ResourceSet {
     hasher: foldhash::fast::RandomState,
 }
 
+/// Where a walk through a [`ResourceSet`] expects its next resources
+/// ([`ResourceSet::position_at`]): the positions after the two runs it follows, and which
+/// of them answered last.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Cursor {
+    next: [usize; 2],
+    last: usize,
+}
+
 /// One entry of [`ResourceSet`]'s index.
 #[derive(Debug, Clone, Copy)]
 struct Slot {
@@ -700,6 +709,28 @@ impl ResourceSet {
     pub fn get_near(&self, address: &Address, hint: usize) -> Option<&Resource> {
         self.position_near(address, hint)
             .map(|i| &self.resources[i])
+    }
+
+    /// [`ResourceSet::position`] for a walk in nearly the set's order, such as a sorted
+    /// plan's changes: the positions `cursor` expects are checked first. It follows two
+    /// runs at once, because sorting interleaves a second run with the first (each
+    /// owner's secrets, added after the other resources, sort in with their owner); a
+    /// miss moves the run that did not just answer.
+    pub fn position_at(&self, address: &Address, cursor: &mut Cursor) -> Option<usize> {
+        for (k, next) in cursor.next.iter_mut().enumerate() {
+            if let Some(r) = self.resources.get(*next)
+                && r.address == *address
+            {
+                *next += 1;
+                cursor.last = k;
+                return Some(*next - 1);
+            }
+        }
+        let p = self.position(address)?;
+        let stale = 1 - cursor.last;
+        cursor.next[stale] = p + 1;
+        cursor.last = stale;
+        Some(p)
     }
 
     pub fn position(&self, address: &Address) -> Option<usize> {
@@ -914,5 +945,46 @@ mod tests {
         let back: ResourceSet = serde_json::from_str(&json).unwrap();
         assert_eq!(back, set);
         assert_eq!(back.position(&Address::app(&Owner::Tenant("c"))), Some(2));
+    }
+
+    proptest::proptest! {
+        /// Whatever order a walk takes, and with addresses the set does not hold, a
+        /// cursor answers what the index answers.
+        #[test]
+        fn a_cursor_answers_as_the_index_does(
+            walk in proptest::collection::vec(0usize..40, 0..120)
+        ) {
+            let tenant = |i: usize| format!("t{i}");
+            let set = ResourceSet::new((0..30).map(|i| app(&tenant(i), "a")).collect());
+            let mut cursor = Cursor::default();
+            for i in walk {
+                let address = Address::app(&Owner::Tenant(&tenant(i)));
+                proptest::prop_assert_eq!(
+                    set.position_at(&address, &mut cursor),
+                    set.position(&address)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_cursor_follows_two_interleaved_runs() {
+        // Two runs, 0..10 and 10..20, interleaved: after the first of each, every
+        // position is where the cursor expects it (checked by moving the index away).
+        let tenant = |i: usize| format!("t{i}");
+        let mut set = ResourceSet::new((0..20).map(|i| app(&tenant(i), "a")).collect());
+        let mut cursor = Cursor::default();
+        let first = [0, 10];
+        for i in first {
+            let address = Address::app(&Owner::Tenant(&tenant(i)));
+            assert_eq!(set.position_at(&address, &mut cursor), Some(i));
+        }
+        set.index.clear();
+        for k in 1..10 {
+            for i in [k, 10 + k] {
+                let address = Address::app(&Owner::Tenant(&tenant(i)));
+                assert_eq!(set.position_at(&address, &mut cursor), Some(i), "{i}");
+            }
+        }
     }
 }

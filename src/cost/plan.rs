@@ -7,7 +7,7 @@ use super::{CostErrors, Pricer};
 use crate::money::fmt_usd;
 use crate::plan::{Action, FleetLockCost, Plan, PlanCost};
 use crate::pricing::PriceTable;
-use crate::resource::{Address, Desired, Resource, ResourceSet};
+use crate::resource::{Address, Cursor, Desired, Resource, ResourceSet};
 
 /// The fleet after `plan`: observed resources in their order, each replaced by its
 /// desired counterpart when a change touches it and dropped when deleted, then the
@@ -42,17 +42,15 @@ fn after_plan<'a>(
             }
         }
     }
-    // An owner's changes come mostly in the desired set's order: each is looked for
-    // after the previous one first.
-    let mut next = 0;
+    // An owner's changes come mostly in the desired set's order.
+    let mut cursor = Cursor::default();
     for (i, c) in plan.changes.iter().enumerate() {
         if c.action != Action::Delete
             && (observed.is_empty() || observed.get(&c.address).is_none())
-            && let Some(found) = desired.resources.position_near(&c.address, next)
+            && let Some(found) = desired.resources.position_at(&c.address, &mut cursor)
         {
             at[i] = Some(after.len());
             after.push(&desired.resources.resources[found]);
-            next = found + 1;
         }
     }
     (after, at)
@@ -110,15 +108,14 @@ pub fn annotate_plan_with(
     });
     let after = after.summary()?;
     // The before side is the observed set in its order; the after side the list above.
-    let mut next = 0;
+    let mut cursor = Cursor::default();
     for (c, at) in plan.changes.iter_mut().zip(after_at) {
         c.monthly_cost_before = if observed.is_empty() {
             None
         } else {
-            observed.position_near(&c.address, next).and_then(|p| {
-                next = p + 1;
-                before.by_position.get(p).map(|x| x.1)
-            })
+            observed
+                .position_at(&c.address, &mut cursor)
+                .and_then(|p| before.by_position.get(p).map(|x| x.1))
         };
         c.monthly_cost_after = at.and_then(|p| after.by_position.get(p)).map(|x| x.1);
     }

@@ -457,22 +457,22 @@ pub enum Layout {
 
 /// What a created resource is without its owner's names: what creates group by.
 pub fn create_shape(desired: Option<&ResourceSet>, c: &Change) -> Option<String> {
-    create_shape_near(desired, c, 0).map(|(shape, _)| shape)
+    create_shape_at(desired, c, &mut crate::resource::Cursor::default())
 }
 
-/// [`create_shape`], and the resource's position, which is looked for at `hint`
-/// first (a plan lists an owner's changes mostly in the desired set's order).
-fn create_shape_near(
+/// [`create_shape`], looking the resource up from `cursor` (a plan lists an owner's
+/// changes mostly in the desired set's order).
+fn create_shape_at(
     desired: Option<&ResourceSet>,
     c: &Change,
-    hint: usize,
-) -> Option<(String, usize)> {
+    cursor: &mut crate::resource::Cursor,
+) -> Option<String> {
     // Without its description, a create groups by slot alone.
     let desired = desired?;
-    let at = desired.position_near(&c.address, hint)?;
+    let at = desired.position_at(&c.address, cursor)?;
     let mut out = String::with_capacity(48);
     describe_created(desired.resources.get(at), c, &mut out, false);
-    Some((out, at))
+    Some(out)
 }
 
 /// The groups of a plan's actionable changes.
@@ -481,11 +481,12 @@ pub fn plan_groups<'a>(
     desired: Option<&ResourceSet>,
 ) -> Vec<ChangeGroup<'a>> {
     let desired = desired.or(doc.desired.as_ref());
-    let next = std::cell::Cell::new(0);
+    let cursor = std::cell::Cell::new(crate::resource::Cursor::default());
     group_changes(doc.actionable(), |c| {
-        let (shape, at) = create_shape_near(desired, c, next.get())?;
-        next.set(at + 1);
-        Some(shape)
+        let mut at = cursor.get();
+        let shape = create_shape_at(desired, c, &mut at);
+        cursor.set(at);
+        shape
     })
 }
 
