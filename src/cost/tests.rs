@@ -455,25 +455,27 @@ fn declared_certificates_replace_only_the_certificate_assumptions() {
     );
 }
 
+/// Tenant `a`'s 100 GB volume `data` with 50 GB used, changing 10 % a day.
+fn backed_volume() -> Resource {
+    volume(
+        "a",
+        "data",
+        "iad",
+        100,
+        Some(Usage {
+            volume_used_gb: Some(d("50")),
+            snapshot_daily_change: d("0.1"),
+            ..Usage::default()
+        }),
+    )
+}
+
 #[test]
 fn backup_policy_controls_snapshots() {
     let m = |retention, on| {
         report(
             NOW,
-            vec![
-                volume(
-                    "a",
-                    "data",
-                    "iad",
-                    100,
-                    Some(Usage {
-                        volume_used_gb: Some(d("50")),
-                        snapshot_daily_change: d("0.1"),
-                        ..Usage::default()
-                    }),
-                ),
-                backup("a", "data", retention, on),
-            ],
+            vec![backed_volume(), backup("a", "data", retention, on)],
         )
     };
     // 50 GB × (1 + 0.1 × 13) = 115 GB × 0.08 = 9.20, minus 10 free GB (0.80).
@@ -490,19 +492,6 @@ fn backup_policy_controls_snapshots() {
 fn a_backup_policy_finds_its_volume_near_it_or_far_from_it() {
     // The policy looks beside itself first, then in the index: the snapshot is priced
     // wherever its volume is, in a set and in a list of references alike.
-    let vol = || {
-        volume(
-            "a",
-            "data",
-            "iad",
-            100,
-            Some(Usage {
-                volume_used_gb: Some(d("50")),
-                snapshot_daily_change: d("0.1"),
-                ..Usage::default()
-            }),
-        )
-    };
     let others = || {
         (0..20).map(|i| {
             machine(
@@ -516,8 +505,8 @@ fn a_backup_policy_finds_its_volume_near_it_or_far_from_it() {
             )
         })
     };
-    let near = vec![vol(), backup("a", "data", 14, true)];
-    let far: Vec<Resource> = std::iter::once(vol())
+    let near = vec![backed_volume(), backup("a", "data", 14, true)];
+    let far: Vec<Resource> = std::iter::once(backed_volume())
         .chain(others())
         .chain([backup("a", "data", 14, true)])
         .collect();
