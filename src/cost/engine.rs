@@ -619,10 +619,7 @@ impl<'a> Pricer<'a> {
             });
             match visited {
                 Ok(()) => by_position.push((&r.address, monthly)),
-                Err(e) => {
-                    by_position.push((&r.address, Decimal::ZERO));
-                    errors.push(e)
-                }
+                Err(e) => errors.push(e),
             }
         }
         if !errors.is_empty() {

@@ -483,9 +483,9 @@ pub fn plan_groups<'a>(
     let desired = desired.or(doc.desired.as_ref());
     let cursor = std::cell::Cell::new(crate::resource::Cursor::default());
     group_changes(doc.actionable(), |c| {
-        let mut at = cursor.get();
-        let shape = create_shape_at(desired, c, &mut at);
-        cursor.set(at);
+        let mut walk = cursor.get();
+        let shape = create_shape_at(desired, c, &mut walk);
+        cursor.set(walk);
         shape
     })
 }
