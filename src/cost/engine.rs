@@ -1,7 +1,7 @@
 //! Pricing resources into line items, and line items into a report.
 
 use foldhash::{HashMap, HashMapExt, HashSet};
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
@@ -59,10 +59,9 @@ enum Context<'a> {
     Set(&'a ResourceSet),
     List {
         items: Vec<&'a Resource>,
-        index: HashMap<&'a Address, &'a Resource>,
-        /// Some address is held by more than one item (the index answers with the
-        /// first).
-        repeated: bool,
+        /// Each address's first item, built by the first lookup that the neighbours do
+        /// not answer: in a plan's list nearly every lookup is answered by them.
+        index: OnceCell<HashMap<&'a Address, &'a Resource>>,
     },
 }
 
@@ -90,7 +89,16 @@ impl<'a> Context<'a> {
     fn get(&self, a: &Address) -> Option<&'a Resource> {
         match self {
             Context::Set(s) => s.get(a),
-            Context::List { index, .. } => index.get(a).copied(),
+            Context::List { items, index } => index
+                .get_or_init(|| {
+                    let mut index = HashMap::with_capacity(items.len());
+                    for r in items {
+                        index.entry(&r.address).or_insert(*r);
+                    }
+                    index
+                })
+                .get(a)
+                .copied(),
         }
     }
 
@@ -103,11 +111,11 @@ impl<'a> Context<'a> {
 
     /// [`Context::get`], looking first at the items within [`NEAR`] of position `at`
     /// (the resource that asks): in a large fleet the index is a cache miss, the
-    /// neighbours are not. The answer is the same, because only a context without
-    /// repeated addresses is searched this way.
+    /// neighbours are not. The answer is the same, because no two different resources
+    /// of a context share an address (a set holds each address once; see
+    /// [`Pricer::over`]).
     fn get_near(&self, a: &Address, at: Option<usize>) -> Option<&'a Resource> {
-        let searchable = !matches!(self, Context::List { repeated: true, .. });
-        if let Some(at) = at.filter(|_| searchable) {
+        if let Some(at) = at {
             let near = (at.saturating_sub(NEAR)..at.saturating_add(NEAR + 1))
                 .filter_map(|i| self.item(i))
                 .find(|r| r.address == *a);
@@ -229,25 +237,25 @@ impl<'a> Pricer<'a> {
         Self::with_context(table, Context::Set(context), fallback)
     }
 
-    /// A pricer over resources held elsewhere, in the given order (a repeated address
-    /// keeps its first resource as the one a backup policy finds).
+    /// A pricer over resources held elsewhere, in the given order: a plan's resources
+    /// after it, drawn from the observed and the desired set. An item may be listed
+    /// twice (priced twice), but no two different resources may share an address, as
+    /// within one set.
     pub fn over(table: &'a PriceTable, items: Vec<&'a Resource>, fallback: &'a Usage) -> Self {
-        let mut index = HashMap::with_capacity(items.len());
-        let mut repeated = false;
-        for r in &items {
-            match index.entry(&r.address) {
-                std::collections::hash_map::Entry::Occupied(_) => repeated = true,
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert(*r);
-                }
-            }
-        }
+        debug_assert!(
+            {
+                let mut first: HashMap<&Address, &Resource> = HashMap::new();
+                items
+                    .iter()
+                    .all(|r| std::ptr::eq(*first.entry(&r.address).or_insert(*r), *r))
+            },
+            "two different resources share an address"
+        );
         Self::with_context(
             table,
             Context::List {
                 items,
-                index,
-                repeated,
+                index: OnceCell::new(),
             },
             fallback,
         )
