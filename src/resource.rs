@@ -27,6 +27,12 @@ pub use machine_config::MachineExtras;
 pub use network::{CertSpec, CertStatus, IpKind, IpSpec};
 pub use values::{CheckKind, ConcurrencyKind, Protocol, RestartPolicy};
 
+/// A small map of strings, in key order: a Machine's env and metadata (and those of its
+/// Fly config). A sorted vector rather than a `BTreeMap`: these maps hold a few entries,
+/// and a `BTreeMap`'s first node alone takes some 540 bytes. Two per Machine made
+/// 10.9 MB of the 74 MB a 10,000-tenant plan holds at its peak (BENCHMARKS.md, "Plan").
+pub type StrMap = litemap::LiteMap<String, String>;
+
 /// Metadata keys that mark a Machine as managed by flotilla.
 pub const META_MANAGED: &str = "flotilla_managed";
 pub const META_TENANT: &str = "flotilla_tenant";
@@ -83,7 +89,7 @@ pub fn app_owner_tag(app: &str) -> String {
 }
 
 /// The owner tags a sentinel's metadata records.
-pub fn owned_tags(metadata: &BTreeMap<String, String>) -> std::collections::BTreeSet<&str> {
+pub fn owned_tags(metadata: &StrMap) -> std::collections::BTreeSet<&str> {
     metadata
         .iter()
         .filter(|(k, _)| k.starts_with(META_OWNS))
@@ -93,7 +99,7 @@ pub fn owned_tags(metadata: &BTreeMap<String, String>) -> std::collections::BTre
 }
 
 /// The `flotilla_owns_N` keys and values that record `tags` (sorted, chunked).
-pub fn owned_records(tags: &std::collections::BTreeSet<String>) -> BTreeMap<String, String> {
+pub fn owned_records(tags: &std::collections::BTreeSet<String>) -> StrMap {
     let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
     tags.chunks(OWNED_TAGS_PER_KEY)
         .enumerate()
@@ -102,7 +108,7 @@ pub fn owned_records(tags: &std::collections::BTreeSet<String>) -> BTreeMap<Stri
 }
 
 /// The apps a sentinel Machine's metadata marks as being removed: (app, address text).
-pub fn removal_marks(metadata: &std::collections::BTreeMap<String, String>) -> Vec<(&str, &str)> {
+pub fn removal_marks(metadata: &StrMap) -> Vec<(&str, &str)> {
     metadata
         .iter()
         .filter_map(|(k, v)| Some((k.strip_prefix(META_REMOVING)?, v.as_str())))
@@ -342,7 +348,7 @@ pub struct MachineSpec {
     /// The Fly preset name (`shared-cpu-1x`).
     pub size: String,
     pub guest: Guest,
-    pub env: BTreeMap<String, String>,
+    pub env: StrMap,
     /// `None` when the spec declares no services (then they are not compared).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub services: Option<Vec<Service>>,
@@ -350,7 +356,7 @@ pub struct MachineSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checks: Option<BTreeMap<String, Check>>,
     /// Declared metadata plus flotilla's ownership keys.
-    pub metadata: BTreeMap<String, String>,
+    pub metadata: StrMap,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mounts: Vec<Mount>,
     pub idle: IdlePolicy,

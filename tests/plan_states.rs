@@ -640,7 +640,10 @@ fn managed_machine_duplicates_are_deleted() {
     dup.id = "aaaa0000bbbb11".into();
     dup.created_at = Some("2026-11-02T10:00:00Z".into());
     dup.config.mounts.clear();
-    assert_eq!(dup.config.metadata[META_MANAGED], "true");
+    assert_eq!(
+        dup.config.metadata.get(META_MANAGED).map(String::as_str),
+        Some("true")
+    );
     alice.machines.push(dup);
     let observed = flotilla::state::interpret(&s, &d);
     let plan = flotilla::plan::plan(&d, &observed, &[]);

@@ -1,8 +1,6 @@
 //! Builders of hand-made resources for tests and benchmarks of the cost engine (no spec
 //! needed). Not part of the stable API.
 
-use std::collections::BTreeMap;
-
 use rust_decimal::Decimal;
 
 use crate::platform::{CpuKind, preset};
@@ -73,10 +71,10 @@ pub fn machine(
                 cpus,
                 memory_mb,
             },
-            env: BTreeMap::new(),
+            env: crate::resource::StrMap::default(),
             services: None,
             checks: None,
-            metadata: BTreeMap::new(),
+            metadata: crate::resource::StrMap::default(),
             mounts: Vec::new(),
             idle: IdlePolicy {
                 mode: idle,

@@ -298,7 +298,10 @@ tenants: [{ name: a }]
             .insert("fly_platform_version".into(), "v2".into());
         base.extra.insert("init".into(), serde_json::json!({}));
         let c = machine_config(m, &ids, Some(&base));
-        assert_eq!(c.metadata["fly_platform_version"], "v2");
+        assert_eq!(
+            c.metadata.get("fly_platform_version").map(String::as_str),
+            Some("v2")
+        );
         assert_eq!(c.extra["init"], serde_json::json!({}));
         assert_eq!(c.services[0].autostop.as_deref(), Some("suspend"));
         assert_eq!(c.mounts[0].volume, "vol_1");

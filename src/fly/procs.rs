@@ -160,7 +160,9 @@ mod tests {
             processes: Some(vec![Process {
                 name: "web".into(),
                 cmd: vec!["serve".into(), "--port=8080".into()],
-                env: [("MODE".to_string(), "web".to_string())].into(),
+                env: [("MODE".to_string(), "web".to_string())]
+                    .into_iter()
+                    .collect(),
                 ..Process::default()
             }]),
             files: Some(vec![

@@ -315,7 +315,7 @@ pub fn write_state(snapshot: &Snapshot, desired: &Desired, path: &Path) -> Resul
 /// like a credential (a file's `raw_value`, a process's env) is redacted. Planning
 /// against the file gives the same plan, since a plan never shows what is hidden here.
 pub fn redacted_state(snapshot: &Snapshot, desired: &Desired) -> Snapshot {
-    use std::collections::{BTreeMap, HashMap, HashSet};
+    use std::collections::{HashMap, HashSet};
     let mut declared: HashMap<&str, (HashSet<&str>, HashSet<&str>)> = HashMap::new();
     for r in desired.resources.iter() {
         if let Some(m) = r.machine() {
@@ -325,7 +325,7 @@ pub fn redacted_state(snapshot: &Snapshot, desired: &Desired) -> Snapshot {
         }
     }
     let none = (HashSet::new(), HashSet::new());
-    let shown = |map: &mut BTreeMap<String, String>, keys: &HashSet<&str>, own: bool| {
+    let shown = |map: &mut crate::resource::StrMap, keys: &HashSet<&str>, own: bool| {
         for (k, v) in map.iter_mut() {
             if k == crate::resource::META_SECRETS {
                 *v = hidden_fingerprints(v);

@@ -23,7 +23,6 @@ pub mod targets;
 pub mod verify;
 
 use foldhash::{HashMap, HashMapExt, HashSet};
-use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -955,8 +954,8 @@ fn shown_live_value<'a>(key: &str, value: &'a str, declared: bool) -> &'a str {
 /// Compares two string maps key by key, for the keys `compare` selects.
 fn diff_maps(
     path: impl Fn(String) -> FieldPath,
-    d: &BTreeMap<String, String>,
-    o: &BTreeMap<String, String>,
+    d: &crate::resource::StrMap,
+    o: &crate::resource::StrMap,
     compare: impl Fn(&str) -> bool,
     out: &mut Vec<FieldChange>,
 ) {

@@ -144,7 +144,9 @@ mod tests {
         let tok = ["ghp", "_", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"].concat();
         let live = Process {
             cmd: vec!["serve".into()],
-            env: [("GITHUB_TOKEN".to_string(), tok.clone())].into(),
+            env: [("GITHUB_TOKEN".to_string(), tok.clone())]
+                .into_iter()
+                .collect(),
             ..Process::default()
         };
         let want = Process {

@@ -62,7 +62,7 @@ pub struct Mark {
 }
 
 /// The record in `metadata`, when it is complete.
-pub fn mark_of(metadata: &BTreeMap<String, String>) -> Option<Mark> {
+pub fn mark_of(metadata: &crate::resource::StrMap) -> Option<Mark> {
     Some(Mark {
         target: metadata.get(META_ROLLOUT)?.clone(),
         from: metadata.get(META_ROLLOUT_FROM)?.clone(),
@@ -334,7 +334,7 @@ pub fn annotate(
 mod tests {
     use super::*;
 
-    fn meta(target: &str, from: &str, state: &str) -> BTreeMap<String, String> {
+    fn meta(target: &str, from: &str, state: &str) -> crate::resource::StrMap {
         [
             (META_ROLLOUT, target),
             (META_ROLLOUT_FROM, from),
@@ -350,8 +350,8 @@ mod tests {
         let m = meta("img:2", "img:1", "failed");
         let mark = mark_of(&m).unwrap();
         assert_eq!(mark.state, MarkState::Failed);
-        let back: BTreeMap<String, String> = mark_metadata(&mark, Some(0)).into_iter().collect();
-        assert_eq!(back[META_ROLLOUT_WAVE], "1");
+        let back: crate::resource::StrMap = mark_metadata(&mark, Some(0)).into_iter().collect();
+        assert_eq!(back.get(META_ROLLOUT_WAVE).map(String::as_str), Some("1"));
         assert_eq!(mark_of(&back), Some(mark));
         assert_eq!(mark_of(&meta("a", "b", "odd")), None);
         let mut partial = meta("a", "b", "updated");

@@ -6,8 +6,9 @@
 //! in memory between reading the spec (or its `local_file`) and sending the config.
 //! `secret_name` files name an app secret; Fly writes its value into the file.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
+
+use super::StrMap;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -37,8 +38,8 @@ pub struct Process {
     pub entrypoint: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cmd: Vec<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub env: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "StrMap::is_empty")]
+    pub env: StrMap,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub user: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

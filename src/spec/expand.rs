@@ -33,6 +33,9 @@ mod network;
 /// The most Machines one spec may declare (a bound on work and memory).
 pub const MAX_MACHINES: usize = 200_000;
 
+/// The most metadata keys flotilla writes on a Machine of its own (`system_metadata`).
+const SYSTEM_METADATA_KEYS: usize = 8;
+
 /// Collects diagnostics, merging repeats of one problem (an inherited value that is wrong
 /// for many tenants is reported once, with a count).
 pub struct Sink {
@@ -783,7 +786,7 @@ impl<'a> Expander<'a> {
             self.expand_tenant(pos, &t, &naming, &shared, &mut out);
         }
         self.resolve_restores(&mut out);
-        add_secrets(&mut out, &shared);
+        add_secrets(&mut out);
         self.finish(out)
     }
 
@@ -912,6 +915,7 @@ impl<'a> Expander<'a> {
             return;
         };
         let owner = Owner::Tenant(&t.name);
+        let run = (out.resources.len(), out.restores.len());
         if !shared.contains(app.as_str()) {
             if !self.claim_app(
                 &mut out.book,
@@ -972,6 +976,9 @@ impl<'a> Expander<'a> {
             process_group: None,
         };
         self.expand_machines(out, &group);
+        if !in_shared {
+            close_tenant_run(out, run, &app, &t.name);
+        }
     }
 
     /// The tenant's app name, rendered and checked against Fly's rule.
@@ -1165,7 +1172,7 @@ impl<'a> Expander<'a> {
         let Some(machine_name) = self.machine_name(&mut out.book, g, &ctx, &addr) else {
             return false;
         };
-        let env = self.render_entries(&s.env, &ctx, &addr);
+        let env = self.render_entries(&s.env, 0, &ctx, &addr);
         let run = crate::spec::procs::render(&s.run, &mut |src, path, mark| {
             self.render(src, &ctx, path, mark, &addr)
         });
@@ -1179,7 +1186,7 @@ impl<'a> Expander<'a> {
                 .collect();
             config.init.get_or_insert_default().cmd = Some(args);
         }
-        let mut metadata = self.render_entries(&s.metadata, &ctx, &addr);
+        let mut metadata = self.render_entries(&s.metadata, SYSTEM_METADATA_KEYS, &ctx, &addr);
         self.system_metadata(&mut metadata, g, index);
         let mut mounts = Vec::with_capacity(usize::from(s.volume.is_some()));
         if let Some(v) = &s.volume {
@@ -1351,15 +1358,16 @@ impl<'a> Expander<'a> {
         Some(name)
     }
 
-    /// Env or metadata values rendered for one Machine; values that fail to render are
-    /// reported and left out.
+    /// Env or metadata values rendered for one Machine, with room for `spare` more;
+    /// values that fail to render are reported and left out.
     fn render_entries(
         &mut self,
         entries: &[(String, String, String, Mark)],
+        spare: usize,
         ctx: &Ctx,
         addr: &str,
-    ) -> BTreeMap<String, String> {
-        let mut out = BTreeMap::new();
+    ) -> crate::resource::StrMap {
+        let mut out = crate::resource::StrMap::with_capacity(entries.len() + spare);
         for (k, v, p, m) in entries {
             if let Some(val) = self.render(v, ctx, p, *m, addr) {
                 out.insert(k.clone(), val);
@@ -1386,8 +1394,9 @@ impl<'a> Expander<'a> {
         extras
     }
 
-    /// flotilla's own metadata: managed, fleet, protection, tenant, role, index.
-    fn system_metadata(&self, metadata: &mut BTreeMap<String, String>, g: &Group<'_>, index: u32) {
+    /// flotilla's own metadata: managed, fleet, protection, tenant, role, index (and a
+    /// process group's name twice): at most [`SYSTEM_METADATA_KEYS`] keys.
+    fn system_metadata(&self, metadata: &mut crate::resource::StrMap, g: &Group<'_>, index: u32) {
         metadata.insert(META_MANAGED.to_string(), "true".to_string());
         metadata.insert(META_FLEET.to_string(), self.fleet.clone());
         if g.settings.prevent_destroy {
@@ -1553,36 +1562,86 @@ fn legacy_volume_names(tpl: &NameTemplate, name: &str, index: u32) -> Vec<String
     }
 }
 
-/// Secrets: one resource per app and name; Machines see all of their app's secrets.
-fn add_secrets(out: &mut Output, shared: &HashSet<&str>) {
-    let tenant_of_app: HashMap<&str, &str> = out
-        .infos
-        .iter()
-        .filter(|i| !shared.contains(i.app.as_str()))
-        .map(|i| (i.app.as_str(), i.name.as_str()))
-        .collect();
+/// A secret's resource.
+fn secret_resource(
+    app: &str,
+    tenant: Option<String>,
+    (name, (source, _path, address)): &(String, (SecretSource, String, Address)),
+) -> Resource {
+    Resource {
+        address: address.clone(),
+        tenant,
+        app: app.to_string(),
+        prevent_destroy: false,
+        id: None,
+        usage: None,
+        spec: Spec::Secret(Box::new(SecretSpec {
+            name: name.clone(),
+            source: source.clone(),
+            digest: None,
+            fingerprint: None,
+            fingerprint_key: None,
+            set_digest: None,
+        })),
+    }
+}
+
+/// Ends the run of resources a tenant with an app of its own has added (from `run`:
+/// the lengths of `resources` and `restores` before it). Its app's secrets join the run
+/// (no other tenant adds to that app), and the run is put in kind order (app, secrets,
+/// volumes, backup policies, Machines, IPs, certificates), which is the order a plan
+/// lists an owner's changes in: a plan of a new fleet then needs no reordering, and each
+/// pass over it reads the desired set in order.
+fn close_tenant_run(out: &mut Output, run: (usize, usize), app: &str, tenant: &str) {
+    let (start, restores) = run;
+    if let Some(secrets) = out.book.secrets.remove(app) {
+        let names: Vec<String> = secrets.iter().map(|(name, _)| name.clone()).collect();
+        for r in &mut out.resources[start..] {
+            if let Spec::Machine(m) = &mut r.spec {
+                m.secrets.clone_from(&names);
+            }
+        }
+        // Right after the app, where kind order has them.
+        let at = (start + 1).min(out.resources.len());
+        let added = secrets.len();
+        out.resources.splice(
+            at..at,
+            secrets
+                .iter()
+                .map(|s| secret_resource(app, Some(tenant.to_string()), s)),
+        );
+        for p in &mut out.restores[restores..] {
+            p.at += added;
+        }
+    }
+    if out.resources[start..].is_sorted_by_key(Resource::kind) {
+        return;
+    }
+    let mut tagged: Vec<(usize, Resource)> = out.resources.drain(start..).enumerate().collect();
+    tagged.sort_by_key(|(_, r)| r.kind());
+    let mut moved_to = vec![0; tagged.len()];
+    for (new, (old, r)) in tagged.into_iter().enumerate() {
+        moved_to[old] = start + new;
+        out.resources.push(r);
+    }
+    for p in &mut out.restores[restores..] {
+        p.at = moved_to[p.at - start];
+    }
+}
+
+/// The secrets of shared apps (a tenant's own app has added its own already), after
+/// every resource: one resource per app and name, owned by no tenant; Machines see all
+/// of their app's secrets.
+fn add_secrets(out: &mut Output) {
+    if out.book.secrets.is_empty() {
+        return;
+    }
     // In the apps' order, so that the set's order does not depend on hashing.
     let mut apps: Vec<(&String, &AppSecrets)> = out.book.secrets.iter().collect();
     apps.sort_unstable_by(|a, b| a.0.cmp(b.0));
     for (app, secrets) in apps {
-        let owner_tenant = tenant_of_app.get(app.as_str()).map(|t| t.to_string());
-        for (name, (source, _path, address)) in secrets {
-            out.resources.push(Resource {
-                address: address.clone(),
-                tenant: owner_tenant.clone(),
-                app: app.clone(),
-                prevent_destroy: false,
-                id: None,
-                usage: None,
-                spec: Spec::Secret(Box::new(SecretSpec {
-                    name: name.clone(),
-                    source: source.clone(),
-                    digest: None,
-                    fingerprint: None,
-                    fingerprint_key: None,
-                    set_digest: None,
-                })),
-            });
+        for s in secrets {
+            out.resources.push(secret_resource(app, None, s));
         }
     }
     for r in &mut out.resources {
@@ -1597,6 +1656,76 @@ fn add_secrets(out: &mut Output, shared: &HashSet<&str>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tenant_s_resources_come_in_kind_order_with_its_secrets() {
+        let spec = "version: 1\norg: o\nnaming:\n  app: \"{{ 'hub' if tenant.name == 'c' else 'x-' ~ tenant.name }}\"\napps:\n  - name: hub\n    image: i\n    region: iad\n    secrets: { HUB_KEY: { env: HUB } }\ndefaults:\n  image: i\n  region: iad\n  count: 2\n  volume: { name: data, size_gb: 1, mount: /data }\n  hostnames: [\"{{ tenant.name }}.example.com\"]\n  secrets: { B_KEY: { env: B }, A_KEY: { env: A } }\ntenants:\n  - name: a\n  - name: b\n    volume: { restore_from: { tenant: a } }\n  - name: c\n    volume: { name: data, size_gb: 1, mount: /data, restore_from: { tenant: a } }\n    secrets: { C_KEY: { env: C } }\n";
+        let l = crate::spec::load_bytes(spec.as_bytes(), "s.yaml").unwrap();
+        let rs = &l.desired.resources.resources;
+        let run = |t: &str| -> Vec<String> {
+            rs.iter()
+                .filter(|r| r.tenant.as_deref() == Some(t))
+                .map(|r| r.address.to_string())
+                .collect()
+        };
+        let b = run("b");
+        assert_eq!(
+            b,
+            [
+                "tenant.b.app",
+                "tenant.b.secret.A_KEY",
+                "tenant.b.secret.B_KEY",
+                "tenant.b.volume.data[0]",
+                "tenant.b.volume.data[1]",
+                "tenant.b.backup.data[0]",
+                "tenant.b.backup.data[1]",
+                "tenant.b.machine[0]",
+                "tenant.b.machine[1]",
+                "tenant.b.cert#b.example.com",
+            ]
+        );
+        // Each tenant's run is contiguous: `b`'s follows `a`'s.
+        let first_b = rs
+            .iter()
+            .position(|r| r.address.to_string() == b[0])
+            .unwrap();
+        assert_eq!(
+            rs[first_b - 1].address.to_string(),
+            "tenant.a.cert#a.example.com"
+        );
+        // The restore reached the volumes it was declared on, wherever they moved to.
+        for (t, slot) in [("b", 0), ("b", 1), ("c", 0), ("c", 1)] {
+            let v = rs
+                .iter()
+                .find(|r| r.address.to_string() == format!("tenant.{t}.volume.data[{slot}]"))
+                .and_then(|r| r.volume())
+                .unwrap();
+            let from = v.restore_from.as_ref().unwrap();
+            assert_eq!(
+                from.volume.to_string(),
+                format!("tenant.a.volume.data[{slot}]")
+            );
+        }
+        let restored = rs.iter().filter_map(|r| r.volume());
+        assert_eq!(restored.filter(|v| v.restore_from.is_some()).count(), 4);
+        // Machines see their app's secrets; the shared app's come after every tenant.
+        let m = rs
+            .iter()
+            .find(|r| r.address.to_string() == "tenant.b.machine[1]")
+            .unwrap();
+        assert_eq!(m.machine().unwrap().secrets, ["A_KEY", "B_KEY"]);
+        let last: Vec<String> = rs[rs.len() - 4..]
+            .iter()
+            .map(|r| r.address.to_string())
+            .collect();
+        let hub = ["A_KEY", "B_KEY", "C_KEY", "HUB_KEY"];
+        assert_eq!(last, hub.map(|k| format!("app.hub.secret.{k}")));
+        let hub_machine = rs
+            .iter()
+            .find(|r| r.app == "hub" && r.machine().is_some() && r.tenant.as_deref() == Some("c"))
+            .unwrap();
+        assert_eq!(hub_machine.machine().unwrap().secrets, hub);
+    }
 
     #[test]
     fn standbys_copy_their_primary_in_a_slot_of_their_own() {
@@ -1619,10 +1748,19 @@ mod tests {
         );
         let (primary, standby) = (ms[1].1, ms[2].1);
         assert_eq!(standby.name, "a-0-worker-standby-0");
-        assert_eq!(standby.metadata[crate::resource::META_STANDBY], "0");
         assert_eq!(
-            standby.metadata[crate::resource::META_STANDBY_FOR],
-            "machine.worker[0]"
+            standby
+                .metadata
+                .get(crate::resource::META_STANDBY)
+                .map(String::as_str),
+            Some("0")
+        );
+        assert_eq!(
+            standby
+                .metadata
+                .get(crate::resource::META_STANDBY_FOR)
+                .map(String::as_str),
+            Some("machine.worker[0]")
         );
         assert!(standby.is_standby() && standby.started_by_fly());
         assert!(!primary.is_standby());

@@ -160,10 +160,16 @@ mod tests {
         let (_, web) = &ms[0];
         assert_eq!(web.name, "a-0-web");
         assert_eq!(web.size, "shared-cpu-2x");
-        assert_eq!(web.env["A"], "1");
-        assert_eq!(web.env["B"], "2");
-        assert_eq!(web.metadata[META_GROUP], "web");
-        assert_eq!(web.metadata[META_FLY_PROCESS_GROUP], "web");
+        assert_eq!(web.env.get("A").map(String::as_str), Some("1"));
+        assert_eq!(web.env.get("B").map(String::as_str), Some("2"));
+        assert_eq!(
+            web.metadata.get(META_GROUP).map(String::as_str),
+            Some("web")
+        );
+        assert_eq!(
+            web.metadata.get(META_FLY_PROCESS_GROUP).map(String::as_str),
+            Some("web")
+        );
         assert_eq!(
             web.config.init.as_ref().and_then(|i| i.cmd.as_deref()),
             Some(&["serve".to_string()][..])
@@ -203,7 +209,7 @@ mod tests {
             .resources
             .iter()
             .filter_map(|r| r.machine())
-            .find(|m| m.metadata[META_GROUP] == "worker")
+            .find(|m| m.metadata.get(META_GROUP).is_some_and(|g| g == "worker"))
             .unwrap();
         assert_eq!(
             worker.config.init.as_ref().and_then(|i| i.cmd.as_deref()),

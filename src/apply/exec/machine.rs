@@ -314,7 +314,7 @@ pub(super) async fn wait_destroyed(sh: &Shared, app: &str, id: &str) -> Result<(
 
 /// Records in the config being sent when this apply wrote it (`status` shows it; plans
 /// do not compare it).
-pub(super) fn record_applied_at(metadata: &mut std::collections::BTreeMap<String, String>) {
+pub(super) fn record_applied_at(metadata: &mut crate::resource::StrMap) {
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     metadata.insert(crate::resource::META_APPLIED_AT.to_string(), now);
 }

@@ -58,7 +58,7 @@ pub(super) fn secret_records(
     let m = r
         .machine()
         .ok_or_else(|| OpError::internal("not a Machine"))?;
-    let mut records = std::collections::BTreeMap::new();
+    let mut records = crate::resource::StrMap::default();
     for k in crate::secrets::SECRET_METADATA {
         if let Some(v) = m.metadata.get(k) {
             records.insert(k.to_string(), v.clone());

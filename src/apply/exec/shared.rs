@@ -197,7 +197,7 @@ impl Shared {
         &self,
         app: &str,
         m: &crate::resource::MachineSpec,
-        metadata: &mut std::collections::BTreeMap<String, String>,
+        metadata: &mut crate::resource::StrMap,
     ) {
         let set = lock(&self.set_digests);
         let mut tags = std::collections::BTreeMap::new();
