@@ -29,9 +29,63 @@ pub struct ChangeGroup<'a> {
     pub tenants: bool,
     /// What a created resource is, without its owner's names (creates only).
     pub shape: Option<String>,
+    /// The members' costs, added up as they join: a group of a large fleet's plan has
+    /// tens of thousands of members spread over the plan, and reading them again costs
+    /// a cache miss each.
+    costs: GroupCosts,
+}
+
+/// The running cost totals of a group's members.
+#[derive(Debug, Clone, Copy)]
+struct GroupCosts {
+    priced: bool,
+    before: Usd,
+    after: Usd,
+    /// The first member's cost change, while every member's is the same.
+    each: Option<Usd>,
+}
+
+impl GroupCosts {
+    fn of(c: &Change) -> GroupCosts {
+        GroupCosts {
+            priced: false,
+            before: Usd::ZERO,
+            after: Usd::ZERO,
+            each: Some(delta(c)),
+        }
+        .with(c)
+    }
+
+    fn with(mut self, c: &Change) -> GroupCosts {
+        self.priced |= c.monthly_cost_before.is_some() || c.monthly_cost_after.is_some();
+        self.before += c.monthly_cost_before.unwrap_or_default();
+        self.after += c.monthly_cost_after.unwrap_or_default();
+        self.each = self.each.filter(|d| *d == delta(c));
+        self
+    }
+}
+
+/// A change's monthly cost change (a side without a figure counts as zero).
+fn delta(c: &Change) -> Usd {
+    c.monthly_cost_after.unwrap_or_default() - c.monthly_cost_before.unwrap_or_default()
 }
 
 impl<'a> ChangeGroup<'a> {
+    fn new(c: &'a Change, slot: Cow<'a, str>, tenants: bool, shape: Option<String>) -> Self {
+        ChangeGroup {
+            members: vec![c],
+            slot,
+            tenants,
+            shape,
+            costs: GroupCosts::of(c),
+        }
+    }
+
+    fn push(&mut self, c: &'a Change) {
+        self.members.push(c);
+        self.costs = self.costs.with(c);
+    }
+
     /// The change every member makes.
     pub fn first(&self) -> &'a Change {
         self.members[0]
@@ -51,7 +105,7 @@ impl<'a> ChangeGroup<'a> {
     }
 
     /// The members' owner names (tenants or shared apps), in plan order.
-    pub fn owner_names(&self) -> impl Iterator<Item = &'a str> + '_ {
+    pub fn owner_names(&self) -> impl DoubleEndedIterator<Item = &'a str> + '_ {
         self.members
             .iter()
             .filter_map(|c| c.address.owner().map(|o| o.name()))
@@ -59,23 +113,13 @@ impl<'a> ChangeGroup<'a> {
 
     /// The members' monthly cost before and after, summed, when any member has one.
     pub fn monthly(&self) -> Option<(Usd, Usd)> {
-        let mut priced = false;
-        let (mut b, mut a) = (Usd::ZERO, Usd::ZERO);
-        for c in &self.members {
-            priced |= c.monthly_cost_before.is_some() || c.monthly_cost_after.is_some();
-            b += c.monthly_cost_before.unwrap_or_default();
-            a += c.monthly_cost_after.unwrap_or_default();
-        }
-        priced.then_some((b, a))
+        let c = self.costs;
+        c.priced.then_some((c.before, c.after))
     }
 
     /// Each member's monthly cost change when they all change by the same amount.
     pub fn monthly_each(&self) -> Option<Usd> {
-        let delta = |c: &Change| {
-            c.monthly_cost_after.unwrap_or_default() - c.monthly_cost_before.unwrap_or_default()
-        };
-        let d = delta(self.first());
-        self.members.iter().all(|c| delta(c) == d).then_some(d)
+        self.costs.each
     }
 }
 
@@ -205,23 +249,18 @@ pub fn group_changes<'a>(
         let key = Key::of(c, s);
         if key.owner.is_none() {
             // Nothing to share with: a change of its own.
-            groups.push(ChangeGroup {
-                members: vec![c],
-                slot: key.slot,
-                tenants: false,
-                shape: key.shape,
-            });
+            groups.push(ChangeGroup::new(c, key.slot, false, key.shape));
             continue;
         }
         match index.get(&key) {
-            Some(&i) => groups[i].members.push(c),
+            Some(&i) => groups[i].push(c),
             None => {
-                groups.push(ChangeGroup {
-                    members: vec![c],
-                    slot: key.slot.clone(),
-                    tenants: key.owner == Some(true),
-                    shape: key.shape.clone(),
-                });
+                groups.push(ChangeGroup::new(
+                    c,
+                    key.slot.clone(),
+                    key.owner == Some(true),
+                    key.shape.clone(),
+                ));
                 index.insert(key, groups.len() - 1);
             }
         }

@@ -347,7 +347,7 @@ fn write_members(out: &mut String, g: &ChangeGroup<'_>, name: impl Fn(&mut Strin
         }
     } else {
         let first = g.owner_names().next().unwrap_or("");
-        let last = g.owner_names().last().unwrap_or("");
+        let last = g.owner_names().next_back().unwrap_or("");
         name(out, first);
         out.push_str(" … ");
         name(out, last);
