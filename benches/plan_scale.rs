@@ -132,13 +132,16 @@ fn run_measured(cmd: &mut std::process::Command) -> (Duration, i64) {
     (wall, usage.ru_maxrss)
 }
 
-/// This process's own peak RSS in KiB.
+/// This process's own peak RSS in KiB: the high-water mark of its address space
+/// (`VmHWM`), which is what a child inherits at `exec`. Not `getrusage`, whose figure
+/// also carries the peak of whatever ran this process (`cargo bench`).
 fn own_peak_rss() -> i64 {
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage of this process with a valid out-pointer.
-    let r = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    assert_eq!(r, 0, "getrusage failed");
-    usage.ru_maxrss
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/self/status")
 }
 
 fn median<T: Ord + Copy>(mut v: Vec<T>) -> T {
