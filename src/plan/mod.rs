@@ -745,8 +745,8 @@ fn sort_changes(mut changes: Vec<Change>, desired: &ResourceSet) -> Vec<Change> 
 }
 
 /// Each owner's rank (the order of its first resource in the desired set) and the rank
-/// at each position. An owner's resources are consecutive (but for secrets added after
-/// its other resources): an owner is looked up once per run of them.
+/// at each position. An owner's resources are consecutive (but for a shared app's
+/// secrets, added after every tenant): an owner is looked up once per run of them.
 fn owner_ranks(desired: &ResourceSet) -> (HashMap<Group<'_>, usize>, Vec<usize>) {
     let mut rank: HashMap<Group<'_>, usize> = HashMap::new();
     let mut rank_at = Vec::with_capacity(desired.len());
