@@ -719,9 +719,9 @@ impl ResourceSet {
 
     /// [`ResourceSet::position`] for a walk in nearly the set's order, such as a sorted
     /// plan's changes: the positions `cursor` expects are checked first. It follows two
-    /// runs at once, because sorting interleaves a second run with the first (each
-    /// owner's secrets, added after the other resources, sort in with their owner); a
-    /// miss moves the run that did not just answer.
+    /// runs at once, because sorting interleaves a second run with the first (a shared
+    /// app's secrets, added after every tenant, sort in with their app; an observed set
+    /// is in the order Fly listed it); a miss moves the run that did not just answer.
     pub fn position_at(&self, address: &Address, cursor: &mut Cursor) -> Option<usize> {
         for (k, next) in cursor.next.iter_mut().enumerate() {
             if let Some(r) = self.resources.get(*next)

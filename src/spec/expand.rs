@@ -1748,18 +1748,10 @@ mod tests {
         );
         let (primary, standby) = (ms[1].1, ms[2].1);
         assert_eq!(standby.name, "a-0-worker-standby-0");
+        let meta = |k: &str| standby.metadata.get(k).map(String::as_str);
+        assert_eq!(meta(crate::resource::META_STANDBY), Some("0"));
         assert_eq!(
-            standby
-                .metadata
-                .get(crate::resource::META_STANDBY)
-                .map(String::as_str),
-            Some("0")
-        );
-        assert_eq!(
-            standby
-                .metadata
-                .get(crate::resource::META_STANDBY_FOR)
-                .map(String::as_str),
+            meta(crate::resource::META_STANDBY_FOR),
             Some("machine.worker[0]")
         );
         assert!(standby.is_standby() && standby.started_by_fly());
